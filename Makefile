@@ -1,0 +1,119 @@
+# Trunkline top-level Makefile.
+#
+#   make            build everything into build/
+#   make check      build, then the ASan/UBSan build, then run every test
+#   make install    install binaries, man pages, units and default configs
+#   make demo       run the relay demo (needs root: network namespaces)
+#
+# A second tree, build/asan/, holds the sanitizer build used by the tests;
+# it is the same sources with SAN=1 and its own BUILD directory.
+
+PREFIX	?= /usr/local
+DESTDIR	?=
+SYSCONFDIR ?= /etc
+UNITDIR	?= /lib/systemd/system
+
+BUILD	?= build
+SAN	?= 0
+
+CC	?= cc
+PKGS	:= jansson libmnl libnftnl libnetfilter_conntrack sofia-sip-ua
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS_RELAY := $(shell pkg-config --libs jansson libmnl libnftnl libnetfilter_conntrack 2>/dev/null)
+PKG_LIBS_PROTO := $(shell pkg-config --libs jansson 2>/dev/null)
+
+CFLAGS	?= -O2 -g
+WARN	:= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	   -Wno-unused-parameter
+CPPFLAGS += -D_GNU_SOURCE -Iproto -Irelayd -Ikmod $(PKG_CFLAGS)
+ifeq ($(SAN),1)
+CFLAGS	+= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS	+= -fsanitize=address,undefined
+endif
+ALL_CFLAGS = $(CFLAGS) $(WARN) $(CPPFLAGS) -MMD -MP
+
+PROTO_SRC  := $(filter-out proto/fuzz_%.c,$(wildcard proto/*.c))
+RELAYD_SRC := $(filter-out relayd/main.c,$(wildcard relayd/*.c))
+CTL_SRC    := $(wildcard ctl/*.c)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+TOOL_SRC   := $(wildcard tests/tools/*.c)
+
+PROTO_OBJ  := $(PROTO_SRC:%.c=$(BUILD)/%.o)
+RELAYD_OBJ := $(RELAYD_SRC:%.c=$(BUILD)/%.o)
+CTL_OBJ    := $(CTL_SRC:%.c=$(BUILD)/%.o)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+
+BINS := $(BUILD)/trunkline-relayd $(BUILD)/trunklinectl
+
+.PHONY: all check unit-bins tools install demo clean asan deps fuzz bench-smoke
+all: $(BINS) $(TOOL_BIN) $(UNIT_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libproto.a: $(PROTO_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/librelayd.a: $(RELAYD_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/trunkline-relayd: $(BUILD)/relayd/main.o $(BUILD)/librelayd.a $(BUILD)/libproto.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_RELAY) -lm
+
+$(BUILD)/trunklinectl: $(CTL_OBJ) $(BUILD)/libproto.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_PROTO)
+
+# Unit tests link against the daemon's objects (all but main) and cmocka.
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/librelayd.a $(BUILD)/libproto.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(PKG_LIBS_RELAY) -lm
+
+# Test tools are single-file programs with no library dependencies.
+$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lm
+
+asan:
+	$(MAKE) BUILD=build/asan SAN=1 all
+
+# libFuzzer target for the protocol parser (clang only; skipped otherwise).
+fuzz:
+	@if command -v clang >/dev/null 2>&1; then \
+		mkdir -p build/fuzz && \
+		clang -g -O1 -fsanitize=fuzzer,address,undefined $(WARN) -D_GNU_SOURCE -Iproto \
+			$(PKG_CFLAGS) -o build/fuzz/fuzz_proto proto/fuzz_proto.c $(PROTO_SRC) \
+			$(PKG_LIBS_PROTO); \
+	else echo "fuzz: clang not found, fuzz target not built"; fi
+
+check: all asan fuzz
+	@tests/run.sh
+
+deps:
+	scripts/install-deps.sh
+
+demo: all
+	scripts/demo.sh
+
+install: $(BINS)
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BUILD)/trunkline-relayd $(DESTDIR)$(PREFIX)/sbin/
+	install -m 0755 $(BUILD)/trunklinectl $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 0644 relayd/trunkline-relayd.8 ctl/trunklinectl.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 relayd/trunkline-relayd.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' etc/trunkline-relayd.service.in \
+		> $(DESTDIR)$(UNITDIR)/trunkline-relayd.service
+	install -d $(DESTDIR)$(SYSCONFDIR)/trunkline
+	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/trunkline/relayd.json ]; then \
+		install -m 0644 etc/relayd.json $(DESTDIR)$(SYSCONFDIR)/trunkline/relayd.json; \
+	else echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/trunkline/relayd.json"; fi
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,129 @@
+/*
+ * proto.h: the Trunkline JSON control protocol library (see PROTOCOL.md).
+ *
+ * The only code that reads or writes the wire format. Used by relayd, the
+ * controller and trunklinectl. It frames lines, parses and validates
+ * requests against a per-command schema, and builds replies and events.
+ * It also holds the small JSON helpers the daemons' config loaders share
+ * (locating a field's line in a file).
+ */
+#ifndef TRUNKLINE_PROTO_H
+#define TRUNKLINE_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <jansson.h>
+
+#define PROTO_VERSION		1
+#define PROTO_MAX_LINE		65536	/* bytes, including the newline */
+#define PROTO_MAX_MEDIA		16
+#define PROTO_MAX_STRING	255
+
+enum proto_err {
+	PROTO_OK = 0,
+	PROTO_E_PARSE,		/* parse_error */
+	PROTO_E_INVALID,	/* invalid_request */
+	PROTO_E_UNKNOWN_CMD,	/* unknown_command */
+	PROTO_E_MISSING,	/* missing_field */
+	PROTO_E_TYPE,		/* wrong_type */
+	PROTO_E_UNKNOWN_FIELD,	/* unknown_field */
+	PROTO_E_VALUE,		/* invalid_value */
+	PROTO_E_NOT_FOUND,	/* not_found */
+	PROTO_E_EXHAUSTED,	/* ports_exhausted */
+	PROTO_E_UNAUTHORIZED,	/* unauthorized */
+	PROTO_E_TOO_LONG,	/* line_too_long */
+	PROTO_E_INTERNAL,	/* internal */
+};
+
+struct proto_error {
+	enum proto_err	code;
+	char		message[256];
+};
+
+/* Which server validates: a command is known to one role only. */
+enum proto_role {
+	PROTO_ROLE_RELAY = 1,
+	PROTO_ROLE_CONTROLLER = 2,
+};
+
+/* "missing_field" for PROTO_E_MISSING, ...; "internal" for unknown values. */
+const char *proto_err_code(enum proto_err code);
+/* Fill err (code and printf-style message); returns -1 for `return` chains. */
+int proto_errorf(struct proto_error *err, enum proto_err code,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * Framing. Bytes go in with proto_framer_feed(); complete lines come out of
+ * proto_framer_next(). A line longer than max_line (newline included) makes
+ * proto_framer_next() return -EMSGSIZE, after which the caller replies
+ * line_too_long and closes the connection.
+ */
+struct proto_framer {
+	char	*buf;
+	size_t	 len;		/* bytes held */
+	size_t	 off;		/* start of the unconsumed part */
+	size_t	 cap;
+	size_t	 max_line;
+	size_t	 scanned;	/* bytes after off already known to hold no '\n' */
+};
+
+void	proto_framer_init(struct proto_framer *f, size_t max_line);
+void	proto_framer_free(struct proto_framer *f);
+/* 0, or -ENOMEM. Never grows the buffer beyond what max_line needs. */
+int	proto_framer_feed(struct proto_framer *f, const void *data, size_t len);
+/*
+ * 1: *line points at a NUL-terminated line (no '\n', no trailing '\r'),
+ *    valid until the next feed/next call; *len is its length.
+ * 0: no complete line yet.
+ * -EMSGSIZE: the current line is over the limit.
+ * Empty lines are skipped.
+ */
+int	proto_framer_next(struct proto_framer *f, char **line, size_t *len);
+
+/*
+ * Parse and validate one request line for a role.
+ * Success: returns the request object (caller owns a reference); *cmd
+ * points at its command name (valid while the object lives).
+ * Failure: returns NULL and fills err. In both cases *id receives a new
+ * reference to the request's id (json null when absent or unreadable), so
+ * that the caller can always reply with proto_reply_error(*id, err).
+ */
+json_t	*proto_parse_request(const char *line, size_t len, enum proto_role role,
+	    json_t **id, const char **cmd, struct proto_error *err);
+
+/*
+ * Parse a line received by a client: a reply (has "ok") or an event (has
+ * "event"). Returns a new reference, or NULL with err filled.
+ */
+json_t	*proto_parse_message(const char *line, size_t len,
+	    struct proto_error *err);
+
+/* Build a request {"id":id,"cmd":cmd}; add fields with json_object_set_new. */
+json_t	*proto_request(json_int_t id, const char *cmd);
+/* {"id":id,"ok":true}. id may be NULL (becomes null); it is not stolen. */
+json_t	*proto_reply_ok(json_t *id);
+/* {"id":id,"ok":false,"error":{"code":..,"message":..}}. id not stolen. */
+json_t	*proto_reply_error(json_t *id, const struct proto_error *err);
+/* {"event":name} */
+json_t	*proto_event(const char *name);
+/*
+ * Serialize compactly with a trailing '\n' into a malloc'd buffer.
+ * Returns NULL on allocation failure. *len excludes the final NUL.
+ */
+char	*proto_encode(const json_t *msg, size_t *len);
+
+/* Is `cmd` defined for `role`? */
+bool	 proto_command_known(const char *cmd, enum proto_role role);
+
+/*
+ * Config helpers shared by the daemons' loaders.
+ * proto_json_locate() returns the 1-based line where the value at `path`
+ * starts in the JSON text, 0 if not found. path: "a.b[2].c" ("" is the
+ * root). Tolerates only valid JSON (it is called after parsing succeeded).
+ */
+int	 proto_json_locate(const char *text, size_t len, const char *path);
+
+/* Read a whole file into a NUL-terminated malloc'd buffer; -errno on error. */
+int	 proto_read_file(const char *path, char **text, size_t *len);
+
+#endif

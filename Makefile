@@ -14,6 +14,7 @@ SYSCONFDIR ?= /etc
 UNITDIR	?= /lib/systemd/system
 
 BUILD	?= build
+VERSION	:= 0.1.0
 SAN	?= 0
 
 CC	?= cc
@@ -25,7 +26,7 @@ PKG_LIBS_PROTO := $(shell pkg-config --libs jansson 2>/dev/null)
 CFLAGS	?= -O2 -g
 WARN	:= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wno-unused-parameter
-CPPFLAGS += -D_GNU_SOURCE -Iproto -Irelayd -Ikmod $(PKG_CFLAGS)
+CPPFLAGS += -D_GNU_SOURCE -DTRUNKLINE_VERSION=\"$(VERSION)\" -Iproto -Irelayd -Ikmod $(PKG_CFLAGS)
 ifeq ($(SAN),1)
 CFLAGS	+= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS	+= -fsanitize=address,undefined

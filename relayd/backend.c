@@ -1,0 +1,146 @@
+/*
+ * backend.c: choosing the forwarding backend and handing streams to it.
+ *
+ * A backend takes fully latched streams out of userspace (into the kernel)
+ * and gives their counters back in batches. "auto" picks the best one that
+ * opens: the kernel module, then nftables, then the userspace backend,
+ * which always opens. The reason for the choice is kept for hello/stats,
+ * so an operator sees why media is not in the kernel.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "relayd.h"
+
+/* Best first. Kernel backends join this table as they are built. */
+static const struct backend_ops *const backends[] = {
+	&backend_userspace_ops,
+};
+
+/* Names the config accepts that this build does not carry yet. */
+static const char *const planned[] = { "kmod", "nft" };
+
+static int
+try_open(struct relayd *rd, const struct backend_ops *ops, char *why,
+    size_t len)
+{
+	void *priv = NULL;
+	int rc = ops->open(rd, &priv, why, len);
+
+	if (rc == 0) {
+		rd->backend.ops = ops;
+		rd->backend.priv = priv;
+	}
+	return rc;
+}
+
+int
+backend_select(struct relayd *rd, const char *want, char *err, size_t errlen)
+{
+	char why[160], missing[200] = "";
+	size_t i;
+
+	for (i = 0; i < sizeof(planned) / sizeof(planned[0]); i++) {
+		if (strcmp(want, planned[i]) == 0) {
+			snprintf(err, errlen, "backend '%s' is not available "
+			    "in this build; use \"auto\" or \"userspace\"", want);
+			return -ENOTSUP;
+		}
+		snprintf(missing + strlen(missing), sizeof(missing) -
+		    strlen(missing), "%s%s: not in this build", i ? "; " : "",
+		    planned[i]);
+	}
+	for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
+		const struct backend_ops *ops = backends[i];
+		if (strcmp(want, "auto") != 0 && strcmp(want, ops->name) != 0)
+			continue;
+		if (try_open(rd, ops, why, sizeof(why)) == 0) {
+			snprintf(rd->backend.reason, sizeof(rd->backend.reason),
+			    "%s (%s)", strcmp(want, "auto") == 0 ?
+			    "chosen automatically" : "configured", missing);
+			return 0;
+		}
+		rlog(rd, LL_NOTICE, "backend %s unavailable: %s", ops->name, why);
+	}
+	snprintf(err, errlen, "no usable backend for '%s'", want);
+	return -ENOENT;
+}
+
+void
+backend_close(struct relayd *rd)
+{
+	if (rd->backend.ops != NULL && rd->backend.ops->close != NULL)
+		rd->backend.ops->close(rd, rd->backend.priv);
+	rd->backend.ops = NULL;
+	rd->backend.priv = NULL;
+}
+
+/* Both legs latched: offer the stream to the backend. */
+void
+backend_stream_latched(struct relayd *rd, struct stream *st)
+{
+	const struct backend_ops *ops = rd->backend.ops;
+	int rc;
+
+	if (ops == NULL || ops->install == NULL || st->path == PATH_KERNEL)
+		return;
+	rc = ops->install(rd, rd->backend.priv, st);
+	if (rc == 0) {
+		st->path = PATH_KERNEL;
+		rlog(rd, LL_DEBUG, "call %s stream %d installed in %s",
+		    st->session->call_id, st->index, ops->name);
+	} else if (rc != -EOPNOTSUPP) {
+		rlog(rd, LL_WARNING, "install call %s stream %d in %s: %s; "
+		    "staying in userspace", st->session->call_id, st->index,
+		    ops->name, strerror(-rc));
+	}
+}
+
+void
+backend_stream_remove(struct relayd *rd, struct stream *st)
+{
+	const struct backend_ops *ops = rd->backend.ops;
+	int rc;
+
+	if (st->path != PATH_KERNEL || ops == NULL || ops->remove == NULL)
+		return;
+	rc = ops->remove(rd, rd->backend.priv, st);
+	if (rc < 0)
+		rlog(rd, LL_WARNING, "remove call %s stream %d from %s: %s",
+		    st->session->call_id, st->index, ops->name, strerror(-rc));
+	st->path = PATH_USERSPACE;
+	snprintf(st->path_reason, sizeof(st->path_reason), "latching");
+}
+
+/* Refresh kernel counters of every installed stream, in one batch. */
+void
+backend_sync_counters(struct relayd *rd)
+{
+	const struct backend_ops *ops = rd->backend.ops;
+	struct stream *batch[256];
+	size_t n = 0;
+
+	if (ops == NULL || ops->read_counters == NULL)
+		return;
+	for (struct session *s = rd->sessions.first; s; s = s->next)
+		for (int i = 0; i < s->nstreams; i++) {
+			if (s->streams[i]->path != PATH_KERNEL)
+				continue;
+			batch[n++] = s->streams[i];
+			if (n == sizeof(batch) / sizeof(batch[0])) {
+				ops->read_counters(rd, rd->backend.priv, batch, n);
+				n = 0;
+			}
+		}
+	if (n > 0)
+		ops->read_counters(rd, rd->backend.priv, batch, n);
+}
+
+const char *
+stream_path_name(const struct relayd *rd, const struct stream *st)
+{
+	if (st->path == PATH_KERNEL && rd->backend.ops != NULL)
+		return rd->backend.ops->name;
+	return "userspace";
+}

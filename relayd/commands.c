@@ -1,0 +1,476 @@
+/*
+ * commands.c: the relay's commands (PROTOCOL.md). Requests arrive here
+ * already validated by proto/ (types, required and unknown fields); what
+ * is checked here is meaning: addresses, interface names, tags, counts.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "relayd.h"
+
+static const char *const dir_names[] = {
+	[DIR_SENDRECV] = "sendrecv", [DIR_SENDONLY] = "sendonly",
+	[DIR_RECVONLY] = "recvonly", [DIR_INACTIVE] = "inactive",
+};
+
+static const char *
+str(json_t *req, const char *key)
+{
+	return json_string_value(json_object_get(req, key));
+}
+
+static json_t *
+error_reply(json_t *id, struct proto_error *err)
+{
+	return proto_reply_error(id, err);
+}
+
+static json_t * __attribute__((format(printf, 3, 4)))
+fail(json_t *id, enum proto_err code, const char *fmt, ...)
+{
+	struct proto_error err = { .code = code };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err.message, sizeof(err.message), fmt, ap);
+	va_end(ap);
+	return proto_reply_error(id, &err);
+}
+
+static double
+seconds_since(uint64_t start_ms)
+{
+	return (double)(now_ms() - start_ms) / 1000.0;
+}
+
+/* ---- JSON views of sessions ---- */
+
+static json_t *
+addr_json(const struct sockaddr_storage *ss, bool set)
+{
+	char buf[64];
+
+	return set ? json_string(addr_fmt(ss, buf, sizeof(buf))) : json_null();
+}
+
+static json_t *
+leg_json(const struct relayd *rd, const struct leg *leg)
+{
+	const struct iface_conf *ifc = &rd->conf.ifaces[leg->iface];
+	const struct leg_stats *st = &leg->stats;
+	struct sockaddr_storage local = ifc->bind;
+	char buf[80];
+	json_t *o;
+
+	if (addr_is_any(&local))
+		addr_parse(ifc->advertise, 0, &local);
+	addr_set_port(&local, leg->port);
+	o = json_pack("{s:s, s:s, s:s}", "side", leg->side == SIDE_A ? "A" : "B",
+	    "interface", ifc->name, "local", addr_fmt(&local, buf, sizeof(buf)));
+	addr_set_port(&local, (uint16_t)(leg->port + 1));
+	json_object_set_new(o, "local_rtcp",
+	    json_string(addr_fmt(&local, buf, sizeof(buf))));
+	json_object_set_new(o, "sdp", addr_json(&leg->sdp.rtp, leg->sdp.set));
+	json_object_set_new(o, "latched",
+	    addr_json(&leg->latched[SK_RTP], leg->is_latched[SK_RTP]));
+	json_object_set_new(o, "latched_rtcp",
+	    addr_json(&leg->latched[SK_RTCP], leg->is_latched[SK_RTCP]));
+	json_object_set_new(o, "direction",
+	    json_string(dir_names[leg->sdp.direction]));
+	json_object_set_new(o, "stats", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "packets", (json_int_t)st->packets, "bytes", (json_int_t)st->bytes,
+	    "drops", (json_int_t)st->drops, "stun", (json_int_t)st->stun,
+	    "lost", (json_int_t)st->lost,
+	    "last_seen", (json_int_t)st->last_seen_wall));
+	return o;
+}
+
+json_t *
+streams_to_json(const struct relayd *rd, const struct session *s)
+{
+	json_t *arr = json_array();
+
+	for (int i = 0; i < s->nstreams; i++) {
+		const struct stream *st = s->streams[i];
+		json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:s}", "index", i,
+		    "type", st->type, "transport", st->transport,
+		    "path", stream_path_name(rd, st), "path_reason",
+		    st->path_reason);
+		json_object_set_new(o, "legs", json_pack("[o, o]",
+		    leg_json(rd, &st->leg[SIDE_A]),
+		    leg_json(rd, &st->leg[SIDE_B])));
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
+json_t *
+session_to_json(const struct relayd *rd, const struct session *s)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:f}",
+	    "call_id", s->call_id, "from_tag", s->tag[SIDE_A],
+	    "to_tag", s->tag[SIDE_B],
+	    "state", s->state == SS_OFFERED ? "offered" : "answered",
+	    "created", (json_int_t)s->created_wall,
+	    "duration", seconds_since(s->created_ms));
+
+	if (s->label[0] != '\0')
+		json_object_set_new(o, "label", json_string(s->label));
+	json_object_set_new(o, "streams", streams_to_json(rd, s));
+	return o;
+}
+
+/* ---- offer / answer ---- */
+
+static int
+parse_direction(const char *name, enum direction *d)
+{
+	for (size_t i = 0; i < sizeof(dir_names) / sizeof(dir_names[0]); i++)
+		if (name != NULL && strcmp(name, dir_names[i]) == 0) {
+			*d = (enum direction)i;
+			return 0;
+		}
+	return -1;
+}
+
+/* One media entry into an endpoint; addresses are checked here. */
+static int
+parse_media(const char *cmd, json_t *m, size_t i, struct endpoint *ep,
+    struct proto_error *err)
+{
+	const char *addr = str(m, "address");
+	json_t *rtcp = json_object_get(m, "rtcp_port");
+	json_int_t port = json_integer_value(json_object_get(m, "rtp_port"));
+
+	memset(ep, 0, sizeof(*ep));
+	ep->set = true;
+	if (addr_parse(addr, (uint16_t)port, &ep->rtp) < 0)
+		return proto_errorf(err, PROTO_E_VALUE, "%s: media[%zu].address:"
+		    " '%s' is not an IPv4 or IPv6 address", cmd, i, addr);
+	ep->rtcp = ep->rtp;
+	addr_set_port(&ep->rtcp, rtcp != NULL ?
+	    (uint16_t)json_integer_value(rtcp) : (uint16_t)(port + 1));
+	ep->rtcp_mux = json_is_true(json_object_get(m, "rtcp_mux"));
+	if (json_object_get(m, "direction") != NULL &&
+	    parse_direction(str(m, "direction"), &ep->direction) < 0)
+		return proto_errorf(err, PROTO_E_VALUE, "%s: media[%zu].direction:"
+		    " unknown", cmd, i);
+	return 0;
+}
+
+static void
+copy_field(char *dst, size_t len, const char *src)
+{
+	snprintf(dst, len, "%s", src != NULL ? src : "");
+}
+
+/* The relay's side of the other leg, for the SDP sent on. */
+static json_t *
+media_reply(const struct relayd *rd, const struct stream *st, int out_side,
+    const struct endpoint *from)
+{
+	const struct leg *leg = &st->leg[out_side];
+	bool disabled = addr_port(&from->rtp) == 0;
+
+	return json_pack("{s:s, s:s, s:s, s:i, s:i, s:b, s:s}",
+	    "type", st->type, "transport", st->transport,
+	    "address", rd->conf.ifaces[leg->iface].advertise,
+	    "rtp_port", disabled ? 0 : leg->port,
+	    "rtcp_port", disabled ? 0 : leg->port + 1,
+	    "rtcp_mux", from->rtcp_mux,
+	    "direction", dir_names[from->direction]);
+}
+
+static int
+find_iface(const struct relayd *rd, const char *name)
+{
+	for (int i = 0; i < rd->conf.nifaces; i++)
+		if (strcmp(rd->conf.ifaces[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+static int
+pick_ifaces(struct relayd *rd, json_t *req, int iface[2],
+    struct proto_error *err)
+{
+	json_t *names = json_object_get(req, "interfaces");
+	size_t n = json_array_size(names);
+
+	iface[SIDE_A] = iface[SIDE_B] = 0;
+	for (size_t i = 0; i < n && i < 2; i++) {
+		const char *name = json_string_value(json_array_get(names, i));
+		int idx = find_iface(rd, name);
+		if (idx < 0)
+			return proto_errorf(err, PROTO_E_VALUE, "offer: "
+			    "interfaces[%zu]: no interface named '%s'", i, name);
+		iface[i] = idx;
+		if (n == 1)
+			iface[SIDE_B] = idx;
+	}
+	return 0;
+}
+
+/*
+ * Apply a media list from `side` (the side that sent this SDP) and reply
+ * with the other side's ports. Shared by offer and answer.
+ */
+static json_t *
+apply_media(struct relayd *rd, const char *cmd, struct session *s, int side,
+    json_t *media, json_t *id, struct proto_error *err)
+{
+	struct endpoint ep[PROTO_MAX_MEDIA];
+	size_t n = json_array_size(media), i;
+	json_t *m, *reply, *out;
+
+	json_array_foreach(media, i, m)
+		if (parse_media(cmd, m, i, &ep[i], err) < 0)
+			return NULL;
+	if (session_add_streams(rd, s, (int)n, err) < 0)
+		return NULL;
+	out = json_array();
+	for (i = 0; i < n; i++) {
+		struct stream *st = s->streams[i];
+		json_t *mi = json_array_get(media, i);
+		copy_field(st->type, sizeof(st->type), str(mi, "type"));
+		copy_field(st->transport, sizeof(st->transport),
+		    json_object_get(mi, "transport") ? str(mi, "transport") :
+		    "RTP/AVP");
+		if (leg_set_endpoint(&st->leg[side], &ep[i]) &&
+		    st->path == PATH_KERNEL)
+			backend_stream_remove(rd, st);	/* re-latch first */
+		json_array_append_new(out, media_reply(rd, st, !side, &ep[i]));
+	}
+	reply = proto_reply_ok(id);
+	json_object_set_new(reply, "call_id", json_string(s->call_id));
+	json_object_set_new(reply, "media", out);
+	return reply;
+}
+
+static json_t *
+cmd_offer(struct relayd *rd, json_t *req, json_t *id)
+{
+	const char *call_id = str(req, "call_id"), *from = str(req, "from_tag");
+	const char *to = str(req, "to_tag");
+	json_t *media = json_object_get(req, "media"), *reply;
+	struct proto_error err;
+	struct session *s;
+	bool created = false;
+	int iface[2], side;
+
+	s = session_find(&rd->sessions, call_id);
+	if (s == NULL) {
+		if (pick_ifaces(rd, req, iface, &err) < 0)
+			return error_reply(id, &err);
+		s = session_create(rd, call_id, from, iface[SIDE_A], iface[SIDE_B]);
+		if (s == NULL)
+			return fail(id, PROTO_E_INTERNAL, "out of memory");
+		created = true;
+	}
+	/* A re-INVITE may come from either party: its from-tag says which. */
+	if (strcmp(from, s->tag[SIDE_A]) == 0)
+		side = SIDE_A;
+	else if (strcmp(from, s->tag[SIDE_B]) == 0)
+		side = SIDE_B;
+	else
+		return fail(id, PROTO_E_VALUE, "offer: from_tag '%s' is not a "
+		    "party of call '%s'", from, call_id);
+	if (json_array_size(media) < (size_t)s->nstreams)
+		return fail(id, PROTO_E_VALUE, "offer: call '%s' has more "
+		    "streams than this offer (an m= line cannot be removed)",
+		    call_id);
+	if (to != NULL && side == SIDE_A && s->tag[SIDE_B][0] == '\0')
+		copy_field(s->tag[SIDE_B], sizeof(s->tag[SIDE_B]), to);
+	if (json_object_get(req, "label") != NULL)
+		copy_field(s->label, sizeof(s->label), str(req, "label"));
+	reply = apply_media(rd, "offer", s, side, media, id, &err);
+	if (reply != NULL)
+		return reply;
+	if (created)
+		session_destroy(rd, s);
+	rlog(rd, LL_WARNING, "offer call %s: %s", call_id, err.message);
+	return error_reply(id, &err);
+}
+
+static json_t *
+cmd_answer(struct relayd *rd, json_t *req, json_t *id)
+{
+	const char *call_id = str(req, "call_id"), *from = str(req, "from_tag");
+	const char *to = str(req, "to_tag");
+	json_t *media = json_object_get(req, "media"), *reply;
+	struct proto_error err;
+	struct session *s = session_find(&rd->sessions, call_id);
+	int side;
+
+	if (s == NULL)
+		return fail(id, PROTO_E_NOT_FOUND, "answer: no call '%s'",
+		    call_id);
+	if (s->tag[SIDE_B][0] == '\0' && strcmp(from, s->tag[SIDE_A]) == 0)
+		copy_field(s->tag[SIDE_B], sizeof(s->tag[SIDE_B]), to);
+	if (strcmp(to, s->tag[SIDE_B]) == 0 && strcmp(from, s->tag[SIDE_A]) == 0)
+		side = SIDE_B;
+	else if (strcmp(to, s->tag[SIDE_A]) == 0 &&
+	    strcmp(from, s->tag[SIDE_B]) == 0)
+		side = SIDE_A;	/* answer to a re-INVITE from the callee */
+	else
+		return fail(id, PROTO_E_VALUE, "answer: tags '%s'/'%s' do not "
+		    "match the call", from, to);
+	if (json_array_size(media) != (size_t)s->nstreams)
+		return fail(id, PROTO_E_VALUE, "answer: call '%s' has a "
+		    "different number of streams than this answer", call_id);
+	reply = apply_media(rd, "answer", s, side, media, id, &err);
+	if (reply == NULL)
+		return error_reply(id, &err);
+	s->state = SS_ANSWERED;
+	return reply;
+}
+
+/* ---- the rest ---- */
+
+static json_t *
+cmd_delete(struct relayd *rd, json_t *req, json_t *id)
+{
+	const char *call_id = str(req, "call_id"), *from = str(req, "from_tag");
+	struct session *s = session_find(&rd->sessions, call_id);
+	json_t *reply;
+
+	if (s == NULL)
+		return fail(id, PROTO_E_NOT_FOUND, "delete: no call '%s'",
+		    call_id);
+	if (from != NULL && strcmp(from, s->tag[SIDE_A]) != 0 &&
+	    strcmp(from, s->tag[SIDE_B]) != 0)
+		return fail(id, PROTO_E_NOT_FOUND, "delete: call '%s' has no "
+		    "party with from_tag '%s'", call_id, from);
+	backend_sync_counters(rd);
+	reply = proto_reply_ok(id);
+	json_object_set_new(reply, "call_id", json_string(s->call_id));
+	json_object_set_new(reply, "duration",
+	    json_real(seconds_since(s->created_ms)));
+	json_object_set_new(reply, "streams", streams_to_json(rd, s));
+	rlog(rd, LL_INFO, "call %s deleted", call_id);
+	session_destroy(rd, s);
+	return reply;
+}
+
+static json_t *
+cmd_query(struct relayd *rd, json_t *req, json_t *id)
+{
+	const char *call_id = str(req, "call_id");
+	struct session *s = session_find(&rd->sessions, call_id);
+	json_t *reply, *view;
+
+	if (s == NULL)
+		return fail(id, PROTO_E_NOT_FOUND, "query: no call '%s'",
+		    call_id);
+	backend_sync_counters(rd);
+	reply = proto_reply_ok(id);
+	view = session_to_json(rd, s);
+	json_object_update(reply, view);
+	json_decref(view);
+	return reply;
+}
+
+static json_t *
+cmd_list(struct relayd *rd, json_t *id)
+{
+	json_t *reply = proto_reply_ok(id), *calls = json_array();
+
+	for (struct session *s = rd->sessions.first; s; s = s->next)
+		json_array_append_new(calls, json_pack("{s:s, s:s, s:s, s:s, "
+		    "s:f, s:i}", "call_id", s->call_id, "from_tag",
+		    s->tag[SIDE_A], "to_tag", s->tag[SIDE_B], "state",
+		    s->state == SS_OFFERED ? "offered" : "answered",
+		    "duration", seconds_since(s->created_ms),
+		    "streams", s->nstreams));
+	json_object_set_new(reply, "calls", calls);
+	return reply;
+}
+
+static json_t *
+cmd_stats(struct relayd *rd, json_t *id)
+{
+	json_t *reply = proto_reply_ok(id);
+	size_t total = 0, free_pairs = 0;
+
+	for (int i = 0; i < rd->conf.nifaces; i++) {
+		total += rd->pools[i].cap;
+		free_pairs += ports_available(&rd->pools[i]);
+	}
+	json_object_update_new(reply, json_pack("{s:I, s:I, s:I, s:I, s:s, "
+	    "s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "sessions", (json_int_t)rd->sessions.count,
+	    "streams", (json_int_t)rd->nstreams,
+	    "ports_total", (json_int_t)total, "ports_free", (json_int_t)free_pairs,
+	    "backend", rd->backend.ops->name, "backend_reason", rd->backend.reason,
+	    "uptime", seconds_since(rd->started_ms),
+	    "packets", (json_int_t)rd->totals.packets,
+	    "bytes", (json_int_t)rd->totals.bytes,
+	    "drops", (json_int_t)rd->totals.drops,
+	    "errors", (json_int_t)rd->totals.errors,
+	    "sessions_created", (json_int_t)rd->totals.sessions_created,
+	    "sessions_timed_out", (json_int_t)rd->totals.sessions_timed_out));
+	return reply;
+}
+
+static json_t *
+cmd_hello(struct relayd *rd, json_t *req, json_t *id)
+{
+	json_t *p = json_object_get(req, "protocol"), *reply;
+
+	if (p != NULL && json_integer_value(p) != PROTO_VERSION)
+		return fail(id, PROTO_E_VALUE, "hello: protocol %lld not "
+		    "spoken; this relay speaks %d",
+		    (long long)json_integer_value(p), PROTO_VERSION);
+	reply = proto_reply_ok(id);
+	json_object_update_new(reply, json_pack("{s:i, s:s, s:s, s:[s,s,s,s,s],"
+	    " s:s, s:s}", "protocol", PROTO_VERSION, "server",
+	    "trunkline-relayd", "version", TRUNKLINE_VERSION, "features",
+	    "rtcp-mux", "strict-source", "stun-detect", "subscribe", "tcp-auth",
+	    "backend", rd->backend.ops->name, "backend_reason",
+	    rd->backend.reason));
+	return reply;
+}
+
+static json_t *
+cmd_subscribe(struct conn *cn, json_t *req, json_t *id)
+{
+	struct proto_error err;
+	json_t *reply;
+
+	if (!conn_subscribe(cn, json_object_get(req, "events"), &err))
+		return proto_reply_error(id, &err);
+	reply = proto_reply_ok(id);
+	json_object_set_new(reply, "events", json_pack("[s]", "timeout"));
+	return reply;
+}
+
+json_t *
+command_run(struct relayd *rd, struct conn *cn, const char *cmd, json_t *req,
+    json_t *id)
+{
+	if (strcmp(cmd, "offer") == 0)
+		return cmd_offer(rd, req, id);
+	if (strcmp(cmd, "answer") == 0)
+		return cmd_answer(rd, req, id);
+	if (strcmp(cmd, "delete") == 0)
+		return cmd_delete(rd, req, id);
+	if (strcmp(cmd, "query") == 0)
+		return cmd_query(rd, req, id);
+	if (strcmp(cmd, "list") == 0)
+		return cmd_list(rd, id);
+	if (strcmp(cmd, "stats") == 0)
+		return cmd_stats(rd, id);
+	if (strcmp(cmd, "hello") == 0)
+		return cmd_hello(rd, req, id);
+	if (strcmp(cmd, "subscribe") == 0)
+		return cmd_subscribe(cn, req, id);
+	if (strcmp(cmd, "ping") == 0) {
+		json_t *reply = proto_reply_ok(id);
+		json_object_set_new(reply, "pong", json_true());
+		return reply;
+	}
+	return fail(id, PROTO_E_UNKNOWN_CMD, "unknown command '%s'", cmd);
+}

@@ -1,0 +1,354 @@
+/*
+ * config.c: relayd's JSON configuration. Everything is validated before
+ * the daemon starts; an error names the file, the line and the field
+ * ("relayd.json:12: ports.min: must be even"). Unknown fields are errors
+ * too: a misspelt key silently ignored is a production outage later.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "relayd.h"
+
+struct cfgctx {
+	const char	*file;
+	const char	*text;
+	size_t		 len;
+	char		*err;
+	size_t		 errlen;
+};
+
+static int __attribute__((format(printf, 3, 4)))
+fail(struct cfgctx *c, const char *path, const char *fmt, ...)
+{
+	int line = proto_json_locate(c->text, c->len, path);
+	size_t n;
+	va_list ap;
+
+	n = (size_t)snprintf(c->err, c->errlen, "%s:%d: %s: ", c->file,
+	    line > 0 ? line : 1, path[0] ? path : "(top level)");
+	if (n >= c->errlen)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(c->err + n, c->errlen - n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static void
+join(char *out, size_t len, const char *base, const char *key)
+{
+	snprintf(out, len, "%s%s%s", base, base[0] ? "." : "", key);
+}
+
+/* Reject keys outside `allowed` (NULL-terminated). */
+static int
+check_keys(struct cfgctx *c, json_t *obj, const char *path,
+    const char *const *allowed)
+{
+	const char *key;
+	json_t *v;
+	char p[128];
+
+	if (!json_is_object(obj))
+		return fail(c, path, "expected an object");
+	json_object_foreach(obj, key, v) {
+		const char *const *a;
+		for (a = allowed; *a != NULL && strcmp(*a, key) != 0; a++)
+			;
+		if (*a == NULL) {
+			join(p, sizeof(p), path, key);
+			return fail(c, p, "unknown field");
+		}
+	}
+	return 0;
+}
+
+static int
+get_string(struct cfgctx *c, json_t *obj, const char *path, const char *key,
+    char *out, size_t len, bool required)
+{
+	json_t *v = json_object_get(obj, key);
+	char p[128];
+
+	join(p, sizeof(p), path, key);
+	if (v == NULL)
+		return required ? fail(c, path, "missing field '%s'", key) : 0;
+	if (!json_is_string(v))
+		return fail(c, p, "expected a string");
+	if (strlen(json_string_value(v)) >= len)
+		return fail(c, p, "longer than %zu characters", len - 1);
+	strcpy(out, json_string_value(v));
+	return 1;
+}
+
+static int
+get_number(struct cfgctx *c, json_t *obj, const char *path, const char *key,
+    double *out, double min, double max)
+{
+	json_t *v = json_object_get(obj, key);
+	char p[128];
+
+	join(p, sizeof(p), path, key);
+	if (v == NULL)
+		return 0;
+	if (!json_is_number(v))
+		return fail(c, p, "expected a number");
+	if (json_number_value(v) < min || json_number_value(v) > max)
+		return fail(c, p, "must be between %g and %g", min, max);
+	*out = json_number_value(v);
+	return 1;
+}
+
+static int
+get_bool(struct cfgctx *c, json_t *obj, const char *path, const char *key,
+    bool *out)
+{
+	json_t *v = json_object_get(obj, key);
+	char p[128];
+
+	join(p, sizeof(p), path, key);
+	if (v == NULL)
+		return 0;
+	if (!json_is_boolean(v))
+		return fail(c, p, "expected true or false");
+	*out = json_is_true(v);
+	return 1;
+}
+
+static int
+parse_tcp(struct cfgctx *c, json_t *tcp, struct relayd_conf *conf)
+{
+	static const char *const keys[] = { "listen", "secret", NULL };
+	char listen[80];
+
+	if (check_keys(c, tcp, "control.tcp", keys) < 0 ||
+	    get_string(c, tcp, "control.tcp", "listen", listen, sizeof(listen),
+	    true) < 0 ||
+	    get_string(c, tcp, "control.tcp", "secret", conf->tcp_secret,
+	    sizeof(conf->tcp_secret), true) < 0)
+		return -1;
+	if (addr_parse_hostport(listen, &conf->tcp_listen) < 0)
+		return fail(c, "control.tcp.listen", "'%s' is not ADDRESS:PORT",
+		    listen);
+	if (strlen(conf->tcp_secret) < 16)
+		return fail(c, "control.tcp.secret", "at least 16 characters "
+		    "are required");
+	conf->tcp_enabled = true;
+	return 0;
+}
+
+static int
+parse_control(struct cfgctx *c, json_t *ctl, struct relayd_conf *conf)
+{
+	static const char *const keys[] = { "socket", "mode", "tcp", NULL };
+	char mode[8] = "", *end;
+	long m;
+	json_t *tcp;
+
+	if (ctl == NULL)
+		return 0;
+	if (check_keys(c, ctl, "control", keys) < 0 ||
+	    get_string(c, ctl, "control", "socket", conf->socket_path,
+	    sizeof(conf->socket_path), false) < 0 ||
+	    get_string(c, ctl, "control", "mode", mode, sizeof(mode), false) < 0)
+		return -1;
+	if (mode[0] != '\0') {
+		m = strtol(mode, &end, 8);
+		if (*end != '\0' || m < 0 || m > 0777)
+			return fail(c, "control.mode", "'%s' is not an octal "
+			    "file mode such as \"0660\"", mode);
+		conf->socket_mode = (unsigned)m;
+	}
+	tcp = json_object_get(ctl, "tcp");
+	return tcp == NULL ? 0 : parse_tcp(c, tcp, conf);
+}
+
+static int
+parse_iface(struct cfgctx *c, json_t *o, int i, struct relayd_conf *conf)
+{
+	static const char *const keys[] = { "name", "bind", "advertise", NULL };
+	struct iface_conf *ifc = &conf->ifaces[i];
+	char path[32], p[64], bind[64];
+	struct sockaddr_storage tmp;
+
+	snprintf(path, sizeof(path), "interfaces[%d]", i);
+	if (check_keys(c, o, path, keys) < 0 ||
+	    get_string(c, o, path, "name", ifc->name, sizeof(ifc->name),
+	    true) < 0 ||
+	    get_string(c, o, path, "bind", bind, sizeof(bind), true) < 0 ||
+	    get_string(c, o, path, "advertise", ifc->advertise,
+	    sizeof(ifc->advertise), false) < 0)
+		return -1;
+	snprintf(p, sizeof(p), "%s.bind", path);
+	if (addr_parse(bind, 0, &ifc->bind) < 0)
+		return fail(c, p, "'%s' is not an IPv4 or IPv6 address", bind);
+	snprintf(p, sizeof(p), "%s.advertise", path);
+	if (ifc->advertise[0] == '\0') {
+		if (addr_is_any(&ifc->bind))
+			return fail(c, path, "'advertise' is required when "
+			    "bind is a wildcard address");
+		strcpy(ifc->advertise, bind);
+	} else if (addr_parse(ifc->advertise, 0, &tmp) < 0) {
+		return fail(c, p, "'%s' is not an IPv4 or IPv6 address",
+		    ifc->advertise);
+	}
+	for (int j = 0; j < i; j++)
+		if (strcmp(conf->ifaces[j].name, ifc->name) == 0) {
+			snprintf(p, sizeof(p), "%s.name", path);
+			return fail(c, p, "duplicate interface name '%s'",
+			    ifc->name);
+		}
+	return 0;
+}
+
+static int
+parse_ifaces(struct cfgctx *c, json_t *arr, struct relayd_conf *conf)
+{
+	size_t i;
+	json_t *v;
+
+	if (arr == NULL)
+		return 0;
+	if (!json_is_array(arr))
+		return fail(c, "interfaces", "expected an array");
+	if (json_array_size(arr) < 1 || json_array_size(arr) > RELAYD_MAX_IFACES)
+		return fail(c, "interfaces", "between 1 and %d interfaces",
+		    RELAYD_MAX_IFACES);
+	conf->nifaces = (int)json_array_size(arr);
+	json_array_foreach(arr, i, v)
+		if (parse_iface(c, v, (int)i, conf) < 0)
+			return -1;
+	return 0;
+}
+
+static int
+parse_ports(struct cfgctx *c, json_t *o, struct relayd_conf *conf)
+{
+	static const char *const keys[] = { "min", "max", NULL };
+	double min = conf->port_min, max = conf->port_max;
+
+	if (o == NULL)
+		return 0;
+	if (check_keys(c, o, "ports", keys) < 0 ||
+	    get_number(c, o, "ports", "min", &min, 1024, 65534) < 0 ||
+	    get_number(c, o, "ports", "max", &max, 1025, 65535) < 0)
+		return -1;
+	if (min != (int)min || ((int)min & 1) != 0)
+		return fail(c, "ports.min", "must be an even integer "
+		    "(RTP takes the even port, RTCP the odd one)");
+	if (max != (int)max || max <= min)
+		return fail(c, "ports.max", "must be an integer above ports.min");
+	conf->port_min = (uint16_t)min;
+	conf->port_max = (uint16_t)max;
+	return 0;
+}
+
+static int
+parse_timeouts(struct cfgctx *c, json_t *o, struct relayd_conf *conf)
+{
+	static const char *const keys[] = { "setup", "inactivity", "hold",
+	    "max_duration", NULL };
+	const double day = 7 * 86400.0;
+
+	if (o == NULL)
+		return 0;
+	if (check_keys(c, o, "timeouts", keys) < 0 ||
+	    get_number(c, o, "timeouts", "setup", &conf->setup_timeout, 0.1,
+	    day) < 0 ||
+	    get_number(c, o, "timeouts", "inactivity",
+	    &conf->inactivity_timeout, 0.1, day) < 0 ||
+	    get_number(c, o, "timeouts", "hold", &conf->hold_timeout, 0,
+	    day) < 0 ||
+	    get_number(c, o, "timeouts", "max_duration", &conf->max_duration,
+	    0, day) < 0)
+		return -1;
+	return 0;
+}
+
+static int
+parse_top(struct cfgctx *c, json_t *root, struct relayd_conf *conf)
+{
+	static const char *const keys[] = { "control", "interfaces", "ports",
+	    "timeouts", "backend", "log_level", "strict_source", NULL };
+	static const char *const backends[] = { "auto", "userspace", "nft",
+	    "kmod" };
+	char level[16] = "";
+	bool ok = false;
+
+	if (check_keys(c, root, "", keys) < 0 ||
+	    parse_control(c, json_object_get(root, "control"), conf) < 0 ||
+	    parse_ifaces(c, json_object_get(root, "interfaces"), conf) < 0 ||
+	    parse_ports(c, json_object_get(root, "ports"), conf) < 0 ||
+	    parse_timeouts(c, json_object_get(root, "timeouts"), conf) < 0 ||
+	    get_string(c, root, "", "backend", conf->backend,
+	    sizeof(conf->backend), false) < 0 ||
+	    get_string(c, root, "", "log_level", level, sizeof(level),
+	    false) < 0 ||
+	    get_bool(c, root, "", "strict_source", &conf->strict_source) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+		ok |= strcmp(conf->backend, backends[i]) == 0;
+	if (!ok)
+		return fail(c, "backend", "'%s' is not one of auto, userspace, "
+		    "nft, kmod", conf->backend);
+	if (level[0] != '\0' && log_level_parse(level, &conf->log_level) < 0)
+		return fail(c, "log_level", "'%s' is not one of debug, info, "
+		    "notice, warning, error", level);
+	return 0;
+}
+
+void
+config_defaults(struct relayd_conf *conf)
+{
+	memset(conf, 0, sizeof(*conf));
+	strcpy(conf->socket_path, "/run/trunkline/relayd.sock");
+	conf->socket_mode = 0660;
+	conf->nifaces = 1;
+	strcpy(conf->ifaces[0].name, "default");
+	addr_parse("127.0.0.1", 0, &conf->ifaces[0].bind);
+	strcpy(conf->ifaces[0].advertise, "127.0.0.1");
+	conf->port_min = 30000;
+	conf->port_max = 39999;
+	conf->setup_timeout = 60;
+	conf->inactivity_timeout = 30;
+	conf->hold_timeout = 3600;
+	conf->max_duration = 4 * 3600;
+	strcpy(conf->backend, "auto");
+	conf->log_level = LL_INFO;
+	conf->strict_source = true;
+}
+
+int
+config_load(const char *path, struct relayd_conf *conf, char *err,
+    size_t errlen)
+{
+	struct cfgctx c = { .file = path, .err = err, .errlen = errlen };
+	json_error_t jerr;
+	char *text;
+	size_t len;
+	json_t *root;
+	int rc;
+
+	config_defaults(conf);
+	snprintf(conf->path, sizeof(conf->path), "%s", path);
+	rc = proto_read_file(path, &text, &len);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+		return -1;
+	}
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		snprintf(err, errlen, "%s:%d: %s", path, jerr.line, jerr.text);
+		free(text);
+		return -1;
+	}
+	c.text = text;
+	c.len = len;
+	rc = parse_top(&c, root, conf);
+	json_decref(root);
+	free(text);
+	return rc;
+}

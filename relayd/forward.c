@@ -1,0 +1,192 @@
+/*
+ * forward.c: the userspace path. Every stream starts here, and stays here
+ * when no kernel backend takes it. Packets are read in recvmmsg batches,
+ * checked against the leg's latch (latch.c), counted, and written out of
+ * the opposite leg's socket in sendmmsg batches: the reply source is then
+ * the relay's own address and port on that side, as the peer expects.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "relayd.h"
+
+#define READ_ROUNDS	8	/* batches per wakeup: fairness across fds */
+
+struct fwd_state {
+	struct mmsghdr		 rmsg[RELAYD_BATCH];
+	struct iovec		 riov[RELAYD_BATCH];
+	struct sockaddr_storage	 rsrc[RELAYD_BATCH];
+	uint8_t			 rbuf[RELAYD_BATCH][RELAYD_MAX_PKT];
+
+	struct mmsghdr		 smsg[RELAYD_BATCH];
+	struct iovec		 siov[RELAYD_BATCH];
+	struct sockaddr_storage	 sdst[RELAYD_BATCH];
+	struct leg		*sleg[RELAYD_BATCH];	/* who pays for a failure */
+	int			 sfd;
+	int			 scount;
+};
+
+int
+forward_init(struct relayd *rd)
+{
+	struct fwd_state *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -ENOMEM;
+	for (int i = 0; i < RELAYD_BATCH; i++) {
+		f->riov[i].iov_base = f->rbuf[i];
+		f->riov[i].iov_len = RELAYD_MAX_PKT;
+		f->rmsg[i].msg_hdr.msg_iov = &f->riov[i];
+		f->rmsg[i].msg_hdr.msg_iovlen = 1;
+		f->smsg[i].msg_hdr.msg_iov = &f->siov[i];
+		f->smsg[i].msg_hdr.msg_iovlen = 1;
+		f->smsg[i].msg_hdr.msg_name = &f->sdst[i];
+	}
+	f->sfd = -1;
+	rd->fwd = f;
+	return 0;
+}
+
+void
+forward_free(struct relayd *rd)
+{
+	free(rd->fwd);
+	rd->fwd = NULL;
+}
+
+static void
+count_drop(struct relayd *rd, struct leg *leg)
+{
+	leg->stats.drops++;
+	rd->totals.drops++;
+}
+
+/* Send what is queued; packets the kernel refuses are counted, not retried. */
+static void
+flush(struct relayd *rd, struct fwd_state *f)
+{
+	int sent = 0, r;
+
+	while (sent < f->scount) {
+		r = sendmmsg(f->sfd, f->smsg + sent, (unsigned)(f->scount - sent),
+		    MSG_DONTWAIT);
+		if (r > 0) {
+			sent += r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		/* This packet failed (EAGAIN, ENOBUFS, unreachable): skip it. */
+		rd->totals.errors++;
+		count_drop(rd, f->sleg[sent]);
+		sent++;
+	}
+	f->scount = 0;
+	f->sfd = -1;
+}
+
+static void
+queue(struct relayd *rd, struct fwd_state *f, int fd, struct leg *from,
+    const struct sockaddr_storage *dst, void *data, size_t len)
+{
+	int i;
+
+	if (f->scount > 0 && (f->sfd != fd || f->scount == RELAYD_BATCH))
+		flush(rd, f);
+	i = f->scount++;
+	f->sfd = fd;
+	f->sdst[i] = *dst;
+	f->smsg[i].msg_hdr.msg_namelen = addr_len(dst);
+	f->siov[i].iov_base = data;
+	f->siov[i].iov_len = len;
+	f->sleg[i] = from;
+}
+
+static void
+on_latched(struct relayd *rd, struct leg *leg, enum sock_kind kind)
+{
+	char buf[64];
+
+	rlog(rd, LL_DEBUG, "call %s stream %d leg %c: %s latched to %s",
+	    leg->stream->session->call_id, leg->stream->index,
+	    leg->side == SIDE_A ? 'A' : 'B', kind == SK_RTP ? "rtp" : "rtcp",
+	    addr_fmt(&leg->latched[kind], buf, sizeof(buf)));
+	if (kind == SK_RTP && stream_fully_latched(leg->stream))
+		backend_stream_latched(rd, leg->stream);
+}
+
+/* One received packet: latch, count, and queue it for the other leg. */
+static void
+relay_one(struct relayd *rd, struct fwd_state *f, struct leg_sock *ls,
+    int i, uint64_t now, int64_t wall)
+{
+	struct leg *leg = ls->leg;
+	struct leg *out = &leg->stream->leg[leg->side == SIDE_A ? SIDE_B : SIDE_A];
+	uint8_t *p = f->rbuf[i];
+	size_t len = f->rmsg[i].msg_len;
+	enum sock_kind kind = ls->kind;
+	struct sockaddr_storage dst;
+	int ofd;
+
+	if (pkt_is_stun(p, len)) {
+		leg->stats.stun++;	/* ICE checks are not media */
+		return;
+	}
+	switch (latch_check(leg, kind, &f->rsrc[i], rd->conf.strict_source)) {
+	case LATCH_REJECT:
+		count_drop(rd, leg);
+		return;
+	case LATCH_LATCHED:
+	case LATCH_RELATCHED:
+		on_latched(rd, leg, kind);
+		break;
+	case LATCH_ACCEPT:
+		break;
+	}
+	leg->stats.packets++;
+	leg->stats.bytes += len;
+	leg->stats.last_seen_ms = now;
+	leg->stats.last_seen_wall = wall;
+	rd->totals.packets++;
+	rd->totals.bytes += len;
+	if (kind == SK_RTP && pkt_is_rtcp(p, len))
+		kind = SK_RTCP;		/* rtcp-mux: demultiplex */
+	else if (kind == SK_RTP)
+		leg->stats.lost = rtp_seq_update(&leg->seq, p, len);
+	if (!leg_destination(out, kind, &dst)) {
+		count_drop(rd, leg);	/* the other side has no address yet */
+		return;
+	}
+	ofd = out->sock[out->sdp.rtcp_mux ? SK_RTP : kind].fd;
+	queue(rd, f, ofd, leg, &dst, p, len);
+}
+
+void
+forward_readable(struct relayd *rd, struct leg_sock *ls)
+{
+	struct fwd_state *f = rd->fwd;
+	uint64_t now = now_ms();
+	int64_t wall = time(NULL);
+	int n;
+
+	if (ls->fd < 0)
+		return;		/* its stream ended earlier in this batch */
+	for (int round = 0; round < READ_ROUNDS; round++) {
+		for (int i = 0; i < RELAYD_BATCH; i++) {
+			f->rmsg[i].msg_hdr.msg_name = &f->rsrc[i];
+			f->rmsg[i].msg_hdr.msg_namelen = sizeof(f->rsrc[i]);
+		}
+		n = recvmmsg(ls->fd, f->rmsg, RELAYD_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			break;
+		for (int i = 0; i < n; i++)
+			relay_one(rd, f, ls, i, now, wall);
+		/* The send iovecs point into rbuf: flush before reusing it. */
+		if (f->scount > 0)
+			flush(rd, f);
+		if (n < RELAYD_BATCH)
+			break;
+	}
+}

@@ -1,0 +1,166 @@
+/*
+ * main.c: trunkline-relayd's process: options, configuration, resource
+ * limits, and the one epoll loop that drives the control socket, the
+ * userspace path, the timers and signals. See trunkline-relayd(8).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "relayd.h"
+
+static __attribute__((noreturn)) void
+usage(void)
+{
+	fprintf(stderr, "usage: trunkline-relayd [-dnv] [-f config]\n");
+	exit(64);
+}
+
+/*
+ * Each port pair holds two sockets on each interface; the control socket
+ * and its connections need a few more.
+ */
+static int
+raise_nofile(struct relayd *rd)
+{
+	rlim_t need = 64 + RELAYD_MAX_CONNS;
+	struct rlimit rl;
+
+	for (int i = 0; i < rd->conf.nifaces; i++)
+		need += 2 * rd->pools[i].cap;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -errno;
+	if (rl.rlim_cur >= need)
+		return 0;
+	if (rl.rlim_max < need) {
+		struct rlimit want = { need, need };
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			return 0;
+		rlog(rd, LL_ERROR, "the port range needs %llu file descriptors "
+		    "but RLIMIT_NOFILE allows %llu and cannot be raised (%s): "
+		    "narrow ports.min/ports.max or raise the limit "
+		    "(LimitNOFILE= in the unit, ulimit -n)",
+		    (unsigned long long)need, (unsigned long long)rl.rlim_max,
+		    strerror(errno));
+		return -EMFILE;
+	}
+	rl.rlim_cur = need;
+	return setrlimit(RLIMIT_NOFILE, &rl) < 0 ? -errno : 0;
+}
+
+static int
+setup(struct relayd *rd)
+{
+	char err[256];
+	int rc;
+
+	for (int i = 0; i < rd->conf.nifaces; i++)
+		if (ports_init(&rd->pools[i], rd->conf.port_min,
+		    rd->conf.port_max) < 0) {
+			rlog(rd, LL_ERROR, "port pool: out of memory");
+			return -1;
+		}
+	if (raise_nofile(rd) < 0 ||
+	    session_table_init(&rd->sessions, 1024) < 0 ||
+	    forward_init(rd) < 0)
+		return -1;
+	rd->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (rd->epfd < 0)
+		return -1;
+	if (backend_select(rd, rd->conf.backend, err, sizeof(err)) < 0) {
+		rlog(rd, LL_ERROR, "backend: %s", err);
+		return -1;
+	}
+	rlog(rd, LL_INFO, "backend %s: %s", rd->backend.ops->name,
+	    rd->backend.reason);
+	if ((rc = timers_open(rd)) < 0) {
+		rlog(rd, LL_ERROR, "timer: %s", strerror(-rc));
+		return -1;
+	}
+	return control_open(rd) < 0 ? -1 : 0;
+}
+
+static void
+teardown(struct relayd *rd)
+{
+	while (rd->sessions.first != NULL)
+		session_destroy(rd, rd->sessions.first);
+	graveyard_empty(rd);
+	control_close(rd);
+	graveyard_empty(rd);
+	backend_close(rd);
+	forward_free(rd);
+	session_table_free(&rd->sessions);
+	for (int i = 0; i < rd->conf.nifaces; i++)
+		ports_free(&rd->pools[i]);
+	if (rd->timerfd >= 0)
+		close(rd->timerfd);
+	if (rd->epfd >= 0)
+		close(rd->epfd);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static struct relayd rd;
+	const char *path = RELAYD_DEFAULT_CONFIG;
+	bool check_only = false;
+	struct evtag sigtag;
+	char err[512];
+	int ch, verbose = 0, sigfd, rc;
+
+	while ((ch = getopt(argc, argv, "df:nv")) != -1) {
+		switch (ch) {
+		case 'd':	/* always foreground; kept for familiarity */
+			break;
+		case 'f':
+			path = optarg;
+			break;
+		case 'n':
+			check_only = true;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	rd.epfd = rd.timerfd = -1;
+	if (config_load(path, &rd.conf, err, sizeof(err)) < 0) {
+		fprintf(stderr, "trunkline-relayd: %s\n", err);
+		return 1;
+	}
+	if (verbose > 0)
+		rd.conf.log_level = LL_DEBUG;
+	if (check_only) {
+		fprintf(stderr, "trunkline-relayd: configuration OK\n");
+		return 0;
+	}
+	rd.started_ms = now_ms();
+	sigfd = -1;
+	rc = setup(&rd);
+	if (rc == 0 && (sigfd = signals_open(&rd, &sigtag)) < 0)
+		rc = -1;
+	if (rc == 0) {
+		rlog(&rd, LL_NOTICE, "started, %d interface(s), ports %u-%u",
+		    rd.conf.nifaces, rd.conf.port_min, rd.conf.port_max);
+		rc = event_loop(&rd, sigfd);
+	}
+	teardown(&rd);
+	if (sigfd >= 0)
+		close(sigfd);
+	rlog(&rd, rc == 0 ? LL_NOTICE : LL_ERROR, "%s",
+	    rc == 0 ? "stopped" : "exiting on error");
+	return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,334 @@
+/*
+ * relayd.h: trunkline-relayd, the media relay.
+ *
+ * One process, one epoll loop. The controller (or trunklinectl) talks to
+ * the control socket (control.c) in the JSON protocol (proto/); commands
+ * (commands.c) create sessions (session.c) made of streams, each with two
+ * legs that own a port pair taken from the interface's pool (ports.c).
+ * Packets are relayed in userspace (forward.c) while legs latch their
+ * peers (latch.c); a fully latched stream is offered to the active backend
+ * (backend.c), which may take it into the kernel. Timers (timers.c) end
+ * sessions that went silent and tell subscribers.
+ *
+ * This header declares every struct and every function a file exports.
+ */
+#ifndef TRUNKLINE_RELAYD_H
+#define TRUNKLINE_RELAYD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <jansson.h>
+
+#include "proto.h"
+
+#define RELAYD_DEFAULT_CONFIG	"/etc/trunkline/relayd.json"
+#define RELAYD_MAX_IFACES	8
+#define RELAYD_MAX_CONNS	256
+#define RELAYD_CONN_OUTBUF_MAX	(4u << 20)	/* a slower subscriber is cut */
+#define RELAYD_TICK_MS		100
+#define RELAYD_BATCH		32		/* recvmmsg/sendmmsg batch */
+#define RELAYD_MAX_PKT		2048
+
+struct relayd;
+struct session;
+struct stream;
+struct leg;
+
+/* Every epoll registration points at a struct that starts with this. */
+enum tag_kind { TAG_LEG = 1, TAG_CONTROL, TAG_CONN, TAG_TIMER, TAG_SIGNAL };
+struct evtag {
+	enum tag_kind	 kind;
+};
+
+/* ---- log.c ---- */
+enum log_level { LL_DEBUG, LL_INFO, LL_NOTICE, LL_WARNING, LL_ERROR };
+void	 rlog(const struct relayd *, enum log_level, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+int	 log_level_parse(const char *name, enum log_level *out);
+
+/* ---- ports.c: a FIFO of free even ports, so reuse is delayed ---- */
+struct port_pool {
+	uint16_t	*queue;
+	size_t		 head;		/* index of the oldest free port */
+	size_t		 count;		/* free ports in the queue */
+	size_t		 cap;		/* number of pairs in the range */
+	uint16_t	 min, max;	/* min even; max is the last odd port */
+};
+int	 ports_init(struct port_pool *, uint16_t min, uint16_t max);
+void	 ports_free(struct port_pool *);
+int	 ports_take(struct port_pool *, uint16_t *port);	/* -ENOSPC */
+void	 ports_release(struct port_pool *, uint16_t port);
+size_t	 ports_available(const struct port_pool *);
+
+/* ---- config.c ---- */
+struct iface_conf {
+	char			 name[32];
+	struct sockaddr_storage	 bind;
+	char			 advertise[64];	/* address written into SDP */
+};
+
+struct relayd_conf {
+	char			 path[256];
+	char			 socket_path[108];
+	unsigned		 socket_mode;
+	bool			 tcp_enabled;
+	struct sockaddr_storage	 tcp_listen;
+	char			 tcp_secret[256];
+	struct iface_conf	 ifaces[RELAYD_MAX_IFACES];
+	int			 nifaces;
+	uint16_t		 port_min, port_max;
+	double			 setup_timeout;		/* seconds */
+	double			 inactivity_timeout;
+	double			 hold_timeout;		/* 0: never */
+	double			 max_duration;		/* 0: never */
+	char			 backend[16];
+	enum log_level		 log_level;
+	bool			 strict_source;
+};
+/* 0, or -1 with a "file:line: field: message" text in err. */
+int	 config_load(const char *path, struct relayd_conf *, char *err,
+	    size_t errlen);
+void	 config_defaults(struct relayd_conf *);
+
+/* ---- net.c: addresses and sockets ---- */
+int	 addr_parse(const char *text, uint16_t port, struct sockaddr_storage *);
+/* "192.0.2.1:4000" or "[2001:db8::1]:4000" */
+int	 addr_parse_hostport(const char *text, struct sockaddr_storage *);
+const char *addr_fmt(const struct sockaddr_storage *, char *buf, size_t len);
+uint16_t addr_port(const struct sockaddr_storage *);
+void	 addr_set_port(struct sockaddr_storage *, uint16_t);
+bool	 addr_equal(const struct sockaddr_storage *, const struct sockaddr_storage *);
+bool	 addr_is_any(const struct sockaddr_storage *);
+socklen_t addr_len(const struct sockaddr_storage *);
+int	 udp_bind(const struct sockaddr_storage *, uint16_t port);	/* fd or -errno */
+
+/* ---- rtp.c: what the relay reads from packets ---- */
+struct rtp_seq {
+	bool		 init;
+	uint16_t	 max_seq;
+	uint32_t	 ssrc;
+	uint64_t	 expected_base;	/* extended seq of the first packet */
+	uint64_t	 cycles;
+	uint64_t	 received;
+	uint64_t	 lost_before;	/* lost in earlier SSRCs */
+};
+bool	 pkt_is_stun(const uint8_t *, size_t);
+bool	 pkt_is_rtcp(const uint8_t *, size_t);	/* RTCP on a muxed port */
+bool	 pkt_is_rtp(const uint8_t *, size_t);
+/* Feed one packet; returns the packets lost so far over all SSRCs. */
+uint64_t rtp_seq_update(struct rtp_seq *, const uint8_t *, size_t);
+
+/* ---- session.c: sessions, streams, legs ---- */
+enum direction { DIR_SENDRECV, DIR_SENDONLY, DIR_RECVONLY, DIR_INACTIVE };
+enum sock_kind { SK_RTP, SK_RTCP };
+enum leg_side { SIDE_A, SIDE_B };
+
+/* What epoll hands back: the leg and which of its sockets. */
+struct leg_sock {
+	struct evtag	 tag;		/* TAG_LEG; first, epoll hands it back */
+	int		 fd;
+	enum sock_kind	 kind;
+	struct leg	*leg;
+};
+
+struct leg_stats {
+	uint64_t	 packets, bytes, drops, stun, lost;
+	uint64_t	 last_seen_ms;		/* monotonic, 0 never */
+	int64_t		 last_seen_wall;	/* epoch seconds, 0 never */
+};
+
+/* The endpoint as signalled in SDP. */
+struct endpoint {
+	bool			 set;
+	struct sockaddr_storage	 rtp, rtcp;
+	bool			 rtcp_mux;
+	enum direction		 direction;
+};
+
+struct leg {
+	struct stream		*stream;
+	enum leg_side		 side;
+	int			 iface;		/* index into rd->ifaces */
+	uint16_t		 port;		/* local RTP port; RTCP is +1 */
+	struct leg_sock		 sock[2];	/* [SK_RTP], [SK_RTCP] */
+	struct endpoint		 sdp;
+	struct sockaddr_storage	 latched[2];	/* per sock kind */
+	bool			 is_latched[2];
+	struct leg_stats	 stats;
+	struct rtp_seq		 seq;
+};
+
+enum stream_path { PATH_USERSPACE, PATH_KERNEL };
+
+struct stream {
+	struct session		*session;
+	int			 index;
+	char			 type[16];
+	char			 transport[32];
+	struct leg		 leg[2];
+	enum stream_path	 path;
+	char			 path_reason[320];
+	void			*backend_priv;	/* the backend's per-stream state */
+};
+
+enum session_state { SS_OFFERED, SS_ANSWERED };
+
+struct session {
+	char			 call_id[PROTO_MAX_STRING + 1];
+	char			 tag[2][PROTO_MAX_STRING + 1];	/* [A] from, [B] to */
+	char			 label[PROTO_MAX_STRING + 1];
+	enum session_state	 state;
+	int			 iface[2];
+	uint64_t		 created_ms;
+	int64_t			 created_wall;
+	struct stream		**streams;	/* each allocated alone: epoll holds leg pointers */
+	int			 nstreams;
+	struct session		*hnext;		/* hash chain */
+	struct session		*prev, *next;	/* all sessions, creation order */
+};
+
+struct session_table {
+	struct session		**buckets;
+	size_t			 nbuckets;
+	size_t			 count;
+	struct session		*first, *last;
+};
+
+int	 session_table_init(struct session_table *, size_t nbuckets);
+void	 session_table_free(struct session_table *);
+struct session *session_find(struct session_table *, const char *call_id);
+struct session *session_create(struct relayd *, const char *call_id,
+	    const char *from_tag, int iface_a, int iface_b);
+void	 session_destroy(struct relayd *, struct session *);
+/* Grow to n streams, opening sockets for new legs. 0 or -errno. */
+int	 session_add_streams(struct relayd *, struct session *, int n,
+	    struct proto_error *);
+/*
+ * Apply an endpoint signalled for leg `side` of a stream. A changed
+ * address or port re-opens that leg's latch. Returns true if it changed.
+ */
+bool	 leg_set_endpoint(struct leg *, const struct endpoint *);
+void	 leg_unlatch(struct leg *);
+uint64_t session_last_activity(const struct session *);
+bool	 session_on_hold(const struct session *);
+
+/* ---- latch.c: who may send into a leg ---- */
+enum latch_verdict {
+	LATCH_ACCEPT,		/* from the latched peer */
+	LATCH_LATCHED,		/* first packet: peer fixed now */
+	LATCH_RELATCHED,	/* non-strict: peer moved */
+	LATCH_REJECT,		/* strict source: not the peer */
+};
+enum latch_verdict latch_check(struct leg *, enum sock_kind,
+	    const struct sockaddr_storage *src, bool strict);
+bool	 stream_fully_latched(const struct stream *);
+/* Where packets leaving leg `out` go for a kind; false if nowhere yet. */
+bool	 leg_destination(const struct leg *out, enum sock_kind,
+	    struct sockaddr_storage *dst);
+
+/* ---- backend.c / backend_*.c ---- */
+struct backend_ops {
+	const char	*name;
+	/* 0 when usable; else -errno and why in reason. */
+	int		(*open)(struct relayd *, void **priv, char *reason,
+			    size_t len);
+	void		(*close)(struct relayd *, void *priv);
+	/* Take a fully latched stream; 0 or -errno with stream->path_reason. */
+	int		(*install)(struct relayd *, void *priv, struct stream *);
+	int		(*remove)(struct relayd *, void *priv, struct stream *);
+	/* Refresh the counters of n installed streams in one batch. */
+	int		(*read_counters)(struct relayd *, void *priv,
+			    struct stream **, size_t n);
+};
+
+struct backend {
+	const struct backend_ops *ops;
+	void			*priv;
+	char			 reason[256];	/* why this one was chosen */
+};
+
+extern const struct backend_ops backend_userspace_ops;
+
+int	 backend_select(struct relayd *, const char *want, char *err,
+	    size_t errlen);
+void	 backend_close(struct relayd *);
+void	 backend_stream_latched(struct relayd *, struct stream *);
+void	 backend_stream_remove(struct relayd *, struct stream *);
+void	 backend_sync_counters(struct relayd *);
+const char *stream_path_name(const struct relayd *, const struct stream *);
+
+/* ---- forward.c: the userspace path ---- */
+int	 forward_init(struct relayd *);
+void	 forward_free(struct relayd *);
+/* epoll said a leg socket is readable */
+void	 forward_readable(struct relayd *, struct leg_sock *);
+
+/* ---- control.c: the control socket ---- */
+struct conn;
+int	 control_open(struct relayd *);
+void	 control_close(struct relayd *);
+void	 control_event(struct relayd *, uint32_t events, void *tag);
+/* Send an event to every subscriber of `name`. Steals msg. */
+void	 control_broadcast(struct relayd *, const char *name, json_t *msg);
+bool	 conn_subscribe(struct conn *, json_t *events, struct proto_error *);
+
+/* ---- commands.c ---- */
+/* Returns a reply (ok or error) for a validated request. */
+json_t	*command_run(struct relayd *, struct conn *, const char *cmd,
+	    json_t *req, json_t *id);
+json_t	*session_to_json(const struct relayd *, const struct session *);
+json_t	*streams_to_json(const struct relayd *, const struct session *);
+
+/* ---- timers.c ---- */
+int	 timers_open(struct relayd *);
+void	 timers_tick(struct relayd *);
+/* Why a session should end now, or NULL. */
+const char *session_expired(const struct relayd *, const struct session *,
+	    uint64_t now_ms);
+/* End a session by itself: event to subscribers, then destroy. */
+void	 session_end(struct relayd *, struct session *, const char *reason);
+
+/* ---- event.c: the loop ---- */
+uint64_t now_ms(void);
+int	 event_loop(struct relayd *, int sigfd);
+void	 graveyard_empty(struct relayd *);
+/*
+ * Free after the current epoll batch: later events of the same batch may
+ * still point at a leg or connection that a command just ended.
+ */
+void	 defer_free(struct relayd *, void *);
+
+/* SIGTERM/SIGINT end the loop; SIGHUP is logged. Returns the signalfd. */
+int	 signals_open(struct relayd *, struct evtag *);
+void	 on_signal(struct relayd *, int sigfd);
+int	 epoll_add(struct relayd *, int fd, uint32_t events, void *tag);
+void	 epoll_del(struct relayd *, int fd);
+
+
+struct relayd_totals {
+	uint64_t	 packets, bytes, drops, errors;
+	uint64_t	 sessions_created, sessions_timed_out;
+};
+
+/* The daemon context: the only mutable state there is. */
+struct relayd {
+	struct relayd_conf	 conf;
+	int			 epfd;
+	bool			 quit;
+	uint64_t		 started_ms;
+	struct port_pool	 pools[RELAYD_MAX_IFACES];
+	struct session_table	 sessions;
+	struct backend		 backend;
+	struct relayd_totals	 totals;
+	size_t			 nstreams;
+	struct ctl_state	*ctl;
+	struct fwd_state	*fwd;
+	int			 timerfd;
+	struct evtag		 timer_tag;
+	struct deferred		*graveyard;	/* see defer_free() */
+};
+
+#endif

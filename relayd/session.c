@@ -1,0 +1,339 @@
+/*
+ * session.c: the session table and the lifetime of sessions, streams and
+ * legs. A session is a call; each stream (one per m= line) has leg A,
+ * facing the caller (from-tag), and leg B, facing the callee. A leg owns a
+ * port pair on its interface, bound when the stream is created, and
+ * registered with epoll so the userspace path sees its packets.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "relayd.h"
+
+static size_t
+hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;	/* FNV-1a */
+
+	while (*s != '\0') {
+		h ^= (uint8_t)*s++;
+		h *= 1099511628211ull;
+	}
+	return (size_t)h;
+}
+
+int
+session_table_init(struct session_table *t, size_t nbuckets)
+{
+	memset(t, 0, sizeof(*t));
+	t->buckets = calloc(nbuckets, sizeof(*t->buckets));
+	if (t->buckets == NULL)
+		return -ENOMEM;
+	t->nbuckets = nbuckets;
+	return 0;
+}
+
+void
+session_table_free(struct session_table *t)
+{
+	free(t->buckets);
+	memset(t, 0, sizeof(*t));
+}
+
+struct session *
+session_find(struct session_table *t, const char *call_id)
+{
+	struct session *s;
+
+	for (s = t->buckets[hash_str(call_id) % t->nbuckets]; s; s = s->hnext)
+		if (strcmp(s->call_id, call_id) == 0)
+			return s;
+	return NULL;
+}
+
+/* Double the buckets when chains get long; failure keeps the old table. */
+static void
+table_grow(struct session_table *t)
+{
+	size_t n = t->nbuckets * 2;
+	struct session **b = calloc(n, sizeof(*b));
+	struct session *s;
+
+	if (b == NULL)
+		return;
+	for (s = t->first; s != NULL; s = s->next) {
+		size_t i = hash_str(s->call_id) % n;
+		s->hnext = b[i];
+		b[i] = s;
+	}
+	free(t->buckets);
+	t->buckets = b;
+	t->nbuckets = n;
+}
+
+static void
+table_insert(struct session_table *t, struct session *s)
+{
+	size_t i;
+
+	if (t->count >= t->nbuckets)
+		table_grow(t);
+	i = hash_str(s->call_id) % t->nbuckets;
+	s->hnext = t->buckets[i];
+	t->buckets[i] = s;
+	s->prev = t->last;
+	s->next = NULL;
+	if (t->last != NULL)
+		t->last->next = s;
+	else
+		t->first = s;
+	t->last = s;
+	t->count++;
+}
+
+static void
+table_remove(struct session_table *t, struct session *s)
+{
+	struct session **pp = &t->buckets[hash_str(s->call_id) % t->nbuckets];
+
+	while (*pp != NULL && *pp != s)
+		pp = &(*pp)->hnext;
+	if (*pp != NULL)
+		*pp = s->hnext;
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		t->first = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	else
+		t->last = s->prev;
+	t->count--;
+}
+
+static void
+copy_str(char *dst, size_t len, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= len)
+		n = len - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+struct session *
+session_create(struct relayd *rd, const char *call_id, const char *from_tag,
+    int iface_a, int iface_b)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	struct timespec ts;
+
+	if (s == NULL)
+		return NULL;
+	copy_str(s->call_id, sizeof(s->call_id), call_id);
+	copy_str(s->tag[SIDE_A], sizeof(s->tag[SIDE_A]), from_tag);
+	s->iface[SIDE_A] = iface_a;
+	s->iface[SIDE_B] = iface_b;
+	s->state = SS_OFFERED;
+	s->created_ms = now_ms();
+	clock_gettime(CLOCK_REALTIME, &ts);
+	s->created_wall = ts.tv_sec;
+	table_insert(&rd->sessions, s);
+	rd->totals.sessions_created++;
+	return s;
+}
+
+static void
+leg_close(struct relayd *rd, struct leg *leg)
+{
+	for (int k = SK_RTP; k <= SK_RTCP; k++) {
+		if (leg->sock[k].fd < 0)
+			continue;
+		epoll_del(rd, leg->sock[k].fd);
+		close(leg->sock[k].fd);
+		leg->sock[k].fd = -1;
+	}
+	if (leg->port != 0)
+		ports_release(&rd->pools[leg->iface], leg->port);
+	leg->port = 0;
+}
+
+/*
+ * Take the oldest free pair whose two ports we can bind. A pair that some
+ * other process holds goes to the back of the queue; we try each pair at
+ * most once.
+ */
+static int
+leg_open(struct relayd *rd, struct leg *leg)
+{
+	struct port_pool *pp = &rd->pools[leg->iface];
+	const struct sockaddr_storage *bind_addr = &rd->conf.ifaces[leg->iface].bind;
+	size_t tries = ports_available(pp);
+	uint16_t port;
+	int fd[2];
+
+	while (tries-- > 0) {
+		if (ports_take(pp, &port) < 0)
+			break;
+		fd[SK_RTP] = udp_bind(bind_addr, port);
+		fd[SK_RTCP] = fd[SK_RTP] < 0 ? -1 : udp_bind(bind_addr, port + 1);
+		if (fd[SK_RTP] >= 0 && fd[SK_RTCP] >= 0) {
+			leg->port = port;
+			for (int k = SK_RTP; k <= SK_RTCP; k++) {
+				leg->sock[k].fd = fd[k];
+				if (epoll_add(rd, fd[k], EPOLLIN,
+				    &leg->sock[k].tag) < 0) {
+					leg_close(rd, leg);
+					return -errno;
+				}
+			}
+			return 0;
+		}
+		if (fd[SK_RTP] >= 0)
+			close(fd[SK_RTP]);
+		ports_release(pp, port);
+		if (fd[SK_RTP] != -EADDRINUSE && fd[SK_RTCP] != -EADDRINUSE)
+			return fd[SK_RTP] < 0 ? fd[SK_RTP] : fd[SK_RTCP];
+	}
+	return -ENOSPC;
+}
+
+static void
+stream_free(struct relayd *rd, struct stream *st)
+{
+	if (st->path == PATH_KERNEL)
+		backend_stream_remove(rd, st);
+	leg_close(rd, &st->leg[SIDE_A]);
+	leg_close(rd, &st->leg[SIDE_B]);
+	rd->nstreams--;
+	defer_free(rd, st);
+}
+
+static struct stream *
+stream_new(struct relayd *rd, struct session *s, int index)
+{
+	struct stream *st = calloc(1, sizeof(*st));
+
+	if (st == NULL)
+		return NULL;
+	st->session = s;
+	st->index = index;
+	st->path = PATH_USERSPACE;
+	copy_str(st->path_reason, sizeof(st->path_reason), "latching");
+	for (int side = SIDE_A; side <= SIDE_B; side++) {
+		struct leg *leg = &st->leg[side];
+		leg->stream = st;
+		leg->side = (enum leg_side)side;
+		leg->iface = s->iface[side];
+		for (int k = SK_RTP; k <= SK_RTCP; k++) {
+			leg->sock[k].tag.kind = TAG_LEG;
+			leg->sock[k].fd = -1;
+			leg->sock[k].kind = (enum sock_kind)k;
+			leg->sock[k].leg = leg;
+		}
+	}
+	rd->nstreams++;
+	return st;
+}
+
+int
+session_add_streams(struct relayd *rd, struct session *s, int n,
+    struct proto_error *err)
+{
+	struct stream **v;
+	int rc;
+
+	if (n <= s->nstreams)
+		return 0;
+	v = realloc(s->streams, (size_t)n * sizeof(*v));
+	if (v == NULL)
+		return proto_errorf(err, PROTO_E_INTERNAL, "out of memory");
+	s->streams = v;
+	while (s->nstreams < n) {
+		struct stream *st = stream_new(rd, s, s->nstreams);
+		if (st == NULL)
+			return proto_errorf(err, PROTO_E_INTERNAL,
+			    "out of memory");
+		for (int side = SIDE_A; side <= SIDE_B; side++) {
+			rc = leg_open(rd, &st->leg[side]);
+			if (rc < 0) {
+				const char *name =
+				    rd->conf.ifaces[st->leg[side].iface].name;
+				stream_free(rd, st);
+				if (rc == -ENOSPC)
+					return proto_errorf(err,
+					    PROTO_E_EXHAUSTED, "no free port "
+					    "pair on interface '%s'", name);
+				return proto_errorf(err, PROTO_E_INTERNAL,
+				    "bind on interface '%s': %s", name,
+				    strerror(-rc));
+			}
+		}
+		s->streams[s->nstreams++] = st;
+	}
+	return 0;
+}
+
+void
+session_destroy(struct relayd *rd, struct session *s)
+{
+	for (int i = 0; i < s->nstreams; i++)
+		stream_free(rd, s->streams[i]);
+	free(s->streams);
+	table_remove(&rd->sessions, s);
+	free(s);
+}
+
+void
+leg_unlatch(struct leg *leg)
+{
+	leg->is_latched[SK_RTP] = leg->is_latched[SK_RTCP] = false;
+}
+
+bool
+leg_set_endpoint(struct leg *leg, const struct endpoint *ep)
+{
+	bool changed = !leg->sdp.set ||
+	    !addr_equal(&leg->sdp.rtp, &ep->rtp) ||
+	    !addr_equal(&leg->sdp.rtcp, &ep->rtcp) ||
+	    leg->sdp.rtcp_mux != ep->rtcp_mux;
+
+	leg->sdp = *ep;
+	leg->sdp.set = true;
+	if (changed)
+		leg_unlatch(leg);
+	return changed;
+}
+
+uint64_t
+session_last_activity(const struct session *s)
+{
+	uint64_t last = 0;
+
+	for (int i = 0; i < s->nstreams; i++)
+		for (int side = SIDE_A; side <= SIDE_B; side++) {
+			uint64_t t = s->streams[i]->leg[side].stats.last_seen_ms;
+			if (t > last)
+				last = t;
+		}
+	return last;
+}
+
+/* On hold: some leg said it will not send (sendonly/inactive on hold). */
+bool
+session_on_hold(const struct session *s)
+{
+	for (int i = 0; i < s->nstreams; i++)
+		for (int side = SIDE_A; side <= SIDE_B; side++) {
+			enum direction d = s->streams[i]->leg[side].sdp.direction;
+			if (d == DIR_SENDONLY || d == DIR_INACTIVE ||
+			    d == DIR_RECVONLY)
+				return true;
+		}
+	return false;
+}

@@ -1,0 +1,93 @@
+/*
+ * timers.c: sessions that end by themselves. One timerfd ticks every
+ * RELAYD_TICK_MS; each tick refreshes kernel counters in one batch and
+ * walks the sessions. Reasons, in order: max_duration, setup (no answer,
+ * or no packet at all, in time), hold (a held call silent too long),
+ * inactivity (no packet on any leg for the media timeout). Subscribers get
+ * a `timeout` event with the final counters; then the session is gone.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "relayd.h"
+
+int
+timers_open(struct relayd *rd)
+{
+	struct itimerspec its = {
+		.it_interval = { 0, RELAYD_TICK_MS * 1000000L },
+		.it_value = { 0, RELAYD_TICK_MS * 1000000L },
+	};
+
+	rd->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (rd->timerfd < 0)
+		return -errno;
+	if (timerfd_settime(rd->timerfd, 0, &its, NULL) < 0)
+		return -errno;
+	rd->timer_tag.kind = TAG_TIMER;
+	return epoll_add(rd, rd->timerfd, EPOLLIN, &rd->timer_tag);
+}
+
+static bool
+elapsed(uint64_t since_ms, uint64_t now, double seconds)
+{
+	return seconds > 0 && now >= since_ms &&
+	    (double)(now - since_ms) >= seconds * 1000.0;
+}
+
+const char *
+session_expired(const struct relayd *rd, const struct session *s,
+    uint64_t now)
+{
+	const struct relayd_conf *c = &rd->conf;
+	uint64_t last = session_last_activity(s);
+
+	if (elapsed(s->created_ms, now, c->max_duration))
+		return "max_duration";
+	if (s->state == SS_OFFERED || last == 0)
+		return elapsed(s->created_ms, now, c->setup_timeout) ?
+		    "setup" : NULL;
+	if (session_on_hold(s))
+		return elapsed(last, now, c->hold_timeout) ? "hold" : NULL;
+	return elapsed(last, now, c->inactivity_timeout) ? "inactivity" : NULL;
+}
+
+void
+session_end(struct relayd *rd, struct session *s, const char *reason)
+{
+	json_t *ev = proto_event("timeout");
+
+	json_object_update_new(ev, json_pack("{s:s, s:s, s:s, s:s, s:f}",
+	    "call_id", s->call_id, "from_tag", s->tag[SIDE_A],
+	    "to_tag", s->tag[SIDE_B], "reason", reason,
+	    "duration", (double)(now_ms() - s->created_ms) / 1000.0));
+	json_object_set_new(ev, "streams", streams_to_json(rd, s));
+	rlog(rd, LL_NOTICE, "call %s ended by the relay: %s timeout",
+	    s->call_id, reason);
+	rd->totals.sessions_timed_out++;
+	session_destroy(rd, s);
+	control_broadcast(rd, "timeout", ev);
+}
+
+void
+timers_tick(struct relayd *rd)
+{
+	uint64_t expirations, now;
+	struct session *s, *next;
+	const char *reason;
+
+	if (read(rd->timerfd, &expirations, sizeof(expirations)) < 0)
+		return;
+	backend_sync_counters(rd);
+	now = now_ms();
+	for (s = rd->sessions.first; s != NULL; s = next) {
+		next = s->next;
+		reason = session_expired(rd, s, now);
+		if (reason != NULL)
+			session_end(rd, s, reason);
+	}
+}

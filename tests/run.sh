@@ -1,0 +1,142 @@
+#!/bin/bash
+#
+# run.sh: the test runner behind `make check`, which builds build/,
+# build/asan/ and build/fuzz/ first. It runs
+#   - every unit test binary build/tests/test_* and build/asan/tests/test_*,
+#   - every tests/integration/*.sh against the sanitizer build
+#     (TL_BUILD=build/asan), and those marked "# run-also: build" also
+#     against the normal build,
+#   - the protocol fuzz target for a bounded time, if it was built.
+# Each test runs under timeout with its output in build/test-logs/; a
+# sanitizer report in a log fails the test even if it exited 0. One line
+# per test, then exactly "N passed, N failed, N skipped"; the exit status
+# is non-zero if anything failed.
+#
+# Environment: TL_TEST_TIMEOUT (s, default 120), TL_FUZZ_TIME (s, default
+# 20), TL_TEST_FILTER (a regex: run only the tests whose name matches).
+set -u -o pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 2
+LOGS=build/test-logs
+TIMEOUT=${TL_TEST_TIMEOUT:-120}
+FUZZ_TIME=${TL_FUZZ_TIME:-20}
+FILTER=${TL_TEST_FILTER:-}
+
+# Sanitizers: stop at the first error, with a stack, and find leaks.
+export ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:detect_leaks=1:print_stacktrace=1:exitcode=23
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=23
+export LSAN_OPTIONS=exitcode=23
+# The integration scripts run the sanitizer build unless told otherwise;
+# a TL_BUILD from the caller's environment must not leak into them.
+unset TL_BUILD TL_RELAYD TL_CTL TL_RTPGEN TL_RTPSINK
+
+rm -rf "$LOGS"
+mkdir -p "$LOGS"
+passed=0
+failed=0
+skipped=0
+
+sanitizer_report() {
+	grep -qE 'ERROR: [A-Za-z]+Sanitizer|runtime error:|SUMMARY: [A-Za-z]+Sanitizer' "$@" 2>/dev/null
+}
+
+logname() {
+	local n=${1//\//_}
+	n=${n//[/_}
+	n=${n//]/_}
+	echo "$LOGS/$n.log"
+}
+
+# run_test NAME CMD...: run one test and report it.
+run_test() {
+	local name=$1 log t0 t1 rc secs reason
+	shift
+	if [ -n "$FILTER" ] && ! [[ $name =~ $FILTER ]]; then
+		return 0
+	fi
+	log=$(logname "$name")
+	t0=${EPOCHREALTIME}
+	timeout -k 10 "$TIMEOUT" "$@" </dev/null >"$log" 2>&1
+	rc=$?
+	t1=${EPOCHREALTIME}
+	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+	if [ "$rc" = 0 ] && sanitizer_report "$log" "${log%.log}.d/relayd.log"; then
+		echo "sanitizer report in the output (exit status was 0)" >>"$log"
+		rc=1
+	fi
+	case $rc in
+	0)
+		echo "PASS $name (${secs}s)"
+		passed=$((passed + 1))
+		;;
+	77)
+		reason=$(grep -m1 -oP '^SKIP: \K.*' "$log" || tail -n 1 "$log")
+		echo "SKIP $name: ${reason:-no reason given}"
+		skipped=$((skipped + 1))
+		;;
+	*)
+		if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+			echo "FAIL $name (timed out after ${TIMEOUT}s)"
+		else
+			echo "FAIL $name (exit status $rc, ${secs}s)"
+		fi
+		tail -n 30 "$log" | sed 's/^/    /'
+		failed=$((failed + 1))
+		;;
+	esac
+}
+
+skip_test() {
+	if [ -n "$FILTER" ] && ! [[ $1 =~ $FILTER ]]; then
+		return 0
+	fi
+	echo "SKIP $1: $2"
+	skipped=$((skipped + 1))
+}
+
+# Unit tests, normal and sanitizer builds.
+for dir in build/tests build/asan/tests; do
+	found=0
+	for bin in "$dir"/test_*; do
+		[ -f "$bin" ] && [ -x "$bin" ] || continue
+		found=1
+		case $dir in
+		build/asan/*) run_test "asan/$(basename "$bin")" "$bin" ;;
+		*) run_test "unit/$(basename "$bin")" "$bin" ;;
+		esac
+	done
+	[ "$found" = 1 ] || skip_test "$dir/test_*" "no unit test binaries built"
+done
+
+# Integration tests: the sanitizer build always, the normal build where the
+# script asks for it.
+for script in tests/integration/*.sh; do
+	[ -f "$script" ] || continue
+	base=$(basename "$script" .sh)
+	run_test "integration/${base}[asan]" \
+		env TL_BUILD=build/asan TL_ARTIFACTS="$LOGS/integration_${base}_asan_.d" \
+		bash "$script"
+	if grep -q '^# run-also: build$' "$script"; then
+		run_test "integration/$base" \
+			env TL_BUILD=build TL_ARTIFACTS="$LOGS/integration_${base}.d" \
+			bash "$script"
+	fi
+done
+
+# The protocol fuzzer, bounded in time, on a scratch copy of the corpus
+# (libFuzzer adds what it finds to the corpus directory it is given).
+if [ -x build/fuzz/fuzz_proto ]; then
+	run_test fuzz/fuzz_proto bash -c '
+		corpus=$(mktemp -d "${TMPDIR:-/tmp}/tl-corpus.XXXXXX") || exit 2
+		trap "rm -rf \"$corpus\"" EXIT
+		if [ -d tests/fuzz/corpus ]; then cp -r tests/fuzz/corpus/. "$corpus/"; fi
+		build/fuzz/fuzz_proto -max_total_time="$1" -timeout=10 \
+			-rss_limit_mb=2048 -print_final_stats=1 \
+			-artifact_prefix="$2/fuzz_proto-" "$corpus"' _ "$FUZZ_TIME" "$LOGS"
+else
+	skip_test fuzz/fuzz_proto "build/fuzz/fuzz_proto not built (make fuzz needs clang)"
+fi
+
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]

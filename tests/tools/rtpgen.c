@@ -1,0 +1,795 @@
+/*
+ * rtpgen: an RTP (and RTCP) sender for the relay's integration tests.
+ *
+ * It sends N streams, one UDP socket each, at a fixed packet rate or as
+ * fast as it can, for a packet count or a duration, in sendmmsg batches.
+ * Every packet carries a 32-bit counter and a payload derived from
+ * (kind, SSRC, counter), so rtpsink can tell that each packet arrived
+ * once, in order and intact. The packet layout (shared with rtpsink.c,
+ * which checks it; keep the two in step):
+ *
+ *   RTP:  V=2, PT, seq = counter & 0xffff, ts = counter * 160,
+ *         SSRC = ssrc-base + stream; payload "TLRG", counter (BE32),
+ *         pattern bytes.
+ *   RTCP: a sender report (PT 200, RC 0) of the same SSRC whose
+ *         profile-specific extension is "TLRG", counter, pattern.
+ *
+ * With --bind ADDR:PORT the sockets bind PORT + 2*i (and PORT + 2*i + 1
+ * for RTCP) with SO_REUSEPORT, so an rtpsink already bound to the same
+ * port keeps receiving the replies: rtpsink steers the group's traffic to
+ * itself. Start the sink first.
+ *
+ * It always ends: --count and --duration bound the run, and --max-time
+ * (default 60 s) bounds it even when sending stalls.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_STREAMS	64
+#define MAX_BATCH	256
+#define MAX_PKT		1500
+#define RTP_HDR		12
+#define RTCP_SR_HDR	28
+#define MAGIC_LEN	8	/* "TLRG" + counter */
+#define RTCP_SIZE	(RTCP_SR_HDR + MAGIC_LEN + 28)	/* multiple of 4 */
+#define TS_STEP		160
+
+enum kind { KIND_RTP = 0, KIND_RTCP = 1 };
+
+struct flow {
+	enum kind		 kind;
+	int			 fd;
+	int			 stream;
+	uint32_t		 ssrc;
+	struct sockaddr_storage	 local;
+	struct sockaddr_storage	 dst;
+	socklen_t		 dstlen;
+	uint64_t		 sent;		/* packets handed to the kernel */
+	uint64_t		 bytes;
+	uint64_t		 errors;
+	uint32_t		 next;		/* next counter to send */
+};
+
+struct opts {
+	char			 dest[4096];
+	char			 bind[128];
+	int			 streams;
+	double			 rate;
+	bool			 flood;
+	double			 duration;	/* 0: none */
+	uint64_t		 count;		/* 0: none */
+	int			 size;
+	int			 pt;
+	uint32_t		 ssrc_base;
+	int			 batch;
+	bool			 rtcp;
+	bool			 rtcp_only;
+	int			 rtcp_every;
+	double			 max_time;
+	uint32_t		 start_seq;
+	bool			 verbose;
+};
+
+struct ctx {
+	struct opts		 o;
+	struct flow		 flows[2 * MAX_STREAMS];
+	int			 nflows;
+	uint64_t		 due;		/* RTP packets per stream due now */
+	uint64_t		 rtp_done;	/* RTP packets per stream sent */
+	double			 t0;
+	double			 elapsed;
+	const char		*stop;
+	sigset_t		 sigs;
+	uint8_t			 buf[MAX_BATCH][MAX_PKT];
+};
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+put32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
+}
+
+/* The payload pattern: a xorshift stream seeded by (kind, ssrc, counter). */
+static void
+fill_pattern(uint8_t *p, size_t len, int kind, uint32_t ssrc, uint32_t ctr)
+{
+	uint32_t x = (ssrc * 0x9E3779B1u) ^ (ctr * 0x85EBCA77u) ^
+	    ((uint32_t)kind * 0xC2B2AE3Du) ^ 0x6D2B79F5u;
+
+	if (x == 0)
+		x = 1;
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		p[i] = (uint8_t)x;
+	}
+}
+
+static size_t
+build_rtp(const struct ctx *c, const struct flow *f, uint8_t *p, uint32_t ctr)
+{
+	size_t len = (size_t)c->o.size;
+
+	p[0] = 0x80;
+	p[1] = (uint8_t)(c->o.pt & 0x7f);
+	p[2] = (uint8_t)(ctr >> 8);
+	p[3] = (uint8_t)ctr;
+	put32(p + 4, ctr * TS_STEP);
+	put32(p + 8, f->ssrc);
+	memcpy(p + RTP_HDR, "TLRG", 4);
+	put32(p + RTP_HDR + 4, ctr);
+	fill_pattern(p + RTP_HDR + MAGIC_LEN, len - RTP_HDR - MAGIC_LEN,
+	    KIND_RTP, f->ssrc, ctr);
+	return len;
+}
+
+static size_t
+build_rtcp(const struct ctx *c, const struct flow *f, uint8_t *p, uint32_t ctr)
+{
+	size_t len = RTCP_SIZE;
+	double t = now_s();
+
+	p[0] = 0x80;			/* V=2, P=0, RC=0 */
+	p[1] = 200;			/* SR */
+	p[2] = (uint8_t)((len / 4 - 1) >> 8);
+	p[3] = (uint8_t)(len / 4 - 1);
+	put32(p + 4, f->ssrc);
+	put32(p + 8, (uint32_t)t);	/* NTP-ish; not checked */
+	put32(p + 12, (uint32_t)((t - floor(t)) * 4294967296.0));
+	put32(p + 16, (uint32_t)(c->rtp_done * TS_STEP));
+	put32(p + 20, (uint32_t)c->rtp_done);
+	put32(p + 24, (uint32_t)(c->rtp_done * (uint64_t)(c->o.size - RTP_HDR)));
+	memcpy(p + RTCP_SR_HDR, "TLRG", 4);
+	put32(p + RTCP_SR_HDR + 4, ctr);
+	fill_pattern(p + RTCP_SR_HDR + MAGIC_LEN,
+	    len - RTCP_SR_HDR - MAGIC_LEN, KIND_RTCP, f->ssrc, ctr);
+	return len;
+}
+
+/* "1.2.3.4:5", "[::1]:5", or with need_port false also "1.2.3.4". */
+static int
+parse_addr(const char *s, bool need_port, struct sockaddr_storage *ss)
+{
+	char host[128];
+	const char *colon, *port = NULL;
+	size_t hl;
+
+	memset(ss, 0, sizeof(*ss));
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+
+		if (end == NULL)
+			return -1;
+		hl = (size_t)(end - s - 1);
+		if (hl >= sizeof(host))
+			return -1;
+		memcpy(host, s + 1, hl);
+		host[hl] = '\0';
+		if (end[1] == ':')
+			port = end + 2;
+		else if (end[1] != '\0')
+			return -1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon != NULL && strchr(s, ':') != colon)
+			colon = NULL;		/* bare IPv6 */
+		hl = colon ? (size_t)(colon - s) : strlen(s);
+		if (hl >= sizeof(host))
+			return -1;
+		memcpy(host, s, hl);
+		host[hl] = '\0';
+		if (colon)
+			port = colon + 1;
+	}
+	if (need_port && port == NULL)
+		return -1;
+
+	long pv = 0;
+	if (port) {
+		char *e;
+
+		errno = 0;
+		pv = strtol(port, &e, 10);
+		if (errno || *e || e == port || pv < 0 || pv > 65535)
+			return -1;
+	}
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)pv);
+	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)pv);
+	} else
+		return -1;
+	return port ? 1 : 0;
+}
+
+static uint16_t
+addr_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+}
+
+static void
+addr_set_port(struct sockaddr_storage *ss, unsigned port)
+{
+	if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+}
+
+static socklen_t
+addr_len(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in);
+}
+
+static const char *
+addr_fmt(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char h[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr,
+		    h, sizeof(h));
+		snprintf(buf, len, "[%s]:%u", h, addr_port(ss));
+	} else if (ss->ss_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr,
+		    h, sizeof(h));
+		snprintf(buf, len, "%s:%u", h, addr_port(ss));
+	} else
+		snprintf(buf, len, "none");
+	return buf;
+}
+
+static __attribute__((noreturn)) void
+usage(int status)
+{
+	fprintf(status ? stderr : stdout,
+"usage: rtpgen -d ADDR:PORT[,ADDR:PORT...] (-c COUNT | -t SECS) [options]\n"
+"  -d, --dest LIST       where stream 0 goes; stream i goes to PORT+2*i, or\n"
+"                        give one ADDR:PORT per stream (RTCP: PORT+1)\n"
+"  -b, --bind ADDR[:PORT] local address; with PORT stream i binds PORT+2*i\n"
+"                        (RTCP PORT+2*i+1), SO_REUSEPORT (share with rtpsink)\n"
+"  -n, --streams N       number of streams (default: entries in --dest)\n"
+"  -r, --rate PPS        RTP packets per second per stream (default 50)\n"
+"  -F, --flood           send as fast as possible\n"
+"  -c, --count N         RTP packets per stream\n"
+"  -t, --duration SECS   stop after SECS\n"
+"  -s, --size BYTES      RTP packet size with header (default 172, min 24)\n"
+"  -p, --pt PT           RTP payload type (default 0)\n"
+"  -S, --ssrc-base N     SSRC of stream i is N+i (default 0x1000)\n"
+"      --start-seq N     first packet counter (default 0)\n"
+"  -B, --batch N         sendmmsg batch size (default 32, max %d)\n"
+"  -R, --rtcp            also send RTCP sender reports to PORT+1\n"
+"      --rtcp-only       send only RTCP, to the --dest ports themselves\n"
+"      --rtcp-every N    one RTCP packet per N RTP packets (default 10)\n"
+"      --max-time SECS   hard limit on the run (default 60)\n"
+"  -v, --verbose         progress on stderr\n"
+"Prints one JSON summary line on stdout. Exit 0 if every packet was sent.\n",
+	    MAX_BATCH);
+	exit(status);
+}
+
+static int
+parse_num(const char *s, double lo, double hi, double *out)
+{
+	char *e;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &e);
+	if (errno || e == s || *e || !(v >= lo && v <= hi))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static double
+num_arg(const char *name, const char *s, double lo, double hi)
+{
+	double v;
+
+	if (parse_num(s, lo, hi, &v) < 0) {
+		fprintf(stderr, "rtpgen: %s: bad value '%s' (%g..%g)\n",
+		    name, s, lo, hi);
+		exit(2);
+	}
+	return v;
+}
+
+static uint32_t
+u32_arg(const char *name, const char *s)
+{
+	char *e;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &e, 0);
+	if (errno || e == s || *e || v > 0xffffffffull) {
+		fprintf(stderr, "rtpgen: %s: bad value '%s'\n", name, s);
+		exit(2);
+	}
+	return (uint32_t)v;
+}
+
+static void
+parse_opts(struct opts *o, int argc, char **argv)
+{
+	enum { O_START = 256, O_RTCP_ONLY, O_RTCP_EVERY, O_MAX_TIME };
+	static const struct option lopts[] = {
+		{ "dest", required_argument, NULL, 'd' },
+		{ "bind", required_argument, NULL, 'b' },
+		{ "streams", required_argument, NULL, 'n' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "flood", no_argument, NULL, 'F' },
+		{ "count", required_argument, NULL, 'c' },
+		{ "duration", required_argument, NULL, 't' },
+		{ "size", required_argument, NULL, 's' },
+		{ "pt", required_argument, NULL, 'p' },
+		{ "ssrc-base", required_argument, NULL, 'S' },
+		{ "start-seq", required_argument, NULL, O_START },
+		{ "batch", required_argument, NULL, 'B' },
+		{ "rtcp", no_argument, NULL, 'R' },
+		{ "rtcp-only", no_argument, NULL, O_RTCP_ONLY },
+		{ "rtcp-every", required_argument, NULL, O_RTCP_EVERY },
+		{ "max-time", required_argument, NULL, O_MAX_TIME },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	o->rate = 50;
+	o->size = RTP_HDR + 160;
+	o->ssrc_base = 0x1000;
+	o->batch = 32;
+	o->rtcp_every = 10;
+	o->max_time = 60;
+	while ((ch = getopt_long(argc, argv, "d:b:n:r:Fc:t:s:p:S:B:Rvh", lopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			if (strlen(optarg) >= sizeof(o->dest))
+				usage(2);
+			strcpy(o->dest, optarg);
+			break;
+		case 'b':
+			if (strlen(optarg) >= sizeof(o->bind))
+				usage(2);
+			strcpy(o->bind, optarg);
+			break;
+		case 'n':
+			o->streams = (int)num_arg("--streams", optarg, 1,
+			    MAX_STREAMS);
+			break;
+		case 'r':
+			o->rate = num_arg("--rate", optarg, 0.1, 1e7);
+			break;
+		case 'F':
+			o->flood = true;
+			break;
+		case 'c':
+			o->count = (uint64_t)num_arg("--count", optarg, 1,
+			    4e9);
+			break;
+		case 't':
+			o->duration = num_arg("--duration", optarg, 0.001,
+			    86400);
+			break;
+		case 's':
+			o->size = (int)num_arg("--size", optarg,
+			    RTP_HDR + MAGIC_LEN + 4, MAX_PKT);
+			break;
+		case 'p':
+			o->pt = (int)num_arg("--pt", optarg, 0, 127);
+			break;
+		case 'S':
+			o->ssrc_base = u32_arg("--ssrc-base", optarg);
+			break;
+		case O_START:
+			o->start_seq = u32_arg("--start-seq", optarg);
+			break;
+		case 'B':
+			o->batch = (int)num_arg("--batch", optarg, 1,
+			    MAX_BATCH);
+			break;
+		case 'R':
+			o->rtcp = true;
+			break;
+		case O_RTCP_ONLY:
+			o->rtcp_only = true;
+			break;
+		case O_RTCP_EVERY:
+			o->rtcp_every = (int)num_arg("--rtcp-every", optarg, 1,
+			    1e6);
+			break;
+		case O_MAX_TIME:
+			o->max_time = num_arg("--max-time", optarg, 0.001,
+			    86400);
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		case 'h':
+			usage(0);
+		default:
+			usage(2);
+		}
+	}
+	if (optind != argc || o->dest[0] == '\0')
+		usage(2);
+	if (o->count == 0 && o->duration == 0) {
+		fprintf(stderr, "rtpgen: give --count or --duration\n");
+		exit(2);
+	}
+	if (o->rtcp && o->rtcp_only) {
+		fprintf(stderr, "rtpgen: --rtcp and --rtcp-only exclude each other\n");
+		exit(2);
+	}
+}
+
+/*
+ * Open a flow's socket and bind it: to f->local when --bind was given
+ * (SO_REUSEPORT when it names a port, so rtpsink can share it), else to
+ * an ephemeral port, so the summary can say where packets came from.
+ */
+static int
+open_flow(struct flow *f, bool reuseport)
+{
+	socklen_t sl = sizeof(f->local);
+	char a[80];
+	int one = 1;
+
+	f->fd = socket(f->dst.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (f->fd < 0) {
+		fprintf(stderr, "rtpgen: socket: %s\n", strerror(errno));
+		return -1;
+	}
+	if (f->local.ss_family != f->dst.ss_family) {
+		fprintf(stderr, "rtpgen: --bind and --dest address families "
+		    "differ\n");
+		return -1;
+	}
+	if (reuseport && setsockopt(f->fd, SOL_SOCKET, SO_REUSEPORT, &one,
+	    sizeof(one)) < 0) {
+		fprintf(stderr, "rtpgen: SO_REUSEPORT: %s\n", strerror(errno));
+		return -1;
+	}
+	if (bind(f->fd, (const struct sockaddr *)&f->local,
+	    addr_len(&f->local)) < 0) {
+		fprintf(stderr, "rtpgen: bind %s: %s\n",
+		    addr_fmt(&f->local, a, sizeof(a)), strerror(errno));
+		return -1;
+	}
+	getsockname(f->fd, (struct sockaddr *)&f->local, &sl);
+	return 0;
+}
+
+static int
+setup(struct ctx *c)
+{
+	struct opts *o = &c->o;
+	struct sockaddr_storage dsts[MAX_STREAMS], bind_addr;
+	int ndst = 0, bind_has_port = 0;
+	char list[sizeof(o->dest)], *tok, *save = NULL;
+
+	memset(&bind_addr, 0, sizeof(bind_addr));
+	strcpy(list, o->dest);
+	for (tok = strtok_r(list, ",", &save); tok;
+	    tok = strtok_r(NULL, ",", &save)) {
+		if (ndst == MAX_STREAMS || parse_addr(tok, true, &dsts[ndst]) < 0) {
+			fprintf(stderr, "rtpgen: bad --dest entry '%s'\n", tok);
+			return -1;
+		}
+		ndst++;
+	}
+	if (ndst == 0)
+		return -1;
+	if (o->streams == 0)
+		o->streams = ndst;
+	if (ndst > 1 && ndst != o->streams) {
+		fprintf(stderr, "rtpgen: %d --dest entries for %d streams\n",
+		    ndst, o->streams);
+		return -1;
+	}
+	if (o->bind[0]) {
+		bind_has_port = parse_addr(o->bind, false, &bind_addr);
+		if (bind_has_port < 0) {
+			fprintf(stderr, "rtpgen: bad --bind '%s'\n", o->bind);
+			return -1;
+		}
+	}
+
+	for (int i = 0; i < o->streams; i++) {
+		for (int k = 0; k < 2; k++) {
+			bool is_rtcp = (k == 1);
+			struct flow *f;
+			unsigned dport, lport;
+
+			if (is_rtcp && !o->rtcp)
+				continue;
+			f = &c->flows[c->nflows++];
+			f->fd = -1;
+			f->stream = i;
+			f->ssrc = o->ssrc_base + (uint32_t)i;
+			f->kind = (is_rtcp || o->rtcp_only) ? KIND_RTCP :
+			    KIND_RTP;
+			f->next = o->start_seq;
+			f->dst = dsts[ndst > 1 ? i : 0];
+			dport = addr_port(&f->dst) + (ndst > 1 ? 0 : 2u * i) +
+			    (is_rtcp ? 1 : 0);
+			if (dport > 65535) {
+				fprintf(stderr, "rtpgen: port out of range\n");
+				return -1;
+			}
+			addr_set_port(&f->dst, dport);
+			f->dstlen = addr_len(&f->dst);
+			if (o->bind[0]) {
+				f->local = bind_addr;
+				lport = 0;
+				if (bind_has_port)
+					lport = addr_port(&bind_addr) + 2u * i +
+					    (is_rtcp ? 1 : 0);
+				if (lport > 65535) {
+					fprintf(stderr, "rtpgen: port out of range\n");
+					return -1;
+				}
+				addr_set_port(&f->local, lport);
+			} else {
+				memset(&f->local, 0, sizeof(f->local));
+				f->local.ss_family = f->dst.ss_family;
+			}
+			if (open_flow(f, bind_has_port == 1) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Send packets [f->next, upto) on one flow in sendmmsg batches. Returns
+ * false when the deadline passed while the socket would not take more.
+ */
+static bool
+send_flow(struct ctx *c, struct flow *f, uint32_t upto, double deadline)
+{
+	struct mmsghdr msgs[MAX_BATCH];
+	struct iovec iov[MAX_BATCH];
+
+	while (f->next != upto) {
+		uint32_t n = upto - f->next;
+		int i, r;
+
+		if (n > (uint32_t)c->o.batch)
+			n = (uint32_t)c->o.batch;
+		memset(msgs, 0, sizeof(msgs[0]) * n);
+		for (i = 0; i < (int)n; i++) {
+			uint32_t ctr = f->next + (uint32_t)i;
+
+			iov[i].iov_base = c->buf[i];
+			iov[i].iov_len = f->kind == KIND_RTP ?
+			    build_rtp(c, f, c->buf[i], ctr) :
+			    build_rtcp(c, f, c->buf[i], ctr);
+			msgs[i].msg_hdr.msg_iov = &iov[i];
+			msgs[i].msg_hdr.msg_iovlen = 1;
+			msgs[i].msg_hdr.msg_name = &f->dst;
+			msgs[i].msg_hdr.msg_namelen = f->dstlen;
+		}
+		r = sendmmsg(f->fd, msgs, n, MSG_DONTWAIT);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == ENOBUFS) {
+				struct pollfd pfd = { f->fd, POLLOUT, 0 };
+				double left = deadline - now_s();
+
+				if (left <= 0)
+					return false;
+				poll(&pfd, 1, left > 0.05 ? 50 :
+				    (int)(left * 1000) + 1);
+				continue;
+			}
+			/* e.g. ECONNREFUSED from an earlier ICMP error:
+			 * the packet is lost, count it and go on */
+			f->errors++;
+			if (c->o.verbose)
+				fprintf(stderr, "rtpgen: sendmmsg: %s\n",
+				    strerror(errno));
+			f->next++;
+			continue;
+		}
+		for (i = 0; i < r; i++)
+			f->bytes += iov[i].iov_len;
+		f->sent += (uint64_t)r;
+		f->next += (uint32_t)r;
+	}
+	return true;
+}
+
+static void
+run(struct ctx *c)
+{
+	struct opts *o = &c->o;
+	double deadline, end;
+
+	c->t0 = now_s();
+	deadline = c->t0 + o->max_time;
+	end = o->duration > 0 ? c->t0 + o->duration : deadline;
+	if (end > deadline)
+		end = deadline;
+
+	for (;;) {
+		double t = now_s();
+		uint64_t due;
+		sigset_t pend;
+
+		sigpending(&pend);
+		if (sigismember(&pend, SIGTERM) || sigismember(&pend, SIGINT)) {
+			c->stop = "signal";
+			break;
+		}
+		if (o->count && c->rtp_done >= o->count) {
+			c->stop = "count";
+			break;
+		}
+		if (t >= end) {
+			c->stop = t >= deadline && o->duration == 0 ?
+			    "max_time" : "duration";
+			break;
+		}
+		if (o->flood)
+			due = c->rtp_done + (uint64_t)o->batch;
+		else
+			due = (uint64_t)((t - c->t0) * o->rate) + 1;
+		if (o->count && due > o->count)
+			due = o->count;
+		if (due > c->rtp_done) {
+			uint64_t n = due - c->rtp_done;
+			bool ok = true;
+
+			for (int i = 0; i < c->nflows && ok; i++) {
+				struct flow *f = &c->flows[i];
+				uint64_t want;
+
+				if (f->kind == KIND_RTCP && !o->rtcp_only) {
+					/* one report per rtcp_every packets */
+					want = due / (uint64_t)o->rtcp_every;
+					want -= c->rtp_done /
+					    (uint64_t)o->rtcp_every;
+				} else
+					want = n;
+				ok = send_flow(c, f, f->next + (uint32_t)want,
+				    deadline);
+			}
+			c->rtp_done = due;
+			if (!ok) {
+				c->stop = "max_time";
+				break;
+			}
+			continue;
+		}
+		/* sleep until the next packet is due */
+		double next = c->t0 + (double)c->rtp_done / o->rate;
+		if (next > end)
+			next = end;
+		struct timespec ts;
+		ts.tv_sec = (time_t)next;
+		ts.tv_nsec = (long)((next - (double)ts.tv_sec) * 1e9);
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+	}
+	c->elapsed = now_s() - c->t0;
+}
+
+static void
+summary(const struct ctx *c)
+{
+	uint64_t sent = 0, bytes = 0, errors = 0, rtcp = 0;
+	char a[80], b[80];
+
+	for (int i = 0; i < c->nflows; i++) {
+		const struct flow *f = &c->flows[i];
+
+		if (f->kind == KIND_RTCP)
+			rtcp += f->sent;
+		else
+			sent += f->sent;
+		bytes += f->bytes;
+		errors += f->errors;
+	}
+	printf("{\"tool\":\"rtpgen\",\"streams\":%d,\"rate\":%g,\"flood\":%s,"
+	    "\"per_stream\":%" PRIu64 ",\"sent\":%" PRIu64
+	    ",\"rtcp_sent\":%" PRIu64 ",\"bytes\":%" PRIu64
+	    ",\"errors\":%" PRIu64 ",\"elapsed\":%.3f,\"pps\":%.1f,"
+	    "\"stop\":\"%s\",\"flows\":[",
+	    c->o.streams, c->o.flood ? 0 : c->o.rate,
+	    c->o.flood ? "true" : "false", c->rtp_done, sent, rtcp, bytes,
+	    errors, c->elapsed,
+	    c->elapsed > 0 ? (double)(sent + rtcp) / c->elapsed : 0.0,
+	    c->stop ? c->stop : "error");
+	for (int i = 0; i < c->nflows; i++) {
+		const struct flow *f = &c->flows[i];
+
+		printf("%s{\"stream\":%d,\"kind\":\"%s\",\"ssrc\":%" PRIu32
+		    ",\"src\":\"%s\",\"dst\":\"%s\",\"first_seq\":%" PRIu32
+		    ",\"sent\":%" PRIu64 ",\"errors\":%" PRIu64 "}",
+		    i ? "," : "", f->stream,
+		    f->kind == KIND_RTP ? "rtp" : "rtcp", f->ssrc,
+		    addr_fmt(&f->local, a, sizeof(a)),
+		    addr_fmt(&f->dst, b, sizeof(b)), c->o.start_seq, f->sent,
+		    f->errors);
+	}
+	printf("]}\n");
+	fflush(stdout);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctx *c;
+	int rc = 0;
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		perror("rtpgen: calloc");
+		return 1;
+	}
+	parse_opts(&c->o, argc, argv);
+	sigemptyset(&c->sigs);
+	sigaddset(&c->sigs, SIGTERM);
+	sigaddset(&c->sigs, SIGINT);
+	sigprocmask(SIG_BLOCK, &c->sigs, NULL);
+
+	if (setup(c) < 0) {
+		rc = 2;
+		goto out;
+	}
+	run(c);
+	summary(c);
+	for (int i = 0; i < c->nflows; i++)
+		if (c->flows[i].errors)
+			rc = 1;
+	if (c->o.count && c->rtp_done < c->o.count)
+		rc = 1;
+out:
+	for (int i = 0; i < c->nflows; i++)
+		if (c->flows[i].fd >= 0)
+			close(c->flows[i].fd);
+	free(c);
+	return rc;
+}

@@ -1,0 +1,33 @@
+#!/bin/bash
+#
+# install-deps.sh: install every Debian 12 package Trunkline's build and
+# tests need, and only those that are missing (fast when all are there).
+# Idempotent; run as root. Both README commands start with it.
+set -euo pipefail
+
+PKGS=(
+	build-essential pkg-config clang libclang-rt-14-dev
+	libjansson-dev libmnl-dev libnftnl-dev libnetfilter-conntrack-dev
+	libsofia-sip-ua-dev libcmocka-dev
+	iproute2 nftables conntrack jq procps psmisc mandoc
+)
+
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps.sh: run as root (it installs Debian packages)" >&2
+	exit 1
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+		missing+=("$p")
+	fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "install-deps.sh: all ${#PKGS[@]} packages present"
+	exit 0
+fi
+echo "install-deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

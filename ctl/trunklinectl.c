@@ -408,7 +408,7 @@ main(int argc, char *argv[])
 	}
 	proto_framer_init(&c.in, PROTO_MAX_LINE * 64);
 	if ((rc = authenticate(&c)) != 0)
-		return rc;
+		goto out;
 	if (strcmp(cmd, "events") == 0)
 		rc = cmd_events(&c, argc - optind, argv + optind);
 	else if (strcmp(cmd, "raw") == 0) {
@@ -422,9 +422,11 @@ main(int argc, char *argv[])
 	} else {
 		if (send_msg(&c, build_request(cmd, argc - optind,
 		    argv + optind)) < 0)
-			return 2;
-		rc = finish(&c, cmd, recv_reply(&c));
+			rc = 2;
+		else
+			rc = finish(&c, cmd, recv_reply(&c));
 	}
+out:
 	proto_framer_free(&c.in);
 	close(c.fd);
 	return rc;

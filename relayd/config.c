@@ -174,6 +174,7 @@ parse_iface(struct cfgctx *c, json_t *o, int i, struct relayd_conf *conf)
 	char path[32], p[64], bind[64];
 	struct sockaddr_storage tmp;
 
+	memset(ifc, 0, sizeof(*ifc));	/* no default leaks into a listed one */
 	snprintf(path, sizeof(path), "interfaces[%d]", i);
 	if (check_keys(c, o, path, keys) < 0 ||
 	    get_string(c, o, path, "name", ifc->name, sizeof(ifc->name),

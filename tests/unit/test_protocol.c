@@ -1,0 +1,192 @@
+/*
+ * test_protocol.c: the protocol library: framing limits, request
+ * validation errors with the field named, reply shapes, field location.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "proto.h"
+
+static void
+feed(struct proto_framer *f, const char *s)
+{
+	assert_int_equal(proto_framer_feed(f, s, strlen(s)), 0);
+}
+
+static void
+test_lines_split_across_feeds_and_crlf(void **state)
+{
+	struct proto_framer f;
+	char *line;
+	size_t len;
+
+	proto_framer_init(&f, 64);
+	feed(&f, "{\"a\":1}\r\n\n{\"b\"");
+	assert_int_equal(proto_framer_next(&f, &line, &len), 1);
+	assert_string_equal(line, "{\"a\":1}");
+	assert_int_equal(proto_framer_next(&f, &line, &len), 0);
+	feed(&f, ":2}\n");
+	assert_int_equal(proto_framer_next(&f, &line, &len), 1);
+	assert_string_equal(line, "{\"b\":2}");
+	assert_int_equal(len, 7);
+	assert_int_equal(proto_framer_next(&f, &line, &len), 0);
+	proto_framer_free(&f);
+}
+
+static void
+test_line_at_limit_accepted_over_limit_rejected(void **state)
+{
+	struct proto_framer f;
+	char *buf = malloc(PROTO_MAX_LINE + 2), *line;
+	size_t len;
+
+	memset(buf, 'x', PROTO_MAX_LINE + 1);
+	buf[PROTO_MAX_LINE - 1] = '\n';		/* exactly the limit */
+	proto_framer_init(&f, PROTO_MAX_LINE);
+	assert_int_equal(proto_framer_feed(&f, buf, PROTO_MAX_LINE), 0);
+	assert_int_equal(proto_framer_next(&f, &line, &len), 1);
+	assert_int_equal(len, PROTO_MAX_LINE - 1);
+	proto_framer_free(&f);
+
+	buf[PROTO_MAX_LINE - 1] = 'x';
+	buf[PROTO_MAX_LINE] = '\n';		/* one byte over */
+	proto_framer_init(&f, PROTO_MAX_LINE);
+	assert_int_equal(proto_framer_feed(&f, buf, PROTO_MAX_LINE + 1), 0);
+	assert_int_equal(proto_framer_next(&f, &line, &len), -EMSGSIZE);
+	proto_framer_free(&f);
+	free(buf);
+}
+
+/* Parse as the relay; return the error code (PROTO_OK on success). */
+static enum proto_err
+parse(const char *line, char *msg, size_t msglen, json_t **idp)
+{
+	struct proto_error err = { 0 };
+	const char *cmd;
+	json_t *id, *req;
+
+	req = proto_parse_request(line, strlen(line), PROTO_ROLE_RELAY, &id,
+	    &cmd, &err);
+	if (msg != NULL)
+		snprintf(msg, msglen, "%s", err.message);
+	if (idp != NULL)
+		*idp = id;
+	else
+		json_decref(id);
+	if (req == NULL)
+		return err.code;
+	json_decref(req);
+	return PROTO_OK;
+}
+
+static void
+test_validation_errors_name_the_field(void **state)
+{
+	char msg[256];
+
+	assert_int_equal(parse("{not json", NULL, 0, NULL), PROTO_E_PARSE);
+	assert_int_equal(parse("[1,2]", NULL, 0, NULL), PROTO_E_PARSE);
+	assert_int_equal(parse("{\"id\":1}", NULL, 0, NULL), PROTO_E_INVALID);
+	assert_int_equal(parse("{\"id\":[1],\"cmd\":\"ping\"}", NULL, 0, NULL),
+	    PROTO_E_INVALID);
+	assert_int_equal(parse("{\"cmd\":\"fly\"}", NULL, 0, NULL),
+	    PROTO_E_UNKNOWN_CMD);
+	assert_int_equal(parse("{\"cmd\":\"status\"}", NULL, 0, NULL),
+	    PROTO_E_UNKNOWN_CMD);	/* a controller command */
+	assert_int_equal(parse("{\"cmd\":\"query\"}", msg, sizeof(msg), NULL),
+	    PROTO_E_MISSING);
+	assert_non_null(strstr(msg, "call_id"));
+	assert_int_equal(parse("{\"cmd\":\"ping\",\"bogus\":1}", msg,
+	    sizeof(msg), NULL), PROTO_E_UNKNOWN_FIELD);
+	assert_non_null(strstr(msg, "'bogus'"));
+	assert_int_equal(parse("{\"cmd\":\"offer\",\"call_id\":\"c\","
+	    "\"from_tag\":\"f\",\"media\":[{\"type\":\"audio\",\"address\":"
+	    "\"1.2.3.4\",\"rtp_port\":\"4000\"}]}", msg, sizeof(msg), NULL),
+	    PROTO_E_TYPE);
+	assert_non_null(strstr(msg, "media[0].rtp_port"));
+	assert_int_equal(parse("{\"cmd\":\"offer\",\"call_id\":\"c\","
+	    "\"from_tag\":\"f\",\"media\":[{\"type\":\"audio\",\"address\":"
+	    "\"1.2.3.4\",\"rtp_port\":70000}]}", NULL, 0, NULL), PROTO_E_VALUE);
+	assert_int_equal(parse("{\"cmd\":\"offer\",\"call_id\":\"c\","
+	    "\"from_tag\":\"f\",\"media\":[{\"type\":\"audio\",\"address\":"
+	    "\"1.2.3.4\",\"rtp_port\":4000,\"extra\":1}]}", msg, sizeof(msg),
+	    NULL), PROTO_E_UNKNOWN_FIELD);
+	assert_non_null(strstr(msg, "media[0].extra"));
+	assert_int_equal(parse("{\"cmd\":\"offer\",\"call_id\":\"c\","
+	    "\"from_tag\":\"f\",\"media\":[]}", NULL, 0, NULL), PROTO_E_VALUE);
+	assert_int_equal(parse("{\"cmd\":\"ping\",\"cmd\":\"ping\"}", NULL, 0,
+	    NULL), PROTO_E_PARSE);	/* duplicate keys */
+}
+
+static void
+test_valid_offer_accepted(void **state)
+{
+	assert_int_equal(parse("{\"id\":\"a\",\"cmd\":\"offer\",\"call_id\":"
+	    "\"c\",\"from_tag\":\"f\",\"interfaces\":[\"x\",\"y\"],\"media\":"
+	    "[{\"type\":\"audio\",\"address\":\"1.2.3.4\",\"rtp_port\":4000,"
+	    "\"rtcp_mux\":true,\"direction\":\"sendonly\"}]}", NULL, 0, NULL),
+	    PROTO_OK);
+}
+
+static void
+test_error_reply_carries_id_and_code(void **state)
+{
+	struct proto_error err;
+	json_t *id, *reply;
+	size_t len;
+	char *line;
+
+	assert_int_equal(parse("{\"id\":7,\"cmd\":\"query\",\"call_id\":5}",
+	    NULL, 0, &id), PROTO_E_TYPE);
+	proto_errorf(&err, PROTO_E_TYPE, "query: call_id: expected string");
+	reply = proto_reply_error(id, &err);
+	line = proto_encode(reply, &len);
+	assert_string_equal(line, "{\"id\":7,\"ok\":false,\"error\":{\"code\":"
+	    "\"wrong_type\",\"message\":\"query: call_id: expected string\"}}\n");
+	assert_int_equal(len, strlen(line));
+	free(line);
+	json_decref(reply);
+	json_decref(id);
+
+	reply = proto_reply_ok(NULL);
+	line = proto_encode(reply, &len);
+	assert_string_equal(line, "{\"id\":null,\"ok\":true}\n");
+	free(line);
+	json_decref(reply);
+}
+
+static void
+test_locate_finds_nested_fields_lines(void **state)
+{
+	const char *text = "{\n  \"ports\": {\n    \"min\": 1,\n    \"max\": 2\n"
+	    "  },\n  \"interfaces\": [\n    {\"bind\": \"a\"},\n    {\n"
+	    "      \"bind\": \"b\"\n    }\n  ]\n}\n";
+
+	assert_int_equal(proto_json_locate(text, strlen(text), "ports.min"), 3);
+	assert_int_equal(proto_json_locate(text, strlen(text), "ports.max"), 4);
+	assert_int_equal(proto_json_locate(text, strlen(text),
+	    "interfaces[0].bind"), 7);
+	assert_int_equal(proto_json_locate(text, strlen(text),
+	    "interfaces[1].bind"), 9);
+	assert_int_equal(proto_json_locate(text, strlen(text), "nope"), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_lines_split_across_feeds_and_crlf),
+		cmocka_unit_test(test_line_at_limit_accepted_over_limit_rejected),
+		cmocka_unit_test(test_validation_errors_name_the_field),
+		cmocka_unit_test(test_valid_offer_accepted),
+		cmocka_unit_test(test_error_reply_carries_id_and_code),
+		cmocka_unit_test(test_locate_finds_nested_fields_lines),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

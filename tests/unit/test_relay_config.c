@@ -1,0 +1,164 @@
+/*
+ * test_relay_config.c: relayd's configuration: a full file loads, absent
+ * fields take their defaults, and each error names file, line and field.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "relayd.h"
+
+struct tmp {
+	char	dir[64];
+	char	file[96];
+};
+
+static int
+setup(void **state)
+{
+	struct tmp *t = calloc(1, sizeof(*t));
+
+	strcpy(t->dir, "/tmp/tl-config-XXXXXX");
+	assert_non_null(mkdtemp(t->dir));
+	snprintf(t->file, sizeof(t->file), "%s/relayd.json", t->dir);
+	*state = t;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct tmp *t = *state;
+
+	unlink(t->file);
+	rmdir(t->dir);
+	free(t);
+	return 0;
+}
+
+/* Load `text`; on error return the message with the path replaced by F. */
+static int
+load(struct tmp *t, const char *text, struct relayd_conf *conf, char *msg,
+    size_t len)
+{
+	char err[512];
+	FILE *f = fopen(t->file, "w");
+	int rc;
+
+	fputs(text, f);
+	fclose(f);
+	rc = config_load(t->file, conf, err, sizeof(err));
+	if (rc < 0 && strncmp(err, t->file, strlen(t->file)) == 0)
+		snprintf(msg, len, "F%s", err + strlen(t->file));
+	else
+		snprintf(msg, len, "%s", rc < 0 ? err : "");
+	return rc;
+}
+
+static void
+test_full_config_loads(void **state)
+{
+	struct relayd_conf c;
+	char msg[512];
+
+	assert_int_equal(load(*state, "{\"control\":{\"socket\":\"/tmp/x.sock\","
+	    "\"mode\":\"0600\",\"tcp\":{\"listen\":\"127.0.0.1:2224\","
+	    "\"secret\":\"0123456789abcdef\"}},\"interfaces\":[{\"name\":\"ext\","
+	    "\"bind\":\"0.0.0.0\",\"advertise\":\"203.0.113.1\"},{\"name\":"
+	    "\"int\",\"bind\":\"10.0.0.1\"}],\"ports\":{\"min\":20000,\"max\":"
+	    "20999},\"timeouts\":{\"setup\":5,\"inactivity\":1.5,\"hold\":0,"
+	    "\"max_duration\":60},\"backend\":\"userspace\",\"log_level\":"
+	    "\"debug\",\"strict_source\":false}\n", &c, msg, sizeof(msg)), 0);
+	assert_string_equal(c.socket_path, "/tmp/x.sock");
+	assert_int_equal(c.socket_mode, 0600);
+	assert_true(c.tcp_enabled);
+	assert_int_equal(c.nifaces, 2);
+	assert_string_equal(c.ifaces[0].advertise, "203.0.113.1");
+	assert_string_equal(c.ifaces[1].advertise, "10.0.0.1");
+	assert_int_equal(c.port_min, 20000);
+	assert_int_equal(c.port_max, 20999);
+	assert_true(c.inactivity_timeout == 1.5);
+	assert_true(c.hold_timeout == 0);
+	assert_string_equal(c.backend, "userspace");
+	assert_int_equal(c.log_level, LL_DEBUG);
+	assert_false(c.strict_source);
+}
+
+static void
+test_defaults_when_absent(void **state)
+{
+	struct relayd_conf c;
+	char msg[512];
+
+	assert_int_equal(load(*state, "{}", &c, msg, sizeof(msg)), 0);
+	assert_string_equal(c.socket_path, "/run/trunkline/relayd.sock");
+	assert_int_equal(c.port_min, 30000);
+	assert_true(c.strict_source);
+	assert_string_equal(c.backend, "auto");
+}
+
+static void
+expect_error(void **state, const char *text, const char *want)
+{
+	struct relayd_conf c;
+	char msg[512];
+
+	assert_int_equal(load(*state, text, &c, msg, sizeof(msg)), -1);
+	if (strncmp(msg, want, strlen(want)) != 0)
+		fail_msg("got '%s', want '%s...'", msg, want);
+}
+
+static void
+test_errors_name_file_line_and_field(void **state)
+{
+	expect_error(state, "{\n\"backend\": \"auto\",\n\"colour\": 1\n}",
+	    "F:3: colour: unknown field");
+	expect_error(state, "{\n\"ports\": {\n\"min\": 30001\n}\n}",
+	    "F:3: ports.min: must be an even integer");
+	expect_error(state, "{\"interfaces\": [\n{\"name\":\"a\",\"bind\":"
+	    "\"10.0.0.1\"},\n{\"name\":\"b\",\n\"bind\":\"nonsense\"}]}",
+	    "F:4: interfaces[1].bind: 'nonsense' is not");
+	expect_error(state, "{\"interfaces\": [\n{\"name\":\"a\",\"bind\":"
+	    "\"10.0.0.1\"},\n{\"name\":\"a\",\"bind\":\"10.0.0.2\"}]}",
+	    "F:3: interfaces[1].name: duplicate");
+	expect_error(state, "{\n\"timeouts\": {\"inactivity\": \"30\"}}",
+	    "F:2: timeouts.inactivity: expected a number");
+	expect_error(state, "{\"control\": {\n\"tcp\": {\"listen\": "
+	    "\"127.0.0.1:1\",\n\"secret\": \"short\"}}}",
+	    "F:3: control.tcp.secret: at least 16");
+	expect_error(state, "{\n\n\"log_level\": \"loud\"}",
+	    "F:3: log_level: 'loud'");
+	expect_error(state, "{\"interfaces\": [{\"name\":\"a\",\"bind\":"
+	    "\"0.0.0.0\"}]}", "F:1: interfaces[0]: 'advertise' is required");
+	expect_error(state, "{\n\"ports\": {\"min\": 1,}\n}", "F:2: ");
+}
+
+static void
+test_missing_file_is_named(void **state)
+{
+	struct relayd_conf c;
+	char err[256];
+
+	assert_int_equal(config_load("/nonexistent/relayd.json", &c, err,
+	    sizeof(err)), -1);
+	assert_string_equal(err, "/nonexistent/relayd.json: No such file or "
+	    "directory");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_full_config_loads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_defaults_when_absent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_errors_name_file_line_and_field, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_file_is_named, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

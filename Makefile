@@ -47,6 +47,9 @@ TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 BINS := $(BUILD)/trunkline-relayd $(BUILD)/trunklinectl
 
+# Keep objects of unit tests and tools: they are intermediates of pattern rules.
+.SECONDARY:
+
 .PHONY: all check unit-bins tools install demo clean asan deps fuzz bench-smoke
 all: $(BINS) $(TOOL_BIN) $(UNIT_BIN)
 

@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#define RTPTOOL_NAME "rtpgen"
 #include "rtptool.h"
 
 #define MAX_STREAMS	64
@@ -205,48 +206,6 @@ usage(int status)
 "Prints one JSON summary line on stdout. Exit 0 if every packet was sent.\n",
 	    MAX_BATCH);
 	exit(status);
-}
-
-static int
-parse_num(const char *s, double lo, double hi, double *out)
-{
-	char *e;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &e);
-	if (errno || e == s || *e || !(v >= lo && v <= hi))
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static double
-num_arg(const char *name, const char *s, double lo, double hi)
-{
-	double v;
-
-	if (parse_num(s, lo, hi, &v) < 0) {
-		fprintf(stderr, "rtpgen: %s: bad value '%s' (%g..%g)\n",
-		    name, s, lo, hi);
-		exit(2);
-	}
-	return v;
-}
-
-static uint32_t
-u32_arg(const char *name, const char *s)
-{
-	char *e;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &e, 0);
-	if (errno || e == s || *e || v > 0xffffffffull) {
-		fprintf(stderr, "rtpgen: %s: bad value '%s'\n", name, s);
-		exit(2);
-	}
-	return (uint32_t)v;
 }
 
 static void

@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#define RTPTOOL_NAME "rtpsink"
 #include "rtptool.h"
 
 #define MAX_STREAMS	64
@@ -178,37 +179,6 @@ usage(int status)
 "Prints one JSON summary line. Exit 0 if every expected packet arrived\n"
 "once, from the expected source, intact; 1 otherwise; 2 on usage errors.\n");
 	exit(status);
-}
-
-static double
-num_arg(const char *name, const char *s, double lo, double hi)
-{
-	char *e;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &e);
-	if (errno || e == s || *e || !(v >= lo && v <= hi)) {
-		fprintf(stderr, "rtpsink: %s: bad value '%s' (%g..%g)\n",
-		    name, s, lo, hi);
-		exit(2);
-	}
-	return v;
-}
-
-static uint32_t
-u32_arg(const char *name, const char *s)
-{
-	char *e;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &e, 0);
-	if (errno || e == s || *e || v > 0xffffffffull) {
-		fprintf(stderr, "rtpsink: %s: bad value '%s'\n", name, s);
-		exit(2);
-	}
-	return (uint32_t)v;
 }
 
 static void

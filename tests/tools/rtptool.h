@@ -1,5 +1,5 @@
 /*
- * rtptool.h: socket address helpers shared by rtpgen and rtpsink, which
+ * rtptool.h: socket address and option helpers shared by rtpgen and rtpsink, which
  * are otherwise single-file programs (libc only). Static inline so that
  * each tool compiles only what it uses without warnings.
  */
@@ -13,7 +13,44 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/socket.h>
+
+#ifndef RTPTOOL_NAME
+#error "define RTPTOOL_NAME (the program name for messages) first"
+/* Option values; a bad one ends the program with status 2. */
+static inline double
+num_arg(const char *name, const char *s, double lo, double hi)
+{
+	char *e;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &e);
+	if (errno || e == s || *e || !(v >= lo && v <= hi)) {
+		fprintf(stderr, RTPTOOL_NAME ": %s: bad value '%s' (%g..%g)\n",
+		    name, s, lo, hi);
+		exit(2);
+	}
+	return v;
+}
+
+static inline uint32_t
+u32_arg(const char *name, const char *s)
+{
+	char *e;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &e, 0);
+	if (errno || e == s || *e || v > 0xffffffffull) {
+		fprintf(stderr, RTPTOOL_NAME ": %s: bad value '%s'\n", name, s);
+		exit(2);
+	}
+	return (uint32_t)v;
+}
+
+#endif
 
 static inline int
 parse_addr(const char *s, bool need_port, struct sockaddr_storage *ss)
@@ -134,6 +171,38 @@ addr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 		    memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
 	}
 	return false;
+}
+
+/* Option values; a bad one ends the program with status 2. */
+static inline double
+num_arg(const char *name, const char *s, double lo, double hi)
+{
+	char *e;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &e);
+	if (errno || e == s || *e || !(v >= lo && v <= hi)) {
+		fprintf(stderr, RTPTOOL_NAME ": %s: bad value '%s' (%g..%g)\n",
+		    name, s, lo, hi);
+		exit(2);
+	}
+	return v;
+}
+
+static inline uint32_t
+u32_arg(const char *name, const char *s)
+{
+	char *e;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &e, 0);
+	if (errno || e == s || *e || v > 0xffffffffull) {
+		fprintf(stderr, RTPTOOL_NAME ": %s: bad value '%s'\n", name, s);
+		exit(2);
+	}
+	return (uint32_t)v;
 }
 
 #endif

@@ -113,28 +113,63 @@ backend_stream_remove(struct relayd *rd, struct stream *st)
 	snprintf(st->path_reason, sizeof(st->path_reason), "latching");
 }
 
-/* Refresh kernel counters of every installed stream, in one batch. */
+/* Collects installed streams and reads their counters, 256 at a time. */
+struct counter_batch {
+	struct stream	*streams[256];
+	size_t		 n;
+};
+
+static void
+batch_flush(struct relayd *rd, struct counter_batch *b)
+{
+	if (b->n > 0)
+		rd->backend.ops->read_counters(rd, rd->backend.priv, b->streams,
+		    b->n);
+	b->n = 0;
+}
+
+static void
+batch_session(struct relayd *rd, struct counter_batch *b,
+    const struct session *s)
+{
+	for (int i = 0; i < s->nstreams; i++) {
+		if (s->streams[i]->path != PATH_KERNEL)
+			continue;
+		b->streams[b->n++] = s->streams[i];
+		if (b->n == sizeof(b->streams) / sizeof(b->streams[0]))
+			batch_flush(rd, b);
+	}
+}
+
+static bool
+can_read_counters(const struct relayd *rd)
+{
+	return rd->backend.ops != NULL && rd->backend.ops->read_counters != NULL;
+}
+
+/* Refresh kernel counters of every installed stream, in batches. */
 void
 backend_sync_counters(struct relayd *rd)
 {
-	const struct backend_ops *ops = rd->backend.ops;
-	struct stream *batch[256];
-	size_t n = 0;
+	struct counter_batch b = { .n = 0 };
 
-	if (ops == NULL || ops->read_counters == NULL)
+	if (!can_read_counters(rd))
 		return;
 	for (struct session *s = rd->sessions.first; s; s = s->next)
-		for (int i = 0; i < s->nstreams; i++) {
-			if (s->streams[i]->path != PATH_KERNEL)
-				continue;
-			batch[n++] = s->streams[i];
-			if (n == sizeof(batch) / sizeof(batch[0])) {
-				ops->read_counters(rd, rd->backend.priv, batch, n);
-				n = 0;
-			}
-		}
-	if (n > 0)
-		ops->read_counters(rd, rd->backend.priv, batch, n);
+		batch_session(rd, &b, s);
+	batch_flush(rd, &b);
+}
+
+/* The same for one session, before query or delete report it. */
+void
+backend_sync_session(struct relayd *rd, const struct session *s)
+{
+	struct counter_batch b = { .n = 0 };
+
+	if (!can_read_counters(rd))
+		return;
+	batch_session(rd, &b, s);
+	batch_flush(rd, &b);
 }
 
 const char *

@@ -344,7 +344,7 @@ cmd_delete(struct relayd *rd, json_t *req, json_t *id)
 	    strcmp(from, s->tag[SIDE_B]) != 0)
 		return fail(id, PROTO_E_NOT_FOUND, "delete: call '%s' has no "
 		    "party with from_tag '%s'", call_id, from);
-	backend_sync_counters(rd);
+	backend_sync_session(rd, s);
 	reply = proto_reply_ok(id);
 	json_object_set_new(reply, "call_id", json_string(s->call_id));
 	json_object_set_new(reply, "duration",
@@ -365,7 +365,7 @@ cmd_query(struct relayd *rd, json_t *req, json_t *id)
 	if (s == NULL)
 		return fail(id, PROTO_E_NOT_FOUND, "query: no call '%s'",
 		    call_id);
-	backend_sync_counters(rd);
+	backend_sync_session(rd, s);
 	reply = proto_reply_ok(id);
 	view = session_to_json(rd, s);
 	json_object_update(reply, view);

@@ -242,6 +242,13 @@ struct backend_ops {
 	/* Refresh the counters of n installed streams in one batch. */
 	int		(*read_counters)(struct relayd *, void *priv,
 			    struct stream **, size_t n);
+	/*
+	 * After a restart the journal brought back a stream that was in the
+	 * kernel: 0 if the backend still holds its entries (adopted as they
+	 * are, packets never stopped), else -errno and the stream goes back
+	 * to latching. NULL: the backend keeps nothing across restarts.
+	 */
+	int		(*adopt)(struct relayd *, void *priv, struct stream *);
 };
 
 struct backend {
@@ -258,6 +265,7 @@ void	 backend_close(struct relayd *);
 void	 backend_stream_latched(struct relayd *, struct stream *);
 void	 backend_stream_remove(struct relayd *, struct stream *);
 void	 backend_sync_counters(struct relayd *);
+void	 backend_sync_session(struct relayd *, const struct session *);
 const char *stream_path_name(const struct relayd *, const struct stream *);
 
 /* ---- forward.c: the userspace path ---- */

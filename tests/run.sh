@@ -6,6 +6,10 @@
 #   - every tests/integration/*.sh against the sanitizer build
 #     (TL_BUILD=build/asan), and those marked "# run-also: build" also
 #     against the normal build,
+#   - every tests/{sip,kmod,bench}/*.sh against the normal build, and
+#     those marked "# run-also: asan" also against the sanitizer build
+#     (the kernel module tests run in a qemu guest; the bench scripts run
+#     as smoke tests with tiny counts),
 #   - the protocol fuzz target for a bounded time, if it was built.
 # Each test runs under timeout with its output in build/test-logs/; a
 # sanitizer report in a log fails the test even if it exited 0. One line
@@ -120,6 +124,22 @@ for script in tests/integration/*.sh; do
 	if grep -q '^# run-also: build$' "$script"; then
 		run_test "integration/$base" \
 			env TL_BUILD=build TL_ARTIFACTS="$LOGS/integration_${base}.d" \
+			bash "$script"
+	fi
+done
+
+# SIP, kernel module and bench smoke tests: the normal build, and the
+# sanitizer build where the script asks for it.
+for script in tests/sip/*.sh tests/kmod/*.sh tests/bench/*.sh; do
+	[ -f "$script" ] || continue
+	suite=$(basename "$(dirname "$script")")
+	base=$(basename "$script" .sh)
+	run_test "$suite/$base" \
+		env TL_BUILD=build TL_ARTIFACTS="$LOGS/${suite}_${base}.d" \
+		bash "$script"
+	if grep -q '^# run-also: asan$' "$script"; then
+		run_test "$suite/${base}[asan]" \
+			env TL_BUILD=build/asan TL_ARTIFACTS="$LOGS/${suite}_${base}_asan_.d" \
 			bash "$script"
 	fi
 done

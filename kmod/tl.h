@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * tl.h: trunkline.ko internals. The module is four files:
+ *   tl_main.c     module and per-netns setup (hooks, tables)
+ *   tl_table.c    the forwarding table: RCU lookups, mutex-held changes
+ *   tl_hook.c     the PRE_ROUTING hook: match, check source, rewrite, send
+ *   tl_netlink.c  the generic netlink family "trunkline"
+ * tl_logic.h holds the pure logic a userspace test compiles too.
+ */
+#ifndef TL_H
+#define TL_H
+
+#include <linux/types.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/rcupdate.h>
+#include <linux/spinlock.h>
+#include <linux/u64_stats_sync.h>
+#include <net/net_namespace.h>
+
+#include "trunkline_uapi.h"
+#include "tl_logic.h"
+
+#define TL_HASH_BITS	14
+
+struct tl_pcpu_stats {
+	u64			packets;
+	u64			bytes;
+	u64			mismatch;
+	unsigned long		last;		/* jiffies of the last packet */
+	struct u64_stats_sync	syncp;
+};
+
+/* Output of an entry: where the rewritten packet goes. */
+struct tl_out {
+	u32	saddr[4];	/* network order, IPv4 in [0] */
+	u32	daddr[4];
+	u16	sport;		/* host order */
+	u16	dport;
+};
+
+struct tl_entry {
+	struct hlist_node	node;
+	struct rcu_head		rcu;
+	struct tl_key		key;
+	u32			src_addr[4];	/* expected source */
+	u16			src_port;	/* 0: any port */
+	bool			src_any;	/* no expected source at all */
+	u8			dscp;
+	u32			flags;		/* TL_F_* */
+	u64			cookie;
+	struct tl_out		out;
+	/*
+	 * Counters and RTP state move to the replacement on replace, so a
+	 * re-latch keeps them. The entry that frees them is the one that
+	 * still owns them: readers of a replaced entry may still count
+	 * into them until its grace period ends, which comes before the
+	 * grace period of any later removal of the replacement.
+	 */
+	struct tl_pcpu_stats __percpu *stats;
+	struct tl_rtp_state	*rtp;		/* NULL without TL_F_RTP */
+	bool			own_stats;
+	bool			own_rtp;
+};
+
+/* RTP tracking state: one writer at a time, from any CPU. */
+struct tl_rtp_state {
+	spinlock_t	lock;
+	struct tl_rtp	rtp;
+};
+
+struct tl_net {
+	struct mutex		lock;		/* writers */
+	struct hlist_head	*buckets;
+	u32			seed;
+	unsigned int		count;
+};
+
+/* Totals of an entry's per-CPU counters. */
+struct tl_counters {
+	u64	packets, bytes, mismatch;
+	unsigned long last;	/* jiffies, 0 never */
+	bool	seen;
+};
+
+extern unsigned int tl_max_entries;
+
+/* tl_table.c */
+struct tl_net *tl_net(const struct net *net);
+int tl_table_init(struct tl_net *tn);
+void tl_table_exit(struct tl_net *tn);
+struct tl_entry *tl_lookup(const struct tl_net *tn, const struct tl_key *key);
+struct tl_entry *tl_entry_alloc(bool rtp);
+void tl_entry_free(struct tl_entry *e);
+int tl_table_insert(struct tl_net *tn, struct tl_entry *e, bool excl);
+int tl_table_delete(struct tl_net *tn, const struct tl_key *key);
+unsigned int tl_table_flush(struct tl_net *tn, bool by_cookie, u64 cookie);
+void tl_entry_counters(const struct tl_entry *e, struct tl_counters *c);
+
+/* tl_hook.c */
+int tl_hook_register(struct net *net);
+void tl_hook_unregister(struct net *net);
+
+/* tl_netlink.c */
+int tl_genl_register(void);
+void tl_genl_unregister(void);
+
+/* tl_main.c */
+extern unsigned int tl_net_id;
+
+#endif

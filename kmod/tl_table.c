@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tl_table.c: the forwarding table of one network namespace.
+ *
+ * A fixed array of hash buckets (hlist) keyed by (family, protocol, local
+ * address, local port). The packet path looks entries up under RCU and
+ * never takes a lock or allocates; netlink handlers change the table under
+ * tn->lock and free entries after a grace period. Replace swaps the entry
+ * in one hlist_replace_rcu(), so a reader sees the old or the new entry,
+ * never a mix, and packets keep flowing through a re-latch.
+ */
+#include <linux/slab.h>
+#include <linux/percpu.h>
+#include <linux/random.h>
+#include <linux/jiffies.h>
+#include <linux/mm.h>
+#include <net/netns/generic.h>
+
+#include "tl.h"
+
+struct tl_net *tl_net(const struct net *net)
+{
+	return net_generic(net, tl_net_id);
+}
+
+static struct hlist_head *tl_bucket(const struct tl_net *tn,
+				    const struct tl_key *key)
+{
+	u32 h = tl_key_hash(key, tn->seed) >> (32 - TL_HASH_BITS);
+
+	return &tn->buckets[h];
+}
+
+int tl_table_init(struct tl_net *tn)
+{
+	mutex_init(&tn->lock);
+	tn->buckets = kvcalloc(1u << TL_HASH_BITS, sizeof(*tn->buckets),
+			       GFP_KERNEL);
+	if (!tn->buckets)
+		return -ENOMEM;
+	tn->seed = get_random_u32();
+	tn->count = 0;
+	return 0;
+}
+
+/* The hooks are gone (unregistering waited for readers): empty and free. */
+void tl_table_exit(struct tl_net *tn)
+{
+	tl_table_flush(tn, false, 0);
+	/* entries are freed by call_rcu; the buckets are not read by them */
+	kvfree(tn->buckets);
+	tn->buckets = NULL;
+}
+
+/* Caller holds rcu_read_lock() or tn->lock. */
+struct tl_entry *tl_lookup(const struct tl_net *tn, const struct tl_key *key)
+{
+	struct tl_entry *e;
+
+	hlist_for_each_entry_rcu(e, tl_bucket(tn, key), node,
+				 lockdep_is_held(&tn->lock)) {
+		if (tl_key_equal(&e->key, key))
+			return e;
+	}
+	return NULL;
+}
+
+struct tl_entry *tl_entry_alloc(bool rtp)
+{
+	struct tl_entry *e;
+	int cpu;
+
+	e = kzalloc(sizeof(*e), GFP_KERNEL);
+	if (!e)
+		return NULL;
+	e->stats = alloc_percpu(struct tl_pcpu_stats);
+	if (!e->stats)
+		goto err_stats;
+	for_each_possible_cpu(cpu)
+		u64_stats_init(&per_cpu_ptr(e->stats, cpu)->syncp);
+	if (rtp) {
+		e->rtp = kzalloc(sizeof(*e->rtp), GFP_KERNEL);
+		if (!e->rtp)
+			goto err_rtp;
+		spin_lock_init(&e->rtp->lock);
+	}
+	e->own_stats = true;
+	e->own_rtp = true;
+	return e;
+
+err_rtp:
+	free_percpu(e->stats);
+err_stats:
+	kfree(e);
+	return NULL;
+}
+
+/* Free an entry no reader can see (never published, or after RCU). */
+void tl_entry_free(struct tl_entry *e)
+{
+	if (e->own_stats)
+		free_percpu(e->stats);
+	if (e->own_rtp)
+		kfree(e->rtp);
+	kfree(e);
+}
+
+static void tl_entry_free_rcu(struct rcu_head *head)
+{
+	tl_entry_free(container_of(head, struct tl_entry, rcu));
+}
+
+/*
+ * Publish e. An entry with the same key is replaced (or -EEXIST with
+ * excl): its counters, and its RTP state when both track RTP, carry
+ * over, so a re-latch does not reset what the owner reads.
+ */
+int tl_table_insert(struct tl_net *tn, struct tl_entry *e, bool excl)
+{
+	struct tl_entry *old;
+	int err = 0;
+
+	mutex_lock(&tn->lock);
+	old = tl_lookup(tn, &e->key);
+	if (old) {
+		if (excl) {
+			err = -EEXIST;
+			goto out;
+		}
+		free_percpu(e->stats);
+		e->stats = old->stats;
+		old->own_stats = false;
+		if (e->rtp && old->rtp) {
+			kfree(e->rtp);
+			e->rtp = old->rtp;
+			old->own_rtp = false;
+		}
+		hlist_replace_rcu(&old->node, &e->node);
+		call_rcu(&old->rcu, tl_entry_free_rcu);
+		goto out;
+	}
+	if (tn->count >= tl_max_entries) {
+		err = -ENOSPC;
+		goto out;
+	}
+	hlist_add_head_rcu(&e->node, tl_bucket(tn, &e->key));
+	tn->count++;
+out:
+	mutex_unlock(&tn->lock);
+	return err;
+}
+
+int tl_table_delete(struct tl_net *tn, const struct tl_key *key)
+{
+	struct tl_entry *e;
+
+	mutex_lock(&tn->lock);
+	e = tl_lookup(tn, key);
+	if (e) {
+		hlist_del_rcu(&e->node);
+		tn->count--;
+		call_rcu(&e->rcu, tl_entry_free_rcu);
+	}
+	mutex_unlock(&tn->lock);
+	return e ? 0 : -ENOENT;
+}
+
+/* Remove every entry, or every entry carrying cookie. Returns how many. */
+unsigned int tl_table_flush(struct tl_net *tn, bool by_cookie, u64 cookie)
+{
+	struct hlist_node *tmp;
+	struct tl_entry *e;
+	unsigned int i, n = 0;
+
+	mutex_lock(&tn->lock);
+	for (i = 0; i < (1u << TL_HASH_BITS); i++) {
+		hlist_for_each_entry_safe(e, tmp, &tn->buckets[i], node) {
+			if (by_cookie && e->cookie != cookie)
+				continue;
+			hlist_del_rcu(&e->node);
+			call_rcu(&e->rcu, tl_entry_free_rcu);
+			n++;
+		}
+		if ((i & 1023) == 1023)
+			cond_resched();
+	}
+	tn->count -= n;
+	mutex_unlock(&tn->lock);
+	return n;
+}
+
+/* Sum the per-CPU counters; safe under RCU or the table lock. */
+void tl_entry_counters(const struct tl_entry *e, struct tl_counters *c)
+{
+	int cpu;
+
+	memset(c, 0, sizeof(*c));
+	for_each_possible_cpu(cpu) {
+		const struct tl_pcpu_stats *s = per_cpu_ptr(e->stats, cpu);
+		u64 packets, bytes, mismatch;
+		unsigned long last;
+		unsigned int start;
+
+		do {
+			start = u64_stats_fetch_begin(&s->syncp);
+			packets = s->packets;
+			bytes = s->bytes;
+			mismatch = s->mismatch;
+			last = READ_ONCE(s->last);
+		} while (u64_stats_fetch_retry(&s->syncp, start));
+		c->packets += packets;
+		c->bytes += bytes;
+		c->mismatch += mismatch;
+		if (packets && (!c->seen || time_after(last, c->last))) {
+			c->last = last;
+			c->seen = true;
+		}
+	}
+}

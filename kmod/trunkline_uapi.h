@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * trunkline_uapi.h: the generic netlink interface of trunkline.ko, shared
+ * by the module and its users (relayd's kmod backend, the test tools).
+ *
+ * One family, TL_GENL_NAME, version TL_GENL_VERSION. Every request and
+ * every reply carries flat attributes from enum tl_attr; the module checks
+ * them against a strict policy (unknown attributes, wrong types and wrong
+ * lengths are refused with an extack message). Attributes are only ever
+ * appended: a newer module reads an older request unchanged, and a
+ * request using an attribute an older module lacks fails with EINVAL
+ * rather than being half-applied. A change of meaning bumps the version.
+ *
+ * An entry is keyed by (family, protocol, local address, local port): a
+ * packet arriving for that address and port is rewritten to (out source,
+ * out destination) and sent, instead of reaching the local socket.
+ */
+#ifndef TRUNKLINE_UAPI_H
+#define TRUNKLINE_UAPI_H
+
+#define TL_GENL_NAME		"trunkline"
+#define TL_GENL_VERSION		1
+
+enum tl_cmd {
+	TL_CMD_UNSPEC,
+	TL_CMD_ADD,	/* add, or replace atomically (NLM_F_EXCL: add only) */
+	TL_CMD_DEL,	/* by key */
+	TL_CMD_GET,	/* doit: one entry by key; dumpit: all, with counters */
+	TL_CMD_FLUSH,	/* all entries, or those with TL_A_COOKIE */
+	__TL_CMD_MAX,
+};
+#define TL_CMD_MAX (__TL_CMD_MAX - 1)
+
+enum tl_attr {
+	TL_A_UNSPEC,
+	TL_A_PAD,
+	TL_A_FAMILY,		/* u8: AF_INET (AF_INET6 reserved) */
+	TL_A_PROTO,		/* u8: IPPROTO_UDP */
+	TL_A_LOCAL_ADDR4,	/* be32: key: the relay's address */
+	TL_A_LOCAL_PORT,	/* u16 (host order): key: the relay's port */
+	TL_A_SRC_ADDR4,		/* be32: expected source; absent: any */
+	TL_A_SRC_PORT,		/* u16: expected source port; 0/absent: any */
+	TL_A_OUT_SADDR4,	/* be32: rewritten source */
+	TL_A_OUT_SPORT,		/* u16 */
+	TL_A_OUT_DADDR4,	/* be32: rewritten destination */
+	TL_A_OUT_DPORT,		/* u16 */
+	TL_A_FLAGS,		/* u32: TL_F_* */
+	TL_A_DSCP,		/* u8: 0..63, used with TL_F_DSCP */
+	TL_A_COOKIE,		/* u64: the owner's tag, returned as is */
+	/* replies only */
+	TL_A_PACKETS,		/* u64: forwarded */
+	TL_A_BYTES,		/* u64: forwarded, IP length */
+	TL_A_MISMATCH,		/* u64: wrong source (passed or dropped) */
+	TL_A_IDLE_MS,		/* u32: ms since the last forwarded packet;
+				 * absent if none yet */
+	TL_A_RTP_SSRC,		/* u32: last SSRC seen (TL_F_RTP) */
+	TL_A_RTP_LOST,		/* u64: packets missing from the sequence */
+	TL_A_RTP_SEQ,		/* u16: highest sequence number seen */
+	/* IPv6, designed in: same key and rewrite with 16-byte addresses */
+	TL_A_LOCAL_ADDR6,	/* 16 bytes */
+	TL_A_SRC_ADDR6,
+	TL_A_OUT_SADDR6,
+	TL_A_OUT_DADDR6,
+	TL_A_COUNT,		/* u32: FLUSH reply: entries removed */
+	__TL_A_MAX,
+};
+#define TL_A_MAX (__TL_A_MAX - 1)
+
+enum tl_flags {
+	/* Wrong source: drop in the kernel. Without it the packet goes on
+	 * to the local socket, so the daemon sees and counts it. */
+	TL_F_MISMATCH_DROP	= 1u << 0,
+	TL_F_DSCP		= 1u << 1,	/* set TL_A_DSCP on output */
+	TL_F_RTP		= 1u << 2,	/* track SSRC/sequence, count loss */
+	TL_F_ALL		= (1u << 3) - 1,
+};
+
+#endif

@@ -53,6 +53,30 @@ BINS := $(BUILD)/trunkline-relayd $(BUILD)/trunklinectl
 .PHONY: all check unit-bins tools install demo clean asan deps fuzz bench-smoke
 all: $(BINS) $(TOOL_BIN) $(UNIT_BIN)
 
+# ---- kmod: trunkline.ko (kmod/Makefile, Kbuild) and its test tool ----
+# The headers are found in /usr/src (never `uname -r`); without them
+# `make` says so and goes on, `make kmod` fails.
+KMOD_KDIR := $(shell for d in /usr/src/linux-headers-*-amd64; do \
+	[ -f $$d/Makefile ] && echo $$d; done | sort -V | tail -n 1)
+.PHONY: kmod kmod-auto kmod-clean
+kmod:
+	$(MAKE) -C kmod KDIR=$(KMOD_KDIR)
+kmod-auto:
+ifeq ($(KMOD_KDIR),)
+	@echo "kmod: no kernel headers in /usr/src (linux-headers-amd64): trunkline.ko not built"
+else
+	@$(MAKE) --no-print-directory -C kmod KDIR=$(KMOD_KDIR)
+endif
+kmod-clean:
+	@$(MAKE) --no-print-directory -C kmod clean KDIR=$(KMOD_KDIR)
+ifeq ($(SAN),0)
+all: kmod-auto
+endif
+all: $(BUILD)/kmod-tools/tlk
+$(BUILD)/kmod-tools/tlk: $(BUILD)/tests/kmod/tools/tlk.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libmnl 2>/dev/null || echo -lmnl)
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -117,7 +141,7 @@ install: $(BINS)
 		install -m 0644 etc/relayd.json $(DESTDIR)$(SYSCONFDIR)/trunkline/relayd.json; \
 	else echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/trunkline/relayd.json"; fi
 
-clean:
+clean: kmod-clean
 	rm -rf build
 
 -include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)

@@ -92,7 +92,7 @@ void tl_table_exit(struct tl_net *tn);
 struct tl_entry *tl_lookup(const struct tl_net *tn, const struct tl_key *key);
 struct tl_entry *tl_entry_alloc(bool rtp);
 void tl_entry_free(struct tl_entry *e);
-int tl_table_insert(struct tl_net *tn, struct tl_entry *e, bool excl);
+int tl_table_insert(struct tl_net *tn, struct tl_entry *e);
 int tl_table_delete(struct tl_net *tn, const struct tl_key *key);
 unsigned int tl_table_flush(struct tl_net *tn, bool by_cookie, u64 cookie);
 void tl_entry_counters(const struct tl_entry *e, struct tl_counters *c);

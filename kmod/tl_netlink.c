@@ -141,11 +141,10 @@ static int tl_cmd_add(struct sk_buff *skb, struct genl_info *info)
 	err = tl_parse_entry(net, info, e);
 	if (err)
 		goto err_free;
-	err = tl_table_insert(tl_net(net), e,
-			      info->nlhdr->nlmsg_flags & NLM_F_EXCL);
-	if (err == -EEXIST)
-		NL_SET_ERR_MSG(info->extack, "entry exists (NLM_F_EXCL)");
-	else if (err == -ENOSPC)
+	/* (strict genl refuses NLM_F_EXCL: it is ambiguous with
+	 * NLM_F_MATCH; an add always replaces) */
+	err = tl_table_insert(tl_net(net), e);
+	if (err == -ENOSPC)
 		NL_SET_ERR_MSG(info->extack, "table full (max_entries)");
 	if (err)
 		goto err_free;

@@ -111,11 +111,10 @@ static void tl_entry_free_rcu(struct rcu_head *head)
 }
 
 /*
- * Publish e. An entry with the same key is replaced (or -EEXIST with
- * excl): its counters, and its RTP state when both track RTP, carry
+ * Publish e. An entry with the same key is replaced: its counters, and its RTP state when both track RTP, carry
  * over, so a re-latch does not reset what the owner reads.
  */
-int tl_table_insert(struct tl_net *tn, struct tl_entry *e, bool excl)
+int tl_table_insert(struct tl_net *tn, struct tl_entry *e)
 {
 	struct tl_entry *old;
 	int err = 0;
@@ -123,10 +122,6 @@ int tl_table_insert(struct tl_net *tn, struct tl_entry *e, bool excl)
 	mutex_lock(&tn->lock);
 	old = tl_lookup(tn, &e->key);
 	if (old) {
-		if (excl) {
-			err = -EEXIST;
-			goto out;
-		}
 		free_percpu(e->stats);
 		e->stats = old->stats;
 		old->own_stats = false;

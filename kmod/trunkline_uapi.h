@@ -23,7 +23,7 @@
 
 enum tl_cmd {
 	TL_CMD_UNSPEC,
-	TL_CMD_ADD,	/* add, or replace atomically (NLM_F_EXCL: add only) */
+	TL_CMD_ADD,	/* add, or replace an entry with the same key atomically */
 	TL_CMD_DEL,	/* by key */
 	TL_CMD_GET,	/* doit: one entry by key; dumpit: all, with counters */
 	TL_CMD_FLUSH,	/* all entries, or those with TL_A_COOKIE */

@@ -1,0 +1,169 @@
+# shellcheck shell=sh
+#
+# module.sh (runs in the qemu guest): trunkline.ko on its own, driven by
+# tlk over generic netlink. The root namespace is the relay; namespaces
+# a (caller, 10.1.0.2), b (callee, 10.2.0.2) and x (a third party,
+# 10.3.0.2) hang off it on veth links.
+. ./lib.sh
+
+R_A=10.1.0.1	# relay, caller side
+R_B=10.2.0.1	# relay, callee side
+A=10.1.0.2 B=10.2.0.2 X=10.3.0.2
+RX=/tmp/rx.out
+
+# recv_in NS ARGS...: start "tlk recv" in the background (pid in RPID)
+# and wait until its socket is bound.
+recv_in() {
+	ns=$1
+	shift
+	port=${1##*:}
+	if [ "$ns" = - ]; then tlk recv "$@" >$RX 2>&1 & else $IP netns exec "$ns" tlk recv "$@" >$RX 2>&1 & fi
+	RPID=$!
+	if [ "$ns" = - ]; then
+		wait_for 5 sh -c "netstat -uln | grep -q ':$port '"
+	else
+		wait_for 5 sh -c "$IP netns exec $ns netstat -uln | grep -q ':$port '"
+	fi
+}
+
+entry() { tlk get "$R_A:${1:-30000}"; }
+
+$IP link set lo up
+check "insmod trunkline.ko" insmod /test/trunkline.ko
+check "genl family answers; the table is empty" sh -c '[ "$(tlk count)" = 0 ]'
+if netns a a0 $A r1 $R_A && netns b b0 $B r2 $R_B && netns x x0 $X r3 10.3.0.1; then
+	ok "namespaces a, b, x"
+else
+	nok "namespaces a, b, x"
+fi
+echo 0 >/proc/sys/net/ipv4/ip_forward	# only the module moves packets
+MEM0=$(mem_snapshot)
+
+# --- forwarding, with a full (not offloaded) UDP checksum, RTP loss ----------
+check "add caller -> callee entry (strict source, RTP tracking)" \
+	tlk add $R_A:30000 $R_B:30002 $B:5000 --src $A:4000 --rtp --cookie 7
+recv_in b $B:5000 100 5000 --from $R_B:30002
+$IP netns exec a tlk send $A:4000 $R_A:30000 100 --gap-at 50
+check "callee got 100 packets from the relay's B address and port" wait $RPID
+cat $RX
+E=$(entry)
+echo "$E"
+check "counters: 100 packets, 18800 bytes" test "$(field packets "$E")/$(field bytes "$E")" = 100/18800
+check "RTP: SSRC 0x4242, highest seq 100, 1 lost" test "$(field ssrc "$E")/$(field seq "$E")/$(field lost "$E")" = 16962/100/1
+check "idle time reported" test -n "$(field idle_ms "$E")"
+check "no UDP checksum errors at the callee" sh -c \
+	"$IP netns exec b awk '/^Udp: [0-9]/ { exit \$7 != 0 }' /proc/net/snmp"
+
+# --- UDP checksum 0 stays 0 -----------------------------------------------------
+recv_in b $B:5000 50 5000 --from $R_B:30002
+$IP netns exec a tlk send $A:4000 $R_A:30000 50 --nocsum
+check "checksum-0 packets arrive" wait $RPID
+
+# --- a local socket sender (checksum offloaded: CHECKSUM_PARTIAL) ---------------
+$IP netns exec b rtpsink -b $B:5000 -f $R_B:30002 -S 0x1000 -e 200 -t 20 -i 5 >/tmp/sink.out 2>&1 &
+SPID=$!
+wait_for 5 sh -c "$IP netns exec b netstat -uln | grep -q ':5000 '"
+$IP netns exec a rtpgen -b $A:4000 -d $R_A:30000 -c 200 -r 400 >/dev/null
+check "rtpsink: 200 RTP packets intact, from the relay's address" wait $SPID
+cat /tmp/sink.out
+check "counters: 350 packets" test "$(field packets "$(entry)")" = 350
+
+# --- strict source: a third party's packets go to the local socket, not on ----
+recv_in - $R_A:30000 20 5000 --from $X:4000
+$IP netns exec b tlk recv $B:5000 1 1500 >/tmp/leak.out 2>&1 &
+LPID=$!
+$IP netns exec x tlk send $X:4000 $R_A:30000 20
+check "pass mode: the relay's own socket got the third party's 20 packets" wait $RPID
+if wait $LPID; then nok "strict source: the callee got a third party's packet"; else ok "strict source: nothing reached the callee"; fi
+E=$(entry)
+check "mismatch 20, packets still 350" test "$(field mismatch "$E")/$(field packets "$E")" = 20/350
+
+check "replace: drop on mismatch, DSCP 46" \
+	tlk add $R_A:30000 $R_B:30002 $B:5000 --src $A:4000 --rtp --drop --dscp 46
+recv_in - $R_A:30000 1 1500
+$IP netns exec x tlk send $X:4000 $R_A:30000 20
+if wait $RPID; then nok "drop mode: a packet reached the local socket"; else ok "drop mode: nothing reached the local socket"; fi
+E=$(entry)
+echo "$E"
+check "replace kept the counters: mismatch 40, packets 350, dscp 46" \
+	test "$(field mismatch "$E")/$(field packets "$E")/$(field dscp "$E")" = 40/350/46
+
+# --- namespaces: each has its own table ----------------------------------------
+check "namespace a sees an empty table" sh -c "[ \"\$($IP netns exec a tlk count)\" = 0 ]"
+check "an entry in namespace x" $IP netns exec x tlk add 10.3.0.2:7000 10.3.0.2:7002 10.3.0.1:7004
+check "root table unchanged (1 entry)" test "$(tlk count)" = 1
+
+# --- replace under traffic while other entries churn ----------------------------
+tlk add $R_A:30000 $R_B:30002 $B:5000 --src $A:4000 --rtp
+P0=$(field packets "$(entry)")
+$IP netns exec b rtpsink -b $B:5000 -f $R_B:30002 -S 0x2000 -e 600 -t 30 -i 8 >/tmp/sink.out 2>&1 &
+SPID=$!
+wait_for 5 sh -c "$IP netns exec b netstat -uln | grep -q ':5000 '"
+$IP netns exec a rtpgen -b $A:4000 -d $R_A:30000 -S 0x2000 -c 600 -r 200 >/dev/null &
+GPID=$!
+i=0
+while kill -0 $GPID 2>/dev/null && [ $i -lt 40 ]; do
+	if [ $((i % 2)) = 0 ]; then flags=--rtp; else flags=; fi
+	tlk add $R_A:30000 $R_B:30002 $B:5000 --src $A:4000 $flags || nok "replace $i"
+	tlk churn 1 200 $R_A:31000 $R_B:30002 $B:5000 || nok "churn round $i"
+	i=$((i + 1))
+done
+wait $GPID
+check "600 packets arrived intact through $i replaces and churn rounds" wait $SPID
+cat /tmp/sink.out
+check "packets counter carried over every replace (+600)" \
+	test "$(field packets "$(entry)")" = $((P0 + 600))
+
+# --- 10,000 entries ----------------------------------------------------------------
+t0=$(cut -d' ' -f1 /proc/uptime)
+check "bulk add 10000 entries" tlk bulk add 10000 $R_A:40000 $R_B:30002 $B:5000
+t1=$(cut -d' ' -f1 /proc/uptime)
+echo "10000 adds in $(awk "BEGIN { print $t1 - $t0 }")s (emulated CPU)"
+check "dump counts 10001 entries" test "$(tlk count)" = 10001
+recv_in b $B:5000 10 5000 --from $R_B:30002
+$IP netns exec x tlk send $X:4000 $R_A:49999 10
+check "the last of them forwards (any source)" wait $RPID
+check "bulk delete 10000 entries" tlk bulk del 10000 $R_A:40000 $R_B:30002 $B:5000
+check "1 entry left" test "$(tlk count)" = 1
+
+# --- bad netlink input, unprivileged caller -------------------------------------
+check "malformed requests are all refused" tlk bad
+check "unprivileged add is refused (EPERM)" sh -c \
+	"tlk -u add $R_A:30010 $R_B:30002 $B:5000 2>&1 | grep -q 'Operation not permitted'"
+check "unprivileged dump is refused (EPERM)" sh -c \
+	"tlk -u count 2>&1 | grep -q 'Operation not permitted'"
+check "still 1 entry" test "$(tlk count)" = 1
+
+# --- no leak: what 10,000 entries took is given back, every time -------------
+check "flush removes 1 entry" sh -c "tlk flush | grep -q count=1"
+sleep 1		# RCU callbacks free the entries
+MEM1=$(mem_snapshot)
+tlk bulk add 10000 $R_A:40000 $R_B:30002 $B:5000 && tlk bulk del 10000 $R_A:40000 $R_B:30002 $B:5000
+sleep 1
+MEM2=$(mem_snapshot)
+echo "kmalloc objects / percpu kB: start $MEM0, after a 10k cycle $MEM1, after another $MEM2"
+check "kmalloc objects: within 1500 of the start after 10000 entries came and went" \
+	test $(( ${MEM1% *} - ${MEM0% *} )) -lt 1500
+check "kmalloc objects: a second 10k cycle adds under 500" \
+	test $(( ${MEM2% *} - ${MEM1% *} )) -lt 500
+# the per-CPU allocator keeps freed chunks populated: compare cycle to cycle
+check "percpu: a second 10k cycle adds under 64 kB (a leak would be ~640)" \
+	test $(( ${MEM2#* } - ${MEM1#* } )) -lt 64
+
+# --- rmmod with entries present --------------------------------------------------
+tlk bulk add 1000 $R_A:40000 $R_B:30002 $B:5000
+$IP netns exec b tlk add 10.2.0.2:7000 10.2.0.2:7002 10.2.0.1:7004
+$IP netns exec x rtpgen -d $R_A:40010 -c 200 -r 400 >/dev/null 2>&1 &
+GPID=$!
+sleep 0.2
+check "rmmod with 1000 + 2 entries and traffic" rmmod trunkline
+wait $GPID
+check "module gone" sh -c "! grep -q '^trunkline ' /proc/modules"
+check "ip netns del x after rmmod" $IP netns del x
+check "reload: the table starts empty" sh -c 'insmod /test/trunkline.ko && [ "$(tlk count)" = 0 ]'
+check "an entry, then netns b deleted with it (per-netns exit)" sh -c \
+	"$IP netns exec b tlk add 10.2.0.2:7000 10.2.0.2:7002 10.2.0.1:7004 && $IP netns del b"
+check "rmmod" rmmod trunkline
+sleep 0.5
+check "kernel log: no warning, BUG or oops" kernel_clean
+tk_done

@@ -15,11 +15,12 @@
 
 /* Best first. Kernel backends join this table as they are built. */
 static const struct backend_ops *const backends[] = {
+	&backend_kmod_ops,
 	&backend_userspace_ops,
 };
 
 /* Names the config accepts that this build does not carry yet. */
-static const char *const planned[] = { "kmod", "nft" };
+static const char *const planned[] = { "nft" };
 
 static int
 try_open(struct relayd *rd, const struct backend_ops *ops, char *why,
@@ -38,7 +39,7 @@ try_open(struct relayd *rd, const struct backend_ops *ops, char *why,
 int
 backend_select(struct relayd *rd, const char *want, char *err, size_t errlen)
 {
-	char why[160], missing[200] = "";
+	char why[160], missing[400] = "";
 	size_t i;
 
 	for (i = 0; i < sizeof(planned) / sizeof(planned[0]); i++) {
@@ -62,6 +63,9 @@ backend_select(struct relayd *rd, const char *want, char *err, size_t errlen)
 			return 0;
 		}
 		rlog(rd, LL_NOTICE, "backend %s unavailable: %s", ops->name, why);
+		snprintf(missing + strlen(missing), sizeof(missing) -
+		    strlen(missing), "%s%s: %s", missing[0] ? "; " : "",
+		    ops->name, why);
 	}
 	snprintf(err, errlen, "no usable backend for '%s'", want);
 	return -ENOENT;

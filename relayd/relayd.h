@@ -258,6 +258,7 @@ struct backend {
 };
 
 extern const struct backend_ops backend_userspace_ops;
+extern const struct backend_ops backend_kmod_ops;	/* backend_kmod.c */
 
 int	 backend_select(struct relayd *, const char *want, char *err,
 	    size_t errlen);

@@ -1,0 +1,690 @@
+/*
+ * backend_kmod.c: streams in trunkline.ko, over generic netlink (libmnl).
+ *
+ * A latched stream becomes up to four kernel entries, one per port that
+ * receives: leg A's RTP and RTCP ports and leg B's. Each entry expects
+ * the peer latched on its leg (strict source), rewrites to the opposite
+ * leg's local address and port and the opposite peer, and passes packets
+ * from anyone else on to the leg's socket, where forward.c counts and
+ * drops them as before. Before RTCP has latched, a leg's RTCP entry
+ * expects the RTP peer's address on the next port, the same guess
+ * leg_destination() makes; a peer that sends RTCP from elsewhere is
+ * simply relayed in userspace.
+ *
+ * Every exchange is a batch: one sendto() of several requests, each
+ * acknowledged, and every ack checked. Counters are read in batches of GET
+ * requests; the kernel's counters start at 0 when an entry is installed,
+ * so the leg's counters grow by what the kernel adds between two reads.
+ *
+ * Streams stay in userspace, with the reason in path_reason, when the
+ * kernel path cannot carry them exactly: IPv6, an interface bound to the
+ * any address, rtcp-mux on one leg only, or strict_source off (roaming
+ * peers are followed in userspace only).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/genetlink.h>
+
+#include "relayd.h"
+#include "trunkline_uapi.h"
+
+#define KMOD_MAX_ENTRIES	4	/* per stream */
+#define KMOD_CHUNK		64	/* requests per sendto: replies fit rcvbuf */
+#define KMOD_RESYNC_MS		1000	/* a full sync reads a stream at most this often */
+
+struct kmod_state {
+	struct mnl_socket	*nl;
+	uint16_t		 family;
+	uint32_t		 seq;
+	char			*buf;		/* one chunk of requests */
+	size_t			 buflen;
+};
+
+/* What one kernel entry is, and what was last read from it. */
+struct kentry {
+	struct leg		*leg;		/* the leg whose port receives */
+	uint32_t		 laddr, saddr, osaddr, odaddr;	/* network order */
+	uint16_t		 lport, sport, osport, odport;	/* host order */
+	bool			 rtp;
+	uint64_t		 packets, bytes, lost;		/* last read */
+};
+
+struct kmod_stream {
+	struct kentry		 e[KMOD_MAX_ENTRIES];
+	int			 n;
+	uint64_t		 cookie;
+	uint64_t		 lost_base[2];	/* userspace loss at install, per side */
+	uint64_t		 read_ms;
+};
+
+/* ---- netlink plumbing ---- */
+
+static struct nlmsghdr *
+put_req(struct kmod_state *ks, char *buf, uint8_t cmd, uint16_t flags)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct genlmsghdr *g;
+
+	nlh->nlmsg_type = ks->family;
+	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+	nlh->nlmsg_seq = ++ks->seq;
+	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+	g->cmd = cmd;
+	g->version = TL_GENL_VERSION;
+	return nlh;
+}
+
+typedef void (*reply_fn)(const struct nlmsghdr *, void *);
+
+/*
+ * Send a batch of nreq requests whose sequence numbers are first..first+
+ * nreq-1, then read until each one got its ack (or DONE). errs[i], if
+ * given, receives request i's status. Returns 0, or -errno if the
+ * exchange itself failed.
+ */
+static int
+exchange(struct kmod_state *ks, const void *req, size_t len, uint32_t first,
+    int nreq, int *errs, reply_fn fn, void *arg)
+{
+	char rbuf[32768];
+	int done = 0;
+	ssize_t n;
+
+	if (mnl_socket_sendto(ks->nl, req, len) < 0)
+		return -errno;
+	while (done < nreq) {
+		n = mnl_socket_recvfrom(ks->nl, rbuf, sizeof(rbuf));
+		if (n < 0)
+			return -errno;
+		for (const struct nlmsghdr *h = (const void *)rbuf;
+		    mnl_nlmsg_ok(h, (int)n); h = mnl_nlmsg_next(h, (int *)&n)) {
+			uint32_t i = h->nlmsg_seq - first;
+
+			if (h->nlmsg_type == NLMSG_ERROR ||
+			    h->nlmsg_type == NLMSG_DONE) {
+				const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
+				if (errs != NULL && i < (uint32_t)nreq)
+					errs[i] = h->nlmsg_type == NLMSG_DONE ?
+					    0 : e->error;
+				done++;
+			} else if (fn != NULL) {
+				fn(h, arg);
+			}
+		}
+	}
+	return 0;
+}
+
+static int
+resolve_family(struct kmod_state *ks)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct genlmsghdr *g;
+	ssize_t n;
+
+	nlh->nlmsg_type = GENL_ID_CTRL;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_seq = ++ks->seq;
+	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+	g->cmd = CTRL_CMD_GETFAMILY;
+	g->version = 1;
+	mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, TL_GENL_NAME);
+	if (mnl_socket_sendto(ks->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	for (;;) {
+		n = mnl_socket_recvfrom(ks->nl, buf, sizeof(buf));
+		if (n < 0)
+			return -errno;
+		for (const struct nlmsghdr *h = (const void *)buf;
+		    mnl_nlmsg_ok(h, (int)n); h = mnl_nlmsg_next(h, (int *)&n)) {
+			const struct nlattr *a;
+
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
+				if (e->error)
+					return e->error;
+				return ks->family ? 0 : -ENOENT;
+			}
+			mnl_attr_for_each(a, h, sizeof(struct genlmsghdr))
+				if (mnl_attr_get_type(a) == CTRL_ATTR_FAMILY_ID)
+					ks->family = mnl_attr_get_u16(a);
+		}
+	}
+}
+
+/* ---- open / close ---- */
+
+static void
+kmod_free(struct kmod_state *ks)
+{
+	if (ks->nl != NULL)
+		mnl_socket_close(ks->nl);
+	free(ks->buf);
+	free(ks);
+}
+
+static int
+kmod_open(struct relayd *rd, void **priv, char *reason, size_t len)
+{
+	struct timeval tv = { .tv_sec = 2 };	/* the kernel answers at once */
+	struct kmod_state *ks = calloc(1, sizeof(*ks));
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+	int rc, err = 0;
+
+	if (ks == NULL)
+		return -ENOMEM;
+	ks->buflen = KMOD_CHUNK * 128;
+	ks->buf = malloc(ks->buflen);
+	ks->nl = mnl_socket_open(NETLINK_GENERIC);
+	if (ks->buf == NULL || ks->nl == NULL ||
+	    mnl_socket_bind(ks->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		rc = -errno;
+		snprintf(reason, len, "generic netlink socket: %s",
+		    strerror(-rc));
+		goto err;
+	}
+	setsockopt(mnl_socket_get_fd(ks->nl), SOL_SOCKET, SO_RCVTIMEO, &tv,
+	    sizeof(tv));
+	if ((rc = resolve_family(ks)) < 0) {
+		if (rc == -ENOENT)
+			snprintf(reason, len, "trunkline.ko not loaded: genl "
+			    "family '%s' not found", TL_GENL_NAME);
+		else
+			snprintf(reason, len, "genl family '%s': %s",
+			    TL_GENL_NAME, strerror(-rc));
+		goto err;
+	}
+	/* A dump needs the same privilege as an install: find out now. */
+	nlh = put_req(ks, buf, TL_CMD_GET, NLM_F_DUMP | NLM_F_ACK);
+	rc = exchange(ks, nlh, nlh->nlmsg_len, nlh->nlmsg_seq, 1, &err, NULL,
+	    NULL);
+	if (rc == 0)
+		rc = err;
+	if (rc < 0) {
+		snprintf(reason, len, "trunkline.ko loaded but unusable: %s%s",
+		    strerror(-rc), rc == -EPERM ? " (needs CAP_NET_ADMIN)" : "");
+		goto err;
+	}
+	*priv = ks;
+	return 0;
+
+err:
+	kmod_free(ks);
+	return rc < 0 ? rc : -EIO;
+}
+
+static void
+kmod_close(struct relayd *rd, void *priv)
+{
+	if (priv != NULL)
+		kmod_free(priv);
+}
+
+/* ---- what a stream becomes ---- */
+
+static int
+ipv4_of(const struct sockaddr_storage *ss, uint32_t *addr, uint16_t *port)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+
+	if (ss->ss_family != AF_INET)
+		return -EAFNOSUPPORT;
+	*addr = sin->sin_addr.s_addr;
+	if (port != NULL)
+		*port = ntohs(sin->sin_port);
+	return 0;
+}
+
+static uint64_t
+stream_cookie(const struct stream *st)
+{
+	uint64_t h = 1469598103934665603ull;	/* FNV-1a */
+
+	for (const char *p = st->session->call_id; *p != '\0'; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	return (h ^ (uint64_t)st->index) * 1099511628211ull;
+}
+
+/* Entry for packets received on leg `in` (kind k), sent out of the other. */
+static int
+plan_entry(const struct relayd *rd, const struct stream *st,
+    enum leg_side side, enum sock_kind k, struct kentry *e)
+{
+	const struct leg *in = &st->leg[side];
+	const struct leg *out = &st->leg[side == SIDE_A ? SIDE_B : SIDE_A];
+	struct sockaddr_storage dst, src;
+
+	memset(e, 0, sizeof(*e));
+	e->leg = (struct leg *)in;
+	if (ipv4_of(&rd->conf.ifaces[in->iface].bind, &e->laddr, NULL) < 0 ||
+	    ipv4_of(&rd->conf.ifaces[out->iface].bind, &e->osaddr, NULL) < 0)
+		return -EAFNOSUPPORT;
+	e->lport = (uint16_t)(in->port + (k == SK_RTCP));
+	e->osport = (uint16_t)(out->port + (k == SK_RTCP && !out->sdp.rtcp_mux));
+	if (in->is_latched[k]) {
+		src = in->latched[k];
+	} else {
+		src = in->latched[SK_RTP];
+		addr_set_port(&src, (uint16_t)(addr_port(&src) + 1));
+	}
+	if (!leg_destination(out, k, &dst) ||
+	    ipv4_of(&src, &e->saddr, &e->sport) < 0 ||
+	    ipv4_of(&dst, &e->odaddr, &e->odport) < 0)
+		return -EAFNOSUPPORT;
+	e->rtp = k == SK_RTP;
+	return 0;
+}
+
+/* Why a stream cannot go into the kernel as it is, or NULL. */
+static const char *
+unsuitable(const struct relayd *rd, const struct stream *st)
+{
+	const struct leg *a = &st->leg[SIDE_A], *b = &st->leg[SIDE_B];
+
+	if (!rd->conf.strict_source)
+		return "strict_source is off: roaming peers are followed in "
+		    "userspace only";
+	if (a->sdp.rtcp_mux != b->sdp.rtcp_mux)
+		return "rtcp-mux on one leg only: RTCP is demultiplexed in "
+		    "userspace";
+	for (int s = SIDE_A; s <= SIDE_B; s++) {
+		const struct sockaddr_storage *bind =
+		    &rd->conf.ifaces[st->leg[s].iface].bind;
+		if (bind->ss_family != AF_INET)
+			return "IPv6 is not in trunkline.ko yet";
+		if (addr_is_any(bind))
+			return "interface bound to the any address: the kernel "
+			    "entry needs the relay's own address";
+		if (st->leg[s].latched[SK_RTP].ss_family != AF_INET)
+			return "IPv6 peer: not in trunkline.ko yet";
+	}
+	return NULL;
+}
+
+static int
+plan_stream(const struct relayd *rd, const struct stream *st,
+    struct kmod_stream *ks)
+{
+	bool mux = st->leg[SIDE_A].sdp.rtcp_mux;	/* both, or neither */
+	int rc;
+
+	ks->n = 0;
+	for (int s = SIDE_A; s <= SIDE_B; s++)
+		for (int k = SK_RTP; k <= (mux ? SK_RTP : SK_RTCP); k++)
+			if ((rc = plan_entry(rd, st, s, k, &ks->e[ks->n++])) < 0)
+				return rc;
+	ks->cookie = stream_cookie(st);
+	return 0;
+}
+
+static void
+put_key(struct nlmsghdr *nlh, const struct kentry *e)
+{
+	mnl_attr_put_u8(nlh, TL_A_FAMILY, AF_INET);
+	mnl_attr_put_u8(nlh, TL_A_PROTO, IPPROTO_UDP);
+	mnl_attr_put_u32(nlh, TL_A_LOCAL_ADDR4, e->laddr);
+	mnl_attr_put_u16(nlh, TL_A_LOCAL_PORT, e->lport);
+}
+
+static void
+put_add(struct kmod_state *ks, char *buf, const struct kentry *e,
+    uint64_t cookie)
+{
+	struct nlmsghdr *nlh = put_req(ks, buf, TL_CMD_ADD, NLM_F_ACK);
+
+	put_key(nlh, e);
+	mnl_attr_put_u32(nlh, TL_A_SRC_ADDR4, e->saddr);
+	mnl_attr_put_u16(nlh, TL_A_SRC_PORT, e->sport);
+	mnl_attr_put_u32(nlh, TL_A_OUT_SADDR4, e->osaddr);
+	mnl_attr_put_u16(nlh, TL_A_OUT_SPORT, e->osport);
+	mnl_attr_put_u32(nlh, TL_A_OUT_DADDR4, e->odaddr);
+	mnl_attr_put_u16(nlh, TL_A_OUT_DPORT, e->odport);
+	if (e->rtp)
+		mnl_attr_put_u32(nlh, TL_A_FLAGS, TL_F_RTP);
+	mnl_attr_put_u64(nlh, TL_A_COOKIE, cookie);
+}
+
+/*
+ * One batch of the same command for a stream's entries (with DEL first
+ * when `clean`, so stale entries of a crashed relay do not lend their
+ * counters). errs[i] is entry i's status.
+ */
+static int
+batch(struct kmod_state *ks, const struct kmod_stream *s, uint8_t cmd,
+    bool clean, int *errs)
+{
+	struct mnl_nlmsg_batch *b = mnl_nlmsg_batch_start(ks->buf, ks->buflen);
+	int all[2 * KMOD_MAX_ENTRIES], nreq = 0, rc;
+	uint32_t first = ks->seq + 1;
+
+	for (int pass = clean ? 0 : 1; pass < 2; pass++)
+		for (int i = 0; i < s->n; i++) {
+			char *p = mnl_nlmsg_batch_current(b);
+			if (pass == 0 || cmd == TL_CMD_DEL) {
+				put_key(put_req(ks, p, TL_CMD_DEL, NLM_F_ACK),
+				    &s->e[i]);
+			} else {
+				put_add(ks, p, &s->e[i], s->cookie);
+			}
+			mnl_nlmsg_batch_next(b);
+			nreq++;
+		}
+	rc = exchange(ks, mnl_nlmsg_batch_head(b), mnl_nlmsg_batch_size(b),
+	    first, nreq, all, NULL, NULL);
+	mnl_nlmsg_batch_stop(b);
+	if (rc == 0)
+		memcpy(errs, all + (nreq - s->n), sizeof(int) * (size_t)s->n);
+	return rc;
+}
+
+static int
+kmod_install(struct relayd *rd, void *priv, struct stream *st)
+{
+	struct kmod_state *ks = priv;
+	struct kmod_stream *s;
+	const char *why = unsuitable(rd, st);
+	int errs[KMOD_MAX_ENTRIES], rc, i;
+
+	if (why != NULL) {
+		snprintf(st->path_reason, sizeof(st->path_reason),
+		    "latched; not in the kernel: %s", why);
+		return -EOPNOTSUPP;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return -ENOMEM;
+	if ((rc = plan_stream(rd, st, s)) < 0) {
+		snprintf(st->path_reason, sizeof(st->path_reason),
+		    "latched; not in the kernel: no IPv4 address for a port");
+		free(s);
+		return -EOPNOTSUPP;
+	}
+	rc = batch(ks, s, TL_CMD_ADD, true, errs);
+	for (i = 0; rc == 0 && i < s->n; i++)
+		if (errs[i] < 0)
+			rc = errs[i];
+	if (rc < 0) {
+		batch(ks, s, TL_CMD_DEL, false, errs);	/* undo the others */
+		snprintf(st->path_reason, sizeof(st->path_reason),
+		    "latched; kernel install failed: %s", strerror(-rc));
+		free(s);
+		return rc;
+	}
+	s->lost_base[SIDE_A] = st->leg[SIDE_A].stats.lost;
+	s->lost_base[SIDE_B] = st->leg[SIDE_B].stats.lost;
+	st->backend_priv = s;
+	snprintf(st->path_reason, sizeof(st->path_reason),
+	    "latched; %d entries in trunkline.ko", s->n);
+	return 0;
+}
+
+static int
+kmod_remove(struct relayd *rd, void *priv, struct stream *st)
+{
+	struct kmod_stream *s = st->backend_priv;
+	int errs[KMOD_MAX_ENTRIES], rc;
+
+	if (s == NULL)
+		return 0;
+	rc = batch(priv, s, TL_CMD_DEL, false, errs);
+	for (int i = 0; rc == 0 && i < s->n; i++)
+		if (errs[i] < 0 && errs[i] != -ENOENT)
+			rc = errs[i];
+	free(s);
+	st->backend_priv = NULL;
+	return rc;
+}
+
+/* ---- counters ---- */
+
+struct reply {
+	uint64_t	 packets, bytes, lost, cookie;
+	uint32_t	 idle_ms, laddr, saddr, osaddr, odaddr;
+	uint16_t	 lport, sport, osport, odport;
+	bool		 seen, has_lost;
+};
+
+static void
+parse_reply(const struct nlmsghdr *h, struct reply *r)
+{
+	const struct nlattr *a;
+
+	memset(r, 0, sizeof(*r));
+	mnl_attr_for_each(a, h, sizeof(struct genlmsghdr)) {
+		switch (mnl_attr_get_type(a)) {
+		case TL_A_PACKETS: r->packets = mnl_attr_get_u64(a); break;
+		case TL_A_BYTES: r->bytes = mnl_attr_get_u64(a); break;
+		case TL_A_RTP_LOST:
+			r->lost = mnl_attr_get_u64(a);
+			r->has_lost = true;
+			break;
+		case TL_A_COOKIE: r->cookie = mnl_attr_get_u64(a); break;
+		case TL_A_IDLE_MS:
+			r->idle_ms = mnl_attr_get_u32(a);
+			r->seen = true;
+			break;
+		case TL_A_LOCAL_ADDR4: r->laddr = mnl_attr_get_u32(a); break;
+		case TL_A_SRC_ADDR4: r->saddr = mnl_attr_get_u32(a); break;
+		case TL_A_OUT_SADDR4: r->osaddr = mnl_attr_get_u32(a); break;
+		case TL_A_OUT_DADDR4: r->odaddr = mnl_attr_get_u32(a); break;
+		case TL_A_LOCAL_PORT: r->lport = mnl_attr_get_u16(a); break;
+		case TL_A_SRC_PORT: r->sport = mnl_attr_get_u16(a); break;
+		case TL_A_OUT_SPORT: r->osport = mnl_attr_get_u16(a); break;
+		case TL_A_OUT_DPORT: r->odport = mnl_attr_get_u16(a); break;
+		}
+	}
+}
+
+/* Which (stream, entry) each request of a counter batch is for. */
+struct slot {
+	struct stream	*st;
+	int		 entry;
+};
+
+struct read_ctx {
+	struct slot	*slots;
+	uint32_t	 first;
+	int		 nreq;
+	uint64_t	 now;
+	int64_t		 wall;
+};
+
+static void
+apply_counters(struct stream *st, int idx, const struct reply *r,
+    uint64_t now, int64_t wall)
+{
+	struct kmod_stream *s = st->backend_priv;
+	struct kentry *e = &s->e[idx];
+	struct leg_stats *ls = &e->leg->stats;
+
+	if (r->packets >= e->packets) {
+		ls->packets += r->packets - e->packets;
+		ls->bytes += r->bytes - e->bytes;
+	}
+	e->packets = r->packets;
+	e->bytes = r->bytes;
+	if (r->seen && r->packets > 0 && now > r->idle_ms &&
+	    now - r->idle_ms > ls->last_seen_ms) {
+		ls->last_seen_ms = now - r->idle_ms;
+		ls->last_seen_wall = wall - (int64_t)(r->idle_ms / 1000);
+	}
+	if (e->rtp && r->has_lost) {
+		e->lost = r->lost;
+		ls->lost = s->lost_base[e->leg->side] + r->lost;
+	}
+}
+
+static void
+on_counters(const struct nlmsghdr *h, void *arg)
+{
+	struct read_ctx *c = arg;
+	uint32_t i = h->nlmsg_seq - c->first;
+	struct reply r;
+
+	if (i >= (uint32_t)c->nreq || c->slots[i].st->backend_priv == NULL)
+		return;
+	parse_reply(h, &r);
+	apply_counters(c->slots[i].st, c->slots[i].entry, &r, c->now, c->wall);
+}
+
+/* An entry is gone (module unloaded, table flushed): userspace takes over. */
+static void
+entries_lost(struct stream *st, int err)
+{
+	free(st->backend_priv);
+	st->backend_priv = NULL;
+	st->path = PATH_USERSPACE;
+	snprintf(st->path_reason, sizeof(st->path_reason), "kernel entry "
+	    "lost (%s): trunkline.ko unloaded or flushed; relayed in userspace",
+	    strerror(-err));
+}
+
+static int
+read_chunk(struct kmod_state *ks, struct slot *slots, int nreq)
+{
+	struct mnl_nlmsg_batch *b = mnl_nlmsg_batch_start(ks->buf, ks->buflen);
+	struct read_ctx c = { slots, ks->seq + 1, 0, now_ms(), time(NULL) };
+	int errs[KMOD_CHUNK], rc, kept = 0;
+
+	/* streams whose entries were lost in an earlier chunk drop out */
+	for (int i = 0; i < nreq; i++)
+		if (slots[i].st->backend_priv != NULL)
+			slots[kept++] = slots[i];
+	if ((nreq = c.nreq = kept) == 0)
+		return 0;
+	for (int i = 0; i < nreq; i++) {
+		struct kmod_stream *s = slots[i].st->backend_priv;
+		put_key(put_req(ks, mnl_nlmsg_batch_current(b), TL_CMD_GET,
+		    NLM_F_ACK), &s->e[slots[i].entry]);
+		mnl_nlmsg_batch_next(b);
+	}
+	rc = exchange(ks, mnl_nlmsg_batch_head(b), mnl_nlmsg_batch_size(b),
+	    c.first, nreq, errs, on_counters, &c);
+	mnl_nlmsg_batch_stop(b);
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < nreq; i++)
+		if (errs[i] < 0 && slots[i].st->backend_priv != NULL)
+			entries_lost(slots[i].st, errs[i]);
+	return 0;
+}
+
+static int
+kmod_read_counters(struct relayd *rd, void *priv, struct stream **sts,
+    size_t n)
+{
+	struct slot slots[KMOD_CHUNK];
+	uint64_t now = now_ms();
+	int nreq = 0, rc;
+
+	for (size_t i = 0; i < n; i++) {
+		struct kmod_stream *s = sts[i]->backend_priv;
+
+		/* The timer syncs every stream each tick: fine for a few,
+		 * too much for thousands. A query (a few streams) always
+		 * reads; a big sync reads a stream once a second. */
+		if (s == NULL || (n > 8 && now - s->read_ms < KMOD_RESYNC_MS))
+			continue;
+		s->read_ms = now;
+		for (int k = 0; k < s->n; k++) {
+			slots[nreq].st = sts[i];
+			slots[nreq++].entry = k;
+			if (nreq == KMOD_CHUNK) {
+				if ((rc = read_chunk(priv, slots, nreq)) < 0)
+					return rc;
+				nreq = 0;
+			}
+		}
+	}
+	return nreq > 0 ? read_chunk(priv, slots, nreq) : 0;
+}
+
+/* ---- restart ---- */
+
+struct adopt_ctx {
+	struct reply	 r;
+	bool		 got;
+};
+
+static void
+on_adopt(const struct nlmsghdr *h, void *arg)
+{
+	struct adopt_ctx *c = arg;
+
+	parse_reply(h, &c->r);
+	c->got = true;
+}
+
+/*
+ * The journal brought back a stream that was in the kernel: its entries
+ * must all be there, carry its cookie and say what this stream would
+ * install now. Their counters become the baseline.
+ */
+static int
+kmod_adopt(struct relayd *rd, void *priv, struct stream *st)
+{
+	struct kmod_state *ks = priv;
+	struct kmod_stream *s;
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+
+	if (unsuitable(rd, st) != NULL)
+		return -EOPNOTSUPP;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return -ENOMEM;
+	if (plan_stream(rd, st, s) < 0)
+		goto err_nomatch;
+	for (int i = 0; i < s->n; i++) {
+		struct kentry *e = &s->e[i];
+		struct adopt_ctx c = { .got = false };
+		struct nlmsghdr *nlh = put_req(ks, buf, TL_CMD_GET, NLM_F_ACK);
+		int err = 0;
+
+		put_key(nlh, e);
+		if (exchange(ks, nlh, nlh->nlmsg_len, nlh->nlmsg_seq, 1, &err,
+		    on_adopt, &c) < 0 || err < 0 || !c.got)
+			goto err_nomatch;
+		if (c.r.cookie != s->cookie || c.r.saddr != e->saddr ||
+		    c.r.sport != e->sport || c.r.osaddr != e->osaddr ||
+		    c.r.osport != e->osport || c.r.odaddr != e->odaddr ||
+		    c.r.odport != e->odport)
+			goto err_nomatch;
+		e->packets = c.r.packets;
+		e->bytes = c.r.bytes;
+		e->lost = c.r.lost;
+	}
+	/* the leg's loss continues from what the kernel counted so far */
+	for (int i = 0; i < s->n; i++) {
+		const struct kentry *e = &s->e[i];
+		uint64_t lost = e->leg->stats.lost;
+
+		if (e->rtp)
+			s->lost_base[e->leg->side] = lost > e->lost ?
+			    lost - e->lost : 0;
+	}
+	st->backend_priv = s;
+	snprintf(st->path_reason, sizeof(st->path_reason),
+	    "adopted after restart; %d entries in trunkline.ko", s->n);
+	return 0;
+
+err_nomatch:
+	free(s);
+	return -ENOENT;
+}
+
+const struct backend_ops backend_kmod_ops = {
+	.name = "kmod",
+	.open = kmod_open,
+	.close = kmod_close,
+	.install = kmod_install,
+	.remove = kmod_remove,
+	.read_counters = kmod_read_counters,
+	.adopt = kmod_adopt,
+};

@@ -104,7 +104,7 @@ static void tl_rewrite_v4(const struct tl_entry *e, struct sk_buff *skb,
 static unsigned int tl_forward_v4(struct net *net, struct tl_entry *e,
 				  struct sk_buff *skb, unsigned int thoff)
 {
-	unsigned int len = skb->len, ulen;
+	unsigned int ulen;
 	struct flowi4 fl4;
 	struct iphdr *iph;
 	struct udphdr *uh;
@@ -135,7 +135,7 @@ static unsigned int tl_forward_v4(struct net *net, struct tl_entry *e,
 	if (e->rtp)
 		tl_track_rtp(e, skb, thoff, ulen);
 	tl_rewrite_v4(e, skb, iph, uh);
-	tl_count(e, len, false);
+	tl_count(e, ulen - sizeof(*uh), false);
 
 	skb_dst_drop(skb);
 	skb_dst_set(skb, &rt->dst);

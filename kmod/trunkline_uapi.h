@@ -49,7 +49,7 @@ enum tl_attr {
 	TL_A_COOKIE,		/* u64: the owner's tag, returned as is */
 	/* replies only */
 	TL_A_PACKETS,		/* u64: forwarded */
-	TL_A_BYTES,		/* u64: forwarded, IP length */
+	TL_A_BYTES,		/* u64: forwarded, UDP payload (as relayd counts) */
 	TL_A_MISMATCH,		/* u64: wrong source (passed or dropped) */
 	TL_A_IDLE_MS,		/* u32: ms since the last forwarded packet;
 				 * absent if none yet */

@@ -17,7 +17,7 @@ tk_fail() { echo "FAIL: $TK_NAME: $*"; exit 1; }
 tk_prepare() {
 	local t out rc
 	[ "$(id -u)" = 0 ] || tk_skip "needs root (module build tree, apt cache)"
-	for t in qemu-system-x86_64 cpio gzip modprobe depmod modinfo; do
+	for t in qemu-system-x86_64 cpio gzip modprobe depmod modinfo bash jq; do
 		command -v "$t" >/dev/null || tk_skip "$t not installed (scripts/install-deps.sh)"
 	done
 	command -v busybox >/dev/null && { file -L "$(command -v busybox)" 2>/dev/null |
@@ -52,5 +52,7 @@ tk_boot() {
 		--test "$TK_DIR/guest/$script" --file "$TK_DIR/guest/lib.sh:/test/lib.sh" \
 		--bin "$TK_BUILD/kmod-tools/tlk" --bin "$TK_BUILD/trunkline-relayd" \
 		--bin "$TK_BUILD/trunklinectl" --bin "$TK_BUILD/tools/rtpgen" \
-		--bin "$TK_BUILD/tools/rtpsink" --bin "$(command -v ip)" --log "$log" "$@"
+		--bin "$TK_BUILD/tools/rtpsink" --bin "$(command -v ip)" \
+		--bin "$(command -v bash)" --bin "$(command -v jq)" \
+		--file "$TK_ROOT/tests/lib/netns.sh:/test/tests/lib/netns.sh" --log "$log" "$@"
 }

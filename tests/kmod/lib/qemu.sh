@@ -115,11 +115,15 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
+ln -sf /proc/self/fd /dev/fd	# bash process substitution
+ln -sf /proc/self/fd/0 /dev/stdin; ln -sf /proc/self/fd/1 /dev/stdout; ln -sf /proc/self/fd/2 /dev/stderr
 mount -t tmpfs tmp /tmp
 mount -t tmpfs run /run
 echo "KMOD-TEST: guest up \$(cut -d' ' -f1 /proc/uptime)s, kernel \$(uname -r), \$(nproc) cpus"
 cd /test
-timeout $GUEST_LIMIT sh ./guest-test.sh 2>&1 </dev/null
+SH=sh
+head -n 1 guest-test.sh | grep -q bash && SH=/sbin/bash
+timeout $GUEST_LIMIT \$SH ./guest-test.sh 2>&1 </dev/null
 rc=\$?
 echo "KMOD-TEST: guest script exit \$rc at \$(cut -d' ' -f1 /proc/uptime)s"
 if [ \$rc -eq 0 ]; then echo "KMOD-TEST: PASS"; else echo "KMOD-TEST: FAIL"; dmesg | tail -n 40; fi

@@ -1,0 +1,14 @@
+#!/bin/bash
+#
+# kmod_relayd.sh: trunkline-relayd with the kmod backend, in a qemu guest
+# with trunkline.ko loaded: the relay's integration scenario across
+# network namespaces (guest/relayd.bash, which uses tests/lib/netns.sh):
+# media forwarded in the kernel with userspace counters flat, strict
+# source, inactivity timeout from kernel counters, entries removed on a
+# clean exit and kept (media flowing) after kill -9, rmmod clean.
+set -u -o pipefail
+. "$(dirname "$0")/lib/host.sh"
+
+tk_prepare
+tk_boot relayd.bash --timeout 240 || tk_fail "guest scenario failed (console above)"
+echo "PASS: $TK_NAME"

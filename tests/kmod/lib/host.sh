@@ -54,5 +54,6 @@ tk_boot() {
 		--bin "$TK_BUILD/trunklinectl" --bin "$TK_BUILD/tools/rtpgen" \
 		--bin "$TK_BUILD/tools/rtpsink" --bin "$(command -v ip)" \
 		--bin "$(command -v bash)" --bin "$(command -v jq)" \
-		--file "$TK_ROOT/tests/lib/netns.sh:/test/tests/lib/netns.sh" --log "$log" "$@"
+		--file "$TK_ROOT/tests/lib/netns.sh:/test/tests/lib/netns.sh" \
+		--file "$TK_ROOT/bench/kmod/guest-bench.sh:/test/bench.sh" --log "$log" "$@"
 }

@@ -10,6 +10,10 @@ PKGS=(
 	libjansson-dev libmnl-dev libnftnl-dev libnetfilter-conntrack-dev
 	libsofia-sip-ua-dev libcmocka-dev
 	iproute2 nftables conntrack jq procps psmisc mandoc
+	# trunkline.ko: build (headers, sparse) and the qemu guest tests
+	# (the kernel image itself is fetched by tests/kmod/lib/kernel.sh)
+	linux-headers-amd64 sparse qemu-system-x86 busybox-static cpio kmod
+	xz-utils file
 )
 
 if [ "$(id -u)" != 0 ]; then

@@ -6,10 +6,19 @@
 # offloaded and zero), RTP loss tracking, strict source in pass and drop
 # mode, DSCP, per-namespace tables, atomic replace under traffic with
 # churn, 10,000 entries, malformed and unprivileged requests, no leak,
-# rmmod with entries present. The guest script is guest/module.sh.
+# rmmod with entries present, a bench smoke run. The guest script is
+# guest/module.sh. Before the boot: the module passes W=1 and sparse.
 set -u -o pipefail
 . "$(dirname "$0")/lib/host.sh"
 
 tk_prepare
-tk_boot module.sh --timeout 240 || tk_fail "guest test failed (console above)"
+# W=1 and sparse: not one warning (the build has -Werror; sparse has not)
+if command -v sparse >/dev/null; then
+	out=$(make -C "$TK_ROOT/kmod" check 2>&1) || { echo "$out"; tk_fail "make -C kmod check failed"; }
+	if grep -E 'warning|error' <<<"$out"; then tk_fail "sparse (C=2) or W=1 warnings"; fi
+	echo "tk: W=1 and sparse C=2: clean"
+else
+	echo "tk: sparse not installed: C=2 check not run"
+fi
+tk_boot module.sh --timeout 110 || tk_fail "guest test failed (console above)"
 echo "PASS: $TK_NAME"

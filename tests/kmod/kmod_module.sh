@@ -15,7 +15,7 @@ tk_prepare
 # W=1 and sparse: not one warning (the build has -Werror; sparse has not)
 if command -v sparse >/dev/null; then
 	out=$(make -C "$TK_ROOT/kmod" check 2>&1) || { echo "$out"; tk_fail "make -C kmod check failed"; }
-	if grep -E 'warning|error' <<<"$out"; then tk_fail "sparse (C=2) or W=1 warnings"; fi
+	if grep -E ': (warning|error):' <<<"$out"; then tk_fail "sparse (C=2) or W=1 warnings"; fi
 	echo "tk: W=1 and sparse C=2: clean"
 else
 	echo "tk: sparse not installed: C=2 check not run"

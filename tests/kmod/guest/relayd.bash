@@ -39,15 +39,15 @@ kentries() { ip netns exec "$TL_NS_RELAY" tlk count; }
 query() { tl_rpc_ok "{\"cmd\":\"query\",\"call_id\":\"$1\"}" "query $1"; }
 stat_packets() { tl_rpc_ok '{"cmd":"stats"}' "stats"; jq .packets <<<"$TL_REPLY"; }
 
-# burst NAME COUNT START [ATTACKER-COUNT]: RTP+RTCP both ways (RTCP every
-# 10th), sinks check every packet's source (the relay's ports), SSRC,
-# sequence and payload; the attacker sends to leg A's RTP port meanwhile.
+# burst NAME COUNT START: RTP+RTCP both ways (RTCP every 10th); the sinks
+# check every packet's source (the relay's ports), SSRC, sequence and
+# payload. burst_end waits for all of it (and for NAME_att, if started).
 # REORDER=--allow-reorder for a burst during which the stream moves into
 # the kernel: kernel-forwarded packets may overtake those still queued on
 # their way through relayd.
 REORDER=
 burst_start() {
-	local name=$1 count=$2 start=$3 att=${4:-0} rtcp=$(($2 / 10))
+	local name=$1 count=$2 start=$3 rtcp=$(($2 / 10))
 	tl_sink "${name}_crx" "$TL_NS_CALLER" -b "$TL_CALLER_IP:4000" -R -f "$TL_A_LIST" \
 		-S 0x2000 --start-seq "$start" -e "$count" --expect-rtcp "$rtcp" -l 0.3 -t 20 $REORDER
 	tl_sink "${name}_erx" "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5000" -R -f "$TL_B_LIST" \
@@ -56,10 +56,6 @@ burst_start() {
 		--rtcp-every 10 -S 0x1000 --start-seq "$start" -c "$count" -r 200
 	tl_gen "${name}_etx" "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5000" -d "$TL_B_LIST" -R \
 		--rtcp-every 10 -S 0x2000 --start-seq "$start" -c "$count" -r 200
-	if [ "$att" -gt 0 ]; then
-		tl_gen "${name}_att" "$TL_NS_ATTACKER" -b "$TL_ATTACKER_IP:4000" \
-			-d "$TL_RELAY_A_IP:${TL_A_PORTS[0]}" -S 0x6666 -c "$att" -r 20
-	fi
 }
 burst_end() {
 	local name=$1
@@ -87,13 +83,17 @@ installed() { query "$CALL" && jq -e '.streams[0].path == "kmod"' <<<"$TL_REPLY"
 # ---- 1+2. into the kernel; kernel-only media keeps the call; silence ends it --
 # One continuous burst (6 s at 200 pps, twice the inactivity timeout): it
 # latches in userspace, moves into the kernel, and goes on there. A third
-# party sends to leg A all along.
+# party sends to leg A meanwhile.
 CALL=k1
 COUNT=1200 ATT=60
 tl_offer_answer "$CALL" 1
 tl_spawn events - "$TL_CTL" -s "$TL_SOCK" --json events --count 1 --timeout 60
-REORDER=--allow-reorder burst_start k1 "$COUNT" 0 "$ATT"
+REORDER=--allow-reorder burst_start k1 "$COUNT" 0
 tl_wait_for 10 "call $CALL on path kmod" installed
+# the third party starts once the call is latched (before, the first
+# sender would win the latch: that is symmetric RTP, not the kernel path)
+tl_gen k1_att "$TL_NS_ATTACKER" -b "$TL_ATTACKER_IP:4000" \
+	-d "$TL_RELAY_A_IP:${TL_A_PORTS[0]}" -S 0x6666 -c "$ATT" -r 30
 tl_log "path: $(jq -c '.streams[0] | {path, path_reason}' <<<"$TL_REPLY")"
 [ "$(kentries)" = 4 ] || tl_fail "expected 4 kernel entries (RTP+RTCP per leg), found $(kentries)"
 U_MID=$(stat_packets)

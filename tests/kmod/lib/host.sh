@@ -10,6 +10,8 @@ TL_BUILD=${TL_BUILD:-build}
 case $TL_BUILD in /*) TK_BUILD=$TL_BUILD ;; *) TK_BUILD=$TK_ROOT/$TL_BUILD ;; esac
 TK_KO=$TK_ROOT/kmod/trunkline.ko
 TK_NAME=$(basename "$0" .sh)
+# a parent make's jobserver flags do not reach the kernel build's make
+unset MAKEFLAGS MFLAGS MAKELEVEL
 
 tk_skip() { echo "SKIP: $*"; exit 77; }
 tk_fail() { echo "FAIL: $TK_NAME: $*"; exit 1; }

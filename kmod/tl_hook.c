@@ -159,8 +159,11 @@ static unsigned int tl_hook_v4(void *priv, struct sk_buff *skb,
 	struct tl_key key;
 	unsigned int thoff;
 
+	/* GSO: several datagrams in one skb (UDP_SEGMENT from a local
+	 * sender); the stack segments them, relayd then sees them */
 	if (iph->protocol != IPPROTO_UDP || iph->ihl != 5 ||
-	    ip_is_fragment(iph) || skb->pkt_type != PACKET_HOST)
+	    ip_is_fragment(iph) || skb->pkt_type != PACKET_HOST ||
+	    skb_is_gso(skb))
 		return NF_ACCEPT;
 	thoff = sizeof(*iph);
 	uh = skb_header_pointer(skb, thoff, sizeof(_uh), &_uh);

@@ -16,7 +16,7 @@ check() {
 	d=$1
 	shift
 	case $1 in
-	wait | kernel_clean) "$@" ;;	# shell builtins and functions
+	wait | wait_for | kernel_clean) "$@" ;;	# shell builtins and functions
 	*) timeout 60 "$@" ;;
 	esac
 	rc=$?

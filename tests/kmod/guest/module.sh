@@ -68,6 +68,24 @@ check "rtpsink: 200 RTP packets intact, from the relay's address" wait $SPID
 cat /tmp/sink.out
 check "counters: 350 packets" test "$(field packets "$(entry)")" = 350
 
+# --- no conntrack entry for relayed packets, on input or output ------------------
+ctcount() { cat /proc/sys/net/netfilter/nf_conntrack_count; }
+if /sbin/nft add table ip tlct && /sbin/nft add chain ip tlct pre '{ type filter hook prerouting priority 0; }' &&
+	/sbin/nft add rule ip tlct pre ct state new counter; then
+	C0=$(ctcount)
+	recv_in b $B:5000 50 5000 --from $R_B:30002
+	$IP netns exec a tlk send $A:4000 $R_A:30000 50
+	check "with conntrack active: 50 relayed" wait $RPID
+	check "no conntrack entry made by them (count stays $C0)" test "$(ctcount)" = "$C0"
+	$IP netns exec a tlk send $A:4000 $R_A:39999 1
+	check "control: a packet to a port without an entry is tracked" \
+		wait_for 5 sh -c "[ \$(cat /proc/sys/net/netfilter/nf_conntrack_count) -gt $C0 ]"
+	/sbin/nft delete table ip tlct
+else
+	nok "nft table with a conntrack rule"
+fi
+check "counters: 400 packets" test "$(field packets "$(entry)")" = 400
+
 # --- strict source: a third party's packets go to the local socket, not on ----
 recv_in - $R_A:30000 20 5000 --from $X:4000
 $IP netns exec b tlk recv $B:5000 1 1500 >/tmp/leak.out 2>&1 &
@@ -76,7 +94,7 @@ $IP netns exec x tlk send $X:4000 $R_A:30000 20
 check "pass mode: the relay's own socket got the third party's 20 packets" wait $RPID
 if wait $LPID; then nok "strict source: the callee got a third party's packet"; else ok "strict source: nothing reached the callee"; fi
 E=$(entry)
-check "mismatch 20, packets still 350" test "$(field mismatch "$E")/$(field packets "$E")" = 20/350
+check "mismatch 20, packets still 400" test "$(field mismatch "$E")/$(field packets "$E")" = 20/400
 
 check "replace: drop on mismatch, DSCP 46" \
 	tlk add $R_A:30000 $R_B:30002 $B:5000 --src $A:4000 --rtp --drop --dscp 46
@@ -85,8 +103,12 @@ $IP netns exec x tlk send $X:4000 $R_A:30000 20
 if wait $RPID; then nok "drop mode: a packet reached the local socket"; else ok "drop mode: nothing reached the local socket"; fi
 E=$(entry)
 echo "$E"
-check "replace kept the counters: mismatch 40, packets 350, dscp 46" \
-	test "$(field mismatch "$E")/$(field packets "$E")/$(field dscp "$E")" = 40/350/46
+check "replace kept the counters: mismatch 40, packets 400, dscp 46" \
+	test "$(field mismatch "$E")/$(field packets "$E")/$(field dscp "$E")" = 40/400/46
+recv_in b $B:5000 20 5000 --from $R_B:30002 --dscp 46
+$IP netns exec a tlk send $A:4000 $R_A:30000 20
+check "DSCP 46 on the wire" wait $RPID
+cat $RX
 
 # --- namespaces: each has its own table ----------------------------------------
 check "namespace a sees an empty table" sh -c "[ \"\$($IP netns exec a tlk count)\" = 0 ]"

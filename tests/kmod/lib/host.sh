@@ -19,7 +19,7 @@ tk_fail() { echo "FAIL: $TK_NAME: $*"; exit 1; }
 tk_prepare() {
 	local t out rc
 	[ "$(id -u)" = 0 ] || tk_skip "needs root (module build tree, apt cache)"
-	for t in qemu-system-x86_64 cpio gzip modprobe depmod modinfo bash jq; do
+	for t in qemu-system-x86_64 cpio gzip modprobe depmod modinfo bash jq nft; do
 		command -v "$t" >/dev/null || tk_skip "$t not installed (scripts/install-deps.sh)"
 	done
 	command -v busybox >/dev/null && { file -L "$(command -v busybox)" 2>/dev/null |
@@ -55,7 +55,8 @@ tk_boot() {
 		--bin "$TK_BUILD/kmod-tools/tlk" --bin "$TK_BUILD/trunkline-relayd" \
 		--bin "$TK_BUILD/trunklinectl" --bin "$TK_BUILD/tools/rtpgen" \
 		--bin "$TK_BUILD/tools/rtpsink" --bin "$(command -v ip)" \
-		--bin "$(command -v bash)" --bin "$(command -v jq)" \
+		--bin "$(command -v bash)" --bin "$(command -v jq)" --bin "$(command -v nft)" \
+		--modules "nf_tables nft_ct nf_conntrack" \
 		--file "$TK_ROOT/tests/lib/netns.sh:/test/tests/lib/netns.sh" \
 		--file "$TK_ROOT/bench/kmod/guest-bench.sh:/test/bench.sh" --log "$log" "$@"
 }

@@ -9,7 +9,7 @@
 #
 # Usage: qemu.sh --kroot DIR --kver VER --test GUEST.sh [--ko F]... [--bin F]...
 #                [--file SRC:DST]... [--timeout S] [--smp N] [--mem MB]
-#                [--append "..."] [--log FILE]
+#                [--append "..."] [--log FILE] [--modules "m1 m2"]
 # --bin copies a host program to /sbin with the shared libraries ldd
 # lists, at the same paths; in the guest call such programs by absolute
 # path (busybox sh runs its own applets, e.g. its `ip`, before PATH).
@@ -17,7 +17,7 @@
 set -u -o pipefail
 
 KOS=() BINS=() FILES=() TEST="" KVER="" KROOT="" SMP=2 MEM=512 TIMEOUT=150
-APPEND="" LOG=""
+APPEND="" LOG="" MODS="veth"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--ko) KOS+=("$2"); shift 2 ;;
@@ -31,6 +31,7 @@ while [ $# -gt 0 ]; do
 	--timeout) TIMEOUT=$2; shift 2 ;;
 	--append) APPEND=$2; shift 2 ;;
 	--log) LOG=$2; shift 2 ;;
+	--modules) MODS="$MODS $2"; shift 2 ;;
 	*) echo "qemu.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -95,9 +96,11 @@ done
 for ko in "${KOS[@]}"; do cp "$ko" "$ROOT/test/" || exit 2; done
 cp "$TEST" "$ROOT/test/guest-test.sh" || exit 2
 
-# In-tree modules the tests need (veth for the namespaces), with their
-# dependencies; the guest's busybox modprobe loads them on demand.
-modprobe -d "$KROOT" -S "$KVER" -a --show-depends veth 2>/dev/null |
+# In-tree modules the tests need (veth for the namespaces, and what
+# --modules adds), with their dependencies; the guest's busybox modprobe
+# loads them on demand (request_module() included).
+# shellcheck disable=SC2086
+modprobe -d "$KROOT" -S "$KVER" -a --show-depends $MODS 2>/dev/null |
 	awk -v b="${KROOT%/}/" '$1 == "insmod" { p = $2; if (index(p, b) == 1) p = substr(p, length(b) + 1);
 		sub(/^\/+/, "", p); print p }' | sort -u |
 	tar -C "$KROOT" -cf - -T - | tar -C "$ROOT" -xf -

@@ -21,8 +21,9 @@
  *                                  on a raw socket: the UDP checksum is full
  *                                  (not offloaded), or 0 with --nocsum;
  *                                  --gap-at K skips sequence number K
- *   tlk recv BIND:PORT N TIMEOUT_MS [--from IP:PORT]
- *                                  exit 0 iff N packets arrive (from IP:PORT)
+ *   tlk recv BIND:PORT N TIMEOUT_MS [--from IP:PORT] [--dscp N]
+ *                                  exit 0 iff N packets arrive (from IP:PORT,
+ *                                  with DSCP N) and none otherwise
  *
  * -u drops to uid/gid 65534 (no capabilities) before opening the socket.
  * Exit status: 0 ok, 1 the kernel said no (errno printed), 2 usage.
@@ -597,7 +598,7 @@ send_raw_udp(const struct endpoint *src, const struct endpoint *dst,
 
 static int
 recv_udp(const struct endpoint *bind_to, unsigned long n, int timeout_ms,
-    const struct endpoint *from)
+    const struct endpoint *from, int dscp)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET,
 	    .sin_addr.s_addr = bind_to->addr, .sin_port = htons(bind_to->port) };
@@ -610,18 +611,33 @@ recv_udp(const struct endpoint *bind_to, unsigned long n, int timeout_ms,
 		perror("tlk: recv socket");
 		return 1;
 	}
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &one, sizeof(one));
 	while (got < n && poll(&p, 1, timeout_ms) > 0) {
 		struct sockaddr_in src;
-		socklen_t sl = sizeof(src);
-		if (recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&src, &sl) < 0)
+		char cbuf[64];
+		struct iovec iov = { buf, sizeof(buf) };
+		struct msghdr mh = { .msg_name = &src, .msg_namelen = sizeof(src),
+		    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+		    .msg_controllen = sizeof(cbuf) };
+		int tos = -1;
+
+		if (recvmsg(fd, &mh, 0) < 0)
 			continue;
-		if (from->addr && (src.sin_addr.s_addr != from->addr ||
-		    ntohs(src.sin_port) != from->port))
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL;
+		    c = CMSG_NXTHDR(&mh, c))
+			if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS)
+				tos = *(unsigned char *)CMSG_DATA(c);
+		if ((from->addr && (src.sin_addr.s_addr != from->addr ||
+		    ntohs(src.sin_port) != from->port)) ||
+		    (dscp >= 0 && tos >> 2 != dscp))
 			wrong++;
 		else
 			got++;
 	}
-	printf("tlk: received %lu of %lu, %lu from elsewhere\n", got, n, wrong);
+	printf("tlk: received %lu of %lu, %lu from elsewhere or with another DSCP\n",
+	    got, n, wrong);
 	return got == n && wrong == 0 ? 0 : 1;
 }
 
@@ -668,11 +684,20 @@ main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "recv") && argc >= 5) {
 		struct endpoint a, from = { 0, 0 };
-		if (parse_ep(argv[2], &a, true) < 0 ||
-		    (argc == 7 && (strcmp(argv[5], "--from") ||
-		    parse_ep(argv[6], &from, true) < 0)) || (argc != 5 && argc != 7))
+		int dscp = -1;
+		if (parse_ep(argv[2], &a, true) < 0)
 			usage();
-		return recv_udp(&a, strtoul(argv[3], NULL, 10), atoi(argv[4]), &from);
+		for (int i = 5; i < argc; i++) {
+			if (!strcmp(argv[i], "--from") && i + 1 < argc) {
+				if (parse_ep(argv[++i], &from, true) < 0)
+					usage();
+			} else if (!strcmp(argv[i], "--dscp") && i + 1 < argc) {
+				dscp = atoi(argv[++i]);
+			} else
+				usage();
+		}
+		return recv_udp(&a, strtoul(argv[3], NULL, 10), atoi(argv[4]), &from,
+		    dscp);
 	}
 	nl = mnl_socket_open(NETLINK_GENERIC);
 	if (nl == NULL || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {

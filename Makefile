@@ -72,10 +72,13 @@ kmod-clean:
 ifeq ($(SAN),0)
 all: kmod-auto
 endif
-all: $(BUILD)/kmod-tools/tlk
+all: $(BUILD)/kmod-tools/tlk $(BUILD)/kmod-tools/kadopt
 $(BUILD)/kmod-tools/tlk: $(BUILD)/tests/kmod/tools/tlk.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libmnl 2>/dev/null || echo -lmnl)
+$(BUILD)/kmod-tools/kadopt: $(BUILD)/tests/kmod/tools/kadopt.o $(BUILD)/librelayd.a $(BUILD)/libproto.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_RELAY) -lm
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

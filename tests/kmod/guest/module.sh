@@ -172,6 +172,17 @@ check "kmalloc objects: a second 10k cycle adds under 500" \
 check "percpu: a second 10k cycle adds under 64 kB (a leak would be ~640)" \
 	test $(( ${MEM2#* } - ${MEM1#* } )) -lt 64
 
+# --- relayd's kmod backend across a restart (adopt), on loopback -----------------
+check "kadopt: a relayd installs a stream, then dies" kadopt install
+check "kadopt: 4 entries stayed" test "$(tlk count)" = 4
+check "kadopt: the stream moved (caller elsewhere): adopt refuses" kadopt moved
+tlk send 127.0.0.1:4000 127.0.0.1:42000 10 >/dev/null	# while no relayd runs
+(sleep 1; tlk send 127.0.0.1:4000 127.0.0.1:42000 7 >/dev/null) &
+check "kadopt: a new relayd adopts the same stream; counts only the 7 packets after" kadopt adopt 7
+wait
+check "kadopt: adopt, remove; then adopt refuses" kadopt remove 0
+check "kadopt: no entry left" test "$(tlk count)" = 0
+
 # --- rmmod with entries present --------------------------------------------------
 tlk bulk add 1000 $R_A:40000 $R_B:30002 $B:5000
 $IP netns exec b tlk add 10.2.0.2:7000 10.2.0.2:7002 10.2.0.1:7004

@@ -36,7 +36,8 @@ tk_prepare() {
 	[ "$rc" = 77 ] && tk_skip "no kernel image to boot (see above)"
 	[ "$rc" = 0 ] || tk_fail "kernel.sh failed"
 	eval "$out"
-	for t in "$TK_BUILD/kmod-tools/tlk" "$TK_BUILD/trunkline-relayd" "$TK_BUILD/trunklinectl" \
+	for t in "$TK_BUILD/kmod-tools/tlk" "$TK_BUILD/kmod-tools/kadopt" \
+		"$TK_BUILD/trunkline-relayd" "$TK_BUILD/trunklinectl" \
 		"$TK_BUILD/tools/rtpgen" "$TK_BUILD/tools/rtpsink"; do
 		[ -x "$t" ] || tk_fail "$t is not built (make)"
 	done
@@ -52,7 +53,8 @@ tk_boot() {
 	mkdir -p "$(dirname "$log")"
 	"$TK_DIR/lib/qemu.sh" --kroot "$KROOT" --kver "$KVER" --ko "$TK_KO" \
 		--test "$TK_DIR/guest/$script" --file "$TK_DIR/guest/lib.sh:/test/lib.sh" \
-		--bin "$TK_BUILD/kmod-tools/tlk" --bin "$TK_BUILD/trunkline-relayd" \
+		--bin "$TK_BUILD/kmod-tools/tlk" --bin "$TK_BUILD/kmod-tools/kadopt" \
+		--bin "$TK_BUILD/trunkline-relayd" \
 		--bin "$TK_BUILD/trunklinectl" --bin "$TK_BUILD/tools/rtpgen" \
 		--bin "$TK_BUILD/tools/rtpsink" --bin "$(command -v ip)" \
 		--bin "$(command -v bash)" --bin "$(command -v jq)" --bin "$(command -v nft)" \

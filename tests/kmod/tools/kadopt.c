@@ -1,0 +1,128 @@
+/*
+ * kadopt: relayd's kmod backend across a restart, without the journal
+ * (which brings sessions back in relayd itself): two processes build the
+ * same stream from a fresh relayd context on loopback, as a journal
+ * would restore it.
+ *
+ *   kadopt install      latch the stream, install it in trunkline.ko, then
+ *                       _exit() like a killed relayd (the entries stay)
+ *   kadopt adopt [N]    adopt must succeed (0) and take the kernel's
+ *                       counters as they are: leg A then counts the N
+ *                       packets sent after the adoption, not those before
+ *   kadopt moved        the caller latched elsewhere: adopt must refuse
+ *                       (-ENOENT), the entries do not match the stream
+ *   kadopt remove       adopt, then remove: the entries are gone
+ *
+ * Exit 0 when the expectation holds. Links relayd's objects.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "relayd.h"
+
+#define CALLER	"127.0.0.1"
+#define CALLER_PORT	4000
+#define CALLEE_PORT	5000
+
+static struct relayd rd;
+
+static struct stream *
+make_stream(uint16_t caller_port)
+{
+	struct proto_error perr;
+	struct session *s;
+	struct stream *st;
+	char err[256];
+	int rc;
+
+	config_defaults(&rd.conf);
+	rd.conf.log_level = LL_WARNING;
+	rd.conf.port_min = 42000;
+	rd.conf.port_max = 42009;
+	if (ports_init(&rd.pools[0], rd.conf.port_min, rd.conf.port_max) < 0 ||
+	    session_table_init(&rd.sessions, 4) < 0 ||
+	    (rd.epfd = epoll_create1(0)) < 0) {
+		fprintf(stderr, "kadopt: setup failed\n");
+		exit(2);
+	}
+	if ((rc = backend_select(&rd, "kmod", err, sizeof(err))) < 0) {
+		fprintf(stderr, "kadopt: backend kmod: %s\n", err);
+		exit(2);
+	}
+	s = session_create(&rd, "adopt-1", "ft", 0, 0);
+	if (s == NULL || session_add_streams(&rd, s, 1, &perr) < 0) {
+		fprintf(stderr, "kadopt: session: %s\n", strerror(errno));
+		exit(2);
+	}
+	st = s->streams[0];
+	for (int side = SIDE_A; side <= SIDE_B; side++) {
+		struct leg *leg = &st->leg[side];
+		uint16_t port = side == SIDE_A ? caller_port : CALLEE_PORT;
+
+		addr_parse(CALLER, port, &leg->sdp.rtp);
+		addr_parse(CALLER, (uint16_t)(port + 1), &leg->sdp.rtcp);
+		leg->sdp.set = true;
+		leg->latched[SK_RTP] = leg->sdp.rtp;
+		leg->is_latched[SK_RTP] = true;
+	}
+	printf("kadopt: leg A port %u, leg B port %u\n", st->leg[SIDE_A].port,
+	    st->leg[SIDE_B].port);
+	return st;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+	unsigned long long want;
+	struct stream *st;
+	int rc;
+
+	if (!strcmp(mode, "install")) {
+		st = make_stream(CALLER_PORT);
+		backend_stream_latched(&rd, st);
+		printf("kadopt: path %s: %s\n", stream_path_name(&rd, st),
+		    st->path_reason);
+		fflush(stdout);
+		_exit(st->path == PATH_KERNEL ? 0 : 1);	/* as if killed */
+	}
+	if (!strcmp(mode, "adopt") || !strcmp(mode, "remove") ||
+	    !strcmp(mode, "moved")) {
+		st = make_stream(!strcmp(mode, "moved") ? CALLER_PORT + 10 :
+		    CALLER_PORT);
+		rc = rd.backend.ops->adopt(&rd, rd.backend.priv, st);
+		printf("kadopt: adopt: %d (%s) %s\n", rc, rc ? strerror(-rc) : "ok",
+		    rc ? "" : st->path_reason);
+		if (!strcmp(mode, "moved"))
+			return rc == -ENOENT ? 0 : 1;
+		if (rc != 0)
+			return 1;
+		st->path = PATH_KERNEL;
+		want = argc > 2 ? strtoull(argv[2], NULL, 10) : 0;
+		for (int i = 0; i < 100; i++) {	/* 5 s for the packets */
+			if (rd.backend.ops->read_counters(&rd, rd.backend.priv,
+			    &st, 1) < 0 || st->path != PATH_KERNEL)
+				return 1;
+			if (st->leg[SIDE_A].stats.packets >= want)
+				break;
+			usleep(50000);
+		}
+		printf("kadopt: leg A packets since the adoption %llu (want %llu)\n",
+		    (unsigned long long)st->leg[SIDE_A].stats.packets, want);
+		if (st->leg[SIDE_A].stats.packets != want)
+			return 1;
+		if (!strcmp(mode, "remove")) {
+			backend_stream_remove(&rd, st);
+			if (rd.backend.ops->adopt(&rd, rd.backend.priv, st) != -ENOENT)
+				return 1;
+			printf("kadopt: removed; adopt now refuses\n");
+		}
+		_exit(0);	/* keep what is in the kernel as it is */
+	}
+	fprintf(stderr, "usage: kadopt install|adopt|moved|remove\n");
+	return 2;
+}

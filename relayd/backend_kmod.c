@@ -107,10 +107,12 @@ exchange(struct kmod_state *ks, const void *req, size_t len, uint32_t first,
 		    mnl_nlmsg_ok(h, (int)n); h = mnl_nlmsg_next(h, (int *)&n)) {
 			uint32_t i = h->nlmsg_seq - first;
 
+			if (i >= (uint32_t)nreq)
+				continue;	/* late reply to an earlier exchange */
 			if (h->nlmsg_type == NLMSG_ERROR ||
 			    h->nlmsg_type == NLMSG_DONE) {
 				const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
-				if (errs != NULL && i < (uint32_t)nreq)
+				if (errs != NULL)
 					errs[i] = h->nlmsg_type == NLMSG_DONE ?
 					    0 : e->error;
 				done++;

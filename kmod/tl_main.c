@@ -85,5 +85,5 @@ static void __exit tl_exit(void)
 module_init(tl_init);
 module_exit(tl_exit);
 MODULE_LICENSE("GPL");
-MODULE_DESCRIPTION("Trunkline RTP relay fast path (netfilter, generic netlink)");
+MODULE_DESCRIPTION("Trunkline RTP relay fast path (netfilter, genetlink)");
 MODULE_ALIAS_GENL_FAMILY(TL_GENL_NAME);

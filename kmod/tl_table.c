@@ -111,8 +111,9 @@ static void tl_entry_free_rcu(struct rcu_head *head)
 }
 
 /*
- * Publish e. An entry with the same key is replaced: its counters, and its RTP state when both track RTP, carry
- * over, so a re-latch does not reset what the owner reads.
+ * Publish e. An entry with the same key is replaced: its counters, and its
+ * RTP state when both track RTP, carry over, so a re-latch does not reset
+ * what the owner reads.
  */
 int tl_table_insert(struct tl_net *tn, struct tl_entry *e)
 {

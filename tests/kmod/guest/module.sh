@@ -168,6 +168,15 @@ check "kmalloc objects: within 3000 of the start after 10000 entries came and we
 	test $(( ${MEM1% *} - ${MEM0% *} )) -lt 3000
 check "kmalloc objects: a second 10k cycle adds under 500" \
 	test $(( ${MEM2% *} - ${MEM1% *} )) -lt 500
+# kmemleak, where the kernel has it (Debian's has not: the counters above)
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+if [ -w /sys/kernel/debug/kmemleak ]; then
+	echo scan >/sys/kernel/debug/kmemleak
+	check "kmemleak: nothing from trunkline" sh -c \
+		"! grep -q trunkline /sys/kernel/debug/kmemleak"
+else
+	echo "kmemleak: not in this kernel; the slab and percpu counters stand in"
+fi
 # the per-CPU allocator keeps freed chunks populated: compare cycle to cycle
 check "percpu: a second 10k cycle adds under 64 kB (a leak would be ~640)" \
 	test $(( ${MEM2#* } - ${MEM1#* } )) -lt 64

@@ -15,11 +15,12 @@
 
 /* Best first. Kernel backends join this table as they are built. */
 static const struct backend_ops *const backends[] = {
+	&backend_nft_ops,
 	&backend_userspace_ops,
 };
 
 /* Names the config accepts that this build does not carry yet. */
-static const char *const planned[] = { "kmod", "nft" };
+static const char *const planned[] = { "kmod" };
 
 static int
 try_open(struct relayd *rd, const struct backend_ops *ops, char *why,
@@ -38,7 +39,7 @@ try_open(struct relayd *rd, const struct backend_ops *ops, char *why,
 int
 backend_select(struct relayd *rd, const char *want, char *err, size_t errlen)
 {
-	char why[160], missing[200] = "";
+	char why[256], missing[640] = "";
 	size_t i;
 
 	for (i = 0; i < sizeof(planned) / sizeof(planned[0]); i++) {
@@ -62,8 +63,11 @@ backend_select(struct relayd *rd, const char *want, char *err, size_t errlen)
 			return 0;
 		}
 		rlog(rd, LL_NOTICE, "backend %s unavailable: %s", ops->name, why);
+		snprintf(missing + strlen(missing), sizeof(missing) -
+		    strlen(missing), "; %s: %s", ops->name, why);
 	}
-	snprintf(err, errlen, "no usable backend for '%s'", want);
+	snprintf(err, errlen, "no usable backend for '%s' (%s)", want,
+	    missing[0] == ';' ? missing + 2 : missing);
 	return -ENOENT;
 }
 
@@ -178,4 +182,20 @@ stream_path_name(const struct relayd *rd, const struct stream *st)
 	if (st->path == PATH_KERNEL && rd->backend.ops != NULL)
 		return rd->backend.ops->name;
 	return "userspace";
+}
+
+/* End of an event-loop round: the backend commits what it queued. */
+void
+backend_flush(struct relayd *rd)
+{
+	if (rd->backend.ops != NULL && rd->backend.ops->flush != NULL)
+		rd->backend.ops->flush(rd, rd->backend.priv);
+}
+
+/* The journal offered every stream it had: the backend drops the rest. */
+void
+backend_adopt_done(struct relayd *rd)
+{
+	if (rd->backend.ops != NULL && rd->backend.ops->adopt_done != NULL)
+		rd->backend.ops->adopt_done(rd, rd->backend.priv);
 }

@@ -170,7 +170,7 @@ struct stream {
 	char			 transport[32];
 	struct leg		 leg[2];
 	enum stream_path	 path;
-	char			 path_reason[320];
+	char			 path_reason[720];
 	void			*backend_priv;	/* the backend's per-stream state */
 };
 
@@ -249,15 +249,20 @@ struct backend_ops {
 	 * to latching. NULL: the backend keeps nothing across restarts.
 	 */
 	int		(*adopt)(struct relayd *, void *priv, struct stream *);
+	/* Every journalled stream was offered to adopt; NULL: nothing to do. */
+	void		(*adopt_done)(struct relayd *, void *priv);
+	/* End of an event-loop round: commit queued changes. NULL: none. */
+	void		(*flush)(struct relayd *, void *priv);
 };
 
 struct backend {
 	const struct backend_ops *ops;
 	void			*priv;
-	char			 reason[256];	/* why this one was chosen */
+	char			 reason[640];	/* why this one was chosen */
 };
 
 extern const struct backend_ops backend_userspace_ops;
+extern const struct backend_ops backend_nft_ops;
 
 int	 backend_select(struct relayd *, const char *want, char *err,
 	    size_t errlen);
@@ -267,6 +272,8 @@ void	 backend_stream_remove(struct relayd *, struct stream *);
 void	 backend_sync_counters(struct relayd *);
 void	 backend_sync_session(struct relayd *, const struct session *);
 const char *stream_path_name(const struct relayd *, const struct stream *);
+void	 backend_flush(struct relayd *);
+void	 backend_adopt_done(struct relayd *);
 
 /* ---- forward.c: the userspace path ---- */
 int	 forward_init(struct relayd *);

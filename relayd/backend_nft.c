@@ -49,6 +49,7 @@ struct nft_stream {
 	uint64_t	 base_pkts[2], base_bytes[2];	/* ended entries, per leg */
 	uint64_t	 seen_pkts[2], seen_bytes[2];	/* kernel totals added */
 	bool		 resync;		/* adopted: next reading is the base */
+	bool		 shared[4];		/* port was tracked before install */
 	size_t		 pidx;			/* index in pending */
 };
 
@@ -351,6 +352,10 @@ nft_flush(struct relayd *rd, void *priv)
 		rebuild(rd, p);
 	if (p->npending == 0 && p->nrm == 0)
 		return;
+	for (size_t i = 0; i < p->npending; i++)
+		for (size_t f = 0; f < p->pending[i]->nflows; f++)
+			p->pending[i]->shared[f] =
+			    p->refs[ntohs(p->pending[i]->flows[f].local_port)] > 0;
 	if (apply(p, p->rm, p->nrm, p->pending, p->npending, why,
 	    sizeof(why)) != 0) {
 		rlog(rd, LL_NOTICE, "nft: batch of %zu installs, %zu removals "
@@ -365,9 +370,16 @@ nft_flush(struct relayd *rd, void *priv)
 				p->pending[i] = NULL;
 			}
 	}
+	/*
+	 * Conntrack entries to delete: each removed stream's (one lookup per
+	 * kind finds the entry whichever side created it), and for installs
+	 * only flows whose local port was already tracked (the same port
+	 * number in the kernel on another interface): everywhere else the
+	 * userspace phase was notrack and made no entry.
+	 */
 	flows = malloc((p->npending + p->nrm) * 4 * sizeof(*flows));
 	for (size_t i = 0; i < p->nrm; i++)
-		for (size_t f = 0; flows && f < p->rm[i].nflows; f++)
+		for (size_t f = 0; flows && f < p->rm[i].nflows; f += 2)
 			flows[nf++] = p->rm[i].flows[f];
 	for (size_t i = 0; i < p->npending; i++) {
 		struct nft_stream *ns = p->pending[i];
@@ -375,7 +387,8 @@ nft_flush(struct relayd *rd, void *priv)
 			continue;
 		installed(p, ns);
 		for (size_t f = 0; flows && f < ns->nflows; f++)
-			flows[nf++] = ns->flows[f];
+			if (ns->shared[f])
+				flows[nf++] = ns->flows[f];
 	}
 	p->npending = p->nrm = 0;
 	if (nf > 0)
@@ -527,10 +540,15 @@ nft_open(struct relayd *rd, void **privp, char *why, size_t len)
 			free_priv(p);
 			return rc < 0 ? rc : -rc;
 		}
+		/* Entries from before: ours, or any on our ports. */
 		rc = ct_flush_ours(p->ct, NULL, 0);
 		if (rc > 0)
 			rlog(rd, LL_NOTICE, "nft: deleted %d stale conntrack "
 			    "entries of ours", rc);
+		rc = ct_flush_ports(p->ct, p->port_min, p->port_max);
+		if (rc > 0)
+			rlog(rd, LL_NOTICE, "nft: deleted %d conntrack entries "
+			    "on relay ports made before start", rc);
 	}
 	*privp = p;
 	return 0;
@@ -711,8 +729,13 @@ nft_read_counters(struct relayd *rd, void *priv, struct stream **sts,
 	uint64_t now = now_ms();
 	int64_t wall = time(NULL);
 	size_t nw = 0, nf = 0;
+	uint64_t period = COUNTER_PERIOD_MS;
 	int rc;
 
+	/* Read often enough for the inactivity timeout to see activity. */
+	if (rd->conf.inactivity_timeout > 0 &&
+	    rd->conf.inactivity_timeout * 1000 / 4 < period)
+		period = (uint64_t)(rd->conf.inactivity_timeout * 1000 / 4);
 	nft_flush(rd, p);
 	which = malloc(n * sizeof(*which));
 	flows = malloc(2 * n * sizeof(*flows));
@@ -727,7 +750,7 @@ nft_read_counters(struct relayd *rd, void *priv, struct stream **sts,
 		struct nft_stream *ns = sts[i]->backend_priv;
 		if (ns == NULL || ns->state != NS_INSTALLED)
 			continue;
-		if (n > SMALL_BATCH && now - ns->last_read_ms < COUNTER_PERIOD_MS)
+		if (n > SMALL_BATCH && now - ns->last_read_ms < period)
 			continue;
 		ns->last_read_ms = now;
 		which[nw++] = ns;

@@ -88,6 +88,8 @@ int	 ct_get_flows(struct ct_sock *, const struct nft_flow *, size_t n,
  */
 int	 ct_flush_ours(struct ct_sock *, const struct nft_elem *keep,
 	    size_t nkeep);
+/* Delete every UDP entry to or from a port in [min, max] (at start). */
+int	 ct_flush_ports(struct ct_sock *, uint16_t min, uint16_t max);
 /* Count entries with our mark (tests, diagnostics). */
 int	 ct_count_ours(struct ct_sock *);
 

@@ -221,6 +221,7 @@ ct_get_flows(struct ct_sock *s, const struct nft_flow *flows, size_t n,
 
 struct dump {
 	struct nf_conntrack	*ct;
+	uint16_t		 port_min, port_max;	/* host order; 0: by keys */
 	const struct nft_elem	*keep;
 	size_t			 nkeep;
 	struct nft_flow		*gone;		/* entries to delete */
@@ -264,7 +265,13 @@ dump_cb(const struct nlmsghdr *nlh, void *data)
 	da = nfct_get_attr_u32(d->ct, ATTR_ORIG_IPV4_DST);
 	sp = nfct_get_attr_u16(d->ct, ATTR_ORIG_PORT_SRC);
 	dp = nfct_get_attr_u16(d->ct, ATTR_ORIG_PORT_DST);
-	if (kept(d, sa, sp, da, dp))
+	if (d->port_max != 0) {
+		uint16_t s = ntohs(sp), t = ntohs(dp);
+		if (nfct_get_attr_u8(d->ct, ATTR_ORIG_L4PROTO) != IPPROTO_UDP ||
+		    ((s < d->port_min || s > d->port_max) &&
+		    (t < d->port_min || t > d->port_max)))
+			return MNL_CB_OK;
+	} else if (kept(d, sa, sp, da, dp))
 		return MNL_CB_OK;
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 256;
@@ -295,8 +302,10 @@ dump_ours(struct ct_sock *s, struct dump *d)
 	ssize_t n;
 	int rc;
 
-	mnl_attr_put_u32(nlh, CTA_MARK, htonl(TL_CT_MARK));
-	mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(0xffffffffu));
+	if (d->port_max == 0) {
+		mnl_attr_put_u32(nlh, CTA_MARK, htonl(TL_CT_MARK));
+		mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(0xffffffffu));
+	}
 	if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
 	for (;;) {
@@ -341,6 +350,18 @@ ct_count_ours(struct ct_sock *s)
 	struct dump d = { .ct = s->ct };
 	int rc = dump_ours(s, &d);
 
+	free(d.gone);
+	return rc < 0 ? rc : (int)d.n;
+}
+
+int
+ct_flush_ports(struct ct_sock *s, uint16_t min, uint16_t max)
+{
+	struct dump d = { .ct = s->ct, .port_min = min, .port_max = max };
+	int rc = dump_ours(s, &d);
+
+	if (rc == 0 && d.n > 0)
+		rc = ct_delete_flows(s, d.gone, d.n);
 	free(d.gone);
 	return rc < 0 ? rc : (int)d.n;
 }

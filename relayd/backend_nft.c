@@ -49,7 +49,6 @@ struct nft_stream {
 	uint64_t	 base_pkts[2], base_bytes[2];	/* ended entries, per leg */
 	uint64_t	 seen_pkts[2], seen_bytes[2];	/* kernel totals added */
 	bool		 resync;		/* adopted: next reading is the base */
-	bool		 shared[4];		/* port was tracked before install */
 	size_t		 pidx;			/* index in pending */
 };
 
@@ -72,10 +71,6 @@ struct nft_priv {
 	size_t		  npending, pending_cap;
 	struct rm_item	 *rm;
 	size_t		  nrm, rm_cap;
-	uint8_t		  refs[65536];		/* installed flows per local port */
-	int8_t		  delta[65536];		/* uports change in this tx */
-	uint16_t	 *touched;
-	size_t		  ntouched, touched_cap;
 	size_t		  installed;
 };
 
@@ -121,66 +116,6 @@ preconditions(struct relayd *rd, char *why, size_t len)
 		rlog(rd, LL_INFO, "nft: rp_filter (all) is %ld: fine, sources "
 		    "are rewritten after routing (no accept_local needed)", v);
 	return 0;
-}
-
-/* ---- uports bookkeeping ---- */
-
-static void
-touch(struct nft_priv *p, uint16_t port, int d)
-{
-	if (p->delta[port] == 0) {
-		if (p->ntouched == p->touched_cap) {
-			size_t cap = p->touched_cap ? p->touched_cap * 2 : 1024;
-			uint16_t *v = realloc(p->touched, cap * sizeof(*v));
-			if (v == NULL)
-				return;	/* refs stay right; see apply() */
-			p->touched = v;
-			p->touched_cap = cap;
-		}
-		p->touched[p->ntouched++] = port;
-	}
-	p->delta[port] = (int8_t)(p->delta[port] + d);
-}
-
-static void
-ref_flows(struct nft_priv *p, const struct nft_flow *f, size_t n, int d)
-{
-	for (size_t i = 0; i < n; i++) {
-		uint16_t port = ntohs(f[i].local_port);
-		if (d > 0 && p->refs[port]++ == 0)
-			touch(p, port, -1);	/* leaves uports */
-		else if (d < 0 && p->refs[port] > 0 && --p->refs[port] == 0)
-			touch(p, port, +1);	/* back to uports */
-	}
-}
-
-/* Queue the uports changes of this tx; clears delta. */
-static int
-tx_ports(struct nft_priv *p)
-{
-	uint16_t *add = malloc((p->ntouched + 1) * sizeof(*add));
-	uint16_t *del = malloc((p->ntouched + 1) * sizeof(*del));
-	size_t na = 0, nd = 0;
-	int rc = 0;
-
-	if (add == NULL || del == NULL)
-		rc = -ENOMEM;
-	for (size_t i = 0; i < p->ntouched; i++) {
-		uint16_t port = p->touched[i];
-		if (rc == 0 && p->delta[port] > 0)
-			add[na++] = port;
-		else if (rc == 0 && p->delta[port] < 0)
-			del[nd++] = port;
-		p->delta[port] = 0;
-	}
-	p->ntouched = 0;
-	if (rc == 0 && na > 0)
-		rc = nft_tx_uports(p->nft, true, add, na);
-	if (rc == 0 && nd > 0)
-		rc = nft_tx_uports(p->nft, false, del, nd);
-	free(add);
-	free(del);
-	return rc;
 }
 
 /* ---- flows of a stream ---- */
@@ -258,47 +193,21 @@ stream_flows(const struct relayd *rd, const struct stream *st,
 
 /* ---- transactions ---- */
 
-/*
- * One transaction: removals, then installs. Refcounts are updated; on
- * failure they are restored and the error returned with why.
- */
+/* One transaction: removals, then installs; 0 or the error with why. */
 static int
 apply(struct nft_priv *p, struct rm_item *rm, size_t nrm,
     struct nft_stream **in, size_t nin, char *why, size_t len)
 {
 	int rc = nft_tx_begin(p->nft);
 
-	for (size_t i = 0; rc == 0 && i < nrm; i++) {
-		ref_flows(p, rm[i].flows, rm[i].nflows, -1);
+	for (size_t i = 0; rc == 0 && i < nrm; i++)
 		rc = nft_tx_flows(p->nft, false, rm[i].flows, rm[i].nflows);
-	}
-	for (size_t i = 0; rc == 0 && i < nin; i++) {
-		ref_flows(p, in[i]->flows, in[i]->nflows, +1);
+	for (size_t i = 0; rc == 0 && i < nin; i++)
 		rc = nft_tx_flows(p->nft, true, in[i]->flows, in[i]->nflows);
-	}
 	if (rc == 0)
-		rc = tx_ports(p);
-	if (rc == 0)
-		rc = nft_tx_commit(p->nft, why, len);
-	else {
-		nft_tx_abort(p->nft);
-		snprintf(why, len, "building the batch: %s", strerror(-rc));
-	}
-	if (rc != 0) {
-		/* Undo the refcounts; the kernel kept the old state. */
-		for (size_t i = 0; i < p->ntouched; i++)
-			p->delta[p->touched[i]] = 0;
-		p->ntouched = 0;
-		for (size_t i = 0; i < nrm; i++)
-			for (size_t f = 0; f < rm[i].nflows; f++)
-				p->refs[ntohs(rm[i].flows[f].local_port)]++;
-		for (size_t i = 0; i < nin; i++)
-			for (size_t f = 0; f < in[i]->nflows; f++)
-				p->refs[ntohs(in[i]->flows[f].local_port)]--;
-		for (size_t i = 0; i < p->ntouched; i++)
-			p->delta[p->touched[i]] = 0;
-		p->ntouched = 0;
-	}
+		return nft_tx_commit(p->nft, why, len);
+	nft_tx_abort(p->nft);
+	snprintf(why, len, "building the batch: %s", strerror(-rc));
 	return rc;
 }
 
@@ -352,10 +261,6 @@ nft_flush(struct relayd *rd, void *priv)
 		rebuild(rd, p);
 	if (p->npending == 0 && p->nrm == 0)
 		return;
-	for (size_t i = 0; i < p->npending; i++)
-		for (size_t f = 0; f < p->pending[i]->nflows; f++)
-			p->pending[i]->shared[f] =
-			    p->refs[ntohs(p->pending[i]->flows[f].local_port)] > 0;
 	if (apply(p, p->rm, p->nrm, p->pending, p->npending, why,
 	    sizeof(why)) != 0) {
 		rlog(rd, LL_NOTICE, "nft: batch of %zu installs, %zu removals "
@@ -372,24 +277,16 @@ nft_flush(struct relayd *rd, void *priv)
 	}
 	/*
 	 * Conntrack entries to delete: each removed stream's (one lookup per
-	 * kind finds the entry whichever side created it), and for installs
-	 * only flows whose local port was already tracked (the same port
-	 * number in the kernel on another interface): everywhere else the
-	 * userspace phase was notrack and made no entry.
+	 * kind finds the entry whichever side created it). Installs need
+	 * none: until its elements existed the stream's packets were notrack.
 	 */
-	flows = malloc((p->npending + p->nrm) * 4 * sizeof(*flows));
+	flows = malloc((p->nrm + 1) * 4 * sizeof(*flows));
 	for (size_t i = 0; i < p->nrm; i++)
 		for (size_t f = 0; flows && f < p->rm[i].nflows; f += 2)
 			flows[nf++] = p->rm[i].flows[f];
-	for (size_t i = 0; i < p->npending; i++) {
-		struct nft_stream *ns = p->pending[i];
-		if (ns == NULL)
-			continue;
-		installed(p, ns);
-		for (size_t f = 0; flows && f < ns->nflows; f++)
-			if (ns->shared[f])
-				flows[nf++] = ns->flows[f];
-	}
+	for (size_t i = 0; i < p->npending; i++)
+		if (p->pending[i] != NULL)
+			installed(p, p->pending[i]);
 	p->npending = p->nrm = 0;
 	if (nf > 0)
 		ct_cleanup(rd, p, flows, nf);
@@ -409,30 +306,19 @@ free_priv(struct nft_priv *p)
 	free(p->adopted);
 	free(p->pending);
 	free(p->rm);
-	free(p->touched);
 	free(p);
 }
 
-/* A fresh table (atomically replacing ours, if any) with `nadopted` flows. */
+/* A fresh table (atomically replacing ours, if any) with the adopted flows. */
 static int
 build_table(struct relayd *rd, struct nft_priv *p, char *why, size_t len)
 {
-	uint16_t *ports;
-	size_t n = 0;
 	int rc;
 
-	ports = malloc(((size_t)p->port_max - p->port_min + 1) * sizeof(*ports));
-	if (ports == NULL)
-		return -ENOMEM;
-	for (uint32_t port = p->port_min; port <= p->port_max; port++)
-		if (p->refs[port] == 0)
-			ports[n++] = (uint16_t)port;
 	rc = nft_tx_begin(p->nft);
 	if (rc == 0)
 		rc = nft_tx_table_build(p->nft, p->existed, p->port_min,
-		    p->port_max);
-	if (rc == 0)
-		rc = nft_tx_uports(p->nft, true, ports, n);
+		    p->port_max, rd->conf.nifaces);
 	if (rc == 0 && p->nadopted > 0) {
 		struct nft_flow *f = malloc(p->nadopted * sizeof(*f));
 		if (f == NULL)
@@ -452,7 +338,6 @@ build_table(struct relayd *rd, struct nft_priv *p, char *why, size_t len)
 			rc = nft_tx_flows(p->nft, true, f, p->nadopted);
 		free(f);
 	}
-	free(ports);
 	if (rc != 0) {
 		nft_tx_abort(p->nft);
 		snprintf(why, len, "building table ip %s: %s", NFT_TABLE,
@@ -815,7 +700,6 @@ nft_adopt(struct relayd *rd, void *priv, struct stream *st)
 	}
 	for (size_t i = 0; i < ns->nflows; i++) {
 		nft_flow_elem(&ns->flows[i], &p->adopted[p->nadopted++]);
-		p->refs[ntohs(ns->flows[i].local_port)]++;
 	}
 	ns->st = st;
 	ns->resync = true;

@@ -54,13 +54,10 @@ int	 nft_dump_keys(struct nft_sock *, struct nft_elem **, size_t *n);
  */
 int	 nft_tx_begin(struct nft_sock *);
 int	 nft_tx_table_build(struct nft_sock *, bool exists, uint16_t port_min,
-	    uint16_t port_max);
+	    uint16_t port_max, int nifaces);
 int	 nft_tx_table_delete(struct nft_sock *);
-/* Move flows in or out of the kernel path: dnat4 elements and uports. */
+/* Move flows in or out of the kernel path: dnat4 elements. */
 int	 nft_tx_flows(struct nft_sock *, bool add, const struct nft_flow *,
-	    size_t n);
-/* Ports on the userspace path (notrack); add = back to userspace. */
-int	 nft_tx_uports(struct nft_sock *, bool add, const uint16_t *ports,
 	    size_t n);
 /* 0 or the first error the kernel reported; msg says where. */
 int	 nft_tx_commit(struct nft_sock *, char *msg, size_t len);

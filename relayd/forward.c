@@ -115,6 +115,7 @@ on_latched(struct relayd *rd, struct leg *leg, enum sock_kind kind)
 	    addr_fmt(&leg->latched[kind], buf, sizeof(buf)));
 	if (kind == SK_RTP && stream_fully_latched(leg->stream))
 		backend_stream_latched(rd, leg->stream);
+	journal_save(rd, leg->stream->session);
 }
 
 /* One received packet: latch, count, and queue it for the other leg. */

@@ -60,6 +60,8 @@ struct port_pool {
 int	 ports_init(struct port_pool *, uint16_t min, uint16_t max);
 void	 ports_free(struct port_pool *);
 int	 ports_take(struct port_pool *, uint16_t *port);	/* -ENOSPC */
+/* Take this very port (restart); -ENOENT if it is not free. */
+int	 ports_take_port(struct port_pool *, uint16_t port);
 void	 ports_release(struct port_pool *, uint16_t port);
 size_t	 ports_available(const struct port_pool *);
 
@@ -87,6 +89,7 @@ struct relayd_conf {
 	char			 backend[16];
 	enum log_level		 log_level;
 	bool			 strict_source;
+	char			 journal[200];	/* directory; "" disables */
 };
 /* 0, or -1 with a "file:line: field: message" text in err. */
 int	 config_load(const char *path, struct relayd_conf *, char *err,
@@ -203,6 +206,9 @@ struct session *session_find(struct session_table *, const char *call_id);
 struct session *session_create(struct relayd *, const char *call_id,
 	    const char *from_tag, int iface_a, int iface_b);
 void	 session_destroy(struct relayd *, struct session *);
+/* Restart: n streams whose legs bind exactly these ports [i][side]. */
+int	 session_restore_streams(struct relayd *, struct session *, int n,
+	    const uint16_t ports[][2]);
 /* Grow to n streams, opening sockets for new legs. 0 or -errno. */
 int	 session_add_streams(struct relayd *, struct session *, int n,
 	    struct proto_error *);
@@ -275,6 +281,15 @@ const char *stream_path_name(const struct relayd *, const struct stream *);
 void	 backend_flush(struct relayd *);
 void	 backend_adopt_done(struct relayd *);
 
+/* ---- journal.c: sessions across restarts ---- */
+struct journal;
+int	 journal_open(struct relayd *);
+void	 journal_close(struct relayd *);
+void	 journal_save(struct relayd *, const struct session *);
+void	 journal_drop(struct relayd *, const struct session *);
+/* Sessions back from the journal; streams offered to backend adopt. */
+int	 journal_restore(struct relayd *);
+
 /* ---- forward.c: the userspace path ---- */
 int	 forward_init(struct relayd *);
 void	 forward_free(struct relayd *);
@@ -344,6 +359,7 @@ struct relayd {
 	int			 timerfd;
 	struct evtag		 timer_tag;
 	struct deferred		*graveyard;	/* see defer_free() */
+	struct journal		*journal;	/* NULL: none */
 };
 
 #endif

@@ -299,8 +299,10 @@ tl_try_for() {
 tl_relayd_config() {
 	local file=$1 filter=${2:-.}
 	TL_SOCK=$TL_TMP/relayd.sock
-	jq -n --arg sock "$TL_SOCK" --arg a "$TL_RELAY_A_IP" --arg b "$TL_RELAY_B_IP" '{
+	jq -n --arg sock "$TL_SOCK" --arg a "$TL_RELAY_A_IP" --arg b "$TL_RELAY_B_IP" \
+		--arg journal "$TL_TMP/journal" '{
 		control: {socket: $sock, mode: "0660"},
+		journal: $journal,
 		interfaces: [
 			{name: "caller", bind: $a, advertise: $a},
 			{name: "callee", bind: $b}

@@ -48,7 +48,6 @@ struct nft_stream {
 	} entry[2];				/* RTP, RTCP */
 	uint64_t	 base_pkts[2], base_bytes[2];	/* ended entries, per leg */
 	uint64_t	 seen_pkts[2], seen_bytes[2];	/* kernel totals added */
-	bool		 resync;		/* adopted: next reading is the base */
 	size_t		 pidx;			/* index in pending */
 };
 
@@ -581,17 +580,13 @@ stream_update(struct relayd *rd, struct nft_stream *ns, uint64_t now,
 			pk += ns->entry[k].pkts[side];
 			by += ns->entry[k].bytes[side];
 		}
-		if (ns->resync) {
-			/* adopted: the journal's counts already hold part */
-			ns->seen_pkts[side] = pk;
-			ns->seen_bytes[side] = by;
-			continue;
-		}
 		if (pk > ns->seen_pkts[side]) {
 			ls->packets += pk - ns->seen_pkts[side];
+			ls->kpackets += pk - ns->seen_pkts[side];
 			rd->totals.packets += pk - ns->seen_pkts[side];
 			if (by > ns->seen_bytes[side]) {
 				ls->bytes += by - ns->seen_bytes[side];
+				ls->kbytes += by - ns->seen_bytes[side];
 				rd->totals.bytes += by - ns->seen_bytes[side];
 			}
 			ls->last_seen_ms = now;
@@ -600,7 +595,6 @@ stream_update(struct relayd *rd, struct nft_stream *ns, uint64_t now,
 		ns->seen_pkts[side] = pk;
 		ns->seen_bytes[side] = by;
 	}
-	ns->resync = false;
 }
 
 static int
@@ -701,8 +695,9 @@ nft_adopt(struct relayd *rd, void *priv, struct stream *st)
 	for (size_t i = 0; i < ns->nflows; i++) {
 		nft_flow_elem(&ns->flows[i], &p->adopted[p->nadopted++]);
 	}
+	/* The journal kept the userspace counts only (journal.c): the
+	 * entries' counts since their creation are added on the next read. */
 	ns->st = st;
-	ns->resync = true;
 	st->backend_priv = ns;
 	installed(p, ns);
 	return 0;

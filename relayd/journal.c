@@ -164,9 +164,10 @@ leg_to_journal(const struct relayd *rd, const struct leg *leg)
 		    "rtcp", addr_or_null(&leg->sdp.rtcp, true),
 		    "rtcp_mux", leg->sdp.rtcp_mux,
 		    "direction", dir_names[leg->sdp.direction]));
+	/* Kernel counts come back from the kernel after a restart. */
 	json_object_set_new(o, "stats", json_pack("{s:I, s:I, s:I}",
-	    "packets", (json_int_t)leg->stats.packets,
-	    "bytes", (json_int_t)leg->stats.bytes,
+	    "packets", (json_int_t)(leg->stats.packets - leg->stats.kpackets),
+	    "bytes", (json_int_t)(leg->stats.bytes - leg->stats.kbytes),
 	    "drops", (json_int_t)leg->stats.drops));
 	return o;
 }

@@ -139,6 +139,7 @@ struct leg_sock {
 
 struct leg_stats {
 	uint64_t	 packets, bytes, drops, stun, lost;
+	uint64_t	 kpackets, kbytes;	/* of which counted by the kernel */
 	uint64_t	 last_seen_ms;		/* monotonic, 0 never */
 	int64_t		 last_seen_wall;	/* epoch seconds, 0 never */
 };

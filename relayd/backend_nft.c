@@ -7,14 +7,14 @@
  * transaction per event-loop round (backend_flush), which is what makes
  * installing tens of thousands of streams per second possible.
  *
- * The switch from userspace: a latching stream's ports are notrack, so no
- * conntrack entry exists for it; the transaction takes its ports out of
- * the notrack set and adds its elements at once, so the next packet is
- * tracked and NATed, and packets already queued on relayd's sockets are
- * still relayed by forward.c (relayd's own sends are never tracked).
- * Entries that exist anyway (made before relayd ran) are deleted right
- * after the commit. Removal is the reverse: elements out, ports back into
- * the notrack set, then the stream's entries deleted.
+ * The switch from userspace: packets to relay ports that no dnat4
+ * element takes are notrack, so a latching stream has no conntrack entry;
+ * the transaction that adds its elements makes the next packet tracked
+ * and NATed, and packets already queued on relayd's sockets are still
+ * relayed by forward.c (relayd's own sends are never tracked). Entries on
+ * relay ports made before relayd ran are deleted at start. Removal is the
+ * reverse: elements out (packets go back to the socket at once), then the
+ * stream's entries deleted.
  *
  * Counters: conntrack accounting, read per entry in batched ctnetlink GETs
  * at most once a second per stream (always for a small batch: query and

@@ -98,12 +98,15 @@ measure() {
 	esac
 	half=$n
 	[ "$n" -gt 30000 ] && half=$((n / 2))
-	# warm-up: one packet per flow (conntrack entries for nft)
+	# warm-up: one packet per flow (for nft: creates the conntrack entries,
+	# all from one source ip:port; timed, see "create_s")
+	local w0=$EPOCHREALTIME w1
 	blast "$dest" 2000 "$half" 1
 	[ "$half" != "$n" ] && blast "${dest/10.0./10.1.}" 2000 "$half" 1
 	[ "$method" = fwd ] && [ "$half" != "$n" ] && blast 10.0.2.2 2001 "$half" 1
-	# flood of about SECS seconds at ~500 kpps
-	k=$((500000 * SECS / n + 1))
+	w1=$EPOCHREALTIME
+	# flood of about SECS seconds at ~500 kpps (PKTS overrides the total)
+	k=$((${PKTS:-$((500000 * SECS))} / n + 1))
 	sink_reset
 	t0=$EPOCHREALTIME c0=$(cpu0)
 	if [ "$half" = "$n" ]; then
@@ -117,9 +120,10 @@ measure() {
 	pk=$(sink_count)
 	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
 	jq -nc --arg m "$method" --argjson n "$n" --argjson pk "$pk" --argjson sent "$((n * k))" \
+		--argjson create "$(awk -v a="$w0" -v b="$w1" 'BEGIN { print b - a }')" \
 		--argjson ticks "$((c1 - c0))" --argjson secs "$secs" --argjson hz "$(getconf CLK_TCK)" \
 		'{method: $m, streams: $n, sent: $sent, delivered: $pk, secs: $secs, pps: ($pk / $secs),
-		  ns_per_pkt: (($ticks / $hz) * 1e9 / $pk)}'
+		  ns_per_pkt: (($ticks / $hz) * 1e9 / $pk), create_s: $create}'
 }
 
 : >"$OUT/pkt-cost.jsonl"
@@ -130,7 +134,7 @@ for n in $SIZES; do
 	exec 7<>"$TMP/in.$n"
 	ip netns exec "$R" "$TMP/nftdrive" hold -n "$n" -p "$pairs" -P 2000 <"$TMP/in.$n" >"$TMP/drive.$n" 2>&1 &
 	DRIVE=$!
-	for _ in $(seq 100); do grep -q installed "$TMP/drive.$n" && break; sleep 0.2; done
+	for _ in $(seq 100); do grep -qs installed "$TMP/drive.$n" && break; sleep 0.2; done
 	grep -q installed "$TMP/drive.$n" || { cat "$TMP/drive.$n"; exit 1; }
 	for r in $(seq "$REPS"); do
 		measure fwd "$n" | jq -c --argjson r "$r" '. + {rep: $r}' >>"$OUT/pkt-cost.jsonl"

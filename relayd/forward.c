@@ -139,8 +139,13 @@ relay_one(struct relayd *rd, struct fwd_state *f, struct leg_sock *ls,
 	case LATCH_REJECT:
 		count_drop(rd, leg);
 		return;
-	case LATCH_LATCHED:
 	case LATCH_RELATCHED:
+		/* Non-strict: the peer moved; the kernel's flows name the old
+		 * one, so take them out and install again with the new. */
+		if (leg->stream->path == PATH_KERNEL)
+			backend_stream_remove(rd, leg->stream);
+		/* FALLTHROUGH */
+	case LATCH_LATCHED:
 		on_latched(rd, leg, kind);
 		break;
 	case LATCH_ACCEPT:

@@ -323,8 +323,12 @@ restore_stream(struct relayd *rd, struct stream *st, json_t *o,
 	for (int side = SIDE_A; side <= SIDE_B; side++)
 		restore_leg(&st->leg[side], json_array_get(legs, (size_t)side));
 	n->streams++;
-	if (!json_is_true(json_object_get(o, "kernel")))
+	if (!json_is_true(json_object_get(o, "kernel"))) {
+		/* latched but not yet in the kernel when relayd died */
+		if (stream_fully_latched(st))
+			backend_stream_latched(rd, st);
 		return;
+	}
 	if (ops != NULL && ops->adopt != NULL &&
 	    ops->adopt(rd, rd->backend.priv, st) == 0) {
 		st->path = PATH_KERNEL;

@@ -8,6 +8,8 @@
 #     relay ns stops), while query counts every packet (conntrack acct);
 #   - a third party's packets to the same port are not forwarded: they
 #     reach relayd's socket and strict source drops and counts them;
+#   - conntrack entries on relay ports made before relayd started (which
+#     would keep delivering to the socket) are deleted at start;
 #   - delete removes the stream's elements and conntrack entries, and a
 #     clean exit removes the table: nothing of ours is left.
 # Also: hello/stats name the backend; with ip_forward off "auto" falls
@@ -38,9 +40,22 @@ tl_relayd_stop
 tl_nft_table_exists && tl_fail "the table exists although the nft backend did not open"
 ip netns exec "$TL_NS_RELAY" sysctl -qw net.ipv4.ip_forward=1
 
+# ---- stale conntrack entries on relay ports, made before relayd (the
+# very tuples the call below will use): with them, packets would keep
+# going to the socket after the switch. The backend deletes them at start.
+ct_stale() {
+	ip netns exec "$TL_NS_RELAY" conntrack -L -p udp 2>/dev/null | grep -c "dport=30000 "
+}
+ip netns exec "$TL_NS_RELAY" conntrack -I -s "$TL_CALLER_IP" -d "$TL_RELAY_A_IP" -p udp \
+	--sport 4000 --dport 30000 -t 120 >/dev/null 2>&1 || tl_fail "conntrack -I (caller)"
+ip netns exec "$TL_NS_RELAY" conntrack -I -s "$TL_CALLEE_IP" -d "$TL_RELAY_B_IP" -p udp \
+	--sport 5000 --dport 30000 -t 120 >/dev/null 2>&1 || tl_fail "conntrack -I (callee)"
+[ "$(ct_stale)" = 2 ] || tl_fail "could not plant the stale entries"
+
 # ---- the nft backend
 tl_relayd_config "$TL_TMP/relayd.json"
 tl_relayd_start "$TL_TMP/relayd.json"
+[ "$(ct_stale)" = 0 ] || tl_fail "stale conntrack entries on relay ports survived the start: $(ip netns exec "$TL_NS_RELAY" conntrack -L -p udp 2>/dev/null)"
 tl_rpc_ok '{"cmd":"hello"}' "hello"
 tl_assert_json "$TL_REPLY" '.backend == "nft"' "hello: nft backend active (auto)"
 tl_rpc_ok '{"cmd":"stats"}' "stats"

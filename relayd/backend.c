@@ -13,14 +13,12 @@
 
 #include "relayd.h"
 
-/* Best first. Kernel backends join this table as they are built. */
+/* Best first: "auto" takes the first that opens. */
 static const struct backend_ops *const backends[] = {
 	&backend_kmod_ops,
+	&backend_nft_ops,
 	&backend_userspace_ops,
 };
-
-/* Names the config accepts that this build does not carry yet. */
-static const char *const planned[] = { "nft" };
 
 static int
 try_open(struct relayd *rd, const struct backend_ops *ops, char *why,
@@ -36,38 +34,42 @@ try_open(struct relayd *rd, const struct backend_ops *ops, char *why,
 	return rc;
 }
 
+/* Append "name: why" to the list of backends passed over. */
+static void
+note_unavailable(char *list, size_t len, const char *name, const char *why)
+{
+	size_t used = strlen(list);
+
+	snprintf(list + used, len - used, "%s%s: %s", used ? "; " : "", name,
+	    why);
+}
+
 int
 backend_select(struct relayd *rd, const char *want, char *err, size_t errlen)
 {
-	char why[160], missing[400] = "";
+	char why[256], missing[640] = "";
+	bool automatic = strcmp(want, "auto") == 0;
 	size_t i;
 
-	for (i = 0; i < sizeof(planned) / sizeof(planned[0]); i++) {
-		if (strcmp(want, planned[i]) == 0) {
-			snprintf(err, errlen, "backend '%s' is not available "
-			    "in this build; use \"auto\" or \"userspace\"", want);
-			return -ENOTSUP;
-		}
-		snprintf(missing + strlen(missing), sizeof(missing) -
-		    strlen(missing), "%s%s: not in this build", i ? "; " : "",
-		    planned[i]);
-	}
 	for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
 		const struct backend_ops *ops = backends[i];
-		if (strcmp(want, "auto") != 0 && strcmp(want, ops->name) != 0)
+		if (!automatic && strcmp(want, ops->name) != 0)
 			continue;
 		if (try_open(rd, ops, why, sizeof(why)) == 0) {
 			snprintf(rd->backend.reason, sizeof(rd->backend.reason),
-			    "%s (%s)", strcmp(want, "auto") == 0 ?
-			    "chosen automatically" : "configured", missing);
+			    "%s%s%s%s", automatic ? "chosen automatically" :
+			    "configured", missing[0] ? " (" : "", missing,
+			    missing[0] ? ")" : "");
 			return 0;
 		}
 		rlog(rd, LL_NOTICE, "backend %s unavailable: %s", ops->name, why);
-		snprintf(missing + strlen(missing), sizeof(missing) -
-		    strlen(missing), "%s%s: %s", missing[0] ? "; " : "",
-		    ops->name, why);
+		note_unavailable(missing, sizeof(missing), ops->name, why);
 	}
-	snprintf(err, errlen, "no usable backend for '%s'", want);
+	if (missing[0] == '\0')
+		snprintf(err, errlen, "unknown backend '%s'", want);
+	else
+		snprintf(err, errlen, "no usable backend for '%s' (%s)", want,
+		    missing);
 	return -ENOENT;
 }
 
@@ -182,4 +184,20 @@ stream_path_name(const struct relayd *rd, const struct stream *st)
 	if (st->path == PATH_KERNEL && rd->backend.ops != NULL)
 		return rd->backend.ops->name;
 	return "userspace";
+}
+
+/* End of an event-loop round: the backend commits what it queued. */
+void
+backend_flush(struct relayd *rd)
+{
+	if (rd->backend.ops != NULL && rd->backend.ops->flush != NULL)
+		rd->backend.ops->flush(rd, rd->backend.priv);
+}
+
+/* The journal offered every stream it had: the backend drops the rest. */
+void
+backend_adopt_done(struct relayd *rd)
+{
+	if (rd->backend.ops != NULL && rd->backend.ops->adopt_done != NULL)
+		rd->backend.ops->adopt_done(rd, rd->backend.priv);
 }

@@ -247,7 +247,7 @@ apply_media(struct relayd *rd, const char *cmd, struct session *s, int side,
 	reply = proto_reply_ok(id);
 	json_object_set_new(reply, "call_id", json_string(s->call_id));
 	json_object_set_new(reply, "media", out);
-	return reply;
+	return reply;	/* the caller journals the session */
 }
 
 static json_t *
@@ -287,8 +287,10 @@ cmd_offer(struct relayd *rd, json_t *req, json_t *id)
 	if (json_object_get(req, "label") != NULL)
 		copy_field(s->label, sizeof(s->label), str(req, "label"));
 	reply = apply_media(rd, "offer", s, side, media, id, &err);
-	if (reply != NULL)
+	if (reply != NULL) {
+		journal_save(rd, s);
 		return reply;
+	}
 	if (created)
 		session_destroy(rd, s);
 	rlog(rd, LL_WARNING, "offer call %s: %s", call_id, err.message);
@@ -325,6 +327,7 @@ cmd_answer(struct relayd *rd, json_t *req, json_t *id)
 	if (reply == NULL)
 		return error_reply(id, &err);
 	s->state = SS_ANSWERED;
+	journal_save(rd, s);
 	return reply;
 }
 

@@ -269,11 +269,33 @@ parse_timeouts(struct cfgctx *c, json_t *o, struct relayd_conf *conf)
 	return 0;
 }
 
+/* "journal": an absolute directory, or null to run without one. */
+static int
+parse_journal(struct cfgctx *c, json_t *root, struct relayd_conf *conf)
+{
+	json_t *v = json_object_get(root, "journal");
+	int rc;
+
+	if (json_is_null(v)) {
+		conf->journal[0] = '\0';
+		return 0;
+	}
+	rc = get_string(c, root, "", "journal", conf->journal,
+	    sizeof(conf->journal), false);
+	if (rc <= 0)
+		return rc;
+	if (conf->journal[0] != '/')
+		return fail(c, "journal", "'%s' is not an absolute path (or "
+		    "null to disable the journal)", conf->journal);
+	return 0;
+}
+
 static int
 parse_top(struct cfgctx *c, json_t *root, struct relayd_conf *conf)
 {
 	static const char *const keys[] = { "control", "interfaces", "ports",
-	    "timeouts", "backend", "log_level", "strict_source", NULL };
+	    "timeouts", "backend", "log_level", "strict_source", "journal",
+	    NULL };
 	static const char *const backends[] = { "auto", "userspace", "nft",
 	    "kmod" };
 	char level[16] = "";
@@ -288,7 +310,8 @@ parse_top(struct cfgctx *c, json_t *root, struct relayd_conf *conf)
 	    sizeof(conf->backend), false) < 0 ||
 	    get_string(c, root, "", "log_level", level, sizeof(level),
 	    false) < 0 ||
-	    get_bool(c, root, "", "strict_source", &conf->strict_source) < 0)
+	    get_bool(c, root, "", "strict_source", &conf->strict_source) < 0 ||
+	    parse_journal(c, root, conf) < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
 		ok |= strcmp(conf->backend, backends[i]) == 0;
@@ -320,6 +343,7 @@ config_defaults(struct relayd_conf *conf)
 	strcpy(conf->backend, "auto");
 	conf->log_level = LL_INFO;
 	conf->strict_source = true;
+	strcpy(conf->journal, "/run/trunkline/journal");
 }
 
 int

@@ -142,6 +142,7 @@ event_loop(struct relayd *rd, int sigfd)
 		}
 		for (int i = 0; i < n; i++)
 			dispatch(rd, &evs[i], sigfd);
+		backend_flush(rd);
 		graveyard_empty(rd);
 	}
 	return 0;

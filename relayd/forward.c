@@ -113,8 +113,16 @@ on_latched(struct relayd *rd, struct leg *leg, enum sock_kind kind)
 	    leg->stream->session->call_id, leg->stream->index,
 	    leg->side == SIDE_A ? 'A' : 'B', kind == SK_RTP ? "rtp" : "rtcp",
 	    addr_fmt(&leg->latched[kind], buf, sizeof(buf)));
+	if (kind == SK_RTCP && leg->stream->path == PATH_KERNEL) {
+		/* RTCP from a port other than the kernel flow assumed (RTP
+		 * port + 1, e.g. behind a NAT) reached us: install again with
+		 * the latched address. */
+		backend_stream_remove(rd, leg->stream);
+		backend_stream_latched(rd, leg->stream);
+	}
 	if (kind == SK_RTP && stream_fully_latched(leg->stream))
 		backend_stream_latched(rd, leg->stream);
+	journal_save(rd, leg->stream->session);
 }
 
 /* One received packet: latch, count, and queue it for the other leg. */
@@ -138,8 +146,13 @@ relay_one(struct relayd *rd, struct fwd_state *f, struct leg_sock *ls,
 	case LATCH_REJECT:
 		count_drop(rd, leg);
 		return;
-	case LATCH_LATCHED:
 	case LATCH_RELATCHED:
+		/* Non-strict: the peer moved; the kernel's flows name the old
+		 * one, so take them out and install again with the new. */
+		if (leg->stream->path == PATH_KERNEL)
+			backend_stream_remove(rd, leg->stream);
+		/* FALLTHROUGH */
+	case LATCH_LATCHED:
 		on_latched(rd, leg, kind);
 		break;
 	case LATCH_ACCEPT:

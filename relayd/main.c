@@ -81,6 +81,9 @@ setup(struct relayd *rd)
 	}
 	rlog(rd, LL_INFO, "backend %s: %s", rd->backend.ops->name,
 	    rd->backend.reason);
+	if (journal_open(rd) < 0 || journal_restore(rd) < 0)
+		return -1;
+	backend_adopt_done(rd);
 	if ((rc = timers_open(rd)) < 0) {
 		rlog(rd, LL_ERROR, "timer: %s", strerror(-rc));
 		return -1;
@@ -97,6 +100,7 @@ teardown(struct relayd *rd)
 	control_close(rd);
 	graveyard_empty(rd);
 	backend_close(rd);
+	journal_close(rd);
 	forward_free(rd);
 	session_table_free(&rd->sessions);
 	for (int i = 0; i < rd->conf.nifaces; i++)

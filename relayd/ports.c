@@ -50,6 +50,22 @@ ports_take(struct port_pool *pp, uint16_t *port)
 	return 0;
 }
 
+int
+ports_take_port(struct port_pool *pp, uint16_t port)
+{
+	for (size_t i = 0; i < pp->count; i++) {
+		size_t k = (pp->head + i) % pp->cap;
+		if (pp->queue[k] != port)
+			continue;
+		/* The oldest free port takes its place in the ring. */
+		pp->queue[k] = pp->queue[pp->head];
+		pp->head = (pp->head + 1) % pp->cap;
+		pp->count--;
+		return 0;
+	}
+	return -ENOENT;
+}
+
 void
 ports_release(struct port_pool *pp, uint16_t port)
 {

@@ -60,6 +60,8 @@ struct port_pool {
 int	 ports_init(struct port_pool *, uint16_t min, uint16_t max);
 void	 ports_free(struct port_pool *);
 int	 ports_take(struct port_pool *, uint16_t *port);	/* -ENOSPC */
+/* Take this very port (restart); -ENOENT if it is not free. */
+int	 ports_take_port(struct port_pool *, uint16_t port);
 void	 ports_release(struct port_pool *, uint16_t port);
 size_t	 ports_available(const struct port_pool *);
 
@@ -87,6 +89,7 @@ struct relayd_conf {
 	char			 backend[16];
 	enum log_level		 log_level;
 	bool			 strict_source;
+	char			 journal[200];	/* directory; "" disables */
 };
 /* 0, or -1 with a "file:line: field: message" text in err. */
 int	 config_load(const char *path, struct relayd_conf *, char *err,
@@ -136,6 +139,7 @@ struct leg_sock {
 
 struct leg_stats {
 	uint64_t	 packets, bytes, drops, stun, lost;
+	uint64_t	 kpackets, kbytes;	/* of which counted by the kernel */
 	uint64_t	 last_seen_ms;		/* monotonic, 0 never */
 	int64_t		 last_seen_wall;	/* epoch seconds, 0 never */
 };
@@ -170,7 +174,7 @@ struct stream {
 	char			 transport[32];
 	struct leg		 leg[2];
 	enum stream_path	 path;
-	char			 path_reason[320];
+	char			 path_reason[720];
 	void			*backend_priv;	/* the backend's per-stream state */
 };
 
@@ -203,6 +207,9 @@ struct session *session_find(struct session_table *, const char *call_id);
 struct session *session_create(struct relayd *, const char *call_id,
 	    const char *from_tag, int iface_a, int iface_b);
 void	 session_destroy(struct relayd *, struct session *);
+/* Restart: n streams whose legs bind exactly these ports [i][side]. */
+int	 session_restore_streams(struct relayd *, struct session *, int n,
+	    const uint16_t ports[][2]);
 /* Grow to n streams, opening sockets for new legs. 0 or -errno. */
 int	 session_add_streams(struct relayd *, struct session *, int n,
 	    struct proto_error *);
@@ -249,16 +256,21 @@ struct backend_ops {
 	 * to latching. NULL: the backend keeps nothing across restarts.
 	 */
 	int		(*adopt)(struct relayd *, void *priv, struct stream *);
+	/* Every journalled stream was offered to adopt; NULL: nothing to do. */
+	void		(*adopt_done)(struct relayd *, void *priv);
+	/* End of an event-loop round: commit queued changes. NULL: none. */
+	void		(*flush)(struct relayd *, void *priv);
 };
 
 struct backend {
 	const struct backend_ops *ops;
 	void			*priv;
-	char			 reason[256];	/* why this one was chosen */
+	char			 reason[640];	/* why this one was chosen */
 };
 
 extern const struct backend_ops backend_userspace_ops;
 extern const struct backend_ops backend_kmod_ops;	/* backend_kmod.c */
+extern const struct backend_ops backend_nft_ops;
 
 int	 backend_select(struct relayd *, const char *want, char *err,
 	    size_t errlen);
@@ -268,6 +280,17 @@ void	 backend_stream_remove(struct relayd *, struct stream *);
 void	 backend_sync_counters(struct relayd *);
 void	 backend_sync_session(struct relayd *, const struct session *);
 const char *stream_path_name(const struct relayd *, const struct stream *);
+void	 backend_flush(struct relayd *);
+void	 backend_adopt_done(struct relayd *);
+
+/* ---- journal.c: sessions across restarts ---- */
+struct journal;
+int	 journal_open(struct relayd *);
+void	 journal_close(struct relayd *);
+void	 journal_save(struct relayd *, const struct session *);
+void	 journal_drop(struct relayd *, const struct session *);
+/* Sessions back from the journal; streams offered to backend adopt. */
+int	 journal_restore(struct relayd *);
 
 /* ---- forward.c: the userspace path ---- */
 int	 forward_init(struct relayd *);
@@ -338,6 +361,7 @@ struct relayd {
 	int			 timerfd;
 	struct evtag		 timer_tag;
 	struct deferred		*graveyard;	/* see defer_free() */
+	struct journal		*journal;	/* NULL: none */
 };
 
 #endif

@@ -168,6 +168,32 @@ leg_close(struct relayd *rd, struct leg *leg)
  * other process holds goes to the back of the queue; we try each pair at
  * most once.
  */
+/* Bind both sockets of a leg on `port` (already taken from the pool). */
+static int
+leg_bind(struct relayd *rd, struct leg *leg, uint16_t port)
+{
+	const struct sockaddr_storage *bind_addr = &rd->conf.ifaces[leg->iface].bind;
+	int fd[2];
+
+	fd[SK_RTP] = udp_bind(bind_addr, port);
+	fd[SK_RTCP] = fd[SK_RTP] < 0 ? -1 : udp_bind(bind_addr, port + 1);
+	if (fd[SK_RTP] < 0 || fd[SK_RTCP] < 0) {
+		if (fd[SK_RTP] >= 0)
+			close(fd[SK_RTP]);
+		return fd[SK_RTP] < 0 ? fd[SK_RTP] : fd[SK_RTCP];
+	}
+	leg->port = port;
+	for (int k = SK_RTP; k <= SK_RTCP; k++) {
+		leg->sock[k].fd = fd[k];
+		if (epoll_add(rd, fd[k], EPOLLIN, &leg->sock[k].tag) < 0) {
+			int rc = -errno;
+			leg_close(rd, leg);
+			return rc;
+		}
+	}
+	return 0;
+}
+
 static int
 leg_open(struct relayd *rd, struct leg *leg)
 {
@@ -279,9 +305,40 @@ session_add_streams(struct relayd *rd, struct session *s, int n,
 	return 0;
 }
 
+int
+session_restore_streams(struct relayd *rd, struct session *s, int n,
+    const uint16_t ports[][2])
+{
+	struct stream **v = realloc(s->streams, (size_t)(n ? n : 1) * sizeof(*v));
+	int rc;
+
+	if (v == NULL)
+		return -ENOMEM;
+	s->streams = v;
+	while (s->nstreams < n) {
+		struct stream *st = stream_new(rd, s, s->nstreams);
+		if (st == NULL)
+			return -ENOMEM;
+		s->streams[s->nstreams++] = st;
+		for (int side = SIDE_A; side <= SIDE_B; side++) {
+			struct leg *leg = &st->leg[side];
+			uint16_t port = ports[st->index][side];
+			if (ports_take_port(&rd->pools[leg->iface], port) < 0)
+				return -EADDRINUSE;
+			rc = leg_bind(rd, leg, port);
+			if (rc < 0) {
+				ports_release(&rd->pools[leg->iface], port);
+				return rc;
+			}
+		}
+	}
+	return 0;
+}
+
 void
 session_destroy(struct relayd *rd, struct session *s)
 {
+	journal_drop(rd, s);
 	for (int i = 0; i < s->nstreams; i++)
 		stream_free(rd, s->streams[i]);
 	free(s->streams);

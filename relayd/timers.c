@@ -59,7 +59,10 @@ session_expired(const struct relayd *rd, const struct session *s,
 void
 session_end(struct relayd *rd, struct session *s, const char *reason)
 {
-	json_t *ev = proto_event("timeout");
+	json_t *ev;
+
+	backend_sync_session(rd, s);	/* final kernel counters */
+	ev = proto_event("timeout");
 
 	json_object_update_new(ev, json_pack("{s:s, s:s, s:s, s:s, s:f}",
 	    "call_id", s->call_id, "from_tag", s->tag[SIDE_A],
@@ -87,6 +90,11 @@ timers_tick(struct relayd *rd)
 	for (s = rd->sessions.first; s != NULL; s = next) {
 		next = s->next;
 		reason = session_expired(rd, s, now);
+		if (reason != NULL) {
+			/* Kernel counters are read lazily: look again first. */
+			backend_sync_session(rd, s);
+			reason = session_expired(rd, s, now);
+		}
 		if (reason != NULL)
 			session_end(rd, s, reason);
 	}

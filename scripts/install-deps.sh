@@ -14,6 +14,7 @@ PKGS=(
 	# (the kernel image itself is fetched by tests/kmod/lib/kernel.sh)
 	linux-headers-amd64 sparse qemu-system-x86 busybox-static cpio kmod
 	xz-utils file
+	ethtool util-linux
 )
 
 if [ "$(id -u)" != 0 ]; then

@@ -37,7 +37,7 @@ tl_relayd_config "$TL_TMP/big.json" '.ports = {min: 20000, max: 39999}'
 expect_refusal nofile "$TL_TMP/big.json" "needs [0-9]+ file descriptors .*RLIMIT_NOFILE allows 1000" --nofile=1000:1000
 
 tl_relayd_config "$TL_TMP/nft.json" '.backend = "nft"'
-expect_refusal backend "$TL_TMP/nft.json" "backend 'nft' is not available in this build"
+expect_refusal backend "$TL_TMP/nft.json" "no usable backend for 'nft' .*net.ipv4.ip_forward is 0"
 
 tl_relayd_config "$TL_TMP/relayd.json"
 tl_relayd_start "$TL_TMP/relayd.json"

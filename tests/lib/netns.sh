@@ -299,8 +299,10 @@ tl_try_for() {
 tl_relayd_config() {
 	local file=$1 filter=${2:-.}
 	TL_SOCK=$TL_TMP/relayd.sock
-	jq -n --arg sock "$TL_SOCK" --arg a "$TL_RELAY_A_IP" --arg b "$TL_RELAY_B_IP" '{
+	jq -n --arg sock "$TL_SOCK" --arg a "$TL_RELAY_A_IP" --arg b "$TL_RELAY_B_IP" \
+		--arg journal "$TL_TMP/journal" '{
 		control: {socket: $sock, mode: "0660"},
+		journal: $journal,
 		interfaces: [
 			{name: "caller", bind: $a, advertise: $a},
 			{name: "callee", bind: $b}
@@ -487,4 +489,51 @@ tl_expect_ok() {
 # tl_summary NAME: the JSON summary line a tool printed.
 tl_summary() {
 	tail -n 1 "$TL_TMP/$1.out"
+}
+
+# ---- the nft backend (tests/integration/nft_*.sh) ----
+
+# tl_nft_prepare: what the nft backend needs in the relay ns (IP forwarding,
+# conntrack accounting), and full checksums on the end hosts' veths: with
+# tx offload off every packet carries a real UDP checksum (CHECKSUM_NONE)
+# and with rx offload off the receiver verifies it, so a wrong checksum
+# after the kernel's rewrite is a lost packet, not a hidden bug.
+tl_nft_prepare() {
+	command -v nft >/dev/null 2>&1 || tl_skip "nft (nftables) not installed"
+	command -v conntrack >/dev/null 2>&1 || tl_skip "conntrack not installed"
+	ip netns exec "$TL_NS_RELAY" sysctl -qw net.ipv4.ip_forward=1 ||
+		tl_fail "ip_forward=1 in the relay ns"
+	ip netns exec "$TL_NS_RELAY" sysctl -qw net.netfilter.nf_conntrack_acct=1 2>/dev/null ||
+		tl_skip "no conntrack in this kernel (net.netfilter.nf_conntrack_acct)"
+	if command -v ethtool >/dev/null 2>&1; then
+		local pair
+		for pair in "$TL_NS_CALLER c0" "$TL_NS_CALLEE e0" "$TL_NS_ATTACKER a0"; do
+			set -- $pair
+			ip netns exec "$1" ethtool -K "$2" tx off rx off >/dev/null 2>&1 ||
+				tl_fail "ethtool -K $2 tx off rx off in $1"
+		done
+	else
+		tl_log "ethtool missing: checksum offload stays on (checksums unverified)"
+	fi
+}
+
+# tl_nft_table_exists: our table is in the relay ns.
+tl_nft_table_exists() {
+	ip netns exec "$TL_NS_RELAY" nft list table ip trunkline >/dev/null 2>&1
+}
+
+# tl_nft_flows: the number of dnat4 elements (kernel flows) now.
+tl_nft_flows() {
+	ip netns exec "$TL_NS_RELAY" nft -j list map ip trunkline dnat4 2>/dev/null |
+		jq '[.nftables[] | select(.map) | .map.elem // [] | length] | add // 0'
+}
+
+# tl_ct_ours: conntrack entries carrying the relay's mark (0x544c4b31).
+tl_ct_ours() {
+	ip netns exec "$TL_NS_RELAY" conntrack -L -m 0x544c4b31 2>/dev/null | grep -c udp
+}
+
+# tl_udp_in: datagrams delivered to sockets in the relay ns so far.
+tl_udp_in() {
+	ip netns exec "$TL_NS_RELAY" awk '/^Udp:/ { n++; if (n == 2) print $2 }' /proc/net/snmp
 }

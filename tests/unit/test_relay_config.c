@@ -101,6 +101,21 @@ test_defaults_when_absent(void **state)
 	assert_int_equal(c.port_min, 30000);
 	assert_true(c.strict_source);
 	assert_string_equal(c.backend, "auto");
+	assert_string_equal(c.journal, "/run/trunkline/journal");
+}
+
+static void
+test_journal_path_or_null(void **state)
+{
+	struct relayd_conf c;
+	char msg[512];
+
+	assert_int_equal(load(*state, "{\"journal\": \"/var/lib/tl/j\"}", &c,
+	    msg, sizeof(msg)), 0);
+	assert_string_equal(c.journal, "/var/lib/tl/j");
+	assert_int_equal(load(*state, "{\"journal\": null}", &c, msg,
+	    sizeof(msg)), 0);
+	assert_string_equal(c.journal, "");
 }
 
 static void
@@ -137,6 +152,9 @@ test_errors_name_file_line_and_field(void **state)
 	expect_error(state, "{\"interfaces\": [{\"name\":\"a\",\"bind\":"
 	    "\"0.0.0.0\"}]}", "F:1: interfaces[0]: 'advertise' is required");
 	expect_error(state, "{\n\"ports\": {\"min\": 1,}\n}", "F:2: ");
+	expect_error(state, "{\n\"backend\": \"nft\",\n\"journal\": \"var/j\"\n}",
+	    "F:3: journal: 'var/j' is not an absolute path");
+	expect_error(state, "{\n\"journal\": 5\n}", "F:2: journal: expected a string");
 }
 
 static void
@@ -157,6 +175,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_full_config_loads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_defaults_when_absent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_path_or_null, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors_name_file_line_and_field, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_file_is_named, setup, teardown),
 	};

@@ -40,6 +40,29 @@ test_ports_even_in_order_exhaustion_and_delayed_reuse(void **state)
 	ports_free(&pp);
 }
 
+/* Restart: the journal's ports are taken exactly, once. */
+static void
+test_ports_take_port_takes_exactly_that_port_once(void **state)
+{
+	struct port_pool pp;
+	uint16_t p;
+
+	assert_int_equal(ports_init(&pp, 30000, 30007), 0);
+	assert_int_equal(ports_take_port(&pp, 30004), 0);
+	assert_int_equal(ports_take_port(&pp, 30004), -ENOENT);
+	assert_int_equal(ports_take_port(&pp, 30005), -ENOENT);
+	assert_int_equal(ports_take_port(&pp, 40000), -ENOENT);
+	assert_int_equal(ports_available(&pp), 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(ports_take(&pp, &p), 0);
+		assert_int_not_equal(p, 30004);
+	}
+	assert_int_equal(ports_take(&pp, &p), -ENOSPC);
+	ports_release(&pp, 30004);
+	assert_int_equal(ports_take_port(&pp, 30004), 0);
+	ports_free(&pp);
+}
+
 static struct sockaddr_storage
 sa(const char *ip, uint16_t port)
 {
@@ -188,6 +211,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ports_even_in_order_exhaustion_and_delayed_reuse),
+		cmocka_unit_test(test_ports_take_port_takes_exactly_that_port_once),
 		cmocka_unit_test(test_strict_source_rejects_third_party_after_latch),
 		cmocka_unit_test(test_non_strict_follows_the_last_sender),
 		cmocka_unit_test(test_changed_endpoint_reopens_latch),

@@ -1,0 +1,725 @@
+/*
+ * backend_nft.c: the kernel path on stock kernels, with nftables and
+ * conntrack only (no module). A fully latched stream becomes two or four
+ * flows (RTP and RTCP, each direction); each flow is one dnat4 element in
+ * our table (nft_ruleset.c), and conntrack does the rewriting for every
+ * packet after the first. Changes are queued and committed in one nft
+ * transaction per event-loop round (backend_flush), which is what makes
+ * installing tens of thousands of streams per second possible.
+ *
+ * The switch from userspace: packets to relay ports that no dnat4
+ * element takes are notrack, so a latching stream has no conntrack entry;
+ * the transaction that adds its elements makes the next packet tracked
+ * and NATed, and packets already queued on relayd's sockets are still
+ * relayed by forward.c (relayd's own sends are never tracked). Entries on
+ * relay ports made before relayd ran are deleted at start. Removal is the
+ * reverse: elements out (packets go back to the socket at once), then the
+ * stream's entries deleted.
+ *
+ * Counters: conntrack accounting, read per entry in batched ctnetlink GETs
+ * at most once a second per stream (always for a small batch: query and
+ * delete), added to what the stream counted in userspace.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+
+#include "relayd.h"
+#include "backend_nft.h"
+
+#define COUNTER_PERIOD_MS	1000
+#define SMALL_BATCH		8
+
+enum ns_state { NS_PENDING, NS_INSTALLED };
+
+/* One stream in the kernel (or about to be). */
+struct nft_stream {
+	struct stream	*st;
+	enum ns_state	 state;
+	size_t		 nflows;		/* 2 (rtcp-mux) or 4 */
+	struct nft_flow	 flows[4];	/* A-in RTP, B-in RTP, A-in RTCP, B-in RTCP */
+	uint64_t	 last_read_ms;
+	struct {
+		uint32_t	 id;
+		uint64_t	 pkts[2], bytes[2];	/* into leg A, leg B */
+	} entry[2];				/* RTP, RTCP */
+	uint64_t	 base_pkts[2], base_bytes[2];	/* ended entries, per leg */
+	uint64_t	 seen_pkts[2], seen_bytes[2];	/* kernel totals added */
+	size_t		 pidx;			/* index in pending */
+};
+
+struct rm_item {
+	size_t		 nflows;
+	struct nft_flow	 flows[4];
+};
+
+struct nft_priv {
+	struct nft_sock	 *nft;
+	struct ct_sock	 *ct;
+	uint16_t	  port_min, port_max;
+	bool		  rebuild;		/* table kept for adoption */
+	bool		  existed;
+	struct nft_elem	 *old;			/* its elements, sorted */
+	size_t		  nold;
+	struct nft_elem	 *adopted;
+	size_t		  nadopted, adopted_cap;
+	struct nft_stream **pending;
+	size_t		  npending, pending_cap;
+	struct rm_item	 *rm;
+	size_t		  nrm, rm_cap;
+	size_t		  installed;
+};
+
+/* ---- preconditions ---- */
+
+static int
+read_sysctl(const char *path, long *val)
+{
+	FILE *f = fopen(path, "r");
+	int ok;
+
+	if (f == NULL)
+		return -errno;
+	ok = fscanf(f, "%ld", val) == 1;
+	fclose(f);
+	return ok ? 0 : -EINVAL;
+}
+
+static int
+preconditions(struct relayd *rd, char *why, size_t len)
+{
+	long v = 0;
+
+	if (read_sysctl("/proc/sys/net/ipv4/ip_forward", &v) < 0 || v != 1) {
+		snprintf(why, len, "net.ipv4.ip_forward is %ld: the kernel would "
+		    "not forward relayed packets (sysctl -w "
+		    "net.ipv4.ip_forward=1)", v);
+		return -ENOTSUP;
+	}
+	if (read_sysctl("/proc/sys/net/netfilter/nf_conntrack_max", &v) < 0) {
+		snprintf(why, len, "conntrack is not available (no "
+		    "/proc/sys/net/netfilter/nf_conntrack_max): load nf_conntrack");
+		return -ENOTSUP;
+	}
+	if (read_sysctl("/proc/sys/net/netfilter/nf_conntrack_acct", &v) < 0 ||
+	    v != 1) {
+		snprintf(why, len, "net.netfilter.nf_conntrack_acct is %ld: no "
+		    "per-flow counters for query, stats and inactivity "
+		    "(sysctl -w net.netfilter.nf_conntrack_acct=1)", v);
+		return -ENOTSUP;
+	}
+	if (read_sysctl("/proc/sys/net/ipv4/conf/all/rp_filter", &v) == 0)
+		rlog(rd, LL_INFO, "nft: rp_filter (all) is %ld: fine, sources "
+		    "are rewritten after routing (no accept_local needed)", v);
+	return 0;
+}
+
+/* ---- flows of a stream ---- */
+
+static int
+local_addr(const struct relayd *rd, int iface, uint32_t *addr)
+{
+	const struct iface_conf *ifc = &rd->conf.ifaces[iface];
+	struct sockaddr_storage ss = ifc->bind;
+
+	if (addr_is_any(&ss) && addr_parse(ifc->advertise, 0, &ss) < 0)
+		return -EAFNOSUPPORT;
+	if (ss.ss_family != AF_INET || addr_is_any(&ss))
+		return -EAFNOSUPPORT;
+	*addr = ((struct sockaddr_in *)&ss)->sin_addr.s_addr;
+	return 0;
+}
+
+static int
+peer(const struct leg *leg, enum sock_kind k, uint32_t *addr, uint16_t *port)
+{
+	struct sockaddr_storage ss;
+
+	if (!leg_destination(leg, k, &ss) || ss.ss_family != AF_INET)
+		return -EAFNOSUPPORT;
+	*addr = ((struct sockaddr_in *)&ss)->sin_addr.s_addr;
+	*port = ((struct sockaddr_in *)&ss)->sin_port;
+	return 0;
+}
+
+/* Fill ns->flows from the stream's latched peers; why on failure. */
+static int
+stream_flows(const struct relayd *rd, const struct stream *st,
+    struct nft_stream *ns, char *why, size_t len)
+{
+	const struct leg *a = &st->leg[SIDE_A], *b = &st->leg[SIDE_B];
+	uint32_t la, lb, pa, pb;
+	uint16_t ppa, ppb;
+	size_t kinds;
+
+	if (a->sdp.rtcp_mux != b->sdp.rtcp_mux) {
+		snprintf(why, len, "rtcp-mux on one leg only: RTCP is "
+		    "demultiplexed in userspace");
+		return -EOPNOTSUPP;
+	}
+	if (local_addr(rd, a->iface, &la) < 0 ||
+	    local_addr(rd, b->iface, &lb) < 0) {
+		snprintf(why, len, "the nft backend needs an IPv4 interface "
+		    "address (bind or advertise)");
+		return -EOPNOTSUPP;
+	}
+	kinds = a->sdp.rtcp_mux ? 1 : 2;
+	ns->nflows = 2 * kinds;
+	for (size_t k = 0; k < kinds; k++) {
+		uint16_t off = (uint16_t)k;
+		if (peer(a, (enum sock_kind)k, &pa, &ppa) < 0 ||
+		    peer(b, (enum sock_kind)k, &pb, &ppb) < 0) {
+			snprintf(why, len, "a peer is not IPv4: the nft "
+			    "backend forwards IPv4 only");
+			return -EOPNOTSUPP;
+		}
+		ns->flows[2 * k] = (struct nft_flow){
+			.peer_addr = pa, .peer_port = ppa,
+			.local_addr = la, .local_port = htons(a->port + off),
+			.out_local_addr = lb, .out_local_port = htons(b->port + off),
+			.out_peer_addr = pb, .out_peer_port = ppb };
+		ns->flows[2 * k + 1] = (struct nft_flow){
+			.peer_addr = pb, .peer_port = ppb,
+			.local_addr = lb, .local_port = htons(b->port + off),
+			.out_local_addr = la, .out_local_port = htons(a->port + off),
+			.out_peer_addr = pa, .out_peer_port = ppa };
+	}
+	return 0;
+}
+
+/* ---- transactions ---- */
+
+/* One transaction: removals, then installs; 0 or the error with why. */
+static int
+apply(struct nft_priv *p, struct rm_item *rm, size_t nrm,
+    struct nft_stream **in, size_t nin, char *why, size_t len)
+{
+	int rc = nft_tx_begin(p->nft);
+
+	for (size_t i = 0; rc == 0 && i < nrm; i++)
+		rc = nft_tx_flows(p->nft, false, rm[i].flows, rm[i].nflows);
+	for (size_t i = 0; rc == 0 && i < nin; i++)
+		rc = nft_tx_flows(p->nft, true, in[i]->flows, in[i]->nflows);
+	if (rc == 0)
+		return nft_tx_commit(p->nft, why, len);
+	nft_tx_abort(p->nft);
+	snprintf(why, len, "building the batch: %s", strerror(-rc));
+	return rc;
+}
+
+static void
+install_failed(struct relayd *rd, struct nft_priv *p, struct nft_stream *ns,
+    const char *why)
+{
+	struct stream *st = ns->st;
+
+	st->path = PATH_USERSPACE;
+	st->backend_priv = NULL;
+	snprintf(st->path_reason, sizeof(st->path_reason),
+	    "nft install failed: %s", why);
+	rlog(rd, LL_WARNING, "install call %s stream %d in nft: %s; staying "
+	    "in userspace", st->session->call_id, st->index, why);
+	free(ns);
+}
+
+static void
+installed(struct nft_priv *p, struct nft_stream *ns)
+{
+	ns->state = NS_INSTALLED;
+	p->installed++;
+	snprintf(ns->st->path_reason, sizeof(ns->st->path_reason),
+	    "latched; rewritten by conntrack NAT (nft table ip %s)", NFT_TABLE);
+}
+
+/* Delete conntrack entries of these streams' flows (stale or finished). */
+static void
+ct_cleanup(struct relayd *rd, struct nft_priv *p, const struct nft_flow *f,
+    size_t n)
+{
+	int rc = ct_delete_flows(p->ct, f, n);
+
+	if (rc < 0)
+		rlog(rd, LL_WARNING, "nft: deleting %zu conntrack entries: %s",
+		    n, strerror(-rc));
+}
+
+static void rebuild(struct relayd *, struct nft_priv *);
+
+static void
+nft_flush(struct relayd *rd, void *priv)
+{
+	struct nft_priv *p = priv;
+	char why[256];
+	struct nft_flow *flows;
+	size_t nf = 0;
+
+	if (p->rebuild)
+		rebuild(rd, p);
+	if (p->npending == 0 && p->nrm == 0)
+		return;
+	if (apply(p, p->rm, p->nrm, p->pending, p->npending, why,
+	    sizeof(why)) != 0) {
+		rlog(rd, LL_NOTICE, "nft: batch of %zu installs, %zu removals "
+		    "failed (%s): retrying one by one", p->npending, p->nrm, why);
+		for (size_t i = 0; i < p->nrm; i++)
+			if (apply(p, &p->rm[i], 1, NULL, 0, why, sizeof(why)))
+				rlog(rd, LL_WARNING, "nft: remove: %s", why);
+		for (size_t i = 0; i < p->npending; i++)
+			if (apply(p, NULL, 0, &p->pending[i], 1, why,
+			    sizeof(why)) != 0) {
+				install_failed(rd, p, p->pending[i], why);
+				p->pending[i] = NULL;
+			}
+	}
+	/*
+	 * Conntrack entries to delete: each removed stream's (one lookup per
+	 * kind finds the entry whichever side created it). Installs need
+	 * none: until its elements existed the stream's packets were notrack.
+	 */
+	flows = malloc((p->nrm + 1) * 4 * sizeof(*flows));
+	for (size_t i = 0; i < p->nrm; i++)
+		for (size_t f = 0; flows && f < p->rm[i].nflows; f += 2)
+			flows[nf++] = p->rm[i].flows[f];
+	for (size_t i = 0; i < p->npending; i++)
+		if (p->pending[i] != NULL)
+			installed(p, p->pending[i]);
+	p->npending = p->nrm = 0;
+	if (nf > 0)
+		ct_cleanup(rd, p, flows, nf);
+	free(flows);
+}
+
+/* ---- backend_ops ---- */
+
+static void
+free_priv(struct nft_priv *p)
+{
+	if (p == NULL)
+		return;
+	nft_sock_close(p->nft);
+	ct_close(p->ct);
+	free(p->old);
+	free(p->adopted);
+	free(p->pending);
+	free(p->rm);
+	free(p);
+}
+
+/* A fresh table (atomically replacing ours, if any) with the adopted flows. */
+static int
+build_table(struct relayd *rd, struct nft_priv *p, char *why, size_t len)
+{
+	int rc;
+
+	rc = nft_tx_begin(p->nft);
+	if (rc == 0)
+		rc = nft_tx_table_build(p->nft, p->existed, p->port_min,
+		    p->port_max, rd->conf.nifaces);
+	if (rc == 0 && p->nadopted > 0) {
+		struct nft_flow *f = malloc(p->nadopted * sizeof(*f));
+		if (f == NULL)
+			rc = -ENOMEM;
+		for (size_t i = 0; rc == 0 && i < p->nadopted; i++) {
+			const struct nft_elem *e = &p->adopted[i];
+			memcpy(&f[i].peer_addr, e->key, 4);
+			memcpy(&f[i].peer_port, e->key + 4, 2);
+			memcpy(&f[i].local_addr, e->key + 8, 4);
+			memcpy(&f[i].local_port, e->key + 12, 2);
+			memcpy(&f[i].out_local_addr, e->data, 4);
+			memcpy(&f[i].out_local_port, e->data + 4, 2);
+			memcpy(&f[i].out_peer_addr, e->data + 8, 4);
+			memcpy(&f[i].out_peer_port, e->data + 12, 2);
+		}
+		if (rc == 0)
+			rc = nft_tx_flows(p->nft, true, f, p->nadopted);
+		free(f);
+	}
+	if (rc != 0) {
+		nft_tx_abort(p->nft);
+		snprintf(why, len, "building table ip %s: %s", NFT_TABLE,
+		    strerror(-rc));
+		return rc;
+	}
+	rc = nft_tx_commit(p->nft, why, len);
+	if (rc != 0) {
+		char msg[200];
+		snprintf(msg, sizeof(msg), "%s", why);
+		snprintf(why, len, "creating table ip %s failed (%s): no "
+		    "nftables NAT support? (nf_tables, nf_nat, nft_chain_nat, "
+		    "nf_conntrack needed)", NFT_TABLE, msg);
+		return rc;
+	}
+	p->existed = true;
+	return 0;
+}
+
+/* After adoption: one table with exactly the adopted flows; other ct gone. */
+static void
+rebuild(struct relayd *rd, struct nft_priv *p)
+{
+	char why[320];
+	int rc;
+
+	p->rebuild = false;
+	rc = build_table(rd, p, why, sizeof(why));
+	if (rc != 0) {
+		rlog(rd, LL_ERROR, "nft: rebuilding the table after restart: %s",
+		    why);
+		return;
+	}
+	rc = ct_flush_ours(p->ct, p->adopted, p->nadopted);
+	rlog(rd, LL_NOTICE, "nft: table rebuilt with %zu adopted streams (%zu "
+	    "flows); %d stale conntrack entries deleted", p->installed,
+	    p->nadopted, rc);
+	free(p->old);
+	p->old = NULL;
+	p->nold = 0;
+}
+
+static int
+cmp_elem(const void *a, const void *b)
+{
+	return memcmp(((const struct nft_elem *)a)->key,
+	    ((const struct nft_elem *)b)->key, 16);
+}
+
+static int
+nft_open(struct relayd *rd, void **privp, char *why, size_t len)
+{
+	struct nft_priv *p;
+	int rc;
+
+	if ((rc = preconditions(rd, why, len)) < 0)
+		return rc;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL) {
+		snprintf(why, len, "out of memory");
+		return -ENOMEM;
+	}
+	p->port_min = rd->conf.port_min;
+	p->port_max = rd->conf.port_max;
+	if ((rc = nft_sock_open(&p->nft)) < 0 || (rc = ct_open(&p->ct)) < 0) {
+		snprintf(why, len, "netlink socket: %s", strerror(-rc));
+		free_priv(p);
+		return rc;
+	}
+	rc = nft_table_exists(p->nft);
+	if (rc < 0) {
+		snprintf(why, len, "nftables not available: %s", strerror(-rc));
+		free_priv(p);
+		return rc;
+	}
+	p->existed = rc == 1;
+	if (p->existed && nft_dump_keys(p->nft, &p->old, &p->nold) == 0) {
+		/* A previous relayd left it: keep it until adoption is done. */
+		qsort(p->old, p->nold, sizeof(*p->old), cmp_elem);
+		p->rebuild = true;
+		rlog(rd, LL_NOTICE, "nft: table ip %s exists with %zu flows: "
+		    "kept for adoption", NFT_TABLE, p->nold);
+	} else {
+		if ((rc = build_table(rd, p, why, len)) != 0) {
+			free_priv(p);
+			return rc < 0 ? rc : -rc;
+		}
+		/* Entries from before: ours, or any on our ports. */
+		rc = ct_flush_ours(p->ct, NULL, 0);
+		if (rc > 0)
+			rlog(rd, LL_NOTICE, "nft: deleted %d stale conntrack "
+			    "entries of ours", rc);
+		rc = ct_flush_ports(p->ct, p->port_min, p->port_max);
+		if (rc > 0)
+			rlog(rd, LL_NOTICE, "nft: deleted %d conntrack entries "
+			    "on relay ports made before start", rc);
+	}
+	*privp = p;
+	return 0;
+}
+
+static void
+nft_close(struct relayd *rd, void *priv)
+{
+	struct nft_priv *p = priv;
+	char why[256];
+	int rc;
+
+	for (size_t i = 0; i < p->npending; i++)
+		free(p->pending[i]);
+	p->npending = p->nrm = 0;
+	rc = nft_tx_begin(p->nft);
+	if (rc == 0 && (rc = nft_tx_table_delete(p->nft)) == 0)
+		rc = nft_tx_commit(p->nft, why, sizeof(why));
+	else
+		snprintf(why, sizeof(why), "%s", strerror(-rc));
+	if (rc != 0)
+		rlog(rd, LL_WARNING, "nft: deleting table ip %s: %s", NFT_TABLE,
+		    why);
+	rc = ct_flush_ours(p->ct, NULL, 0);
+	if (rc < 0)
+		rlog(rd, LL_WARNING, "nft: flushing our conntrack entries: %s",
+		    strerror(-rc));
+	else
+		rlog(rd, LL_INFO, "nft: table ip %s deleted, %d conntrack "
+		    "entries flushed", NFT_TABLE, rc);
+	free_priv(p);
+}
+
+static int
+push_pending(struct nft_priv *p, struct nft_stream *ns)
+{
+	if (p->npending == p->pending_cap) {
+		size_t cap = p->pending_cap ? p->pending_cap * 2 : 256;
+		struct nft_stream **v = realloc(p->pending, cap * sizeof(*v));
+		if (v == NULL)
+			return -ENOMEM;
+		p->pending = v;
+		p->pending_cap = cap;
+	}
+	ns->pidx = p->npending;
+	p->pending[p->npending++] = ns;
+	return 0;
+}
+
+static int
+nft_install(struct relayd *rd, void *priv, struct stream *st)
+{
+	struct nft_priv *p = priv;
+	struct nft_stream *ns = calloc(1, sizeof(*ns));
+	int rc;
+
+	if (ns == NULL)
+		return -ENOMEM;
+	rc = stream_flows(rd, st, ns, st->path_reason, sizeof(st->path_reason));
+	if (rc == 0)
+		rc = push_pending(p, ns);
+	if (rc < 0) {
+		free(ns);
+		return rc;
+	}
+	ns->st = st;
+	ns->state = NS_PENDING;
+	st->backend_priv = ns;
+	snprintf(st->path_reason, sizeof(st->path_reason),
+	    "latched; entering the kernel (nft)");
+	return 0;
+}
+
+static int
+nft_remove(struct relayd *rd, void *priv, struct stream *st)
+{
+	struct nft_priv *p = priv;
+	struct nft_stream *ns = st->backend_priv;
+	struct rm_item *it;
+
+	if (ns == NULL)
+		return 0;
+	st->backend_priv = NULL;
+	if (ns->state == NS_PENDING) {
+		size_t i = ns->pidx;
+		p->pending[i] = p->pending[--p->npending];
+		p->pending[i]->pidx = i;
+		free(ns);
+		return 0;
+	}
+	p->installed--;
+	if (p->nrm == p->rm_cap) {
+		size_t cap = p->rm_cap ? p->rm_cap * 2 : 256;
+		struct rm_item *v = realloc(p->rm, cap * sizeof(*v));
+		if (v == NULL) {
+			free(ns);
+			return -ENOMEM;
+		}
+		p->rm = v;
+		p->rm_cap = cap;
+	}
+	it = &p->rm[p->nrm++];
+	it->nflows = ns->nflows;
+	memcpy(it->flows, ns->flows, sizeof(it->flows));
+	free(ns);
+	return 0;
+}
+
+/* Fold one entry reading into the stream's per-leg counters. */
+static void
+entry_update(struct nft_stream *ns, int kind, const struct ct_counters *c)
+{
+	int a = c->orig_from_peer ? 0 : 1;	/* counter index into leg A */
+
+	if (!c->found || c->id != ns->entry[kind].id) {
+		/* The entry we knew ended (timeout): keep what it counted. */
+		for (int side = SIDE_A; side <= SIDE_B; side++) {
+			ns->base_pkts[side] += ns->entry[kind].pkts[side];
+			ns->base_bytes[side] += ns->entry[kind].bytes[side];
+		}
+		memset(&ns->entry[kind], 0, sizeof(ns->entry[kind]));
+	}
+	if (!c->found)
+		return;
+	ns->entry[kind].id = c->id;
+	ns->entry[kind].pkts[SIDE_A] = c->pkts[a];
+	ns->entry[kind].bytes[SIDE_A] = c->bytes[a];
+	ns->entry[kind].pkts[SIDE_B] = c->pkts[!a];
+	ns->entry[kind].bytes[SIDE_B] = c->bytes[!a];
+}
+
+/*
+ * Add what the kernel counted since the last reading to the legs' stats;
+ * packets relayed in userspace meanwhile (stragglers queued at the
+ * switch, or before it) stay counted.
+ */
+static void
+stream_update(struct relayd *rd, struct nft_stream *ns, uint64_t now,
+    int64_t wall)
+{
+	for (int side = SIDE_A; side <= SIDE_B; side++) {
+		struct leg_stats *ls = &ns->st->leg[side].stats;
+		uint64_t pk = ns->base_pkts[side], by = ns->base_bytes[side];
+		for (int k = 0; k < 2; k++) {
+			pk += ns->entry[k].pkts[side];
+			by += ns->entry[k].bytes[side];
+		}
+		if (pk > ns->seen_pkts[side]) {
+			ls->packets += pk - ns->seen_pkts[side];
+			ls->kpackets += pk - ns->seen_pkts[side];
+			rd->totals.packets += pk - ns->seen_pkts[side];
+			if (by > ns->seen_bytes[side]) {
+				ls->bytes += by - ns->seen_bytes[side];
+				ls->kbytes += by - ns->seen_bytes[side];
+				rd->totals.bytes += by - ns->seen_bytes[side];
+			}
+			ls->last_seen_ms = now;
+			ls->last_seen_wall = wall;
+		}
+		ns->seen_pkts[side] = pk;
+		ns->seen_bytes[side] = by;
+	}
+}
+
+static int
+nft_read_counters(struct relayd *rd, void *priv, struct stream **sts,
+    size_t n)
+{
+	struct nft_priv *p = priv;
+	struct nft_stream **which;
+	struct nft_flow *flows;
+	struct ct_counters *out;
+	uint64_t now = now_ms();
+	int64_t wall = time(NULL);
+	size_t nw = 0, nf = 0;
+	uint64_t period = COUNTER_PERIOD_MS;
+	int rc;
+
+	/* Read often enough for the inactivity timeout to see activity. */
+	if (rd->conf.inactivity_timeout > 0 &&
+	    rd->conf.inactivity_timeout * 1000 / 4 < period)
+		period = (uint64_t)(rd->conf.inactivity_timeout * 1000 / 4);
+	nft_flush(rd, p);
+	which = malloc(n * sizeof(*which));
+	flows = malloc(2 * n * sizeof(*flows));
+	out = malloc(2 * n * sizeof(*out));
+	if (which == NULL || flows == NULL || out == NULL) {
+		free(which);
+		free(flows);
+		free(out);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct nft_stream *ns = sts[i]->backend_priv;
+		if (ns == NULL || ns->state != NS_INSTALLED)
+			continue;
+		if (n > SMALL_BATCH && now - ns->last_read_ms < period)
+			continue;
+		ns->last_read_ms = now;
+		which[nw++] = ns;
+		for (size_t k = 0; k < ns->nflows / 2; k++)
+			flows[nf++] = ns->flows[2 * k];
+	}
+	rc = nf > 0 ? ct_get_flows(p->ct, flows, nf, out) : 0;
+	if (rc == 0) {
+		nf = 0;
+		for (size_t i = 0; i < nw; i++) {
+			for (size_t k = 0; k < which[i]->nflows / 2; k++)
+				entry_update(which[i], (int)k, &out[nf++]);
+			stream_update(rd, which[i], now, wall);
+		}
+	} else {
+		rlog(rd, LL_WARNING, "nft: reading %zu conntrack counters: %s",
+		    nf, strerror(-rc));
+	}
+	free(which);
+	free(flows);
+	free(out);
+	return rc;
+}
+
+static int
+nft_adopt(struct relayd *rd, void *priv, struct stream *st)
+{
+	struct nft_priv *p = priv;
+	struct nft_stream *ns;
+	char why[160];
+
+	if (!p->rebuild || p->nold == 0)
+		return -ENOENT;
+	ns = calloc(1, sizeof(*ns));
+	if (ns == NULL)
+		return -ENOMEM;
+	if (stream_flows(rd, st, ns, why, sizeof(why)) < 0) {
+		free(ns);
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < ns->nflows; i++) {
+		struct nft_elem e, *found;
+		nft_flow_elem(&ns->flows[i], &e);
+		found = bsearch(&e, p->old, p->nold, sizeof(e), cmp_elem);
+		if (found == NULL || memcmp(found->data, e.data, 16) != 0) {
+			free(ns);
+			return -ENOENT;
+		}
+	}
+	if (p->nadopted + ns->nflows > p->adopted_cap) {
+		size_t cap = p->adopted_cap ? p->adopted_cap * 2 : 1024;
+		struct nft_elem *v;
+		while (cap < p->nadopted + ns->nflows)
+			cap *= 2;
+		v = realloc(p->adopted, cap * sizeof(*v));
+		if (v == NULL) {
+			free(ns);
+			return -ENOMEM;
+		}
+		p->adopted = v;
+		p->adopted_cap = cap;
+	}
+	for (size_t i = 0; i < ns->nflows; i++) {
+		nft_flow_elem(&ns->flows[i], &p->adopted[p->nadopted++]);
+	}
+	/* The journal kept the userspace counts only (journal.c): the
+	 * entries' counts since their creation are added on the next read. */
+	ns->st = st;
+	st->backend_priv = ns;
+	installed(p, ns);
+	return 0;
+}
+
+static void
+nft_adopt_done(struct relayd *rd, void *priv)
+{
+	struct nft_priv *p = priv;
+
+	if (p->rebuild)
+		rebuild(rd, p);
+}
+
+const struct backend_ops backend_nft_ops = {
+	.name = "nft",
+	.open = nft_open,
+	.close = nft_close,
+	.install = nft_install,
+	.remove = nft_remove,
+	.read_counters = nft_read_counters,
+	.adopt = nft_adopt,
+	.adopt_done = nft_adopt_done,
+	.flush = nft_flush,
+};

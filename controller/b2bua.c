@@ -252,6 +252,58 @@ fmt_sa(const struct sockaddr *sa, char *buf, size_t len)
 	snprintf(buf, len, "%s:%d", ip, port);
 }
 
+/*
+ * unknown_source "drop": no answer at all. The handle is kept unanswered
+ * until the caller's transaction has given up (64*T1), then destroyed.
+ * At most DROP_MAX are held; beyond that they get the stack's 480 at once.
+ */
+#define DROP_MAX	10000
+#define DROP_HOLD_S	40.0
+
+struct dropped {
+	nua_handle_t	*nh;
+	double		 until;
+	struct dropped	*next;
+};
+
+static void
+drop_request(struct ctl *c, nua_handle_t *nh)
+{
+	struct dropped *d, **pp;
+
+	if (c->ndropped >= DROP_MAX || (d = calloc(1, sizeof(*d))) == NULL) {
+		nua_handle_destroy(nh);
+		return;
+	}
+	d->nh = nh;
+	d->until = mono_now() + DROP_HOLD_S;
+	for (pp = &c->dropped; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = d;	/* oldest first */
+	c->ndropped++;
+}
+
+static void
+drop_expire(struct ctl *c, bool all)
+{
+	double now = mono_now();
+
+	while (c->dropped != NULL && (all || c->dropped->until <= now)) {
+		struct dropped *d = c->dropped;
+		c->dropped = d->next;
+		c->ndropped--;
+		if (c->nua != NULL)
+			nua_handle_destroy(d->nh);
+		free(d);
+	}
+}
+
+static void
+on_drop_tick(struct ctl *c, su_timer_t *t, void *arg)
+{
+	drop_expire(c, false);
+}
+
 /* The username the caller authenticates as (credentials), else From's. */
 static const char *
 account_name(su_home_t *home, const sip_t *sip)
@@ -397,7 +449,7 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 		    sip->sip_call_id->i_id, src, conf->unknown_drop ?
 		    " (dropped)" : ": 403");
 		if (conf->unknown_drop)
-			nua_handle_destroy(nh);
+			drop_request(c, nh);
 		else
 			nua_respond(nh, SIP_403_FORBIDDEN, TAG_END());
 		return;
@@ -412,6 +464,8 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 		    SIPTAG_RETRY_AFTER_STR(ra), TAG_END());
 		return;
 	}
+	/* The stack's automatic 100 is off (drop mode must stay silent). */
+	nua_respond(nh, SIP_100_TRYING, TAG_END());
 	if ((k = call_new(c, nh, sip)) == NULL) {
 		limits_release(c, t->name);
 		nua_respond(nh, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
@@ -516,7 +570,7 @@ static void
 start_attempt(struct call *k)
 {
 	struct ctl *c = k->ctl;
-	const struct gateway *gw;
+	const struct gateway *gw = NULL;
 	char ruri[320], to[320], from[320], port[8] = "", tp[20] = "";
 	char cid[320] = "", hostbuf[160];
 	const char *host;
@@ -529,7 +583,7 @@ start_attempt(struct call *k)
 		    "gateway", gw->name, "carrier", k->cand[k->attempt].carrier,
 		    "code", 484));
 	}
-	if (k->attempt >= k->ncand) {
+	if (k->attempt >= k->ncand || gw == NULL) {
 		fail_a(k, 484, "number too long after transforms");
 		call_check(k);
 		return;
@@ -1002,6 +1056,7 @@ b2bua_open(struct ctl *c)
 	    NUTAG_ENABLEINVITE(1),
 	    NUTAG_OUTBOUND("no-options-keepalive no-validate no-natify"),
 	    NUTAG_AUTO302(0), NUTAG_AUTO305(0),
+	    NUTAG_AUTO100(0),
 	    SIPTAG_SUPPORTED_STR(""),
 	    SIPTAG_USER_AGENT_STR(conf->user_agent),
 	    NTATAG_UDP_MTU(65535),
@@ -1012,6 +1067,8 @@ b2bua_open(struct ctl *c)
 		    "use, or not local?)", url, sips[0] ? " / " : "", sips);
 		return -EADDRINUSE;
 	}
+	c->drop_timer = su_timer_create(su_root_task(c->root), 1000);
+	su_timer_set_for_ever(c->drop_timer, on_drop_tick, NULL);
 	clog_msg(c, LL_INFO, "SIP on %s (UDP and TCP)%s%s", url,
 	    sips[0] ? ", TLS on " : "", sips);
 	return 0;
@@ -1020,6 +1077,10 @@ b2bua_open(struct ctl *c)
 void
 b2bua_close(struct ctl *c)
 {
+	if (c->drop_timer != NULL)
+		su_timer_destroy(c->drop_timer);
+	c->drop_timer = NULL;
+	drop_expire(c, true);
 	if (c->nua != NULL)
 		nua_destroy(c->nua);
 	c->nua = NULL;

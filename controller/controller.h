@@ -366,6 +366,9 @@ struct ctl {
 	su_timer_t		*relay_timer;
 	struct ctl_srv		*srv;
 	int			 cdr_fd;
+	struct dropped		*dropped;	/* unanswered INVITEs (drop mode) */
+	int			 ndropped;
+	su_timer_t		*drop_timer;
 	double			 started;
 	bool			 quitting;
 	char			 contact[160];

@@ -326,6 +326,15 @@ account_name(su_home_t *home, const sip_t *sip)
 	    sip->sip_from->a_url->url_user : NULL;
 }
 
+static struct trunk *
+first_account(const struct ctl_conf *conf)
+{
+	for (int i = 0; i < conf->ntrunks; i++)
+		if (conf->trunks[i].username[0] != '\0')
+			return &conf->trunks[i];
+	return NULL;
+}
+
 /* 1: authenticated; 0: challenged or refused (answered here). */
 static int
 digest_check(struct ctl *c, nua_t *nua, nua_handle_t *nh, struct trunk *t,
@@ -437,6 +446,13 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 	t = identify_by_source(conf, ai->ai_addr, req_transport(sip));
 	if (t == NULL) {
 		t = identify_by_account(conf, account_name(home, sip));
+		/*
+		 * No credentials yet and From names no account: challenge
+		 * with the first account's realm; the answer names the
+		 * account. Unknown usernames in credentials get 403 below.
+		 */
+		if (t == NULL && sip->sip_proxy_authorization == NULL)
+			t = first_account(conf);
 		if (t != NULL && !digest_check(c, nua, nh, t, sip)) {
 			su_home_deinit(home);
 			return;
@@ -749,6 +765,7 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 			nua_bye(l->nh, TAG_END());
 			l->answered = true;
 		} else if (status >= 300) {
+			record_attempt(k, status);
 			destroy_leg(l);
 			call_check(k);
 		}

@@ -55,7 +55,7 @@ SOFIA_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags sofia-sip-
 SOFIA_LIBS := $(shell pkg-config --libs sofia-sip-ua 2>/dev/null)
 BINS += $(BUILD)/trunkline-controller
 $(BUILD)/controller/%.o: ALL_CFLAGS += $(SOFIA_CFLAGS)
-$(BUILD)/tests/unit/test_ctl_%.o: ALL_CFLAGS += $(SOFIA_CFLAGS)
+$(BUILD)/tests/unit/test_ctl_%.o: ALL_CFLAGS += $(SOFIA_CFLAGS) -Icontroller
 
 # Keep objects of unit tests and tools: they are intermediates of pattern rules.
 .SECONDARY:

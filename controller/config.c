@@ -402,7 +402,8 @@ parse_carrier(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	json_array_foreach(arr, i, v) {
 		struct carrier_gw *cg = &cr->gws[i];
 		P(p, "%s.gateways[%zu]", path, i);
-		cg->priority = 1;
+		/* Default: list order is the priority order. */
+		cg->priority = (int)i + 1;
 		cg->weight = 1;
 		if (json_is_string(v)) {
 			snprintf(name, sizeof(name), "%s", json_string_value(v));

@@ -29,15 +29,20 @@ media_type(const sdp_media_t *m)
 	return "other";
 }
 
+/* In manual mode the direction stays an attribute: media, then session. */
 static const char *
-mode_name(unsigned mode)
+direction(const sdp_session_t *s, const sdp_media_t *m)
 {
-	switch (mode) {
-	case sdp_inactive: return "inactive";
-	case sdp_sendonly: return "sendonly";
-	case sdp_recvonly: return "recvonly";
-	default: return "sendrecv";
-	}
+	static const char *const dirs[] = { "sendonly", "recvonly", "inactive",
+	    "sendrecv", NULL };
+	const sdp_attribute_t *lists[2] = { m->m_attributes, s->sdp_attributes };
+
+	for (int l = 0; l < 2; l++)
+		for (const sdp_attribute_t *a = lists[l]; a; a = a->a_next)
+			for (int i = 0; dirs[i] != NULL; i++)
+				if (a->a_name && strcasecmp(a->a_name, dirs[i]) == 0)
+					return dirs[i];
+	return "sendrecv";
 }
 
 static sdp_attribute_t *
@@ -101,7 +106,7 @@ sdp_to_media(const char *body, size_t len, char *err, size_t errlen)
 		    "transport", m->m_proto_name ? m->m_proto_name : "RTP/AVP",
 		    "address", c->c_address, "rtp_port",
 		    (json_int_t)(m->m_port & 0xffff), "direction",
-		    mode_name(m->m_mode));
+		    direction(s, m));
 		if ((a = attr_find(m->m_attributes, "rtcp")) != NULL &&
 		    a->a_value != NULL && m->m_port != 0) {
 			long port = strtol(a->a_value, NULL, 10);

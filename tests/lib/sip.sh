@@ -181,7 +181,7 @@ sip_uac() {
 	local name=$1 scen=$2 ip=$3
 	shift 3
 	tl_spawn "$name" - sipp -sf "$SIP_SCEN/$scen" -i "$ip" -p "$SIP_UAC_PORT" \
-		-m 1 -nostdin -timeout 60s -s 441234567 -set mport "$SIP_CALLER_RTP" \
+		-m 1 -nostdin -timeout 60s -s "${SIP_SERVICE:-441234567}" -set mport "$SIP_CALLER_RTP" \
 		-trace_err -error_file "$TL_TMP/$name.errors" \
 		-trace_msg -message_file "$TL_TMP/$name.msgs" \
 		"$@" "127.0.0.1:$SIP_CTL_PORT"

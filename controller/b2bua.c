@@ -1101,11 +1101,21 @@ b2bua_close(struct ctl *c)
 	if (c->nua != NULL)
 		nua_destroy(c->nua);
 	c->nua = NULL;
-	/* Calls still here at exit (relays gone): freed without a CDR. */
+	/* Calls still here at exit: their CDR says so, then they go. */
 	while (c->calls != NULL) {
-		clog_msg(c, LL_WARNING, "call %s still open at exit",
-		    c->calls->call_id);
-		call_free(c->calls);
+		struct call *k = c->calls;
+		if (!k->finished) {
+			k->finished = true;
+			k->end_t = wall_now();
+			if (k->hangup_by == BY_NONE)
+				k->hangup_by = BY_CONTROLLER;
+			if (k->reason[0] == '\0')
+				snprintf(k->reason, sizeof(k->reason), "shutdown");
+			if (k->limit_held)
+				limits_release(c, k->trunk->name);
+		}
+		cdr_write(c, k);
+		call_free(k);
 	}
 }
 

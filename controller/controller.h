@@ -259,7 +259,9 @@ char	*sdp_rewrite(const char *body, size_t len, json_t *media,
 typedef void relay_cb(struct ctl *, void *arg, json_t *reply);	/* reply NULL: failed */
 struct relay;
 int	 relay_open_all(struct ctl *);
+/* Disconnect (pending requests fail), then free once no call needs them. */
 void	 relay_close_all(struct ctl *);
+void	 relay_free_all(struct ctl *);
 /* The least loaded relay that answers, or NULL. */
 struct relay *relay_pick(struct ctl *);
 const char *relay_name(const struct relay *);

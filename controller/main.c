@@ -184,6 +184,7 @@ main(int argc, char *argv[])
 out:
 	relay_close_all(&c);
 	b2bua_close(&c);
+	relay_free_all(&c);
 	control_close(&c);
 	limits_free(&c);
 	if (sig.widx > 0)

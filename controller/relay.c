@@ -396,6 +396,11 @@ relay_close_all(struct ctl *c)
 		r->head = r->tail = NULL;
 		fail_pending(c, p);
 	}
+}
+
+void
+relay_free_all(struct ctl *c)
+{
 	for (int i = 0; i < c->nrelays; i++) {
 		struct relay *r = c->relays[i];
 		proto_framer_free(&r->in);

@@ -1,0 +1,52 @@
+#!/bin/bash
+#
+# Several relays: two relayds; two concurrent calls are spread over them
+# by load and each call stays on its relay (its CDR names it); a relay
+# that stops answering (SIGSTOP) is taken out after relay_timeout and the
+# next call goes to the other one; once it answers again (SIGCONT) it is
+# used again.
+. "$(dirname "$0")/../lib/sip.sh"
+sip_init
+sip_relayd_start
+SOCK2=$TL_TMP/relayd2.sock
+jq --arg s "$SOCK2" --argjson min $((SIP_MEDIA_MIN + 24)) --argjson max $((SIP_MEDIA_MIN + 29)) \
+	'.control.socket = $s | .ports = {min: $min, max: $max}' "$TL_TMP/relayd.json" >"$TL_TMP/relayd2.json"
+tl_spawn relayd2 - "$TL_RELAYD" -f "$TL_TMP/relayd2.json" -d
+ping2() { timeout 5 "$TL_CTL" -s "$SOCK2" ping >/dev/null 2>&1; }
+tl_wait_for 10 "relayd2 to answer" ping2
+sip_controller_start ".relays += [{name: \"r2\", socket: \"$SOCK2\"}] | .relay_timeout = 0.5"
+both_up() { sip_ctl --json status | jq -e '[.relays[].up] == [true, true]' >/dev/null; }
+tl_wait_for 10 "both relays connected" both_up
+
+sessions() { timeout 5 "$TL_CTL" -s "$1" --json stats | jq .sessions; }
+two_calls() { [ "$(sip_ctl --json status | jq .calls)" = 2 ] && [ "$(sessions "$TL_SOCK")" = 1 ] && [ "$(sessions "$SOCK2")" = 1 ]; }
+sip_uas gw1 uas_answer.xml "$SIP_GW1_PORT" -m 2
+sip_uac c1 uac_waitbye.xml 127.0.0.2
+one() { [ "$(sip_ctl --json status | jq .calls)" = 1 ]; }
+tl_wait_for 10 "the first call" one
+SIP_UAC_PORT=$SIP_UAC2_PORT sip_uac c2 uac_waitbye.xml 127.0.0.2
+tl_wait_for 10 "one session on each relay" two_calls
+for id in $(sip_ctl --json calls | jq -r '.calls[].call_id'); do
+	sip_ctl hangup "$id" >/dev/null || tl_fail "hangup $id"
+done
+sip_expect c1 20 "call 1 ends"
+sip_expect c2 20 "call 2 ends"
+sip_expect gw1 20 "gw1 took both calls"
+sip_cdr_wait 2
+tl_assert_json "$(jq -s '[.[].relay] | sort' "$SIP_CDR")" '. == ["r1", "r2"]' "each call's CDR names its relay"
+
+tl_log "relay r1 stops answering"
+kill -STOP "$TL_RELAYD_PID"
+r1_down() { sip_ctl --json status | jq -e '.relays[0].up == false' >/dev/null; }
+tl_wait_for 10 "r1 to be taken out" r1_down
+sip_uas gw1b uas_answer.xml "$SIP_GW1_PORT"
+sip_uac c3 uac_call.xml 127.0.0.2 -d 200
+sip_expect c3 30 "a call while r1 is stuck"
+sip_cdr_wait 3
+tl_assert_json "$SIP_CDR_LAST" '.relay == "r2" and .final_code == 200' "the call went to r2"
+kill -CONT "$TL_RELAYD_PID"
+tl_wait_for 10 "r1 to be back" both_up
+grep -q "relay r1: no reply within relay_timeout" "$TL_TMP/controller.log" || tl_fail "no log line for the stuck relay"
+sip_controller_stop
+tl_relayd_stop
+tl_pass

@@ -115,6 +115,7 @@ call_free(struct call *k)
 	json_decref(k->attempts);
 	free(k->offer);
 	free(k->b_offer);
+	free(k->reinv_sdp);
 	config_unref(k->conf);
 	su_home_unref(k->home);
 }
@@ -738,8 +739,9 @@ relay_answer(struct call *k, int status, const sip_t *sip)
 	req = proto_request(0, "answer");
 	json_object_set_new(req, "call_id", json_string(k->call_id));
 	json_object_set_new(req, "from_tag", json_string(k->from_tag));
-	json_object_set_new(req, "to_tag", json_string(sip->sip_to->a_tag ?
-	    sip->sip_to->a_tag : "-"));
+	snprintf(k->to_tag, sizeof(k->to_tag), "%s", sip->sip_to->a_tag ?
+	    sip->sip_to->a_tag : "-");
+	json_object_set_new(req, "to_tag", json_string(k->to_tag));
 	json_object_set_new(req, "media", media);
 	k->pending++;
 	relay_request(c, k->relay, req, on_answered, ax);
@@ -955,6 +957,163 @@ b2bua_relay_event(struct ctl *c, json_t *ev)
 	b2bua_hangup(c, id, BY_RELAY, reason);
 }
 
+/* ---- re-INVITE: a new offer from either side goes through the relay ---- */
+
+static json_t *
+relay_req(struct call *k, const char *cmd, json_t *media)
+{
+	json_t *req = proto_request(0, cmd);
+
+	json_object_set_new(req, "call_id", json_string(k->call_id));
+	json_object_set_new(req, "from_tag", json_string(k->from_tag));
+	if (strcmp(cmd, "answer") == 0)
+		json_object_set_new(req, "to_tag", json_string(k->to_tag));
+	json_object_set_new(req, "media", media);
+	return req;
+}
+
+static struct leg *
+reinv_from(struct call *k)
+{
+	return k->reinv == 1 ? &k->a : &k->b;
+}
+
+static struct leg *
+reinv_to(struct call *k)
+{
+	return k->reinv == 1 ? &k->b : &k->a;
+}
+
+static void
+reinv_fail(struct call *k, int status)
+{
+	struct leg *from = reinv_from(k);
+
+	if (from->nh != NULL)
+		nua_respond(from->nh, status, sip_status_phrase(status),
+		    TAG_END());
+	k->reinv = 0;
+}
+
+/* The offer went through the relay: pass it on to the other side. */
+static void
+on_reinv_offered(struct ctl *c, void *arg, json_t *reply)
+{
+	struct call *k = arg;
+	struct leg *to;
+	char err[160], *sdp = NULL;
+
+	k->pending--;
+	if (k->finished || k->state != CS_CONNECTED || k->reinv == 0) {
+		call_check(k);
+		return;
+	}
+	to = reinv_to(k);
+	if (reply != NULL && json_is_true(json_object_get(reply, "ok")))
+		sdp = sdp_rewrite(k->reinv_sdp, strlen(k->reinv_sdp),
+		    json_object_get(reply, "media"), ++to->sdp_version, err,
+		    sizeof(err));
+	if (sdp == NULL || to->nh == NULL) {
+		reinv_fail(k, 500);
+		free(sdp);
+		return;
+	}
+	nua_invite(to->nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+	    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+	free(sdp);
+}
+
+static void
+reinvite_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip)
+{
+	struct call *k = l->call;
+	char err[160];
+	json_t *media;
+
+	if (k->state != CS_CONNECTED || k->reinv != 0) {
+		int st = k->reinv ? 491 : 488;
+		nua_respond(l->nh, st, sip_status_phrase(st),
+		    NUTAG_WITH_THIS(nua), TAG_END());
+		return;
+	}
+	if (sip->sip_payload == NULL || sip->sip_payload->pl_len == 0 ||
+	    (media = sdp_to_media(sip->sip_payload->pl_data,
+	    sip->sip_payload->pl_len, err, sizeof(err))) == NULL) {
+		/* A re-INVITE without an offer is not relayed (yet). */
+		nua_respond(l->nh, SIP_488_NOT_ACCEPTABLE, NUTAG_WITH_THIS(nua),
+		    TAG_END());
+		return;
+	}
+	k->reinv = l->side + 1;
+	free(k->reinv_sdp);
+	k->reinv_sdp = strndup(sip->sip_payload->pl_data,
+	    sip->sip_payload->pl_len);
+	/* The caller's media is the relay's offer side, the callee's its
+	 * answer side, whichever of them re-offers. */
+	k->pending++;
+	relay_request(c, k->relay, relay_req(k, l->side == 0 ? "offer" :
+	    "answer", media), on_reinv_offered, k);
+}
+
+/* The answer went through the relay: answer the side that re-offered. */
+static void
+on_reinv_answered(struct ctl *c, void *arg, json_t *reply)
+{
+	struct call *k = arg;
+	struct leg *from;
+	char err[160], *sdp = NULL;
+
+	k->pending--;
+	if (k->finished || k->reinv == 0) {
+		call_check(k);
+		return;
+	}
+	from = reinv_from(k);
+	if (reply != NULL && json_is_true(json_object_get(reply, "ok")))
+		sdp = sdp_rewrite(k->reinv_sdp, strlen(k->reinv_sdp),
+		    json_object_get(reply, "media"), ++from->sdp_version, err,
+		    sizeof(err));
+	if (sdp == NULL) {
+		reinv_fail(k, 500);
+		return;
+	}
+	if (from->nh != NULL)
+		nua_respond(from->nh, SIP_200_OK,
+		    SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+		    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+	k->reinv = 0;
+	free(sdp);
+}
+
+/* The other side answered our re-INVITE. */
+static void
+reinvite_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
+{
+	struct call *k = l->call;
+	char err[160];
+	json_t *media;
+
+	if (status < 200 || k->reinv == 0)
+		return;
+	if (status >= 300) {
+		reinv_fail(k, status);
+		return;
+	}
+	k->reinv_ack = l;	/* ACKed when the re-offerer ACKs */
+	if (sip->sip_payload == NULL || (media = sdp_to_media(
+	    sip->sip_payload->pl_data, sip->sip_payload->pl_len, err,
+	    sizeof(err))) == NULL) {
+		reinv_fail(k, 500);
+		return;
+	}
+	free(k->reinv_sdp);
+	k->reinv_sdp = strndup(sip->sip_payload->pl_data,
+	    sip->sip_payload->pl_len);
+	k->pending++;
+	relay_request(c, k->relay, relay_req(k, l->side == 0 ? "offer" :
+	    "answer", media), on_reinv_answered, k);
+}
+
 /* ---- the nua callback ---- */
 
 static void
@@ -981,16 +1140,23 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 	case nua_i_invite:
 		if (l == NULL)
 			new_invite(c, nua, nh, sip);
-		else	/* re-INVITE: not relayed yet; keep the media as is */
-			nua_respond(nh, SIP_488_NOT_ACCEPTABLE,
-			    NUTAG_WITH_THIS(nua), TAG_END());
+		else
+			reinvite_in(c, nua, l, sip);
 		return;
 	case nua_r_invite:
-		if (l != NULL && l->side == 1)
+		if (l != NULL && l->call->reinv != 0 &&
+		    l == reinv_to(l->call))
+			reinvite_response(c, l, status, sip);
+		else if (l != NULL && l->side == 1)
 			b_response(c, l, status, sip);
 		return;
 	case nua_i_ack:
-		if (l != NULL && l->side == 0 && l->call->b.nh != NULL &&
+		if (l != NULL && l->call->reinv_ack != NULL &&
+		    l->call->reinv_ack != l) {
+			if (l->call->reinv_ack->nh != NULL)
+				nua_ack(l->call->reinv_ack->nh, TAG_END());
+			l->call->reinv_ack = NULL;
+		} else if (l != NULL && l->side == 0 && l->call->b.nh != NULL &&
 		    !l->call->b_acked) {
 			l->call->b_acked = true;
 			nua_ack(l->call->b.nh, TAG_END());

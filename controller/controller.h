@@ -293,6 +293,10 @@ struct call {
 	struct ctl_conf		*conf;		/* reference */
 	int			 pending;	/* relay requests in flight */
 	bool			 finished, b_acked, auth_tried;
+	int			 reinv;		/* re-INVITE in progress from: 1 A, 2 B */
+	char			*reinv_sdp;	/* its offer (then the answer) */
+	struct leg		*reinv_ack;	/* leg whose 2xx awaits our ACK */
+	char			 to_tag[128];	/* B's tag, for the relay */
 	enum call_state		 state;
 	struct leg		 a, b;
 	bool			 a_gone, b_gone, limit_held;

@@ -61,6 +61,7 @@ $(BUILD)/tests/unit/test_ctl_%.o: ALL_CFLAGS += $(SOFIA_CFLAGS) -Icontroller
 .SECONDARY:
 
 .PHONY: all check unit-bins tools install demo clean asan deps fuzz bench-smoke
+.PHONY: install-controller demo-sip
 all: $(BINS) $(TOOL_BIN) $(UNIT_BIN)
 
 $(BUILD)/%.o: %.c
@@ -138,6 +139,24 @@ install: $(BINS)
 	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/trunkline/relayd.json ]; then \
 		install -m 0644 etc/relayd.json $(DESTDIR)$(SYSCONFDIR)/trunkline/relayd.json; \
 	else echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/trunkline/relayd.json"; fi
+
+# The controller's files (its own rule, so that merges stay simple).
+install: install-controller
+install-controller: $(BUILD)/trunkline-controller
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 0755 $(BUILD)/trunkline-controller $(DESTDIR)$(PREFIX)/sbin/
+	install -m 0644 controller/trunkline-controller.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 controller/trunkline-controller.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/trunkline
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' etc/trunkline-controller.service.in \
+		> $(DESTDIR)$(UNITDIR)/trunkline-controller.service
+	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/trunkline/controller.json ]; then \
+		install -m 0644 etc/controller.json $(DESTDIR)$(SYSCONFDIR)/trunkline/controller.json; \
+	else echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/trunkline/controller.json"; fi
+
+# A full SIP call through the controller and the relay (needs sipp).
+demo-sip: all
+	scripts/demo-sip.sh
 
 clean:
 	rm -rf build

@@ -10,6 +10,7 @@ PKGS=(
 	libjansson-dev libmnl-dev libnftnl-dev libnetfilter-conntrack-dev
 	libsofia-sip-ua-dev libcmocka-dev
 	iproute2 nftables conntrack jq procps psmisc mandoc
+	sip-tester python3
 )
 
 if [ "$(id -u)" != 0 ]; then

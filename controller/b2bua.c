@@ -589,7 +589,7 @@ start_attempt(struct call *k)
 	struct ctl *c = k->ctl;
 	const struct gateway *gw = NULL;
 	char ruri[320], to[320], from[320], port[8] = "", tp[20] = "";
-	char cid[320] = "", hostbuf[160];
+	char cid[320] = "", hostbuf[160], route[220] = "";
 	const char *host;
 
 	for (; k->attempt < k->ncand; k->attempt++) {
@@ -636,9 +636,12 @@ start_attempt(struct call *k)
 	    gw->name, "carrier", k->cand[k->attempt].carrier));
 	k->b = (struct leg){ k, NULL, 1, k->b.sdp_version, false };
 	k->b_acked = k->auth_tried = false;
+	/* An outbound proxy is a pre-loaded loose route (RFC 3261 8.1.2). */
+	if (gw->proxy[0] != '\0')
+		snprintf(route, sizeof(route), "<%s%s>", gw->proxy,
+		    strstr(gw->proxy, ";lr") ? "" : ";lr");
 	k->b.nh = nua_handle(c->nua, &k->b, NUTAG_URL(ruri),
-	    SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from),
-	    TAG_IF(gw->proxy[0], NUTAG_PROXY(gw->proxy)), TAG_END());
+	    SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from), TAG_END());
 	if (k->b.nh == NULL) {
 		fail_a(k, 500, "cannot create the outgoing leg");
 		call_check(k);
@@ -649,6 +652,7 @@ start_attempt(struct call *k)
 	k->state = CS_CALLING;
 	nua_invite(k->b.nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 	    SIPTAG_PAYLOAD_STR(k->b_offer),
+	    TAG_IF(route[0], SIPTAG_ROUTE_STR(route)),
 	    TAG_IF(cid[0], SIPTAG_HEADER_STR(cid)), TAG_END());
 	su_timer_set_interval(k->invite_timer, on_invite_timeout, k,
 	    (su_duration_t)(k->conf->invite_timeout * 1000));
@@ -870,6 +874,10 @@ leg_terminated(struct ctl *c, struct leg *l)
 			fail_a(k, 487, NULL);
 		else
 			bye_leg(peer, NULL);
+		/* A gateway that ignores our CANCEL is dropped after 5 s. */
+		if (peer->side == 1 && peer->nh != NULL && !peer->answered)
+			su_timer_set_interval(k->invite_timer,
+			    on_invite_timeout, k, 5000);
 	}
 	if (k->final_code == 0 && l->side == 0)
 		k->final_code = 487;

@@ -171,8 +171,9 @@ sip_uas() {
 	tl_wait_for 5 "SIPp $name to listen on $port" sip_listening "$port"
 }
 
+# sip_listening PORT: something listens there (UDP, or TCP for SIPp -t t1).
 sip_listening() {
-	ss -ulnH "sport = :$1" | grep -q .
+	ss -ulnH "sport = :$1" | grep -q . || ss -tlnH "sport = :$1" | grep -q .
 }
 
 # sip_uac NAME SCENARIO SRC-IP [sipp args...]: a caller (SIPp UAC) from

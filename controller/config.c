@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "controller.h"
 
@@ -607,6 +608,15 @@ parse_sip(cfg_t *c, json_t *o, struct ctl_conf *conf)
 	if ((conf->tls_listen[0] == '\0') != (conf->tls_cert_dir[0] == '\0'))
 		return fail(c, "sip", "'tls_listen' and 'tls_cert_dir' go "
 		    "together (TLS needs a certificate)");
+	if (conf->tls_cert_dir[0] != '\0') {
+		/* Sofia would start without TLS, silently: check here. */
+		char pem[300];
+		snprintf(pem, sizeof(pem), "%s/agent.pem", conf->tls_cert_dir);
+		if (access(pem, R_OK) != 0)
+			return fail(c, "sip.tls_cert_dir", "%s: %s (the key "
+			    "and certificate are required)", pem,
+			    strerror(errno));
+	}
 	return 0;
 }
 

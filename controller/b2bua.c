@@ -116,6 +116,7 @@ call_free(struct call *k)
 	free(k->offer);
 	free(k->b_offer);
 	free(k->reinv_sdp);
+	json_decref(k->offer_req);
 	config_unref(k->conf);
 	su_home_unref(k->home);
 }
@@ -387,6 +388,7 @@ static void
 on_offered(struct ctl *c, void *arg, json_t *reply)
 {
 	struct call *k = arg;
+	struct relay *next;
 	char err[160];
 
 	k->pending--;
@@ -394,6 +396,17 @@ on_offered(struct ctl *c, void *arg, json_t *reply)
 		k->relay_session = true;
 	if (k->a.nh == NULL || k->finished) {
 		call_check(k);	/* the caller went away meanwhile */
+		return;
+	}
+	if (!k->relay_session && reply == NULL && ++k->relay_tries < c->nrelays &&
+	    (next = relay_pick(c)) != NULL && next != k->relay) {
+		/* That relay went down with our offer: try the next one. */
+		clog_msg(c, LL_NOTICE, "call %s: relay %s did not answer; "
+		    "trying %s", k->call_id, relay_name(k->relay),
+		    relay_name(next));
+		k->relay = next;
+		k->pending++;
+		relay_request(c, next, json_incref(k->offer_req), on_offered, k);
 		return;
 	}
 	if (!k->relay_session) {
@@ -418,8 +431,6 @@ on_offered(struct ctl *c, void *arg, json_t *reply)
 static int
 numbers_in(struct call *k, const sip_t *sip)
 {
-	char tmp[CTL_NUM_MAX];
-
 	user_of(sip->sip_request->rq_url, k->called_in, sizeof(k->called_in));
 	user_of(sip->sip_from->a_url, k->calling_in, sizeof(k->calling_in));
 	if (xform_apply(&k->trunk->xf.called, k->called_in, k->called,
@@ -427,7 +438,6 @@ numbers_in(struct call *k, const sip_t *sip)
 	    xform_apply(&k->trunk->xf.calling, k->calling_in, k->calling,
 	    sizeof(k->calling)) < 0)
 		return -1;
-	(void)tmp;
 	return 0;
 }
 
@@ -543,6 +553,7 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 		    relay_config(k->relay)->interfaces[1]));
 	k->state = CS_OFFERING;
 	k->pending++;
+	k->offer_req = json_incref(req);	/* kept for a retry elsewhere */
 	if (relay_request(c, k->relay, req, on_offered, k) < 0) {
 		k->pending--;
 		fail_a(k, 503, "media relay failed");

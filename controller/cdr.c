@@ -57,6 +57,8 @@ cdr_build(const struct call *k)
 	    json_string(k->route->name) : json_null());
 	json_object_set_new(o, "gateway", gw ? json_string(gw->name) :
 	    json_null());
+	json_object_set_new(o, "carrier", gw ? json_string(
+	    k->cand[k->attempt].carrier) : json_null());
 	json_object_set_new(o, "relay", k->relay ?
 	    json_string(relay_name(k->relay)) : json_null());
 	json_object_set_new(o, "numbers", json_pack(

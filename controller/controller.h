@@ -315,6 +315,8 @@ struct call {
 	char			*offer;		/* A's SDP as received */
 	char			*b_offer;	/* the rewritten one for B */
 	struct relay		*relay;
+	int			 relay_tries;
+	json_t			*offer_req;	/* the relay offer, for a retry */
 	bool			 relay_session;
 	su_timer_t		*invite_timer, *duration_timer;
 	double			 setup_t, connect_t, end_t;	/* epoch */

@@ -36,14 +36,23 @@ sip_cdr_wait 2
 tl_assert_json "$(jq -s '[.[].relay] | sort' "$SIP_CDR")" '. == ["r1", "r2"]' "each call's CDR names its relay"
 
 tl_log "relay r1 stops answering"
+tl_wait_for 5 "no call left" sip_no_calls
+# the next call's offer goes to r1 (both idle, r1 first), which does not
+# answer: after relay_timeout it is taken out and the offer goes to r2
 kill -STOP "$TL_RELAYD_PID"
-r1_down() { sip_ctl --json status | jq -e '.relays[0].up == false' >/dev/null; }
-tl_wait_for 10 "r1 to be taken out" r1_down
 sip_uas gw1b uas_answer.xml "$SIP_GW1_PORT"
 sip_uac c3 uac_call.xml 127.0.0.2 -d 200
 sip_expect c3 30 "a call while r1 is stuck"
 sip_cdr_wait 3
 tl_assert_json "$SIP_CDR_LAST" '.relay == "r2" and .final_code == 200' "the call went to r2"
+grep -q "relay r1 did not answer; trying r2" "$TL_TMP/controller.log" || tl_fail "the offer was not retried on r2"
+r1_down() { sip_ctl --json status | jq -e '.relays[0].up == false' >/dev/null; }
+r1_down || tl_fail "r1 is still in use"
+sip_uas gw1c uas_answer.xml "$SIP_GW1_PORT"
+sip_uac c4 uac_call.xml 127.0.0.2 -d 200
+sip_expect c4 30 "the next call skips r1 at once"
+sip_cdr_wait 4
+tl_assert_json "$SIP_CDR_LAST" '.relay == "r2" and .final_code == 200' "the next call went to r2"
 kill -CONT "$TL_RELAYD_PID"
 tl_wait_for 10 "r1 to be back" both_up
 grep -q "relay r1: no reply within relay_timeout" "$TL_TMP/controller.log" || tl_fail "no log line for the stuck relay"

@@ -5,6 +5,8 @@
 # over TLS: an OPTIONS sent with openssl s_client is answered 200 OK, and
 # an INVITE over TLS from a source that is no trunk gets 403. Without the
 # certificate directory's files the controller refuses to start.
+# Not run under ASan: Sofia's TLS transport (1.12.11) leaks the OpenSSL
+# state of each closed TLS connection (LeakSanitizer, inside libssl).
 . "$(dirname "$0")/../lib/sip.sh"
 command -v openssl >/dev/null 2>&1 || tl_skip "openssl not installed"
 sip_init

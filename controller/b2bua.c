@@ -116,6 +116,8 @@ call_free(struct call *k)
 	free(k->offer);
 	free(k->b_offer);
 	free(k->reinv_sdp);
+	if (k->reinv_update)
+		nua_destroy_event(k->reinv_saved);
 	json_decref(k->offer_req);
 	config_unref(k->conf);
 	su_home_unref(k->home);
@@ -1003,15 +1005,27 @@ reinv_to(struct call *k)
 	return k->reinv == 1 ? &k->b : &k->a;
 }
 
+/* Answer the re-offer (an UPDATE is answered through its saved event). */
 static void
-reinv_fail(struct call *k, int status)
+reinv_respond(struct call *k, int status, const char *sdp)
 {
 	struct leg *from = reinv_from(k);
 
 	if (from->nh != NULL)
 		nua_respond(from->nh, status, sip_status_phrase(status),
-		    TAG_END());
+		    TAG_IF(k->reinv_update, NUTAG_WITH_SAVED(k->reinv_saved)),
+		    TAG_IF(sdp, SIPTAG_CONTENT_TYPE_STR("application/sdp")),
+		    TAG_IF(sdp, SIPTAG_PAYLOAD_STR(sdp)), TAG_END());
+	if (k->reinv_update)
+		nua_destroy_event(k->reinv_saved);
+	k->reinv_update = false;
 	k->reinv = 0;
+}
+
+static void
+reinv_fail(struct call *k, int status)
+{
+	reinv_respond(k, status, NULL);
 }
 
 /* The offer went through the relay: pass it on to the other side. */
@@ -1037,18 +1051,29 @@ on_reinv_offered(struct ctl *c, void *arg, json_t *reply)
 		free(sdp);
 		return;
 	}
-	nua_invite(to->nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
-	    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+	if (k->reinv_update)
+		nua_update(to->nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+		    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+	else
+		nua_invite(to->nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+		    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
 	free(sdp);
 }
 
 static void
-reinvite_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip)
+reinvite_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip,
+    bool update)
 {
 	struct call *k = l->call;
 	char err[160];
 	json_t *media;
 
+	if (update && (sip->sip_payload == NULL ||
+	    sip->sip_payload->pl_len == 0)) {
+		/* No offer (a session refresh): nothing to pass on. */
+		nua_respond(l->nh, SIP_200_OK, NUTAG_WITH_THIS(nua), TAG_END());
+		return;
+	}
 	if (k->state != CS_CONNECTED || k->reinv != 0) {
 		int st = k->reinv ? 491 : 488;
 		nua_respond(l->nh, st, sip_status_phrase(st),
@@ -1064,6 +1089,9 @@ reinvite_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip)
 		return;
 	}
 	k->reinv = l->side + 1;
+	k->reinv_update = update;
+	if (update)
+		nua_save_event(nua, k->reinv_saved);
 	free(k->reinv_sdp);
 	k->reinv_sdp = strndup(sip->sip_payload->pl_data,
 	    sip->sip_payload->pl_len);
@@ -1096,11 +1124,7 @@ on_reinv_answered(struct ctl *c, void *arg, json_t *reply)
 		reinv_fail(k, 500);
 		return;
 	}
-	if (from->nh != NULL)
-		nua_respond(from->nh, SIP_200_OK,
-		    SIPTAG_CONTENT_TYPE_STR("application/sdp"),
-		    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
-	k->reinv = 0;
+	reinv_respond(k, 200, sdp);
 	free(sdp);
 }
 
@@ -1118,7 +1142,8 @@ reinvite_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 		reinv_fail(k, status);
 		return;
 	}
-	k->reinv_ack = l;	/* ACKed when the re-offerer ACKs */
+	if (!k->reinv_update)
+		k->reinv_ack = l;	/* ACKed when the re-offerer ACKs */
 	if (sip->sip_payload == NULL || (media = sdp_to_media(
 	    sip->sip_payload->pl_data, sip->sip_payload->pl_len, err,
 	    sizeof(err))) == NULL) {
@@ -1160,11 +1185,22 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 		if (l == NULL)
 			new_invite(c, nua, nh, sip);
 		else
-			reinvite_in(c, nua, l, sip);
+			reinvite_in(c, nua, l, sip, false);
+		return;
+	case nua_i_update:
+		if (l == NULL)
+			reply_out_of_dialog(nua, nh, event);
+		else
+			reinvite_in(c, nua, l, sip, true);
+		return;
+	case nua_r_update:
+		if (l != NULL && l->call->reinv != 0 && l->call->reinv_update &&
+		    l == reinv_to(l->call))
+			reinvite_response(c, l, status, sip);
 		return;
 	case nua_r_invite:
 		if (l != NULL && l->call->reinv != 0 &&
-		    l == reinv_to(l->call))
+		    !l->call->reinv_update && l == reinv_to(l->call))
 			reinvite_response(c, l, status, sip);
 		else if (l != NULL && l->side == 1)
 			b_response(c, l, status, sip);
@@ -1211,7 +1247,6 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 	case nua_i_refer:
 	case nua_i_notify:
 	case nua_i_info:
-	case nua_i_update:
 		if (l == NULL)
 			reply_out_of_dialog(nua, nh, event);
 		else if (event != nua_i_options)
@@ -1259,6 +1294,7 @@ b2bua_open(struct ctl *c)
 	    NUTAG_OUTBOUND("no-options-keepalive no-validate no-natify"),
 	    NUTAG_AUTO302(0), NUTAG_AUTO305(0),
 	    NUTAG_AUTO100(0),
+	    NUTAG_APPL_METHOD("UPDATE"),	/* re-offers are relayed */
 	    SIPTAG_SUPPORTED_STR(""),
 	    SIPTAG_USER_AGENT_STR(conf->user_agent),
 	    NTATAG_UDP_MTU(65535),

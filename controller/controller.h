@@ -294,6 +294,8 @@ struct call {
 	int			 pending;	/* relay requests in flight */
 	bool			 finished, b_acked, auth_tried;
 	int			 reinv;		/* re-INVITE in progress from: 1 A, 2 B */
+	bool			 reinv_update;	/* ... an UPDATE, answered with: */
+	nua_saved_event_t	 reinv_saved[1];
 	char			*reinv_sdp;	/* its offer (then the answer) */
 	struct leg		*reinv_ack;	/* leg whose 2xx awaits our ACK */
 	char			 to_tag[128];	/* B's tag, for the relay */

@@ -1,6 +1,6 @@
 #!/bin/bash
 #
-# re-INVITE: the caller puts the call on hold with a new offer
+# re-INVITE (and then UPDATE): the caller puts the call on hold with a new offer
 # (a=sendonly); it goes through the relay (offer again: the gateway sees
 # the relay's same port, a new o= version, a=sendonly), the gateway's
 # answer (a=recvonly) goes through the relay back to the caller with the
@@ -24,6 +24,16 @@ sed -n '/CSeq: 2 INVITE/,/^---/p' "$TL_TMP/caller.msgs" | grep -q 'a=recvonly' |
 [ "$(grep -c '^ACK ' "$TL_TMP/gw1.msgs")" = 2 ] || tl_fail "the re-INVITE's ACK was not passed on"
 sip_cdr_wait 1
 tl_assert_json "$SIP_CDR_LAST" '.final_code == 200 and .hangup_by == "caller"' "CDR"
+
+tl_log "UPDATE"
+sip_uas gw1u uas_update.xml "$SIP_GW1_PORT"
+sip_uac calleru uac_update.xml 127.0.0.2 -d 300
+sip_expect calleru 30 "the caller's UPDATE is answered"
+sip_expect gw1u 30 "the gateway gets the UPDATE with a=sendonly"
+grep -q '^UPDATE ' "$TL_TMP/gw1u.msgs" || tl_fail "no UPDATE reached the gateway"
+sed -n '/^UPDATE /,/^---/p' "$TL_TMP/gw1u.msgs" | grep -q '^o=caller 1 2 IN IP4 127.0.0.1' || tl_fail "the UPDATE's offer was not rewritten"
+sed -n '/CSeq: 2 UPDATE/,/^---/p' "$TL_TMP/calleru.msgs" | grep -q 'a=recvonly' || tl_fail "the caller did not get the UPDATE's answer"
+sip_cdr_wait 2
 tl_wait_for 5 "no call left" sip_no_calls
 sip_controller_stop
 tl_relayd_stop

@@ -49,7 +49,7 @@ BINS := $(BUILD)/trunkline-relayd $(BUILD)/trunklinectl
 
 # ---- trunkline-controller (Sofia-SIP). Sofia's headers are not clean
 # under our warnings: -isystem for them (it overrides the -I above).
-CTLD_SRC   := $(filter-out controller/main.c,$(wildcard controller/*.c))
+CTLD_SRC   := $(filter-out controller/main.c controller/fuzz_%.c,$(wildcard controller/*.c))
 CTLD_OBJ   := $(CTLD_SRC:%.c=$(BUILD)/%.o)
 SOFIA_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags sofia-sip-ua 2>/dev/null))
 SOFIA_LIBS := $(shell pkg-config --libs sofia-sip-ua 2>/dev/null)
@@ -61,7 +61,7 @@ $(BUILD)/tests/unit/test_ctl_%.o: ALL_CFLAGS += $(SOFIA_CFLAGS) -Icontroller
 .SECONDARY:
 
 .PHONY: all check unit-bins tools install demo clean asan deps fuzz bench-smoke
-.PHONY: install-controller demo-sip
+.PHONY: install-controller demo-sip fuzz-sdp
 all: $(BINS) $(TOOL_BIN) $(UNIT_BIN)
 
 $(BUILD)/%.o: %.c
@@ -153,6 +153,18 @@ install-controller: $(BUILD)/trunkline-controller
 	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/trunkline/controller.json ]; then \
 		install -m 0644 etc/controller.json $(DESTDIR)$(SYSCONFDIR)/trunkline/controller.json; \
 	else echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/trunkline/controller.json"; fi
+
+# libFuzzer target for the controller's SDP parsing and rewriting.
+fuzz: fuzz-sdp
+fuzz-sdp:
+	@if command -v clang >/dev/null 2>&1; then \
+		mkdir -p build/fuzz && \
+		clang -g -O1 -fsanitize=fuzzer,address,undefined $(WARN) -D_GNU_SOURCE \
+			-DTRUNKLINE_VERSION=\"$(VERSION)\" -Iproto -Icontroller $(SOFIA_CFLAGS) \
+			$(shell pkg-config --cflags jansson 2>/dev/null) \
+			-o build/fuzz/fuzz_sdp controller/fuzz_sdp.c controller/sdp.c \
+			$(SOFIA_LIBS) $(PKG_LIBS_PROTO); \
+	else echo "fuzz-sdp: clang not found, fuzz target not built"; fi
 
 # A full SIP call through the controller and the relay (needs sipp).
 demo-sip: all

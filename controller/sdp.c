@@ -6,6 +6,7 @@
  * description a leg receives). Everything else (codecs, fmtp, unknown
  * attributes, rejected streams) passes through as it was.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,11 +55,117 @@ attr_find(sdp_attribute_t *a, const char *name)
 	return NULL;
 }
 
+/*
+ * Sofia 1.12.11's sdp_parse() allocates without end on some m= lines
+ * (found by fuzz_sdp): a format of a non-RTP transport that starts with a
+ * character outside its token set ("m=image 4 udptl /0"), a transport
+ * such as "a::b", a media such as "aud3/008". RFC 4566 makes the media
+ * and each format a token and the transport "/"-separated tokens, so the
+ * m= lines are checked against the
+ * characters both agree on before the parser sees the body; control
+ * characters are refused too.
+ */
+static bool
+sdp_token(const char *p, size_t n)
+{
+	static const char ok[] = "-.!%*_+`'~";
+
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)p[i]) || p[i] == '\0')
+			if (p[i] == '\0' || strchr(ok, p[i]) == NULL)
+				return false;
+	return true;
+}
+
+/* One m= line, without "m=" and the line end: media port transport fmt... */
+static bool
+mline_ok(const char *p, size_t n)
+{
+	size_t i = 0, f = 0, start;
+
+	while (i < n) {
+		start = i;
+		while (i < n && p[i] != ' ')
+			i++;
+		const char *w = p + start;
+		size_t wl = i - start;
+		if (f == 0 && !sdp_token(w, wl)) {	/* media */
+			return false;
+		} else if (f == 1) {
+			/* port; a "/count" is refused: the relay has one
+			 * port pair per stream */
+			if (wl == 0 || wl > 5)
+				return false;
+			for (size_t k = 0; k < wl; k++)
+				if (!isdigit((unsigned char)w[k]))
+					return false;
+		} else if (f == 2) {	/* token *("/" token) */
+			size_t a = 0;
+			for (size_t k = 0; k <= wl; k++)
+				if (k == wl || w[k] == '/') {
+					if (!sdp_token(w + a, k - a))
+						return false;
+					a = k + 1;
+				}
+		} else if (f > 2 && !sdp_token(w, wl)) {	/* formats */
+			return false;
+		}
+		f++;
+		while (i < n && p[i] == ' ')
+			i++;
+	}
+	return f >= 3;
+}
+
+static int
+precheck(const char *body, size_t len, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)body[i] < 0x20 && body[i] != '\r' &&
+		    body[i] != '\n' && body[i] != '\t') {
+			snprintf(err, errlen, "bad SDP: control character");
+			return -1;
+		}
+		/* CR only before LF */
+		if (body[i] == '\r' && (i + 1 >= len || body[i + 1] != '\n')) {
+			snprintf(err, errlen, "bad SDP: CR without LF");
+			return -1;
+		}
+		/* every line is "x=..." with a lowercase type letter */
+		if ((i == 0 || body[i - 1] == '\n') && body[i] != '\r' &&
+		    body[i] != '\n' && (i + 1 >= len || body[i] < 'a' ||
+		    body[i] > 'z' || body[i + 1] != '=')) {
+			snprintf(err, errlen, "bad SDP: a line is not type=value");
+			return -1;
+		}
+	}
+	for (size_t i = 0; i + 2 < len; i++) {
+		size_t j;
+		if ((i != 0 && body[i - 1] != '\n') ||
+		    body[i] != 'm' || body[i + 1] != '=')
+			continue;
+		for (j = i + 2; j < len && body[j] != '\r' && body[j] != '\n'; j++)
+			;
+		if (!mline_ok(body + i + 2, j - i - 2)) {
+			snprintf(err, errlen, "bad SDP: malformed m= line");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static sdp_session_t *
 parse(su_home_t *home, const char *body, size_t len, sdp_parser_t **pp,
     char *err, size_t errlen)
 {
-	sdp_parser_t *p = sdp_parse(home, body, (issize_t)len, SDP_FLAGS);
+	sdp_parser_t *p;
+
+	*pp = NULL;
+	if (precheck(body, len, err, errlen) < 0)
+		return NULL;
+	p = sdp_parse(home, body, (issize_t)len, SDP_FLAGS);
 	sdp_session_t *s = sdp_session(p);
 
 	*pp = p;
@@ -123,7 +230,8 @@ fail:
 	json_decref(arr);
 	arr = NULL;
 out:
-	sdp_parser_free(p);
+	if (p != NULL)
+		sdp_parser_free(p);
 	su_home_deinit(home);
 	return arr;
 }
@@ -216,7 +324,8 @@ sdp_rewrite(const char *body, size_t len, json_t *media,
 out:
 	if (pr != NULL)
 		sdp_printer_free(pr);
-	sdp_parser_free(p);
+	if (p != NULL)
+		sdp_parser_free(p);
 	su_home_deinit(home);
 	return out;
 }

@@ -73,8 +73,11 @@ for name, data in cases:
     options(name.replace("-", ""))
 
 # the trunk's INVITEs with broken SDP must be refused with 488
-for name in ("badsdp2", "noc2"):
-    body = "junk\r\n" if name == "badsdp2" else "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+# (sdptrap: a body that makes Sofia's own SDP parser take all memory)
+for name in ("badsdp2", "noc2", "sdptrap"):
+    body = {"badsdp2": "junk\r\n",
+            "noc2": "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n",
+            "sdptrap": "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=image 4000 udptl /0\r\n"}[name]
     r = udp("127.0.0.2", invite(name, body), b"SIP/2.0 488", 3.0)
     if not r.startswith(b"SIP/2.0 488"):
         print("expected 488 for", name, repr(r[:80])); sys.exit(1)

@@ -302,6 +302,34 @@ test_sdp(void **state)
 	}
 }
 
+/*
+ * Bodies that make Sofia 1.12.11's sdp_parse() take all memory or loop
+ * (found by fuzz_sdp): refused by the pre-check, quickly.
+ */
+static void
+test_sdp_parser_traps(void **state)
+{
+	static const char *const traps[] = {
+		"m=image 4000 udptl /0\r\n",
+		"m=audio 46 a::b 0\r\n",
+		"m=image 4000 udptl x::\r\n",
+		"m=aud3/008/00rtc 49170 RTPseux\r\n",
+		" m=i 4n0\r\n",
+		"m=audio 4000/2 RTP/AVP 0\r\n",
+		"m=audio 4000 RTP/AVP 0\rx=1\r\n",
+		"m=audio 4000 RTP/AVP 0\r\n\x01\r\n",
+		NULL,
+	};
+	char body[256], err[160];
+
+	for (int i = 0; traps[i] != NULL; i++) {
+		snprintf(body, sizeof(body), "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\n"
+		    "s=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n%s", traps[i]);
+		assert_null(sdp_to_media(body, strlen(body), err, sizeof(err)));
+		assert_non_null(strstr(err, "bad SDP"));
+	}
+}
+
 int
 main(void)
 {
@@ -312,6 +340,7 @@ main(void)
 		cmocka_unit_test(test_weights_spread),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_sdp),
+		cmocka_unit_test(test_sdp_parser_traps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 #include <jansson.h>
 
 #define PROTO_VERSION		1
@@ -156,5 +159,18 @@ int	 proto_cfg_number(struct proto_cfg *, json_t *obj, const char *path,
 	    const char *key, double *out, double min, double max);
 int	 proto_cfg_bool(struct proto_cfg *, json_t *obj, const char *path,
 	    const char *key, bool *out);
+
+/*
+ * Socket addresses (addr.c), numeric only. addr_parse_hostport() takes
+ * "192.0.2.1:4000" or "[2001:db8::1]:4000". 0 or -EINVAL.
+ */
+int	 addr_parse(const char *text, uint16_t port, struct sockaddr_storage *);
+int	 addr_parse_hostport(const char *text, struct sockaddr_storage *);
+const char *addr_fmt(const struct sockaddr_storage *, char *buf, size_t len);
+uint16_t addr_port(const struct sockaddr_storage *);
+void	 addr_set_port(struct sockaddr_storage *, uint16_t);
+bool	 addr_equal(const struct sockaddr_storage *, const struct sockaddr_storage *);
+bool	 addr_is_any(const struct sockaddr_storage *);
+socklen_t addr_len(const struct sockaddr_storage *);
 
 #endif

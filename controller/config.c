@@ -559,17 +559,35 @@ static int
 parse_relay(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
     struct relay_conf *r)
 {
-	static const char *const keys[] = { "name", "socket", "interfaces",
-	    NULL };
+	static const char *const keys[] = { "name", "socket", "address",
+	    "secret", "interfaces", NULL };
 	json_t *ifs = json_object_get(o, "interfaces");
 	char p[PROTO_CFG_PATH];
 
+	memset(r, 0, sizeof(*r));
 	if (proto_cfg_keys(c, o, path, keys) < 0 ||
 	    proto_cfg_string(c, o, path, "name", r->name, sizeof(r->name),
 	    true) < 0 ||
 	    proto_cfg_string(c, o, path, "socket", r->socket,
-	    sizeof(r->socket), true) < 0)
+	    sizeof(r->socket), false) < 0 ||
+	    proto_cfg_string(c, o, path, "address", r->address,
+	    sizeof(r->address), false) < 0 ||
+	    proto_cfg_string(c, o, path, "secret", r->secret,
+	    sizeof(r->secret), false) < 0)
 		return -1;
+	if ((r->socket[0] == '\0') == (r->address[0] == '\0'))
+		return fail(c, path, "give exactly one of 'socket' (Unix) and "
+		    "'address' (TCP)");
+	if (r->address[0] != '\0') {
+		P(p, "%s.address", path);
+		if (addr_parse_hostport(r->address, &r->tcp) < 0)
+			return fail(c, p, "'%s' is not ADDRESS:PORT", r->address);
+		if (strlen(r->secret) < 16) {
+			P(p, "%s.secret", path);
+			return fail(c, r->secret[0] ? p : path, "a TCP relay needs "
+			    "its 'secret' (at least 16 characters)");
+		}
+	}
 	if (ifs != NULL) {
 		P(p, "%s.interfaces", path);
 		if (!json_is_array(ifs) || json_array_size(ifs) != 2 ||

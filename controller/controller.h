@@ -155,7 +155,10 @@ struct route {
 
 struct relay_conf {
 	char			 name[64];
-	char			 socket[108];
+	char			 socket[108];	/* Unix socket, or "" for TCP: */
+	char			 address[80];	/* "host:port" (numeric) */
+	struct sockaddr_storage	 tcp;
+	char			 secret[256];	/* required over TCP */
 	char			 interfaces[2][32];	/* "" relayd's default */
 };
 

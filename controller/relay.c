@@ -36,7 +36,8 @@ struct relay {
 	int		 fd;
 	int		 widx;		/* su_root registration, 0 none */
 	su_wait_t	 wait[1];
-	bool		 up;
+	bool		 up, connecting;
+	double		 connect_deadline;
 	struct proto_framer in;
 	char		*out;
 	size_t		 outlen, outcap;
@@ -199,6 +200,24 @@ on_stats(struct ctl *c, void *arg, json_t *reply)
 	}
 }
 
+static void relay_ready(struct relay *);
+static void connect_failed(struct relay *, int);
+
+static const char *
+relay_where(const struct relay *r)
+{
+	return r->conf.address[0] != '\0' ? r->conf.address : r->conf.socket;
+}
+
+static void
+on_authed(struct ctl *c, void *arg, json_t *reply)
+{
+	struct relay *r = arg;
+
+	if (reply != NULL && !json_is_true(json_object_get(reply, "ok")))
+		clog_msg(c, LL_ERROR, "relay %s refused our secret", r->conf.name);
+}
+
 static void
 on_subscribed(struct ctl *c, void *arg, json_t *reply)
 {
@@ -252,6 +271,17 @@ on_readable(struct ctl *c, su_wait_t *w, void *arg)
 	ssize_t n;
 	int rc;
 
+	if (r->connecting) {
+		int err = 0;
+		socklen_t elen = sizeof(err);
+		if (getsockopt(r->fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+			err = errno;
+		if (err != 0)
+			connect_failed(r, err);
+		else if (ev & (SU_WAIT_OUT | SU_WAIT_IN))
+			relay_ready(r);
+		return 0;
+	}
 	if ((ev & SU_WAIT_OUT) && flush_out(r) < 0)
 		return 0;
 	if (!(ev & (SU_WAIT_IN | SU_WAIT_HUP | SU_WAIT_ERR)))
@@ -283,45 +313,90 @@ on_readable(struct ctl *c, su_wait_t *w, void *arg)
 	}
 }
 
+/* Connected (or the TCP connect completed): auth, subscribe, stats. */
 static void
-relay_connect(struct relay *r)
+relay_ready(struct relay *r)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	json_t *req;
 
-	if (strlen(r->conf.socket) >= sizeof(sun.sun_path))
-		return;
-	strcpy(sun.sun_path, r->conf.socket);
-	r->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (r->fd < 0 || connect(r->fd, (struct sockaddr *)&sun,
-	    sizeof(sun)) < 0) {
-		if (r->fd >= 0)
-			close(r->fd);
-		r->fd = -1;
-		snprintf(r->last_error, sizeof(r->last_error), "connect %s: %s",
-		    r->conf.socket, strerror(errno));
-		r->next_connect = mono_now() + RELAY_RETRY_S;
-		return;
-	}
-	su_wait_create(r->wait, r->fd, SU_WAIT_IN);
-	r->widx = su_root_register(r->ctl->root, r->wait, on_readable, r, 0);
-	if (r->widx <= 0) {
-		close(r->fd);
-		r->fd = -1;
-		r->widx = 0;
-		return;
-	}
+	r->connecting = false;
 	r->up = true;
 	r->last_error[0] = '\0';
+	su_root_eventmask(r->ctl->root, r->widx, r->fd, SU_WAIT_IN);
 	clog_msg(r->ctl, LL_INFO, "relay %s connected (%s)", r->conf.name,
-	    r->conf.socket);
-	req = proto_request(0, "subscribe");
-	json_object_set_new(req, "events", json_pack("[s]", "timeout"));
-	relay_request(r->ctl, r, req, on_subscribed, r);
+	    relay_where(r));
+	if (r->conf.address[0] != '\0') {
+		req = proto_request(0, "auth");
+		json_object_set_new(req, "secret", json_string(r->conf.secret));
+		relay_request(r->ctl, r, req, on_authed, r);
+	}
+	if (r->up) {
+		req = proto_request(0, "subscribe");
+		json_object_set_new(req, "events", json_pack("[s]", "timeout"));
+		relay_request(r->ctl, r, req, on_subscribed, r);
+	}
 	if (r->up && relay_request(r->ctl, r, proto_request(0, "stats"),
 	    on_stats, r) == 0)
 		r->stats_pending = true;
 	r->next_stats = mono_now() + RELAY_STATS_S;
+}
+
+static void
+connect_failed(struct relay *r, int err)
+{
+	if (r->widx > 0)
+		su_root_deregister(r->ctl->root, r->widx);
+	if (r->fd >= 0)
+		close(r->fd);
+	r->fd = -1;
+	r->widx = 0;
+	r->connecting = false;
+	snprintf(r->last_error, sizeof(r->last_error), "connect %s: %s",
+	    relay_where(r), strerror(err));
+	r->next_connect = mono_now() + RELAY_RETRY_S;
+}
+
+static void
+relay_connect(struct relay *r)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	const struct sockaddr *sa = (const struct sockaddr *)&sun;
+	socklen_t salen = sizeof(sun);
+	int family = AF_UNIX, rc;
+
+	if (r->conf.address[0] != '\0') {
+		sa = (const struct sockaddr *)&r->conf.tcp;
+		salen = addr_len(&r->conf.tcp);
+		family = r->conf.tcp.ss_family;
+	} else if (strlen(r->conf.socket) >= sizeof(sun.sun_path)) {
+		return;
+	} else {
+		strcpy(sun.sun_path, r->conf.socket);
+	}
+	r->fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (r->fd < 0) {
+		connect_failed(r, errno);
+		return;
+	}
+	rc = connect(r->fd, sa, salen);
+	if (rc < 0 && errno != EINPROGRESS) {
+		connect_failed(r, errno);
+		return;
+	}
+	su_wait_create(r->wait, r->fd, SU_WAIT_IN | SU_WAIT_OUT);
+	r->widx = su_root_register(r->ctl->root, r->wait, on_readable, r, 0);
+	if (r->widx <= 0) {
+		r->widx = 0;
+		connect_failed(r, ENOMEM);
+		return;
+	}
+	if (rc == 0) {
+		relay_ready(r);
+		return;
+	}
+	/* TCP in progress: on_readable finishes it when writable. */
+	r->connecting = true;
+	r->connect_deadline = mono_now() + r->ctl->conf->relay_timeout;
 }
 
 static void
@@ -331,6 +406,11 @@ relay_tick(struct ctl *c, su_timer_t *t, void *arg)
 
 	for (int i = 0; i < c->nrelays; i++) {
 		struct relay *r = c->relays[i];
+		if (r->connecting) {
+			if (now > r->connect_deadline)
+				connect_failed(r, ETIMEDOUT);
+			continue;
+		}
 		if (!r->up) {
 			if (now >= r->next_connect)
 				relay_connect(r);
@@ -362,7 +442,7 @@ relay_open_all(struct ctl *c)
 		proto_framer_init(&r->in, PROTO_MAX_LINE);
 		c->relays[c->nrelays++] = r;
 		relay_connect(r);
-		if (!r->up)
+		if (!r->up && !r->connecting)
 			clog_msg(c, LL_WARNING, "relay %s: %s (retrying)",
 			    r->conf.name, r->last_error);
 	}
@@ -436,7 +516,7 @@ relays_to_json(struct ctl *c)
 	for (int i = 0; i < c->nrelays; i++) {
 		struct relay *r = c->relays[i];
 		json_array_append_new(arr, json_pack("{s:s,s:s,s:b,s:I,s:I,s:I,s:s}",
-		    "name", r->conf.name, "socket", r->conf.socket, "up", r->up,
+		    "name", r->conf.name, "socket", relay_where(r), "up", r->up,
 		    "sessions", (json_int_t)r->sessions,
 		    "requests", (json_int_t)r->requests,
 		    "failures", (json_int_t)r->failures,

@@ -1,6 +1,7 @@
 #!/bin/bash
 #
-# Several relays: two relayds; two concurrent calls are spread over them
+# Several relays: two relayds (r1 on its Unix socket, r2 over TCP with
+# the shared secret); two concurrent calls are spread over them
 # by load and each call stays on its relay (its CDR names it); a relay
 # that stops answering (SIGSTOP) is taken out after relay_timeout and the
 # next call goes to the other one; once it answers again (SIGCONT) it is
@@ -9,14 +10,20 @@
 sip_init
 sip_relayd_start
 SOCK2=$TL_TMP/relayd2.sock
+# r2 is reached over TCP with its shared secret
+TCP2=127.0.0.1:$((SIP_BASE + 7))
+SECRET2=relay-two-shared-secret
 jq --arg s "$SOCK2" --argjson min $((SIP_MEDIA_MIN + 24)) --argjson max $((SIP_MEDIA_MIN + 29)) \
-	'.control.socket = $s | .ports = {min: $min, max: $max}' "$TL_TMP/relayd.json" >"$TL_TMP/relayd2.json"
+	--arg tcp "$TCP2" --arg secret "$SECRET2" \
+	'.control.socket = $s | .control.tcp = {listen: $tcp, secret: $secret} | .ports = {min: $min, max: $max}' \
+	"$TL_TMP/relayd.json" >"$TL_TMP/relayd2.json"
 tl_spawn relayd2 - "$TL_RELAYD" -f "$TL_TMP/relayd2.json" -d
 ping2() { timeout 5 "$TL_CTL" -s "$SOCK2" ping >/dev/null 2>&1; }
 tl_wait_for 10 "relayd2 to answer" ping2
-sip_controller_start ".relays += [{name: \"r2\", socket: \"$SOCK2\"}] | .relay_timeout = 0.5"
+sip_controller_start ".relays += [{name: \"r2\", address: \"$TCP2\", secret: \"$SECRET2\"}] | .relay_timeout = 0.5"
 both_up() { sip_ctl --json status | jq -e '[.relays[].up] == [true, true]' >/dev/null; }
 tl_wait_for 10 "both relays connected" both_up
+grep -q "relay r2 connected ($TCP2)" "$TL_TMP/controller.log" || tl_fail "r2 is not connected over TCP"
 
 sessions() { timeout 5 "$TL_CTL" -s "$1" --json stats | jq .sessions; }
 two_calls() { [ "$(sip_ctl --json status | jq .calls)" = 2 ] && [ "$(sessions "$TL_SOCK")" = 1 ] && [ "$(sessions "$SOCK2")" = 1 ]; }

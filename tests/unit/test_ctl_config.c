@@ -153,6 +153,12 @@ test_errors(void **state)
 	expect_error("{\"lcr\": [{\"name\": \"t\", \"prefixes\": [\n {\"prefix\": \"4a\", \"carriers\": []}]}]}",
 	    "2: lcr[0].prefixes[0].prefix: '4a': digits only");
 	expect_error("{\n\"invite_timeout\": 0}", "2: invite_timeout: must be between");
+	expect_error("{\"relays\": [\n {\"name\": \"r\", \"socket\": \"/s\", \"address\": \"1.2.3.4:5\"}]}",
+	    "2: relays[0]: give exactly one of 'socket' (Unix) and 'address' (TCP)");
+	expect_error("{\"relays\": [{\"name\": \"r\",\n \"address\": \"relay.example:5\", \"secret\": \"0123456789abcdef\"}]}",
+	    "2: relays[0].address: 'relay.example:5' is not ADDRESS:PORT");
+	expect_error("{\"relays\": [{\"name\": \"r\", \"address\": \"10.0.0.1:2224\",\n \"secret\": \"short\"}]}",
+	    "2: relays[0].secret: a TCP relay needs its 'secret'");
 	/* JSON syntax errors keep jansson's line */
 	expect_error("{\n\n  \"sip\": {,}\n}", "3:");
 }

@@ -51,8 +51,13 @@ sip_init() {
 	[ -x "$TL_CONTROLLER" ] || tl_fail "$TL_CONTROLLER is not built"
 	tl_init
 	trap sip_teardown EXIT
-	local slot=$(($$ % 100))
-	SIP_BASE=$((16000 + slot * 10))
+	# A slot of ten ports nobody uses, not even in TIME_WAIT (a TCP
+	# connection of an earlier run on the listen port blocks the bind).
+	local slot=$(($$ % 100)) i
+	for ((i = 0; i < 100; i++)); do
+		SIP_BASE=$((16000 + (slot + i) % 100 * 10))
+		[ -z "$(ss -Htuan "( sport >= :$SIP_BASE and sport <= :$((SIP_BASE + 9)) )" 2>/dev/null)" ] && break
+	done
 	SIP_CTL_PORT=$SIP_BASE
 	SIP_UAC_PORT=$((SIP_BASE + 1))
 	SIP_GW1_PORT=$((SIP_BASE + 2))

@@ -601,7 +601,7 @@ start_attempt(struct call *k)
 {
 	struct ctl *c = k->ctl;
 	const struct gateway *gw = NULL;
-	char ruri[320], to[320], from[320], port[8] = "", tp[20] = "";
+	char ruri[420], to[320], from[320], port[8] = "", tp[20] = "";
 	char cid[320] = "", hostbuf[160], route[220] = "";
 	const char *host;
 
@@ -624,8 +624,8 @@ start_attempt(struct call *k)
 		strcpy(tp, ";transport=tcp");
 	else if (gw->transport == TP_TLS && strcmp(gw->scheme, "sips") != 0)
 		strcpy(tp, ";transport=tls");
-	snprintf(ruri, sizeof(ruri), "%s:%s@%s%s%s", gw->scheme,
-	    k->called_out, gw->host, port, tp);
+	snprintf(ruri, sizeof(ruri), "%s:%s@%s%s%s%s", gw->scheme,
+	    k->called_out, gw->host, port, tp, gw->uri_params);
 	snprintf(to, sizeof(to), "<%s:%s@%s%s>", gw->scheme, k->called_out,
 	    gw->host, port);
 	host = gw->from_host[0] ? gw->from_host : c->contact;

@@ -299,7 +299,7 @@ parse_gateway(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	static const char *const keys[] = { "name", "host", "port",
 	    "transport", "scheme", "proxy", "username", "password",
 	    "caller_id", "from_user", "from_host", "from_display",
-	    "transforms", NULL };
+	    "uri_params", "transforms", NULL };
 	char p[PROTO_CFG_PATH], cid[8] = "from";
 	int port = 0;
 
@@ -327,8 +327,16 @@ parse_gateway(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	    proto_cfg_string(c, o, path, "from_host", g->from_host,
 	    sizeof(g->from_host), false) < 0 ||
 	    proto_cfg_string(c, o, path, "from_display", g->from_display,
-	    sizeof(g->from_display), false) < 0)
+	    sizeof(g->from_display), false) < 0 ||
+	    proto_cfg_string(c, o, path, "uri_params", g->uri_params,
+	    sizeof(g->uri_params), false) < 0)
 		return -1;
+	if (g->uri_params[0] != '\0' && (g->uri_params[0] != ';' ||
+	    strpbrk(g->uri_params, " \t\r\n<>\"") != NULL)) {
+		P(p, "%s.uri_params", path);
+		return fail(c, p, "'%s': URI parameters such as \";user=phone\"",
+		    g->uri_params);
+	}
 	g->port = (uint16_t)port;
 	for (struct gateway *u = conf->gateways; u < g; u++)
 		if (strcmp(u->name, g->name) == 0) {

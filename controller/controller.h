@@ -117,6 +117,7 @@ struct gateway {
 	char			 from_user[64];	/* "" keep the calling number */
 	char			 from_host[128];/* "" our address */
 	char			 from_display[64];
+	char			 uri_params[96];/* appended to the request-URI */
 	struct xform_set	 xf;		/* on the way out */
 };
 

@@ -4,7 +4,8 @@
 # per-trunk limits:
 #  - the caller dials 01234567 from 0201234567; the trunk's transforms
 #    make them 441234567 (routed by LCR prefix 44) and +44201234567; the
-#    gateway's own transforms add "+" to the called number; caller_id
+#    gateway's own transforms add "+" to the called number and its
+#    uri_params ";user=phone" to the request-URI; caller_id
 #    "pai" puts the calling number in P-Asserted-Identity and From gets
 #    the configured user and display name; the CDR has all three forms;
 #  - after a reload to caller_id "rpid": Remote-Party-ID instead;
@@ -18,7 +19,7 @@ sip_controller_start '
 		called: [{match: "^0([1-9][0-9]*)$", replace: "44\\1"}],
 		calling: [{match: "^0([1-9][0-9]*)$", replace: "+44\\1"}]} |
 	.gateways[0] += {caller_id: "pai", from_user: "anonymous", from_display: "Trunkline",
-		from_host: "edge.example", transforms: {called: [{prefix: "+"}]}}'
+		from_host: "edge.example", uri_params: ";user=phone", transforms: {called: [{prefix: "+"}]}}'
 
 SIP_SERVICE=01234567
 sip_uas gw1 uas_answer.xml "$SIP_GW1_PORT"
@@ -26,7 +27,7 @@ sip_uac caller uac_call.xml 127.0.0.2 -d 200
 sip_expect caller 30 "the transformed call completes"
 sip_expect gw1 30 "gw1 gets the transformed call"
 inv=$(sed -n '/^INVITE /,/^$/p' "$TL_TMP/gw1.msgs")
-grep -q '^INVITE sip:+441234567@127.0.0.1' <<<"$inv" || tl_fail "request-URI not transformed: $(head -1 <<<"$inv")"
+grep -q "^INVITE sip:+441234567@127.0.0.1:$SIP_GW1_PORT;user=phone SIP/2.0" <<<"$inv" || tl_fail "request-URI not transformed: $(head -1 <<<"$inv")"
 grep -qi '^P-Asserted-Identity: <sip:+44201234567@edge.example>' <<<"$inv" || tl_fail "no PAI with the calling number: $inv"
 grep -qi '^From: "Trunkline" <sip:anonymous@edge.example>' <<<"$inv" || tl_fail "From not customized: $(grep -i '^From:' <<<"$inv")"
 grep -qi '^To: <sip:+441234567@' <<<"$inv" || tl_fail "To not transformed"

@@ -148,6 +148,8 @@ test_errors(void **state)
 	expect_error("{\"trunks\": [{\"name\": \"a\",\n \"digest\": {\"username\": \"u\", \"ha1\": \"xyz\"}}]}",
 	    "2: trunks[0].digest.ha1: must be 32 lowercase hex digits");
 	expect_error("{\"failover_codes\": [200]}", "1: failover_codes[0]: a reply code 300..599");
+	expect_error("{\"gateways\": [{\"name\": \"g\", \"host\": \"h\",\n \"uri_params\": \"user=phone\"}]}",
+	    "2: gateways[0].uri_params: 'user=phone': URI parameters such as");
 	expect_error("{\"unknown_source\": \"ignore\"}", "1: unknown_source: 'ignore' is not reject");
 	expect_error("{\"sip\": {\"tls_listen\": \"127.0.0.1:5061\"}}", "1: sip: 'tls_listen' and 'tls_cert_dir' go together");
 	expect_error("{\"lcr\": [{\"name\": \"t\", \"prefixes\": [\n {\"prefix\": \"4a\", \"carriers\": []}]}]}",

@@ -1,4 +1,5 @@
 #!/bin/bash
+# run-also: asan
 #
 # CANCEL before answer: the caller cancels while gw1 rings; the CANCEL is
 # propagated to gw1 (which answers 200 + 487), the caller gets 487, the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# run-also: asan
 #
 # The controller's control socket through trunklinectl: status, calls,
 # trunks during a call; reload (control socket and SIGHUP) while the call

@@ -1,4 +1,5 @@
 #!/bin/bash
+# run-also: asan
 #
 # Trunk identified by digest account (source 127.0.0.4 is no trunk):
 # the first INVITE is challenged with 407, the answer with the right

@@ -1,4 +1,5 @@
 #!/bin/bash
+# run-also: asan
 #
 # Failover along the candidate list (carrier c1: gw1 priority 1, gw2
 # priority 2): gw1 answers 503 -> gw2 answers; gw1 is silent -> after

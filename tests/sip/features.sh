@@ -1,4 +1,5 @@
 #!/bin/bash
+# run-also: asan
 #
 # Number transforms in and out, caller-ID modes and From customization,
 # per-trunk limits:

@@ -1,4 +1,5 @@
 #!/bin/bash
+# run-also: asan
 #
 # Outgoing leg options of a gateway:
 #  - an outbound proxy and credentials: the gateway "carrier.invalid" is

@@ -1,4 +1,5 @@
 #!/bin/bash
+# run-also: asan
 #
 # Who ends a call, and how both legs learn it:
 #  - the callee hangs up: its BYE is answered and the caller gets a BYE;

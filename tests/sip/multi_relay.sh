@@ -1,4 +1,5 @@
 #!/bin/bash
+# run-also: asan
 #
 # Several relays: two relayds (r1 on its Unix socket, r2 over TCP with
 # the shared secret); two concurrent calls are spread over them

@@ -1,4 +1,5 @@
 #!/bin/bash
+# run-also: asan
 #
 # re-INVITE (and then UPDATE): the caller puts the call on hold with a new offer
 # (a=sendonly); it goes through the relay (offer again: the gateway sees

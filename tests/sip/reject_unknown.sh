@@ -1,4 +1,5 @@
 #!/bin/bash
+# run-also: asan
 #
 # Sources that are no trunk: 403 (the default), and silence when the
 # config says unknown_source: drop. A known trunk with no route gets 404.

@@ -47,10 +47,21 @@ TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 BINS := $(BUILD)/trunkline-relayd $(BUILD)/trunklinectl
 
+# ---- trunkline-controller (Sofia-SIP). Sofia's headers are not clean
+# under our warnings: -isystem for them (it overrides the -I above).
+CTLD_SRC   := $(filter-out controller/main.c controller/fuzz_%.c,$(wildcard controller/*.c))
+CTLD_OBJ   := $(CTLD_SRC:%.c=$(BUILD)/%.o)
+SOFIA_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags sofia-sip-ua 2>/dev/null))
+SOFIA_LIBS := $(shell pkg-config --libs sofia-sip-ua 2>/dev/null)
+BINS += $(BUILD)/trunkline-controller
+$(BUILD)/controller/%.o: ALL_CFLAGS += $(SOFIA_CFLAGS)
+$(BUILD)/tests/unit/test_ctl_%.o: ALL_CFLAGS += $(SOFIA_CFLAGS) -Icontroller
+
 # Keep objects of unit tests and tools: they are intermediates of pattern rules.
 .SECONDARY:
 
 .PHONY: all check unit-bins tools install demo clean asan deps fuzz bench-smoke
+.PHONY: install-controller demo-sip demo-relay fuzz-sdp
 all: $(BINS) $(TOOL_BIN) $(UNIT_BIN)
 
 # ---- kmod: trunkline.ko (kmod/Makefile, Kbuild) and its test tool ----
@@ -98,6 +109,18 @@ $(BUILD)/trunkline-relayd: $(BUILD)/relayd/main.o $(BUILD)/librelayd.a $(BUILD)/
 $(BUILD)/trunklinectl: $(CTL_OBJ) $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_PROTO)
 
+$(BUILD)/libcontroller.a: $(CTLD_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/trunkline-controller: $(BUILD)/controller/main.o $(BUILD)/libcontroller.a $(BUILD)/libproto.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(SOFIA_LIBS) $(PKG_LIBS_PROTO) -lm
+
+# Controller unit tests (test_ctl_*) link the controller's objects.
+$(BUILD)/tests/test_ctl_%: $(BUILD)/tests/unit/test_ctl_%.o $(BUILD)/libcontroller.a $(BUILD)/libproto.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(SOFIA_LIBS) $(PKG_LIBS_PROTO) -lm
+
 # Unit tests link against the daemon's objects (all but main) and cmocka.
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/librelayd.a $(BUILD)/libproto.a
 	@mkdir -p $(dir $@)
@@ -126,7 +149,12 @@ check: all asan fuzz
 deps:
 	scripts/install-deps.sh
 
+# The main demo: a full SIP call through controller and relay.
 demo: all
+	scripts/demo-sip.sh
+
+# The relay alone carrying RTP between two network namespaces.
+demo-relay: all
 	scripts/demo.sh
 
 install: $(BINS)
@@ -143,6 +171,36 @@ install: $(BINS)
 	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/trunkline/relayd.json ]; then \
 		install -m 0644 etc/relayd.json $(DESTDIR)$(SYSCONFDIR)/trunkline/relayd.json; \
 	else echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/trunkline/relayd.json"; fi
+
+# The controller's files (its own rule, so that merges stay simple).
+install: install-controller
+install-controller: $(BUILD)/trunkline-controller
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 0755 $(BUILD)/trunkline-controller $(DESTDIR)$(PREFIX)/sbin/
+	install -m 0644 controller/trunkline-controller.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 controller/trunkline-controller.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/trunkline
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' etc/trunkline-controller.service.in \
+		> $(DESTDIR)$(UNITDIR)/trunkline-controller.service
+	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/trunkline/controller.json ]; then \
+		install -m 0644 etc/controller.json $(DESTDIR)$(SYSCONFDIR)/trunkline/controller.json; \
+	else echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/trunkline/controller.json"; fi
+
+# libFuzzer target for the controller's SDP parsing and rewriting.
+fuzz: fuzz-sdp
+fuzz-sdp:
+	@if command -v clang >/dev/null 2>&1; then \
+		mkdir -p build/fuzz && \
+		clang -g -O1 -fsanitize=fuzzer,address,undefined $(WARN) -D_GNU_SOURCE \
+			-DTRUNKLINE_VERSION=\"$(VERSION)\" -Iproto -Icontroller $(SOFIA_CFLAGS) \
+			$(shell pkg-config --cflags jansson 2>/dev/null) \
+			-o build/fuzz/fuzz_sdp controller/fuzz_sdp.c controller/sdp.c \
+			$(SOFIA_LIBS) $(PKG_LIBS_PROTO); \
+	else echo "fuzz-sdp: clang not found, fuzz target not built"; fi
+
+# A full SIP call through the controller and the relay (needs sipp).
+demo-sip: all
+	scripts/demo-sip.sh
 
 clean: kmod-clean
 	rm -rf build

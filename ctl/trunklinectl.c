@@ -246,10 +246,66 @@ print_streams(json_t *r)
 	}
 }
 
+/* The controller's calls: one line each. */
+static void
+print_calls(json_t *r)
+{
+	size_t i;
+	json_t *c;
+
+	printf("%-36s %-10s %-10s %-16s %-16s %-10s %8s\n", "CALL-ID", "TRUNK",
+	    "STATE", "CALLING", "CALLED", "GATEWAY", "DURATION");
+	json_array_foreach(json_object_get(r, "calls"), i, c)
+		printf("%-36s %-10s %-10s %-16s %-16s %-10s %8.1f\n",
+		    s_or_dash(json_object_get(c, "call_id")),
+		    s_or_dash(json_object_get(c, "trunk")),
+		    s_or_dash(json_object_get(c, "state")),
+		    s_or_dash(json_object_get(c, "calling")),
+		    s_or_dash(json_object_get(c, "called")),
+		    s_or_dash(json_object_get(c, "gateway")),
+		    json_number_value(json_object_get(c, "duration")));
+}
+
+static void
+print_trunks(json_t *r)
+{
+	size_t i;
+	json_t *t;
+
+	printf("%-16s %7s %9s %9s %8s %8s\n", "TRUNK", "ACTIVE", "MAX_CALLS",
+	    "MAX_CPS", "REJECTED", "DIGEST");
+	json_array_foreach(json_object_get(r, "trunks"), i, t)
+		printf("%-16s %7lld %9lld %9.1f %8lld %8s\n",
+		    s_or_dash(json_object_get(t, "name")),
+		    json_integer_value(json_object_get(t, "active")),
+		    json_integer_value(json_object_get(t, "max_calls")),
+		    json_number_value(json_object_get(t, "max_cps")),
+		    json_integer_value(json_object_get(t, "rejected")),
+		    json_is_true(json_object_get(t, "digest")) ? "yes" : "no");
+	printf("\n%-16s %-24s %6s %s\n", "GATEWAY", "HOST", "PORT", "STATE");
+	json_array_foreach(json_object_get(r, "gateways"), i, t)
+		printf("%-16s %-24s %6lld %s\n",
+		    s_or_dash(json_object_get(t, "name")),
+		    s_or_dash(json_object_get(t, "host")),
+		    json_integer_value(json_object_get(t, "port")),
+		    s_or_dash(json_object_get(t, "state")));
+	printf("\n%-16s %-5s %8s %s\n", "RELAY", "UP", "SESSIONS", "SOCKET");
+	json_array_foreach(json_object_get(r, "relays"), i, t)
+		printf("%-16s %-5s %8lld %s\n",
+		    s_or_dash(json_object_get(t, "name")),
+		    json_is_true(json_object_get(t, "up")) ? "yes" : "no",
+		    json_integer_value(json_object_get(t, "sessions")),
+		    s_or_dash(json_object_get(t, "socket")));
+}
+
 static void
 print_reply(const char *cmd, json_t *r)
 {
-	if (strcmp(cmd, "list") == 0) {
+	if (strcmp(cmd, "calls") == 0) {
+		print_calls(r);
+	} else if (strcmp(cmd, "trunks") == 0) {
+		print_trunks(r);
+	} else if (strcmp(cmd, "list") == 0) {
 		print_list(r);
 	} else if (strcmp(cmd, "query") == 0 || strcmp(cmd, "delete") == 0) {
 		print_kv(r, "streams");
@@ -383,13 +439,14 @@ main(int argc, char *argv[])
 	};
 	struct ctl c = { .sock = "/run/trunkline/relayd.sock", .timeout = 5 };
 	const char *cmd;
+	bool sock_given = false;
 	int ch, rc;
 
 	c.secret = getenv("TRUNKLINE_SECRET");
 	while ((ch = getopt_long(argc, argv, "+js:k:t:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'j': c.json = true; break;
-		case 's': c.sock = optarg; break;
+		case 's': c.sock = optarg; sock_given = true; break;
 		case 'k': c.secret = optarg; break;
 		case 't': c.timeout = strtod(optarg, NULL); break;
 		default: usage();
@@ -398,6 +455,11 @@ main(int argc, char *argv[])
 	if (optind >= argc || c.timeout <= 0)
 		usage();
 	cmd = argv[optind++];
+	/* Controller commands go to the controller's socket by default. */
+	if (!sock_given && (strcmp(cmd, "status") == 0 ||
+	    strcmp(cmd, "calls") == 0 || strcmp(cmd, "trunks") == 0 ||
+	    strcmp(cmd, "reload") == 0 || strcmp(cmd, "hangup") == 0))
+		c.sock = "/run/trunkline/controller.sock";
 	signal(SIGPIPE, SIG_IGN);
 	c.fd = strchr(c.sock, '/') == NULL && strchr(c.sock, ':') != NULL ?
 	    connect_tcp(c.sock) : connect_unix(c.sock);

@@ -12,6 +12,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 #include <jansson.h>
 
 #define PROTO_VERSION		1
@@ -125,5 +128,49 @@ int	 proto_json_locate(const char *text, size_t len, const char *path);
 
 /* Read a whole file into a NUL-terminated malloc'd buffer; -errno on error. */
 int	 proto_read_file(const char *path, char **text, size_t *len);
+
+/*
+ * Config loaders (confread.c): errors read "file:line: field: message".
+ * proto_cfg_open() reads and parses the file (duplicate keys rejected);
+ * the getters return 1 when the key was set, 0 when absent, -1 on error
+ * (with the message in err).
+ */
+#define PROTO_CFG_PATH	160
+struct proto_cfg {
+	const char	*file;
+	const char	*text;
+	size_t		 len;
+	char		*err;
+	size_t		 errlen;
+};
+json_t	*proto_cfg_open(struct proto_cfg *, const char *path, char *err,
+	    size_t errlen);
+void	 proto_cfg_close(struct proto_cfg *, json_t *root);
+int	 proto_cfg_fail(struct proto_cfg *, const char *path, const char *fmt,
+	    ...) __attribute__((format(printf, 3, 4)));
+void	 proto_cfg_join(char *out, size_t len, const char *base,
+	    const char *key);
+/* Reject keys outside `allowed` (NULL-terminated). */
+int	 proto_cfg_keys(struct proto_cfg *, json_t *obj, const char *path,
+	    const char *const *allowed);
+int	 proto_cfg_string(struct proto_cfg *, json_t *obj, const char *path,
+	    const char *key, char *out, size_t len, bool required);
+int	 proto_cfg_number(struct proto_cfg *, json_t *obj, const char *path,
+	    const char *key, double *out, double min, double max);
+int	 proto_cfg_bool(struct proto_cfg *, json_t *obj, const char *path,
+	    const char *key, bool *out);
+
+/*
+ * Socket addresses (addr.c), numeric only. addr_parse_hostport() takes
+ * "192.0.2.1:4000" or "[2001:db8::1]:4000". 0 or -EINVAL.
+ */
+int	 addr_parse(const char *text, uint16_t port, struct sockaddr_storage *);
+int	 addr_parse_hostport(const char *text, struct sockaddr_storage *);
+const char *addr_fmt(const struct sockaddr_storage *, char *buf, size_t len);
+uint16_t addr_port(const struct sockaddr_storage *);
+void	 addr_set_port(struct sockaddr_storage *, uint16_t);
+bool	 addr_equal(const struct sockaddr_storage *, const struct sockaddr_storage *);
+bool	 addr_is_any(const struct sockaddr_storage *);
+socklen_t addr_len(const struct sockaddr_storage *);
 
 #endif

@@ -12,111 +12,14 @@
 
 #include "relayd.h"
 
-struct cfgctx {
-	const char	*file;
-	const char	*text;
-	size_t		 len;
-	char		*err;
-	size_t		 errlen;
-};
-
-static int __attribute__((format(printf, 3, 4)))
-fail(struct cfgctx *c, const char *path, const char *fmt, ...)
-{
-	int line = proto_json_locate(c->text, c->len, path);
-	size_t n;
-	va_list ap;
-
-	n = (size_t)snprintf(c->err, c->errlen, "%s:%d: %s: ", c->file,
-	    line > 0 ? line : 1, path[0] ? path : "(top level)");
-	if (n >= c->errlen)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(c->err + n, c->errlen - n, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static void
-join(char *out, size_t len, const char *base, const char *key)
-{
-	snprintf(out, len, "%s%s%s", base, base[0] ? "." : "", key);
-}
-
-/* Reject keys outside `allowed` (NULL-terminated). */
-static int
-check_keys(struct cfgctx *c, json_t *obj, const char *path,
-    const char *const *allowed)
-{
-	const char *key;
-	json_t *v;
-	char p[128];
-
-	if (!json_is_object(obj))
-		return fail(c, path, "expected an object");
-	json_object_foreach(obj, key, v) {
-		const char *const *a;
-		for (a = allowed; *a != NULL && strcmp(*a, key) != 0; a++)
-			;
-		if (*a == NULL) {
-			join(p, sizeof(p), path, key);
-			return fail(c, p, "unknown field");
-		}
-	}
-	return 0;
-}
-
-static int
-get_string(struct cfgctx *c, json_t *obj, const char *path, const char *key,
-    char *out, size_t len, bool required)
-{
-	json_t *v = json_object_get(obj, key);
-	char p[128];
-
-	join(p, sizeof(p), path, key);
-	if (v == NULL)
-		return required ? fail(c, path, "missing field '%s'", key) : 0;
-	if (!json_is_string(v))
-		return fail(c, p, "expected a string");
-	if (strlen(json_string_value(v)) >= len)
-		return fail(c, p, "longer than %zu characters", len - 1);
-	strcpy(out, json_string_value(v));
-	return 1;
-}
-
-static int
-get_number(struct cfgctx *c, json_t *obj, const char *path, const char *key,
-    double *out, double min, double max)
-{
-	json_t *v = json_object_get(obj, key);
-	char p[128];
-
-	join(p, sizeof(p), path, key);
-	if (v == NULL)
-		return 0;
-	if (!json_is_number(v))
-		return fail(c, p, "expected a number");
-	if (json_number_value(v) < min || json_number_value(v) > max)
-		return fail(c, p, "must be between %g and %g", min, max);
-	*out = json_number_value(v);
-	return 1;
-}
-
-static int
-get_bool(struct cfgctx *c, json_t *obj, const char *path, const char *key,
-    bool *out)
-{
-	json_t *v = json_object_get(obj, key);
-	char p[128];
-
-	join(p, sizeof(p), path, key);
-	if (v == NULL)
-		return 0;
-	if (!json_is_boolean(v))
-		return fail(c, p, "expected true or false");
-	*out = json_is_true(v);
-	return 1;
-}
+/* The helpers are shared with the controller's loader (proto/confread.c). */
+#define cfgctx		proto_cfg
+#define fail		proto_cfg_fail
+#define join		proto_cfg_join
+#define check_keys	proto_cfg_keys
+#define get_string	proto_cfg_string
+#define get_number	proto_cfg_number
+#define get_bool	proto_cfg_bool
 
 static int
 parse_tcp(struct cfgctx *c, json_t *tcp, struct relayd_conf *conf)

@@ -15,6 +15,7 @@ PKGS=(
 	linux-headers-amd64 sparse qemu-system-x86 busybox-static cpio kmod
 	xz-utils file
 	ethtool util-linux
+	sip-tester python3
 )
 
 if [ "$(id -u)" != 0 ]; then

@@ -10,7 +10,7 @@
 #     those marked "# run-also: asan" also against the sanitizer build
 #     (the kernel module tests run in a qemu guest; the bench scripts run
 #     as smoke tests with tiny counts),
-#   - the protocol fuzz target for a bounded time, if it was built.
+#   - the protocol and SDP fuzz targets for a bounded time, if built.
 # Each test runs under timeout with its output in build/test-logs/; a
 # sanitizer report in a log fails the test even if it exited 0. One line
 # per test, then exactly "N passed, N failed, N skipped"; the exit status
@@ -145,17 +145,33 @@ for script in tests/sip/*.sh tests/kmod/*.sh tests/bench/*.sh; do
 done
 
 # The protocol fuzzer, bounded in time, on a scratch copy of the corpus
-# (libFuzzer adds what it finds to the corpus directory it is given).
+# (libFuzzer adds what it finds to the corpus directory it is given). A
+# crash must fail, not skip: libFuzzer exits 77 by default, our skip code.
 if [ -x build/fuzz/fuzz_proto ]; then
 	run_test fuzz/fuzz_proto bash -c '
 		corpus=$(mktemp -d "${TMPDIR:-/tmp}/tl-corpus.XXXXXX") || exit 2
 		trap "rm -rf \"$corpus\"" EXIT
 		if [ -d tests/fuzz/corpus ]; then cp -r tests/fuzz/corpus/. "$corpus/"; fi
-		build/fuzz/fuzz_proto -max_total_time="$1" -timeout=10 \
+		build/fuzz/fuzz_proto -max_total_time="$1" -timeout=10 -error_exitcode=1 \
 			-rss_limit_mb=2048 -print_final_stats=1 \
 			-artifact_prefix="$2/fuzz_proto-" "$corpus"' _ "$FUZZ_TIME" "$LOGS"
 else
 	skip_test fuzz/fuzz_proto "build/fuzz/fuzz_proto not built (make fuzz needs clang)"
+fi
+
+# The controller's SDP fuzz target, the same way.
+if [ -x build/fuzz/fuzz_sdp ]; then
+	run_test fuzz/fuzz_sdp bash -c '
+		corpus=$(mktemp -d "${TMPDIR:-/tmp}/tl-corpus.XXXXXX") || exit 2
+		trap "rm -rf \"$corpus\"" EXIT
+		if [ -d tests/fuzz/corpus-sdp ]; then cp -r tests/fuzz/corpus-sdp/. "$corpus/"; fi
+		# tens of thousands of runs a second: a small quarantine keeps
+		# the RSS flat (the default one grows past the RSS limit)
+		ASAN_OPTIONS=$ASAN_OPTIONS:quarantine_size_mb=16 build/fuzz/fuzz_sdp -max_total_time="$1" -timeout=10 -error_exitcode=1 \
+			-rss_limit_mb=2048 -print_final_stats=1 \
+			-artifact_prefix="$2/fuzz_sdp-" "$corpus"' _ "$FUZZ_TIME" "$LOGS"
+else
+	skip_test fuzz/fuzz_sdp "build/fuzz/fuzz_sdp not built (make fuzz needs clang)"
 fi
 
 echo "$passed passed, $failed failed, $skipped skipped"

@@ -1,0 +1,1364 @@
+/*
+ * b2bua.c: the calls. One nua, two handles per call: A faces the caller,
+ * B the current gateway (a failover destroys B and makes a new one).
+ * Every call is anchored on a relay: its offer goes to the relay before
+ * B is created, B's answer goes to the relay before A hears it. The nua
+ * runs with NUTAG_MEDIA_ENABLE(0) (SDP is ours, sdp.c) and AUTOACK(0)
+ * (B's 2xx is ACKed when A's ACK arrives).
+ *
+ * Lifetime: a call lives while either handle lives or a relay request is
+ * in flight. When both handles are gone and nothing is in flight, the
+ * call is finished: the relay session is deleted (its statistics go to
+ * the CDR), the CDR line is written, the call is freed.
+ *
+ * Reply codes from gateways: 2xx connect; 401/407 are answered once with
+ * the gateway's credentials; a code in failover_codes (and 3xx: redirects
+ * are not followed, the next candidate is tried instead) moves to the
+ * next candidate, as does no reply within invite_timeout; 6xx ends the
+ * call at once (no other gateway would do better); any other final code
+ * goes back to the caller. When the candidates run out the caller gets
+ * the last code (480 after a 3xx, 408 after a timeout).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <netinet/in.h>
+
+#include "controller.h"
+
+#include <sofia-sip/auth_module.h>
+#include <sofia-sip/msg_addr.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/su_tag_io.h>
+#include <sofia-sip/tport_tag.h>
+#include <sofia-sip/nta_tag.h>
+
+
+static const auth_challenger_t proxy_challenger[] = {{
+	407, sip_407_Proxy_auth_required, sip_proxy_authenticate_class,
+	sip_proxy_authentication_info_class
+}};
+
+static void start_attempt(struct call *k);
+static void call_check(struct call *k);
+
+static double
+rnd01(void)
+{
+	return (double)random() / ((double)RAND_MAX + 1.0);
+}
+
+static const char *
+state_name(enum call_state s)
+{
+	static const char *const n[] = { "init", "offering", "calling",
+	    "early", "connected", "ending", "done" };
+	return n[s];
+}
+
+static const char *
+by_name(enum hangup_by b)
+{
+	static const char *const n[] = { "none", "caller", "callee",
+	    "controller", "relay" };
+	return n[b];
+}
+
+/* ---- call bookkeeping ---- */
+
+static struct call *
+call_new(struct ctl *c, nua_handle_t *nh, const sip_t *sip)
+{
+	struct call *k = su_home_new(sizeof(*k));
+
+	if (k == NULL)
+		return NULL;
+	k->ctl = c;
+	k->conf = config_ref(c->conf);
+	k->a = (struct leg){ k, nh, 0, 0, false };
+	k->b = (struct leg){ k, NULL, 1, 0, false };
+	k->setup_t = wall_now();
+	k->attempts = json_array();
+	snprintf(k->call_id, sizeof(k->call_id), "%s",
+	    sip->sip_call_id->i_id);
+	snprintf(k->from_tag, sizeof(k->from_tag), "%s",
+	    sip->sip_from->a_tag ? sip->sip_from->a_tag : "");
+	k->invite_timer = su_timer_create(su_root_task(c->root), 1000);
+	k->duration_timer = su_timer_create(su_root_task(c->root), 1000);
+	nua_handle_bind(nh, &k->a);
+	k->next = c->calls;
+	if (c->calls != NULL)
+		c->calls->prev = k;
+	c->calls = k;
+	c->ncalls++;
+	c->stats.calls_total++;
+	return k;
+}
+
+static void
+call_free(struct call *k)
+{
+	struct ctl *c = k->ctl;
+
+	if (k->prev != NULL)
+		k->prev->next = k->next;
+	else
+		c->calls = k->next;
+	if (k->next != NULL)
+		k->next->prev = k->prev;
+	c->ncalls--;
+	su_timer_destroy(k->invite_timer);
+	su_timer_destroy(k->duration_timer);
+	json_decref(k->attempts);
+	free(k->offer);
+	free(k->b_offer);
+	free(k->reinv_sdp);
+	if (k->reinv_update)
+		nua_destroy_event(k->reinv_saved);
+	json_decref(k->offer_req);
+	config_unref(k->conf);
+	su_home_unref(k->home);
+}
+
+static void
+on_deleted(struct ctl *c, void *arg, json_t *reply)
+{
+	struct call *k = arg;
+
+	k->pending--;
+	if (reply != NULL && json_is_true(json_object_get(reply, "ok"))) {
+		media_stats_from_streams(&k->ms, json_object_get(reply,
+		    "streams"));
+		k->ms_set = true;
+	} else if (reply == NULL) {
+		clog_msg(c, LL_WARNING, "call %s: relay delete failed; no "
+		    "media statistics in the CDR", k->call_id);
+	}
+	k->relay_session = false;
+	call_check(k);
+}
+
+static void
+call_finish(struct call *k)
+{
+	struct ctl *c = k->ctl;
+
+	k->finished = true;
+	k->state = CS_DONE;
+	k->end_t = wall_now();
+	su_timer_reset(k->invite_timer);
+	su_timer_reset(k->duration_timer);
+	if (k->limit_held)
+		limits_release(c, k->trunk->name);
+	k->limit_held = false;
+	if (k->connect_t > 0)
+		c->stats.calls_connected++;
+	else
+		c->stats.calls_failed++;
+	if (k->relay_session && k->relay != NULL) {
+		json_t *req = proto_request(0, "delete");
+		json_object_set_new(req, "call_id", json_string(k->call_id));
+		k->pending++;
+		if (relay_request(c, k->relay, req, on_deleted, k) < 0)
+			k->pending--;
+	}
+}
+
+/*
+ * The one place a call ends: when both handles are gone and no relay
+ * request is in flight, finish it; once the relay's delete is back,
+ * write the CDR and free it. k must not be used after this.
+ */
+static void
+call_check(struct call *k)
+{
+	if (k->a.nh != NULL || k->b.nh != NULL || k->pending > 0)
+		return;
+	if (!k->finished) {
+		call_finish(k);
+		if (k->pending > 0)
+			return;
+	}
+	cdr_write(k->ctl, k);
+	call_free(k);
+}
+
+static void
+destroy_leg(struct leg *l)
+{
+	if (l->nh == NULL)
+		return;
+	nua_handle_bind(l->nh, NULL);
+	nua_handle_destroy(l->nh);
+	l->nh = NULL;
+}
+
+/* Answer the caller's INVITE with an error (only before it was answered). */
+static void
+fail_a(struct call *k, int status, const char *reason)
+{
+	if (k->final_code == 0)
+		k->final_code = status;
+	if (reason != NULL && k->reason[0] == '\0')
+		snprintf(k->reason, sizeof(k->reason), "%s", reason);
+	k->state = CS_ENDING;
+	if (k->a.nh != NULL && !k->a.answered) {
+		k->a.answered = true;	/* no second final response */
+		nua_respond(k->a.nh, status, sip_status_phrase(status),
+		    TAG_IF(status == 503, SIPTAG_RETRY_AFTER_STR("5")),
+		    TAG_END());
+	}
+}
+
+static void
+record_attempt(struct call *k, int code)
+{
+	json_t *a = json_array_get(k->attempts, json_array_size(k->attempts) - 1);
+
+	if (a != NULL)
+		json_object_set_new(a, "code", json_integer(code));
+}
+
+/* ---- the caller's INVITE ---- */
+
+static enum transport
+req_transport(const sip_t *sip)
+{
+	const char *p = sip->sip_via ? sip->sip_via->v_protocol : NULL;
+
+	if (p == NULL)
+		return TP_UDP;
+	if (strcasestr(p, "TLS"))
+		return TP_TLS;
+	if (strcasestr(p, "TCP"))
+		return TP_TCP;
+	return TP_UDP;
+}
+
+static void
+fmt_sa(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char ip[64] = "?";
+	int port = 0;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+		port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+		port = ntohs(in6->sin6_port);
+	}
+	snprintf(buf, len, "%s:%d", ip, port);
+}
+
+/*
+ * unknown_source "drop": no answer at all. The handle is kept unanswered
+ * until the caller's transaction has given up (64*T1), then destroyed.
+ * At most DROP_MAX are held; beyond that they get the stack's 480 at once.
+ */
+#define DROP_MAX	10000
+#define DROP_HOLD_S	40.0
+
+struct dropped {
+	nua_handle_t	*nh;
+	double		 until;
+	struct dropped	*next;
+};
+
+static void
+drop_request(struct ctl *c, nua_handle_t *nh)
+{
+	struct dropped *d, **pp;
+
+	if (c->ndropped >= DROP_MAX || (d = calloc(1, sizeof(*d))) == NULL) {
+		nua_handle_destroy(nh);
+		return;
+	}
+	d->nh = nh;
+	d->until = mono_now() + DROP_HOLD_S;
+	for (pp = &c->dropped; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = d;	/* oldest first */
+	c->ndropped++;
+}
+
+static void
+drop_expire(struct ctl *c, bool all)
+{
+	double now = mono_now();
+
+	while (c->dropped != NULL && (all || c->dropped->until <= now)) {
+		struct dropped *d = c->dropped;
+		c->dropped = d->next;
+		c->ndropped--;
+		if (c->nua != NULL)
+			nua_handle_destroy(d->nh);
+		free(d);
+	}
+}
+
+static void
+on_drop_tick(struct ctl *c, su_timer_t *t, void *arg)
+{
+	drop_expire(c, false);
+}
+
+/* The username the caller authenticates as (credentials), else From's. */
+static const char *
+account_name(su_home_t *home, const sip_t *sip)
+{
+	const sip_proxy_authorization_t *pa = sip->sip_proxy_authorization;
+
+	for (; pa != NULL; pa = pa->au_next) {
+		const char *u = msg_params_find(pa->au_params, "username=");
+		if (u != NULL) {
+			char *s = su_strdup(home, u);
+			size_t n = strlen(s);
+			if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
+				s[n - 1] = '\0';
+				s++;
+			}
+			return s;
+		}
+	}
+	return sip->sip_from && sip->sip_from->a_url->url_user ?
+	    sip->sip_from->a_url->url_user : NULL;
+}
+
+static struct trunk *
+first_account(const struct ctl_conf *conf)
+{
+	for (int i = 0; i < conf->ntrunks; i++)
+		if (conf->trunks[i].username[0] != '\0')
+			return &conf->trunks[i];
+	return NULL;
+}
+
+/* 1: authenticated; 0: challenged or refused (answered here). */
+static int
+digest_check(struct ctl *c, nua_t *nua, nua_handle_t *nh, struct trunk *t,
+    const sip_t *sip)
+{
+	su_home_t home[1] = { SU_HOME_INIT(home) };
+	auth_status_t *as = auth_status_new(home);
+	msg_t *req = nua_current_request(nua);
+	int ok = 0;
+
+	if (as == NULL || t->auth == NULL) {
+		su_home_deinit(home);
+		nua_respond(nh, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
+		return 0;
+	}
+	as->as_method = sip->sip_request->rq_method_name;
+	as->as_source = msg_addrinfo(req);
+	as->as_user_uri = sip->sip_from->a_url;
+	as->as_display = sip->sip_from->a_display;
+	if (sip->sip_payload) {
+		as->as_body = sip->sip_payload->pl_data;
+		as->as_bodylen = sip->sip_payload->pl_len;
+	}
+	auth_mod_verify(t->auth, as, sip->sip_proxy_authorization,
+	    proxy_challenger);
+	if (as->as_status != 0) {
+		if (as->as_status == 403)
+			c->stats.rejected_auth++;
+		clog_msg(c, LL_INFO, "INVITE %s: account %s: %d",
+		    sip->sip_call_id->i_id, t->username, as->as_status);
+		nua_respond(nh, as->as_status, sip_status_phrase(as->as_status),
+		    TAG_IF(as->as_response, SIPTAG_HEADER((sip_header_t *)as->as_response)),
+		    TAG_END());
+	} else {
+		ok = 1;
+	}
+	su_home_unref(as->as_home);
+	su_home_deinit(home);
+	return ok;
+}
+
+static void
+user_of(const url_t *u, char *out, size_t len)
+{
+	snprintf(out, len, "%s", u && u->url_user ? u->url_user : "");
+}
+
+static void
+on_offered(struct ctl *c, void *arg, json_t *reply)
+{
+	struct call *k = arg;
+	struct relay *next;
+	char err[160];
+
+	k->pending--;
+	if (reply != NULL && json_is_true(json_object_get(reply, "ok")))
+		k->relay_session = true;
+	if (k->a.nh == NULL || k->finished) {
+		call_check(k);	/* the caller went away meanwhile */
+		return;
+	}
+	if (!k->relay_session && reply == NULL && ++k->relay_tries < c->nrelays &&
+	    (next = relay_pick(c)) != NULL && next != k->relay) {
+		/* That relay went down with our offer: try the next one. */
+		clog_msg(c, LL_NOTICE, "call %s: relay %s did not answer; "
+		    "trying %s", k->call_id, relay_name(k->relay),
+		    relay_name(next));
+		k->relay = next;
+		k->pending++;
+		relay_request(c, next, json_incref(k->offer_req), on_offered, k);
+		return;
+	}
+	if (!k->relay_session) {
+		clog_msg(c, LL_WARNING, "call %s: relay %s: offer failed: %s",
+		    k->call_id, relay_name(k->relay), reply ?
+		    json_string_value(json_object_get(json_object_get(reply,
+		    "error"), "message")) : "no reply");
+		fail_a(k, 503, "media relay failed");
+		return;
+	}
+	k->b_offer = sdp_rewrite(k->offer, strlen(k->offer),
+	    json_object_get(reply, "media"), ++k->b.sdp_version, err,
+	    sizeof(err));
+	if (k->b_offer == NULL) {
+		clog_msg(c, LL_WARNING, "call %s: %s", k->call_id, err);
+		fail_a(k, 500, "SDP rewrite failed");
+		return;
+	}
+	start_attempt(k);
+}
+
+static int
+numbers_in(struct call *k, const sip_t *sip)
+{
+	user_of(sip->sip_request->rq_url, k->called_in, sizeof(k->called_in));
+	user_of(sip->sip_from->a_url, k->calling_in, sizeof(k->calling_in));
+	if (xform_apply(&k->trunk->xf.called, k->called_in, k->called,
+	    sizeof(k->called)) < 0 ||
+	    xform_apply(&k->trunk->xf.calling, k->calling_in, k->calling,
+	    sizeof(k->calling)) < 0)
+		return -1;
+	return 0;
+}
+
+static void
+new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
+{
+	struct ctl_conf *conf = c->conf;
+	su_addrinfo_t *ai = msg_addrinfo(nua_current_request(nua));
+	su_home_t home[1] = { SU_HOME_INIT(home) };
+	struct trunk *t;
+	struct call *k;
+	char src[64], err[160], ruri[512], from[512];
+	json_t *media, *req;
+	int retry;
+
+	fmt_sa(ai->ai_addr, src, sizeof(src));
+	t = identify_by_source(conf, ai->ai_addr, req_transport(sip));
+	if (t == NULL) {
+		t = identify_by_account(conf, account_name(home, sip));
+		/*
+		 * No credentials yet and From names no account: challenge
+		 * with the first account's realm; the answer names the
+		 * account. Unknown usernames in credentials get 403 below.
+		 */
+		if (t == NULL && sip->sip_proxy_authorization == NULL)
+			t = first_account(conf);
+		if (t != NULL && !digest_check(c, nua, nh, t, sip)) {
+			su_home_deinit(home);
+			return;
+		}
+	}
+	su_home_deinit(home);
+	if (t == NULL) {
+		c->stats.rejected_unknown++;
+		clog_msg(c, LL_NOTICE, "INVITE %s from %s: no trunk%s",
+		    sip->sip_call_id->i_id, src, conf->unknown_drop ?
+		    " (dropped)" : ": 403");
+		if (conf->unknown_drop)
+			drop_request(c, nh);
+		else
+			nua_respond(nh, SIP_403_FORBIDDEN, TAG_END());
+		return;
+	}
+	if ((retry = limits_admit(c, t, mono_now())) > 0) {
+		char ra[16];
+		c->stats.rejected_limits++;
+		snprintf(ra, sizeof(ra), "%d", retry);
+		clog_msg(c, LL_NOTICE, "INVITE %s: trunk %s over its limits: "
+		    "503", sip->sip_call_id->i_id, t->name);
+		nua_respond(nh, SIP_503_SERVICE_UNAVAILABLE,
+		    SIPTAG_RETRY_AFTER_STR(ra), TAG_END());
+		return;
+	}
+	/* The stack's automatic 100 is off (drop mode must stay silent). */
+	nua_respond(nh, SIP_100_TRYING, TAG_END());
+	if ((k = call_new(c, nh, sip)) == NULL) {
+		limits_release(c, t->name);
+		nua_respond(nh, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
+		return;
+	}
+	k->trunk = t;
+	k->limit_held = true;
+	snprintf(k->src, sizeof(k->src), "%s", src);
+	if (numbers_in(k, sip) < 0) {
+		fail_a(k, 484, "number too long after transforms");
+		return;
+	}
+	url_e(ruri, sizeof(ruri), sip->sip_request->rq_url);
+	url_e(from, sizeof(from), sip->sip_from->a_url);
+	ruri[sizeof(ruri) - 1] = from[sizeof(from) - 1] = '\0';
+	k->ncand = route_lookup(k->conf, t, ruri, from, k->called, rnd01,
+	    k->cand, CTL_MAX_CANDIDATES, &k->route);
+	if (k->ncand == 0) {
+		clog_msg(c, LL_NOTICE, "call %s: trunk %s, %s: no route",
+		    k->call_id, t->name, k->called);
+		fail_a(k, 404, "no route");
+		return;
+	}
+	if (xform_apply(&k->route->xf.called, k->called, k->called,
+	    sizeof(k->called)) < 0 ||
+	    xform_apply(&k->route->xf.calling, k->calling, k->calling,
+	    sizeof(k->calling)) < 0) {
+		fail_a(k, 484, "number too long after transforms");
+		return;
+	}
+	if (sip->sip_payload == NULL || sip->sip_payload->pl_len == 0) {
+		fail_a(k, 488, "no SDP offer (late offer is not supported)");
+		return;
+	}
+	media = sdp_to_media(sip->sip_payload->pl_data,
+	    sip->sip_payload->pl_len, err, sizeof(err));
+	if (media == NULL) {
+		clog_msg(c, LL_NOTICE, "call %s: %s", k->call_id, err);
+		fail_a(k, 488, err);
+		return;
+	}
+	k->offer = strndup(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
+	if ((k->relay = relay_pick(c)) == NULL) {
+		json_decref(media);
+		clog_msg(c, LL_WARNING, "call %s: no relay answers: 503",
+		    k->call_id);
+		fail_a(k, 503, "no media relay");
+		return;
+	}
+	req = proto_request(0, "offer");
+	json_object_set_new(req, "call_id", json_string(k->call_id));
+	json_object_set_new(req, "from_tag", json_string(k->from_tag));
+	json_object_set_new(req, "media", media);
+	json_object_set_new(req, "label", json_string(t->name));
+	if (relay_config(k->relay)->interfaces[0][0] != '\0')
+		json_object_set_new(req, "interfaces", json_pack("[s,s]",
+		    relay_config(k->relay)->interfaces[0],
+		    relay_config(k->relay)->interfaces[1]));
+	k->state = CS_OFFERING;
+	k->pending++;
+	k->offer_req = json_incref(req);	/* kept for a retry elsewhere */
+	if (relay_request(c, k->relay, req, on_offered, k) < 0) {
+		k->pending--;
+		fail_a(k, 503, "media relay failed");
+	}
+}
+
+/* ---- the gateway leg ---- */
+
+static int
+numbers_out(struct call *k, const struct gateway *gw)
+{
+	return xform_apply(&gw->xf.called, k->called, k->called_out,
+	    sizeof(k->called_out)) < 0 ||
+	    xform_apply(&gw->xf.calling, k->calling, k->calling_out,
+	    sizeof(k->calling_out)) < 0 ? -1 : 0;
+}
+
+static void
+on_invite_timeout(struct ctl *c, su_timer_t *t, void *arg)
+{
+	struct call *k = arg;
+
+	if (k->b.nh == NULL)
+		return;
+	clog_msg(c, LL_INFO, "call %s: gateway %s: no reply within %gs",
+	    k->call_id, k->cand[k->attempt].gw->name, k->conf->invite_timeout);
+	record_attempt(k, 408);
+	destroy_leg(&k->b);
+	if (k->a.nh == NULL || k->state == CS_ENDING) {
+		call_check(k);
+		return;
+	}
+	if (++k->attempt < k->ncand) {
+		start_attempt(k);
+		return;
+	}
+	fail_a(k, 408, "all gateways timed out or failed");
+	call_check(k);
+}
+
+static void
+start_attempt(struct call *k)
+{
+	struct ctl *c = k->ctl;
+	const struct gateway *gw = NULL;
+	char ruri[420], to[320], from[320], port[8] = "", tp[20] = "";
+	char cid[320] = "", hostbuf[160], route[220] = "";
+	const char *host;
+
+	for (; k->attempt < k->ncand; k->attempt++) {
+		gw = k->cand[k->attempt].gw;
+		if (numbers_out(k, gw) == 0)
+			break;
+		json_array_append_new(k->attempts, json_pack("{s:s,s:s,s:i}",
+		    "gateway", gw->name, "carrier", k->cand[k->attempt].carrier,
+		    "code", 484));
+	}
+	if (k->attempt >= k->ncand || gw == NULL) {
+		fail_a(k, 484, "number too long after transforms");
+		call_check(k);
+		return;
+	}
+	if (gw->port != 0)
+		snprintf(port, sizeof(port), ":%u", gw->port);
+	if (gw->transport == TP_TCP)
+		strcpy(tp, ";transport=tcp");
+	else if (gw->transport == TP_TLS && strcmp(gw->scheme, "sips") != 0)
+		strcpy(tp, ";transport=tls");
+	snprintf(ruri, sizeof(ruri), "%s:%s@%s%s%s%s", gw->scheme,
+	    k->called_out, gw->host, port, tp, gw->uri_params);
+	snprintf(to, sizeof(to), "<%s:%s@%s%s>", gw->scheme, k->called_out,
+	    gw->host, port);
+	host = gw->from_host[0] ? gw->from_host : c->contact;
+	snprintf(hostbuf, sizeof(hostbuf), "%s", host);
+	snprintf(from, sizeof(from), "%s%s%s<sip:%s@%s>",
+	    gw->from_display[0] ? "\"" : "", gw->from_display,
+	    gw->from_display[0] ? "\" " : "",
+	    gw->cid == CID_FROM || gw->from_user[0] == '\0' ?
+	    k->calling_out : gw->from_user, hostbuf);
+	if (gw->cid == CID_FROM && gw->from_user[0] != '\0')
+		snprintf(from, sizeof(from), "<sip:%s@%s>", gw->from_user,
+		    hostbuf);
+	if (gw->cid == CID_PAI)
+		snprintf(cid, sizeof(cid), "P-Asserted-Identity: <sip:%s@%s>",
+		    k->calling_out, hostbuf);
+	else if (gw->cid == CID_RPID)
+		snprintf(cid, sizeof(cid), "Remote-Party-ID: <sip:%s@%s>;"
+		    "party=calling;screen=yes;privacy=off", k->calling_out,
+		    hostbuf);
+	json_array_append_new(k->attempts, json_pack("{s:s,s:s}", "gateway",
+	    gw->name, "carrier", k->cand[k->attempt].carrier));
+	k->b = (struct leg){ k, NULL, 1, k->b.sdp_version, false };
+	k->b_acked = k->auth_tried = false;
+	/* An outbound proxy is a pre-loaded loose route (RFC 3261 8.1.2). */
+	if (gw->proxy[0] != '\0')
+		snprintf(route, sizeof(route), "<%s%s>", gw->proxy,
+		    strstr(gw->proxy, ";lr") ? "" : ";lr");
+	k->b.nh = nua_handle(c->nua, &k->b, NUTAG_URL(ruri),
+	    SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from), TAG_END());
+	if (k->b.nh == NULL) {
+		fail_a(k, 500, "cannot create the outgoing leg");
+		call_check(k);
+		return;
+	}
+	clog_msg(c, LL_INFO, "call %s: attempt %d: %s -> %s", k->call_id,
+	    k->attempt + 1, gw->name, ruri);
+	k->state = CS_CALLING;
+	nua_invite(k->b.nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+	    SIPTAG_PAYLOAD_STR(k->b_offer),
+	    TAG_IF(route[0], SIPTAG_ROUTE_STR(route)),
+	    TAG_IF(cid[0], SIPTAG_HEADER_STR(cid)), TAG_END());
+	su_timer_set_interval(k->invite_timer, on_invite_timeout, k,
+	    (su_duration_t)(k->conf->invite_timeout * 1000));
+}
+
+struct answer_ctx {
+	struct call	*k;
+	int		 status;
+	char		*body;
+};
+
+static void
+on_max_duration(struct ctl *c, su_timer_t *t, void *arg)
+{
+	struct call *k = arg;
+
+	clog_msg(c, LL_INFO, "call %s: max duration %gs reached", k->call_id,
+	    k->conf->max_duration);
+	b2bua_hangup(c, k->call_id, BY_CONTROLLER, "max duration");
+}
+
+static void
+on_answered(struct ctl *c, void *arg, json_t *reply)
+{
+	struct answer_ctx *ax = arg;
+	struct call *k = ax->k;
+	char err[160], *sdp = NULL;
+
+	k->pending--;
+	if (k->a.nh != NULL && !k->a.answered && !k->finished) {
+		if (reply != NULL && json_is_true(json_object_get(reply, "ok")))
+			sdp = sdp_rewrite(ax->body, strlen(ax->body),
+			    json_object_get(reply, "media"),
+			    ++k->a.sdp_version, err, sizeof(err));
+		else
+			snprintf(err, sizeof(err), "relay answer failed");
+		if (sdp == NULL && ax->status >= 200) {
+			clog_msg(c, LL_WARNING, "call %s: %s", k->call_id, err);
+			b2bua_hangup(c, k->call_id, BY_CONTROLLER, err);
+		} else if (sdp == NULL) {
+			nua_respond(k->a.nh, ax->status,
+			    sip_status_phrase(ax->status), TAG_END());
+		} else {
+			if (ax->status >= 200) {
+				k->a.answered = true;
+				k->state = CS_CONNECTED;
+				k->connect_t = wall_now();
+				k->final_code = ax->status;
+				if (k->conf->max_duration > 0)
+					su_timer_set_interval(k->duration_timer,
+					    on_max_duration, k, (su_duration_t)
+					    (k->conf->max_duration * 1000));
+			}
+			nua_respond(k->a.nh, ax->status,
+			    sip_status_phrase(ax->status),
+			    SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+			    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+		}
+	}
+	free(sdp);
+	free(ax->body);
+	free(ax);
+	call_check(k);
+}
+
+/* B's SDP goes to the relay; A hears status with the rewritten SDP. */
+static void
+relay_answer(struct call *k, int status, const sip_t *sip)
+{
+	struct ctl *c = k->ctl;
+	struct answer_ctx *ax;
+	char err[160];
+	json_t *media, *req;
+
+	media = sdp_to_media(sip->sip_payload->pl_data,
+	    sip->sip_payload->pl_len, err, sizeof(err));
+	if (media == NULL) {
+		clog_msg(c, LL_NOTICE, "call %s: gateway SDP: %s", k->call_id,
+		    err);
+		if (status >= 200)
+			b2bua_hangup(c, k->call_id, BY_CONTROLLER, err);
+		return;
+	}
+	ax = calloc(1, sizeof(*ax));
+	ax->k = k;
+	ax->status = status;
+	ax->body = strndup(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
+	req = proto_request(0, "answer");
+	json_object_set_new(req, "call_id", json_string(k->call_id));
+	json_object_set_new(req, "from_tag", json_string(k->from_tag));
+	snprintf(k->to_tag, sizeof(k->to_tag), "%s", sip->sip_to->a_tag ?
+	    sip->sip_to->a_tag : "-");
+	json_object_set_new(req, "to_tag", json_string(k->to_tag));
+	json_object_set_new(req, "media", media);
+	k->pending++;
+	relay_request(c, k->relay, req, on_answered, ax);
+}
+
+static void
+b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
+{
+	struct call *k = l->call;
+	const struct gateway *gw = k->cand[k->attempt].gw;
+	bool has_sdp = sip != NULL && sip->sip_payload != NULL &&
+	    sip->sip_payload->pl_len > 0;
+
+	if (status >= 100)
+		su_timer_reset(k->invite_timer);
+	if (sip != NULL && sip->sip_call_id != NULL && k->b_call_id[0] == '\0')
+		snprintf(k->b_call_id, sizeof(k->b_call_id), "%s",
+		    sip->sip_call_id->i_id);
+	if (k->a.nh == NULL || k->state == CS_ENDING) {
+		/* The caller is gone: a late answer is hung up. */
+		if (status >= 200 && status < 300) {
+			nua_ack(l->nh, TAG_END());
+			nua_bye(l->nh, TAG_END());
+			l->answered = true;
+		} else if (status >= 300) {
+			record_attempt(k, status);
+			destroy_leg(l);
+			call_check(k);
+		}
+		return;
+	}
+	if (status < 200) {
+		if (status == 100)
+			return;
+		k->state = CS_EARLY;
+		if (has_sdp)
+			relay_answer(k, status, sip);
+		else
+			nua_respond(k->a.nh, status, sip_status_phrase(status),
+			    TAG_END());
+		return;
+	}
+	if (status < 300) {
+		l->answered = true;
+		record_attempt(k, status);
+		if (has_sdp) {
+			relay_answer(k, status, sip);
+			return;
+		}
+		b2bua_hangup(c, k->call_id, BY_CONTROLLER,
+		    "gateway answered without SDP");
+		return;
+	}
+	if ((status == 401 || status == 407) && gw->username[0] &&
+	    !k->auth_tried) {
+		const msg_auth_t *au = status == 401 ?
+		    (const msg_auth_t *)sip->sip_www_authenticate :
+		    (const msg_auth_t *)sip->sip_proxy_authenticate;
+		const char *realm = au ? msg_params_find(au->au_params,
+		    "realm=") : NULL;
+		char cred[400];
+		if (realm != NULL) {
+			k->auth_tried = true;
+			snprintf(cred, sizeof(cred), "%s:%s:%s:%s",
+			    au->au_scheme, realm, gw->username, gw->password);
+			nua_authenticate(l->nh, NUTAG_AUTH(cred), TAG_END());
+			su_timer_set_interval(k->invite_timer,
+			    on_invite_timeout, k,
+			    (su_duration_t)(k->conf->invite_timeout * 1000));
+			return;
+		}
+	}
+	record_attempt(k, status);
+	destroy_leg(l);
+	clog_msg(c, LL_INFO, "call %s: gateway %s: %d", k->call_id, gw->name,
+	    status);
+	if (status >= 600) {
+		fail_a(k, status, "global failure from the gateway");
+	} else if ((status < 400 || config_failover_code(k->conf, status)) &&
+	    k->attempt + 1 < k->ncand) {
+		k->attempt++;
+		start_attempt(k);
+		return;
+	} else {
+		fail_a(k, status < 400 ? 480 : status, "gateway failed");
+	}
+	call_check(k);
+}
+
+/* ---- hangup ---- */
+
+static void
+bye_leg(struct leg *l, const char *reason)
+{
+	if (l->nh == NULL)
+		return;
+	if (l->side == 1 && l->answered && !l->call->b_acked) {
+		nua_ack(l->nh, TAG_END());
+		l->call->b_acked = true;
+	}
+	if (l->answered)
+		nua_bye(l->nh, TAG_IF(reason, SIPTAG_REASON_STR(reason)),
+		    TAG_END());
+	else if (l->side == 1)
+		nua_cancel(l->nh, TAG_IF(reason, SIPTAG_REASON_STR(reason)),
+		    TAG_END());
+}
+
+/* One leg is over: take the other one down with it. */
+static void
+leg_terminated(struct ctl *c, struct leg *l)
+{
+	struct call *k = l->call;
+	struct leg *peer = l->side == 0 ? &k->b : &k->a;
+
+	if (k->hangup_by == BY_NONE && k->state != CS_ENDING) {
+		k->hangup_by = l->side == 0 ? BY_CALLER : BY_CALLEE;
+		if (k->reason[0] == '\0')
+			snprintf(k->reason, sizeof(k->reason), "%s",
+			    k->state == CS_CONNECTED ? "bye" : "cancel");
+	}
+	destroy_leg(l);
+	if (k->state != CS_ENDING) {
+		k->state = CS_ENDING;
+		if (peer->side == 0 && !peer->answered)
+			fail_a(k, 487, NULL);
+		else
+			bye_leg(peer, NULL);
+		/* A gateway that ignores our CANCEL is dropped after 5 s. */
+		if (peer->side == 1 && peer->nh != NULL && !peer->answered)
+			su_timer_set_interval(k->invite_timer,
+			    on_invite_timeout, k, 5000);
+	}
+	if (k->final_code == 0 && l->side == 0)
+		k->final_code = 487;
+	call_check(k);
+}
+
+int
+b2bua_hangup(struct ctl *c, const char *call_id, enum hangup_by by,
+    const char *reason)
+{
+	char hdr[200];
+	struct call *k;
+
+	for (k = c->calls; k != NULL; k = k->next)
+		if (strcmp(k->call_id, call_id) == 0 && !k->finished)
+			break;
+	if (k == NULL)
+		return -ENOENT;
+	if (k->state == CS_ENDING)
+		return 0;
+	if (k->hangup_by == BY_NONE) {
+		k->hangup_by = by;
+		snprintf(k->reason, sizeof(k->reason), "%s", reason);
+	}
+	snprintf(hdr, sizeof(hdr), "Q.850;cause=16;text=\"%s\"", reason);
+	clog_msg(c, LL_INFO, "call %s: hangup by %s: %s", k->call_id,
+	    by_name(by), reason);
+	if (!k->a.answered) {
+		fail_a(k, 480, reason);
+	} else {
+		k->state = CS_ENDING;
+		bye_leg(&k->a, hdr);
+	}
+	bye_leg(&k->b, hdr);
+	if (k->b.nh != NULL && !k->b.answered && k->state == CS_ENDING)
+		su_timer_set_interval(k->invite_timer, on_invite_timeout, k,
+		    2000);	/* a gateway that ignores CANCEL */
+	return 0;
+}
+
+void
+media_stats_from_streams(struct media_stats *ms, json_t *streams)
+{
+	size_t i, j;
+	json_t *st, *leg;
+
+	memset(ms, 0, sizeof(*ms));
+	json_array_foreach(streams, i, st) {
+		json_array_foreach(json_object_get(st, "legs"), j, leg) {
+			const char *side = json_string_value(json_object_get(leg,
+			    "side"));
+			json_t *s = json_object_get(leg, "stats");
+			int d = side != NULL && strcmp(side, "B") == 0;
+			ms->packets[d] += (uint64_t)json_integer_value(
+			    json_object_get(s, "packets"));
+			ms->bytes[d] += (uint64_t)json_integer_value(
+			    json_object_get(s, "bytes"));
+			ms->lost[d] += (uint64_t)json_integer_value(
+			    json_object_get(s, "lost"));
+		}
+	}
+}
+
+void
+b2bua_relay_event(struct ctl *c, json_t *ev)
+{
+	const char *name = json_string_value(json_object_get(ev, "event"));
+	const char *id = json_string_value(json_object_get(ev, "call_id"));
+	const char *why = json_string_value(json_object_get(ev, "reason"));
+	char reason[96];
+	struct call *k;
+
+	if (name == NULL || strcmp(name, "timeout") != 0 || id == NULL)
+		return;
+	for (k = c->calls; k != NULL; k = k->next)
+		if (strcmp(k->call_id, id) == 0 && !k->finished)
+			break;
+	if (k == NULL)
+		return;
+	/* The relay has ended the session: no delete, its stats are here. */
+	k->relay_session = false;
+	media_stats_from_streams(&k->ms, json_object_get(ev, "streams"));
+	k->ms_set = true;
+	snprintf(reason, sizeof(reason), "media timeout (%s)", why ? why : "?");
+	b2bua_hangup(c, id, BY_RELAY, reason);
+}
+
+/* ---- re-INVITE: a new offer from either side goes through the relay ---- */
+
+static json_t *
+relay_req(struct call *k, const char *cmd, json_t *media)
+{
+	json_t *req = proto_request(0, cmd);
+
+	json_object_set_new(req, "call_id", json_string(k->call_id));
+	json_object_set_new(req, "from_tag", json_string(k->from_tag));
+	if (strcmp(cmd, "answer") == 0)
+		json_object_set_new(req, "to_tag", json_string(k->to_tag));
+	json_object_set_new(req, "media", media);
+	return req;
+}
+
+static struct leg *
+reinv_from(struct call *k)
+{
+	return k->reinv == 1 ? &k->a : &k->b;
+}
+
+static struct leg *
+reinv_to(struct call *k)
+{
+	return k->reinv == 1 ? &k->b : &k->a;
+}
+
+/* Answer the re-offer (an UPDATE is answered through its saved event). */
+static void
+reinv_respond(struct call *k, int status, const char *sdp)
+{
+	struct leg *from = reinv_from(k);
+
+	if (from->nh != NULL)
+		nua_respond(from->nh, status, sip_status_phrase(status),
+		    TAG_IF(k->reinv_update, NUTAG_WITH_SAVED(k->reinv_saved)),
+		    TAG_IF(sdp, SIPTAG_CONTENT_TYPE_STR("application/sdp")),
+		    TAG_IF(sdp, SIPTAG_PAYLOAD_STR(sdp)), TAG_END());
+	if (k->reinv_update)
+		nua_destroy_event(k->reinv_saved);
+	k->reinv_update = false;
+	k->reinv = 0;
+}
+
+static void
+reinv_fail(struct call *k, int status)
+{
+	reinv_respond(k, status, NULL);
+}
+
+/* The offer went through the relay: pass it on to the other side. */
+static void
+on_reinv_offered(struct ctl *c, void *arg, json_t *reply)
+{
+	struct call *k = arg;
+	struct leg *to;
+	char err[160], *sdp = NULL;
+
+	k->pending--;
+	if (k->finished || k->state != CS_CONNECTED || k->reinv == 0) {
+		call_check(k);
+		return;
+	}
+	to = reinv_to(k);
+	if (reply != NULL && json_is_true(json_object_get(reply, "ok")))
+		sdp = sdp_rewrite(k->reinv_sdp, strlen(k->reinv_sdp),
+		    json_object_get(reply, "media"), ++to->sdp_version, err,
+		    sizeof(err));
+	if (sdp == NULL || to->nh == NULL) {
+		reinv_fail(k, 500);
+		free(sdp);
+		return;
+	}
+	if (k->reinv_update)
+		nua_update(to->nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+		    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+	else
+		nua_invite(to->nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+		    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+	free(sdp);
+}
+
+static void
+reinvite_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip,
+    bool update)
+{
+	struct call *k = l->call;
+	char err[160];
+	json_t *media;
+
+	if (update && (sip->sip_payload == NULL ||
+	    sip->sip_payload->pl_len == 0)) {
+		/* No offer (a session refresh): nothing to pass on. */
+		nua_respond(l->nh, SIP_200_OK, NUTAG_WITH_THIS(nua), TAG_END());
+		return;
+	}
+	if (k->state != CS_CONNECTED || k->reinv != 0) {
+		int st = k->reinv ? 491 : 488;
+		nua_respond(l->nh, st, sip_status_phrase(st),
+		    NUTAG_WITH_THIS(nua), TAG_END());
+		return;
+	}
+	if (sip->sip_payload == NULL || sip->sip_payload->pl_len == 0 ||
+	    (media = sdp_to_media(sip->sip_payload->pl_data,
+	    sip->sip_payload->pl_len, err, sizeof(err))) == NULL) {
+		/* A re-INVITE without an offer is not relayed (yet). */
+		nua_respond(l->nh, SIP_488_NOT_ACCEPTABLE, NUTAG_WITH_THIS(nua),
+		    TAG_END());
+		return;
+	}
+	k->reinv = l->side + 1;
+	k->reinv_update = update;
+	if (update)
+		nua_save_event(nua, k->reinv_saved);
+	free(k->reinv_sdp);
+	k->reinv_sdp = strndup(sip->sip_payload->pl_data,
+	    sip->sip_payload->pl_len);
+	/* The caller's media is the relay's offer side, the callee's its
+	 * answer side, whichever of them re-offers. */
+	k->pending++;
+	relay_request(c, k->relay, relay_req(k, l->side == 0 ? "offer" :
+	    "answer", media), on_reinv_offered, k);
+}
+
+/* The answer went through the relay: answer the side that re-offered. */
+static void
+on_reinv_answered(struct ctl *c, void *arg, json_t *reply)
+{
+	struct call *k = arg;
+	struct leg *from;
+	char err[160], *sdp = NULL;
+
+	k->pending--;
+	if (k->finished || k->reinv == 0) {
+		call_check(k);
+		return;
+	}
+	from = reinv_from(k);
+	if (reply != NULL && json_is_true(json_object_get(reply, "ok")))
+		sdp = sdp_rewrite(k->reinv_sdp, strlen(k->reinv_sdp),
+		    json_object_get(reply, "media"), ++from->sdp_version, err,
+		    sizeof(err));
+	if (sdp == NULL) {
+		reinv_fail(k, 500);
+		return;
+	}
+	reinv_respond(k, 200, sdp);
+	free(sdp);
+}
+
+/* The other side answered our re-INVITE. */
+static void
+reinvite_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
+{
+	struct call *k = l->call;
+	char err[160];
+	json_t *media;
+
+	if (status < 200 || k->reinv == 0)
+		return;
+	if (status >= 300) {
+		reinv_fail(k, status);
+		return;
+	}
+	if (!k->reinv_update)
+		k->reinv_ack = l;	/* ACKed when the re-offerer ACKs */
+	if (sip->sip_payload == NULL || (media = sdp_to_media(
+	    sip->sip_payload->pl_data, sip->sip_payload->pl_len, err,
+	    sizeof(err))) == NULL) {
+		reinv_fail(k, 500);
+		return;
+	}
+	free(k->reinv_sdp);
+	k->reinv_sdp = strndup(sip->sip_payload->pl_data,
+	    sip->sip_payload->pl_len);
+	k->pending++;
+	relay_request(c, k->relay, relay_req(k, l->side == 0 ? "offer" :
+	    "answer", media), on_reinv_answered, k);
+}
+
+/* ---- the nua callback ---- */
+
+static void
+reply_out_of_dialog(nua_t *nua, nua_handle_t *nh, nua_event_t event)
+{
+	if (event == nua_i_options) {
+		/* nua answered it; the handle is ours to drop. */
+		nua_handle_destroy(nh);
+		return;
+	}
+	nua_respond(nh, SIP_405_METHOD_NOT_ALLOWED, NUTAG_WITH_THIS(nua),
+	    TAG_END());
+	nua_handle_destroy(nh);
+}
+
+static void
+on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
+    struct ctl *c, nua_handle_t *nh, struct leg *l, sip_t const *sip,
+    tagi_t tags[])
+{
+	int cs = -1;
+
+	switch (event) {
+	case nua_i_invite:
+		if (l == NULL)
+			new_invite(c, nua, nh, sip);
+		else
+			reinvite_in(c, nua, l, sip, false);
+		return;
+	case nua_i_update:
+		if (l == NULL)
+			reply_out_of_dialog(nua, nh, event);
+		else
+			reinvite_in(c, nua, l, sip, true);
+		return;
+	case nua_r_update:
+		if (l != NULL && l->call->reinv != 0 && l->call->reinv_update &&
+		    l == reinv_to(l->call))
+			reinvite_response(c, l, status, sip);
+		return;
+	case nua_r_invite:
+		if (l != NULL && l->call->reinv != 0 &&
+		    !l->call->reinv_update && l == reinv_to(l->call))
+			reinvite_response(c, l, status, sip);
+		else if (l != NULL && l->side == 1)
+			b_response(c, l, status, sip);
+		return;
+	case nua_i_ack:
+		if (l != NULL && l->call->reinv_ack != NULL &&
+		    l->call->reinv_ack != l) {
+			if (l->call->reinv_ack->nh != NULL)
+				nua_ack(l->call->reinv_ack->nh, TAG_END());
+			l->call->reinv_ack = NULL;
+		} else if (l != NULL && l->side == 0 && l->call->b.nh != NULL &&
+		    !l->call->b_acked) {
+			l->call->b_acked = true;
+			nua_ack(l->call->b.nh, TAG_END());
+		}
+		return;
+	case nua_i_state:
+		tl_gets(tags, NUTAG_CALLSTATE_REF(cs), TAG_END());
+		if (cs != nua_callstate_terminated)
+			return;
+		if (l == NULL)
+			nua_handle_destroy(nh);	/* an INVITE we refused */
+		else
+			leg_terminated(c, l);
+		return;
+	case nua_i_bye:
+	case nua_i_cancel:
+		if (l != NULL && l->call->hangup_by == BY_NONE &&
+		    l->call->state != CS_ENDING) {
+			l->call->hangup_by = l->side == 0 ? BY_CALLER : BY_CALLEE;
+			snprintf(l->call->reason, sizeof(l->call->reason), "%s",
+			    event == nua_i_bye ? "bye" : "cancel");
+		}
+		return;
+	case nua_r_shutdown:
+		if (status >= 200)
+			su_root_break(c->root);
+		return;
+	case nua_i_options:
+	case nua_i_register:
+	case nua_i_subscribe:
+	case nua_i_publish:
+	case nua_i_message:
+	case nua_i_refer:
+	case nua_i_notify:
+	case nua_i_info:
+		if (l == NULL)
+			reply_out_of_dialog(nua, nh, event);
+		else if (event != nua_i_options)
+			nua_respond(nh, SIP_488_NOT_ACCEPTABLE,
+			    NUTAG_WITH_THIS(nua), TAG_END());
+		return;
+	default:
+		if (status >= 300 && l == NULL && nh != NULL &&
+		    event >= nua_r_set_params)
+			clog_msg(c, LL_DEBUG, "%s: %d %s", nua_event_name(event),
+			    status, phrase);
+		return;
+	}
+}
+
+/* ---- setup ---- */
+
+int
+b2bua_open(struct ctl *c)
+{
+	struct ctl_conf *conf = c->conf;
+	char url[160], sips[160] = "";
+	const char *colon;
+
+	snprintf(url, sizeof(url), "sip:%s", conf->listen);
+	if (conf->tls_listen[0])
+		snprintf(sips, sizeof(sips), "sips:%s", conf->tls_listen);
+	/* Our host for From/Contact of the gateway legs. */
+	if (conf->advertise[0]) {
+		snprintf(c->contact, sizeof(c->contact), "%s", conf->advertise);
+	} else {
+		snprintf(c->contact, sizeof(c->contact), "%s", conf->listen);
+		if ((colon = strrchr(c->contact, ':')) != NULL &&
+		    c->contact[0] != '[')
+			*(char *)colon = '\0';
+	}
+	c->nua = nua_create(c->root, on_event, c,
+	    NUTAG_URL(url),
+	    TAG_IF(sips[0], NUTAG_SIPS_URL(sips)),
+	    TAG_IF(sips[0], TPTAG_CERTIFICATE(conf->tls_cert_dir)),
+	    NUTAG_MEDIA_ENABLE(0),
+	    NUTAG_AUTOANSWER(0), NUTAG_AUTOALERT(0), NUTAG_AUTOACK(0),
+	    NUTAG_SESSION_TIMER(0),
+	    NUTAG_ENABLEINVITE(1),
+	    NUTAG_OUTBOUND("no-options-keepalive no-validate no-natify"),
+	    NUTAG_AUTO302(0), NUTAG_AUTO305(0),
+	    NUTAG_AUTO100(0),
+	    NUTAG_APPL_METHOD("UPDATE"),	/* re-offers are relayed */
+	    SIPTAG_SUPPORTED_STR(""),
+	    SIPTAG_USER_AGENT_STR(conf->user_agent),
+	    NTATAG_UDP_MTU(65535),
+	    TPTAG_UDP_RMEM(conf->udp_rmem),
+	    TAG_END());
+	if (c->nua == NULL) {
+		clog_msg(c, LL_ERROR, "cannot listen on %s%s%s (address in "
+		    "use, or not local?)", url, sips[0] ? " / " : "", sips);
+		return -EADDRINUSE;
+	}
+	c->drop_timer = su_timer_create(su_root_task(c->root), 1000);
+	su_timer_set_for_ever(c->drop_timer, on_drop_tick, NULL);
+	clog_msg(c, LL_INFO, "SIP on %s (UDP and TCP)%s%s", url,
+	    sips[0] ? ", TLS on " : "", sips);
+	return 0;
+}
+
+void
+b2bua_close(struct ctl *c)
+{
+	if (c->drop_timer != NULL)
+		su_timer_destroy(c->drop_timer);
+	c->drop_timer = NULL;
+	drop_expire(c, true);
+	if (c->nua != NULL)
+		nua_destroy(c->nua);
+	c->nua = NULL;
+	/* Calls still here at exit: their CDR says so, then they go. */
+	while (c->calls != NULL) {
+		struct call *k = c->calls;
+		if (!k->finished) {
+			k->finished = true;
+			k->end_t = wall_now();
+			if (k->hangup_by == BY_NONE)
+				k->hangup_by = BY_CONTROLLER;
+			if (k->reason[0] == '\0')
+				snprintf(k->reason, sizeof(k->reason), "shutdown");
+			if (k->limit_held)
+				limits_release(c, k->trunk->name);
+		}
+		cdr_write(c, k);
+		call_free(k);
+	}
+}
+
+json_t *
+calls_to_json(struct ctl *c)
+{
+	json_t *arr = json_array();
+	double now = wall_now();
+
+	for (struct call *k = c->calls; k != NULL; k = k->next) {
+		const struct gateway *gw = k->ncand > 0 && k->attempt < k->ncand ?
+		    k->cand[k->attempt].gw : NULL;
+		json_array_append_new(arr, json_pack(
+		    "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:f,s:f}",
+		    "call_id", k->call_id,
+		    "trunk", k->trunk ? k->trunk->name : "",
+		    "state", state_name(k->state),
+		    "calling", k->calling, "called", k->called,
+		    "gateway", gw ? gw->name : "",
+		    "relay", k->relay ? relay_name(k->relay) : "",
+		    "age", now - k->setup_t,
+		    "duration", k->connect_t > 0 ? now - k->connect_t : 0.0));
+	}
+	return arr;
+}

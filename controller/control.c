@@ -1,0 +1,345 @@
+/*
+ * control.c: the controller's control socket (a Unix socket), in the
+ * proto/ protocol with the controller role: status, calls, trunks,
+ * hangup, reload (and hello, ping). Driven by the su_root like the SIP
+ * stack. Each connection reads newline-framed requests and answers them
+ * in order; output is buffered and a connection that will not read its
+ * replies is cut.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "controller.h"
+
+#define CONN_OUTBUF_MAX	(4u << 20)
+
+struct conn {
+	struct ctl	*ctl;
+	int		 fd, widx;
+	su_wait_t	 wait[1];
+	bool		 closing;
+	struct proto_framer in;
+	char		*out;
+	size_t		 outlen, outcap;
+	struct conn	*prev, *next;
+};
+
+struct ctl_srv {
+	int		 fd, widx;
+	su_wait_t	 wait[1];
+	char		 path[108];
+	struct conn	*conns;
+	int		 nconns;
+};
+
+static void
+conn_close(struct conn *cn)
+{
+	struct ctl_srv *s = cn->ctl->srv;
+
+	su_root_deregister(cn->ctl->root, cn->widx);
+	close(cn->fd);
+	proto_framer_free(&cn->in);
+	free(cn->out);
+	if (cn->prev != NULL)
+		cn->prev->next = cn->next;
+	else
+		s->conns = cn->next;
+	if (cn->next != NULL)
+		cn->next->prev = cn->prev;
+	s->nconns--;
+	free(cn);
+}
+
+/* -1: the connection is gone. */
+static int
+conn_flush(struct conn *cn)
+{
+	size_t done = 0;
+
+	while (done < cn->outlen) {
+		ssize_t n = send(cn->fd, cn->out + done, cn->outlen - done,
+		    MSG_NOSIGNAL);
+		if (n > 0) {
+			done += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		conn_close(cn);
+		return -1;
+	}
+	memmove(cn->out, cn->out + done, cn->outlen - done);
+	cn->outlen -= done;
+	if (cn->outlen == 0 && cn->closing)
+		shutdown(cn->fd, SHUT_WR);
+	su_root_eventmask(cn->ctl->root, cn->widx, cn->fd,
+	    SU_WAIT_IN | (cn->outlen > 0 ? SU_WAIT_OUT : 0));
+	return 0;
+}
+
+static int
+conn_send(struct conn *cn, json_t *msg)
+{
+	size_t len;
+	char *line = proto_encode(msg, &len);
+
+	json_decref(msg);
+	if (line == NULL)
+		return 0;
+	if (cn->outlen + len > CONN_OUTBUF_MAX) {
+		free(line);
+		conn_close(cn);
+		return -1;
+	}
+	if (cn->outlen + len > cn->outcap) {
+		size_t cap = (cn->outlen + len) * 2;
+		char *p = realloc(cn->out, cap);
+		if (p == NULL) {
+			free(line);
+			conn_close(cn);
+			return -1;
+		}
+		cn->out = p;
+		cn->outcap = cap;
+	}
+	memcpy(cn->out + cn->outlen, line, len);
+	cn->outlen += len;
+	free(line);
+	return conn_flush(cn);
+}
+
+static json_t *
+trunks_json(struct ctl *c)
+{
+	json_t *trunks = json_array(), *gws = json_array();
+
+	for (int i = 0; i < c->conf->ntrunks; i++) {
+		const struct trunk *t = &c->conf->trunks[i];
+		struct limit_state *l = limits_get(c, t->name);
+		json_array_append_new(trunks, json_pack(
+		    "{s:s,s:i,s:b,s:i,s:f,s:i,s:I}", "name", t->name,
+		    "sources", t->nsources, "digest", t->username[0] != '\0',
+		    "max_calls", t->max_calls, "max_cps", t->max_cps,
+		    "active", l ? l->active : 0,
+		    "rejected", (json_int_t)(l ? l->rejected : 0)));
+	}
+	for (int i = 0; i < c->conf->ngateways; i++) {
+		const struct gateway *g = &c->conf->gateways[i];
+		/* Health (OPTIONS probing) and registration: issue 6. */
+		json_array_append_new(gws, json_pack("{s:s,s:s,s:i,s:s}",
+		    "name", g->name, "host", g->host, "port", g->port,
+		    "state", "unknown"));
+	}
+	return json_pack("{s:o,s:o,s:o}", "trunks", trunks, "gateways", gws,
+	    "relays", relays_to_json(c));
+}
+
+static json_t *
+run(struct ctl *c, const char *cmd, json_t *req, json_t *id)
+{
+	struct proto_error err;
+	json_t *r = proto_reply_ok(id);
+	char msg[512];
+
+	if (strcmp(cmd, "ping") == 0) {
+		json_object_set_new(r, "pong", json_true());
+	} else if (strcmp(cmd, "hello") == 0) {
+		json_object_set_new(r, "protocol", json_integer(PROTO_VERSION));
+		json_object_set_new(r, "server",
+		    json_string("trunkline-controller"));
+		json_object_set_new(r, "version", json_string(TRUNKLINE_VERSION));
+	} else if (strcmp(cmd, "status") == 0) {
+		json_object_update_new(r, json_pack(
+		    "{s:s,s:f,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s}",
+		    "version", TRUNKLINE_VERSION,
+		    "uptime", mono_now() - c->started,
+		    "calls", c->ncalls,
+		    "calls_total", (json_int_t)c->stats.calls_total,
+		    "calls_connected", (json_int_t)c->stats.calls_connected,
+		    "calls_failed", (json_int_t)c->stats.calls_failed,
+		    "rejected_unknown", (json_int_t)c->stats.rejected_unknown,
+		    "rejected_auth", (json_int_t)c->stats.rejected_auth,
+		    "rejected_limits", (json_int_t)c->stats.rejected_limits,
+		    "reloads", (json_int_t)c->stats.reloads,
+		    "reload_errors", (json_int_t)c->stats.reload_errors,
+		    "config", c->conf->path));
+		json_object_set_new(r, "relays", relays_to_json(c));
+	} else if (strcmp(cmd, "calls") == 0) {
+		json_object_set_new(r, "calls", calls_to_json(c));
+	} else if (strcmp(cmd, "trunks") == 0) {
+		json_object_update_new(r, trunks_json(c));
+	} else if (strcmp(cmd, "reload") == 0) {
+		if (ctl_reload(c, msg, sizeof(msg)) < 0) {
+			json_decref(r);
+			proto_errorf(&err, PROTO_E_VALUE, "reload: %s", msg);
+			return proto_reply_error(id, &err);
+		}
+		json_object_set_new(r, "config", json_string(c->conf->path));
+	} else if (strcmp(cmd, "hangup") == 0) {
+		const char *cid = json_string_value(json_object_get(req,
+		    "call_id"));
+		const char *why = json_string_value(json_object_get(req,
+		    "reason"));
+		if (b2bua_hangup(c, cid, BY_CONTROLLER, why ? why :
+		    "hangup by operator") < 0) {
+			json_decref(r);
+			proto_errorf(&err, PROTO_E_NOT_FOUND, "hangup: no call "
+			    "'%.200s'", cid);
+			return proto_reply_error(id, &err);
+		}
+	} else {
+		json_decref(r);
+		proto_errorf(&err, PROTO_E_UNKNOWN_CMD, "%s: not served by "
+		    "the controller", cmd);
+		return proto_reply_error(id, &err);
+	}
+	return r;
+}
+
+static json_t *
+handle_line(struct ctl *c, const char *line, size_t len)
+{
+	struct proto_error err;
+	const char *cmd = NULL;
+	json_t *id = NULL, *req, *reply;
+
+	req = proto_parse_request(line, len, PROTO_ROLE_CONTROLLER, &id, &cmd,
+	    &err);
+	if (req == NULL)
+		reply = proto_reply_error(id, &err);
+	else
+		reply = run(c, cmd, req, id);
+	json_decref(req);
+	json_decref(id);
+	return reply;
+}
+
+static int
+on_conn(struct ctl *c, su_wait_t *w, void *arg)
+{
+	struct conn *cn = arg;
+	int ev = su_wait_events(w, cn->fd);
+	struct proto_error err;
+	char buf[16384], *line;
+	size_t len;
+	ssize_t n;
+	int rc;
+
+	if ((ev & SU_WAIT_OUT) && conn_flush(cn) < 0)
+		return 0;
+	if (!(ev & (SU_WAIT_IN | SU_WAIT_HUP | SU_WAIT_ERR)))
+		return 0;
+	n = recv(cn->fd, buf, sizeof(buf), 0);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		conn_close(cn);
+		return 0;
+	}
+	if (n < 0 || cn->closing)
+		return 0;
+	if (proto_framer_feed(&cn->in, buf, (size_t)n) < 0) {
+		conn_close(cn);
+		return 0;
+	}
+	while ((rc = proto_framer_next(&cn->in, &line, &len)) == 1) {
+		if (conn_send(cn, handle_line(c, line, len)) < 0)
+			return 0;
+	}
+	if (rc == -EMSGSIZE) {
+		proto_errorf(&err, PROTO_E_TOO_LONG, "line longer than %d "
+		    "bytes; closing the connection", PROTO_MAX_LINE);
+		cn->closing = true;
+		conn_send(cn, proto_reply_error(NULL, &err));
+	}
+	return 0;
+}
+
+static int
+on_accept(struct ctl *c, su_wait_t *w, void *arg)
+{
+	struct ctl_srv *s = c->srv;
+	struct conn *cn;
+	int fd;
+
+	while ((fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK |
+	    SOCK_CLOEXEC)) >= 0) {
+		if (s->nconns >= CTL_MAX_CONNS ||
+		    (cn = calloc(1, sizeof(*cn))) == NULL) {
+			close(fd);
+			continue;
+		}
+		cn->ctl = c;
+		cn->fd = fd;
+		proto_framer_init(&cn->in, PROTO_MAX_LINE);
+		su_wait_create(cn->wait, fd, SU_WAIT_IN);
+		cn->widx = su_root_register(c->root, cn->wait, on_conn, cn, 0);
+		if (cn->widx <= 0) {
+			proto_framer_free(&cn->in);
+			free(cn);
+			close(fd);
+			continue;
+		}
+		cn->next = s->conns;
+		if (s->conns != NULL)
+			s->conns->prev = cn;
+		s->conns = cn;
+		s->nconns++;
+	}
+	return 0;
+}
+
+int
+control_open(struct ctl *c)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct ctl_srv *s = calloc(1, sizeof(*s));
+	const char *path = c->conf->socket_path;
+
+	if (s == NULL)
+		return -ENOMEM;
+	c->srv = s;
+	s->fd = -1;
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sun.sun_path, path);
+	strcpy(s->path, path);
+	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->fd < 0)
+		return -errno;
+	unlink(path);	/* a stale socket from a crash */
+	if (bind(s->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    chmod(path, c->conf->socket_mode) < 0 || listen(s->fd, 64) < 0)
+		return -errno;
+	su_wait_create(s->wait, s->fd, SU_WAIT_ACCEPT);
+	s->widx = su_root_register(c->root, s->wait, on_accept, s, 0);
+	if (s->widx <= 0)
+		return -ENOMEM;
+	clog_msg(c, LL_INFO, "control socket %s ready", path);
+	return 0;
+}
+
+void
+control_close(struct ctl *c)
+{
+	struct ctl_srv *s = c->srv;
+
+	if (s == NULL)
+		return;
+	while (s->conns != NULL)
+		conn_close(s->conns);
+	if (s->fd >= 0) {
+		if (s->widx > 0)
+			su_root_deregister(c->root, s->widx);
+		close(s->fd);
+		unlink(s->path);
+	}
+	free(s);
+	c->srv = NULL;
+}

@@ -1,0 +1,391 @@
+/*
+ * controller.h: trunkline-controller, the SIP B2BUA (Sofia-SIP nua).
+ *
+ * One process, one su_root, one nua, single-threaded. An INVITE goes
+ * through the stages, one file each: identify.c (which trunk: source
+ * address, else digest account) -> limits.c (concurrent calls, CPS) ->
+ * route.c (ordered rules, then LCR prefix tables: an ordered candidate
+ * list of gateways) -> transform.c (numbers in and out) -> relay.c (offer
+ * to a relayd chosen by load) -> sdp.c (rewrite) -> b2bua.c (the two nua
+ * handles, failover, CANCEL/BYE) -> cdr.c (one JSON line per call).
+ * control.c serves the control socket (proto/), config.c reads the JSON
+ * configuration with file:line: field errors.
+ *
+ * This header declares every struct and every function a file exports.
+ */
+#ifndef TRUNKLINE_CONTROLLER_H
+#define TRUNKLINE_CONTROLLER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <regex.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <jansson.h>
+
+struct ctl;
+struct call;
+struct leg;
+
+/* Sofia's "magic" types: the root and nua carry the daemon context, a
+ * handle carries its leg. Must precede the Sofia headers. */
+#define SU_ROOT_MAGIC_T		struct ctl
+#define NUA_MAGIC_T		struct ctl
+#define NUA_HMAGIC_T		struct leg
+#define SU_TIMER_ARG_T		void
+#define SU_WAKEUP_ARG_T		void
+
+#include <sofia-sip/su.h>
+#include <sofia-sip/su_wait.h>
+#include <sofia-sip/nua.h>
+
+#include "proto.h"
+
+#define CTL_DEFAULT_CONFIG	"/etc/trunkline/controller.json"
+#define CTL_MAX_RELAYS		8
+#define CTL_MAX_CANDIDATES	16
+#define CTL_MAX_CONNS		64
+#define CTL_NUM_MAX		64	/* a number (user part) after transforms */
+
+/* ---- log.c ---- */
+enum log_level { LL_DEBUG, LL_INFO, LL_NOTICE, LL_WARNING, LL_ERROR };
+void	 clog_msg(const struct ctl *, enum log_level, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+int	 log_level_parse(const char *name, enum log_level *out);
+
+/* ---- transform.c: number rewriting ---- */
+enum xf_kind { XF_REGEX, XF_STRIP, XF_PREFIX };
+struct xform {
+	enum xf_kind	 kind;
+	regex_t		 re;		/* XF_REGEX */
+	char		*replace;	/* XF_REGEX: \0..\9 back-references */
+	int		 strip;		/* XF_STRIP: leading characters */
+	char		*prefix;	/* XF_PREFIX */
+};
+struct xform_list {
+	struct xform	*v;
+	int		 n;
+};
+/* Both numbers a stage rewrites: called (request-URI/To), calling (From). */
+struct xform_set {
+	struct xform_list called, calling;
+};
+/* Apply in order; out is always NUL-terminated. 0, or -ENOSPC. */
+int	 xform_apply(const struct xform_list *, const char *in, char *out,
+	    size_t len);
+/* Expand "\1" style references of one regex match. 0 or -ENOSPC. */
+int	 xform_expand(const char *tmpl, const char *subject,
+	    const regmatch_t *m, size_t nm, char *out, size_t len);
+void	 xform_list_free(struct xform_list *);
+
+/* ---- config.c ---- */
+enum transport { TP_ANY = 0, TP_UDP, TP_TCP, TP_TLS };
+enum cid_mode { CID_FROM, CID_PAI, CID_RPID };
+
+struct source {			/* a trunk's address match */
+	struct sockaddr_storage	 net;
+	int			 plen;		/* prefix length */
+	uint16_t		 port;		/* 0: any */
+	enum transport		 transport;	/* TP_ANY: any */
+};
+
+struct trunk {
+	char			 name[64];
+	struct source		*sources;
+	int			 nsources;
+	char			 username[64];	/* digest account, "" none */
+	char			 password[128];
+	char			 ha1[33];
+	char			 realm[64];
+	void			*auth;		/* auth_mod_t *, per account */
+	int			 max_calls;	/* 0: no limit */
+	double			 max_cps;	/* 0: no limit */
+	struct xform_set	 xf;		/* on the way in */
+};
+
+struct gateway {
+	char			 name[64];
+	char			 host[128];
+	uint16_t		 port;		/* 0: default for the scheme */
+	enum transport		 transport;
+	char			 scheme[8];	/* sip, sips */
+	char			 proxy[192];	/* outbound proxy URI, "" none */
+	char			 username[64];	/* answers 401/407 */
+	char			 password[128];
+	enum cid_mode		 cid;
+	char			 from_user[64];	/* "" keep the calling number */
+	char			 from_host[128];/* "" our address */
+	char			 from_display[64];
+	char			 uri_params[96];/* appended to the request-URI */
+	struct xform_set	 xf;		/* on the way out */
+};
+
+struct carrier_gw {
+	struct gateway		*gw;
+	int			 priority;	/* lower first */
+	int			 weight;	/* among equal priorities */
+};
+struct carrier {
+	char			 name[64];
+	struct carrier_gw	*gws;
+	int			 ngws;
+};
+
+struct lcr_prefix {
+	char			 prefix[32];
+	struct carrier		**carriers;
+	int			 ncarriers;
+};
+struct lcr_table {
+	char			 name[64];
+	struct lcr_prefix	*prefixes;
+	int			 nprefixes;
+};
+
+struct route {
+	char			 name[64];
+	struct trunk		*trunk;		/* NULL: any */
+	bool			 has_ruri, has_from;
+	regex_t			 ruri, from;
+	struct lcr_table	*lcr;		/* either a table ... */
+	struct carrier		**carriers;	/* ... or carriers in order */
+	int			 ncarriers;
+	struct xform_set	 xf;
+};
+
+struct relay_conf {
+	char			 name[64];
+	char			 socket[108];	/* Unix socket, or "" for TCP: */
+	char			 address[80];	/* "host:port" (numeric) */
+	struct sockaddr_storage	 tcp;
+	char			 secret[256];	/* required over TCP */
+	char			 interfaces[2][32];	/* "" relayd's default */
+};
+
+struct ctl_conf {
+	int			 refs;		/* calls hold their config */
+	char			 path[256];
+	char			 listen[128];	/* host:port, UDP and TCP */
+	char			 tls_listen[128];
+	char			 tls_cert_dir[256];
+	char			 advertise[64];	/* host in our From/Contact */
+	int			 udp_rmem;
+	char			 user_agent[64];
+	char			 socket_path[108];
+	unsigned		 socket_mode;
+	char			 cdr_path[256];
+	enum log_level		 log_level;
+	bool			 unknown_drop;	/* silence instead of 403 */
+	double			 invite_timeout;
+	double			 max_duration;	/* 0: none */
+	double			 relay_timeout;
+	int			 failover_codes[32];
+	int			 nfailover;
+	struct relay_conf	 relays[CTL_MAX_RELAYS];
+	int			 nrelays;
+	struct trunk		*trunks;
+	int			 ntrunks;
+	struct gateway		*gateways;
+	int			 ngateways;
+	struct carrier		*carriers;
+	int			 ncarriers;
+	struct lcr_table	*tables;
+	int			 ntables;
+	struct route		*routes;
+	int			 nroutes;
+};
+
+/* 0, or -1 with "file:line: field: message" in err. root may be NULL
+ * (unit tests): then digest accounts get no auth module. */
+int	 config_load(const char *path, su_root_t *root, struct ctl_conf **out,
+	    char *err, size_t errlen);
+struct ctl_conf *config_ref(struct ctl_conf *);
+void	 config_unref(struct ctl_conf *);
+bool	 config_failover_code(const struct ctl_conf *, int status);
+
+/* ---- identify.c ---- */
+int	 source_parse(const char *text, struct source *);
+bool	 source_match(const struct source *, const struct sockaddr *,
+	    enum transport);
+/* The trunk whose sources match, or NULL. */
+struct trunk *identify_by_source(const struct ctl_conf *,
+	    const struct sockaddr *, enum transport);
+/* The trunk with this digest username, or NULL. */
+struct trunk *identify_by_account(const struct ctl_conf *, const char *user);
+
+/* ---- limits.c: per-trunk concurrent calls and CPS, kept across reloads ---- */
+struct limit_state {
+	char		 trunk[64];
+	int		 active;
+	double		 tokens;
+	double		 last;		/* monotonic seconds of the last refill */
+	uint64_t	 rejected;
+	struct limit_state *next;
+};
+/* 0 admitted (active counted), or seconds for Retry-After (>0). */
+int	 limits_admit(struct ctl *, const struct trunk *, double now);
+void	 limits_release(struct ctl *, const char *trunk);
+struct limit_state *limits_get(struct ctl *, const char *trunk);
+void	 limits_free(struct ctl *);
+
+/* ---- route.c ---- */
+struct candidate {
+	struct gateway	*gw;
+	const char	*carrier;
+};
+/*
+ * The ordered candidates for a call: the first rule that matches, its
+ * LCR table's longest prefix (carriers in order, each carrier's gateways
+ * by priority then weighted random), or its carriers. rnd() returns
+ * [0,1). Returns the count (0: no route); *route gets the rule.
+ */
+int	 route_lookup(const struct ctl_conf *, const struct trunk *,
+	    const char *ruri, const char *from, const char *called,
+	    double (*rnd)(void), struct candidate *out, int max,
+	    const struct route **route);
+const struct lcr_prefix *lcr_longest(const struct lcr_table *,
+	    const char *number);
+
+/* ---- sdp.c: offer/answer bodies <-> relay media JSON ---- */
+/* The media array for a relay offer/answer from an SDP body; NULL and a
+ * message in err when the body is not usable SDP. */
+json_t	*sdp_to_media(const char *body, size_t len, char *err, size_t errlen);
+/*
+ * Rewrite a body with the relay's media (its reply): c= and o= addresses,
+ * m= ports, a=rtcp, and o= session-version set to `version`. Returns a
+ * malloc'd string or NULL (err says why).
+ */
+char	*sdp_rewrite(const char *body, size_t len, json_t *media,
+	    unsigned long version, char *err, size_t errlen);
+
+/* ---- relay.c: the relayd clients ---- */
+typedef void relay_cb(struct ctl *, void *arg, json_t *reply);	/* reply NULL: failed */
+struct relay;
+int	 relay_open_all(struct ctl *);
+/* Disconnect (pending requests fail), then free once no call needs them. */
+void	 relay_close_all(struct ctl *);
+void	 relay_free_all(struct ctl *);
+/* The least loaded relay that answers, or NULL. */
+struct relay *relay_pick(struct ctl *);
+const char *relay_name(const struct relay *);
+const struct relay_conf *relay_config(const struct relay *);
+/* Send a request (stolen); cb runs once, with the reply or NULL. */
+int	 relay_request(struct ctl *, struct relay *, json_t *req, relay_cb *,
+	    void *arg);
+json_t	*relays_to_json(struct ctl *);
+
+/* ---- b2bua.c ---- */
+enum hangup_by { BY_NONE, BY_CALLER, BY_CALLEE, BY_CONTROLLER, BY_RELAY };
+struct media_stats {
+	uint64_t	 packets[2], bytes[2], lost[2];	/* [0] caller->, [1] callee-> */
+};
+struct leg {
+	struct call	*call;
+	nua_handle_t	*nh;
+	int		 side;		/* 0 A (caller), 1 B (callee) */
+	unsigned long	 sdp_version;	/* o= version we send on this leg */
+	bool		 answered;
+};
+
+enum call_state { CS_INIT, CS_OFFERING, CS_CALLING, CS_EARLY, CS_CONNECTED,
+	CS_ENDING, CS_DONE };
+
+struct call {
+	su_home_t		 home[1];	/* first: su_home_new() */
+	struct ctl		*ctl;
+	struct ctl_conf		*conf;		/* reference */
+	int			 pending;	/* relay requests in flight */
+	bool			 finished, b_acked, auth_tried;
+	int			 reinv;		/* re-INVITE in progress from: 1 A, 2 B */
+	bool			 reinv_update;	/* ... an UPDATE, answered with: */
+	nua_saved_event_t	 reinv_saved[1];
+	char			*reinv_sdp;	/* its offer (then the answer) */
+	struct leg		*reinv_ack;	/* leg whose 2xx awaits our ACK */
+	char			 to_tag[128];	/* B's tag, for the relay */
+	enum call_state		 state;
+	struct leg		 a, b;
+	bool			 a_gone, b_gone, limit_held;
+	char			 call_id[256];
+	char			 from_tag[128];
+	char			 b_call_id[256];
+	struct trunk		*trunk;
+	const struct route	*route;
+	char			 called_in[CTL_NUM_MAX], calling_in[CTL_NUM_MAX];
+	char			 called[CTL_NUM_MAX], calling[CTL_NUM_MAX];
+	char			 called_out[CTL_NUM_MAX], calling_out[CTL_NUM_MAX];
+	char			 src[64];
+	struct candidate	 cand[CTL_MAX_CANDIDATES];
+	int			 ncand, attempt;
+	json_t			*attempts;	/* [{gateway, code}] */
+	char			*offer;		/* A's SDP as received */
+	char			*b_offer;	/* the rewritten one for B */
+	struct relay		*relay;
+	int			 relay_tries;
+	json_t			*offer_req;	/* the relay offer, for a retry */
+	bool			 relay_session;
+	su_timer_t		*invite_timer, *duration_timer;
+	double			 setup_t, connect_t, end_t;	/* epoch */
+	int			 final_code;
+	enum hangup_by		 hangup_by;
+	char			 reason[128];
+	struct media_stats	 ms;
+	bool			 ms_set;
+	struct call		*prev, *next;
+};
+
+int	 b2bua_open(struct ctl *);
+void	 b2bua_close(struct ctl *);
+/* Hang up both legs with a Reason header. 0, or -ENOENT. */
+int	 b2bua_hangup(struct ctl *, const char *call_id, enum hangup_by,
+	    const char *reason);
+/* A relay told us it ended a session (media timeout...). */
+void	 b2bua_relay_event(struct ctl *, json_t *event);
+json_t	*calls_to_json(struct ctl *);
+void	 media_stats_from_streams(struct media_stats *, json_t *streams);
+
+/* ---- cdr.c ---- */
+json_t	*cdr_build(const struct call *);
+int	 cdr_write(struct ctl *, const struct call *);
+
+/* ---- control.c ---- */
+int	 control_open(struct ctl *);
+void	 control_close(struct ctl *);
+
+/* ---- main.c ---- */
+int	 ctl_reload(struct ctl *, char *err, size_t errlen);
+double	 mono_now(void);
+double	 wall_now(void);
+
+struct ctl_stats {
+	uint64_t	 calls_total, calls_connected, calls_failed;
+	uint64_t	 rejected_unknown, rejected_auth, rejected_limits;
+	uint64_t	 reloads, reload_errors;
+};
+
+/* The daemon context: the only mutable state there is. */
+struct ctl {
+	su_home_t		 home[1];
+	su_root_t		*root;
+	nua_t			*nua;
+	struct ctl_conf		*conf;
+	const char		*conf_path;
+	enum log_level		 log_level;
+	struct call		*calls;
+	int			 ncalls;
+	struct limit_state	*limits;
+	struct ctl_stats	 stats;
+	struct relay		*relays[CTL_MAX_RELAYS];
+	int			 nrelays;
+	su_timer_t		*relay_timer;
+	struct ctl_srv		*srv;
+	int			 cdr_fd;
+	struct dropped		*dropped;	/* unanswered INVITEs (drop mode) */
+	int			 ndropped;
+	su_timer_t		*drop_timer;
+	double			 started;
+	bool			 quitting;
+	char			 contact[160];
+};
+
+#endif

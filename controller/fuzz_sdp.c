@@ -1,0 +1,44 @@
+/*
+ * fuzz_sdp.c: libFuzzer target for the SDP the controller takes from the
+ * network: parsing into relay media and rewriting with a relay's reply
+ * (one media entry per m= line, a relay address, ports), as sdp.c does
+ * for every offer and answer.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char err[160], *out;
+	json_t *media, *relay, *m;
+	size_t i;
+
+	media = sdp_to_media((const char *)data, size, err, sizeof(err));
+	if (media == NULL)
+		return 0;
+	relay = json_array();
+	json_array_foreach(media, i, m)
+		json_array_append_new(relay, json_pack("{s:s,s:i,s:i}",
+		    "address", i % 2 ? "2001:db8::1" : "203.0.113.1",
+		    "rtp_port", (int)(30000 + 2 * i), "rtcp_port",
+		    (int)(i % 3 ? 30001 + 2 * i : 40001)));
+	out = sdp_rewrite((const char *)data, size, relay, 1 + size, err,
+	    sizeof(err));
+	/* The rewrite must parse again, with as many m= lines. */
+	if (out != NULL) {
+		json_t *again = sdp_to_media(out, strlen(out), err, sizeof(err));
+		if (again == NULL || json_array_size(again) != json_array_size(media))
+			abort();
+		json_decref(again);
+	}
+	free(out);
+	json_decref(relay);
+	json_decref(media);
+	return 0;
+}

@@ -1,0 +1,123 @@
+/*
+ * identify.c: which trunk a request comes from. Source address first
+ * (address or subnet, optionally a port and a transport); else the
+ * digest account named by the request (b2bua.c challenges it with the
+ * trunk's auth module); else nobody, and the caller answers 403 or
+ * stays silent.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller.h"
+
+/* "10.0.0.0/8", "192.0.2.1", "2001:db8::/32" */
+int
+source_parse(const char *text, struct source *s)
+{
+	char buf[80], *slash;
+	long plen = -1;
+	int max;
+
+	if (strlen(text) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, text);
+	if ((slash = strchr(buf, '/')) != NULL) {
+		char *end;
+		*slash = '\0';
+		plen = strtol(slash + 1, &end, 10);
+		if (*end != '\0' || slash[1] == '\0')
+			return -EINVAL;
+	}
+	memset(&s->net, 0, sizeof(s->net));
+	if (inet_pton(AF_INET, buf,
+	    &((struct sockaddr_in *)&s->net)->sin_addr) == 1) {
+		s->net.ss_family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, buf,
+	    &((struct sockaddr_in6 *)&s->net)->sin6_addr) == 1) {
+		s->net.ss_family = AF_INET6;
+		max = 128;
+	} else {
+		return -EINVAL;
+	}
+	if (plen > max || (slash != NULL && plen < 0))
+		return -EINVAL;
+	s->plen = plen < 0 ? max : (int)plen;
+	return 0;
+}
+
+static bool
+prefix_equal(const uint8_t *a, const uint8_t *b, int plen)
+{
+	int bytes = plen / 8, bits = plen % 8;
+
+	if (memcmp(a, b, (size_t)bytes) != 0)
+		return false;
+	if (bits == 0)
+		return true;
+	uint8_t mask = (uint8_t)(0xff << (8 - bits));
+	return (a[bytes] & mask) == (b[bytes] & mask);
+}
+
+bool
+source_match(const struct source *s, const struct sockaddr *sa,
+    enum transport tp)
+{
+	uint16_t port;
+
+	if (s->transport != TP_ANY && s->transport != tp)
+		return false;
+	if (sa->sa_family != s->net.ss_family)
+		return false;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		port = ntohs(in->sin_port);
+		if (!prefix_equal((const uint8_t *)&in->sin_addr,
+		    (const uint8_t *)&((const struct sockaddr_in *)&s->net)->sin_addr,
+		    s->plen))
+			return false;
+	} else {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		port = ntohs(in6->sin6_port);
+		if (!prefix_equal((const uint8_t *)&in6->sin6_addr,
+		    (const uint8_t *)&((const struct sockaddr_in6 *)&s->net)->sin6_addr,
+		    s->plen))
+			return false;
+	}
+	return s->port == 0 || s->port == port;
+}
+
+struct trunk *
+identify_by_source(const struct ctl_conf *conf, const struct sockaddr *sa,
+    enum transport tp)
+{
+	struct trunk *best = NULL;
+	int best_plen = -1;
+
+	/* The most specific source wins, whatever the trunk order. */
+	for (int i = 0; i < conf->ntrunks; i++)
+		for (int j = 0; j < conf->trunks[i].nsources; j++) {
+			const struct source *s = &conf->trunks[i].sources[j];
+			int score = s->plen * 2 + (s->port != 0);
+			if (score > best_plen && source_match(s, sa, tp)) {
+				best = &conf->trunks[i];
+				best_plen = score;
+			}
+		}
+	return best;
+}
+
+struct trunk *
+identify_by_account(const struct ctl_conf *conf, const char *user)
+{
+	if (user == NULL || user[0] == '\0')
+		return NULL;
+	for (int i = 0; i < conf->ntrunks; i++)
+		if (conf->trunks[i].username[0] != '\0' &&
+		    strcmp(conf->trunks[i].username, user) == 0)
+			return &conf->trunks[i];
+	return NULL;
+}

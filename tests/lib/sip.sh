@@ -1,0 +1,266 @@
+# shellcheck shell=bash
+#
+# sip.sh: trunkline-controller + trunkline-relayd + SIPp on loopback, for
+# the SIP tests. Source it from bash after nothing else; it sources
+# netns.sh for the polling, spawning and teardown helpers (tl_*).
+#
+# Everything runs in the current namespace on 127.0.0.x: the controller
+# listens on 127.0.0.1, callers are SIPp UACs bound to 127.0.0.2 (a known
+# trunk), 127.0.0.3 (unknown) or 127.0.0.4 (digest account), gateways
+# are SIPp UASs on 127.0.0.1. Ports come from this suite's ranges only:
+# SIP 16000-16999 (ten per run, chosen from the PID), relay media
+# 36000-36999 (forty per run). Processes are killed by PID only.
+#
+#   . "$(dirname "$0")/../lib/sip.sh"
+#   sip_init
+#   sip_relayd_start
+#   sip_controller_start '.routes = [...]'    # jq filter on the default config
+#   sip_uas gw1 uas_answer.xml "$SIP_GW1_PORT"
+#   sip_uac caller uac_call.xml 127.0.0.2
+#   tl_expect_ok caller 30 "the call completes"
+#   sip_cdr_wait 1
+#   tl_pass
+
+. "$(dirname "${BASH_SOURCE[0]}")/netns.sh"
+
+SIP_SCEN=$TL_ROOT/tests/sip/scenarios
+TL_CONTROLLER=${TL_CONTROLLER:-$TL_BUILD_DIR/trunkline-controller}
+SIP_CTL_PID=
+
+sip_teardown() {
+	local rc=$?
+	if [ -n "$SIP_CTL_PID" ] && kill -0 "$SIP_CTL_PID" 2>/dev/null; then
+		tl_kill_pid "$SIP_CTL_PID" 5
+		wait "$SIP_CTL_PID" 2>/dev/null
+	fi
+	if [ -n "$TL_TMP" ] && tl_sanitizer_report "$TL_TMP/controller.log"; then
+		echo "FAIL: $TL_NAME: sanitizer report in the controller log" >&2
+		case $rc in 0 | 77) rc=1 ;; esac
+	fi
+	if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -s "$TL_TMP/controller.log" ]; then
+		echo "--- last lines of the controller log:" >&2
+		tail -n 40 "$TL_TMP/controller.log" >&2
+	fi
+	(exit "$rc")
+	tl_teardown
+}
+
+# sip_init: tools, temp dir, ports, trap.
+sip_init() {
+	command -v sipp >/dev/null 2>&1 || tl_skip "sipp not installed (apt-get install sip-tester)"
+	[ -x "$TL_CONTROLLER" ] || tl_fail "$TL_CONTROLLER is not built"
+	tl_init
+	trap sip_teardown EXIT
+	# A slot of ten ports nobody uses, not even in TIME_WAIT (a TCP
+	# connection of an earlier run on the listen port blocks the bind).
+	local slot=$(($$ % 100)) i
+	for ((i = 0; i < 100; i++)); do
+		SIP_BASE=$((16000 + (slot + i) % 100 * 10))
+		[ -z "$(ss -Htuan "( sport >= :$SIP_BASE and sport <= :$((SIP_BASE + 9)) )" 2>/dev/null)" ] && break
+	done
+	SIP_CTL_PORT=$SIP_BASE
+	SIP_UAC_PORT=$((SIP_BASE + 1))
+	SIP_GW1_PORT=$((SIP_BASE + 2))
+	SIP_GW2_PORT=$((SIP_BASE + 3))
+	SIP_GW3_PORT=$((SIP_BASE + 4))
+	SIP_UAC2_PORT=$((SIP_BASE + 5))
+	local mslot=$(($$ % 25))
+	SIP_MEDIA_MIN=$((36000 + mslot * 40))
+	SIP_MEDIA_MAX=$((SIP_MEDIA_MIN + 19))
+	# endpoint media ports (SDP of the SIPp scripts, rtpgen/rtpsink)
+	SIP_CALLER_RTP=$((SIP_MEDIA_MIN + 20))
+	SIP_CALLEE_RTP=$((SIP_MEDIA_MIN + 30))
+	TL_SOCK=$TL_TMP/relayd.sock
+	SIP_CTL_SOCK=$TL_TMP/controller.sock
+	SIP_CDR=$TL_TMP/cdr.jsonl
+	tl_log "SIP ports $SIP_BASE-$((SIP_BASE + 9)), media $SIP_MEDIA_MIN-$((SIP_MEDIA_MIN + 39))"
+}
+
+# sip_relayd_start [JQ-FILTER]: relayd on 127.0.0.1, userspace backend.
+sip_relayd_start() {
+	local filter=${1:-.} conf=$TL_TMP/relayd.json
+	jq -n --arg sock "$TL_SOCK" --argjson min "$SIP_MEDIA_MIN" --argjson max "$SIP_MEDIA_MAX" '{
+		control: {socket: $sock, mode: "0660"},
+		interfaces: [{name: "lo", bind: "127.0.0.1", advertise: "127.0.0.1"}],
+		ports: {min: $min, max: $max},
+		timeouts: {setup: 60, inactivity: 30, hold: 3600, max_duration: 14400},
+		backend: "userspace",
+		log_level: "debug"
+	}' | jq "$filter" >"$conf" || tl_fail "cannot write $conf"
+	"$TL_RELAYD" -f "$conf" -d >"$TL_TMP/relayd.out" 2>"$TL_TMP/relayd.log" &
+	TL_RELAYD_PID=$!
+	tl_wait_for 10 "relayd to answer ping" tl_ping
+	tl_log "relayd up (pid $TL_RELAYD_PID)"
+}
+
+# sip_controller_config [JQ-FILTER]: write $TL_TMP/controller.json: trunk
+# "pbx" = 127.0.0.2, gateways gw1/gw2 (SIPp UASs), carrier "c1" with both
+# (gw1 first), LCR table "lcr" with prefix 44 -> c1, one route to it.
+sip_controller_config() {
+	local filter=${1:-.}
+	jq -n --arg sock "$SIP_CTL_SOCK" --arg rsock "$TL_SOCK" --arg cdr "$SIP_CDR" \
+		--arg listen "127.0.0.1:$SIP_CTL_PORT" \
+		--argjson gw1 "$SIP_GW1_PORT" --argjson gw2 "$SIP_GW2_PORT" '{
+		sip: {listen: $listen, user_agent: "trunkline-test"},
+		control: {socket: $sock},
+		relays: [{name: "r1", socket: $rsock}],
+		cdr: $cdr,
+		log_level: "debug",
+		invite_timeout: 2,
+		trunks: [{name: "pbx", sources: ["127.0.0.2"]}],
+		gateways: [
+			{name: "gw1", host: "127.0.0.1", port: $gw1},
+			{name: "gw2", host: "127.0.0.1", port: $gw2}
+		],
+		carriers: [{name: "c1", gateways: [
+			{gateway: "gw1", priority: 1}, {gateway: "gw2", priority: 2}]}],
+		lcr: [{name: "lcr", prefixes: [{prefix: "44", carriers: ["c1"]}]}],
+		routes: [{name: "all", lcr: "lcr"}]
+	}' | jq "$filter" >"$TL_TMP/controller.json" || tl_fail "cannot write controller.json (filter '$filter')"
+}
+
+sip_ctl_ping() {
+	timeout 5 "$TL_CTL" -s "$SIP_CTL_SOCK" --json ping >/dev/null 2>&1
+}
+
+sip_ctl_ready() {
+	grep -q 'trunkline-controller .* ready' "$TL_TMP/controller.log"
+}
+
+# sip_controller_start [JQ-FILTER]: write the config, check it with -n,
+# start, wait until ready and connected to the relay.
+sip_controller_start() {
+	sip_controller_config "${1:-.}"
+	"$TL_CONTROLLER" -n -f "$TL_TMP/controller.json" >"$TL_TMP/controller-check.log" 2>&1 ||
+		tl_fail "controller -n rejects the config: $(cat "$TL_TMP/controller-check.log")"
+	"$TL_CONTROLLER" -f "$TL_TMP/controller.json" >"$TL_TMP/controller.out" 2>"$TL_TMP/controller.log" &
+	SIP_CTL_PID=$!
+	TL_PIDS+=("$SIP_CTL_PID")
+	tl_wait_for 10 "the controller to be ready" sip_ctl_ready
+	tl_wait_for 10 "the controller to answer ping" sip_ctl_ping
+	tl_wait_for 10 "the controller to connect to the relay" \
+		grep -q 'relay r1 connected' "$TL_TMP/controller.log"
+	tl_log "controller up (pid $SIP_CTL_PID, SIP 127.0.0.1:$SIP_CTL_PORT)"
+}
+
+# sip_controller_stop: SIGTERM; exit 0 within 10 s, no sanitizer report.
+sip_controller_stop() {
+	local pid=$SIP_CTL_PID rc
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid"
+	tl_try_for 10 bash -c "! kill -0 $pid 2>/dev/null" ||
+		tl_fail "controller did not exit within 10s of SIGTERM"
+	wait "$pid"
+	rc=$?
+	SIP_CTL_PID=
+	tl_sanitizer_report "$TL_TMP/controller.log" &&
+		tl_fail "sanitizer report in the controller log"
+	[ "$rc" = 0 ] || tl_fail "controller exited with status $rc after SIGTERM"
+	tl_log "controller stopped cleanly"
+}
+
+# sip_ctl ARGS...: trunklinectl on the controller's socket.
+sip_ctl() {
+	timeout 10 "$TL_CTL" -s "$SIP_CTL_SOCK" "$@"
+}
+
+# sip_uas NAME SCENARIO PORT [sipp args...]: a gateway (SIPp UAS) on
+# 127.0.0.1:PORT, one call, answering with media port SIP_CALLEE_RTP.
+sip_uas() {
+	local name=$1 scen=$2 port=$3
+	shift 3
+	tl_spawn "$name" - sipp -sf "$SIP_SCEN/$scen" -i 127.0.0.1 -p "$port" \
+		-m 1 -nostdin -timeout 60s -set mport "$SIP_CALLEE_RTP" \
+		-trace_err -error_file "$TL_TMP/$name.errors" \
+		-trace_msg -message_file "$TL_TMP/$name.msgs" "$@"
+	tl_wait_for 5 "SIPp $name to listen on $port" sip_listening "$port"
+}
+
+# sip_listening PORT: something listens there (UDP, or TCP for SIPp -t t1).
+sip_listening() {
+	ss -ulnH "sport = :$1" | grep -q . || ss -tlnH "sport = :$1" | grep -q .
+}
+
+# sip_uac NAME SCENARIO SRC-IP [sipp args...]: a caller (SIPp UAC) from
+# SRC-IP to the controller, one call to service 441234567.
+sip_uac() {
+	local name=$1 scen=$2 ip=$3
+	shift 3
+	tl_spawn "$name" - sipp -sf "$SIP_SCEN/$scen" -i "$ip" -p "$SIP_UAC_PORT" \
+		-m 1 -nostdin -timeout 60s -s "${SIP_SERVICE:-441234567}" -set mport "$SIP_CALLER_RTP" \
+		-trace_err -error_file "$TL_TMP/$name.errors" \
+		-trace_msg -message_file "$TL_TMP/$name.msgs" \
+		"$@" "127.0.0.1:$SIP_CTL_PORT"
+}
+
+# sip_expect NAME TIMEOUT WHAT: a SIPp must exit 0 in time.
+sip_expect() {
+	tl_reap "$1" "$2"
+	[ "$TL_RC" = 0 ] && return 0
+	{
+		echo "--- $1 stderr/stdout:"
+		tail -n 20 "$TL_TMP/$1.err" "$TL_TMP/$1.out"
+		echo "--- $1 errors:"
+		tail -n 40 "$TL_TMP/$1.errors" 2>/dev/null
+		echo "--- $1 messages:"
+		tail -n 80 "$TL_TMP/$1.msgs" 2>/dev/null
+	} >&2
+	tl_fail "$3 (sipp $1 exited $TL_RC)"
+}
+
+sip_cdr_lines() {
+	[ -f "$SIP_CDR" ] && [ "$(wc -l <"$SIP_CDR")" -ge "$1" ]
+}
+
+# sip_cdr_wait N: wait for N CDR lines; SIP_CDR_LAST is the last one.
+sip_cdr_wait() {
+	tl_wait_for 10 "$1 CDR line(s)" sip_cdr_lines "$1"
+	SIP_CDR_LAST=$(tail -n 1 "$SIP_CDR")
+	tl_log "CDR: $SIP_CDR_LAST"
+}
+
+# sip_no_calls: the controller and the relay hold no call any more.
+sip_no_calls() {
+	local s r
+	s=$(sip_ctl --json status) || return 1
+	r=$(timeout 5 "$TL_CTL" -s "$TL_SOCK" --json stats) || return 1
+	[ "$(jq .calls <<<"$s")" = 0 ] && [ "$(jq .sessions <<<"$r")" = 0 ]
+}
+
+# sip_blackhole NAME PORT: a UDP socket on 127.0.0.1:PORT that reads and
+# never answers (a silent gateway).
+sip_blackhole() {
+	tl_spawn "$1" - python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(1)
+end = time.time() + 60
+n = 0
+while time.time() < end:
+    try:
+        s.recv(65536); n += 1
+        print(n, flush=True)
+    except socket.timeout:
+        pass
+' "$2"
+	tl_wait_for 5 "blackhole $1 on $2" sip_listening "$2"
+}
+
+# sip_session_ports CALLID: the relay's A-leg and B-leg RTP ports of a
+# call (SIP_A_PORT faces the caller, SIP_B_PORT the callee).
+sip_session_ports() {
+	local q
+	q=$(timeout 5 "$TL_CTL" -s "$TL_SOCK" --json query "$1") || return 1
+	SIP_A_PORT=$(jq -r '.streams[0].legs[] | select(.side == "A") | .local | split(":")[1]' <<<"$q")
+	SIP_B_PORT=$(jq -r '.streams[0].legs[] | select(.side == "B") | .local | split(":")[1]' <<<"$q")
+	[ -n "$SIP_A_PORT" ] && [ -n "$SIP_B_PORT" ]
+}
+
+# sip_answered_call: the relay has one answered session; SIP_CALL_ID.
+sip_answered_call() {
+	local l
+	l=$(timeout 5 "$TL_CTL" -s "$TL_SOCK" --json list) || return 1
+	SIP_CALL_ID=$(jq -r '[.calls[] | select(.state == "answered")][0].call_id // empty' <<<"$l")
+	[ -n "$SIP_CALL_ID" ]
+}

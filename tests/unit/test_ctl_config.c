@@ -1,0 +1,188 @@
+/*
+ * test_ctl_config.c: the controller's configuration: a full file loads
+ * with its references resolved, defaults apply, and every error names
+ * the file, the line and the field.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "controller.h"
+
+static char dir[64], file[96];
+
+static int
+setup(void **state)
+{
+	strcpy(dir, "/tmp/tl-ctlconf-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(file, sizeof(file), "%s/controller.json", dir);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	unlink(file);
+	rmdir(dir);
+	return 0;
+}
+
+static void
+write_file(const char *text)
+{
+	FILE *f = fopen(file, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Load text; expect failure with `want` in the message. */
+static void
+expect_error(const char *text, const char *want)
+{
+	struct ctl_conf *conf = NULL;
+	char err[512], full[600];
+
+	write_file(text);
+	assert_int_equal(config_load(file, NULL, &conf, err, sizeof(err)), -1);
+	assert_null(conf);
+	snprintf(full, sizeof(full), "%s:%s", file, want);
+	if (strstr(err, full) == NULL) {
+		fprintf(stderr, "got:  %s\nwant: %s\n", err, full);
+		fail();
+	}
+}
+
+static const char *full_config =
+	"{\n"
+	"  \"sip\": {\"listen\": \"127.0.0.1:5070\"},\n"
+	"  \"relays\": [{\"name\": \"a\", \"socket\": \"/tmp/a.sock\"},\n"
+	"             {\"name\": \"b\", \"socket\": \"/tmp/b.sock\", \"interfaces\": [\"ext\", \"int\"]}],\n"
+	"  \"failover_codes\": [503, 408],\n"
+	"  \"trunks\": [\n"
+	"    {\"name\": \"pbx\", \"sources\": [\"10.0.0.0/8\", {\"address\": \"192.0.2.1\", \"port\": 5060, \"transport\": \"udp\"}],\n"
+	"     \"max_calls\": 10, \"max_cps\": 2.5,\n"
+	"     \"transforms\": {\"called\": [{\"match\": \"^0(.*)$\", \"replace\": \"44\\\\1\"}]}},\n"
+	"    {\"name\": \"acct\", \"digest\": {\"username\": \"u\", \"password\": \"p\"}}\n"
+	"  ],\n"
+	"  \"gateways\": [\n"
+	"    {\"name\": \"g1\", \"host\": \"gw1.example\", \"port\": 5080, \"transport\": \"tcp\", \"caller_id\": \"pai\",\n"
+	"     \"username\": \"me\", \"password\": \"pw\"},\n"
+	"    {\"name\": \"g2\", \"host\": \"192.0.2.9\"}\n"
+	"  ],\n"
+	"  \"carriers\": [{\"name\": \"c1\", \"gateways\": [{\"gateway\": \"g1\", \"priority\": 1, \"weight\": 3}, \"g2\"]}],\n"
+	"  \"lcr\": [{\"name\": \"t\", \"prefixes\": [{\"prefix\": \"44\", \"carriers\": [\"c1\"]}, {\"prefix\": \"\", \"carriers\": [\"c1\"]}]}],\n"
+	"  \"routes\": [{\"name\": \"r\", \"trunk\": \"pbx\", \"ruri\": \"^sip:\", \"lcr\": \"t\"},\n"
+	"             {\"carriers\": [\"c1\"]}]\n"
+	"}\n";
+
+static void
+test_full(void **state)
+{
+	struct ctl_conf *c = NULL;
+	char err[512] = "";
+
+	write_file(full_config);
+	if (config_load(file, NULL, &c, err, sizeof(err)) != 0)
+		fprintf(stderr, "%s\n", err);
+	assert_non_null(c);
+	assert_string_equal(c->listen, "127.0.0.1:5070");
+	assert_int_equal(c->nrelays, 2);
+	assert_string_equal(c->relays[1].interfaces[1], "int");
+	assert_int_equal(c->nfailover, 2);
+	assert_true(config_failover_code(c, 408));
+	assert_false(config_failover_code(c, 486));
+	assert_int_equal(c->ntrunks, 2);
+	assert_int_equal(c->trunks[0].nsources, 2);
+	assert_int_equal(c->trunks[0].sources[1].port, 5060);
+	assert_int_equal(c->trunks[0].sources[1].transport, TP_UDP);
+	assert_int_equal(c->trunks[0].max_calls, 10);
+	assert_true(c->trunks[0].max_cps == 2.5);
+	assert_int_equal(c->trunks[0].xf.called.n, 1);
+	assert_string_equal(c->trunks[1].realm, "trunkline");
+	assert_int_equal(c->gateways[0].transport, TP_TCP);
+	assert_int_equal(c->gateways[0].cid, CID_PAI);
+	assert_int_equal(c->gateways[1].transport, TP_UDP);
+	assert_ptr_equal(c->carriers[0].gws[0].gw, &c->gateways[0]);
+	assert_int_equal(c->carriers[0].gws[0].weight, 3);
+	assert_int_equal(c->carriers[0].gws[1].priority, 2);	/* list order */
+	assert_ptr_equal(c->routes[0].lcr, &c->tables[0]);
+	assert_ptr_equal(c->routes[0].trunk, &c->trunks[0]);
+	assert_int_equal(c->routes[1].ncarriers, 1);
+	/* defaults */
+	assert_true(c->invite_timeout == 8);
+	assert_string_equal(c->socket_path, "/run/trunkline/controller.sock");
+	config_unref(c);
+}
+
+static void
+test_errors(void **state)
+{
+	expect_error("{\n  \"sip\": {\"listen\": 5}\n}\n", "2: sip.listen: expected a string");
+	expect_error("{\n  \"nope\": 1\n}\n", "2: nope: unknown field");
+	expect_error("{\n \"trunks\": [\n  {\"name\": \"a\",\n   \"sources\": [\"10.0.0.300\"]}]}\n",
+	    "4: trunks[0].sources[0]: '10.0.0.300' is not an address");
+	expect_error("{\"trunks\": [{\"name\": \"a\"}]}", "1: trunks[0]: a trunk needs");
+	expect_error("{\"trunks\": [{\"name\": \"a\", \"sources\": [\"1.2.3.4\"]},\n"
+	    "{\"name\": \"a\", \"sources\": [\"1.2.3.5\"]}]}", "2: trunks[1].name: duplicate trunk name 'a'");
+	expect_error("{\"gateways\": [{\"name\": \"g\", \"host\": \"h\",\n \"transport\": \"sctp\"}]}",
+	    "2: gateways[0].transport: 'sctp' is not one of udp, tcp, tls");
+	expect_error("{\"gateways\": [{\"name\": \"g\", \"host\": \"h\"}],\n"
+	    " \"carriers\": [{\"name\": \"c\", \"gateways\": [\n  \"nosuch\"]}]}",
+	    "3: carriers[0].gateways[0]: no gateway named 'nosuch'");
+	expect_error("{\"routes\": [\n {\"name\": \"r\", \"lcr\": \"missing\"}]}",
+	    "2: routes[0].lcr: no LCR table named 'missing'");
+	expect_error("{\"routes\": [\n {\"name\": \"r\",\n  \"ruri\": \"([a-\"}]}",
+	    "3: routes[0].ruri: bad regular expression");
+	expect_error("{\"trunks\": [{\"name\": \"a\", \"sources\": [\"1.2.3.4\"],\n"
+	    "  \"transforms\": {\"called\": [{\"strip\": 1, \"prefix\": \"0\"}]}}]}",
+	    "2: trunks[0].transforms.called[0]: one step per object");
+	expect_error("{\"trunks\": [{\"name\": \"a\",\n \"digest\": {\"username\": \"u\", \"ha1\": \"xyz\"}}]}",
+	    "2: trunks[0].digest.ha1: must be 32 lowercase hex digits");
+	expect_error("{\"failover_codes\": [200]}", "1: failover_codes[0]: a reply code 300..599");
+	expect_error("{\"gateways\": [{\"name\": \"g\", \"host\": \"h\",\n \"uri_params\": \"user=phone\"}]}",
+	    "2: gateways[0].uri_params: 'user=phone': URI parameters such as");
+	expect_error("{\"unknown_source\": \"ignore\"}", "1: unknown_source: 'ignore' is not reject");
+	expect_error("{\"sip\": {\"tls_listen\": \"127.0.0.1:5061\"}}", "1: sip: 'tls_listen' and 'tls_cert_dir' go together");
+	expect_error("{\"lcr\": [{\"name\": \"t\", \"prefixes\": [\n {\"prefix\": \"4a\", \"carriers\": []}]}]}",
+	    "2: lcr[0].prefixes[0].prefix: '4a': digits only");
+	expect_error("{\n\"invite_timeout\": 0}", "2: invite_timeout: must be between");
+	expect_error("{\"relays\": [\n {\"name\": \"r\", \"socket\": \"/s\", \"address\": \"1.2.3.4:5\"}]}",
+	    "2: relays[0]: give exactly one of 'socket' (Unix) and 'address' (TCP)");
+	expect_error("{\"relays\": [{\"name\": \"r\",\n \"address\": \"relay.example:5\", \"secret\": \"0123456789abcdef\"}]}",
+	    "2: relays[0].address: 'relay.example:5' is not ADDRESS:PORT");
+	expect_error("{\"relays\": [{\"name\": \"r\", \"address\": \"10.0.0.1:2224\",\n \"secret\": \"short\"}]}",
+	    "2: relays[0].secret: a TCP relay needs its 'secret'");
+	/* JSON syntax errors keep jansson's line */
+	expect_error("{\n\n  \"sip\": {,}\n}", "3:");
+}
+
+static void
+test_missing_file(void **state)
+{
+	struct ctl_conf *c = NULL;
+	char err[256];
+
+	assert_int_equal(config_load("/nonexistent/c.json", NULL, &c, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "/nonexistent/c.json: No such file"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test(test_missing_file),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

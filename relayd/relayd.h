@@ -289,6 +289,8 @@ int	 journal_open(struct relayd *);
 void	 journal_close(struct relayd *);
 void	 journal_save(struct relayd *, const struct session *);
 void	 journal_drop(struct relayd *, const struct session *);
+/* Write what this loop round changed; after every epoll batch. */
+void	 journal_flush(struct relayd *);
 /* Sessions back from the journal; streams offered to backend adopt. */
 int	 journal_restore(struct relayd *);
 

@@ -7,10 +7,10 @@
 #
 #   bench/run.sh [--quick | --long] [-- extra arguments for bench/media/media.py]
 #
-# Default profile: 1,000 / 10,000 / 50,000 streams, 3 interleaved
+# Default profile: 1,000 / 10,000 / 50,000 streams, 5 interleaved
 # repetitions of 2 s, a loss-free ladder at 1,000 streams: about 10 minutes
 # on a 2-core machine. --quick: 1,000 streams, 2 repetitions of 1 s (about
-# 2 minutes). --long: 5 repetitions of 3 s (about 20 minutes).
+# 2 minutes). --long: 7 repetitions of 3 s (about 20 minutes).
 # Environment: BUILD (default build), BENCH_BACKENDS (default
 # userspace,nft,kmod), BENCH_OUT (results directory, default bench/results).
 set -euo pipefail
@@ -21,11 +21,11 @@ BUILD=${BUILD:-build}
 OUTDIR=${BENCH_OUT:-bench/results}
 BACKENDS=${BENCH_BACKENDS:-userspace,nft,kmod}
 
-profile=(--streams 1000,10000,50000 --reps 3 --secs 2)
+profile=(--streams 1000,10000,50000 --reps 5 --secs 2)
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) profile=(--streams 1000 --reps 2 --secs 1 --ladder-reps 1) ;;
-	--long) profile=(--streams 1000,10000,50000 --reps 5 --secs 3 --ladder-reps 3) ;;
+	--long) profile=(--streams 1000,10000,50000 --reps 7 --secs 3 --ladder-reps 3) ;;
 	--) shift; break ;;
 	*) echo "usage: bench/run.sh [--quick|--long] [-- media.py args]" >&2; exit 2 ;;
 	esac

@@ -904,8 +904,18 @@ bulk_run(struct ctx *c)
 		if (due > limit)
 			due = limit;
 		if (due <= done) {
-			double nt = c->t0 + (double)done / total_rate;
+			/* Wake when a batch is due (at most 1 ms of packets):
+			 * one wakeup per packet would cost more than sending,
+			 * and timer slack would make the rate fall short. */
+			double burst = total_rate / 1000.0;
+			double nt;
 			struct timespec ts;
+
+			if (burst > o->batch)
+				burst = o->batch;
+			if (burst < 1)
+				burst = 1;
+			nt = c->t0 + ((double)done + burst - 1) / total_rate;
 
 			if (nt > end)
 				nt = end;

@@ -51,16 +51,17 @@ def streams_label(r):
 def main_table(doc):
     rows = sorted(doc["summary"], key=lambda r: (r["streams"], order_key(r["path"])))
     out = ["| path | streams | delivered pps (median, min–max) | vs fwd | loss | "
-           "relay ns/pkt | cost vs fwd | clean reps | foreign load CPU0/CPU1 |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "relay ns/pkt | cost vs fwd | clean reps | foreign load CPU0/CPU1 | steal CPU0/CPU1 |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        out.append("| %s | %s | %s (%s–%s) | %s | %s | %s | %s | %d/%d | %s/%s |" % (
+        out.append("| %s | %s | %s (%s–%s) | %s | %s | %s | %s | %d/%d | %s/%s | %s/%s |" % (
             r["path"], streams_label(r), kpps(r["delivered_pps"]),
             kpps(r["delivered_pps_min"]), kpps(r["delivered_pps_max"]),
             f(r["pps_vs_fwd"], "%.2f"), pct(r["loss"]),
             f(r["relay_ns_pkt"]), f(r["cost_vs_fwd"], "%.2f"),
             r["clean_reps"], r["reps"], pct(r["foreign_cpu0"]).replace(".00", ""),
-            pct(r["foreign_cpu1"]).replace(".00", "")))
+            pct(r["foreign_cpu1"]).replace(".00", ""),
+            pct(r.get("steal_cpu0")), pct(r.get("steal_cpu1"))))
     return "\n".join(out)
 
 
@@ -186,9 +187,10 @@ plot %s
 
 
 def headline(doc, base, png_pps, png_cpu, rel, sig=None):
-    lines = ["Latest run: `%s` (%s, host %s, kernel %s, %s CPUs, commit %s). %s" % (
+    lines = ["Latest run: `%s` (%s, host %s, kernel %s, %s CPUs, commit %s%s). %s" % (
         rel(base + ".json"), doc["started"], doc["host"], doc["kernel"], doc["cpus"],
-        doc["commit"], doc["shared_machine"].capitalize() + ".")]
+        doc["commit"], ("; " + doc["label"]) if doc.get("label") else "",
+        doc["shared_machine"].capitalize() + ".")]
     lines += ["", main_table(doc), "",
               "Relay ns/pkt: CPU time the relay adds per delivered packet (%s)." % doc["method"],
               "", targets_table(doc, sig), ""]
@@ -225,6 +227,7 @@ def main():
           "Kernel %s, %s CPUs, commit %s, RLIMIT_NOFILE %s, checksum offload %s." % (
               doc["kernel"], doc["cpus"], doc["commit"], doc["rlimit_nofile"],
               doc["checksum_offload"]),
+          "relayd: `%s`%s." % (doc.get("relayd"), (" (%s)" % doc["label"]) if doc.get("label") else ""),
           "CPU accounting: %s." % doc["cpu_accounting"],
           "Method: %s." % doc["method"],
           "Parameters: `%s`." % json.dumps(doc["params"]),

@@ -131,13 +131,14 @@ def gnuplot(doc, base):
             fh.write("# %s\n" % p)
             for r in sorted((r for r in rows if r["path"] == p), key=lambda r: r["streams"]):
                 if r["delivered_pps"] is not None:
-                    fh.write("%d %f %f %f\n" % (r["streams"], r["delivered_pps"] / 1e3,
+                    # plotted at the stream count that actually ran
+                    fh.write("%d %f %f %f\n" % (r["streams_run"], r["delivered_pps"] / 1e3,
                                                 r["delivered_pps_min"] / 1e3,
                                                 r["delivered_pps_max"] / 1e3))
             fh.write("\n\n")
     dat_cpu = os.path.join(tmp, "cpu.dat")
     with open(dat_cpu, "w") as fh:
-        fh.write("path " + " ".join("N%d" % n for n in ns) + "\n")
+        fh.write("# path " + " ".join("N%d" % n for n in ns) + "\n")
         for p in paths:
             vals = []
             for n in ns:
@@ -146,6 +147,11 @@ def gnuplot(doc, base):
                 vals.append("%f" % v if v is not None and v > 0 else "NaN")
             fh.write("%s %s\n" % (p, " ".join(vals)))
     png_pps, png_cpu = base + "-pps.png", base + "-cpu.png"
+
+    def capped(n):
+        runs = sorted({r["streams_run"] for r in rows if r["streams"] == n
+                       and r["streams_run"] != n})
+        return " (relays: %s)" % ",".join(str(x) for x in runs) if runs else ""
     title = "%s, %s, %s CPUs, %s" % (doc["host"], doc["started"][:10], doc["cpus"], doc["kernel"])
     plots = ", ".join(
         "'%s' index %d using 1:2:3:4 with yerrorlines lw 2 pt 7 title '%s'" % (dat_pps, i, p)
@@ -153,7 +159,7 @@ def gnuplot(doc, base):
     script = """
 set terminal pngcairo size 900,540 noenhanced font ',10'
 set output '%s'
-set title 'Delivered packets/s vs streams (flood, median and range) - %s'
+set title 'Delivered packets/s vs streams actually run (flood, median and range) - %s'
 set logscale x
 set xlabel 'streams'
 set ylabel 'delivered kpps'
@@ -176,7 +182,8 @@ set xlabel 'path'
 set xtics rotate by -20
 plot %s
 """ % (png_pps, title, ", ".join("'%d' %d" % (n, n) for n in ns), plots, png_cpu, title,
-       ", ".join("'%s' using %d:xtic(1) title '%d streams'" % (dat_cpu, k + 2, n)
+       ", ".join("'%s' using %d:xtic(1) title '%d streams%s'" % (
+                     dat_cpu, k + 2, n, capped(n))
                  for k, n in enumerate(ns)))
     r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
     shutil.rmtree(tmp, ignore_errors=True)

@@ -839,18 +839,21 @@ class Bench:
         gen = self.start_gen(path, a.warmup + secs + 0.3, rate)
         wait_handler(gen, (signal.SIGUSR1, signal.SIGUSR2))
         time.sleep(a.warmup)
+        # The CPU snapshots are taken together, timed themselves: under
+        # foreign load this process can be descheduled between any two
+        # steps, so no interval is assumed to equal another.
         t_w0, g0, all0 = self.sinks.read(path.kind)
-        s0 = read_proc_stat()
-        p0, gcpu0 = proc_cpu_ns(path.pid), proc_cpu_ns(gen.pid)
-        k0 = {c: proc_cpu_ns(p) for c, p in self.ksoftirqd.items()}
         gen.send_signal(signal.SIGUSR1)
+        k0 = {c: proc_cpu_ns(p) for c, p in self.ksoftirqd.items()}
+        p0, gcpu0 = proc_cpu_ns(path.pid), proc_cpu_ns(gen.pid)
+        s0 = read_proc_stat()
         wall0 = time.monotonic()
         time.sleep(secs)
-        gen.send_signal(signal.SIGUSR2)
-        wall1 = time.monotonic()
         s1 = read_proc_stat()
+        wall1 = time.monotonic()
         p1, gcpu1 = proc_cpu_ns(path.pid), proc_cpu_ns(gen.pid)
         k1 = {c: proc_cpu_ns(p) for c, p in self.ksoftirqd.items()}
+        gen.send_signal(signal.SIGUSR2)
         t_w1, g1, all1 = self.sinks.read(path.kind)
         out, err = gen.communicate(timeout=secs + 60)
         # What arrives after this read was queued somewhere (a userspace
@@ -897,9 +900,13 @@ class Bench:
             "foreign_cpu1": max(0.0, (d1["busy"] - relay_ns - ksi1) / (wall * 1e9))
             if self.relay_cpu != self.gen_cpu else None,
         }
-        if delivered > 0:
-            run["cpu0_softirq_ns_pkt"] = d0["softirq"] / delivered
-            run["relay_proc_ns_pkt"] = relay_ns / delivered
+        # CPU per packet: CPU time over the CPU interval divided by the
+        # packets delivered in that interval (delivery rate x its length)
+        pkts = pps * wall
+        run["cpu_interval_s"] = wall
+        if pkts > 0:
+            run["cpu0_softirq_ns_pkt"] = d0["softirq"] / pkts
+            run["relay_proc_ns_pkt"] = relay_ns / pkts
         if relay_stats0 is not None:
             st = path.stats()
             run["relay_drops"] = st.get("drops", 0) - relay_stats0.get("drops", 0)
@@ -1094,11 +1101,11 @@ class Bench:
                 for p in list(alive):
                     try:
                         r = self.measure(p, rep, rate=rate, secs=self.a.ladder_secs)
-                        if r["sent_pps"] and r["sent_pps"] < 0.95 * rate:
+                        if not r["sent_pps"] or r["sent_pps"] < 0.95 * rate:
                             # the generator was starved (foreign load on
                             # CPU0): one more try before calling it a limit
                             log("ladder %s %d: generator reached only %.0f pps, "
-                                "once more" % (p.name, rate, r["sent_pps"]))
+                                "once more" % (p.name, rate, r["sent_pps"] or 0))
                             time.sleep(1)
                             r = self.measure(p, rep, rate=rate, secs=self.a.ladder_secs)
                     except Exception as e:
@@ -1106,11 +1113,12 @@ class Bench:
                         alive.remove(p)
                         continue
                     ok = bool(r["loss"] is not None and r["loss"] < 0.001 and
-                              r["sent"] and r["late"] <= 0.001 * r["sent"])
+                              r["sent"] and r["sent_pps"] and
+                              r["late"] <= 0.001 * r["sent"])
                     # The generator shares CPU0 with the kernel's receive
                     # work: when it cannot offer the rate, the relay's
                     # limit is not reached and the ladder ends here.
-                    limited = bool(r["sent_pps"] and r["sent_pps"] < 0.95 * rate)
+                    limited = bool(not r["sent_pps"] or r["sent_pps"] < 0.95 * rate)
                     r["ladder_ok"] = ok
                     r["sender_limited"] = limited
                     r["streams_label"] = p.n_label
@@ -1201,7 +1209,7 @@ def summarize(bench, clean_limit):
     for r in bench.ladder:
         key = (r["path"], r["rep"])
         ladder.setdefault(key, 0)
-        if r["ladder_ok"]:
+        if r["ladder_ok"] and r["sent_pps"]:
             # what was actually carried, not what was asked for
             ladder[key] = max(ladder[key], r["sent_pps"])
             if r.get("sender_limited"):
@@ -1345,7 +1353,12 @@ def main():
             except Exception:
                 pass
         b.cleanup()
+    raw = os.path.abspath(a.out) + ".raw"
+    with open(raw, "w") as f:
+        json.dump({"runs": b.runs, "ladder": b.ladder, "verify": b.verify,
+                   "install": b.install, "skipped": b.skipped}, f, default=lambda o: None)
     rows, lossfree = summarize(b, a.clean)
+    os.unlink(raw)
     perf_ok, perf_note = perf_available()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     loadavg = open("/proc/loadavg").read().split()[:3]

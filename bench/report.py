@@ -80,14 +80,23 @@ def targets_table(doc, sig=None):
 
 
 def install_table(doc):
-    out = ["| path | streams | setup (offer+answer) streams/s | latch+install s | "
-           "install streams/s | RSS kB | bytes/stream |", "|---|---|---|---|---|---|---|"]
+    out = ["| path | streams | set-ups | offer+answer streams/s | latch+install s | "
+           "install streams/s (median, min–max) | streams per relayd CPU-second | "
+           "RSS kB | bytes/stream |", "|---|---|---|---|---|---|---|---|---|"]
     for i in sorted(doc["install"], key=lambda i: (i["streams"], order_key(i["path"]))):
-        m = i.get("memory") or {}
-        out.append("| %s | %d | %s | %s | %s | %s | %s |" % (
-            i["path"], i["streams"], f(i.get("offer_answer_streams_per_s")),
+        out.append("| %s | %d | %d | %s | %s | %s (%s–%s) | %s | %s | %s |" % (
+            i["path"], i["streams"], i["reps"], f(i.get("offer_answer_streams_per_s")),
             f(i.get("latch_install_s"), "%.3f"), f(i.get("streams_per_s")),
-            f(m.get("rss_kb")), f(m.get("bytes_per_stream"))))
+            f(i.get("streams_per_s_min")), f(i.get("streams_per_s_max")),
+            f(i.get("streams_per_relayd_cpu_s")), f(i.get("rss_kb")),
+            f(i.get("bytes_per_stream"))))
+    if doc["install"]:
+        out.append("")
+        out.append("relayd: %s. rtpengine: NG offer+answer (bencode/UDP, pipelined, one "
+                   "client). Memory: RSS growth of the daemon over the set-up, per stream; "
+                   "kernel memory (nft sets, conntrack) is not measured." % (
+                       next((i["what"] for i in doc["install"] if i["path"].startswith("relayd")
+                             and i.get("what")), "-")))
     return "\n".join(out)
 
 

@@ -1045,7 +1045,14 @@ class Bench:
                     self.notes.append("%s at N=%d runs %d streams: %s" % (
                         p.name, n, cap, why))
                 try:
-                    p.prepare(pn)
+                    # install rate and memory: several fresh set-ups,
+                    # the last one stays for the traffic runs
+                    for k in range(max(1, a.install_reps)):
+                        p.prepare(pn)
+                        if p.install:
+                            self.install.append(dict(p.install, path=p.name,
+                                                     streams_label=n, rep=k,
+                                                     memory=p.memory))
                 except Exception as e:
                     log("%s: prepare N=%d failed: %s" % (p.name, pn, e))
                     self.skipped.append({"path": p.name, "streams": n,
@@ -1053,10 +1060,6 @@ class Bench:
                     p.teardown()
                     continue
                 p.n_label = n
-                if p.install:
-                    self.install.append(dict(p.install, path=p.name,
-                                             streams_label=n,
-                                             memory=p.memory))
                 active.append(p)
             for p in active:
                 if p.kind != "rdrop" and a.verify_secs > 0:
@@ -1224,6 +1227,31 @@ def summarize(bench, clean_limit):
     return rows, lossfree
 
 
+def install_summary(install):
+    """Medians over the fresh set-ups of each (path, N)."""
+    by = {}
+    for i in install:
+        by.setdefault((i["path"], i["streams"]), []).append(i)
+    out = []
+    for (path, n), xs in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        m = lambda k: median([x.get(k) for x in xs])
+        out.append({
+            "path": path, "streams": n, "reps": len(xs),
+            "offer_answer_streams_per_s": m("offer_answer_streams_per_s"),
+            "latch_install_s": m("latch_install_s"),
+            "streams_per_s": m("streams_per_s"),
+            "streams_per_s_min": min(x["streams_per_s"] for x in xs),
+            "streams_per_s_max": max(x["streams_per_s"] for x in xs),
+            "streams_per_relayd_cpu_s": m("streams_per_relayd_cpu_s"),
+            "installed": all(x.get("installed", True) for x in xs),
+            "rss_kb": median([(x.get("memory") or {}).get("rss_kb") for x in xs]),
+            "bytes_per_stream": median([(x.get("memory") or {}).get("bytes_per_stream")
+                                        for x in xs]),
+            "what": xs[0].get("what"),
+        })
+    return out
+
+
 def targets(rows, lossfree, install, skipped):
     def row(path, n):
         for r in rows:
@@ -1270,7 +1298,7 @@ def targets(rows, lossfree, install, skipped):
                             " (sender-limited: a lower bound)" if u and u.get("sender_limited") else "",
                             r and round(r["median_pps"]))})
     for be in ("userspace", "nft", "kmod"):
-        ins = [i for i in install if i["path"] == "relayd-" + be]
+        ins = [i for i in install_summary(install) if i["path"] == "relayd-" + be]
         if not ins:
             continue
         best = max(ins, key=lambda i: i["streams"])
@@ -1307,6 +1335,9 @@ def main():
     ap.add_argument("--ladder-streams", type=int, default=1000)
     ap.add_argument("--ladder-reps", type=int, default=2)
     ap.add_argument("--ladder-secs", type=float, default=1.5)
+    ap.add_argument("--install-reps", type=int, default=3,
+                    help="fresh set-ups per path and stream count for the "
+                         "install rate and memory (medians)")
     ap.add_argument("--verify-rate", type=float, default=20000,
                     help="pps of the per-stream verification run")
     ap.add_argument("--verify-secs", type=float, default=1.0, help="0 to skip")
@@ -1384,7 +1415,7 @@ def main():
                       b.gen_cpu, b.relay_cpu),
         "params": {k: getattr(a, k) for k in (
             "streams", "backends", "compare", "reps", "secs", "warmup", "drain",
-            "ladder", "ladder_streams", "ladder_reps", "ladder_secs",
+            "ladder", "ladder_streams", "ladder_reps", "ladder_secs", "install_reps",
             "verify_rate", "verify_secs", "clean")},
         "shared_machine": "other users may load the CPUs during the run; foreign "
                           "load is measured per run (foreign_cpu0/1) and "
@@ -1394,7 +1425,8 @@ def main():
                       "how": "the kmod ratio comes from the qemu guest (tests/kmod); "
                              "add it as path relayd-kmod with cost_vs_fwd measured "
                              "against fwd in the same guest"},
-        "summary": rows, "lossfree": lossfree, "install": b.install,
+        "summary": rows, "lossfree": lossfree,
+        "install": install_summary(b.install), "install_runs": b.install,
         "verify": b.verify, "runs": b.runs, "ladder": b.ladder,
     }
     doc["targets"] = targets(rows, lossfree, b.install, b.skipped)

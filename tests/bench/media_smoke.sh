@@ -34,7 +34,7 @@ tl_assert_json "$(cat "$OUT")" '.verify as $v | [$v[] | select(.ok and .sink.rec
 tl_assert_json "$(cat "$OUT")" '[.summary[] | select(.path == "fwd") | .loss] | all(. == 0)' \
 	"kernel forwarding loses nothing at flood (the whole path runs in the sender's softirq)"
 tl_assert_json "$(cat "$OUT")" '.lossfree["relayd-userspace"].median_pps > 0' "loss-free ladder: userspace carried 5 kpps"
-tl_assert_json "$(cat "$OUT")" '[.install[] | select(.path == "relayd-userspace" and .streams == 64 and .installed and .streams_per_s > 0 and .memory.rss_kb > 0)] | length == 1' \
+tl_assert_json "$(cat "$OUT")" '[.install[] | select(.path == "relayd-userspace" and .streams == 64 and .installed and .streams_per_s > 0 and .rss_kb > 0 and .reps == 3)] | length == 1' \
 	"install rate and memory of relayd-userspace"
 tl_assert_json "$(cat "$OUT")" '[.skipped[] | select(.path == "relayd-kmod")] | length == 1' "kmod has its slot, skipped with a reason"
 tl_assert_json "$(cat "$OUT")" '.targets | length >= 6' "targets evaluated"

@@ -446,9 +446,22 @@ class RelaydPath(Path):
             "backend": self.backend,
             "log_level": "notice",
         }
+        # A relayd that keeps a session journal gets its own directory
+        # (the default is shared by every relayd on the host); one that
+        # does not know the field (unknown fields are errors) runs without.
+        jdir = os.path.join(self.b.tmp, "%s.journal" % self.name)
+        os.makedirs(jdir, exist_ok=True)
+        conf["journal"] = jdir
         path = os.path.join(self.b.tmp, "%s.json" % self.name)
         with open(path, "w") as f:
             json.dump(conf, f)
+        r = subprocess.run([self.b.relayd, "-n", "-f", path], capture_output=True,
+                           text=True)
+        if r.returncode != 0 and "journal" in (r.stderr + r.stdout):
+            del conf["journal"]
+            with open(path, "w") as f:
+                json.dump(conf, f)
+        self.journal = "journal" in conf
         return path
 
     def start(self, n):
@@ -547,7 +560,7 @@ class RelaydPath(Path):
         cpu2 = proc_cpu_ns(self.pid)
         rss1 = rss_kb(self.pid)
         self.install = {
-            "streams": n,
+            "streams": n, "journal": self.journal,
             "offer_answer_s": round(t2 - t0, 4),
             "offer_answer_streams_per_s": round(n / (t2 - t0), 1),
             "latch_install_s": round(t4 - t3, 4),
@@ -815,7 +828,9 @@ class Bench:
                "--sockets", str(caller_sockets(path.n)), "-S", str(SSRC_BASE),
                "-s", str(PKT_SIZE), "-t", "%.3f" % secs, "--max-time",
                "%.1f" % (secs + 30), "--start-seq", "1"]
-        cmd += ["-F"] if rate is None else ["-r", "%.6f" % (rate / path.n)]
+        # paced: poll the clock rather than sleep, or the generator loses
+        # its CPU share to foreign load and falls short of the rate
+        cmd += ["-F"] if rate is None else ["-r", "%.6f" % (rate / path.n), "--spin"]
         return subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
 

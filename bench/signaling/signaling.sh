@@ -80,7 +80,16 @@ pairs=$((($(ulimit -Hn) - 400) / 2))
 [ "$pairs" -gt 10000 ] && pairs=10000
 RELAY_MIN=40000
 RELAY_MAX=$((RELAY_MIN + 2 * pairs - 1))
-sip_relayd_start ".ports = {min: $RELAY_MIN, max: $RELAY_MAX} | .log_level = \"notice\" | .timeouts.setup = 600"
+relay_filter=".ports = {min: $RELAY_MIN, max: $RELAY_MAX} | .log_level = \"notice\" | .timeouts.setup = 600"
+# A relayd with a session journal gets its own directory (the default is
+# shared by every relayd on the host); one without the field runs as is.
+mkdir -p "$TL_TMP/journal"
+jq -n --arg j "$TL_TMP/journal" '{journal: $j}' >"$TL_TMP/journal-probe.json"
+probe=$("$TL_RELAYD" -n -f "$TL_TMP/journal-probe.json" 2>&1)
+if ! grep -q "journal: unknown field" <<<"$probe"; then
+	relay_filter="$relay_filter | .journal = \"$TL_TMP/journal\""
+fi
+sip_relayd_start "$relay_filter"
 sip_controller_start '.log_level = "info" | .invite_timeout = 10'
 
 cpu_ns() { # all threads of a pid, ns (schedstat)

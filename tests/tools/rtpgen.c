@@ -100,6 +100,7 @@ struct opts {
 	bool			 verbose;
 	char			 flow_file[512];
 	int			 sockets;
+	bool			 spin;
 };
 
 /* Bulk mode: many streams over few sockets. */
@@ -257,6 +258,9 @@ usage(int status)
 "                        to line i (up to %d streams; no --dest, no RTCP)\n"
 "      --sockets K       bulk mode: send from K sockets (default 1); with\n"
 "                        --bind ADDR:PORT socket k binds PORT+2*k\n"
+"      --spin            bulk mode, paced: wait for the next batch by polling\n"
+"                        the clock, not sleeping (a sleeping sender loses its\n"
+"                        CPU share to other load and falls short of the rate)\n"
 "  -v, --verbose         progress on stderr\n"
 "SIGUSR1/SIGUSR2 open/close a measurement window (reported as window_*).\n"
 "Prints one JSON summary line on stdout. Exit 0 if every packet was sent.\n",
@@ -268,7 +272,7 @@ static void
 parse_opts(struct opts *o, int argc, char **argv)
 {
 	enum { O_START = 256, O_RTCP_ONLY, O_RTCP_EVERY, O_MAX_TIME,
-	    O_FLOW_FILE, O_SOCKETS };
+	    O_FLOW_FILE, O_SOCKETS, O_SPIN };
 	static const struct option lopts[] = {
 		{ "dest", required_argument, NULL, 'd' },
 		{ "bind", required_argument, NULL, 'b' },
@@ -288,6 +292,7 @@ parse_opts(struct opts *o, int argc, char **argv)
 		{ "max-time", required_argument, NULL, O_MAX_TIME },
 		{ "flow-file", required_argument, NULL, O_FLOW_FILE },
 		{ "sockets", required_argument, NULL, O_SOCKETS },
+		{ "spin", no_argument, NULL, O_SPIN },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -372,6 +377,9 @@ parse_opts(struct opts *o, int argc, char **argv)
 			o->sockets = (int)num_arg("--sockets", optarg, 1,
 			    MAX_SOCKETS);
 			break;
+		case O_SPIN:
+			o->spin = true;
+			break;
 		case 'v':
 			o->verbose = true;
 			break;
@@ -390,8 +398,8 @@ parse_opts(struct opts *o, int argc, char **argv)
 		fprintf(stderr, "rtpgen: --flow-file sends RTP only\n");
 		exit(2);
 	}
-	if (o->sockets && !o->flow_file[0]) {
-		fprintf(stderr, "rtpgen: --sockets needs --flow-file\n");
+	if ((o->sockets || o->spin) && !o->flow_file[0]) {
+		fprintf(stderr, "rtpgen: --sockets and --spin need --flow-file\n");
 		exit(2);
 	}
 	if (o->flow_file[0] == '\0' && o->streams > MAX_STREAMS) {
@@ -866,7 +874,7 @@ bulk_run(struct ctx *c)
 	struct opts *o = &c->o;
 	struct bulk *b = c->bulk;
 	double deadline, end, next_sig = 0, total_rate;
-	uint64_t done = 0, limit;
+	uint64_t done = 0, limit, burst;
 
 	c->t0 = now_s();
 	deadline = c->t0 + o->max_time;
@@ -875,6 +883,11 @@ bulk_run(struct ctx *c)
 		end = deadline;
 	total_rate = o->rate * o->streams;
 	limit = o->count ? o->count * (uint64_t)o->streams : UINT64_MAX;
+	burst = (uint64_t)(total_rate / 1000.0);
+	if (burst > (uint64_t)o->batch)
+		burst = (uint64_t)o->batch;
+	if (burst < 1)
+		burst = 1;
 	for (;;) {
 		double t = now_s();
 		uint64_t due;
@@ -903,20 +916,17 @@ bulk_run(struct ctx *c)
 		due = o->flood ? limit : (uint64_t)((t - c->t0) * total_rate) + 1;
 		if (due > limit)
 			due = limit;
-		if (due <= done) {
-			/* Wake when a batch is due (at most 1 ms of packets):
-			 * one wakeup per packet would cost more than sending,
-			 * and timer slack would make the rate fall short. */
-			double burst = total_rate / 1000.0;
-			double nt;
+		/* Paced: wait until a batch is due (at most 1 ms of packets):
+		 * one wakeup per packet would cost more than sending, and timer
+		 * slack would make the rate fall short. --spin polls the clock
+		 * (vDSO) instead of sleeping. */
+		if (!o->flood && (due <= done ||
+		    (o->spin && due - done < burst && due < limit))) {
+			double nt = c->t0 + ((double)done + burst - 1) / total_rate;
 			struct timespec ts;
 
-			if (burst > o->batch)
-				burst = o->batch;
-			if (burst < 1)
-				burst = 1;
-			nt = c->t0 + ((double)done + burst - 1) / total_rate;
-
+			if (o->spin)
+				continue;
 			if (nt > end)
 				nt = end;
 			ts.tv_sec = (time_t)nt;

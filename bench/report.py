@@ -202,6 +202,42 @@ plot %s
     return png_pps, png_cpu
 
 
+def signaling_plot(sig, base):
+    """calls/s offered against each daemon's CPU share and the failed calls."""
+    if not sig or sig.get("skipped") or not sig.get("steps") or not shutil.which("gnuplot"):
+        return None
+    tmp = tempfile.mkdtemp(prefix="tl-report.")
+    dat = os.path.join(tmp, "sig.dat")
+    with open(dat, "w") as fh:
+        for st in sig["steps"]:
+            fh.write("%d %f %f %d\n" % (st["rate"], 100 * st["controller_cpu_share"],
+                                        100 * st["relayd_cpu_share"], st["failed"]))
+    png = base + "-signaling.png"
+    script = """
+set terminal pngcairo size 900,480 noenhanced font ',10'
+set output '%s'
+set title 'Signaling ramp (SIPp through controller + relayd): CPU share per daemon, failed calls'
+set xlabel 'offered calls/s'
+set ylabel '%% of one CPU'
+set y2label 'failed calls'
+set ytics nomirror
+set y2tics
+set y2range [0:*]
+set yrange [0:*]
+set grid
+set key outside right
+plot '%s' using 1:2 with linespoints lw 2 pt 7 title 'controller', \\
+     '%s' using 1:3 with linespoints lw 2 pt 7 title 'relayd', \\
+     '%s' using 1:4 axes x1y2 with impulses lw 4 title 'failed calls'
+""" % (png, dat, dat, dat)
+    r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    if r.returncode != 0:
+        print("report: gnuplot (signaling) failed: %s" % r.stderr.strip()[:400], file=sys.stderr)
+        return None
+    return png
+
+
 def headline(doc, base, png_pps, png_cpu, rel, sig=None):
     lines = ["Latest run: `%s` (%s, host %s, kernel %s, %s CPUs, commit %s%s). %s" % (
         rel(base + ".json"), doc["started"], doc["host"], doc["kernel"], doc["cpus"],
@@ -271,7 +307,19 @@ def main():
         md.append("- %s" % n)
     md.append("- kmod slot: %s; %s" % (doc["kmod_slot"]["status"], doc["kmod_slot"]["how"]))
     if sig:
-        md += ["", "## Signaling", "", "```", json.dumps(sig, indent=1), "```"]
+        png_sig = signaling_plot(sig, base)
+        md += ["", "## Signaling (bench/signaling)", "", "- %s" % sig.get("note", "")]
+        if not sig.get("skipped"):
+            md += ["", "| calls/s | calls | successful | failed | controller ns/call | "
+                   "relayd ns/call | controller CPU | relayd CPU |",
+                   "|---|---|---|---|---|---|---|---|"]
+            for st in sig.get("steps", []):
+                md.append("| %d | %d | %d | %d | %s | %s | %s | %s |" % (
+                    st["rate"], st["calls"], st["successful"], st["failed"],
+                    f(st.get("controller_ns_per_call")), f(st.get("relayd_ns_per_call")),
+                    pct(st.get("controller_cpu_share")), pct(st.get("relayd_cpu_share"))))
+        if png_sig:
+            md += ["", "![signaling](%s)" % rel_md(png_sig)]
     with open(base + ".md", "w") as fh:
         fh.write("\n".join(md) + "\n")
     print("report: wrote %s.md%s" % (base, ", %s, %s" % (png_pps, png_cpu) if png_pps else

@@ -190,7 +190,8 @@ set ylabel 'relay ns/packet'
 set xlabel 'path'
 set xtics rotate by -20
 plot %s
-""" % (png_pps, title, ", ".join("'%d' %d" % (n, n) for n in ns), plots, png_cpu, title,
+""" % (png_pps, title, ", ".join("'%d' %d" % (n, n) for n in sorted(
+        set(ns) | {r["streams_run"] for r in rows})), plots, png_cpu, title,
        ", ".join("'%s' using %d:xtic(1) title '%d streams%s'" % (
                      dat_cpu, k + 2, n, capped(n))
                  for k, n in enumerate(ns)))
@@ -242,7 +243,7 @@ def headline(doc, base, png_pps, png_cpu, rel, sig=None):
     lines = ["Latest run: `%s` (%s, host %s, kernel %s, %s CPUs, commit %s%s). %s" % (
         rel(base + ".json"), doc["started"], doc["host"], doc["kernel"], doc["cpus"],
         doc["commit"], ("; " + doc["label"]) if doc.get("label") else "",
-        doc["shared_machine"].capitalize() + ".")]
+        doc["shared_machine"][:1].upper() + doc["shared_machine"][1:] + ".")]
     lines += ["", main_table(doc), "",
               "Relay ns/pkt: CPU time the relay adds per delivered packet (%s)." % doc["method"],
               "", targets_table(doc, sig), ""]

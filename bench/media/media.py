@@ -29,7 +29,8 @@ Method (see /work/shared/recipes/forwarding/FINDINGS.md, sections 2 and 5):
     verification run per path and stream count.
 
 Outputs one JSON document (--out); bench/report.py turns it into the
-markdown table and the gnuplot plots.
+markdown table and the gnuplot plots. `media.py --resummarize FILE`
+recomputes a document's medians, ratios and targets from its raw runs.
 """
 import argparse
 import datetime

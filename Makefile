@@ -125,7 +125,7 @@ clean:
 # Benchmarks (bench/, issue 7): installs the bench packages if missing
 # (scripts/install-bench-deps.sh), then bench/run.sh writes
 # bench/results/<date>-<host>.{json,md,-pps.png,-cpu.png} and README's
-# Benchmarks section. BENCH_ARGS=--quick (2 min) or --long (20 min).
+# Benchmarks section. BENCH_ARGS=--quick (1 min) or --long (20 min).
 .PHONY: bench
 bench: all
 	scripts/install-bench-deps.sh

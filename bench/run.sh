@@ -8,9 +8,9 @@
 #   bench/run.sh [--quick | --long] [-- extra arguments for bench/media/media.py]
 #
 # Default profile: 1,000 / 10,000 / 50,000 streams, 5 interleaved
-# repetitions of 2 s, a loss-free ladder at 1,000 streams: about 10 minutes
+# repetitions of 2 s, a loss-free ladder at 1,000 streams: about 8 minutes
 # on a 2-core machine. --quick: 1,000 streams, 2 repetitions of 1 s (about
-# 2 minutes). --long: 7 repetitions of 3 s (about 20 minutes).
+# 1 minute). --long: 7 repetitions of 3 s (about 20 minutes).
 # Environment: BUILD (default build), BENCH_BACKENDS (default
 # userspace,nft,kmod), BENCH_OUT (results directory, default bench/results).
 set -euo pipefail

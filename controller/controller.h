@@ -48,11 +48,9 @@ struct leg;
 #define CTL_MAX_CONNS		64
 #define CTL_NUM_MAX		64	/* a number (user part) after transforms */
 
-/* ---- log.c ---- */
-enum log_level { LL_DEBUG, LL_INFO, LL_NOTICE, LL_WARNING, LL_ERROR };
+/* ---- log.c: clog_msg() over proto's log lines (levels: proto.h) ---- */
 void	 clog_msg(const struct ctl *, enum log_level, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
-int	 log_level_parse(const char *name, enum log_level *out);
 
 /* ---- transform.c: number rewriting ---- */
 enum xf_kind { XF_REGEX, XF_STRIP, XF_PREFIX };

@@ -1347,6 +1347,8 @@ b2bua_open(struct ctl *c)
 	    NUTAG_AUTO302(0), NUTAG_AUTO305(0),
 	    NUTAG_AUTO100(0),
 	    NUTAG_APPL_METHOD("UPDATE"),	/* re-offers are relayed */
+	    NUTAG_APPL_METHOD("REGISTER"),	/* registrar.c */
+	    NUTAG_ALLOW("REGISTER"),
 	    SIPTAG_SUPPORTED_STR(""),
 	    SIPTAG_USER_AGENT_STR(conf->user_agent),
 	    NTATAG_UDP_MTU(65535),

@@ -1,0 +1,92 @@
+#!/bin/bash
+# run-also: asan
+#
+# Registrar for local accounts (issue 6): REGISTER is challenged (401)
+# and then accepted, the location shows the contact (control socket and
+# trunklinectl); a call from a trunk to the account, and to its alias,
+# reaches the SIPp UAS at the registered contact; the account's own call
+# is challenged and routed outwards, with its quick-dial prefix completing
+# the number the gateway sees; Expires: 0 unregisters (then 480), and a
+# short registration expires by itself. Phones live on 127.0.7.x.
+. "$(dirname "$0")/../lib/sip.sh"
+sip_init
+sip_relayd_start
+sip_controller_start '.accounts = [
+		{username: "alice", password: "apass", aliases: ["3120555"], quick_dial: "0031"}]
+	| .registrar = {min_expires: 1, default_expires: 60, max_expires: 3600}
+	| .lcr[0].prefixes += [{prefix: "0031", carriers: ["c1"]}]'
+
+PHONE=127.0.7.2
+sip_register() {	# NAME EXPIRES
+	tl_spawn "$1" - sipp -sf "$SIP_SCEN/uac_register.xml" -i "$PHONE" -p "$SIP_UAC_PORT" -m 1 -nostdin \
+		-timeout 20s -s alice -au alice -ap apass -set cport "$SIP_GW3_PORT" -set exp "$2" \
+		-trace_err -error_file "$TL_TMP/$1.errors" -trace_msg -message_file "$TL_TMP/$1.msgs" \
+		"127.0.0.1:$SIP_CTL_PORT"
+	sip_expect "$1" 20 "REGISTER alice (expires $2): 401 then 200"
+}
+alice_registered() {
+	[ "$(sip_ctl --json locations | jq '[.locations[] | select(.account == "alice")] | length')" = "$1" ]
+}
+# phone_uas NAME [SCENARIO]: the registered phone answers at its contact.
+phone_uas() {
+	tl_spawn "$1" - sipp -sf "$SIP_SCEN/${2:-uas_answer.xml}" -i "$PHONE" -p "$SIP_GW3_PORT" -m 1 -nostdin \
+		-timeout 30s -set mport "$SIP_CALLEE_RTP" -trace_err -error_file "$TL_TMP/$1.errors" \
+		-trace_msg -message_file "$TL_TMP/$1.msgs"
+	tl_wait_for 5 "phone $1 on $PHONE:$SIP_GW3_PORT" sip_listening "$SIP_GW3_PORT"
+}
+
+# 1. Register; the location has the contact.
+sip_register reg1 60
+grep -q "^SIP/2.0 401" "$TL_TMP/reg1.msgs" || tl_fail "REGISTER was not challenged with 401"
+loc=$(sip_ctl --json locations)
+tl_assert_json "$loc" "[.locations[] | select(.account == \"alice\" and .contact == \"sip:alice@$PHONE:$SIP_GW3_PORT\" and .expires > 50)] | length == 1" \
+	"the location holds alice's contact"
+sip_ctl locations | grep -q "^alice .*sip:alice@$PHONE:$SIP_GW3_PORT" || tl_fail "trunklinectl locations does not show alice"
+grep -q "^Contact: .*sip:alice@$PHONE:$SIP_GW3_PORT.*expires=" "$TL_TMP/reg1.msgs" || tl_fail "the 200 does not list the binding"
+
+# 2. A call from the trunk to alice and one to her alias reach the phone.
+n=0
+for dial in alice 3120555; do
+	phone_uas "phone_$dial"
+	SIP_SERVICE=$dial sip_uac "call_$dial" uac_call.xml 127.0.0.2
+	sip_expect "call_$dial" 30 "the call to $dial completes"
+	sip_expect "phone_$dial" 30 "the phone gets the call to $dial"
+	grep -q "^INVITE sip:alice@$PHONE:$SIP_GW3_PORT" "$TL_TMP/phone_$dial.msgs" ||
+		tl_fail "the phone's INVITE is not for its contact"
+	n=$((n + 1))
+	sip_cdr_wait $n
+	tl_assert_json "$SIP_CDR_LAST" '.trunk == "pbx" and .final_code == 200 and .gateway == "account:alice"' "CDR of the call to $dial"
+done
+
+# 3. alice calls out: challenged (407), "20123" completed to "003120123".
+sed -e 's/sip:0201234567@/sip:alice@/g' "$SIP_SCEN/uac_auth.xml" >"$TL_TMP/uac_alice.xml"
+sip_uas gw1 uas_answer.xml "$SIP_GW1_PORT"
+tl_spawn out - sipp -sf "$TL_TMP/uac_alice.xml" -i "$PHONE" -p "$SIP_UAC_PORT" -m 1 -nostdin \
+	-timeout 30s -s 20123 -set mport "$SIP_CALLER_RTP" -au alice -ap apass \
+	-trace_err -error_file "$TL_TMP/out.errors" -trace_msg -message_file "$TL_TMP/out.msgs" \
+	"127.0.0.1:$SIP_CTL_PORT"
+sip_expect out 30 "alice's own call completes"
+sip_expect gw1 30 "the gateway gets alice's call"
+grep -q "^INVITE sip:003120123@" "$TL_TMP/gw1.msgs" || tl_fail "quick dial did not complete 20123 to 003120123 at the gateway"
+sip_cdr_wait 3
+tl_assert_json "$SIP_CDR_LAST" '.trunk == "alice" and .gateway == "gw1" and .numbers.called_in == "20123" and .numbers.called == "003120123"' \
+	"CDR of alice's quick-dial call"
+
+# 4. Expires: 0 unregisters; a call to alice then gets 480.
+sip_register unreg 0
+tl_wait_for 5 "alice to be unregistered" alice_registered 0
+sed -e 's/response="403"/response="480"/' "$SIP_SCEN/uac_403.xml" >"$TL_TMP/uac_480.xml"
+tl_spawn call480 - sipp -sf "$TL_TMP/uac_480.xml" -i 127.0.0.2 -p "$SIP_UAC_PORT" -m 1 -nostdin \
+	-timeout 20s -s alice -set mport "$SIP_CALLER_RTP" \
+	-trace_err -error_file "$TL_TMP/call480.errors" -trace_msg -message_file "$TL_TMP/call480.msgs" \
+	"127.0.0.1:$SIP_CTL_PORT"
+sip_expect call480 20 "a call to an unregistered account gets 480"
+
+# 5. A registration for 2 s expires by itself.
+sip_register short 2
+alice_registered 1 || tl_fail "the short registration is not in the location"
+tl_wait_for 8 "alice's 2 s registration to expire (logged)" grep -q "registrar: alice: .* expired" "$TL_TMP/controller.log"
+alice_registered 0 || tl_fail "the expired contact is still in the location"
+sip_controller_stop
+tl_relayd_stop
+tl_pass

@@ -264,3 +264,38 @@ sip_answered_call() {
 	SIP_CALL_ID=$(jq -r '[.calls[] | select(.state == "answered")][0].call_id // empty' <<<"$l")
 	[ -n "$SIP_CALL_ID" ]
 }
+
+# ---- local accounts (registrar, issue 6): phones on 127.0.7.x ----
+
+# sip_register NAME USER PASSWORD IP CONTACT-PORT EXPIRES: a phone at IP
+# registers USER with contact IP:CONTACT-PORT (401 challenge, then 200).
+sip_register() {
+	local name=$1 user=$2 pass=$3 ip=$4 cport=$5 exp=$6
+	tl_spawn "$name" - sipp -sf "$SIP_SCEN/uac_register.xml" -i "$ip" -p "$SIP_UAC_PORT" -m 1 -nostdin \
+		-timeout 20s -s "$user" -au "$user" -ap "$pass" -set cport "$cport" -set exp "$exp" \
+		-trace_err -error_file "$TL_TMP/$name.errors" -trace_msg -message_file "$TL_TMP/$name.msgs" \
+		"127.0.0.1:$SIP_CTL_PORT"
+	sip_expect "$name" 20 "REGISTER $user (expires $exp): 401 then 200"
+}
+
+# sip_phone NAME SCENARIO IP PORT: a registered phone (SIPp UAS) at IP:PORT.
+sip_phone() {
+	local name=$1 scen=$2 ip=$3 port=$4
+	[ -f "$scen" ] || scen=$SIP_SCEN/$scen
+	tl_spawn "$name" - sipp -sf "$scen" -i "$ip" -p "$port" -m 1 -nostdin \
+		-timeout 30s -set mport "$SIP_CALLEE_RTP" -trace_err -error_file "$TL_TMP/$name.errors" \
+		-trace_msg -message_file "$TL_TMP/$name.msgs"
+	tl_wait_for 5 "phone $name on $ip:$port" sip_listening "$port"
+}
+
+# sip_uac_from NAME SCENARIO SRC-IP SERVICE [sipp args...]: like sip_uac,
+# to SERVICE.
+sip_uac_from() {
+	local name=$1 scen=$2 ip=$3 svc=$4
+	shift 4
+	[ -f "$scen" ] || scen=$SIP_SCEN/$scen
+	tl_spawn "$name" - sipp -sf "$scen" -i "$ip" -p "$SIP_UAC_PORT" -m 1 -nostdin \
+		-timeout 30s -s "$svc" -set mport "$SIP_CALLER_RTP" \
+		-trace_err -error_file "$TL_TMP/$name.errors" -trace_msg -message_file "$TL_TMP/$name.msgs" \
+		"$@" "127.0.0.1:$SIP_CTL_PORT"
+}

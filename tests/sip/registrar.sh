@@ -17,26 +17,11 @@ sip_controller_start '.accounts = [
 	| .lcr[0].prefixes += [{prefix: "0031", carriers: ["c1"]}]'
 
 PHONE=127.0.7.2
-sip_register() {	# NAME EXPIRES
-	tl_spawn "$1" - sipp -sf "$SIP_SCEN/uac_register.xml" -i "$PHONE" -p "$SIP_UAC_PORT" -m 1 -nostdin \
-		-timeout 20s -s alice -au alice -ap apass -set cport "$SIP_GW3_PORT" -set exp "$2" \
-		-trace_err -error_file "$TL_TMP/$1.errors" -trace_msg -message_file "$TL_TMP/$1.msgs" \
-		"127.0.0.1:$SIP_CTL_PORT"
-	sip_expect "$1" 20 "REGISTER alice (expires $2): 401 then 200"
-}
 alice_registered() {
 	[ "$(sip_ctl --json locations | jq '[.locations[] | select(.account == "alice")] | length')" = "$1" ]
 }
-# phone_uas NAME [SCENARIO]: the registered phone answers at its contact.
-phone_uas() {
-	tl_spawn "$1" - sipp -sf "$SIP_SCEN/${2:-uas_answer.xml}" -i "$PHONE" -p "$SIP_GW3_PORT" -m 1 -nostdin \
-		-timeout 30s -set mport "$SIP_CALLEE_RTP" -trace_err -error_file "$TL_TMP/$1.errors" \
-		-trace_msg -message_file "$TL_TMP/$1.msgs"
-	tl_wait_for 5 "phone $1 on $PHONE:$SIP_GW3_PORT" sip_listening "$SIP_GW3_PORT"
-}
-
 # 1. Register; the location has the contact.
-sip_register reg1 60
+sip_register reg1 alice apass $PHONE $SIP_GW3_PORT 60
 grep -q "^SIP/2.0 401" "$TL_TMP/reg1.msgs" || tl_fail "REGISTER was not challenged with 401"
 loc=$(sip_ctl --json locations)
 tl_assert_json "$loc" "[.locations[] | select(.account == \"alice\" and .contact == \"sip:alice@$PHONE:$SIP_GW3_PORT\" and .expires > 50)] | length == 1" \
@@ -47,7 +32,7 @@ grep -q "^Contact: .*sip:alice@$PHONE:$SIP_GW3_PORT.*expires=" "$TL_TMP/reg1.msg
 # 2. A call from the trunk to alice and one to her alias reach the phone.
 n=0
 for dial in alice 3120555; do
-	phone_uas "phone_$dial"
+	sip_phone "phone_$dial" uas_answer.xml $PHONE "$SIP_GW3_PORT"
 	SIP_SERVICE=$dial sip_uac "call_$dial" uac_call.xml 127.0.0.2
 	sip_expect "call_$dial" 30 "the call to $dial completes"
 	sip_expect "phone_$dial" 30 "the phone gets the call to $dial"
@@ -61,10 +46,7 @@ done
 # 3. alice calls out: challenged (407), "20123" completed to "003120123".
 sed -e 's/sip:0201234567@/sip:alice@/g' "$SIP_SCEN/uac_auth.xml" >"$TL_TMP/uac_alice.xml"
 sip_uas gw1 uas_answer.xml "$SIP_GW1_PORT"
-tl_spawn out - sipp -sf "$TL_TMP/uac_alice.xml" -i "$PHONE" -p "$SIP_UAC_PORT" -m 1 -nostdin \
-	-timeout 30s -s 20123 -set mport "$SIP_CALLER_RTP" -au alice -ap apass \
-	-trace_err -error_file "$TL_TMP/out.errors" -trace_msg -message_file "$TL_TMP/out.msgs" \
-	"127.0.0.1:$SIP_CTL_PORT"
+sip_uac_from out "$TL_TMP/uac_alice.xml" $PHONE 20123 -au alice -ap apass
 sip_expect out 30 "alice's own call completes"
 sip_expect gw1 30 "the gateway gets alice's call"
 grep -q "^INVITE sip:003120123@" "$TL_TMP/gw1.msgs" || tl_fail "quick dial did not complete 20123 to 003120123 at the gateway"
@@ -73,17 +55,14 @@ tl_assert_json "$SIP_CDR_LAST" '.trunk == "alice" and .gateway == "gw1" and .num
 	"CDR of alice's quick-dial call"
 
 # 4. Expires: 0 unregisters; a call to alice then gets 480.
-sip_register unreg 0
+sip_register unreg alice apass $PHONE $SIP_GW3_PORT 0
 tl_wait_for 5 "alice to be unregistered" alice_registered 0
 sed -e 's/response="403"/response="480"/' "$SIP_SCEN/uac_403.xml" >"$TL_TMP/uac_480.xml"
-tl_spawn call480 - sipp -sf "$TL_TMP/uac_480.xml" -i 127.0.0.2 -p "$SIP_UAC_PORT" -m 1 -nostdin \
-	-timeout 20s -s alice -set mport "$SIP_CALLER_RTP" \
-	-trace_err -error_file "$TL_TMP/call480.errors" -trace_msg -message_file "$TL_TMP/call480.msgs" \
-	"127.0.0.1:$SIP_CTL_PORT"
+sip_uac_from call480 "$TL_TMP/uac_480.xml" 127.0.0.2 alice
 sip_expect call480 20 "a call to an unregistered account gets 480"
 
 # 5. A registration for 2 s expires by itself.
-sip_register short 2
+sip_register short alice apass $PHONE $SIP_GW3_PORT 2
 alice_registered 1 || tl_fail "the short registration is not in the location"
 tl_wait_for 8 "alice's 2 s registration to expire (logged)" grep -q "registrar: alice: .* expired" "$TL_TMP/controller.log"
 alice_registered 0 || tl_fail "the expired contact is still in the location"

@@ -452,8 +452,7 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 	su_home_t home[1] = { SU_HOME_INIT(home) };
 	struct trunk *t;
 	struct call *k;
-	char src[64], err[160], ruri[512], from[512];
-	json_t *media, *req;
+	char src[64], ruri[512], from[512];
 	int retry;
 	bool bypass = false;
 
@@ -523,15 +522,43 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 	url_e(ruri, sizeof(ruri), sip->sip_request->rq_url);
 	url_e(from, sizeof(from), sip->sip_from->a_url);
 	ruri[sizeof(ruri) - 1] = from[sizeof(from) - 1] = '\0';
-	/* Local accounts, emergency numbers, ENUM, then the rules. */
-	if ((k->ncand = local_route(k)) < 0) {
-		fail_a(k, -k->ncand, "local routing");
+	k->rq_uri = su_strdup(k->home, ruri);
+	k->from_uri = su_strdup(k->home, from);
+	if (sip->sip_payload != NULL && sip->sip_payload->pl_len > 0)
+		k->offer = strndup(sip->sip_payload->pl_data,
+		    sip->sip_payload->pl_len);
+	/* Local accounts, emergency numbers, ENUM (maybe asynchronous:
+	 * enum.c resumes with b2bua_routed()), then the rules. */
+	if ((k->ncand = local_route(k)) == CTL_ROUTE_PENDING) {
 		k->ncand = 0;
 		return;
 	}
+	b2bua_routed(k, k->ncand);
+}
+
+/* The rest of a new call once local routing is done: n candidates are
+ * in k->cand, 0 the rules decide, <0 fail with -n. */
+void
+b2bua_routed(struct call *k, int n)
+{
+	struct ctl *c = k->ctl;
+	struct trunk *t = k->trunk;
+	char err[160];
+	json_t *media, *req;
+
+	if (k->a.nh == NULL || k->finished || k->state == CS_ENDING) {
+		call_check(k);	/* the caller went away meanwhile */
+		return;
+	}
+	if (n < 0) {
+		k->ncand = 0;
+		fail_a(k, -n, "local routing");
+		return;
+	}
+	k->ncand = n;
 	if (k->ncand == 0)
-		k->ncand = route_lookup(k->conf, t, ruri, from, k->called,
-		    rnd01, k->cand, CTL_MAX_CANDIDATES, &k->route);
+		k->ncand = route_lookup(k->conf, t, k->rq_uri, k->from_uri,
+		    k->called, rnd01, k->cand, CTL_MAX_CANDIDATES, &k->route);
 	if (k->ncand == 0) {
 		clog_msg(c, LL_NOTICE, "call %s: trunk %s, %s: no route",
 		    k->call_id, t->name, k->called);
@@ -545,18 +572,16 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 		fail_a(k, 484, "number too long after transforms");
 		return;
 	}
-	if (sip->sip_payload == NULL || sip->sip_payload->pl_len == 0) {
+	if (k->offer == NULL) {
 		fail_a(k, 488, "no SDP offer (late offer is not supported)");
 		return;
 	}
-	media = sdp_to_media(sip->sip_payload->pl_data,
-	    sip->sip_payload->pl_len, err, sizeof(err));
+	media = sdp_to_media(k->offer, strlen(k->offer), err, sizeof(err));
 	if (media == NULL) {
 		clog_msg(c, LL_NOTICE, "call %s: %s", k->call_id, err);
 		fail_a(k, 488, err);
 		return;
 	}
-	k->offer = strndup(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
 	if ((k->relay = relay_pick(c)) == NULL) {
 		json_decref(media);
 		clog_msg(c, LL_WARNING, "call %s: no relay answers: 503",

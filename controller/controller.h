@@ -343,6 +343,7 @@ struct call {
 	char			 diversion[320];	/* header for B */
 	su_timer_t		*divert_timer;	/* no-answer diversion */
 	bool			 emergency;
+	char			*rq_uri, *from_uri;	/* for the rules */
 };
 
 int	 b2bua_open(struct ctl *);
@@ -448,6 +449,8 @@ int	 parse_digest(struct proto_cfg *, json_t *, const char *,
 /* b2bua.c: new candidates for a call not answered yet (n > 0), or fail
  * it with -n; B is cancelled first. */
 void	 b2bua_retarget(struct call *, int n);
+#define CTL_ROUTE_PENDING	(-1)	/* local_route: ENUM lookup running */
+void	 b2bua_routed(struct call *, int n);
 
 /* ---- control.c ---- */
 int	 control_open(struct ctl *);

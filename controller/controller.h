@@ -433,6 +433,7 @@ const char *emergency_region_uri(const struct ctl_conf *, const char *region);
 bool	 emergency_number(const struct ctl_conf *, const char *number);
 /* divert.c */
 int	 divert_unconditional(struct call *);
+int	 divert_unavailable(struct call *);
 /* On B's final status or a no-answer timeout: 1 diverted, 0 not. */
 int	 divert_on_status(struct call *, int status);
 void	 divert_arm(struct call *);

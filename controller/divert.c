@@ -1,7 +1,8 @@
 /*
  * divert.c: call diversion of local accounts: unconditional (before the
  * account's phones are tried), busy (486/600 from them) and no answer
- * (no 2xx within no_answer_timeout, or 408/480). The diverted call
+ * (no 2xx within no_answer_timeout, or 408/480; with reason "unavailable"
+ * at once when no phone is registered). The diverted call
  * carries a Diversion header (RFC 5806) naming the diverting account,
  * and its CDR names that account in "diverted_by": the account is
  * charged for the onward leg. A diversion target is a number: another
@@ -81,6 +82,21 @@ divert_unconditional(struct call *k)
 		return -482;	/* a loop of diversions */
 	n = candidates(k);
 	if (n > 0 && k->callee != NULL)
+		divert_arm(k);
+	return n;
+}
+
+/* The account has no phone registered: its no-answer target now. */
+int
+divert_unavailable(struct call *k)
+{
+	const struct account *a = k->callee;
+	int n;
+
+	divert_to(k, a, a->divert.no_answer, "unavailable");
+	k->callee = NULL;
+	n = candidates(k);
+	if (n > 0 && k->callee != NULL && k->callee != a)
 		divert_arm(k);
 	return n;
 }

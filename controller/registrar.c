@@ -263,8 +263,15 @@ local_route(struct call *k)
 	char buf[CTL_NUM_MAX];
 	int rc;
 
-	if (from != NULL && emergency_number(k->conf, k->called))
-		return emergency_route(k, from);
+	if (emergency_number(k->conf, k->called)) {
+		if (from != NULL)
+			return emergency_route(k, from);
+		/* A trunk's transforms made it one: still not a trunk's. */
+		clog_msg(k->ctl, LL_NOTICE, "call %s: emergency number %s "
+		    "from trunk %s: 403", k->call_id, k->called,
+		    k->trunk->name);
+		return -403;
+	}
 	to = local_find(k->conf, k->called);
 	if (to == NULL && quick_dial_applies(from, k->called)) {
 		if ((size_t)snprintf(buf, sizeof(buf), "%s%s", from->quick_dial,
@@ -282,6 +289,8 @@ local_route(struct call *k)
 		return rc;
 	if ((rc = account_candidates(k, to)) > 0)
 		divert_arm(k);
+	else if (rc == -480 && to->divert.no_answer[0] != '\0')
+		rc = divert_unavailable(k);	/* no phone registered */
 	return rc;
 }
 

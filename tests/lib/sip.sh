@@ -7,7 +7,9 @@
 # Everything runs in the current namespace on 127.0.0.x: the controller
 # listens on 127.0.0.1, callers are SIPp UACs bound to 127.0.0.2 (a known
 # trunk), 127.0.0.3 (unknown) or 127.0.0.4 (digest account), gateways
-# are SIPp UASs on 127.0.0.1. Ports come from this suite's ranges only:
+# are SIPp UASs on 127.0.0.1; registered phones, emergency and ENUM
+# destinations of the local-account tests live on 127.0.7.x (the same
+# ports: another address). Ports come from this suite's ranges only:
 # SIP 16000-16999 (ten per run, chosen from the PID), relay media
 # 36000-36999 (forty per run). Processes are killed by PID only.
 #

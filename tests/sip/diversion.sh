@@ -6,7 +6,7 @@
 # carol (registered at 127.0.7.5) when busy (486) or when he does not
 # answer within 1 s. The target sees a Diversion header naming the
 # diverting account with the reason, and the CDR charges that account
-# (diverted_by).
+# (diverted_by). dave, never registered, diverts at once (unavailable).
 . "$(dirname "$0")/../lib/sip.sh"
 sip_init
 sip_relayd_start
@@ -15,7 +15,8 @@ CAROL=127.0.7.5
 sip_controller_start '.accounts = [
 		{username: "alice", password: "apass", diversion: {unconditional: "442000"}},
 		{username: "bob", password: "bpass", diversion: {busy: "carol", no_answer: "carol", no_answer_timeout: 1}},
-		{username: "carol", password: "cpass"}]
+		{username: "carol", password: "cpass"},
+		{username: "dave", password: "dpass", diversion: {no_answer: "442001"}}]
 	| .invite_timeout = 5'
 sip_register regbob bob bpass $BOB "$SIP_GW3_PORT" 60
 sip_register regcarol carol cpass $CAROL "$SIP_GW2_PORT" 60
@@ -52,6 +53,15 @@ sip_expect carol2 30 "carol gets bob's no-answer diversion"
 grep -qi "^Diversion: <sip:bob@[^>]*>;reason=no-answer" "$TL_TMP/carol2.msgs" || tl_fail "no no-answer Diversion header at carol"
 sip_cdr_wait 3
 tl_assert_json "$SIP_CDR_LAST" '.diverted_by == "bob" and .gateway == "account:carol" and .final_code == 200' "CDR of the no-answer diversion"
+
+# 4. Unavailable: dave has no phone registered; his no-answer target now.
+sip_uas gw1b uas_answer.xml "$SIP_GW1_PORT"
+sip_uac_from c4 uac_call.xml 127.0.0.2 dave
+sip_expect c4 30 "the call to unregistered dave completes at 442001"
+sip_expect gw1b 30 "gw1 gets dave's diversion"
+grep -qi "^Diversion: <sip:dave@[^>]*>;reason=unavailable" "$TL_TMP/gw1b.msgs" || tl_fail "no unavailable Diversion header"
+sip_cdr_wait 4
+tl_assert_json "$SIP_CDR_LAST" '.diverted_by == "dave" and .gateway == "gw1" and .numbers.called == "442001"' "CDR of the unavailable diversion"
 sip_controller_stop
 tl_relayd_stop
 tl_pass

@@ -9,7 +9,7 @@
  *
  * The lookup is asynchronous: the call waits with a pending count (so it
  * cannot be freed), and b2bua_routed() resumes it. A query that outlives
- * its timeout is detached from the call and freed when sres answers.
+ * its timeout is unbound (sres then drops its answer) and freed.
  */
 #include <ctype.h>
 #include <regex.h>
@@ -26,8 +26,9 @@ struct enum_query;
 #include <sofia-resolv/sres_record.h>
 
 struct enum_query {
-	struct call	*k;		/* NULL once timed out */
+	struct call	*k;
 	sres_resolver_t	*res;
+	sres_query_t	*query;
 	su_timer_t	*timer;
 	char		 domain[160];
 };
@@ -109,22 +110,20 @@ on_naptr(struct enum_query *q, sres_query_t *query, sres_record_t **answers)
 	char uri[256];
 	int n = 0;
 
-	if (k != NULL) {
-		su_timer_destroy(q->timer);
-		k->pending--;
-		if (best_uri(answers, k->called, uri, sizeof(uri)) == 0 &&
-		    local_uri_candidate(k, uri, "enum", &k->cand[0]) == 0) {
-			clog_msg(k->ctl, LL_INFO, "call %s: ENUM %s -> %s",
-			    k->call_id, q->domain, uri);
-			n = 1;
-		} else {
-			clog_msg(k->ctl, LL_INFO, "call %s: ENUM %s: no SIP "
-			    "URI; routing rules decide", k->call_id, q->domain);
-		}
-		b2bua_routed(k, n);
+	su_timer_destroy(q->timer);
+	k->pending--;
+	if (best_uri(answers, k->called, uri, sizeof(uri)) == 0 &&
+	    local_uri_candidate(k, uri, "enum", &k->cand[0]) == 0) {
+		clog_msg(k->ctl, LL_INFO, "call %s: ENUM %s -> %s",
+		    k->call_id, q->domain, uri);
+		n = 1;
+	} else {
+		clog_msg(k->ctl, LL_INFO, "call %s: ENUM %s: no SIP URI; "
+		    "routing rules decide", k->call_id, q->domain);
 	}
 	sres_free_answers(q->res, answers);
 	free(q);
+	b2bua_routed(k, n);
 }
 
 static void
@@ -136,9 +135,9 @@ on_enum_timeout(struct ctl *c, su_timer_t *t, void *arg)
 	clog_msg(c, LL_NOTICE, "call %s: ENUM %s: no answer within %gs; "
 	    "routing rules decide", k->call_id, q->domain,
 	    k->conf->local->enum_timeout);
-	q->k = NULL;		/* sres answers later: freed then */
-	q->timer = NULL;
+	sres_query_bind(q->query, NULL, NULL);	/* a late answer is dropped */
 	su_timer_destroy(t);
+	free(q);
 	k->pending--;
 	b2bua_routed(k, 0);
 }
@@ -172,8 +171,8 @@ enum_route(struct call *k)
 	q->k = k;
 	q->res = c->sres;
 	q->timer = su_timer_create(su_root_task(c->root), 1000);
-	if (q->timer == NULL ||
-	    sres_query(c->sres, on_naptr, q, sres_type_naptr, q->domain) == NULL) {
+	if (q->timer == NULL || (q->query = sres_query(c->sres, on_naptr, q,
+	    sres_type_naptr, q->domain)) == NULL) {
 		clog_msg(c, LL_WARNING, "call %s: ENUM query %s failed",
 		    k->call_id, q->domain);
 		if (q->timer != NULL)

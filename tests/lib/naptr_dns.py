@@ -3,7 +3,8 @@
 # the ENUM tests (standard library only). ZONE-JSON maps a name (no
 # trailing dot) to NAPTR records [order, preference, flags, services,
 # regexp]; NAPTR queries for those names are answered, anything else gets
-# NXDOMAIN. Each query is printed ("QUERY name type") and flushed. Exits
+# NXDOMAIN; a name mapped to "drop" is never answered (a dead server).
+# Each query is printed ("QUERY name type") and flushed. Exits
 # after 120 s at the latest.
 import json
 import socket
@@ -35,6 +36,8 @@ def answer(q):
     question = q[12:off + 5]
     name = '.'.join(labels).lower()
     print("QUERY", name, qtype, flush=True)
+    if zone.get(name) == "drop":
+        return None
     recs = zone.get(name) if qtype == 35 else None
     rcode = 0 if name in zone else 3
     out = struct.pack('!HHHHHH', qid, 0x8400 | (flags & 0x0100) | rcode, 1,
@@ -53,6 +56,8 @@ while time.time() < end:
     except socket.timeout:
         continue
     try:
-        s.sendto(answer(q), peer)
+        a = answer(q)
+        if a is not None:
+            s.sendto(a, peer)
     except (IndexError, struct.error, UnicodeError):
         print("BAD query from", peer, flush=True)

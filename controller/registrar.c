@@ -161,6 +161,18 @@ registrar_request(struct ctl *c, nua_t *nua, nua_handle_t *nh,
 	}
 	for (const sip_contact_t *m = sip->sip_contact; m; m = m->m_next) {
 		int e = contact_expires(lc, sip, m);
+		/* Only contacts we can call, whole: nothing half-stored. */
+		if ((m->m_url->url_type != url_sip &&
+		    m->m_url->url_type != url_sips) ||
+		    m->m_url->url_host == NULL ||
+		    url_e(NULL, 0, m->m_url) >= (isize_t)sizeof(uri)) {
+			clog_msg(c, LL_NOTICE, "REGISTER %s: account %s: a "
+			    "contact is not a usable sip: URI: 400",
+			    sip->sip_call_id->i_id, a->trunk.username);
+			nua_respond(nh, 400, "Bad Contact",
+			    NUTAG_WITH_THIS(nua), TAG_END());
+			goto out;
+		}
 		if (e > 0 && e < lc->min_expires) {
 			status = 423;
 			break;

@@ -29,6 +29,27 @@ tl_assert_json "$loc" "[.locations[] | select(.account == \"alice\" and .contact
 sip_ctl locations | grep -q "^alice .*sip:alice@$PHONE:$SIP_GW3_PORT" || tl_fail "trunklinectl locations does not show alice"
 grep -q "^Contact: .*sip:alice@$PHONE:$SIP_GW3_PORT.*expires=" "$TL_TMP/reg1.msgs" || tl_fail "the 200 does not list the binding"
 
+# 1b. A wrong password gets 403, a contact that is no sip: URI 400; an
+# unknown account 404. None of them changes the location.
+cp "$SIP_SCEN/uac_register.xml" "$TL_TMP/reg403.xml"
+sed -i 's|<recv response="200"/>|<recv response="403"/>|' "$TL_TMP/reg403.xml"
+sed -e 's|<recv response="200"/>|<recv response="400"/>|' \
+	-e 's|Contact: <sip:\[service\]@\[local_ip\]:\[\$cport\]>|Contact: <tel:+3120555>;x-port=[$cport]|' \
+	"$SIP_SCEN/uac_register.xml" >"$TL_TMP/reg400.xml"
+sed -e 's|<recv response="401" auth="true"/>|<recv response="404"/>|' "$SIP_SCEN/uac_register.xml" |
+	awk '/<recv response="404"\/>/ {print; print "</scenario>"; exit} {print}' >"$TL_TMP/reg404.xml"
+for t in 403:apass2 400:apass 404:apass; do
+	code=${t%%:*}
+	user=alice
+	[ "$code" = 404 ] && user=nobody
+	tl_spawn "reg$code" - sipp -sf "$TL_TMP/reg$code.xml" -i "$PHONE" -p "$SIP_UAC_PORT" -m 1 -nostdin \
+		-timeout 20s -s "$user" -au "$user" -ap "${t#*:}" -set cport 5999 -set exp 60 \
+		-trace_err -error_file "$TL_TMP/reg$code.errors" -trace_msg -message_file "$TL_TMP/reg$code.msgs" \
+		"127.0.0.1:$SIP_CTL_PORT"
+	sip_expect "reg$code" 20 "a bad REGISTER gets $code"
+done
+alice_registered 1 || tl_fail "a refused REGISTER changed the location"
+
 # 2. A call from the trunk to alice and one to her alias reach the phone.
 n=0
 for dial in alice 3120555; do

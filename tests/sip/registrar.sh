@@ -49,6 +49,9 @@ for t in 403:apass2 400:apass 404:apass; do
 	sip_expect "reg$code" 20 "a bad REGISTER gets $code"
 done
 alice_registered 1 || tl_fail "a refused REGISTER changed the location"
+# The table lives in the daemon: a reload keeps it.
+sip_ctl reload >/dev/null || tl_fail "reload failed"
+alice_registered 1 || tl_fail "a reload lost the registration"
 
 # 2. A call from the trunk to alice and one to her alias reach the phone.
 n=0

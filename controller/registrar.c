@@ -27,7 +27,7 @@
 #include <sofia-sip/url.h>
 
 
-#define CONTACTS_MAX	8	/* per account, tried in turn */
+#define CONTACTS_MAX	8	/* per account, tried in turn; the most one account may register */
 
 
 static const auth_challenger_t registrar_challenger[] = {{
@@ -126,6 +126,31 @@ bindings(struct ctl *c, const char *account, char *out, size_t len)
 		out[0] = '\0';
 }
 
+/* Would this REGISTER leave the account more than CONTACTS_MAX live
+ * bindings? (A bound on what one account can put in the table.) */
+static bool
+too_many(struct ctl *c, const char *account, const struct local_conf *lc,
+    const sip_t *sip)
+{
+	struct location *ls[CONTACTS_MAX + 1];
+	int have = location_lookup(c, account, ls, CONTACTS_MAX + 1), n = have;
+	char uri[256];
+
+	for (const sip_contact_t *m = sip->sip_contact; m; m = m->m_next) {
+		bool known = false;
+		url_e(uri, sizeof(uri), m->m_url);
+		uri[sizeof(uri) - 1] = '\0';
+		for (int i = 0; i < have; i++)
+			if (strcmp(ls[i]->contact, uri) == 0)
+				known = true;
+		if (contact_expires(lc, sip, m) == 0)
+			n -= known;
+		else if (!known)
+			n++;
+	}
+	return n > CONTACTS_MAX;
+}
+
 void
 registrar_request(struct ctl *c, nua_t *nua, nua_handle_t *nh,
     const sip_t *sip)
@@ -177,6 +202,14 @@ registrar_request(struct ctl *c, nua_t *nua, nua_handle_t *nh,
 			status = 423;
 			break;
 		}
+	}
+	if (status != 423 && too_many(c, a->trunk.username, lc, sip)) {
+		clog_msg(c, LL_NOTICE, "REGISTER %s: account %s: more than %d "
+		    "contacts: 403", sip->sip_call_id->i_id, a->trunk.username,
+		    CONTACTS_MAX);
+		nua_respond(nh, 403, "Too Many Contacts", NUTAG_WITH_THIS(nua),
+		    TAG_END());
+		goto out;
 	}
 	if (status == 423) {
 		snprintf(minexp, sizeof(minexp), "%d", lc->min_expires);

@@ -48,6 +48,17 @@ for t in 403:apass2 400:apass 404:apass; do
 		"127.0.0.1:$SIP_CTL_PORT"
 	sip_expect "reg$code" 20 "a bad REGISTER gets $code"
 done
+# More than 8 contacts for one account: 403.
+many=$(for i in 1 2 3 4 5 6 7 8; do printf '<sip:p%s@%s:[$cport]>, ' "$i" "$PHONE"; done)
+sed -e 's|<recv response="200"/>|<recv response="403"/>|' \
+	-e "s|Contact: <sip:\\[service\\]@\\[local_ip\\]:\\[\\\$cport\\]>|Contact: ${many}<sip:p9@$PHONE:[\$cport]>|" \
+	"$SIP_SCEN/uac_register.xml" >"$TL_TMP/regmany.xml"
+grep -q "p9@" "$TL_TMP/regmany.xml" || tl_fail "cannot build the many-contacts REGISTER"
+tl_spawn regmany - sipp -sf "$TL_TMP/regmany.xml" -i "$PHONE" -p "$SIP_UAC_PORT" -m 1 -nostdin \
+	-timeout 20s -s alice -au alice -ap apass -set cport 5999 -set exp 60 \
+	-trace_err -error_file "$TL_TMP/regmany.errors" -trace_msg -message_file "$TL_TMP/regmany.msgs" \
+	"127.0.0.1:$SIP_CTL_PORT"
+sip_expect regmany 20 "a REGISTER for more than 8 contacts gets 403"
 alice_registered 1 || tl_fail "a refused REGISTER changed the location"
 # The table lives in the daemon: a reload keeps it.
 sip_ctl reload >/dev/null || tl_fail "reload failed"

@@ -175,6 +175,8 @@ main(int argc, char *argv[])
 	}
 	if (relay_open_all(&c) < 0 || b2bua_open(&c) < 0)
 		goto out;
+	if (location_open(&c) < 0 || enum_open(&c) < 0)	/* issue 6 */
+		goto out;
 	clog_msg(&c, LL_INFO, "trunkline-controller %s ready (%d trunks, %d "
 	    "gateways, %d relays)", TRUNKLINE_VERSION, c.conf->ntrunks,
 	    c.conf->ngateways, c.nrelays);
@@ -184,6 +186,8 @@ main(int argc, char *argv[])
 out:
 	relay_close_all(&c);
 	b2bua_close(&c);
+	location_close(&c);
+	enum_close(&c);
 	relay_free_all(&c);
 	control_close(&c);
 	limits_free(&c);

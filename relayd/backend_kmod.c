@@ -751,7 +751,8 @@ on_dump_entry(const struct nlmsghdr *h, void *arg)
 		return;
 	}
 	k = key_of(r.laddr, r.lport);
-	if (bsearch(&k, c->keep, c->nkeep, sizeof(k), cmp_key) != NULL)
+	if (c->nkeep > 0 &&
+	    bsearch(&k, c->keep, c->nkeep, sizeof(k), cmp_key) != NULL)
 		return;
 	if (c->ngone == c->cap) {
 		c->cap = c->cap ? 2 * c->cap : 256;

@@ -16,6 +16,11 @@
  * requests; the kernel's counters start at 0 when an entry is installed,
  * so the leg's counters grow by what the kernel adds between two reads.
  *
+ * After a restart, adopt takes a journalled stream's entries over with
+ * their counters, and adopt_done deletes the entries on our ports that
+ * no stream holds (orphans). No flush op: every exchange is acked before
+ * it returns.
+ *
  * Streams stay in userspace, with the reason in path_reason, when the
  * kernel path cannot carry them exactly: IPv6, an interface bound to the
  * any address, rtcp-mux on one leg only, or strict_source off (roaming
@@ -428,31 +433,6 @@ kmod_install(struct relayd *rd, void *priv, struct stream *st)
 	return 0;
 }
 
-static int	kmod_read_counters(struct relayd *, void *, struct stream **,
-		    size_t);
-
-static int
-kmod_remove(struct relayd *rd, void *priv, struct stream *st)
-{
-	struct kmod_stream *s = st->backend_priv;
-	int errs[KMOD_MAX_ENTRIES], rc;
-
-	if (s == NULL)
-		return 0;
-	/* What the kernel counted since the last read would go with the
-	 * entries (a reinstall on relatch would also restart at 0). */
-	kmod_read_counters(rd, priv, &st, 1);
-	if ((s = st->backend_priv) == NULL)
-		return 0;	/* the entries were already gone */
-	rc = batch(priv, s, TL_CMD_DEL, false, errs);
-	for (int i = 0; rc == 0 && i < s->n; i++)
-		if (errs[i] < 0 && errs[i] != -ENOENT)
-			rc = errs[i];
-	free(s);
-	st->backend_priv = NULL;
-	return rc;
-}
-
 /* ---- counters ---- */
 
 struct reply {
@@ -533,6 +513,73 @@ apply_counters(struct stream *st, int idx, const struct reply *r,
 		e->lost = r->lost;
 		ls->lost = s->lost_base[e->leg->side] + r->lost;
 	}
+}
+
+/* A GET reply of a remove's batch: requests n..2n-1 are the GETs. */
+struct remove_ctx {
+	struct stream	*st;
+	uint32_t	 first;
+	int		 n;
+	uint64_t	 now;
+	int64_t		 wall;
+};
+
+static void
+on_final_counters(const struct nlmsghdr *h, void *arg)
+{
+	struct remove_ctx *c = arg;
+	uint32_t i = h->nlmsg_seq - c->first - (uint32_t)c->n;
+	struct reply r;
+
+	if (i >= (uint32_t)c->n)
+		return;
+	parse_reply(h, &r);
+	apply_counters(c->st, (int)i, &r, c->now, c->wall);
+}
+
+/*
+ * One batch: each entry is first replaced by a parked one that expects an
+ * impossible source (counters carry over; packets now go to the socket,
+ * where userspace relays and counts them), then read, then deleted. So
+ * nothing the kernel forwarded escapes the count, even when this stream
+ * is removed only to be installed again (RTCP latched on another port).
+ */
+static int
+kmod_remove(struct relayd *rd, void *priv, struct stream *st)
+{
+	struct kmod_state *ks = priv;
+	struct kmod_stream *s = st->backend_priv;
+	struct mnl_nlmsg_batch *b;
+	struct remove_ctx c = { st, ks->seq + 1, 0, now_ms(), time(NULL) };
+	int errs[3 * KMOD_MAX_ENTRIES], rc;
+
+	if (s == NULL)
+		return 0;
+	c.n = s->n;
+	b = mnl_nlmsg_batch_start(ks->buf, ks->buflen);
+	for (int pass = 0; pass < 3; pass++)
+		for (int i = 0; i < s->n; i++) {
+			struct kentry parked = s->e[i];
+			char *p = mnl_nlmsg_batch_current(b);
+
+			parked.saddr = INADDR_BROADCAST;	/* never a source */
+			parked.sport = 0;
+			if (pass == 0)
+				put_add(ks, p, &parked, s->cookie);
+			else
+				put_key(put_req(ks, p, pass == 1 ? TL_CMD_GET :
+				    TL_CMD_DEL, NLM_F_ACK), &s->e[i]);
+			mnl_nlmsg_batch_next(b);
+		}
+	rc = exchange(ks, mnl_nlmsg_batch_head(b), mnl_nlmsg_batch_size(b),
+	    c.first, 3 * s->n, errs, on_final_counters, &c);
+	mnl_nlmsg_batch_stop(b);
+	for (int i = 2 * s->n; rc == 0 && i < 3 * s->n; i++)
+		if (errs[i] < 0 && errs[i] != -ENOENT)
+			rc = errs[i];
+	free(s);
+	st->backend_priv = NULL;
+	return rc;
 }
 
 static void

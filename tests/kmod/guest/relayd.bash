@@ -20,8 +20,9 @@
 #      kmod with their peers, counters continue from the kernel's (exact
 #      at the end), delete removes one call's entries, the other's
 #      inactivity timeout comes from kernel counters and removes the rest;
-#   5. a restart over an emptied journal removes the orphaned entries on
-#      relayd's ports and leaves another owner's entry alone;
+#   5. orphans: a restart where one call's journal file is gone and
+#      another's does not match its entries removes all their entries
+#      (the latter latches again) and leaves another owner's entry alone;
 #   6. rmmod with an entry present is clean.
 set -u -o pipefail
 export TL_RELAYD=/sbin/trunkline-relayd TL_CTL=/sbin/trunklinectl \
@@ -234,29 +235,54 @@ tl_assert_json "$EV" "[.streams[0].legs[].stats | .packets, .bytes] == ($K3_BASE
 tl_log "restart: both calls adopted, counters continued, delete and timeout removed their entries"
 
 # ---- 5. orphans: entries of ours that no journalled stream claims ------------
+# k5 (4000 / 5000) and k6 (4100 / 5100) in the kernel; relayd killed; k6's
+# journal file removed, k5's changed to another caller port (its entries
+# no longer match). The restart removes all 8 entries, k5 latches again.
 CALL=k5
 tl_offer_answer k5 1
+tl_rpc_ok "{\"cmd\":\"offer\",\"call_id\":\"k6\",\"from_tag\":\"ft-k6\",\"interfaces\":[\"caller\",\"callee\"],\"media\":[{\"type\":\"audio\",\"address\":\"$TL_CALLER_IP\",\"rtp_port\":4100}]}" "offer k6"
+K4_B="$TL_RELAY_B_IP:$(jq '.media[0].rtp_port' <<<"$TL_REPLY")"
+tl_rpc_ok "{\"cmd\":\"answer\",\"call_id\":\"k6\",\"from_tag\":\"ft-k6\",\"to_tag\":\"tt-k6\",\"media\":[{\"type\":\"audio\",\"address\":\"$TL_CALLEE_IP\",\"rtp_port\":5100}]}" "answer k6"
+K4_A="$TL_RELAY_A_IP:$(jq '.media[0].rtp_port' <<<"$TL_REPLY")"
 bg_media k5 3000
-tl_wait_for 10 "call k5 on path kmod" installed
+k4_media k6
+k56_installed() {
+	local c
+	for c in k5 k6; do
+		tl_rpc "{\"cmd\":\"query\",\"call_id\":\"$c\"}" &&
+			jq -e '.streams[0].path == "kmod"' <<<"$TL_REPLY" >/dev/null || return 1
+	done
+}
+tl_wait_for 10 "calls k5 and k6 on path kmod" k56_installed
 kill -KILL "$TL_RELAYD_PID"
 wait "$TL_RELAYD_PID" 2>/dev/null
 TL_RELAYD_PID=
 tl_kill_pid "${TL_PID[k5_c]}"; tl_kill_pid "${TL_PID[k5_e]}"
-rm -f "$TL_TMP/journal"/*.json
+tl_kill_pid "${TL_PID[k6_c]}"; tl_kill_pid "${TL_PID[k6_e]}"
+J5=$(grep -l '"call_id":"k5"' "$TL_TMP"/journal/*.json) || tl_fail "no journal file for k5"
+J6=$(grep -l '"call_id":"k6"' "$TL_TMP"/journal/*.json) || tl_fail "no journal file for k6"
+rm -f "$J6"
+jq -c ".streams[0].legs[0].latched = \"$TL_CALLER_IP:4010\"" "$J5" >"$J5.new" && mv "$J5.new" "$J5" ||
+	tl_fail "cannot edit $J5"
 # someone else's entry, on a port outside relayd's range (30000-30099)
 ip netns exec "$TL_NS_RELAY" tlk add "$TL_RELAY_A_IP:40000" "$TL_RELAY_B_IP:40002" "$TL_CALLEE_IP:5000" --cookie 7 >/dev/null ||
 	tl_fail "tlk add (a foreign entry)"
-[ "$(kentries)" = 5 ] || tl_fail "expected k5's 4 entries and the foreign one, found $(kentries)"
+[ "$(kentries)" = 9 ] || tl_fail "expected k5's and k6's 8 entries and the foreign one, found $(kentries)"
 mv "$TL_TMP/relayd.log" "$TL_TMP/relayd-killed2.log"
 tl_relayd_start "$TL_TMP/relayd.json"
-grep -q "kmod: removed 4 orphaned entries" "$TL_TMP/relayd.log" ||
-	tl_fail "no log line for 4 orphaned entries removed: $(grep -E 'kmod|journal' "$TL_TMP/relayd.log")"
+grep -q "journal: restored 1 sessions (1 streams: 0 adopted in the kernel, 1 latching again)" "$TL_TMP/relayd.log" ||
+	tl_fail "k5 should be restored but not adopted: $(grep -E 'journal' "$TL_TMP/relayd.log")"
+grep -q "kmod: removed 8 orphaned entries" "$TL_TMP/relayd.log" ||
+	tl_fail "no log line for 8 orphaned entries removed: $(grep -E 'kmod|journal' "$TL_TMP/relayd.log")"
 [ "$(kentries)" = 1 ] || tl_fail "expected only the foreign entry after the restart, found $(kentries)"
 ip netns exec "$TL_NS_RELAY" tlk get "$TL_RELAY_A_IP:40000" | grep -q 'cookie=7' ||
 	tl_fail "the foreign entry was touched"
+query k5
+tl_assert_json "$TL_REPLY" '.streams[0].path == "userspace" and (.streams[0].path_reason | test("not found after restart"))' \
+	"k5: its entries did not match, it latches again in userspace"
 tl_relayd_stop
 [ "$(kentries)" = 1 ] || tl_fail "a clean exit should leave only the foreign entry, found $(kentries)"
-tl_log "restart over an emptied journal: k5's 4 orphaned entries removed, the foreign one left alone"
+tl_log "restart: 8 orphaned entries removed (k6 not in the journal, k5 not matching it), the foreign one left alone"
 
 # ---- 6. rmmod with an entry present ----------------------------------------------
 rmmod trunkline || tl_fail "rmmod with entries present"

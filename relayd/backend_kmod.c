@@ -16,6 +16,11 @@
  * requests; the kernel's counters start at 0 when an entry is installed,
  * so the leg's counters grow by what the kernel adds between two reads.
  *
+ * After a restart, adopt takes a journalled stream's entries over with
+ * their counters, and adopt_done deletes the entries on our ports that
+ * no stream holds (orphans). No flush op: every exchange is acked before
+ * it returns.
+ *
  * Streams stay in userspace, with the reason in path_reason, when the
  * kernel path cannot carry them exactly: IPv6, an interface bound to the
  * any address, rtcp-mux on one leg only, or strict_source off (roaming
@@ -428,23 +433,6 @@ kmod_install(struct relayd *rd, void *priv, struct stream *st)
 	return 0;
 }
 
-static int
-kmod_remove(struct relayd *rd, void *priv, struct stream *st)
-{
-	struct kmod_stream *s = st->backend_priv;
-	int errs[KMOD_MAX_ENTRIES], rc;
-
-	if (s == NULL)
-		return 0;
-	rc = batch(priv, s, TL_CMD_DEL, false, errs);
-	for (int i = 0; rc == 0 && i < s->n; i++)
-		if (errs[i] < 0 && errs[i] != -ENOENT)
-			rc = errs[i];
-	free(s);
-	st->backend_priv = NULL;
-	return rc;
-}
-
 /* ---- counters ---- */
 
 struct reply {
@@ -508,8 +496,11 @@ apply_counters(struct stream *st, int idx, const struct reply *r,
 	struct leg_stats *ls = &e->leg->stats;
 
 	if (r->packets >= e->packets) {
+		/* kpackets/kbytes: what the journal leaves out (journal.c) */
 		ls->packets += r->packets - e->packets;
 		ls->bytes += r->bytes - e->bytes;
+		ls->kpackets += r->packets - e->packets;
+		ls->kbytes += r->bytes - e->bytes;
 	}
 	e->packets = r->packets;
 	e->bytes = r->bytes;
@@ -522,6 +513,73 @@ apply_counters(struct stream *st, int idx, const struct reply *r,
 		e->lost = r->lost;
 		ls->lost = s->lost_base[e->leg->side] + r->lost;
 	}
+}
+
+/* A GET reply of a remove's batch: requests n..2n-1 are the GETs. */
+struct remove_ctx {
+	struct stream	*st;
+	uint32_t	 first;
+	int		 n;
+	uint64_t	 now;
+	int64_t		 wall;
+};
+
+static void
+on_final_counters(const struct nlmsghdr *h, void *arg)
+{
+	struct remove_ctx *c = arg;
+	uint32_t i = h->nlmsg_seq - c->first - (uint32_t)c->n;
+	struct reply r;
+
+	if (i >= (uint32_t)c->n)
+		return;
+	parse_reply(h, &r);
+	apply_counters(c->st, (int)i, &r, c->now, c->wall);
+}
+
+/*
+ * One batch: each entry is first replaced by a parked one that expects an
+ * impossible source (counters carry over; packets now go to the socket,
+ * where userspace relays and counts them), then read, then deleted. So
+ * nothing the kernel forwarded escapes the count, even when this stream
+ * is removed only to be installed again (RTCP latched on another port).
+ */
+static int
+kmod_remove(struct relayd *rd, void *priv, struct stream *st)
+{
+	struct kmod_state *ks = priv;
+	struct kmod_stream *s = st->backend_priv;
+	struct mnl_nlmsg_batch *b;
+	struct remove_ctx c = { st, ks->seq + 1, 0, now_ms(), time(NULL) };
+	int errs[3 * KMOD_MAX_ENTRIES], rc;
+
+	if (s == NULL)
+		return 0;
+	c.n = s->n;
+	b = mnl_nlmsg_batch_start(ks->buf, ks->buflen);
+	for (int pass = 0; pass < 3; pass++)
+		for (int i = 0; i < s->n; i++) {
+			struct kentry parked = s->e[i];
+			char *p = mnl_nlmsg_batch_current(b);
+
+			parked.saddr = INADDR_BROADCAST;	/* never a source */
+			parked.sport = 0;
+			if (pass == 0)
+				put_add(ks, p, &parked, s->cookie);
+			else
+				put_key(put_req(ks, p, pass == 1 ? TL_CMD_GET :
+				    TL_CMD_DEL, NLM_F_ACK), &s->e[i]);
+			mnl_nlmsg_batch_next(b);
+		}
+	rc = exchange(ks, mnl_nlmsg_batch_head(b), mnl_nlmsg_batch_size(b),
+	    c.first, 3 * s->n, errs, on_final_counters, &c);
+	mnl_nlmsg_batch_stop(b);
+	for (int i = 2 * s->n; rc == 0 && i < 3 * s->n; i++)
+		if (errs[i] < 0 && errs[i] != -ENOENT)
+			rc = errs[i];
+	free(s);
+	st->backend_priv = NULL;
+	return rc;
 }
 
 static void
@@ -628,12 +686,15 @@ on_adopt(const struct nlmsghdr *h, void *arg)
 /*
  * The journal brought back a stream that was in the kernel: its entries
  * must all be there, carry its cookie and say what this stream would
- * install now. Their counters become the baseline.
+ * install now. The journal kept the userspace counts only (journal.c):
+ * everything the entries counted since their install, before and after
+ * the restart, is added to the legs now, and later reads add the rest.
  */
 static int
 kmod_adopt(struct relayd *rd, void *priv, struct stream *st)
 {
 	struct kmod_state *ks = priv;
+	struct reply r[KMOD_MAX_ENTRIES];
 	struct kmod_stream *s;
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 
@@ -658,20 +719,15 @@ kmod_adopt(struct relayd *rd, void *priv, struct stream *st)
 		    c.r.osport != e->osport || c.r.odaddr != e->odaddr ||
 		    c.r.odport != e->odport)
 			goto err_nomatch;
-		e->packets = c.r.packets;
-		e->bytes = c.r.bytes;
-		e->lost = c.r.lost;
+		r[i] = c.r;
 	}
-	/* the leg's loss continues from what the kernel counted so far */
-	for (int i = 0; i < s->n; i++) {
-		const struct kentry *e = &s->e[i];
-		uint64_t lost = e->leg->stats.lost;
-
-		if (e->rtp)
-			s->lost_base[e->leg->side] = lost > e->lost ?
-			    lost - e->lost : 0;
-	}
+	/* userspace loss before the install is not journalled: the leg's
+	 * loss is the kernel's from here on */
+	for (int side = SIDE_A; side <= SIDE_B; side++)
+		s->lost_base[side] = st->leg[side].stats.lost;
 	st->backend_priv = s;
+	for (int i = 0; i < s->n; i++)
+		apply_counters(st, i, &r[i], now_ms(), time(NULL));
 	snprintf(st->path_reason, sizeof(st->path_reason),
 	    "adopted after restart; %d entries in trunkline.ko", s->n);
 	return 0;
@@ -679,6 +735,192 @@ kmod_adopt(struct relayd *rd, void *priv, struct stream *st)
 err_nomatch:
 	free(s);
 	return -ENOENT;
+}
+
+/* ---- orphans: entries on our ports that no stream of ours adopted ---- */
+
+struct orphan_ctx {
+	const struct relayd	*rd;
+	uint64_t		*keep;		/* sorted (addr << 16 | port) */
+	size_t			 nkeep;
+	uint64_t		*gone;		/* orphans found by the dump */
+	size_t			 ngone, cap;
+	size_t			 total, foreign;
+	bool			 nomem;
+};
+
+static uint64_t
+key_of(uint32_t addr, uint16_t port)
+{
+	return (uint64_t)addr << 16 | port;
+}
+
+static int
+cmp_key(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Ours: the relay's port on one of our interfaces, which only this relayd
+ * binds (the table is per network namespace; another relayd in the same
+ * namespace has other addresses or another port range). Entries anyone
+ * else put elsewhere are left alone.
+ */
+static bool
+key_is_ours(const struct relayd *rd, uint32_t addr, uint16_t port)
+{
+	if (port < rd->conf.port_min || port > rd->conf.port_max)
+		return false;
+	for (int i = 0; i < rd->conf.nifaces; i++) {
+		const struct sockaddr_storage *b = &rd->conf.ifaces[i].bind;
+		uint32_t a;
+
+		if (addr_is_any(b) || (ipv4_of(b, &a, NULL) == 0 && a == addr))
+			return true;
+	}
+	return false;
+}
+
+static void
+on_dump_entry(const struct nlmsghdr *h, void *arg)
+{
+	struct orphan_ctx *c = arg;
+	uint64_t k, *v;
+	struct reply r;
+
+	parse_reply(h, &r);
+	c->total++;
+	if (r.laddr == 0 || !key_is_ours(c->rd, r.laddr, r.lport)) {
+		c->foreign++;
+		return;
+	}
+	k = key_of(r.laddr, r.lport);
+	if (c->nkeep > 0 &&
+	    bsearch(&k, c->keep, c->nkeep, sizeof(k), cmp_key) != NULL)
+		return;
+	if (c->ngone == c->cap) {
+		c->cap = c->cap ? 2 * c->cap : 256;
+		if ((v = realloc(c->gone, c->cap * sizeof(*v))) == NULL) {
+			c->nomem = true;
+			return;
+		}
+		c->gone = v;
+	}
+	c->gone[c->ngone++] = k;
+}
+
+/* The keys of every stream in the kernel now: adopted or installed anew. */
+static int
+collect_kept(struct relayd *rd, struct orphan_ctx *c)
+{
+	size_t cap = 0;
+
+	for (struct session *se = rd->sessions.first; se; se = se->next)
+		for (int i = 0; i < se->nstreams; i++) {
+			const struct kmod_stream *s = se->streams[i]->backend_priv;
+
+			if (se->streams[i]->path != PATH_KERNEL || s == NULL)
+				continue;
+			if (c->nkeep + KMOD_MAX_ENTRIES > cap) {
+				uint64_t *v;
+				cap = cap ? 2 * cap : 1024;
+				if ((v = realloc(c->keep, cap * sizeof(*v))) == NULL)
+					return -ENOMEM;
+				c->keep = v;
+			}
+			for (int k = 0; k < s->n; k++)
+				c->keep[c->nkeep++] = key_of(s->e[k].laddr,
+				    s->e[k].lport);
+		}
+	if (c->nkeep > 0)
+		qsort(c->keep, c->nkeep, sizeof(*c->keep), cmp_key);
+	return 0;
+}
+
+/* DEL the orphans, KMOD_CHUNK per sendto; 0 or -errno. */
+static int
+delete_keys(struct kmod_state *ks, const uint64_t *keys, size_t n,
+    size_t *deleted)
+{
+	int errs[KMOD_CHUNK], rc;
+
+	*deleted = 0;
+	for (size_t off = 0; off < n; off += KMOD_CHUNK) {
+		struct mnl_nlmsg_batch *b = mnl_nlmsg_batch_start(ks->buf,
+		    ks->buflen);
+		int nreq = n - off < KMOD_CHUNK ? (int)(n - off) : KMOD_CHUNK;
+		uint32_t first = ks->seq + 1;
+
+		for (int i = 0; i < nreq; i++) {
+			struct kentry e = {
+				.laddr = (uint32_t)(keys[off + i] >> 16),
+				.lport = (uint16_t)keys[off + i],
+			};
+			put_key(put_req(ks, mnl_nlmsg_batch_current(b),
+			    TL_CMD_DEL, NLM_F_ACK), &e);
+			mnl_nlmsg_batch_next(b);
+		}
+		rc = exchange(ks, mnl_nlmsg_batch_head(b),
+		    mnl_nlmsg_batch_size(b), first, nreq, errs, NULL, NULL);
+		mnl_nlmsg_batch_stop(b);
+		if (rc < 0)
+			return rc;
+		for (int i = 0; i < nreq; i++) {
+			if (errs[i] < 0 && errs[i] != -ENOENT)
+				return errs[i];
+			*deleted += errs[i] == 0;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Every journalled stream was offered to adopt. Entries on our ports that
+ * no stream holds now would relay to old peers forever (their relayd was
+ * killed, its journal lost or not matching, or a stream failed to be
+ * adopted and latches again): dump the table and delete them.
+ */
+static void
+kmod_adopt_done(struct relayd *rd, void *priv)
+{
+	struct kmod_state *ks = priv;
+	struct orphan_ctx c = { .rd = rd };
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+	size_t deleted = 0;
+	int rc, err = 0;
+
+	if (rd->conf.journal[0] != '\0' && rd->journal == NULL) {
+		/* journal.c: another relayd holds it, maybe on these ports */
+		rlog(rd, LL_WARNING, "kmod: no journal of our own; kernel "
+		    "entries on our ports are left as they are");
+		return;
+	}
+	if ((rc = collect_kept(rd, &c)) == 0) {
+		nlh = put_req(ks, buf, TL_CMD_GET, NLM_F_DUMP | NLM_F_ACK);
+		rc = exchange(ks, nlh, nlh->nlmsg_len, nlh->nlmsg_seq, 1, &err,
+		    on_dump_entry, &c);
+		if (rc == 0)
+			rc = err < 0 ? err : c.nomem ? -ENOMEM : 0;
+	}
+	if (rc == 0)
+		rc = delete_keys(ks, c.gone, c.ngone, &deleted);
+	if (rc < 0)
+		rlog(rd, LL_ERROR, "kmod: removing orphaned entries from "
+		    "trunkline.ko: %s; %zu of %zu removed, the others may "
+		    "relay to old peers", strerror(-rc), deleted, c.ngone);
+	else if (c.ngone > 0)
+		rlog(rd, LL_NOTICE, "kmod: removed %zu orphaned entries from "
+		    "trunkline.ko (on our ports, no stream adopted them)",
+		    deleted);
+	rlog(rd, LL_DEBUG, "kmod: table after restart: %zu entries, %zu kept "
+	    "for our streams, %zu on other owners' addresses or ports",
+	    c.total - deleted, c.nkeep, c.foreign);
+	free(c.keep);
+	free(c.gone);
 }
 
 const struct backend_ops backend_kmod_ops = {
@@ -689,4 +931,6 @@ const struct backend_ops backend_kmod_ops = {
 	.remove = kmod_remove,
 	.read_counters = kmod_read_counters,
 	.adopt = kmod_adopt,
+	.adopt_done = kmod_adopt_done,
+	/* no .flush: each install is one batch, acked before it returns */
 };

@@ -15,8 +15,15 @@
 #      keeps the call alive; when it stops the timeout comes, and the
 #      call's kernel entries go with it;
 #   3. relayd removes its entries on a clean exit;
-#   4. after kill -9 the entries stay and media keeps flowing;
-#   5. rmmod with those entries present is clean.
+#   4. after kill -9 the entries stay and media keeps flowing; a restarted
+#      relayd adopts them from its journal: query shows the calls on path
+#      kmod with their peers, counters continue from the kernel's (exact
+#      at the end), delete removes one call's entries, the other's
+#      inactivity timeout comes from kernel counters and removes the rest;
+#   5. orphans: a restart where one call's journal file is gone and
+#      another's does not match its entries removes all their entries
+#      (the latter latches again) and leaves another owner's entry alone;
+#   6. rmmod with an entry present is clean.
 set -u -o pipefail
 export TL_RELAYD=/sbin/trunkline-relayd TL_CTL=/sbin/trunklinectl \
 	TL_RTPGEN=/sbin/rtpgen TL_RTPSINK=/sbin/rtpsink TL_NAME=kmod_relayd
@@ -131,21 +138,153 @@ tl_relayd_stop
 tl_kill_pid "${TL_PID[k2_c]}"; tl_kill_pid "${TL_PID[k2_e]}"
 tl_log "clean exit removed the 4 entries"
 
-# ---- 4. kill -9: the entries stay, media keeps flowing -----------------------------
+# ---- 4. kill -9 and restart: the entries stay, are adopted, and clean up ------
+# Two calls in the kernel (k3: caller 4000 / callee 5000; k4: 4100 / 5100).
 tl_relayd_start "$TL_TMP/relayd.json"
 CALL=k3
-tl_offer_answer "$CALL" 1
+tl_offer_answer k3 1
+K3_A=$TL_A_LIST K3_B=$TL_B_LIST
+tl_rpc_ok "{\"cmd\":\"offer\",\"call_id\":\"k4\",\"from_tag\":\"ft-k4\",\"interfaces\":[\"caller\",\"callee\"],\"media\":[{\"type\":\"audio\",\"address\":\"$TL_CALLER_IP\",\"rtp_port\":4100}]}" "offer k4"
+K4_B="$TL_RELAY_B_IP:$(jq '.media[0].rtp_port' <<<"$TL_REPLY")"
+tl_rpc_ok "{\"cmd\":\"answer\",\"call_id\":\"k4\",\"from_tag\":\"ft-k4\",\"to_tag\":\"tt-k4\",\"media\":[{\"type\":\"audio\",\"address\":\"$TL_CALLEE_IP\",\"rtp_port\":5100}]}" "answer k4"
+K4_A="$TL_RELAY_A_IP:$(jq '.media[0].rtp_port' <<<"$TL_REPLY")"
+# k4_media: both ends of k4 send (no sinks) until stopped
+k4_media() {
+	tl_gen "$1_c" "$TL_NS_CALLER" -b "$TL_CALLER_IP:4100" -d "$K4_A" -R -S 0x1004 -c 6000 -r 100
+	tl_gen "$1_e" "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5100" -d "$K4_B" -R -S 0x2004 -c 6000 -r 100
+}
 bg_media k3 3000
-tl_wait_for 10 "call $CALL on path kmod" installed
+k4_media k4a
+both_installed() {
+	local c
+	for c in k3 k4; do
+		tl_rpc "{\"cmd\":\"query\",\"call_id\":\"$c\"}" &&
+			jq -e '.streams[0].path == "kmod"' <<<"$TL_REPLY" >/dev/null || return 1
+	done
+}
+tl_wait_for 10 "calls k3 and k4 on path kmod" both_installed
+tl_kill_pid "${TL_PID[k3_c]}"; tl_kill_pid "${TL_PID[k3_e]}"
+# k3's counts before the crash (userspace until the install, kernel after),
+# once the last packets have been counted: two reads agree
+k3_counts() { query k3; jq -c '[.streams[0].legs[].stats | .packets, .bytes]' <<<"$TL_REPLY"; }
+k3_settled() { local a; a=$(k3_counts); sleep 0.2; K3_BEFORE=$(k3_counts); [ "$a" = "$K3_BEFORE" ]; }
+tl_wait_for 10 "k3's counters settled" k3_settled
+[ "$(kentries)" = 8 ] || tl_fail "expected 8 kernel entries for k3 and k4, found $(kentries)"
 kill -KILL "$TL_RELAYD_PID"
 wait "$TL_RELAYD_PID" 2>/dev/null
 TL_RELAYD_PID=
-tl_kill_pid "${TL_PID[k3_c]}"; tl_kill_pid "${TL_PID[k3_e]}"
-[ "$(kentries)" = 4 ] || tl_fail "after kill -9 the entries should stay, found $(kentries)"
-burst orphan 200 0
-tl_log "relayd killed: its 4 entries stayed and relayed 200 RTP + 20 RTCP each way, in order"
+[ "$(kentries)" = 8 ] || tl_fail "after kill -9 the entries should stay, found $(kentries)"
+# What a restart can know of k3: the journal's userspace counts (written at
+# the install) plus what its kernel entries counted, per leg
+# [packets A, bytes A, packets B, bytes B]. relayd's own count before the
+# crash may be a few packets higher: packets read from the sockets after
+# the journal was last written.
+kcount() { ip netns exec "$TL_NS_RELAY" tlk get "$1" | grep -o '\(packets\|bytes\)=[0-9]*' | cut -d= -f2; }
+port_plus1() { echo "${1%:*}:$((${1##*:} + 1))"; }
+K3_KERNEL=$( (kcount "$K3_A"; kcount "$(port_plus1 "$K3_A")"; kcount "$K3_B"; kcount "$(port_plus1 "$K3_B")") |
+	jq -sc '[.[0] + .[2], .[1] + .[3], .[4] + .[6], .[5] + .[7]]')
+K3_JOURNAL=$(jq -c '[.streams[0].legs[].stats | .packets, .bytes]' "$(grep -l '"call_id":"k3"' "$TL_TMP"/journal/*.json)") ||
+	tl_fail "no journal file for k3"
+K3_BASE=$(jq -nc "$K3_JOURNAL as \$j | $K3_KERNEL as \$k | [range(4) as \$i | \$j[\$i] + \$k[\$i]]")
+tl_assert_json "$K3_BASE" ". as \$b | $K3_BEFORE as \$r | all(range(4); \$b[.] <= \$r[.] and \$b[.] > 0)" \
+	"k3: journal ($K3_JOURNAL) + kernel ($K3_KERNEL) <= relayd's count ($K3_BEFORE)"
+tl_log "relayd killed with k3 (journal $K3_JOURNAL + kernel $K3_KERNEL; relayd said $K3_BEFORE) and k4 in the kernel"
 
-# ---- 5. rmmod with the orphaned entries ------------------------------------------
+# Media across the crash and the restart: k3 checked end to end (1200 RTP +
+# 120 RTCP each way, 6 s, twice the inactivity timeout, most of it after
+# the restart); k4 keeps sending.
+TL_A_LIST=$K3_A TL_B_LIST=$K3_B
+COUNT=1200 RTCP=120
+kpackets() { ip netns exec "$TL_NS_RELAY" tlk get "$K3_A" | grep -o 'packets=[0-9]*' | cut -d= -f2; }
+K0=$(kpackets)
+burst_start k3x "$COUNT" 3000
+k3_flowing() { [ "$(kpackets)" -ge $((K0 + 100)) ]; }
+tl_wait_for 10 "100 packets of k3 relayed in the kernel with relayd dead" k3_flowing
+mv "$TL_TMP/relayd.log" "$TL_TMP/relayd-killed.log"
+tl_relayd_start "$TL_TMP/relayd.json"
+grep -q "journal: restored 2 sessions (2 streams: 2 adopted in the kernel" "$TL_TMP/relayd.log" ||
+	tl_fail "the new relayd did not adopt both streams: $(grep -E 'journal|kmod' "$TL_TMP/relayd.log")"
+grep -q "orphaned" "$TL_TMP/relayd.log" && tl_fail "adopted entries were taken for orphans: $(grep orphaned "$TL_TMP/relayd.log")"
+query k3
+tl_assert_json "$TL_REPLY" ".state == \"answered\" and .to_tag == \"tt-k3\" and .streams[0].path == \"kmod\"" "k3 restored, on path kmod"
+tl_assert_json "$TL_REPLY" ".streams[0].legs[0].latched == \"$TL_CALLER_IP:4000\" and .streams[0].legs[1].latched == \"$TL_CALLEE_IP:5000\"" \
+	"k3: latched peers restored"
+tl_assert_json "$TL_REPLY" "[.streams[0].legs[].stats.packets] as \$now | $K3_BASE as \$b | \$now[0] > \$b[0] and \$now[1] > \$b[2]" \
+	"k3: counters continue from the kernel's (at the crash: $K3_BASE)"
+query k4
+tl_assert_json "$TL_REPLY" ".streams[0].path == \"kmod\" and .streams[0].legs[0].latched == \"$TL_CALLER_IP:4100\" and .streams[0].legs[1].latched == \"$TL_CALLEE_IP:5100\" and .streams[0].legs[0].stats.packets > 0" \
+	"k4 restored, on path kmod, with its peers and the kernel's counts"
+[ "$(kentries)" = 8 ] || tl_fail "expected 8 kernel entries after adoption, found $(kentries)"
+
+# delete k4: its 4 entries go, k3's stay
+tl_rpc_ok '{"cmd":"delete","call_id":"k4"}' "delete k4"
+[ "$(kentries)" = 4 ] || tl_fail "expected k3's 4 entries after deleting k4, found $(kentries)"
+tl_kill_pid "${TL_PID[k4a_c]}"; tl_kill_pid "${TL_PID[k4a_e]}"
+# k3 lives on kernel counters while its media flows, then times out
+tl_spawn events - "$TL_CTL" -s "$TL_SOCK" --json events --count 1 --timeout 60
+REORDER=
+burst_end k3x
+tl_reap events 30
+[ "$TL_RC" = 0 ] || tl_fail "no timeout event for k3 after its media stopped (exit $TL_RC)"
+EV=$(grep -m1 '"event"' "$TL_TMP/events.out")
+tl_assert_json "$EV" '.event == "timeout" and .call_id == "k3" and .reason == "inactivity" and .streams[0].path == "kmod"' \
+	"k3 ended by inactivity, in the kernel to the end"
+tl_assert_json "$EV" "[.streams[0].legs[].stats | .packets, .bytes] == ($K3_BASE | [.[0] + $((COUNT + RTCP)), .[1] + $((COUNT * SIZE + RTCP * 64)), .[2] + $((COUNT + RTCP)), .[3] + $((COUNT * SIZE + RTCP * 64))])" \
+	"k3: final counts = journal + kernel at the crash ($K3_BASE) + every packet of the burst across it"
+[ "$(kentries)" = 0 ] || tl_fail "k3's timeout left $(kentries) kernel entries"
+tl_log "restart: both calls adopted, counters continued, delete and timeout removed their entries"
+
+# ---- 5. orphans: entries of ours that no journalled stream claims ------------
+# k5 (4000 / 5000) and k6 (4100 / 5100) in the kernel; relayd killed; k6's
+# journal file removed, k5's changed to another caller port (its entries
+# no longer match). The restart removes all 8 entries, k5 latches again.
+CALL=k5
+tl_offer_answer k5 1
+tl_rpc_ok "{\"cmd\":\"offer\",\"call_id\":\"k6\",\"from_tag\":\"ft-k6\",\"interfaces\":[\"caller\",\"callee\"],\"media\":[{\"type\":\"audio\",\"address\":\"$TL_CALLER_IP\",\"rtp_port\":4100}]}" "offer k6"
+K4_B="$TL_RELAY_B_IP:$(jq '.media[0].rtp_port' <<<"$TL_REPLY")"
+tl_rpc_ok "{\"cmd\":\"answer\",\"call_id\":\"k6\",\"from_tag\":\"ft-k6\",\"to_tag\":\"tt-k6\",\"media\":[{\"type\":\"audio\",\"address\":\"$TL_CALLEE_IP\",\"rtp_port\":5100}]}" "answer k6"
+K4_A="$TL_RELAY_A_IP:$(jq '.media[0].rtp_port' <<<"$TL_REPLY")"
+bg_media k5 3000
+k4_media k6
+k56_installed() {
+	local c
+	for c in k5 k6; do
+		tl_rpc "{\"cmd\":\"query\",\"call_id\":\"$c\"}" &&
+			jq -e '.streams[0].path == "kmod"' <<<"$TL_REPLY" >/dev/null || return 1
+	done
+}
+tl_wait_for 10 "calls k5 and k6 on path kmod" k56_installed
+kill -KILL "$TL_RELAYD_PID"
+wait "$TL_RELAYD_PID" 2>/dev/null
+TL_RELAYD_PID=
+tl_kill_pid "${TL_PID[k5_c]}"; tl_kill_pid "${TL_PID[k5_e]}"
+tl_kill_pid "${TL_PID[k6_c]}"; tl_kill_pid "${TL_PID[k6_e]}"
+J5=$(grep -l '"call_id":"k5"' "$TL_TMP"/journal/*.json) || tl_fail "no journal file for k5"
+J6=$(grep -l '"call_id":"k6"' "$TL_TMP"/journal/*.json) || tl_fail "no journal file for k6"
+rm -f "$J6"
+jq -c ".streams[0].legs[0].latched = \"$TL_CALLER_IP:4010\"" "$J5" >"$J5.new" && mv "$J5.new" "$J5" ||
+	tl_fail "cannot edit $J5"
+# someone else's entry, on a port outside relayd's range (30000-30099)
+ip netns exec "$TL_NS_RELAY" tlk add "$TL_RELAY_A_IP:40000" "$TL_RELAY_B_IP:40002" "$TL_CALLEE_IP:5000" --cookie 7 >/dev/null ||
+	tl_fail "tlk add (a foreign entry)"
+[ "$(kentries)" = 9 ] || tl_fail "expected k5's and k6's 8 entries and the foreign one, found $(kentries)"
+mv "$TL_TMP/relayd.log" "$TL_TMP/relayd-killed2.log"
+tl_relayd_start "$TL_TMP/relayd.json"
+grep -q "journal: restored 1 sessions (1 streams: 0 adopted in the kernel, 1 latching again)" "$TL_TMP/relayd.log" ||
+	tl_fail "k5 should be restored but not adopted: $(grep -E 'journal' "$TL_TMP/relayd.log")"
+grep -q "kmod: removed 8 orphaned entries" "$TL_TMP/relayd.log" ||
+	tl_fail "no log line for 8 orphaned entries removed: $(grep -E 'kmod|journal' "$TL_TMP/relayd.log")"
+[ "$(kentries)" = 1 ] || tl_fail "expected only the foreign entry after the restart, found $(kentries)"
+ip netns exec "$TL_NS_RELAY" tlk get "$TL_RELAY_A_IP:40000" | grep -q 'cookie=7' ||
+	tl_fail "the foreign entry was touched"
+query k5
+tl_assert_json "$TL_REPLY" '.streams[0].path == "userspace" and (.streams[0].path_reason | test("not found after restart"))' \
+	"k5: its entries did not match, it latches again in userspace"
+tl_relayd_stop
+[ "$(kentries)" = 1 ] || tl_fail "a clean exit should leave only the foreign entry, found $(kentries)"
+tl_log "restart: 8 orphaned entries removed (k6 not in the journal, k5 not matching it), the foreign one left alone"
+
+# ---- 6. rmmod with an entry present ----------------------------------------------
 rmmod trunkline || tl_fail "rmmod with entries present"
 if dmesg | grep -E 'BUG:|WARNING:|Oops|general protection|Call Trace'; then
 	tl_fail "kernel log has a warning or oops"

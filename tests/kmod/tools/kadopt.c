@@ -6,9 +6,10 @@
  *
  *   kadopt install      latch the stream, install it in trunkline.ko, then
  *                       _exit() like a killed relayd (the entries stay)
- *   kadopt adopt [N]    adopt must succeed (0) and take the kernel's
- *                       counters as they are: leg A then counts the N
- *                       packets sent after the adoption, not those before
+ *   kadopt adopt [N]    adopt must succeed (0) and take over the kernel's
+ *                       counters: leg A then counts N packets, all that
+ *                       its entry forwarded, before and after the adoption
+ *                       (the journal keeps the userspace counts only)
  *   kadopt moved        the caller latched elsewhere: adopt must refuse
  *                       (-ENOENT), the entries do not match the stream
  *   kadopt remove       adopt, then remove: the entries are gone
@@ -111,7 +112,7 @@ main(int argc, char **argv)
 				break;
 			usleep(50000);
 		}
-		printf("kadopt: leg A packets since the adoption %llu (want %llu)\n",
+		printf("kadopt: leg A packets %llu (want %llu)\n",
 		    (unsigned long long)st->leg[SIDE_A].stats.packets, want);
 		if (st->leg[SIDE_A].stats.packets != want)
 			return 1;

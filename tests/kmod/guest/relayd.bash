@@ -20,7 +20,7 @@
 #      kmod with their peers, counters continue from the kernel's (exact
 #      at the end), delete removes one call's entries, the other's
 #      inactivity timeout comes from kernel counters and removes the rest;
-#   5. orphans: a restart where one call's journal file is gone and
+#   5. orphans: a restart where one call is dropped from the journal and
 #      another's does not match its entries removes all their entries
 #      (the latter latches again) and leaves another owner's entry alone;
 #   6. rmmod with an entry present is clean.
@@ -183,8 +183,10 @@ kcount() { ip netns exec "$TL_NS_RELAY" tlk get "$1" | grep -o '\(packets\|bytes
 port_plus1() { echo "${1%:*}:$((${1##*:} + 1))"; }
 K3_KERNEL=$( (kcount "$K3_A"; kcount "$(port_plus1 "$K3_A")"; kcount "$K3_B"; kcount "$(port_plus1 "$K3_B")") |
 	jq -sc '[.[0] + .[2], .[1] + .[3], .[4] + .[6], .[5] + .[7]]')
-K3_JOURNAL=$(jq -c '[.streams[0].legs[].stats | .packets, .bytes]' "$(grep -l '"call_id":"k3"' "$TL_TMP"/journal/*.json)") ||
-	tl_fail "no journal file for k3"
+# the journal log: the last line of a call holds its state
+journal_last() { grep "\"call_id\":\"$1\"" "$TL_TMP/journal/journal.log" | tail -n 1; }
+K3_JOURNAL=$(journal_last k3 | jq -ec '[.streams[0].legs[].stats | .packets, .bytes]') ||
+	tl_fail "no journal line for k3"
 K3_BASE=$(jq -nc "$K3_JOURNAL as \$j | $K3_KERNEL as \$k | [range(4) as \$i | \$j[\$i] + \$k[\$i]]")
 tl_assert_json "$K3_BASE" ". as \$b | $K3_BEFORE as \$r | all(range(4); \$b[.] <= \$r[.] and \$b[.] > 0)" \
 	"k3: journal ($K3_JOURNAL) + kernel ($K3_KERNEL) <= relayd's count ($K3_BEFORE)"
@@ -235,8 +237,8 @@ tl_assert_json "$EV" "[.streams[0].legs[].stats | .packets, .bytes] == ($K3_BASE
 tl_log "restart: both calls adopted, counters continued, delete and timeout removed their entries"
 
 # ---- 5. orphans: entries of ours that no journalled stream claims ------------
-# k5 (4000 / 5000) and k6 (4100 / 5100) in the kernel; relayd killed; k6's
-# journal file removed, k5's changed to another caller port (its entries
+# k5 (4000 / 5000) and k6 (4100 / 5100) in the kernel; relayd killed; k6
+# dropped from the journal, k5's line changed to another caller port (its entries
 # no longer match). The restart removes all 8 entries, k5 latches again.
 CALL=k5
 tl_offer_answer k5 1
@@ -259,11 +261,12 @@ wait "$TL_RELAYD_PID" 2>/dev/null
 TL_RELAYD_PID=
 tl_kill_pid "${TL_PID[k5_c]}"; tl_kill_pid "${TL_PID[k5_e]}"
 tl_kill_pid "${TL_PID[k6_c]}"; tl_kill_pid "${TL_PID[k6_e]}"
-J5=$(grep -l '"call_id":"k5"' "$TL_TMP"/journal/*.json) || tl_fail "no journal file for k5"
-J6=$(grep -l '"call_id":"k6"' "$TL_TMP"/journal/*.json) || tl_fail "no journal file for k6"
-rm -f "$J6"
-jq -c ".streams[0].legs[0].latched = \"$TL_CALLER_IP:4010\"" "$J5" >"$J5.new" && mv "$J5.new" "$J5" ||
-	tl_fail "cannot edit $J5"
+J5=$(journal_last k5) && [ -n "$J5" ] || tl_fail "no journal line for k5"
+journal_last k6 | grep -q . || tl_fail "no journal line for k6"
+# the last line of a call wins: k6 dropped, k5 latched elsewhere
+{ echo '{"v":1,"drop":"k6"}'
+  jq -c ".streams[0].legs[0].latched = \"$TL_CALLER_IP:4010\"" <<<"$J5"
+} >>"$TL_TMP/journal/journal.log" || tl_fail "cannot append to the journal"
 # someone else's entry, on a port outside relayd's range (30000-30099)
 ip netns exec "$TL_NS_RELAY" tlk add "$TL_RELAY_A_IP:40000" "$TL_RELAY_B_IP:40002" "$TL_CALLEE_IP:5000" --cookie 7 >/dev/null ||
 	tl_fail "tlk add (a foreign entry)"

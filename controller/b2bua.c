@@ -457,6 +457,8 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 
 	fmt_sa(ai->ai_addr, src, sizeof(src));
 	t = identify_by_source(conf, ai->ai_addr, req_transport(sip));
+	if (t == NULL)		/* a call to a registered contact */
+		t = register_identify(conf, ai->ai_addr, sip);
 	if (t == NULL) {
 		t = identify_by_account(conf, account_name(home, sip));
 		/*
@@ -512,6 +514,13 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 	ruri[sizeof(ruri) - 1] = from[sizeof(from) - 1] = '\0';
 	k->ncand = route_lookup(k->conf, t, ruri, from, k->called, rnd01,
 	    k->cand, CTL_MAX_CANDIDATES, &k->route);
+	if (k->ncand > 0 && (k->ncand = health_filter(c, k->cand,
+	    k->ncand)) == 0) {
+		clog_msg(c, LL_NOTICE, "call %s: every gateway of route %s is "
+		    "down", k->call_id, k->route->name);
+		fail_a(k, 503, "all gateways down");
+		return;
+	}
 	if (k->ncand == 0) {
 		clog_msg(c, LL_NOTICE, "call %s: trunk %s, %s: no route",
 		    k->call_id, t->name, k->called);
@@ -523,6 +532,10 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 	    xform_apply(&k->route->xf.calling, k->calling, k->calling,
 	    sizeof(k->calling)) < 0) {
 		fail_a(k, 484, "number too long after transforms");
+		return;
+	}
+	if (identity_map(k) < 0) {
+		fail_a(k, 403, "identity not mapped");
 		return;
 	}
 	if (sip->sip_payload == NULL || sip->sip_payload->pl_len == 0) {
@@ -603,7 +616,7 @@ start_attempt(struct call *k)
 	const struct gateway *gw = NULL;
 	char ruri[420], to[320], from[320], port[8] = "", tp[20] = "";
 	char cid[320] = "", hostbuf[160], route[220] = "";
-	const char *host;
+	const char *host, *display;
 
 	for (; k->attempt < k->ncand; k->attempt++) {
 		gw = k->cand[k->attempt].gw;
@@ -630,9 +643,9 @@ start_attempt(struct call *k)
 	    gw->host, port);
 	host = gw->from_host[0] ? gw->from_host : c->contact;
 	snprintf(hostbuf, sizeof(hostbuf), "%s", host);
+	display = gw->from_display[0] ? gw->from_display : k->display;
 	snprintf(from, sizeof(from), "%s%s%s<sip:%s@%s>",
-	    gw->from_display[0] ? "\"" : "", gw->from_display,
-	    gw->from_display[0] ? "\" " : "",
+	    display[0] ? "\"" : "", display, display[0] ? "\" " : "",
 	    gw->cid == CID_FROM || gw->from_user[0] == '\0' ?
 	    k->calling_out : gw->from_user, hostbuf);
 	if (gw->cid == CID_FROM && gw->from_user[0] != '\0')
@@ -1164,7 +1177,8 @@ static void
 reply_out_of_dialog(nua_t *nua, nua_handle_t *nh, nua_event_t event)
 {
 	if (event == nua_i_options) {
-		/* nua answered it; the handle is ours to drop. */
+		/* Ours to answer (APPL_METHOD): a scanner gets nothing. */
+		nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua), TAG_END());
 		nua_handle_destroy(nh);
 		return;
 	}
@@ -1173,12 +1187,42 @@ reply_out_of_dialog(nua_t *nua, nua_handle_t *nh, nua_event_t event)
 	nua_handle_destroy(nh);
 }
 
+/* An event that starts a server transaction on a new handle. */
+static bool
+new_request(nua_event_t e)
+{
+	return e == nua_i_invite || e == nua_i_options || e == nua_i_refer ||
+	    e == nua_i_publish || e == nua_i_info || e == nua_i_update ||
+	    e == nua_i_message || e == nua_i_subscribe ||
+	    e == nua_i_notify || e == nua_i_method || e == nua_i_register;
+}
+
 static void
 on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
     struct ctl *c, nua_handle_t *nh, struct leg *l, sip_t const *sip,
     tagi_t tags[])
 {
-	int cs = -1;
+	int cs = -1, pc;
+
+	/* Probes and registrations (health.c, register.c); then the edge
+	 * protection on every request outside a dialog (protect.c). */
+	if (l == NULL && (health_event(c, event, status, nh) ||
+	    register_event(c, event, status, nh, sip)))
+		return;
+	if (l == NULL && sip != NULL && sip->sip_request != NULL &&
+	    new_request(event) &&
+	    (pc = protect_check(c, msg_addrinfo(nua_current_request(nua))->
+	    ai_addr, sip)) != 0) {
+		if (pc == 1) {
+			drop_request(c, nh);
+		} else {
+			nua_respond(nh, pc, sip_status_phrase(pc),
+			    NUTAG_WITH_THIS(nua), TAG_END());
+			if (event != nua_i_invite)
+				nua_handle_destroy(nh);
+		}
+		return;
+	}
 
 	switch (event) {
 	case nua_i_invite:
@@ -1294,7 +1338,9 @@ b2bua_open(struct ctl *c)
 	    NUTAG_OUTBOUND("no-options-keepalive no-validate no-natify"),
 	    NUTAG_AUTO302(0), NUTAG_AUTO305(0),
 	    NUTAG_AUTO100(0),
-	    NUTAG_APPL_METHOD("UPDATE"),	/* re-offers are relayed */
+	    /* re-offers are relayed; OPTIONS are ours so that protect.c
+	     * can leave a scanner without an answer */
+	    NUTAG_APPL_METHOD("UPDATE, OPTIONS"),
 	    SIPTAG_SUPPORTED_STR(""),
 	    SIPTAG_USER_AGENT_STR(conf->user_agent),
 	    NTATAG_UDP_MTU(65535),

@@ -275,12 +275,14 @@ sip_udp() {
 	python3 "$TL_ROOT/tests/lib/sipudp.py" "$@"
 }
 
-# sip_uas_at NAME SCENARIO IP PORT [sipp args...]: sip_uas on another address.
+# sip_uas_at NAME SCENARIO IP PORT [sipp args...]: a SIPp UAS (a registrar
+# or a gateway) on another address; one call unless -m is given. Pass
+# "-set mport $SIP_CALLEE_RTP" for scenarios with media.
 sip_uas_at() {
 	local name=$1 scen=$2 ip=$3 port=$4
 	shift 4
 	tl_spawn "$name" - sipp -sf "$SIP_SCEN/$scen" -i "$ip" -p "$port" \
-		-m 1 -nostdin -timeout 60s -set mport "$SIP_CALLEE_RTP" \
+		-m 1 -nostdin -timeout 60s \
 		-trace_err -error_file "$TL_TMP/$name.errors" \
 		-trace_msg -message_file "$TL_TMP/$name.msgs" "$@"
 	tl_wait_for 5 "SIPp $name to listen on $ip:$port" sip_listening "$port"

@@ -1296,6 +1296,9 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 		else if (event != nua_i_options)
 			nua_respond(nh, SIP_488_NOT_ACCEPTABLE,
 			    NUTAG_WITH_THIS(nua), TAG_END());
+		else	/* in-dialog keepalive: ours since APPL_METHOD */
+			nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua),
+			    TAG_END());
 		return;
 	default:
 		if (status >= 300 && l == NULL && nh != NULL &&

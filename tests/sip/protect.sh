@@ -47,6 +47,8 @@ tl_assert_json "$s" ".protection.bans == 1 and .protection.dropped_scanners == 2
 	.protection.dropped_flood >= 286 and
 	(.protection.banned | length == 1 and .[0].source == \"$SIP_NET6.20\" and .[0].remaining > 20)" \
 	"status.protection: one ban, the scanners and the flood counted"
+sip_ctl status | grep -q "^protection .*\"source\":\"$SIP_NET6.20\"" ||
+	tl_fail "trunklinectl status does not show the ban: $(sip_ctl status)"
 
 tl_log "size limits"
 r=$(opts "$SIP_NET6.22" --body 2000 --wait 1)

@@ -58,7 +58,7 @@ health_parse(struct proto_cfg *c, json_t *o, const char *path,
 		return proto_cfg_fail(c, path, "out of memory");
 	p->interval = 10;
 	p->timeout = 2;
-	p->down_after = 2;
+	p->down_after = 1;	/* silent: down within interval + timeout */
 	p->up_after = 2;
 	p->codes[p->ncodes++] = 200;
 	if (!json_is_object(o))

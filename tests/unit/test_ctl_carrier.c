@@ -97,7 +97,7 @@ test_values(void **state)
 	p = conf->gateways[0].probe;
 	assert_non_null(p);
 	assert_true(p->interval == 5 && p->timeout == 2);
-	assert_int_equal(p->down_after, 2);
+	assert_int_equal(p->down_after, 1);
 	assert_int_equal(p->ncodes, 2);
 	assert_null(conf->gateways[1].probe);
 	assert_non_null(conf->protect);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "controller.h"
 
@@ -399,9 +400,13 @@ register_json(struct ctl *c, const struct trunk *t)
 	    "refreshes", (json_int_t)r->refreshes,
 	    "failures", r->failures,
 	    "since", now - r->since);
-	if (r->state == RS_BACKOFF)
-		json_object_set_new(j, "retry_in", json_real(r->next_try > now ?
-		    r->next_try - now : 0));
+	if (r->state == RS_BACKOFF) {
+		double in = r->next_try > now ? r->next_try - now : 0;
+		json_object_set_new(j, "retry_in", json_real(in));
+		/* "backing off until": wall clock, epoch seconds */
+		json_object_set_new(j, "retry_at", json_real((double)time(NULL) +
+		    in));
+	}
 	if (r->state == RS_REGISTERED)
 		json_object_set_new(j, "expires_in", json_real(
 		    r->expires_at > now ? r->expires_at - now : 0));

@@ -6,7 +6,8 @@
 #     a call from the registrar's address to the registered contact user
 #     (the DDI) is matched to trunk prov and routed; the same from
 #     another address is not.
-#  2. 401 challenge, then 200 for the right auth user/password.
+#  2. 401 challenge, then 200 for the right auth user/password; on
+#     shutdown the registration is removed (REGISTER with Expires: 0).
 #  3. 403: failed, backing off (retry_in on the control socket), retried.
 #  4. no answer: each attempt ends after its timeout, retries back off
 #     exponentially up to retry_max (attempts bounded, never stopped).
@@ -54,9 +55,9 @@ tl_log "2. 401 challenge, then 200"
 sip_uas_at registrar2 reg_401.xml "$REG" "$REGPORT"
 sip_controller_start "$(reg_filter '{auth_user: "auth55", realm: "provider.example"}')"
 tl_wait_for 10 "registered after the challenge" reg_state '.state == "registered" and .last_code == 200'
-sip_expect registrar2 10 "the registrar accepted our credentials"
 grep -q 'username="auth55"' "$TL_TMP/registrar2.msgs" || tl_fail "credentials not for auth_user"
 sip_controller_stop
+sip_expect registrar2 10 "the registrar accepted our credentials, then our un-REGISTER"
 
 tl_log "3. 403: backoff and retry"
 sip_uas_at registrar3 reg_403.xml "$REG" "$REGPORT" -m 2

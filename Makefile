@@ -206,3 +206,12 @@ clean: kmod-clean
 	rm -rf build
 
 -include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)
+
+# Benchmarks (bench/, issue 7): installs the bench packages if missing
+# (scripts/install-bench-deps.sh), then bench/run.sh writes
+# bench/results/<date>-<host>.{json,md,-pps.png,-cpu.png} and README's
+# Benchmarks section. BENCH_ARGS=--quick (1 min) or --long (20 min).
+.PHONY: bench
+bench: all
+	scripts/install-bench-deps.sh
+	BUILD=$(BUILD) bench/run.sh $(BENCH_ARGS)

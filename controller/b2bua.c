@@ -112,6 +112,7 @@ call_free(struct call *k)
 	c->ncalls--;
 	su_timer_destroy(k->invite_timer);
 	su_timer_destroy(k->duration_timer);
+	divert_cancel(k);
 	json_decref(k->attempts);
 	free(k->offer);
 	free(k->b_offer);
@@ -451,9 +452,9 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 	su_home_t home[1] = { SU_HOME_INIT(home) };
 	struct trunk *t;
 	struct call *k;
-	char src[64], err[160], ruri[512], from[512];
-	json_t *media, *req;
+	char src[64], ruri[512], from[512];
 	int retry;
+	bool bypass = false;
 
 	fmt_sa(ai->ai_addr, src, sizeof(src));
 	t = identify_by_source(conf, ai->ai_addr, req_transport(sip));
@@ -461,6 +462,8 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 		t = register_identify(conf, ai->ai_addr, sip);
 	if (t == NULL) {
 		t = identify_by_account(conf, account_name(home, sip));
+		if (t == NULL)	/* a local account (registrar.c) */
+			t = local_identify(conf, account_name(home, sip));
 		/*
 		 * No credentials yet and From names no account: challenge
 		 * with the first account's realm; the answer names the
@@ -468,6 +471,8 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 		 */
 		if (t == NULL && sip->sip_proxy_authorization == NULL)
 			t = first_account(conf);
+		if (t == NULL && sip->sip_proxy_authorization == NULL)
+			t = local_first(conf);
 		if (t != NULL && !digest_check(c, nua, nh, t, sip)) {
 			su_home_deinit(home);
 			return;
@@ -485,7 +490,13 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 			nua_respond(nh, SIP_403_FORBIDDEN, TAG_END());
 		return;
 	}
-	if ((retry = limits_admit(c, t, mono_now())) > 0) {
+	/* Emergency numbers: local accounts only, never limited. */
+	if ((retry = local_admit(c, t, sip->sip_request->rq_url->url_user,
+	    &bypass)) != 0) {
+		nua_respond(nh, retry, sip_status_phrase(retry), TAG_END());
+		return;
+	}
+	if (!bypass && (retry = limits_admit(c, t, mono_now())) > 0) {
 		char ra[16];
 		c->stats.rejected_limits++;
 		snprintf(ra, sizeof(ra), "%d", retry);
@@ -498,12 +509,13 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 	/* The stack's automatic 100 is off (drop mode must stay silent). */
 	nua_respond(nh, SIP_100_TRYING, TAG_END());
 	if ((k = call_new(c, nh, sip)) == NULL) {
-		limits_release(c, t->name);
+		if (!bypass)
+			limits_release(c, t->name);
 		nua_respond(nh, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
 		return;
 	}
 	k->trunk = t;
-	k->limit_held = true;
+	k->limit_held = !bypass;
 	snprintf(k->src, sizeof(k->src), "%s", src);
 	if (numbers_in(k, sip) < 0) {
 		fail_a(k, 484, "number too long after transforms");
@@ -512,12 +524,47 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 	url_e(ruri, sizeof(ruri), sip->sip_request->rq_url);
 	url_e(from, sizeof(from), sip->sip_from->a_url);
 	ruri[sizeof(ruri) - 1] = from[sizeof(from) - 1] = '\0';
-	k->ncand = route_lookup(k->conf, t, ruri, from, k->called, rnd01,
-	    k->cand, CTL_MAX_CANDIDATES, &k->route);
+	k->rq_uri = su_strdup(k->home, ruri);
+	k->from_uri = su_strdup(k->home, from);
+	if (sip->sip_payload != NULL && sip->sip_payload->pl_len > 0)
+		k->offer = strndup(sip->sip_payload->pl_data,
+		    sip->sip_payload->pl_len);
+	/* Local accounts, emergency numbers, ENUM (maybe asynchronous:
+	 * enum.c resumes with b2bua_routed()), then the rules. */
+	if ((k->ncand = local_route(k)) == CTL_ROUTE_PENDING) {
+		k->ncand = 0;
+		return;
+	}
+	b2bua_routed(k, k->ncand);
+}
+
+/* The rest of a new call once local routing is done: n candidates are
+ * in k->cand, 0 the rules decide, <0 fail with -n. */
+void
+b2bua_routed(struct call *k, int n)
+{
+	struct ctl *c = k->ctl;
+	struct trunk *t = k->trunk;
+	char err[160];
+	json_t *media, *req;
+
+	if (k->a.nh == NULL || k->finished || k->state == CS_ENDING) {
+		call_check(k);	/* the caller went away meanwhile */
+		return;
+	}
+	if (n < 0) {
+		k->ncand = 0;
+		fail_a(k, -n, "local routing");
+		return;
+	}
+	k->ncand = n;
+	if (k->ncand == 0)
+		k->ncand = route_lookup(k->conf, t, k->rq_uri, k->from_uri,
+		    k->called, rnd01, k->cand, CTL_MAX_CANDIDATES, &k->route);
 	if (k->ncand > 0 && (k->ncand = health_filter(c, k->cand,
 	    k->ncand)) == 0) {
 		clog_msg(c, LL_NOTICE, "call %s: every gateway of route %s is "
-		    "down", k->call_id, k->route->name);
+		    "down", k->call_id, k->route ? k->route->name : "(local)");
 		fail_a(k, 503, "all gateways down");
 		return;
 	}
@@ -527,10 +574,10 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 		fail_a(k, 404, "no route");
 		return;
 	}
-	if (xform_apply(&k->route->xf.called, k->called, k->called,
-	    sizeof(k->called)) < 0 ||
+	if (k->route != NULL && (xform_apply(&k->route->xf.called, k->called,
+	    k->called, sizeof(k->called)) < 0 ||
 	    xform_apply(&k->route->xf.calling, k->calling, k->calling,
-	    sizeof(k->calling)) < 0) {
+	    sizeof(k->calling)) < 0)) {
 		fail_a(k, 484, "number too long after transforms");
 		return;
 	}
@@ -538,18 +585,16 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 		fail_a(k, 403, "identity not mapped");
 		return;
 	}
-	if (sip->sip_payload == NULL || sip->sip_payload->pl_len == 0) {
+	if (k->offer == NULL) {
 		fail_a(k, 488, "no SDP offer (late offer is not supported)");
 		return;
 	}
-	media = sdp_to_media(sip->sip_payload->pl_data,
-	    sip->sip_payload->pl_len, err, sizeof(err));
+	media = sdp_to_media(k->offer, strlen(k->offer), err, sizeof(err));
 	if (media == NULL) {
 		clog_msg(c, LL_NOTICE, "call %s: %s", k->call_id, err);
 		fail_a(k, 488, err);
 		return;
 	}
-	k->offer = strndup(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
 	if ((k->relay = relay_pick(c)) == NULL) {
 		json_decref(media);
 		clog_msg(c, LL_WARNING, "call %s: no relay answers: 503",
@@ -616,7 +661,7 @@ start_attempt(struct call *k)
 	const struct gateway *gw = NULL;
 	char ruri[420], to[320], from[320], port[8] = "", tp[20] = "";
 	char cid[320] = "", hostbuf[160], route[220] = "";
-	const char *host, *display;
+	const char *host, *user, *display;
 
 	for (; k->attempt < k->ncand; k->attempt++) {
 		gw = k->cand[k->attempt].gw;
@@ -637,10 +682,13 @@ start_attempt(struct call *k)
 		strcpy(tp, ";transport=tcp");
 	else if (gw->transport == TP_TLS && strcmp(gw->scheme, "sips") != 0)
 		strcpy(tp, ";transport=tls");
-	snprintf(ruri, sizeof(ruri), "%s:%s@%s%s%s%s", gw->scheme,
-	    k->called_out, gw->host, port, tp, gw->uri_params);
-	snprintf(to, sizeof(to), "<%s:%s@%s%s>", gw->scheme, k->called_out,
-	    gw->host, port);
+	/* A URI destination (contact, ENUM, emergency) keeps its user. */
+	user = k->cand[k->attempt].user ? k->cand[k->attempt].user :
+	    k->called_out;
+	snprintf(ruri, sizeof(ruri), "%s:%s%s%s%s%s%s", gw->scheme, user,
+	    user[0] ? "@" : "", gw->host, port, tp, gw->uri_params);
+	snprintf(to, sizeof(to), "<%s:%s%s%s%s>", gw->scheme, user,
+	    user[0] ? "@" : "", gw->host, port);
 	host = gw->from_host[0] ? gw->from_host : c->contact;
 	snprintf(hostbuf, sizeof(hostbuf), "%s", host);
 	display = gw->from_display[0] ? gw->from_display : k->display;
@@ -679,7 +727,9 @@ start_attempt(struct call *k)
 	nua_invite(k->b.nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 	    SIPTAG_PAYLOAD_STR(k->b_offer),
 	    TAG_IF(route[0], SIPTAG_ROUTE_STR(route)),
-	    TAG_IF(cid[0], SIPTAG_HEADER_STR(cid)), TAG_END());
+	    TAG_IF(cid[0], SIPTAG_HEADER_STR(cid)),
+	    TAG_IF(k->diversion[0], SIPTAG_HEADER_STR(k->diversion)),
+	    TAG_END());
 	su_timer_set_interval(k->invite_timer, on_invite_timeout, k,
 	    (su_duration_t)(k->conf->invite_timeout * 1000));
 }
@@ -848,6 +898,8 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 	destroy_leg(l);
 	clog_msg(c, LL_INFO, "call %s: gateway %s: %d", k->call_id, gw->name,
 	    status);
+	if (divert_on_status(k, status))	/* divert.c: busy, no answer */
+		return;
 	if (status >= 600) {
 		fail_a(k, status, "global failure from the gateway");
 	} else if ((status < 400 || config_failover_code(k->conf, status)) &&
@@ -859,6 +911,26 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 		fail_a(k, status < 400 ? 480 : status, "gateway failed");
 	}
 	call_check(k);
+}
+
+void
+b2bua_retarget(struct call *k, int n)
+{
+	if (k->b.nh != NULL) {
+		if (!k->b.answered)
+			nua_cancel(k->b.nh, TAG_END());
+		destroy_leg(&k->b);
+	}
+	su_timer_reset(k->invite_timer);
+	if (n <= 0) {
+		k->ncand = 0;
+		fail_a(k, -n, "no route after diversion");
+		call_check(k);
+		return;
+	}
+	k->ncand = n;
+	k->attempt = 0;
+	start_attempt(k);
 }
 
 /* ---- hangup ---- */
@@ -1283,8 +1355,13 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 		if (status >= 200)
 			su_root_break(c->root);
 		return;
-	case nua_i_options:
 	case nua_i_register:
+		if (l == NULL) {	/* registrar.c: local accounts */
+			registrar_request(c, nua, nh, sip);
+			return;
+		}
+		/* FALLTHROUGH */
+	case nua_i_options:
 	case nua_i_subscribe:
 	case nua_i_publish:
 	case nua_i_message:
@@ -1341,9 +1418,10 @@ b2bua_open(struct ctl *c)
 	    NUTAG_OUTBOUND("no-options-keepalive no-validate no-natify"),
 	    NUTAG_AUTO302(0), NUTAG_AUTO305(0),
 	    NUTAG_AUTO100(0),
-	    /* re-offers are relayed; OPTIONS are ours so that protect.c
-	     * can leave a scanner without an answer */
-	    NUTAG_APPL_METHOD("UPDATE, OPTIONS"),
+	    NUTAG_APPL_METHOD("UPDATE"),	/* re-offers are relayed */
+	    NUTAG_APPL_METHOD("REGISTER"),	/* registrar.c */
+	    NUTAG_APPL_METHOD("OPTIONS"),	/* protect.c may drop them */
+	    NUTAG_ALLOW("REGISTER"),
 	    SIPTAG_SUPPORTED_STR(""),
 	    SIPTAG_USER_AGENT_STR(conf->user_agent),
 	    NTATAG_UDP_MTU(65535),

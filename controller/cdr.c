@@ -72,6 +72,11 @@ cdr_build(const struct call *k)
 	json_object_set_new(o, "duration", json_real(k->connect_t > 0 ?
 	    k->end_t - k->connect_t : 0.0));
 	json_object_set_new(o, "hangup_by", json_string(by[k->hangup_by]));
+	/* divert.c: the account charged for a diverted call */
+	json_object_set_new(o, "diverted_by", k->diverted_by[0] ?
+	    json_string(k->diverted_by) : json_null());
+	if (k->emergency)
+		json_object_set_new(o, "emergency", json_true());
 	json_object_set_new(o, "reason", json_string(k->reason));
 	if (k->ms_set)
 		json_object_set_new(o, "media", json_pack("{s:o,s:o}",

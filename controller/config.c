@@ -218,7 +218,7 @@ make_auth(su_root_t *root, struct trunk *t)
 	return am;
 }
 
-static int
+int
 parse_digest(cfg_t *c, json_t *o, const char *path, struct trunk *t,
     su_root_t *root)
 {
@@ -713,7 +713,8 @@ parse_top(cfg_t *c, json_t *root, struct ctl_conf *conf, su_root_t *sroot)
 	static const char *const keys[] = { "sip", "control", "relays", "cdr",
 	    "log_level", "unknown_source", "invite_timeout", "max_duration",
 	    "relay_timeout", "failover_codes", "trunks", "gateways",
-	    "carriers", "lcr", "routes", "protection", NULL };
+	    "carriers", "lcr", "routes", "protection",
+	    "accounts", "registrar", "emergency", "enum", NULL };
 	char level[16] = "", unk[16] = "";
 
 	if (proto_cfg_keys(c, root, "", keys) < 0 ||
@@ -766,7 +767,7 @@ parse_top(cfg_t *c, json_t *root, struct ctl_conf *conf, su_root_t *sroot)
 	PARSE_ARRAY("carriers", carriers, ncarriers, parse_carrier);
 	PARSE_ARRAY("lcr", tables, ntables, parse_table);
 	PARSE_ARRAY("routes", routes, nroutes, parse_route);
-	return 0;
+	return local_conf_parse(c, root, conf, sroot);	/* registrar.c */
 }
 
 static void
@@ -837,6 +838,7 @@ conf_free(struct ctl_conf *conf)
 	free(conf->carriers);
 	free(conf->tables);
 	free(conf->routes);
+	local_conf_free(conf->local);
 	free(conf);
 }
 

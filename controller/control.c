@@ -178,6 +178,9 @@ run(struct ctl *c, const char *cmd, json_t *req, json_t *id)
 		json_object_set_new(r, "calls", calls_to_json(c));
 	} else if (strcmp(cmd, "trunks") == 0) {
 		json_object_update_new(r, trunks_json(c));
+	} else if (strcmp(cmd, "locations") == 0) {	/* registrar.c */
+		json_object_set_new(r, "locations", locations_to_json(c));
+		json_object_set_new(r, "accounts", accounts_to_json(c));
 	} else if (strcmp(cmd, "reload") == 0) {
 		if (ctl_reload(c, msg, sizeof(msg)) < 0) {
 			json_decref(r);

@@ -27,6 +27,8 @@
 struct ctl;
 struct call;
 struct leg;
+struct local_conf;
+struct location;
 
 /* Sofia's "magic" types: the root and nua carry the daemon context, a
  * handle carries its leg. Must precede the Sofia headers. */
@@ -50,11 +52,9 @@ struct leg;
 #define CTL_MAX_CONNS		64
 #define CTL_NUM_MAX		64	/* a number (user part) after transforms */
 
-/* ---- log.c ---- */
-enum log_level { LL_DEBUG, LL_INFO, LL_NOTICE, LL_WARNING, LL_ERROR };
+/* ---- log.c: clog_msg() over proto's log lines (levels: proto.h) ---- */
 void	 clog_msg(const struct ctl *, enum log_level, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
-int	 log_level_parse(const char *name, enum log_level *out);
 
 /* ---- transform.c: number rewriting ---- */
 enum xf_kind { XF_REGEX, XF_STRIP, XF_PREFIX };
@@ -200,6 +200,7 @@ struct ctl_conf {
 	struct route		*routes;
 	int			 nroutes;
 	struct protect_conf	*protect;	/* protect.c: NULL defaults */
+	struct local_conf	*local;		/* registrar.c: accounts... */
 };
 
 /* 0, or -1 with "file:line: field: message" in err. root may be NULL
@@ -239,6 +240,8 @@ void	 limits_free(struct ctl *);
 struct candidate {
 	struct gateway	*gw;
 	const char	*carrier;
+	const char	*user;	/* non-NULL: request-URI user as is (a URI
+				 * destination: contact, ENUM, emergency) */
 };
 /*
  * The ordered candidates for a call: the first rule that matches, its
@@ -339,6 +342,13 @@ struct call {
 	bool			 ms_set;
 	char			 display[64];	/* identity.c: From display */
 	struct call		*prev, *next;
+	/* registrar.c/divert.c: local accounts */
+	const struct account	*callee;	/* a local account called */
+	char			 diverted_by[64];	/* account charged */
+	char			 diversion[320];	/* header for B */
+	su_timer_t		*divert_timer;	/* no-answer diversion */
+	bool			 emergency;
+	char			*rq_uri, *from_uri;	/* for the rules */
 };
 
 int	 b2bua_open(struct ctl *);
@@ -354,6 +364,99 @@ void	 media_stats_from_streams(struct media_stats *, json_t *streams);
 /* ---- cdr.c ---- */
 json_t	*cdr_build(const struct call *);
 int	 cdr_write(struct ctl *, const struct call *);
+
+/* ---- registrar.c, location.c, emergency.c, divert.c, enum.c:
+ * local accounts (REGISTER, location, aliases, quick dial, diversion),
+ * emergency numbers, ENUM ---- */
+struct divert_conf {
+	char		 unconditional[64], busy[64], no_answer[64];
+	double		 no_answer_timeout;	/* seconds */
+};
+struct account {
+	struct trunk	 trunk;		/* name and digest: calls from it */
+	char		 (*aliases)[64];
+	int		 naliases;
+	char		 quick_dial[32];	/* prefix completion */
+	char		 region[32];		/* emergency region */
+	struct divert_conf divert;
+};
+struct em_region {
+	char		 name[32];
+	char		 uri[256];	/* destination */
+};
+struct local_conf {
+	struct account	*accounts;
+	int		 naccounts;
+	int		 min_expires, max_expires, default_expires;
+	char		 em_numbers[16][16];
+	int		 nem_numbers;
+	struct em_region *regions;
+	int		 nregions;
+	char		 enum_suffix[128];	/* "" no ENUM */
+	char		 enum_resolv[256];	/* resolv.conf for sres */
+	double		 enum_timeout;
+};
+struct location {
+	char		 account[64];
+	char		 contact[256];	/* URI */
+	char		 call_id[128];
+	char		 source[64];
+	double		 expires;	/* monotonic */
+	struct location	*next;
+};
+struct call;
+/* The top-level keys "accounts", "registrar", "emergency", "enum". */
+int	 local_conf_parse(struct proto_cfg *, json_t *root, struct ctl_conf *,
+	    su_root_t *);
+void	 local_conf_free(struct local_conf *);
+struct trunk *local_identify(const struct ctl_conf *, const char *user);
+struct trunk *local_first(const struct ctl_conf *);
+struct account *local_account(const struct ctl_conf *, const struct trunk *);
+struct account *local_find(const struct ctl_conf *, const char *name);
+/* nua_i_register: answered here. */
+void	 registrar_request(struct ctl *, nua_t *, nua_handle_t *,
+	    const sip_t *);
+/* Before limits: 0 go on (*bypass for emergency), or a status to refuse. */
+int	 local_admit(struct ctl *, const struct trunk *, const char *called,
+	    bool *bypass);
+/* The routing step before route_lookup: >0 candidates in k->cand, 0 go
+ * on with the rules, <0 -status to fail the call with. */
+int	 local_route(struct call *);
+int	 location_update(struct ctl *, const char *account, const char *contact,
+	    const char *call_id, const char *source, int expires);
+int	 location_remove_all(struct ctl *, const char *account);
+int	 location_lookup(struct ctl *, const char *account,
+	    struct location **out, int max);
+void	 location_expire(struct ctl *);
+int	 location_open(struct ctl *);
+void	 location_close(struct ctl *);
+json_t	*locations_to_json(struct ctl *);
+/* A URI destination as a candidate (a gateway in k's home). */
+int	 local_uri_candidate(struct call *, const char *uri, const char *name,
+	    struct candidate *);
+const char *emergency_region_uri(const struct ctl_conf *, const char *region);
+bool	 emergency_number(const struct ctl_conf *, const char *number);
+/* divert.c */
+int	 divert_unconditional(struct call *);
+int	 divert_unavailable(struct call *);
+/* On B's final status or a no-answer timeout: 1 diverted, 0 not. */
+int	 divert_on_status(struct call *, int status);
+void	 divert_arm(struct call *);
+void	 divert_cancel(struct call *);
+int	 emergency_route(struct call *, const struct account *from);
+int	 local_target(struct call *, const char *number);
+int	 enum_route(struct call *);
+int	 enum_open(struct ctl *);
+void	 enum_close(struct ctl *);
+json_t	*accounts_to_json(struct ctl *);
+/* config.c: a digest account's fields into t (and its auth module). */
+int	 parse_digest(struct proto_cfg *, json_t *, const char *,
+	    struct trunk *, su_root_t *);
+/* b2bua.c: new candidates for a call not answered yet (n > 0), or fail
+ * it with -n; B is cancelled first. */
+void	 b2bua_retarget(struct call *, int n);
+#define CTL_ROUTE_PENDING	(-1)	/* local_route: ENUM lookup running */
+void	 b2bua_routed(struct call *, int n);
 
 /* ---- control.c ---- */
 int	 control_open(struct ctl *);
@@ -396,6 +499,10 @@ struct ctl {
 	struct gw_health	*health;	/* health.c, by gateway name */
 	struct reg_state	*regs;		/* register.c, by trunk name */
 	struct protect		*protect;	/* protect.c */
+	struct location		*locations;	/* location.c: registrations */
+	int			 nlocations;
+	su_timer_t		*location_timer;
+	void			*sres;		/* enum.c: sres_resolver_t */
 };
 
 /*

@@ -178,6 +178,8 @@ main(int argc, char *argv[])
 	}
 	if (relay_open_all(&c) < 0 || b2bua_open(&c) < 0)
 		goto out;
+	if (location_open(&c) < 0 || enum_open(&c) < 0)	/* issue 6 */
+		goto out;
 	health_sync(&c);
 	register_sync(&c);
 	protect_apply(&c);
@@ -193,6 +195,8 @@ out:
 	register_close(&c);
 	protect_close(&c);
 	b2bua_close(&c);
+	location_close(&c);
+	enum_close(&c);
 	relay_free_all(&c);
 	control_close(&c);
 	limits_free(&c);

@@ -69,7 +69,7 @@ add_carrier(const struct carrier *c, double (*rnd)(void),
 		}
 		used[pick] = true;
 		if (!already(out, n, c->gws[pick].gw))
-			out[n++] = (struct candidate){ c->gws[pick].gw, c->name };
+			out[n++] = (struct candidate){ c->gws[pick].gw, c->name, NULL };
 	}
 	return n;
 }

@@ -36,7 +36,8 @@ usage(void)
 	    "usage: trunklinectl [-s socket|host:port] [-k secret] [-t seconds] [--json] command\n"
 	    "commands: ping | hello | stats | list | query CALLID | delete CALLID |\n"
 	    "          raw JSON | events [--count N] [--timeout SECONDS] |\n"
-	    "          status | calls | trunks | reload | hangup CALLID [REASON]\n");
+	    "          status | calls | trunks | locations | reload |\n"
+	    "          hangup CALLID [REASON]\n");
 	exit(EX_USAGE);
 }
 
@@ -327,6 +328,23 @@ print_trunks(json_t *r)
 		    s_or_dash(json_object_get(t, "socket")));
 }
 
+/* The controller's registrar: one line per registered contact. */
+static void
+print_locations(json_t *r)
+{
+	size_t i;
+	json_t *l;
+
+	printf("%-16s %7s %-22s %s\n", "ACCOUNT", "EXPIRES", "SOURCE",
+	    "CONTACT");
+	json_array_foreach(json_object_get(r, "locations"), i, l)
+		printf("%-16s %7lld %-22s %s\n",
+		    s_or_dash(json_object_get(l, "account")),
+		    json_integer_value(json_object_get(l, "expires")),
+		    s_or_dash(json_object_get(l, "source")),
+		    s_or_dash(json_object_get(l, "contact")));
+}
+
 static void
 print_reply(const char *cmd, json_t *r)
 {
@@ -334,6 +352,8 @@ print_reply(const char *cmd, json_t *r)
 		print_calls(r);
 	} else if (strcmp(cmd, "trunks") == 0) {
 		print_trunks(r);
+	} else if (strcmp(cmd, "locations") == 0) {
+		print_locations(r);
 	} else if (strcmp(cmd, "list") == 0) {
 		print_list(r);
 	} else if (strcmp(cmd, "query") == 0 || strcmp(cmd, "delete") == 0) {
@@ -413,7 +433,7 @@ static json_t *
 build_request(const char *cmd, int argc, char **argv)
 {
 	static const char *const plain[] = { "ping", "hello", "stats", "list",
-	    "status", "calls", "trunks", "reload", NULL };
+	    "status", "calls", "trunks", "reload", "locations", NULL };
 	json_t *req;
 
 	for (const char *const *p = plain; *p != NULL; p++)
@@ -487,7 +507,8 @@ main(int argc, char *argv[])
 	/* Controller commands go to the controller's socket by default. */
 	if (!sock_given && (strcmp(cmd, "status") == 0 ||
 	    strcmp(cmd, "calls") == 0 || strcmp(cmd, "trunks") == 0 ||
-	    strcmp(cmd, "reload") == 0 || strcmp(cmd, "hangup") == 0))
+	    strcmp(cmd, "reload") == 0 || strcmp(cmd, "hangup") == 0 ||
+	    strcmp(cmd, "locations") == 0))
 		c.sock = "/run/trunkline/controller.sock";
 	signal(SIGPIPE, SIG_IGN);
 	c.fd = strchr(c.sock, '/') == NULL && strchr(c.sock, ':') != NULL ?

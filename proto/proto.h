@@ -10,6 +10,7 @@
 #ifndef TRUNKLINE_PROTO_H
 #define TRUNKLINE_PROTO_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -172,5 +173,15 @@ void	 addr_set_port(struct sockaddr_storage *, uint16_t);
 bool	 addr_equal(const struct sockaddr_storage *, const struct sockaddr_storage *);
 bool	 addr_is_any(const struct sockaddr_storage *);
 socklen_t addr_len(const struct sockaddr_storage *);
+
+/*
+ * Log lines (log.c), shared by the daemons: to stderr, where journald
+ * takes them, "2026-11-23T03:52:41.123Z relayd warning: text". The
+ * threshold is the caller's (its context struct), so no global state.
+ */
+enum log_level { LL_DEBUG, LL_INFO, LL_NOTICE, LL_WARNING, LL_ERROR };
+int	 log_level_parse(const char *name, enum log_level *out);
+void	 log_vline(const char *daemon, enum log_level, const char *fmt,
+	    va_list);
 
 #endif

@@ -71,6 +71,7 @@ const struct command commands[] = {
 	{ "status", PROTO_ROLE_CONTROLLER, f_none },
 	{ "calls", PROTO_ROLE_CONTROLLER, f_none },
 	{ "trunks", PROTO_ROLE_CONTROLLER, f_none },
+	{ "locations", PROTO_ROLE_CONTROLLER, f_none },
 	{ "reload", PROTO_ROLE_CONTROLLER, f_none },
 	{ "hangup", PROTO_ROLE_CONTROLLER, f_hangup },
 	{ NULL, 0, NULL },

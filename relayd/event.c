@@ -143,6 +143,7 @@ event_loop(struct relayd *rd, int sigfd)
 		for (int i = 0; i < n; i++)
 			dispatch(rd, &evs[i], sigfd);
 		backend_flush(rd);
+		journal_flush(rd);
 		graveyard_empty(rd);
 	}
 	return 0;

@@ -43,11 +43,9 @@ struct evtag {
 	enum tag_kind	 kind;
 };
 
-/* ---- log.c ---- */
-enum log_level { LL_DEBUG, LL_INFO, LL_NOTICE, LL_WARNING, LL_ERROR };
+/* ---- log.c: rlog() over proto's log lines (log levels: proto.h) ---- */
 void	 rlog(const struct relayd *, enum log_level, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
-int	 log_level_parse(const char *name, enum log_level *out);
 
 /* ---- ports.c: a FIFO of free even ports, so reuse is delayed ---- */
 struct port_pool {
@@ -96,16 +94,7 @@ int	 config_load(const char *path, struct relayd_conf *, char *err,
 	    size_t errlen);
 void	 config_defaults(struct relayd_conf *);
 
-/* ---- net.c: addresses and sockets ---- */
-int	 addr_parse(const char *text, uint16_t port, struct sockaddr_storage *);
-/* "192.0.2.1:4000" or "[2001:db8::1]:4000" */
-int	 addr_parse_hostport(const char *text, struct sockaddr_storage *);
-const char *addr_fmt(const struct sockaddr_storage *, char *buf, size_t len);
-uint16_t addr_port(const struct sockaddr_storage *);
-void	 addr_set_port(struct sockaddr_storage *, uint16_t);
-bool	 addr_equal(const struct sockaddr_storage *, const struct sockaddr_storage *);
-bool	 addr_is_any(const struct sockaddr_storage *);
-socklen_t addr_len(const struct sockaddr_storage *);
+/* ---- net.c: sockets (address helpers: proto.h, addr.c) ---- */
 int	 udp_bind(const struct sockaddr_storage *, uint16_t port);	/* fd or -errno */
 
 /* ---- rtp.c: what the relay reads from packets ---- */
@@ -289,6 +278,8 @@ int	 journal_open(struct relayd *);
 void	 journal_close(struct relayd *);
 void	 journal_save(struct relayd *, const struct session *);
 void	 journal_drop(struct relayd *, const struct session *);
+/* Write what this loop round changed; after every epoll batch. */
+void	 journal_flush(struct relayd *);
 /* Sessions back from the journal; streams offered to backend adopt. */
 int	 journal_restore(struct relayd *);
 

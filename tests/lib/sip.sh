@@ -7,7 +7,9 @@
 # Everything runs in the current namespace on 127.0.0.x: the controller
 # listens on 127.0.0.1, callers are SIPp UACs bound to 127.0.0.2 (a known
 # trunk), 127.0.0.3 (unknown) or 127.0.0.4 (digest account), gateways
-# are SIPp UASs on 127.0.0.1. Ports come from this suite's ranges only:
+# are SIPp UASs on 127.0.0.1; registered phones, emergency and ENUM
+# destinations of the local-account tests live on 127.0.7.x (the same
+# ports: another address). Ports come from this suite's ranges only:
 # SIP 16000-16999 (ten per run, chosen from the PID), relay media
 # 36000-36999 (forty per run). Processes are killed by PID only.
 #
@@ -293,4 +295,39 @@ sip_trunks() {
 	local r
 	r=$(sip_ctl --json trunks) || return 1
 	jq -e "$1" <<<"$r" >/dev/null
+}
+
+# ---- local accounts (registrar, issue 6): phones on 127.0.7.x ----
+
+# sip_register NAME USER PASSWORD IP CONTACT-PORT EXPIRES: a phone at IP
+# registers USER with contact IP:CONTACT-PORT (401 challenge, then 200).
+sip_register() {
+	local name=$1 user=$2 pass=$3 ip=$4 cport=$5 exp=$6
+	tl_spawn "$name" - sipp -sf "$SIP_SCEN/uac_register.xml" -i "$ip" -p "$SIP_UAC_PORT" -m 1 -nostdin \
+		-timeout 20s -s "$user" -au "$user" -ap "$pass" -set cport "$cport" -set exp "$exp" \
+		-trace_err -error_file "$TL_TMP/$name.errors" -trace_msg -message_file "$TL_TMP/$name.msgs" \
+		"127.0.0.1:$SIP_CTL_PORT"
+	sip_expect "$name" 20 "REGISTER $user (expires $exp): 401 then 200"
+}
+
+# sip_phone NAME SCENARIO IP PORT: a registered phone (SIPp UAS) at IP:PORT.
+sip_phone() {
+	local name=$1 scen=$2 ip=$3 port=$4
+	[ -f "$scen" ] || scen=$SIP_SCEN/$scen
+	tl_spawn "$name" - sipp -sf "$scen" -i "$ip" -p "$port" -m 1 -nostdin \
+		-timeout 30s -set mport "$SIP_CALLEE_RTP" -trace_err -error_file "$TL_TMP/$name.errors" \
+		-trace_msg -message_file "$TL_TMP/$name.msgs"
+	tl_wait_for 5 "phone $name on $ip:$port" sip_listening "$port"
+}
+
+# sip_uac_from NAME SCENARIO SRC-IP SERVICE [sipp args...]: like sip_uac,
+# to SERVICE.
+sip_uac_from() {
+	local name=$1 scen=$2 ip=$3 svc=$4
+	shift 4
+	[ -f "$scen" ] || scen=$SIP_SCEN/$scen
+	tl_spawn "$name" - sipp -sf "$scen" -i "$ip" -p "$SIP_UAC_PORT" -m 1 -nostdin \
+		-timeout 30s -s "$svc" -set mport "$SIP_CALLER_RTP" \
+		-trace_err -error_file "$TL_TMP/$name.errors" -trace_msg -message_file "$TL_TMP/$name.msgs" \
+		"$@" "127.0.0.1:$SIP_CTL_PORT"
 }

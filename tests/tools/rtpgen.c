@@ -21,6 +21,16 @@
  *
  * It always ends: --count and --duration bound the run, and --max-time
  * (default 60 s) bounds it even when sending stalls.
+ *
+ * Bulk mode (--flow-file, for bench/media): up to 65536 streams, one
+ * destination per line of the file, sent from --sockets K sockets (stream
+ * i from socket i mod K, which binds PORT + 2*(i mod K) with --bind), so
+ * that tens of thousands of streams do not need as many descriptors. Each
+ * round sends one packet to every stream. The payload after the counter is
+ * zeros (the bench sink checks header, SSRC, counter and source, not the
+ * pattern): the generator must stay cheap next to what it measures.
+ * SIGUSR1 and SIGUSR2 mark the start and the end of a measurement window;
+ * the summary reports what was sent inside it (both modes).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,6 +54,8 @@
 #include "rtptool.h"
 
 #define MAX_STREAMS	64
+#define MAX_BULK	65536	/* streams in --flow-file mode */
+#define MAX_SOCKETS	1024
 #define MAX_BATCH	256
 #define MAX_PKT		1500
 #define RTP_HDR		12
@@ -86,6 +98,22 @@ struct opts {
 	double			 max_time;
 	uint32_t		 start_seq;
 	bool			 verbose;
+	char			 flow_file[512];
+	int			 sockets;
+	bool			 spin;
+};
+
+/* Bulk mode: many streams over few sockets. */
+struct bulk {
+	int			 nsock;
+	int			 fds[MAX_SOCKETS];
+	struct sockaddr_storage	 local[MAX_SOCKETS];
+	int			*order;		/* stream indexes, by socket */
+	struct sockaddr_in6	*dst;		/* per stream (v4 or v6) */
+	socklen_t		*dstlen;
+	uint32_t		*next;		/* per stream counter */
+	size_t			 pos;		/* next index into order */
+	uint64_t		 sent, errors, bytes;
 };
 
 struct ctx {
@@ -96,10 +124,18 @@ struct ctx {
 	uint64_t		 rtp_done;	/* RTP packets per stream sent */
 	double			 t0;
 	double			 elapsed;
+	uint64_t		 total_sent;	/* all packets, for the window */
 	const char		*stop;
 	sigset_t		 sigs;
+	struct bulk		*bulk;
 	uint8_t			 buf[MAX_BATCH][MAX_PKT];
 };
+
+/* The measurement window, marked by SIGUSR1 (start) and SIGUSR2 (end). */
+static volatile uint64_t *win_counter;	/* packets sent so far */
+static volatile uint64_t win_sent0, win_sent1;
+static volatile double win_t0, win_t1;
+static volatile sig_atomic_t win_state;	/* 0 none, 1 open, 2 closed */
 
 static double
 now_s(void)
@@ -108,6 +144,22 @@ now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+on_window(int sig)
+{
+	uint64_t n = win_counter ? *win_counter : 0;
+
+	if (sig == SIGUSR1) {
+		win_sent0 = n;
+		win_t0 = now_s();
+		win_state = 1;
+	} else if (win_state == 1) {
+		win_sent1 = n;
+		win_t1 = now_s();
+		win_state = 2;
+	}
 }
 
 static void
@@ -202,16 +254,25 @@ usage(int status)
 "      --rtcp-only       send only RTCP, to the --dest ports themselves\n"
 "      --rtcp-every N    one RTCP packet per N RTP packets (default 10)\n"
 "      --max-time SECS   hard limit on the run (default 60)\n"
+"      --flow-file FILE  bulk mode: one ADDR:PORT per line, stream i goes\n"
+"                        to line i (up to %d streams; no --dest, no RTCP)\n"
+"      --sockets K       bulk mode: send from K sockets (default 1); with\n"
+"                        --bind ADDR:PORT socket k binds PORT+2*k\n"
+"      --spin            bulk mode, paced: wait for the next batch by polling\n"
+"                        the clock, not sleeping (a sleeping sender loses its\n"
+"                        CPU share to other load and falls short of the rate)\n"
 "  -v, --verbose         progress on stderr\n"
+"SIGUSR1/SIGUSR2 open/close a measurement window (reported as window_*).\n"
 "Prints one JSON summary line on stdout. Exit 0 if every packet was sent.\n",
-	    MAX_BATCH);
+	    MAX_BATCH, MAX_BULK);
 	exit(status);
 }
 
 static void
 parse_opts(struct opts *o, int argc, char **argv)
 {
-	enum { O_START = 256, O_RTCP_ONLY, O_RTCP_EVERY, O_MAX_TIME };
+	enum { O_START = 256, O_RTCP_ONLY, O_RTCP_EVERY, O_MAX_TIME,
+	    O_FLOW_FILE, O_SOCKETS, O_SPIN };
 	static const struct option lopts[] = {
 		{ "dest", required_argument, NULL, 'd' },
 		{ "bind", required_argument, NULL, 'b' },
@@ -229,6 +290,9 @@ parse_opts(struct opts *o, int argc, char **argv)
 		{ "rtcp-only", no_argument, NULL, O_RTCP_ONLY },
 		{ "rtcp-every", required_argument, NULL, O_RTCP_EVERY },
 		{ "max-time", required_argument, NULL, O_MAX_TIME },
+		{ "flow-file", required_argument, NULL, O_FLOW_FILE },
+		{ "sockets", required_argument, NULL, O_SOCKETS },
+		{ "spin", no_argument, NULL, O_SPIN },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -257,7 +321,7 @@ parse_opts(struct opts *o, int argc, char **argv)
 			break;
 		case 'n':
 			o->streams = (int)num_arg("--streams", optarg, 1,
-			    MAX_STREAMS);
+			    MAX_BULK);
 			break;
 		case 'r':
 			o->rate = num_arg("--rate", optarg, 0.1, 1e7);
@@ -304,6 +368,18 @@ parse_opts(struct opts *o, int argc, char **argv)
 			o->max_time = num_arg("--max-time", optarg, 0.001,
 			    86400);
 			break;
+		case O_FLOW_FILE:
+			if (strlen(optarg) >= sizeof(o->flow_file))
+				usage(2);
+			strcpy(o->flow_file, optarg);
+			break;
+		case O_SOCKETS:
+			o->sockets = (int)num_arg("--sockets", optarg, 1,
+			    MAX_SOCKETS);
+			break;
+		case O_SPIN:
+			o->spin = true;
+			break;
 		case 'v':
 			o->verbose = true;
 			break;
@@ -313,8 +389,24 @@ parse_opts(struct opts *o, int argc, char **argv)
 			usage(2);
 		}
 	}
-	if (optind != argc || o->dest[0] == '\0')
+	if (optind != argc || (o->dest[0] == '\0') == (o->flow_file[0] == '\0')) {
+		fprintf(stderr, "rtpgen: give exactly one of --dest and "
+		    "--flow-file\n");
 		usage(2);
+	}
+	if (o->flow_file[0] && (o->rtcp || o->rtcp_only)) {
+		fprintf(stderr, "rtpgen: --flow-file sends RTP only\n");
+		exit(2);
+	}
+	if ((o->sockets || o->spin) && !o->flow_file[0]) {
+		fprintf(stderr, "rtpgen: --sockets and --spin need --flow-file\n");
+		exit(2);
+	}
+	if (o->flow_file[0] == '\0' && o->streams > MAX_STREAMS) {
+		fprintf(stderr, "rtpgen: at most %d streams without "
+		    "--flow-file\n", MAX_STREAMS);
+		exit(2);
+	}
 	if (o->count == 0 && o->duration == 0) {
 		fprintf(stderr, "rtpgen: give --count or --duration\n");
 		exit(2);
@@ -499,6 +591,7 @@ send_flow(struct ctx *c, struct flow *f, uint32_t upto, double deadline)
 			f->bytes += iov[i].iov_len;
 		f->sent += (uint64_t)r;
 		f->next += (uint32_t)r;
+		c->total_sent += (uint64_t)r;
 	}
 	return true;
 }
@@ -577,6 +670,331 @@ run(struct ctx *c)
 	c->elapsed = now_s() - c->t0;
 }
 
+
+/* ---- bulk mode (--flow-file) ---- */
+
+static int
+bulk_read_file(struct ctx *c, struct bulk *b, int *nlines)
+{
+	FILE *fp = fopen(c->o.flow_file, "r");
+	char line[256];
+	int n = 0, lineno = 0;
+
+	if (fp == NULL) {
+		fprintf(stderr, "rtpgen: %s: %s\n", c->o.flow_file,
+		    strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		struct sockaddr_storage ss;
+
+		lineno++;
+		line[strcspn(line, " \t\r\n")] = '\0';
+		if (line[0] == '\0' || line[0] == '#')
+			continue;
+		if (n == MAX_BULK || parse_addr(line, true, &ss) < 0) {
+			fprintf(stderr, "rtpgen: %s:%d: bad destination '%s'"
+			    "%s\n", c->o.flow_file, lineno, line,
+			    n == MAX_BULK ? " (too many lines)" : "");
+			fclose(fp);
+			return -1;
+		}
+		memcpy(&b->dst[n], &ss, sizeof(b->dst[n]));
+		b->dstlen[n] = addr_len(&ss);
+		n++;
+	}
+	fclose(fp);
+	*nlines = n;
+	return 0;
+}
+
+static int
+bulk_open(struct ctx *c, struct bulk *b, int family)
+{
+	struct sockaddr_storage base;
+	int has_port = 0;
+	char a[80];
+
+	memset(&base, 0, sizeof(base));
+	base.ss_family = (sa_family_t)family;
+	if (c->o.bind[0] && (has_port = parse_addr(c->o.bind, false,
+	    &base)) < 0) {
+		fprintf(stderr, "rtpgen: bad --bind '%s'\n", c->o.bind);
+		return -1;
+	}
+	if (base.ss_family != family) {
+		fprintf(stderr, "rtpgen: --bind and destinations differ in "
+		    "address family\n");
+		return -1;
+	}
+	for (int k = 0; k < b->nsock; k++) {
+		socklen_t sl = sizeof(b->local[k]);
+		int one = 1;
+
+		b->local[k] = base;
+		if (has_port) {
+			unsigned port = addr_port(&base) + 2u * (unsigned)k;
+
+			if (port > 65535) {
+				fprintf(stderr, "rtpgen: port out of range\n");
+				return -1;
+			}
+			addr_set_port(&b->local[k], port);
+		}
+		b->fds[k] = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (b->fds[k] < 0 || (has_port && setsockopt(b->fds[k],
+		    SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
+		    bind(b->fds[k], (struct sockaddr *)&b->local[k],
+		    addr_len(&b->local[k])) < 0) {
+			fprintf(stderr, "rtpgen: socket %d (%s): %s\n", k,
+			    addr_fmt(&b->local[k], a, sizeof(a)),
+			    strerror(errno));
+			return -1;
+		}
+		getsockname(b->fds[k], (struct sockaddr *)&b->local[k], &sl);
+	}
+	return 0;
+}
+
+static int
+bulk_setup(struct ctx *c)
+{
+	struct bulk *b;
+	int nlines = 0, pos = 0;
+
+	b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return -1;
+	c->bulk = b;
+	for (int k = 0; k < MAX_SOCKETS; k++)
+		b->fds[k] = -1;
+	b->dst = calloc(MAX_BULK, sizeof(*b->dst));
+	b->dstlen = calloc(MAX_BULK, sizeof(*b->dstlen));
+	b->next = calloc(MAX_BULK, sizeof(*b->next));
+	b->order = calloc(MAX_BULK, sizeof(*b->order));
+	if (!b->dst || !b->dstlen || !b->next || !b->order) {
+		fprintf(stderr, "rtpgen: out of memory\n");
+		return -1;
+	}
+	if (bulk_read_file(c, b, &nlines) < 0)
+		return -1;
+	if (nlines == 0 || c->o.streams > nlines) {
+		fprintf(stderr, "rtpgen: %s has %d destinations for %d "
+		    "streams\n", c->o.flow_file, nlines, c->o.streams);
+		return -1;
+	}
+	if (c->o.streams == 0)
+		c->o.streams = nlines;
+	b->nsock = c->o.sockets ? c->o.sockets : 1;
+	if (b->nsock > c->o.streams)
+		b->nsock = c->o.streams;
+	for (int i = 1; i < c->o.streams; i++)
+		if (b->dst[i].sin6_family != b->dst[0].sin6_family) {
+			fprintf(stderr, "rtpgen: %s mixes address families\n",
+			    c->o.flow_file);
+			return -1;
+		}
+	if (bulk_open(c, b, b->dst[0].sin6_family) < 0)
+		return -1;
+	for (int k = 0; k < b->nsock; k++)
+		for (int i = k; i < c->o.streams; i += b->nsock)
+			b->order[pos++] = i;
+	for (int i = 0; i < c->o.streams; i++)
+		b->next[i] = c->o.start_seq;
+	win_counter = &b->sent;
+	return 0;
+}
+
+/* One sendmmsg of up to --batch packets, all on the socket of order[pos]. */
+static int
+bulk_send_batch(struct ctx *c, struct bulk *b, uint64_t left,
+    double deadline)
+{
+	struct mmsghdr msgs[MAX_BATCH];
+	struct iovec iov[MAX_BATCH];
+	int n = 0, sock = b->order[b->pos] % b->nsock, r;
+	size_t len = (size_t)c->o.size;
+
+	while (n < c->o.batch && (uint64_t)n < left &&
+	    b->pos + (size_t)n < (size_t)c->o.streams &&
+	    b->order[b->pos + (size_t)n] % b->nsock == sock) {
+		int i = b->order[b->pos + (size_t)n];
+		uint8_t *p = c->buf[n];
+		uint32_t ctr = b->next[i];
+
+		p[0] = 0x80;
+		p[1] = (uint8_t)(c->o.pt & 0x7f);
+		p[2] = (uint8_t)(ctr >> 8);
+		p[3] = (uint8_t)ctr;
+		put32(p + 4, ctr * TS_STEP);
+		put32(p + 8, c->o.ssrc_base + (uint32_t)i);
+		memcpy(p + RTP_HDR, "TLRG", 4);
+		put32(p + RTP_HDR + 4, ctr);
+		iov[n].iov_base = p;
+		iov[n].iov_len = len;
+		memset(&msgs[n], 0, sizeof(msgs[n]));
+		msgs[n].msg_hdr.msg_iov = &iov[n];
+		msgs[n].msg_hdr.msg_iovlen = 1;
+		msgs[n].msg_hdr.msg_name = &b->dst[i];
+		msgs[n].msg_hdr.msg_namelen = b->dstlen[i];
+		n++;
+	}
+	r = sendmmsg(b->fds[sock], msgs, (unsigned)n, MSG_DONTWAIT);
+	if (r < 0) {
+		if (errno == EINTR)
+			return 0;
+		if (errno == EAGAIN || errno == ENOBUFS) {
+			struct pollfd pfd = { b->fds[sock], POLLOUT, 0 };
+
+			if (now_s() >= deadline)
+				return -1;
+			poll(&pfd, 1, 10);
+			return 0;
+		}
+		/* the packet is lost (e.g. an ICMP error): count it */
+		b->errors++;
+		r = 1;
+	} else {
+		b->sent += (uint64_t)r;
+		b->bytes += (uint64_t)r * len;
+	}
+	for (int k = 0; k < r; k++)
+		b->next[b->order[b->pos + (size_t)k]]++;
+	b->pos += (size_t)r;
+	if (b->pos == (size_t)c->o.streams) {
+		b->pos = 0;
+		c->rtp_done++;		/* one more full round */
+	}
+	return r;
+}
+
+static void
+bulk_run(struct ctx *c)
+{
+	struct opts *o = &c->o;
+	struct bulk *b = c->bulk;
+	double deadline, end, next_sig = 0, total_rate;
+	uint64_t done = 0, limit, burst;
+
+	c->t0 = now_s();
+	deadline = c->t0 + o->max_time;
+	end = o->duration > 0 ? c->t0 + o->duration : deadline;
+	if (end > deadline)
+		end = deadline;
+	total_rate = o->rate * o->streams;
+	limit = o->count ? o->count * (uint64_t)o->streams : UINT64_MAX;
+	burst = (uint64_t)(total_rate / 1000.0);
+	if (burst > (uint64_t)o->batch)
+		burst = (uint64_t)o->batch;
+	if (burst < 1)
+		burst = 1;
+	for (;;) {
+		double t = now_s();
+		uint64_t due;
+		int r;
+
+		if (t >= next_sig) {
+			sigset_t pend;
+
+			sigpending(&pend);
+			if (sigismember(&pend, SIGTERM) ||
+			    sigismember(&pend, SIGINT)) {
+				c->stop = "signal";
+				break;
+			}
+			next_sig = t + 0.002;
+		}
+		if (done >= limit) {
+			c->stop = "count";
+			break;
+		}
+		if (t >= end) {
+			c->stop = t >= deadline && o->duration == 0 ?
+			    "max_time" : "duration";
+			break;
+		}
+		due = o->flood ? limit : (uint64_t)((t - c->t0) * total_rate) + 1;
+		if (due > limit)
+			due = limit;
+		/* Paced: wait until a batch is due (at most 1 ms of packets):
+		 * one wakeup per packet would cost more than sending, and timer
+		 * slack would make the rate fall short. --spin polls the clock
+		 * (vDSO) instead of sleeping. */
+		if (!o->flood && (due <= done ||
+		    (o->spin && due - done < burst && due < limit))) {
+			double nt = c->t0 + ((double)done + burst - 1) / total_rate;
+			struct timespec ts;
+
+			if (o->spin)
+				continue;
+			if (nt > end)
+				nt = end;
+			ts.tv_sec = (time_t)nt;
+			ts.tv_nsec = (long)((nt - (double)ts.tv_sec) * 1e9);
+			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts,
+			    NULL);
+			continue;
+		}
+		r = bulk_send_batch(c, b, due - done, deadline);
+		if (r < 0) {
+			c->stop = "max_time";
+			break;
+		}
+		done += (uint64_t)r;
+	}
+	c->elapsed = now_s() - c->t0;
+}
+
+static void
+bulk_free(struct ctx *c)
+{
+	struct bulk *b = c->bulk;
+
+	if (b == NULL)
+		return;
+	for (int k = 0; k < MAX_SOCKETS; k++)
+		if (b->fds[k] >= 0)
+			close(b->fds[k]);
+	free(b->dst);
+	free(b->dstlen);
+	free(b->next);
+	free(b->order);
+	free(b);
+	c->bulk = NULL;
+}
+
+static void
+print_window(void)
+{
+	if (win_state == 2)
+		printf(",\"window_sent\":%" PRIu64 ",\"window_elapsed\":%.6f",
+		    win_sent1 - win_sent0, win_t1 - win_t0);
+	else
+		printf(",\"window_sent\":null,\"window_elapsed\":null");
+}
+
+static void
+bulk_summary(const struct ctx *c)
+{
+	const struct bulk *b = c->bulk;
+	char a[80];
+
+	printf("{\"tool\":\"rtpgen\",\"mode\":\"bulk\",\"streams\":%d,"
+	    "\"sockets\":%d,\"rate\":%g,\"flood\":%s,\"rounds\":%" PRIu64
+	    ",\"sent\":%" PRIu64 ",\"rtcp_sent\":0,\"bytes\":%" PRIu64
+	    ",\"errors\":%" PRIu64 ",\"elapsed\":%.3f,\"pps\":%.1f,"
+	    "\"stop\":\"%s\",\"first_source\":\"%s\"",
+	    c->o.streams, b->nsock, c->o.flood ? 0 : c->o.rate,
+	    c->o.flood ? "true" : "false", c->rtp_done, b->sent, b->bytes,
+	    b->errors, c->elapsed,
+	    c->elapsed > 0 ? (double)b->sent / c->elapsed : 0.0,
+	    c->stop ? c->stop : "error",
+	    addr_fmt(&b->local[0], a, sizeof(a)));
+	print_window();
+	printf("}\n");
+	fflush(stdout);
+}
+
 static void
 summary(const struct ctx *c)
 {
@@ -597,12 +1015,14 @@ summary(const struct ctx *c)
 	    "\"per_stream\":%" PRIu64 ",\"sent\":%" PRIu64
 	    ",\"rtcp_sent\":%" PRIu64 ",\"bytes\":%" PRIu64
 	    ",\"errors\":%" PRIu64 ",\"elapsed\":%.3f,\"pps\":%.1f,"
-	    "\"stop\":\"%s\",\"flows\":[",
+	    "\"stop\":\"%s\"",
 	    c->o.streams, c->o.flood ? 0 : c->o.rate,
 	    c->o.flood ? "true" : "false", c->rtp_done, sent, rtcp, bytes,
 	    errors, c->elapsed,
 	    c->elapsed > 0 ? (double)(sent + rtcp) / c->elapsed : 0.0,
 	    c->stop ? c->stop : "error");
+	print_window();
+	printf(",\"flows\":[");
 	for (int i = 0; i < c->nflows; i++) {
 		const struct flow *f = &c->flows[i];
 
@@ -635,7 +1055,26 @@ main(int argc, char **argv)
 	sigaddset(&c->sigs, SIGTERM);
 	sigaddset(&c->sigs, SIGINT);
 	sigprocmask(SIG_BLOCK, &c->sigs, NULL);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_window;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
+	win_counter = &c->total_sent;
 
+	if (c->o.flow_file[0]) {
+		if (bulk_setup(c) < 0) {
+			rc = 2;
+			goto out;
+		}
+		bulk_run(c);
+		bulk_summary(c);
+		if (c->bulk->errors ||
+		    (c->o.count && c->rtp_done < c->o.count))
+			rc = 1;
+		goto out;
+	}
 	if (setup(c) < 0) {
 		rc = 2;
 		goto out;
@@ -648,6 +1087,8 @@ main(int argc, char **argv)
 	if (c->o.count && c->rtp_done < c->o.count)
 		rc = 1;
 out:
+	win_counter = NULL;
+	bulk_free(c);
 	for (int i = 0; i < c->nflows; i++)
 		if (c->flows[i].fd >= 0)
 			close(c->flows[i].fd);

@@ -19,6 +19,16 @@
  * SO_REUSEPORT group with a classic BPF program that steers every packet
  * to the group's first socket: this one, as long as the sink binds first.
  * --ready-file tells a script when that happened.
+ *
+ * Bulk mode (--flow-file, for bench/media): up to 65536 streams arriving
+ * on a few ports. Line i of the file is "SRC_ADDR:PORT DST_PORT": stream i
+ * (SSRC ssrc-base + i) must come from SRC and arrive on DST_PORT. Every
+ * packet is checked for header, SSRC, counter, arrival port and source;
+ * per stream, the counter must advance by one (gaps count as lost, earlier
+ * counters as late). The payload pattern is not checked (rtpgen's bulk
+ * mode sends zeros after the counter). SIGUSR1 and SIGUSR2 mark the start
+ * and end of a measurement window (both modes): window_received counts the
+ * packets read inside it, so packets a relay delivers late do not count.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,6 +54,8 @@
 #include "rtptool.h"
 
 #define MAX_STREAMS	64
+#define MAX_BULK	65536
+#define MAX_PORTS	128		/* distinct ports in bulk mode */
 #define MAX_SSRC	4		/* SSRCs tracked per flow */
 #define BATCH		64
 #define MAX_PKT		2048
@@ -102,6 +114,27 @@ struct opts {
 	bool		 allow_reorder;
 	char		 ready_file[512];
 	bool		 verbose;
+	char		 flow_file[512];
+};
+
+/* Bulk mode: one entry per stream, a few sockets. */
+struct bstream {
+	struct sockaddr_in6	 src;		/* expected source (v4 or v6) */
+	uint16_t		 dport;
+	bool			 seen;
+	uint32_t		 last;
+	uint64_t		 received;
+};
+
+struct bulk {
+	struct bstream		*st;
+	int			 nst;
+	int			 nfd;
+	int			 fds[MAX_PORTS];
+	uint16_t		 ports[MAX_PORTS];
+	uint64_t		 received, gaps, late, bad_source, bad_port;
+	uint64_t		 bad_header, bad_ssrc;
+	char			 first_bad[160];
 };
 
 struct ctx {
@@ -111,6 +144,10 @@ struct ctx {
 	int		 sigfd;
 	double		 t0, elapsed, last_rx, done_at;
 	const char	*stop;
+	struct bulk	*bulk;
+	uint64_t	 win_rx0, win_rx1;	/* measurement window */
+	double		 win_t0, win_t1;
+	int		 win_state;		/* 0 none, 1 open, 2 closed */
 	uint8_t		 buf[BATCH][MAX_PKT];
 };
 
@@ -176,8 +213,13 @@ usage(int status)
 "      --allow-reorder    out-of-order arrival is not a failure\n"
 "  -r, --ready-file PATH  write \"ready\" to PATH once every port is bound\n"
 "  -v, --verbose          report each bad packet on stderr\n"
+"      --flow-file FILE   bulk mode: line i is \"SRC_ADDR:PORT DST_PORT\" of\n"
+"                         stream i (SSRC ssrc-base+i, default 0x1000); up to\n"
+"                         %d streams on up to %d distinct ports of --bind\n"
+"SIGUSR1/SIGUSR2 open/close a measurement window (reported as window_*).\n"
 "Prints one JSON summary line. Exit 0 if every expected packet arrived\n"
-"once, from the expected source, intact; 1 otherwise; 2 on usage errors.\n");
+"once, from the expected source, intact; 1 otherwise; 2 on usage errors.\n",
+	    MAX_BULK, MAX_PORTS);
 	exit(status);
 }
 
@@ -194,7 +236,8 @@ copy_arg(char *dst, size_t len, const char *s)
 static void
 parse_opts(struct opts *o, int argc, char **argv)
 {
-	enum { O_START = 256, O_RTCP_ONLY, O_EXPECT_RTCP, O_REORDER };
+	enum { O_START = 256, O_RTCP_ONLY, O_EXPECT_RTCP, O_REORDER,
+	    O_FLOW_FILE };
 	static const struct option lopts[] = {
 		{ "bind", required_argument, NULL, 'b' },
 		{ "streams", required_argument, NULL, 'n' },
@@ -211,6 +254,7 @@ parse_opts(struct opts *o, int argc, char **argv)
 		{ "idle", required_argument, NULL, 'i' },
 		{ "linger", required_argument, NULL, 'l' },
 		{ "allow-reorder", no_argument, NULL, O_REORDER },
+		{ "flow-file", required_argument, NULL, O_FLOW_FILE },
 		{ "ready-file", required_argument, NULL, 'r' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -278,6 +322,9 @@ parse_opts(struct opts *o, int argc, char **argv)
 		case O_REORDER:
 			o->allow_reorder = true;
 			break;
+		case O_FLOW_FILE:
+			copy_arg(o->flow_file, sizeof(o->flow_file), optarg);
+			break;
 		case 'r':
 			copy_arg(o->ready_file, sizeof(o->ready_file), optarg);
 			break;
@@ -295,6 +342,15 @@ parse_opts(struct opts *o, int argc, char **argv)
 	if (o->rtcp && o->rtcp_only) {
 		fprintf(stderr, "rtpsink: --rtcp and --rtcp-only exclude each other\n");
 		exit(2);
+	}
+	if (o->flow_file[0] && (o->rtcp || o->rtcp_only || o->from[0])) {
+		fprintf(stderr, "rtpsink: --flow-file takes the sources from "
+		    "the file and checks RTP only\n");
+		exit(2);
+	}
+	if (o->flow_file[0] && !o->has_ssrc) {
+		o->has_ssrc = true;
+		o->ssrc_base = 0x1000;
 	}
 	if (o->rtcp_only && o->expect >= 0 && o->expect_rtcp < 0)
 		o->expect_rtcp = o->expect;	/* --rtcp-only -e N */
@@ -595,23 +651,336 @@ drain(struct ctx *c, struct flow *f)
 	}
 }
 
+
+/* ---- bulk mode (--flow-file) ---- */
+
+static int
+bulk_port_fd(struct ctx *c, struct bulk *b, const struct sockaddr_storage *base,
+    uint16_t port)
+{
+	struct sockaddr_storage ss = *base;
+	char a[80];
+	int fd, rcvbuf = 4 << 20;
+
+	for (int k = 0; k < b->nfd; k++)
+		if (b->ports[k] == port)
+			return 0;
+	if (b->nfd == MAX_PORTS) {
+		fprintf(stderr, "rtpsink: more than %d distinct ports in %s\n",
+		    MAX_PORTS, c->o.flow_file);
+		return -1;
+	}
+	addr_set_port(&ss, port);
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		fprintf(stderr, "rtpsink: socket: %s\n", strerror(errno));
+		return -1;
+	}
+	b->fds[b->nfd] = fd;
+	b->ports[b->nfd++] = port;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (bind(fd, (struct sockaddr *)&ss, addr_len(&ss)) < 0) {
+		fprintf(stderr, "rtpsink: bind %s: %s\n",
+		    addr_fmt(&ss, a, sizeof(a)), strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+bulk_setup(struct ctx *c)
+{
+	struct sockaddr_storage base;
+	struct bulk *b;
+	char line[256];
+	int lineno = 0;
+	FILE *fp;
+
+	b = c->bulk = calloc(1, sizeof(*b));
+	if (b == NULL || (b->st = calloc(MAX_BULK, sizeof(*b->st))) == NULL) {
+		fprintf(stderr, "rtpsink: out of memory\n");
+		return -1;
+	}
+	if (parse_addr(c->o.bind, false, &base) < 0) {
+		fprintf(stderr, "rtpsink: bad --bind '%s'\n", c->o.bind);
+		return -1;
+	}
+	fp = fopen(c->o.flow_file, "r");
+	if (fp == NULL) {
+		fprintf(stderr, "rtpsink: %s: %s\n", c->o.flow_file,
+		    strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		struct sockaddr_storage src;
+		char addr[200];
+		unsigned port;
+
+		lineno++;
+		if (line[0] == '#' || line[0] == '\n')
+			continue;
+		if (b->nst == MAX_BULK ||
+		    sscanf(line, "%199s %u", addr, &port) != 2 ||
+		    port == 0 || port > 65535 ||
+		    parse_addr(addr, true, &src) < 0 ||
+		    src.ss_family != base.ss_family) {
+			fprintf(stderr, "rtpsink: %s:%d: expected \"SRC_ADDR:PORT "
+			    "DST_PORT\" (same family as --bind)%s\n",
+			    c->o.flow_file, lineno,
+			    b->nst == MAX_BULK ? ", too many lines" : "");
+			fclose(fp);
+			return -1;
+		}
+		memcpy(&b->st[b->nst].src, &src, sizeof(b->st[0].src));
+		b->st[b->nst].dport = (uint16_t)port;
+		if (bulk_port_fd(c, b, &base, (uint16_t)port) < 0) {
+			fclose(fp);
+			return -1;
+		}
+		b->nst++;
+	}
+	fclose(fp);
+	if (b->nst == 0) {
+		fprintf(stderr, "rtpsink: %s: no streams\n", c->o.flow_file);
+		return -1;
+	}
+	c->o.streams = b->nst;
+	return 0;
+}
+
+static void
+bulk_bad(struct bulk *b, uint64_t *counter, const char *what,
+    const struct sockaddr_storage *src, uint16_t port)
+{
+	char a[80];
+
+	(*counter)++;
+	if (b->first_bad[0] == '\0')
+		snprintf(b->first_bad, sizeof(b->first_bad), "%s from %s on "
+		    "port %u", what, addr_fmt(src, a, sizeof(a)), port);
+}
+
+static void
+bulk_check(struct ctx *c, struct bulk *b, uint16_t port, const uint8_t *p,
+    size_t len, bool trunc, const struct sockaddr_storage *src)
+{
+	struct sockaddr_storage want;
+	struct bstream *st;
+	uint32_t ssrc, ctr, idx;
+
+	if (trunc || len < RTP_HDR + MAGIC_LEN || (p[0] & 0xc0) != 0x80 ||
+	    (c->o.pt >= 0 && (p[1] & 0x7f) != c->o.pt) ||
+	    (c->o.size && len != (size_t)c->o.size) ||
+	    memcmp(p + RTP_HDR, "TLRG", 4) != 0) {
+		bulk_bad(b, &b->bad_header, "bad header", src, port);
+		return;
+	}
+	ssrc = get32(p + 8);
+	ctr = get32(p + RTP_HDR + 4);
+	if ((uint32_t)(p[2] << 8 | p[3]) != (ctr & 0xffff) ||
+	    get32(p + 4) != ctr * TS_STEP) {
+		bulk_bad(b, &b->bad_header, "counter/seq/ts mismatch", src,
+		    port);
+		return;
+	}
+	idx = ssrc - c->o.ssrc_base;
+	if (idx >= (uint32_t)b->nst) {
+		bulk_bad(b, &b->bad_ssrc, "foreign SSRC", src, port);
+		return;
+	}
+	st = &b->st[idx];
+	if (st->dport != port) {
+		bulk_bad(b, &b->bad_port, "wrong destination port", src, port);
+		return;
+	}
+	memset(&want, 0, sizeof(want));
+	memcpy(&want, &st->src, sizeof(st->src));
+	if (!addr_equal(src, &want)) {
+		bulk_bad(b, &b->bad_source, "wrong source", src, port);
+		return;
+	}
+	if (!st->seen) {
+		st->seen = true;
+		st->last = ctr;
+		if (c->o.expect >= 0)	/* counters start at start-seq */
+			b->gaps += (uint32_t)(ctr - c->o.start_seq);
+	} else if ((int32_t)(ctr - st->last) > 0) {
+		b->gaps += (uint32_t)(ctr - st->last) - 1;
+		st->last = ctr;
+	} else
+		b->late++;
+	st->received++;
+	b->received++;
+}
+
+static void
+bulk_drain(struct ctx *c, struct bulk *b, int k)
+{
+	struct mmsghdr msgs[BATCH];
+	struct iovec iov[BATCH];
+	struct sockaddr_storage src[BATCH];
+
+	for (int round = 0; round < 16; round++) {
+		int n;
+
+		memset(msgs, 0, sizeof(msgs));
+		for (int i = 0; i < BATCH; i++) {
+			iov[i].iov_base = c->buf[i];
+			iov[i].iov_len = MAX_PKT;
+			msgs[i].msg_hdr.msg_iov = &iov[i];
+			msgs[i].msg_hdr.msg_iovlen = 1;
+			msgs[i].msg_hdr.msg_name = &src[i];
+			msgs[i].msg_hdr.msg_namelen = sizeof(src[i]);
+		}
+		n = recvmmsg(b->fds[k], msgs, BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			return;
+		c->last_rx = now_s();
+		for (int i = 0; i < n; i++)
+			bulk_check(c, b, b->ports[k], c->buf[i],
+			    msgs[i].msg_len,
+			    (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0,
+			    &src[i]);
+		if (n < BATCH)
+			return;
+	}
+}
+
+static bool
+bulk_complete(const struct ctx *c, const struct bulk *b)
+{
+	if (c->o.expect <= 0)
+		return false;
+	for (int i = 0; i < b->nst; i++)
+		if (b->st[i].received < (uint64_t)c->o.expect)
+			return false;
+	return true;
+}
+
+static bool
+bulk_verdict(const struct ctx *c, const struct bulk *b, uint64_t *missing)
+{
+	bool ok = true;
+
+	*missing = 0;
+	for (int i = 0; i < b->nst; i++)
+		if (b->st[i].received == 0)
+			(*missing)++;
+	if (b->bad_header || b->bad_ssrc || b->bad_port || b->bad_source) {
+		fprintf(stderr, "rtpsink: %" PRIu64 " bad headers, %" PRIu64
+		    " foreign SSRCs, %" PRIu64 " on a wrong port, %" PRIu64
+		    " from a wrong source; first: %s\n", b->bad_header,
+		    b->bad_ssrc, b->bad_port, b->bad_source, b->first_bad);
+		ok = false;
+	}
+	if (c->o.expect >= 0) {
+		uint64_t want = (uint64_t)c->o.expect * (uint64_t)b->nst;
+
+		if (b->received != want || b->gaps || b->late || *missing) {
+			fprintf(stderr, "rtpsink: %" PRIu64 " of %" PRIu64
+			    " packets arrived; %" PRIu64 " lost in gaps, %"
+			    PRIu64 " late, %" PRIu64 " of %d streams never "
+			    "seen\n", b->received, want, b->gaps, b->late,
+			    *missing, b->nst);
+			ok = false;
+		}
+	} else if (b->late && !c->o.allow_reorder) {
+		fprintf(stderr, "rtpsink: %" PRIu64 " packets out of order\n",
+		    b->late);
+		ok = false;
+	}
+	return ok;
+}
+
+static void
+bulk_summary(const struct ctx *c, bool ok, uint64_t missing)
+{
+	const struct bulk *b = c->bulk;
+
+	printf("{\"tool\":\"rtpsink\",\"mode\":\"bulk\",\"ok\":%s,"
+	    "\"stop\":\"%s\",\"elapsed\":%.3f,\"streams\":%d,\"ports\":%d,"
+	    "\"received\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"late\":%" PRIu64
+	    ",\"streams_missing\":%" PRIu64 ",\"bad_source\":%" PRIu64
+	    ",\"bad_port\":%" PRIu64 ",\"bad_header\":%" PRIu64
+	    ",\"bad_ssrc\":%" PRIu64 ",\"first_bad\":",
+	    ok ? "true" : "false", c->stop ? c->stop : "error", c->elapsed,
+	    b->nst, b->nfd, b->received, b->gaps, b->late, missing,
+	    b->bad_source, b->bad_port, b->bad_header, b->bad_ssrc);
+	if (b->first_bad[0])
+		printf("\"%s\"", b->first_bad);
+	else
+		printf("null");
+}
+
+static uint64_t
+total_rx(const struct ctx *c)
+{
+	uint64_t n = 0;
+
+	if (c->bulk)
+		return c->bulk->received;
+	for (int i = 0; i < c->nflows; i++)
+		n += c->flows[i].packets;
+	return n;
+}
+
+static void
+drain_all(struct ctx *c)
+{
+	if (c->bulk)
+		for (int k = 0; k < c->bulk->nfd; k++)
+			bulk_drain(c, c->bulk, k);
+	else
+		for (int i = 0; i < c->nflows; i++)
+			drain(c, &c->flows[i]);
+}
+
+/* SIGUSR1/SIGUSR2: what is queued now arrived before the mark. */
+static void
+window_mark(struct ctx *c, int sig)
+{
+	drain_all(c);
+	if (sig == SIGUSR1) {
+		c->win_rx0 = total_rx(c);
+		c->win_t0 = now_s();
+		c->win_state = 1;
+	} else if (c->win_state == 1) {
+		c->win_rx1 = total_rx(c);
+		c->win_t1 = now_s();
+		c->win_state = 2;
+	}
+}
+
+static void
+print_window(const struct ctx *c)
+{
+	if (c->win_state == 2)
+		printf(",\"window_received\":%" PRIu64 ",\"window_elapsed\":%.6f",
+		    c->win_rx1 - c->win_rx0, c->win_t1 - c->win_t0);
+	else
+		printf(",\"window_received\":null,\"window_elapsed\":null");
+}
+
 static void
 run(struct ctx *c)
 {
-	struct pollfd pfd[2 * MAX_STREAMS + 1];
+	struct pollfd pfd[MAX_PORTS + 2 * MAX_STREAMS + 1];
 	double deadline;
+	int nfd = c->bulk ? c->bulk->nfd : c->nflows;
 
 	c->t0 = c->last_rx = now_s();
 	deadline = c->t0 + c->o.duration;
-	for (int i = 0; i < c->nflows; i++)
-		pfd[i] = (struct pollfd){ c->flows[i].fd, POLLIN, 0 };
-	pfd[c->nflows] = (struct pollfd){ c->sigfd, POLLIN, 0 };
+	for (int i = 0; i < nfd; i++)
+		pfd[i] = (struct pollfd){ c->bulk ? c->bulk->fds[i] :
+		    c->flows[i].fd, POLLIN, 0 };
+	pfd[nfd] = (struct pollfd){ c->sigfd, POLLIN, 0 };
 
 	for (;;) {
 		double t = now_s(), until = deadline;
 		int ms;
 
-		if (c->done_at == 0 && all_arrived(c))
+		if (c->done_at == 0 && (c->bulk ? bulk_complete(c, c->bulk) :
+		    all_arrived(c)))
 			c->done_at = t;
 		if (c->done_at > 0 && t >= c->done_at + c->o.linger) {
 			c->stop = "complete";
@@ -632,19 +1001,31 @@ run(struct ctx *c)
 		ms = (int)((until - t) * 1000) + 1;
 		if (ms > 200)
 			ms = 200;
-		if (poll(pfd, (nfds_t)c->nflows + 1, ms) < 0 && errno != EINTR)
+		if (poll(pfd, (nfds_t)nfd + 1, ms) < 0 && errno != EINTR)
 			break;
-		if (pfd[c->nflows].revents) {
+		if (pfd[nfd].revents) {
+			struct signalfd_siginfo si;
+
+			if (read(c->sigfd, &si, sizeof(si)) == sizeof(si) &&
+			    (si.ssi_signo == SIGUSR1 ||
+			    si.ssi_signo == SIGUSR2)) {
+				window_mark(c, (int)si.ssi_signo);
+				continue;
+			}
 			c->stop = "signal";
 			break;
 		}
-		for (int i = 0; i < c->nflows; i++)
-			if (pfd[i].revents & POLLIN)
+		for (int i = 0; i < nfd; i++) {
+			if (!(pfd[i].revents & POLLIN))
+				continue;
+			if (c->bulk)
+				bulk_drain(c, c->bulk, i);
+			else
 				drain(c, &c->flows[i]);
+		}
 	}
 	/* what is already queued arrived in time: count it */
-	for (int i = 0; i < c->nflows; i++)
-		drain(c, &c->flows[i]);
+	drain_all(c);
 	c->elapsed = now_s() - c->t0;
 }
 
@@ -768,11 +1149,13 @@ summary(const struct ctx *c, bool ok, const struct totals *tt)
 	    ",\"duplicates\":%" PRIu64 ",\"out_of_order\":%" PRIu64
 	    ",\"unexpected\":%" PRIu64 ",\"bad_source\":%" PRIu64
 	    ",\"bad_header\":%" PRIu64 ",\"bad_payload\":%" PRIu64
-	    ",\"bad_ssrc\":%" PRIu64 ",\"flows\":[",
+	    ",\"bad_ssrc\":%" PRIu64,
 	    ok ? "true" : "false", c->stop ? c->stop : "error", c->elapsed,
 	    c->o.streams, tt->received, tt->rtcp_received, tt->lost,
 	    tt->duplicates, tt->out_of_order, tt->unexpected, tt->bad_source,
 	    tt->bad_header, tt->bad_payload, tt->bad_ssrc);
+	print_window(c);
+	printf(",\"flows\":[");
 	for (int i = 0; i < c->nflows; i++) {
 		const struct flow *f = &c->flows[i];
 		uint64_t rx, lost;
@@ -843,10 +1226,27 @@ main(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGUSR1);
+	sigaddset(&sigs, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	c->sigfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (c->sigfd < 0) {
 		perror("rtpsink: signalfd");
+		goto out;
+	}
+	if (c->o.flow_file[0]) {
+		uint64_t missing;
+		bool bok;
+
+		if (bulk_setup(c) < 0 || write_ready(c) < 0)
+			goto out;
+		run(c);
+		bok = bulk_verdict(c, c->bulk, &missing);
+		bulk_summary(c, bok, missing);
+		print_window(c);
+		printf("}\n");
+		fflush(stdout);
+		rc = bok ? 0 : 1;
 		goto out;
 	}
 	if (setup(c) < 0 || write_ready(c) < 0)
@@ -864,6 +1264,12 @@ out:
 	}
 	if (c->sigfd >= 0)
 		close(c->sigfd);
+	if (c->bulk) {
+		for (int k = 0; k < c->bulk->nfd; k++)
+			close(c->bulk->fds[k]);
+		free(c->bulk->st);
+		free(c->bulk);
+	}
 	free(c);
 	return rc;
 }

@@ -161,6 +161,22 @@ test_errors(void **state)
 	    "2: relays[0].address: 'relay.example:5' is not ADDRESS:PORT");
 	expect_error("{\"relays\": [{\"name\": \"r\", \"address\": \"10.0.0.1:2224\",\n \"secret\": \"short\"}]}",
 	    "2: relays[0].secret: a TCP relay needs its 'secret'");
+	/* local accounts, emergency, ENUM (issue 6) */
+	expect_error("{\"accounts\": [\n {\"username\": \"a\"}]}",
+	    "2: accounts[0]: give exactly one of 'password' and 'ha1'");
+	expect_error("{\"accounts\": [{\"username\": \"a\", \"password\": \"p\"},\n"
+	    " {\"username\": \"b\", \"password\": \"p\", \"aliases\": [\"a\"]}]}",
+	    "2: accounts[1].aliases[0]: 'a' already names account 'a'");
+	expect_error("{\"accounts\": [{\"username\": \"a\", \"password\": \"p\",\n \"quick_dial\": \"00x\"}]}",
+	    "2: accounts[0].quick_dial: '00x': digits only");
+	expect_error("{\"accounts\": [{\"username\": \"a\", \"password\": \"p\",\n \"region\": \"nl\"}]}",
+	    "2: accounts[0].region: no emergency region 'nl'");
+	expect_error("{\"emergency\": {\"numbers\": [\"112\"], \"regions\": [\n"
+	    " {\"name\": \"nl\", \"destination\": \"tel:112\"}]}}",
+	    "2: emergency.regions[0].destination: 'tel:112' is not a sip: or sips: URI");
+	expect_error("{\"registrar\": {\"min_expires\": 100, \"max_expires\": 50}}",
+	    "1: registrar: need min_expires <= default_expires <= max_expires");
+	expect_error("{\"enum\": {\"resolv_conf\": \"/x\"}}", "1: enum: missing field 'suffix'");
 	/* JSON syntax errors keep jansson's line */
 	expect_error("{\n\n  \"sip\": {,}\n}", "3:");
 }

@@ -1,0 +1,155 @@
+/*
+ * location.c: the registrar's location table: account -> contacts, each
+ * with its expiry. It lives in the daemon context, not in the config, so
+ * registrations survive a reload. A one-second timer removes expired
+ * contacts; lookups skip them too, so an expired contact is never used
+ * even between two ticks.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller.h"
+
+#define LOCATION_MAX	100000	/* bindings in all: REGISTER gets 503 beyond */
+
+static void
+loc_unlink(struct ctl *c, struct location **pp)
+{
+	struct location *l = *pp;
+
+	*pp = l->next;
+	c->nlocations--;
+	free(l);
+}
+
+int
+location_update(struct ctl *c, const char *account, const char *contact,
+    const char *call_id, const char *source, int expires)
+{
+	struct location **pp, *l;
+
+	for (pp = &c->locations; *pp != NULL; pp = &(*pp)->next)
+		if (strcmp((*pp)->account, account) == 0 &&
+		    strcmp((*pp)->contact, contact) == 0)
+			break;
+	if (expires == 0) {
+		if (*pp != NULL) {
+			clog_msg(c, LL_INFO, "registrar: %s: %s removed",
+			    account, contact);
+			loc_unlink(c, pp);
+		}
+		return 0;
+	}
+	if ((l = *pp) == NULL) {
+		if (c->nlocations >= LOCATION_MAX ||
+		    (l = calloc(1, sizeof(*l))) == NULL)
+			return -ENOSPC;
+		snprintf(l->account, sizeof(l->account), "%s", account);
+		snprintf(l->contact, sizeof(l->contact), "%s", contact);
+		l->next = c->locations;
+		c->locations = l;
+		c->nlocations++;
+		clog_msg(c, LL_INFO, "registrar: %s: %s registered for %ds",
+		    account, contact, expires);
+	}
+	snprintf(l->call_id, sizeof(l->call_id), "%s", call_id);
+	snprintf(l->source, sizeof(l->source), "%s", source);
+	l->expires = mono_now() + expires;
+	return 0;
+}
+
+int
+location_remove_all(struct ctl *c, const char *account)
+{
+	struct location **pp = &c->locations;
+	int n = 0;
+
+	while (*pp != NULL) {
+		if (strcmp((*pp)->account, account) == 0) {
+			loc_unlink(c, pp);
+			n++;
+		} else {
+			pp = &(*pp)->next;
+		}
+	}
+	if (n > 0)
+		clog_msg(c, LL_INFO, "registrar: %s: all %d contacts removed",
+		    account, n);
+	return n;
+}
+
+/* The live contacts of an account, the latest registered first. */
+int
+location_lookup(struct ctl *c, const char *account, struct location **out,
+    int max)
+{
+	double now = mono_now();
+	int n = 0;
+
+	for (struct location *l = c->locations; l != NULL && n < max;
+	    l = l->next)
+		if (l->expires > now && strcmp(l->account, account) == 0)
+			out[n++] = l;
+	return n;
+}
+
+void
+location_expire(struct ctl *c)
+{
+	struct location **pp = &c->locations;
+	double now = mono_now();
+
+	while (*pp != NULL) {
+		if ((*pp)->expires <= now) {
+			clog_msg(c, LL_INFO, "registrar: %s: %s expired",
+			    (*pp)->account, (*pp)->contact);
+			loc_unlink(c, pp);
+		} else {
+			pp = &(*pp)->next;
+		}
+	}
+}
+
+static void
+on_location_tick(struct ctl *c, su_timer_t *t, void *arg)
+{
+	location_expire(c);
+}
+
+int
+location_open(struct ctl *c)
+{
+	c->location_timer = su_timer_create(su_root_task(c->root), 1000);
+	if (c->location_timer == NULL)
+		return -ENOMEM;
+	su_timer_set_for_ever(c->location_timer, on_location_tick, NULL);
+	return 0;
+}
+
+void
+location_close(struct ctl *c)
+{
+	if (c->location_timer != NULL)
+		su_timer_destroy(c->location_timer);
+	c->location_timer = NULL;
+	while (c->locations != NULL)
+		loc_unlink(c, &c->locations);
+}
+
+json_t *
+locations_to_json(struct ctl *c)
+{
+	json_t *arr = json_array();
+	double now = mono_now();
+
+	for (struct location *l = c->locations; l != NULL; l = l->next)
+		if (l->expires > now)
+			json_array_append_new(arr, json_pack(
+			    "{s:s,s:s,s:s,s:s,s:i}", "account", l->account,
+			    "contact", l->contact, "source", l->source,
+			    "call_id", l->call_id,
+			    "expires", (int)(l->expires - now + 0.5)));
+	return arr;
+}

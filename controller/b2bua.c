@@ -458,6 +458,8 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 
 	fmt_sa(ai->ai_addr, src, sizeof(src));
 	t = identify_by_source(conf, ai->ai_addr, req_transport(sip));
+	if (t == NULL)		/* a call to a registered contact */
+		t = register_identify(conf, ai->ai_addr, sip);
 	if (t == NULL) {
 		t = identify_by_account(conf, account_name(home, sip));
 		if (t == NULL)	/* a local account (registrar.c) */
@@ -559,6 +561,13 @@ b2bua_routed(struct call *k, int n)
 	if (k->ncand == 0)
 		k->ncand = route_lookup(k->conf, t, k->rq_uri, k->from_uri,
 		    k->called, rnd01, k->cand, CTL_MAX_CANDIDATES, &k->route);
+	if (k->ncand > 0 && (k->ncand = health_filter(c, k->cand,
+	    k->ncand)) == 0) {
+		clog_msg(c, LL_NOTICE, "call %s: every gateway of route %s is "
+		    "down", k->call_id, k->route ? k->route->name : "(local)");
+		fail_a(k, 503, "all gateways down");
+		return;
+	}
 	if (k->ncand == 0) {
 		clog_msg(c, LL_NOTICE, "call %s: trunk %s, %s: no route",
 		    k->call_id, t->name, k->called);
@@ -570,6 +579,10 @@ b2bua_routed(struct call *k, int n)
 	    xform_apply(&k->route->xf.calling, k->calling, k->calling,
 	    sizeof(k->calling)) < 0)) {
 		fail_a(k, 484, "number too long after transforms");
+		return;
+	}
+	if (identity_map(k) < 0) {
+		fail_a(k, 403, "identity not mapped");
 		return;
 	}
 	if (k->offer == NULL) {
@@ -648,7 +661,7 @@ start_attempt(struct call *k)
 	const struct gateway *gw = NULL;
 	char ruri[420], to[320], from[320], port[8] = "", tp[20] = "";
 	char cid[320] = "", hostbuf[160], route[220] = "";
-	const char *host, *user;
+	const char *host, *user, *display;
 
 	for (; k->attempt < k->ncand; k->attempt++) {
 		gw = k->cand[k->attempt].gw;
@@ -678,9 +691,9 @@ start_attempt(struct call *k)
 	    user[0] ? "@" : "", gw->host, port);
 	host = gw->from_host[0] ? gw->from_host : c->contact;
 	snprintf(hostbuf, sizeof(hostbuf), "%s", host);
+	display = gw->from_display[0] ? gw->from_display : k->display;
 	snprintf(from, sizeof(from), "%s%s%s<sip:%s@%s>",
-	    gw->from_display[0] ? "\"" : "", gw->from_display,
-	    gw->from_display[0] ? "\" " : "",
+	    display[0] ? "\"" : "", display, display[0] ? "\" " : "",
 	    gw->cid == CID_FROM || gw->from_user[0] == '\0' ?
 	    k->calling_out : gw->from_user, hostbuf);
 	if (gw->cid == CID_FROM && gw->from_user[0] != '\0')
@@ -1236,7 +1249,8 @@ static void
 reply_out_of_dialog(nua_t *nua, nua_handle_t *nh, nua_event_t event)
 {
 	if (event == nua_i_options) {
-		/* nua answered it; the handle is ours to drop. */
+		/* Ours to answer (APPL_METHOD): a scanner gets nothing. */
+		nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua), TAG_END());
 		nua_handle_destroy(nh);
 		return;
 	}
@@ -1245,12 +1259,42 @@ reply_out_of_dialog(nua_t *nua, nua_handle_t *nh, nua_event_t event)
 	nua_handle_destroy(nh);
 }
 
+/* An event that starts a server transaction on a new handle. */
+static bool
+new_request(nua_event_t e)
+{
+	return e == nua_i_invite || e == nua_i_options || e == nua_i_refer ||
+	    e == nua_i_publish || e == nua_i_info || e == nua_i_update ||
+	    e == nua_i_message || e == nua_i_subscribe ||
+	    e == nua_i_notify || e == nua_i_method || e == nua_i_register;
+}
+
 static void
 on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
     struct ctl *c, nua_handle_t *nh, struct leg *l, sip_t const *sip,
     tagi_t tags[])
 {
-	int cs = -1;
+	int cs = -1, pc;
+
+	/* Probes and registrations (health.c, register.c); then the edge
+	 * protection on every request outside a dialog (protect.c). */
+	if (l == NULL && (health_event(c, event, status, nh) ||
+	    register_event(c, event, status, nh, sip)))
+		return;
+	if (l == NULL && sip != NULL && sip->sip_request != NULL &&
+	    new_request(event) &&
+	    (pc = protect_check(c, msg_addrinfo(nua_current_request(nua))->
+	    ai_addr, sip)) != 0) {
+		if (pc == 1) {
+			drop_request(c, nh);
+		} else {
+			nua_respond(nh, pc, sip_status_phrase(pc),
+			    NUTAG_WITH_THIS(nua), TAG_END());
+			if (event != nua_i_invite)
+				nua_handle_destroy(nh);
+		}
+		return;
+	}
 
 	switch (event) {
 	case nua_i_invite:
@@ -1329,6 +1373,9 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 		else if (event != nua_i_options)
 			nua_respond(nh, SIP_488_NOT_ACCEPTABLE,
 			    NUTAG_WITH_THIS(nua), TAG_END());
+		else	/* in-dialog keepalive: ours since APPL_METHOD */
+			nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua),
+			    TAG_END());
 		return;
 	default:
 		if (status >= 300 && l == NULL && nh != NULL &&
@@ -1373,6 +1420,7 @@ b2bua_open(struct ctl *c)
 	    NUTAG_AUTO100(0),
 	    NUTAG_APPL_METHOD("UPDATE"),	/* re-offers are relayed */
 	    NUTAG_APPL_METHOD("REGISTER"),	/* registrar.c */
+	    NUTAG_APPL_METHOD("OPTIONS"),	/* protect.c may drop them */
 	    NUTAG_ALLOW("REGISTER"),
 	    SIPTAG_SUPPORTED_STR(""),
 	    SIPTAG_USER_AGENT_STR(conf->user_agent),

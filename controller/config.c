@@ -256,7 +256,8 @@ parse_trunk(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
     struct trunk *t, su_root_t *root)
 {
 	static const char *const keys[] = { "name", "sources", "digest",
-	    "max_calls", "max_cps", "transforms", NULL };
+	    "max_calls", "max_cps", "transforms", "register", "identity",
+	    NULL };
 	char p[PROTO_CFG_PATH];
 	json_t *src, *v;
 	size_t i;
@@ -286,8 +287,15 @@ parse_trunk(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	P(p, "%s.digest", path);
 	if (parse_digest(c, json_object_get(o, "digest"), p, t, root) < 0)
 		return -1;
-	if (t->nsources == 0 && t->username[0] == '\0')
-		return fail(c, path, "a trunk needs 'sources' or 'digest'");
+	P(p, "%s.register", path);
+	if (register_parse(c, json_object_get(o, "register"), p, t) < 0)
+		return -1;
+	P(p, "%s.identity", path);
+	if (identity_parse(c, json_object_get(o, "identity"), p, t) < 0)
+		return -1;
+	if (t->nsources == 0 && t->username[0] == '\0' && t->reg == NULL)
+		return fail(c, path, "a trunk needs 'sources', 'digest' or "
+		    "'register'");
 	P(p, "%s.transforms", path);
 	return parse_xf_set(c, json_object_get(o, "transforms"), p, &t->xf);
 }
@@ -299,7 +307,7 @@ parse_gateway(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	static const char *const keys[] = { "name", "host", "port",
 	    "transport", "scheme", "proxy", "username", "password",
 	    "caller_id", "from_user", "from_host", "from_display",
-	    "uri_params", "transforms", NULL };
+	    "uri_params", "transforms", "probe", NULL };
 	char p[PROTO_CFG_PATH], cid[8] = "from";
 	int port = 0;
 
@@ -364,6 +372,9 @@ parse_gateway(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	}
 	if ((g->username[0] == '\0') != (g->password[0] == '\0'))
 		return fail(c, path, "'username' and 'password' go together");
+	P(p, "%s.probe", path);
+	if (health_parse(c, json_object_get(o, "probe"), p, g) < 0)
+		return -1;
 	P(p, "%s.transforms", path);
 	return parse_xf_set(c, json_object_get(o, "transforms"), p, &g->xf);
 }
@@ -702,7 +713,7 @@ parse_top(cfg_t *c, json_t *root, struct ctl_conf *conf, su_root_t *sroot)
 	static const char *const keys[] = { "sip", "control", "relays", "cdr",
 	    "log_level", "unknown_source", "invite_timeout", "max_duration",
 	    "relay_timeout", "failover_codes", "trunks", "gateways",
-	    "carriers", "lcr", "routes",
+	    "carriers", "lcr", "routes", "protection",
 	    "accounts", "registrar", "emergency", "enum", NULL };
 	char level[16] = "", unk[16] = "";
 
@@ -721,7 +732,8 @@ parse_top(cfg_t *c, json_t *root, struct ctl_conf *conf, su_root_t *sroot)
 	    0, 7 * 86400.0) < 0 ||
 	    proto_cfg_number(c, root, "", "relay_timeout",
 	    &conf->relay_timeout, 0.05, 30) < 0 ||
-	    parse_codes(c, json_object_get(root, "failover_codes"), conf) < 0)
+	    parse_codes(c, json_object_get(root, "failover_codes"), conf) < 0 ||
+	    protect_parse(c, json_object_get(root, "protection"), conf) < 0)
 		return -1;
 	if (level[0] != '\0' && log_level_parse(level, &conf->log_level) < 0)
 		return fail(c, "log_level", "'%s' is not one of debug, info, "
@@ -795,8 +807,15 @@ conf_free(struct ctl_conf *conf)
 		if (conf->trunks[i].auth != NULL)
 			auth_mod_unref(conf->trunks[i].auth);
 	}
+	for (int i = 0; conf->trunks && i < conf->ntrunks + 1; i++) {
+		free(conf->trunks[i].reg);
+		identity_free(conf->trunks[i].ident);
+	}
 	for (int i = 0; conf->gateways && conf->gateways[i].name[0]; i++)
 		free_xf(&conf->gateways[i].xf);
+	for (int i = 0; conf->gateways && i < conf->ngateways + 1; i++)
+		free(conf->gateways[i].probe);
+	protect_conf_free(conf->protect);
 	for (int i = 0; conf->carriers && i < conf->ncarriers + 1; i++)
 		free(conf->carriers[i].gws);
 	for (int i = 0; conf->tables && i < conf->ntables + 1; i++) {

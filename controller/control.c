@@ -125,18 +125,19 @@ trunks_json(struct ctl *c)
 		const struct trunk *t = &c->conf->trunks[i];
 		struct limit_state *l = limits_get(c, t->name);
 		json_array_append_new(trunks, json_pack(
-		    "{s:s,s:i,s:b,s:i,s:f,s:i,s:I}", "name", t->name,
+		    "{s:s,s:i,s:b,s:i,s:f,s:i,s:I,s:o}", "name", t->name,
 		    "sources", t->nsources, "digest", t->username[0] != '\0',
 		    "max_calls", t->max_calls, "max_cps", t->max_cps,
 		    "active", l ? l->active : 0,
-		    "rejected", (json_int_t)(l ? l->rejected : 0)));
+		    "rejected", (json_int_t)(l ? l->rejected : 0),
+		    "registration", register_json(c, t)));
 	}
 	for (int i = 0; i < c->conf->ngateways; i++) {
 		const struct gateway *g = &c->conf->gateways[i];
-		/* Health (OPTIONS probing) and registration: issue 6. */
-		json_array_append_new(gws, json_pack("{s:s,s:s,s:i,s:s}",
-		    "name", g->name, "host", g->host, "port", g->port,
-		    "state", "unknown"));
+		json_t *gj = json_pack("{s:s,s:s,s:i}", "name", g->name,
+		    "host", g->host, "port", g->port);
+		json_object_update_new(gj, health_json(c, g));
+		json_array_append_new(gws, gj);
 	}
 	return json_pack("{s:o,s:o,s:o}", "trunks", trunks, "gateways", gws,
 	    "relays", relays_to_json(c));
@@ -172,6 +173,7 @@ run(struct ctl *c, const char *cmd, json_t *req, json_t *id)
 		    "reload_errors", (json_int_t)c->stats.reload_errors,
 		    "config", c->conf->path));
 		json_object_set_new(r, "relays", relays_to_json(c));
+		json_object_set_new(r, "protection", protect_json(c));
 	} else if (strcmp(cmd, "calls") == 0) {
 		json_object_set_new(r, "calls", calls_to_json(c));
 	} else if (strcmp(cmd, "trunks") == 0) {

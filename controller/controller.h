@@ -42,6 +42,8 @@ struct location;
 #include <sofia-sip/su_wait.h>
 #include <sofia-sip/nua.h>
 
+#include <sofia-sip/sip.h>
+
 #include "proto.h"
 
 #define CTL_DEFAULT_CONFIG	"/etc/trunkline/controller.json"
@@ -102,6 +104,8 @@ struct trunk {
 	int			 max_calls;	/* 0: no limit */
 	double			 max_cps;	/* 0: no limit */
 	struct xform_set	 xf;		/* on the way in */
+	struct reg_conf		*reg;		/* register.c: NULL none */
+	struct ident_conf	*ident;		/* identity.c: NULL none */
 };
 
 struct gateway {
@@ -119,6 +123,7 @@ struct gateway {
 	char			 from_display[64];
 	char			 uri_params[96];/* appended to the request-URI */
 	struct xform_set	 xf;		/* on the way out */
+	struct probe_conf	*probe;		/* health.c: NULL not probed */
 };
 
 struct carrier_gw {
@@ -194,6 +199,7 @@ struct ctl_conf {
 	int			 ntables;
 	struct route		*routes;
 	int			 nroutes;
+	struct protect_conf	*protect;	/* protect.c: NULL defaults */
 	struct local_conf	*local;		/* registrar.c: accounts... */
 };
 
@@ -334,6 +340,7 @@ struct call {
 	char			 reason[128];
 	struct media_stats	 ms;
 	bool			 ms_set;
+	char			 display[64];	/* identity.c: From display */
 	struct call		*prev, *next;
 	/* registrar.c/divert.c: local accounts */
 	const struct account	*callee;	/* a local account called */
@@ -489,10 +496,95 @@ struct ctl {
 	double			 started;
 	bool			 quitting;
 	char			 contact[160];
+	struct gw_health	*health;	/* health.c, by gateway name */
+	struct reg_state	*regs;		/* register.c, by trunk name */
+	struct protect		*protect;	/* protect.c */
 	struct location		*locations;	/* location.c: registrations */
 	int			 nlocations;
 	su_timer_t		*location_timer;
 	void			*sres;		/* enum.c: sres_resolver_t */
 };
+
+/*
+ * Carrier features (issue 6, first half): each file parses its own
+ * config block (called from config.c), keeps its state in the daemon
+ * context by name (so a reload keeps it) and adds to `trunks`/`status`.
+ */
+struct proto_cfg;
+
+/* ---- health.c: OPTIONS probing of gateways ---- */
+struct probe_conf {
+	double		 interval, timeout;	/* seconds */
+	int		 down_after, up_after;	/* consecutive results */
+	int		 codes[16];		/* replies that mean "up" */
+	int		 ncodes;
+};
+int	 health_parse(struct proto_cfg *, json_t *o, const char *path,
+	    struct gateway *);
+/* (Re)start probing for the running config's gateways. */
+void	 health_sync(struct ctl *);
+void	 health_close(struct ctl *);
+/* A probe's reply; true if nh was a probe. */
+bool	 health_event(struct ctl *, nua_event_t, int status, nua_handle_t *);
+/* Drop candidates whose gateway is down; returns the new count. */
+int	 health_filter(struct ctl *, struct candidate *, int n);
+json_t	*health_json(struct ctl *, const struct gateway *);
+
+/* ---- register.c: outbound registrations per trunk ---- */
+struct reg_conf {
+	char		 username[64], domain[128], auth_user[64];
+	char		 password[128], registrar[192], realm[64];
+	char		 contact_user[64];	/* the DDI in our Contact */
+	int		 expires;
+	double		 timeout;		/* no reply: failed */
+	double		 retry_min, retry_max;	/* backoff bounds */
+	struct sockaddr_storage src;		/* registrar address, if numeric */
+	bool		 has_src;
+};
+int	 register_parse(struct proto_cfg *, json_t *o, const char *path,
+	    struct trunk *);
+void	 register_sync(struct ctl *);
+void	 register_close(struct ctl *);
+bool	 register_event(struct ctl *, nua_event_t, int status,
+	    nua_handle_t *, const sip_t *);
+/* The trunk whose registered contact this INVITE is for, or NULL. */
+struct trunk *register_identify(const struct ctl_conf *,
+	    const struct sockaddr *, const sip_t *);
+json_t	*register_json(struct ctl *, const struct trunk *);
+
+/* ---- identity.c: local identity -> external account identity ---- */
+struct ident_map {
+	char		 local[64], user[64], display[64];
+};
+struct ident_conf {
+	struct ident_map *map;
+	int		 nmap;
+	char		 shared_user[64], shared_display[64];
+	bool		 reject_unmapped;
+};
+int	 identity_parse(struct proto_cfg *, json_t *o, const char *path,
+	    struct trunk *);
+void	 identity_free(struct ident_conf *);
+/* Map k->calling and set k->display; -EPERM: unmapped and refused. */
+int	 identity_map(struct call *);
+
+/* ---- protect.c: per-source rate limit and ban, size, scanners ---- */
+struct protect_conf {
+	double		 rate, burst;		/* requests/s per source; 0 off */
+	double		 ban;			/* seconds */
+	int		 max_message;		/* bytes (the stack's limit) */
+	int		 max_body;		/* bytes of an INVITE's body */
+	char		 (*agents)[64];		/* User-Agent substrings to drop */
+	int		 nagents;
+	bool		 limit_trunks;		/* trunks' sources count too */
+};
+int	 protect_parse(struct proto_cfg *, json_t *o, struct ctl_conf *);
+void	 protect_conf_free(struct protect_conf *);
+void	 protect_apply(struct ctl *);	/* stack parameters */
+void	 protect_close(struct ctl *);
+/* An out-of-dialog request: 0 serve it, 1 drop it silently, or a
+ * status to answer with (413). */
+int	 protect_check(struct ctl *, const struct sockaddr *, const sip_t *);
+json_t	*protect_json(struct ctl *);
 
 #endif

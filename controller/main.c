@@ -67,6 +67,9 @@ ctl_reload(struct ctl *c, char *err, size_t errlen)
 		close(c->cdr_fd);	/* reopened on the next CDR: rotation */
 	c->cdr_fd = -1;
 	c->stats.reloads++;
+	health_sync(c);		/* issue 6: probes, registrations, limits */
+	register_sync(c);
+	protect_apply(c);
 	clog_msg(c, LL_INFO, "reloaded %s: %d trunks, %d gateways, %d routes",
 	    c->conf_path, conf->ntrunks, conf->ngateways, conf->nroutes);
 	return 0;
@@ -177,6 +180,9 @@ main(int argc, char *argv[])
 		goto out;
 	if (location_open(&c) < 0 || enum_open(&c) < 0)	/* issue 6 */
 		goto out;
+	health_sync(&c);
+	register_sync(&c);
+	protect_apply(&c);
 	clog_msg(&c, LL_INFO, "trunkline-controller %s ready (%d trunks, %d "
 	    "gateways, %d relays)", TRUNKLINE_VERSION, c.conf->ntrunks,
 	    c.conf->ngateways, c.nrelays);
@@ -185,6 +191,9 @@ main(int argc, char *argv[])
 	clog_msg(&c, LL_INFO, "stopped");
 out:
 	relay_close_all(&c);
+	health_close(&c);
+	register_close(&c);
+	protect_close(&c);
 	b2bua_close(&c);
 	location_close(&c);
 	enum_close(&c);

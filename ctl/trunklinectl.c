@@ -267,6 +267,31 @@ print_calls(json_t *r)
 		    json_number_value(json_object_get(c, "duration")));
 }
 
+/* Outbound registrations of the trunks that have one. */
+static void
+print_registrations(json_t *r)
+{
+	size_t i;
+	json_t *t, *g;
+	bool head = false;
+
+	json_array_foreach(json_object_get(r, "trunks"), i, t) {
+		if (!json_is_object(g = json_object_get(t, "registration")))
+			continue;
+		if (!head)
+			printf("\n%-16s %-12s %4s %8s %9s %s\n", "REGISTRATION",
+			    "STATE", "CODE", "ATTEMPTS", "RETRY_IN", "REGISTRAR");
+		head = true;
+		printf("%-16s %-12s %4lld %8lld %9.1f %s\n",
+		    s_or_dash(json_object_get(t, "name")),
+		    s_or_dash(json_object_get(g, "state")),
+		    json_integer_value(json_object_get(g, "last_code")),
+		    json_integer_value(json_object_get(g, "attempts")),
+		    json_number_value(json_object_get(g, "retry_in")),
+		    s_or_dash(json_object_get(g, "registrar")));
+	}
+}
+
 static void
 print_trunks(json_t *r)
 {
@@ -283,13 +308,17 @@ print_trunks(json_t *r)
 		    json_number_value(json_object_get(t, "max_cps")),
 		    json_integer_value(json_object_get(t, "rejected")),
 		    json_is_true(json_object_get(t, "digest")) ? "yes" : "no");
-	printf("\n%-16s %-24s %6s %s\n", "GATEWAY", "HOST", "PORT", "STATE");
+	printf("\n%-16s %-24s %6s %-9s %4s %10s\n", "GATEWAY", "HOST", "PORT",
+	    "STATE", "CODE", "LATENCY_MS");
 	json_array_foreach(json_object_get(r, "gateways"), i, t)
-		printf("%-16s %-24s %6lld %s\n",
+		printf("%-16s %-24s %6lld %-9s %4lld %10.1f\n",
 		    s_or_dash(json_object_get(t, "name")),
 		    s_or_dash(json_object_get(t, "host")),
 		    json_integer_value(json_object_get(t, "port")),
-		    s_or_dash(json_object_get(t, "state")));
+		    s_or_dash(json_object_get(t, "state")),
+		    json_integer_value(json_object_get(t, "last_code")),
+		    json_number_value(json_object_get(t, "latency_ms")));
+	print_registrations(r);
 	printf("\n%-16s %-5s %8s %s\n", "RELAY", "UP", "SESSIONS", "SOCKET");
 	json_array_foreach(json_object_get(r, "relays"), i, t)
 		printf("%-16s %-5s %8lld %s\n",

@@ -267,6 +267,36 @@ sip_answered_call() {
 	[ -n "$SIP_CALL_ID" ]
 }
 
+# ---- issue 6 (health, registrations, identity, protection): these tests
+# put their callers, gateways and registrars on 127.0.6.x (the registrar/
+# ENUM half uses 127.0.7.x), on this run's ports.
+SIP_NET6=127.0.6
+
+# sip_udp ARGS...: tests/lib/sipudp.py (OPTIONS gateway, sink, sender).
+sip_udp() {
+	python3 "$TL_ROOT/tests/lib/sipudp.py" "$@"
+}
+
+# sip_uas_at NAME SCENARIO IP PORT [sipp args...]: a SIPp UAS (a registrar
+# or a gateway) on another address; one call unless -m is given. Pass
+# "-set mport $SIP_CALLEE_RTP" for scenarios with media.
+sip_uas_at() {
+	local name=$1 scen=$2 ip=$3 port=$4
+	shift 4
+	tl_spawn "$name" - sipp -sf "$SIP_SCEN/$scen" -i "$ip" -p "$port" \
+		-m 1 -nostdin -timeout 60s \
+		-trace_err -error_file "$TL_TMP/$name.errors" \
+		-trace_msg -message_file "$TL_TMP/$name.msgs" "$@"
+	tl_wait_for 5 "SIPp $name to listen on $ip:$port" sip_listening "$port"
+}
+
+# sip_trunks JQ-EXPR: the controller's `trunks` reply satisfies it.
+sip_trunks() {
+	local r
+	r=$(sip_ctl --json trunks) || return 1
+	jq -e "$1" <<<"$r" >/dev/null
+}
+
 # ---- local accounts (registrar, issue 6): phones on 127.0.7.x ----
 
 # sip_register NAME USER PASSWORD IP CONTACT-PORT EXPIRES: a phone at IP

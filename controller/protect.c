@@ -1,0 +1,375 @@
+/*
+ * protect.c: the controller's edge protection, checked on every request
+ * that starts a transaction outside a dialog (b2bua.c asks before
+ * anything else):
+ *  - scanners: a User-Agent containing one of drop_user_agents (case
+ *    insensitive) gets no answer at all, so the scan learns nothing;
+ *  - flood: a token bucket per source IP (rate per second, burst); a
+ *    source that empties it is banned for `ban` seconds, and every
+ *    request it sends meanwhile is dropped unanswered. Sources of the
+ *    configured trunks are exempt (they have max_cps) unless
+ *    limit_trunks is set;
+ *  - size: max_message is the SIP stack's own limit (larger messages
+ *    never reach us), max_body refuses larger bodies with 413.
+ * Retransmissions are absorbed by the transaction layer and do not
+ * count. Sources are kept in a hash table, idle ones swept every 10 s.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "controller.h"
+
+#include <sofia-sip/su_time.h>
+
+/* mono_now() is main.c's; these files also link into the unit tests. */
+#define MONO()	((double)su_monotime(NULL) / 1e9)
+
+#include <sofia-sip/nta_tag.h>
+
+#define PROT_BUCKETS	4096
+#define PROT_MAX_SRC	65536
+
+struct src {
+	uint8_t		 ip[16];
+	double		 tokens, last, banned_until;
+	uint64_t	 dropped;
+	struct src	*next;
+};
+
+struct protect {
+	struct src	*tab[PROT_BUCKETS];
+	int		 nsrc;
+	uint64_t	 scanners, flood, bans;
+	su_timer_t	*sweep;
+};
+
+static const char *const default_agents[] = { "friendly-scanner",
+	"sipvicious", "sipcli", "sip-scan", "sundayddr", "iWar", "SIVuS",
+	"VaxSIPUserAgent", "pplsip", NULL };
+
+static struct protect_conf *
+conf_new(void)
+{
+	struct protect_conf *p = calloc(1, sizeof(*p));
+	int n = 0;
+
+	if (p == NULL)
+		return NULL;
+	while (default_agents[n] != NULL)
+		n++;
+	p->rate = 0;
+	p->burst = 0;
+	p->ban = 60;
+	p->max_message = 65536;
+	p->max_body = 32768;
+	if ((p->agents = calloc((size_t)n, sizeof(*p->agents))) == NULL) {
+		free(p);
+		return NULL;
+	}
+	for (p->nagents = 0; p->nagents < n; p->nagents++)
+		snprintf(p->agents[p->nagents], sizeof(p->agents[0]), "%s",
+		    default_agents[p->nagents]);
+	return p;
+}
+
+void
+protect_conf_free(struct protect_conf *p)
+{
+	if (p == NULL)
+		return;
+	free(p->agents);
+	free(p);
+}
+
+int
+protect_parse(struct proto_cfg *c, json_t *o, struct ctl_conf *conf)
+{
+	static const char *const keys[] = { "rate", "burst", "ban",
+	    "max_message", "max_body", "drop_user_agents", "limit_trunks",
+	    NULL };
+	const char *path = "protection";
+	struct protect_conf *p;
+	double d;
+	json_t *arr, *v;
+	size_t i;
+	char q[PROTO_CFG_PATH];
+
+	if ((p = conf->protect = conf_new()) == NULL)
+		return proto_cfg_fail(c, path, "out of memory");
+	if (o == NULL)
+		return 0;
+	if (!json_is_object(o))
+		return proto_cfg_fail(c, path, "expected an object");
+	if (proto_cfg_keys(c, o, path, keys) < 0 ||
+	    proto_cfg_number(c, o, path, "rate", &p->rate, 0, 1e6) < 0 ||
+	    proto_cfg_number(c, o, path, "burst", &p->burst, 0, 1e6) < 0 ||
+	    proto_cfg_number(c, o, path, "ban", &p->ban, 1, 86400 * 7) < 0 ||
+	    proto_cfg_bool(c, o, path, "limit_trunks", &p->limit_trunks) < 0)
+		return -1;
+	d = p->max_message;
+	if (proto_cfg_number(c, o, path, "max_message", &d, 1024,
+	    1 << 24) < 0)
+		return -1;
+	p->max_message = (int)d;
+	d = p->max_body;
+	if (proto_cfg_number(c, o, path, "max_body", &d, 128, 1 << 24) < 0)
+		return -1;
+	p->max_body = (int)d;
+	if (p->burst == 0)
+		p->burst = p->rate;	/* one second's worth */
+	else if (p->rate == 0) {
+		proto_cfg_join(q, sizeof(q), path, "burst");
+		return proto_cfg_fail(c, q, "a burst needs a 'rate'");
+	}
+	if (p->burst > 0 && p->burst < 1) {
+		proto_cfg_join(q, sizeof(q), path, "burst");
+		return proto_cfg_fail(c, q, "must be at least 1 request");
+	}
+	if ((arr = json_object_get(o, "drop_user_agents")) != NULL) {
+		proto_cfg_join(q, sizeof(q), path, "drop_user_agents");
+		if (!json_is_array(arr) || json_array_size(arr) > 256)
+			return proto_cfg_fail(c, q, "expected an array of up to "
+			    "256 strings ([] drops none)");
+		free(p->agents);
+		p->agents = calloc(json_array_size(arr) + 1, sizeof(*p->agents));
+		p->nagents = 0;
+		json_array_foreach(arr, i, v) {
+			const char *s = json_string_value(v);
+			if (s == NULL || s[0] == '\0' ||
+			    strlen(s) >= sizeof(p->agents[0])) {
+				snprintf(q, sizeof(q), "%s.drop_user_agents[%zu]",
+				    path, i);
+				return proto_cfg_fail(c, q, "a non-empty string "
+				    "of up to %zu characters is required",
+				    sizeof(p->agents[0]) - 1);
+			}
+			snprintf(p->agents[p->nagents++], sizeof(p->agents[0]),
+			    "%s", s);
+		}
+	}
+	return 0;
+}
+
+static void
+ip_key(const struct sockaddr *sa, uint8_t ip[16])
+{
+	memset(ip, 0, 16);
+	if (sa->sa_family == AF_INET) {
+		ip[10] = ip[11] = 0xff;	/* v4-mapped */
+		memcpy(ip + 12, &((const struct sockaddr_in *)(const void *)sa)->
+		    sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		memcpy(ip, &((const struct sockaddr_in6 *)(const void *)sa)->
+		    sin6_addr, 16);
+	}
+}
+
+static unsigned
+ip_hash(const uint8_t ip[16])
+{
+	unsigned h = 2166136261u;
+
+	for (int i = 0; i < 16; i++)
+		h = (h ^ ip[i]) * 16777619u;
+	return h % PROT_BUCKETS;
+}
+
+static void
+ip_text(const uint8_t ip[16], char *buf, size_t len)
+{
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (memcmp(ip, mapped, 12) == 0)
+		inet_ntop(AF_INET, ip + 12, buf, (socklen_t)len);
+	else
+		inet_ntop(AF_INET6, ip, buf, (socklen_t)len);
+}
+
+/* Forget sources that are neither banned nor short of tokens. */
+static void
+on_sweep(su_root_magic_t *m, su_timer_t *t, void *arg)
+{
+	struct ctl *c = arg;
+	struct protect *pr = c->protect;
+	const struct protect_conf *p = c->conf->protect;
+	double now = MONO();
+
+	for (int b = 0; b < PROT_BUCKETS; b++) {
+		struct src **pp = &pr->tab[b], *s;
+		while ((s = *pp) != NULL) {
+			double full = p ? s->tokens + (now - s->last) * p->rate :
+			    0;
+			if (s->banned_until <= now && (p == NULL ||
+			    p->rate == 0 || full >= p->burst)) {
+				*pp = s->next;
+				free(s);
+				pr->nsrc--;
+			} else {
+				pp = &s->next;
+			}
+		}
+	}
+}
+
+void
+protect_apply(struct ctl *c)
+{
+	const struct protect_conf *p = c->conf->protect;
+
+	if (c->protect == NULL && (c->protect = calloc(1,
+	    sizeof(*c->protect))) != NULL) {
+		c->protect->sweep = su_timer_create(su_root_task(c->root),
+		    10000);
+		su_timer_set_for_ever(c->protect->sweep, on_sweep, c);
+	}
+	if (c->nua != NULL && p != NULL)
+		nua_set_params(c->nua, NTATAG_MAXSIZE((usize_t)p->max_message),
+		    TAG_END());
+}
+
+void
+protect_close(struct ctl *c)
+{
+	struct protect *pr = c->protect;
+
+	if (pr == NULL)
+		return;
+	for (int b = 0; b < PROT_BUCKETS; b++)
+		while (pr->tab[b] != NULL) {
+			struct src *s = pr->tab[b];
+			pr->tab[b] = s->next;
+			free(s);
+		}
+	su_timer_destroy(pr->sweep);
+	free(pr);
+	c->protect = NULL;
+}
+
+static bool
+from_trunk(const struct ctl_conf *conf, const struct sockaddr *sa)
+{
+	for (int i = 0; i < conf->ntrunks; i++)
+		for (int k = 0; k < conf->trunks[i].nsources; k++) {
+			const struct source *s = &conf->trunks[i].sources[k];
+			if (source_match(s, sa, s->transport))
+				return true;
+		}
+	return false;
+}
+
+static bool
+scanner(const struct protect_conf *p, const sip_t *sip)
+{
+	const char *ua = sip->sip_user_agent ?
+	    sip->sip_user_agent->g_string : NULL;
+
+	if (ua == NULL)
+		return false;
+	for (int i = 0; i < p->nagents; i++)
+		if (strcasestr(ua, p->agents[i]) != NULL)
+			return true;
+	return false;
+}
+
+static struct src *
+src_get(struct protect *pr, const uint8_t ip[16], double burst, double now)
+{
+	unsigned h = ip_hash(ip);
+	struct src *s;
+
+	for (s = pr->tab[h]; s != NULL; s = s->next)
+		if (memcmp(s->ip, ip, 16) == 0)
+			return s;
+	if (pr->nsrc >= PROT_MAX_SRC || (s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	memcpy(s->ip, ip, 16);
+	s->tokens = burst;
+	s->last = now;
+	s->next = pr->tab[h];
+	pr->tab[h] = s;
+	pr->nsrc++;
+	return s;
+}
+
+int
+protect_check(struct ctl *c, const struct sockaddr *sa, const sip_t *sip)
+{
+	const struct protect_conf *p = c->conf->protect;
+	struct protect *pr = c->protect;
+	double now = MONO();
+	uint8_t ip[16];
+	char text[64];
+	struct src *s;
+
+	if (p == NULL || pr == NULL || sip == NULL)
+		return 0;
+	ip_key(sa, ip);
+	if (scanner(p, sip)) {
+		pr->scanners++;
+		ip_text(ip, text, sizeof(text));
+		clog_msg(c, LL_DEBUG, "%s from %s: scanner \"%s\": dropped",
+		    sip->sip_request->rq_method_name, text,
+		    sip->sip_user_agent->g_string);
+		return 1;
+	}
+	if (p->rate > 0 && (p->limit_trunks || !from_trunk(c->conf, sa)) &&
+	    (s = src_get(pr, ip, p->burst, now)) != NULL) {
+		if (s->banned_until > now) {
+			s->dropped++;
+			pr->flood++;
+			return 1;
+		}
+		s->tokens += (now - s->last) * p->rate;
+		if (s->tokens > p->burst)
+			s->tokens = p->burst;
+		s->last = now;
+		if (s->tokens < 1) {
+			s->banned_until = now + p->ban;
+			s->dropped++;
+			pr->flood++;
+			pr->bans++;
+			ip_text(ip, text, sizeof(text));
+			clog_msg(c, LL_WARNING, "source %s: more than %g "
+			    "requests/s: banned for %gs", text, p->rate, p->ban);
+			return 1;
+		}
+		s->tokens -= 1;
+	}
+	if (sip->sip_payload != NULL &&
+	    sip->sip_payload->pl_len > (usize_t)p->max_body)
+		return 413;
+	return 0;
+}
+
+json_t *
+protect_json(struct ctl *c)
+{
+	const struct protect_conf *p = c->conf->protect;
+	struct protect *pr = c->protect;
+	json_t *bans = json_array();
+	double now = MONO();
+	char text[64];
+
+	if (pr == NULL || p == NULL)
+		return json_pack("{s:o}", "banned", bans);
+	for (int b = 0; b < PROT_BUCKETS; b++)
+		for (struct src *s = pr->tab[b]; s != NULL; s = s->next) {
+			if (s->banned_until <= now)
+				continue;
+			ip_text(s->ip, text, sizeof(text));
+			json_array_append_new(bans, json_pack("{s:s,s:f,s:I}",
+			    "source", text, "remaining", s->banned_until - now,
+			    "dropped", (json_int_t)s->dropped));
+		}
+	return json_pack("{s:f,s:f,s:f,s:i,s:i,s:i,s:I,s:I,s:I,s:i,s:o}",
+	    "rate", p->rate, "burst", p->burst, "ban", p->ban,
+	    "max_message", p->max_message, "max_body", p->max_body,
+	    "user_agents", p->nagents,
+	    "dropped_scanners", (json_int_t)pr->scanners,
+	    "dropped_flood", (json_int_t)pr->flood,
+	    "bans", (json_int_t)pr->bans,
+	    "sources", pr->nsrc, "banned", bans);
+}

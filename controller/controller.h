@@ -1,15 +1,23 @@
 /*
  * controller.h: trunkline-controller, the SIP B2BUA (Sofia-SIP nua).
  *
- * One process, one su_root, one nua, single-threaded. An INVITE goes
- * through the stages, one file each: identify.c (which trunk: source
- * address, else digest account) -> limits.c (concurrent calls, CPS) ->
+ * One process, one su_root, one nua, single-threaded. Every request
+ * outside a dialog first meets protect.c (per-source rate limit and ban,
+ * size limits, scanner user agents). An INVITE then goes through the
+ * stages, one file each: identify.c (which trunk: source address, else
+ * digest account; register.c matches calls to a registered DDI;
+ * accounts.c local accounts) -> limits.c (concurrent calls, CPS) -> the
+ * local step (emergency.c per region, registrar.c/location.c for calls to
+ * registered users with aliases and quick dial, enum.c NAPTR lookup) ->
  * route.c (ordered rules, then LCR prefix tables: an ordered candidate
- * list of gateways) -> transform.c (numbers in and out) -> relay.c (offer
- * to a relayd chosen by load) -> sdp.c (rewrite) -> b2bua.c (the two nua
- * handles, failover, CANCEL/BYE) -> cdr.c (one JSON line per call).
- * control.c serves the control socket (proto/), config.c reads the JSON
- * configuration with file:line: field errors.
+ * list of gateways; health.c drops gateways its OPTIONS probes found
+ * down) -> transform.c and identity.c (numbers and From in and out) ->
+ * relay.c (offer to a relayd chosen by load) -> sdp.c (rewrite) ->
+ * b2bua.c (the two nua handles, failover, CANCEL/BYE, divert.c on busy
+ * or no answer) -> cdr.c (one JSON line per call). register.c also keeps
+ * the outbound registrations; control.c serves the control socket
+ * (proto/); config.c reads the JSON configuration with file:line: field
+ * errors.
  *
  * This header declares every struct and every function a file exports.
  */
@@ -464,6 +472,8 @@ void	 control_close(struct ctl *);
 
 /* ---- main.c ---- */
 int	 ctl_reload(struct ctl *, char *err, size_t errlen);
+
+/* ---- clock.c: seconds, monotonic (timers, rates) and wall (CDRs) ---- */
 double	 mono_now(void);
 double	 wall_now(void);
 

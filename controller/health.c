@@ -17,7 +17,6 @@
 #include <sofia-sip/su_time.h>
 
 /* mono_now() is main.c's; these files also link into the unit tests. */
-#define MONO()	((double)su_monotime(NULL) / 1e9)
 
 #include <sofia-sip/sip_status.h>
 
@@ -136,7 +135,7 @@ set_state(struct ctl *c, struct gw_health *h, enum gh_state st)
 	    "%s -> %s (last probe: %s)", h->name, state_names[h->state],
 	    state_names[st], last);
 	h->state = st;
-	h->since = MONO();
+	h->since = mono_now();
 }
 
 /* One probe's outcome: code 0 is no reply within the timeout. */
@@ -148,7 +147,7 @@ result(struct ctl *c, struct gw_health *h, const struct probe_conf *p,
 
 	h->last_code = code;
 	if (code != 0)
-		h->latency = MONO() - h->sent;
+		h->latency = mono_now() - h->sent;
 	for (int i = 0; i < p->ncodes; i++)
 		ok |= p->codes[i] == code;
 	if (ok) {
@@ -168,7 +167,7 @@ result(struct ctl *c, struct gw_health *h, const struct probe_conf *p,
 		nua_handle_destroy(h->nh);
 	h->nh = NULL;
 	/* The next probe one interval after this one was sent. */
-	double wait = h->sent + p->interval - MONO();
+	double wait = h->sent + p->interval - mono_now();
 	su_timer_set_interval(h->timer, on_timer, h,
 	    (su_duration_t)(wait > 0.01 ? wait * 1000 : 10));
 }
@@ -189,7 +188,7 @@ send_probe(struct ctl *c, struct gw_health *h, const struct gateway *g)
 	if (g->proxy[0] != '\0')
 		snprintf(route, sizeof(route), "<%s%s>", g->proxy,
 		    strstr(g->proxy, ";lr") ? "" : ";lr");
-	h->sent = MONO();
+	h->sent = mono_now();
 	h->probes++;
 	h->nh = nua_handle(c->nua, NULL, NUTAG_URL(uri), SIPTAG_TO_STR(uri),
 	    SIPTAG_FROM_STR(from), TAG_END());
@@ -262,7 +261,7 @@ health_sync(struct ctl *c)
 				continue;
 			snprintf(h->name, sizeof(h->name), "%s", g->name);
 			h->ctl = c;
-			h->since = MONO();
+			h->since = mono_now();
 			h->timer = su_timer_create(su_root_task(c->root), 1000);
 			h->next = c->health;
 			c->health = h;
@@ -324,7 +323,7 @@ health_json(struct ctl *c, const struct gateway *g)
 	    "state", state_names[h->state],
 	    "last_code", h->last_code,
 	    "latency_ms", h->last_code ? h->latency * 1000.0 : 0.0,
-	    "since", MONO() - h->since,
+	    "since", mono_now() - h->since,
 	    "probes", (json_int_t)h->probes,
 	    "probe_failures", (json_int_t)h->failures,
 	    "interval", g->probe->interval);

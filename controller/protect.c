@@ -25,7 +25,6 @@
 #include <sofia-sip/su_time.h>
 
 /* mono_now() is main.c's; these files also link into the unit tests. */
-#define MONO()	((double)su_monotime(NULL) / 1e9)
 
 #include <sofia-sip/nta_tag.h>
 
@@ -195,7 +194,7 @@ on_sweep(su_root_magic_t *m, su_timer_t *t, void *arg)
 	struct ctl *c = arg;
 	struct protect *pr = c->protect;
 	const struct protect_conf *p = c->conf->protect;
-	double now = MONO();
+	double now = mono_now();
 
 	for (int b = 0; b < PROT_BUCKETS; b++) {
 		struct src **pp = &pr->tab[b], *s;
@@ -299,7 +298,7 @@ protect_check(struct ctl *c, const struct sockaddr *sa, const sip_t *sip)
 {
 	const struct protect_conf *p = c->conf->protect;
 	struct protect *pr = c->protect;
-	double now = MONO();
+	double now = mono_now();
 	uint8_t ip[16];
 	char text[64];
 	struct src *s;
@@ -350,7 +349,7 @@ protect_json(struct ctl *c)
 	const struct protect_conf *p = c->conf->protect;
 	struct protect *pr = c->protect;
 	json_t *bans = json_array();
-	double now = MONO();
+	double now = mono_now();
 	char text[64];
 
 	if (pr == NULL || p == NULL)

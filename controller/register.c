@@ -25,7 +25,6 @@
 #include <sofia-sip/su_time.h>
 
 /* mono_now() is main.c's; these files also link into the unit tests. */
-#define MONO()	((double)su_monotime(NULL) / 1e9)
 
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/url.h>
@@ -174,8 +173,8 @@ failed(struct ctl *c, struct reg_state *r, int code)
 	r->failures++;
 	r->last_code = code;
 	r->state = RS_BACKOFF;
-	r->next_try = MONO() + delay;
-	r->since = MONO();
+	r->next_try = mono_now() + delay;
+	r->since = mono_now();
 	drop_handle(r);
 	if (code == 0)
 		clog_msg(c, LL_WARNING, "trunk %s: registration at %s: no reply "
@@ -241,12 +240,12 @@ register_event(struct ctl *c, nua_event_t ev, int status, nua_handle_t *nh,
 			    "%ds (contact user %s)", r->trunk, r->rc.registrar,
 			    exp, r->rc.contact_user);
 		if (r->state != RS_REGISTERED)
-			r->since = MONO();
+			r->since = mono_now();
 		r->state = RS_REGISTERED;
 		r->last_code = status;
 		r->failures = 0;
 		r->auth_tried = false;
-		r->expires_at = MONO() + exp;
+		r->expires_at = mono_now() + exp;
 		return true;	/* nua refreshes it before expiry */
 	}
 	if ((status == 401 || status == 407) && !r->auth_tried && sip) {
@@ -311,9 +310,9 @@ register_sync(struct ctl *c)
 			snprintf(r->trunk, sizeof(r->trunk), "%s", t->name);
 			r->rc = *t->reg;
 			r->ctl = c;
-			r->since = MONO();
+			r->since = mono_now();
 			r->state = RS_BACKOFF;
-			r->next_try = MONO();
+			r->next_try = mono_now();
 			r->timer = su_timer_create(su_root_task(c->root), 1000);
 			r->next = c->regs;
 			c->regs = r;
@@ -381,7 +380,7 @@ json_t *
 register_json(struct ctl *c, const struct trunk *t)
 {
 	struct reg_state *r;
-	double now = MONO();
+	double now = mono_now();
 	json_t *j;
 
 	if (t->reg == NULL)

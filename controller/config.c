@@ -661,24 +661,14 @@ static int
 parse_control(cfg_t *c, json_t *o, struct ctl_conf *conf)
 {
 	static const char *const keys[] = { "socket", "mode", NULL };
-	char mode[8] = "", *end;
-	long m;
 
 	if (o == NULL)
 		return 0;
 	if (proto_cfg_keys(c, o, "control", keys) < 0 ||
 	    proto_cfg_string(c, o, "control", "socket", conf->socket_path,
 	    sizeof(conf->socket_path), false) < 0 ||
-	    proto_cfg_string(c, o, "control", "mode", mode, sizeof(mode),
-	    false) < 0)
+	    proto_cfg_mode(c, o, "control", "mode", &conf->socket_mode) < 0)
 		return -1;
-	if (mode[0] != '\0') {
-		m = strtol(mode, &end, 8);
-		if (*end != '\0' || m < 0 || m > 0777)
-			return fail(c, "control.mode", "'%s' is not an octal "
-			    "file mode such as \"0660\"", mode);
-		conf->socket_mode = (unsigned)m;
-	}
 	return 0;
 }
 

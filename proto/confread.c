@@ -111,6 +111,27 @@ proto_cfg_bool(struct proto_cfg *c, json_t *obj, const char *path,
 	return 1;
 }
 
+int
+proto_cfg_mode(struct proto_cfg *c, json_t *obj, const char *path,
+    const char *key, unsigned *out)
+{
+	char text[8] = "", p[PROTO_CFG_PATH], *end;
+	long m;
+	int rc;
+
+	rc = proto_cfg_string(c, obj, path, key, text, sizeof(text), false);
+	if (rc <= 0)
+		return rc;
+	m = strtol(text, &end, 8);
+	if (text[0] == '\0' || *end != '\0' || m < 0 || m > 0777) {
+		proto_cfg_join(p, sizeof(p), path, key);
+		return proto_cfg_fail(c, p, "'%s' is not an octal file mode "
+		    "such as \"0660\"", text);
+	}
+	*out = (unsigned)m;
+	return 1;
+}
+
 json_t *
 proto_cfg_open(struct proto_cfg *c, const char *path, char *err,
     size_t errlen)

@@ -160,6 +160,9 @@ int	 proto_cfg_number(struct proto_cfg *, json_t *obj, const char *path,
 	    const char *key, double *out, double min, double max);
 int	 proto_cfg_bool(struct proto_cfg *, json_t *obj, const char *path,
 	    const char *key, bool *out);
+/* A file mode written as an octal string ("0660"). */
+int	 proto_cfg_mode(struct proto_cfg *, json_t *obj, const char *path,
+	    const char *key, unsigned *out);
 
 /*
  * Socket addresses (addr.c), numeric only. addr_parse_hostport() takes

@@ -47,8 +47,6 @@ static int
 parse_control(struct cfgctx *c, json_t *ctl, struct relayd_conf *conf)
 {
 	static const char *const keys[] = { "socket", "mode", "tcp", NULL };
-	char mode[8] = "", *end;
-	long m;
 	json_t *tcp;
 
 	if (ctl == NULL)
@@ -56,15 +54,8 @@ parse_control(struct cfgctx *c, json_t *ctl, struct relayd_conf *conf)
 	if (check_keys(c, ctl, "control", keys) < 0 ||
 	    get_string(c, ctl, "control", "socket", conf->socket_path,
 	    sizeof(conf->socket_path), false) < 0 ||
-	    get_string(c, ctl, "control", "mode", mode, sizeof(mode), false) < 0)
+	    proto_cfg_mode(c, ctl, "control", "mode", &conf->socket_mode) < 0)
 		return -1;
-	if (mode[0] != '\0') {
-		m = strtol(mode, &end, 8);
-		if (*end != '\0' || m < 0 || m > 0777)
-			return fail(c, "control.mode", "'%s' is not an octal "
-			    "file mode such as \"0660\"", mode);
-		conf->socket_mode = (unsigned)m;
-	}
 	tcp = json_object_get(ctl, "tcp");
 	return tcp == NULL ? 0 : parse_tcp(c, tcp, conf);
 }

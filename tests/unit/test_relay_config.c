@@ -155,6 +155,8 @@ test_errors_name_file_line_and_field(void **state)
 	expect_error(state, "{\n\"backend\": \"nft\",\n\"journal\": \"var/j\"\n}",
 	    "F:3: journal: 'var/j' is not an absolute path");
 	expect_error(state, "{\n\"journal\": 5\n}", "F:2: journal: expected a string");
+	expect_error(state, "{\"control\": {\n\"mode\": \"0999\"}}",
+	    "F:2: control.mode: '0999' is not an octal file mode");
 }
 
 static void

@@ -1,0 +1,161 @@
+/*
+ * test_relay_journal.c: the session journal round trip. A relay journals
+ * a session whose identifiers need JSON escaping, "crashes" (its sessions
+ * vanish without a drop line), and a second relay on the same journal
+ * gets the session back on the same ports with its latched peer; a
+ * dropped session stays gone; a torn last line is skipped.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "relayd.h"
+
+#define PMIN 41100
+#define PMAX 41107	/* four pairs */
+
+static const char weird_id[] = "we\"ird\\id\x01@host";
+
+struct fixture {
+	char		 dir[64];
+	struct relayd	*rd;
+};
+
+static struct relayd *
+relay_new(const char *journal_dir)
+{
+	struct relayd *rd = calloc(1, sizeof(*rd));
+	char err[256];
+
+	assert_non_null(rd);
+	config_defaults(&rd->conf);
+	rd->conf.log_level = LL_ERROR;
+	rd->conf.port_min = PMIN;
+	rd->conf.port_max = PMAX;
+	snprintf(rd->conf.journal, sizeof(rd->conf.journal), "%s", journal_dir);
+	assert_int_equal(ports_init(&rd->pools[0], PMIN, PMAX), 0);
+	assert_int_equal(session_table_init(&rd->sessions, 4), 0);
+	rd->epfd = epoll_create1(0);
+	assert_true(rd->epfd >= 0);
+	assert_int_equal(backend_select(rd, "userspace", err, sizeof(err)), 0);
+	assert_int_equal(journal_open(rd), 0);
+	assert_non_null(rd->journal);
+	return rd;
+}
+
+/* Without a journal, so nothing is dropped: what a crash leaves. */
+static void
+relay_crash(struct relayd *rd)
+{
+	journal_close(rd);
+	while (rd->sessions.first != NULL)
+		session_destroy(rd, rd->sessions.first);
+	graveyard_empty(rd);
+	backend_close(rd);
+	session_table_free(&rd->sessions);
+	ports_free(&rd->pools[0]);
+	close(rd->epfd);
+	free(rd);
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/tl-journal-test.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static struct session *
+journalled_session(struct relayd *rd, const char *call_id, uint16_t *port_a)
+{
+	struct proto_error perr;
+	struct session *s = session_create(rd, call_id, "ft\"1", 0, 0);
+	struct leg *a;
+
+	assert_non_null(s);
+	assert_int_equal(session_add_streams(rd, s, 1, &perr), 0);
+	snprintf(s->label, sizeof(s->label), "tab\there");
+	a = &s->streams[0]->leg[SIDE_A];
+	assert_int_equal(addr_parse("192.0.2.7", 4000, &a->latched[SK_RTP]), 0);
+	a->is_latched[SK_RTP] = true;
+	*port_a = a->port;
+	journal_save(rd, s);
+	return s;
+}
+
+static void
+test_session_survives_a_crash(void **state)
+{
+	struct fixture *f = *state;
+	struct relayd *rd = relay_new(f->dir);
+	struct session *s;
+	struct leg *a;
+	uint16_t port_a, port_gone;
+	char buf[64], path[128];
+	int fd;
+
+	journalled_session(rd, weird_id, &port_a);
+	s = journalled_session(rd, "gone", &port_gone);
+	session_destroy(rd, s);		/* a drop line */
+	journal_flush(rd);
+	relay_crash(rd);
+
+	/* a write cut short by the crash */
+	snprintf(path, sizeof(path), "%s/journal.log", f->dir);
+	fd = open(path, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "{\"v\":1,\"call_i", 14), 14);
+	close(fd);
+
+	rd = relay_new(f->dir);
+	assert_int_equal(journal_restore(rd), 0);
+	assert_int_equal(rd->sessions.count, 1);
+	assert_null(session_find(&rd->sessions, "gone"));
+	s = session_find(&rd->sessions, weird_id);
+	assert_non_null(s);
+	assert_string_equal(s->tag[SIDE_A], "ft\"1");
+	assert_string_equal(s->label, "tab\there");
+	assert_int_equal(s->nstreams, 1);
+	a = &s->streams[0]->leg[SIDE_A];
+	assert_int_equal(a->port, port_a);
+	assert_true(a->is_latched[SK_RTP]);
+	assert_string_equal(addr_fmt(&a->latched[SK_RTP], buf, sizeof(buf)),
+	    "192.0.2.7:4000");
+	relay_crash(rd);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_session_survives_a_crash,
+		    setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -25,14 +26,14 @@ struct conn {
 	bool		 closing;
 	struct proto_framer in;
 	struct proto_outbuf out;
-	struct conn	*prev, *next;
+	LIST_ENTRY(conn) entry;
 };
 
 struct ctl_srv {
 	int		 fd, widx;
 	su_wait_t	 wait[1];
 	char		 path[108];
-	struct conn	*conns;
+	LIST_HEAD(, conn) conns;
 	int		 nconns;
 };
 
@@ -45,12 +46,7 @@ conn_close(struct conn *cn)
 	close(cn->fd);
 	proto_framer_free(&cn->in);
 	proto_outbuf_free(&cn->out);
-	if (cn->prev != NULL)
-		cn->prev->next = cn->next;
-	else
-		s->conns = cn->next;
-	if (cn->next != NULL)
-		cn->next->prev = cn->prev;
+	LIST_REMOVE(cn, entry);
 	s->nconns--;
 	free(cn);
 }
@@ -255,10 +251,7 @@ on_accept(struct ctl *c, su_wait_t *w, void *arg)
 			close(fd);
 			continue;
 		}
-		cn->next = s->conns;
-		if (s->conns != NULL)
-			s->conns->prev = cn;
-		s->conns = cn;
+		LIST_INSERT_HEAD(&s->conns, cn, entry);
 		s->nconns++;
 	}
 	return 0;
@@ -301,8 +294,8 @@ control_close(struct ctl *c)
 
 	if (s == NULL)
 		return;
-	while (s->conns != NULL)
-		conn_close(s->conns);
+	while (!LIST_EMPTY(&s->conns))
+		conn_close(LIST_FIRST(&s->conns));
 	if (s->fd >= 0) {
 		if (s->widx > 0)
 			su_root_deregister(c->root, s->widx);

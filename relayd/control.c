@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/queue.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -29,12 +30,12 @@ struct conn {
 	bool			 tcp, authed, subscribed, closing;
 	struct proto_framer	 in;
 	struct proto_outbuf	 out;
-	struct conn		*prev, *next;
+	LIST_ENTRY(conn)	 entry;
 };
 
 struct ctl_state {
 	struct listener		 unix_l, tcp_l;
-	struct conn		*conns;
+	LIST_HEAD(, conn)	 conns;
 	int			 nconns;
 };
 
@@ -127,12 +128,7 @@ conn_close(struct relayd *rd, struct conn *cn)
 	cn->fd = -1;
 	proto_framer_free(&cn->in);
 	proto_outbuf_free(&cn->out);
-	if (cn->prev != NULL)
-		cn->prev->next = cn->next;
-	else
-		c->conns = cn->next;
-	if (cn->next != NULL)
-		cn->next->prev = cn->prev;
+	LIST_REMOVE(cn, entry);
 	c->nconns--;
 	defer_free(rd, cn);
 }
@@ -144,8 +140,8 @@ control_close(struct relayd *rd)
 
 	if (c == NULL)
 		return;
-	while (c->conns != NULL)
-		conn_close(rd, c->conns);
+	while (!LIST_EMPTY(&c->conns))
+		conn_close(rd, LIST_FIRST(&c->conns));
 	if (c->unix_l.fd >= 0) {
 		close(c->unix_l.fd);
 		unlink(rd->conf.socket_path);
@@ -318,10 +314,7 @@ accept_conn(struct relayd *rd, struct listener *l)
 			close(fd);
 			continue;
 		}
-		cn->next = c->conns;
-		if (c->conns != NULL)
-			c->conns->prev = cn;
-		c->conns = cn;
+		LIST_INSERT_HEAD(&c->conns, cn, entry);
 		c->nconns++;
 		rlog(rd, LL_DEBUG, "control connection %d opened", fd);
 	}
@@ -358,8 +351,8 @@ control_broadcast(struct relayd *rd, const char *name, json_t *msg)
 	struct conn *cn, *next;
 
 	if (rd->ctl != NULL)
-		for (cn = rd->ctl->conns; cn != NULL; cn = next) {
-			next = cn->next;
+		for (cn = LIST_FIRST(&rd->ctl->conns); cn != NULL; cn = next) {
+			next = LIST_NEXT(cn, entry);
 			if (cn->subscribed && !cn->closing)
 				conn_send(rd, cn, json_incref(msg));
 		}

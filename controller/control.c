@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -24,16 +25,15 @@ struct conn {
 	su_wait_t	 wait[1];
 	bool		 closing;
 	struct proto_framer in;
-	char		*out;
-	size_t		 outlen, outcap;
-	struct conn	*prev, *next;
+	struct proto_outbuf out;
+	LIST_ENTRY(conn) entry;
 };
 
 struct ctl_srv {
 	int		 fd, widx;
 	su_wait_t	 wait[1];
 	char		 path[108];
-	struct conn	*conns;
+	LIST_HEAD(, conn) conns;
 	int		 nconns;
 };
 
@@ -45,13 +45,8 @@ conn_close(struct conn *cn)
 	su_root_deregister(cn->ctl->root, cn->widx);
 	close(cn->fd);
 	proto_framer_free(&cn->in);
-	free(cn->out);
-	if (cn->prev != NULL)
-		cn->prev->next = cn->next;
-	else
-		s->conns = cn->next;
-	if (cn->next != NULL)
-		cn->next->prev = cn->prev;
+	proto_outbuf_free(&cn->out);
+	LIST_REMOVE(cn, entry);
 	s->nconns--;
 	free(cn);
 }
@@ -60,59 +55,30 @@ conn_close(struct conn *cn)
 static int
 conn_flush(struct conn *cn)
 {
-	size_t done = 0;
+	int more = proto_outbuf_flush(&cn->out, cn->fd);
 
-	while (done < cn->outlen) {
-		ssize_t n = send(cn->fd, cn->out + done, cn->outlen - done,
-		    MSG_NOSIGNAL);
-		if (n > 0) {
-			done += (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
+	if (more < 0) {
 		conn_close(cn);
 		return -1;
 	}
-	memmove(cn->out, cn->out + done, cn->outlen - done);
-	cn->outlen -= done;
-	if (cn->outlen == 0 && cn->closing)
+	if (!more && cn->closing)
 		shutdown(cn->fd, SHUT_WR);
 	su_root_eventmask(cn->ctl->root, cn->widx, cn->fd,
-	    SU_WAIT_IN | (cn->outlen > 0 ? SU_WAIT_OUT : 0));
+	    SU_WAIT_IN | (more ? SU_WAIT_OUT : 0));
 	return 0;
 }
 
 static int
 conn_send(struct conn *cn, json_t *msg)
 {
-	size_t len;
-	char *line = proto_encode(msg, &len);
+	int rc = proto_outbuf_append(&cn->out, msg);
 
-	json_decref(msg);
-	if (line == NULL)
-		return 0;
-	if (cn->outlen + len > CONN_OUTBUF_MAX) {
-		free(line);
+	if (rc == -EINVAL)
+		return 0;	/* nothing to send */
+	if (rc < 0) {
 		conn_close(cn);
 		return -1;
 	}
-	if (cn->outlen + len > cn->outcap) {
-		size_t cap = (cn->outlen + len) * 2;
-		char *p = realloc(cn->out, cap);
-		if (p == NULL) {
-			free(line);
-			conn_close(cn);
-			return -1;
-		}
-		cn->out = p;
-		cn->outcap = cap;
-	}
-	memcpy(cn->out + cn->outlen, line, len);
-	cn->outlen += len;
-	free(line);
 	return conn_flush(cn);
 }
 
@@ -232,36 +198,29 @@ on_conn(struct ctl *c, su_wait_t *w, void *arg)
 {
 	struct conn *cn = arg;
 	int ev = su_wait_events(w, cn->fd);
-	struct proto_error err;
-	char buf[16384], *line;
+	char *line;
 	size_t len;
-	ssize_t n;
 	int rc;
 
 	if ((ev & SU_WAIT_OUT) && conn_flush(cn) < 0)
 		return 0;
 	if (!(ev & (SU_WAIT_IN | SU_WAIT_HUP | SU_WAIT_ERR)))
 		return 0;
-	n = recv(cn->fd, buf, sizeof(buf), 0);
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+	/* Draining after an error: what comes is read and dropped. */
+	rc = proto_framer_recv(cn->closing ? NULL : &cn->in, cn->fd);
+	if (rc < 0) {
 		conn_close(cn);
 		return 0;
 	}
-	if (n < 0 || cn->closing)
+	if (rc == 0 || cn->closing)
 		return 0;
-	if (proto_framer_feed(&cn->in, buf, (size_t)n) < 0) {
-		conn_close(cn);
-		return 0;
-	}
 	while ((rc = proto_framer_next(&cn->in, &line, &len)) == 1) {
 		if (conn_send(cn, handle_line(c, line, len)) < 0)
 			return 0;
 	}
 	if (rc == -EMSGSIZE) {
-		proto_errorf(&err, PROTO_E_TOO_LONG, "line longer than %d "
-		    "bytes; closing the connection", PROTO_MAX_LINE);
 		cn->closing = true;
-		conn_send(cn, proto_reply_error(NULL, &err));
+		conn_send(cn, proto_reply_too_long());
 	}
 	return 0;
 }
@@ -283,6 +242,7 @@ on_accept(struct ctl *c, su_wait_t *w, void *arg)
 		cn->ctl = c;
 		cn->fd = fd;
 		proto_framer_init(&cn->in, PROTO_MAX_LINE);
+		proto_outbuf_init(&cn->out, CONN_OUTBUF_MAX);
 		su_wait_create(cn->wait, fd, SU_WAIT_IN);
 		cn->widx = su_root_register(c->root, cn->wait, on_conn, cn, 0);
 		if (cn->widx <= 0) {
@@ -291,10 +251,7 @@ on_accept(struct ctl *c, su_wait_t *w, void *arg)
 			close(fd);
 			continue;
 		}
-		cn->next = s->conns;
-		if (s->conns != NULL)
-			s->conns->prev = cn;
-		s->conns = cn;
+		LIST_INSERT_HEAD(&s->conns, cn, entry);
 		s->nconns++;
 	}
 	return 0;
@@ -337,8 +294,8 @@ control_close(struct ctl *c)
 
 	if (s == NULL)
 		return;
-	while (s->conns != NULL)
-		conn_close(s->conns);
+	while (!LIST_EMPTY(&s->conns))
+		conn_close(LIST_FIRST(&s->conns));
 	if (s->fd >= 0) {
 		if (s->widx > 0)
 			su_root_deregister(c->root, s->widx);

@@ -39,8 +39,7 @@ struct relay {
 	bool		 up, connecting;
 	double		 connect_deadline;
 	struct proto_framer in;
-	char		*out;
-	size_t		 outlen, outcap;
+	struct proto_outbuf out;
 	struct pending	*head, *tail;
 	json_int_t	 next_id;
 	double		 next_connect;
@@ -93,7 +92,7 @@ relay_down(struct relay *r, const char *why)
 	r->fd = -1;
 	r->up = false;
 	r->head = r->tail = NULL;
-	r->outlen = 0;
+	r->out.len = 0;		/* unsent requests failed below */
 	r->stats_pending = false;
 	proto_framer_free(&r->in);
 	proto_framer_init(&r->in, PROTO_MAX_LINE);
@@ -111,25 +110,13 @@ want_write(struct relay *r, bool want)
 static int
 flush_out(struct relay *r)
 {
-	size_t done = 0;
+	int more = proto_outbuf_flush(&r->out, r->fd);
 
-	while (done < r->outlen) {
-		ssize_t n = send(r->fd, r->out + done, r->outlen - done,
-		    MSG_NOSIGNAL);
-		if (n > 0) {
-			done += (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
+	if (more < 0) {
 		relay_down(r, "write failed");
 		return -1;
 	}
-	memmove(r->out, r->out + done, r->outlen - done);
-	r->outlen -= done;
-	want_write(r, r->outlen > 0);
+	want_write(r, more);
 	return 0;
 }
 
@@ -138,8 +125,6 @@ relay_request(struct ctl *c, struct relay *r, json_t *req, relay_cb *cb,
     void *arg)
 {
 	struct pending *p;
-	size_t len;
-	char *line;
 
 	if (!r->up) {
 		json_decref(req);
@@ -147,27 +132,14 @@ relay_request(struct ctl *c, struct relay *r, json_t *req, relay_cb *cb,
 	}
 	p = calloc(1, sizeof(*p));
 	json_object_set_new(req, "id", json_integer(++r->next_id));
-	line = proto_encode(req, &len);
-	json_decref(req);
-	if (p == NULL || line == NULL || r->outlen + len > RELAY_OUTBUF_MAX) {
-		free(p);
-		free(line);
+	if (p == NULL) {
+		json_decref(req);
 		return -ENOMEM;
 	}
-	if (r->outlen + len > r->outcap) {
-		size_t cap = (r->outlen + len) * 2;
-		char *o = realloc(r->out, cap);
-		if (o == NULL) {
-			free(p);
-			free(line);
-			return -ENOMEM;
-		}
-		r->out = o;
-		r->outcap = cap;
+	if (proto_outbuf_append(&r->out, req) < 0) {
+		free(p);
+		return -ENOMEM;
 	}
-	memcpy(r->out + r->outlen, line, len);
-	r->outlen += len;
-	free(line);
 	*p = (struct pending){ r->next_id, cb, arg,
 	    mono_now() + c->conf->relay_timeout, NULL };
 	if (r->tail != NULL)
@@ -261,15 +233,40 @@ handle_line(struct relay *r, const char *line, size_t len)
 	json_decref(msg);
 }
 
+/* Read and handle what the relay sent, until the socket is empty. */
+static void
+read_lines(struct relay *r)
+{
+	char *line;
+	size_t len;
+	int rc;
+
+	for (;;) {
+		rc = proto_framer_recv(&r->in, r->fd);
+		if (rc == 0)
+			return;
+		if (rc < 0) {
+			relay_down(r, rc == -EPIPE ? "connection closed" :
+			    rc == -ENOMEM ? "out of memory" : "read failed");
+			return;
+		}
+		while ((rc = proto_framer_next(&r->in, &line, &len)) == 1) {
+			handle_line(r, line, len);
+			if (!r->up)
+				return;
+		}
+		if (rc < 0) {
+			relay_down(r, "line too long");
+			return;
+		}
+	}
+}
+
 static int
 on_readable(struct ctl *c, su_wait_t *w, void *arg)
 {
 	struct relay *r = arg;
 	int ev = su_wait_events(w, r->fd);
-	char buf[65536], *line;
-	size_t len;
-	ssize_t n;
-	int rc;
 
 	if (r->connecting) {
 		int err = 0;
@@ -284,33 +281,9 @@ on_readable(struct ctl *c, su_wait_t *w, void *arg)
 	}
 	if ((ev & SU_WAIT_OUT) && flush_out(r) < 0)
 		return 0;
-	if (!(ev & (SU_WAIT_IN | SU_WAIT_HUP | SU_WAIT_ERR)))
-		return 0;
-	for (;;) {
-		n = recv(r->fd, buf, sizeof(buf), 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
-		if (n <= 0) {
-			relay_down(r, n == 0 ? "connection closed" :
-			    "read failed");
-			return 0;
-		}
-		if (proto_framer_feed(&r->in, buf, (size_t)n) < 0) {
-			relay_down(r, "out of memory");
-			return 0;
-		}
-		while ((rc = proto_framer_next(&r->in, &line, &len)) == 1) {
-			handle_line(r, line, len);
-			if (!r->up)
-				return 0;
-		}
-		if (rc < 0) {
-			relay_down(r, "line too long");
-			return 0;
-		}
-	}
+	if (ev & (SU_WAIT_IN | SU_WAIT_HUP | SU_WAIT_ERR))
+		read_lines(r);
+	return 0;
 }
 
 /* Connected (or the TCP connect completed): auth, subscribe, stats. */
@@ -440,6 +413,7 @@ relay_open_all(struct ctl *c)
 		r->conf = c->conf->relays[i];
 		r->fd = -1;
 		proto_framer_init(&r->in, PROTO_MAX_LINE);
+		proto_outbuf_init(&r->out, RELAY_OUTBUF_MAX);
 		c->relays[c->nrelays++] = r;
 		relay_connect(r);
 		if (!r->up && !r->connecting)
@@ -484,7 +458,7 @@ relay_free_all(struct ctl *c)
 	for (int i = 0; i < c->nrelays; i++) {
 		struct relay *r = c->relays[i];
 		proto_framer_free(&r->in);
-		free(r->out);
+		proto_outbuf_free(&r->out);
 		free(r);
 	}
 	c->nrelays = 0;

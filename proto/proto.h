@@ -4,8 +4,9 @@
  * The only code that reads or writes the wire format. Used by relayd, the
  * controller and trunklinectl. It frames lines, parses and validates
  * requests against a per-command schema, and builds replies and events.
- * It also holds the small JSON helpers the daemons' config loaders share
- * (locating a field's line in a file).
+ * It also buffers and reads a connection's lines (conn.c; the event loop
+ * stays each daemon's) and holds the small JSON helpers the daemons'
+ * config loaders share (locating a field's line in a file).
  */
 #ifndef TRUNKLINE_PROTO_H
 #define TRUNKLINE_PROTO_H
@@ -83,6 +84,35 @@ int	proto_framer_feed(struct proto_framer *f, const void *data, size_t len);
  * Empty lines are skipped.
  */
 int	proto_framer_next(struct proto_framer *f, char **line, size_t *len);
+
+/*
+ * Connections (conn.c). proto_framer_recv() reads once from a non-blocking
+ * socket into f (with f NULL the bytes are read and dropped, to drain a
+ * connection being closed): 1 bytes taken, 0 nothing to read now,
+ * -EPIPE the peer closed, -ENOMEM the framer could not take them, other
+ * -errno the read failed.
+ */
+int	proto_framer_recv(struct proto_framer *f, int fd);
+/* The line_too_long error reply sent before closing (id null). */
+json_t	*proto_reply_too_long(void);
+
+/*
+ * Outgoing lines of one connection, at most `max` bytes queued.
+ * proto_outbuf_append() queues msg (stolen) as one line: 0; -EMSGSIZE it
+ * would pass the cap, -ENOMEM, -EINVAL msg could not be encoded (NULL or
+ * out of memory); nothing is queued on error.
+ * proto_outbuf_flush() sends until the socket would block: 1 bytes remain
+ * (wait for writability), 0 all sent, -errno the peer is gone.
+ */
+struct proto_outbuf {
+	char	*buf;
+	size_t	 len, cap, max;
+};
+
+void	proto_outbuf_init(struct proto_outbuf *o, size_t max);
+void	proto_outbuf_free(struct proto_outbuf *o);
+int	proto_outbuf_append(struct proto_outbuf *o, json_t *msg);
+int	proto_outbuf_flush(struct proto_outbuf *o, int fd);
 
 /*
  * Parse and validate one request line for a role.

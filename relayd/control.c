@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/queue.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -28,14 +29,13 @@ struct conn {
 	int			 fd;
 	bool			 tcp, authed, subscribed, closing;
 	struct proto_framer	 in;
-	char			*out;
-	size_t			 outlen, outcap;
-	struct conn		*prev, *next;
+	struct proto_outbuf	 out;
+	LIST_ENTRY(conn)	 entry;
 };
 
 struct ctl_state {
 	struct listener		 unix_l, tcp_l;
-	struct conn		*conns;
+	LIST_HEAD(, conn)	 conns;
 	int			 nconns;
 };
 
@@ -127,14 +127,8 @@ conn_close(struct relayd *rd, struct conn *cn)
 	close(cn->fd);
 	cn->fd = -1;
 	proto_framer_free(&cn->in);
-	free(cn->out);
-	cn->out = NULL;
-	if (cn->prev != NULL)
-		cn->prev->next = cn->next;
-	else
-		c->conns = cn->next;
-	if (cn->next != NULL)
-		cn->next->prev = cn->prev;
+	proto_outbuf_free(&cn->out);
+	LIST_REMOVE(cn, entry);
 	c->nconns--;
 	defer_free(rd, cn);
 }
@@ -146,8 +140,8 @@ control_close(struct relayd *rd)
 
 	if (c == NULL)
 		return;
-	while (c->conns != NULL)
-		conn_close(rd, c->conns);
+	while (!LIST_EMPTY(&c->conns))
+		conn_close(rd, LIST_FIRST(&c->conns));
 	if (c->unix_l.fd >= 0) {
 		close(c->unix_l.fd);
 		unlink(rd->conf.socket_path);
@@ -173,32 +167,20 @@ conn_want_write(struct relayd *rd, struct conn *cn, bool want)
 static int
 conn_flush(struct relayd *rd, struct conn *cn)
 {
-	size_t done = 0;
-	ssize_t n;
+	int more = proto_outbuf_flush(&cn->out, cn->fd);
 
-	while (done < cn->outlen) {
-		n = write(cn->fd, cn->out + done, cn->outlen - done);
-		if (n > 0) {
-			done += (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
+	if (more < 0) {
 		conn_close(rd, cn);
 		return -1;
 	}
-	memmove(cn->out, cn->out + done, cn->outlen - done);
-	cn->outlen -= done;
-	if (cn->outlen == 0 && cn->closing) {
+	if (!more && cn->closing) {
 		/*
 		 * Half-close and drain: closing with unread input would
 		 * reset the connection and lose the error reply.
 		 */
 		shutdown(cn->fd, SHUT_WR);
 	}
-	conn_want_write(rd, cn, cn->outlen > 0);
+	conn_want_write(rd, cn, more);
 	return 0;
 }
 
@@ -206,33 +188,18 @@ conn_flush(struct relayd *rd, struct conn *cn)
 static int
 conn_send(struct relayd *rd, struct conn *cn, json_t *msg)
 {
-	size_t len;
-	char *line = proto_encode(msg, &len);
+	int rc = proto_outbuf_append(&cn->out, msg);
 
-	json_decref(msg);
-	if (line == NULL)
-		return 0;
-	if (cn->outlen + len > RELAYD_CONN_OUTBUF_MAX) {
+	if (rc == -EINVAL)
+		return 0;	/* nothing to send */
+	if (rc == -EMSGSIZE)
 		rlog(rd, LL_WARNING, "control connection %d does not read its "
-		    "replies (%zu bytes queued); closing it", cn->fd, cn->outlen);
-		free(line);
+		    "replies (%zu bytes queued); closing it", cn->fd,
+		    cn->out.len);
+	if (rc < 0) {
 		conn_close(rd, cn);
 		return -1;
 	}
-	if (cn->outlen + len > cn->outcap) {
-		size_t cap = (cn->outlen + len) * 2;
-		char *p = realloc(cn->out, cap);
-		if (p == NULL) {
-			free(line);
-			conn_close(rd, cn);
-			return -1;
-		}
-		cn->out = p;
-		cn->outcap = cap;
-	}
-	memcpy(cn->out + cn->outlen, line, len);
-	cn->outlen += len;
-	free(line);
 	return conn_flush(rd, cn);
 }
 
@@ -296,23 +263,18 @@ handle_line(struct relayd *rd, struct conn *cn, const char *line, size_t len)
 static void
 conn_readable(struct relayd *rd, struct conn *cn)
 {
-	char buf[16384], *line;
-	struct proto_error err;
+	char *line;
 	size_t len;
-	ssize_t n;
 	int rc;
 
-	n = read(cn->fd, buf, sizeof(buf));
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+	/* Draining after an error: what comes is read and dropped. */
+	rc = proto_framer_recv(cn->closing ? NULL : &cn->in, cn->fd);
+	if (rc < 0) {
 		conn_close(rd, cn);
 		return;
 	}
-	if (n < 0 || cn->closing)
-		return;		/* draining after an error: discard */
-	if (proto_framer_feed(&cn->in, buf, (size_t)n) < 0) {
-		conn_close(rd, cn);
+	if (rc == 0 || cn->closing)
 		return;
-	}
 	while ((rc = proto_framer_next(&cn->in, &line, &len)) == 1) {
 		if (conn_send(rd, cn, handle_line(rd, cn, line, len)) < 0)
 			return;
@@ -322,10 +284,8 @@ conn_readable(struct relayd *rd, struct conn *cn)
 	if (rc == -EMSGSIZE) {
 		rlog(rd, LL_WARNING, "control connection %d: line over %d "
 		    "bytes; closing it", cn->fd, PROTO_MAX_LINE);
-		proto_errorf(&err, PROTO_E_TOO_LONG, "line longer than %d bytes;"
-		    " closing the connection", PROTO_MAX_LINE);
 		cn->closing = true;
-		conn_send(rd, cn, proto_reply_error(NULL, &err));
+		conn_send(rd, cn, proto_reply_too_long());
 	}
 }
 
@@ -347,16 +307,14 @@ accept_conn(struct relayd *rd, struct listener *l)
 		cn->fd = fd;
 		cn->tcp = l->tcp;
 		proto_framer_init(&cn->in, PROTO_MAX_LINE);
+		proto_outbuf_init(&cn->out, RELAYD_CONN_OUTBUF_MAX);
 		if (epoll_add(rd, fd, EPOLLIN, &cn->tag) < 0) {
 			proto_framer_free(&cn->in);
 			free(cn);
 			close(fd);
 			continue;
 		}
-		cn->next = c->conns;
-		if (c->conns != NULL)
-			c->conns->prev = cn;
-		c->conns = cn;
+		LIST_INSERT_HEAD(&c->conns, cn, entry);
 		c->nconns++;
 		rlog(rd, LL_DEBUG, "control connection %d opened", fd);
 	}
@@ -393,8 +351,8 @@ control_broadcast(struct relayd *rd, const char *name, json_t *msg)
 	struct conn *cn, *next;
 
 	if (rd->ctl != NULL)
-		for (cn = rd->ctl->conns; cn != NULL; cn = next) {
-			next = cn->next;
+		for (cn = LIST_FIRST(&rd->ctl->conns); cn != NULL; cn = next) {
+			next = LIST_NEXT(cn, entry);
 			if (cn->subscribed && !cn->closing)
 				conn_send(rd, cn, json_incref(msg));
 		}

@@ -1,0 +1,114 @@
+/*
+ * conn.c: the byte plumbing of one control connection, shared by both
+ * daemons' servers and the controller's relay clients: an outgoing buffer
+ * of whole lines with a cap (a peer that does not read cannot make us hold
+ * unbounded memory), flushed with send() until the socket would block, and
+ * reading into the framer. Registering with an event loop and waiting for
+ * writability stay with each daemon.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "proto.h"
+
+#define PROTO_READ_CHUNK	16384
+
+void
+proto_outbuf_init(struct proto_outbuf *o, size_t max)
+{
+	*o = (struct proto_outbuf){ .max = max };
+}
+
+/* Keeps the cap: the buffer can be used again (a relay reconnecting). */
+void
+proto_outbuf_free(struct proto_outbuf *o)
+{
+	free(o->buf);
+	*o = (struct proto_outbuf){ .max = o->max };
+}
+
+int
+proto_outbuf_append(struct proto_outbuf *o, json_t *msg)
+{
+	size_t len;
+	char *line = proto_encode(msg, &len);
+
+	json_decref(msg);
+	if (line == NULL)
+		return -EINVAL;
+	if (o->len + len > o->max) {
+		free(line);
+		return -EMSGSIZE;
+	}
+	if (o->len + len > o->cap) {
+		size_t cap = (o->len + len) * 2;
+		char *p = realloc(o->buf, cap);
+		if (p == NULL) {
+			free(line);
+			return -ENOMEM;
+		}
+		o->buf = p;
+		o->cap = cap;
+	}
+	memcpy(o->buf + o->len, line, len);
+	o->len += len;
+	free(line);
+	return 0;
+}
+
+int
+proto_outbuf_flush(struct proto_outbuf *o, int fd)
+{
+	size_t done = 0;
+	int rc = 0;
+
+	while (done < o->len) {
+		ssize_t n = send(fd, o->buf + done, o->len - done,
+		    MSG_NOSIGNAL);
+		if (n > 0) {
+			done += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		rc = n < 0 ? -errno : -EPIPE;
+		break;
+	}
+	if (rc < 0)
+		return rc;
+	memmove(o->buf, o->buf + done, o->len - done);
+	o->len -= done;
+	return o->len > 0;
+}
+
+int
+proto_framer_recv(struct proto_framer *f, int fd)
+{
+	char buf[PROTO_READ_CHUNK];
+	ssize_t n;
+
+	do
+		n = recv(fd, buf, sizeof(buf), 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+	if (n == 0)
+		return -EPIPE;
+	if (f != NULL && proto_framer_feed(f, buf, (size_t)n) < 0)
+		return -ENOMEM;
+	return 1;
+}
+
+json_t *
+proto_reply_too_long(void)
+{
+	struct proto_error err;
+
+	proto_errorf(&err, PROTO_E_TOO_LONG, "line longer than %d bytes; "
+	    "closing the connection", PROTO_MAX_LINE);
+	return proto_reply_error(NULL, &err);
+}

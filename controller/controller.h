@@ -13,8 +13,10 @@
  * list of gateways; health.c drops gateways its OPTIONS probes found
  * down) -> transform.c and identity.c (numbers and From in and out) ->
  * relay.c (offer to a relayd chosen by load) -> sdp.c (rewrite) ->
- * b2bua.c (the two nua handles, failover, CANCEL/BYE, divert.c on busy
- * or no answer) -> cdr.c (one JSON line per call). register.c also keeps
+ * invite.c (the two nua handles, failover, divert.c on busy or no
+ * answer; call.c the call object, reinvite.c re-offers, hangup.c
+ * CANCEL/BYE; b2bua.c dispatches the nua events) -> cdr.c (one JSON
+ * line per call). register.c also keeps
  * the outbound registrations; control.c serves the control socket
  * (proto/); config.c reads the JSON configuration with file:line: field
  * errors.
@@ -292,7 +294,7 @@ int	 relay_request(struct ctl *, struct relay *, json_t *req, relay_cb *,
 	    void *arg);
 json_t	*relays_to_json(struct ctl *);
 
-/* ---- b2bua.c ---- */
+/* ---- call.c: the call object, its two legs, its end and CDR ---- */
 enum hangup_by { BY_NONE, BY_CALLER, BY_CALLEE, BY_CONTROLLER, BY_RELAY };
 struct media_stats {
 	uint64_t	 packets[2], bytes[2], lost[2];	/* [0] caller->, [1] callee-> */
@@ -359,15 +361,42 @@ struct call {
 	char			*rq_uri, *from_uri;	/* for the rules */
 };
 
-int	 b2bua_open(struct ctl *);
-void	 b2bua_close(struct ctl *);
+struct call	*call_new(struct ctl *, nua_handle_t *, const sip_t *);
+void	 call_free(struct call *);
+/* Finish and free the call once no handle and no request is left. */
+void	 call_check(struct call *);
+void	 destroy_leg(struct leg *);
+/* Answer the caller's INVITE with an error (only before it was answered). */
+void	 fail_a(struct call *, int status, const char *reason);
+void	 record_attempt(struct call *, int code);
+json_t	*calls_to_json(struct ctl *);
+void	 media_stats_from_streams(struct media_stats *, json_t *streams);
+
+/* ---- invite.c: a new INVITE up to the gateway's answer, failover ---- */
+void	 new_invite(struct ctl *, nua_t *, nua_handle_t *, const sip_t *);
+void	 b_response(struct ctl *, struct leg *, int status, const sip_t *);
+void	 on_invite_timeout(struct ctl *, su_timer_t *, void *arg);
+
+/* ---- reinvite.c: re-INVITE/UPDATE re-offers through the relay ---- */
+void	 reinvite_in(struct ctl *, nua_t *, struct leg *, const sip_t *,
+	    bool update);
+void	 reinvite_response(struct ctl *, struct leg *, int status,
+	    const sip_t *);
+struct leg	*reinv_to(struct call *);
+
+/* ---- hangup.c: BYE/CANCEL, controller and relay hangups ---- */
+void	 leg_terminated(struct ctl *, struct leg *);
 /* Hang up both legs with a Reason header. 0, or -ENOENT. */
 int	 b2bua_hangup(struct ctl *, const char *call_id, enum hangup_by,
 	    const char *reason);
 /* A relay told us it ended a session (media timeout...). */
 void	 b2bua_relay_event(struct ctl *, json_t *event);
-json_t	*calls_to_json(struct ctl *);
-void	 media_stats_from_streams(struct media_stats *, json_t *streams);
+
+/* ---- b2bua.c: the nua, its event dispatch, dropped requests ---- */
+int	 b2bua_open(struct ctl *);
+void	 b2bua_close(struct ctl *);
+/* Hold a request unanswered until the caller gives up (drop mode). */
+void	 drop_request(struct ctl *, nua_handle_t *);
 
 /* ---- cdr.c ---- */
 json_t	*cdr_build(const struct call *);
@@ -460,7 +489,7 @@ json_t	*accounts_to_json(struct ctl *);
 /* config.c: a digest account's fields into t (and its auth module). */
 int	 parse_digest(struct proto_cfg *, json_t *, const char *,
 	    struct trunk *, su_root_t *);
-/* b2bua.c: new candidates for a call not answered yet (n > 0), or fail
+/* invite.c: new candidates for a call not answered yet (n > 0), or fail
  * it with -n; B is cancelled first. */
 void	 b2bua_retarget(struct call *, int n);
 #define CTL_ROUTE_PENDING	(-1)	/* local_route: ENUM lookup running */

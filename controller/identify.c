@@ -1,7 +1,7 @@
 /*
  * identify.c: which trunk a request comes from. Source address first
  * (address or subnet, optionally a port and a transport); else the
- * digest account named by the request (b2bua.c challenges it with the
+ * digest account named by the request (invite.c challenges it with the
  * trunk's auth module); else nobody, and the caller answers 403 or
  * stays silent.
  */

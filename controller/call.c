@@ -1,0 +1,230 @@
+/*
+ * call.c: the call object. A call is created by invite.c once the caller
+ * is admitted and holds two legs: A faces the caller, B the current
+ * gateway (a failover destroys B and makes a new one).
+ *
+ * Lifetime: a call lives while either handle lives or a relay request is
+ * in flight. When both handles are gone and nothing is in flight, the
+ * call is finished: the relay session is deleted (its statistics go to
+ * the CDR), the CDR line is written, the call is freed. call_check() is
+ * the one place that decides it, so every other file only drops its
+ * handle or its request and calls it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller.h"
+
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+
+static const char *
+state_name(enum call_state s)
+{
+	static const char *const n[] = { "init", "offering", "calling",
+	    "early", "connected", "ending", "done" };
+	return n[s];
+}
+
+/* ---- call bookkeeping ---- */
+
+struct call *
+call_new(struct ctl *c, nua_handle_t *nh, const sip_t *sip)
+{
+	struct call *k = su_home_new(sizeof(*k));
+
+	if (k == NULL)
+		return NULL;
+	k->ctl = c;
+	k->conf = config_ref(c->conf);
+	k->a = (struct leg){ k, nh, 0, 0, false };
+	k->b = (struct leg){ k, NULL, 1, 0, false };
+	k->setup_t = wall_now();
+	k->attempts = json_array();
+	snprintf(k->call_id, sizeof(k->call_id), "%s",
+	    sip->sip_call_id->i_id);
+	snprintf(k->from_tag, sizeof(k->from_tag), "%s",
+	    sip->sip_from->a_tag ? sip->sip_from->a_tag : "");
+	k->invite_timer = su_timer_create(su_root_task(c->root), 1000);
+	k->duration_timer = su_timer_create(su_root_task(c->root), 1000);
+	nua_handle_bind(nh, &k->a);
+	k->next = c->calls;
+	if (c->calls != NULL)
+		c->calls->prev = k;
+	c->calls = k;
+	c->ncalls++;
+	c->stats.calls_total++;
+	return k;
+}
+
+void
+call_free(struct call *k)
+{
+	struct ctl *c = k->ctl;
+
+	if (k->prev != NULL)
+		k->prev->next = k->next;
+	else
+		c->calls = k->next;
+	if (k->next != NULL)
+		k->next->prev = k->prev;
+	c->ncalls--;
+	su_timer_destroy(k->invite_timer);
+	su_timer_destroy(k->duration_timer);
+	divert_cancel(k);
+	json_decref(k->attempts);
+	free(k->offer);
+	free(k->b_offer);
+	free(k->reinv_sdp);
+	if (k->reinv_update)
+		nua_destroy_event(k->reinv_saved);
+	json_decref(k->offer_req);
+	config_unref(k->conf);
+	su_home_unref(k->home);
+}
+
+static void
+on_deleted(struct ctl *c, void *arg, json_t *reply)
+{
+	struct call *k = arg;
+
+	k->pending--;
+	if (reply != NULL && json_is_true(json_object_get(reply, "ok"))) {
+		media_stats_from_streams(&k->ms, json_object_get(reply,
+		    "streams"));
+		k->ms_set = true;
+	} else if (reply == NULL) {
+		clog_msg(c, LL_WARNING, "call %s: relay delete failed; no "
+		    "media statistics in the CDR", k->call_id);
+	}
+	k->relay_session = false;
+	call_check(k);
+}
+
+static void
+call_finish(struct call *k)
+{
+	struct ctl *c = k->ctl;
+
+	k->finished = true;
+	k->state = CS_DONE;
+	k->end_t = wall_now();
+	su_timer_reset(k->invite_timer);
+	su_timer_reset(k->duration_timer);
+	if (k->limit_held)
+		limits_release(c, k->trunk->name);
+	k->limit_held = false;
+	if (k->connect_t > 0)
+		c->stats.calls_connected++;
+	else
+		c->stats.calls_failed++;
+	if (k->relay_session && k->relay != NULL) {
+		json_t *req = proto_request(0, "delete");
+		json_object_set_new(req, "call_id", json_string(k->call_id));
+		k->pending++;
+		if (relay_request(c, k->relay, req, on_deleted, k) < 0)
+			k->pending--;
+	}
+}
+
+/*
+ * The one place a call ends: when both handles are gone and no relay
+ * request is in flight, finish it; once the relay's delete is back,
+ * write the CDR and free it. k must not be used after this.
+ */
+void
+call_check(struct call *k)
+{
+	if (k->a.nh != NULL || k->b.nh != NULL || k->pending > 0)
+		return;
+	if (!k->finished) {
+		call_finish(k);
+		if (k->pending > 0)
+			return;
+	}
+	cdr_write(k->ctl, k);
+	call_free(k);
+}
+
+void
+destroy_leg(struct leg *l)
+{
+	if (l->nh == NULL)
+		return;
+	nua_handle_bind(l->nh, NULL);
+	nua_handle_destroy(l->nh);
+	l->nh = NULL;
+}
+
+/* Answer the caller's INVITE with an error (only before it was answered). */
+void
+fail_a(struct call *k, int status, const char *reason)
+{
+	if (k->final_code == 0)
+		k->final_code = status;
+	if (reason != NULL && k->reason[0] == '\0')
+		snprintf(k->reason, sizeof(k->reason), "%s", reason);
+	k->state = CS_ENDING;
+	if (k->a.nh != NULL && !k->a.answered) {
+		k->a.answered = true;	/* no second final response */
+		nua_respond(k->a.nh, status, sip_status_phrase(status),
+		    TAG_IF(status == 503, SIPTAG_RETRY_AFTER_STR("5")),
+		    TAG_END());
+	}
+}
+
+void
+record_attempt(struct call *k, int code)
+{
+	json_t *a = json_array_get(k->attempts, json_array_size(k->attempts) - 1);
+
+	if (a != NULL)
+		json_object_set_new(a, "code", json_integer(code));
+}
+
+void
+media_stats_from_streams(struct media_stats *ms, json_t *streams)
+{
+	size_t i, j;
+	json_t *st, *leg;
+
+	memset(ms, 0, sizeof(*ms));
+	json_array_foreach(streams, i, st) {
+		json_array_foreach(json_object_get(st, "legs"), j, leg) {
+			const char *side = json_string_value(json_object_get(leg,
+			    "side"));
+			json_t *s = json_object_get(leg, "stats");
+			int d = side != NULL && strcmp(side, "B") == 0;
+			ms->packets[d] += (uint64_t)json_integer_value(
+			    json_object_get(s, "packets"));
+			ms->bytes[d] += (uint64_t)json_integer_value(
+			    json_object_get(s, "bytes"));
+			ms->lost[d] += (uint64_t)json_integer_value(
+			    json_object_get(s, "lost"));
+		}
+	}
+}
+
+json_t *
+calls_to_json(struct ctl *c)
+{
+	json_t *arr = json_array();
+	double now = wall_now();
+
+	for (struct call *k = c->calls; k != NULL; k = k->next) {
+		const struct gateway *gw = k->ncand > 0 && k->attempt < k->ncand ?
+		    k->cand[k->attempt].gw : NULL;
+		json_array_append_new(arr, json_pack(
+		    "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:f,s:f}",
+		    "call_id", k->call_id,
+		    "trunk", k->trunk ? k->trunk->name : "",
+		    "state", state_name(k->state),
+		    "calling", k->calling, "called", k->called,
+		    "gateway", gw ? gw->name : "",
+		    "relay", k->relay ? relay_name(k->relay) : "",
+		    "age", now - k->setup_t,
+		    "duration", k->connect_t > 0 ? now - k->connect_t : 0.0));
+	}
+	return arr;
+}

@@ -1,0 +1,127 @@
+/*
+ * hangup.c: the end of a call. A leg that terminates takes the other one
+ * down with it (BYE once answered, CANCEL or an error before); the
+ * controller hangs up on request (control socket, max duration, a
+ * gateway answer we cannot use) and when a relay reports that it ended
+ * the session (media timeout). call.c then finishes the call.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "controller.h"
+
+#include <sofia-sip/sip_header.h>
+
+static const char *
+by_name(enum hangup_by b)
+{
+	static const char *const n[] = { "none", "caller", "callee",
+	    "controller", "relay" };
+	return n[b];
+}
+
+static void
+bye_leg(struct leg *l, const char *reason)
+{
+	if (l->nh == NULL)
+		return;
+	if (l->side == 1 && l->answered && !l->call->b_acked) {
+		nua_ack(l->nh, TAG_END());
+		l->call->b_acked = true;
+	}
+	if (l->answered)
+		nua_bye(l->nh, TAG_IF(reason, SIPTAG_REASON_STR(reason)),
+		    TAG_END());
+	else if (l->side == 1)
+		nua_cancel(l->nh, TAG_IF(reason, SIPTAG_REASON_STR(reason)),
+		    TAG_END());
+}
+
+/* One leg is over: take the other one down with it. */
+void
+leg_terminated(struct ctl *c, struct leg *l)
+{
+	struct call *k = l->call;
+	struct leg *peer = l->side == 0 ? &k->b : &k->a;
+
+	if (k->hangup_by == BY_NONE && k->state != CS_ENDING) {
+		k->hangup_by = l->side == 0 ? BY_CALLER : BY_CALLEE;
+		if (k->reason[0] == '\0')
+			snprintf(k->reason, sizeof(k->reason), "%s",
+			    k->state == CS_CONNECTED ? "bye" : "cancel");
+	}
+	destroy_leg(l);
+	if (k->state != CS_ENDING) {
+		k->state = CS_ENDING;
+		if (peer->side == 0 && !peer->answered)
+			fail_a(k, 487, NULL);
+		else
+			bye_leg(peer, NULL);
+		/* A gateway that ignores our CANCEL is dropped after 5 s. */
+		if (peer->side == 1 && peer->nh != NULL && !peer->answered)
+			su_timer_set_interval(k->invite_timer,
+			    on_invite_timeout, k, 5000);
+	}
+	if (k->final_code == 0 && l->side == 0)
+		k->final_code = 487;
+	call_check(k);
+}
+
+int
+b2bua_hangup(struct ctl *c, const char *call_id, enum hangup_by by,
+    const char *reason)
+{
+	char hdr[200];
+	struct call *k;
+
+	for (k = c->calls; k != NULL; k = k->next)
+		if (strcmp(k->call_id, call_id) == 0 && !k->finished)
+			break;
+	if (k == NULL)
+		return -ENOENT;
+	if (k->state == CS_ENDING)
+		return 0;
+	if (k->hangup_by == BY_NONE) {
+		k->hangup_by = by;
+		snprintf(k->reason, sizeof(k->reason), "%s", reason);
+	}
+	snprintf(hdr, sizeof(hdr), "Q.850;cause=16;text=\"%s\"", reason);
+	clog_msg(c, LL_INFO, "call %s: hangup by %s: %s", k->call_id,
+	    by_name(by), reason);
+	if (!k->a.answered) {
+		fail_a(k, 480, reason);
+	} else {
+		k->state = CS_ENDING;
+		bye_leg(&k->a, hdr);
+	}
+	bye_leg(&k->b, hdr);
+	if (k->b.nh != NULL && !k->b.answered && k->state == CS_ENDING)
+		su_timer_set_interval(k->invite_timer, on_invite_timeout, k,
+		    2000);	/* a gateway that ignores CANCEL */
+	return 0;
+}
+
+void
+b2bua_relay_event(struct ctl *c, json_t *ev)
+{
+	const char *name = json_string_value(json_object_get(ev, "event"));
+	const char *id = json_string_value(json_object_get(ev, "call_id"));
+	const char *why = json_string_value(json_object_get(ev, "reason"));
+	char reason[96];
+	struct call *k;
+
+	if (name == NULL || strcmp(name, "timeout") != 0 || id == NULL)
+		return;
+	for (k = c->calls; k != NULL; k = k->next)
+		if (strcmp(k->call_id, id) == 0 && !k->finished)
+			break;
+	if (k == NULL)
+		return;
+	/* The relay has ended the session: no delete, its stats are here. */
+	k->relay_session = false;
+	media_stats_from_streams(&k->ms, json_object_get(ev, "streams"));
+	k->ms_set = true;
+	snprintf(reason, sizeof(reason), "media timeout (%s)", why ? why : "?");
+	b2bua_hangup(c, id, BY_RELAY, reason);
+}

@@ -1,0 +1,196 @@
+/*
+ * reinvite.c: a new offer inside a connected call (re-INVITE or UPDATE,
+ * from either side). The offer goes through the relay before the other
+ * side sees it, and the answer goes through the relay before the side
+ * that re-offered hears it, so the relay follows every media change.
+ * One re-offer at a time (another one gets 491); an UPDATE is answered
+ * through its saved event, a re-INVITE's 2xx is ACKed when the re-offerer
+ * ACKs (b2bua.c).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller.h"
+
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+
+/* ---- re-INVITE: a new offer from either side goes through the relay ---- */
+
+static json_t *
+relay_req(struct call *k, const char *cmd, json_t *media)
+{
+	json_t *req = proto_request(0, cmd);
+
+	json_object_set_new(req, "call_id", json_string(k->call_id));
+	json_object_set_new(req, "from_tag", json_string(k->from_tag));
+	if (strcmp(cmd, "answer") == 0)
+		json_object_set_new(req, "to_tag", json_string(k->to_tag));
+	json_object_set_new(req, "media", media);
+	return req;
+}
+
+static struct leg *
+reinv_from(struct call *k)
+{
+	return k->reinv == 1 ? &k->a : &k->b;
+}
+
+struct leg *
+reinv_to(struct call *k)
+{
+	return k->reinv == 1 ? &k->b : &k->a;
+}
+
+/* Answer the re-offer (an UPDATE is answered through its saved event). */
+static void
+reinv_respond(struct call *k, int status, const char *sdp)
+{
+	struct leg *from = reinv_from(k);
+
+	if (from->nh != NULL)
+		nua_respond(from->nh, status, sip_status_phrase(status),
+		    TAG_IF(k->reinv_update, NUTAG_WITH_SAVED(k->reinv_saved)),
+		    TAG_IF(sdp, SIPTAG_CONTENT_TYPE_STR("application/sdp")),
+		    TAG_IF(sdp, SIPTAG_PAYLOAD_STR(sdp)), TAG_END());
+	if (k->reinv_update)
+		nua_destroy_event(k->reinv_saved);
+	k->reinv_update = false;
+	k->reinv = 0;
+}
+
+static void
+reinv_fail(struct call *k, int status)
+{
+	reinv_respond(k, status, NULL);
+}
+
+/* The offer went through the relay: pass it on to the other side. */
+static void
+on_reinv_offered(struct ctl *c, void *arg, json_t *reply)
+{
+	struct call *k = arg;
+	struct leg *to;
+	char err[160], *sdp = NULL;
+
+	k->pending--;
+	if (k->finished || k->state != CS_CONNECTED || k->reinv == 0) {
+		call_check(k);
+		return;
+	}
+	to = reinv_to(k);
+	if (reply != NULL && json_is_true(json_object_get(reply, "ok")))
+		sdp = sdp_rewrite(k->reinv_sdp, strlen(k->reinv_sdp),
+		    json_object_get(reply, "media"), ++to->sdp_version, err,
+		    sizeof(err));
+	if (sdp == NULL || to->nh == NULL) {
+		reinv_fail(k, 500);
+		free(sdp);
+		return;
+	}
+	if (k->reinv_update)
+		nua_update(to->nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+		    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+	else
+		nua_invite(to->nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+		    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+	free(sdp);
+}
+
+void
+reinvite_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip,
+    bool update)
+{
+	struct call *k = l->call;
+	char err[160];
+	json_t *media;
+
+	if (update && (sip->sip_payload == NULL ||
+	    sip->sip_payload->pl_len == 0)) {
+		/* No offer (a session refresh): nothing to pass on. */
+		nua_respond(l->nh, SIP_200_OK, NUTAG_WITH_THIS(nua), TAG_END());
+		return;
+	}
+	if (k->state != CS_CONNECTED || k->reinv != 0) {
+		int st = k->reinv ? 491 : 488;
+		nua_respond(l->nh, st, sip_status_phrase(st),
+		    NUTAG_WITH_THIS(nua), TAG_END());
+		return;
+	}
+	if (sip->sip_payload == NULL || sip->sip_payload->pl_len == 0 ||
+	    (media = sdp_to_media(sip->sip_payload->pl_data,
+	    sip->sip_payload->pl_len, err, sizeof(err))) == NULL) {
+		/* A re-INVITE without an offer is not relayed (yet). */
+		nua_respond(l->nh, SIP_488_NOT_ACCEPTABLE, NUTAG_WITH_THIS(nua),
+		    TAG_END());
+		return;
+	}
+	k->reinv = l->side + 1;
+	k->reinv_update = update;
+	if (update)
+		nua_save_event(nua, k->reinv_saved);
+	free(k->reinv_sdp);
+	k->reinv_sdp = strndup(sip->sip_payload->pl_data,
+	    sip->sip_payload->pl_len);
+	/* The caller's media is the relay's offer side, the callee's its
+	 * answer side, whichever of them re-offers. */
+	k->pending++;
+	relay_request(c, k->relay, relay_req(k, l->side == 0 ? "offer" :
+	    "answer", media), on_reinv_offered, k);
+}
+
+/* The answer went through the relay: answer the side that re-offered. */
+static void
+on_reinv_answered(struct ctl *c, void *arg, json_t *reply)
+{
+	struct call *k = arg;
+	struct leg *from;
+	char err[160], *sdp = NULL;
+
+	k->pending--;
+	if (k->finished || k->reinv == 0) {
+		call_check(k);
+		return;
+	}
+	from = reinv_from(k);
+	if (reply != NULL && json_is_true(json_object_get(reply, "ok")))
+		sdp = sdp_rewrite(k->reinv_sdp, strlen(k->reinv_sdp),
+		    json_object_get(reply, "media"), ++from->sdp_version, err,
+		    sizeof(err));
+	if (sdp == NULL) {
+		reinv_fail(k, 500);
+		return;
+	}
+	reinv_respond(k, 200, sdp);
+	free(sdp);
+}
+
+/* The other side answered our re-INVITE. */
+void
+reinvite_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
+{
+	struct call *k = l->call;
+	char err[160];
+	json_t *media;
+
+	if (status < 200 || k->reinv == 0)
+		return;
+	if (status >= 300) {
+		reinv_fail(k, status);
+		return;
+	}
+	if (!k->reinv_update)
+		k->reinv_ack = l;	/* ACKed when the re-offerer ACKs */
+	if (sip->sip_payload == NULL || (media = sdp_to_media(
+	    sip->sip_payload->pl_data, sip->sip_payload->pl_len, err,
+	    sizeof(err))) == NULL) {
+		reinv_fail(k, 500);
+		return;
+	}
+	free(k->reinv_sdp);
+	k->reinv_sdp = strndup(sip->sip_payload->pl_data,
+	    sip->sip_payload->pl_len);
+	k->pending++;
+	relay_request(c, k->relay, relay_req(k, l->side == 0 ? "offer" :
+	    "answer", media), on_reinv_answered, k);
+}

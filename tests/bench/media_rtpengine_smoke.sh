@@ -24,11 +24,12 @@ cat "$TL_TMP/media.log" >&2
 tl_assert_json "$(cat "$OUT")" '[.skipped[] | select(.path == "rtpengine")] | length == 0' "rtpengine was not skipped"
 tl_assert_json "$(cat "$OUT")" '[.verify[] | select(.path == "rtpengine" and .ok and .sink.received == 64 * .per_stream and .sink.bad_source == 0)] | length == 1' \
 	"rtpengine: every packet of every stream arrived from its B-leg port"
-# Under flood rtpengine may deliver nothing in the window (its overload
-# protection discards once a stream's queue overflowed): the run must
-# exist and rtpengine must have worked, not delivered.
-tl_assert_json "$(cat "$OUT")" '[.runs[] | select(.path == "rtpengine" and .sent > 0 and .relay_proc_ns > 0)] | length == 1' \
-	"rtpengine: a flood run, with rtpengine's CPU time measured"
+# Under flood rtpengine may deliver nothing in the window and even use no
+# CPU in it (its overload protection stops reading once a stream's queue
+# overflowed; seen in CI): the run must exist with packets sent, and its
+# CPU figure must be a number. That rtpengine relays is the check above.
+tl_assert_json "$(cat "$OUT")" '[.runs[] | select(.path == "rtpengine" and .sent > 0 and (.relay_proc_ns | type == "number"))] | length == 1' \
+	"rtpengine: a flood run, with rtpengine's CPU time read"
 tl_assert_json "$(cat "$OUT")" '[.install[] | select(.path == "rtpengine" and .streams == 64 and .streams_per_s > 0)] | length == 1' \
 	"rtpengine: NG setup rate"
 tl_pass

@@ -3,7 +3,9 @@
 # run.sh: what `make bench` runs. The media benchmark (bench/media), the
 # signaling benchmark (bench/signaling; skipped until the controller is
 # built), then the report: bench/results/<date>-<host>.{json,md} and
-# -pps.png/-cpu.png, and the Benchmarks section of README.md.
+# -pps.png/-cpu.png, the Benchmarks section of README.md, and the kernel
+# module's ratio from a qemu guest (bench/kmod, -kmod.json and a table
+# appended to the .md).
 #
 #   bench/run.sh [--quick | --long] [-- extra arguments for bench/media/media.py]
 #
@@ -57,4 +59,16 @@ case $rc in
 *) echo "bench: signaling failed (exit $rc)" >&2 ;;
 esac
 python3 bench/report.py "$media" --signaling "$sig" --readme README.md
+# trunkline.ko runs only in a qemu guest: its ratio to plain forwarding in
+# the same guest, appended to the results (skipped where it cannot boot).
+if [[ ,$BACKENDS, == *,kmod,* ]]; then
+	echo "bench: kmod (qemu guest) -> $OUTDIR/$stamp-kmod.json"
+	if TL_BUILD=$BUILD bench/kmod/run.sh >"$OUTDIR/$stamp-kmod.log" 2>&1; then
+		cp build/bench/kmod.json "$OUTDIR/$stamp-kmod.json"
+		{ echo; cat build/bench/kmod.md; } >>"$OUTDIR/$stamp.md"
+		rm -f "$OUTDIR/$stamp-kmod.log"
+	else
+		echo "bench: kmod guest run failed or skipped: see $OUTDIR/$stamp-kmod.log" >&2
+	fi
+fi
 echo "bench: done in $(($(date +%s) - t0)) s: $OUTDIR/$stamp.md"

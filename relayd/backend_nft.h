@@ -39,6 +39,8 @@ struct nft_elem {
 void	 nft_flow_elem(const struct nft_flow *, struct nft_elem *);
 
 /* ---- nft_ruleset.c ---- */
+struct mnl_socket;
+struct mnl_socket *nf_batch_sock_open(int bufsz);
 struct nft_sock;
 int	 nft_sock_open(struct nft_sock **);
 void	 nft_sock_close(struct nft_sock *);

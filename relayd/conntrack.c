@@ -40,23 +40,17 @@ int
 ct_open(struct ct_sock **out)
 {
 	struct ct_sock *s = calloc(1, sizeof(*s));
-	int bufsz = 16 << 20;
 
 	if (s == NULL)
 		return -ENOMEM;
 	s->buf = malloc(CT_BATCH_BYTES);
 	s->ct = nfct_new();
-	s->nl = mnl_socket_open(NETLINK_NETFILTER);
-	if (s->buf == NULL || s->ct == NULL || s->nl == NULL ||
-	    mnl_socket_bind(s->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+	if (s->buf == NULL || s->ct == NULL ||
+	    (s->nl = nf_batch_sock_open(16 << 20)) == NULL) {
 		int rc = errno ? -errno : -ENOMEM;
 		ct_close(s);
 		return rc;
 	}
-	setsockopt(mnl_socket_get_fd(s->nl), SOL_SOCKET, SO_SNDBUFFORCE,
-	    &bufsz, sizeof(bufsz));
-	setsockopt(mnl_socket_get_fd(s->nl), SOL_SOCKET, SO_RCVBUFFORCE,
-	    &bufsz, sizeof(bufsz));
 	s->portid = mnl_socket_get_portid(s->nl);
 	s->seq = (uint32_t)time(NULL) << 8;
 	*out = s;

@@ -73,28 +73,45 @@ struct nft_sock {
 	bool			 open_tx;
 };
 
+/*
+ * A netfilter netlink socket for big batches (nftables here, ctnetlink in
+ * conntrack.c): bound, with buffers forced to bufsz so a whole
+ * transaction goes in one sendmsg, and acks that do not echo our (large)
+ * messages. NULL with errno set.
+ */
+struct mnl_socket *
+nf_batch_sock_open(int bufsz)
+{
+	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
+	int one = 1, fd;
+
+	if (nl == NULL)
+		return NULL;
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		int err = errno;
+		mnl_socket_close(nl);
+		errno = err;
+		return NULL;
+	}
+	fd = mnl_socket_get_fd(nl);
+	setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bufsz, sizeof(bufsz));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bufsz, sizeof(bufsz));
+	return nl;
+}
+
 int
 nft_sock_open(struct nft_sock **out)
 {
 	struct nft_sock *s = calloc(1, sizeof(*s));
-	int bufsz = 64 << 20, one = 1;
 
 	if (s == NULL)
 		return -ENOMEM;
-	s->nl = mnl_socket_open(NETLINK_NETFILTER);
-	if (s->nl == NULL || mnl_socket_bind(s->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+	if ((s->nl = nf_batch_sock_open(64 << 20)) == NULL) {
 		int rc = -errno;
 		nft_sock_close(s);
 		return rc;
 	}
-	/* Errors are reported without echoing our (large) messages. */
-	setsockopt(mnl_socket_get_fd(s->nl), SOL_NETLINK, NETLINK_CAP_ACK,
-	    &one, sizeof(one));
-	/* Big batches: the whole transaction goes in one sendmsg. */
-	setsockopt(mnl_socket_get_fd(s->nl), SOL_SOCKET, SO_SNDBUFFORCE,
-	    &bufsz, sizeof(bufsz));
-	setsockopt(mnl_socket_get_fd(s->nl), SOL_SOCKET, SO_RCVBUFFORCE,
-	    &bufsz, sizeof(bufsz));
 	s->portid = mnl_socket_get_portid(s->nl);
 	s->seq = (uint32_t)time(NULL);
 	*out = s;

@@ -8,14 +8,16 @@
 #    403 "authentication failed" with the account (the first 407
 #    challenge, the normal flow, writes nothing);
 #  - the trunk over its limit: 503 "trunk limits";
+#  - a source the edge protection bans (127.0.0.5, 1 request/s): its
+#    dropped INVITEs, final_code 0 "protection";
 # and a flood (300 INVITEs from the unknown source at 300/s) writes a
-# bounded number of lines (rate 2/s, burst 5): every refusal is either a
+# bounded number of lines (rate 2/s, burst 10): every refusal is either a
 # line or counted as suppressed, and a summary line reports the count.
 . "$(dirname "$0")/../lib/sip.sh"
 sip_init
 sip_relayd_start
 REF=$TL_TMP/refused.jsonl
-base=".refusals = {file: \"$REF\", rate: 2, burst: 5} | .trunks[0].max_cps = 0.001"
+base=".refusals = {file: \"$REF\", rate: 2, burst: 10} | .trunks[0].max_cps = 0.001"
 # With a digest account an unknown source is challenged, not refused:
 # the account is there only for its part (a reload keeps the limits).
 sip_controller_start "$base"
@@ -54,8 +56,32 @@ ref_wait 3
 tl_assert_json "$REF_LAST" '.final_code == 403 and .reason == "authentication failed" and .trunk == "acct" and .account == "pbx2"' "refusal line for the failed digest"
 [ "$(wc -l <"$REF")" = 3 ] || tl_fail "the 407 challenge itself wrote a line: $(cat "$REF")"
 
+tl_log "a banned source"
+sip_controller_config "$base | .protection = {rate: 1, burst: 1, ban: 60}"
+sip_ctl reload >/dev/null || tl_fail "reload with the protection"
+# Three INVITEs at once: the first passes the protection (403, no trunk),
+# the second gets the source banned, the third meets the ban.
+python3 - "$SIP_CTL_PORT" <<'PY' || tl_fail "cannot send the INVITEs"
+import socket, sys
+port = int(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.5", 0))
+lp = s.getsockname()[1]
+for i in range(3):
+    m = ("INVITE sip:441234567@127.0.0.1:%d SIP/2.0\r\n"
+         "Via: SIP/2.0/UDP 127.0.0.5:%d;branch=z9hG4bK-ban%d\r\n"
+         "Max-Forwards: 70\r\nFrom: <sip:0201234567@127.0.0.5>;tag=b%d\r\n"
+         "To: <sip:441234567@127.0.0.1>\r\nCall-ID: ban-%d@127.0.0.5\r\n"
+         "CSeq: 1 INVITE\r\nContact: <sip:0201234567@127.0.0.5:%d>\r\n"
+         "Content-Length: 0\r\n\r\n") % (port, lp, i, i, i, lp)
+    s.sendto(m.encode(), ("127.0.0.1", port))
+PY
+ref_wait 6
+tl_assert_json "$(tail -n 3 "$REF" | jq -s .)" '[.[] | {final_code, reason}] == [{final_code: 403, reason: "no trunk"},
+	{final_code: 0, reason: "protection"}, {final_code: 0, reason: "protection"}] and all(.[]; .source | startswith("127.0.0.5:"))' "refusal lines for the banned source"
+
 sip_controller_config "$base"
-sip_ctl reload >/dev/null || tl_fail "reload without the account"
+sip_ctl reload >/dev/null || tl_fail "reload without the account and the protection"
 
 tl_log "a flood of 300 refusals"
 t0=$EPOCHREALTIME
@@ -66,16 +92,16 @@ sip_expect flood 60 "300 refused calls"
 t1=$EPOCHREALTIME
 summary() { grep -q '"reason":"summary"' "$REF"; }
 tl_wait_for 10 "the summary of the suppressed lines" summary
-lines=$(($(wc -l <"$REF") - 3))
+lines=$(($(wc -l <"$REF") - 6))
 secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", b - a + 1 }')
 tl_log "flood: $lines lines in about ${secs}s ($(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')s sending)"
-# burst 5 + 2/s (the bucket had time to refill before) + one summary a second
-max=$((5 + 2 * secs + secs))
+# burst 10 + 2/s + one summary a second
+max=$((10 + 2 * secs + secs))
 [ "$lines" -le "$max" ] || tl_fail "the flood wrote $lines lines (at most $max expected)"
 [ "$lines" -ge 2 ] || tl_fail "the flood wrote only $lines lines (a line and a summary at least)"
 # Every refusal is accounted for: a line of its own, or suppressed.
 tl_assert_json "$(jq -s '{own: ([.[] | select(.reason != "summary")] | length),
-	suppressed: ([.[].suppressed // 0] | add)}' "$REF")" '.own + .suppressed == 303' "lines + suppressed = refusals"
+	suppressed: ([.[].suppressed // 0] | add)}' "$REF")" '.own + .suppressed == 306' "lines + suppressed = refusals"
 tl_assert_json "$(sip_ctl --json status)" '.refusals.suppressed >= 250 and .refusals.written == ('"$(wc -l <"$REF")"')' "status counts the suppressed lines"
 tl_wait_for 5 "no call left" sip_no_calls
 sip_controller_stop

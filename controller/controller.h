@@ -16,7 +16,7 @@
  * invite.c (the two nua handles, failover, divert.c on busy or no
  * answer; call.c the call object, reinvite.c re-offers, hangup.c
  * CANCEL/BYE; b2bua.c dispatches the nua events) -> cdr.c (one JSON
- * line per call). register.c also keeps
+ * line per call; one per INVITE refused at the door, rate-limited). register.c also keeps
  * the outbound registrations; control.c serves the control socket
  * (proto/); config.c reads the JSON configuration with file:line: field
  * errors.

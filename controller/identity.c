@@ -13,11 +13,10 @@
  *
  * Trust: a call has a presented identity (From) and an asserted one
  * (what we vouch for in P-Asserted-Identity or Remote-Party-ID). A
- * P-Asserted-Identity and Privacy are believed only from a "trusted"
- * trunk, and only when the request came from one of its sources (a
- * password can be stolen; the address is the carrier's contract); from
- * anyone else they are ignored (a B2BUA forwards no header it does not
- * build). A request to hide (Privacy id/user/header, or From
+ * P-Asserted-Identity is believed only from a "trusted" trunk, and
+ * only when the request came from one of its sources (a password can
+ * be stolen; the address is the carrier's contract); from anyone else
+ * it is ignored (a B2BUA forwards no header it does not build). A request to hide (Privacy id/user/header, or From
  * "anonymous") is honoured from anyone: hiding vouches for nothing. A
  * trunk or account with owned "numbers" may present only those; any
  * other number, presented or asserted, becomes its "default_cli". Toward
@@ -397,7 +396,8 @@ identity_out(struct call *k, const struct gateway *gw, const char *host,
 	    k->display;
 	/* An emergency call is never anonymous (the PSAP calls back). */
 	bool hide = k->privacy && !k->emergency;
-	bool screened = strcmp(k->screening, "unverified") != 0;
+	bool screened = k->screening != NULL &&
+	    strcmp(k->screening, "unverified") != 0;
 	const char *id = k->asserted_out;
 	size_t off = 0;
 

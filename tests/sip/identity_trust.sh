@@ -17,6 +17,10 @@
 #  5. the trusted PBX asserting a number it does not own: its default CLI;
 #  6. a trunk without owned numbers is not screened: Remote-Party-ID says
 #     screen=no (it used to claim screen=yes);
+#  7. privacy asked by the untrusted account is honoured (hiding needs
+#     no trust);
+#  8. the trusted trunk's digest login from another address: its PAI
+#     is not believed (trust is the source address, not the password);
 # and the CDRs record the presented and the asserted identity.
 . "$(dirname "$0")/../lib/sip.sh"
 sip_init
@@ -24,6 +28,7 @@ sip_relayd_start
 sip_controller_start "
 	.trunks = [
 		{name: \"pbx\", sources: [\"$SIP_NET6.2\"], trusted: true,
+		 digest: {username: \"pbx3\", password: \"p3\"},
 		 numbers: [\"4930111*\"], default_cli: \"4930111000\"},
 		{name: \"acct\", digest: {username: \"pbx2\", password: \"s3cret\"},
 		 numbers: [\"4930222\"]},
@@ -110,6 +115,21 @@ sip_expect g6 30 "Remote-Party-ID tells the truth about screening"
 sip_expect c6 30 "the call completes"
 sip_cdr_wait 6
 tl_assert_json "$SIP_CDR_LAST" '.trunk == "plain" and .identity.screening == "unverified" and .identity.asserted == "0201234567"' "CDR: unverified identity"
+
+tl_log "7. privacy from an untrusted account"
+gw g7 "$SIP_GW2_PORT" "$(must 'From: "Anonymous" <sip:anonymous@anonymous\.invalid>')" \
+	"$(must 'P-Asserted-Identity: <sip:4930222@')" "$(must 'Privacy: id')" "$(mustnot '4930999')"
+call c7 uac_ident_auth.xml 127.0.0.4 451234567 4930222 4930999 id -au pbx2 -ap s3cret
+sip_expect g7 30 "the account's call is private, its screened identity asserted to the trusted gateway"
+sip_expect c7 30 "the call completes"
+
+tl_log "8. the trusted trunk's password from another address"
+gw g8 "$SIP_GW2_PORT" "$(must 'P-Asserted-Identity: <sip:4930111555@')" "$(mustnot '4930111777')"
+call c8 uac_ident_auth.xml 127.0.0.4 451234567 4930111555 4930111777 none -au pbx3 -ap p3
+sip_expect g8 30 "a PAI over a digest login is not believed"
+sip_expect c8 30 "the call completes"
+sip_cdr_wait 8
+tl_assert_json "$SIP_CDR_LAST" '.trunk == "pbx" and .identity.screening == "owned" and .identity.pai == "4930111777"' "CDR: the PAI was not trusted"
 
 tl_log "bad trust config: file:line: field"
 jq '.trunks[2].trusted = true | .trunks[2].sources = []' "$TL_TMP/controller.json" >"$TL_TMP/bad.json"

@@ -60,7 +60,7 @@ parse_account(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 {
 	static const char *const keys[] = { "username", "password", "ha1",
 	    "realm", "aliases", "quick_dial", "region", "max_calls",
-	    "max_cps", "diversion", NULL };
+	    "max_cps", "diversion", "numbers", "default_cli", NULL };
 	static const char *const dkeys[] = { "username", "password", "ha1",
 	    "realm", NULL };
 	char p[PROTO_CFG_PATH];
@@ -116,6 +116,8 @@ parse_account(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 		    json_string_value(v));
 		a->naliases++;
 	}
+	if (trust_parse(c, o, path, &a->trunk, true) < 0)	/* identity.c */
+		return -1;
 	pathf(p, sizeof(p), "%s.diversion", path);
 	return parse_divert(c, json_object_get(o, "diversion"), p, &a->divert);
 }

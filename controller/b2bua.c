@@ -116,6 +116,10 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 	    new_request(event) &&
 	    (pc = protect_check(c, msg_addrinfo(nua_current_request(nua))->
 	    ai_addr, sip)) != 0) {
+		if (event == nua_i_invite)	/* cdr.c: refused at the door */
+			cdr_refusal(c, sip, msg_addrinfo(nua_current_request(
+			    nua))->ai_addr, NULL, pc == 1 ? 0 : pc,
+			    "protection");
 		if (pc == 1) {
 			drop_request(c, nh);
 		} else {

@@ -257,7 +257,7 @@ parse_trunk(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 {
 	static const char *const keys[] = { "name", "sources", "digest",
 	    "max_calls", "max_cps", "transforms", "register", "identity",
-	    NULL };
+	    "trusted", "numbers", "default_cli", "region", NULL };
 	char p[PROTO_CFG_PATH];
 	json_t *src, *v;
 	size_t i;
@@ -296,6 +296,8 @@ parse_trunk(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	if (t->nsources == 0 && t->username[0] == '\0' && t->reg == NULL)
 		return fail(c, path, "a trunk needs 'sources', 'digest' or "
 		    "'register'");
+	if (trust_parse(c, o, path, t, false) < 0)	/* identity.c */
+		return -1;
 	P(p, "%s.transforms", path);
 	return parse_xf_set(c, json_object_get(o, "transforms"), p, &t->xf);
 }
@@ -307,7 +309,7 @@ parse_gateway(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	static const char *const keys[] = { "name", "host", "port",
 	    "transport", "scheme", "proxy", "username", "password",
 	    "caller_id", "from_user", "from_host", "from_display",
-	    "uri_params", "transforms", "probe", NULL };
+	    "uri_params", "transforms", "probe", "trusted", NULL };
 	char p[PROTO_CFG_PATH], cid[8] = "from";
 	int port = 0;
 
@@ -337,7 +339,8 @@ parse_gateway(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	    proto_cfg_string(c, o, path, "from_display", g->from_display,
 	    sizeof(g->from_display), false) < 0 ||
 	    proto_cfg_string(c, o, path, "uri_params", g->uri_params,
-	    sizeof(g->uri_params), false) < 0)
+	    sizeof(g->uri_params), false) < 0 ||
+	    proto_cfg_bool(c, o, path, "trusted", &g->trusted) < 0)
 		return -1;
 	if (g->uri_params[0] != '\0' && (g->uri_params[0] != ';' ||
 	    strpbrk(g->uri_params, " \t\r\n<>\"") != NULL)) {
@@ -704,7 +707,7 @@ parse_top(cfg_t *c, json_t *root, struct ctl_conf *conf, su_root_t *sroot)
 	    "log_level", "unknown_source", "invite_timeout", "max_duration",
 	    "relay_timeout", "failover_codes", "trunks", "gateways",
 	    "carriers", "lcr", "routes", "protection",
-	    "accounts", "registrar", "emergency", "enum", NULL };
+	    "accounts", "registrar", "emergency", "enum", "refusals", NULL };
 	char level[16] = "", unk[16] = "";
 
 	if (proto_cfg_keys(c, root, "", keys) < 0 ||
@@ -723,7 +726,8 @@ parse_top(cfg_t *c, json_t *root, struct ctl_conf *conf, su_root_t *sroot)
 	    proto_cfg_number(c, root, "", "relay_timeout",
 	    &conf->relay_timeout, 0.05, 30) < 0 ||
 	    parse_codes(c, json_object_get(root, "failover_codes"), conf) < 0 ||
-	    protect_parse(c, json_object_get(root, "protection"), conf) < 0)
+	    protect_parse(c, json_object_get(root, "protection"), conf) < 0 ||
+	    refusal_parse(c, json_object_get(root, "refusals"), conf) < 0)
 		return -1;
 	if (level[0] != '\0' && log_level_parse(level, &conf->log_level) < 0)
 		return fail(c, "log_level", "'%s' is not one of debug, info, "
@@ -757,7 +761,9 @@ parse_top(cfg_t *c, json_t *root, struct ctl_conf *conf, su_root_t *sroot)
 	PARSE_ARRAY("carriers", carriers, ncarriers, parse_carrier);
 	PARSE_ARRAY("lcr", tables, ntables, parse_table);
 	PARSE_ARRAY("routes", routes, nroutes, parse_route);
-	return local_conf_parse(c, root, conf, sroot);	/* registrar.c */
+	if (local_conf_parse(c, root, conf, sroot) < 0)	/* registrar.c */
+		return -1;
+	return emergency_check_regions(c, conf);	/* trunks' regions */
 }
 
 static void

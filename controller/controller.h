@@ -16,7 +16,7 @@
  * invite.c (the two nua handles, failover, divert.c on busy or no
  * answer; call.c the call object, reinvite.c re-offers, hangup.c
  * CANCEL/BYE; b2bua.c dispatches the nua events) -> cdr.c (one JSON
- * line per call). register.c also keeps
+ * line per call; one per INVITE refused at the door, rate-limited). register.c also keeps
  * the outbound registrations; control.c serves the control socket
  * (proto/); config.c reads the JSON configuration with file:line: field
  * errors.
@@ -61,6 +61,7 @@ struct location;
 #define CTL_MAX_CANDIDATES	16
 #define CTL_MAX_CONNS		64
 #define CTL_NUM_MAX		64	/* a number (user part) after transforms */
+#define CTL_OWNED_MAX		32	/* owned numbers (patterns) per trunk */
 
 /* ---- log.c: clog_msg() over proto's log lines (levels: proto.h) ---- */
 void	 clog_msg(const struct ctl *, enum log_level, const char *fmt, ...)
@@ -116,6 +117,12 @@ struct trunk {
 	struct xform_set	 xf;		/* on the way in */
 	struct reg_conf		*reg;		/* register.c: NULL none */
 	struct ident_conf	*ident;		/* identity.c: NULL none */
+	/* identity.c: the trust model (issue 12) */
+	bool			 trusted;	/* PAI/Privacy from its sources */
+	char			 numbers[CTL_OWNED_MAX][32];	/* owned; "49301*" */
+	int			 nnumbers;
+	char			 default_cli[32];	/* for numbers not owned */
+	char			 region[32];	/* emergency region (trunks) */
 };
 
 struct gateway {
@@ -134,6 +141,7 @@ struct gateway {
 	char			 uri_params[96];/* appended to the request-URI */
 	struct xform_set	 xf;		/* on the way out */
 	struct probe_conf	*probe;		/* health.c: NULL not probed */
+	bool			 trusted;	/* identity.c: gets private PAI */
 };
 
 struct carrier_gw {
@@ -211,6 +219,8 @@ struct ctl_conf {
 	int			 nroutes;
 	struct protect_conf	*protect;	/* protect.c: NULL defaults */
 	struct local_conf	*local;		/* registrar.c: accounts... */
+	char			 refusal_path[256];	/* cdr.c: refusal CDRs */
+	double			 refusal_rate, refusal_burst;	/* lines/s; 0 off */
 };
 
 /* 0, or -1 with "file:line: field: message" in err. root may be NULL
@@ -359,6 +369,13 @@ struct call {
 	su_timer_t		*divert_timer;	/* no-answer diversion */
 	bool			 emergency;
 	char			*rq_uri, *from_uri;	/* for the rules */
+	/* identity.c: presented (From) and asserted identity (issue 12) */
+	bool			 from_source;	/* identified by a trunk source */
+	bool			 asserted_own;	/* asserted is not From's number */
+	bool			 privacy;	/* the caller asked to hide */
+	const char		*screening;	/* owned, replaced, trusted, ... */
+	char			 pai_in[CTL_NUM_MAX];	/* PAI user as received */
+	char			 asserted[CTL_NUM_MAX], asserted_out[CTL_NUM_MAX];
 };
 
 struct call	*call_new(struct ctl *, nua_handle_t *, const sip_t *);
@@ -401,6 +418,18 @@ void	 drop_request(struct ctl *, nua_handle_t *);
 /* ---- cdr.c ---- */
 json_t	*cdr_build(const struct call *);
 int	 cdr_write(struct ctl *, const struct call *);
+/* The top-level key "refusals" (file, rate, burst). */
+int	 refusal_parse(struct proto_cfg *, json_t *o, struct ctl_conf *);
+/*
+ * One line for an INVITE refused at the door (before any call exists):
+ * sa its source, t the trunk if known, code the status (0: dropped
+ * unanswered). Lines are rate-limited; the suppressed ones are counted.
+ */
+void	 cdr_refusal(struct ctl *, const sip_t *, const struct sockaddr *sa,
+	    const struct trunk *t, int code, const char *reason);
+json_t	*refusals_json(struct ctl *);
+/* Close the file (reload: rotation) and, with all, the timer too. */
+void	 refusal_close(struct ctl *, bool all);
 
 /* ---- registrar.c, location.c, emergency.c, divert.c, enum.c:
  * local accounts (REGISTER, location, aliases, quick dial, diversion),
@@ -480,7 +509,10 @@ int	 divert_unavailable(struct call *);
 int	 divert_on_status(struct call *, int status);
 void	 divert_arm(struct call *);
 void	 divert_cancel(struct call *);
+/* from NULL: a trunk (its region). */
 int	 emergency_route(struct call *, const struct account *from);
+/* config.c, after "emergency": every trunk's region exists. */
+int	 emergency_check_regions(struct proto_cfg *, struct ctl_conf *);
 int	 local_target(struct call *, const char *number);
 int	 enum_route(struct call *);
 int	 enum_open(struct ctl *);
@@ -542,6 +574,7 @@ struct ctl {
 	int			 nlocations;
 	su_timer_t		*location_timer;
 	void			*sres;		/* enum.c: sres_resolver_t */
+	struct refusal_log	*refusals;	/* cdr.c: NULL until the first */
 };
 
 /*
@@ -606,6 +639,17 @@ int	 identity_parse(struct proto_cfg *, json_t *o, const char *path,
 void	 identity_free(struct ident_conf *);
 /* Map k->calling and set k->display; -EPERM: unmapped and refused. */
 int	 identity_map(struct call *);
+/* The trust keys of a trunk (or, account true, an account) object:
+ * trusted, numbers, default_cli, region. */
+int	 trust_parse(struct proto_cfg *, json_t *o, const char *path,
+	    struct trunk *, bool account);
+/* After the trunk's transforms: Privacy, a trusted PAI, owned numbers.
+ * 0, or -ENOSPC (a number too long). */
+int	 identity_in(struct call *, const sip_t *);
+/* The gateway leg's From and identity headers (P-Asserted-Identity or
+ * Remote-Party-ID, Privacy), CRLF-separated, for one attempt. */
+void	 identity_out(struct call *, const struct gateway *, const char *host,
+	    char *from, size_t fromlen, char *hdrs, size_t hdrslen);
 
 /* ---- protect.c: per-source rate limit and ban, size, scanners ---- */
 struct protect_conf {

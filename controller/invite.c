@@ -136,6 +136,10 @@ digest_check(struct ctl *c, nua_t *nua, nua_handle_t *nh, struct trunk *t,
 			c->stats.rejected_auth++;
 		clog_msg(c, LL_INFO, "INVITE %s: account %s: %d",
 		    sip->sip_call_id->i_id, t->username, as->as_status);
+		/* A first challenge is the normal flow; a failed answer is not. */
+		if (as->as_status != 407 || sip->sip_proxy_authorization)
+			cdr_refusal(c, sip, as->as_source->ai_addr, t,
+			    as->as_status, "authentication failed");
 		nua_respond(nh, as->as_status, sip_status_phrase(as->as_status),
 		    TAG_IF(as->as_response, SIPTAG_HEADER((sip_header_t *)as->as_response)),
 		    TAG_END());
@@ -250,6 +254,8 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 		clog_msg(c, LL_NOTICE, "INVITE %s from %s: no trunk%s",
 		    sip->sip_call_id->i_id, src, conf->unknown_drop ?
 		    " (dropped)" : ": 403");
+		cdr_refusal(c, sip, ai->ai_addr, NULL, conf->unknown_drop ? 0 :
+		    403, "no trunk");
 		if (conf->unknown_drop)
 			drop_request(c, nh);
 		else
@@ -259,6 +265,7 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 	/* Emergency numbers: local accounts only, never limited. */
 	if ((retry = local_admit(c, t, sip->sip_request->rq_url->url_user,
 	    &bypass)) != 0) {
+		cdr_refusal(c, sip, ai->ai_addr, t, retry, "local admission");
 		nua_respond(nh, retry, sip_status_phrase(retry), TAG_END());
 		return;
 	}
@@ -268,6 +275,7 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 		snprintf(ra, sizeof(ra), "%d", retry);
 		clog_msg(c, LL_NOTICE, "INVITE %s: trunk %s over its limits: "
 		    "503", sip->sip_call_id->i_id, t->name);
+		cdr_refusal(c, sip, ai->ai_addr, t, 503, "trunk limits");
 		nua_respond(nh, SIP_503_SERVICE_UNAVAILABLE,
 		    SIPTAG_RETRY_AFTER_STR(ra), TAG_END());
 		return;
@@ -281,9 +289,11 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 		return;
 	}
 	k->trunk = t;
+	k->from_source = identify_by_source(conf, ai->ai_addr,
+	    req_transport(sip)) == t;	/* identity.c: trust is by address */
 	k->limit_held = !bypass;
 	snprintf(k->src, sizeof(k->src), "%s", src);
-	if (numbers_in(k, sip) < 0) {
+	if (numbers_in(k, sip) < 0 || identity_in(k, sip) < 0) {
 		fail_a(k, 484, "number too long after transforms");
 		return;
 	}
@@ -427,7 +437,7 @@ start_attempt(struct call *k)
 	const struct gateway *gw = NULL;
 	char ruri[420], to[320], from[320], port[8] = "", tp[20] = "";
 	char cid[320] = "", hostbuf[160], route[220] = "";
-	const char *host, *user, *display;
+	const char *host, *user;
 
 	for (; k->attempt < k->ncand; k->attempt++) {
 		gw = k->cand[k->attempt].gw;
@@ -457,21 +467,8 @@ start_attempt(struct call *k)
 	    user[0] ? "@" : "", gw->host, port);
 	host = gw->from_host[0] ? gw->from_host : c->contact;
 	snprintf(hostbuf, sizeof(hostbuf), "%s", host);
-	display = gw->from_display[0] ? gw->from_display : k->display;
-	snprintf(from, sizeof(from), "%s%s%s<sip:%s@%s>",
-	    display[0] ? "\"" : "", display, display[0] ? "\" " : "",
-	    gw->cid == CID_FROM || gw->from_user[0] == '\0' ?
-	    k->calling_out : gw->from_user, hostbuf);
-	if (gw->cid == CID_FROM && gw->from_user[0] != '\0')
-		snprintf(from, sizeof(from), "<sip:%s@%s>", gw->from_user,
-		    hostbuf);
-	if (gw->cid == CID_PAI)
-		snprintf(cid, sizeof(cid), "P-Asserted-Identity: <sip:%s@%s>",
-		    k->calling_out, hostbuf);
-	else if (gw->cid == CID_RPID)
-		snprintf(cid, sizeof(cid), "Remote-Party-ID: <sip:%s@%s>;"
-		    "party=calling;screen=yes;privacy=off", k->calling_out,
-		    hostbuf);
+	/* identity.c: From, P-Asserted-Identity/Remote-Party-ID, Privacy */
+	identity_out(k, gw, hostbuf, from, sizeof(from), cid, sizeof(cid));
 	json_array_append_new(k->attempts, json_pack("{s:s,s:s}", "gateway",
 	    gw->name, "carrier", k->cand[k->attempt].carrier));
 	k->b = (struct leg){ k, NULL, 1, k->b.sdp_version, false };

@@ -48,6 +48,7 @@ ctl_reload(struct ctl *c, char *err, size_t errlen)
 	if (c->cdr_fd >= 0)
 		close(c->cdr_fd);	/* reopened on the next CDR: rotation */
 	c->cdr_fd = -1;
+	refusal_close(c, false);
 	c->stats.reloads++;
 	health_sync(c);		/* issue 6: probes, registrations, limits */
 	register_sync(c);
@@ -177,6 +178,7 @@ out:
 	register_close(&c);
 	protect_close(&c);
 	b2bua_close(&c);
+	refusal_close(&c, true);
 	location_close(&c);
 	enum_close(&c);
 	relay_free_all(&c);

@@ -308,15 +308,8 @@ local_route(struct call *k)
 	char buf[CTL_NUM_MAX];
 	int rc;
 
-	if (emergency_number(k->conf, k->called)) {
-		if (from != NULL)
-			return emergency_route(k, from);
-		/* A trunk's transforms made it one: still not a trunk's. */
-		clog_msg(k->ctl, LL_NOTICE, "call %s: emergency number %s "
-		    "from trunk %s: 403", k->call_id, k->called,
-		    k->trunk->name);
-		return -403;
-	}
+	if (emergency_number(k->conf, k->called))	/* account or trunk */
+		return emergency_route(k, from);
 	to = local_find(k->conf, k->called);
 	if (to == NULL && quick_dial_applies(from, k->called)) {
 		if ((size_t)snprintf(buf, sizeof(buf), "%s%s", from->quick_dial,

@@ -181,6 +181,71 @@ test_errors(void **state)
 	expect_error("{\n\n  \"sip\": {,}\n}", "3:");
 }
 
+/* Issue 12: the trust keys, their defaults and their errors. */
+static void
+test_trust(void **state)
+{
+	struct ctl_conf *conf = NULL;
+	const struct account *a;
+	char err[512];
+
+	write_file("{\"trunks\": [{\"name\": \"pbx\", \"sources\": [\"1.2.3.4\"],\n"
+	    " \"trusted\": true, \"numbers\": [\"4930111*\", \"4930222\"],\n"
+	    " \"default_cli\": \"4930111000\", \"region\": \"de\"},\n"
+	    " {\"name\": \"d\", \"digest\": {\"username\": \"u\", \"password\": \"p\"},\n"
+	    "  \"numbers\": [\"4930333\"]}],\n"
+	    " \"gateways\": [{\"name\": \"g\", \"host\": \"h\", \"trusted\": true},\n"
+	    "  {\"name\": \"g2\", \"host\": \"h\"}],\n"
+	    " \"accounts\": [{\"username\": \"a\", \"password\": \"p\", \"default_cli\": \"4930444\"}],\n"
+	    " \"emergency\": {\"numbers\": [\"112\"], \"regions\": [\n"
+	    "  {\"name\": \"de\", \"destination\": \"sip:112@psap.example\"}]},\n"
+	    " \"cdr\": \"/var/log/x/cdr.jsonl\"}\n");
+	assert_int_equal(config_load(file, NULL, &conf, err, sizeof(err)), 0);
+	assert_true(conf->trunks[0].trusted);
+	assert_int_equal(conf->trunks[0].nnumbers, 2);
+	assert_string_equal(conf->trunks[0].numbers[0], "4930111*");
+	assert_string_equal(conf->trunks[0].default_cli, "4930111000");
+	assert_string_equal(conf->trunks[0].region, "de");
+	/* default_cli defaults to the first owned number */
+	assert_false(conf->trunks[1].trusted);
+	assert_string_equal(conf->trunks[1].default_cli, "4930333");
+	assert_true(conf->gateways[0].trusted);
+	assert_false(conf->gateways[1].trusted);
+	/* a default_cli alone is the one number owned */
+	a = local_find(conf, "a");
+	assert_non_null(a);
+	assert_int_equal(a->trunk.nnumbers, 1);
+	assert_string_equal(a->trunk.numbers[0], "4930444");
+	/* refusal records next to the CDR file by default */
+	assert_string_equal(conf->refusal_path, "/var/log/x/refused.jsonl");
+	assert_true(conf->refusal_rate == 10 && conf->refusal_burst == 50);
+	config_unref(conf);
+
+	expect_error("{\"trunks\": [{\"name\": \"d\", \"trusted\": true,\n"
+	    " \"digest\": {\"username\": \"u\", \"password\": \"p\"}}]}",
+	    "1: trunks[0].trusted: trust is given to source addresses");
+	expect_error("{\"trunks\": [{\"name\": \"a\", \"sources\": [\"1.2.3.4\"],\n"
+	    " \"numbers\": [\"49*1\"]}]}",
+	    "2: trunks[0].numbers[0]: expected a number");
+	expect_error("{\"trunks\": [{\"name\": \"a\", \"sources\": [\"1.2.3.4\"],\n"
+	    " \"numbers\": [\"4930*\"]}]}",
+	    "1: trunks[0]: 'numbers' starts with a range: give 'default_cli'");
+	expect_error("{\"trunks\": [{\"name\": \"a\", \"sources\": [\"1.2.3.4\"],\n"
+	    " \"default_cli\": \"anonymous\"}]}",
+	    "2: trunks[0].default_cli: 'anonymous' is not a number");
+	expect_error("{\"trunks\": [{\"name\": \"a\", \"sources\": [\"1.2.3.4\"],\n"
+	    " \"region\": \"fr\"}]}",
+	    "2: trunks[0].region: no emergency region 'fr'");
+	expect_error("{\"accounts\": [{\"username\": \"a\", \"password\": \"p\",\n"
+	    " \"trusted\": true}]}", "2: accounts[0].trusted: unknown field");
+	expect_error("{\"gateways\": [{\"name\": \"g\", \"host\": \"h\",\n"
+	    " \"trusted\": 1}]}", "2: gateways[0].trusted: expected");
+	expect_error("{\"refusals\": {\"file\": \"\"}}",
+	    "1: refusals.file: must not be empty");
+	expect_error("{\"refusals\": {\n\"burst\": 0}}",
+	    "2: refusals.burst: must be between");
+}
+
 static void
 test_missing_file(void **state)
 {
@@ -198,6 +263,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trust, setup, teardown),
 		cmocka_unit_test(test_missing_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

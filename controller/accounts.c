@@ -124,7 +124,7 @@ static int
 parse_registrar(cfg_t *c, json_t *o, struct local_conf *lc)
 {
 	static const char *const keys[] = { "min_expires", "max_expires",
-	    "default_expires", NULL };
+	    "default_expires", "contact_networks", NULL };
 	double mn = 60, mx = 3600, df = 600;
 
 	if (o != NULL && (proto_cfg_keys(c, o, "registrar", keys) < 0 ||
@@ -133,7 +133,10 @@ parse_registrar(cfg_t *c, json_t *o, struct local_conf *lc)
 	    proto_cfg_number(c, o, "registrar", "max_expires", &mx, 1,
 	    7 * 86400) < 0 ||
 	    proto_cfg_number(c, o, "registrar", "default_expires", &df, 1,
-	    7 * 86400) < 0))
+	    7 * 86400) < 0 ||
+	    targets_parse_networks(c, json_object_get(o, "contact_networks"),
+	    "registrar.contact_networks", &lc->contact_nets,
+	    &lc->ncontact_nets) < 0))
 		return -1;
 	if (mn > mx || df < mn || df > mx)
 		return fail(c, "registrar", "need min_expires <= "
@@ -213,6 +216,8 @@ local_conf_free(struct local_conf *lc)
 	}
 	free(lc->accounts);
 	free(lc->regions);
+	free(lc->contact_nets);
+	free(lc->enum_domains);
 	free(lc);
 }
 

@@ -218,7 +218,7 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 	su_home_t home[1] = { SU_HOME_INIT(home) };
 	struct trunk *t;
 	struct call *k;
-	char src[64], ruri[512], from[512];
+	char src[64], ruri[512], from[512], why[160];
 	int retry;
 	bool bypass = false;
 
@@ -256,6 +256,13 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 			nua_respond(nh, SIP_403_FORBIDDEN, TAG_END());
 		return;
 	}
+	/* A call that came back to us (targets.c): never a new B-leg. */
+	if ((retry = loop_check(c, sip, why, sizeof(why))) != 0) {
+		clog_msg(c, LL_NOTICE, "INVITE %s from %s: %s: %d",
+		    sip->sip_call_id->i_id, src, why, retry);
+		nua_respond(nh, retry, sip_status_phrase(retry), TAG_END());
+		return;
+	}
 	/* Emergency numbers: local accounts only, never limited. */
 	if ((retry = local_admit(c, t, sip->sip_request->rq_url->url_user,
 	    &bypass)) != 0) {
@@ -282,6 +289,11 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 	}
 	k->trunk = t;
 	k->limit_held = !bypass;
+	/* B carries A's Max-Forwards minus one (at most 69), so a loop
+	 * through other hops still ends. */
+	k->max_forwards = sip->sip_max_forwards == NULL ||
+	    sip->sip_max_forwards->mf_count > 70 ? 69 :
+	    (unsigned)sip->sip_max_forwards->mf_count - 1;
 	snprintf(k->src, sizeof(k->src), "%s", src);
 	if (numbers_in(k, sip) < 0) {
 		fail_a(k, 484, "number too long after transforms");
@@ -426,7 +438,7 @@ start_attempt(struct call *k)
 	struct ctl *c = k->ctl;
 	const struct gateway *gw = NULL;
 	char ruri[420], to[320], from[320], port[8] = "", tp[20] = "";
-	char cid[320] = "", hostbuf[160], route[220] = "";
+	char cid[320] = "", hostbuf[160], route[220] = "", mf[12];
 	const char *host, *user, *display;
 
 	for (; k->attempt < k->ncand; k->attempt++) {
@@ -490,7 +502,9 @@ start_attempt(struct call *k)
 	clog_msg(c, LL_INFO, "call %s: attempt %d: %s -> %s", k->call_id,
 	    k->attempt + 1, gw->name, ruri);
 	k->state = CS_CALLING;
+	snprintf(mf, sizeof(mf), "%u", k->max_forwards);
 	nua_invite(k->b.nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+	    SIPTAG_MAX_FORWARDS_STR(mf),
 	    SIPTAG_PAYLOAD_STR(k->b_offer),
 	    TAG_IF(route[0], SIPTAG_ROUTE_STR(route)),
 	    TAG_IF(cid[0], SIPTAG_HEADER_STR(cid)),

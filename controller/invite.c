@@ -381,8 +381,7 @@ b2bua_routed(struct call *k, int n)
 		return;
 	}
 	req = proto_request(0, "offer");
-	json_object_set_new(req, "call_id", json_string(k->call_id));
-	json_object_set_new(req, "from_tag", json_string(k->from_tag));
+	relay_session_ids(k, req);
 	json_object_set_new(req, "media", media);
 	json_object_set_new(req, "label", json_string(t->name));
 	if (relay_config(k->relay)->interfaces[0][0] != '\0')
@@ -527,7 +526,7 @@ on_max_duration(struct ctl *c, su_timer_t *t, void *arg)
 
 	clog_msg(c, LL_INFO, "call %s: max duration %gs reached", k->call_id,
 	    k->conf->max_duration);
-	b2bua_hangup(c, k->call_id, BY_CONTROLLER, "max duration");
+	b2bua_hangup(c, k->relay_key, BY_CONTROLLER, "max duration");
 }
 
 static void
@@ -547,7 +546,7 @@ on_answered(struct ctl *c, void *arg, json_t *reply)
 			snprintf(err, sizeof(err), "relay answer failed");
 		if (sdp == NULL && ax->status >= 200) {
 			clog_msg(c, LL_WARNING, "call %s: %s", k->call_id, err);
-			b2bua_hangup(c, k->call_id, BY_CONTROLLER, err);
+			b2bua_hangup(c, k->relay_key, BY_CONTROLLER, err);
 		} else if (sdp == NULL) {
 			nua_respond(k->a.nh, ax->status,
 			    sip_status_phrase(ax->status), TAG_END());
@@ -589,7 +588,7 @@ relay_answer(struct call *k, int status, const sip_t *sip)
 		clog_msg(c, LL_NOTICE, "call %s: gateway SDP: %s", k->call_id,
 		    err);
 		if (status >= 200)
-			b2bua_hangup(c, k->call_id, BY_CONTROLLER, err);
+			b2bua_hangup(c, k->relay_key, BY_CONTROLLER, err);
 		return;
 	}
 	ax = calloc(1, sizeof(*ax));
@@ -597,8 +596,7 @@ relay_answer(struct call *k, int status, const sip_t *sip)
 	ax->status = status;
 	ax->body = strndup(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
 	req = proto_request(0, "answer");
-	json_object_set_new(req, "call_id", json_string(k->call_id));
-	json_object_set_new(req, "from_tag", json_string(k->from_tag));
+	relay_session_ids(k, req);
 	snprintf(k->to_tag, sizeof(k->to_tag), "%s", sip->sip_to->a_tag ?
 	    sip->sip_to->a_tag : "-");
 	json_object_set_new(req, "to_tag", json_string(k->to_tag));
@@ -651,7 +649,7 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 			relay_answer(k, status, sip);
 			return;
 		}
-		b2bua_hangup(c, k->call_id, BY_CONTROLLER,
+		b2bua_hangup(c, k->relay_key, BY_CONTROLLER,
 		    "gateway answered without SDP");
 		return;
 	}

@@ -367,7 +367,7 @@ static int
 enum_parse(cfg_t *c, json_t *o, struct local_conf *lc)
 {
 	static const char *const keys[] = { "suffix", "resolv_conf",
-	    "timeout", NULL };
+	    "timeout", "domains", "gateways", NULL };
 
 	lc->enum_timeout = 2;
 	if (o == NULL)
@@ -378,7 +378,10 @@ enum_parse(cfg_t *c, json_t *o, struct local_conf *lc)
 	    proto_cfg_string(c, o, "enum", "resolv_conf", lc->enum_resolv,
 	    sizeof(lc->enum_resolv), false) < 0 ||
 	    proto_cfg_number(c, o, "enum", "timeout", &lc->enum_timeout,
-	    0.1, 30) < 0)
+	    0.1, 30) < 0 ||
+	    proto_cfg_bool(c, o, "enum", "gateways", &lc->enum_gateways) < 0 ||
+	    targets_parse_domains(c, json_object_get(o, "domains"),
+	    "enum.domains", &lc->enum_domains, &lc->nenum_domains) < 0)
 		return -1;
 	return 0;
 }

@@ -10,6 +10,8 @@
 # receives nothing. Then alice registers from 127.0.7.2 a Contact naming
 # 127.0.7.3: the call to alice goes to the REGISTER's flow (127.0.7.2,
 # the port it came from), and 127.0.7.3 (another sink) receives nothing.
+# Over TCP (tests/lib/tcp_phone.py), bob's call comes back on the very
+# connection his REGISTER came on.
 . "$(dirname "$0")/../lib/sip.sh"
 sip_init
 CARRIER=127.0.8.1
@@ -18,7 +20,8 @@ ELSEWHERE=127.0.7.3
 sip_relayd_start
 sip_controller_start ".accounts = [
 		{username: \"mallory\", password: \"mpass\"},
-		{username: \"alice\", password: \"apass\"}]
+		{username: \"alice\", password: \"apass\"},
+		{username: \"bob\", password: \"bpass\"}]
 	| .registrar = {min_expires: 1, default_expires: 60, max_expires: 3600,
 		contact_networks: [\"127.0.7.0/24\"]}
 	| .gateways += [{name: \"carrier\", host: \"$CARRIER\", port: $SIP_GW2_PORT}]"
@@ -85,6 +88,23 @@ sink_quiet elsewhere "the Contact's host $ELSEWHERE"
 sink_quiet carrier "the carrier gateway"
 sip_cdr_wait 2
 tl_assert_json "$SIP_CDR_LAST" '.gateway == "account:alice" and .final_code == 200' "CDR of the call to alice"
+
+# 3. Over TCP: bob registers from $PHONE (Contact on $ELSEWHERE) and keeps
+# the connection; the call comes back on it (bob answers 486).
+tl_spawn tcpbob - python3 "$TL_ROOT/tests/lib/tcp_phone.py" "$PHONE" "$SIP_UAC2_PORT" 127.0.0.1 "$SIP_CTL_PORT" \
+	bob bpass "$ELSEWHERE"
+tl_wait_for 10 "bob to register over TCP" grep -q REGISTERED "$TL_TMP/tcpbob.out"
+loc=$(sip_ctl --json locations)
+tl_assert_json "$loc" "[.locations[] | select(.account == \"bob\" and .source == \"$PHONE:$SIP_UAC2_PORT\" and .transport == \"tcp\")] | length == 1" \
+	"the location keeps bob's TCP flow"
+sed -e 's/response="403"/response="486"/' "$SIP_SCEN/uac_403.xml" >"$TL_TMP/uac_486.xml"
+sip_uac_from call_bob "$TL_TMP/uac_486.xml" 127.0.0.2 bob
+sip_expect call_bob 20 "the call to bob gets bob's 486"
+tl_reap tcpbob 10
+[ "$TL_RC" = 0 ] || tl_fail "the TCP phone: $(cat "$TL_TMP/tcpbob.out")"
+grep -q "^INVITE sip:bob@$PHONE:$SIP_UAC2_PORT;transport=tcp" "$TL_TMP/tcpbob.out" ||
+	tl_fail "bob's INVITE did not come on the REGISTER's TCP connection: $(cat "$TL_TMP/tcpbob.out")"
+sink_quiet elsewhere "the Contact's host $ELSEWHERE"
 sip_controller_stop
 tl_relayd_stop
 tl_pass

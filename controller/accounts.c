@@ -126,7 +126,7 @@ static int
 parse_registrar(cfg_t *c, json_t *o, struct local_conf *lc)
 {
 	static const char *const keys[] = { "min_expires", "max_expires",
-	    "default_expires", NULL };
+	    "default_expires", "contact_networks", NULL };
 	double mn = 60, mx = 3600, df = 600;
 
 	if (o != NULL && (proto_cfg_keys(c, o, "registrar", keys) < 0 ||
@@ -135,7 +135,10 @@ parse_registrar(cfg_t *c, json_t *o, struct local_conf *lc)
 	    proto_cfg_number(c, o, "registrar", "max_expires", &mx, 1,
 	    7 * 86400) < 0 ||
 	    proto_cfg_number(c, o, "registrar", "default_expires", &df, 1,
-	    7 * 86400) < 0))
+	    7 * 86400) < 0 ||
+	    targets_parse_networks(c, json_object_get(o, "contact_networks"),
+	    "registrar.contact_networks", &lc->contact_nets,
+	    &lc->ncontact_nets) < 0))
 		return -1;
 	if (mn > mx || df < mn || df > mx)
 		return fail(c, "registrar", "need min_expires <= "
@@ -215,6 +218,8 @@ local_conf_free(struct local_conf *lc)
 	}
 	free(lc->accounts);
 	free(lc->regions);
+	free(lc->contact_nets);
+	free(lc->enum_domains);
 	free(lc);
 }
 
@@ -364,7 +369,7 @@ static int
 enum_parse(cfg_t *c, json_t *o, struct local_conf *lc)
 {
 	static const char *const keys[] = { "suffix", "resolv_conf",
-	    "timeout", NULL };
+	    "timeout", "domains", "gateways", NULL };
 
 	lc->enum_timeout = 2;
 	if (o == NULL)
@@ -375,7 +380,10 @@ enum_parse(cfg_t *c, json_t *o, struct local_conf *lc)
 	    proto_cfg_string(c, o, "enum", "resolv_conf", lc->enum_resolv,
 	    sizeof(lc->enum_resolv), false) < 0 ||
 	    proto_cfg_number(c, o, "enum", "timeout", &lc->enum_timeout,
-	    0.1, 30) < 0)
+	    0.1, 30) < 0 ||
+	    proto_cfg_bool(c, o, "enum", "gateways", &lc->enum_gateways) < 0 ||
+	    targets_parse_domains(c, json_object_get(o, "domains"),
+	    "enum.domains", &lc->enum_domains, &lc->nenum_domains) < 0)
 		return -1;
 	return 0;
 }

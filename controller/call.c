@@ -46,6 +46,7 @@ call_new(struct ctl *c, nua_handle_t *nh, const sip_t *sip)
 	    sip->sip_call_id->i_id);
 	snprintf(k->from_tag, sizeof(k->from_tag), "%s",
 	    sip->sip_from->a_tag ? sip->sip_from->a_tag : "");
+	relay_key_new(c, k);
 	k->invite_timer = su_timer_create(su_root_task(c->root), 1000);
 	k->duration_timer = su_timer_create(su_root_task(c->root), 1000);
 	nua_handle_bind(nh, &k->a);
@@ -121,7 +122,7 @@ call_finish(struct call *k)
 		c->stats.calls_failed++;
 	if (k->relay_session && k->relay != NULL) {
 		json_t *req = proto_request(0, "delete");
-		json_object_set_new(req, "call_id", json_string(k->call_id));
+		relay_session_ids(k, req);
 		k->pending++;
 		if (relay_request(c, k->relay, req, on_deleted, k) < 0)
 			k->pending--;
@@ -216,8 +217,8 @@ calls_to_json(struct ctl *c)
 		const struct gateway *gw = k->ncand > 0 && k->attempt < k->ncand ?
 		    k->cand[k->attempt].gw : NULL;
 		json_array_append_new(arr, json_pack(
-		    "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:f,s:f}",
-		    "call_id", k->call_id,
+		    "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:f,s:f}",
+		    "call_id", k->call_id, "relay_session", k->relay_key,
 		    "trunk", k->trunk ? k->trunk->name : "",
 		    "state", state_name(k->state),
 		    "calling", k->calling, "called", k->called,

@@ -299,6 +299,11 @@ void	 relay_free_all(struct ctl *);
 struct relay *relay_pick(struct ctl *);
 const char *relay_name(const struct relay *);
 const struct relay_conf *relay_config(const struct relay *);
+/* The session a call's request is for: our key, not the caller's
+ * Call-ID (which another caller may reuse). relay_key_new() fills
+ * k->relay_key once, in call_new(). */
+void	 relay_key_new(struct ctl *, struct call *);
+void	 relay_session_ids(const struct call *, json_t *req);
 /* Send a request (stolen); cb runs once, with the reply or NULL. */
 int	 relay_request(struct ctl *, struct relay *, json_t *req, relay_cb *,
 	    void *arg);
@@ -337,6 +342,8 @@ struct call {
 	bool			 a_gone, b_gone, limit_held;
 	char			 call_id[256];
 	char			 from_tag[128];
+	char			 relay_key[48];	/* relay.c: our session id */
+	unsigned		 max_forwards;	/* for B: A's minus one */
 	char			 b_call_id[256];
 	struct trunk		*trunk;
 	const struct route	*route;
@@ -461,12 +468,23 @@ struct local_conf {
 	char		 enum_suffix[128];	/* "" no ENUM */
 	char		 enum_resolv[256];	/* resolv.conf for sres */
 	double		 enum_timeout;
+	char		 (*enum_domains)[128];	/* targets.c: direct targets */
+	int		 nenum_domains;
+	bool		 enum_gateways;	/* a result on a gateway uses it */
+	struct source	*contact_nets;	/* targets.c: NULL any */
+	int		 ncontact_nets;
+};
+/* A registration's flow: calls go back where the REGISTER came from. */
+struct flow {
+	struct sockaddr_storage	 addr;
+	enum transport		 transport;	/* TP_UDP, TP_TCP, TP_TLS */
 };
 struct location {
 	char		 account[64];
 	char		 contact[256];	/* URI */
 	char		 call_id[128];
 	char		 source[64];
+	struct flow	 flow;
 	double		 expires;	/* monotonic */
 	struct location	*next;
 };
@@ -489,7 +507,7 @@ int	 local_admit(struct ctl *, const struct trunk *, const char *called,
  * on with the rules, <0 -status to fail the call with. */
 int	 local_route(struct call *);
 int	 location_update(struct ctl *, const char *account, const char *contact,
-	    const char *call_id, const char *source, int expires);
+	    const char *call_id, const struct flow *, int expires);
 int	 location_remove_all(struct ctl *, const char *account);
 int	 location_lookup(struct ctl *, const char *account,
 	    struct location **out, int max);
@@ -500,6 +518,10 @@ json_t	*locations_to_json(struct ctl *);
 /* A URI destination as a candidate (a gateway in k's home). */
 int	 local_uri_candidate(struct call *, const char *uri, const char *name,
 	    struct candidate *);
+/* location.c: a registration as a candidate: its flow, its contact's user. */
+int	 location_candidate(struct call *, const struct location *,
+	    const char *name, struct candidate *);
+int	 flow_format(const struct flow *, char *buf, size_t len);
 const char *emergency_region_uri(const struct ctl_conf *, const char *region);
 bool	 emergency_number(const struct ctl_conf *, const char *number);
 /* divert.c */
@@ -526,6 +548,28 @@ int	 parse_digest(struct proto_cfg *, json_t *, const char *,
 void	 b2bua_retarget(struct call *, int n);
 #define CTL_ROUTE_PENDING	(-1)	/* local_route: ENUM lookup running */
 void	 b2bua_routed(struct call *, int n);
+
+/* ---- targets.c: where calls may go (issue 12): registered contacts,
+ * ENUM results and loops back to us ---- */
+/* Is host (a URI host: name, IPv4, [IPv6]) one of our own addresses? */
+bool	 target_is_self(struct ctl *, const char *host);
+/* The configured gateway (host or outbound proxy) at host, or NULL. */
+const struct gateway *target_gateway(const struct ctl_conf *,
+	    const char *host);
+/* A REGISTER's contact and source flow: 0 allowed, or -EPERM with the
+ * reason in why. */
+int	 target_check_contact(struct ctl *, const url_t *contact,
+	    const struct flow *src, char *why, size_t len);
+/* An ENUM result: 0 call it directly, 1 it names *gw (use that gateway
+ * when enum.gateways allows), or -EPERM (why says). */
+int	 target_check_enum(struct ctl *, const url_t *u,
+	    const struct gateway **gw, char *why, size_t len);
+/* A new INVITE: 0, or 483 (Max-Forwards 0) / 482 (our Via in it). */
+int	 loop_check(struct ctl *, const sip_t *, char *why, size_t len);
+int	 targets_parse_networks(struct proto_cfg *, json_t *arr,
+	    const char *path, struct source **out, int *n);
+int	 targets_parse_domains(struct proto_cfg *, json_t *arr,
+	    const char *path, char (**out)[128], int *n);
 
 /* ---- control.c ---- */
 int	 control_open(struct ctl *);
@@ -575,6 +619,10 @@ struct ctl {
 	su_timer_t		*location_timer;
 	void			*sres;		/* enum.c: sres_resolver_t */
 	struct refusal_log	*refusals;	/* cdr.c: NULL until the first */
+	uint64_t		 relay_seq;	/* relay.c: session keys */
+	struct sockaddr_storage	 self[32];	/* targets.c: our addresses */
+	int			 nself;
+	double			 self_at;	/* when read (monotonic) */
 };
 
 /*

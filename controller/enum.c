@@ -7,6 +7,13 @@
  * gives the SIP URI the call goes to. No answer within enum.timeout, an
  * error or no usable record: the call goes on to the rules (LCR).
  *
+ * The answer comes from DNS, so it may name any host: it is called
+ * directly only when its host is in enum.domains; a host that is one of
+ * our own addresses is refused, one that names a configured gateway goes
+ * through that gateway (its transforms, credentials and health) when
+ * enum.gateways is set and is refused otherwise (targets.c). A refused
+ * answer is logged and the rules decide, as for no answer.
+ *
  * The lookup is asynchronous: the call waits with a pending count (so it
  * cannot be freed), and b2bua_routed() resumes it. A query that outlives
  * its timeout is unbound (sres then drops its answer) and freed.
@@ -19,6 +26,8 @@
 #include <strings.h>
 
 #include "controller.h"
+
+#include <sofia-sip/url.h>
 
 struct enum_query;
 #define SRES_CONTEXT_T	struct enum_query
@@ -103,6 +112,42 @@ best_uri(sres_record_t **answers, const char *aus, char *out, size_t len)
 	return naptr_apply(best->na_regexp, aus, out, len);
 }
 
+/* The answer's URI as k's candidate: 1 one candidate, 0 refused. */
+static int
+enum_candidate(struct call *k, const char *uri, const char *domain)
+{
+	const struct gateway *gw;
+	url_t *u = url_hdup(k->home, (url_t *)url_make(k->home, uri));
+	char why[200];
+	int rc;
+
+	if (u == NULL || u->url_host == NULL ||
+	    (u->url_type != url_sip && u->url_type != url_sips)) {
+		clog_msg(k->ctl, LL_INFO, "call %s: ENUM %s -> %s: not a sip: "
+		    "URI; routing rules decide", k->call_id, domain, uri);
+		return 0;
+	}
+	rc = target_check_enum(k->ctl, u, &gw, why, sizeof(why));
+	if (rc < 0) {
+		clog_msg(k->ctl, LL_NOTICE, "call %s: ENUM %s -> %s refused: "
+		    "%s; routing rules decide", k->call_id, domain, uri, why);
+		return 0;
+	}
+	if (rc == 1) {
+		/* The gateway as configured, for the called number. */
+		k->cand[0] = (struct candidate){ (struct gateway *)gw, "enum",
+		    NULL };
+		clog_msg(k->ctl, LL_INFO, "call %s: ENUM %s -> %s: gateway %s",
+		    k->call_id, domain, uri, gw->name);
+		return 1;
+	}
+	if (local_uri_candidate(k, uri, "enum", &k->cand[0]) < 0)
+		return 0;
+	clog_msg(k->ctl, LL_INFO, "call %s: ENUM %s -> %s", k->call_id,
+	    domain, uri);
+	return 1;
+}
+
 static void
 on_naptr(struct enum_query *q, sres_query_t *query, sres_record_t **answers)
 {
@@ -112,15 +157,11 @@ on_naptr(struct enum_query *q, sres_query_t *query, sres_record_t **answers)
 
 	su_timer_destroy(q->timer);
 	k->pending--;
-	if (best_uri(answers, k->called, uri, sizeof(uri)) == 0 &&
-	    local_uri_candidate(k, uri, "enum", &k->cand[0]) == 0) {
-		clog_msg(k->ctl, LL_INFO, "call %s: ENUM %s -> %s",
-		    k->call_id, q->domain, uri);
-		n = 1;
-	} else {
+	if (best_uri(answers, k->called, uri, sizeof(uri)) == 0)
+		n = enum_candidate(k, uri, q->domain);
+	else
 		clog_msg(k->ctl, LL_INFO, "call %s: ENUM %s: no SIP URI; "
 		    "routing rules decide", k->call_id, q->domain);
-	}
 	sres_free_answers(q->res, answers);
 	free(q);
 	b2bua_routed(k, n);

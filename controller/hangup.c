@@ -75,8 +75,10 @@ b2bua_hangup(struct ctl *c, const char *call_id, enum hangup_by by,
 	char hdr[200];
 	struct call *k;
 
+	/* Our relay key names one call; a caller's Call-ID may name two. */
 	for (k = c->calls; k != NULL; k = k->next)
-		if (strcmp(k->call_id, call_id) == 0 && !k->finished)
+		if ((strcmp(k->relay_key, call_id) == 0 ||
+		    strcmp(k->call_id, call_id) == 0) && !k->finished)
 			break;
 	if (k == NULL)
 		return -ENOENT;
@@ -114,7 +116,7 @@ b2bua_relay_event(struct ctl *c, json_t *ev)
 	if (name == NULL || strcmp(name, "timeout") != 0 || id == NULL)
 		return;
 	for (k = c->calls; k != NULL; k = k->next)
-		if (strcmp(k->call_id, id) == 0 && !k->finished)
+		if (strcmp(k->relay_key, id) == 0 && !k->finished)
 			break;
 	if (k == NULL)
 		return;

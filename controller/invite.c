@@ -222,7 +222,7 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 	su_home_t home[1] = { SU_HOME_INIT(home) };
 	struct trunk *t;
 	struct call *k;
-	char src[64], ruri[512], from[512];
+	char src[64], ruri[512], from[512], why[160];
 	int retry;
 	bool bypass = false;
 
@@ -262,6 +262,13 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 			nua_respond(nh, SIP_403_FORBIDDEN, TAG_END());
 		return;
 	}
+	/* A call that came back to us (targets.c): never a new B-leg. */
+	if ((retry = loop_check(c, sip, why, sizeof(why))) != 0) {
+		clog_msg(c, LL_NOTICE, "INVITE %s from %s: %s: %d",
+		    sip->sip_call_id->i_id, src, why, retry);
+		nua_respond(nh, retry, sip_status_phrase(retry), TAG_END());
+		return;
+	}
 	/* Emergency numbers: local accounts only, never limited. */
 	if ((retry = local_admit(c, t, sip->sip_request->rq_url->url_user,
 	    &bypass)) != 0) {
@@ -292,6 +299,11 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 	k->from_source = identify_by_source(conf, ai->ai_addr,
 	    req_transport(sip)) == t;	/* identity.c: trust is by address */
 	k->limit_held = !bypass;
+	/* B carries A's Max-Forwards minus one (at most 69), so a loop
+	 * through other hops still ends. */
+	k->max_forwards = sip->sip_max_forwards == NULL ||
+	    sip->sip_max_forwards->mf_count > 70 ? 69 :
+	    (unsigned)sip->sip_max_forwards->mf_count - 1;
 	snprintf(k->src, sizeof(k->src), "%s", src);
 	if (numbers_in(k, sip) < 0 || identity_in(k, sip) < 0) {
 		fail_a(k, 484, "number too long after transforms");
@@ -379,8 +391,7 @@ b2bua_routed(struct call *k, int n)
 		return;
 	}
 	req = proto_request(0, "offer");
-	json_object_set_new(req, "call_id", json_string(k->call_id));
-	json_object_set_new(req, "from_tag", json_string(k->from_tag));
+	relay_session_ids(k, req);
 	json_object_set_new(req, "media", media);
 	json_object_set_new(req, "label", json_string(t->name));
 	if (relay_config(k->relay)->interfaces[0][0] != '\0')
@@ -436,7 +447,7 @@ start_attempt(struct call *k)
 	struct ctl *c = k->ctl;
 	const struct gateway *gw = NULL;
 	char ruri[420], to[320], from[320], port[8] = "", tp[20] = "";
-	char cid[320] = "", hostbuf[160], route[220] = "";
+	char cid[320] = "", hostbuf[160], route[220] = "", mf[12];
 	const char *host, *user;
 
 	for (; k->attempt < k->ncand; k->attempt++) {
@@ -487,7 +498,9 @@ start_attempt(struct call *k)
 	clog_msg(c, LL_INFO, "call %s: attempt %d: %s -> %s", k->call_id,
 	    k->attempt + 1, gw->name, ruri);
 	k->state = CS_CALLING;
+	snprintf(mf, sizeof(mf), "%u", k->max_forwards);
 	nua_invite(k->b.nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+	    SIPTAG_MAX_FORWARDS_STR(mf),
 	    SIPTAG_PAYLOAD_STR(k->b_offer),
 	    TAG_IF(route[0], SIPTAG_ROUTE_STR(route)),
 	    TAG_IF(cid[0], SIPTAG_HEADER_STR(cid)),
@@ -510,7 +523,7 @@ on_max_duration(struct ctl *c, su_timer_t *t, void *arg)
 
 	clog_msg(c, LL_INFO, "call %s: max duration %gs reached", k->call_id,
 	    k->conf->max_duration);
-	b2bua_hangup(c, k->call_id, BY_CONTROLLER, "max duration");
+	b2bua_hangup(c, k->relay_key, BY_CONTROLLER, "max duration");
 }
 
 static void
@@ -530,7 +543,7 @@ on_answered(struct ctl *c, void *arg, json_t *reply)
 			snprintf(err, sizeof(err), "relay answer failed");
 		if (sdp == NULL && ax->status >= 200) {
 			clog_msg(c, LL_WARNING, "call %s: %s", k->call_id, err);
-			b2bua_hangup(c, k->call_id, BY_CONTROLLER, err);
+			b2bua_hangup(c, k->relay_key, BY_CONTROLLER, err);
 		} else if (sdp == NULL) {
 			nua_respond(k->a.nh, ax->status,
 			    sip_status_phrase(ax->status), TAG_END());
@@ -572,7 +585,7 @@ relay_answer(struct call *k, int status, const sip_t *sip)
 		clog_msg(c, LL_NOTICE, "call %s: gateway SDP: %s", k->call_id,
 		    err);
 		if (status >= 200)
-			b2bua_hangup(c, k->call_id, BY_CONTROLLER, err);
+			b2bua_hangup(c, k->relay_key, BY_CONTROLLER, err);
 		return;
 	}
 	ax = calloc(1, sizeof(*ax));
@@ -580,8 +593,7 @@ relay_answer(struct call *k, int status, const sip_t *sip)
 	ax->status = status;
 	ax->body = strndup(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
 	req = proto_request(0, "answer");
-	json_object_set_new(req, "call_id", json_string(k->call_id));
-	json_object_set_new(req, "from_tag", json_string(k->from_tag));
+	relay_session_ids(k, req);
 	snprintf(k->to_tag, sizeof(k->to_tag), "%s", sip->sip_to->a_tag ?
 	    sip->sip_to->a_tag : "-");
 	json_object_set_new(req, "to_tag", json_string(k->to_tag));
@@ -634,7 +646,7 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 			relay_answer(k, status, sip);
 			return;
 		}
-		b2bua_hangup(c, k->call_id, BY_CONTROLLER,
+		b2bua_hangup(c, k->relay_key, BY_CONTROLLER,
 		    "gateway answered without SDP");
 		return;
 	}

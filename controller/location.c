@@ -4,13 +4,21 @@
  * registrations survive a reload. A one-second timer removes expired
  * contacts; lookups skip them too, so an expired contact is never used
  * even between two ticks.
+ *
+ * Each binding keeps the flow its REGISTER came on (source address, port
+ * and transport), and calls to it go there, never to the Contact's host:
+ * what the phone writes in Contact cannot send our calls anywhere else
+ * (issue 12; targets.c refuses contacts that name a gateway or us).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "controller.h"
+
+#include <sofia-sip/url.h>
 
 #define LOCATION_MAX	100000	/* bindings in all: REGISTER gets 503 beyond */
 
@@ -24,9 +32,36 @@ loc_unlink(struct ctl *c, struct location **pp)
 	free(l);
 }
 
+static const char *
+tp_name(enum transport tp)
+{
+	return tp == TP_TCP ? "tcp" : tp == TP_TLS ? "tls" : "udp";
+}
+
+/* "192.0.2.7:5060" or "[2001:db8::7]:5060"; -EINVAL if no address. */
+int
+flow_format(const struct flow *f, char *buf, size_t len)
+{
+	char ip[64];
+
+	if (f->addr.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)&f->addr;
+		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+		snprintf(buf, len, "%s:%u", ip, ntohs(in->sin_port));
+	} else if (f->addr.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)&f->addr;
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+		snprintf(buf, len, "[%s]:%u", ip, ntohs(in6->sin6_port));
+	} else {
+		snprintf(buf, len, "?");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int
 location_update(struct ctl *c, const char *account, const char *contact,
-    const char *call_id, const char *source, int expires)
+    const char *call_id, const struct flow *flow, int expires)
 {
 	struct location **pp, *l;
 
@@ -55,7 +90,8 @@ location_update(struct ctl *c, const char *account, const char *contact,
 		    account, contact, expires);
 	}
 	snprintf(l->call_id, sizeof(l->call_id), "%s", call_id);
-	snprintf(l->source, sizeof(l->source), "%s", source);
+	l->flow = *flow;	/* a re-REGISTER from elsewhere moves the flow */
+	flow_format(flow, l->source, sizeof(l->source));
 	l->expires = mono_now() + expires;
 	return 0;
 }
@@ -112,6 +148,36 @@ location_expire(struct ctl *c)
 	}
 }
 
+/*
+ * A binding as a call's candidate: the request-URI is the contact's user
+ * at the flow's address and port, over the flow's transport (a TCP or
+ * TLS connection the phone keeps open is reused by the stack).
+ */
+int
+location_candidate(struct call *k, const struct location *l,
+    const char *name, struct candidate *cd)
+{
+	url_t *u = url_hdup(k->home, (url_t *)url_make(k->home, l->contact));
+	struct gateway *gw;
+	char hp[80], *colon;
+
+	if (u == NULL || flow_format(&l->flow, hp, sizeof(hp)) < 0 ||
+	    (colon = strrchr(hp, ':')) == NULL)
+		return -EINVAL;
+	if ((gw = su_zalloc(k->home, sizeof(*gw))) == NULL)
+		return -ENOMEM;
+	*colon = '\0';
+	snprintf(gw->name, sizeof(gw->name), "%s", name);
+	snprintf(gw->host, sizeof(gw->host), "%s", hp);
+	gw->port = (uint16_t)atoi(colon + 1);
+	gw->transport = l->flow.transport;
+	snprintf(gw->scheme, sizeof(gw->scheme), "%s", "sip");
+	cd->gw = gw;
+	cd->carrier = "local";
+	cd->user = su_strdup(k->home, u->url_user ? u->url_user : "");
+	return cd->user != NULL ? 0 : -ENOMEM;
+}
+
 static void
 on_location_tick(struct ctl *c, su_timer_t *t, void *arg)
 {
@@ -147,8 +213,9 @@ locations_to_json(struct ctl *c)
 	for (struct location *l = c->locations; l != NULL; l = l->next)
 		if (l->expires > now)
 			json_array_append_new(arr, json_pack(
-			    "{s:s,s:s,s:s,s:s,s:i}", "account", l->account,
+			    "{s:s,s:s,s:s,s:s,s:s,s:i}", "account", l->account,
 			    "contact", l->contact, "source", l->source,
+			    "transport", tp_name(l->flow.transport),
 			    "call_id", l->call_id,
 			    "expires", (int)(l->expires - now + 0.5)));
 	return arr;

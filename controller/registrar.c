@@ -109,6 +109,24 @@ contact_expires(const struct local_conf *lc, const sip_t *sip,
 	return e > lc->max_expires ? lc->max_expires : (int)e;
 }
 
+/* The flow a REGISTER came on: its source and its transport (TLS is
+ * told from TCP by the Via the client wrote on that connection). */
+static void
+req_flow(const su_addrinfo_t *ai, const sip_t *sip, struct flow *f)
+{
+	const char *p = sip->sip_via ? sip->sip_via->v_protocol : NULL;
+
+	memset(f, 0, sizeof(*f));
+	if (ai != NULL && ai->ai_addrlen <= sizeof(f->addr))
+		memcpy(&f->addr, ai->ai_addr, ai->ai_addrlen);
+	if (ai == NULL || ai->ai_protocol != IPPROTO_TCP)
+		f->transport = TP_UDP;
+	else if (p != NULL && strcasestr(p, "TLS") != NULL)
+		f->transport = TP_TLS;
+	else
+		f->transport = TP_TCP;
+}
+
 /* The 200's Contact: every live binding with its remaining time. */
 static void
 bindings(struct ctl *c, const char *account, char *out, size_t len)
@@ -158,7 +176,8 @@ registrar_request(struct ctl *c, nua_t *nua, nua_handle_t *nh,
 	const struct local_conf *lc = c->conf->local;
 	const char *user = sip->sip_to ? sip->sip_to->a_url->url_user : NULL;
 	struct account *a = user ? local_find(c->conf, user) : NULL;
-	char src[64], uri[256], contacts[2048], minexp[16];
+	char src[64], uri[256], contacts[2048], minexp[16], why[160];
+	struct flow flow;
 	int status = 200;
 
 	if (a == NULL || strcmp(a->trunk.username, user) != 0) {
@@ -171,6 +190,7 @@ registrar_request(struct ctl *c, nua_t *nua, nua_handle_t *nh,
 	if (!register_auth(c, nua, nh, a, sip))
 		goto out;
 	fmt_source(msg_addrinfo(nua_current_request(nua)), src, sizeof(src));
+	req_flow(msg_addrinfo(nua_current_request(nua)), sip, &flow);
 	/* "Contact: *" with Expires: 0 removes every binding. */
 	if (sip->sip_contact != NULL && sip->sip_contact->m_url->url_type ==
 	    url_any) {
@@ -198,10 +218,18 @@ registrar_request(struct ctl *c, nua_t *nua, nua_handle_t *nh,
 			    NUTAG_WITH_THIS(nua), TAG_END());
 			goto out;
 		}
-		if (e > 0 && e < lc->min_expires) {
-			status = 423;
-			break;
+		/* Where the phone says it is may not be a gateway or us. */
+		if (e > 0 && target_check_contact(c, m->m_url, &flow, why,
+		    sizeof(why)) < 0) {
+			clog_msg(c, LL_NOTICE, "REGISTER %s from %s: account %s: "
+			    "%s: 403", sip->sip_call_id->i_id, src,
+			    a->trunk.username, why);
+			nua_respond(nh, 403, "Contact Not Allowed",
+			    NUTAG_WITH_THIS(nua), TAG_END());
+			goto out;
 		}
+		if (e > 0 && e < lc->min_expires)
+			status = 423;
 	}
 	if (status != 423 && too_many(c, a->trunk.username, lc, sip)) {
 		clog_msg(c, LL_NOTICE, "REGISTER %s: account %s: more than %d "
@@ -221,7 +249,7 @@ registrar_request(struct ctl *c, nua_t *nua, nua_handle_t *nh,
 		url_e(uri, sizeof(uri), m->m_url);
 		uri[sizeof(uri) - 1] = '\0';
 		if (location_update(c, a->trunk.username, uri,
-		    sip->sip_call_id->i_id, src, contact_expires(lc, sip,
+		    sip->sip_call_id->i_id, &flow, contact_expires(lc, sip,
 		    m)) < 0) {
 			nua_respond(nh, SIP_503_SERVICE_UNAVAILABLE,
 			    NUTAG_WITH_THIS(nua), TAG_END());
@@ -281,8 +309,7 @@ account_candidates(struct call *k, const struct account *a)
 	snprintf(name, sizeof(name), "account:%s", a->trunk.username);
 	n = location_lookup(k->ctl, a->trunk.username, ls, CONTACTS_MAX);
 	for (int i = 0; i < n && m < CTL_MAX_CANDIDATES; i++)
-		if (local_uri_candidate(k, ls[i]->contact, name,
-		    &k->cand[m]) == 0)
+		if (location_candidate(k, ls[i], name, &k->cand[m]) == 0)
 			m++;
 	if (m == 0) {
 		clog_msg(k->ctl, LL_INFO, "call %s: account %s is not "

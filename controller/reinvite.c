@@ -22,8 +22,7 @@ relay_req(struct call *k, const char *cmd, json_t *media)
 {
 	json_t *req = proto_request(0, cmd);
 
-	json_object_set_new(req, "call_id", json_string(k->call_id));
-	json_object_set_new(req, "from_tag", json_string(k->from_tag));
+	relay_session_ids(k, req);
 	if (strcmp(cmd, "answer") == 0)
 		json_object_set_new(req, "to_tag", json_string(k->to_tag));
 	json_object_set_new(req, "media", media);
@@ -105,6 +104,21 @@ reinvite_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip,
 	char err[160];
 	json_t *media;
 
+	/*
+	 * Sofia matches a request without a To tag to a dialog with the
+	 * same Call-ID and From tag: that is someone's new INVITE reusing
+	 * this call's identifiers (issue 12), never a re-offer of it. 400:
+	 * a code that ends the transaction only (482 or 481 would end the
+	 * victim's dialog, RFC 5057).
+	 */
+	if (sip->sip_to == NULL || sip->sip_to->a_tag == NULL) {
+		clog_msg(c, LL_NOTICE, "call %s: a %s without To tag reuses "
+		    "this call's Call-ID and From tag: 400", k->call_id,
+		    update ? "UPDATE" : "INVITE");
+		nua_respond(l->nh, SIP_400_BAD_REQUEST, NUTAG_WITH_THIS(nua),
+		    TAG_END());
+		return;
+	}
 	if (update && (sip->sip_payload == NULL ||
 	    sip->sip_payload->pl_len == 0)) {
 		/* No offer (a session refresh): nothing to pass on. */

@@ -9,8 +9,11 @@
  * periodic `stats` gives the load that relay_pick() balances on.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -118,6 +121,31 @@ flush_out(struct relay *r)
 	}
 	want_write(r, more);
 	return 0;
+}
+
+/*
+ * A call's relay session is keyed on an id we make, never on the
+ * caller's Call-ID: a second caller reusing a victim's Call-ID and
+ * From-tag must not reach (re-latch, answer, delete) the victim's
+ * session. The counter makes it unique; the random part makes it
+ * unguessable for anyone who can see one.
+ */
+void
+relay_key_new(struct ctl *c, struct call *k)
+{
+	uint64_t rnd = 0;
+
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+		rnd = (uint64_t)random() << 32 ^ (uint64_t)random();
+	snprintf(k->relay_key, sizeof(k->relay_key), "tl-%" PRIx64 "-%016"
+	    PRIx64, ++c->relay_seq, rnd);
+}
+
+void
+relay_session_ids(const struct call *k, json_t *req)
+{
+	json_object_set_new(req, "call_id", json_string(k->relay_key));
+	json_object_set_new(req, "from_tag", json_string(k->from_tag));
 }
 
 int

@@ -300,10 +300,11 @@ sip_trunks() {
 # ---- local accounts (registrar, issue 6): phones on 127.0.7.x ----
 
 # sip_register NAME USER PASSWORD IP CONTACT-PORT EXPIRES: a phone at IP
-# registers USER with contact IP:CONTACT-PORT (401 challenge, then 200).
+# registers USER with contact IP:CONTACT-PORT (401 challenge, then 200),
+# from that port: calls go back to the REGISTER's flow (issue 12).
 sip_register() {
 	local name=$1 user=$2 pass=$3 ip=$4 cport=$5 exp=$6
-	tl_spawn "$name" - sipp -sf "$SIP_SCEN/uac_register.xml" -i "$ip" -p "$SIP_UAC_PORT" -m 1 -nostdin \
+	tl_spawn "$name" - sipp -sf "$SIP_SCEN/uac_register.xml" -i "$ip" -p "$cport" -m 1 -nostdin \
 		-timeout 20s -s "$user" -au "$user" -ap "$pass" -set cport "$cport" -set exp "$exp" \
 		-trace_err -error_file "$TL_TMP/$name.errors" -trace_msg -message_file "$TL_TMP/$name.msgs" \
 		"127.0.0.1:$SIP_CTL_PORT"

@@ -5,7 +5,7 @@
 # NAPTR for one number under the private suffix e164.test; the controller
 # (Sofia's resolver, pointed at it by enum.resolv_conf) sends a call to
 # +31201234567 to the URI of the best E2U+sip record (a SIPp UAS on
-# 127.0.7.6), and a call to +441234567 (NXDOMAIN) through the normal LCR
+# 127.0.7.6, in enum.domains), and a call to +441234567 (NXDOMAIN) through the normal LCR
 # route to gw1, as does one to +447700, unanswered by the DNS server,
 # after enum.timeout.
 . "$(dirname "$0")/../lib/sip.sh"
@@ -22,7 +22,7 @@ tl_spawn dns - python3 "$TL_ROOT/tests/lib/naptr_dns.py" 127.0.7.53 53 "$zone"
 tl_wait_for 5 "the test DNS server" grep -q READY "$TL_TMP/dns.out"
 printf 'nameserver 127.0.7.53\noptions timeout:5 attempts:1\n' >"$TL_TMP/resolv.conf"
 sip_relayd_start
-sip_controller_start ".enum = {suffix: \"e164.test\", resolv_conf: \"$TL_TMP/resolv.conf\", timeout: 1}"
+sip_controller_start ".enum = {suffix: \"e164.test\", resolv_conf: \"$TL_TMP/resolv.conf\", timeout: 1, domains: [\"$ENUMUA\"]}"
 
 # 1. Hit: the call goes to the NAPTR's URI.
 sip_phone enumua uas_answer.xml $ENUMUA "$SIP_GW3_PORT"

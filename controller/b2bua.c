@@ -126,6 +126,16 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 		}
 		return;
 	}
+	/* unknown_source "drop": silence for every method (issue 12). */
+	if (l == NULL && sip != NULL && sip->sip_request != NULL &&
+	    new_request(event) &&
+	    identify_silent(c, nua_current_request(nua), sip)) {
+		c->stats.rejected_unknown++;
+		clog_msg(c, LL_DEBUG, "%s %s: no trunk source: dropped",
+		    sip->sip_request->rq_method_name, sip->sip_call_id->i_id);
+		drop_request(c, nh);
+		return;
+	}
 
 	switch (event) {
 	case nua_i_invite:

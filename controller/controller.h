@@ -230,6 +230,23 @@ struct trunk *identify_by_source(const struct ctl_conf *,
 	    const struct sockaddr *, enum transport);
 /* The trunk with this digest username, or NULL. */
 struct trunk *identify_by_account(const struct ctl_conf *, const char *user);
+/* The transport a request arrived on (the socket's, never Via's word). */
+enum transport identify_transport(msg_t *, const sip_t *);
+/* unknown_source "drop": true if a new request from this source must get
+ * no answer at all (no trunk source, no registration's provider). */
+bool	 identify_silent(struct ctl *, msg_t *, const sip_t *);
+
+/* ---- auth.c: digest logins (INVITE 407, REGISTER 401), issue 12 ---- */
+struct auth;
+/*
+ * Check the request's digest answer for account t (NULL: the request
+ * names no account we know: refused like a wrong password). 1
+ * authenticated; 0 answered here (challenged or refused with 403).
+ */
+int	 auth_check(struct ctl *, nua_t *, nua_handle_t *,
+	    const struct trunk *t, const sip_t *);
+json_t	*auth_json(struct ctl *);
+void	 auth_close(struct ctl *);
 
 /* ---- limits.c: per-trunk concurrent calls and CPS, kept across reloads ---- */
 struct limit_state {
@@ -542,6 +559,7 @@ struct ctl {
 	int			 nlocations;
 	su_timer_t		*location_timer;
 	void			*sres;		/* enum.c: sres_resolver_t */
+	struct auth		*auth;		/* auth.c: nonce key and uses */
 };
 
 /*
@@ -616,6 +634,8 @@ struct protect_conf {
 	char		 (*agents)[64];		/* User-Agent substrings to drop */
 	int		 nagents;
 	bool		 limit_trunks;		/* trunks' sources count too */
+	int		 auth_failures;		/* failed logins per window; 0 off */
+	double		 auth_window, auth_ban;	/* seconds */
 };
 int	 protect_parse(struct proto_cfg *, json_t *o, struct ctl_conf *);
 void	 protect_conf_free(struct protect_conf *);
@@ -625,5 +645,11 @@ void	 protect_close(struct ctl *);
  * status to answer with (413). */
 int	 protect_check(struct ctl *, const struct sockaddr *, const sip_t *);
 json_t	*protect_json(struct ctl *);
+/* Failed digest logins (auth.c): counted per source and per username
+ * (known or not); too many in auth_window bans the source (every request
+ * dropped, as a flood) or the username (its logins refused). */
+void	 protect_auth_failed(struct ctl *, const struct sockaddr *,
+	    const char *user);
+bool	 protect_auth_banned(struct ctl *, const char *user);
 
 #endif

@@ -177,6 +177,7 @@ out:
 	register_close(&c);
 	protect_close(&c);
 	b2bua_close(&c);
+	auth_close(&c);
 	location_close(&c);
 	enum_close(&c);
 	relay_free_all(&c);

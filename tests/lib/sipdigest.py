@@ -16,7 +16,9 @@ controller's authentication tests (issue 12). Every run sends from SRC-IP
   sip:441234567@DST:PORT, else sip:DST:PORT), --from-user U, --to-user U,
   --contact URI, --header "Name: value" (repeatable), --wait S (final
   answer timeout, 3), --uri URI (the uri= of the answer: the request-URI
-  unless given).
+  unless given), --tcp (send over one TCP connection from SRC-IP instead
+  of UDP), --via PROTO (the Via's transport word: UDP, or TCP with --tcp,
+  unless given: what a liar would put there).
 """
 import hashlib, json, random, socket, sys, time
 
@@ -50,8 +52,17 @@ def challenge_params(value):
 class Client:
     def __init__(self, src, dst, port, o):
         self.dst, self.port, self.o = dst, port, o
-        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.s.bind((src, 0))
+        self.tcp = bool(o.get("tcp"))
+        self.buf = b""
+        if self.tcp:
+            o.setdefault("via", "TCP")
+            self.s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.s.bind((src, 0))
+            self.s.settimeout(3)
+            self.s.connect((dst, port))
+        else:
+            self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.s.bind((src, 0))
         self.src, self.lport = self.s.getsockname()
         self.call_id = "%08x@%s" % (random.getrandbits(32), src)
         self.tag = "%08x" % random.getrandbits(32)
@@ -84,19 +95,44 @@ class Client:
         lines.append("Content-Length: %d" % len(body))
         return "\r\n".join(lines) + "\r\n\r\n" + body
 
+    def send(self, data):
+        if self.tcp:
+            self.s.sendall(data)
+        else:
+            self.s.sendto(data, (self.dst, self.port))
+
+    def recv(self):
+        """One message (a datagram, or one framed by Content-Length)."""
+        if not self.tcp:
+            return self.s.recvfrom(65536)[0]
+        while True:
+            if b"\r\n\r\n" in self.buf:
+                head, rest = self.buf.split(b"\r\n\r\n", 1)
+                n = 0
+                for ln in head.split(b"\r\n"):
+                    if ln.lower().startswith((b"content-length:", b"l:")):
+                        n = int(ln.split(b":", 1)[1])
+                if len(rest) >= n:
+                    self.buf = rest[n:]
+                    return head + b"\r\n\r\n" + rest[:n]
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise socket.timeout("closed")
+            self.buf += chunk
+
     def transact(self, extra=()):
         self.cseq += 1
         branch = "z9hG4bK%08x" % random.getrandbits(32)
         msg = self.build(list(extra), branch)
         t0 = time.time()
-        self.s.sendto(msg.encode(), (self.dst, self.port))
+        self.send(msg.encode())
         codes, final, chal, to_hdr = [], None, None, None
         end = t0 + float(self.o.get("wait", 3))
         while time.time() < end and final is None:
             self.s.settimeout(max(0.05, end - time.time()))
             try:
-                data, _ = self.s.recvfrom(65536)
-            except socket.timeout:
+                data = self.recv()
+            except (socket.timeout, OSError):
                 break
             first, hdrs = parse(data)
             if not first.startswith("SIP/2.0 "):
@@ -115,7 +151,7 @@ class Client:
             ack[0] = "ACK %s SIP/2.0" % self.ruri
             ack = [l for l in ack if not l.lower().startswith(("content-", "cseq:", "to:"))]
             ack += ["To: " + to_hdr, "CSeq: %d ACK" % self.cseq, "Content-Length: 0"]
-            self.s.sendto(("\r\n".join(ack) + "\r\n\r\n").encode(), (self.dst, self.port))
+            self.send(("\r\n".join(ack) + "\r\n\r\n").encode())
         return {"codes": codes, "final": final, "elapsed": round(elapsed, 3), "challenge": chal}
 
     def answer(self, chal, final):
@@ -146,8 +182,8 @@ def main(argv):
     i = 4
     while i < len(argv):
         k = argv[i]
-        if k == "--no-qop":
-            o["no_qop"] = True
+        if k in ("--no-qop", "--tcp"):
+            o[k[2:].replace("-", "_")] = True
             i += 1
             continue
         if i + 1 >= len(argv):

@@ -604,9 +604,10 @@ void	 register_sync(struct ctl *);
 void	 register_close(struct ctl *);
 bool	 register_event(struct ctl *, nua_event_t, int status,
 	    nua_handle_t *, const sip_t *);
-/* The trunk whose registered contact this INVITE is for, or NULL. */
-struct trunk *register_identify(const struct ctl_conf *,
-	    const struct sockaddr *, const sip_t *);
+/* The trunk whose registered contact this INVITE is for (its user, and
+ * the numeric registrar's address or our Contact's secret), or NULL. */
+struct trunk *register_identify(struct ctl *, const struct sockaddr *,
+	    const sip_t *);
 json_t	*register_json(struct ctl *, const struct trunk *);
 
 /* ---- identity.c: local identity -> external account identity ---- */

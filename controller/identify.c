@@ -162,5 +162,5 @@ identify_silent(struct ctl *c, msg_t *msg, const sip_t *sip)
 		return false;
 	/* A registration's provider calling its contact is known too. */
 	return sip->sip_request->rq_method != sip_method_invite ||
-	    register_identify(c->conf, ai->ai_addr, sip) == NULL;
+	    register_identify(c, ai->ai_addr, sip) == NULL;
 }

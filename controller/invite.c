@@ -165,7 +165,7 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 	t = identify_by_source(conf, ai->ai_addr,
 	    identify_transport(nua_current_request(nua), sip));
 	if (t == NULL)		/* a call to a registered contact */
-		t = register_identify(conf, ai->ai_addr, sip);
+		t = register_identify(c, ai->ai_addr, sip);
 	if (t == NULL) {
 		t = identify_by_account(conf, account_name(home, sip));
 		if (t == NULL)	/* a local account (registrar.c) */

@@ -110,7 +110,6 @@ struct trunk {
 	char			 password[128];
 	char			 ha1[33];
 	char			 realm[64];
-	void			*auth;		/* auth_mod_t *, per account */
 	int			 max_calls;	/* 0: no limit */
 	double			 max_cps;	/* 0: no limit */
 	struct xform_set	 xf;		/* on the way in */

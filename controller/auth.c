@@ -401,14 +401,14 @@ verify(struct auth *a, su_home_t *home, const struct trunk *t,
 		*why = "uri= is not the request-URI";
 		return V_FAILED;
 	}
-	/* An unknown username costs the same work and fails the same way. */
+	/* An unknown username costs the same work and fails the same way:
+	 * one HA1 computed whatever the account (or none) keeps. */
+	ha1_of(w.username, realm, t != NULL && t->ha1[0] == '\0' &&
+	    strcmp(w.username, t->username) == 0 ? t->password : a->dummy,
+	    ha1);
 	if (t != NULL && strcmp(w.username, t->username) == 0 &&
 	    t->ha1[0] != '\0')
 		snprintf(ha1, sizeof(ha1), "%s", t->ha1);
-	else if (t != NULL && strcmp(w.username, t->username) == 0)
-		ha1_of(w.username, realm, t->password, ha1);
-	else
-		ha1_of(w.username, realm, a->dummy, ha1);
 	expected(ha1, sip->sip_request->rq_method_name, &w, want);
 	for (int i = 0; i < 32; i++)
 		lower[i] = (char)(w.response[i] >= 'A' && w.response[i] <= 'F' ?
@@ -469,11 +469,12 @@ binding(const sip_t *sip, bool reg, char *out, size_t len)
 	out[off] = '\0';
 }
 
-/* The realm to challenge for: t's, else the first account's. */
+/* The realm to challenge for: t's, else the first account's (a local
+ * account's for a REGISTER, as a known one would be challenged). */
 static const char *
-realm_for(const struct ctl_conf *conf, const struct trunk *t)
+realm_for(const struct ctl_conf *conf, const struct trunk *t, bool reg)
 {
-	const struct trunk *f = NULL;
+	const struct trunk *f = reg ? local_first(conf) : NULL;
 
 	if (t != NULL)
 		return t->realm;
@@ -506,7 +507,7 @@ auth_check(struct ctl *c, nua_t *nua, nua_handle_t *nh,
 	const struct sockaddr *sa =
 	    msg_addrinfo(nua_current_request(nua))->ai_addr;
 	struct auth *a = auth_get(c);
-	const char *realm = realm_for(c->conf, t), *why = "", *user;
+	const char *realm = realm_for(c->conf, t, reg), *why = "", *user;
 	const msg_auth_t *au = NULL;
 	enum verdict v = V_CHALLENGE;
 	char bind[1024], nonce[AUTH_NONCE_HEX + 1], hdr[400];

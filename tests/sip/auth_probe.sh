@@ -5,14 +5,16 @@
 # and an unknown username must look the same: the same status codes for
 # an INVITE without credentials (407), with a wrong answer (407 then
 # 403), for a REGISTER (401 then 403; an unknown account used to get
-# 404), answered as fast. With unknown_source "drop" such a source gets
-# nothing at all, whatever the method (OPTIONS, INVITE, REGISTER, with or
-# without credentials), while a trunk's source is still served.
+# 404), answered as fast, with the same challenges but for the nonce
+# (the digest trunk and the local account have different realms). With
+# unknown_source "drop" such a source gets nothing at all, whatever the
+# method (OPTIONS, INVITE, REGISTER, with or without credentials), while
+# a trunk's source is still served.
 . "$(dirname "$0")/../lib/sip.sh"
 sip_init
 sip_relayd_start
 sip_controller_start '.trunks += [
-	{name: "acct", digest: {username: "pbx2", password: "s3cret", realm: "trunkline"}}]
+	{name: "acct", digest: {username: "pbx2", password: "s3cret", realm: "carrier.example"}}]
 	| .accounts = [{username: "alice", password: "apass"}]
 	| .registrar = {min_expires: 1, default_expires: 60, max_expires: 3600}'
 ATT=127.0.0.6
@@ -28,6 +30,10 @@ same() {
 	tl_log "$3: known $k, unknown $u"
 	[ "$k" = "$u" ] || tl_fail "$3: a known username gets $k, an unknown one $u"
 	[ "$k" != "[[]]" ] || tl_fail "$3: no answer at all in reject mode"
+	# the challenges too, but for their nonces
+	k=$(jq -c '[.. | objects | select(has("challenge")) | .challenge // "" | sub("nonce=\"[0-9a-f]*\""; "")]' <<<"$1")
+	u=$(jq -c '[.. | objects | select(has("challenge")) | .challenge // "" | sub("nonce=\"[0-9a-f]*\""; "")]' <<<"$2")
+	[ "$k" = "$u" ] || tl_fail "$3: the challenges differ: $k / $u"
 	jq -e -n --argjson a "$1" --argjson b "$2" '
 		def t(x): [x | .. | objects | select(has("elapsed")) | .elapsed];
 		def abs: if . < 0 then -. else . end;

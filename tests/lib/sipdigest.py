@@ -11,6 +11,8 @@ controller's authentication tests (issue 12). Every run sends from SRC-IP
       The request, then (after a 401/407) the same request answering the
       challenge; {"first": {...}, "second": {...}, "auth": "<the header
       line sent>"}. --no-qop answers the RFC 2069 way (no qop, nc, cnonce).
+      --again N: then N more requests answering the same nonce with nc
+      2, 3, ... (what a client that keeps its nonce does); "again": [...].
 
   opts: --method INVITE|REGISTER|OPTIONS (INVITE), --ruri URI (INVITE:
   sip:441234567@DST:PORT, else sip:DST:PORT), --from-user U, --to-user U,
@@ -154,7 +156,7 @@ class Client:
             self.send(("\r\n".join(ack) + "\r\n\r\n").encode())
         return {"codes": codes, "final": final, "elapsed": round(elapsed, 3), "challenge": chal}
 
-    def answer(self, chal, final):
+    def answer(self, chal, final, nc=1):
         o = self.o
         p = challenge_params(chal)
         user, pw, realm, nonce = o["user"], o["password"], p.get("realm", ""), p.get("nonce", "")
@@ -167,7 +169,7 @@ class Client:
             v = ('Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", '
                  'algorithm=MD5' % (user, realm, nonce, uri, resp))
         else:
-            cnonce, nc = "%08x" % random.getrandbits(32), "00000001"
+            cnonce, nc = "%08x" % random.getrandbits(32), "%08x" % nc
             resp = md5("%s:%s:%s:%s:auth:%s" % (ha1, nonce, nc, cnonce, ha2))
             v = ('Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", '
                  'algorithm=MD5, qop=auth, nc=%s, cnonce="%s"' % (user, realm, nonce, uri, resp, nc, cnonce))
@@ -204,7 +206,11 @@ def main(argv):
         return
     line = c.answer(first["challenge"], first["final"])
     second = c.transact([line])
-    print(json.dumps({"first": first, "second": second, "auth": line}))
+    out = {"first": first, "second": second, "auth": line}
+    if "again" in o:
+        out["again"] = [c.transact([c.answer(first["challenge"], first["final"], 2 + i)])
+                        for i in range(int(o["again"]))]
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@
 # the phone's own) is refused and the location keeps only the phone.
 # The gateways are UDP sinks by then: they must receive no INVITE at all.
 # An honest python client (the same digest code as the attacks) logs in
-# with REGISTER, so the refusals are not the client's arithmetic.
+# with REGISTER, so the refusals are not the client's arithmetic, and
+# refreshes twice on the same nonce with nc 2 and 3 (accepted).
 . "$(dirname "$0")/../lib/sip.sh"
 sip_init
 sip_relayd_start
@@ -74,10 +75,11 @@ loc=$(sip_ctl --json locations) || tl_fail "locations"
 tl_assert_json "$loc" "[.locations[] | select(.account == \"alice\")] | length == 1 and .[0].contact == \"sip:alice@$PHONE:5999\"" \
 	"the location holds only the phone's contact"
 
-tl_log "control: the same client, honest (qop=auth), registers"
-r=$(digest login 127.0.7.3 --method REGISTER --user alice --password apass --contact "sip:alice@127.0.7.3:5998" --wait 3)
+tl_log "control: the same client, honest (qop=auth), registers, then refreshes twice on the same nonce (nc 2, 3)"
+r=$(digest login 127.0.7.3 --method REGISTER --user alice --password apass --contact "sip:alice@127.0.7.3:5998" --again 2 --wait 3)
 tl_log "honest REGISTER: $r"
 tl_assert_json "$r" '.first.final == 401 and .second.final == 200' "the honest python client registers (its digest is right)"
+tl_assert_json "$r" '[.again[].final] == [200, 200]' "a client that keeps its nonce with a rising nc needs no new challenge"
 
 st=$(sip_ctl --json status) || tl_fail "status"
 tl_assert_json "$st" '.calls_total == 1 and .rejected_auth >= 2 and .auth.replayed >= 2' "status: one call, the refusals and replays counted"

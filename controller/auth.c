@@ -513,9 +513,10 @@ auth_check(struct ctl *c, nua_t *nua, nua_handle_t *nh,
 	char bind[1024], nonce[AUTH_NONCE_HEX + 1], hdr[400];
 	int status;
 
-	if (a == NULL || realm == NULL) {
+	if (a == NULL || realm == NULL) {	/* no key, or no account at all */
 		nua_respond(nh, SIP_403_FORBIDDEN, TAG_IF(reg,
 		    NUTAG_WITH_THIS(nua)), TAG_END());
+		su_home_deinit(home);
 		return 0;
 	}
 	binding(sip, reg, bind, sizeof(bind));

@@ -8,8 +8,9 @@
 # 404), answered as fast, with the same challenges but for the nonce
 # (the digest trunk and the local account have different realms). With
 # unknown_source "drop" such a source gets nothing at all, whatever the
-# method (OPTIONS, INVITE, REGISTER, with or without credentials), while
-# a trunk's source is still served.
+# method (OPTIONS, INVITE, REGISTER, with or without credentials), not
+# even when the held request is let go after 40 s, while a trunk's source
+# is still served.
 . "$(dirname "$0")/../lib/sip.sh"
 sip_init
 sip_relayd_start
@@ -57,6 +58,12 @@ tl_log "drop mode: silence for every method from a source that is no trunk"
 jq '.unknown_source = "drop"' "$TL_TMP/controller.json" >"$TL_TMP/c2.json" && mv "$TL_TMP/c2.json" "$TL_TMP/controller.json"
 sip_ctl reload >/dev/null || tl_fail "reload with unknown_source drop"
 before=$(sip_ctl --json status | jq .rejected_unknown)
+# Held unanswered requests are let go after 40 s: an OPTIONS or a
+# REGISTER must not get the stack's 500 then either.
+for m in OPTIONS REGISTER; do
+	tl_spawn "late$m" - python3 "$TL_ROOT/tests/lib/sipdigest.py" send "$ATT" 127.0.0.1 "$SIP_CTL_PORT" \
+		--method "$m" --from-user pbx2 --wait 44
+done
 # Sofia's transaction layer (nta 1.12.11) sends "100 Trying" to every
 # INVITE it has held for 200 ms (RFC 3261 17.2.1, timer N1; no setting
 # turns it off): that one and nothing else may come back to an INVITE.
@@ -72,7 +79,12 @@ tl_assert_json "$r" '.codes == []' "drop mode: REGISTER for an unknown account g
 r=$(digest send 127.0.0.2 --method OPTIONS --wait 2)
 tl_assert_json "$r" '.final == 200' "drop mode: the trunk's source is still answered"
 st=$(sip_ctl --json status) || tl_fail "status"
-tl_assert_json "$st" ".rejected_unknown >= $before + 5" "the dropped requests are counted"
+tl_assert_json "$st" ".rejected_unknown >= $before + 7" "the dropped requests are counted"
+for m in OPTIONS REGISTER; do
+	tl_reap "late$m" 60 || tl_fail "sipdigest late$m failed"
+	r=$(cat "$TL_TMP/late$m.out")
+	tl_assert_json "$r" '.codes == []' "drop mode: no answer to $m even when it is let go after 40 s"
+done
 sip_controller_stop
 tl_relayd_stop
 tl_pass

@@ -5,8 +5,8 @@
  * outside a dialog first meets protect.c (per-source rate limit and ban,
  * size limits, scanner user agents). An INVITE then goes through the
  * stages, one file each: identify.c (which trunk: source address, else
- * digest account; register.c matches calls to a registered DDI;
- * accounts.c local accounts) -> limits.c (concurrent calls, CPS) -> the
+ * digest account, whose answer auth.c checks; register.c matches calls
+ * to a registered DDI; accounts.c local accounts) -> limits.c (concurrent calls, CPS) -> the
  * local step (emergency.c per region, registrar.c/location.c for calls to
  * registered users with aliases and quick dial, enum.c NAPTR lookup) ->
  * route.c (ordered rules, then LCR prefix tables: an ordered candidate

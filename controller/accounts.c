@@ -14,7 +14,6 @@
 
 #include "controller.h"
 
-#include <sofia-sip/auth_module.h>
 
 typedef struct proto_cfg cfg_t;
 #define fail	proto_cfg_fail
@@ -211,11 +210,8 @@ local_conf_free(struct local_conf *lc)
 {
 	if (lc == NULL)
 		return;
-	for (int i = 0; lc->accounts != NULL && i < lc->naccounts + 1; i++) {
-		if (lc->accounts[i].trunk.auth != NULL)
-			auth_mod_unref(lc->accounts[i].trunk.auth);
+	for (int i = 0; lc->accounts != NULL && i < lc->naccounts + 1; i++)
 		free(lc->accounts[i].aliases);
-	}
 	free(lc->accounts);
 	free(lc->regions);
 	free(lc->contact_nets);

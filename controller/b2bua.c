@@ -25,27 +25,54 @@
 /*
  * unknown_source "drop": no answer at all. The handle is kept unanswered
  * until the caller's transaction has given up (64*T1), then destroyed.
- * At most DROP_MAX are held; beyond that they get the stack's 480 at once.
+ * At most DROP_MAX are held; beyond that they are let go at once.
+ * Destroyed unanswered, a request would get the stack's 500 (an INVITE
+ * its 480): a non-INVITE request is first answered 408, which nta never
+ * sends (RFC 4320), so it ends without a word; an INVITE still gets the
+ * 480, after its caller has given up (and nta's "100 Trying" at 200 ms).
  */
 #define DROP_MAX	10000
 #define DROP_HOLD_S	40.0
 
 struct dropped {
 	nua_handle_t	*nh;
+	nua_saved_event_t saved[1];	/* a non-INVITE request */
 	double		 until;
 	struct dropped	*next;
 };
 
+/* End a dropped request as silently as the stack allows. */
+static void
+drop_release(struct ctl *c, nua_handle_t *nh, nua_saved_event_t *saved)
+{
+	if (c->nua != NULL && saved != NULL && saved[0] != NULL)
+		nua_respond(nh, SIP_408_REQUEST_TIMEOUT,
+		    NUTAG_WITH_SAVED(saved), TAG_END());
+	if (saved != NULL)
+		nua_destroy_event(saved);
+	if (c->nua != NULL)
+		nua_handle_destroy(nh);
+}
+
 void
 drop_request(struct ctl *c, nua_handle_t *nh)
 {
+	msg_t *m = c->nua != NULL ? nua_current_request(c->nua) : NULL;
+	sip_t const *sip = m != NULL ? sip_object(m) : NULL;
+	bool invite = sip == NULL || sip->sip_request == NULL ||
+	    sip->sip_request->rq_method == sip_method_invite;
+	nua_saved_event_t now[1] = { NULL };
 	struct dropped *d, **pp;
 
 	if (c->ndropped >= DROP_MAX || (d = calloc(1, sizeof(*d))) == NULL) {
-		nua_handle_destroy(nh);
+		if (!invite)
+			nua_save_event(c->nua, now);
+		drop_release(c, nh, now);
 		return;
 	}
 	d->nh = nh;
+	if (!invite)
+		nua_save_event(c->nua, d->saved);
 	d->until = mono_now() + DROP_HOLD_S;
 	for (pp = &c->dropped; *pp != NULL; pp = &(*pp)->next)
 		;
@@ -62,8 +89,7 @@ drop_expire(struct ctl *c, bool all)
 		struct dropped *d = c->dropped;
 		c->dropped = d->next;
 		c->ndropped--;
-		if (c->nua != NULL)
-			nua_handle_destroy(d->nh);
+		drop_release(c, d->nh, d->saved);
 		free(d);
 	}
 }
@@ -128,6 +154,16 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 			if (event != nua_i_invite)
 				nua_handle_destroy(nh);
 		}
+		return;
+	}
+	/* unknown_source "drop": silence for every method (issue 12). */
+	if (l == NULL && sip != NULL && sip->sip_request != NULL &&
+	    new_request(event) &&
+	    identify_silent(c, nua_current_request(nua), sip)) {
+		c->stats.rejected_unknown++;
+		clog_msg(c, LL_DEBUG, "%s %s: no trunk source: dropped",
+		    sip->sip_request->rq_method_name, sip->sip_call_id->i_id);
+		drop_request(c, nh);
 		return;
 	}
 

@@ -15,8 +15,6 @@
 
 #include "controller.h"
 
-#include <sofia-sip/auth_module.h>
-#include <sofia-sip/auth_plugin.h>
 
 
 typedef struct proto_cfg cfg_t;
@@ -195,29 +193,6 @@ parse_source(cfg_t *c, json_t *v, const char *p, struct source *s)
 	return 0;
 }
 
-static void *
-make_auth(su_root_t *root, struct trunk *t)
-{
-	auth_mod_t *am;
-	auth_passwd_t *apw;
-
-	am = auth_mod_create(root, AUTHTAG_METHOD("Digest"),
-	    AUTHTAG_REALM(t->realm), AUTHTAG_ALGORITHM("MD5"),
-	    AUTHTAG_QOP("auth"), AUTHTAG_EXPIRES(300), AUTHTAG_FORBIDDEN(1),
-	    TAG_END());
-	if (am == NULL)
-		return NULL;
-	apw = auth_mod_addpass(am, t->username, t->realm);
-	if (apw == NULL) {
-		auth_mod_unref(am);
-		return NULL;
-	}
-	apw->apw_pass = su_strdup(am->am_home, t->password);
-	if (t->ha1[0] != '\0')
-		apw->apw_hash = su_strdup(am->am_home, t->ha1);
-	return am;
-}
-
 int
 parse_digest(cfg_t *c, json_t *o, const char *path, struct trunk *t,
     su_root_t *root)
@@ -246,9 +221,7 @@ parse_digest(cfg_t *c, json_t *o, const char *path, struct trunk *t,
 		return fail(c, p, "must be 32 lowercase hex digits "
 		    "(MD5 of username:realm:password)");
 	}
-	if (root != NULL && (t->auth = make_auth(root, t)) == NULL)
-		return fail(c, path, "cannot create the digest module");
-	return 0;
+	return 0;	/* auth.c checks the answers */
 }
 
 static int
@@ -800,8 +773,6 @@ conf_free(struct ctl_conf *conf)
 	for (int i = 0; conf->trunks && conf->trunks[i].name[0]; i++) {
 		free(conf->trunks[i].sources);
 		free_xf(&conf->trunks[i].xf);
-		if (conf->trunks[i].auth != NULL)
-			auth_mod_unref(conf->trunks[i].auth);
 	}
 	for (int i = 0; conf->trunks && i < conf->ntrunks + 1; i++) {
 		free(conf->trunks[i].reg);

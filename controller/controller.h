@@ -5,8 +5,8 @@
  * outside a dialog first meets protect.c (per-source rate limit and ban,
  * size limits, scanner user agents). An INVITE then goes through the
  * stages, one file each: identify.c (which trunk: source address, else
- * digest account; register.c matches calls to a registered DDI;
- * accounts.c local accounts) -> limits.c (concurrent calls, CPS) -> the
+ * digest account, whose answer auth.c checks; register.c matches calls
+ * to a registered DDI; accounts.c local accounts) -> limits.c (concurrent calls, CPS) -> the
  * local step (emergency.c per region, registrar.c/location.c for calls to
  * registered users with aliases and quick dial, enum.c NAPTR lookup) ->
  * route.c (ordered rules, then LCR prefix tables: an ordered candidate
@@ -111,7 +111,6 @@ struct trunk {
 	char			 password[128];
 	char			 ha1[33];
 	char			 realm[64];
-	void			*auth;		/* auth_mod_t *, per account */
 	int			 max_calls;	/* 0: no limit */
 	double			 max_cps;	/* 0: no limit */
 	struct xform_set	 xf;		/* on the way in */
@@ -240,6 +239,23 @@ struct trunk *identify_by_source(const struct ctl_conf *,
 	    const struct sockaddr *, enum transport);
 /* The trunk with this digest username, or NULL. */
 struct trunk *identify_by_account(const struct ctl_conf *, const char *user);
+/* The transport a request arrived on (the socket's, never Via's word). */
+enum transport identify_transport(msg_t *, const sip_t *);
+/* unknown_source "drop": true if a new request from this source must get
+ * no answer at all (no trunk source, no registration's provider). */
+bool	 identify_silent(struct ctl *, msg_t *, const sip_t *);
+
+/* ---- auth.c: digest logins (INVITE 407, REGISTER 401), issue 12 ---- */
+struct auth;
+/*
+ * Check the request's digest answer for account t (NULL: the request
+ * names no account we know: refused like a wrong password). 1
+ * authenticated; 0 answered here (challenged or refused with 403).
+ */
+int	 auth_check(struct ctl *, nua_t *, nua_handle_t *,
+	    const struct trunk *t, const sip_t *);
+json_t	*auth_json(struct ctl *);
+void	 auth_close(struct ctl *);
 
 /* ---- limits.c: per-trunk concurrent calls and CPS, kept across reloads ---- */
 struct limit_state {
@@ -623,6 +639,7 @@ struct ctl {
 	struct sockaddr_storage	 self[32];	/* targets.c: our addresses */
 	int			 nself;
 	double			 self_at;	/* when read (monotonic) */
+	struct auth		*auth;		/* auth.c: nonce key and uses */
 };
 
 /*
@@ -667,9 +684,10 @@ void	 register_sync(struct ctl *);
 void	 register_close(struct ctl *);
 bool	 register_event(struct ctl *, nua_event_t, int status,
 	    nua_handle_t *, const sip_t *);
-/* The trunk whose registered contact this INVITE is for, or NULL. */
-struct trunk *register_identify(const struct ctl_conf *,
-	    const struct sockaddr *, const sip_t *);
+/* The trunk whose registered contact this INVITE is for (its user, and
+ * the numeric registrar's address or our Contact's secret), or NULL. */
+struct trunk *register_identify(struct ctl *, const struct sockaddr *,
+	    const sip_t *);
 json_t	*register_json(struct ctl *, const struct trunk *);
 
 /* ---- identity.c: local identity -> external account identity ---- */
@@ -708,6 +726,8 @@ struct protect_conf {
 	char		 (*agents)[64];		/* User-Agent substrings to drop */
 	int		 nagents;
 	bool		 limit_trunks;		/* trunks' sources count too */
+	int		 auth_failures;		/* failed logins per window; 0 off */
+	double		 auth_window, auth_ban;	/* seconds */
 };
 int	 protect_parse(struct proto_cfg *, json_t *o, struct ctl_conf *);
 void	 protect_conf_free(struct protect_conf *);
@@ -717,5 +737,11 @@ void	 protect_close(struct ctl *);
  * status to answer with (413). */
 int	 protect_check(struct ctl *, const struct sockaddr *, const sip_t *);
 json_t	*protect_json(struct ctl *);
+/* Failed digest logins (auth.c): counted per source and per username
+ * (known or not); too many in auth_window bans the source (every request
+ * dropped, as a flood) or the username (its logins refused). */
+void	 protect_auth_failed(struct ctl *, const struct sockaddr *,
+	    const char *user);
+bool	 protect_auth_banned(struct ctl *, const char *user);
 
 #endif

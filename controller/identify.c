@@ -4,14 +4,23 @@
  * digest account named by the request (invite.c challenges it with the
  * trunk's auth module); else nobody, and the caller answers 403 or
  * stays silent.
+ *
+ * A source's transport restriction is checked against the transport the
+ * request arrived on: the socket's protocol, and for a stream socket TLS
+ * only if the stack (nta, which drops a request whose Via protocol is not
+ * its transport's) delivered it from the TLS listener. What a Via claims
+ * is never enough on its own.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "controller.h"
+
+#include <sofia-sip/msg_addr.h>
 
 /* "10.0.0.0/8", "192.0.2.1", "2001:db8::/32" */
 int
@@ -120,4 +129,38 @@ identify_by_account(const struct ctl_conf *conf, const char *user)
 		    strcmp(conf->trunks[i].username, user) == 0)
 			return &conf->trunks[i];
 	return NULL;
+}
+
+enum transport
+identify_transport(msg_t *msg, const sip_t *sip)
+{
+	const su_addrinfo_t *ai = msg ? msg_addrinfo(msg) : NULL;
+	const char *via = sip && sip->sip_via ? sip->sip_via->v_protocol : NULL;
+
+	if (ai == NULL || ai->ai_protocol == IPPROTO_UDP ||
+	    ai->ai_socktype == SOCK_DGRAM)
+		return TP_UDP;
+	/*
+	 * A stream: TCP or TLS, which share the socket type. nta checked
+	 * the top Via's protocol against the transport it came on (it drops
+	 * "SIP/2.0/TLS" over plain TCP), so here Via tells the two apart.
+	 */
+	if (via != NULL && strcasecmp(via, "SIP/2.0/TLS") == 0)
+		return TP_TLS;
+	return TP_TCP;
+}
+
+bool
+identify_silent(struct ctl *c, msg_t *msg, const sip_t *sip)
+{
+	const su_addrinfo_t *ai = msg ? msg_addrinfo(msg) : NULL;
+
+	if (!c->conf->unknown_drop || ai == NULL)
+		return false;
+	if (identify_by_source(c->conf, ai->ai_addr,
+	    identify_transport(msg, sip)) != NULL)
+		return false;
+	/* A registration's provider calling its contact is known too. */
+	return sip->sip_request->rq_method != sip_method_invite ||
+	    register_identify(c, ai->ai_addr, sip) == NULL;
 }

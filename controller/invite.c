@@ -23,15 +23,9 @@
 
 #include "controller.h"
 
-#include <sofia-sip/auth_module.h>
 #include <sofia-sip/msg_addr.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
-
-static const auth_challenger_t proxy_challenger[] = {{
-	407, sip_407_Proxy_auth_required, sip_proxy_authenticate_class,
-	sip_proxy_authentication_info_class
-}};
 
 static void start_attempt(struct call *k);
 
@@ -42,20 +36,6 @@ rnd01(void)
 }
 
 /* ---- the caller's INVITE ---- */
-
-static enum transport
-req_transport(const sip_t *sip)
-{
-	const char *p = sip->sip_via ? sip->sip_via->v_protocol : NULL;
-
-	if (p == NULL)
-		return TP_UDP;
-	if (strcasestr(p, "TLS"))
-		return TP_TLS;
-	if (strcasestr(p, "TCP"))
-		return TP_TCP;
-	return TP_UDP;
-}
 
 static void
 fmt_sa(const struct sockaddr *sa, char *buf, size_t len)
@@ -104,51 +84,6 @@ first_account(const struct ctl_conf *conf)
 		if (conf->trunks[i].username[0] != '\0')
 			return &conf->trunks[i];
 	return NULL;
-}
-
-/* 1: authenticated; 0: challenged or refused (answered here). */
-static int
-digest_check(struct ctl *c, nua_t *nua, nua_handle_t *nh, struct trunk *t,
-    const sip_t *sip)
-{
-	su_home_t home[1] = { SU_HOME_INIT(home) };
-	auth_status_t *as = auth_status_new(home);
-	msg_t *req = nua_current_request(nua);
-	int ok = 0;
-
-	if (as == NULL || t->auth == NULL) {
-		su_home_deinit(home);
-		nua_respond(nh, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
-		return 0;
-	}
-	as->as_method = sip->sip_request->rq_method_name;
-	as->as_source = msg_addrinfo(req);
-	as->as_user_uri = sip->sip_from->a_url;
-	as->as_display = sip->sip_from->a_display;
-	if (sip->sip_payload) {
-		as->as_body = sip->sip_payload->pl_data;
-		as->as_bodylen = sip->sip_payload->pl_len;
-	}
-	auth_mod_verify(t->auth, as, sip->sip_proxy_authorization,
-	    proxy_challenger);
-	if (as->as_status != 0) {
-		if (as->as_status == 403)
-			c->stats.rejected_auth++;
-		clog_msg(c, LL_INFO, "INVITE %s: account %s: %d",
-		    sip->sip_call_id->i_id, t->username, as->as_status);
-		/* A first challenge is the normal flow; a failed answer is not. */
-		if (as->as_status != 407 || sip->sip_proxy_authorization)
-			cdr_refusal(c, sip, as->as_source->ai_addr, t,
-			    as->as_status, "authentication failed");
-		nua_respond(nh, as->as_status, sip_status_phrase(as->as_status),
-		    TAG_IF(as->as_response, SIPTAG_HEADER((sip_header_t *)as->as_response)),
-		    TAG_END());
-	} else {
-		ok = 1;
-	}
-	su_home_unref(as->as_home);
-	su_home_deinit(home);
-	return ok;
 }
 
 static void
@@ -227,9 +162,10 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 	bool bypass = false;
 
 	fmt_sa(ai->ai_addr, src, sizeof(src));
-	t = identify_by_source(conf, ai->ai_addr, req_transport(sip));
+	t = identify_by_source(conf, ai->ai_addr,
+	    identify_transport(nua_current_request(nua), sip));
 	if (t == NULL)		/* a call to a registered contact */
-		t = register_identify(conf, ai->ai_addr, sip);
+		t = register_identify(c, ai->ai_addr, sip);
 	if (t == NULL) {
 		t = identify_by_account(conf, account_name(home, sip));
 		if (t == NULL)	/* a local account (registrar.c) */
@@ -237,13 +173,15 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 		/*
 		 * No credentials yet and From names no account: challenge
 		 * with the first account's realm; the answer names the
-		 * account. Unknown usernames in credentials get 403 below.
+		 * account. Unknown usernames in credentials are refused by
+		 * auth_check() exactly like wrong passwords.
 		 */
 		if (t == NULL && sip->sip_proxy_authorization == NULL)
 			t = first_account(conf);
 		if (t == NULL && sip->sip_proxy_authorization == NULL)
 			t = local_first(conf);
-		if (t != NULL && !digest_check(c, nua, nh, t, sip)) {
+		if ((t != NULL || sip->sip_proxy_authorization != NULL) &&
+		    !auth_check(c, nua, nh, t, sip)) {
 			su_home_deinit(home);
 			return;
 		}
@@ -296,8 +234,9 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 		return;
 	}
 	k->trunk = t;
+	/* identity.c: PAI trust is by address, never by a digest login. */
 	k->from_source = identify_by_source(conf, ai->ai_addr,
-	    req_transport(sip)) == t;	/* identity.c: trust is by address */
+	    identify_transport(nua_current_request(nua), sip)) == t;
 	k->limit_held = !bypass;
 	/* B carries A's Max-Forwards minus one (at most 69), so a loop
 	 * through other hops still ends. */

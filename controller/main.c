@@ -179,6 +179,7 @@ out:
 	protect_close(&c);
 	b2bua_close(&c);
 	refusal_close(&c, true);
+	auth_close(&c);
 	location_close(&c);
 	enum_close(&c);
 	relay_free_all(&c);

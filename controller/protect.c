@@ -10,7 +10,14 @@
  *    configured trunks are exempt (they have max_cps) unless
  *    limit_trunks is set;
  *  - size: max_message is the SIP stack's own limit (larger messages
- *    never reach us), max_body refuses larger bodies with 413.
+ *    never reach us), max_body refuses larger bodies with 413;
+ *  - guessing (issue 12): auth.c reports every failed digest login with
+ *    its source and username; auth_failures of them within auth_window
+ *    seconds ban the source for auth_ban seconds (dropped like a flood,
+ *    whatever the rate setting) or the username (its logins refused
+ *    with 403 from anywhere, right password or not, so a distributed
+ *    guess gets nowhere). Unknown usernames are counted like known
+ *    ones, so the limits tell nothing about which exist.
  * Retransmissions are absorbed by the transaction layer and do not
  * count. Sources are kept in a hash table, idle ones swept every 10 s.
  */
@@ -35,13 +42,26 @@ struct src {
 	uint8_t		 ip[16];
 	double		 tokens, last, banned_until;
 	uint64_t	 dropped;
+	int		 auth_fails;	/* in the window from auth_since */
+	double		 auth_since;
 	struct src	*next;
+};
+
+struct uban {			/* failed logins of one username */
+	char		 user[64];
+	int		 fails;
+	double		 since, banned_until;
+	uint64_t	 refused;
+	struct uban	*next;
 };
 
 struct protect {
 	struct src	*tab[PROT_BUCKETS];
 	int		 nsrc;
 	uint64_t	 scanners, flood, bans;
+	struct uban	*users[PROT_BUCKETS];
+	int		 nusers;
+	uint64_t	 auth_failed, auth_bans, user_bans, user_refused;
 	su_timer_t	*sweep;
 };
 
@@ -64,6 +84,9 @@ conf_new(void)
 	p->ban = 60;
 	p->max_message = 65536;
 	p->max_body = 32768;
+	p->auth_failures = 10;
+	p->auth_window = 60;
+	p->auth_ban = 600;
 	if ((p->agents = calloc((size_t)n, sizeof(*p->agents))) == NULL) {
 		free(p);
 		return NULL;
@@ -88,7 +111,7 @@ protect_parse(struct proto_cfg *c, json_t *o, struct ctl_conf *conf)
 {
 	static const char *const keys[] = { "rate", "burst", "ban",
 	    "max_message", "max_body", "drop_user_agents", "limit_trunks",
-	    NULL };
+	    "auth_failures", "auth_window", "auth_ban", NULL };
 	const char *path = "protection";
 	struct protect_conf *p;
 	double d;
@@ -117,6 +140,18 @@ protect_parse(struct proto_cfg *c, json_t *o, struct ctl_conf *conf)
 	if (proto_cfg_number(c, o, path, "max_body", &d, 128, 1 << 24) < 0)
 		return -1;
 	p->max_body = (int)d;
+	d = p->auth_failures;
+	if (proto_cfg_number(c, o, path, "auth_failures", &d, 0, 1e6) < 0 ||
+	    proto_cfg_number(c, o, path, "auth_window", &p->auth_window, 1,
+	    86400) < 0 ||
+	    proto_cfg_number(c, o, path, "auth_ban", &p->auth_ban, 1,
+	    86400 * 7) < 0)
+		return -1;
+	if (d != (int)d) {
+		proto_cfg_join(q, sizeof(q), path, "auth_failures");
+		return proto_cfg_fail(c, q, "must be a whole number (0: off)");
+	}
+	p->auth_failures = (int)d;
 	if (p->burst == 0)
 		p->burst = p->rate;	/* one second's worth */
 	else if (p->rate == 0) {
@@ -201,13 +236,25 @@ on_sweep(su_root_magic_t *m, su_timer_t *t, void *arg)
 		while ((s = *pp) != NULL) {
 			double full = p ? s->tokens + (now - s->last) * p->rate :
 			    0;
-			if (s->banned_until <= now && (p == NULL ||
+			bool counting = s->auth_fails > 0 && p != NULL &&
+			    now - s->auth_since < p->auth_window;
+			if (s->banned_until <= now && !counting && (p == NULL ||
 			    p->rate == 0 || full >= p->burst)) {
 				*pp = s->next;
 				free(s);
 				pr->nsrc--;
 			} else {
 				pp = &s->next;
+			}
+		}
+		for (struct uban **up = &pr->users[b], *u; (u = *up) != NULL;) {
+			if (u->banned_until <= now && (p == NULL ||
+			    now - u->since >= p->auth_window)) {
+				*up = u->next;
+				free(u);
+				pr->nusers--;
+			} else {
+				up = &u->next;
 			}
 		}
 	}
@@ -236,12 +283,18 @@ protect_close(struct ctl *c)
 
 	if (pr == NULL)
 		return;
-	for (int b = 0; b < PROT_BUCKETS; b++)
+	for (int b = 0; b < PROT_BUCKETS; b++) {
 		while (pr->tab[b] != NULL) {
 			struct src *s = pr->tab[b];
 			pr->tab[b] = s->next;
 			free(s);
 		}
+		while (pr->users[b] != NULL) {
+			struct uban *u = pr->users[b];
+			pr->users[b] = u->next;
+			free(u);
+		}
+	}
 	su_timer_destroy(pr->sweep);
 	free(pr);
 	c->protect = NULL;
@@ -293,6 +346,15 @@ src_get(struct protect *pr, const uint8_t ip[16], double burst, double now)
 	return s;
 }
 
+static struct src *
+src_find(struct protect *pr, const uint8_t ip[16])
+{
+	for (struct src *s = pr->tab[ip_hash(ip)]; s != NULL; s = s->next)
+		if (memcmp(s->ip, ip, 16) == 0)
+			return s;
+	return NULL;
+}
+
 int
 protect_check(struct ctl *c, const struct sockaddr *sa, const sip_t *sip)
 {
@@ -314,13 +376,15 @@ protect_check(struct ctl *c, const struct sockaddr *sa, const sip_t *sip)
 		    sip->sip_user_agent->g_string);
 		return 1;
 	}
+	/* A ban (flood or failed logins) holds whatever the rate. */
+	if ((s = src_find(pr, ip)) != NULL && s->banned_until > now &&
+	    (p->limit_trunks || !from_trunk(c->conf, sa))) {
+		s->dropped++;
+		pr->flood++;
+		return 1;
+	}
 	if (p->rate > 0 && (p->limit_trunks || !from_trunk(c->conf, sa)) &&
 	    (s = src_get(pr, ip, p->burst, now)) != NULL) {
-		if (s->banned_until > now) {
-			s->dropped++;
-			pr->flood++;
-			return 1;
-		}
 		s->tokens += (now - s->last) * p->rate;
 		if (s->tokens > p->burst)
 			s->tokens = p->burst;
@@ -343,17 +407,119 @@ protect_check(struct ctl *c, const struct sockaddr *sa, const sip_t *sip)
 	return 0;
 }
 
+static unsigned
+user_hash(const char *user)
+{
+	unsigned h = 2166136261u;
+
+	for (; *user != '\0'; user++)
+		h = (h ^ (uint8_t)*user) * 16777619u;
+	return h % PROT_BUCKETS;
+}
+
+static struct uban *
+user_get(struct protect *pr, const char *user, bool create, double now)
+{
+	unsigned h = user_hash(user);
+	struct uban *u;
+
+	for (u = pr->users[h]; u != NULL; u = u->next)
+		if (strncmp(u->user, user, sizeof(u->user) - 1) == 0)
+			return u;
+	if (!create || pr->nusers >= PROT_MAX_SRC ||
+	    (u = calloc(1, sizeof(*u))) == NULL)
+		return NULL;
+	snprintf(u->user, sizeof(u->user), "%s", user);
+	u->since = now;
+	u->next = pr->users[h];
+	pr->users[h] = u;
+	pr->nusers++;
+	return u;
+}
+
+/* One more failure in a window that restarts once it has passed: true
+ * when this one reaches the limit. */
+static bool
+count_failure(int *fails, double *since, const struct protect_conf *p,
+    double now)
+{
+	if (*fails == 0 || now - *since >= p->auth_window) {
+		*fails = 0;
+		*since = now;
+	}
+	return ++*fails >= p->auth_failures;
+}
+
+void
+protect_auth_failed(struct ctl *c, const struct sockaddr *sa,
+    const char *user)
+{
+	const struct protect_conf *p = c->conf->protect;
+	struct protect *pr = c->protect;
+	double now = mono_now();
+	uint8_t ip[16];
+	char text[64];
+	struct src *s;
+	struct uban *u;
+
+	if (p == NULL || pr == NULL)
+		return;
+	pr->auth_failed++;
+	if (p->auth_failures == 0)
+		return;
+	ip_key(sa, ip);
+	if ((s = src_get(pr, ip, p->burst, now)) != NULL &&
+	    s->banned_until <= now &&
+	    count_failure(&s->auth_fails, &s->auth_since, p, now)) {
+		s->banned_until = now + p->auth_ban;
+		s->auth_fails = 0;
+		pr->auth_bans++;
+		ip_text(ip, text, sizeof(text));
+		clog_msg(c, LL_WARNING, "source %s: %d failed logins in %gs: "
+		    "banned for %gs", text, p->auth_failures, p->auth_window,
+		    p->auth_ban);
+	}
+	if (user[0] != '\0' && (u = user_get(pr, user, true, now)) != NULL &&
+	    u->banned_until <= now &&
+	    count_failure(&u->fails, &u->since, p, now)) {
+		u->banned_until = now + p->auth_ban;
+		u->fails = 0;
+		pr->user_bans++;
+		clog_msg(c, LL_WARNING, "username '%s': %d failed logins in "
+		    "%gs: its logins are refused for %gs", u->user,
+		    p->auth_failures, p->auth_window, p->auth_ban);
+	}
+}
+
+bool
+protect_auth_banned(struct ctl *c, const char *user)
+{
+	struct protect *pr = c->protect;
+	double now = mono_now();
+	struct uban *u;
+
+	if (pr == NULL || user[0] == '\0' ||
+	    (u = user_get(pr, user, false, now)) == NULL ||
+	    u->banned_until <= now)
+		return false;
+	u->refused++;
+	pr->user_refused++;
+	return true;
+}
+
 json_t *
 protect_json(struct ctl *c)
 {
 	const struct protect_conf *p = c->conf->protect;
 	struct protect *pr = c->protect;
-	json_t *bans = json_array();
+	json_t *bans = json_array(), *users = json_array();
 	double now = mono_now();
 	char text[64];
 
-	if (pr == NULL || p == NULL)
+	if (pr == NULL || p == NULL) {
+		json_decref(users);
 		return json_pack("{s:o}", "banned", bans);
+	}
 	for (int b = 0; b < PROT_BUCKETS; b++)
 		for (struct src *s = pr->tab[b]; s != NULL; s = s->next) {
 			if (s->banned_until <= now)
@@ -363,12 +529,27 @@ protect_json(struct ctl *c)
 			    "source", text, "remaining", s->banned_until - now,
 			    "dropped", (json_int_t)s->dropped));
 		}
-	return json_pack("{s:f,s:f,s:f,s:i,s:i,s:i,s:I,s:I,s:I,s:i,s:o}",
+	for (int b = 0; b < PROT_BUCKETS; b++)
+		for (struct uban *u = pr->users[b]; u != NULL; u = u->next)
+			if (u->banned_until > now)
+				json_array_append_new(users, json_pack(
+				    "{s:s,s:f,s:I}", "username", u->user,
+				    "remaining", u->banned_until - now,
+				    "refused", (json_int_t)u->refused));
+	return json_pack("{s:f,s:f,s:f,s:i,s:i,s:i,s:I,s:I,s:I,s:i,s:o,"
+	    "s:i,s:f,s:f,s:I,s:I,s:I,s:I,s:o}",
 	    "rate", p->rate, "burst", p->burst, "ban", p->ban,
 	    "max_message", p->max_message, "max_body", p->max_body,
 	    "user_agents", p->nagents,
 	    "dropped_scanners", (json_int_t)pr->scanners,
 	    "dropped_flood", (json_int_t)pr->flood,
 	    "bans", (json_int_t)pr->bans,
-	    "sources", pr->nsrc, "banned", bans);
+	    "sources", pr->nsrc, "banned", bans,
+	    "auth_failures", p->auth_failures, "auth_window", p->auth_window,
+	    "auth_ban", p->auth_ban,
+	    "auth_failed", (json_int_t)pr->auth_failed,
+	    "auth_bans", (json_int_t)pr->auth_bans,
+	    "auth_user_bans", (json_int_t)pr->user_bans,
+	    "auth_user_refused", (json_int_t)pr->user_refused,
+	    "banned_users", users);
 }

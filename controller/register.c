@@ -10,14 +10,20 @@
  * trunk name in the daemon context; a reload restarts a registration
  * only when its configuration changed.
  *
- * Calls the provider sends to the registered contact (request-URI user
- * = contact_user, from the registrar's address when it is numeric) are
- * matched to the trunk (register_identify()).
+ * Calls the provider sends to the registered contact are matched to
+ * the trunk (register_identify()) by the request-URI user (contact_user)
+ * and either the registrar's address, when it is numeric, or the secret
+ * parameter of our Contact: tlr=<128 random bits> drawn per registration
+ * (issue 12). Never by the user part alone: with a registrar given by
+ * hostname any host could otherwise send INVITE sip:<contact_user>@us and
+ * be taken as the provider. Providers route to the registered Contact
+ * as it was registered (RFC 3261 10.3, 16.5), parameters included.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "controller.h"
@@ -42,6 +48,7 @@ struct reg_state {
 	double		 expires_at;	/* mono, in RS_REGISTERED */
 	double		 since;
 	bool		 auth_tried, live;
+	char		 secret[33];	/* our Contact's tlr= parameter */
 	nua_handle_t	*nh;
 	su_timer_t	*timer;		/* reply timeout, then retry */
 	struct ctl	*ctl;
@@ -137,13 +144,14 @@ drop_handle(struct reg_state *r)
 static void
 start(struct ctl *c, struct reg_state *r)
 {
-	char aor[260], exp[16];
+	char aor[260], exp[16], params[40];
 
 	snprintf(aor, sizeof(aor), "<sip:%s@%s>", r->rc.username, r->rc.domain);
 	snprintf(exp, sizeof(exp), "%d", r->rc.expires);
 	r->state = RS_REGISTERING;
 	r->auth_tried = false;
 	r->attempts++;
+	snprintf(params, sizeof(params), "tlr=%s", r->secret);
 	r->nh = nua_handle(c->nua, NULL, SIPTAG_TO_STR(aor),
 	    SIPTAG_FROM_STR(aor), TAG_END());
 	if (r->nh == NULL) {
@@ -153,7 +161,8 @@ start(struct ctl *c, struct reg_state *r)
 	clog_msg(c, LL_INFO, "trunk %s: REGISTER %s at %s (attempt %llu)",
 	    r->trunk, aor, r->rc.registrar, (unsigned long long)r->attempts);
 	nua_register(r->nh, NUTAG_REGISTRAR(r->rc.registrar),
-	    NUTAG_M_USERNAME(r->rc.contact_user), SIPTAG_EXPIRES_STR(exp),
+	    NUTAG_M_USERNAME(r->rc.contact_user), NUTAG_M_PARAMS(params),
+	    SIPTAG_EXPIRES_STR(exp),
 	    NUTAG_OUTBOUND("no-options-keepalive no-validate no-natify"),
 	    TAG_END());
 	su_timer_set_interval(r->timer, on_timer, r,
@@ -305,8 +314,16 @@ register_sync(struct ctl *c)
 			su_timer_set_interval(r->timer, on_timer, r, 10);
 		}
 		if (r == NULL) {
+			uint8_t rnd[16];
+			if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+				clog_msg(c, LL_ERROR, "trunk %s: no random "
+				    "contact secret: not registering", t->name);
+				continue;
+			}
 			if ((r = calloc(1, sizeof(*r))) == NULL)
 				continue;
+			for (int k = 0; k < 16; k++)
+				snprintf(r->secret + 2 * k, 3, "%02x", rnd[k]);
 			snprintf(r->trunk, sizeof(r->trunk), "%s", t->name);
 			r->rc = *t->reg;
 			r->ctl = c;
@@ -359,19 +376,42 @@ same_ip(const struct sockaddr_storage *a, const struct sockaddr *b)
 	return false;
 }
 
+/* The request-URI's tlr= is this registration's secret. */
+static bool
+has_secret(const struct reg_state *r, const url_t *ruri)
+{
+	char v[40];
+	unsigned char d = 0;
+
+	if (ruri->url_params == NULL ||
+	    url_param(ruri->url_params, "tlr", v, sizeof(v)) <= 0 ||
+	    strlen(v) != 32)
+		return false;
+	for (int i = 0; i < 32; i++)	/* in constant time */
+		d |= (unsigned char)(v[i] ^ r->secret[i]);
+	return d == 0;
+}
+
 struct trunk *
-register_identify(const struct ctl_conf *conf, const struct sockaddr *src,
+register_identify(struct ctl *c, const struct sockaddr *src,
     const sip_t *sip)
 {
+	const struct ctl_conf *conf = c->conf;
 	const char *user = sip->sip_request->rq_url->url_user;
 
 	if (user == NULL)
 		return NULL;
 	for (int i = 0; i < conf->ntrunks; i++) {
-		const struct reg_conf *r = conf->trunks[i].reg;
-		if (r != NULL && strcmp(r->contact_user, user) == 0 &&
-		    (!r->has_src || same_ip(&r->src, src)))
+		const struct reg_conf *rc = conf->trunks[i].reg;
+		const struct reg_state *r;
+		if (rc == NULL || strcmp(rc->contact_user, user) != 0)
+			continue;
+		if (rc->has_src && same_ip(&rc->src, src))
 			return &conf->trunks[i];
+		for (r = c->regs; r != NULL; r = r->next)
+			if (strcmp(r->trunk, conf->trunks[i].name) == 0 &&
+			    has_secret(r, sip->sip_request->rq_url))
+				return &conf->trunks[i];
 	}
 	return NULL;
 }

@@ -20,7 +20,6 @@
 
 #include "controller.h"
 
-#include <sofia-sip/auth_module.h>
 #include <sofia-sip/msg_addr.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
@@ -29,11 +28,6 @@
 
 #define CONTACTS_MAX	8	/* per account, tried in turn; the most one account may register */
 
-
-static const auth_challenger_t registrar_challenger[] = {{
-	401, sip_401_Unauthorized, sip_www_authenticate_class,
-	sip_authentication_info_class
-}};
 
 /* ---- REGISTER ---- */
 
@@ -53,45 +47,6 @@ fmt_source(const su_addrinfo_t *ai, char *buf, size_t len)
 	} else {
 		snprintf(buf, len, "?");
 	}
-}
-
-/* 1 authenticated; 0 answered (challenge or refusal). */
-static int
-register_auth(struct ctl *c, nua_t *nua, nua_handle_t *nh,
-    struct account *a, const sip_t *sip)
-{
-	su_home_t home[1] = { SU_HOME_INIT(home) };
-	auth_status_t *as = auth_status_new(home);
-	int ok = 0;
-
-	if (as == NULL || a->trunk.auth == NULL) {
-		su_home_deinit(home);
-		nua_respond(nh, SIP_500_INTERNAL_SERVER_ERROR,
-		    NUTAG_WITH_THIS(nua), TAG_END());
-		return 0;
-	}
-	as->as_method = sip->sip_request->rq_method_name;
-	as->as_source = msg_addrinfo(nua_current_request(nua));
-	as->as_user_uri = sip->sip_to->a_url;
-	as->as_display = sip->sip_to->a_display;
-	auth_mod_verify(a->trunk.auth, as, sip->sip_authorization,
-	    registrar_challenger);
-	if (as->as_status != 0) {
-		if (as->as_status == 403)
-			c->stats.rejected_auth++;
-		clog_msg(c, LL_INFO, "REGISTER %s: account %s: %d",
-		    sip->sip_call_id->i_id, a->trunk.username, as->as_status);
-		nua_respond(nh, as->as_status, sip_status_phrase(as->as_status),
-		    NUTAG_WITH_THIS(nua),
-		    TAG_IF(as->as_response,
-		    SIPTAG_HEADER((sip_header_t *)as->as_response)),
-		    TAG_END());
-	} else {
-		ok = 1;
-	}
-	su_home_unref(as->as_home);
-	su_home_deinit(home);
-	return ok;
 }
 
 static int
@@ -180,14 +135,11 @@ registrar_request(struct ctl *c, nua_t *nua, nua_handle_t *nh,
 	struct flow flow;
 	int status = 200;
 
-	if (a == NULL || strcmp(a->trunk.username, user) != 0) {
-		clog_msg(c, LL_NOTICE, "REGISTER %s: no account '%s': 404",
-		    sip->sip_call_id->i_id, user ? user : "");
-		nua_respond(nh, SIP_404_NOT_FOUND, NUTAG_WITH_THIS(nua),
-		    TAG_END());
-		goto out;
-	}
-	if (!register_auth(c, nua, nh, a, sip))
+	/* No account (or an alias): challenged and refused exactly like
+	 * a wrong password (auth.c), so accounts cannot be probed. */
+	if (a != NULL && strcmp(a->trunk.username, user) != 0)
+		a = NULL;
+	if (!auth_check(c, nua, nh, a ? &a->trunk : NULL, sip))
 		goto out;
 	fmt_source(msg_addrinfo(nua_current_request(nua)), src, sizeof(src));
 	req_flow(msg_addrinfo(nua_current_request(nua)), sip, &flow);

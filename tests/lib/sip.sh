@@ -183,16 +183,30 @@ sip_listening() {
 	ss -ulnH "sport = :$1" | grep -q . || ss -tlnH "sport = :$1" | grep -q .
 }
 
+# sip_auth_uri SERVICE SIPP-ARGS...: "-auth_uri URI" when the args hold
+# credentials (-au). SIPp's digest answer says uri=remote_ip:port by
+# default, not the request-URI its scenarios send, and the controller
+# requires the request-URI (a replayed answer must not fit another
+# destination); real phones answer with the request-URI.
+sip_auth_uri() {
+	local svc=$1
+	shift
+	case " $* " in
+	*" -au "*) echo "-auth_uri $svc@127.0.0.1:$SIP_CTL_PORT" ;;
+	esac
+}
+
 # sip_uac NAME SCENARIO SRC-IP [sipp args...]: a caller (SIPp UAC) from
 # SRC-IP to the controller, one call to service 441234567.
 sip_uac() {
 	local name=$1 scen=$2 ip=$3
 	shift 3
+	# shellcheck disable=SC2046
 	tl_spawn "$name" - sipp -sf "$SIP_SCEN/$scen" -i "$ip" -p "$SIP_UAC_PORT" \
 		-m 1 -nostdin -timeout 60s -s "${SIP_SERVICE:-441234567}" -set mport "$SIP_CALLER_RTP" \
 		-trace_err -error_file "$TL_TMP/$name.errors" \
 		-trace_msg -message_file "$TL_TMP/$name.msgs" \
-		"$@" "127.0.0.1:$SIP_CTL_PORT"
+		$(sip_auth_uri "${SIP_SERVICE:-441234567}" "$@") "$@" "127.0.0.1:$SIP_CTL_PORT"
 }
 
 # sip_expect NAME TIMEOUT WHAT: a SIPp must exit 0 in time.
@@ -327,8 +341,9 @@ sip_uac_from() {
 	local name=$1 scen=$2 ip=$3 svc=$4
 	shift 4
 	[ -f "$scen" ] || scen=$SIP_SCEN/$scen
+	# shellcheck disable=SC2046
 	tl_spawn "$name" - sipp -sf "$scen" -i "$ip" -p "$SIP_UAC_PORT" -m 1 -nostdin \
 		-timeout 30s -s "$svc" -set mport "$SIP_CALLER_RTP" \
 		-trace_err -error_file "$TL_TMP/$name.errors" -trace_msg -message_file "$TL_TMP/$name.msgs" \
-		"$@" "127.0.0.1:$SIP_CTL_PORT"
+		$(sip_auth_uri "$svc" "$@") "$@" "127.0.0.1:$SIP_CTL_PORT"
 }

@@ -33,6 +33,7 @@ sed -e 's/sip:0201234567@/sip:acct2@/g' "$SIP_SCEN/uac_auth.xml" >"$TL_TMP/uac_a
 sip_uas gw1b uas_answer.xml "$SIP_GW1_PORT"
 tl_spawn ha1 - sipp -sf "$TL_TMP/uac_auth_acct2.xml" -i 127.0.0.4 -p "$SIP_UAC_PORT" -m 1 -nostdin \
 	-timeout 30s -s 441234567 -set mport "$SIP_CALLER_RTP" -au acct2 -ap pa55 -d 300 \
+	$(sip_auth_uri 441234567 -au) \
 	-trace_err -error_file "$TL_TMP/ha1.errors" -trace_msg -message_file "$TL_TMP/ha1.msgs" \
 	"127.0.0.1:$SIP_CTL_PORT"
 sip_expect ha1 30 "the HA1 account authenticates"

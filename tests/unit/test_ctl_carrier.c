@@ -104,6 +104,10 @@ test_values(void **state)
 	assert_true(conf->protect->rate == 5 && conf->protect->burst == 5);
 	assert_int_equal(conf->protect->nagents, 1);
 	assert_int_equal(conf->protect->max_message, 65536);
+	/* failed-login limits are on by default (issue 12) */
+	assert_int_equal(conf->protect->auth_failures, 10);
+	assert_true(conf->protect->auth_window == 60 &&
+	    conf->protect->auth_ban == 600);
 	config_unref(conf);
 }
 
@@ -168,6 +172,10 @@ test_errors(void **state)
 	    "1: protection.burst: a burst needs a 'rate'");
 	expect_error("{\"protection\":\n {\"max_message\": 10}}",
 	    "2: protection.max_message");
+	expect_error("{\"protection\": {\"auth_failures\": 2.5}}",
+	    "1: protection.auth_failures: must be a whole number");
+	expect_error("{\"protection\":\n {\"auth_window\": 0}}",
+	    "2: protection.auth_window");
 }
 
 int

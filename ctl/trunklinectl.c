@@ -63,8 +63,13 @@ connect_tcp(const char *target)
 		return -EINVAL;
 	*colon = '\0';
 	if (host[0] == '[') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
+		size_t n = strlen(host);
+
+		/* "[addr]" only: "[:5" would leave nothing to strip */
+		if (n < 3 || host[n - 1] != ']')
+			return -EINVAL;
+		host[n - 1] = '\0';
+		memmove(host, host + 1, n - 1);
 	}
 	if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
 		return -EHOSTUNREACH;
@@ -429,6 +434,59 @@ cmd_events(struct ctl *c, int argc, char **argv)
 	return 1;
 }
 
+/*
+ * `list` comes in pages (the relay caps one reply): fetch them all and
+ * print them as one reply. Bounded: the page count the first reply's
+ * total implies, plus a few for sessions created meanwhile.
+ */
+static int
+cmd_list(struct ctl *c)
+{
+	json_t *all = NULL, *r, *req, *next;
+	json_int_t offset = 0, pages = 1, maxpages = 1;
+	size_t i;
+	json_t *call;
+
+	for (json_int_t page = 0; page < maxpages + 4; page++) {
+		req = proto_request(1, "list");
+		if (offset > 0)
+			json_object_set_new(req, "offset", json_integer(offset));
+		if (send_msg(c, req) < 0)
+			return 2;
+		r = recv_reply(c);
+		if (!json_is_true(json_object_get(r, "ok"))) {
+			json_decref(all);
+			return finish(c, "list", r);
+		}
+		next = json_object_get(r, "next");
+		if (all == NULL) {
+			json_int_t total = json_integer_value(
+			    json_object_get(r, "total"));
+			json_int_t n = (json_int_t)json_array_size(
+			    json_object_get(r, "calls"));
+
+			all = json_incref(r);
+			if (n > 0)
+				maxpages = total / n + 1;
+		} else {
+			json_array_foreach(json_object_get(r, "calls"), i, call)
+				json_array_append(json_object_get(all, "calls"),
+				    call);
+			pages++;
+		}
+		if (!json_is_integer(next) ||
+		    json_integer_value(next) <= offset) {
+			json_decref(r);
+			break;
+		}
+		offset = json_integer_value(next);
+		json_decref(r);
+	}
+	json_object_del(all, "next");
+	(void)pages;
+	return finish(c, "list", all);
+}
+
 static json_t *
 build_request(const char *cmd, int argc, char **argv)
 {
@@ -523,6 +581,8 @@ main(int argc, char *argv[])
 		goto out;
 	if (strcmp(cmd, "events") == 0)
 		rc = cmd_events(&c, argc - optind, argv + optind);
+	else if (strcmp(cmd, "list") == 0 && argc == optind)
+		rc = cmd_list(&c);
 	else if (strcmp(cmd, "raw") == 0) {
 		if (argc - optind != 1)
 			usage();

@@ -50,6 +50,10 @@ static const struct field f_delete[] = {
 	SSTR("call_id", true), SSTR("from_tag", false), END
 };
 static const struct field f_query[] = { SSTR("call_id", true), END };
+static const struct field f_list[] = {
+	{ "offset", FT_INT, false, 0, 1LL << 40, NULL, NULL },
+	{ "limit", FT_INT, false, 1, PROTO_LIST_MAX, NULL, NULL }, END
+};
 static const struct field f_subscribe[] = {
 	{ "events", FT_STRARRAY, false, 0, 8, event_names, NULL }, END
 };
@@ -65,7 +69,7 @@ const struct command commands[] = {
 	{ "answer", PROTO_ROLE_RELAY, f_answer },
 	{ "delete", PROTO_ROLE_RELAY, f_delete },
 	{ "query", PROTO_ROLE_RELAY, f_query },
-	{ "list", PROTO_ROLE_RELAY, f_none },
+	{ "list", PROTO_ROLE_RELAY, f_list },
 	{ "stats", PROTO_ROLE_RELAY, f_none },
 	{ "subscribe", PROTO_ROLE_RELAY | PROTO_ROLE_CONTROLLER, f_subscribe },
 	{ "status", PROTO_ROLE_CONTROLLER, f_none },

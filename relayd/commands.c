@@ -376,12 +376,25 @@ cmd_query(struct relayd *rd, json_t *req, json_t *id)
 	return reply;
 }
 
+/*
+ * One page of calls in creation order: a page stays far below a
+ * connection's output cap whatever the number of sessions (each entry is
+ * at most ~900 bytes). `next` is the offset of the following page.
+ */
 static json_t *
-cmd_list(struct relayd *rd, json_t *id)
+cmd_list(struct relayd *rd, json_t *req, json_t *id)
 {
 	json_t *reply = proto_reply_ok(id), *calls = json_array();
+	json_t *jo = json_object_get(req, "offset");
+	json_t *jl = json_object_get(req, "limit");
+	size_t off = jo ? (size_t)json_integer_value(jo) : 0;
+	size_t limit = jl ? (size_t)json_integer_value(jl) : PROTO_LIST_MAX;
+	struct session *s = rd->sessions.first;
+	size_t i;
 
-	for (struct session *s = rd->sessions.first; s; s = s->next)
+	for (i = 0; s != NULL && i < off; i++)
+		s = s->next;
+	for (i = 0; s != NULL && i < limit; i++, s = s->next)
 		json_array_append_new(calls, json_pack("{s:s, s:s, s:s, s:s, "
 		    "s:f, s:i}", "call_id", s->call_id, "from_tag",
 		    s->tag[SIDE_A], "to_tag", s->tag[SIDE_B], "state",
@@ -389,6 +402,11 @@ cmd_list(struct relayd *rd, json_t *id)
 		    "duration", seconds_since(s->created_ms),
 		    "streams", s->nstreams));
 	json_object_set_new(reply, "calls", calls);
+	json_object_set_new(reply, "total",
+	    json_integer((json_int_t)rd->sessions.count));
+	if (s != NULL)
+		json_object_set_new(reply, "next",
+		    json_integer((json_int_t)(off + i)));
 	return reply;
 }
 
@@ -463,7 +481,7 @@ command_run(struct relayd *rd, struct conn *cn, const char *cmd, json_t *req,
 	if (strcmp(cmd, "query") == 0)
 		return cmd_query(rd, req, id);
 	if (strcmp(cmd, "list") == 0)
-		return cmd_list(rd, id);
+		return cmd_list(rd, req, id);
 	if (strcmp(cmd, "stats") == 0)
 		return cmd_stats(rd, id);
 	if (strcmp(cmd, "hello") == 0)

@@ -31,7 +31,7 @@ usage(void)
 static int
 raise_nofile(struct relayd *rd)
 {
-	rlim_t need = 64 + RELAYD_MAX_CONNS;
+	rlim_t need = 64 + RELAYD_MAX_CONNS + RELAYD_MAX_PREAUTH;
 	struct rlimit rl;
 
 	for (int i = 0; i < rd->conf.nifaces; i++)

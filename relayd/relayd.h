@@ -26,8 +26,12 @@
 
 #define RELAYD_DEFAULT_CONFIG	"/etc/trunkline/relayd.json"
 #define RELAYD_MAX_IFACES	8
-#define RELAYD_MAX_CONNS	256
-#define RELAYD_CONN_OUTBUF_MAX	(4u << 20)	/* a slower subscriber is cut */
+#define RELAYD_MAX_CONNS	256		/* Unix and authenticated TCP */
+#define RELAYD_MAX_PREAUTH	32		/* TCP waiting for auth */
+#define RELAYD_AUTH_DEADLINE_MS	5000		/* to send auth on TCP */
+#define RELAYD_CLOSE_DEADLINE_MS 2000		/* draining after an error */
+#define RELAYD_CONN_OUTBUF_MAX	(4u << 20)	/* replies a client left unread */
+#define RELAYD_EVQ_MAX		(64u << 20)	/* events, then resync */
 #define RELAYD_TICK_MS		100
 #define RELAYD_BATCH		32		/* recvmmsg/sendmmsg batch */
 #define RELAYD_MAX_PKT		2048
@@ -294,6 +298,8 @@ struct conn;
 int	 control_open(struct relayd *);
 void	 control_close(struct relayd *);
 void	 control_event(struct relayd *, uint32_t events, void *tag);
+/* Every tick: close connections past their deadline. */
+void	 control_tick(struct relayd *);
 /* Send an event to every subscriber of `name`. Steals msg. */
 void	 control_broadcast(struct relayd *, const char *name, json_t *msg);
 bool	 conn_subscribe(struct conn *, json_t *events, struct proto_error *);

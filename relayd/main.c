@@ -68,6 +68,7 @@ setup(struct relayd *rd)
 			rlog(rd, LL_ERROR, "port pool: out of memory");
 			return -1;
 		}
+	ports_check_ephemeral(rd);
 	if (raise_nofile(rd) < 0 ||
 	    session_table_init(&rd->sessions, 1024) < 0 ||
 	    forward_init(rd) < 0)

@@ -100,6 +100,11 @@ void	 config_defaults(struct relayd_conf *);
 
 /* ---- net.c: sockets (address helpers: proto.h, addr.c) ---- */
 int	 udp_bind(const struct sockaddr_storage *, uint16_t port);	/* fd or -errno */
+/* Ports of [min, max] in `range` not in `reserved` (sysctl texts). */
+int	 ports_ephemeral_unreserved(uint16_t min, uint16_t max,
+	    const char *range, const char *reserved, unsigned *lo,
+	    unsigned *hi);
+void	 ports_check_ephemeral(struct relayd *);	/* warns at start */
 
 /* ---- rtp.c: what the relay reads from packets ---- */
 struct rtp_seq {

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <netdb.h>
 #include <time.h>
@@ -23,6 +24,7 @@
 struct ctl {
 	const char		*sock;
 	const char		*secret;
+	char			*secret_buf;	/* read from -K FILE */
 	bool			 json;
 	double			 timeout;
 	int			 fd;
@@ -33,7 +35,7 @@ static __attribute__((noreturn)) void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: trunklinectl [-s socket|host:port] [-k secret] [-t seconds] [--json] command\n"
+	    "usage: trunklinectl [-s socket|host:port] [-K secret-file] [-k secret] [-t seconds] [--json] command\n"
 	    "commands: ping | hello | stats | list | query CALLID | delete CALLID |\n"
 	    "          raw JSON | events [--count N] [--timeout SECONDS] |\n"
 	    "          status | calls | trunks | locations | reload |\n"
@@ -513,6 +515,47 @@ build_request(const char *cmd, int argc, char **argv)
 	usage();
 }
 
+/*
+ * The secret from a file (first line, without its newline): keeps it out
+ * of argv, which every local user can read in /proc. A file others may
+ * read is refused, as ssh does with keys.
+ */
+static int
+read_secret_file(struct ctl *c, const char *path)
+{
+	struct stat st;
+	char *text;
+	size_t len;
+	int rc;
+
+	if (stat(path, &st) < 0) {
+		fprintf(stderr, "trunklinectl: secret file %s: %s\n", path,
+		    strerror(errno));
+		return -1;
+	}
+	if ((st.st_mode & 0077) != 0) {
+		fprintf(stderr, "trunklinectl: secret file %s: mode %04o lets "
+		    "others read it; chmod 600 it\n", path,
+		    (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	if ((rc = proto_read_file(path, &text, &len)) < 0) {
+		fprintf(stderr, "trunklinectl: secret file %s: %s\n", path,
+		    strerror(-rc));
+		return -1;
+	}
+	text[strcspn(text, "\r\n")] = '\0';
+	if (text[0] == '\0') {
+		fprintf(stderr, "trunklinectl: secret file %s is empty\n", path);
+		free(text);
+		return -1;
+	}
+	free(c->secret_buf);
+	c->secret_buf = text;
+	c->secret = text;
+	return 0;
+}
+
 static int
 authenticate(struct ctl *c)
 {
@@ -521,8 +564,8 @@ authenticate(struct ctl *c)
 	if (strchr(c->sock, '/') != NULL || strchr(c->sock, ':') == NULL)
 		return 0;
 	if (c->secret == NULL) {
-		fprintf(stderr, "trunklinectl: TCP needs a secret (-k or "
-		    "TRUNKLINE_SECRET)\n");
+		fprintf(stderr, "trunklinectl: TCP needs a secret (-K FILE, "
+		    "TRUNKLINE_SECRET or -k)\n");
 		return 2;
 	}
 	req = proto_request(0, "auth");
@@ -542,6 +585,7 @@ main(int argc, char *argv[])
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "socket", required_argument, NULL, 's' },
+		{ "secret-file", required_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl c = { .sock = "/run/trunkline/relayd.sock", .timeout = 5 };
@@ -550,11 +594,18 @@ main(int argc, char *argv[])
 	int ch, rc;
 
 	c.secret = getenv("TRUNKLINE_SECRET");
-	while ((ch = getopt_long(argc, argv, "+js:k:t:", opts, NULL)) != -1) {
+	if (getenv("TRUNKLINE_SECRET_FILE") != NULL &&
+	    read_secret_file(&c, getenv("TRUNKLINE_SECRET_FILE")) < 0)
+		return 2;
+	while ((ch = getopt_long(argc, argv, "+js:k:K:t:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'j': c.json = true; break;
 		case 's': c.sock = optarg; sock_given = true; break;
 		case 'k': c.secret = optarg; break;
+		case 'K':
+			if (read_secret_file(&c, optarg) < 0)
+				return 2;
+			break;
 		case 't': c.timeout = strtod(optarg, NULL); break;
 		default: usage();
 		}
@@ -599,6 +650,7 @@ main(int argc, char *argv[])
 			rc = finish(&c, cmd, recv_reply(&c));
 	}
 out:
+	free(c.secret_buf);
 	proto_framer_free(&c.in);
 	close(c.fd);
 	return rc;

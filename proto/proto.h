@@ -52,6 +52,17 @@ enum proto_role {
 	PROTO_ROLE_CONTROLLER = 2,
 };
 
+/*
+ * UTF-8 (utf8.c). Strings from JSON are valid UTF-8 and must stay so when
+ * cut to fit a buffer, or jansson refuses them (and a reply loses its
+ * error, a media entry or a journal line).
+ * proto_utf8_prefix(): the length of the longest prefix of s of at most
+ * max bytes that ends on a character boundary (for "%.*s").
+ * proto_utf8_trim(): cut an incomplete character off the end of s.
+ */
+size_t	 proto_utf8_prefix(const char *s, size_t max);
+void	 proto_utf8_trim(char *s);
+
 /* "missing_field" for PROTO_E_MISSING, ...; "internal" for unknown values. */
 const char *proto_err_code(enum proto_err code);
 /* Fill err (code and printf-style message); returns -1 for `return` chains. */

@@ -37,6 +37,7 @@ fail(json_t *id, enum proto_err code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err.message, sizeof(err.message), fmt, ap);
 	va_end(ap);
+	proto_utf8_trim(err.message);
 	return proto_reply_error(id, &err);
 }
 
@@ -165,6 +166,7 @@ static void
 copy_field(char *dst, size_t len, const char *src)
 {
 	snprintf(dst, len, "%s", src != NULL ? src : "");
+	proto_utf8_trim(dst);	/* cut to fit: keep it valid UTF-8 */
 }
 
 /* The relay's side of the other leg, for the SDP sent on. */

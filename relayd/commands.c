@@ -152,9 +152,15 @@ parse_media(const char *cmd, json_t *m, size_t i, struct endpoint *ep,
 		return proto_errorf(err, PROTO_E_VALUE, "%s: media[%zu].address:"
 		    " '%s' is not an IPv4 or IPv6 address", cmd, i, addr);
 	ep->rtcp = ep->rtp;
+	ep->rtcp_mux = json_is_true(json_object_get(m, "rtcp_mux"));
+	/* RTCP port 0 would be "any port" to the kernel's source check. */
+	if (port != 0 && !ep->rtcp_mux && (rtcp != NULL ?
+	    json_integer_value(rtcp) == 0 : port == 65535))
+		return proto_errorf(err, PROTO_E_VALUE, "%s: media[%zu]: "
+		    "rtp_port %lld leaves no RTCP port; give rtcp_port (not 0) "
+		    "or rtcp_mux", cmd, i, (long long)port);
 	addr_set_port(&ep->rtcp, rtcp != NULL ?
 	    (uint16_t)json_integer_value(rtcp) : (uint16_t)(port + 1));
-	ep->rtcp_mux = json_is_true(json_object_get(m, "rtcp_mux"));
 	if (json_object_get(m, "direction") != NULL &&
 	    parse_direction(str(m, "direction"), &ep->direction) < 0)
 		return proto_errorf(err, PROTO_E_VALUE, "%s: media[%zu].direction:"

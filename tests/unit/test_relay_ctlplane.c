@@ -2,16 +2,23 @@
  * test_relay_ctlplane.c: the small pieces behind the control-plane fixes:
  * UTF-8-safe truncation (proto/utf8.c) and the error replies built on it,
  * identifiers with control characters refused, moving queued event lines
- * into a connection's output (proto/conn.c), and the ephemeral-range
- * check of the relay's ports (relayd/net.c).
+ * into a connection's output (proto/conn.c), the ephemeral-range
+ * check of the relay's ports (relayd/net.c), the keyed session hash
+ * (crafted colliding call ids), and a leg whose epoll registration fails
+ * during restore (its port returned once, no descriptor left open).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <cmocka.h>
 
 #include "relayd.h"
@@ -194,6 +201,165 @@ test_ephemeral_overlap_counts_unreserved(void **state)
 	    "32768 60999", "1-x", &lo, &hi), -EINVAL);
 }
 
+/* The reference vector of the SipHash paper (key 00..0f, 15 bytes). */
+static void
+test_siphash_reference_vector(void **state)
+{
+	uint8_t k[16], m[15];
+	uint64_t key[2] = { 0, 0 };
+
+	for (int i = 0; i < 16; i++)
+		k[i] = (uint8_t)i;
+	for (int i = 0; i < 15; i++)
+		m[i] = (uint8_t)i;
+	for (int i = 7; i >= 0; i--) {
+		key[0] = key[0] << 8 | k[i];
+		key[1] = key[1] << 8 | k[8 + i];
+	}
+	assert_true(siphash24(m, sizeof(m), key) == 0xa129ca6149be45e5ull);
+}
+
+static uint64_t
+fnv1a(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	while (*s != '\0') {
+		h ^= (uint8_t)*s++;
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static size_t
+longest_chain(const struct session_table *t)
+{
+	size_t best = 0;
+
+	for (size_t b = 0; b < t->nbuckets; b++) {
+		size_t n = 0;
+		for (const struct session *s = t->buckets[b]; s; s = s->hnext)
+			n++;
+		if (n > best)
+			best = n;
+	}
+	return best;
+}
+
+static struct relayd *
+relay_new(uint16_t pmin, uint16_t pmax, size_t nbuckets)
+{
+	struct relayd *rd = calloc(1, sizeof(*rd));
+	char err[256];
+
+	assert_non_null(rd);
+	config_defaults(&rd->conf);
+	rd->conf.log_level = LL_ERROR;
+	rd->conf.journal[0] = '\0';
+	rd->conf.port_min = pmin;
+	rd->conf.port_max = pmax;
+	assert_int_equal(ports_init(&rd->pools[0], pmin, pmax), 0);
+	assert_int_equal(session_table_init(&rd->sessions, nbuckets), 0);
+	rd->epfd = epoll_create1(0);
+	assert_true(rd->epfd >= 0);
+	assert_int_equal(backend_select(rd, "userspace", err, sizeof(err)), 0);
+	return rd;
+}
+
+static void
+relay_free(struct relayd *rd)
+{
+	while (rd->sessions.first != NULL)
+		session_destroy(rd, rd->sessions.first);
+	graveyard_empty(rd);
+	backend_close(rd);
+	session_table_free(&rd->sessions);
+	ports_free(&rd->pools[0]);
+	close(rd->epfd);
+	free(rd);
+}
+
+/* 64 call ids that share one FNV-1a bucket spread out under the key. */
+static void
+test_crafted_call_ids_do_not_share_a_chain(void **state)
+{
+	struct relayd *rd = relay_new(41200, 41207, 4096);
+	char id[32];
+	int found = 0;
+
+	for (unsigned i = 0; found < 64 && i < 4000000; i++) {
+		snprintf(id, sizeof(id), "c%u@pbx", i);
+		if (fnv1a(id) % 4096 != 0)
+			continue;
+		assert_non_null(session_create(rd, id, "ft", 0, 0));
+		found++;
+	}
+	assert_int_equal(found, 64);
+	assert_int_equal(rd->sessions.nbuckets, 4096);
+	/* unkeyed FNV: one chain of 64; keyed: a handful at most */
+	assert_true(longest_chain(&rd->sessions) <= 6);
+	relay_free(rd);
+}
+
+static int
+open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(d);
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
+static void
+test_restore_epoll_failure_returns_port_once_and_closes_fds(void **state)
+{
+	struct relayd *rd = relay_new(41300, 41307, 64);	/* 4 pairs */
+	const uint16_t ports[1][2] = { { 41300, 41302 } };
+	struct session *busy, *s;
+	struct proto_error err;
+	int epfd = rd->epfd, before, rc;
+	uint16_t got[4];
+	size_t n = 0;
+
+	/* a call holds two pairs, so the pool is not full (a full ring
+	 * would hide a double release) and 41300/41302 are free */
+	busy = session_create(rd, "busy", "ft", 0, 0);
+	assert_non_null(busy);
+	assert_int_equal(session_add_streams(rd, busy, 1, &err), 0);
+	assert_int_equal(ports_available(&rd->pools[0]), 2);
+	/* ended: 41300/41302 go to the back, the next call takes the others */
+	session_destroy(rd, busy);
+	graveyard_empty(rd);
+	busy = session_create(rd, "busy2", "ft", 0, 0);
+	assert_int_equal(session_add_streams(rd, busy, 1, &err), 0);
+	assert_int_equal(ports_available(&rd->pools[0]), 2);
+
+	s = session_create(rd, "restored", "ft", 0, 0);
+	assert_non_null(s);
+	/* epoll_ctl on a descriptor that is not an epoll one fails */
+	rd->epfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_true(rd->epfd >= 0);
+	before = open_fds();
+	rc = session_restore_streams(rd, s, 1,
+	    (const uint16_t (*)[2])ports);
+	assert_true(rc < 0);
+	assert_int_equal(open_fds(), before);	/* RTP and RTCP closed */
+	close(rd->epfd);
+	rd->epfd = epfd;
+	/* the pairs that were free before are free again, each once */
+	while (n < 4 && ports_take(&rd->pools[0], &got[n]) == 0)
+		n++;
+	assert_int_equal(n, 2);
+	assert_true(got[0] != got[1]);
+	ports_release(&rd->pools[0], got[0]);
+	ports_release(&rd->pools[0], got[1]);
+	relay_free(rd);
+}
+
 int
 main(void)
 {
@@ -205,6 +371,9 @@ main(void)
 		cmocka_unit_test(test_control_characters_in_ids_refused),
 		cmocka_unit_test(test_move_lines_whole_lines_under_limit),
 		cmocka_unit_test(test_ephemeral_overlap_counts_unreserved),
+		cmocka_unit_test(test_siphash_reference_vector),
+		cmocka_unit_test(test_crafted_call_ids_do_not_share_a_chain),
+		cmocka_unit_test(test_restore_epoll_failure_returns_port_once_and_closes_fds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,12 +1,14 @@
 #!/bin/bash
 #
-# relay_utf8_ids.sh: a hostile control client sends text that the relay
-# must cut or refuse. An unknown command whose name is cut inside a
+# relay_hostile_fields.sh: a hostile control client sends fields that the
+# relay must cut or refuse. An unknown command whose name is cut inside a
 # multibyte character still gets its error member; an offer whose
 # transport is cut to fit (31 bytes) inside a character keeps its media
 # entry, and query and the journal (a restart restores the call) agree;
 # call ids and tags with control characters are refused with
-# invalid_value and never reach the session table.
+# invalid_value and never reach the session table; rtp_port 65535 without
+# rtcp_port (RTCP would be port 0, "any port" to the kernel's source
+# check) and an explicit rtcp_port 0 are invalid_value, rtcp_mux is fine.
 #
 set -u -o pipefail
 # shellcheck source=../lib/netns.sh
@@ -35,6 +37,14 @@ for bad in 'a\nb' 'a\u001b[2J' 'tab\there' 'del\u007f'; do
 	tl_rpc_err "{\"cmd\":\"offer\",\"call_id\":\"ok\",\"from_tag\":\"$bad\",\"media\":[{\"type\":\"audio\",\"address\":\"$TL_CALLER_IP\",\"rtp_port\":4000}]}" \
 		invalid_value "from tag with a control character ($bad)"
 done
+MEDIA='"type":"audio","address":"'$TL_CALLER_IP'"'
+tl_rpc_err "{\"cmd\":\"offer\",\"call_id\":\"p1\",\"from_tag\":\"f\",\"media\":[{$MEDIA,\"rtp_port\":65535}]}" \
+	invalid_value "rtp_port 65535 without rtcp_port"
+tl_rpc_err "{\"cmd\":\"offer\",\"call_id\":\"p2\",\"from_tag\":\"f\",\"media\":[{$MEDIA,\"rtp_port\":4000,\"rtcp_port\":0}]}" \
+	invalid_value "rtcp_port 0"
+tl_rpc_ok "{\"cmd\":\"offer\",\"call_id\":\"p3\",\"from_tag\":\"f\",\"media\":[{$MEDIA,\"rtp_port\":65535,\"rtcp_mux\":true}]}" \
+	"rtp_port 65535 with rtcp_mux"
+tl_rpc_ok '{"cmd":"delete","call_id":"p3"}' "delete p3"
 OUT=$(tl_ctl --json list) || tl_fail "list"
 tl_assert_json "$OUT" '[.calls[].call_id] == ["u1"]' "only the valid call is in the table"
 

@@ -255,7 +255,7 @@ conn_flush(struct relayd *rd, struct conn *cn)
 		if (more || !conn_backlog(cn))
 			break;
 	}
-	if (!more && cn->closing) {
+	if (!more && cn->closing && !conn_backlog(cn)) {
 		/*
 		 * Half-close and drain: closing with unread input would
 		 * reset the connection and lose the error reply.

@@ -360,6 +360,66 @@ test_restore_epoll_failure_returns_port_once_and_closes_fds(void **state)
 	relay_free(rd);
 }
 
+/*
+ * `list` with 100,000 sessions (no streams: descriptors are not the
+ * point here) and the longest ids: every page fits a connection's output
+ * cap with room to spare, and the pages cover every session once.
+ */
+static void
+test_list_pages_cover_100000_sessions(void **state)
+{
+	struct relayd *rd = relay_new(41400, 41407, 1024);
+	char id[PROTO_MAX_STRING + 1], tag[PROTO_MAX_STRING + 1];
+	size_t seen = 0, biggest = 0, pages = 0, len;
+	json_int_t offset = 0;
+	const int n = 100000;
+
+	memset(tag, 't', PROTO_MAX_STRING);
+	tag[PROTO_MAX_STRING] = '\0';
+	for (int i = 0; i < n; i++) {
+		struct session *s;
+
+		memset(id, 'c', PROTO_MAX_STRING);
+		snprintf(id, sizeof(id), "%07d", i);
+		id[7] = 'c';	/* keep the padding after the number */
+		s = session_create(rd, id, tag, 0, 0);
+		assert_non_null(s);
+		memcpy(s->tag[SIDE_B], tag, sizeof(tag));
+	}
+	for (;;) {
+		json_t *req = json_pack("{s:s, s:I}", "cmd", "list", "offset",
+		    offset);
+		json_t *r = command_run(rd, NULL, "list", req, NULL);
+		char *line = proto_encode(r, &len);
+
+		assert_non_null(line);
+		free(line);
+		if (len > biggest)
+			biggest = len;
+		assert_true(json_is_true(json_object_get(r, "ok")));
+		assert_int_equal(json_integer_value(json_object_get(r, "total")), n);
+		seen += json_array_size(json_object_get(r, "calls"));
+		pages++;
+		json_t *next = json_object_get(r, "next");
+		if (next == NULL) {
+			json_decref(r);
+			json_decref(req);
+			break;
+		}
+		assert_true(json_integer_value(next) > offset);
+		offset = json_integer_value(next);
+		json_decref(r);
+		json_decref(req);
+		assert_true(pages < 1000);
+	}
+	assert_int_equal(seen, (size_t)n);
+	assert_int_equal(pages, (n + PROTO_LIST_MAX - 1) / PROTO_LIST_MAX);
+	assert_true(biggest < RELAYD_CONN_OUTBUF_MAX / 2);
+	print_message("list: %d sessions, %zu pages, largest page %zu bytes\n",
+	    n, pages, biggest);
+	relay_free(rd);
+}
+
 int
 main(void)
 {
@@ -374,6 +434,7 @@ main(void)
 		cmocka_unit_test(test_siphash_reference_vector),
 		cmocka_unit_test(test_crafted_call_ids_do_not_share_a_chain),
 		cmocka_unit_test(test_restore_epoll_failure_returns_port_once_and_closes_fds),
+		cmocka_unit_test(test_list_pages_cover_100000_sessions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

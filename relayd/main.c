@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "relayd.h"
@@ -54,6 +55,20 @@ raise_nofile(struct relayd *rd)
 	}
 	rl.rlim_cur = need;
 	return setrlimit(RLIMIT_NOFILE, &rl) < 0 ? -errno : 0;
+}
+
+/* A TCP secret in a file others can read is no secret: say so at start. */
+static void
+check_secret_mode(struct relayd *rd, const char *path)
+{
+	struct stat st;
+
+	if (!rd->conf.tcp_enabled || stat(path, &st) < 0 ||
+	    (st.st_mode & 0077) == 0)
+		return;
+	rlog(rd, LL_WARNING, "%s holds the control TCP secret but its mode "
+	    "is %04o: others can read it; chmod 600 it", path,
+	    (unsigned)(st.st_mode & 07777));
 }
 
 static int
@@ -153,6 +168,7 @@ main(int argc, char *argv[])
 		return 0;
 	}
 	rd.started_ms = now_ms();
+	check_secret_mode(&rd, path);
 	sigfd = -1;
 	rc = setup(&rd);
 	if (rc == 0 && (sigfd = signals_open(&rd, &sigtag)) < 0)

@@ -16,7 +16,10 @@ TCP=$TL_RELAY_A_IP:2224
 tl_init
 tl_netns_setup
 tl_relayd_config "$TL_TMP/relayd.json" ".control.tcp = {listen: \"$TCP\", secret: \"$SECRET\"}"
+chmod 644 "$TL_TMP/relayd.json"
 tl_relayd_start "$TL_TMP/relayd.json"
+grep -q "holds the control TCP secret but its mode is 0644" "$TL_TMP/relayd.log" ||
+	tl_fail "no warning about a secret in a world-readable config"
 
 relay_ctl() {
 	ip netns exec "$TL_NS_RELAY" timeout 10 "$TL_CTL" "$@"

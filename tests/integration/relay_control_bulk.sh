@@ -46,6 +46,8 @@ tl_assert_json "$(cat "$TL_TMP/list.json")" \
 	"list returns all $N sessions once"
 OUT=$(tl_ctl --json raw '{"cmd":"list","offset":10,"limit":5}') || tl_fail "one page of list"
 tl_assert_json "$OUT" '(.calls | length) == 5 and .next == 15' "a page of 5 from offset 10"
+OUT=$(tl_ctl --json hello) || tl_fail "hello"
+tl_assert_json "$OUT" '(.features | index("event-seq")) and (.features | index("list-pages"))' "hello names event-seq and list-pages"
 
 # All sessions end by setup timeout; the subscriber still reads nothing.
 tl_wait_for 120 "all $N sessions to time out" \

@@ -157,6 +157,10 @@ demo: all
 demo-relay: all
 	scripts/demo.sh
 
+# A kept config that others can read may leak its secrets: say so.
+warn_readable = if [ -n "$$(find $(1) -perm /077 2>/dev/null)" ]; then \
+	echo "warning: $(1) is readable by others and may hold secrets: chmod 600 it"; fi
+
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BUILD)/trunkline-relayd $(DESTDIR)$(PREFIX)/sbin/
@@ -168,9 +172,11 @@ install: $(BINS)
 	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' etc/trunkline-relayd.service.in \
 		> $(DESTDIR)$(UNITDIR)/trunkline-relayd.service
 	install -d $(DESTDIR)$(SYSCONFDIR)/trunkline
+	@# 0600: the config holds the TCP control secret (the daemon runs as root)
 	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/trunkline/relayd.json ]; then \
-		install -m 0644 etc/relayd.json $(DESTDIR)$(SYSCONFDIR)/trunkline/relayd.json; \
-	else echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/trunkline/relayd.json"; fi
+		install -m 0600 etc/relayd.json $(DESTDIR)$(SYSCONFDIR)/trunkline/relayd.json; \
+	else echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/trunkline/relayd.json"; \
+		$(call warn_readable,$(DESTDIR)$(SYSCONFDIR)/trunkline/relayd.json); fi
 
 # The controller's files (its own rule, so that merges stay simple).
 install: install-controller
@@ -182,9 +188,11 @@ install-controller: $(BUILD)/trunkline-controller
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/trunkline
 	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' etc/trunkline-controller.service.in \
 		> $(DESTDIR)$(UNITDIR)/trunkline-controller.service
+	@# 0600: relay secrets and account passwords
 	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/trunkline/controller.json ]; then \
-		install -m 0644 etc/controller.json $(DESTDIR)$(SYSCONFDIR)/trunkline/controller.json; \
-	else echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/trunkline/controller.json"; fi
+		install -m 0600 etc/controller.json $(DESTDIR)$(SYSCONFDIR)/trunkline/controller.json; \
+	else echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/trunkline/controller.json"; \
+		$(call warn_readable,$(DESTDIR)$(SYSCONFDIR)/trunkline/controller.json); fi
 
 # libFuzzer target for the controller's SDP parsing and rewriting.
 fuzz: fuzz-sdp

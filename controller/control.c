@@ -165,7 +165,7 @@ run(struct ctl *c, const char *cmd, json_t *req, json_t *id)
 		    "hangup by operator") < 0) {
 			json_decref(r);
 			proto_errorf(&err, PROTO_E_NOT_FOUND, "hangup: no call "
-			    "'%.200s'", cid);
+			    "'%.*s'", (int)proto_utf8_prefix(cid, 200), cid);
 			return proto_reply_error(id, &err);
 		}
 	} else {

@@ -228,6 +228,61 @@ on_subscribed(struct ctl *c, void *arg, json_t *reply)
 		    "timeouts will not end calls", r->conf.name);
 }
 
+/* A resync's query came back: a call whose session is gone has ended. */
+static void
+on_resync_query(struct ctl *c, void *arg, json_t *reply)
+{
+	char *call_id = arg;
+	const char *code = json_string_value(json_object_get(
+	    json_object_get(reply, "error"), "code"));
+	struct call *k;
+
+	if (reply != NULL && code != NULL && strcmp(code, "not_found") == 0) {
+		for (k = c->calls; k != NULL; k = k->next)
+			if (strcmp(k->call_id, call_id) == 0 && !k->finished)
+				break;
+		if (k != NULL && k->relay_session) {
+			k->relay_session = false;
+			b2bua_hangup(c, call_id, BY_RELAY,
+			    "media timeout (event lost, found by resync)");
+		}
+	}
+	free(call_id);
+}
+
+/*
+ * The relay dropped events for us (we read too slowly): the timeouts among
+ * them are lost. Ask for each of our calls on this relay; those it no
+ * longer knows are hung up as a timeout would have.
+ */
+static void
+relay_resync(struct relay *r, json_t *ev)
+{
+	struct call *k;
+	json_t *req;
+	char *id;
+	int n = 0;
+
+	clog_msg(r->ctl, LL_WARNING, "relay %s: %lld events lost; checking "
+	    "our calls on it", r->conf.name,
+	    (long long)json_integer_value(json_object_get(ev, "missed")));
+	for (k = r->ctl->calls; k != NULL; k = k->next) {
+		if (k->relay != r || !k->relay_session || k->finished)
+			continue;
+		if ((id = strdup(k->call_id)) == NULL)
+			break;
+		req = proto_request(0, "query");
+		json_object_set_new(req, "call_id", json_string(id));
+		if (relay_request(r->ctl, r, req, on_resync_query, id) < 0) {
+			free(id);	/* not queued: no callback */
+			break;
+		}
+		n++;
+	}
+	clog_msg(r->ctl, LL_INFO, "relay %s: resync: %d calls queried",
+	    r->conf.name, n);
+}
+
 static void
 handle_line(struct relay *r, const char *line, size_t len)
 {
@@ -241,7 +296,12 @@ handle_line(struct relay *r, const char *line, size_t len)
 		return;
 	}
 	if (json_object_get(msg, "event") != NULL) {
-		b2bua_relay_event(r->ctl, msg);
+		if (json_is_string(json_object_get(msg, "event")) &&
+		    strcmp(json_string_value(json_object_get(msg, "event")),
+		    "resync") == 0)
+			relay_resync(r, msg);
+		else
+			b2bua_relay_event(r->ctl, msg);
 		json_decref(msg);
 		return;
 	}

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <netdb.h>
 #include <time.h>
@@ -23,6 +24,7 @@
 struct ctl {
 	const char		*sock;
 	const char		*secret;
+	char			*secret_buf;	/* read from -K FILE */
 	bool			 json;
 	double			 timeout;
 	int			 fd;
@@ -33,7 +35,7 @@ static __attribute__((noreturn)) void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: trunklinectl [-s socket|host:port] [-k secret] [-t seconds] [--json] command\n"
+	    "usage: trunklinectl [-s socket|host:port] [-K secret-file] [-k secret] [-t seconds] [--json] command\n"
 	    "commands: ping | hello | stats | list | query CALLID | delete CALLID |\n"
 	    "          raw JSON | events [--count N] [--timeout SECONDS] |\n"
 	    "          status | calls | trunks | locations | reload |\n"
@@ -63,8 +65,13 @@ connect_tcp(const char *target)
 		return -EINVAL;
 	*colon = '\0';
 	if (host[0] == '[') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
+		size_t n = strlen(host);
+
+		/* "[addr]" only: "[:5" would leave nothing to strip */
+		if (n < 3 || host[n - 1] != ']')
+			return -EINVAL;
+		host[n - 1] = '\0';
+		memmove(host, host + 1, n - 1);
 	}
 	if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
 		return -EHOSTUNREACH;
@@ -429,6 +436,59 @@ cmd_events(struct ctl *c, int argc, char **argv)
 	return 1;
 }
 
+/*
+ * `list` comes in pages (the relay caps one reply): fetch them all and
+ * print them as one reply. Bounded: the page count the first reply's
+ * total implies, plus a few for sessions created meanwhile.
+ */
+static int
+cmd_list(struct ctl *c)
+{
+	json_t *all = NULL, *r, *req, *next;
+	json_int_t offset = 0, pages = 1, maxpages = 1;
+	size_t i;
+	json_t *call;
+
+	for (json_int_t page = 0; page < maxpages + 4; page++) {
+		req = proto_request(1, "list");
+		if (offset > 0)
+			json_object_set_new(req, "offset", json_integer(offset));
+		if (send_msg(c, req) < 0)
+			return 2;
+		r = recv_reply(c);
+		if (!json_is_true(json_object_get(r, "ok"))) {
+			json_decref(all);
+			return finish(c, "list", r);
+		}
+		next = json_object_get(r, "next");
+		if (all == NULL) {
+			json_int_t total = json_integer_value(
+			    json_object_get(r, "total"));
+			json_int_t n = (json_int_t)json_array_size(
+			    json_object_get(r, "calls"));
+
+			all = json_incref(r);
+			if (n > 0)
+				maxpages = total / n + 1;
+		} else {
+			json_array_foreach(json_object_get(r, "calls"), i, call)
+				json_array_append(json_object_get(all, "calls"),
+				    call);
+			pages++;
+		}
+		if (!json_is_integer(next) ||
+		    json_integer_value(next) <= offset) {
+			json_decref(r);
+			break;
+		}
+		offset = json_integer_value(next);
+		json_decref(r);
+	}
+	json_object_del(all, "next");
+	(void)pages;
+	return finish(c, "list", all);
+}
+
 static json_t *
 build_request(const char *cmd, int argc, char **argv)
 {
@@ -455,6 +515,47 @@ build_request(const char *cmd, int argc, char **argv)
 	usage();
 }
 
+/*
+ * The secret from a file (first line, without its newline): keeps it out
+ * of argv, which every local user can read in /proc. A file others may
+ * read is refused, as ssh does with keys.
+ */
+static int
+read_secret_file(struct ctl *c, const char *path)
+{
+	struct stat st;
+	char *text;
+	size_t len;
+	int rc;
+
+	if (stat(path, &st) < 0) {
+		fprintf(stderr, "trunklinectl: secret file %s: %s\n", path,
+		    strerror(errno));
+		return -1;
+	}
+	if ((st.st_mode & 0077) != 0) {
+		fprintf(stderr, "trunklinectl: secret file %s: mode %04o lets "
+		    "others read it; chmod 600 it\n", path,
+		    (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	if ((rc = proto_read_file(path, &text, &len)) < 0) {
+		fprintf(stderr, "trunklinectl: secret file %s: %s\n", path,
+		    strerror(-rc));
+		return -1;
+	}
+	text[strcspn(text, "\r\n")] = '\0';
+	if (text[0] == '\0') {
+		fprintf(stderr, "trunklinectl: secret file %s is empty\n", path);
+		free(text);
+		return -1;
+	}
+	free(c->secret_buf);
+	c->secret_buf = text;
+	c->secret = text;
+	return 0;
+}
+
 static int
 authenticate(struct ctl *c)
 {
@@ -463,8 +564,8 @@ authenticate(struct ctl *c)
 	if (strchr(c->sock, '/') != NULL || strchr(c->sock, ':') == NULL)
 		return 0;
 	if (c->secret == NULL) {
-		fprintf(stderr, "trunklinectl: TCP needs a secret (-k or "
-		    "TRUNKLINE_SECRET)\n");
+		fprintf(stderr, "trunklinectl: TCP needs a secret (-K FILE, "
+		    "TRUNKLINE_SECRET or -k)\n");
 		return 2;
 	}
 	req = proto_request(0, "auth");
@@ -484,6 +585,7 @@ main(int argc, char *argv[])
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "socket", required_argument, NULL, 's' },
+		{ "secret-file", required_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl c = { .sock = "/run/trunkline/relayd.sock", .timeout = 5 };
@@ -492,11 +594,18 @@ main(int argc, char *argv[])
 	int ch, rc;
 
 	c.secret = getenv("TRUNKLINE_SECRET");
-	while ((ch = getopt_long(argc, argv, "+js:k:t:", opts, NULL)) != -1) {
+	if (getenv("TRUNKLINE_SECRET_FILE") != NULL &&
+	    read_secret_file(&c, getenv("TRUNKLINE_SECRET_FILE")) < 0)
+		return 2;
+	while ((ch = getopt_long(argc, argv, "+js:k:K:t:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'j': c.json = true; break;
 		case 's': c.sock = optarg; sock_given = true; break;
 		case 'k': c.secret = optarg; break;
+		case 'K':
+			if (read_secret_file(&c, optarg) < 0)
+				return 2;
+			break;
 		case 't': c.timeout = strtod(optarg, NULL); break;
 		default: usage();
 		}
@@ -523,6 +632,8 @@ main(int argc, char *argv[])
 		goto out;
 	if (strcmp(cmd, "events") == 0)
 		rc = cmd_events(&c, argc - optind, argv + optind);
+	else if (strcmp(cmd, "list") == 0 && argc == optind)
+		rc = cmd_list(&c);
 	else if (strcmp(cmd, "raw") == 0) {
 		if (argc - optind != 1)
 			usage();
@@ -539,6 +650,7 @@ main(int argc, char *argv[])
 			rc = finish(&c, cmd, recv_reply(&c));
 	}
 out:
+	free(c.secret_buf);
 	proto_framer_free(&c.in);
 	close(c.fd);
 	return rc;

@@ -44,7 +44,8 @@ struct tl_entry {
 	struct rcu_head		rcu;
 	struct tl_key		key;
 	u32			src_addr[4];	/* expected source */
-	u16			src_port;	/* 0: any port */
+	u16			src_port;
+	bool			src_port_any;	/* TL_A_SRC_PORT was absent */
 	bool			src_any;	/* no expected source at all */
 	u8			dscp;
 	u32			flags;		/* TL_F_* */
@@ -74,6 +75,12 @@ struct tl_net {
 	struct hlist_head	*buckets;
 	u32			seed;
 	unsigned int		count;
+	/*
+	 * Owned by a user namespace other than the initial one: anyone may
+	 * create such a namespace (GENL_UNS_ADMIN_PERM lets its root add
+	 * entries), so it gets the smaller tl_userns_max_entries.
+	 */
+	bool			userns;
 };
 
 /* Totals of an entry's per-CPU counters. */
@@ -84,10 +91,11 @@ struct tl_counters {
 };
 
 extern unsigned int tl_max_entries;
+extern unsigned int tl_userns_max_entries;
 
 /* tl_table.c */
 struct tl_net *tl_net(const struct net *net);
-int tl_table_init(struct tl_net *tn);
+int tl_table_init(struct tl_net *tn, bool userns);
 void tl_table_exit(struct tl_net *tn);
 struct tl_entry *tl_lookup(const struct tl_net *tn, const struct tl_key *key);
 struct tl_entry *tl_entry_alloc(bool rtp);

@@ -28,7 +28,7 @@ static bool tl_source_ok(const struct tl_entry *e, __be32 saddr, u16 sport)
 	if (e->src_any)
 		return true;
 	return e->src_addr[0] == (__force u32)saddr &&
-	       (e->src_port == 0 || e->src_port == sport);
+	       (e->src_port_any || e->src_port == sport);
 }
 
 static void tl_count(struct tl_entry *e, unsigned int len, bool mismatch)

@@ -21,12 +21,21 @@ unsigned int tl_max_entries __read_mostly = 262144;
 module_param_named(max_entries, tl_max_entries, uint, 0644);
 MODULE_PARM_DESC(max_entries, "entries per network namespace (default 262144)");
 
+/*
+ * Namespaces an unprivileged user can create: each costs at most this many
+ * entries (about 1 kB each, charged to the creator's memory cgroup).
+ */
+unsigned int tl_userns_max_entries __read_mostly = 4096;
+module_param_named(userns_max_entries, tl_userns_max_entries, uint, 0644);
+MODULE_PARM_DESC(userns_max_entries,
+		 "entries per network namespace owned by a non-initial user namespace (default 4096)");
+
 static int __net_init tl_net_init(struct net *net)
 {
 	struct tl_net *tn = tl_net(net);
 	int err;
 
-	err = tl_table_init(tn);
+	err = tl_table_init(tn, net->user_ns != &init_user_ns);
 	if (err)
 		return err;
 	err = tl_hook_register(net);

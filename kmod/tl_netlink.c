@@ -102,8 +102,11 @@ static int tl_parse_entry(struct net *net, struct genl_info *info,
 
 	if (tb[TL_A_SRC_ADDR4]) {
 		e->src_addr[0] = (__force u32)nla_get_in_addr(tb[TL_A_SRC_ADDR4]);
+		/* absent: any port; present, even 0, is that very port */
 		if (tb[TL_A_SRC_PORT])
 			e->src_port = nla_get_u16(tb[TL_A_SRC_PORT]);
+		else
+			e->src_port_any = true;
 	} else if (tb[TL_A_SRC_PORT]) {
 		NL_SET_ERR_MSG_ATTR(info->extack, tb[TL_A_SRC_PORT],
 				    "source port without source address");
@@ -145,7 +148,7 @@ static int tl_cmd_add(struct sk_buff *skb, struct genl_info *info)
 	 * NLM_F_MATCH; an add always replaces) */
 	err = tl_table_insert(tl_net(net), e);
 	if (err == -ENOSPC)
-		NL_SET_ERR_MSG(info->extack, "table full (max_entries)");
+		NL_SET_ERR_MSG(info->extack, "table full (max_entries, or userns_max_entries in a namespace of an unprivileged user)");
 	if (err)
 		goto err_free;
 	return 0;
@@ -196,7 +199,8 @@ static int tl_fill(struct sk_buff *msg, const struct tl_entry *e, u32 portid,
 		goto err_cancel;
 	if (!e->src_any &&
 	    (nla_put_in_addr(msg, TL_A_SRC_ADDR4, (__force __be32)e->src_addr[0]) ||
-	     nla_put_u16(msg, TL_A_SRC_PORT, e->src_port)))
+	     (!e->src_port_any &&
+	      nla_put_u16(msg, TL_A_SRC_PORT, e->src_port))))
 		goto err_cancel;
 	if ((e->flags & TL_F_DSCP) && nla_put_u8(msg, TL_A_DSCP, e->dscp))
 		goto err_cancel;

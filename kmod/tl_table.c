@@ -31,11 +31,17 @@ static struct hlist_head *tl_bucket(const struct tl_net *tn,
 	return &tn->buckets[h];
 }
 
-int tl_table_init(struct tl_net *tn)
+/*
+ * Every allocation made on behalf of a namespace is GFP_KERNEL_ACCOUNT:
+ * charged to the memory cgroup of whoever asked (a container's relay, or
+ * an unprivileged user with its own namespaces), not to the host.
+ */
+int tl_table_init(struct tl_net *tn, bool userns)
 {
 	mutex_init(&tn->lock);
+	tn->userns = userns;
 	tn->buckets = kvcalloc(1u << TL_HASH_BITS, sizeof(*tn->buckets),
-			       GFP_KERNEL);
+			       GFP_KERNEL_ACCOUNT);
 	if (!tn->buckets)
 		return -ENOMEM;
 	tn->seed = get_random_u32();
@@ -70,16 +76,16 @@ struct tl_entry *tl_entry_alloc(bool rtp)
 	struct tl_entry *e;
 	int cpu;
 
-	e = kzalloc(sizeof(*e), GFP_KERNEL);
+	e = kzalloc(sizeof(*e), GFP_KERNEL_ACCOUNT);
 	if (!e)
 		return NULL;
-	e->stats = alloc_percpu(struct tl_pcpu_stats);
+	e->stats = alloc_percpu_gfp(struct tl_pcpu_stats, GFP_KERNEL_ACCOUNT);
 	if (!e->stats)
 		goto err_stats;
 	for_each_possible_cpu(cpu)
 		u64_stats_init(&per_cpu_ptr(e->stats, cpu)->syncp);
 	if (rtp) {
-		e->rtp = kzalloc(sizeof(*e->rtp), GFP_KERNEL);
+		e->rtp = kzalloc(sizeof(*e->rtp), GFP_KERNEL_ACCOUNT);
 		if (!e->rtp)
 			goto err_rtp;
 		spin_lock_init(&e->rtp->lock);
@@ -135,7 +141,8 @@ int tl_table_insert(struct tl_net *tn, struct tl_entry *e)
 		call_rcu(&old->rcu, tl_entry_free_rcu);
 		goto out;
 	}
-	if (tn->count >= tl_max_entries) {
+	if (tn->count >= tl_max_entries ||
+	    (tn->userns && tn->count >= READ_ONCE(tl_userns_max_entries))) {
 		err = -ENOSPC;
 		goto out;
 	}

@@ -39,7 +39,7 @@ enum tl_attr {
 	TL_A_LOCAL_ADDR4,	/* be32: key: the relay's address */
 	TL_A_LOCAL_PORT,	/* u16 (host order): key: the relay's port */
 	TL_A_SRC_ADDR4,		/* be32: expected source; absent: any */
-	TL_A_SRC_PORT,		/* u16: expected source port; 0/absent: any */
+	TL_A_SRC_PORT,		/* u16: expected source port (0 is port 0); absent: any */
 	TL_A_OUT_SADDR4,	/* be32: rewritten source */
 	TL_A_OUT_SPORT,		/* u16 */
 	TL_A_OUT_DADDR4,	/* be32: rewritten destination */

@@ -30,32 +30,69 @@ proto_outbuf_free(struct proto_outbuf *o)
 }
 
 int
+proto_outbuf_append_raw(struct proto_outbuf *o, const char *data, size_t len)
+{
+	if (o->len + len > o->max)
+		return -EMSGSIZE;
+	if (o->len + len > o->cap) {
+		size_t cap = (o->len + len) * 2;
+		char *p;
+
+		if (cap > o->max)
+			cap = o->max;
+		p = realloc(o->buf, cap);
+		if (p == NULL)
+			return -ENOMEM;
+		o->buf = p;
+		o->cap = cap;
+	}
+	memcpy(o->buf + o->len, data, len);
+	o->len += len;
+	return 0;
+}
+
+int
 proto_outbuf_append(struct proto_outbuf *o, json_t *msg)
 {
 	size_t len;
 	char *line = proto_encode(msg, &len);
+	int rc;
 
 	json_decref(msg);
 	if (line == NULL)
 		return -EINVAL;
-	if (o->len + len > o->max) {
-		free(line);
-		return -EMSGSIZE;
-	}
-	if (o->len + len > o->cap) {
-		size_t cap = (o->len + len) * 2;
-		char *p = realloc(o->buf, cap);
-		if (p == NULL) {
-			free(line);
-			return -ENOMEM;
-		}
-		o->buf = p;
-		o->cap = cap;
-	}
-	memcpy(o->buf + o->len, line, len);
-	o->len += len;
+	rc = proto_outbuf_append_raw(o, line, len);
 	free(line);
-	return 0;
+	return rc;
+}
+
+int
+proto_outbuf_move_lines(struct proto_outbuf *dst, struct proto_outbuf *src,
+    size_t limit)
+{
+	size_t n = 0;
+	const char *nl;
+	int rc;
+
+	/* The longest prefix of whole lines that fits under the limit. */
+	while (n < src->len && dst->len + n < limit) {
+		nl = memchr(src->buf + n, '\n', src->len - n);
+		if (nl == NULL)
+			break;		/* src holds whole lines only */
+		/* One line longer than the limit still goes, alone. */
+		if (dst->len + (size_t)(nl + 1 - src->buf) > limit &&
+		    (n > 0 || dst->len > 0))
+			break;
+		n = (size_t)(nl + 1 - src->buf);
+	}
+	if (n == 0)
+		return 0;
+	rc = proto_outbuf_append_raw(dst, src->buf, n);
+	if (rc < 0)
+		return rc;
+	memmove(src->buf, src->buf + n, src->len - n);
+	src->len -= n;
+	return (int)n;
 }
 
 int

@@ -41,6 +41,7 @@ proto_errorf(struct proto_error *err, enum proto_err code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
+	proto_utf8_trim(err->message);	/* the text may have been cut */
 	return -1;
 }
 
@@ -64,11 +65,16 @@ json_t *
 proto_reply_error(json_t *id, const struct proto_error *err)
 {
 	json_t *o = json_object();
+	char msg[sizeof(err->message)];
 
+	/* Filled by hand or cut by vsnprintf: never lose the error member. */
+	memcpy(msg, err->message, sizeof(msg));
+	msg[sizeof(msg) - 1] = '\0';
+	proto_utf8_trim(msg);
 	json_object_set(o, "id", id != NULL ? id : json_null());
 	json_object_set_new(o, "ok", json_false());
 	json_object_set_new(o, "error", json_pack("{s:s, s:s}", "code",
-	    proto_err_code(err->code), "message", err->message));
+	    proto_err_code(err->code), "message", msg));
 	return o;
 }
 

@@ -23,6 +23,7 @@
 #define PROTO_MAX_LINE		65536	/* bytes, including the newline */
 #define PROTO_MAX_MEDIA		16
 #define PROTO_MAX_STRING	255
+#define PROTO_LIST_MAX		2000	/* calls in one `list` page */
 
 enum proto_err {
 	PROTO_OK = 0,
@@ -50,6 +51,17 @@ enum proto_role {
 	PROTO_ROLE_RELAY = 1,
 	PROTO_ROLE_CONTROLLER = 2,
 };
+
+/*
+ * UTF-8 (utf8.c). Strings from JSON are valid UTF-8 and must stay so when
+ * cut to fit a buffer, or jansson refuses them (and a reply loses its
+ * error, a media entry or a journal line).
+ * proto_utf8_prefix(): the length of the longest prefix of s of at most
+ * max bytes that ends on a character boundary (for "%.*s").
+ * proto_utf8_trim(): cut an incomplete character off the end of s.
+ */
+size_t	 proto_utf8_prefix(const char *s, size_t max);
+void	 proto_utf8_trim(char *s);
 
 /* "missing_field" for PROTO_E_MISSING, ...; "internal" for unknown values. */
 const char *proto_err_code(enum proto_err code);
@@ -112,6 +124,16 @@ struct proto_outbuf {
 void	proto_outbuf_init(struct proto_outbuf *o, size_t max);
 void	proto_outbuf_free(struct proto_outbuf *o);
 int	proto_outbuf_append(struct proto_outbuf *o, json_t *msg);
+/* Queue bytes already encoded (whole lines); same errors, nothing stolen. */
+int	proto_outbuf_append_raw(struct proto_outbuf *o, const char *data,
+	    size_t len);
+/*
+ * Move whole lines from the front of src to dst while dst holds at most
+ * `limit` bytes: a backlog (events for a slow reader) waits in src and
+ * is fed to dst as the peer reads. Returns the bytes moved, -ENOMEM.
+ */
+int	proto_outbuf_move_lines(struct proto_outbuf *dst,
+	    struct proto_outbuf *src, size_t limit);
 int	proto_outbuf_flush(struct proto_outbuf *o, int fd);
 
 /*

@@ -58,7 +58,8 @@ proto_parse_request(const char *line, size_t len, enum proto_role role,
 	c = command_find(json_string_value(jcmd), role);
 	if (c == NULL) {
 		proto_errorf(err, PROTO_E_UNKNOWN_CMD, "unknown command "
-		    "'%.64s'", json_string_value(jcmd));
+		    "'%.*s'", (int)proto_utf8_prefix(json_string_value(jcmd),
+		    64), json_string_value(jcmd));
 		goto fail;
 	}
 	if (schema_validate(c, req, err) < 0)

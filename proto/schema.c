@@ -50,6 +50,10 @@ static const struct field f_delete[] = {
 	SSTR("call_id", true), SSTR("from_tag", false), END
 };
 static const struct field f_query[] = { SSTR("call_id", true), END };
+static const struct field f_list[] = {
+	{ "offset", FT_INT, false, 0, 1LL << 40, NULL, NULL },
+	{ "limit", FT_INT, false, 1, PROTO_LIST_MAX, NULL, NULL }, END
+};
 static const struct field f_subscribe[] = {
 	{ "events", FT_STRARRAY, false, 0, 8, event_names, NULL }, END
 };
@@ -65,7 +69,7 @@ const struct command commands[] = {
 	{ "answer", PROTO_ROLE_RELAY, f_answer },
 	{ "delete", PROTO_ROLE_RELAY, f_delete },
 	{ "query", PROTO_ROLE_RELAY, f_query },
-	{ "list", PROTO_ROLE_RELAY, f_none },
+	{ "list", PROTO_ROLE_RELAY, f_list },
 	{ "stats", PROTO_ROLE_RELAY, f_none },
 	{ "subscribe", PROTO_ROLE_RELAY | PROTO_ROLE_CONTROLLER, f_subscribe },
 	{ "status", PROTO_ROLE_CONTROLLER, f_none },
@@ -125,9 +129,16 @@ check_string(const struct field *f, const char *path, json_t *v,
 	if (f->max > 0 && (n < (size_t)f->min || n > (size_t)f->max))
 		return proto_errorf(err, PROTO_E_VALUE, "%s: %s: length must "
 		    "be %lld..%lld", cmd, path, f->min, f->max);
+	/* Identifiers (call ids, tags, labels) reach logs and tables. */
+	for (size_t i = 0; f->max > 0 && i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return proto_errorf(err, PROTO_E_VALUE, "%s: %s: control "
+			    "character 0x%02x at byte %zu", cmd, path,
+			    (unsigned char)s[i], i);
 	if (f->values != NULL && !in_set(s, f->values))
-		return proto_errorf(err, PROTO_E_VALUE, "%s: %s: '%.64s' is "
-		    "not an allowed value", cmd, path, s);
+		return proto_errorf(err, PROTO_E_VALUE, "%s: %s: '%.*s' is "
+		    "not an allowed value", cmd, path,
+		    (int)proto_utf8_prefix(s, 64), s);
 	return 0;
 }
 
@@ -157,8 +168,9 @@ check_array(const struct field *f, const char *path, json_t *v,
 			    "string, got %s", cmd, sub, type_name(item));
 		if (f->values != NULL && !in_set(json_string_value(item),
 		    f->values))
-			return proto_errorf(err, PROTO_E_VALUE, "%s: %s: '%.64s' "
+			return proto_errorf(err, PROTO_E_VALUE, "%s: %s: '%.*s' "
 			    "is not an allowed value", cmd, sub,
+			    (int)proto_utf8_prefix(json_string_value(item), 64),
 			    json_string_value(item));
 	}
 	return 0;
@@ -212,8 +224,8 @@ check_object(const struct field *fields, json_t *obj, const char *base,
 		for (f = fields; f->name != NULL; f++)
 			if (strcmp(f->name, key) == 0)
 				break;
-		snprintf(path, sizeof(path), "%s%s%.64s", base,
-		    base[0] ? "." : "", key);
+		snprintf(path, sizeof(path), "%s%s%.*s", base,
+		    base[0] ? "." : "", (int)proto_utf8_prefix(key, 64), key);
 		if (f->name == NULL)
 			return proto_errorf(err, PROTO_E_UNKNOWN_FIELD,
 			    "%s: unknown field '%s'", cmd, path);

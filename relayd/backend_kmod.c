@@ -802,12 +802,14 @@ on_dump_entry(const struct nlmsghdr *h, void *arg)
 	    bsearch(&k, c->keep, c->nkeep, sizeof(k), cmp_key) != NULL)
 		return;
 	if (c->ngone == c->cap) {
-		c->cap = c->cap ? 2 * c->cap : 256;
-		if ((v = realloc(c->gone, c->cap * sizeof(*v))) == NULL) {
+		/* The capacity grows only once the memory is there. */
+		size_t cap = c->cap ? 2 * c->cap : 256;
+		if ((v = realloc(c->gone, cap * sizeof(*v))) == NULL) {
 			c->nomem = true;
 			return;
 		}
 		c->gone = v;
+		c->cap = cap;
 	}
 	c->gone[c->ngone++] = k;
 }

@@ -60,6 +60,8 @@ struct nft_priv {
 	struct nft_sock	 *nft;
 	struct ct_sock	 *ct;
 	uint16_t	  port_min, port_max;
+	uint32_t	  addrs[RELAYD_MAX_IFACES];	/* notrack scope */
+	int		  naddrs;
 	bool		  rebuild;		/* table kept for adoption */
 	bool		  existed;
 	struct nft_elem	 *old;			/* its elements, sorted */
@@ -131,6 +133,26 @@ local_addr(const struct relayd *rd, int iface, uint32_t *addr)
 		return -EAFNOSUPPORT;
 	*addr = ((struct sockaddr_in *)&ss)->sin_addr.s_addr;
 	return 0;
+}
+
+/*
+ * The addresses the kernel path serves, once each: notrack and the start
+ * flush touch these only, never the host's other flows.
+ */
+static void
+relay_addrs(const struct relayd *rd, struct nft_priv *p)
+{
+	uint32_t a;
+	int j;
+
+	for (int i = 0; i < rd->conf.nifaces; i++) {
+		if (local_addr(rd, i, &a) < 0)
+			continue;
+		for (j = 0; j < p->naddrs && p->addrs[j] != a; j++)
+			;
+		if (j == p->naddrs)
+			p->addrs[p->naddrs++] = a;
+	}
 }
 
 static int
@@ -317,7 +339,7 @@ build_table(struct relayd *rd, struct nft_priv *p, char *why, size_t len)
 	rc = nft_tx_begin(p->nft);
 	if (rc == 0)
 		rc = nft_tx_table_build(p->nft, p->existed, p->port_min,
-		    p->port_max, rd->conf.nifaces);
+		    p->port_max, rd->conf.nifaces, p->addrs, p->naddrs);
 	if (rc == 0 && p->nadopted > 0) {
 		struct nft_flow *f = malloc(p->nadopted * sizeof(*f));
 		if (f == NULL)
@@ -401,6 +423,7 @@ nft_open(struct relayd *rd, void **privp, char *why, size_t len)
 	}
 	p->port_min = rd->conf.port_min;
 	p->port_max = rd->conf.port_max;
+	relay_addrs(rd, p);
 	if ((rc = nft_sock_open(&p->nft)) < 0 || (rc = ct_open(&p->ct)) < 0) {
 		snprintf(why, len, "netlink socket: %s", strerror(-rc));
 		free_priv(p);
@@ -429,7 +452,8 @@ nft_open(struct relayd *rd, void **privp, char *why, size_t len)
 		if (rc > 0)
 			rlog(rd, LL_NOTICE, "nft: deleted %d stale conntrack "
 			    "entries of ours", rc);
-		rc = ct_flush_ports(p->ct, p->port_min, p->port_max);
+		rc = ct_flush_ports(p->ct, p->port_min, p->port_max,
+		    p->addrs, p->naddrs);
 		if (rc > 0)
 			rlog(rd, LL_NOTICE, "nft: deleted %d conntrack entries "
 			    "on relay ports made before start", rc);

@@ -55,8 +55,9 @@ int	 nft_dump_keys(struct nft_sock *, struct nft_elem **, size_t *n);
  * either the old ruleset or the new one.
  */
 int	 nft_tx_begin(struct nft_sock *);
+/* addrs: the relay's IPv4 addresses (network order) that notrack covers. */
 int	 nft_tx_table_build(struct nft_sock *, bool exists, uint16_t port_min,
-	    uint16_t port_max, int nifaces);
+	    uint16_t port_max, int nifaces, const uint32_t *addrs, int naddrs);
 int	 nft_tx_table_delete(struct nft_sock *);
 /* Move flows in or out of the kernel path: dnat4 elements. */
 int	 nft_tx_flows(struct nft_sock *, bool add, const struct nft_flow *,
@@ -87,8 +88,12 @@ int	 ct_get_flows(struct ct_sock *, const struct nft_flow *, size_t n,
  */
 int	 ct_flush_ours(struct ct_sock *, const struct nft_elem *keep,
 	    size_t nkeep);
-/* Delete every UDP entry to or from a port in [min, max] (at start). */
-int	 ct_flush_ports(struct ct_sock *, uint16_t min, uint16_t max);
+/*
+ * At start: delete every UDP entry to a relay address (network order) and
+ * a port in [min, max], or from one; the host's other flows stay.
+ */
+int	 ct_flush_ports(struct ct_sock *, uint16_t min, uint16_t max,
+	    const uint32_t *addrs, int naddrs);
 /* Count entries with our mark (tests, diagnostics). */
 int	 ct_count_ours(struct ct_sock *);
 

@@ -37,6 +37,7 @@ fail(json_t *id, enum proto_err code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err.message, sizeof(err.message), fmt, ap);
 	va_end(ap);
+	proto_utf8_trim(err.message);
 	return proto_reply_error(id, &err);
 }
 
@@ -151,9 +152,15 @@ parse_media(const char *cmd, json_t *m, size_t i, struct endpoint *ep,
 		return proto_errorf(err, PROTO_E_VALUE, "%s: media[%zu].address:"
 		    " '%s' is not an IPv4 or IPv6 address", cmd, i, addr);
 	ep->rtcp = ep->rtp;
+	ep->rtcp_mux = json_is_true(json_object_get(m, "rtcp_mux"));
+	/* RTCP port 0 would be "any port" to the kernel's source check. */
+	if (port != 0 && !ep->rtcp_mux && (rtcp != NULL ?
+	    json_integer_value(rtcp) == 0 : port == 65535))
+		return proto_errorf(err, PROTO_E_VALUE, "%s: media[%zu]: "
+		    "rtp_port %lld leaves no RTCP port; give rtcp_port (not 0) "
+		    "or rtcp_mux", cmd, i, (long long)port);
 	addr_set_port(&ep->rtcp, rtcp != NULL ?
 	    (uint16_t)json_integer_value(rtcp) : (uint16_t)(port + 1));
-	ep->rtcp_mux = json_is_true(json_object_get(m, "rtcp_mux"));
 	if (json_object_get(m, "direction") != NULL &&
 	    parse_direction(str(m, "direction"), &ep->direction) < 0)
 		return proto_errorf(err, PROTO_E_VALUE, "%s: media[%zu].direction:"
@@ -165,6 +172,7 @@ static void
 copy_field(char *dst, size_t len, const char *src)
 {
 	snprintf(dst, len, "%s", src != NULL ? src : "");
+	proto_utf8_trim(dst);	/* cut to fit: keep it valid UTF-8 */
 }
 
 /* The relay's side of the other leg, for the SDP sent on. */
@@ -376,12 +384,25 @@ cmd_query(struct relayd *rd, json_t *req, json_t *id)
 	return reply;
 }
 
+/*
+ * One page of calls in creation order: a page stays far below a
+ * connection's output cap whatever the number of sessions (each entry is
+ * at most ~900 bytes). `next` is the offset of the following page.
+ */
 static json_t *
-cmd_list(struct relayd *rd, json_t *id)
+cmd_list(struct relayd *rd, json_t *req, json_t *id)
 {
 	json_t *reply = proto_reply_ok(id), *calls = json_array();
+	json_t *jo = json_object_get(req, "offset");
+	json_t *jl = json_object_get(req, "limit");
+	size_t off = jo ? (size_t)json_integer_value(jo) : 0;
+	size_t limit = jl ? (size_t)json_integer_value(jl) : PROTO_LIST_MAX;
+	struct session *s = rd->sessions.first;
+	size_t i;
 
-	for (struct session *s = rd->sessions.first; s; s = s->next)
+	for (i = 0; s != NULL && i < off; i++)
+		s = s->next;
+	for (i = 0; s != NULL && i < limit; i++, s = s->next)
 		json_array_append_new(calls, json_pack("{s:s, s:s, s:s, s:s, "
 		    "s:f, s:i}", "call_id", s->call_id, "from_tag",
 		    s->tag[SIDE_A], "to_tag", s->tag[SIDE_B], "state",
@@ -389,6 +410,11 @@ cmd_list(struct relayd *rd, json_t *id)
 		    "duration", seconds_since(s->created_ms),
 		    "streams", s->nstreams));
 	json_object_set_new(reply, "calls", calls);
+	json_object_set_new(reply, "total",
+	    json_integer((json_int_t)rd->sessions.count));
+	if (s != NULL)
+		json_object_set_new(reply, "next",
+		    json_integer((json_int_t)(off + i)));
 	return reply;
 }
 
@@ -428,10 +454,11 @@ cmd_hello(struct relayd *rd, json_t *req, json_t *id)
 		    "spoken; this relay speaks %d",
 		    (long long)json_integer_value(p), PROTO_VERSION);
 	reply = proto_reply_ok(id);
-	json_object_update_new(reply, json_pack("{s:i, s:s, s:s, s:[s,s,s,s,s],"
-	    " s:s, s:s}", "protocol", PROTO_VERSION, "server",
+	json_object_update_new(reply, json_pack("{s:i, s:s, s:s, "
+	    "s:[s,s,s,s,s,s,s], s:s, s:s}", "protocol", PROTO_VERSION, "server",
 	    "trunkline-relayd", "version", TRUNKLINE_VERSION, "features",
 	    "rtcp-mux", "strict-source", "stun-detect", "subscribe", "tcp-auth",
+	    "event-seq", "list-pages",
 	    "backend", rd->backend.ops->name, "backend_reason",
 	    rd->backend.reason));
 	return reply;
@@ -463,7 +490,7 @@ command_run(struct relayd *rd, struct conn *cn, const char *cmd, json_t *req,
 	if (strcmp(cmd, "query") == 0)
 		return cmd_query(rd, req, id);
 	if (strcmp(cmd, "list") == 0)
-		return cmd_list(rd, id);
+		return cmd_list(rd, req, id);
 	if (strcmp(cmd, "stats") == 0)
 		return cmd_stats(rd, id);
 	if (strcmp(cmd, "hello") == 0)

@@ -228,8 +228,9 @@ config_defaults(struct relayd_conf *conf)
 	strcpy(conf->ifaces[0].name, "default");
 	addr_parse("127.0.0.1", 0, &conf->ifaces[0].bind);
 	strcpy(conf->ifaces[0].advertise, "127.0.0.1");
-	conf->port_min = 30000;
-	conf->port_max = 39999;
+	/* below Linux's ephemeral range (32768-60999) */
+	conf->port_min = 20000;
+	conf->port_max = 29999;
 	conf->setup_timeout = 60;
 	conf->inactivity_timeout = 30;
 	conf->hold_timeout = 3600;

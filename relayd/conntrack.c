@@ -216,6 +216,8 @@ ct_get_flows(struct ct_sock *s, const struct nft_flow *flows, size_t n,
 struct dump {
 	struct nf_conntrack	*ct;
 	uint16_t		 port_min, port_max;	/* host order; 0: by keys */
+	const uint32_t		*addrs;		/* with ports: relay addresses */
+	int			 naddrs;
 	const struct nft_elem	*keep;
 	size_t			 nkeep;
 	struct nft_flow		*gone;		/* entries to delete */
@@ -245,6 +247,20 @@ kept(const struct dump *d, uint32_t saddr, uint16_t sport, uint32_t daddr,
 	    bsearch(&k, d->keep, d->nkeep, sizeof(k), cmp_key) != NULL;
 }
 
+/* addr:port (network order) is a relay address and a relay port. */
+static bool
+relay_end(const struct dump *d, uint32_t addr, uint16_t port)
+{
+	uint16_t p = ntohs(port);
+
+	if (p < d->port_min || p > d->port_max)
+		return false;
+	for (int i = 0; i < d->naddrs; i++)
+		if (d->addrs[i] == addr)
+			return true;
+	return false;
+}
+
 static int
 dump_cb(const struct nlmsghdr *nlh, void *data)
 {
@@ -260,10 +276,8 @@ dump_cb(const struct nlmsghdr *nlh, void *data)
 	sp = nfct_get_attr_u16(d->ct, ATTR_ORIG_PORT_SRC);
 	dp = nfct_get_attr_u16(d->ct, ATTR_ORIG_PORT_DST);
 	if (d->port_max != 0) {
-		uint16_t s = ntohs(sp), t = ntohs(dp);
 		if (nfct_get_attr_u8(d->ct, ATTR_ORIG_L4PROTO) != IPPROTO_UDP ||
-		    ((s < d->port_min || s > d->port_max) &&
-		    (t < d->port_min || t > d->port_max)))
+		    (!relay_end(d, da, dp) && !relay_end(d, sa, sp)))
 			return MNL_CB_OK;
 	} else if (kept(d, sa, sp, da, dp))
 		return MNL_CB_OK;
@@ -349,9 +363,11 @@ ct_count_ours(struct ct_sock *s)
 }
 
 int
-ct_flush_ports(struct ct_sock *s, uint16_t min, uint16_t max)
+ct_flush_ports(struct ct_sock *s, uint16_t min, uint16_t max,
+    const uint32_t *addrs, int naddrs)
 {
-	struct dump d = { .ct = s->ct, .port_min = min, .port_max = max };
+	struct dump d = { .ct = s->ct, .port_min = min, .port_max = max,
+	    .addrs = addrs, .naddrs = naddrs };
 	int rc = dump_ours(s, &d);
 
 	if (rc == 0 && d.n > 0)

@@ -4,7 +4,18 @@
  * shared secret first. Each connection reads newline-framed requests
  * (proto_framer), answers them in order and, after `subscribe`, receives
  * events. Output is buffered per connection; a connection that will not
- * read is cut rather than allowed to hold the daemon's memory.
+ * read its replies is cut rather than allowed to hold the daemon's memory.
+ *
+ * Unauthenticated TCP connections have a cap and a deadline of their own
+ * (RELAYD_MAX_PREAUTH, RELAYD_AUTH_DEADLINE_MS), so that idle strangers
+ * cannot take the slots the controller and the Unix socket need; a wrong
+ * secret closes the connection at once.
+ *
+ * Events carry a sequence number and wait in a queue of their own (evq),
+ * fed into the output as the subscriber reads: a burst (thousands of
+ * timeouts in one tick) is delivered, not cut. Only past RELAYD_EVQ_MAX
+ * are events dropped, and then the subscriber gets a `resync` event that
+ * says how many and which sequence numbers it missed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,16 +39,25 @@ struct conn {
 	struct evtag		 tag;	/* TAG_CONN */
 	int			 fd;
 	bool			 tcp, authed, subscribed, closing;
+	uint64_t		 deadline_ms;	/* 0: none (control_tick) */
 	struct proto_framer	 in;
-	struct proto_outbuf	 out;
+	struct proto_outbuf	 out;	/* replies, and events fed from evq */
+	struct proto_outbuf	 evq;	/* events not yet fed into out */
+	uint64_t		 missed;	/* events dropped since evq filled */
+	uint64_t		 missed_first;	/* seq of the first of them */
 	LIST_ENTRY(conn)	 entry;
 };
 
 struct ctl_state {
 	struct listener		 unix_l, tcp_l;
 	LIST_HEAD(, conn)	 conns;
-	int			 nconns;
+	int			 nconns;	/* Unix and authenticated TCP */
+	int			 npreauth;	/* TCP before auth */
+	uint64_t		 seq;		/* of the last event sent */
 };
+
+/* Events fill out up to here: the rest of the cap stays for replies. */
+#define EVENT_FEED_LIMIT	(RELAYD_CONN_OUTBUF_MAX / 2)
 
 static int
 listen_unix(struct relayd *rd)
@@ -128,8 +148,12 @@ conn_close(struct relayd *rd, struct conn *cn)
 	cn->fd = -1;
 	proto_framer_free(&cn->in);
 	proto_outbuf_free(&cn->out);
+	proto_outbuf_free(&cn->evq);
 	LIST_REMOVE(cn, entry);
-	c->nconns--;
+	if (cn->tcp && !cn->authed)
+		c->npreauth--;
+	else
+		c->nconns--;
 	defer_free(rd, cn);
 }
 
@@ -163,24 +187,82 @@ conn_want_write(struct relayd *rd, struct conn *cn, bool want)
 	epoll_ctl(rd->epfd, EPOLL_CTL_MOD, cn->fd, &ev);
 }
 
+/* A connection that is closing may drain its input this long, no more. */
+static void
+conn_set_closing(struct conn *cn)
+{
+	uint64_t deadline = now_ms() + RELAYD_CLOSE_DEADLINE_MS;
+
+	cn->closing = true;
+	if (cn->deadline_ms == 0 || cn->deadline_ms > deadline)
+		cn->deadline_ms = deadline;
+}
+
+/*
+ * Feed queued events into the output while it has room; once the queue
+ * is empty, tell a subscriber that lost events which ones. 0, -ENOMEM.
+ */
+static int
+conn_pump(struct relayd *rd, struct conn *cn)
+{
+	json_t *ev;
+
+	if (cn->evq.len > 0 &&
+	    proto_outbuf_move_lines(&cn->out, &cn->evq, EVENT_FEED_LIMIT) < 0)
+		return -ENOMEM;
+	if (cn->evq.len > 0 || cn->missed == 0 ||
+	    cn->out.len >= EVENT_FEED_LIMIT)
+		return 0;
+	ev = proto_event("resync");
+	json_object_update_new(ev, json_pack("{s:I, s:I, s:I}",
+	    "missed", (json_int_t)cn->missed,
+	    "first_seq", (json_int_t)cn->missed_first,
+	    "last_seq", (json_int_t)(cn->missed_first + cn->missed - 1)));
+	if (proto_outbuf_append(&cn->out, ev) < 0)
+		return -ENOMEM;
+	rlog(rd, LL_NOTICE, "control connection %d: caught up; told it "
+	    "%llu events were lost (resync)", cn->fd,
+	    (unsigned long long)cn->missed);
+	cn->missed = 0;
+	return 0;
+}
+
+static bool
+conn_backlog(const struct conn *cn)
+{
+	return cn->evq.len > 0 || cn->missed > 0;
+}
+
 /* Write what is buffered. -1: the connection is gone (closed here). */
 static int
 conn_flush(struct relayd *rd, struct conn *cn)
 {
-	int more = proto_outbuf_flush(&cn->out, cn->fd);
+	int more = 0;
 
-	if (more < 0) {
-		conn_close(rd, cn);
-		return -1;
+	/* Bounded: each round sends all of out or stops at a full socket. */
+	for (int round = 0; round < 64; round++) {
+		if (conn_pump(rd, cn) < 0) {
+			rlog(rd, LL_ERROR, "control connection %d: out of "
+			    "memory queueing events; closing it", cn->fd);
+			conn_close(rd, cn);
+			return -1;
+		}
+		more = proto_outbuf_flush(&cn->out, cn->fd);
+		if (more < 0) {
+			conn_close(rd, cn);
+			return -1;
+		}
+		if (more || !conn_backlog(cn))
+			break;
 	}
-	if (!more && cn->closing) {
+	if (!more && cn->closing && !conn_backlog(cn)) {
 		/*
 		 * Half-close and drain: closing with unread input would
 		 * reset the connection and lose the error reply.
 		 */
 		shutdown(cn->fd, SHUT_WR);
 	}
-	conn_want_write(rd, cn, more);
+	conn_want_write(rd, cn, more || conn_backlog(cn));
 	return 0;
 }
 
@@ -215,27 +297,55 @@ secret_equal(const char *a, const char *b)
 	return diff == 0;
 }
 
+/* The connection leaves the pre-auth pool for the main one. */
 static json_t *
-handle_auth(struct relayd *rd, struct conn *cn, json_t *req, json_t *id)
+conn_authed(struct relayd *rd, struct conn *cn, json_t *id)
+{
+	struct ctl_state *c = rd->ctl;
+	struct proto_error err;
+
+	if (cn->authed)
+		return proto_reply_ok(id);
+	if (c->nconns >= RELAYD_MAX_CONNS) {
+		rlog(rd, LL_WARNING, "control TCP connection %d: authenticated "
+		    "but %d connections already; closing it", cn->fd,
+		    c->nconns);
+		conn_set_closing(cn);
+		proto_errorf(&err, PROTO_E_INTERNAL, "too many connections");
+		return proto_reply_error(id, &err);
+	}
+	cn->authed = true;
+	cn->deadline_ms = 0;
+	c->npreauth--;
+	c->nconns++;
+	return proto_reply_ok(id);
+}
+
+static json_t *
+handle_auth(struct relayd *rd, struct conn *cn, json_t *req, json_t *id,
+    bool *close_now)
 {
 	struct proto_error err;
 	const char *secret = json_string_value(json_object_get(req, "secret"));
 
-	if (cn->tcp && secret_equal(secret, rd->conf.tcp_secret)) {
-		cn->authed = true;
-		return proto_reply_ok(id);
-	}
 	if (!cn->tcp)
 		return proto_reply_ok(id);	/* Unix sockets need none */
+	if (secret_equal(secret, rd->conf.tcp_secret))
+		return conn_authed(rd, cn, id);
+	/*
+	 * No draining here: a guesser must not keep a slot while it
+	 * decides to close. The reply is written once, best effort.
+	 */
 	rlog(rd, LL_WARNING, "control TCP connection %d: wrong secret; "
 	    "closing it", cn->fd);
-	cn->closing = true;
+	*close_now = true;
 	proto_errorf(&err, PROTO_E_UNAUTHORIZED, "wrong secret");
 	return proto_reply_error(id, &err);
 }
 
 static json_t *
-handle_line(struct relayd *rd, struct conn *cn, const char *line, size_t len)
+handle_line(struct relayd *rd, struct conn *cn, const char *line, size_t len,
+    bool *close_now)
 {
 	struct proto_error err;
 	const char *cmd = NULL;
@@ -247,7 +357,7 @@ handle_line(struct relayd *rd, struct conn *cn, const char *line, size_t len)
 		    proto_err_code(err.code), err.message);
 		reply = proto_reply_error(id, &err);
 	} else if (strcmp(cmd, "auth") == 0) {
-		reply = handle_auth(rd, cn, req, id);
+		reply = handle_auth(rd, cn, req, id, close_now);
 	} else if (cn->tcp && !cn->authed) {
 		proto_errorf(&err, PROTO_E_UNAUTHORIZED, "%s: send auth with "
 		    "the shared secret first", cmd);
@@ -276,17 +386,46 @@ conn_readable(struct relayd *rd, struct conn *cn)
 	if (rc == 0 || cn->closing)
 		return;
 	while ((rc = proto_framer_next(&cn->in, &line, &len)) == 1) {
-		if (conn_send(rd, cn, handle_line(rd, cn, line, len)) < 0)
+		bool close_now = false;
+
+		if (conn_send(rd, cn, handle_line(rd, cn, line, len,
+		    &close_now)) < 0)
 			return;
+		if (close_now) {
+			conn_close(rd, cn);
+			return;
+		}
 		if (cn->closing)
 			return;
 	}
 	if (rc == -EMSGSIZE) {
 		rlog(rd, LL_WARNING, "control connection %d: line over %d "
 		    "bytes; closing it", cn->fd, PROTO_MAX_LINE);
-		cn->closing = true;
+		conn_set_closing(cn);
 		conn_send(rd, cn, proto_reply_too_long());
 	}
+}
+
+/*
+ * The pre-auth pool is full: the oldest stranger makes room. A client
+ * that sends auth at once (the controller) then gets in even while idle
+ * connections keep arriving; refusing the newcomer would let a flood of
+ * them lock it out.
+ */
+static void
+preauth_evict_oldest(struct relayd *rd)
+{
+	struct conn *cn, *oldest = NULL;
+
+	LIST_FOREACH(cn, &rd->ctl->conns, entry)
+		if (cn->tcp && !cn->authed && (oldest == NULL ||
+		    cn->deadline_ms < oldest->deadline_ms))
+			oldest = cn;
+	if (oldest == NULL)
+		return;
+	rlog(rd, LL_INFO, "control TCP: %d connections waiting for auth; "
+	    "closing the oldest (%d)", rd->ctl->npreauth, oldest->fd);
+	conn_close(rd, oldest);
 }
 
 static void
@@ -296,18 +435,28 @@ accept_conn(struct relayd *rd, struct listener *l)
 	struct conn *cn;
 	int fd;
 
+	/* TCP connections start in the pre-auth pool, with a deadline. */
+	int *count = l->tcp ? &c->npreauth : &c->nconns;
+	int cap = l->tcp ? RELAYD_MAX_PREAUTH : RELAYD_MAX_CONNS;
+
 	while ((fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-		if (c->nconns >= RELAYD_MAX_CONNS || (cn = calloc(1, sizeof(*cn))) == NULL) {
-			rlog(rd, LL_WARNING, "control: %d connections already; "
-			    "refusing another", c->nconns);
+		if (l->tcp && *count >= cap)
+			preauth_evict_oldest(rd);
+		if (*count >= cap || (cn = calloc(1, sizeof(*cn))) == NULL) {
+			rlog(rd, LL_WARNING, "control%s: %d connections %s"
+			    "already; refusing another", l->tcp ? " TCP" : "",
+			    *count, l->tcp ? "waiting for auth " : "");
 			close(fd);
 			continue;
 		}
 		cn->tag.kind = TAG_CONN;
 		cn->fd = fd;
 		cn->tcp = l->tcp;
+		if (l->tcp)
+			cn->deadline_ms = now_ms() + RELAYD_AUTH_DEADLINE_MS;
 		proto_framer_init(&cn->in, PROTO_MAX_LINE);
 		proto_outbuf_init(&cn->out, RELAYD_CONN_OUTBUF_MAX);
+		proto_outbuf_init(&cn->evq, RELAYD_EVQ_MAX);
 		if (epoll_add(rd, fd, EPOLLIN, &cn->tag) < 0) {
 			proto_framer_free(&cn->in);
 			free(cn);
@@ -315,7 +464,7 @@ accept_conn(struct relayd *rd, struct listener *l)
 			continue;
 		}
 		LIST_INSERT_HEAD(&c->conns, cn, entry);
-		c->nconns++;
+		(*count)++;
 		rlog(rd, LL_DEBUG, "control connection %d opened", fd);
 	}
 }
@@ -345,16 +494,69 @@ conn_subscribe(struct conn *cn, json_t *events, struct proto_error *err)
 	return true;
 }
 
+/* Connections past their deadline: pre-auth, or draining after an error. */
+void
+control_tick(struct relayd *rd)
+{
+	struct conn *cn, *next;
+	uint64_t now = now_ms();
+
+	if (rd->ctl == NULL)
+		return;
+	for (cn = LIST_FIRST(&rd->ctl->conns); cn != NULL; cn = next) {
+		next = LIST_NEXT(cn, entry);
+		if (cn->deadline_ms == 0 || now < cn->deadline_ms)
+			continue;
+		rlog(rd, LL_INFO, "control connection %d: %s; closing it",
+		    cn->fd, cn->closing ? "still open after an error" :
+		    "no auth in time");
+		conn_close(rd, cn);
+	}
+}
+
+/* Queue one encoded event; after a drop, drop until resync is sent. */
+static void
+conn_queue_event(struct relayd *rd, struct conn *cn, const char *line,
+    size_t len, uint64_t seq)
+{
+	if (cn->missed == 0 &&
+	    proto_outbuf_append_raw(&cn->evq, line, len) == 0) {
+		conn_flush(rd, cn);
+		return;
+	}
+	if (cn->missed++ == 0) {
+		cn->missed_first = seq;
+		rlog(rd, LL_WARNING, "control connection %d: %zu bytes of "
+		    "events unread; dropping events from seq %llu until it "
+		    "catches up, then sending resync", cn->fd, cn->evq.len,
+		    (unsigned long long)seq);
+	}
+}
+
 void
 control_broadcast(struct relayd *rd, const char *name, json_t *msg)
 {
 	struct conn *cn, *next;
+	char *line;
+	size_t len;
 
-	if (rd->ctl != NULL)
-		for (cn = LIST_FIRST(&rd->ctl->conns); cn != NULL; cn = next) {
-			next = LIST_NEXT(cn, entry);
-			if (cn->subscribed && !cn->closing)
-				conn_send(rd, cn, json_incref(msg));
-		}
+	if (rd->ctl == NULL) {
+		json_decref(msg);
+		return;
+	}
+	rd->ctl->seq++;
+	json_object_set_new(msg, "seq", json_integer((json_int_t)rd->ctl->seq));
+	/* Encoded once for every subscriber. */
+	line = proto_encode(msg, &len);
 	json_decref(msg);
+	if (line == NULL) {
+		rlog(rd, LL_ERROR, "%s event: out of memory encoding it", name);
+		return;
+	}
+	for (cn = LIST_FIRST(&rd->ctl->conns); cn != NULL; cn = next) {
+		next = LIST_NEXT(cn, entry);
+		if (cn->subscribed && !cn->closing)
+			conn_queue_event(rd, cn, line, len, rd->ctl->seq);
+	}
+	free(line);
 }

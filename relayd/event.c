@@ -121,6 +121,7 @@ dispatch(struct relayd *rd, struct epoll_event *ev, int sigfd)
 		break;
 	case TAG_TIMER:
 		timers_tick(rd);
+		control_tick(rd);
 		break;
 	case TAG_SIGNAL:
 		on_signal(rd, sigfd);

@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "relayd.h"
@@ -31,7 +32,7 @@ usage(void)
 static int
 raise_nofile(struct relayd *rd)
 {
-	rlim_t need = 64 + RELAYD_MAX_CONNS;
+	rlim_t need = 64 + RELAYD_MAX_CONNS + RELAYD_MAX_PREAUTH;
 	struct rlimit rl;
 
 	for (int i = 0; i < rd->conf.nifaces; i++)
@@ -56,6 +57,20 @@ raise_nofile(struct relayd *rd)
 	return setrlimit(RLIMIT_NOFILE, &rl) < 0 ? -errno : 0;
 }
 
+/* A TCP secret in a file others can read is no secret: say so at start. */
+static void
+check_secret_mode(struct relayd *rd, const char *path)
+{
+	struct stat st;
+
+	if (!rd->conf.tcp_enabled || stat(path, &st) < 0 ||
+	    (st.st_mode & 0077) == 0)
+		return;
+	rlog(rd, LL_WARNING, "%s holds the control TCP secret but its mode "
+	    "is %04o: others can read it; chmod 600 it", path,
+	    (unsigned)(st.st_mode & 07777));
+}
+
 static int
 setup(struct relayd *rd)
 {
@@ -68,6 +83,7 @@ setup(struct relayd *rd)
 			rlog(rd, LL_ERROR, "port pool: out of memory");
 			return -1;
 		}
+	ports_check_ephemeral(rd);
 	if (raise_nofile(rd) < 0 ||
 	    session_table_init(&rd->sessions, 1024) < 0 ||
 	    forward_init(rd) < 0)
@@ -152,6 +168,7 @@ main(int argc, char *argv[])
 		return 0;
 	}
 	rd.started_ms = now_ms();
+	check_secret_mode(&rd, path);
 	sigfd = -1;
 	rc = setup(&rd);
 	if (rc == 0 && (sigfd = signals_open(&rd, &sigtag)) < 0)

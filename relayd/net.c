@@ -34,3 +34,85 @@ udp_bind(const struct sockaddr_storage *addr, uint16_t port)
 	}
 	return fd;
 }
+
+/*
+ * How many ports of [min, max] the kernel may hand out as ephemeral
+ * (`range`: ip_local_port_range, "32768\t60999") and has not reserved
+ * (`reserved`: ip_local_reserved_ports, "30000-39999,5060"). Such ports
+ * can be taken by the host's own connections (DNS, NTP), which then
+ * share the relay's range. -EINVAL if a text does not parse.
+ */
+int
+ports_ephemeral_unreserved(uint16_t min, uint16_t max, const char *range,
+    const char *reserved, unsigned *lo_out, unsigned *hi_out)
+{
+	unsigned lo, hi, a, b, n = 0;
+	const char *p = reserved;
+	char *end;
+
+	if (sscanf(range, "%u %u", &lo, &hi) != 2 || lo > hi || hi > 65535)
+		return -EINVAL;
+	if (lo < min)
+		lo = min;
+	if (hi > max)
+		hi = max;
+	*lo_out = lo;
+	*hi_out = hi;
+	if (lo > hi)
+		return 0;
+	n = hi - lo + 1;
+	/* Bounded: each round consumes at least one character. */
+	while (*p != '\0' && *p != '\n') {
+		a = (unsigned)strtoul(p, &end, 10);
+		if (end == p)
+			return -EINVAL;
+		b = a;
+		p = end;
+		if (*p == '-') {
+			b = (unsigned)strtoul(p + 1, &end, 10);
+			if (end == p + 1)
+				return -EINVAL;
+			p = end;
+		}
+		if (*p == ',')
+			p++;
+		if (a < lo)
+			a = lo;
+		if (b > hi)
+			b = hi;
+		if (a <= b)
+			n -= b - a + 1;	/* the kernel's list has no overlaps */
+	}
+	return (int)n;
+}
+
+/* Warn at start when the port range is open to the host's own flows. */
+void
+ports_check_ephemeral(struct relayd *rd)
+{
+	char range[64] = "", reserved[4096] = "";
+	unsigned lo, hi;
+	FILE *f;
+	int n;
+
+	if ((f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) != NULL) {
+		if (fgets(range, sizeof(range), f) == NULL)
+			range[0] = '\0';
+		fclose(f);
+	}
+	if ((f = fopen("/proc/sys/net/ipv4/ip_local_reserved_ports", "r")) != NULL) {
+		if (fgets(reserved, sizeof(reserved), f) == NULL)
+			reserved[0] = '\0';
+		fclose(f);
+	}
+	n = ports_ephemeral_unreserved(rd->conf.port_min, rd->conf.port_max,
+	    range, reserved, &lo, &hi);
+	if (n <= 0)
+		return;
+	rlog(rd, LL_WARNING, "ports %u-%u: %d of them (%u-%u) are in the "
+	    "ephemeral range (net.ipv4.ip_local_port_range) and not reserved: "
+	    "the host's own connections may take them and share the relay's "
+	    "range; reserve them (sysctl -w net.ipv4.ip_local_reserved_ports=%u-%u) "
+	    "or move ports.min/ports.max below %u", rd->conf.port_min,
+	    rd->conf.port_max, n, lo, hi, lo, hi, lo);
+}

@@ -6,9 +6,11 @@
  *   table ip trunkline {
  *     map dnat4 { type ipv4_addr . inet_service . ipv4_addr . inet_service :
  *                 ipv4_addr . inet_service . ipv4_addr . inet_service; }
- *     chain raw_pre  { filter prerouting -300: udp dport MIN-MAX
- *         saddr.sport.daddr.dport != @dnat4 notrack }
- *     chain raw_out  { filter output -300: udp sport MIN-MAX notrack }
+ *     chain raw_pre  { filter prerouting -300: ip daddr RELAY udp dport
+ *         MIN-MAX saddr.sport.daddr.dport != @dnat4 notrack }
+ *     chain raw_out  { filter output -300: ip saddr RELAY udp sport
+ *         MIN-MAX notrack }
+ *   (one rule of each per relay interface address RELAY)
  *     chain nat_pre  { nat prerouting -100:
  *         saddr.sport.daddr.dport map @dnat4 -> (out_local, out_peer);
  *         ct mark set TLK1; ct label set (out_local, out_peer);
@@ -22,7 +24,9 @@
  *   third parties) are notrack, so the userspace phase leaves no conntrack
  *   entry that would keep delivering to the socket after the switch, and
  *   relayd's own sends (raw_out) never make entries that clash with the
- *   NAT ones. The switch is one transaction adding the elements: the next
+ *   NAT ones. Only the relay's own addresses: the port range may overlap
+ *   the ephemeral one, and the host's own flows (DNS, NTP) from its other
+ *   addresses keep their conntrack entries (a stateful firewall needs them). The switch is one transaction adding the elements: the next
  *   packet is tracked and NATed. (A port bitmap set would be cheaper per
  *   packet, but nft_bitmap finds elements by walking a list on every
  *   insert and delete: 6,600 installs/s at 10k streams, measured.)
@@ -479,17 +483,18 @@ push_rule(struct nft_sock *s, const char *chain, struct nftnl_rule *r)
 
 enum { SET_DNAT4 = 1 };
 
+/* The notrack rules of one relay address (network order). */
 static int
-rules(struct nft_sock *s, uint16_t port_min, uint16_t port_max)
+notrack_rules(struct nft_sock *s, uint32_t addr, uint16_t lo, uint16_t hi)
 {
-	uint16_t lo = htons(port_min), hi = htons(port_max);
-	uint32_t mark = TL_CT_MARK;	/* ct mark: host byte order in registers */
 	struct nftnl_rule *r;
 	int rc;
 
-	/* raw_pre: packets on relay ports that no flow takes: notrack. */
+	/* raw_pre: packets to relay ports that no flow takes: notrack. */
 	r = nftnl_rule_alloc();
 	e_udp(r);
+	e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG_1);
+	e_cmp(r, NFT_REG_1, NFT_CMP_EQ, &addr, 4);
 	e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG_1);
 	e_cmp(r, NFT_REG_1, NFT_CMP_GTE, &lo, 2);
 	e_cmp(r, NFT_REG_1, NFT_CMP_LTE, &hi, 2);
@@ -501,12 +506,27 @@ rules(struct nft_sock *s, uint16_t port_min, uint16_t port_max)
 	/* raw_out: relayd's own packets never make conntrack entries. */
 	r = nftnl_rule_alloc();
 	e_udp(r);
+	e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1);
+	e_cmp(r, NFT_REG_1, NFT_CMP_EQ, &addr, 4);
 	e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, NFT_REG_1);
 	e_cmp(r, NFT_REG_1, NFT_CMP_GTE, &lo, 2);
 	e_cmp(r, NFT_REG_1, NFT_CMP_LTE, &hi, 2);
 	nftnl_rule_add_expr(r, nftnl_expr_alloc("notrack"));
-	if ((rc = push_rule(s, "raw_out", r)) < 0)
-		return rc;
+	return push_rule(s, "raw_out", r);
+}
+
+static int
+rules(struct nft_sock *s, uint16_t port_min, uint16_t port_max,
+    const uint32_t *addrs, int naddrs)
+{
+	uint16_t lo = htons(port_min), hi = htons(port_max);
+	uint32_t mark = TL_CT_MARK;	/* ct mark: host byte order in registers */
+	struct nftnl_rule *r;
+	int rc;
+
+	for (int i = 0; i < naddrs; i++)
+		if ((rc = notrack_rules(s, addrs[i], lo, hi)) < 0)
+			return rc;
 	/* nat_pre: the 4-tuple finds (out_local, out_peer) in REG32_04..07. */
 	r = nftnl_rule_alloc();
 	e_udp(r);
@@ -530,7 +550,7 @@ rules(struct nft_sock *s, uint16_t port_min, uint16_t port_max)
 
 int
 nft_tx_table_build(struct nft_sock *s, bool exists, uint16_t port_min,
-    uint16_t port_max, int nifaces)
+    uint16_t port_max, int nifaces, const uint32_t *addrs, int naddrs)
 {
 	uint32_t service = T_SERVICE, ip = T_IPV4;
 	uint32_t pair = ip << TYPE_BITS | service;
@@ -554,7 +574,7 @@ nft_tx_table_build(struct nft_sock *s, bool exists, uint16_t port_min,
 	    (rc = add_chain(s, "nat_post", "nat", NF_INET_POST_ROUTING,
 	    NF_IP_PRI_NAT_SRC)) < 0)
 		return rc;
-	return rules(s, port_min, port_max);
+	return rules(s, port_min, port_max, addrs, naddrs);
 }
 
 int

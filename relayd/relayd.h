@@ -26,8 +26,12 @@
 
 #define RELAYD_DEFAULT_CONFIG	"/etc/trunkline/relayd.json"
 #define RELAYD_MAX_IFACES	8
-#define RELAYD_MAX_CONNS	256
-#define RELAYD_CONN_OUTBUF_MAX	(4u << 20)	/* a slower subscriber is cut */
+#define RELAYD_MAX_CONNS	256		/* Unix and authenticated TCP */
+#define RELAYD_MAX_PREAUTH	32		/* TCP waiting for auth */
+#define RELAYD_AUTH_DEADLINE_MS	5000		/* to send auth on TCP */
+#define RELAYD_CLOSE_DEADLINE_MS 2000		/* draining after an error */
+#define RELAYD_CONN_OUTBUF_MAX	(4u << 20)	/* replies a client left unread */
+#define RELAYD_EVQ_MAX		(64u << 20)	/* events, then resync */
 #define RELAYD_TICK_MS		100
 #define RELAYD_BATCH		32		/* recvmmsg/sendmmsg batch */
 #define RELAYD_MAX_PKT		2048
@@ -96,6 +100,11 @@ void	 config_defaults(struct relayd_conf *);
 
 /* ---- net.c: sockets (address helpers: proto.h, addr.c) ---- */
 int	 udp_bind(const struct sockaddr_storage *, uint16_t port);	/* fd or -errno */
+/* Ports of [min, max] in `range` not in `reserved` (sysctl texts). */
+int	 ports_ephemeral_unreserved(uint16_t min, uint16_t max,
+	    const char *range, const char *reserved, unsigned *lo,
+	    unsigned *hi);
+void	 ports_check_ephemeral(struct relayd *);	/* warns at start */
 
 /* ---- rtp.c: what the relay reads from packets ---- */
 struct rtp_seq {
@@ -112,6 +121,9 @@ bool	 pkt_is_rtcp(const uint8_t *, size_t);	/* RTCP on a muxed port */
 bool	 pkt_is_rtp(const uint8_t *, size_t);
 /* Feed one packet; returns the packets lost so far over all SSRCs. */
 uint64_t rtp_seq_update(struct rtp_seq *, const uint8_t *, size_t);
+
+/* ---- hash.c ---- */
+uint64_t siphash24(const void *, size_t, const uint64_t key[2]);
 
 /* ---- session.c: sessions, streams, legs ---- */
 enum direction { DIR_SENDRECV, DIR_SENDONLY, DIR_RECVONLY, DIR_INACTIVE };
@@ -186,6 +198,7 @@ struct session {
 struct session_table {
 	struct session		**buckets;
 	size_t			 nbuckets;
+	uint64_t		 key[2];	/* hash key, random per table */
 	size_t			 count;
 	struct session		*first, *last;
 };
@@ -294,6 +307,8 @@ struct conn;
 int	 control_open(struct relayd *);
 void	 control_close(struct relayd *);
 void	 control_event(struct relayd *, uint32_t events, void *tag);
+/* Every tick: close connections past their deadline. */
+void	 control_tick(struct relayd *);
 /* Send an event to every subscriber of `name`. Steals msg. */
 void	 control_broadcast(struct relayd *, const char *name, json_t *msg);
 bool	 conn_subscribe(struct conn *, json_t *events, struct proto_error *);

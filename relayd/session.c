@@ -10,26 +10,27 @@
 #include <string.h>
 #include <time.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "relayd.h"
 
+/* Keyed: call ids are chosen by the network (hash.c says why). */
 static size_t
-hash_str(const char *s)
+hash_str(const struct session_table *t, const char *s)
 {
-	uint64_t h = 1469598103934665603ull;	/* FNV-1a */
-
-	while (*s != '\0') {
-		h ^= (uint8_t)*s++;
-		h *= 1099511628211ull;
-	}
-	return (size_t)h;
+	return (size_t)siphash24(s, strlen(s), t->key);
 }
 
 int
 session_table_init(struct session_table *t, size_t nbuckets)
 {
 	memset(t, 0, sizeof(*t));
+	if (getrandom(t->key, sizeof(t->key), 0) != sizeof(t->key)) {
+		/* no entropy yet (early boot): time and address, better than none */
+		t->key[0] = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)t;
+		t->key[1] = (uint64_t)clock() * 0x9e3779b97f4a7c15ull ^ t->key[0];
+	}
 	t->buckets = calloc(nbuckets, sizeof(*t->buckets));
 	if (t->buckets == NULL)
 		return -ENOMEM;
@@ -49,7 +50,7 @@ session_find(struct session_table *t, const char *call_id)
 {
 	struct session *s;
 
-	for (s = t->buckets[hash_str(call_id) % t->nbuckets]; s; s = s->hnext)
+	for (s = t->buckets[hash_str(t, call_id) % t->nbuckets]; s; s = s->hnext)
 		if (strcmp(s->call_id, call_id) == 0)
 			return s;
 	return NULL;
@@ -66,7 +67,7 @@ table_grow(struct session_table *t)
 	if (b == NULL)
 		return;
 	for (s = t->first; s != NULL; s = s->next) {
-		size_t i = hash_str(s->call_id) % n;
+		size_t i = hash_str(t, s->call_id) % n;
 		s->hnext = b[i];
 		b[i] = s;
 	}
@@ -82,7 +83,7 @@ table_insert(struct session_table *t, struct session *s)
 
 	if (t->count >= t->nbuckets)
 		table_grow(t);
-	i = hash_str(s->call_id) % t->nbuckets;
+	i = hash_str(t, s->call_id) % t->nbuckets;
 	s->hnext = t->buckets[i];
 	t->buckets[i] = s;
 	s->prev = t->last;
@@ -98,7 +99,7 @@ table_insert(struct session_table *t, struct session *s)
 static void
 table_remove(struct session_table *t, struct session *s)
 {
-	struct session **pp = &t->buckets[hash_str(s->call_id) % t->nbuckets];
+	struct session **pp = &t->buckets[hash_str(t, s->call_id) % t->nbuckets];
 
 	while (*pp != NULL && *pp != s)
 		pp = &(*pp)->hnext;
@@ -168,7 +169,10 @@ leg_close(struct relayd *rd, struct leg *leg)
  * other process holds goes to the back of the queue; we try each pair at
  * most once.
  */
-/* Bind both sockets of a leg on `port` (already taken from the pool). */
+/*
+ * Bind both sockets of a leg on `port` (already taken from the pool). The
+ * port is the leg's now: on failure it is back in the pool, once.
+ */
 static int
 leg_bind(struct relayd *rd, struct leg *leg, uint16_t port)
 {
@@ -180,11 +184,14 @@ leg_bind(struct relayd *rd, struct leg *leg, uint16_t port)
 	if (fd[SK_RTP] < 0 || fd[SK_RTCP] < 0) {
 		if (fd[SK_RTP] >= 0)
 			close(fd[SK_RTP]);
+		ports_release(&rd->pools[leg->iface], port);
 		return fd[SK_RTP] < 0 ? fd[SK_RTP] : fd[SK_RTCP];
 	}
+	/* The leg owns both sockets and the port from here: leg_close. */
 	leg->port = port;
+	leg->sock[SK_RTP].fd = fd[SK_RTP];
+	leg->sock[SK_RTCP].fd = fd[SK_RTCP];
 	for (int k = SK_RTP; k <= SK_RTCP; k++) {
-		leg->sock[k].fd = fd[k];
 		if (epoll_add(rd, fd[k], EPOLLIN, &leg->sock[k].tag) < 0) {
 			int rc = -errno;
 			leg_close(rd, leg);
@@ -209,13 +216,16 @@ leg_open(struct relayd *rd, struct leg *leg)
 		fd[SK_RTP] = udp_bind(bind_addr, port);
 		fd[SK_RTCP] = fd[SK_RTP] < 0 ? -1 : udp_bind(bind_addr, port + 1);
 		if (fd[SK_RTP] >= 0 && fd[SK_RTCP] >= 0) {
+			/* both owned by the leg at once: leg_close frees both */
 			leg->port = port;
+			leg->sock[SK_RTP].fd = fd[SK_RTP];
+			leg->sock[SK_RTCP].fd = fd[SK_RTCP];
 			for (int k = SK_RTP; k <= SK_RTCP; k++) {
-				leg->sock[k].fd = fd[k];
 				if (epoll_add(rd, fd[k], EPOLLIN,
 				    &leg->sock[k].tag) < 0) {
+					int rc = -errno;
 					leg_close(rd, leg);
-					return -errno;
+					return rc;
 				}
 			}
 			return 0;
@@ -326,10 +336,8 @@ session_restore_streams(struct relayd *rd, struct session *s, int n,
 			if (ports_take_port(&rd->pools[leg->iface], port) < 0)
 				return -EADDRINUSE;
 			rc = leg_bind(rd, leg, port);
-			if (rc < 0) {
-				ports_release(&rd->pools[leg->iface], port);
-				return rc;
-			}
+			if (rc < 0)
+				return rc;	/* leg_bind returned the port */
 		}
 	}
 	return 0;

@@ -98,7 +98,7 @@ test_defaults_when_absent(void **state)
 
 	assert_int_equal(load(*state, "{}", &c, msg, sizeof(msg)), 0);
 	assert_string_equal(c.socket_path, "/run/trunkline/relayd.sock");
-	assert_int_equal(c.port_min, 30000);
+	assert_int_equal(c.port_min, 20000);
 	assert_true(c.strict_source);
 	assert_string_equal(c.backend, "auto");
 	assert_string_equal(c.journal, "/run/trunkline/journal");

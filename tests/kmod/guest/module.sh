@@ -156,6 +156,23 @@ check "unprivileged dump is refused (EPERM)" sh -c \
 	"tlk -u count 2>&1 | grep -q 'Operation not permitted'"
 check "still 1 entry" test "$(tlk count)" = 1
 
+# --- a namespace of a user namespace: its own, smaller limit ---------------------
+# (unshare -r -n: the netns is owned by a new user namespace, whose root
+# passes GENL_UNS_ADMIN_PERM; any user could do this.)
+check "userns_max_entries is 4096" test "$(cat /sys/module/trunkline/parameters/userns_max_entries)" = 4096
+L=127.0.0.1	# the only local address of a fresh namespace
+unshare -r -n sh -c "$IP link set lo up; tlk bulk add 5000 $L:40000 $L:30002 $L:5000 >/tmp/uns.out 2>&1; tlk count" >/tmp/uns.count 2>&1
+echo "userns netns: $(tail -n 2 /tmp/uns.count | tr '\n' ' ') / $(tail -n 2 /tmp/uns.out | tr '\n' ' ')"
+check "user-namespace netns: 5000 adds stop at 4096 (table full)" sh -c \
+	"[ \"\$(tail -n 1 /tmp/uns.count)\" = 4096 ] && grep -q 'table full\|No space' /tmp/uns.out"
+echo 100 >/sys/module/trunkline/parameters/userns_max_entries
+unshare -r -n sh -c "$IP link set lo up; tlk bulk add 200 $L:40000 $L:30002 $L:5000 >/dev/null 2>&1; tlk count" >/tmp/uns.count 2>&1
+check "user-namespace netns: the limit follows the parameter (100)" test "$(tail -n 1 /tmp/uns.count)" = 100
+echo 4096 >/sys/module/trunkline/parameters/userns_max_entries
+check "the initial namespace is not limited by it: 5000 adds" tlk bulk add 5000 $R_A:40000 $R_B:30002 $B:5000
+check "5001 entries" test "$(tlk count)" = 5001
+check "bulk delete 5000" tlk bulk del 5000 $R_A:40000 $R_B:30002 $B:5000
+
 # --- no leak: what 10,000 entries took is given back, every time -------------
 check "flush removes 1 entry" sh -c "tlk flush | grep -q count=1"
 sleep 1		# RCU callbacks free the entries

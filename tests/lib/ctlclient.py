@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""ctlclient.py: hostile and bulk control-protocol clients for the relay's
+integration tests (tests/integration/relay_control_*.sh).
+
+  ctlclient.py offers SOCK N PREFIX         N offers (one stream each) with
+                                            255-byte ids; exits 0 when all ok
+  ctlclient.py slowsub SOCK GOFILE N SECS   subscribe, read nothing until
+                                            GOFILE exists, then read events
+                                            until N timeouts or SECS; print
+                                            a JSON summary
+  ctlclient.py idle HOST PORT N SECS        open N TCP connections, send
+                                            nothing; print how many the
+                                            server closed within SECS
+
+Every loop is bounded in count and time.
+"""
+import json
+import os
+import select
+import socket
+import sys
+import time
+
+
+def unix(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    return s
+
+
+def read_lines(s, buf, deadline):
+    """Read once (bounded by deadline); return (lines, rest, closed)."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        return [], buf, False
+    r, _, _ = select.select([s], [], [], left)
+    if not r:
+        return [], buf, False
+    try:
+        data = s.recv(1 << 20)
+    except ConnectionResetError:
+        return [], buf, True
+    if not data:
+        return [], buf, True
+    buf += data
+    *lines, rest = buf.split(b"\n")
+    return [json.loads(l) for l in lines if l.strip()], rest, False
+
+
+def offers(path, n, prefix):
+    s = unix(path)
+    buf = b""
+    pad = "x" * 255
+    batch = 100
+    deadline = time.monotonic() + 600
+    done = 0
+    while done < n:
+        k = min(batch, n - done)
+        out = []
+        for i in range(done, done + k):
+            cid = (f"{prefix}-{i}-" + pad)[:255]
+            out.append(json.dumps({
+                "id": i, "cmd": "offer", "call_id": cid,
+                "from_tag": ("f" + pad)[:255], "to_tag": ("t" + pad)[:255],
+                "media": [{"type": "audio", "address": "192.0.2.10",
+                           "rtp_port": 4000}]}))
+        s.sendall(("\n".join(out) + "\n").encode())
+        got = 0
+        while got < k:
+            msgs, buf, closed = read_lines(s, buf, deadline)
+            if closed or time.monotonic() > deadline:
+                print(f"offers: connection closed/timed out after {done + got}",
+                      file=sys.stderr)
+                return 1
+            for m in msgs:
+                if m.get("ok") is not True:
+                    print(f"offers: {m}", file=sys.stderr)
+                    return 1
+                got += 1
+        done += k
+    print(json.dumps({"offers": done}))
+    return 0
+
+
+def slowsub(path, gofile, n, secs):
+    s = unix(path)
+    s.sendall(b'{"id":1,"cmd":"subscribe"}\n')
+    buf = b""
+    deadline = time.monotonic() + 10
+    msgs = []
+    while not msgs:
+        msgs, buf, closed = read_lines(s, buf, deadline)
+        if closed or time.monotonic() > deadline:
+            print("slowsub: no subscribe reply", file=sys.stderr)
+            return 1
+    print(json.dumps({"subscribed": msgs[0].get("ok")}), flush=True)
+    # The slow part: read nothing until told (bounded).
+    limit = time.monotonic() + 600
+    while not os.path.exists(gofile) and time.monotonic() < limit:
+        time.sleep(0.05)
+    seqs, ids, resync, closed = [], set(), [], False
+    deadline = time.monotonic() + secs
+    while len(ids) < n and time.monotonic() < deadline and not closed:
+        got, buf, closed = read_lines(s, buf, deadline)
+        for m in got:
+            if m.get("event") == "timeout":
+                seqs.append(m.get("seq"))
+                ids.add(m.get("call_id"))
+            elif m.get("event") == "resync":
+                resync.append(m)
+    contiguous = (bool(seqs) and all(isinstance(q, int) for q in seqs) and
+                  seqs == list(range(seqs[0], seqs[0] + len(seqs))))
+    print(json.dumps({"events": len(seqs), "distinct": len(ids),
+                      "contiguous": contiguous, "resync": resync,
+                      "closed": closed}))
+    return 0
+
+
+def idle(host, port, n, secs):
+    conns = []
+    for _ in range(n):
+        c = socket.create_connection((host, port), timeout=5)
+        c.setblocking(False)
+        conns.append(c)
+    print(json.dumps({"opened": len(conns)}), flush=True)
+    closed = set()
+    deadline = time.monotonic() + secs
+    while len(closed) < n and time.monotonic() < deadline:
+        live = [c for c in conns if c.fileno() not in closed]
+        r, _, _ = select.select(live, [], [], max(0, deadline - time.monotonic()))
+        for c in r:
+            try:
+                if c.recv(4096) == b"":
+                    closed.add(c.fileno())
+            except (ConnectionResetError, BlockingIOError):
+                closed.add(c.fileno())
+    print(json.dumps({"closed": len(closed)}))
+    for c in conns:
+        c.close()
+    return 0
+
+
+def main():
+    mode = sys.argv[1]
+    a = sys.argv[2:]
+    if mode == "offers":
+        return offers(a[0], int(a[1]), a[2])
+    if mode == "slowsub":
+        return slowsub(a[0], a[1], int(a[2]), float(a[3]))
+    if mode == "idle":
+        return idle(a[0], int(a[1]), int(a[2]), float(a[3]))
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

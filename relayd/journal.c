@@ -252,11 +252,13 @@ put_leg(struct journal *j, const struct leg *leg)
 		rc = rc ?: put(j, ",\"rtcp_mux\":%s,\"direction\":\"%s\"}",
 		    e->rtcp_mux ? "true" : "false", dir_names[e->direction]);
 	}
+	/* last_seen: the timers need it (restore_leg says how). */
 	return rc ?: put(j, ",\"stats\":{\"packets\":%llu,\"bytes\":%llu,"
-	    "\"drops\":%llu}}",
+	    "\"drops\":%llu,\"last_seen\":%lld}}",
 	    (unsigned long long)(leg->stats.packets - leg->stats.kpackets),
 	    (unsigned long long)(leg->stats.bytes - leg->stats.kbytes),
-	    (unsigned long long)leg->stats.drops);
+	    (unsigned long long)leg->stats.drops,
+	    (long long)leg->stats.last_seen_wall);
 }
 
 static int
@@ -473,6 +475,19 @@ restore_leg(struct leg *leg, json_t *o)
 	    "bytes"));
 	leg->stats.drops = (uint64_t)json_integer_value(json_object_get(st,
 	    "drops"));
+	/*
+	 * A leg that had seen packets must not look like one that never did:
+	 * the timers would end the call as "setup" at the first tick. The
+	 * journalled time is only a lower bound (lines are written on changes,
+	 * not on packets) and relayd was deaf while it was down, so the
+	 * silence is counted from the restart: a held or quiet call gets its
+	 * whole hold or inactivity timeout again, never less.
+	 */
+	leg->stats.last_seen_wall = (int64_t)json_integer_value(
+	    json_object_get(st, "last_seen"));
+	if (leg->stats.last_seen_wall > 0 || leg->is_latched[SK_RTP] ||
+	    leg->is_latched[SK_RTCP])	/* a latch is a packet seen */
+		leg->stats.last_seen_ms = now_ms();
 	return 0;
 }
 

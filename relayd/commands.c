@@ -415,6 +415,9 @@ cmd_stats(struct relayd *rd, json_t *id)
 	    "errors", (json_int_t)rd->totals.errors,
 	    "sessions_created", (json_int_t)rd->totals.sessions_created,
 	    "sessions_timed_out", (json_int_t)rd->totals.sessions_timed_out));
+	json_object_update_new(reply, json_pack("{s:I, s:b}",
+	    "journal_errors", (json_int_t)rd->totals.journal_errors,
+	    "journal_behind", journal_behind(rd)));
 	return reply;
 }
 

@@ -25,6 +25,15 @@
  *
  * The directory is locked (flock on .lock): a second relayd pointed at
  * the same journal runs without one rather than trample the first's.
+ *
+ * Failures fail safe (a full /run, EMFILE): a write that fails is cut
+ * back to the last whole line (a torn line would glue the next one to
+ * it), the log is then "behind" (it misses changes) and nothing more is
+ * appended to it; the whole live set is rewritten into a new file instead,
+ * retried every JOURNAL_RETRY_MS until it works. A failed compaction
+ * leaves the log as it was (still right) and is retried as slowly. Each
+ * failure is counted (stats: journal_errors); the first is logged, and
+ * the recovery.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -46,6 +55,7 @@
  * estimate of what the live sessions need. */
 #define JOURNAL_COMPACT_MIN	(1u << 20)
 #define JOURNAL_SLACK		4
+#define JOURNAL_RETRY_MS	1000	/* between rewrite/compaction attempts */
 
 struct journal {
 	int		 dirfd;
@@ -57,6 +67,9 @@ struct journal {
 	uint64_t	 session_bytes;	/* written as session lines, ever */
 	uint64_t	 session_lines;
 	uint64_t	 writes;
+	bool		 behind;	/* a write failed: rewrite before appending */
+	bool		 failing;	/* the last attempt failed (logged once) */
+	uint64_t	 retry_ms;	/* no rewrite or compaction before */
 };
 
 static const char *const dir_names[] = { "sendrecv", "sendonly", "recvonly",
@@ -143,6 +156,7 @@ journal_close(struct relayd *rd)
 
 	if (j == NULL)
 		return;
+	j->retry_ms = 0;		/* a last try if it is behind */
 	journal_flush(rd);
 	if (rd->sessions.count == 0 && ftruncate(j->logfd, 0) < 0)
 		rlog(rd, LL_WARNING, "journal: emptying %s/%s: %s",
@@ -315,7 +329,7 @@ journal_save(struct relayd *rd, const struct session *s)
 	struct journal *j = rd->journal;
 	size_t before;
 
-	if (j == NULL)
+	if (j == NULL || j->behind)	/* the rewrite will carry it */
 		return;
 	before = j->len;
 	if (put_session(j, rd, s) < 0) {
@@ -334,7 +348,7 @@ journal_drop(struct relayd *rd, const struct session *s)
 	struct journal *j = rd->journal;
 	size_t before;
 
-	if (j == NULL)
+	if (j == NULL || j->behind)
 		return;
 	before = j->len;
 	if (put(j, "{\"v\":%d,\"drop\":", JOURNAL_VERSION) < 0 ||
@@ -379,8 +393,12 @@ journal_compact(struct relayd *rd)
 		}
 	fd = openat(j->dirfd, JOURNAL_NEW, O_WRONLY | O_CREAT | O_TRUNC |
 	    O_APPEND | O_CLOEXEC, 0640);
-	if (fd < 0)
+	if (fd < 0) {
+		/* These lines must not reach the old log: appending the live
+		 * set every round is what filled /run. */
+		j->len = 0;
 		return -errno;
+	}
 	rc = write_all(fd, j->buf, j->len);
 	if (rc == 0 && renameat(j->dirfd, JOURNAL_NEW, j->dirfd,
 	    JOURNAL_LOG) < 0)
@@ -388,6 +406,7 @@ journal_compact(struct relayd *rd)
 	if (rc < 0) {
 		close(fd);
 		unlinkat(j->dirfd, JOURNAL_NEW, 0);
+		j->len = 0;
 		return rc;
 	}
 	close(j->logfd);
@@ -408,26 +427,94 @@ needs_compaction(const struct relayd *rd)
 	    j->log_bytes > JOURNAL_SLACK * avg * (rd->sessions.count + 1);
 }
 
+/* A write, rewrite or compaction failed: count it, log the first. */
+static void
+journal_failed(struct relayd *rd, const char *what, int rc)
+{
+	struct journal *j = rd->journal;
+
+	rd->totals.journal_errors++;
+	j->retry_ms = now_ms() + JOURNAL_RETRY_MS;
+	if (j->failing) {
+		rlog(rd, LL_DEBUG, "journal: %s %s/%s: %s (again)", what,
+		    rd->conf.journal, JOURNAL_LOG, strerror(-rc));
+		return;
+	}
+	j->failing = true;
+	rlog(rd, LL_ERROR, "journal: %s %s/%s: %s; %s", what, rd->conf.journal,
+	    JOURNAL_LOG, strerror(-rc), j->behind ? "the log misses changes "
+	    "and is not appended to; it will be rewritten whole (retried "
+	    "every second, stats journal_errors counts the failures)" :
+	    "the log stays as it is and compaction is retried every second");
+}
+
+/* The log misses changes: write every live session to a new one. */
+static void
+journal_rewrite(struct relayd *rd)
+{
+	struct journal *j = rd->journal;
+	int rc;
+
+	j->len = 0;		/* the rewrite carries every session as it is */
+	if (now_ms() < j->retry_ms)
+		return;
+	if ((rc = journal_compact(rd)) < 0) {
+		journal_failed(rd, "rewriting", rc);
+		return;
+	}
+	j->behind = j->failing = false;
+	rlog(rd, LL_NOTICE, "journal: %s/%s rewritten with %zu sessions; "
+	    "appending again", rd->conf.journal, JOURNAL_LOG,
+	    rd->sessions.count);
+}
+
 /* The lines of this loop round, in one write. */
 void
 journal_flush(struct relayd *rd)
 {
 	struct journal *j = rd->journal;
+	size_t n;
 	int rc;
 
-	if (j == NULL || j->len == 0)
+	if (j == NULL)
 		return;
-	rc = write_all(j->logfd, j->buf, j->len);
-	if (rc < 0)
-		rlog(rd, LL_ERROR, "journal: writing %s/%s: %s; a restart "
-		    "would lose the last changes", rd->conf.journal,
-		    JOURNAL_LOG, strerror(-rc));
-	else
-		j->log_bytes += j->len;
+	if (j->behind) {
+		journal_rewrite(rd);
+		return;
+	}
+	n = j->len;
+	rc = n > 0 ? write_all(j->logfd, j->buf, n) : 0;
 	j->len = 0;
-	if (needs_compaction(rd) && (rc = journal_compact(rd)) < 0)
-		rlog(rd, LL_ERROR, "journal: compacting %s/%s: %s",
-		    rd->conf.journal, JOURNAL_LOG, strerror(-rc));
+	if (rc < 0) {
+		/* Cut a partial line: the next append would be glued to it.
+		 * If even that fails, the rewrite replaces the file. */
+		if (ftruncate(j->logfd, (off_t)j->log_bytes) < 0)
+			rlog(rd, LL_WARNING, "journal: cutting a torn line in "
+			    "%s/%s: %s", rd->conf.journal, JOURNAL_LOG,
+			    strerror(errno));
+		j->behind = true;
+		j->failing = false;
+		journal_failed(rd, "writing", rc);
+		return;
+	}
+	j->log_bytes += n;
+	if (!needs_compaction(rd) || now_ms() < j->retry_ms)
+		return;
+	if ((rc = journal_compact(rd)) < 0) {
+		journal_failed(rd, "compacting", rc);
+		return;
+	}
+	if (j->failing)
+		rlog(rd, LL_NOTICE, "journal: %s/%s compacted again",
+		    rd->conf.journal, JOURNAL_LOG);
+	j->failing = false;
+}
+
+/* While the log is behind, or for stats. */
+bool
+journal_behind(const struct relayd *rd)
+{
+	return rd->journal != NULL && rd->journal->behind;
 }
 
 /* ---- restoring ---- */
@@ -665,8 +752,9 @@ journal_restore(struct relayd *rd)
 		    "restored", n.sessions, n.streams, n.adopted, n.relatching,
 		    n.failed);
 	/* Start a fresh log with what is live now: paths may have changed. */
-	if ((rc = journal_compact(rd)) < 0)
-		rlog(rd, LL_ERROR, "journal: rewriting %s/%s: %s",
-		    rd->conf.journal, JOURNAL_LOG, strerror(-rc));
+	if ((rc = journal_compact(rd)) < 0) {
+		rd->journal->behind = true;
+		journal_failed(rd, "rewriting", rc);
+	}
 	return 0;
 }

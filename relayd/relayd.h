@@ -282,6 +282,8 @@ void	 journal_drop(struct relayd *, const struct session *);
 void	 journal_flush(struct relayd *);
 /* Sessions back from the journal; streams offered to backend adopt. */
 int	 journal_restore(struct relayd *);
+/* A write failed and the log misses changes until it is rewritten. */
+bool	 journal_behind(const struct relayd *);
 
 /* ---- forward.c: the userspace path ---- */
 int	 forward_init(struct relayd *);
@@ -334,6 +336,7 @@ void	 epoll_del(struct relayd *, int fd);
 struct relayd_totals {
 	uint64_t	 packets, bytes, drops, errors;
 	uint64_t	 sessions_created, sessions_timed_out;
+	uint64_t	 journal_errors;	/* failed writes/rewrites/compactions */
 };
 
 /* The daemon context: the only mutable state there is. */

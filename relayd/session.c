@@ -346,6 +346,29 @@ session_destroy(struct relayd *rd, struct session *s)
 	free(s);
 }
 
+json_t *
+session_finish(struct relayd *rd, struct session *s,
+    json_t *(*report)(struct relayd *, const struct session *, void *),
+    void *arg)
+{
+	bool kernel = false;
+	json_t *out;
+
+	for (int i = 0; i < s->nstreams; i++) {
+		kernel |= s->streams[i]->path == PATH_KERNEL;
+		backend_stream_release(rd, s->streams[i]);
+	}
+	/* A backend that batches its removals (nft) commits them now and
+	 * reads the final counters; the reply waits for one transaction. */
+	if (kernel)
+		backend_flush(rd);
+	out = report(rd, s, arg);
+	for (int i = 0; i < s->nstreams; i++)
+		s->streams[i]->path = PATH_USERSPACE;	/* released above */
+	session_destroy(rd, s);
+	return out;
+}
+
 void
 leg_unlatch(struct leg *leg)
 {

@@ -56,23 +56,29 @@ session_expired(const struct relayd *rd, const struct session *s,
 	return elapsed(last, now, c->inactivity_timeout) ? "inactivity" : NULL;
 }
 
+/* After the streams left the backend: the final counters. */
+static json_t *
+timeout_event(struct relayd *rd, const struct session *s, void *reason)
+{
+	json_t *ev = proto_event("timeout");
+
+	json_object_update_new(ev, json_pack("{s:s, s:s, s:s, s:s, s:f}",
+	    "call_id", s->call_id, "from_tag", s->tag[SIDE_A],
+	    "to_tag", s->tag[SIDE_B], "reason", (const char *)reason,
+	    "duration", (double)(now_ms() - s->created_ms) / 1000.0));
+	json_object_set_new(ev, "streams", streams_to_json(rd, s));
+	return ev;
+}
+
 void
 session_end(struct relayd *rd, struct session *s, const char *reason)
 {
 	json_t *ev;
 
-	backend_sync_session(rd, s);	/* final kernel counters */
-	ev = proto_event("timeout");
-
-	json_object_update_new(ev, json_pack("{s:s, s:s, s:s, s:s, s:f}",
-	    "call_id", s->call_id, "from_tag", s->tag[SIDE_A],
-	    "to_tag", s->tag[SIDE_B], "reason", reason,
-	    "duration", (double)(now_ms() - s->created_ms) / 1000.0));
-	json_object_set_new(ev, "streams", streams_to_json(rd, s));
 	rlog(rd, LL_NOTICE, "call %s ended by the relay: %s timeout",
 	    s->call_id, reason);
 	rd->totals.sessions_timed_out++;
-	session_destroy(rd, s);
+	ev = session_finish(rd, s, timeout_event, (void *)reason);
 	control_broadcast(rd, "timeout", ev);
 }
 

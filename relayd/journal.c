@@ -30,8 +30,9 @@
  * back to the last whole line (a torn line would glue the next one to
  * it), the log is then "behind" (it misses changes) and nothing more is
  * appended to it; the whole live set is rewritten into a new file instead,
- * retried every JOURNAL_RETRY_MS until it works. A failed compaction
- * leaves the log as it was (still right) and is retried as slowly. Each
+ * retried after JOURNAL_RETRY_MS, doubling up to JOURNAL_RETRY_MAX_MS,
+ * until it works. A failed compaction leaves the log as it was (still
+ * right) and is retried as slowly. Each
  * failure is counted (stats: journal_errors); the first is logged, and
  * the recovery.
  */
@@ -55,7 +56,8 @@
  * estimate of what the live sessions need. */
 #define JOURNAL_COMPACT_MIN	(1u << 20)
 #define JOURNAL_SLACK		4
-#define JOURNAL_RETRY_MS	1000	/* between rewrite/compaction attempts */
+#define JOURNAL_RETRY_MS	1000	/* first wait before another attempt */
+#define JOURNAL_RETRY_MAX_MS	32000	/* doubling up to this */
 
 struct journal {
 	int		 dirfd;
@@ -70,6 +72,7 @@ struct journal {
 	bool		 behind;	/* a write failed: rewrite before appending */
 	bool		 failing;	/* the last attempt failed (logged once) */
 	uint64_t	 retry_ms;	/* no rewrite or compaction before */
+	uint64_t	 retry_wait_ms;	/* the wait after the next failure */
 };
 
 static const char *const dir_names[] = { "sendrecv", "sendonly", "recvonly",
@@ -434,7 +437,12 @@ journal_failed(struct relayd *rd, const char *what, int rc)
 	struct journal *j = rd->journal;
 
 	rd->totals.journal_errors++;
-	j->retry_ms = now_ms() + JOURNAL_RETRY_MS;
+	/* A rewrite serializes every live session: back off while it fails. */
+	if (!j->failing || j->retry_wait_ms == 0)
+		j->retry_wait_ms = JOURNAL_RETRY_MS;
+	j->retry_ms = now_ms() + j->retry_wait_ms;
+	if (j->retry_wait_ms < JOURNAL_RETRY_MAX_MS)
+		j->retry_wait_ms *= 2;
 	if (j->failing) {
 		rlog(rd, LL_DEBUG, "journal: %s %s/%s: %s (again)", what,
 		    rd->conf.journal, JOURNAL_LOG, strerror(-rc));
@@ -444,8 +452,9 @@ journal_failed(struct relayd *rd, const char *what, int rc)
 	rlog(rd, LL_ERROR, "journal: %s %s/%s: %s; %s", what, rd->conf.journal,
 	    JOURNAL_LOG, strerror(-rc), j->behind ? "the log misses changes "
 	    "and is not appended to; it will be rewritten whole (retried "
-	    "every second, stats journal_errors counts the failures)" :
-	    "the log stays as it is and compaction is retried every second");
+	    "after 1 s, then less often up to every 32 s; stats "
+	    "journal_errors counts the failures)" : "the log stays as it is "
+	    "and compaction is retried after 1 s, then less often");
 }
 
 /* The log misses changes: write every live session to a new one. */

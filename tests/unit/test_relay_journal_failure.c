@@ -191,15 +191,15 @@ mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Loop rounds until cond(path) holds; at most 5 s. */
+/* Loop rounds until cond(path) holds; at most 40 s (retries back off). */
 static bool
 rounds_until(struct relayd *rd, const char *path,
     bool (*cond)(const char *, off_t), off_t arg)
 {
-	uint64_t deadline = mono_ms() + 5000;
+	uint64_t deadline = mono_ms() + 40000;
 	const struct timespec tick = { 0, 50 * 1000000L };
 
-	for (int i = 0; i < 200 && mono_ms() < deadline; i++) {
+	for (int i = 0; i < 800 && mono_ms() < deadline; i++) {
 		journal_flush(rd);
 		if (cond(path, arg))
 			return true;

@@ -979,7 +979,7 @@ kmod_flush(struct relayd *rd, void *priv)
 {
 	struct kmod_state *ks = priv;
 	struct mnl_nlmsg_batch *b;
-	int errs[KMOD_CHUNK], rc;
+	int errs[KMOD_CHUNK] = { 0 }, rc;
 	size_t n, before = ks->stale.n;
 	uint32_t first;
 

@@ -31,6 +31,7 @@
 #include "backend_nft.h"
 
 #define COUNTER_PERIOD_MS	1000
+#define CT_RETRY_MS		1000	/* failed conntrack deletes, retried */
 #define SMALL_BATCH		8
 
 enum ns_state { NS_PENDING, NS_INSTALLED };
@@ -67,6 +68,7 @@ struct nft_priv {
 	size_t		  nrm, rm_cap;
 	struct nft_flow	 *ct_retry;		/* entries whose delete failed */
 	size_t		  nct_retry;
+	uint64_t	  ct_retry_ms;		/* not retried alone before */
 	size_t		  installed;
 };
 
@@ -269,9 +271,10 @@ final_counters(struct relayd *rd, struct nft_priv *p, struct nft_stream **v,
 }
 
 /*
- * Delete conntrack entries of finished streams. Until they are gone the
- * entries may still forward (a packet already past raw_pre), so a failed
- * delete is kept and retried on every flush, and counted.
+ * Delete conntrack entries of finished streams. A left entry keeps its
+ * NAT binding: a later stream on the same addresses and ports would be
+ * forwarded to this call's peers. So a failed delete is kept, retried
+ * with the next removals or after CT_RETRY_MS, and counted.
  */
 static void
 ct_cleanup(struct relayd *rd, struct nft_priv *p, struct nft_flow *f,
@@ -290,8 +293,9 @@ ct_cleanup(struct relayd *rd, struct nft_priv *p, struct nft_flow *f,
 		return;
 	}
 	rd->totals.kernel_remove_errors++;
+	p->ct_retry_ms = now_ms() + CT_RETRY_MS;
 	rlog(rd, LL_WARNING, "nft: deleting %zu conntrack entries: %s; kept, "
-	    "retried at the next flush", n, strerror(-rc));
+	    "retried", n, strerror(-rc));
 	if (p->ct_retry != f)
 		free(p->ct_retry);
 	p->ct_retry = f;
@@ -361,7 +365,8 @@ nft_flush(struct relayd *rd, void *priv)
 
 	if (p->rebuild)
 		rebuild(rd, p);
-	if (p->npending == 0 && p->nrm == 0 && p->nct_retry == 0)
+	if (p->npending == 0 && p->nrm == 0 &&
+	    (p->nct_retry == 0 || now_ms() < p->ct_retry_ms))
 		return;
 	failed = commit_round(rd, p);
 	done = rm_partition(p, failed);

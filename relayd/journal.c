@@ -103,6 +103,7 @@ journal_open(struct relayd *rd)
 {
 	const char *path = rd->conf.journal;
 	struct journal *j;
+	struct stat sb;
 	int rc;
 
 	if (path[0] == '\0') {
@@ -147,6 +148,9 @@ journal_open(struct relayd *rd)
 		free(j);
 		return rc;
 	}
+	/* A failed write is cut back to this size: it must be the file's. */
+	if (fstat(j->logfd, &sb) == 0)
+		j->log_bytes = (uint64_t)sb.st_size;
 	rd->journal = j;
 	return 0;
 }

@@ -205,6 +205,9 @@ void	 session_destroy(struct relayd *, struct session *);
 json_t	*session_finish(struct relayd *, struct session *,
 	    json_t *(*report)(struct relayd *, const struct session *, void *),
 	    void *arg);
+/* Its streams leave the backend (session_finish's first step, for many
+ * sessions before one backend_flush); true if one was in the kernel. */
+bool	 session_release(struct relayd *, struct session *);
 /* Restart: n streams whose legs bind exactly these ports [i][side]. */
 int	 session_restore_streams(struct relayd *, struct session *, int n,
 	    const uint16_t ports[][2]);

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
@@ -82,12 +83,37 @@ session_end(struct relayd *rd, struct session *s, const char *reason)
 	control_broadcast(rd, "timeout", ev);
 }
 
+struct expiry {
+	struct session	*s;
+	const char	*reason;
+};
+
+/* Collect the sessions that end now; false if out of memory. */
+static bool
+expiry_push(struct expiry **v, size_t *n, size_t *cap, struct session *s,
+    const char *reason)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 16;
+		struct expiry *p = realloc(*v, c * sizeof(*p));
+		if (p == NULL)
+			return false;
+		*v = p;
+		*cap = c;
+	}
+	(*v)[(*n)++] = (struct expiry){ s, reason };
+	return true;
+}
+
 void
 timers_tick(struct relayd *rd)
 {
 	uint64_t expirations, now;
 	struct session *s, *next;
+	struct expiry *ended = NULL;
+	size_t n = 0, cap = 0;
 	const char *reason;
+	bool kernel = false;
 
 	if (read(rd->timerfd, &expirations, sizeof(expirations)) < 0)
 		return;
@@ -101,7 +127,19 @@ timers_tick(struct relayd *rd)
 			backend_sync_session(rd, s);
 			reason = session_expired(rd, s, now);
 		}
-		if (reason != NULL)
+		if (reason != NULL && !expiry_push(&ended, &n, &cap, s, reason))
 			session_end(rd, s, reason);
 	}
+	/*
+	 * Everything that ends in this tick leaves the backend together (one
+	 * nft transaction, however many calls a network failure silenced);
+	 * then each reports its final counters.
+	 */
+	for (size_t i = 0; i < n; i++)
+		kernel |= session_release(rd, ended[i].s);
+	if (kernel)
+		backend_flush(rd);
+	for (size_t i = 0; i < n; i++)
+		session_end(rd, ended[i].s, ended[i].reason);
+	free(ended);
 }

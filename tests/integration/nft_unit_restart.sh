@@ -113,8 +113,8 @@ done
 
 # traffic TAG CALL SEQ COUNT: both directions of one call, every packet checked.
 traffic() {
-	local tag=$1 c=$2 seq=$3 count=$4 a b
-	a=$(eval echo "\$A$c") b=$(eval echo "\$B$c")
+	local tag=$1 c=$2 seq=$3 count=$4 av=A$2 bv=B$2
+	local a=${!av} b=${!bv}
 	tl_sink "${tag}_crx" "$TL_NS_CALLER" -b "$TL_CALLER_IP:$((4000 + 100 * (c - 1)))" -R -f "$a" -S 0x200$c \
 		--start-seq "$seq" -e "$count" --allow-reorder -l 0.2 -t 20
 	tl_sink "${tag}_erx" "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:$((5000 + 100 * (c - 1)))" -R -f "$b" -S 0x100$c \
@@ -132,8 +132,9 @@ traffic() {
 # which nft_forwarding.sh covers); c1's run after the restart is checked
 # packet by packet. c3: the caller sends a little, the callee never.
 for c in 1 2; do
-	tl_gen "latch_ctx$c" "$TL_NS_CALLER" -b "$TL_CALLER_IP:$((4000 + 100 * (c - 1)))" -d "$(eval echo "\$A$c")" -R -c 40 -r 200
-	tl_gen "latch_etx$c" "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:$((5000 + 100 * (c - 1)))" -d "$(eval echo "\$B$c")" -R -c 40 -r 200
+	av=A$c bv=B$c
+	tl_gen "latch_ctx$c" "$TL_NS_CALLER" -b "$TL_CALLER_IP:$((4000 + 100 * (c - 1)))" -d "${!av}" -R -c 40 -r 200
+	tl_gen "latch_etx$c" "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:$((5000 + 100 * (c - 1)))" -d "${!bv}" -R -c 40 -r 200
 done
 tl_gen latch_ctx3 "$TL_NS_CALLER" -b "$TL_CALLER_IP:4200" -d "$A3" -R -c 40 -r 200
 for x in ctx1 etx1 ctx2 etx2 ctx3; do tl_expect_ok "latch_$x" 10 "latching burst $x"; done

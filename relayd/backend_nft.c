@@ -654,8 +654,13 @@ nft_remove(struct relayd *rd, void *priv, struct stream *st)
 			int rc = apply(p, &ns, 1, NULL, 0, why, sizeof(why));
 			if (rc == 0)
 				rc = ct_delete_flows(p->ct, ns->flows, ns->nflows);
-			if (rc != 0)
+			if (rc != 0) {
 				rd->totals.kernel_remove_errors++;
+				rlog(rd, LL_ERROR, "nft: out of memory queueing "
+				    "a removal, and removing at once failed "
+				    "(%s): its flows stay until the table is "
+				    "rebuilt", rc < 0 ? strerror(-rc) : why);
+			}
 			free(ns);
 			return rc > 0 ? -EIO : rc;
 		}

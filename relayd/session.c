@@ -351,10 +351,11 @@ session_release(struct relayd *rd, struct session *s)
 {
 	bool kernel = false;
 
+	/* A second release finds no backend state and does nothing. */
 	for (int i = 0; i < s->nstreams; i++) {
 		kernel |= s->streams[i]->path == PATH_KERNEL;
-		backend_stream_release(rd, s->streams[i]);	/* once: */
-	}						/* priv is gone */
+		backend_stream_release(rd, s->streams[i]);
+	}
 	return kernel;
 }
 

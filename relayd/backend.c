@@ -104,7 +104,7 @@ backend_stream_latched(struct relayd *rd, struct stream *st)
 }
 
 void
-backend_stream_remove(struct relayd *rd, struct stream *st)
+backend_stream_release(struct relayd *rd, struct stream *st)
 {
 	const struct backend_ops *ops = rd->backend.ops;
 	int rc;
@@ -115,6 +115,14 @@ backend_stream_remove(struct relayd *rd, struct stream *st)
 	if (rc < 0)
 		rlog(rd, LL_WARNING, "remove call %s stream %d from %s: %s",
 		    st->session->call_id, st->index, ops->name, strerror(-rc));
+}
+
+void
+backend_stream_remove(struct relayd *rd, struct stream *st)
+{
+	if (st->path != PATH_KERNEL)
+		return;
+	backend_stream_release(rd, st);
 	st->path = PATH_USERSPACE;
 	snprintf(st->path_reason, sizeof(st->path_reason), "latching");
 }

@@ -18,8 +18,9 @@
  *
  * After a restart, adopt takes a journalled stream's entries over with
  * their counters, and adopt_done deletes the entries on our ports that
- * no stream holds (orphans). No flush op: every exchange is acked before
- * it returns.
+ * no stream holds (orphans). Every exchange is acked before it returns;
+ * the flush op only deletes again entries whose removal was not
+ * acknowledged (kmod_stale.c): state that may forward is never forgotten.
  *
  * Streams stay in userspace, with the reason in path_reason, when the
  * kernel path cannot carry them exactly: IPv6, an interface bound to the
@@ -43,6 +44,7 @@
 #define KMOD_MAX_ENTRIES	4	/* per stream */
 #define KMOD_CHUNK		64	/* requests per sendto: replies fit rcvbuf */
 #define KMOD_RESYNC_MS		1000	/* a full sync reads a stream at most this often */
+#define KMOD_STALE_RETRY_MS	1000	/* between deletes of stale entries */
 
 struct kmod_state {
 	struct mnl_socket	*nl;
@@ -50,6 +52,8 @@ struct kmod_state {
 	uint32_t		 seq;
 	char			*buf;		/* one chunk of requests */
 	size_t			 buflen;
+	struct kstale		 stale;		/* removals not acknowledged */
+	uint64_t		 stale_retry_ms;
 };
 
 /* What one kernel entry is, and what was last read from it. */
@@ -174,6 +178,7 @@ kmod_free(struct kmod_state *ks)
 {
 	if (ks->nl != NULL)
 		mnl_socket_close(ks->nl);
+	kstale_free(&ks->stale);
 	free(ks->buf);
 	free(ks);
 }
@@ -229,11 +234,22 @@ err:
 	return rc < 0 ? rc : -EIO;
 }
 
+static void kmod_flush(struct relayd *, void *);
+
 static void
 kmod_close(struct relayd *rd, void *priv)
 {
-	if (priv != NULL)
-		kmod_free(priv);
+	struct kmod_state *ks = priv;
+
+	if (ks == NULL)
+		return;
+	ks->stale_retry_ms = 0;		/* a last try */
+	kmod_flush(rd, ks);
+	if (ks->stale.n > 0)
+		rlog(rd, LL_ERROR, "kmod: %zu entries of ended calls could not "
+		    "be deleted; the next start removes them as orphans",
+		    ks->stale.n);
+	kmod_free(ks);
 }
 
 /* ---- what a stream becomes ---- */
@@ -425,6 +441,8 @@ kmod_install(struct relayd *rd, void *priv, struct stream *st)
 		free(s);
 		return rc;
 	}
+	for (i = 0; i < s->n; i++)	/* the clean pass deleted stale ones */
+		kstale_forget(&ks->stale, s->e[i].laddr, s->e[i].lport);
 	s->lost_base[SIDE_A] = st->leg[SIDE_A].stats.lost;
 	s->lost_base[SIDE_B] = st->leg[SIDE_B].stats.lost;
 	st->backend_priv = s;
@@ -538,6 +556,34 @@ on_final_counters(const struct nlmsghdr *h, void *arg)
 }
 
 /*
+ * Entries whose delete was not acknowledged may still forward: their keys
+ * are kept and deleted again (kmod_flush) until the kernel says so.
+ */
+static void
+keep_stale(struct relayd *rd, struct kmod_state *ks, const struct stream *st,
+    const struct kmod_stream *s, int rc, const int *errs)
+{
+	int kept = 0;
+
+	for (int i = 0; i < s->n; i++) {
+		if (kmod_delete_done(rc, rc == 0 ? errs[i] : 0))
+			continue;
+		if (kstale_add(&ks->stale, s->e[i].laddr, s->e[i].lport) < 0)
+			rlog(rd, LL_ERROR, "kmod: out of memory: entry on port "
+			    "%u of call %s forgotten", s->e[i].lport,
+			    st->session->call_id);
+		kept++;
+	}
+	if (kept == 0)
+		return;
+	rd->totals.kernel_remove_errors++;
+	rlog(rd, LL_WARNING, "kmod: removing call %s stream %d: %s; %d "
+	    "entries may still forward: deleted again until the kernel "
+	    "confirms", st->session->call_id, st->index,
+	    strerror(rc < 0 ? -rc : EIO), kept);
+}
+
+/*
  * One batch: each entry is first replaced by a parked one that expects an
  * impossible source (counters carry over; packets now go to the socket,
  * where userspace relays and counts them), then read, then deleted. So
@@ -574,9 +620,11 @@ kmod_remove(struct relayd *rd, void *priv, struct stream *st)
 	rc = exchange(ks, mnl_nlmsg_batch_head(b), mnl_nlmsg_batch_size(b),
 	    c.first, 3 * s->n, errs, on_final_counters, &c);
 	mnl_nlmsg_batch_stop(b);
-	for (int i = 2 * s->n; rc == 0 && i < 3 * s->n; i++)
-		if (errs[i] < 0 && errs[i] != -ENOENT)
-			rc = errs[i];
+	keep_stale(rd, ks, st, s, rc, errs + 2 * s->n);
+	if (rc == 0)
+		for (int i = 2 * s->n; i < 3 * s->n; i++)
+			if (!kmod_delete_done(0, errs[i]))
+				rc = errs[i];
 	free(s);
 	st->backend_priv = NULL;
 	return rc;
@@ -599,6 +647,8 @@ on_counters(const struct nlmsghdr *h, void *arg)
 static void
 entries_lost(struct stream *st, int err)
 {
+	if (!kmod_entry_gone(err))
+		return;		/* a passing failure: read again next time */
 	free(st->backend_priv);
 	st->backend_priv = NULL;
 	st->path = PATH_USERSPACE;
@@ -925,14 +975,51 @@ kmod_adopt_done(struct relayd *rd, void *priv)
 	free(c.gone);
 }
 
+/* End of a loop round: entries whose removal was not acknowledged. */
+static void
+kmod_flush(struct relayd *rd, void *priv)
+{
+	struct kmod_state *ks = priv;
+	struct mnl_nlmsg_batch *b;
+	int errs[KMOD_CHUNK] = { 0 }, rc;
+	size_t n, before = ks->stale.n;
+	uint32_t first;
+
+	if (ks->stale.n == 0 || now_ms() < ks->stale_retry_ms)
+		return;
+	ks->stale_retry_ms = now_ms() + KMOD_STALE_RETRY_MS;
+	n = ks->stale.n < KMOD_CHUNK ? ks->stale.n : KMOD_CHUNK;
+	first = ks->seq + 1;
+	b = mnl_nlmsg_batch_start(ks->buf, ks->buflen);
+	for (size_t i = 0; i < n; i++) {
+		struct kentry e = { .laddr = ks->stale.v[i].laddr,
+		    .lport = ks->stale.v[i].lport };
+		put_key(put_req(ks, mnl_nlmsg_batch_current(b), TL_CMD_DEL,
+		    NLM_F_ACK), &e);
+		mnl_nlmsg_batch_next(b);
+	}
+	rc = exchange(ks, mnl_nlmsg_batch_head(b), mnl_nlmsg_batch_size(b),
+	    first, (int)n, errs, NULL, NULL);
+	mnl_nlmsg_batch_stop(b);
+	kstale_settle(&ks->stale, n, rc, errs);
+	if (ks->stale.n < before)
+		rlog(rd, LL_NOTICE, "kmod: %zu entries left by failed removals "
+		    "deleted; %zu still to delete", before - ks->stale.n,
+		    ks->stale.n);
+	else
+		rlog(rd, LL_WARNING, "kmod: deleting %zu entries left by failed "
+		    "removals: %s; retried in %d ms", n,
+		    rc < 0 ? strerror(-rc) : "refused", KMOD_STALE_RETRY_MS);
+}
+
 const struct backend_ops backend_kmod_ops = {
 	.name = "kmod",
 	.open = kmod_open,
 	.close = kmod_close,
 	.install = kmod_install,
 	.remove = kmod_remove,
+	.flush = kmod_flush,
 	.read_counters = kmod_read_counters,
 	.adopt = kmod_adopt,
 	.adopt_done = kmod_adopt_done,
-	/* no .flush: each install is one batch, acked before it returns */
 };

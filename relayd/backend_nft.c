@@ -31,6 +31,7 @@
 #include "backend_nft.h"
 
 #define COUNTER_PERIOD_MS	1000
+#define CT_RETRY_MS		1000	/* failed conntrack deletes, retried */
 #define SMALL_BATCH		8
 
 enum ns_state { NS_PENDING, NS_INSTALLED };
@@ -51,11 +52,6 @@ struct nft_stream {
 	size_t		 pidx;			/* index in pending */
 };
 
-struct rm_item {
-	size_t		 nflows;
-	struct nft_flow	 flows[4];
-};
-
 struct nft_priv {
 	struct nft_sock	 *nft;
 	struct ct_sock	 *ct;
@@ -70,8 +66,11 @@ struct nft_priv {
 	size_t		  nadopted, adopted_cap;
 	struct nft_stream **pending;
 	size_t		  npending, pending_cap;
-	struct rm_item	 *rm;
+	struct nft_stream **rm;			/* elements to take out */
 	size_t		  nrm, rm_cap;
+	struct nft_flow	 *ct_retry;		/* entries whose delete failed */
+	size_t		  nct_retry;
+	uint64_t	  ct_retry_ms;		/* not retried alone before */
 	size_t		  installed;
 };
 
@@ -216,13 +215,13 @@ stream_flows(const struct relayd *rd, const struct stream *st,
 
 /* One transaction: removals, then installs; 0 or the error with why. */
 static int
-apply(struct nft_priv *p, struct rm_item *rm, size_t nrm,
+apply(struct nft_priv *p, struct nft_stream **rm, size_t nrm,
     struct nft_stream **in, size_t nin, char *why, size_t len)
 {
 	int rc = nft_tx_begin(p->nft);
 
 	for (size_t i = 0; rc == 0 && i < nrm; i++)
-		rc = nft_tx_flows(p->nft, false, rm[i].flows, rm[i].nflows);
+		rc = nft_tx_flows(p->nft, false, rm[i]->flows, rm[i]->nflows);
 	for (size_t i = 0; rc == 0 && i < nin; i++)
 		rc = nft_tx_flows(p->nft, true, in[i]->flows, in[i]->nflows);
 	if (rc == 0)
@@ -256,62 +255,182 @@ installed(struct nft_priv *p, struct nft_stream *ns)
 	    "latched; rewritten by conntrack NAT (nft table ip %s)", NFT_TABLE);
 }
 
-/* Delete conntrack entries of these streams' flows (stale or finished). */
+static void entry_update(struct nft_stream *, int, const struct ct_counters *);
+static void stream_update(struct relayd *, struct nft_stream *, uint64_t,
+    int64_t);
+
+/*
+ * The entries' last counts, for streams whose elements just went: no
+ * packet is NATed any more (raw_pre makes them notrack), so what the
+ * entries hold now is final. The stream is still in memory: it is freed
+ * after the loop round (defer_free), and this runs within it.
+ */
 static void
-ct_cleanup(struct relayd *rd, struct nft_priv *p, const struct nft_flow *f,
+final_counters(struct relayd *rd, struct nft_priv *p, struct nft_stream **v,
+    size_t n, const struct nft_flow *flows, size_t nf)
+{
+	struct ct_counters *out = calloc(nf ? nf : 1, sizeof(*out));
+	uint64_t now = now_ms();
+	int64_t wall = time(NULL);
+	size_t k = 0;
+	int rc;
+
+	rc = out == NULL ? -ENOMEM : ct_get_flows(p->ct, flows, nf, out);
+	if (rc < 0) {
+		rlog(rd, LL_WARNING, "nft: reading the final counters of %zu "
+		    "removed streams: %s; their last packets are not counted",
+		    n, strerror(-rc));
+		free(out);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		for (size_t kind = 0; kind < v[i]->nflows / 2; kind++)
+			entry_update(v[i], (int)kind, &out[k++]);
+		if (v[i]->st != NULL)
+			stream_update(rd, v[i], now, wall);
+	}
+	free(out);
+}
+
+/*
+ * Delete conntrack entries of finished streams. A left entry keeps its
+ * NAT binding: a later stream on the same addresses and ports would be
+ * forwarded to this call's peers. So a failed delete is kept, retried
+ * with the next removals or after CT_RETRY_MS, and counted.
+ */
+static void
+ct_cleanup(struct relayd *rd, struct nft_priv *p, struct nft_flow *f,
     size_t n)
 {
 	int rc = ct_delete_flows(p->ct, f, n);
 
-	if (rc < 0)
-		rlog(rd, LL_WARNING, "nft: deleting %zu conntrack entries: %s",
-		    n, strerror(-rc));
+	if (rc == 0) {
+		if (p->nct_retry > 0)
+			rlog(rd, LL_NOTICE, "nft: %zu conntrack entries deleted "
+			    "after earlier failures", p->nct_retry);
+		free(p->ct_retry == f ? NULL : p->ct_retry);
+		p->ct_retry = NULL;
+		p->nct_retry = 0;
+		free(f);
+		return;
+	}
+	rd->totals.kernel_remove_errors++;
+	p->ct_retry_ms = now_ms() + CT_RETRY_MS;
+	rlog(rd, LL_WARNING, "nft: deleting %zu conntrack entries: %s; kept, "
+	    "retried", n, strerror(-rc));
+	if (p->ct_retry != f)
+		free(p->ct_retry);
+	p->ct_retry = f;
+	p->nct_retry = n;
 }
 
 static void rebuild(struct relayd *, struct nft_priv *);
+
+/*
+ * Removals whose transaction failed go to the end of rm and stay queued
+ * (their elements still forward); returns how many went through.
+ */
+static size_t
+rm_partition(struct nft_priv *p, bool *failed)
+{
+	size_t done = 0;
+
+	for (size_t i = 0; failed != NULL && i < p->nrm; i++)
+		if (!failed[i]) {
+			struct nft_stream *t = p->rm[done];
+			p->rm[done] = p->rm[i];
+			p->rm[i] = t;
+			failed[i] = failed[done];
+			failed[done++] = false;
+		}
+	return failed == NULL ? p->nrm : done;
+}
+
+/* One transaction for the round; on failure, one per change. */
+static bool *
+commit_round(struct relayd *rd, struct nft_priv *p)
+{
+	char why[256];
+	bool *failed;
+
+	if ((p->npending == 0 && p->nrm == 0) || apply(p, p->rm, p->nrm,
+	    p->pending, p->npending, why, sizeof(why)) == 0)
+		return NULL;
+	rlog(rd, LL_NOTICE, "nft: batch of %zu installs, %zu removals failed "
+	    "(%s): retrying one by one", p->npending, p->nrm, why);
+	failed = calloc(p->nrm + 1, sizeof(*failed));
+	for (size_t i = 0; i < p->nrm; i++)
+		if (apply(p, &p->rm[i], 1, NULL, 0, why, sizeof(why)) != 0) {
+			/* Its elements still forward: never forget them. */
+			rlog(rd, LL_WARNING, "nft: remove: %s; kept, retried "
+			    "at the next flush", why);
+			rd->totals.kernel_remove_errors++;
+			if (failed != NULL)
+				failed[i] = true;
+		}
+	for (size_t i = 0; i < p->npending; i++)
+		if (apply(p, NULL, 0, &p->pending[i], 1, why,
+		    sizeof(why)) != 0) {
+			install_failed(rd, p, p->pending[i], why);
+			p->pending[i] = NULL;
+		}
+	return failed;
+}
 
 static void
 nft_flush(struct relayd *rd, void *priv)
 {
 	struct nft_priv *p = priv;
-	char why[256];
 	struct nft_flow *flows;
-	size_t nf = 0;
+	bool *failed;
+	size_t nf = 0, done;
 
 	if (p->rebuild)
 		rebuild(rd, p);
-	if (p->npending == 0 && p->nrm == 0)
+	if (p->npending == 0 && p->nrm == 0 &&
+	    (p->nct_retry == 0 || now_ms() < p->ct_retry_ms))
 		return;
-	if (apply(p, p->rm, p->nrm, p->pending, p->npending, why,
-	    sizeof(why)) != 0) {
-		rlog(rd, LL_NOTICE, "nft: batch of %zu installs, %zu removals "
-		    "failed (%s): retrying one by one", p->npending, p->nrm, why);
-		for (size_t i = 0; i < p->nrm; i++)
-			if (apply(p, &p->rm[i], 1, NULL, 0, why, sizeof(why)))
-				rlog(rd, LL_WARNING, "nft: remove: %s", why);
-		for (size_t i = 0; i < p->npending; i++)
-			if (apply(p, NULL, 0, &p->pending[i], 1, why,
-			    sizeof(why)) != 0) {
-				install_failed(rd, p, p->pending[i], why);
-				p->pending[i] = NULL;
-			}
-	}
-	/*
-	 * Conntrack entries to delete: each removed stream's (one lookup per
-	 * kind finds the entry whichever side created it). Installs need
-	 * none: until its elements existed the stream's packets were notrack.
-	 */
-	flows = malloc((p->nrm + 1) * 4 * sizeof(*flows));
-	for (size_t i = 0; i < p->nrm; i++)
-		for (size_t f = 0; flows && f < p->rm[i].nflows; f += 2)
-			flows[nf++] = p->rm[i].flows[f];
+	failed = commit_round(rd, p);
+	done = rm_partition(p, failed);
+	free(failed);
 	for (size_t i = 0; i < p->npending; i++)
 		if (p->pending[i] != NULL)
 			installed(p, p->pending[i]);
-	p->npending = p->nrm = 0;
+	p->npending = 0;
+	/*
+	 * Conntrack entries to read and delete: each removed stream's (one
+	 * lookup per kind finds the entry whichever side created it), and
+	 * those whose delete failed before. Installs need none: until its
+	 * elements existed the stream's packets were notrack.
+	 */
+	flows = malloc((done * 4 + p->nct_retry + 1) * sizeof(*flows));
+	for (size_t i = 0; flows != NULL && i < done; i++)
+		for (size_t f = 0; f < p->rm[i]->nflows; f += 2)
+			flows[nf++] = p->rm[i]->flows[f];
+	if (nf > 0)
+		final_counters(rd, p, p->rm, done, flows, nf);
+	for (size_t i = 0; i < p->nrm; i++) {
+		if (i < done) {
+			free(p->rm[i]);
+			continue;
+		}
+		p->rm[i]->st = NULL;	/* the stream is freed after this round */
+		p->rm[i - done] = p->rm[i];
+	}
+	p->nrm -= done;
+	if (flows == NULL) {
+		rd->totals.kernel_remove_errors++;
+		rlog(rd, LL_ERROR, "nft: out of memory: the conntrack entries "
+		    "of %zu removed streams are left to time out", done);
+		return;
+	}
+	if (p->nct_retry > 0)
+		memcpy(flows + nf, p->ct_retry, p->nct_retry * sizeof(*flows));
+	nf += p->nct_retry;
 	if (nf > 0)
 		ct_cleanup(rd, p, flows, nf);
-	free(flows);
+	else
+		free(flows);
 }
 
 /* ---- backend_ops ---- */
@@ -326,7 +445,10 @@ free_priv(struct nft_priv *p)
 	free(p->old);
 	free(p->adopted);
 	free(p->pending);
+	for (size_t i = 0; i < p->nrm; i++)
+		free(p->rm[i]);
 	free(p->rm);
+	free(p->ct_retry);
 	free(p);
 }
 
@@ -471,7 +593,7 @@ nft_close(struct relayd *rd, void *priv)
 
 	for (size_t i = 0; i < p->npending; i++)
 		free(p->pending[i]);
-	p->npending = p->nrm = 0;
+	p->npending = 0;	/* rm and ct_retry: the table and entries go */
 	rc = nft_tx_begin(p->nft);
 	if (rc == 0 && (rc = nft_tx_table_delete(p->nft)) == 0)
 		rc = nft_tx_commit(p->nft, why, sizeof(why));
@@ -535,7 +657,7 @@ nft_remove(struct relayd *rd, void *priv, struct stream *st)
 {
 	struct nft_priv *p = priv;
 	struct nft_stream *ns = st->backend_priv;
-	struct rm_item *it;
+	char why[256];
 
 	if (ns == NULL)
 		return 0;
@@ -550,18 +672,28 @@ nft_remove(struct relayd *rd, void *priv, struct stream *st)
 	p->installed--;
 	if (p->nrm == p->rm_cap) {
 		size_t cap = p->rm_cap ? p->rm_cap * 2 : 256;
-		struct rm_item *v = realloc(p->rm, cap * sizeof(*v));
+		struct nft_stream **v = realloc(p->rm, cap * sizeof(*v));
 		if (v == NULL) {
+			/* No room to queue it: its elements go now. */
+			int rc = apply(p, &ns, 1, NULL, 0, why, sizeof(why));
+			if (rc == 0)
+				rc = ct_delete_flows(p->ct, ns->flows, ns->nflows);
+			if (rc != 0) {
+				rd->totals.kernel_remove_errors++;
+				rlog(rd, LL_ERROR, "nft: out of memory queueing "
+				    "a removal, and removing at once failed "
+				    "(%s): its flows stay until the table is "
+				    "rebuilt", rc < 0 ? strerror(-rc) : why);
+			}
 			free(ns);
-			return -ENOMEM;
+			return rc > 0 ? -EIO : rc;
 		}
 		p->rm = v;
 		p->rm_cap = cap;
 	}
-	it = &p->rm[p->nrm++];
-	it->nflows = ns->nflows;
-	memcpy(it->flows, ns->flows, sizeof(it->flows));
-	free(ns);
+	/* Taken out at the flush, which reads the final counters into st. */
+	ns->st = st;
+	p->rm[p->nrm++] = ns;
 	return 0;
 }
 

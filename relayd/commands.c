@@ -341,12 +341,24 @@ cmd_answer(struct relayd *rd, json_t *req, json_t *id)
 
 /* ---- the rest ---- */
 
+/* After the streams left the backend: the final counters. */
+static json_t *
+delete_reply(struct relayd *rd, const struct session *s, void *id)
+{
+	json_t *reply = proto_reply_ok(id);
+
+	json_object_set_new(reply, "call_id", json_string(s->call_id));
+	json_object_set_new(reply, "duration",
+	    json_real(seconds_since(s->created_ms)));
+	json_object_set_new(reply, "streams", streams_to_json(rd, s));
+	return reply;
+}
+
 static json_t *
 cmd_delete(struct relayd *rd, json_t *req, json_t *id)
 {
 	const char *call_id = str(req, "call_id"), *from = str(req, "from_tag");
 	struct session *s = session_find(&rd->sessions, call_id);
-	json_t *reply;
 
 	if (s == NULL)
 		return fail(id, PROTO_E_NOT_FOUND, "delete: no call '%s'",
@@ -355,15 +367,8 @@ cmd_delete(struct relayd *rd, json_t *req, json_t *id)
 	    strcmp(from, s->tag[SIDE_B]) != 0)
 		return fail(id, PROTO_E_NOT_FOUND, "delete: call '%s' has no "
 		    "party with from_tag '%s'", call_id, from);
-	backend_sync_session(rd, s);
-	reply = proto_reply_ok(id);
-	json_object_set_new(reply, "call_id", json_string(s->call_id));
-	json_object_set_new(reply, "duration",
-	    json_real(seconds_since(s->created_ms)));
-	json_object_set_new(reply, "streams", streams_to_json(rd, s));
 	rlog(rd, LL_INFO, "call %s deleted", call_id);
-	session_destroy(rd, s);
-	return reply;
+	return session_finish(rd, s, delete_reply, id);
 }
 
 static json_t *
@@ -441,6 +446,11 @@ cmd_stats(struct relayd *rd, json_t *id)
 	    "errors", (json_int_t)rd->totals.errors,
 	    "sessions_created", (json_int_t)rd->totals.sessions_created,
 	    "sessions_timed_out", (json_int_t)rd->totals.sessions_timed_out));
+	json_object_update_new(reply, json_pack("{s:I, s:b, s:I}",
+	    "journal_errors", (json_int_t)rd->totals.journal_errors,
+	    "journal_behind", journal_behind(rd),
+	    "kernel_remove_errors",
+	    (json_int_t)rd->totals.kernel_remove_errors));
 	return reply;
 }
 

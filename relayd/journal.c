@@ -25,6 +25,16 @@
  *
  * The directory is locked (flock on .lock): a second relayd pointed at
  * the same journal runs without one rather than trample the first's.
+ *
+ * Failures fail safe (a full /run, EMFILE): a write that fails is cut
+ * back to the last whole line (a torn line would glue the next one to
+ * it), the log is then "behind" (it misses changes) and nothing more is
+ * appended to it; the whole live set is rewritten into a new file instead,
+ * retried after JOURNAL_RETRY_MS, doubling up to JOURNAL_RETRY_MAX_MS,
+ * until it works. A failed compaction leaves the log as it was (still
+ * right) and is retried as slowly. Each
+ * failure is counted (stats: journal_errors); the first is logged, and
+ * the recovery.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -46,6 +56,8 @@
  * estimate of what the live sessions need. */
 #define JOURNAL_COMPACT_MIN	(1u << 20)
 #define JOURNAL_SLACK		4
+#define JOURNAL_RETRY_MS	1000	/* first wait before another attempt */
+#define JOURNAL_RETRY_MAX_MS	32000	/* doubling up to this */
 
 struct journal {
 	int		 dirfd;
@@ -57,6 +69,10 @@ struct journal {
 	uint64_t	 session_bytes;	/* written as session lines, ever */
 	uint64_t	 session_lines;
 	uint64_t	 writes;
+	bool		 behind;	/* a write failed: rewrite before appending */
+	bool		 failing;	/* the last attempt failed (logged once) */
+	uint64_t	 retry_ms;	/* no rewrite or compaction before */
+	uint64_t	 retry_wait_ms;	/* the wait after the next failure */
 };
 
 static const char *const dir_names[] = { "sendrecv", "sendonly", "recvonly",
@@ -87,6 +103,7 @@ journal_open(struct relayd *rd)
 {
 	const char *path = rd->conf.journal;
 	struct journal *j;
+	struct stat sb;
 	int rc;
 
 	if (path[0] == '\0') {
@@ -131,6 +148,9 @@ journal_open(struct relayd *rd)
 		free(j);
 		return rc;
 	}
+	/* A failed write is cut back to this size: it must be the file's. */
+	if (fstat(j->logfd, &sb) == 0)
+		j->log_bytes = (uint64_t)sb.st_size;
 	rd->journal = j;
 	return 0;
 }
@@ -143,6 +163,7 @@ journal_close(struct relayd *rd)
 
 	if (j == NULL)
 		return;
+	j->retry_ms = 0;		/* a last try if it is behind */
 	journal_flush(rd);
 	if (rd->sessions.count == 0 && ftruncate(j->logfd, 0) < 0)
 		rlog(rd, LL_WARNING, "journal: emptying %s/%s: %s",
@@ -252,11 +273,13 @@ put_leg(struct journal *j, const struct leg *leg)
 		rc = rc ?: put(j, ",\"rtcp_mux\":%s,\"direction\":\"%s\"}",
 		    e->rtcp_mux ? "true" : "false", dir_names[e->direction]);
 	}
+	/* last_seen: the timers need it (restore_leg says how). */
 	return rc ?: put(j, ",\"stats\":{\"packets\":%llu,\"bytes\":%llu,"
-	    "\"drops\":%llu}}",
+	    "\"drops\":%llu,\"last_seen\":%lld}}",
 	    (unsigned long long)(leg->stats.packets - leg->stats.kpackets),
 	    (unsigned long long)(leg->stats.bytes - leg->stats.kbytes),
-	    (unsigned long long)leg->stats.drops);
+	    (unsigned long long)leg->stats.drops,
+	    (long long)leg->stats.last_seen_wall);
 }
 
 static int
@@ -313,7 +336,7 @@ journal_save(struct relayd *rd, const struct session *s)
 	struct journal *j = rd->journal;
 	size_t before;
 
-	if (j == NULL)
+	if (j == NULL || j->behind)	/* the rewrite will carry it */
 		return;
 	before = j->len;
 	if (put_session(j, rd, s) < 0) {
@@ -332,7 +355,7 @@ journal_drop(struct relayd *rd, const struct session *s)
 	struct journal *j = rd->journal;
 	size_t before;
 
-	if (j == NULL)
+	if (j == NULL || j->behind)
 		return;
 	before = j->len;
 	if (put(j, "{\"v\":%d,\"drop\":", JOURNAL_VERSION) < 0 ||
@@ -377,8 +400,12 @@ journal_compact(struct relayd *rd)
 		}
 	fd = openat(j->dirfd, JOURNAL_NEW, O_WRONLY | O_CREAT | O_TRUNC |
 	    O_APPEND | O_CLOEXEC, 0640);
-	if (fd < 0)
+	if (fd < 0) {
+		/* These lines must not reach the old log: appending the live
+		 * set every round is what filled /run. */
+		j->len = 0;
 		return -errno;
+	}
 	rc = write_all(fd, j->buf, j->len);
 	if (rc == 0 && renameat(j->dirfd, JOURNAL_NEW, j->dirfd,
 	    JOURNAL_LOG) < 0)
@@ -386,6 +413,7 @@ journal_compact(struct relayd *rd)
 	if (rc < 0) {
 		close(fd);
 		unlinkat(j->dirfd, JOURNAL_NEW, 0);
+		j->len = 0;
 		return rc;
 	}
 	close(j->logfd);
@@ -406,26 +434,100 @@ needs_compaction(const struct relayd *rd)
 	    j->log_bytes > JOURNAL_SLACK * avg * (rd->sessions.count + 1);
 }
 
+/* A write, rewrite or compaction failed: count it, log the first. */
+static void
+journal_failed(struct relayd *rd, const char *what, int rc)
+{
+	struct journal *j = rd->journal;
+
+	rd->totals.journal_errors++;
+	/* A rewrite serializes every live session: back off while it fails. */
+	if (!j->failing || j->retry_wait_ms == 0)
+		j->retry_wait_ms = JOURNAL_RETRY_MS;
+	j->retry_ms = now_ms() + j->retry_wait_ms;
+	if (j->retry_wait_ms < JOURNAL_RETRY_MAX_MS)
+		j->retry_wait_ms *= 2;
+	if (j->failing) {
+		rlog(rd, LL_DEBUG, "journal: %s %s/%s: %s (again)", what,
+		    rd->conf.journal, JOURNAL_LOG, strerror(-rc));
+		return;
+	}
+	j->failing = true;
+	rlog(rd, LL_ERROR, "journal: %s %s/%s: %s; %s", what, rd->conf.journal,
+	    JOURNAL_LOG, strerror(-rc), j->behind ? "the log misses changes "
+	    "and is not appended to; it will be rewritten whole (retried "
+	    "after 1 s, then less often up to every 32 s; stats "
+	    "journal_errors counts the failures)" : "the log stays as it is "
+	    "and compaction is retried after 1 s, then less often");
+}
+
+/* The log misses changes: write every live session to a new one. */
+static void
+journal_rewrite(struct relayd *rd)
+{
+	struct journal *j = rd->journal;
+	int rc;
+
+	j->len = 0;		/* the rewrite carries every session as it is */
+	if (now_ms() < j->retry_ms)
+		return;
+	if ((rc = journal_compact(rd)) < 0) {
+		journal_failed(rd, "rewriting", rc);
+		return;
+	}
+	j->behind = j->failing = false;
+	rlog(rd, LL_NOTICE, "journal: %s/%s rewritten with %zu sessions; "
+	    "appending again", rd->conf.journal, JOURNAL_LOG,
+	    rd->sessions.count);
+}
+
 /* The lines of this loop round, in one write. */
 void
 journal_flush(struct relayd *rd)
 {
 	struct journal *j = rd->journal;
+	size_t n;
 	int rc;
 
-	if (j == NULL || j->len == 0)
+	if (j == NULL)
 		return;
-	rc = write_all(j->logfd, j->buf, j->len);
-	if (rc < 0)
-		rlog(rd, LL_ERROR, "journal: writing %s/%s: %s; a restart "
-		    "would lose the last changes", rd->conf.journal,
-		    JOURNAL_LOG, strerror(-rc));
-	else
-		j->log_bytes += j->len;
+	if (j->behind) {
+		journal_rewrite(rd);
+		return;
+	}
+	n = j->len;
+	rc = n > 0 ? write_all(j->logfd, j->buf, n) : 0;
 	j->len = 0;
-	if (needs_compaction(rd) && (rc = journal_compact(rd)) < 0)
-		rlog(rd, LL_ERROR, "journal: compacting %s/%s: %s",
-		    rd->conf.journal, JOURNAL_LOG, strerror(-rc));
+	if (rc < 0) {
+		/* Cut a partial line: the next append would be glued to it.
+		 * If even that fails, the rewrite replaces the file. */
+		if (ftruncate(j->logfd, (off_t)j->log_bytes) < 0)
+			rlog(rd, LL_WARNING, "journal: cutting a torn line in "
+			    "%s/%s: %s", rd->conf.journal, JOURNAL_LOG,
+			    strerror(errno));
+		j->behind = true;
+		j->failing = false;
+		journal_failed(rd, "writing", rc);
+		return;
+	}
+	j->log_bytes += n;
+	if (!needs_compaction(rd) || now_ms() < j->retry_ms)
+		return;
+	if ((rc = journal_compact(rd)) < 0) {
+		journal_failed(rd, "compacting", rc);
+		return;
+	}
+	if (j->failing)
+		rlog(rd, LL_NOTICE, "journal: %s/%s compacted again",
+		    rd->conf.journal, JOURNAL_LOG);
+	j->failing = false;
+}
+
+/* While the log is behind, or for stats. */
+bool
+journal_behind(const struct relayd *rd)
+{
+	return rd->journal != NULL && rd->journal->behind;
 }
 
 /* ---- restoring ---- */
@@ -473,6 +575,19 @@ restore_leg(struct leg *leg, json_t *o)
 	    "bytes"));
 	leg->stats.drops = (uint64_t)json_integer_value(json_object_get(st,
 	    "drops"));
+	/*
+	 * A leg that had seen packets must not look like one that never did:
+	 * the timers would end the call as "setup" at the first tick. The
+	 * journalled time is only a lower bound (lines are written on changes,
+	 * not on packets) and relayd was deaf while it was down, so the
+	 * silence is counted from the restart: a held or quiet call gets its
+	 * whole hold or inactivity timeout again, never less.
+	 */
+	leg->stats.last_seen_wall = (int64_t)json_integer_value(
+	    json_object_get(st, "last_seen"));
+	if (leg->stats.last_seen_wall > 0 || leg->is_latched[SK_RTP] ||
+	    leg->is_latched[SK_RTCP])	/* a latch is a packet seen */
+		leg->stats.last_seen_ms = now_ms();
 	return 0;
 }
 
@@ -650,8 +765,9 @@ journal_restore(struct relayd *rd)
 		    "restored", n.sessions, n.streams, n.adopted, n.relatching,
 		    n.failed);
 	/* Start a fresh log with what is live now: paths may have changed. */
-	if ((rc = journal_compact(rd)) < 0)
-		rlog(rd, LL_ERROR, "journal: rewriting %s/%s: %s",
-		    rd->conf.journal, JOURNAL_LOG, strerror(-rc));
+	if ((rc = journal_compact(rd)) < 0) {
+		rd->journal->behind = true;
+		journal_failed(rd, "rewriting", rc);
+	}
 	return 0;
 }

@@ -209,6 +209,18 @@ struct session *session_find(struct session_table *, const char *call_id);
 struct session *session_create(struct relayd *, const char *call_id,
 	    const char *from_tag, int iface_a, int iface_b);
 void	 session_destroy(struct relayd *, struct session *);
+/*
+ * End a session whose statistics are reported (delete reply, timeout
+ * event): its streams leave the backend first, which reads the kernel's
+ * final counters into the legs; then report(rd, s, arg) builds what is
+ * sent; then the session is destroyed. Returns what report returned.
+ */
+json_t	*session_finish(struct relayd *, struct session *,
+	    json_t *(*report)(struct relayd *, const struct session *, void *),
+	    void *arg);
+/* Its streams leave the backend (session_finish's first step, for many
+ * sessions before one backend_flush); true if one was in the kernel. */
+bool	 session_release(struct relayd *, struct session *);
 /* Restart: n streams whose legs bind exactly these ports [i][side]. */
 int	 session_restore_streams(struct relayd *, struct session *, int n,
 	    const uint16_t ports[][2]);
@@ -279,11 +291,32 @@ int	 backend_select(struct relayd *, const char *want, char *err,
 void	 backend_close(struct relayd *);
 void	 backend_stream_latched(struct relayd *, struct stream *);
 void	 backend_stream_remove(struct relayd *, struct stream *);
+/* Out of the backend at the end of a call: path and reason stay as the
+ * call's last word on where its media went. */
+void	 backend_stream_release(struct relayd *, struct stream *);
 void	 backend_sync_counters(struct relayd *);
 void	 backend_sync_session(struct relayd *, const struct session *);
 const char *stream_path_name(const struct relayd *, const struct stream *);
 void	 backend_flush(struct relayd *);
 void	 backend_adopt_done(struct relayd *);
+
+/* ---- kmod_stale.c: kernel entries to delete again (backend_kmod.c) ---- */
+struct kstale_key {
+	uint32_t	 laddr;		/* network order */
+	uint16_t	 lport;		/* host order */
+};
+struct kstale {
+	struct kstale_key *v;
+	size_t		 n, cap;
+};
+int	 kstale_add(struct kstale *, uint32_t laddr, uint16_t lport);
+/* A new install owns the key now. */
+void	 kstale_forget(struct kstale *, uint32_t laddr, uint16_t lport);
+/* After deleting the first n again (exchange rc, errs[i] per key). */
+void	 kstale_settle(struct kstale *, size_t n, int rc, const int *errs);
+void	 kstale_free(struct kstale *);
+bool	 kmod_delete_done(int rc, int err);
+bool	 kmod_entry_gone(int err);
 
 /* ---- journal.c: sessions across restarts ---- */
 struct journal;
@@ -295,6 +328,8 @@ void	 journal_drop(struct relayd *, const struct session *);
 void	 journal_flush(struct relayd *);
 /* Sessions back from the journal; streams offered to backend adopt. */
 int	 journal_restore(struct relayd *);
+/* A write failed and the log misses changes until it is rewritten. */
+bool	 journal_behind(const struct relayd *);
 
 /* ---- forward.c: the userspace path ---- */
 int	 forward_init(struct relayd *);
@@ -349,6 +384,8 @@ void	 epoll_del(struct relayd *, int fd);
 struct relayd_totals {
 	uint64_t	 packets, bytes, drops, errors;
 	uint64_t	 sessions_created, sessions_timed_out;
+	uint64_t	 journal_errors;	/* failed writes/rewrites/compactions */
+	uint64_t	 kernel_remove_errors;	/* kernel state kept to retry */
 };
 
 /* The daemon context: the only mutable state there is. */

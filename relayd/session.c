@@ -354,6 +354,38 @@ session_destroy(struct relayd *rd, struct session *s)
 	free(s);
 }
 
+bool
+session_release(struct relayd *rd, struct session *s)
+{
+	bool kernel = false;
+
+	/* A second release finds no backend state and does nothing. */
+	for (int i = 0; i < s->nstreams; i++) {
+		kernel |= s->streams[i]->path == PATH_KERNEL;
+		backend_stream_release(rd, s->streams[i]);
+	}
+	return kernel;
+}
+
+json_t *
+session_finish(struct relayd *rd, struct session *s,
+    json_t *(*report)(struct relayd *, const struct session *, void *),
+    void *arg)
+{
+	json_t *out;
+
+	/* A backend that batches its removals (nft) commits them now and
+	 * reads the final counters; the reply waits for one transaction
+	 * (nothing to do if the caller released and flushed already). */
+	if (session_release(rd, s))
+		backend_flush(rd);
+	out = report(rd, s, arg);
+	for (int i = 0; i < s->nstreams; i++)
+		s->streams[i]->path = PATH_USERSPACE;	/* released above */
+	session_destroy(rd, s);
+	return out;
+}
+
 void
 leg_unlatch(struct leg *leg)
 {

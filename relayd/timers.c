@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
@@ -56,24 +57,52 @@ session_expired(const struct relayd *rd, const struct session *s,
 	return elapsed(last, now, c->inactivity_timeout) ? "inactivity" : NULL;
 }
 
+/* After the streams left the backend: the final counters. */
+static json_t *
+timeout_event(struct relayd *rd, const struct session *s, void *reason)
+{
+	json_t *ev = proto_event("timeout");
+
+	json_object_update_new(ev, json_pack("{s:s, s:s, s:s, s:s, s:f}",
+	    "call_id", s->call_id, "from_tag", s->tag[SIDE_A],
+	    "to_tag", s->tag[SIDE_B], "reason", (const char *)reason,
+	    "duration", (double)(now_ms() - s->created_ms) / 1000.0));
+	json_object_set_new(ev, "streams", streams_to_json(rd, s));
+	return ev;
+}
+
 void
 session_end(struct relayd *rd, struct session *s, const char *reason)
 {
 	json_t *ev;
 
-	backend_sync_session(rd, s);	/* final kernel counters */
-	ev = proto_event("timeout");
-
-	json_object_update_new(ev, json_pack("{s:s, s:s, s:s, s:s, s:f}",
-	    "call_id", s->call_id, "from_tag", s->tag[SIDE_A],
-	    "to_tag", s->tag[SIDE_B], "reason", reason,
-	    "duration", (double)(now_ms() - s->created_ms) / 1000.0));
-	json_object_set_new(ev, "streams", streams_to_json(rd, s));
 	rlog(rd, LL_NOTICE, "call %s ended by the relay: %s timeout",
 	    s->call_id, reason);
 	rd->totals.sessions_timed_out++;
-	session_destroy(rd, s);
+	ev = session_finish(rd, s, timeout_event, (void *)reason);
 	control_broadcast(rd, "timeout", ev);
+}
+
+struct expiry {
+	struct session	*s;
+	const char	*reason;
+};
+
+/* Collect the sessions that end now; false if out of memory. */
+static bool
+expiry_push(struct expiry **v, size_t *n, size_t *cap, struct session *s,
+    const char *reason)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 16;
+		struct expiry *p = realloc(*v, c * sizeof(*p));
+		if (p == NULL)
+			return false;
+		*v = p;
+		*cap = c;
+	}
+	(*v)[(*n)++] = (struct expiry){ s, reason };
+	return true;
 }
 
 void
@@ -81,7 +110,10 @@ timers_tick(struct relayd *rd)
 {
 	uint64_t expirations, now;
 	struct session *s, *next;
+	struct expiry *ended = NULL;
+	size_t n = 0, cap = 0;
 	const char *reason;
+	bool kernel = false;
 
 	if (read(rd->timerfd, &expirations, sizeof(expirations)) < 0)
 		return;
@@ -95,7 +127,19 @@ timers_tick(struct relayd *rd)
 			backend_sync_session(rd, s);
 			reason = session_expired(rd, s, now);
 		}
-		if (reason != NULL)
+		if (reason != NULL && !expiry_push(&ended, &n, &cap, s, reason))
 			session_end(rd, s, reason);
 	}
+	/*
+	 * Everything that ends in this tick leaves the backend together (one
+	 * nft transaction, however many calls a network failure silenced);
+	 * then each reports its final counters.
+	 */
+	for (size_t i = 0; i < n; i++)
+		kernel |= session_release(rd, ended[i].s);
+	if (kernel)
+		backend_flush(rd);
+	for (size_t i = 0; i < n; i++)
+		session_end(rd, ended[i].s, ended[i].reason);
+	free(ended);
 }

@@ -36,6 +36,11 @@ sip_cdr_wait 2
 tl_assert_json "$SIP_CDR_LAST" '.gateway == "gw2" and .attempts[0] == {"gateway":"gw1","carrier":"c1","code":408} and .attempts[1].code == 200' \
 	"CDR: timeout on gw1, then gw2"
 tl_kill_pid "${TL_PID[gw1silent]}" 1
+# The next gateway binds the same port: wait until the silent one's socket
+# is gone, or the check below may see the old socket while SIPp fails to
+# bind (seen under load: the INVITE then met a closed port).
+port_free() { ! sip_listening "$1"; }
+tl_wait_for 5 "gw1's port to close" port_free "$SIP_GW1_PORT"
 
 tl_log "gw1 603 -> final"
 sed -e 's/503 Service Unavailable/603 Decline/' -e 's/uas_503/uas_603/' "$SIP_SCEN/uas_503.xml" >"$TL_TMP/uas_603.xml"

@@ -66,7 +66,7 @@ learning_json(const struct leg *leg)
 	return json_pack("{s:s, s:o, s:s, s:I}", "state", !has ? "open" :
 	    l->learning ? "learning" : "fixed",
 	    "source", addr_json(&leg->latched[SK_RTP], has),
-	    "rank", learn_rank_name(has ? l->rank : RANK_NONE),
+	    "rank", learn_rank_name(latch_rank(leg)),
 	    "relearns", (json_int_t)l->relearns);
 }
 

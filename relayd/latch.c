@@ -119,6 +119,17 @@ note_ssrc(struct leg *leg, const uint8_t *p, size_t len)
 	}
 }
 
+enum learn_rank
+latch_rank(const struct leg *leg)
+{
+	if (!leg->is_latched[SK_RTP])
+		return RANK_NONE;
+	/* A peer restored from the journal was not ranked: rank it now. */
+	if (leg->learn.rank == RANK_NONE)
+		return rank_of(leg, &leg->latched[SK_RTP]);
+	return leg->learn.rank;
+}
+
 /* Take src as the peer (fixed) or as the best candidate so far. */
 static void
 take(struct leg *leg, const struct sockaddr_storage *src,
@@ -226,7 +237,7 @@ may_move(const struct leg *leg, const struct sockaddr_storage *src,
 {
 	uint32_t ssrc;
 
-	if (rank > leg->learn.rank)
+	if (rank > latch_rank(leg))
 		return true;
 	if (same_host(src, &leg->latched[SK_RTP]))
 		return true;

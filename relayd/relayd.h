@@ -279,6 +279,7 @@ bool	 latch_expire(struct leg *, const struct latch_policy *,
 /* Forget peer and candidate (a new SDP endpoint): learning starts over. */
 void	 latch_reset(struct leg *);
 const char *learn_rank_name(enum learn_rank);
+enum learn_rank latch_rank(const struct leg *);	/* of the peer or candidate */
 /* Both legs' peers fixed: the stream can leave userspace. */
 bool	 stream_fully_latched(const struct stream *);
 /* Where packets leaving leg `out` go for a kind; false if nowhere yet. */

@@ -317,6 +317,13 @@ test_non_strict_moves_only_by_rank_or_ssrc(void **state)
 	assert_int_equal(latch_check(leg, SK_RTP, &moved, &roam, 60, theirs,
 	    sizeof(theirs)), LATCH_REJECT);
 	assert_int_equal(leg->learn.relearns, 2);
+	/* A peer restored from the journal (not ranked) is ranked by SDP. */
+	stream_setup(&st, true);
+	leg->latched[SK_RTP] = peer;
+	leg->is_latched[SK_RTP] = true;
+	assert_int_equal(latch_rank(leg), RANK_EXACT);
+	assert_int_equal(latch_check(leg, SK_RTP, &moved, &roam, 70, theirs,
+	    sizeof(theirs)), LATCH_REJECT);
 }
 
 static void

@@ -32,6 +32,10 @@ learning() {
 	tl_rpc "{\"cmd\":\"query\",\"call_id\":\"$CALL\"}" &&
 		jq -e '.streams[0].path == "userspace" and .streams[0].legs[0].learning.state == "learning" and .streams[0].legs[1].learning.state == "fixed"' <<<"$TL_REPLY"
 }
+has_candidate() {
+	tl_rpc "{\"cmd\":\"query\",\"call_id\":\"$CALL\"}" &&
+		jq -e '.streams[0].legs[0].learning.state == "learning"' <<<"$TL_REPLY"
+}
 in_kernel() {
 	tl_rpc "{\"cmd\":\"query\",\"call_id\":\"$CALL\"}" &&
 		jq -e '.streams[0].path == "nft"' <<<"$TL_REPLY"
@@ -39,9 +43,12 @@ in_kernel() {
 
 tl_sink callee_rx "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5000" -f "$TL_RELAY_B_IP:$B" -S 0x1000 -e "$N" -t 20
 tl_sink caller_rx "$TL_NS_CALLER" -b "$TL_CALLER_IP:4100" -f "$TL_RELAY_A_IP:$A" -S 0x2000 -e "$N" -t 20
+# The caller first: until it sends, the relay can only send to its SDP
+# port, where nobody listens behind a NAT.
 tl_gen caller_tx "$TL_NS_CALLER" -b "$TL_CALLER_IP:4100" -d "$TL_RELAY_A_IP:$A" -S 0x1000 -c "$N" -r 200
+tl_wait_for 1 "leg A to have a candidate" has_candidate
 tl_gen callee_tx "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5000" -d "$TL_RELAY_B_IP:$B" -S 0x2000 -c "$N" -r 200
-tl_wait_for 2 "leg A learning (userspace) while leg B is fixed" learning
+tl_wait_for 1 "leg A learning (userspace) while leg B is fixed" learning
 tl_assert_json "$TL_REPLY" ".streams[0].legs[0].learning.source == \"$TL_CALLER_IP:4100\" and .streams[0].legs[0].learning.rank == \"address\" and .streams[0].legs[0].latched == null" \
 	"leg A: candidate $TL_CALLER_IP:4100 of rank address"
 tl_wait_for 4 "the stream in nft after the window" in_kernel

@@ -134,9 +134,9 @@ on_latched(struct relayd *rd, struct leg *leg, enum sock_kind kind)
 		 * the latched address. latch.c lets RTCP latch only from
 		 * the RTP peer's own address, so a stranger cannot. */
 		backend_stream_remove(rd, leg->stream);
-		backend_stream_latched(rd, leg->stream);
 	}
-	if (kind == SK_RTP && stream_fully_latched(leg->stream))
+	/* Also after a non-strict re-latch, which took the stream out. */
+	if (stream_fully_latched(leg->stream))
 		backend_stream_latched(rd, leg->stream);
 	journal_save(rd, leg->stream->session);
 }

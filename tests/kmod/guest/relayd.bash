@@ -11,6 +11,10 @@
 #      packet total stays flat while the legs' counters, read from the
 #      kernel, grow by exactly the burst; the third party's packets are
 #      passed to the socket and dropped there;
+#      RTCP from the attacker to leg A's RTCP port is dropped too, and the
+#      stream is not installed again toward it;
+#   1b. a call whose sides mux RTCP: the attacker's RTCP to leg A's RTCP
+#      port (no kernel entry there) is dropped, nothing forwarded;
 #   2. traffic in the kernel only, for longer than the inactivity timeout,
 #      keeps the call alive; when it stops the timeout comes, and the
 #      call's kernel entries go with it;
@@ -56,9 +60,9 @@ REORDER=
 burst_start() {
 	local name=$1 count=$2 start=$3 rtcp=$(($2 / 10))
 	tl_sink "${name}_crx" "$TL_NS_CALLER" -b "$TL_CALLER_IP:4000" -R -f "$TL_A_LIST" \
-		-S 0x2000 --start-seq "$start" -e "$count" --expect-rtcp "$rtcp" -l 0.3 -t 20 $REORDER
+		-S 0x2000 --start-seq "$start" -e "$count" --expect-rtcp "$rtcp" -l 0.3 -t 40 $REORDER
 	tl_sink "${name}_erx" "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5000" -R -f "$TL_B_LIST" \
-		-S 0x1000 --start-seq "$start" -e "$count" --expect-rtcp "$rtcp" -l 0.3 -t 20 $REORDER
+		-S 0x1000 --start-seq "$start" -e "$count" --expect-rtcp "$rtcp" -l 0.3 -t 40 $REORDER
 	tl_gen "${name}_ctx" "$TL_NS_CALLER" -b "$TL_CALLER_IP:4000" -d "$TL_A_LIST" -R \
 		--rtcp-every 10 -S 0x1000 --start-seq "$start" -c "$count" -r 200
 	tl_gen "${name}_etx" "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5000" -d "$TL_B_LIST" -R \
@@ -88,11 +92,13 @@ bg_media() {
 installed() { query "$CALL" && jq -e '.streams[0].path == "kmod"' <<<"$TL_REPLY"; }
 
 # ---- 1+2. into the kernel; kernel-only media keeps the call; silence ends it --
-# One continuous burst (6 s at 200 pps, twice the inactivity timeout): it
+# One continuous burst (15 s at 200 pps, five inactivity timeouts; long, so
+# that the third parties below, started once the stream is seen in the
+# kernel, are done before it ends even on a slow emulated machine): it
 # latches in userspace, moves into the kernel, and goes on there. A third
 # party sends to leg A meanwhile.
 CALL=k1
-COUNT=1200 ATT=60
+COUNT=3000 ATT=60 ATTR=30
 tl_offer_answer "$CALL" 1
 tl_spawn events - "$TL_CTL" -s "$TL_SOCK" --json events --count 1 --timeout 60
 REORDER=--allow-reorder burst_start k1 "$COUNT" 0
@@ -103,8 +109,15 @@ tl_gen k1_att "$TL_NS_ATTACKER" -b "$TL_ATTACKER_IP:4000" \
 	-d "$TL_RELAY_A_IP:${TL_A_PORTS[0]}" -S 0x6666 -c "$ATT" -r 60
 tl_log "path: $(jq -c '.streams[0] | {path, path_reason}' <<<"$TL_REPLY")"
 [ "$(kentries)" = 4 ] || tl_fail "expected 4 kernel entries (RTP+RTCP per leg), found $(kentries)"
+# and RTCP to leg A's RTCP port: the kernel entry expects the caller's
+# address (RTP port + 1), so it reaches the socket; RTCP from anyone but
+# the RTP peer's address is dropped there (it used to latch the open RTCP
+# latch and install the stream again toward the attacker).
+tl_gen k1_attr "$TL_NS_ATTACKER" -b "$TL_ATTACKER_IP:4001" \
+	-d "$TL_RELAY_A_IP:$((TL_A_PORTS[0] + 1))" --rtcp-only -S 0x6667 -c "$ATTR" -r 30
 U_MID=$(stat_packets)
 burst_end k1
+tl_expect_ok k1_attr 30 "k1: attacker's RTCP rtpgen"
 # Had the call timed out during the burst (kernel counters not seen), its
 # entries and sockets would have gone and the sinks above would have
 # missed packets. Its final counters come with the timeout event, which
@@ -121,11 +134,49 @@ for leg in 0 1; do
 	tl_assert_json "$EV" ".streams[0].legs[$leg].stats | .packets == $((COUNT + RTCP)) and .bytes == $((COUNT * SIZE + RTCP * 64)) and .lost == 0 and .last_seen > 0" \
 		"leg $leg: $COUNT RTP + $RTCP RTCP counted (userspace before the install, kernel after)"
 done
-tl_assert_json "$EV" ".streams[0].legs[0].stats.drops == $ATT and .streams[0].legs[1].stats.drops == 0" \
-	"strict source: the third party's $ATT packets were passed to leg A's socket and dropped"
+tl_assert_json "$EV" ".streams[0].legs[0].stats.drops == $((ATT + ATTR)) and .streams[0].legs[1].stats.drops == 0" \
+	"strict source: the third party's $ATT RTP and $ATTR RTCP packets were passed to leg A's sockets and dropped"
+tl_assert_json "$EV" ".streams[0].legs[0].latched_rtcp == null or .streams[0].legs[0].latched_rtcp == \"$TL_CALLER_IP:4001\"" \
+	"leg A's RTCP did not latch the third party (the caller's own, still queued at the install, may latch)"
 [ "$(kentries)" = 0 ] || tl_fail "the timed-out call left $(kentries) kernel entries"
-tl_log "$COUNT packets each way, $U_END of all through userspace (none after the install), $ATT foreign packets dropped"
+tl_log "$COUNT packets each way, $U_END of all through userspace (none after the install), $ATT + $ATTR foreign packets dropped"
 tl_log "inactivity timeout once the kernel counters stopped, with the kernel's counts; entries removed"
+
+# ---- 1b. rtcp-mux in the kernel: leg A's RTCP port takes nothing ---------------
+# Both sides mux RTCP: the stream is 2 entries (RTP ports only). The
+# attacker's RTCP to leg A's RTCP port reaches the socket and is dropped;
+# it used to be latched and forwarded to the callee's RTP port (a bad
+# header to the sink, which expects payload type 0 only).
+CALL=k1m
+tl_rpc_ok "{\"cmd\":\"offer\",\"call_id\":\"k1m\",\"from_tag\":\"ft-k1m\",\"interfaces\":[\"caller\",\"callee\"],\"media\":[{\"type\":\"audio\",\"address\":\"$TL_CALLER_IP\",\"rtp_port\":4000,\"rtcp_mux\":true}]}" "offer k1m"
+M_B=$(jq '.media[0].rtp_port' <<<"$TL_REPLY")
+tl_rpc_ok "{\"cmd\":\"answer\",\"call_id\":\"k1m\",\"from_tag\":\"ft-k1m\",\"to_tag\":\"tt-k1m\",\"media\":[{\"type\":\"audio\",\"address\":\"$TL_CALLEE_IP\",\"rtp_port\":5000,\"rtcp_mux\":true}]}" "answer k1m"
+M_A=$(jq '.media[0].rtp_port' <<<"$TL_REPLY")
+MC=3000
+tl_sink k1m_erx "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5000" -f "$TL_RELAY_B_IP:$M_B" -p 0 \
+	-S 0x1000 -e "$MC" -l 0.3 -t 40 --allow-reorder
+tl_sink k1m_crx "$TL_NS_CALLER" -b "$TL_CALLER_IP:4000" -f "$TL_RELAY_A_IP:$M_A" -p 0 \
+	-S 0x2000 -e "$MC" -l 0.3 -t 40 --allow-reorder
+tl_gen k1m_ctx "$TL_NS_CALLER" -b "$TL_CALLER_IP:4000" -d "$TL_RELAY_A_IP:$M_A" -S 0x1000 -c "$MC" -r 200
+tl_gen k1m_etx "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5000" -d "$TL_RELAY_B_IP:$M_B" -S 0x2000 -c "$MC" -r 200
+tl_wait_for 10 "call k1m on path kmod" installed
+[ "$(kentries)" = 2 ] || tl_fail "k1m: expected 2 kernel entries (RTP only, muxed), found $(kentries)"
+tl_gen k1m_att "$TL_NS_ATTACKER" -b "$TL_ATTACKER_IP:4001" \
+	-d "$TL_RELAY_A_IP:$((M_A + 1))" --rtcp-only -S 0x6667 -c "$ATTR" -r 30
+tl_expect_ok k1m_att 45 "k1m: the attacker's rtpgen"
+# checked while the media still flows (the call times out 3 s after it)
+k1m_dropped() { query k1m && jq -e ".streams[0].legs[0].stats.drops >= $ATTR" <<<"$TL_REPLY"; }
+tl_wait_for 10 "k1m: leg A to drop the $ATTR injected RTCP packets" k1m_dropped
+tl_assert_json "$TL_REPLY" ".streams[0].path == \"kmod\" and .streams[0].legs[0].stats.drops == $ATTR and .streams[0].legs[0].latched_rtcp == null" \
+	"k1m: still in the kernel, exactly the $ATTR injected packets dropped, RTCP port latched nothing"
+[ "$(kentries)" = 2 ] || tl_fail "k1m: the kernel entries changed: $(kentries)"
+for p in k1m_ctx k1m_etx; do tl_expect_ok "$p" 45 "k1m: $p"; done
+tl_expect_ok k1m_erx 45 "k1m: the callee must get exactly the caller's $MC packets, no RTCP of the attacker's"
+tl_expect_ok k1m_crx 45 "k1m: the caller must get exactly the callee's $MC packets"
+tl_rpc '{"cmd":"delete","call_id":"k1m"}'	# or it timed out already
+no_entries() { [ "$(kentries)" = 0 ]; }
+tl_wait_for 10 "k1m's kernel entries to go" no_entries
+tl_log "rtcp-mux call in the kernel: $ATTR injected RTCP packets dropped, none forwarded"
 
 # ---- 3. a clean exit removes the entries ----------------------------------------
 CALL=k2

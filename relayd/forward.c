@@ -117,6 +117,20 @@ on_learning(struct relayd *rd, struct leg *leg)
 	    learn_rank_name(leg->learn.rank));
 }
 
+/*
+ * The kernel entries expect RTCP from the RTP peer's address on the next
+ * port: RTCP latched there (a packet queued before the install) changes
+ * nothing, so the stream is not installed again for it.
+ */
+static bool
+rtcp_as_assumed(const struct leg *leg)
+{
+	struct sockaddr_storage guess = leg->latched[SK_RTP];
+
+	addr_set_port(&guess, (uint16_t)(addr_port(&guess) + 1));
+	return addr_equal(&guess, &leg->latched[SK_RTCP]);
+}
+
 static void
 on_latched(struct relayd *rd, struct leg *leg, enum sock_kind kind)
 {
@@ -128,7 +142,8 @@ on_latched(struct relayd *rd, struct leg *leg, enum sock_kind kind)
 	    addr_fmt(&leg->latched[kind], buf, sizeof(buf)),
 	    kind == SK_RTP ? ", rank " : "",
 	    kind == SK_RTP ? learn_rank_name(leg->learn.rank) : "");
-	if (kind == SK_RTCP && leg->stream->path == PATH_KERNEL) {
+	if (kind == SK_RTCP && leg->stream->path == PATH_KERNEL &&
+	    !rtcp_as_assumed(leg)) {
 		/* RTCP from a port other than the kernel flow assumed (RTP
 		 * port + 1, e.g. behind a NAT) reached us: install again with
 		 * the latched address. latch.c lets RTCP latch only from

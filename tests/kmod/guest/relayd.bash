@@ -34,7 +34,7 @@ export TL_RELAYD=/sbin/trunkline-relayd TL_CTL=/sbin/trunklinectl \
 # shellcheck source=../../lib/netns.sh
 . /test/tests/lib/netns.sh
 
-INACTIVITY=3
+INACTIVITY=5	# the emulated machine under load needs seconds between queries
 SIZE=172
 
 insmod /test/trunkline.ko || tl_fail "insmod trunkline.ko"
@@ -92,7 +92,7 @@ bg_media() {
 installed() { query "$CALL" && jq -e '.streams[0].path == "kmod"' <<<"$TL_REPLY"; }
 
 # ---- 1+2. into the kernel; kernel-only media keeps the call; silence ends it --
-# One continuous burst (15 s at 200 pps, five inactivity timeouts; long, so
+# One continuous burst (15 s at 200 pps, three inactivity timeouts; long, so
 # that the third parties below, started once the stream is seen in the
 # kernel, are done before it ends even on a slow emulated machine): it
 # latches in userspace, moves into the kernel, and goes on there. A third
@@ -243,11 +243,11 @@ tl_assert_json "$K3_BASE" ". as \$b | $K3_BEFORE as \$r | all(range(4); \$b[.] <
 	"k3: journal ($K3_JOURNAL) + kernel ($K3_KERNEL) <= relayd's count ($K3_BEFORE)"
 tl_log "relayd killed with k3 (journal $K3_JOURNAL + kernel $K3_KERNEL; relayd said $K3_BEFORE) and k4 in the kernel"
 
-# Media across the crash and the restart: k3 checked end to end (1200 RTP +
-# 120 RTCP each way, 6 s, twice the inactivity timeout, most of it after
+# Media across the crash and the restart: k3 checked end to end (2000 RTP +
+# 200 RTCP each way, 10 s, twice the inactivity timeout, most of it after
 # the restart); k4 keeps sending.
 TL_A_LIST=$K3_A TL_B_LIST=$K3_B
-COUNT=1200 RTCP=120
+COUNT=2000 RTCP=200
 kpackets() { ip netns exec "$TL_NS_RELAY" tlk get "$K3_A" | grep -o 'packets=[0-9]*' | cut -d= -f2; }
 K0=$(kpackets)
 burst_start k3x "$COUNT" 3000

@@ -8,8 +8,12 @@
  * from anyone else on to the leg's socket, where forward.c counts and
  * drops them as before. Before RTCP has latched, a leg's RTCP entry
  * expects the RTP peer's address on the next port, the same guess
- * leg_destination() makes; a peer that sends RTCP from elsewhere is
- * simply relayed in userspace.
+ * leg_destination() makes: the RTCP source is strict from the start. A
+ * peer that sends RTCP from another port of its address is latched in
+ * userspace and the stream installed again; RTCP from any other address,
+ * or on the RTCP port of a muxed leg (no entry), is dropped there
+ * (latch.c). Streams come here only once both legs' endpoint learning
+ * has ended.
  *
  * Every exchange is a batch: one sendto() of several requests, each
  * acknowledged, and every ack checked. Counters are read in batches of GET

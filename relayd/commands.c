@@ -57,6 +57,20 @@ addr_json(const struct sockaddr_storage *ss, bool set)
 	return set ? json_string(addr_fmt(ss, buf, sizeof(buf))) : json_null();
 }
 
+/* Endpoint learning of a leg (latch.c): what a hijack attempt met. */
+static json_t *
+learning_json(const struct leg *leg)
+{
+	const struct leg_learn *l = &leg->learn;
+	bool has = leg->is_latched[SK_RTP];
+
+	return json_pack("{s:s, s:o, s:s, s:I}", "state", !has ? "open" :
+	    l->learning ? "learning" : "fixed",
+	    "source", addr_json(&leg->latched[SK_RTP], has),
+	    "rank", learn_rank_name(latch_rank(leg)),
+	    "relearns", (json_int_t)l->relearns);
+}
+
 static json_t *
 leg_json(const struct relayd *rd, const struct leg *leg)
 {
@@ -75,10 +89,11 @@ leg_json(const struct relayd *rd, const struct leg *leg)
 	json_object_set_new(o, "local_rtcp",
 	    json_string(addr_fmt(&local, buf, sizeof(buf))));
 	json_object_set_new(o, "sdp", addr_json(&leg->sdp.rtp, leg->sdp.set));
-	json_object_set_new(o, "latched",
-	    addr_json(&leg->latched[SK_RTP], leg->is_latched[SK_RTP]));
+	json_object_set_new(o, "latched", addr_json(&leg->latched[SK_RTP],
+	    leg->is_latched[SK_RTP] && !leg->learn.learning));
 	json_object_set_new(o, "latched_rtcp",
 	    addr_json(&leg->latched[SK_RTCP], leg->is_latched[SK_RTCP]));
+	json_object_set_new(o, "learning", learning_json(leg));
 	json_object_set_new(o, "direction",
 	    json_string(dir_names[leg->sdp.direction]));
 	json_object_set_new(o, "stats", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",

@@ -184,12 +184,45 @@ parse_journal(struct cfgctx *c, json_t *root, struct relayd_conf *conf)
 	return 0;
 }
 
+/* "endpoint_learning": how a leg finds its peer (latch.c). */
+static int
+parse_learning(struct cfgctx *c, json_t *o, struct relayd_conf *conf)
+{
+	static const char *const keys[] = { "mode", "window", "roaming_ssrc",
+	    NULL };
+	static const char *const modes[] = { [LEARN_HEURISTIC] = "heuristic",
+	    [LEARN_IMMEDIATE] = "immediate", [LEARN_SDP_ONLY] = "sdp-only" };
+	char mode[16] = "";
+
+	if (o == NULL)
+		return 0;
+	if (!json_is_object(o))
+		return fail(c, "endpoint_learning", "expected an object");
+	if (check_keys(c, o, "endpoint_learning", keys) < 0 ||
+	    get_string(c, o, "endpoint_learning", "mode", mode, sizeof(mode),
+	    false) < 0 ||
+	    get_number(c, o, "endpoint_learning", "window",
+	    &conf->learn_window, 0.1, 60) < 0 ||
+	    get_bool(c, o, "endpoint_learning", "roaming_ssrc",
+	    &conf->roaming_ssrc) < 0)
+		return -1;
+	if (mode[0] == '\0')
+		return 0;
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (strcmp(mode, modes[i]) == 0) {
+			conf->learn_mode = (enum learn_mode)i;
+			return 0;
+		}
+	return fail(c, "endpoint_learning.mode", "'%s' is not one of "
+	    "heuristic, immediate, sdp-only", mode);
+}
+
 static int
 parse_top(struct cfgctx *c, json_t *root, struct relayd_conf *conf)
 {
 	static const char *const keys[] = { "control", "interfaces", "ports",
 	    "timeouts", "backend", "log_level", "strict_source", "journal",
-	    NULL };
+	    "endpoint_learning", NULL };
 	static const char *const backends[] = { "auto", "userspace", "nft",
 	    "kmod" };
 	char level[16] = "";
@@ -205,7 +238,9 @@ parse_top(struct cfgctx *c, json_t *root, struct relayd_conf *conf)
 	    get_string(c, root, "", "log_level", level, sizeof(level),
 	    false) < 0 ||
 	    get_bool(c, root, "", "strict_source", &conf->strict_source) < 0 ||
-	    parse_journal(c, root, conf) < 0)
+	    parse_journal(c, root, conf) < 0 ||
+	    parse_learning(c, json_object_get(root, "endpoint_learning"),
+	    conf) < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
 		ok |= strcmp(conf->backend, backends[i]) == 0;
@@ -238,6 +273,9 @@ config_defaults(struct relayd_conf *conf)
 	strcpy(conf->backend, "auto");
 	conf->log_level = LL_INFO;
 	conf->strict_source = true;
+	conf->learn_mode = LEARN_HEURISTIC;
+	conf->learn_window = 3;
+	conf->roaming_ssrc = true;
 	strcpy(conf->journal, "/run/trunkline/journal");
 }
 

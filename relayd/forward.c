@@ -105,22 +105,53 @@ queue(struct relayd *rd, struct fwd_state *f, int fd, struct leg *from,
 }
 
 static void
+on_learning(struct relayd *rd, struct leg *leg)
+{
+	char buf[64];
+
+	rlog(rd, LL_DEBUG, "call %s stream %d leg %c: learning, candidate %s "
+	    "(rank %s); fixed when the window ends or the SDP address sends",
+	    leg->stream->session->call_id, leg->stream->index,
+	    leg->side == SIDE_A ? 'A' : 'B',
+	    addr_fmt(&leg->latched[SK_RTP], buf, sizeof(buf)),
+	    learn_rank_name(leg->learn.rank));
+}
+
+/*
+ * The kernel entries expect RTCP from the RTP peer's address on the next
+ * port: RTCP latched there (a packet queued before the install) changes
+ * nothing, so the stream is not installed again for it.
+ */
+static bool
+rtcp_as_assumed(const struct leg *leg)
+{
+	struct sockaddr_storage guess = leg->latched[SK_RTP];
+
+	addr_set_port(&guess, (uint16_t)(addr_port(&guess) + 1));
+	return addr_equal(&guess, &leg->latched[SK_RTCP]);
+}
+
+static void
 on_latched(struct relayd *rd, struct leg *leg, enum sock_kind kind)
 {
 	char buf[64];
 
-	rlog(rd, LL_DEBUG, "call %s stream %d leg %c: %s latched to %s",
+	rlog(rd, LL_DEBUG, "call %s stream %d leg %c: %s latched to %s%s%s",
 	    leg->stream->session->call_id, leg->stream->index,
 	    leg->side == SIDE_A ? 'A' : 'B', kind == SK_RTP ? "rtp" : "rtcp",
-	    addr_fmt(&leg->latched[kind], buf, sizeof(buf)));
-	if (kind == SK_RTCP && leg->stream->path == PATH_KERNEL) {
+	    addr_fmt(&leg->latched[kind], buf, sizeof(buf)),
+	    kind == SK_RTP ? ", rank " : "",
+	    kind == SK_RTP ? learn_rank_name(leg->learn.rank) : "");
+	if (kind == SK_RTCP && leg->stream->path == PATH_KERNEL &&
+	    !rtcp_as_assumed(leg)) {
 		/* RTCP from a port other than the kernel flow assumed (RTP
 		 * port + 1, e.g. behind a NAT) reached us: install again with
-		 * the latched address. */
+		 * the latched address. latch.c lets RTCP latch only from
+		 * the RTP peer's own address, so a stranger cannot. */
 		backend_stream_remove(rd, leg->stream);
-		backend_stream_latched(rd, leg->stream);
 	}
-	if (kind == SK_RTP && stream_fully_latched(leg->stream))
+	/* Also after a non-strict re-latch, which took the stream out. */
+	if (stream_fully_latched(leg->stream))
 		backend_stream_latched(rd, leg->stream);
 	journal_save(rd, leg->stream->session);
 }
@@ -128,7 +159,7 @@ on_latched(struct relayd *rd, struct leg *leg, enum sock_kind kind)
 /* One received packet: latch, count, and queue it for the other leg. */
 static void
 relay_one(struct relayd *rd, struct fwd_state *f, struct leg_sock *ls,
-    int i, uint64_t now, int64_t wall)
+    int i, const struct latch_policy *pol, uint64_t now, int64_t wall)
 {
 	struct leg *leg = ls->leg;
 	struct leg *out = &leg->stream->leg[leg->side == SIDE_A ? SIDE_B : SIDE_A];
@@ -142,7 +173,10 @@ relay_one(struct relayd *rd, struct fwd_state *f, struct leg_sock *ls,
 		leg->stats.stun++;	/* ICE checks are not media */
 		return;
 	}
-	switch (latch_check(leg, kind, &f->rsrc[i], rd->conf.strict_source)) {
+	/* The learning window ended since the last packet: fix the peer. */
+	if (kind == SK_RTP && latch_expire(leg, pol, now))
+		on_latched(rd, leg, SK_RTP);
+	switch (latch_check(leg, kind, &f->rsrc[i], pol, now, p, len)) {
 	case LATCH_REJECT:
 		count_drop(rd, leg);
 		return;
@@ -154,6 +188,9 @@ relay_one(struct relayd *rd, struct fwd_state *f, struct leg_sock *ls,
 		/* FALLTHROUGH */
 	case LATCH_LATCHED:
 		on_latched(rd, leg, kind);
+		break;
+	case LATCH_LEARNING:
+		on_learning(rd, leg);
 		break;
 	case LATCH_ACCEPT:
 		break;
@@ -182,10 +219,12 @@ forward_readable(struct relayd *rd, struct leg_sock *ls)
 	struct fwd_state *f = rd->fwd;
 	uint64_t now = now_ms();
 	int64_t wall = time(NULL);
+	struct latch_policy pol;
 	int n;
 
 	if (ls->fd < 0)
 		return;		/* its stream ended earlier in this batch */
+	latch_policy_init(&pol, &rd->conf);
 	for (int round = 0; round < READ_ROUNDS; round++) {
 		for (int i = 0; i < RELAYD_BATCH; i++) {
 			f->rmsg[i].msg_hdr.msg_name = &f->rsrc[i];
@@ -195,7 +234,7 @@ forward_readable(struct relayd *rd, struct leg_sock *ls)
 		if (n <= 0)
 			break;
 		for (int i = 0; i < n; i++)
-			relay_one(rd, f, ls, i, now, wall);
+			relay_one(rd, f, ls, i, &pol, now, wall);
 		/* The send iovecs point into rbuf: flush before reusing it. */
 		if (f->scount > 0)
 			flush(rd, f);

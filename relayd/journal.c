@@ -261,10 +261,14 @@ put_leg(struct journal *j, const struct leg *leg)
 	/* Kernel counts come back from the kernel after a restart. */
 	int rc = put(j, "{\"port\":%u,\"latched\":", leg->port);
 
-	rc = rc ?: put_addr(j, &leg->latched[SK_RTP], leg->is_latched[SK_RTP]);
+	/* A candidate still being learned is not a peer: a restart
+	 * would fix it (latch.c); the leg learns again instead. */
+	bool fixed = leg->is_latched[SK_RTP] && !leg->learn.learning;
+
+	rc = rc ?: put_addr(j, &leg->latched[SK_RTP], fixed);
 	rc = rc ?: put(j, ",\"latched_rtcp\":");
 	rc = rc ?: put_addr(j, &leg->latched[SK_RTCP],
-	    leg->is_latched[SK_RTCP]);
+	    fixed && leg->is_latched[SK_RTCP]);
 	if (e->set) {
 		rc = rc ?: put(j, ",\"sdp\":{\"rtp\":");
 		rc = rc ?: put_addr(j, &e->rtp, true);

@@ -1,12 +1,17 @@
 /*
  * ports.c: the pool of RTP/RTCP port pairs of one relay interface.
  *
- * A ring of free even ports. Taking pops the oldest; releasing appends,
- * so a released pair is handed out again only after every other free pair:
- * late packets of an ended call do not land in a new one.
+ * A ring of free even ports. Releasing appends, so a released pair waits
+ * behind the other free pairs: late packets of an ended call do not land
+ * in a new one. Taking picks a pair at random among the older half of the
+ * ring (the picked one swaps places with the oldest): handing ports out in
+ * sequence would tell anyone who saw one call the ports of the next ones,
+ * and a leg's ports are the only secret that keeps strangers from sending
+ * to it before its peer does.
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/random.h>
 
 #include "relayd.h"
 
@@ -26,6 +31,7 @@ ports_init(struct port_pool *pp, uint16_t min, uint16_t max)
 	pp->count = n;
 	pp->min = min;
 	pp->max = max;
+	pp->nrnd = 0;
 	for (size_t i = 0; i < n; i++)
 		pp->queue[i] = (uint16_t)(min + 2 * i);
 	return 0;
@@ -39,11 +45,39 @@ ports_free(struct port_pool *pp)
 	pp->cap = pp->count = 0;
 }
 
+/*
+ * A random index below n. getrandom() in blocks, so a burst of offers
+ * costs one system call per PORTS_RND ports; if it fails (it does not
+ * block once the pool is initialised), fall back to the oldest pair.
+ */
+static size_t
+pick(struct port_pool *pp, size_t n)
+{
+	ssize_t got;
+
+	if (n <= 1)
+		return 0;
+	if (pp->nrnd == 0) {
+		got = getrandom(pp->rnd, sizeof(pp->rnd), GRND_NONBLOCK);
+		if (got != (ssize_t)sizeof(pp->rnd))
+			return 0;
+		pp->nrnd = PORTS_RND;
+	}
+	return pp->rnd[--pp->nrnd] % n;
+}
+
 int
 ports_take(struct port_pool *pp, uint16_t *port)
 {
+	size_t k, tmp;
+
 	if (pp->count == 0)
 		return -ENOSPC;
+	/* The older half: a just released pair is not among them. */
+	k = (pp->head + pick(pp, (pp->count + 1) / 2)) % pp->cap;
+	tmp = pp->queue[k];
+	pp->queue[k] = pp->queue[pp->head];
+	pp->queue[pp->head] = (uint16_t)tmp;
 	*port = pp->queue[pp->head];
 	pp->head = (pp->head + 1) % pp->cap;
 	pp->count--;

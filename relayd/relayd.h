@@ -51,13 +51,20 @@ struct evtag {
 void	 rlog(const struct relayd *, enum log_level, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 
-/* ---- ports.c: a FIFO of free even ports, so reuse is delayed ---- */
+/*
+ * ---- ports.c: a FIFO of free even ports, so reuse is delayed; a port is
+ * taken at random from the older half, so one call's ports do not tell
+ * the next call's ----
+ */
+#define PORTS_RND	16
 struct port_pool {
 	uint16_t	*queue;
 	size_t		 head;		/* index of the oldest free port */
 	size_t		 count;		/* free ports in the queue */
 	size_t		 cap;		/* number of pairs in the range */
 	uint16_t	 min, max;	/* min even; max is the last odd port */
+	uint32_t	 rnd[PORTS_RND];	/* getrandom() output not used yet */
+	size_t		 nrnd;
 };
 int	 ports_init(struct port_pool *, uint16_t min, uint16_t max);
 void	 ports_free(struct port_pool *);
@@ -66,6 +73,13 @@ int	 ports_take(struct port_pool *, uint16_t *port);	/* -ENOSPC */
 int	 ports_take_port(struct port_pool *, uint16_t port);
 void	 ports_release(struct port_pool *, uint16_t port);
 size_t	 ports_available(const struct port_pool *);
+
+/* How a leg finds its peer (latch.c, "endpoint_learning" in the config). */
+enum learn_mode {
+	LEARN_HEURISTIC,	/* rank candidates over a window (default) */
+	LEARN_IMMEDIATE,	/* first packet wins: unsafe, as before */
+	LEARN_SDP_ONLY,		/* only the SDP address and port */
+};
 
 /* ---- config.c ---- */
 struct iface_conf {
@@ -92,6 +106,9 @@ struct relayd_conf {
 	enum log_level		 log_level;
 	bool			 strict_source;
 	char			 journal[200];	/* directory; "" disables */
+	enum learn_mode		 learn_mode;	/* "endpoint_learning" */
+	double			 learn_window;	/* seconds */
+	bool			 roaming_ssrc;	/* non-strict re-latch by SSRC */
 };
 /* 0, or -1 with a "file:line: field: message" text in err. */
 int	 config_load(const char *path, struct relayd_conf *, char *err,
@@ -153,6 +170,31 @@ struct endpoint {
 	enum direction		 direction;
 };
 
+/*
+ * How well a source matches a leg's SDP, worst first: candidates of a
+ * better rank replace worse ones while the leg learns.
+ */
+enum learn_rank {
+	RANK_NONE,
+	RANK_OTHER,		/* anything else (full NAT, or a stranger) */
+	RANK_ADDR,		/* the SDP address, another port (NAT) */
+	RANK_EXACT,		/* the SDP address and port */
+};
+
+/*
+ * Endpoint learning of a leg's RTP peer. latched[SK_RTP] with
+ * is_latched[SK_RTP] is the peer; while `learning` it is only the best
+ * candidate so far, fixed when the window ends (or at an exact match).
+ */
+struct leg_learn {
+	bool			 learning;
+	enum learn_rank		 rank;		/* of latched[SK_RTP] */
+	uint64_t		 window_start;	/* ms, first candidate */
+	bool			 has_ssrc;
+	uint32_t		 ssrc;		/* the peer's last RTP SSRC */
+	uint64_t		 relearns;	/* candidate replaced or re-latched */
+};
+
 struct leg {
 	struct stream		*stream;
 	enum leg_side		 side;
@@ -162,6 +204,7 @@ struct leg {
 	struct endpoint		 sdp;
 	struct sockaddr_storage	 latched[2];	/* per sock kind */
 	bool			 is_latched[2];
+	struct leg_learn	 learn;
 	struct leg_stats	 stats;
 	struct rtp_seq		 seq;
 };
@@ -236,15 +279,33 @@ void	 leg_unlatch(struct leg *);
 uint64_t session_last_activity(const struct session *);
 bool	 session_on_hold(const struct session *);
 
-/* ---- latch.c: who may send into a leg ---- */
+/* ---- latch.c: who may send into a leg (endpoint learning) ---- */
 enum latch_verdict {
-	LATCH_ACCEPT,		/* from the latched peer */
-	LATCH_LATCHED,		/* first packet: peer fixed now */
-	LATCH_RELATCHED,	/* non-strict: peer moved */
-	LATCH_REJECT,		/* strict source: not the peer */
+	LATCH_ACCEPT,		/* from the peer (or the current candidate) */
+	LATCH_LEARNING,		/* a new best candidate, not fixed yet */
+	LATCH_LATCHED,		/* peer fixed now */
+	LATCH_RELATCHED,	/* non-strict: a fixed peer moved */
+	LATCH_REJECT,		/* not the peer: drop */
 };
+struct latch_policy {
+	enum learn_mode		 mode;
+	uint64_t		 window_ms;
+	bool			 strict;
+	bool			 roaming_ssrc;
+};
+void	 latch_policy_init(struct latch_policy *, const struct relayd_conf *);
+/* A packet of `len` bytes from src on the leg's socket of this kind. */
 enum latch_verdict latch_check(struct leg *, enum sock_kind,
-	    const struct sockaddr_storage *src, bool strict);
+	    const struct sockaddr_storage *src, const struct latch_policy *,
+	    uint64_t now_ms, const uint8_t *pkt, size_t len);
+/* The window is over: fix the candidate. True if it was fixed now. */
+bool	 latch_expire(struct leg *, const struct latch_policy *,
+	    uint64_t now_ms);
+/* Forget peer and candidate (a new SDP endpoint): learning starts over. */
+void	 latch_reset(struct leg *);
+const char *learn_rank_name(enum learn_rank);
+enum learn_rank latch_rank(const struct leg *);	/* of the peer or candidate */
+/* Both legs' peers fixed: the stream can leave userspace. */
 bool	 stream_fully_latched(const struct stream *);
 /* Where packets leaving leg `out` go for a kind; false if nowhere yet. */
 bool	 leg_destination(const struct leg *out, enum sock_kind,

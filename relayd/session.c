@@ -389,7 +389,7 @@ session_finish(struct relayd *rd, struct session *s,
 void
 leg_unlatch(struct leg *leg)
 {
-	leg->is_latched[SK_RTP] = leg->is_latched[SK_RTCP] = false;
+	latch_reset(leg);	/* learning starts over */
 }
 
 bool

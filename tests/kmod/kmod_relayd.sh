@@ -15,5 +15,5 @@ set -u -o pipefail
 . "$(dirname "$0")/lib/host.sh"
 
 tk_prepare
-tk_boot relayd.bash --timeout 160 || tk_fail "guest scenario failed (console above)"
+tk_boot relayd.bash --timeout 240 || tk_fail "guest scenario failed (console above)"
 echo "PASS: $TK_NAME"

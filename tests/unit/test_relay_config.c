@@ -119,6 +119,27 @@ test_journal_path_or_null(void **state)
 }
 
 static void
+test_endpoint_learning_modes_and_defaults(void **state)
+{
+	struct relayd_conf c;
+	char msg[512];
+
+	assert_int_equal(load(*state, "{}", &c, msg, sizeof(msg)), 0);
+	assert_int_equal(c.learn_mode, LEARN_HEURISTIC);
+	assert_true(c.learn_window == 3);
+	assert_true(c.roaming_ssrc);
+	assert_int_equal(load(*state, "{\"endpoint_learning\": {\"mode\": "
+	    "\"sdp-only\", \"window\": 0.5, \"roaming_ssrc\": false}}", &c,
+	    msg, sizeof(msg)), 0);
+	assert_int_equal(c.learn_mode, LEARN_SDP_ONLY);
+	assert_true(c.learn_window == 0.5);
+	assert_false(c.roaming_ssrc);
+	assert_int_equal(load(*state, "{\"endpoint_learning\": {\"mode\": "
+	    "\"immediate\"}}", &c, msg, sizeof(msg)), 0);
+	assert_int_equal(c.learn_mode, LEARN_IMMEDIATE);
+}
+
+static void
 expect_error(void **state, const char *text, const char *want)
 {
 	struct relayd_conf c;
@@ -157,6 +178,14 @@ test_errors_name_file_line_and_field(void **state)
 	expect_error(state, "{\n\"journal\": 5\n}", "F:2: journal: expected a string");
 	expect_error(state, "{\"control\": {\n\"mode\": \"0999\"}}",
 	    "F:2: control.mode: '0999' is not an octal file mode");
+	expect_error(state, "{\"endpoint_learning\": {\n\"mode\": \"first\"}}",
+	    "F:2: endpoint_learning.mode: 'first' is not one of heuristic");
+	expect_error(state, "{\"endpoint_learning\": {\n\n\"window\": 0}}",
+	    "F:3: endpoint_learning.window: must be between 0.1 and 60");
+	expect_error(state, "{\"endpoint_learning\": {\"windo\": 1}}",
+	    "F:1: endpoint_learning.windo: unknown field");
+	expect_error(state, "{\n\"endpoint_learning\": \"heuristic\"}",
+	    "F:2: endpoint_learning: expected an object");
 }
 
 static void
@@ -178,6 +207,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_full_config_loads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_defaults_when_absent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_path_or_null, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_endpoint_learning_modes_and_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors_name_file_line_and_field, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_file_is_named, setup, teardown),
 	};

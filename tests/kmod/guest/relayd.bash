@@ -11,6 +11,10 @@
 #      packet total stays flat while the legs' counters, read from the
 #      kernel, grow by exactly the burst; the third party's packets are
 #      passed to the socket and dropped there;
+#      RTCP from the attacker to leg A's RTCP port is dropped too, and the
+#      stream is not installed again toward it;
+#   1b. a call whose sides mux RTCP: the attacker's RTCP to leg A's RTCP
+#      port (no kernel entry there) is dropped, nothing forwarded;
 #   2. traffic in the kernel only, for longer than the inactivity timeout,
 #      keeps the call alive; when it stops the timeout comes, and the
 #      call's kernel entries go with it;
@@ -30,13 +34,16 @@ export TL_RELAYD=/sbin/trunkline-relayd TL_CTL=/sbin/trunklinectl \
 # shellcheck source=../../lib/netns.sh
 . /test/tests/lib/netns.sh
 
-INACTIVITY=3
+INACTIVITY=5	# the emulated machine under load needs seconds between queries
 SIZE=172
 
 insmod /test/trunkline.ko || tl_fail "insmod trunkline.ko"
 tl_init
 tl_netns_setup
 tl_relayd_config "$TL_TMP/relayd.json" ".timeouts.inactivity = $INACTIVITY | .timeouts.setup = 60"
+# Sections 4 and 5 stop a call's media and then query it several times
+# before relayd is killed: a longer timeout, so it does not end meanwhile.
+tl_relayd_config "$TL_TMP/relayd-k.json" ".timeouts.inactivity = $((INACTIVITY * 2)) | .timeouts.setup = 60"
 tl_relayd_start "$TL_TMP/relayd.json"
 tl_rpc_ok '{"cmd":"hello"}' "hello"
 tl_assert_json "$TL_REPLY" '.backend == "kmod"' "hello: backend kmod chosen automatically"
@@ -56,9 +63,9 @@ REORDER=
 burst_start() {
 	local name=$1 count=$2 start=$3 rtcp=$(($2 / 10))
 	tl_sink "${name}_crx" "$TL_NS_CALLER" -b "$TL_CALLER_IP:4000" -R -f "$TL_A_LIST" \
-		-S 0x2000 --start-seq "$start" -e "$count" --expect-rtcp "$rtcp" -l 0.3 -t 20 $REORDER
+		-S 0x2000 --start-seq "$start" -e "$count" --expect-rtcp "$rtcp" -l 0.3 -t 40 $REORDER
 	tl_sink "${name}_erx" "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5000" -R -f "$TL_B_LIST" \
-		-S 0x1000 --start-seq "$start" -e "$count" --expect-rtcp "$rtcp" -l 0.3 -t 20 $REORDER
+		-S 0x1000 --start-seq "$start" -e "$count" --expect-rtcp "$rtcp" -l 0.3 -t 40 $REORDER
 	tl_gen "${name}_ctx" "$TL_NS_CALLER" -b "$TL_CALLER_IP:4000" -d "$TL_A_LIST" -R \
 		--rtcp-every 10 -S 0x1000 --start-seq "$start" -c "$count" -r 200
 	tl_gen "${name}_etx" "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5000" -d "$TL_B_LIST" -R \
@@ -88,23 +95,32 @@ bg_media() {
 installed() { query "$CALL" && jq -e '.streams[0].path == "kmod"' <<<"$TL_REPLY"; }
 
 # ---- 1+2. into the kernel; kernel-only media keeps the call; silence ends it --
-# One continuous burst (6 s at 200 pps, twice the inactivity timeout): it
+# One continuous burst (10 s at 200 pps, twice the inactivity timeout; long, so
+# that the third parties below, started once the stream is seen in the
+# kernel, are done before it ends even on a slow emulated machine): it
 # latches in userspace, moves into the kernel, and goes on there. A third
 # party sends to leg A meanwhile.
 CALL=k1
-COUNT=1200 ATT=60
+COUNT=2000 ATT=60 ATTR=30
 tl_offer_answer "$CALL" 1
 tl_spawn events - "$TL_CTL" -s "$TL_SOCK" --json events --count 1 --timeout 60
 REORDER=--allow-reorder burst_start k1 "$COUNT" 0
-tl_wait_for 10 "call $CALL on path kmod" installed
+tl_wait_for 30 "call $CALL on path kmod" installed
 # the third party starts once the call is latched (before, the first
 # sender would win the latch: that is symmetric RTP, not the kernel path)
 tl_gen k1_att "$TL_NS_ATTACKER" -b "$TL_ATTACKER_IP:4000" \
 	-d "$TL_RELAY_A_IP:${TL_A_PORTS[0]}" -S 0x6666 -c "$ATT" -r 60
 tl_log "path: $(jq -c '.streams[0] | {path, path_reason}' <<<"$TL_REPLY")"
 [ "$(kentries)" = 4 ] || tl_fail "expected 4 kernel entries (RTP+RTCP per leg), found $(kentries)"
+# and RTCP to leg A's RTCP port: the kernel entry expects the caller's
+# address (RTP port + 1), so it reaches the socket; RTCP from anyone but
+# the RTP peer's address is dropped there (it used to latch the open RTCP
+# latch and install the stream again toward the attacker).
+tl_gen k1_attr "$TL_NS_ATTACKER" -b "$TL_ATTACKER_IP:4001" \
+	-d "$TL_RELAY_A_IP:$((TL_A_PORTS[0] + 1))" --rtcp-only -S 0x6667 -c "$ATTR" -r 30
 U_MID=$(stat_packets)
 burst_end k1
+tl_expect_ok k1_attr 30 "k1: attacker's RTCP rtpgen"
 # Had the call timed out during the burst (kernel counters not seen), its
 # entries and sockets would have gone and the sinks above would have
 # missed packets. Its final counters come with the timeout event, which
@@ -121,17 +137,56 @@ for leg in 0 1; do
 	tl_assert_json "$EV" ".streams[0].legs[$leg].stats | .packets == $((COUNT + RTCP)) and .bytes == $((COUNT * SIZE + RTCP * 64)) and .lost == 0 and .last_seen > 0" \
 		"leg $leg: $COUNT RTP + $RTCP RTCP counted (userspace before the install, kernel after)"
 done
-tl_assert_json "$EV" ".streams[0].legs[0].stats.drops == $ATT and .streams[0].legs[1].stats.drops == 0" \
-	"strict source: the third party's $ATT packets were passed to leg A's socket and dropped"
+tl_assert_json "$EV" ".streams[0].legs[0].stats.drops == $((ATT + ATTR)) and .streams[0].legs[1].stats.drops == 0" \
+	"strict source: the third party's $ATT RTP and $ATTR RTCP packets were passed to leg A's sockets and dropped"
+tl_assert_json "$EV" ".streams[0].legs[0].latched_rtcp == null or .streams[0].legs[0].latched_rtcp == \"$TL_CALLER_IP:4001\"" \
+	"leg A's RTCP did not latch the third party (the caller's own, still queued at the install, may latch)"
 [ "$(kentries)" = 0 ] || tl_fail "the timed-out call left $(kentries) kernel entries"
-tl_log "$COUNT packets each way, $U_END of all through userspace (none after the install), $ATT foreign packets dropped"
+tl_log "$COUNT packets each way, $U_END of all through userspace (none after the install), $ATT + $ATTR foreign packets dropped"
 tl_log "inactivity timeout once the kernel counters stopped, with the kernel's counts; entries removed"
+
+# ---- 1b. rtcp-mux in the kernel: leg A's RTCP port takes nothing ---------------
+# Both sides mux RTCP: the stream is 2 entries (RTP ports only). The
+# attacker's RTCP to leg A's RTCP port reaches the socket and is dropped;
+# it used to be latched and forwarded to the callee's RTP port (a bad
+# header to the sink, which accepts payload type 0 only).
+CALL=k1m
+tl_rpc_ok "{\"cmd\":\"offer\",\"call_id\":\"k1m\",\"from_tag\":\"ft-k1m\",\"interfaces\":[\"caller\",\"callee\"],\"media\":[{\"type\":\"audio\",\"address\":\"$TL_CALLER_IP\",\"rtp_port\":4000,\"rtcp_mux\":true}]}" "offer k1m"
+M_B=$(jq '.media[0].rtp_port' <<<"$TL_REPLY")
+tl_rpc_ok "{\"cmd\":\"answer\",\"call_id\":\"k1m\",\"from_tag\":\"ft-k1m\",\"to_tag\":\"tt-k1m\",\"media\":[{\"type\":\"audio\",\"address\":\"$TL_CALLEE_IP\",\"rtp_port\":5000,\"rtcp_mux\":true}]}" "answer k1m"
+M_A=$(jq '.media[0].rtp_port' <<<"$TL_REPLY")
+# The media runs until the checks are done (a slow machine must not let
+# the call time out first); the callee's sink checks every packet it gets
+# (payload type 0, the caller's SSRC, from leg B's port) and stops when
+# the media does.
+tl_sink k1m_erx "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5000" -f "$TL_RELAY_B_IP:$M_B" -p 0 \
+	-S 0x1000 -i 2 -t 120 --allow-reorder
+tl_gen k1m_ctx "$TL_NS_CALLER" -b "$TL_CALLER_IP:4000" -d "$TL_RELAY_A_IP:$M_A" -S 0x1000 -c 24000 -r 200
+tl_gen k1m_etx "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5000" -d "$TL_RELAY_B_IP:$M_B" -S 0x2000 -c 24000 -r 200
+tl_wait_for 30 "call k1m on path kmod" installed
+[ "$(kentries)" = 2 ] || tl_fail "k1m: expected 2 kernel entries (RTP only, muxed), found $(kentries)"
+tl_gen k1m_att "$TL_NS_ATTACKER" -b "$TL_ATTACKER_IP:4001" \
+	-d "$TL_RELAY_A_IP:$((M_A + 1))" --rtcp-only -S 0x6667 -c "$ATTR" -r 30
+tl_expect_ok k1m_att 45 "k1m: the attacker's rtpgen"
+k1m_dropped() { query k1m && jq -e ".streams[0].legs[0].stats.drops >= $ATTR" <<<"$TL_REPLY"; }
+tl_wait_for 10 "k1m: leg A to drop the $ATTR injected RTCP packets" k1m_dropped
+tl_assert_json "$TL_REPLY" ".streams[0].path == \"kmod\" and .streams[0].legs[0].stats.drops == $ATTR and .streams[0].legs[0].latched_rtcp == null" \
+	"k1m: still in the kernel, exactly the $ATTR injected packets dropped, RTCP port latched nothing"
+[ "$(kentries)" = 2 ] || tl_fail "k1m: the kernel entries changed: $(kentries)"
+tl_kill_pid "${TL_PID[k1m_ctx]}"; tl_kill_pid "${TL_PID[k1m_etx]}"
+tl_expect_ok k1m_erx 30 "k1m: the callee must get only the caller's packets, no RTCP of the attacker's"
+tl_assert_json "$(tl_summary k1m_erx)" '.received > 0 and .bad_header == 0 and .bad_ssrc == 0 and .bad_source == 0' \
+	"k1m: the callee got the caller's RTP and nothing else"
+tl_rpc '{"cmd":"delete","call_id":"k1m"}'	# or it timed out already
+no_entries() { [ "$(kentries)" = 0 ]; }
+tl_wait_for 10 "k1m's kernel entries to go" no_entries
+tl_log "rtcp-mux call in the kernel: $ATTR injected RTCP packets dropped, none forwarded"
 
 # ---- 3. a clean exit removes the entries ----------------------------------------
 CALL=k2
 tl_offer_answer "$CALL" 1
 bg_media k2 3000
-tl_wait_for 10 "call $CALL on path kmod" installed
+tl_wait_for 30 "call $CALL on path kmod" installed
 [ "$(kentries)" = 4 ] || tl_fail "call $CALL: expected 4 kernel entries"
 tl_relayd_stop
 [ "$(kentries)" = 0 ] || tl_fail "relayd exited cleanly but left $(kentries) kernel entries"
@@ -140,7 +195,7 @@ tl_log "clean exit removed the 4 entries"
 
 # ---- 4. kill -9 and restart: the entries stay, are adopted, and clean up ------
 # Two calls in the kernel (k3: caller 4000 / callee 5000; k4: 4100 / 5100).
-tl_relayd_start "$TL_TMP/relayd.json"
+tl_relayd_start "$TL_TMP/relayd-k.json"
 CALL=k3
 tl_offer_answer k3 1
 K3_A=$TL_A_LIST K3_B=$TL_B_LIST
@@ -162,7 +217,7 @@ both_installed() {
 			jq -e '.streams[0].path == "kmod"' <<<"$TL_REPLY" >/dev/null || return 1
 	done
 }
-tl_wait_for 10 "calls k3 and k4 on path kmod" both_installed
+tl_wait_for 30 "calls k3 and k4 on path kmod" both_installed
 tl_kill_pid "${TL_PID[k3_c]}"; tl_kill_pid "${TL_PID[k3_e]}"
 # k3's counts before the crash (userspace until the install, kernel after),
 # once the last packets have been counted: two reads agree
@@ -192,18 +247,17 @@ tl_assert_json "$K3_BASE" ". as \$b | $K3_BEFORE as \$r | all(range(4); \$b[.] <
 	"k3: journal ($K3_JOURNAL) + kernel ($K3_KERNEL) <= relayd's count ($K3_BEFORE)"
 tl_log "relayd killed with k3 (journal $K3_JOURNAL + kernel $K3_KERNEL; relayd said $K3_BEFORE) and k4 in the kernel"
 
-# Media across the crash and the restart: k3 checked end to end (1200 RTP +
-# 120 RTCP each way, 6 s, twice the inactivity timeout, most of it after
-# the restart); k4 keeps sending.
+# Media across the crash and the restart: k3 checked end to end (1600 RTP +
+# 160 RTCP each way, 8 s, most of it after the restart); k4 keeps sending.
 TL_A_LIST=$K3_A TL_B_LIST=$K3_B
-COUNT=1200 RTCP=120
+COUNT=1600 RTCP=160
 kpackets() { ip netns exec "$TL_NS_RELAY" tlk get "$K3_A" | grep -o 'packets=[0-9]*' | cut -d= -f2; }
 K0=$(kpackets)
 burst_start k3x "$COUNT" 3000
 k3_flowing() { [ "$(kpackets)" -ge $((K0 + 100)) ]; }
 tl_wait_for 10 "100 packets of k3 relayed in the kernel with relayd dead" k3_flowing
 mv "$TL_TMP/relayd.log" "$TL_TMP/relayd-killed.log"
-tl_relayd_start "$TL_TMP/relayd.json"
+tl_relayd_start "$TL_TMP/relayd-k.json"
 grep -q "journal: restored 2 sessions (2 streams: 2 adopted in the kernel" "$TL_TMP/relayd.log" ||
 	tl_fail "the new relayd did not adopt both streams: $(grep -E 'journal|kmod' "$TL_TMP/relayd.log")"
 grep -q "orphaned" "$TL_TMP/relayd.log" && tl_fail "adopted entries were taken for orphans: $(grep orphaned "$TL_TMP/relayd.log")"
@@ -255,7 +309,7 @@ k56_installed() {
 			jq -e '.streams[0].path == "kmod"' <<<"$TL_REPLY" >/dev/null || return 1
 	done
 }
-tl_wait_for 10 "calls k5 and k6 on path kmod" k56_installed
+tl_wait_for 30 "calls k5 and k6 on path kmod" k56_installed
 kill -KILL "$TL_RELAYD_PID"
 wait "$TL_RELAYD_PID" 2>/dev/null
 TL_RELAYD_PID=
@@ -272,7 +326,7 @@ ip netns exec "$TL_NS_RELAY" tlk add "$TL_RELAY_A_IP:40000" "$TL_RELAY_B_IP:4000
 	tl_fail "tlk add (a foreign entry)"
 [ "$(kentries)" = 9 ] || tl_fail "expected k5's and k6's 8 entries and the foreign one, found $(kentries)"
 mv "$TL_TMP/relayd.log" "$TL_TMP/relayd-killed2.log"
-tl_relayd_start "$TL_TMP/relayd.json"
+tl_relayd_start "$TL_TMP/relayd-k.json"
 grep -q "journal: restored 1 sessions (1 streams: 0 adopted in the kernel, 1 latching again)" "$TL_TMP/relayd.log" ||
 	tl_fail "k5 should be restored but not adopted: $(grep -E 'journal' "$TL_TMP/relayd.log")"
 grep -q "kmod: removed 8 orphaned entries" "$TL_TMP/relayd.log" ||

@@ -16,7 +16,8 @@
 # per test, then exactly "N passed, N failed, N skipped"; the exit status
 # is non-zero if anything failed.
 #
-# Environment: TL_TEST_TIMEOUT (s, default 120), TL_FUZZ_TIME (s, default
+# Environment: TL_TEST_TIMEOUT (s, default 120; a script's own "# timeout:"
+# line may raise it), TL_FUZZ_TIME (s, default
 # 20), TL_TEST_FILTER (a regex: run only the tests whose name matches).
 set -u -o pipefail
 
@@ -52,16 +53,36 @@ logname() {
 	echo "$LOGS/$n.log"
 }
 
+# test_timeout CMD...: the time limit of a test. A script may ask for more
+# than the default with a line "# timeout: SECS" (the qemu guest tests:
+# software emulation on a loaded machine); TL_TEST_TIMEOUT above the
+# script's own figure wins.
+test_timeout() {
+	local own="" a
+	for a in "$@"; do
+		case $a in
+		*.sh) [ -f "$a" ] && own=$(grep -m1 -oP '^# timeout: \K[0-9]+$' "$a") ;;
+		esac
+		[ -n "$own" ] && break
+	done
+	if [ -n "$own" ] && [ "$own" -gt "$TIMEOUT" ]; then
+		echo "$own"
+	else
+		echo "$TIMEOUT"
+	fi
+}
+
 # run_test NAME CMD...: run one test and report it.
 run_test() {
-	local name=$1 log t0 t1 rc secs reason
+	local name=$1 log t0 t1 rc secs reason limit
 	shift
 	if [ -n "$FILTER" ] && ! [[ $name =~ $FILTER ]]; then
 		return 0
 	fi
 	log=$(logname "$name")
+	limit=$(test_timeout "$@")
 	t0=${EPOCHREALTIME}
-	timeout -k 10 "$TIMEOUT" "$@" </dev/null >"$log" 2>&1
+	timeout -k 10 "$limit" "$@" </dev/null >"$log" 2>&1
 	rc=$?
 	t1=${EPOCHREALTIME}
 	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
@@ -81,7 +102,7 @@ run_test() {
 		;;
 	*)
 		if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-			echo "FAIL $name (timed out after ${TIMEOUT}s)"
+			echo "FAIL $name (timed out after ${limit}s)"
 		else
 			echo "FAIL $name (exit status $rc, ${secs}s)"
 		fi

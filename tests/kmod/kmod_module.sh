@@ -8,6 +8,7 @@
 # churn, 10,000 entries, malformed and unprivileged requests, no leak,
 # rmmod with entries present, a bench smoke run. The guest script is
 # guest/module.sh. Before the boot: the module passes W=1 and sparse.
+# timeout: 240
 set -u -o pipefail
 . "$(dirname "$0")/lib/host.sh"
 

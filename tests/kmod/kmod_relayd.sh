@@ -11,6 +11,7 @@
 # run with the ASan/UBSan relayd (its netlink code under the sanitizers).
 #
 # run-also: asan
+# timeout: 300
 set -u -o pipefail
 . "$(dirname "$0")/lib/host.sh"
 

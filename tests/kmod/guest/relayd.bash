@@ -247,10 +247,12 @@ tl_assert_json "$K3_BASE" ". as \$b | $K3_BEFORE as \$r | all(range(4); \$b[.] <
 	"k3: journal ($K3_JOURNAL) + kernel ($K3_KERNEL) <= relayd's count ($K3_BEFORE)"
 tl_log "relayd killed with k3 (journal $K3_JOURNAL + kernel $K3_KERNEL; relayd said $K3_BEFORE) and k4 in the kernel"
 
-# Media across the crash and the restart: k3 checked end to end (1600 RTP +
-# 160 RTCP each way, 8 s, most of it after the restart); k4 keeps sending.
+# Media across the crash and the restart: k3 checked end to end (3200 RTP +
+# 320 RTCP each way, 16 s, most of it after the restart, so that it still
+# flows when k4 is deleted below even in the slow ASan guest; with 8 s k3
+# went silent and timed out first); k4 keeps sending.
 TL_A_LIST=$K3_A TL_B_LIST=$K3_B
-COUNT=1600 RTCP=160
+COUNT=3200 RTCP=320
 kpackets() { ip netns exec "$TL_NS_RELAY" tlk get "$K3_A" | grep -o 'packets=[0-9]*' | cut -d= -f2; }
 K0=$(kpackets)
 burst_start k3x "$COUNT" 3000

@@ -30,11 +30,11 @@
 #define CALLEE_PORT	5000
 
 static struct relayd rd;
+static const uint16_t fixed[1][2] = { { 42000, 42002 } };
 
 static struct stream *
 make_stream(uint16_t caller_port)
 {
-	struct proto_error perr;
 	struct session *s;
 	struct stream *st;
 	char err[256];
@@ -54,8 +54,11 @@ make_stream(uint16_t caller_port)
 		fprintf(stderr, "kadopt: backend kmod: %s\n", err);
 		exit(2);
 	}
+	/* Fixed ports, as a restart restores them from the journal: the
+	 * allocator hands ports out at random, and every mode of this tool
+	 * must name the same stream. */
 	s = session_create(&rd, "adopt-1", "ft", 0, 0);
-	if (s == NULL || session_add_streams(&rd, s, 1, &perr) < 0) {
+	if (s == NULL || session_restore_streams(&rd, s, 1, fixed) < 0) {
 		fprintf(stderr, "kadopt: session: %s\n", strerror(errno));
 		exit(2);
 	}

@@ -421,7 +421,7 @@ start_attempt(struct call *k)
 	identity_out(k, gw, hostbuf, from, sizeof(from), cid, sizeof(cid));
 	json_array_append_new(k->attempts, json_pack("{s:s,s:s}", "gateway",
 	    gw->name, "carrier", k->cand[k->attempt].carrier));
-	k->b = (struct leg){ k, NULL, 1, { 0, 0, 0 }, false };
+	k->b = (struct leg){ k, NULL, 1, k->b.sdp, false };
 	k->b_acked = k->auth_tried = false;
 	/* An outbound proxy is a pre-loaded loose route (RFC 3261 8.1.2). */
 	if (gw->proxy[0] != '\0')

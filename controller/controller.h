@@ -297,12 +297,25 @@ const struct lcr_prefix *lcr_longest(const struct lcr_table *,
  * message in err when the body is not usable SDP. */
 json_t	*sdp_to_media(const char *body, size_t len, char *err, size_t errlen);
 /*
- * Rewrite a body with the relay's media (its reply): c= and o= addresses,
- * m= ports, a=rtcp, and o= session-version set to `version`. Returns a
- * malloc'd string or NULL (err says why).
+ * The o= line we send on one leg: our own session id (drawn on first
+ * use, so the two legs cannot be correlated) and a version that grows by
+ * one whenever the body we send changes (RFC 3264 section 8). Zeroed:
+ * nothing sent yet.
+ */
+struct sdp_origin {
+	uint64_t	 session;
+	uint64_t	 version;
+	uint64_t	 digest;	/* of the last body sent, version aside */
+};
+/*
+ * Rewrite a body with the relay's media (its reply) so that it names the
+ * relay and nothing of the far side: every c= and the o= address, m=
+ * ports, a=rtcp, o= from `o` (updated on success), s=-, without ICE and
+ * other address-carrying attributes or contact lines. Returns a malloc'd
+ * string or NULL (err says why).
  */
 char	*sdp_rewrite(const char *body, size_t len, json_t *media,
-	    unsigned long version, char *err, size_t errlen);
+	    struct sdp_origin *o, char *err, size_t errlen);
 
 /* ---- relay.c: the relayd clients ---- */
 typedef void relay_cb(struct ctl *, void *arg, json_t *reply);	/* reply NULL: failed */
@@ -334,7 +347,7 @@ struct leg {
 	struct call	*call;
 	nua_handle_t	*nh;
 	int		 side;		/* 0 A (caller), 1 B (callee) */
-	unsigned long	 sdp_version;	/* o= version we send on this leg */
+	struct sdp_origin sdp;		/* o= we send on this leg */
 	bool		 answered;
 };
 

@@ -7,16 +7,43 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "controller.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static bool
+only_relay(const char *out)
+{
+	static const char *const ok[] = { "c=IN IP4 203.0.113.1\r",
+	    "c=IN IP6 2001:db8::1\r", "c=IN IP4 0.0.0.0\r", "c=IN IP6 ::\r",
+	    NULL };
+
+	for (const char *p = out; *p != '\0'; p = strchr(p, '\n') + 1) {
+		int i;
+		/* by name: "a=candidatex" is another attribute */
+		if (strncmp(p, "a=candidate:", 12) == 0 ||
+		    strncmp(p, "a=candidate\r", 12) == 0 ||
+		    strncasecmp(p, "a=ice-", 6) == 0)
+			return false;
+		for (i = 0; p[0] == 'c' && ok[i] != NULL; i++)
+			if (strncmp(p, ok[i], strlen(ok[i])) == 0)
+				break;
+		if (p[0] == 'c' && ok[i] == NULL)
+			return false;
+		if (strchr(p, '\n') == NULL)
+			break;
+	}
+	return true;
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char err[160], *out;
 	json_t *media, *relay, *m;
+	struct sdp_origin o = { 0, size, 0 };
 	size_t i;
 
 	media = sdp_to_media((const char *)data, size, err, sizeof(err));
@@ -28,14 +55,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    "address", i % 2 ? "2001:db8::1" : "203.0.113.1",
 		    "rtp_port", (int)(30000 + 2 * i), "rtcp_port",
 		    (int)(i % 3 ? 30001 + 2 * i : 40001)));
-	out = sdp_rewrite((const char *)data, size, relay, 1 + size, err,
+	out = sdp_rewrite((const char *)data, size, relay, &o, err,
 	    sizeof(err));
-	/* The rewrite must parse again, with as many m= lines. */
+	/* The rewrite must parse again, with as many m= lines, and name
+	 * nothing but the relay: no other c= address, no ICE. */
 	if (out != NULL) {
 		json_t *again = sdp_to_media(out, strlen(out), err, sizeof(err));
 		if (again == NULL || json_array_size(again) != json_array_size(media))
 			abort();
 		json_decref(again);
+		if (!only_relay(out))
+			abort();
 	}
 	free(out);
 	json_decref(relay);

@@ -126,7 +126,7 @@ on_offered(struct ctl *c, void *arg, json_t *reply)
 		return;
 	}
 	k->b_offer = sdp_rewrite(k->offer, strlen(k->offer),
-	    json_object_get(reply, "media"), ++k->b.sdp_version, err,
+	    json_object_get(reply, "media"), &k->b.sdp, err,
 	    sizeof(err));
 	if (k->b_offer == NULL) {
 		clog_msg(c, LL_WARNING, "call %s: %s", k->call_id, err);
@@ -421,7 +421,7 @@ start_attempt(struct call *k)
 	identity_out(k, gw, hostbuf, from, sizeof(from), cid, sizeof(cid));
 	json_array_append_new(k->attempts, json_pack("{s:s,s:s}", "gateway",
 	    gw->name, "carrier", k->cand[k->attempt].carrier));
-	k->b = (struct leg){ k, NULL, 1, k->b.sdp_version, false };
+	k->b = (struct leg){ k, NULL, 1, k->b.sdp, false };
 	k->b_acked = k->auth_tried = false;
 	/* An outbound proxy is a pre-loaded loose route (RFC 3261 8.1.2). */
 	if (gw->proxy[0] != '\0')
@@ -477,7 +477,7 @@ on_answered(struct ctl *c, void *arg, json_t *reply)
 		if (reply != NULL && json_is_true(json_object_get(reply, "ok")))
 			sdp = sdp_rewrite(ax->body, strlen(ax->body),
 			    json_object_get(reply, "media"),
-			    ++k->a.sdp_version, err, sizeof(err));
+			    &k->a.sdp, err, sizeof(err));
 		else
 			snprintf(err, sizeof(err), "relay answer failed");
 		if (sdp == NULL && ax->status >= 200) {

@@ -80,7 +80,7 @@ on_reinv_offered(struct ctl *c, void *arg, json_t *reply)
 	to = reinv_to(k);
 	if (reply != NULL && json_is_true(json_object_get(reply, "ok")))
 		sdp = sdp_rewrite(k->reinv_sdp, strlen(k->reinv_sdp),
-		    json_object_get(reply, "media"), ++to->sdp_version, err,
+		    json_object_get(reply, "media"), &to->sdp, err,
 		    sizeof(err));
 	if (sdp == NULL || to->nh == NULL) {
 		reinv_fail(k, 500);
@@ -169,7 +169,7 @@ on_reinv_answered(struct ctl *c, void *arg, json_t *reply)
 	from = reinv_from(k);
 	if (reply != NULL && json_is_true(json_object_get(reply, "ok")))
 		sdp = sdp_rewrite(k->reinv_sdp, strlen(k->reinv_sdp),
-		    json_object_get(reply, "media"), ++from->sdp_version, err,
+		    json_object_get(reply, "media"), &from->sdp, err,
 		    sizeof(err));
 	if (sdp == NULL) {
 		reinv_fail(k, 500);

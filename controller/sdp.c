@@ -1,15 +1,23 @@
 /*
  * sdp.c: SDP belongs to the controller. Bodies are parsed with Sofia's
  * SDP parser into the relay's media objects (PROTOCOL.md), and rewritten
- * with the relay's reply: o= and c= addresses, m= ports, a=rtcp, and
- * our own o= session-version per leg (it must grow with each new
- * description a leg receives). Everything else (codecs, fmtp, unknown
- * attributes, rejected streams) passes through as it was.
+ * with the relay's reply so that each side sees the relay and nothing of
+ * the other side's network or identity: every c= (rejected streams too)
+ * and the o= address name the relay, m= ports and a=rtcp are the relay's,
+ * o= username and session id are our own per leg (the version grows by
+ * one when the body we send on that leg changes, RFC 3264 section 8),
+ * s= is "-", and lines that carry the far side's addresses or contacts
+ * (ICE, a=altc, a=source-filter, a=ssrc cnames; i=, u=, e=, p=) are
+ * dropped: our legs are plain RTP through the relay, so ICE would only
+ * let media route around it. A hold address (0.0.0.0 or ::) stays a hold.
+ * Codecs, fmtp, directions and unknown attributes pass through.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "controller.h"
 
@@ -236,16 +244,51 @@ out:
 	return arr;
 }
 
-static void
-set_addr(su_home_t *home, sdp_connection_t *c, const char *addr)
+/* 0.0.0.0 or :: (in any spelling): a hold, not an address to relay to. */
+static bool
+is_hold(const char *addr)
 {
-	/* A hold address (0.0.0.0) keeps its meaning. */
-	if (c == NULL || (c->c_address != NULL &&
-	    strcmp(c->c_address, "0.0.0.0") == 0))
-		return;
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (addr == NULL)
+		return false;
+	if (inet_pton(AF_INET, addr, &a4) == 1)
+		return a4.s_addr == 0;
+	if (inet_pton(AF_INET6, addr, &a6) == 1)
+		return IN6_IS_ADDR_UNSPECIFIED(&a6);
+	return false;
+}
+
+/*
+ * Point a c= (or the o= address) at the relay. A hold keeps its meaning
+ * but is spelt in the relay's family, so that it says nothing about the
+ * far side's. Multicast TTL and group counts are the far side's and go.
+ */
+static void
+set_addr(su_home_t *home, sdp_connection_t *c, const char *addr,
+    bool keep_hold)
+{
+	bool v6 = strchr(addr, ':') != NULL;
+
+	if (keep_hold && is_hold(c->c_address))
+		addr = v6 ? "::" : "0.0.0.0";
 	c->c_address = su_strdup(home, addr);
-	c->c_addrtype = strchr(addr, ':') ? sdp_addr_ip6 : sdp_addr_ip4;
+	c->c_addrtype = v6 ? sdp_addr_ip6 : sdp_addr_ip4;
 	c->c_nettype = sdp_net_in;
+	c->c_ttl = 0;
+	c->c_mcast = 0;
+	c->c_groups = 0;
+}
+
+/* A c= list becomes one c= naming the relay. */
+static void
+set_conn(su_home_t *home, sdp_connection_t *c, const char *addr)
+{
+	if (c == NULL)
+		return;
+	set_addr(home, c, addr, true);
+	c->c_next = NULL;
 }
 
 static void
@@ -257,6 +300,7 @@ set_rtcp(su_home_t *home, sdp_media_t *m, json_t *rm)
 	sdp_attribute_t *a = attr_find(m->m_attributes, "rtcp");
 	char val[24];
 
+	/* The port alone: the address is the c= one, the relay's. */
 	snprintf(val, sizeof(val), "%lld", (long long)rtcp);
 	if (a != NULL) {
 		a->a_value = su_strdup(home, val);
@@ -272,17 +316,149 @@ set_rtcp(su_home_t *home, sdp_media_t *m, json_t *rm)
 	m->m_attributes = a;
 }
 
+/*
+ * Attributes that carry the far side's addresses or names: ICE (RFC
+ * 8839: a plain RTP leg through the relay has no use for it, and its
+ * candidates would let media bypass the relay), alternative connection
+ * addresses (RFC 6947), source filters (RFC 4570), and a=ssrc, whose
+ * cname is often user@host (RFC 5576). `rtcp` too where it is not
+ * rewritten (session level, rejected streams).
+ */
+static bool
+hidden_attr(const char *name, bool drop_rtcp)
+{
+	static const char *const names[] = { "candidate", "remote-candidates",
+	    "end-of-candidates", "altc", "source-filter", "ssrc",
+	    "ssrc-group", NULL };
+
+	if (name == NULL)
+		return false;
+	if (strncasecmp(name, "ice-", 4) == 0)
+		return true;
+	if (drop_rtcp && strcasecmp(name, "rtcp") == 0)
+		return true;
+	for (int i = 0; names[i] != NULL; i++)
+		if (strcasecmp(name, names[i]) == 0)
+			return true;
+	return false;
+}
+
+static void
+strip_attrs(sdp_attribute_t **list, bool drop_rtcp)
+{
+	while (*list != NULL) {
+		if (hidden_attr((*list)->a_name, drop_rtcp))
+			*list = (*list)->a_next;
+		else
+			list = &(*list)->a_next;
+	}
+}
+
+/* Session lines that name the far side: i=, u=, e=, p=; s= is ours. */
+static void
+hide_session(su_home_t *home, sdp_session_t *s, const char *addr)
+{
+	s->sdp_subject = "-";
+	s->sdp_information = NULL;
+	s->sdp_uri = NULL;
+	s->sdp_emails = NULL;
+	s->sdp_phones = NULL;
+	strip_attrs(&s->sdp_attributes, true);
+	if (s->sdp_connection != NULL)
+		set_addr(home, s->sdp_connection, addr, true);
+	if (s->sdp_origin == NULL) {
+		s->sdp_origin = su_zalloc(home, sizeof(*s->sdp_origin));
+		s->sdp_origin->o_size = sizeof(*s->sdp_origin);
+	}
+	if (s->sdp_origin->o_address == NULL) {
+		s->sdp_origin->o_address = su_zalloc(home,
+		    sizeof(*s->sdp_origin->o_address));
+		s->sdp_origin->o_address->c_size =
+		    sizeof(*s->sdp_origin->o_address);
+	}
+	s->sdp_origin->o_username = "-";
+	set_addr(home, s->sdp_origin->o_address, addr, false);
+}
+
+/* Media lines: relay ports and addresses, nothing of the far side. */
+static int
+hide_media(su_home_t *home, sdp_session_t *s, json_t *media, char *err,
+    size_t errlen)
+{
+	size_t i = 0;
+
+	for (sdp_media_t *m = s->sdp_media; m != NULL; m = m->m_next, i++) {
+		json_t *rm = json_array_get(media, i);
+		const char *maddr = json_string_value(json_object_get(rm,
+		    "address"));
+		if (rm == NULL || maddr == NULL) {
+			snprintf(err, errlen, "relay reply has fewer media "
+			    "than the SDP");
+			return -1;
+		}
+		/* A rejected stream stays rejected, but its c= and a=rtcp
+		 * are the far side's as much as a live one's. */
+		strip_attrs(&m->m_attributes, m->m_port == 0);
+		set_conn(home, m->m_connections, maddr);
+		if (m->m_port == 0)
+			continue;
+		m->m_port = (unsigned long)json_integer_value(
+		    json_object_get(rm, "rtp_port"));
+		set_rtcp(home, m, rm);
+	}
+	return 0;
+}
+
+/* FNV-1a: tells whether the body sent on a leg changed. */
+static uint64_t
+digest(const char *p)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return h;
+}
+
+/* Ours, unrelated to the far side's: random, below 2^62 (some stacks
+ * read it as a signed 64-bit number), never 0 (0 means "not drawn"). */
+static uint64_t
+new_session_id(void)
+{
+	uint64_t id = 0;
+
+	if (getrandom(&id, sizeof(id), GRND_NONBLOCK) != sizeof(id))
+		id = (uint64_t)random() << 31 ^ (uint64_t)random();
+	id &= (1ULL << 62) - 1;
+	return id != 0 ? id : 1;
+}
+
+static char *
+print(su_home_t *home, sdp_session_t *s, char *err, size_t errlen)
+{
+	sdp_printer_t *pr = sdp_print(home, s, NULL, 0, SDP_FLAGS);
+	char *out = NULL;
+
+	if (sdp_message(pr) == NULL)
+		snprintf(err, errlen, "cannot print SDP: %s",
+		    sdp_printing_error(pr));
+	else if ((out = strdup(sdp_message(pr))) == NULL)
+		snprintf(err, errlen, "cannot print SDP: out of memory");
+	if (pr != NULL)
+		sdp_printer_free(pr);
+	return out;
+}
+
 char *
 sdp_rewrite(const char *body, size_t len, json_t *media,
-    unsigned long version, char *err, size_t errlen)
+    struct sdp_origin *o, char *err, size_t errlen)
 {
 	su_home_t home[1] = { SU_HOME_INIT(home) };
 	sdp_parser_t *p;
-	sdp_printer_t *pr = NULL;
 	sdp_session_t *s = parse(home, body, len, &p, err, errlen);
 	const char *addr;
 	char *out = NULL;
-	size_t i = 0;
+	uint64_t version, d;
 
 	if (s == NULL)
 		goto out;
@@ -292,38 +468,26 @@ sdp_rewrite(const char *body, size_t len, json_t *media,
 		snprintf(err, errlen, "relay reply without a media address");
 		goto out;
 	}
-	if (s->sdp_origin != NULL) {
-		s->sdp_origin->o_version = version;
-		set_addr(home, s->sdp_origin->o_address, addr);
-	}
-	set_addr(home, s->sdp_connection, addr);
-	for (sdp_media_t *m = s->sdp_media; m != NULL; m = m->m_next, i++) {
-		json_t *rm = json_array_get(media, i);
-		const char *maddr = json_string_value(json_object_get(rm,
-		    "address"));
-		if (rm == NULL || maddr == NULL) {
-			snprintf(err, errlen, "relay reply has fewer media "
-			    "than the SDP");
-			goto out;
-		}
-		if (m->m_port == 0)
-			continue;	/* rejected stream stays rejected */
-		m->m_port = (unsigned long)json_integer_value(
-		    json_object_get(rm, "rtp_port"));
-		for (sdp_connection_t *c = m->m_connections; c; c = c->c_next)
-			set_addr(home, c, maddr);
-		set_rtcp(home, m, rm);
-	}
-	pr = sdp_print(home, s, NULL, 0, SDP_FLAGS);
-	if (sdp_message(pr) == NULL) {
-		snprintf(err, errlen, "cannot print SDP: %s",
-		    sdp_printing_error(pr));
+	hide_session(home, s, addr);
+	if (hide_media(home, s, media, err, errlen) < 0)
 		goto out;
-	}
-	out = strdup(sdp_message(pr));
+	if (o->session == 0)
+		o->session = new_session_id();
+	s->sdp_origin->o_id = o->session;
+	/* The same body again (a session refresh) keeps its version. */
+	s->sdp_origin->o_version = 0;
+	if ((out = print(home, s, err, errlen)) == NULL)
+		goto out;
+	d = digest(out);
+	free(out);
+	version = o->version != 0 && d == o->digest ? o->version :
+	    o->version + 1;
+	s->sdp_origin->o_version = version;
+	if ((out = print(home, s, err, errlen)) == NULL)
+		goto out;
+	o->version = version;
+	o->digest = d;
 out:
-	if (pr != NULL)
-		sdp_printer_free(pr);
 	if (p != NULL)
 		sdp_parser_free(p);
 	su_home_deinit(home);

@@ -90,7 +90,6 @@ on_deleted(struct ctl *c, void *arg, json_t *reply)
 {
 	struct call *k = arg;
 
-	k->pending--;
 	if (reply != NULL && json_is_true(json_object_get(reply, "ok"))) {
 		media_stats_from_streams(&k->ms, json_object_get(reply,
 		    "streams"));
@@ -120,13 +119,9 @@ call_finish(struct call *k)
 		c->stats.calls_connected++;
 	else
 		c->stats.calls_failed++;
-	if (k->relay_session && k->relay != NULL) {
-		json_t *req = proto_request(0, "delete");
-		relay_session_ids(k, req);
-		k->pending++;
-		if (relay_request(c, k->relay, req, on_deleted, k) < 0)
-			k->pending--;
-	}
+	/* Its callback comes from the loop, never from here. */
+	if (k->relay_session && k->relay != NULL)
+		relay_delete(k, on_deleted, k);
 }
 
 /*

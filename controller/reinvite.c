@@ -94,7 +94,8 @@ on_reinv_offered(struct ctl *c, void *arg, json_t *reply)
 		    json_object_get(reply, "media"), ++to->sdp_version, err,
 		    sizeof(err));
 	if (sdp == NULL || to->nh == NULL) {
-		reinv_fail(k, 500);
+		/* No reply: the relay failed, and its calls end next. */
+		reinv_fail(k, reply == NULL ? 503 : 500);
 		free(sdp);
 		return;
 	}
@@ -157,6 +158,9 @@ reinvite_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip,
 	free(k->reinv_sdp);
 	k->reinv_sdp = strndup(sip->sip_payload->pl_data,
 	    sip->sip_payload->pl_len);
+	clog_msg(c, LL_DEBUG, "call %s: re-offer from the %s: to relay %s",
+	    k->call_id, l->side == 0 ? "caller" : "callee",
+	    relay_name(k->relay));
 	relay_media(l, media, on_reinv_offered);
 }
 
@@ -178,7 +182,7 @@ on_reinv_answered(struct ctl *c, void *arg, json_t *reply)
 		    json_object_get(reply, "media"), ++from->sdp_version, err,
 		    sizeof(err));
 	if (sdp == NULL) {
-		reinv_fail(k, 500);
+		reinv_fail(k, reply == NULL ? 503 : 500);
 		return;
 	}
 	reinv_respond(k, 200, sdp);

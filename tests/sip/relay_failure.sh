@@ -10,6 +10,8 @@
 #  - while the gateway rings (180, no answer): the caller gets 503 and the
 #    gateway a CANCEL;
 #  - during the call: both legs get a BYE with a Reason header.
+#  - during a re-INVITE from the caller (its offer unanswered): the
+#    re-INVITE gets 503, both legs a BYE.
 # Each time: a CDR line (hangup_by relay, reason "media relay failed
 # ..."), no call left in `status`, the trunk's slot free; after relayd is
 # back, the next call goes through.
@@ -84,12 +86,26 @@ done
 check_end 3 200 "connected"
 restart_relayd
 
-tl_log "after the relay is back, the next call goes through (max_calls 1)"
+tl_log "relay killed during the caller's re-INVITE (its offer unanswered)"
 sip_uas gw4 uas_answer.xml "$SIP_GW1_PORT"
-sip_uac c4 uac_call.xml 127.0.0.2 -d 200
-sip_expect c4 30 "a call after the relay restarts"
-sip_expect gw4 30 "the gateway answers the call after the restart"
-sip_cdr_wait 4
+sip_uac c4 uac_reinvite_503.xml 127.0.0.2 -d 1000
+tl_wait_for 10 "the relay to hold an answered session" sip_answered_call
+kill -STOP "$TL_RELAYD_PID"
+tl_wait_for 10 "the re-offer to go to the stopped relay" grep -q 're-offer from the caller: to relay r1' "$TL_TMP/controller.log"
+kill_relayd
+sip_expect c4 15 "the re-INVITE gets 503 and the caller a BYE when the relay dies"
+sip_expect gw4 15 "the gateway gets a BYE when the relay dies during a re-INVITE"
+[ "$(grep -c '^INVITE ' "$TL_TMP/gw4.msgs")" = 1 ] || tl_fail "the gateway got the re-INVITE without a relay"
+grep -A14 '^SIP/2.0 503' "$TL_TMP/c4.msgs" | grep -q '^CSeq: 2 INVITE' || tl_fail "the 503 is not the re-INVITE's"
+check_end 4 200 "re-INVITE"
+restart_relayd
+
+tl_log "after the relay is back, the next call goes through (max_calls 1)"
+sip_uas gw5 uas_answer.xml "$SIP_GW1_PORT"
+sip_uac c5 uac_call.xml 127.0.0.2 -d 200
+sip_expect c5 30 "a call after the relay restarts"
+sip_expect gw5 30 "the gateway answers the call after the restart"
+sip_cdr_wait 5
 tl_assert_json "$SIP_CDR_LAST" '.final_code == 200 and .hangup_by != "relay"' "CDR: the call after the restart"
 tl_wait_for 5 "no call left" sip_no_calls
 sip_controller_stop

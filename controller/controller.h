@@ -306,9 +306,22 @@ char	*sdp_rewrite(const char *body, size_t len, json_t *media,
 
 /* ---- relay.c: the relayd clients; the only file that builds or reads
  * relay messages ---- */
-/* reply NULL: failed. Never called from inside relay_offer() and the
- * others: from the loop, once, always (also when the relay is down). */
-typedef void relay_cb(struct ctl *, void *arg, json_t *reply);
+struct media_stats {
+	uint64_t	 packets[2], bytes[2], lost[2];	/* [0] caller->, [1] callee-> */
+};
+/* A relay's answer to a call's request, as relay.c read it. */
+struct relay_reply {
+	bool		 answered;	/* false: no reply (the relay failed) */
+	bool		 ok;		/* answered and done */
+	const char	*error;		/* why not, when !ok */
+	json_t		*media;		/* offer/answer: the ports (borrowed),
+					 * for sdp_rewrite() */
+	bool		 has_stats;	/* delete: the session's final counters */
+	struct media_stats ms;
+};
+/* Never called from inside relay_offer() and the others: from the loop,
+ * once, always (also when the relay is down). */
+typedef void relay_cb(struct ctl *, void *arg, const struct relay_reply *);
 struct relay;
 int	 relay_open_all(struct ctl *);
 /* Disconnect (pending requests fail, their callbacks run now: the loop
@@ -338,9 +351,6 @@ json_t	*relays_to_json(struct ctl *);
 
 /* ---- call.c: the call object, its two legs, its end and CDR ---- */
 enum hangup_by { BY_NONE, BY_CALLER, BY_CALLEE, BY_CONTROLLER, BY_RELAY };
-struct media_stats {
-	uint64_t	 packets[2], bytes[2], lost[2];	/* [0] caller->, [1] callee-> */
-};
 struct leg {
 	struct call	*call;
 	nua_handle_t	*nh;
@@ -434,7 +444,6 @@ void	 destroy_leg(struct leg *);
 void	 fail_a(struct call *, int status, const char *reason);
 void	 record_attempt(struct call *, int code);
 json_t	*calls_to_json(struct ctl *);
-void	 media_stats_from_streams(struct media_stats *, json_t *streams);
 
 /* ---- invite.c: a new INVITE up to the gateway's answer, failover ---- */
 void	 new_invite(struct ctl *, nua_t *, nua_handle_t *, const sip_t *);
@@ -455,8 +464,10 @@ void	 leg_terminated(struct ctl *, struct leg *);
 /* Hang up both legs with a Reason header. 0, or -ENOENT. */
 int	 b2bua_hangup(struct ctl *, const char *call_id, enum hangup_by,
 	    const char *reason);
-/* A relay told us it ended a session (media timeout...). */
-void	 b2bua_relay_event(struct ctl *, json_t *event);
+/* A relay told us it ended the session with our key (media timeout...):
+ * why its reason, ms its final counters. */
+void	 b2bua_relay_timeout(struct ctl *, const char *key, const char *why,
+	    const struct media_stats *ms);
 /* The call's relay failed (down, stalled, refused): 503 to a caller not
  * answered yet, else BYE to both legs with a Reason; re-offer cleared.
  * 0, or -EALREADY (ending already). Never frees k. */

@@ -131,25 +131,21 @@ b2bua_relay_lost(struct call *k, const char *reason)
 }
 
 void
-b2bua_relay_event(struct ctl *c, json_t *ev)
+b2bua_relay_timeout(struct ctl *c, const char *key, const char *why,
+    const struct media_stats *ms)
 {
-	const char *name = json_string_value(json_object_get(ev, "event"));
-	const char *id = json_string_value(json_object_get(ev, "call_id"));
-	const char *why = json_string_value(json_object_get(ev, "reason"));
 	char reason[96];
 	struct call *k;
 
-	if (name == NULL || strcmp(name, "timeout") != 0 || id == NULL)
-		return;
 	for (k = c->calls; k != NULL; k = k->next)
-		if (strcmp(k->relay_key, id) == 0 && !k->finished)
+		if (strcmp(k->relay_key, key) == 0 && !k->finished)
 			break;
 	if (k == NULL)
 		return;
 	/* The relay has ended the session: no delete, its stats are here. */
 	k->relay_session = false;
-	media_stats_from_streams(&k->ms, json_object_get(ev, "streams"));
+	k->ms = *ms;
 	k->ms_set = true;
-	snprintf(reason, sizeof(reason), "media timeout (%s)", why ? why : "?");
-	b2bua_hangup(c, id, BY_RELAY, reason);
+	snprintf(reason, sizeof(reason), "media timeout (%s)", why);
+	b2bua_hangup(c, key, BY_RELAY, reason);
 }

@@ -93,19 +93,19 @@ user_of(const url_t *u, char *out, size_t len)
 }
 
 static void
-on_offered(struct ctl *c, void *arg, json_t *reply)
+on_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
 {
 	struct call *k = arg;
 	struct relay *next;
 	char err[160];
 
-	if (reply != NULL && json_is_true(json_object_get(reply, "ok")))
+	if (rr->ok)
 		k->relay_session = true;
 	if (k->a.nh == NULL || k->finished) {
 		call_check(k);	/* the caller went away meanwhile */
 		return;
 	}
-	if (!k->relay_session && reply == NULL && ++k->relay_tries < c->nrelays &&
+	if (!k->relay_session && !rr->answered && ++k->relay_tries < c->nrelays &&
 	    (next = relay_pick(c)) != NULL && next != k->relay) {
 		/* That relay went down with our offer: try the next one. */
 		clog_msg(c, LL_NOTICE, "call %s: relay %s did not answer; "
@@ -117,16 +117,14 @@ on_offered(struct ctl *c, void *arg, json_t *reply)
 	}
 	if (!k->relay_session) {
 		clog_msg(c, LL_WARNING, "call %s: relay %s: offer failed: %s",
-		    k->call_id, relay_name(k->relay), reply ?
-		    json_string_value(json_object_get(json_object_get(reply,
-		    "error"), "message")) : "no reply");
-		b2bua_relay_lost(k, reply != NULL ? "media relay failed "
+		    k->call_id, relay_name(k->relay), rr->error);
+		b2bua_relay_lost(k, rr->answered ? "media relay failed "
 		    "(offer refused)" : "media relay failed (no reply)");
 		call_check(k);
 		return;
 	}
 	k->b_offer = sdp_rewrite(k->offer, strlen(k->offer),
-	    json_object_get(reply, "media"), ++k->b.sdp_version, err,
+	    rr->media, ++k->b.sdp_version, err,
 	    sizeof(err));
 	if (k->b_offer == NULL) {
 		clog_msg(c, LL_WARNING, "call %s: %s", k->call_id, err);
@@ -453,23 +451,21 @@ on_max_duration(struct ctl *c, su_timer_t *t, void *arg)
 }
 
 static void
-on_answered(struct ctl *c, void *arg, json_t *reply)
+on_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 {
 	struct answer_ctx *ax = arg;
 	struct call *k = ax->k;
 	char err[160], *sdp = NULL;
 
 	if (k->a.nh != NULL && !k->a.answered && !k->finished) {
-		bool ok = reply != NULL &&
-		    json_is_true(json_object_get(reply, "ok"));
-		if (ok)
+		if (rr->ok)
 			sdp = sdp_rewrite(ax->body, strlen(ax->body),
-			    json_object_get(reply, "media"),
-			    ++k->a.sdp_version, err, sizeof(err));
-		if (!ok) {
+			    rr->media, ++k->a.sdp_version, err, sizeof(err));
+		if (!rr->ok) {
 			clog_msg(c, LL_WARNING, "call %s: relay %s: answer "
-			    "failed", k->call_id, relay_name(k->relay));
-			b2bua_relay_lost(k, reply != NULL ? "media relay "
+			    "failed: %s", k->call_id, relay_name(k->relay),
+			    rr->error);
+			b2bua_relay_lost(k, rr->answered ? "media relay "
 			    "failed (answer refused)" : "media relay failed "
 			    "(no reply)");
 		} else if (sdp == NULL && ax->status >= 200) {

@@ -78,7 +78,7 @@ reinvite_abort(struct call *k, int status)
 
 /* The offer went through the relay: pass it on to the other side. */
 static void
-on_reinv_offered(struct ctl *c, void *arg, json_t *reply)
+on_reinv_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
 {
 	struct call *k = arg;
 	struct leg *to;
@@ -89,13 +89,13 @@ on_reinv_offered(struct ctl *c, void *arg, json_t *reply)
 		return;
 	}
 	to = reinv_to(k);
-	if (reply != NULL && json_is_true(json_object_get(reply, "ok")))
+	if (rr->ok)
 		sdp = sdp_rewrite(k->reinv_sdp, strlen(k->reinv_sdp),
-		    json_object_get(reply, "media"), ++to->sdp_version, err,
+		    rr->media, ++to->sdp_version, err,
 		    sizeof(err));
 	if (sdp == NULL || to->nh == NULL) {
 		/* No reply: the relay failed, and its calls end next. */
-		reinv_fail(k, reply == NULL ? 503 : 500);
+		reinv_fail(k, !rr->answered ? 503 : 500);
 		free(sdp);
 		return;
 	}
@@ -166,7 +166,7 @@ reinvite_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip,
 
 /* The answer went through the relay: answer the side that re-offered. */
 static void
-on_reinv_answered(struct ctl *c, void *arg, json_t *reply)
+on_reinv_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 {
 	struct call *k = arg;
 	struct leg *from;
@@ -177,12 +177,12 @@ on_reinv_answered(struct ctl *c, void *arg, json_t *reply)
 		return;
 	}
 	from = reinv_from(k);
-	if (reply != NULL && json_is_true(json_object_get(reply, "ok")))
+	if (rr->ok)
 		sdp = sdp_rewrite(k->reinv_sdp, strlen(k->reinv_sdp),
-		    json_object_get(reply, "media"), ++from->sdp_version, err,
+		    rr->media, ++from->sdp_version, err,
 		    sizeof(err));
 	if (sdp == NULL) {
-		reinv_fail(k, reply == NULL ? 503 : 500);
+		reinv_fail(k, !rr->answered ? 503 : 500);
 		return;
 	}
 	reinv_respond(k, 200, sdp);

@@ -35,9 +35,13 @@
 #define RELAY_OUTBUF_MAX	(8u << 20)
 #define RELAY_LIST_PAGE		500	/* sessions per `list` page */
 
+/* relay.c's own requests (auth, stats, list...) read the JSON reply. */
+typedef void relay_json_cb(struct ctl *, void *arg, json_t *reply);
+
 struct pending {
 	json_int_t	 id;
-	relay_cb	*cb;
+	relay_json_cb	*jcb;		/* either this ... */
+	relay_cb	*cb;		/* ... or a call's, typed */
 	void		*arg;
 	struct call	*call;		/* its pending count, or NULL */
 	double		 deadline;
@@ -77,14 +81,64 @@ relay_name(const struct relay *r)
 	return r->conf.name;
 }
 
+static void
+media_stats_from_streams(struct media_stats *ms, json_t *streams)
+{
+	size_t i, j;
+	json_t *st, *leg;
+
+	memset(ms, 0, sizeof(*ms));
+	json_array_foreach(streams, i, st) {
+		json_array_foreach(json_object_get(st, "legs"), j, leg) {
+			const char *side = json_string_value(json_object_get(leg,
+			    "side"));
+			json_t *s = json_object_get(leg, "stats");
+			int d = side != NULL && strcmp(side, "B") == 0;
+			ms->packets[d] += (uint64_t)json_integer_value(
+			    json_object_get(s, "packets"));
+			ms->bytes[d] += (uint64_t)json_integer_value(
+			    json_object_get(s, "bytes"));
+			ms->lost[d] += (uint64_t)json_integer_value(
+			    json_object_get(s, "lost"));
+		}
+	}
+}
+
+/* A reply (NULL: none) as the call's callbacks see it. */
+static void
+read_reply(json_t *reply, struct relay_reply *rr)
+{
+	json_t *streams = json_object_get(reply, "streams");
+
+	memset(rr, 0, sizeof(*rr));
+	rr->answered = reply != NULL;
+	rr->ok = json_is_true(json_object_get(reply, "ok"));
+	if (!rr->answered)
+		rr->error = "no reply";
+	else if (!rr->ok && (rr->error = json_string_value(json_object_get(
+	    json_object_get(reply, "error"), "message"))) == NULL)
+		rr->error = "refused";
+	rr->media = json_object_get(reply, "media");
+	if (rr->ok && json_is_array(streams)) {
+		media_stats_from_streams(&rr->ms, streams);
+		rr->has_stats = true;
+	}
+}
+
 /* Run one callback: the call's request is no longer in flight. */
 static void
 complete(struct ctl *c, struct pending *p, json_t *reply)
 {
+	struct relay_reply rr;
+
 	if (p->call != NULL)
 		p->call->pending--;
-	if (p->cb != NULL)
-		p->cb(c, p->arg, reply);
+	if (p->jcb != NULL) {
+		p->jcb(c, p->arg, reply);
+	} else if (p->cb != NULL) {
+		read_reply(reply, &rr);
+		p->cb(c, p->arg, &rr);
+	}
 	free(p);
 }
 
@@ -227,8 +281,8 @@ session_ids(const struct call *k, json_t *req)
  * answers. k (may be NULL) counts it in k->pending until then.
  */
 static void
-send_request(struct relay *r, json_t *req, relay_cb *cb, void *arg,
-    struct call *k)
+send_request(struct relay *r, json_t *req, relay_json_cb *jcb, relay_cb *cb,
+    void *arg, struct call *k)
 {
 	struct ctl *c = r->ctl;
 	struct pending *p = calloc(1, sizeof(*p));
@@ -240,7 +294,7 @@ send_request(struct relay *r, json_t *req, relay_cb *cb, void *arg,
 		    r->conf.name);
 		abort();
 	}
-	*p = (struct pending){ ++r->next_id, cb, arg, k,
+	*p = (struct pending){ ++r->next_id, jcb, cb, arg, k,
 	    mono_now() + c->conf->relay_timeout, NULL };
 	if (k != NULL)
 		k->pending++;
@@ -357,7 +411,7 @@ query_calls(struct relay *r)
 			break;
 		req = proto_request(0, "query");
 		json_object_set_new(req, "call_id", json_string(id));
-		send_request(r, req, on_resync_query, id, NULL);
+		send_request(r, req, on_resync_query, NULL, id, NULL);
 		n++;
 	}
 	return n;
@@ -416,7 +470,7 @@ on_list(struct ctl *c, void *arg, json_t *reply)
 			continue;
 		req = proto_request(0, "delete");
 		json_object_set_new(req, "call_id", json_string(id));
-		send_request(r, req, on_orphan_deleted, NULL, NULL);
+		send_request(r, req, on_orphan_deleted, NULL, NULL, NULL);
 		n++;
 	}
 	if (n > 0)
@@ -434,7 +488,7 @@ list_page(struct relay *r, json_int_t offset)
 
 	json_object_set_new(req, "offset", json_integer(offset));
 	json_object_set_new(req, "limit", json_integer(RELAY_LIST_PAGE));
-	send_request(r, req, on_list, r, NULL);
+	send_request(r, req, on_list, NULL, r, NULL);
 }
 
 /*
@@ -452,6 +506,21 @@ reconcile(struct relay *r)
 	clog_msg(r->ctl, LL_INFO, "relay %s: reconciling after a reconnect: "
 	    "%d calls queried", r->conf.name, query_calls(r));
 	list_page(r, 0);
+}
+
+/* The relay ended a session by itself: the call with that key ends. */
+static void
+relay_event(struct relay *r, json_t *ev)
+{
+	const char *name = json_string_value(json_object_get(ev, "event"));
+	const char *id = json_string_value(json_object_get(ev, "call_id"));
+	const char *why = json_string_value(json_object_get(ev, "reason"));
+	struct media_stats ms;
+
+	if (name == NULL || strcmp(name, "timeout") != 0 || id == NULL)
+		return;
+	media_stats_from_streams(&ms, json_object_get(ev, "streams"));
+	b2bua_relay_timeout(r->ctl, id, why != NULL ? why : "?", &ms);
 }
 
 static void
@@ -472,7 +541,7 @@ handle_line(struct relay *r, const char *line, size_t len)
 		    "resync") == 0)
 			relay_resync(r, msg);
 		else
-			b2bua_relay_event(r->ctl, msg);
+			relay_event(r, msg);
 		json_decref(msg);
 		return;
 	}
@@ -561,15 +630,16 @@ relay_ready(struct relay *r)
 	if (!r->authed) {
 		req = proto_request(0, "auth");
 		json_object_set_new(req, "secret", json_string(r->conf.secret));
-		send_request(r, req, on_authed, r, NULL);
+		send_request(r, req, on_authed, NULL, r, NULL);
 	}
 	if (r->up) {
 		req = proto_request(0, "subscribe");
 		json_object_set_new(req, "events", json_pack("[s]", "timeout"));
-		send_request(r, req, on_subscribed, r, NULL);
+		send_request(r, req, on_subscribed, NULL, r, NULL);
 	}
 	if (r->up) {
-		send_request(r, proto_request(0, "stats"), on_stats, r, NULL);
+		send_request(r, proto_request(0, "stats"), on_stats, NULL, r,
+		    NULL);
 		r->stats_pending = true;
 	}
 	r->next_stats = mono_now() + RELAY_STATS_S;
@@ -660,7 +730,7 @@ relay_tick(struct ctl *c, su_timer_t *t, void *arg)
 			r->next_stats = now + RELAY_STATS_S;
 			r->stats_pending = true;
 			send_request(r, proto_request(0, "stats"), on_stats,
-			    r, NULL);
+			    NULL, r, NULL);
 		}
 	}
 }
@@ -796,7 +866,7 @@ relay_offer(struct call *k, json_t *media, relay_cb *cb, void *arg)
 		json_decref(k->offer_req);
 		k->offer_req = json_deep_copy(req);
 	}
-	send_request(k->relay, req, cb, arg, k);
+	send_request(k->relay, req, NULL, cb, arg, k);
 }
 
 /* The first offer again, to k->relay (another relay after a failure). */
@@ -810,7 +880,7 @@ relay_offer_retry(struct call *k, relay_cb *cb, void *arg)
 	if (rc->interfaces[0][0] != '\0')
 		json_object_set_new(req, "interfaces", json_pack("[s,s]",
 		    rc->interfaces[0], rc->interfaces[1]));
-	send_request(k->relay, req, cb, arg, k);
+	send_request(k->relay, req, NULL, cb, arg, k);
 }
 
 /* The callee's media (its answer, or a re-offer from the callee's side). */
@@ -822,7 +892,7 @@ relay_answer(struct call *k, json_t *media, relay_cb *cb, void *arg)
 	session_ids(k, req);
 	json_object_set_new(req, "to_tag", json_string(k->to_tag));
 	json_object_set_new(req, "media", media);
-	send_request(k->relay, req, cb, arg, k);
+	send_request(k->relay, req, NULL, cb, arg, k);
 }
 
 void
@@ -831,7 +901,7 @@ relay_delete(struct call *k, relay_cb *cb, void *arg)
 	json_t *req = proto_request(0, "delete");
 
 	session_ids(k, req);
-	send_request(k->relay, req, cb, arg, k);
+	send_request(k->relay, req, NULL, cb, arg, k);
 }
 
 /* The relay went down: its calls have no media any more. */

@@ -28,12 +28,12 @@ struct seen {
 };
 
 static void
-count_cb(struct ctl *c, void *arg, json_t *reply)
+count_cb(struct ctl *c, void *arg, const struct relay_reply *rr)
 {
 	struct seen *s = arg;
 
 	s->calls++;
-	s->reply = reply != NULL;
+	s->reply = rr->answered;
 }
 
 /* Run the loop until n callbacks were seen, bounded. */

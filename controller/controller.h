@@ -202,6 +202,7 @@ struct ctl_conf {
 	double			 invite_timeout;
 	double			 max_duration;	/* 0: none */
 	double			 relay_timeout;
+	double			 relay_grace;	/* calls wait this for a relay */
 	int			 failover_codes[32];
 	int			 nfailover;
 	struct relay_conf	 relays[CTL_MAX_RELAYS];

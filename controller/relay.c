@@ -62,6 +62,8 @@ struct relay {
 	struct pending	*failed, *failed_tail;	/* callbacks to run, NULL */
 	su_timer_t	*defer;		/* runs them from the loop */
 	bool		 end_calls;	/* ... and ends the calls on it */
+	bool		 holding;	/* down, its calls kept until ... */
+	double		 end_calls_at;	/* ... this (relay_grace) */
 	bool		 authed;	/* auth answered (or not needed) */
 	bool		 reconcile;	/* list its sessions once authed */
 	char		 down_why[96];	/* why it went down: the calls' reason */
@@ -203,10 +205,24 @@ relay_down(struct relay *r, const char *why)
 		close(r->fd);
 	}
 	if (r->up) {
-		/* Its calls have lost their media: they end (from the loop). */
+		/*
+		 * Its calls may have lost their media. A relay restarted from
+		 * its journal (kill -9, systemd's Restart=) keeps them, and the
+		 * kernel may be forwarding meanwhile: keep them for
+		 * relay_grace, then end them (from the loop). Back in time,
+		 * reconcile() ends only those whose session it lost.
+		 */
 		snprintf(r->down_why, sizeof(r->down_why), "%s", why);
-		r->end_calls = true;
 		r->reconcile = true;
+		if (r->ctl->conf->relay_grace > 0) {
+			r->holding = true;
+			r->end_calls_at = mono_now() + r->ctl->conf->relay_grace;
+			clog_msg(r->ctl, LL_WARNING, "relay %s: its calls are "
+			    "kept for %gs until it is back", r->conf.name,
+			    r->ctl->conf->relay_grace);
+		} else {
+			r->end_calls = true;
+		}
 	}
 	r->widx = 0;
 	r->fd = -1;
@@ -503,6 +519,7 @@ reconcile(struct relay *r)
 	if (!r->reconcile || !r->up)
 		return;
 	r->reconcile = false;
+	r->holding = false;	/* the calls it still has go on */
 	clog_msg(r->ctl, LL_INFO, "relay %s: reconciling after a reconnect: "
 	    "%d calls queried", r->conf.name, query_calls(r));
 	list_page(r, 0);
@@ -717,6 +734,11 @@ relay_tick(struct ctl *c, su_timer_t *t, void *arg)
 				connect_failed(r, ETIMEDOUT);
 			continue;
 		}
+		if (!r->up && r->holding && now >= r->end_calls_at) {
+			r->holding = false;
+			r->end_calls = true;
+			fail_pending(r, NULL);	/* ends them from the loop */
+		}
 		if (!r->up) {
 			if (now >= r->next_connect)
 				relay_connect(r);
@@ -786,6 +808,7 @@ relay_close_all(struct ctl *c)
 		struct pending *p = r->head;
 		r->head = r->tail = NULL;
 		r->end_calls = false;
+		r->holding = false;
 		fail_pending(r, p);
 		if (r->defer != NULL)
 			su_timer_reset(r->defer);

@@ -19,7 +19,7 @@
 sip_init
 sip_relayd_start
 # relay_timeout 10: only the kill may end the offer, not a timeout
-sip_controller_start '.trunks[0].max_calls = 1 | .relay_timeout = 10'
+sip_controller_start '.trunks[0].max_calls = 1 | .relay_grace = 0 | .relay_timeout = 10'
 
 ctl_calls() { sip_ctl --json status | jq .calls; }
 one_call() { [ "$(ctl_calls)" = 1 ]; }

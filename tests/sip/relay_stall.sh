@@ -10,7 +10,7 @@
 . "$(dirname "$0")/../lib/sip.sh"
 sip_init
 sip_relayd_start
-sip_controller_start '.trunks[0].max_calls = 1 | .relay_timeout = 1'
+sip_controller_start '.trunks[0].max_calls = 1 | .relay_grace = 0 | .relay_timeout = 1'
 
 relay_sessions() { timeout 5 "$TL_CTL" -s "$TL_SOCK" --json stats | jq .sessions; }
 released() {

@@ -86,16 +86,14 @@ call_free(struct call *k)
 }
 
 static void
-on_deleted(struct ctl *c, void *arg, json_t *reply)
+on_deleted(struct ctl *c, void *arg, const struct relay_reply *rr)
 {
 	struct call *k = arg;
 
-	k->pending--;
-	if (reply != NULL && json_is_true(json_object_get(reply, "ok"))) {
-		media_stats_from_streams(&k->ms, json_object_get(reply,
-		    "streams"));
+	if (rr->ok && rr->has_stats) {
+		k->ms = rr->ms;
 		k->ms_set = true;
-	} else if (reply == NULL) {
+	} else if (!rr->answered) {
 		clog_msg(c, LL_WARNING, "call %s: relay delete failed; no "
 		    "media statistics in the CDR", k->call_id);
 	}
@@ -120,13 +118,9 @@ call_finish(struct call *k)
 		c->stats.calls_connected++;
 	else
 		c->stats.calls_failed++;
-	if (k->relay_session && k->relay != NULL) {
-		json_t *req = proto_request(0, "delete");
-		relay_session_ids(k, req);
-		k->pending++;
-		if (relay_request(c, k->relay, req, on_deleted, k) < 0)
-			k->pending--;
-	}
+	/* Its callback comes from the loop, never from here. */
+	if (k->relay_session && k->relay != NULL)
+		relay_delete(k, on_deleted, k);
 }
 
 /*
@@ -182,29 +176,6 @@ record_attempt(struct call *k, int code)
 
 	if (a != NULL)
 		json_object_set_new(a, "code", json_integer(code));
-}
-
-void
-media_stats_from_streams(struct media_stats *ms, json_t *streams)
-{
-	size_t i, j;
-	json_t *st, *leg;
-
-	memset(ms, 0, sizeof(*ms));
-	json_array_foreach(streams, i, st) {
-		json_array_foreach(json_object_get(st, "legs"), j, leg) {
-			const char *side = json_string_value(json_object_get(leg,
-			    "side"));
-			json_t *s = json_object_get(leg, "stats");
-			int d = side != NULL && strcmp(side, "B") == 0;
-			ms->packets[d] += (uint64_t)json_integer_value(
-			    json_object_get(s, "packets"));
-			ms->bytes[d] += (uint64_t)json_integer_value(
-			    json_object_get(s, "bytes"));
-			ms->lost[d] += (uint64_t)json_integer_value(
-			    json_object_get(s, "lost"));
-		}
-	}
 }
 
 json_t *

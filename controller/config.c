@@ -678,7 +678,7 @@ parse_top(cfg_t *c, json_t *root, struct ctl_conf *conf, su_root_t *sroot)
 {
 	static const char *const keys[] = { "sip", "control", "relays", "cdr",
 	    "log_level", "unknown_source", "invite_timeout", "max_duration",
-	    "relay_timeout", "failover_codes", "trunks", "gateways",
+	    "relay_timeout", "relay_grace", "failover_codes", "trunks", "gateways",
 	    "carriers", "lcr", "routes", "protection",
 	    "accounts", "registrar", "emergency", "enum", "refusals", NULL };
 	char level[16] = "", unk[16] = "";
@@ -698,6 +698,8 @@ parse_top(cfg_t *c, json_t *root, struct ctl_conf *conf, su_root_t *sroot)
 	    0, 7 * 86400.0) < 0 ||
 	    proto_cfg_number(c, root, "", "relay_timeout",
 	    &conf->relay_timeout, 0.05, 30) < 0 ||
+	    proto_cfg_number(c, root, "", "relay_grace", &conf->relay_grace,
+	    0, 600) < 0 ||
 	    parse_codes(c, json_object_get(root, "failover_codes"), conf) < 0 ||
 	    protect_parse(c, json_object_get(root, "protection"), conf) < 0 ||
 	    refusal_parse(c, json_object_get(root, "refusals"), conf) < 0)
@@ -752,6 +754,7 @@ defaults(struct ctl_conf *conf)
 	conf->invite_timeout = 8;
 	conf->max_duration = 4 * 3600;
 	conf->relay_timeout = 1;
+	conf->relay_grace = 10;
 	static const int codes[] = { 408, 480, 500, 502, 503, 504 };
 	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
 		conf->failover_codes[conf->nfailover++] = codes[i];

@@ -202,6 +202,7 @@ struct ctl_conf {
 	double			 invite_timeout;
 	double			 max_duration;	/* 0: none */
 	double			 relay_timeout;
+	double			 relay_grace;	/* calls wait this for a relay */
 	int			 failover_codes[32];
 	int			 nfailover;
 	struct relay_conf	 relays[CTL_MAX_RELAYS];
@@ -317,32 +318,53 @@ struct sdp_origin {
 char	*sdp_rewrite(const char *body, size_t len, json_t *media,
 	    struct sdp_origin *o, char *err, size_t errlen);
 
-/* ---- relay.c: the relayd clients ---- */
-typedef void relay_cb(struct ctl *, void *arg, json_t *reply);	/* reply NULL: failed */
+/* ---- relay.c: the relayd clients; the only file that builds or reads
+ * relay messages ---- */
+struct media_stats {
+	uint64_t	 packets[2], bytes[2], lost[2];	/* [0] caller->, [1] callee-> */
+};
+/* A relay's answer to a call's request, as relay.c read it. */
+struct relay_reply {
+	bool		 answered;	/* false: no reply (the relay failed) */
+	bool		 ok;		/* answered and done */
+	const char	*error;		/* why not, when !ok */
+	json_t		*media;		/* offer/answer: the ports (borrowed),
+					 * for sdp_rewrite() */
+	bool		 has_stats;	/* delete: the session's final counters */
+	struct media_stats ms;
+};
+/* Never called from inside relay_offer() and the others: from the loop,
+ * once, always (also when the relay is down). */
+typedef void relay_cb(struct ctl *, void *arg, const struct relay_reply *);
 struct relay;
 int	 relay_open_all(struct ctl *);
-/* Disconnect (pending requests fail), then free once no call needs them. */
+/* Disconnect (pending requests fail, their callbacks run now: the loop
+ * has stopped), then free once no call needs them. */
 void	 relay_close_all(struct ctl *);
 void	 relay_free_all(struct ctl *);
-/* The least loaded relay that answers, or NULL. */
+/* The least loaded relay that answers (and took our secret), or NULL. */
 struct relay *relay_pick(struct ctl *);
 const char *relay_name(const struct relay *);
-const struct relay_conf *relay_config(const struct relay *);
 /* The session a call's request is for: our key, not the caller's
  * Call-ID (which another caller may reuse). relay_key_new() fills
  * k->relay_key once, in call_new(). */
 void	 relay_key_new(struct ctl *, struct call *);
-void	 relay_session_ids(const struct call *, json_t *req);
-/* Send a request (stolen); cb runs once, with the reply or NULL. */
-int	 relay_request(struct ctl *, struct relay *, json_t *req, relay_cb *,
-	    void *arg);
+/*
+ * A call's requests to k->relay (set, and up or not: a down relay fails
+ * the request through cb). media is stolen. Each counts in k->pending
+ * until cb runs (relay.c decrements it just before). offer: the caller's
+ * media (the first one also carries the label and interfaces and is kept
+ * for relay_offer_retry() on another relay); answer: the callee's, with
+ * k->to_tag.
+ */
+void	 relay_offer(struct call *, json_t *media, relay_cb *, void *arg);
+void	 relay_offer_retry(struct call *, relay_cb *, void *arg);
+void	 relay_answer(struct call *, json_t *media, relay_cb *, void *arg);
+void	 relay_delete(struct call *, relay_cb *, void *arg);
 json_t	*relays_to_json(struct ctl *);
 
 /* ---- call.c: the call object, its two legs, its end and CDR ---- */
 enum hangup_by { BY_NONE, BY_CALLER, BY_CALLEE, BY_CONTROLLER, BY_RELAY };
-struct media_stats {
-	uint64_t	 packets[2], bytes[2], lost[2];	/* [0] caller->, [1] callee-> */
-};
 struct leg {
 	struct call	*call;
 	nua_handle_t	*nh;
@@ -354,11 +376,24 @@ struct leg {
 enum call_state { CS_INIT, CS_OFFERING, CS_CALLING, CS_EARLY, CS_CONNECTED,
 	CS_ENDING, CS_DONE };
 
+/*
+ * Who owns a call: the daemon context's list (c->calls) holds it from
+ * call_new() until call_free(). It stays alive while either leg's nua
+ * handle exists (a.nh, b.nh; a handle's magic points at its leg) or a
+ * relay request is in flight (pending, counted by relay.c). Nobody frees
+ * it directly: whoever drops a handle (destroy_leg) or gets a relay
+ * callback calls call_check(), the only caller of call_finish() (limit
+ * released, relay delete sent) and, once that delete is back too, of
+ * cdr_write() and call_free(). Relay callbacks never run inside the code
+ * that issued the request, so k stays valid in it after relay_offer()
+ * and the others; timers (invite, duration, divert) are destroyed in
+ * call_free(). After call_check(), k must not be used.
+ */
 struct call {
 	su_home_t		 home[1];	/* first: su_home_new() */
 	struct ctl		*ctl;
 	struct ctl_conf		*conf;		/* reference */
-	int			 pending;	/* relay requests in flight */
+	int			 pending;	/* relay requests in flight (relay.c) */
 	bool			 finished, b_acked, auth_tried;
 	int			 reinv;		/* re-INVITE in progress from: 1 A, 2 B */
 	bool			 reinv_update;	/* ... an UPDATE, answered with: */
@@ -423,7 +458,6 @@ void	 destroy_leg(struct leg *);
 void	 fail_a(struct call *, int status, const char *reason);
 void	 record_attempt(struct call *, int code);
 json_t	*calls_to_json(struct ctl *);
-void	 media_stats_from_streams(struct media_stats *, json_t *streams);
 
 /* ---- invite.c: a new INVITE up to the gateway's answer, failover ---- */
 void	 new_invite(struct ctl *, nua_t *, nua_handle_t *, const sip_t *);
@@ -436,14 +470,22 @@ void	 reinvite_in(struct ctl *, nua_t *, struct leg *, const sip_t *,
 void	 reinvite_response(struct ctl *, struct leg *, int status,
 	    const sip_t *);
 struct leg	*reinv_to(struct call *);
+/* A call ends during a re-offer: answer the re-offerer with status. */
+void	 reinvite_abort(struct call *, int status);
 
 /* ---- hangup.c: BYE/CANCEL, controller and relay hangups ---- */
 void	 leg_terminated(struct ctl *, struct leg *);
 /* Hang up both legs with a Reason header. 0, or -ENOENT. */
 int	 b2bua_hangup(struct ctl *, const char *call_id, enum hangup_by,
 	    const char *reason);
-/* A relay told us it ended a session (media timeout...). */
-void	 b2bua_relay_event(struct ctl *, json_t *event);
+/* A relay told us it ended the session with our key (media timeout...):
+ * why its reason, ms its final counters. */
+void	 b2bua_relay_timeout(struct ctl *, const char *key, const char *why,
+	    const struct media_stats *ms);
+/* The call's relay failed (down, stalled, refused): 503 to a caller not
+ * answered yet, else BYE to both legs with a Reason; re-offer cleared.
+ * 0, or -EALREADY (ending already). Never frees k. */
+int	 b2bua_relay_lost(struct call *, const char *reason);
 
 /* ---- b2bua.c: the nua, its event dispatch, dropped requests ---- */
 int	 b2bua_open(struct ctl *);
@@ -649,6 +691,7 @@ struct ctl {
 	void			*sres;		/* enum.c: sres_resolver_t */
 	struct refusal_log	*refusals;	/* cdr.c: NULL until the first */
 	uint64_t		 relay_seq;	/* relay.c: session keys */
+	uint32_t		 relay_instance;	/* relay.c: ours, in the keys */
 	struct sockaddr_storage	 self[32];	/* targets.c: our addresses */
 	int			 nself;
 	double			 self_at;	/* when read (monotonic) */

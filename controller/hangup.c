@@ -68,31 +68,30 @@ leg_terminated(struct ctl *c, struct leg *l)
 	call_check(k);
 }
 
-int
-b2bua_hangup(struct ctl *c, const char *call_id, enum hangup_by by,
-    const char *reason)
+/* Hang up k: status to a caller not answered yet, else BYE with a Reason
+ * (Q.850 cause). */
+static int
+hangup_call(struct call *k, enum hangup_by by, const char *reason,
+    int status, int cause)
 {
+	struct ctl *c = k->ctl;
 	char hdr[200];
-	struct call *k;
 
-	/* Our relay key names one call; a caller's Call-ID may name two. */
-	for (k = c->calls; k != NULL; k = k->next)
-		if ((strcmp(k->relay_key, call_id) == 0 ||
-		    strcmp(k->call_id, call_id) == 0) && !k->finished)
-			break;
-	if (k == NULL)
-		return -ENOENT;
 	if (k->state == CS_ENDING)
-		return 0;
+		return -EALREADY;
 	if (k->hangup_by == BY_NONE) {
 		k->hangup_by = by;
 		snprintf(k->reason, sizeof(k->reason), "%s", reason);
 	}
-	snprintf(hdr, sizeof(hdr), "Q.850;cause=16;text=\"%s\"", reason);
+	snprintf(hdr, sizeof(hdr), "Q.850;cause=%d;text=\"%s\"", cause,
+	    reason);
 	clog_msg(c, LL_INFO, "call %s: hangup by %s: %s", k->call_id,
 	    by_name(by), reason);
+	/* A re-offer in progress gets its answer now: the call is over. */
+	if (k->reinv != 0)
+		reinvite_abort(k, status);
 	if (!k->a.answered) {
-		fail_a(k, 480, reason);
+		fail_a(k, status, reason);
 	} else {
 		k->state = CS_ENDING;
 		bye_leg(&k->a, hdr);
@@ -104,26 +103,49 @@ b2bua_hangup(struct ctl *c, const char *call_id, enum hangup_by by,
 	return 0;
 }
 
-void
-b2bua_relay_event(struct ctl *c, json_t *ev)
+int
+b2bua_hangup(struct ctl *c, const char *call_id, enum hangup_by by,
+    const char *reason)
 {
-	const char *name = json_string_value(json_object_get(ev, "event"));
-	const char *id = json_string_value(json_object_get(ev, "call_id"));
-	const char *why = json_string_value(json_object_get(ev, "reason"));
+	struct call *k;
+
+	/* Our relay key names one call; a caller's Call-ID may name two. */
+	for (k = c->calls; k != NULL; k = k->next)
+		if ((strcmp(k->relay_key, call_id) == 0 ||
+		    strcmp(k->call_id, call_id) == 0) && !k->finished)
+			break;
+	if (k == NULL)
+		return -ENOENT;
+	hangup_call(k, by, reason, 480, 16);
+	return 0;
+}
+
+/* 503 before the answer (the caller may try elsewhere), cause 41
+ * (temporary failure) after it. */
+int
+b2bua_relay_lost(struct call *k, const char *reason)
+{
+	if (k->finished)
+		return -EALREADY;
+	return hangup_call(k, BY_RELAY, reason, 503, 41);
+}
+
+void
+b2bua_relay_timeout(struct ctl *c, const char *key, const char *why,
+    const struct media_stats *ms)
+{
 	char reason[96];
 	struct call *k;
 
-	if (name == NULL || strcmp(name, "timeout") != 0 || id == NULL)
-		return;
 	for (k = c->calls; k != NULL; k = k->next)
-		if (strcmp(k->relay_key, id) == 0 && !k->finished)
+		if (strcmp(k->relay_key, key) == 0 && !k->finished)
 			break;
 	if (k == NULL)
 		return;
 	/* The relay has ended the session: no delete, its stats are here. */
 	k->relay_session = false;
-	media_stats_from_streams(&k->ms, json_object_get(ev, "streams"));
+	k->ms = *ms;
 	k->ms_set = true;
-	snprintf(reason, sizeof(reason), "media timeout (%s)", why ? why : "?");
-	b2bua_hangup(c, id, BY_RELAY, reason);
+	snprintf(reason, sizeof(reason), "media timeout (%s)", why);
+	b2bua_hangup(c, key, BY_RELAY, reason);
 }

@@ -93,40 +93,38 @@ user_of(const url_t *u, char *out, size_t len)
 }
 
 static void
-on_offered(struct ctl *c, void *arg, json_t *reply)
+on_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
 {
 	struct call *k = arg;
 	struct relay *next;
 	char err[160];
 
-	k->pending--;
-	if (reply != NULL && json_is_true(json_object_get(reply, "ok")))
+	if (rr->ok)
 		k->relay_session = true;
 	if (k->a.nh == NULL || k->finished) {
 		call_check(k);	/* the caller went away meanwhile */
 		return;
 	}
-	if (!k->relay_session && reply == NULL && ++k->relay_tries < c->nrelays &&
+	if (!k->relay_session && !rr->answered && ++k->relay_tries < c->nrelays &&
 	    (next = relay_pick(c)) != NULL && next != k->relay) {
 		/* That relay went down with our offer: try the next one. */
 		clog_msg(c, LL_NOTICE, "call %s: relay %s did not answer; "
 		    "trying %s", k->call_id, relay_name(k->relay),
 		    relay_name(next));
 		k->relay = next;
-		k->pending++;
-		relay_request(c, next, json_incref(k->offer_req), on_offered, k);
+		relay_offer_retry(k, on_offered, k);
 		return;
 	}
 	if (!k->relay_session) {
 		clog_msg(c, LL_WARNING, "call %s: relay %s: offer failed: %s",
-		    k->call_id, relay_name(k->relay), reply ?
-		    json_string_value(json_object_get(json_object_get(reply,
-		    "error"), "message")) : "no reply");
-		fail_a(k, 503, "media relay failed");
+		    k->call_id, relay_name(k->relay), rr->error);
+		b2bua_relay_lost(k, rr->answered ? "media relay failed "
+		    "(offer refused)" : "media relay failed (no reply)");
+		call_check(k);
 		return;
 	}
 	k->b_offer = sdp_rewrite(k->offer, strlen(k->offer),
-	    json_object_get(reply, "media"), &k->b.sdp, err,
+	    rr->media, &k->b.sdp, err,
 	    sizeof(err));
 	if (k->b_offer == NULL) {
 		clog_msg(c, LL_WARNING, "call %s: %s", k->call_id, err);
@@ -273,7 +271,7 @@ b2bua_routed(struct call *k, int n)
 	struct ctl *c = k->ctl;
 	struct trunk *t = k->trunk;
 	char err[160];
-	json_t *media, *req;
+	json_t *media;
 
 	if (k->a.nh == NULL || k->finished || k->state == CS_ENDING) {
 		call_check(k);	/* the caller went away meanwhile */
@@ -329,21 +327,8 @@ b2bua_routed(struct call *k, int n)
 		fail_a(k, 503, "no media relay");
 		return;
 	}
-	req = proto_request(0, "offer");
-	relay_session_ids(k, req);
-	json_object_set_new(req, "media", media);
-	json_object_set_new(req, "label", json_string(t->name));
-	if (relay_config(k->relay)->interfaces[0][0] != '\0')
-		json_object_set_new(req, "interfaces", json_pack("[s,s]",
-		    relay_config(k->relay)->interfaces[0],
-		    relay_config(k->relay)->interfaces[1]));
 	k->state = CS_OFFERING;
-	k->pending++;
-	k->offer_req = json_incref(req);	/* kept for a retry elsewhere */
-	if (relay_request(c, k->relay, req, on_offered, k) < 0) {
-		k->pending--;
-		fail_a(k, 503, "media relay failed");
-	}
+	relay_offer(k, media, on_offered, k);
 }
 
 /* ---- the gateway leg ---- */
@@ -466,21 +451,24 @@ on_max_duration(struct ctl *c, su_timer_t *t, void *arg)
 }
 
 static void
-on_answered(struct ctl *c, void *arg, json_t *reply)
+on_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 {
 	struct answer_ctx *ax = arg;
 	struct call *k = ax->k;
 	char err[160], *sdp = NULL;
 
-	k->pending--;
 	if (k->a.nh != NULL && !k->a.answered && !k->finished) {
-		if (reply != NULL && json_is_true(json_object_get(reply, "ok")))
+		if (rr->ok)
 			sdp = sdp_rewrite(ax->body, strlen(ax->body),
-			    json_object_get(reply, "media"),
-			    &k->a.sdp, err, sizeof(err));
-		else
-			snprintf(err, sizeof(err), "relay answer failed");
-		if (sdp == NULL && ax->status >= 200) {
+			    rr->media, &k->a.sdp, err, sizeof(err));
+		if (!rr->ok) {
+			clog_msg(c, LL_WARNING, "call %s: relay %s: answer "
+			    "failed: %s", k->call_id, relay_name(k->relay),
+			    rr->error);
+			b2bua_relay_lost(k, rr->answered ? "media relay "
+			    "failed (answer refused)" : "media relay failed "
+			    "(no reply)");
+		} else if (sdp == NULL && ax->status >= 200) {
 			clog_msg(c, LL_WARNING, "call %s: %s", k->call_id, err);
 			b2bua_hangup(c, k->relay_key, BY_CONTROLLER, err);
 		} else if (sdp == NULL) {
@@ -511,12 +499,12 @@ on_answered(struct ctl *c, void *arg, json_t *reply)
 
 /* B's SDP goes to the relay; A hears status with the rewritten SDP. */
 static void
-relay_answer(struct call *k, int status, const sip_t *sip)
+answer_via_relay(struct call *k, int status, const sip_t *sip)
 {
 	struct ctl *c = k->ctl;
 	struct answer_ctx *ax;
 	char err[160];
-	json_t *media, *req;
+	json_t *media;
 
 	media = sdp_to_media(sip->sip_payload->pl_data,
 	    sip->sip_payload->pl_len, err, sizeof(err));
@@ -531,14 +519,9 @@ relay_answer(struct call *k, int status, const sip_t *sip)
 	ax->k = k;
 	ax->status = status;
 	ax->body = strndup(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
-	req = proto_request(0, "answer");
-	relay_session_ids(k, req);
 	snprintf(k->to_tag, sizeof(k->to_tag), "%s", sip->sip_to->a_tag ?
 	    sip->sip_to->a_tag : "-");
-	json_object_set_new(req, "to_tag", json_string(k->to_tag));
-	json_object_set_new(req, "media", media);
-	k->pending++;
-	relay_request(c, k->relay, req, on_answered, ax);
+	relay_answer(k, media, on_answered, ax);
 }
 
 void
@@ -572,7 +555,7 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 			return;
 		k->state = CS_EARLY;
 		if (has_sdp)
-			relay_answer(k, status, sip);
+			answer_via_relay(k, status, sip);
 		else
 			nua_respond(k->a.nh, status, sip_status_phrase(status),
 			    TAG_END());
@@ -582,7 +565,7 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 		l->answered = true;
 		record_attempt(k, status);
 		if (has_sdp) {
-			relay_answer(k, status, sip);
+			answer_via_relay(k, status, sip);
 			return;
 		}
 		b2bua_hangup(c, k->relay_key, BY_CONTROLLER,

@@ -17,16 +17,15 @@
 
 /* ---- re-INVITE: a new offer from either side goes through the relay ---- */
 
-static json_t *
-relay_req(struct call *k, const char *cmd, json_t *media)
+/* The caller's media is the relay's offer side, the callee's its
+ * answer side, whichever of them re-offers or answers. */
+static void
+relay_media(struct leg *l, json_t *media, relay_cb *cb)
 {
-	json_t *req = proto_request(0, cmd);
-
-	relay_session_ids(k, req);
-	if (strcmp(cmd, "answer") == 0)
-		json_object_set_new(req, "to_tag", json_string(k->to_tag));
-	json_object_set_new(req, "media", media);
-	return req;
+	if (l->side == 0)
+		relay_offer(l->call, media, cb, l->call);
+	else
+		relay_answer(l->call, media, cb, l->call);
 }
 
 static struct leg *
@@ -64,26 +63,39 @@ reinv_fail(struct call *k, int status)
 	reinv_respond(k, status, NULL);
 }
 
+void
+reinvite_abort(struct call *k, int status)
+{
+	if (k->reinv == 0)
+		return;
+	/* The other side's 2xx would wait for an ACK that never comes:
+	 * the re-offerer gets an error, not that 2xx. */
+	if (k->reinv_ack != NULL && k->reinv_ack->nh != NULL)
+		nua_ack(k->reinv_ack->nh, TAG_END());
+	k->reinv_ack = NULL;
+	reinv_fail(k, status);
+}
+
 /* The offer went through the relay: pass it on to the other side. */
 static void
-on_reinv_offered(struct ctl *c, void *arg, json_t *reply)
+on_reinv_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
 {
 	struct call *k = arg;
 	struct leg *to;
 	char err[160], *sdp = NULL;
 
-	k->pending--;
 	if (k->finished || k->state != CS_CONNECTED || k->reinv == 0) {
 		call_check(k);
 		return;
 	}
 	to = reinv_to(k);
-	if (reply != NULL && json_is_true(json_object_get(reply, "ok")))
+	if (rr->ok)
 		sdp = sdp_rewrite(k->reinv_sdp, strlen(k->reinv_sdp),
-		    json_object_get(reply, "media"), &to->sdp, err,
+		    rr->media, &to->sdp, err,
 		    sizeof(err));
 	if (sdp == NULL || to->nh == NULL) {
-		reinv_fail(k, 500);
+		/* No reply: the relay failed, and its calls end next. */
+		reinv_fail(k, !rr->answered ? 503 : 500);
 		free(sdp);
 		return;
 	}
@@ -146,33 +158,31 @@ reinvite_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip,
 	free(k->reinv_sdp);
 	k->reinv_sdp = strndup(sip->sip_payload->pl_data,
 	    sip->sip_payload->pl_len);
-	/* The caller's media is the relay's offer side, the callee's its
-	 * answer side, whichever of them re-offers. */
-	k->pending++;
-	relay_request(c, k->relay, relay_req(k, l->side == 0 ? "offer" :
-	    "answer", media), on_reinv_offered, k);
+	clog_msg(c, LL_DEBUG, "call %s: re-offer from the %s: to relay %s",
+	    k->call_id, l->side == 0 ? "caller" : "callee",
+	    relay_name(k->relay));
+	relay_media(l, media, on_reinv_offered);
 }
 
 /* The answer went through the relay: answer the side that re-offered. */
 static void
-on_reinv_answered(struct ctl *c, void *arg, json_t *reply)
+on_reinv_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 {
 	struct call *k = arg;
 	struct leg *from;
 	char err[160], *sdp = NULL;
 
-	k->pending--;
 	if (k->finished || k->reinv == 0) {
 		call_check(k);
 		return;
 	}
 	from = reinv_from(k);
-	if (reply != NULL && json_is_true(json_object_get(reply, "ok")))
+	if (rr->ok)
 		sdp = sdp_rewrite(k->reinv_sdp, strlen(k->reinv_sdp),
-		    json_object_get(reply, "media"), &from->sdp, err,
+		    rr->media, &from->sdp, err,
 		    sizeof(err));
 	if (sdp == NULL) {
-		reinv_fail(k, 500);
+		reinv_fail(k, !rr->answered ? 503 : 500);
 		return;
 	}
 	reinv_respond(k, 200, sdp);
@@ -204,7 +214,5 @@ reinvite_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 	free(k->reinv_sdp);
 	k->reinv_sdp = strndup(sip->sip_payload->pl_data,
 	    sip->sip_payload->pl_len);
-	k->pending++;
-	relay_request(c, k->relay, relay_req(k, l->side == 0 ? "offer" :
-	    "answer", media), on_reinv_answered, k);
+	relay_media(l, media, on_reinv_answered);
 }

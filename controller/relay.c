@@ -3,10 +3,19 @@
  * protocol over their Unix sockets. Non-blocking and driven by the
  * su_root: a request is queued with a callback that runs once, with the
  * reply or with NULL when the relay failed. Replies come in request
- * order; a relay that leaves a request unanswered for relay_timeout is
- * taken down (its requests fail, new calls go elsewhere) and reconnected
- * later. Each connection subscribes to events (media timeouts), and a
- * periodic `stats` gives the load that relay_pick() balances on.
+ * order; a relay that leaves a request unanswered for relay_timeout, closes
+ * the connection or refuses our `auth` is taken down (its requests fail,
+ * its calls are ended, new calls go elsewhere) and reconnected later; once
+ * back, its sessions are reconciled with our calls (`list`). Each
+ * connection subscribes to events (media timeouts), and a periodic
+ * `stats` gives the load that relay_pick() balances on.
+ *
+ * This file is the only one that builds or reads relay messages for a
+ * call (relay_offer, relay_answer, relay_delete). A callback never runs
+ * inside the function that issued its request: replies are read by the
+ * loop, and failures (relay down, a write error, a relay not connected)
+ * are queued and run from a zero-delay timer. So a caller may touch its
+ * call after issuing a request, and a failure cannot free it under it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -24,11 +33,17 @@
 #define RELAY_RETRY_S		1.0
 #define RELAY_STATS_S		1.0
 #define RELAY_OUTBUF_MAX	(8u << 20)
+#define RELAY_LIST_PAGE		500	/* sessions per `list` page */
+
+/* relay.c's own requests (auth, stats, list...) read the JSON reply. */
+typedef void relay_json_cb(struct ctl *, void *arg, json_t *reply);
 
 struct pending {
 	json_int_t	 id;
-	relay_cb	*cb;
+	relay_json_cb	*jcb;		/* either this ... */
+	relay_cb	*cb;		/* ... or a call's, typed */
 	void		*arg;
+	struct call	*call;		/* its pending count, or NULL */
 	double		 deadline;
 	struct pending	*next;
 };
@@ -44,6 +59,14 @@ struct relay {
 	struct proto_framer in;
 	struct proto_outbuf out;
 	struct pending	*head, *tail;
+	struct pending	*failed, *failed_tail;	/* callbacks to run, NULL */
+	su_timer_t	*defer;		/* runs them from the loop */
+	bool		 end_calls;	/* ... and ends the calls on it */
+	bool		 holding;	/* down, its calls kept until ... */
+	double		 end_calls_at;	/* ... this (relay_grace) */
+	bool		 authed;	/* auth answered (or not needed) */
+	bool		 reconcile;	/* list its sessions once authed */
+	char		 down_why[96];	/* why it went down: the calls' reason */
 	json_int_t	 next_id;
 	double		 next_connect;
 	double		 next_stats;
@@ -54,12 +77,6 @@ struct relay {
 	char		 last_error[128];
 };
 
-const struct relay_conf *
-relay_config(const struct relay *r)
-{
-	return &r->conf;
-}
-
 const char *
 relay_name(const struct relay *r)
 {
@@ -67,15 +84,111 @@ relay_name(const struct relay *r)
 }
 
 static void
-fail_pending(struct ctl *c, struct pending *p)
+media_stats_from_streams(struct media_stats *ms, json_t *streams)
 {
+	size_t i, j;
+	json_t *st, *leg;
+
+	memset(ms, 0, sizeof(*ms));
+	json_array_foreach(streams, i, st) {
+		json_array_foreach(json_object_get(st, "legs"), j, leg) {
+			const char *side = json_string_value(json_object_get(leg,
+			    "side"));
+			json_t *s = json_object_get(leg, "stats");
+			int d = side != NULL && strcmp(side, "B") == 0;
+			ms->packets[d] += (uint64_t)json_integer_value(
+			    json_object_get(s, "packets"));
+			ms->bytes[d] += (uint64_t)json_integer_value(
+			    json_object_get(s, "bytes"));
+			ms->lost[d] += (uint64_t)json_integer_value(
+			    json_object_get(s, "lost"));
+		}
+	}
+}
+
+/* A reply (NULL: none) as the call's callbacks see it. */
+static void
+read_reply(json_t *reply, struct relay_reply *rr)
+{
+	json_t *streams = json_object_get(reply, "streams");
+
+	memset(rr, 0, sizeof(*rr));
+	rr->answered = reply != NULL;
+	rr->ok = json_is_true(json_object_get(reply, "ok"));
+	if (!rr->answered)
+		rr->error = "no reply";
+	else if (!rr->ok && (rr->error = json_string_value(json_object_get(
+	    json_object_get(reply, "error"), "message"))) == NULL)
+		rr->error = "refused";
+	rr->media = json_object_get(reply, "media");
+	if (rr->ok && json_is_array(streams)) {
+		media_stats_from_streams(&rr->ms, streams);
+		rr->has_stats = true;
+	}
+}
+
+/* Run one callback: the call's request is no longer in flight. */
+static void
+complete(struct ctl *c, struct pending *p, json_t *reply)
+{
+	struct relay_reply rr;
+
+	if (p->call != NULL)
+		p->call->pending--;
+	if (p->jcb != NULL) {
+		p->jcb(c, p->arg, reply);
+	} else if (p->cb != NULL) {
+		read_reply(reply, &rr);
+		p->cb(c, p->arg, &rr);
+	}
+	free(p);
+}
+
+static void hangup_calls(struct relay *);
+
+static void
+run_failed(struct ctl *c, su_timer_t *t, void *arg)
+{
+	struct relay *r = arg;
+	struct pending *p = r->failed;
+
+	r->failed = r->failed_tail = NULL;
 	while (p != NULL) {
 		struct pending *n = p->next;
-		if (p->cb != NULL)
-			p->cb(c, p->arg, NULL);
-		free(p);
+		complete(c, p, NULL);
 		p = n;
 	}
+	/* After the callbacks: a failed offer may have moved its call to
+	 * another relay. */
+	if (r->end_calls) {
+		r->end_calls = false;
+		if (!r->up)
+			hangup_calls(r);
+	}
+}
+
+/*
+ * Requests that failed: their callbacks run from the loop, never from
+ * the caller of send_request() (which may be in the middle of its call).
+ */
+static void
+fail_pending(struct relay *r, struct pending *p)
+{
+	struct pending *last = p;
+
+	if (p == NULL && !r->end_calls)
+		return;
+	if (p != NULL) {
+		while (last->next != NULL)
+			last = last->next;
+		if (r->failed_tail != NULL)
+			r->failed_tail->next = p;
+		else
+			r->failed = p;
+		r->failed_tail = last;
+	}
+	if (r->defer != NULL)
+		su_timer_set_interval(r->defer, run_failed, r, 0);
 }
 
 static void
@@ -91,16 +204,37 @@ relay_down(struct relay *r, const char *why)
 			su_root_deregister(r->ctl->root, r->widx);
 		close(r->fd);
 	}
+	if (r->up) {
+		/*
+		 * Its calls may have lost their media. A relay restarted from
+		 * its journal (kill -9, systemd's Restart=) keeps them, and the
+		 * kernel may be forwarding meanwhile: keep them for
+		 * relay_grace, then end them (from the loop). Back in time,
+		 * reconcile() ends only those whose session it lost.
+		 */
+		snprintf(r->down_why, sizeof(r->down_why), "%s", why);
+		r->reconcile = true;
+		if (r->ctl->conf->relay_grace > 0) {
+			r->holding = true;
+			r->end_calls_at = mono_now() + r->ctl->conf->relay_grace;
+			clog_msg(r->ctl, LL_WARNING, "relay %s: its calls are "
+			    "kept for %gs until it is back", r->conf.name,
+			    r->ctl->conf->relay_grace);
+		} else {
+			r->end_calls = true;
+		}
+	}
 	r->widx = 0;
 	r->fd = -1;
 	r->up = false;
+	r->authed = false;
 	r->head = r->tail = NULL;
 	r->out.len = 0;		/* unsent requests failed below */
 	r->stats_pending = false;
 	proto_framer_free(&r->in);
 	proto_framer_init(&r->in, PROTO_MAX_LINE);
 	r->next_connect = mono_now() + RELAY_RETRY_S;
-	fail_pending(r->ctl, p);
+	fail_pending(r, p);
 }
 
 static void
@@ -137,52 +271,66 @@ relay_key_new(struct ctl *c, struct call *k)
 
 	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
 		rnd = (uint64_t)random() << 32 ^ (uint64_t)random();
-	snprintf(k->relay_key, sizeof(k->relay_key), "tl-%" PRIx64 "-%016"
-	    PRIx64, ++c->relay_seq, rnd);
+	if (c->relay_instance == 0)
+		c->relay_instance = (uint32_t)(rnd >> 32) | 1;
+	snprintf(k->relay_key, sizeof(k->relay_key), "tl-%08" PRIx32 "-%"
+	    PRIx64 "-%016" PRIx64, c->relay_instance, ++c->relay_seq, rnd);
 }
 
-void
-relay_session_ids(const struct call *k, json_t *req)
+/* "tl-<instance>-": the sessions this process made (reconciliation). */
+static void
+instance_prefix(const struct ctl *c, char *buf, size_t len)
+{
+	snprintf(buf, len, "tl-%08" PRIx32 "-", c->relay_instance);
+}
+
+static void
+session_ids(const struct call *k, json_t *req)
 {
 	json_object_set_new(req, "call_id", json_string(k->relay_key));
 	json_object_set_new(req, "from_tag", json_string(k->from_tag));
 }
 
-int
-relay_request(struct ctl *c, struct relay *r, json_t *req, relay_cb *cb,
-    void *arg)
+/*
+ * Send a request (stolen). cb runs once, later, from the loop: with the
+ * reply, or with NULL when the relay is down or goes down before it
+ * answers. k (may be NULL) counts it in k->pending until then.
+ */
+static void
+send_request(struct relay *r, json_t *req, relay_json_cb *jcb, relay_cb *cb,
+    void *arg, struct call *k)
 {
-	struct pending *p;
+	struct ctl *c = r->ctl;
+	struct pending *p = calloc(1, sizeof(*p));
 
-	if (!r->up) {
-		json_decref(req);
-		return -ENOTCONN;
-	}
-	p = calloc(1, sizeof(*p));
-	json_object_set_new(req, "id", json_integer(++r->next_id));
 	if (p == NULL) {
-		json_decref(req);
-		return -ENOMEM;
+		/* The callback is promised; without memory to queue it the
+		 * call would hang for ever, holding its limits. */
+		clog_msg(c, LL_ERROR, "relay %s: out of memory for a request",
+		    r->conf.name);
+		abort();
 	}
-	if (proto_outbuf_append(&r->out, req) < 0) {
-		free(p);
-		return -ENOMEM;
-	}
-	*p = (struct pending){ r->next_id, cb, arg,
+	*p = (struct pending){ ++r->next_id, jcb, cb, arg, k,
 	    mono_now() + c->conf->relay_timeout, NULL };
+	if (k != NULL)
+		k->pending++;
+	r->requests++;
+	json_object_set_new(req, "id", json_integer(p->id));
+	if (!r->up)
+		json_decref(req);
+	if (!r->up || proto_outbuf_append(&r->out, req) < 0) {
+		r->failures++;
+		fail_pending(r, p);
+		return;
+	}
 	if (r->tail != NULL)
 		r->tail->next = p;
 	else
 		r->head = p;
 	r->tail = p;
-	r->requests++;
-	/*
-	 * Written now when the socket takes it; the loop does the rest. A
-	 * write error takes the relay down, which runs cb with NULL: the
-	 * request is owned by the callback from here on either way.
-	 */
+	/* Written now when the socket takes it; the loop does the rest. A
+	 * write error takes the relay down: p fails from the loop. */
 	flush_out(r);
-	return 0;
 }
 
 static void
@@ -209,13 +357,25 @@ relay_where(const struct relay *r)
 	return r->conf.address[0] != '\0' ? r->conf.address : r->conf.socket;
 }
 
+static void relay_down(struct relay *, const char *);
+static void reconcile(struct relay *);
+
+/* A relay that refuses our secret is down (not merely unusable). */
 static void
 on_authed(struct ctl *c, void *arg, json_t *reply)
 {
 	struct relay *r = arg;
 
-	if (reply != NULL && !json_is_true(json_object_get(reply, "ok")))
-		clog_msg(c, LL_ERROR, "relay %s refused our secret", r->conf.name);
+	if (reply == NULL)
+		return;		/* went down already */
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		clog_msg(c, LL_ERROR, "relay %s refused our secret",
+		    r->conf.name);
+		relay_down(r, "auth refused");
+		return;
+	}
+	r->authed = true;
+	reconcile(r);
 }
 
 static void
@@ -239,7 +399,7 @@ on_resync_query(struct ctl *c, void *arg, json_t *reply)
 
 	if (reply != NULL && code != NULL && strcmp(code, "not_found") == 0) {
 		for (k = c->calls; k != NULL; k = k->next)
-			if (strcmp(k->call_id, call_id) == 0 && !k->finished)
+			if (strcmp(k->relay_key, call_id) == 0 && !k->finished)
 				break;
 		if (k != NULL && k->relay_session) {
 			k->relay_session = false;
@@ -250,37 +410,134 @@ on_resync_query(struct ctl *c, void *arg, json_t *reply)
 	free(call_id);
 }
 
-/*
- * The relay dropped events for us (we read too slowly): the timeouts among
- * them are lost. Ask for each of our calls on this relay; those it no
- * longer knows are hung up as a timeout would have.
- */
-static void
-relay_resync(struct relay *r, json_t *ev)
+/* Ask for each of our calls on this relay; those it no longer knows are
+ * hung up as a timeout would have. */
+static int
+query_calls(struct relay *r)
 {
 	struct call *k;
 	json_t *req;
 	char *id;
 	int n = 0;
 
-	clog_msg(r->ctl, LL_WARNING, "relay %s: %lld events lost; checking "
-	    "our calls on it", r->conf.name,
-	    (long long)json_integer_value(json_object_get(ev, "missed")));
 	for (k = r->ctl->calls; k != NULL; k = k->next) {
 		if (k->relay != r || !k->relay_session || k->finished)
 			continue;
-		if ((id = strdup(k->call_id)) == NULL)
+		if ((id = strdup(k->relay_key)) == NULL)
 			break;
 		req = proto_request(0, "query");
 		json_object_set_new(req, "call_id", json_string(id));
-		if (relay_request(r->ctl, r, req, on_resync_query, id) < 0) {
-			free(id);	/* not queued: no callback */
-			break;
-		}
+		send_request(r, req, on_resync_query, NULL, id, NULL);
 		n++;
 	}
+	return n;
+}
+
+/* The relay dropped events for us (we read too slowly): the timeouts
+ * among them are lost. */
+static void
+relay_resync(struct relay *r, json_t *ev)
+{
+	clog_msg(r->ctl, LL_WARNING, "relay %s: %lld events lost; checking "
+	    "our calls on it", r->conf.name,
+	    (long long)json_integer_value(json_object_get(ev, "missed")));
 	clog_msg(r->ctl, LL_INFO, "relay %s: resync: %d calls queried",
-	    r->conf.name, n);
+	    r->conf.name, query_calls(r));
+}
+
+static void
+on_orphan_deleted(struct ctl *c, void *arg, json_t *reply)
+{
+	(void)c;
+	(void)arg;
+	(void)reply;
+}
+
+static void list_page(struct relay *, json_int_t offset);
+
+/*
+ * One page of the relay's sessions after a reconnect: a session this
+ * process made whose call is over (its delete failed while the relay was
+ * away) is deleted now; the next page follows.
+ */
+static void
+on_list(struct ctl *c, void *arg, json_t *reply)
+{
+	struct relay *r = arg;
+	json_t *calls = json_object_get(reply, "calls"), *e, *next, *req;
+	char prefix[24];
+	size_t i;
+	int n = 0;
+
+	if (reply == NULL || !json_is_true(json_object_get(reply, "ok")))
+		return;
+	instance_prefix(c, prefix, sizeof(prefix));
+	json_array_foreach(calls, i, e) {
+		const char *id = json_string_value(json_object_get(e,
+		    "call_id"));
+		struct call *k;
+		if (id == NULL || strncmp(id, prefix, strlen(prefix)) != 0)
+			continue;
+		for (k = c->calls; k != NULL; k = k->next)
+			if (strcmp(k->relay_key, id) == 0 && !k->finished &&
+			    k->relay == r)
+				break;
+		if (k != NULL)
+			continue;
+		req = proto_request(0, "delete");
+		json_object_set_new(req, "call_id", json_string(id));
+		send_request(r, req, on_orphan_deleted, NULL, NULL, NULL);
+		n++;
+	}
+	if (n > 0)
+		clog_msg(c, LL_NOTICE, "relay %s: reconcile: %d sessions of "
+		    "ended calls deleted", r->conf.name, n);
+	next = json_object_get(reply, "next");
+	if (json_is_integer(next) && json_integer_value(next) > 0)
+		list_page(r, json_integer_value(next));
+}
+
+static void
+list_page(struct relay *r, json_int_t offset)
+{
+	json_t *req = proto_request(0, "list");
+
+	json_object_set_new(req, "offset", json_integer(offset));
+	json_object_set_new(req, "limit", json_integer(RELAY_LIST_PAGE));
+	send_request(r, req, on_list, NULL, r, NULL);
+}
+
+/*
+ * Back after going down: our calls on it were ended, but their deletes
+ * failed, so its sessions may outlive them (a relay restarted from its
+ * journal keeps them); and a call may still think it is there. List its
+ * sessions page by page, and query our calls on it.
+ */
+static void
+reconcile(struct relay *r)
+{
+	if (!r->reconcile || !r->up)
+		return;
+	r->reconcile = false;
+	r->holding = false;	/* the calls it still has go on */
+	clog_msg(r->ctl, LL_INFO, "relay %s: reconciling after a reconnect: "
+	    "%d calls queried", r->conf.name, query_calls(r));
+	list_page(r, 0);
+}
+
+/* The relay ended a session by itself: the call with that key ends. */
+static void
+relay_event(struct relay *r, json_t *ev)
+{
+	const char *name = json_string_value(json_object_get(ev, "event"));
+	const char *id = json_string_value(json_object_get(ev, "call_id"));
+	const char *why = json_string_value(json_object_get(ev, "reason"));
+	struct media_stats ms;
+
+	if (name == NULL || strcmp(name, "timeout") != 0 || id == NULL)
+		return;
+	media_stats_from_streams(&ms, json_object_get(ev, "streams"));
+	b2bua_relay_timeout(r->ctl, id, why != NULL ? why : "?", &ms);
 }
 
 static void
@@ -301,7 +558,7 @@ handle_line(struct relay *r, const char *line, size_t len)
 		    "resync") == 0)
 			relay_resync(r, msg);
 		else
-			b2bua_relay_event(r->ctl, msg);
+			relay_event(r, msg);
 		json_decref(msg);
 		return;
 	}
@@ -316,8 +573,7 @@ handle_line(struct relay *r, const char *line, size_t len)
 		r->tail = NULL;
 	if (!json_is_true(json_object_get(msg, "ok")))
 		r->failures++;
-	p->cb(r->ctl, p->arg, msg);
-	free(p);
+	complete(r->ctl, p, msg);
 	json_decref(msg);
 }
 
@@ -386,20 +642,26 @@ relay_ready(struct relay *r)
 	su_root_eventmask(r->ctl->root, r->widx, r->fd, SU_WAIT_IN);
 	clog_msg(r->ctl, LL_INFO, "relay %s connected (%s)", r->conf.name,
 	    relay_where(r));
-	if (r->conf.address[0] != '\0') {
+	/* New calls wait for the auth reply (TCP); a Unix socket needs none. */
+	r->authed = r->conf.address[0] == '\0';
+	if (!r->authed) {
 		req = proto_request(0, "auth");
 		json_object_set_new(req, "secret", json_string(r->conf.secret));
-		relay_request(r->ctl, r, req, on_authed, r);
+		send_request(r, req, on_authed, NULL, r, NULL);
 	}
 	if (r->up) {
 		req = proto_request(0, "subscribe");
 		json_object_set_new(req, "events", json_pack("[s]", "timeout"));
-		relay_request(r->ctl, r, req, on_subscribed, r);
+		send_request(r, req, on_subscribed, NULL, r, NULL);
 	}
-	if (r->up && relay_request(r->ctl, r, proto_request(0, "stats"),
-	    on_stats, r) == 0)
+	if (r->up) {
+		send_request(r, proto_request(0, "stats"), on_stats, NULL, r,
+		    NULL);
 		r->stats_pending = true;
+	}
 	r->next_stats = mono_now() + RELAY_STATS_S;
+	if (r->authed)
+		reconcile(r);
 }
 
 static void
@@ -472,6 +734,11 @@ relay_tick(struct ctl *c, su_timer_t *t, void *arg)
 				connect_failed(r, ETIMEDOUT);
 			continue;
 		}
+		if (!r->up && r->holding && now >= r->end_calls_at) {
+			r->holding = false;
+			r->end_calls = true;
+			fail_pending(r, NULL);	/* ends them from the loop */
+		}
 		if (!r->up) {
 			if (now >= r->next_connect)
 				relay_connect(r);
@@ -483,9 +750,9 @@ relay_tick(struct ctl *c, su_timer_t *t, void *arg)
 		}
 		if (!r->stats_pending && now >= r->next_stats) {
 			r->next_stats = now + RELAY_STATS_S;
-			if (relay_request(c, r, proto_request(0, "stats"),
-			    on_stats, r) == 0)
-				r->stats_pending = true;
+			r->stats_pending = true;
+			send_request(r, proto_request(0, "stats"), on_stats,
+			    NULL, r, NULL);
 		}
 	}
 }
@@ -503,6 +770,9 @@ relay_open_all(struct ctl *c)
 		proto_framer_init(&r->in, PROTO_MAX_LINE);
 		proto_outbuf_init(&r->out, RELAY_OUTBUF_MAX);
 		c->relays[c->nrelays++] = r;
+		r->defer = su_timer_create(su_root_task(c->root), 0);
+		if (r->defer == NULL)
+			return -ENOMEM;
 		relay_connect(r);
 		if (!r->up && !r->connecting)
 			clog_msg(c, LL_WARNING, "relay %s: %s (retrying)",
@@ -532,11 +802,17 @@ relay_close_all(struct ctl *c)
 		r->widx = 0;
 		r->up = false;
 	}
+	/* The loop has stopped: the failed callbacks run now. */
 	for (int i = 0; i < c->nrelays; i++) {
 		struct relay *r = c->relays[i];
 		struct pending *p = r->head;
 		r->head = r->tail = NULL;
-		fail_pending(c, p);
+		r->end_calls = false;
+		r->holding = false;
+		fail_pending(r, p);
+		if (r->defer != NULL)
+			su_timer_reset(r->defer);
+		run_failed(c, r->defer, r);
 	}
 }
 
@@ -547,6 +823,7 @@ relay_free_all(struct ctl *c)
 		struct relay *r = c->relays[i];
 		proto_framer_free(&r->in);
 		proto_outbuf_free(&r->out);
+		su_timer_destroy(r->defer);
 		free(r);
 	}
 	c->nrelays = 0;
@@ -559,7 +836,7 @@ relay_pick(struct ctl *c)
 
 	for (int i = 0; i < c->nrelays; i++) {
 		struct relay *r = c->relays[i];
-		if (!r->up)
+		if (!r->up || !r->authed)
 			continue;
 		if (best == NULL || r->sessions + r->assigned <
 		    best->sessions + best->assigned)
@@ -578,11 +855,97 @@ relays_to_json(struct ctl *c)
 	for (int i = 0; i < c->nrelays; i++) {
 		struct relay *r = c->relays[i];
 		json_array_append_new(arr, json_pack("{s:s,s:s,s:b,s:I,s:I,s:I,s:s}",
-		    "name", r->conf.name, "socket", relay_where(r), "up", r->up,
+		    "name", r->conf.name, "socket", relay_where(r), "up", r->up && r->authed,
 		    "sessions", (json_int_t)r->sessions,
 		    "requests", (json_int_t)r->requests,
 		    "failures", (json_int_t)r->failures,
 		    "last_error", r->last_error));
 	}
 	return arr;
+}
+
+/* ---- the typed client: a call's offer, answer and delete ---- */
+
+/*
+ * The caller's media (its first offer, or a re-offer from the caller's
+ * side). The first one carries the label and the relay's interfaces and
+ * is kept for relay_offer_retry().
+ */
+void
+relay_offer(struct call *k, json_t *media, relay_cb *cb, void *arg)
+{
+	const struct relay_conf *rc = &k->relay->conf;
+	json_t *req = proto_request(0, "offer");
+
+	session_ids(k, req);
+	json_object_set_new(req, "media", media);
+	if (!k->relay_session) {
+		if (k->trunk != NULL)
+			json_object_set_new(req, "label",
+			    json_string(k->trunk->name));
+		if (rc->interfaces[0][0] != '\0')
+			json_object_set_new(req, "interfaces", json_pack(
+			    "[s,s]", rc->interfaces[0], rc->interfaces[1]));
+		json_decref(k->offer_req);
+		k->offer_req = json_deep_copy(req);
+	}
+	send_request(k->relay, req, NULL, cb, arg, k);
+}
+
+/* The first offer again, to k->relay (another relay after a failure). */
+void
+relay_offer_retry(struct call *k, relay_cb *cb, void *arg)
+{
+	json_t *req = json_deep_copy(k->offer_req);
+	const struct relay_conf *rc = &k->relay->conf;
+
+	json_object_del(req, "interfaces");
+	if (rc->interfaces[0][0] != '\0')
+		json_object_set_new(req, "interfaces", json_pack("[s,s]",
+		    rc->interfaces[0], rc->interfaces[1]));
+	send_request(k->relay, req, NULL, cb, arg, k);
+}
+
+/* The callee's media (its answer, or a re-offer from the callee's side). */
+void
+relay_answer(struct call *k, json_t *media, relay_cb *cb, void *arg)
+{
+	json_t *req = proto_request(0, "answer");
+
+	session_ids(k, req);
+	json_object_set_new(req, "to_tag", json_string(k->to_tag));
+	json_object_set_new(req, "media", media);
+	send_request(k->relay, req, NULL, cb, arg, k);
+}
+
+void
+relay_delete(struct call *k, relay_cb *cb, void *arg)
+{
+	json_t *req = proto_request(0, "delete");
+
+	session_ids(k, req);
+	send_request(k->relay, req, NULL, cb, arg, k);
+}
+
+/* The relay went down: its calls have no media any more. */
+static void
+hangup_calls(struct relay *r)
+{
+	struct ctl *c = r->ctl;
+	char reason[128];
+	int n = 0;
+
+	snprintf(reason, sizeof(reason), "media relay failed (%s)",
+	    r->down_why);
+	for (struct call *k = c->calls; k != NULL; k = k->next) {
+		if (k->relay != r || k->finished)
+			continue;
+		/* No delete to send; a reconnect deletes what is left. */
+		k->relay_session = false;
+		if (b2bua_relay_lost(k, reason) == 0)
+			n++;
+	}
+	if (n > 0)
+		clog_msg(c, LL_WARNING, "relay %s: %d calls on it ended",
+		    r->conf.name, n);
 }

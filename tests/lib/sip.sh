@@ -81,12 +81,17 @@ sip_init() {
 # sip_relayd_start [JQ-FILTER]: relayd on 127.0.0.1, userspace backend.
 sip_relayd_start() {
 	local filter=${1:-.} conf=$TL_TMP/relayd.json
-	jq -n --arg sock "$TL_SOCK" --argjson min "$SIP_MEDIA_MIN" --argjson max "$SIP_MEDIA_MAX" '{
+	# The test's own journal: a restarted relayd finds its sessions there,
+	# and no other test's.
+	mkdir -p "$TL_TMP/journal"
+	jq -n --arg sock "$TL_SOCK" --argjson min "$SIP_MEDIA_MIN" --argjson max "$SIP_MEDIA_MAX" \
+		--arg journal "$TL_TMP/journal" '{
 		control: {socket: $sock, mode: "0660"},
 		interfaces: [{name: "lo", bind: "127.0.0.1", advertise: "127.0.0.1"}],
 		ports: {min: $min, max: $max},
 		timeouts: {setup: 60, inactivity: 30, hold: 3600, max_duration: 14400},
 		backend: "userspace",
+		journal: $journal,
 		log_level: "debug"
 	}' | jq "$filter" >"$conf" || tl_fail "cannot write $conf"
 	"$TL_RELAYD" -f "$conf" -d >"$TL_TMP/relayd.out" 2>"$TL_TMP/relayd.log" &

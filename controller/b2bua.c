@@ -4,7 +4,8 @@
  * 2xx is ACKed when A's ACK arrives), on_event() dispatches its events:
  * probes and registrations (health.c, register.c), edge protection on
  * every new request (protect.c), a new INVITE (invite.c), re-offers
- * (reinvite.c), gateway answers (invite.c), ACKs, leg ends (hangup.c),
+ * (reinvite.c), gateway answers (invite.c), ACKs, BYEs checked by
+ * indialog.c, leg ends (hangup.c),
  * REGISTER (registrar.c), and the rest answered out of dialog.
  * Requests we drop without an answer are held here until they expire.
  */
@@ -214,6 +215,23 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 			leg_terminated(c, l);
 		return;
 	case nua_i_bye:
+		/*
+		 * Ours to answer (APPL_METHOD): a BYE that is not from the
+		 * dialog's peer (indialog.c) is left unanswered while the
+		 * call lasts. Any answer, even 481, would end the session
+		 * in nua; the stack answers it when the call's handle goes
+		 * (487 when the real BYE comes).
+		 */
+		if (l != NULL && status < 200) {
+			char why[192];
+			if (indialog_check(l, nua_current_request(nua), sip,
+			    why, sizeof(why)) < 0) {
+				clog_msg(c, LL_NOTICE, "call %s: %s: ignored",
+				    l->call->call_id, why);
+				return;
+			}
+		}
+		/* FALLTHROUGH */
 	case nua_i_cancel:
 		if (l != NULL && l->call->hangup_by == BY_NONE &&
 		    l->call->state != CS_ENDING) {
@@ -221,6 +239,9 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 			snprintf(l->call->reason, sizeof(l->call->reason), "%s",
 			    event == nua_i_bye ? "bye" : "cancel");
 		}
+		if (event == nua_i_bye && status < 200)
+			nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua),
+			    TAG_END());
 		return;
 	case nua_r_shutdown:
 		if (status >= 200)
@@ -292,6 +313,7 @@ b2bua_open(struct ctl *c)
 	    NUTAG_APPL_METHOD("UPDATE"),	/* re-offers are relayed */
 	    NUTAG_APPL_METHOD("REGISTER"),	/* registrar.c */
 	    NUTAG_APPL_METHOD("OPTIONS"),	/* protect.c may drop them */
+	    NUTAG_APPL_METHOD("BYE"),		/* indialog.c checks them */
 	    NUTAG_ALLOW("REGISTER"),
 	    SIPTAG_SUPPORTED_STR(""),
 	    SIPTAG_USER_AGENT_STR(conf->user_agent),

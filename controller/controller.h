@@ -432,6 +432,13 @@ int	 b2bua_hangup(struct ctl *, const char *call_id, enum hangup_by,
 /* A relay told us it ended a session (media timeout...). */
 void	 b2bua_relay_event(struct ctl *, json_t *event);
 
+/* ---- indialog.c: an in-dialog request is from the dialog's peer ---- */
+/* 0, or -EPERM with the reason in why: no To tag (someone reusing the
+ * call's Call-ID and From tag), or on the caller's leg of a call
+ * identified by source, a source outside the call's trunk. */
+int	 indialog_check(const struct leg *, msg_t *, const sip_t *,
+	    char *why, size_t len);
+
 /* ---- b2bua.c: the nua, its event dispatch, dropped requests ---- */
 int	 b2bua_open(struct ctl *);
 void	 b2bua_close(struct ctl *);

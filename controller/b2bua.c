@@ -31,6 +31,17 @@
  * its 480): a non-INVITE request is first answered 408, which nta never
  * sends (RFC 4320), so it ends without a word; an INVITE still gets the
  * 480, after its caller has given up (and nta's "100 Trying" at 200 ms).
+ *
+ * Why an INVITE cannot be silent through nua (Sofia 1.12.11, checked in
+ * the shipped library): nta arms timer N1 (200 ms, T2/2 on a stream) on
+ * every new INVITE transaction and sends "100 Trying" when it fires
+ * unless the transaction's own extra_100 flag is clear. That flag starts
+ * set and only nta_incoming_set_params() or the tags of
+ * nta_incoming_treply() clear it; nua calls neither with anything of
+ * ours, and gives no access to the transaction. NTATAG_EXTRA_100 is the
+ * agent's flag (a retransmission's 100), not this one. Any final
+ * answer, or destroying the transaction, sends a final response. Only
+ * a filter in front of the stack can keep an INVITE silent.
  */
 #define DROP_MAX	10000
 #define DROP_HOLD_S	40.0

@@ -231,7 +231,8 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 		 * dialog's peer (indialog.c) is left unanswered while the
 		 * call lasts. Any answer, even 481, would end the session
 		 * in nua; the stack answers it when the call's handle goes
-		 * (487 when the real BYE comes).
+		 * (487 when the real BYE comes). They hold memory until
+		 * then: past CTL_REFUSED_BYE_MAX the call is hung up.
 		 */
 		if (l != NULL && status < 200) {
 			char why[192];
@@ -239,6 +240,10 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 			    why, sizeof(why)) < 0) {
 				clog_msg(c, LL_NOTICE, "call %s: %s: ignored",
 				    l->call->call_id, why);
+				if (++l->call->refused_bye > CTL_REFUSED_BYE_MAX)
+					b2bua_hangup(c, l->call->relay_key,
+					    BY_CONTROLLER, "too many BYEs not "
+					    "from the peer");
 				return;
 			}
 		}

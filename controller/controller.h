@@ -394,6 +394,7 @@ struct call {
 	char			*rq_uri, *from_uri;	/* for the rules */
 	/* identity.c: presented (From) and asserted identity (issue 12) */
 	bool			 from_source;	/* identified by a trunk source */
+	int			 refused_bye;	/* b2bua.c: BYEs not from the peer */
 	bool			 asserted_own;	/* asserted is not From's number */
 	bool			 privacy;	/* the caller asked to hide */
 	const char		*screening;	/* owned, replaced, trusted, ... */
@@ -438,6 +439,10 @@ void	 b2bua_relay_event(struct ctl *, json_t *event);
  * identified by source, a source outside the call's trunk. */
 int	 indialog_check(const struct leg *, msg_t *, const sip_t *,
 	    char *why, size_t len);
+/* Refused BYEs stay pending in the stack while the call lasts (any answer
+ * ends the session): past this many, the call is hung up, to bound the
+ * memory one call can hold. */
+#define CTL_REFUSED_BYE_MAX	32
 
 /* ---- b2bua.c: the nua, its event dispatch, dropped requests ---- */
 int	 b2bua_open(struct ctl *);

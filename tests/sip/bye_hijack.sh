@@ -11,7 +11,8 @@
 # up), the call stays connected, the gateway gets no BYE before the
 # victim's own, and the CDR shows the victim's BYE after the full 15 s.
 # A BYE with the right tags but from a source outside the victim's trunk
-# gets nothing either.
+# gets nothing either. Then, on a second call, 33 such BYEs: the
+# controller hangs that call up rather than let the stack hold more.
 . "$(dirname "$0")/../lib/sip.sh"
 sip_init
 sip_relayd_start
@@ -29,7 +30,7 @@ connected() {
 		'.calls | length == 1 and .[0].call_id == $cid and .[0].state == "connected"' >/dev/null
 }
 
-sip_uas gw1 uas_answer.xml "$SIP_GW1_PORT" -m 1
+sip_uas gw1 uas_answer.xml "$SIP_GW1_PORT" -m 2
 t0=$(date +%s.%N)
 sip_uac_from victim "$TL_TMP/uac_victim.xml" 127.0.0.2 441234567 -d 15000 -cid_str "$CID"
 tl_wait_for 10 "the victim's call to be connected" connected
@@ -62,12 +63,31 @@ grep -q "call $CID: BYE without To tag from 127.0.0.7" "$TL_TMP/controller.log" 
 
 # The victim hangs up after its 15 s, normally.
 sip_expect victim 30 "the victim's call ends normally with its own BYE"
-sip_expect gw1 30 "the gateway's call ends with the victim's BYE"
 sip_cdr_wait 1
 tl_assert_json "$SIP_CDR_LAST" '.hangup_by == "caller" and .reason == "bye" and .duration >= 14.5' \
 	"the CDR shows the victim's BYE after the full call"
 el=$(echo "$(date +%s.%N) - $t0" | bc)
 tl_log "victim's call took ${el}s"
+tl_wait_for 5 "no call left in the controller and the relay" sip_no_calls
+
+# Refused BYEs stay pending in the stack while their call lasts: past 32
+# on one call, the controller hangs the call up rather than hold more.
+CID=flood-call@victim
+sip_uac_from victim2 "$TL_TMP/uac_victim.xml" 127.0.0.2 441234567 -d 30000 -cid_str "$CID"
+tl_wait_for 10 "the second call to be connected" connected
+for ((i = 1; i <= 32; i++)); do
+	bye 127.0.0.7 --cseq $((i + 1)) --wait 0.02 >/dev/null
+done
+tl_wait_for 5 "32 refused BYEs logged" eval \
+	'[ "$(grep -c "call $CID: BYE without To tag" "$TL_TMP/controller.log")" -ge 32 ]'
+connected || tl_fail "the call is gone after 32 refused BYEs"
+r=$(bye 127.0.0.7 --cseq 40 --wait 1)
+tl_log "the 33rd BYE: $r"
+sip_cdr_wait 2
+tl_assert_json "$SIP_CDR_LAST" '.call_id == "'"$CID"'" and .hangup_by == "controller" and (.reason | test("too many BYEs"))' \
+	"the 33rd refused BYE makes the controller hang the call up"
+tl_reap victim2 30 || true
+sip_expect gw1 30 "the gateway gets the controller's BYE"
 tl_wait_for 5 "no call left in the controller and the relay" sip_no_calls
 sip_controller_stop
 tl_relayd_stop

@@ -384,6 +384,7 @@ struct call {
 	struct media_stats	 ms;
 	bool			 ms_set;
 	char			 display[64];	/* identity.c: From display */
+	int			 refused_bye;	/* b2bua.c: BYEs not from the peer */
 	struct call		*prev, *next;
 	/* registrar.c/divert.c: local accounts */
 	const struct account	*callee;	/* a local account called */
@@ -394,7 +395,6 @@ struct call {
 	char			*rq_uri, *from_uri;	/* for the rules */
 	/* identity.c: presented (From) and asserted identity (issue 12) */
 	bool			 from_source;	/* identified by a trunk source */
-	int			 refused_bye;	/* b2bua.c: BYEs not from the peer */
 	bool			 asserted_own;	/* asserted is not From's number */
 	bool			 privacy;	/* the caller asked to hide */
 	const char		*screening;	/* owned, replaced, trusted, ... */

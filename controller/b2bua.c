@@ -4,7 +4,8 @@
  * 2xx is ACKed when A's ACK arrives), on_event() dispatches its events:
  * probes and registrations (health.c, register.c), edge protection on
  * every new request (protect.c), a new INVITE (invite.c), re-offers
- * (reinvite.c), gateway answers (invite.c), ACKs, leg ends (hangup.c),
+ * (reinvite.c), gateway answers (invite.c), ACKs, BYEs checked by
+ * indialog.c, leg ends (hangup.c),
  * REGISTER (registrar.c), and the rest answered out of dialog.
  * Requests we drop without an answer are held here until they expire.
  */
@@ -30,6 +31,17 @@
  * its 480): a non-INVITE request is first answered 408, which nta never
  * sends (RFC 4320), so it ends without a word; an INVITE still gets the
  * 480, after its caller has given up (and nta's "100 Trying" at 200 ms).
+ *
+ * Why an INVITE cannot be silent through nua (Sofia 1.12.11, checked in
+ * the shipped library): nta arms timer N1 (200 ms, T2/2 on a stream) on
+ * every new INVITE transaction and sends "100 Trying" when it fires
+ * unless the transaction's own extra_100 flag is clear. That flag starts
+ * set and only nta_incoming_set_params() or the tags of
+ * nta_incoming_treply() clear it; nua calls neither with anything of
+ * ours, and gives no access to the transaction. NTATAG_EXTRA_100 is the
+ * agent's flag (a retransmission's 100), not this one. Any final
+ * answer, or destroying the transaction, sends a final response. Only
+ * a filter in front of the stack can keep an INVITE silent.
  */
 #define DROP_MAX	10000
 #define DROP_HOLD_S	40.0
@@ -214,6 +226,28 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 			leg_terminated(c, l);
 		return;
 	case nua_i_bye:
+		/*
+		 * Ours to answer (APPL_METHOD): a BYE that is not from the
+		 * dialog's peer (indialog.c) is left unanswered while the
+		 * call lasts. Any answer, even 481, would end the session
+		 * in nua; the stack answers it when the call's handle goes
+		 * (487 when the real BYE comes). They hold memory until
+		 * then: past CTL_REFUSED_BYE_MAX the call is hung up.
+		 */
+		if (l != NULL && status < 200) {
+			char why[192];
+			if (indialog_check(l, nua_current_request(nua), sip,
+			    why, sizeof(why)) < 0) {
+				clog_msg(c, LL_NOTICE, "call %s: %s: ignored",
+				    l->call->call_id, why);
+				if (++l->call->refused_bye > CTL_REFUSED_BYE_MAX)
+					b2bua_hangup(c, l->call->relay_key,
+					    BY_CONTROLLER, "too many BYEs not "
+					    "from the peer");
+				return;
+			}
+		}
+		/* FALLTHROUGH */
 	case nua_i_cancel:
 		if (l != NULL && l->call->hangup_by == BY_NONE &&
 		    l->call->state != CS_ENDING) {
@@ -221,6 +255,9 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 			snprintf(l->call->reason, sizeof(l->call->reason), "%s",
 			    event == nua_i_bye ? "bye" : "cancel");
 		}
+		if (event == nua_i_bye && status < 200)
+			nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua),
+			    TAG_END());
 		return;
 	case nua_r_shutdown:
 		if (status >= 200)
@@ -292,6 +329,7 @@ b2bua_open(struct ctl *c)
 	    NUTAG_APPL_METHOD("UPDATE"),	/* re-offers are relayed */
 	    NUTAG_APPL_METHOD("REGISTER"),	/* registrar.c */
 	    NUTAG_APPL_METHOD("OPTIONS"),	/* protect.c may drop them */
+	    NUTAG_APPL_METHOD("BYE"),		/* indialog.c checks them */
 	    NUTAG_ALLOW("REGISTER"),
 	    SIPTAG_SUPPORTED_STR(""),
 	    SIPTAG_USER_AGENT_STR(conf->user_agent),

@@ -432,6 +432,7 @@ struct call {
 	struct media_stats	 ms;
 	bool			 ms_set;
 	char			 display[64];	/* identity.c: From display */
+	int			 refused_bye;	/* b2bua.c: BYEs not from the peer */
 	struct call		*prev, *next;
 	/* registrar.c/divert.c: local accounts */
 	const struct account	*callee;	/* a local account called */
@@ -486,6 +487,17 @@ void	 b2bua_relay_timeout(struct ctl *, const char *key, const char *why,
  * answered yet, else BYE to both legs with a Reason; re-offer cleared.
  * 0, or -EALREADY (ending already). Never frees k. */
 int	 b2bua_relay_lost(struct call *, const char *reason);
+
+/* ---- indialog.c: an in-dialog request is from the dialog's peer ---- */
+/* 0, or -EPERM with the reason in why: no To tag (someone reusing the
+ * call's Call-ID and From tag), or on the caller's leg of a call
+ * identified by source, a source outside the call's trunk. */
+int	 indialog_check(const struct leg *, msg_t *, const sip_t *,
+	    char *why, size_t len);
+/* Refused BYEs stay pending in the stack while the call lasts (any answer
+ * ends the session): past this many, the call is hung up, to bound the
+ * memory one call can hold. */
+#define CTL_REFUSED_BYE_MAX	32
 
 /* ---- b2bua.c: the nua, its event dispatch, dropped requests ---- */
 int	 b2bua_open(struct ctl *);

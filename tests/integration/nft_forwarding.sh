@@ -104,8 +104,15 @@ UDP1=$(tl_udp_in)
 tl_log "kernel path: $((2 * (N2 + N2 / EVERY))) packets forwarded, 0 datagrams reached relayd's sockets"
 TOTAL=$((COUNT + RTCP + N2 + N2 / EVERY))
 tl_rpc_ok "{\"cmd\":\"query\",\"call_id\":\"$CALL\"}" "query"
-tl_assert_json "$TL_REPLY" ".streams[0].legs[0].stats.packets == $TOTAL and .streams[0].legs[1].stats.packets == $TOTAL" \
-	"query: each leg counted all $TOTAL packets (userspace + kernel)"
+# The sum is exact; each leg may be off by one: the known imprecision of
+# nft_timeout.sh (one packet credited to the other leg around the switch
+# to the kernel, seen here once in a clean-clone CI run: 2199/2201).
+tl_assert_json "$TL_REPLY" "[.streams[0].legs[].stats.packets] | add == 2 * $TOTAL" \
+	"query: both legs together counted all $((2 * TOTAL)) packets (userspace + kernel)"
+for leg in 0 1; do
+	tl_assert_json "$TL_REPLY" ".streams[0].legs[$leg].stats.packets | (. - $TOTAL) * (. - $TOTAL) <= 1" \
+		"query: leg $leg counted its $TOTAL packets (+-1 at the switch)"
+done
 
 # Phase 3: a spoofer (attacker host, and the caller's address from another
 # port) sends to leg A's RTP port: not forwarded, dropped by strict source.

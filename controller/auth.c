@@ -60,6 +60,7 @@ struct nonce_use {
 
 struct auth {
 	uint8_t		 key[32];	/* signs our nonces */
+	uint64_t	 hkey[2];	/* the nonce table's hash key */
 	char		 dummy[33];	/* the secret of unknown usernames */
 	struct nonce_use *tab[AUTH_BUCKETS];
 	int		 n;
@@ -77,6 +78,7 @@ auth_get(struct ctl *c)
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return NULL;
 	if (getrandom(a->key, sizeof(a->key), 0) != sizeof(a->key) ||
+	    getrandom(a->hkey, sizeof(a->hkey), 0) != sizeof(a->hkey) ||
 	    getrandom(d, sizeof(d), 0) != sizeof(d)) {
 		clog_msg(c, LL_ERROR, "auth: no random key (getrandom: %s); "
 		    "digest logins are refused", strerror(errno));
@@ -210,13 +212,9 @@ nonce_check(struct auth *a, const char *nonce, const char *realm,
 }
 
 static unsigned
-id_hash(const uint8_t id[16])
+id_hash(const struct auth *a, const uint8_t id[16])
 {
-	unsigned h = 2166136261u;
-
-	for (int i = 0; i < 16; i++)
-		h = (h ^ id[i]) * 16777619u;
-	return h % AUTH_BUCKETS;
+	return (unsigned)(siphash24(id, 16, a->hkey) % AUTH_BUCKETS);
 }
 
 static void
@@ -241,7 +239,7 @@ static int
 nonce_use(struct auth *a, const uint8_t id[16], uint32_t nc, double expires)
 {
 	double now = mono_now();
-	unsigned h = id_hash(id);
+	unsigned h = id_hash(a, id);
 	struct nonce_use *u;
 
 	sweep_bucket(a, (int)h, now);

@@ -22,10 +22,12 @@
  * count. Sources are kept in a hash table, idle ones swept every 10 s.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 
 #include "controller.h"
 
@@ -56,6 +58,8 @@ struct uban {			/* failed logins of one username */
 };
 
 struct protect {
+	uint64_t	 hkey[2];	/* tab's hash key: sources are chosen
+					 * by whoever sends */
 	struct src	*tab[PROT_BUCKETS];
 	int		 nsrc;
 	uint64_t	 scanners, flood, bans;
@@ -202,13 +206,9 @@ ip_key(const struct sockaddr *sa, uint8_t ip[16])
 }
 
 static unsigned
-ip_hash(const uint8_t ip[16])
+ip_hash(const struct protect *pr, const uint8_t ip[16])
 {
-	unsigned h = 2166136261u;
-
-	for (int i = 0; i < 16; i++)
-		h = (h ^ ip[i]) * 16777619u;
-	return h % PROT_BUCKETS;
+	return (unsigned)(siphash24(ip, 16, pr->hkey) % PROT_BUCKETS);
 }
 
 static void
@@ -267,6 +267,11 @@ protect_apply(struct ctl *c)
 
 	if (c->protect == NULL && (c->protect = calloc(1,
 	    sizeof(*c->protect))) != NULL) {
+		if (getrandom(c->protect->hkey, sizeof(c->protect->hkey), 0) !=
+		    sizeof(c->protect->hkey))
+			clog_msg(c, LL_WARNING, "protection: no random hash "
+			    "key (getrandom: %s); the source table is "
+			    "unkeyed", strerror(errno));
 		c->protect->sweep = su_timer_create(su_root_task(c->root),
 		    10000);
 		su_timer_set_for_ever(c->protect->sweep, on_sweep, c);
@@ -329,7 +334,7 @@ scanner(const struct protect_conf *p, const sip_t *sip)
 static struct src *
 src_get(struct protect *pr, const uint8_t ip[16], double burst, double now)
 {
-	unsigned h = ip_hash(ip);
+	unsigned h = ip_hash(pr, ip);
 	struct src *s;
 
 	for (s = pr->tab[h]; s != NULL; s = s->next)
@@ -349,7 +354,7 @@ src_get(struct protect *pr, const uint8_t ip[16], double burst, double now)
 static struct src *
 src_find(struct protect *pr, const uint8_t ip[16])
 {
-	for (struct src *s = pr->tab[ip_hash(ip)]; s != NULL; s = s->next)
+	for (struct src *s = pr->tab[ip_hash(pr, ip)]; s != NULL; s = s->next)
 		if (memcmp(s->ip, ip, 16) == 0)
 			return s;
 	return NULL;

@@ -239,4 +239,7 @@ int	 log_level_parse(const char *name, enum log_level *out);
 void	 log_vline(const char *daemon, enum log_level, const char *fmt,
 	    va_list);
 
+/* ---- siphash.c: keyed hash for tables fed from the network ---- */
+uint64_t siphash24(const void *, size_t, const uint64_t key[2]);
+
 #endif

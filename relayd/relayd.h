@@ -139,8 +139,6 @@ bool	 pkt_is_rtp(const uint8_t *, size_t);
 /* Feed one packet; returns the packets lost so far over all SSRCs. */
 uint64_t rtp_seq_update(struct rtp_seq *, const uint8_t *, size_t);
 
-/* ---- hash.c ---- */
-uint64_t siphash24(const void *, size_t, const uint64_t key[2]);
 
 /* ---- session.c: sessions, streams, legs ---- */
 enum direction { DIR_SENDRECV, DIR_SENDONLY, DIR_RECVONLY, DIR_INACTIVE };

@@ -15,7 +15,7 @@
 
 #include "relayd.h"
 
-/* Keyed: call ids are chosen by the network (hash.c says why). */
+/* Keyed: call ids are chosen by the network (proto/siphash.c says why). */
 static size_t
 hash_str(const struct session_table *t, const char *s)
 {

@@ -1,14 +1,14 @@
 /*
- * hash.c: SipHash-2-4 (Aumasson and Bernstein), a keyed hash for tables
- * whose keys come from the network: call ids are chosen by whoever sends
- * an offer, and with an unkeyed hash (FNV) anyone can precompute ids that
- * all land in one bucket and make every lookup walk them all. The key is
- * random per table (getrandom at init).
+ * siphash.c: SipHash-2-4 (Aumasson and Bernstein), a keyed hash for tables
+ * whose keys come from the network (relayd's call ids, the controller's
+ * source addresses and nonces): with an unkeyed hash (FNV) anyone can
+ * precompute keys that all land in one bucket and make every lookup walk
+ * them all. Each table draws its own random key (getrandom) when made.
  */
 #include <stdint.h>
 #include <string.h>
 
-#include "relayd.h"
+#include "proto.h"
 
 #define ROTL(x, b)	(uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 

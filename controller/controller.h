@@ -13,7 +13,7 @@
  * list of gateways; health.c drops gateways its OPTIONS probes found
  * down) -> transform.c and identity.c (numbers and From in and out) ->
  * relay.c (offer to a relayd chosen by load) -> sdp.c (rewrite) ->
- * invite.c (the two nua handles, failover, divert.c on busy or no
+ * invite.c and gateway.c (the two nua handles, failover, divert.c on busy or no
  * answer; call.c the call object, reinvite.c re-offers, hangup.c
  * CANCEL/BYE; b2bua.c dispatches the nua events) -> cdr.c (one JSON
  * line per call; one per INVITE refused at the door, rate-limited). register.c also keeps
@@ -460,8 +460,12 @@ void	 fail_a(struct call *, int status, const char *reason);
 void	 record_attempt(struct call *, int code);
 json_t	*calls_to_json(struct ctl *);
 
-/* ---- invite.c: a new INVITE up to the gateway's answer, failover ---- */
+/* ---- invite.c: a new INVITE up to the relay's rewritten offer ---- */
 void	 new_invite(struct ctl *, nua_t *, nua_handle_t *, const sip_t *);
+
+/* ---- gateway.c: the gateway leg: attempts, failover, B's answer ---- */
+/* Try the call's candidates from k->attempt on (B's offer is ready). */
+void	 gateway_start(struct call *);
 void	 b_response(struct ctl *, struct leg *, int status, const sip_t *);
 void	 on_invite_timeout(struct ctl *, su_timer_t *, void *arg);
 
@@ -626,7 +630,7 @@ json_t	*accounts_to_json(struct ctl *);
 /* config.c: a digest account's fields into t (and its auth module). */
 int	 parse_digest(struct proto_cfg *, json_t *, const char *,
 	    struct trunk *, su_root_t *);
-/* invite.c: new candidates for a call not answered yet (n > 0), or fail
+/* gateway.c: new candidates for a call not answered yet (n > 0), or fail
  * it with -n; B is cancelled first. */
 void	 b2bua_retarget(struct call *, int n);
 #define CTL_ROUTE_PENDING	(-1)	/* local_route: ENUM lookup running */

@@ -293,10 +293,32 @@ int	 route_lookup(const struct ctl_conf *, const struct trunk *,
 const struct lcr_prefix *lcr_longest(const struct lcr_table *,
 	    const char *number);
 
-/* ---- sdp.c: offer/answer bodies <-> relay media JSON ---- */
-/* The media array for a relay offer/answer from an SDP body; NULL and a
- * message in err when the body is not usable SDP. */
-json_t	*sdp_to_media(const char *body, size_t len, char *err, size_t errlen);
+/* ---- sdp.c: offer/answer bodies <-> the relay's media, typed ---- */
+/*
+ * One m= line as the relay sees it (PROTOCOL.md, "media"): sdp.c fills
+ * it from a body (and reads the relay's reply in this form), relay.c is
+ * the only code that turns it into relay messages and back. Strings are
+ * truncated to fit, never overflow; a field too long for the relay
+ * (address, transport) makes sdp_to_media() refuse the body.
+ */
+struct media_line {
+	char		 type[16];	/* audio, video, ..., other */
+	char		 transport[32];	/* RTP/AVP, RTP/SAVP, udptl, ... */
+	char		 address[64];	/* c= (the relay's, in a reply) */
+	char		 direction[12];	/* sendrecv, sendonly, ... */
+	unsigned	 rtp_port;	/* 0: rejected */
+	unsigned	 rtcp_port;	/* 0: rtp_port + 1 (a request) */
+	bool		 rtcp_mux;
+};
+struct media_desc {
+	int			 n;
+	struct media_line	 line[PROTO_MAX_MEDIA];
+};
+/* The media of an SDP body for a relay offer/answer (malloc'd: free()
+ * it, or hand it to relay_offer()/relay_answer()); NULL and a message in
+ * err when the body is not usable SDP. */
+struct media_desc *sdp_to_media(const char *body, size_t len, char *err,
+	    size_t errlen);
 /*
  * The o= line we send on one leg: our own session id (drawn on first
  * use, so the two legs cannot be correlated) and a version that grows by
@@ -315,8 +337,9 @@ struct sdp_origin {
  * other address-carrying attributes or contact lines. Returns a malloc'd
  * string or NULL (err says why).
  */
-char	*sdp_rewrite(const char *body, size_t len, json_t *media,
-	    struct sdp_origin *o, char *err, size_t errlen);
+char	*sdp_rewrite(const char *body, size_t len,
+	    const struct media_desc *media, struct sdp_origin *o, char *err,
+	    size_t errlen);
 
 /* ---- relay.c: the relayd clients; the only file that builds or reads
  * relay messages ---- */
@@ -328,8 +351,9 @@ struct relay_reply {
 	bool		 answered;	/* false: no reply (the relay failed) */
 	bool		 ok;		/* answered and done */
 	const char	*error;		/* why not, when !ok */
-	json_t		*media;		/* offer/answer: the ports (borrowed),
-					 * for sdp_rewrite() */
+	const struct media_desc *media;	/* offer/answer: the relay's ports
+					 * (borrowed), for sdp_rewrite();
+					 * NULL when !ok */
 	bool		 has_stats;	/* delete: the session's final counters */
 	struct media_stats ms;
 };
@@ -357,9 +381,11 @@ void	 relay_key_new(struct ctl *, struct call *);
  * for relay_offer_retry() on another relay); answer: the callee's, with
  * k->to_tag.
  */
-void	 relay_offer(struct call *, json_t *media, relay_cb *, void *arg);
+void	 relay_offer(struct call *, struct media_desc *media, relay_cb *,
+	    void *arg);
 void	 relay_offer_retry(struct call *, relay_cb *, void *arg);
-void	 relay_answer(struct call *, json_t *media, relay_cb *, void *arg);
+void	 relay_answer(struct call *, struct media_desc *media, relay_cb *,
+	    void *arg);
 void	 relay_delete(struct call *, relay_cb *, void *arg);
 json_t	*relays_to_json(struct ctl *);
 

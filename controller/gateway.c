@@ -197,7 +197,7 @@ answer_via_relay(struct call *k, int status, const sip_t *sip)
 	struct ctl *c = k->ctl;
 	struct answer_ctx *ax;
 	char err[160];
-	json_t *media;
+	struct media_desc *media;
 
 	media = sdp_to_media(sip->sip_payload->pl_data,
 	    sip->sip_payload->pl_len, err, sizeof(err));

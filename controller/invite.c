@@ -261,7 +261,7 @@ b2bua_routed(struct call *k, int n)
 	struct ctl *c = k->ctl;
 	struct trunk *t = k->trunk;
 	char err[160];
-	json_t *media;
+	struct media_desc *media;
 
 	if (k->a.nh == NULL || k->finished || k->state == CS_ENDING) {
 		call_check(k);	/* the caller went away meanwhile */
@@ -311,7 +311,7 @@ b2bua_routed(struct call *k, int n)
 		return;
 	}
 	if ((k->relay = relay_pick(c)) == NULL) {
-		json_decref(media);
+		free(media);
 		clog_msg(c, LL_WARNING, "call %s: no relay answers: 503",
 		    k->call_id);
 		fail_a(k, 503, "no media relay");

@@ -20,7 +20,7 @@
 /* The caller's media is the relay's offer side, the callee's its
  * answer side, whichever of them re-offers or answers. */
 static void
-relay_media(struct leg *l, json_t *media, relay_cb *cb)
+relay_media(struct leg *l, struct media_desc *media, relay_cb *cb)
 {
 	if (l->side == 0)
 		relay_offer(l->call, media, cb, l->call);
@@ -114,7 +114,7 @@ reinvite_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip,
 {
 	struct call *k = l->call;
 	char err[160];
-	json_t *media;
+	struct media_desc *media;
 
 	/*
 	 * Sofia matches a request without a To tag to a dialog with the
@@ -195,7 +195,7 @@ reinvite_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 {
 	struct call *k = l->call;
 	char err[160];
-	json_t *media;
+	struct media_desc *media;
 
 	if (status < 200 || k->reinv == 0)
 		return;

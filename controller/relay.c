@@ -106,9 +106,72 @@ media_stats_from_streams(struct media_stats *ms, json_t *streams)
 	}
 }
 
-/* A reply (NULL: none) as the call's callbacks see it. */
+/* ---- the relay's media objects (PROTOCOL.md "media") <-> media_desc ---- */
+
+static json_t *
+media_to_json(const struct media_desc *md)
+{
+	json_t *arr = json_array();
+
+	for (int i = 0; i < md->n; i++) {
+		const struct media_line *l = &md->line[i];
+		json_t *o = json_pack("{s:s,s:s,s:s,s:i,s:s}", "type", l->type,
+		    "transport", l->transport, "address", l->address,
+		    "rtp_port", (int)l->rtp_port, "direction", l->direction);
+
+		if (l->rtcp_port != 0)
+			json_object_set_new(o, "rtcp_port",
+			    json_integer(l->rtcp_port));
+		if (l->rtcp_mux)
+			json_object_set_new(o, "rtcp_mux", json_true());
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
 static void
-read_reply(json_t *reply, struct relay_reply *rr)
+copy_str(char *dst, size_t size, json_t *v)
+{
+	snprintf(dst, size, "%s", json_is_string(v) ? json_string_value(v) :
+	    "");
+}
+
+/* A reply's media; what is missing stays empty (sdp_rewrite() refuses
+ * a line without an address). */
+static void
+media_from_json(json_t *arr, struct media_desc *md)
+{
+	size_t i;
+	json_t *o;
+
+	memset(md, 0, sizeof(*md));
+	json_array_foreach(arr, i, o) {
+		struct media_line *l = &md->line[md->n];
+		json_int_t rtp = json_integer_value(json_object_get(o,
+		    "rtp_port"));
+		json_int_t rtcp = json_integer_value(json_object_get(o,
+		    "rtcp_port"));
+
+		if (md->n == PROTO_MAX_MEDIA)
+			break;
+		copy_str(l->type, sizeof(l->type), json_object_get(o, "type"));
+		copy_str(l->transport, sizeof(l->transport),
+		    json_object_get(o, "transport"));
+		copy_str(l->address, sizeof(l->address),
+		    json_object_get(o, "address"));
+		copy_str(l->direction, sizeof(l->direction),
+		    json_object_get(o, "direction"));
+		l->rtp_port = rtp > 0 && rtp < 65536 ? (unsigned)rtp : 0;
+		l->rtcp_port = rtcp > 0 && rtcp < 65536 ? (unsigned)rtcp : 0;
+		l->rtcp_mux = json_is_true(json_object_get(o, "rtcp_mux"));
+		md->n++;
+	}
+}
+
+/* A reply (NULL: none) as the call's callbacks see it; md holds its
+ * media. */
+static void
+read_reply(json_t *reply, struct relay_reply *rr, struct media_desc *md)
 {
 	json_t *streams = json_object_get(reply, "streams");
 
@@ -120,7 +183,10 @@ read_reply(json_t *reply, struct relay_reply *rr)
 	else if (!rr->ok && (rr->error = json_string_value(json_object_get(
 	    json_object_get(reply, "error"), "message"))) == NULL)
 		rr->error = "refused";
-	rr->media = json_object_get(reply, "media");
+	if (rr->ok && json_is_array(json_object_get(reply, "media"))) {
+		media_from_json(json_object_get(reply, "media"), md);
+		rr->media = md;
+	}
 	if (rr->ok && json_is_array(streams)) {
 		media_stats_from_streams(&rr->ms, streams);
 		rr->has_stats = true;
@@ -132,13 +198,14 @@ static void
 complete(struct ctl *c, struct pending *p, json_t *reply)
 {
 	struct relay_reply rr;
+	struct media_desc md;
 
 	if (p->call != NULL)
 		p->call->pending--;
 	if (p->jcb != NULL) {
 		p->jcb(c, p->arg, reply);
 	} else if (p->cb != NULL) {
-		read_reply(reply, &rr);
+		read_reply(reply, &rr, &md);
 		p->cb(c, p->arg, &rr);
 	}
 	free(p);
@@ -872,13 +939,15 @@ relays_to_json(struct ctl *c)
  * is kept for relay_offer_retry().
  */
 void
-relay_offer(struct call *k, json_t *media, relay_cb *cb, void *arg)
+relay_offer(struct call *k, struct media_desc *media, relay_cb *cb,
+    void *arg)
 {
 	const struct relay_conf *rc = &k->relay->conf;
 	json_t *req = proto_request(0, "offer");
 
 	session_ids(k, req);
-	json_object_set_new(req, "media", media);
+	json_object_set_new(req, "media", media_to_json(media));
+	free(media);
 	if (!k->relay_session) {
 		if (k->trunk != NULL)
 			json_object_set_new(req, "label",
@@ -908,13 +977,15 @@ relay_offer_retry(struct call *k, relay_cb *cb, void *arg)
 
 /* The callee's media (its answer, or a re-offer from the callee's side). */
 void
-relay_answer(struct call *k, json_t *media, relay_cb *cb, void *arg)
+relay_answer(struct call *k, struct media_desc *media, relay_cb *cb,
+    void *arg)
 {
 	json_t *req = proto_request(0, "answer");
 
 	session_ids(k, req);
 	json_object_set_new(req, "to_tag", json_string(k->to_tag));
-	json_object_set_new(req, "media", media);
+	json_object_set_new(req, "media", media_to_json(media));
+	free(media);
 	send_request(k->relay, req, NULL, cb, arg, k);
 }
 

@@ -140,6 +140,7 @@ run(struct ctl *c, const char *cmd, json_t *req, json_t *id)
 		    "config", c->conf->path));
 		json_object_set_new(r, "relays", relays_to_json(c));
 		json_object_set_new(r, "protection", protect_json(c));
+		json_object_set_new(r, "sip_filter", sipfilter_json(c));
 		json_object_set_new(r, "refusals", refusals_json(c));
 		json_object_set_new(r, "auth", auth_json(c));
 	} else if (strcmp(cmd, "calls") == 0) {

@@ -412,6 +412,31 @@ protect_check(struct ctl *c, const struct sockaddr *sa, const sip_t *sip)
 	return 0;
 }
 
+int
+protect_silent(struct ctl *c, const struct sockaddr *sa, const sip_t *sip,
+    bool count)
+{
+	const struct protect_conf *p = c->conf->protect;
+	struct protect *pr = c->protect;
+	uint8_t ip[16];
+	struct src *s;
+
+	if (p == NULL || pr == NULL || sip == NULL)
+		return 0;
+	if (scanner(p, sip)) {
+		pr->scanners += count;
+		return 1;
+	}
+	ip_key(sa, ip);
+	if ((s = src_find(pr, ip)) != NULL && s->banned_until > mono_now() &&
+	    (p->limit_trunks || !from_trunk(c->conf, sa))) {
+		s->dropped += count;
+		pr->flood += count;
+		return 2;
+	}
+	return 0;
+}
+
 static unsigned
 user_hash(const char *user)
 {

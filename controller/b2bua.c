@@ -364,6 +364,7 @@ b2bua_close(struct ctl *c)
 	c->drop_timer = NULL;
 	drop_expire(c, true);
 	sipfilter_close(c);
+	listenfilter_close(c);
 	if (c->nua != NULL)
 		nua_destroy(c->nua);
 	c->nua = NULL;

@@ -713,6 +713,7 @@ struct ctl {
 	double			 self_at;	/* when read (monotonic) */
 	struct auth		*auth;		/* auth.c: nonce key and uses */
 	struct sipfilter	*sipfilter;	/* sipfilter.c */
+	struct listenfilter	*listenfilter;	/* listenfilter.c */
 };
 
 /*
@@ -835,5 +836,13 @@ void	 sipfilter_close(struct ctl *);
 int	 sipfilter_verdict(struct ctl *, msg_t *, const sip_t *, char *why,
 	    size_t len);
 json_t	*sipfilter_json(struct ctl *);
+
+/* ---- listenfilter.c: in drop mode, the TCP/TLS listeners take
+ * connections only from trunk sources, numeric registrars and gateways
+ * (a kernel socket filter; issue 12) ---- */
+/* (Re)build from the running config, or remove it in reject mode. */
+void	 listenfilter_apply(struct ctl *);
+void	 listenfilter_close(struct ctl *);
+json_t	*listenfilter_json(struct ctl *);
 
 #endif

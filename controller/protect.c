@@ -279,6 +279,7 @@ protect_apply(struct ctl *c)
 	if (c->nua != NULL && p != NULL)
 		nua_set_params(c->nua, NTATAG_MAXSIZE((usize_t)p->max_message),
 		    TAG_END());
+	listenfilter_apply(c);	/* drop mode: TCP/TLS from trunks only */
 }
 
 void

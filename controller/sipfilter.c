@@ -37,8 +37,9 @@
  * checks (b2bua.c, indialog.c) still apply to it.
  *
  * TCP and TLS are not filtered here (the stack reads and parses a
- * stream itself); their requests meet the same policy inside the stack
- * (see trunkline-controller.conf(5), TRUST MODEL).
+ * stream itself): in drop mode listenfilter.c keeps strangers from
+ * connecting; what allowed sources send meets the same policy inside the
+ * stack (see trunkline-controller.conf(5), TRUST MODEL).
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -457,12 +458,13 @@ sipfilter_json(struct ctl *c)
 	json_t *bym;
 
 	if (f == NULL)
-		return json_pack("{s:i}", "sockets", 0);
+		return json_pack("{s:i,s:o}", "sockets", 0, "stream",
+		    listenfilter_json(c));
 	bym = json_object();
 	for (int i = 0; i < SFM_NMETHODS; i++)
 		json_object_set_new(bym, sf_method_names[i],
 		    json_integer((json_int_t)f->by_method[i]));
-	return json_pack("{s:i,s:I,s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:i}",
+	return json_pack("{s:i,s:I,s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:i,s:o}",
 	    "sockets", f->nsocks,
 	    "passed", (json_int_t)f->passed,
 	    "dropped_unknown", (json_int_t)f->unknown,
@@ -472,5 +474,6 @@ sipfilter_json(struct ctl *c)
 	    "dropped_banned", (json_int_t)f->banned,
 	    "dropped_no_to_tag", (json_int_t)f->poison,
 	    "dropped_flood", (json_int_t)f->overload,
-	    "held_in_stack", c->ndropped);
+	    "held_in_stack", c->ndropped,
+	    "stream", listenfilter_json(c));
 }

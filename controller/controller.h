@@ -673,6 +673,12 @@ struct ctl_stats {
 	uint64_t	 calls_total, calls_connected, calls_failed;
 	uint64_t	 rejected_unknown, rejected_auth, rejected_limits;
 	uint64_t	 reloads, reload_errors;
+	/* the trust model (issue 12): status "trust" */
+	uint64_t	 contacts_refused;	/* registrar.c: REGISTER 403 */
+	uint64_t	 enum_refused;		/* enum.c: result not allowed */
+	uint64_t	 loops_refused;		/* targets.c: 482/483 */
+	uint64_t	 pai_ignored;		/* identity.c: untrusted PAI */
+	uint64_t	 cli_replaced;		/* identity.c: number not owned */
 };
 
 /* The daemon context: the only mutable state there is. */

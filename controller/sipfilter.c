@@ -256,14 +256,17 @@ static int
 judge(struct ctl *c, const char *data, size_t n,
     const struct sockaddr_storage *ss, socklen_t sl)
 {
-	msg_t *msg = msg_make(sip_default_mclass(), 0, data, (ssize_t)n);
 	const struct sockaddr *sa = (const struct sockaddr *)ss;
 	char why[160];
 	su_addrinfo_t *ai;
+	msg_t *msg;
 	sip_t *sip;
 	int v;
 
-	if (msg == NULL) {
+	if (n >= 8 && memcmp(data, "SIP/2.0 ", 8) == 0)
+		return SF_PASS;		/* a response: not worth a parse */
+	if ((msg = msg_make(sip_default_mclass(), 0, data, (ssize_t)n)) ==
+	    NULL) {
 		if (!c->conf->unknown_drop ||
 		    identify_by_source(c->conf, sa, TP_UDP) != NULL)
 			return SF_PASS;

@@ -83,6 +83,7 @@ r=$(python3 "$TL_ROOT/tests/lib/sipraw.py" 127.0.0.5 127.0.0.1 "$SIP_CTL_PORT" -
 tl_assert_json "$r" '.codes == []' "an INVITE reusing the victim's Call-ID and From-tag gets no answer"
 grep -q "INVITE $CID from 127.0.0.5: no To tag in call $CID's dialog (CSeq 2): dropped before the stack" \
 	"$TL_TMP/controller.log" || tl_fail "the refusal is not logged"
+tl_assert_json "$(sip_ctl --json status)" '.sip_filter.dropped_no_to_tag >= 1' "status counts the dropped INVITE"
 ctl_calls 1 || tl_fail "the reused identifiers made a call"
 check_victim "the INVITE reusing its identifiers"
 

@@ -30,7 +30,7 @@ connected() {
 }
 
 sip_uas gw1 uas_answer.xml "$SIP_GW1_PORT"
-sip_uac_from victim "$TL_TMP/uac_victim.xml" 127.0.0.2 441234567 -d 15000 -cid_str "$CID"
+sip_uac_from victim "$TL_TMP/uac_victim.xml" 127.0.0.2 441234567 -d 20000 -cid_str "$CID"
 tl_wait_for 10 "the victim's call to be connected" connected
 
 n=0
@@ -49,11 +49,11 @@ tl_assert_json "$st" ".sip_filter.dropped_no_to_tag == $n and .sip_filter.held_i
 grep -q "BYE $CID from 127.0.0.7: no To tag in call $CID's dialog (CSeq 1000): dropped before the stack" \
 	"$TL_TMP/controller.log" || tl_fail "the poisoning attempt is not logged"
 
-# The victim hangs up after its 15 s with CSeq 2: 200, not 500.
+# The victim hangs up after its 20 s with CSeq 2: 200, not 500.
 sip_expect victim 30 "the victim's own BYE (CSeq 2) gets 200 after the poisoning attempts"
 sip_expect gw1 30 "the gateway gets the controller's BYE"
 sip_cdr_wait 1
-tl_assert_json "$SIP_CDR_LAST" '.call_id == "'"$CID"'" and .hangup_by == "caller" and .reason == "bye" and .duration >= 14.5' \
+tl_assert_json "$SIP_CDR_LAST" '.call_id == "'"$CID"'" and .hangup_by == "caller" and .reason == "bye" and .duration >= 19.5' \
 	"the CDR names the caller's BYE after the full call"
 tl_wait_for 5 "no call left in the controller and the relay" sip_no_calls
 sip_controller_stop

@@ -41,7 +41,9 @@
  * ours, and gives no access to the transaction. NTATAG_EXTRA_100 is the
  * agent's flag (a retransmission's 100), not this one. Any final
  * answer, or destroying the transaction, sends a final response. Only
- * a filter in front of the stack can keep an INVITE silent.
+ * a filter in front of the stack can keep an INVITE silent: over UDP
+ * sipfilter.c is that filter, so what is held here came over TCP or TLS
+ * (or slipped past the filter, see there).
  */
 #define DROP_MAX	10000
 #define DROP_HOLD_S	40.0
@@ -302,6 +304,7 @@ b2bua_open(struct ctl *c)
 	struct ctl_conf *conf = c->conf;
 	char url[160], sips[160] = "";
 	const char *colon;
+	int rc;
 
 	snprintf(url, sizeof(url), "sip:%s", conf->listen);
 	if (conf->tls_listen[0])
@@ -343,6 +346,11 @@ b2bua_open(struct ctl *c)
 	}
 	c->drop_timer = su_timer_create(su_root_task(c->root), 1000);
 	su_timer_set_for_ever(c->drop_timer, on_drop_tick, NULL);
+	if ((rc = sipfilter_open(c)) < 0) {
+		clog_msg(c, LL_ERROR, "SIP filter on %s: %s: refusing to run "
+		    "without it", url, strerror(-rc));
+		return rc;
+	}
 	clog_msg(c, LL_INFO, "SIP on %s (UDP and TCP)%s%s", url,
 	    sips[0] ? ", TLS on " : "", sips);
 	return 0;
@@ -355,6 +363,8 @@ b2bua_close(struct ctl *c)
 		su_timer_destroy(c->drop_timer);
 	c->drop_timer = NULL;
 	drop_expire(c, true);
+	sipfilter_close(c);
+	listenfilter_close(c);
 	if (c->nua != NULL)
 		nua_destroy(c->nua);
 	c->nua = NULL;

@@ -46,6 +46,7 @@ call_new(struct ctl *c, nua_handle_t *nh, const sip_t *sip)
 	    sip->sip_call_id->i_id);
 	snprintf(k->from_tag, sizeof(k->from_tag), "%s",
 	    sip->sip_from->a_tag ? sip->sip_from->a_tag : "");
+	k->a_cseq = sip->sip_cseq->cs_seq;
 	relay_key_new(c, k);
 	k->invite_timer = su_timer_create(su_root_task(c->root), 1000);
 	k->duration_timer = su_timer_create(su_root_task(c->root), 1000);

@@ -1,7 +1,10 @@
 /*
  * controller.h: trunkline-controller, the SIP B2BUA (Sofia-SIP nua).
  *
- * One process, one su_root, one nua, single-threaded. Every request
+ * One process, one su_root, one nua, single-threaded. sipfilter.c sees
+ * each UDP datagram before the stack does and discards what the stack
+ * must never see (strangers in drop mode, scanners, banned sources,
+ * requests without To tag in a call's dialog). Every request
  * outside a dialog first meets protect.c (per-source rate limit and ban,
  * size limits, scanner user agents). An INVITE then goes through the
  * stages, one file each: identify.c (which trunk: source address, else
@@ -432,6 +435,7 @@ struct call {
 	bool			 a_gone, b_gone, limit_held;
 	char			 call_id[256];
 	char			 from_tag[128];
+	uint32_t		 a_cseq;	/* sipfilter.c: A's INVITE CSeq */
 	char			 relay_key[48];	/* relay.c: our session id */
 	unsigned		 max_forwards;	/* for B: A's minus one */
 	char			 b_call_id[256];
@@ -699,6 +703,12 @@ struct ctl_stats {
 	uint64_t	 calls_total, calls_connected, calls_failed;
 	uint64_t	 rejected_unknown, rejected_auth, rejected_limits;
 	uint64_t	 reloads, reload_errors;
+	/* the trust model (issue 12): status "trust" */
+	uint64_t	 contacts_refused;	/* registrar.c: REGISTER 403 */
+	uint64_t	 enum_refused;		/* enum.c: result not allowed */
+	uint64_t	 loops_refused;		/* targets.c: 482/483 */
+	uint64_t	 pai_ignored;		/* identity.c: untrusted PAI */
+	uint64_t	 cli_replaced;		/* identity.c: number not owned */
 };
 
 /* The daemon context: the only mutable state there is. */
@@ -738,6 +748,8 @@ struct ctl {
 	int			 nself;
 	double			 self_at;	/* when read (monotonic) */
 	struct auth		*auth;		/* auth.c: nonce key and uses */
+	struct sipfilter	*sipfilter;	/* sipfilter.c */
+	struct listenfilter	*listenfilter;	/* listenfilter.c */
 };
 
 /*
@@ -841,5 +853,32 @@ json_t	*protect_json(struct ctl *);
 void	 protect_auth_failed(struct ctl *, const struct sockaddr *,
 	    const char *user);
 bool	 protect_auth_banned(struct ctl *, const char *user);
+/* sipfilter.c, before the stack: 1 a scanner, 2 a banned source (the
+ * requests protect_check() drops), 0 neither; count: count it as
+ * dropped (once per request, not per retransmission). */
+int	 protect_silent(struct ctl *, const struct sockaddr *, const sip_t *,
+	    bool count);
+
+/* ---- sipfilter.c: datagrams refused before the SIP stack reads them
+ * (issue 12): unknown sources in drop mode, scanners and banned sources,
+ * requests without To tag in a running call's dialog ---- */
+enum sf_verdict { SF_PASS, SF_UNKNOWN, SF_GARBAGE, SF_SCANNER, SF_BANNED,
+	SF_POISON, SF_OVERLOAD };
+/* After nua_create(): watch the stack's UDP sockets. 0, or -errno. */
+int	 sipfilter_open(struct ctl *);
+void	 sipfilter_close(struct ctl *);
+/* The verdict on one parsed message (sip NULL: not SIP) whose msg
+ * carries its source; why says it when not SF_PASS. */
+int	 sipfilter_verdict(struct ctl *, msg_t *, const sip_t *, char *why,
+	    size_t len);
+json_t	*sipfilter_json(struct ctl *);
+
+/* ---- listenfilter.c: in drop mode, the TCP/TLS listeners take
+ * connections only from trunk sources, numeric registrars and gateways
+ * (a kernel socket filter; issue 12) ---- */
+/* (Re)build from the running config, or remove it in reject mode. */
+void	 listenfilter_apply(struct ctl *);
+void	 listenfilter_close(struct ctl *);
+json_t	*listenfilter_json(struct ctl *);
 
 #endif

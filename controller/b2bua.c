@@ -205,6 +205,8 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 			b_response(c, l, status, sip);
 		return;
 	case nua_i_ack:
+		if (l != NULL && l->side == 0 && lateoffer_ack(l->call, sip))
+			return;	/* the answer to a late offer */
 		if (l != NULL && l->call->reinv_ack != NULL &&
 		    l->call->reinv_ack != l) {
 			if (l->call->reinv_ack->nh != NULL)

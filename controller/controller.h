@@ -360,6 +360,12 @@ void	 relay_key_new(struct ctl *, struct call *);
 void	 relay_offer(struct call *, json_t *media, relay_cb *, void *arg);
 void	 relay_offer_retry(struct call *, relay_cb *, void *arg);
 void	 relay_answer(struct call *, json_t *media, relay_cb *, void *arg);
+/* A late offer: the callee's offer makes the session (`sender`
+ * "callee"), the caller's answer follows (`sender` "caller"). */
+void	 relay_offer_callee(struct call *, json_t *media, relay_cb *,
+	    void *arg);
+void	 relay_answer_caller(struct call *, json_t *media, relay_cb *,
+	    void *arg);
 void	 relay_delete(struct call *, relay_cb *, void *arg);
 json_t	*relays_to_json(struct ctl *);
 
@@ -448,6 +454,10 @@ struct call {
 	const char		*screening;	/* owned, replaced, trusted, ... */
 	char			 pai_in[CTL_NUM_MAX];	/* PAI user as received */
 	char			 asserted[CTL_NUM_MAX], asserted_out[CTL_NUM_MAX];
+	/* lateoffer.c: an INVITE without SDP; the gateway offers (issue 13) */
+	bool			 late_offer;
+	int			 late_state;	/* lateoffer.c's LO_* */
+	char			*late_sdp;	/* in k->home: B's offer, A's answer */
 };
 
 struct call	*call_new(struct ctl *, nua_handle_t *, const sip_t *);
@@ -468,6 +478,17 @@ void	 new_invite(struct ctl *, nua_t *, nua_handle_t *, const sip_t *);
 void	 gateway_start(struct call *);
 void	 b_response(struct ctl *, struct leg *, int status, const sip_t *);
 void	 on_invite_timeout(struct ctl *, su_timer_t *, void *arg);
+/* The caller is answered with status: connected (time, max duration). */
+void	 gateway_connected(struct call *, int status);
+
+/* ---- lateoffer.c: an INVITE without SDP (delayed offer) ---- */
+/* The call is routed: pick its relay and call the gateway without SDP. */
+void	 lateoffer_start(struct call *);
+/* B's 2xx with its offer: through the relay to the caller's 2xx. */
+void	 lateoffer_b_offer(struct call *, int status, const sip_t *);
+/* The caller's ACK: true if it carries (or lacks) the late offer's
+ * answer and was handled here (B is ACKed with it, or the call ends). */
+bool	 lateoffer_ack(struct call *, const sip_t *);
 
 /* ---- reinvite.c: re-INVITE/UPDATE re-offers through the relay ---- */
 void	 reinvite_in(struct ctl *, nua_t *, struct leg *, const sip_t *,

@@ -301,7 +301,7 @@ b2bua_routed(struct call *k, int n)
 		return;
 	}
 	if (k->offer == NULL) {
-		fail_a(k, 488, "no SDP offer (late offer is not supported)");
+		lateoffer_start(k);	/* the gateway will offer */
 		return;
 	}
 	media = sdp_to_media(k->offer, strlen(k->offer), err, sizeof(err));

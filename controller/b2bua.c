@@ -333,7 +333,9 @@ b2bua_open(struct ctl *c)
 	    NUTAG_APPL_METHOD("OPTIONS"),	/* protect.c may drop them */
 	    NUTAG_APPL_METHOD("BYE"),		/* indialog.c checks them */
 	    NUTAG_ALLOW("REGISTER"),
-	    SIPTAG_SUPPORTED_STR(""),
+	    SIPTAG_SUPPORTED_STR("100rel"),	/* RFC 3262, per leg: the stack
+					 * PRACKs a gateway, and sends the
+					 * caller reliable 18x it asks for */
 	    SIPTAG_USER_AGENT_STR(conf->user_agent),
 	    NTATAG_UDP_MTU(65535),
 	    TPTAG_UDP_RMEM(conf->udp_rmem),

@@ -4,7 +4,8 @@
  * 2xx is ACKed when A's ACK arrives), on_event() dispatches its events:
  * probes and registrations (health.c, register.c), edge protection on
  * every new request (protect.c), a new INVITE (invite.c), re-offers
- * (reinvite.c), gateway answers (invite.c), ACKs, BYEs checked by
+ * (reinvite.c), gateway answers (invite.c), ACKs and the caller's PRACKs
+ * (lateoffer.c: a late offer's answer), BYEs checked by
  * indialog.c, leg ends (hangup.c),
  * REGISTER (registrar.c), and the rest answered out of dialog.
  * Requests we drop without an answer are held here until they expire.
@@ -217,6 +218,10 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 			l->call->b_acked = true;
 			nua_ack(l->call->b.nh, TAG_END());
 		}
+		return;
+	case nua_i_prack:	/* the stack answered it */
+		if (l != NULL && l->side == 0)
+			lateoffer_prack(l->call, sip);
 		return;
 	case nua_i_state:
 		tl_gets(tags, NUTAG_CALLSTATE_REF(cs), TAG_END());

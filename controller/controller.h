@@ -458,6 +458,9 @@ struct call {
 	bool			 late_offer;
 	int			 late_state;	/* lateoffer.c's LO_* */
 	char			*late_sdp;	/* in k->home: B's offer, A's answer */
+	bool			 a_100rel;	/* the caller takes reliable 18x */
+	bool			 late_early;	/* the offer came in a reliable 18x */
+	uint32_t		 late_rseq, late_cseq;	/* its RAck, for B's PRACK */
 };
 
 struct call	*call_new(struct ctl *, nua_handle_t *, const sip_t *);
@@ -484,11 +487,19 @@ void	 gateway_connected(struct call *, int status);
 /* ---- lateoffer.c: an INVITE without SDP (delayed offer) ---- */
 /* The call is routed: pick its relay and call the gateway without SDP. */
 void	 lateoffer_start(struct call *);
-/* B's 2xx with its offer: through the relay to the caller's 2xx. */
-void	 lateoffer_b_offer(struct call *, int status, const sip_t *);
+/* B's handle was made: B's reliable 18x are PRACKed by lateoffer.c. */
+void	 lateoffer_b_leg(struct call *);
+/* B's 18x: true if handled here (a reliable one with the offer). */
+bool	 lateoffer_b_early(struct call *, int status, const sip_t *);
+/* B's 2xx: with the offer (through the relay to the caller's 2xx), or
+ * after the offer/answer in a reliable 18x and PRACK. */
+void	 lateoffer_b_answer(struct call *, int status, const sip_t *);
 /* The caller's ACK: true if it carries (or lacks) the late offer's
  * answer and was handled here (B is ACKed with it, or the call ends). */
 bool	 lateoffer_ack(struct call *, const sip_t *);
+/* The caller's PRACK (the stack answered it): the answer to an offer
+ * in a reliable 18x goes to B in B's PRACK. */
+void	 lateoffer_prack(struct call *, const sip_t *);
 
 /* ---- reinvite.c: re-INVITE/UPDATE re-offers through the relay ---- */
 void	 reinvite_in(struct ctl *, nua_t *, struct leg *, const sip_t *,

@@ -112,6 +112,8 @@ gateway_start(struct call *k)
 		call_check(k);
 		return;
 	}
+	if (k->late_offer)
+		lateoffer_b_leg(k);	/* its PRACKs are ours */
 	clog_msg(c, LL_INFO, "call %s: attempt %d: %s -> %s", k->call_id,
 	    k->attempt + 1, gw->name, ruri);
 	k->state = CS_CALLING;
@@ -253,6 +255,8 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 		if (status == 100)
 			return;
 		k->state = CS_EARLY;
+		if (k->late_offer && lateoffer_b_early(k, status, sip))
+			return;	/* a reliable 18x with the offer */
 		/* A late offer's 18x SDP is passed on with the 2xx's. */
 		if (has_sdp && !k->late_offer)
 			answer_via_relay(k, status, sip);
@@ -264,8 +268,8 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 	if (status < 300) {
 		l->answered = true;
 		record_attempt(k, status);
-		if (has_sdp && k->late_offer) {
-			lateoffer_b_offer(k, status, sip);
+		if (k->late_offer) {
+			lateoffer_b_answer(k, status, sip);
 			return;
 		}
 		if (has_sdp) {

@@ -10,9 +10,16 @@
  * call: B is ACKed (without SDP: there is none to give) and both legs
  * get a BYE with a Reason.
  *
- * Before the answer, a gateway's 18x SDP is not passed on (gateway.c):
- * a caller cannot answer an offer in an unreliable provisional, and the
- * same offer comes again in the 2xx (RFC 6337 section 3.1.1).
+ * The gateway may offer earlier, in a reliable 18x (RFC 3262 section
+ * 5). Its B handle has PRACK as an application method, so the stack
+ * leaves B's PRACKs to us. When the caller takes reliable 18x, the offer
+ * goes through the relay to the caller in a reliable 183, the caller's
+ * answer comes in its PRACK (which the stack answers), goes through the
+ * relay and reaches the gateway in B's PRACK; the 2xx and ACKs then
+ * carry no SDP. Any other reliable 18x is PRACKed at once without SDP,
+ * and its SDP is not passed on: a caller cannot answer an offer in an
+ * unreliable provisional, and the same offer comes again in the 2xx (RFC
+ * 6337 section 3.1.1).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +35,11 @@ enum {
 	LO_OFFERING,	/* its offer is at the relay */
 	LO_WAIT_ACK,	/* the caller has it; its answer comes in the ACK */
 	LO_ANSWERING,	/* the caller's answer is at the relay */
+	LO_WAIT_PRACK,	/* (offer in a reliable 18x) the caller has it */
 	LO_DONE
 };
+
+static void on_late_answered(struct ctl *, void *, const struct relay_reply *);
 
 void
 lateoffer_start(struct call *k)
@@ -99,24 +109,30 @@ on_late_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
 		call_check(k);
 		return;
 	}
-	k->late_state = LO_WAIT_ACK;
-	gateway_connected(k, 200);
-	nua_respond(k->a.nh, SIP_200_OK,
-	    SIPTAG_CONTENT_TYPE_STR("application/sdp"),
-	    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+	if (k->late_early) {
+		/* Reliable: the caller said it takes 100rel. */
+		k->late_state = LO_WAIT_PRACK;
+		nua_respond(k->a.nh, SIP_183_SESSION_PROGRESS,
+		    SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+		    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+	} else {
+		k->late_state = LO_WAIT_ACK;
+		gateway_connected(k, 200);
+		nua_respond(k->a.nh, SIP_200_OK,
+		    SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+		    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+	}
 	free(sdp);
 	call_check(k);
 }
 
-void
-lateoffer_b_offer(struct call *k, int status, const sip_t *sip)
+/* B's offer (in its 2xx, or in a reliable 18x) goes to the relay. */
+static void
+late_offer_to_relay(struct call *k, const sip_t *sip)
 {
 	char err[160];
 	json_t *media;
 
-	(void)status;	/* the caller gets 200 whatever 2xx B sent */
-	if (k->late_state != LO_CALLING)
-		return;		/* a retransmission or a second 2xx */
 	media = sdp_to_media(sip->sip_payload->pl_data,
 	    sip->sip_payload->pl_len, err, sizeof(err));
 	if (media == NULL) {
@@ -131,7 +147,111 @@ lateoffer_b_offer(struct call *k, int status, const sip_t *sip)
 	relay_offer_callee(k, media, on_late_offered, k);
 }
 
-/* The caller's answer went through the relay: B's ACK carries it. */
+static bool
+has_sdp(const sip_t *sip)
+{
+	return sip != NULL && sip->sip_payload != NULL &&
+	    sip->sip_payload->pl_len > 0;
+}
+
+void
+lateoffer_b_answer(struct call *k, int status, const sip_t *sip)
+{
+	(void)status;	/* the caller gets 200 whatever 2xx B sent */
+	if (k->late_state == LO_DONE && k->late_early) {
+		/* The offer and answer were in the 18x and PRACK: a 2xx
+		 * SDP can only repeat it (RFC 3261 13.2.1). */
+		if (!k->a.answered) {
+			gateway_connected(k, 200);
+			nua_respond(k->a.nh, SIP_200_OK, TAG_END());
+		}
+		return;
+	}
+	if (k->late_state != LO_CALLING) {
+		if (k->late_state != LO_WAIT_ACK && k->late_state != LO_OFFERING &&
+		    k->late_state != LO_ANSWERING)
+			late_fail(k, "the gateway answered before its early "
+			    "offer was answered");
+		return;		/* else a retransmission or a second 2xx */
+	}
+	if (!has_sdp(sip)) {
+		late_fail(k, "the gateway answered a late offer without SDP");
+		return;
+	}
+	late_offer_to_relay(k, sip);
+}
+
+void
+lateoffer_b_leg(struct call *k)
+{
+	/* The handle's own list replaces the stack's: keep those too. */
+	nua_set_hparams(k->b.nh, NUTAG_APPL_METHOD("UPDATE, REGISTER, "
+	    "OPTIONS, BYE, PRACK"), TAG_END());
+}
+
+/* B's PRACK for its reliable 18x (RFC 3262 7.2: RAck), with sdp or not. */
+static void
+b_prack(struct call *k, uint32_t rseq, uint32_t cseq, const char *sdp)
+{
+	sip_rack_t rack[1];
+
+	sip_rack_init(rack);
+	rack->ra_response = rseq;
+	rack->ra_cseq = cseq;
+	rack->ra_method = sip_method_invite;
+	rack->ra_method_name = "INVITE";
+	nua_prack(k->b.nh, SIPTAG_RACK(rack),
+	    TAG_IF(sdp, SIPTAG_CONTENT_TYPE_STR("application/sdp")),
+	    TAG_IF(sdp, SIPTAG_PAYLOAD_STR(sdp)), TAG_END());
+}
+
+bool
+lateoffer_b_early(struct call *k, int status, const sip_t *sip)
+{
+	if (sip == NULL || sip->sip_rseq == NULL || sip->sip_cseq == NULL ||
+	    !sip_has_feature(sip->sip_require, "100rel"))
+		return false;	/* unreliable: passed on without SDP */
+	if (has_sdp(sip) && k->late_state == LO_CALLING && k->a_100rel) {
+		clog_msg(k->ctl, LL_DEBUG, "call %s: late offer in a reliable "
+		    "%d: to the caller in a reliable 183", k->call_id, status);
+		k->late_early = true;
+		k->late_rseq = sip->sip_rseq->rs_response;
+		k->late_cseq = sip->sip_cseq->cs_seq;
+		late_offer_to_relay(k, sip);
+		return true;
+	}
+	/* Without an offer for the caller (none in it, one already, or a
+	 * caller without 100rel): acknowledged now. */
+	b_prack(k, sip->sip_rseq->rs_response, sip->sip_cseq->cs_seq, NULL);
+	return false;
+}
+
+void
+lateoffer_prack(struct call *k, const sip_t *sip)
+{
+	char err[160];
+	json_t *media;
+
+	if (!k->late_offer || k->late_state != LO_WAIT_PRACK)
+		return;
+	if (!has_sdp(sip)) {
+		late_fail(k, "no SDP answer in the caller's PRACK");
+		return;
+	}
+	media = sdp_to_media(sip->sip_payload->pl_data,
+	    sip->sip_payload->pl_len, err, sizeof(err));
+	if (media == NULL) {
+		late_fail(k, err);
+		return;
+	}
+	k->late_sdp = su_strndup(k->home, sip->sip_payload->pl_data,
+	    (isize_t)sip->sip_payload->pl_len);
+	k->late_state = LO_ANSWERING;
+	relay_answer_caller(k, media, on_late_answered, k);
+}
+
+/* The caller's answer went through the relay: B's ACK carries it (or
+ * B's PRACK, for an offer in a reliable 18x). */
 static void
 on_late_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 {
@@ -139,7 +259,7 @@ on_late_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 	char err[160], *sdp = NULL;
 
 	if (k->finished || k->b.nh == NULL || k->b_acked ||
-	    k->state == CS_ENDING) {
+	    k->state == CS_ENDING || k->late_state != LO_ANSWERING) {
 		call_check(k);	/* hung up meanwhile: B was ACKed then */
 		return;
 	}
@@ -152,6 +272,9 @@ on_late_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 	} else if ((sdp = sdp_rewrite(k->late_sdp, strlen(k->late_sdp),
 	    rr->media, &k->b.sdp, err, sizeof(err))) == NULL) {
 		late_fail(k, err);
+	} else if (k->late_early) {
+		k->late_state = LO_DONE;
+		b_prack(k, k->late_rseq, k->late_cseq, sdp);
 	} else {
 		k->late_state = LO_DONE;
 		k->b_acked = true;

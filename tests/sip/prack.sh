@@ -12,6 +12,12 @@
 #     scenarios/uac_100rel.xml: the 183 must be reliable, with RSeq and
 #     Require: 100rel; it PRACKs and needs the PRACK's 200), a gateway
 #     without it (scenarios/uas_early.xml: an unreliable 183 with SDP).
+# (c) PRACK with SDP both ways: a late-offer caller with 100rel
+#     (scenarios/uac_lateoffer_100rel.xml: INVITE without SDP; the offer
+#     comes in a reliable 183 with the relay's A-leg port; it answers in
+#     its PRACK; the 200 has no SDP) and a gateway that offers early
+#     (scenarios/uas_lateoffer_100rel.xml: the offer in a reliable 183;
+#     the answer must come in the PRACK, with the relay's B-leg port).
 # Each: 40 RTP packets each way through the relay while the call is
 # still in its 183 (the caller has no 200 yet), the CDR's media counters,
 # no call left.
@@ -61,6 +67,23 @@ grep -q '^PRACK ' "$TL_TMP/gwb.msgs" && tl_fail "(b) the caller's PRACK reached 
 sed -n '/^SIP\/2.0 183/,/^---/p' "$TL_TMP/callerb.msgs" | grep -q '^RSeq: ' || tl_fail "(b) the caller's 183 has no RSeq"
 sip_cdr_wait 2
 tl_assert_json "$SIP_CDR_LAST" '.final_code == 200 and .hangup_by == "caller" and .media.caller_to_callee.packets >= 40 and .media.callee_to_caller.packets >= 40' "(b) CDR: answered, early media counted"
+tl_wait_for 5 "no call left" sip_no_calls
+
+tl_log "(c) late offer in a reliable 183, the answer in the PRACKs"
+sip_uas gwc uas_lateoffer_100rel.xml "$SIP_GW1_PORT" -d 4000
+sip_uac callerc uac_lateoffer_100rel.xml 127.0.0.2
+early_media callerc
+sed -n '/^SIP\/2.0 183/,/^---/p' "$TL_TMP/callerc.msgs" | grep -q "^m=audio $SIP_A_PORT RTP/AVP 0" ||
+	tl_fail "(c) the caller's 183 does not offer the relay's A-leg port $SIP_A_PORT"
+sed -n '/^PRACK /,/^---/p' "$TL_TMP/gwc.msgs" | grep -q "^m=audio $SIP_B_PORT RTP/AVP 0" ||
+	tl_fail "(c) the gateway's PRACK does not answer with the relay's B-leg port $SIP_B_PORT"
+sed -n '/^PRACK /,/^---/p' "$TL_TMP/gwc.msgs" | grep -q "127.0.0.2" &&
+	tl_fail "(c) the caller's address leaked into the gateway's PRACK"
+sip_expect callerc 30 "the late-offer caller: reliable 183 with the offer, PRACK with the answer, 200 without SDP"
+sip_expect gwc 30 "the gateway: its early offer answered in the PRACK, 200, ACK, BYE"
+[ "$(grep -c '^PRACK ' "$TL_TMP/gwc.msgs")" = 1 ] || tl_fail "(c) the gateway did not get exactly one PRACK"
+sip_cdr_wait 3
+tl_assert_json "$SIP_CDR_LAST" '.final_code == 200 and .hangup_by == "caller" and .media.caller_to_callee.packets >= 40 and .media.callee_to_caller.packets >= 40' "(c) CDR: answered, early media counted"
 tl_wait_for 5 "no call left" sip_no_calls
 sip_controller_stop
 tl_relayd_stop

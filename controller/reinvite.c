@@ -1,7 +1,8 @@
 /*
  * reinvite.c: a new offer inside a connected call (re-INVITE or UPDATE,
- * from either side), or an UPDATE in the early dialog (RFC 3311). The offer goes through the relay before the other
- * side sees it, and the answer goes through the relay before the side
+ * from either side), or an UPDATE in the early dialog (RFC 3311). The
+ * offer goes through the relay before the other side sees it, and the
+ * answer goes through the relay before the side
  * that re-offered hears it, so the relay follows every media change.
  * One re-offer at a time (another one gets 491); an UPDATE is answered
  * through its saved event, a re-INVITE's 2xx is ACKed when the re-offerer

@@ -866,13 +866,13 @@ relays_to_json(struct ctl *c)
 
 /* ---- the typed client: a call's offer, answer and delete ---- */
 
+static void first_offer(struct call *, json_t *req);
+
 /*
  * The caller's media (its first offer, or a re-offer from the caller's
  * side). The first one carries the label and the relay's interfaces and
  * is kept for relay_offer_retry().
  */
-static void first_offer(struct call *, json_t *req);
-
 void
 relay_offer(struct call *k, json_t *media, relay_cb *cb, void *arg)
 {

@@ -12,6 +12,10 @@
 # rtpsink at the SDP ports) and the CDR counts it.
 # Then the failure path: a caller whose ACK has no SDP answer: both legs
 # get a BYE whose Reason says so, and the CDR says who and why.
+# Last, a late-offer call re-offers once connected: the caller's
+# re-INVITE (a=sendonly) reaches the gateway on the same relay B-leg port
+# and the gateway's a=recvonly comes back on the A-leg port (a session
+# made from the callee's side takes re-offers like any other).
 . "$(dirname "$0")/../lib/sip.sh"
 sip_init
 sip_relayd_start
@@ -65,6 +69,21 @@ c=$SIP_CDR_LAST
 tl_assert_json "$c" '.final_code == 200 and .hangup_by == "controller" and (.reason | test("no SDP answer"))' "CDR: ended by the controller, reason"
 grep -q 'late offer: no SDP answer in the caller.s ACK: hanging up' "$TL_TMP/controller.log" ||
 	tl_fail "the controller log does not say why the call ended"
+tl_wait_for 5 "no call left in the controller and the relay" sip_no_calls
+
+tl_log "a re-INVITE in a late-offer call"
+sip_uas gw1r uas_lateoffer_reinvite.xml "$SIP_GW1_PORT"
+sip_uac callerr uac_lateoffer_reinvite.xml 127.0.0.2 -d 500
+tl_wait_for 10 "the relay to hold an answered session" sip_answered_call
+tl_wait_for 5 "the session's ports" sip_session_ports "$SIP_CALL_ID"
+sip_expect callerr 30 "the late-offer caller's re-INVITE is answered a=recvonly"
+sip_expect gw1r 30 "the gateway gets the re-INVITE with a=sendonly"
+awk '/^INVITE /{n++} n==2' "$TL_TMP/gw1r.msgs" | sed '/^---/q' | grep -q "^m=audio $SIP_B_PORT RTP/AVP 0" ||
+	tl_fail "the gateway's re-INVITE does not name the relay's B-leg port $SIP_B_PORT"
+sed -n '/CSeq: 2 INVITE/,/^---/p' "$TL_TMP/callerr.msgs" | grep -q "^m=audio $SIP_A_PORT RTP/AVP 0" ||
+	tl_fail "the caller's re-INVITE answer does not name the relay's A-leg port $SIP_A_PORT"
+sip_cdr_wait 3
+tl_assert_json "$SIP_CDR_LAST" '.final_code == 200 and .hangup_by == "caller"' "CDR: the re-offered late-offer call"
 tl_wait_for 5 "no call left in the controller and the relay" sip_no_calls
 sip_controller_stop
 tl_relayd_stop

@@ -16,6 +16,8 @@
 # re-INVITE (a=sendonly) reaches the gateway on the same relay B-leg port
 # and the gateway's a=recvonly comes back on the A-leg port (a session
 # made from the callee's side takes re-offers like any other).
+# And failover: gw1 refuses the INVITE without SDP with 503, gw2 gets
+# one without SDP too and its offer connects the call.
 . "$(dirname "$0")/../lib/sip.sh"
 sip_init
 sip_relayd_start
@@ -84,6 +86,20 @@ sed -n '/CSeq: 2 INVITE/,/^---/p' "$TL_TMP/callerr.msgs" | grep -q "^m=audio $SI
 	tl_fail "the caller's re-INVITE answer does not name the relay's A-leg port $SIP_A_PORT"
 sip_cdr_wait 3
 tl_assert_json "$SIP_CDR_LAST" '.final_code == 200 and .hangup_by == "caller"' "CDR: the re-offered late-offer call"
+tl_wait_for 5 "no call left in the controller and the relay" sip_no_calls
+
+tl_log "late offer and failover: gw1 503, gw2 offers"
+sip_uas gw1f uas_503.xml "$SIP_GW1_PORT"
+sip_uas gw2f uas_lateoffer.xml "$SIP_GW2_PORT"
+sip_uac callerf uac_lateoffer.xml 127.0.0.2 -d 300
+sip_expect callerf 30 "the late-offer call completes through gw2"
+sip_expect gw1f 10 "gw1 refused with 503"
+sip_expect gw2f 30 "gw2: INVITE without SDP, offer in the 200, answer in the ACK"
+sed -n '/^INVITE /,/^---/p' "$TL_TMP/gw1f.msgs" | grep -q '^m=' && tl_fail "gw1's INVITE carried SDP"
+sip_cdr_wait 4
+tl_assert_json "$SIP_CDR_LAST" '.gateway == "gw2" and .final_code == 200 and
+	.attempts == [{"gateway":"gw1","carrier":"c1","code":503},{"gateway":"gw2","carrier":"c1","code":200}]' \
+	"CDR: 503 from gw1, then gw2"
 tl_wait_for 5 "no call left in the controller and the relay" sip_no_calls
 sip_controller_stop
 tl_relayd_stop

@@ -32,8 +32,9 @@ sed -n '/^UPDATE /,/^---/p' "$TL_TMP/caller.msgs" | grep -q "^m=audio $SIP_A_POR
 	tl_fail "the caller's UPDATE does not offer the relay's A-leg port $SIP_A_PORT"
 o183=$(sed -n '/^SIP\/2.0 183/,/^---/p' "$TL_TMP/caller.msgs" | grep -m1 '^o=-' | awk '{print $2}')
 oupd=$(sed -n '/^UPDATE /,/^---/p' "$TL_TMP/caller.msgs" | grep -m1 '^o=-' | awk '{print $2}')
-[ -n "$o183" ] && [ "$o183" = "$oupd" ] ||
+if [ -z "$o183" ] || [ "$o183" != "$oupd" ]; then
 	tl_fail "the caller's UPDATE has o= session '$oupd', its 183 had '$o183'"
+fi
 tl_wait_for 5 "the gateway's UPDATE 200 with the relay's B-leg port" \
 	bash -c "sed -n '/^SIP\/2.0 200/,/^---/p' '$TL_TMP/gw1.msgs' | grep -q '^m=audio $SIP_B_PORT RTP/AVP 0'"
 q=$(timeout 5 "$TL_CTL" -s "$TL_SOCK" --json query "$SIP_CALL_ID")

@@ -4,7 +4,8 @@
  * 2xx is ACKed when A's ACK arrives), on_event() dispatches its events:
  * probes and registrations (health.c, register.c), edge protection on
  * every new request (protect.c), a new INVITE (invite.c), re-offers
- * (reinvite.c), gateway answers (invite.c), ACKs, BYEs checked by
+ * (reinvite.c), gateway answers (invite.c), ACKs and the caller's PRACKs
+ * (lateoffer.c: a late offer's answer), BYEs checked by
  * indialog.c, leg ends (hangup.c),
  * REGISTER (registrar.c), and the rest answered out of dialog.
  * Requests we drop without an answer are held here until they expire.
@@ -207,6 +208,8 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 			b_response(c, l, status, sip);
 		return;
 	case nua_i_ack:
+		if (l != NULL && l->side == 0 && lateoffer_ack(l->call, sip))
+			return;	/* the answer to a late offer */
 		if (l != NULL && l->call->reinv_ack != NULL &&
 		    l->call->reinv_ack != l) {
 			if (l->call->reinv_ack->nh != NULL)
@@ -217,6 +220,10 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 			l->call->b_acked = true;
 			nua_ack(l->call->b.nh, TAG_END());
 		}
+		return;
+	case nua_i_prack:	/* the stack answered it */
+		if (l != NULL && l->side == 0)
+			lateoffer_prack(l->call, sip);
 		return;
 	case nua_i_state:
 		tl_gets(tags, NUTAG_CALLSTATE_REF(cs), TAG_END());
@@ -334,7 +341,9 @@ b2bua_open(struct ctl *c)
 	    NUTAG_APPL_METHOD("OPTIONS"),	/* protect.c may drop them */
 	    NUTAG_APPL_METHOD("BYE"),		/* indialog.c checks them */
 	    NUTAG_ALLOW("REGISTER"),
-	    SIPTAG_SUPPORTED_STR(""),
+	    SIPTAG_SUPPORTED_STR("100rel"),	/* RFC 3262, per leg: the stack
+					 * PRACKs a gateway, and sends the
+					 * caller reliable 18x it asks for */
 	    SIPTAG_USER_AGENT_STR(conf->user_agent),
 	    NTATAG_UDP_MTU(65535),
 	    TPTAG_UDP_RMEM(conf->udp_rmem),

@@ -389,6 +389,13 @@ void	 relay_offer(struct call *, struct media_desc *media, relay_cb *,
 void	 relay_offer_retry(struct call *, relay_cb *, void *arg);
 void	 relay_answer(struct call *, struct media_desc *media, relay_cb *,
 	    void *arg);
+/* A late offer: the callee's offer makes the session (`sender`
+ * "callee"), the caller's answer follows (`sender` "caller"). */
+void	 relay_offer_callee(struct call *, struct media_desc *media,
+	    relay_cb *, void *arg);
+void	 relay_answer_caller(struct call *, struct media_desc *media,
+	    relay_cb *,
+	    void *arg);
 void	 relay_delete(struct call *, relay_cb *, void *arg);
 json_t	*relays_to_json(struct ctl *);
 
@@ -478,6 +485,13 @@ struct call {
 	const char		*screening;	/* owned, replaced, trusted, ... */
 	char			 pai_in[CTL_NUM_MAX];	/* PAI user as received */
 	char			 asserted[CTL_NUM_MAX], asserted_out[CTL_NUM_MAX];
+	/* lateoffer.c: an INVITE without SDP; the gateway offers (issue 13) */
+	bool			 late_offer;
+	int			 late_state;	/* lateoffer.c's LO_* */
+	char			*late_sdp;	/* in k->home: B's offer, A's answer */
+	bool			 a_100rel;	/* the caller takes reliable 18x */
+	bool			 late_early;	/* the offer came in a reliable 18x */
+	uint32_t		 late_rseq, late_cseq;	/* its RAck, for B's PRACK */
 };
 
 struct call	*call_new(struct ctl *, nua_handle_t *, const sip_t *);
@@ -498,6 +512,25 @@ void	 new_invite(struct ctl *, nua_t *, nua_handle_t *, const sip_t *);
 void	 gateway_start(struct call *);
 void	 b_response(struct ctl *, struct leg *, int status, const sip_t *);
 void	 on_invite_timeout(struct ctl *, su_timer_t *, void *arg);
+/* The caller is answered with status: connected (time, max duration). */
+void	 gateway_connected(struct call *, int status);
+
+/* ---- lateoffer.c: an INVITE without SDP (delayed offer) ---- */
+/* The call is routed: pick its relay and call the gateway without SDP. */
+void	 lateoffer_start(struct call *);
+/* B's handle was made: B's reliable 18x are PRACKed by lateoffer.c. */
+void	 lateoffer_b_leg(struct call *);
+/* B's 18x: true if handled here (a reliable one with the offer). */
+bool	 lateoffer_b_early(struct call *, int status, const sip_t *);
+/* B's 2xx: with the offer (through the relay to the caller's 2xx), or
+ * after the offer/answer in a reliable 18x and PRACK. */
+void	 lateoffer_b_answer(struct call *, int status, const sip_t *);
+/* The caller's ACK: true if it carries (or lacks) the late offer's
+ * answer and was handled here (B is ACKed with it, or the call ends). */
+bool	 lateoffer_ack(struct call *, const sip_t *);
+/* The caller's PRACK (the stack answered it): the answer to an offer
+ * in a reliable 18x goes to B in B's PRACK. */
+void	 lateoffer_prack(struct call *, const sip_t *);
 
 /* ---- reinvite.c: re-INVITE/UPDATE re-offers through the relay ---- */
 void	 reinvite_in(struct ctl *, nua_t *, struct leg *, const sip_t *,

@@ -112,13 +112,17 @@ gateway_start(struct call *k)
 		call_check(k);
 		return;
 	}
+	if (k->late_offer)
+		lateoffer_b_leg(k);	/* its PRACKs are ours */
 	clog_msg(c, LL_INFO, "call %s: attempt %d: %s -> %s", k->call_id,
 	    k->attempt + 1, gw->name, ruri);
 	k->state = CS_CALLING;
 	snprintf(mf, sizeof(mf), "%u", k->max_forwards);
-	nua_invite(k->b.nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+	/* No SDP for a late offer (lateoffer.c): the gateway offers. */
+	nua_invite(k->b.nh,
+	    TAG_IF(k->b_offer, SIPTAG_CONTENT_TYPE_STR("application/sdp")),
 	    SIPTAG_MAX_FORWARDS_STR(mf),
-	    SIPTAG_PAYLOAD_STR(k->b_offer),
+	    TAG_IF(k->b_offer, SIPTAG_PAYLOAD_STR(k->b_offer)),
 	    TAG_IF(route[0], SIPTAG_ROUTE_STR(route)),
 	    TAG_IF(cid[0], SIPTAG_HEADER_STR(cid)),
 	    TAG_IF(k->diversion[0], SIPTAG_HEADER_STR(k->diversion)),
@@ -141,6 +145,18 @@ on_max_duration(struct ctl *c, su_timer_t *t, void *arg)
 	clog_msg(c, LL_INFO, "call %s: max duration %gs reached", k->call_id,
 	    k->conf->max_duration);
 	b2bua_hangup(c, k->relay_key, BY_CONTROLLER, "max duration");
+}
+
+void
+gateway_connected(struct call *k, int status)
+{
+	k->a.answered = true;
+	k->state = CS_CONNECTED;
+	k->connect_t = wall_now();
+	k->final_code = status;
+	if (k->conf->max_duration > 0)
+		su_timer_set_interval(k->duration_timer, on_max_duration, k,
+		    (su_duration_t)(k->conf->max_duration * 1000));
 }
 
 static void
@@ -168,16 +184,8 @@ on_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 			nua_respond(k->a.nh, ax->status,
 			    sip_status_phrase(ax->status), TAG_END());
 		} else {
-			if (ax->status >= 200) {
-				k->a.answered = true;
-				k->state = CS_CONNECTED;
-				k->connect_t = wall_now();
-				k->final_code = ax->status;
-				if (k->conf->max_duration > 0)
-					su_timer_set_interval(k->duration_timer,
-					    on_max_duration, k, (su_duration_t)
-					    (k->conf->max_duration * 1000));
-			}
+			if (ax->status >= 200)
+				gateway_connected(k, ax->status);
 			nua_respond(k->a.nh, ax->status,
 			    sip_status_phrase(ax->status),
 			    SIPTAG_CONTENT_TYPE_STR("application/sdp"),
@@ -247,7 +255,10 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 		if (status == 100)
 			return;
 		k->state = CS_EARLY;
-		if (has_sdp)
+		if (k->late_offer && lateoffer_b_early(k, status, sip))
+			return;	/* a reliable 18x with the offer */
+		/* A late offer's 18x SDP is passed on with the 2xx's. */
+		if (has_sdp && !k->late_offer)
 			answer_via_relay(k, status, sip);
 		else
 			nua_respond(k->a.nh, status, sip_status_phrase(status),
@@ -257,6 +268,10 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 	if (status < 300) {
 		l->answered = true;
 		record_attempt(k, status);
+		if (k->late_offer) {
+			lateoffer_b_answer(k, status, sip);
+			return;
+		}
 		if (has_sdp) {
 			answer_via_relay(k, status, sip);
 			return;

@@ -244,6 +244,9 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 	if (sip->sip_payload != NULL && sip->sip_payload->pl_len > 0)
 		k->offer = strndup(sip->sip_payload->pl_data,
 		    sip->sip_payload->pl_len);
+	/* lateoffer.c: can the caller take an offer in a reliable 18x? */
+	k->a_100rel = sip_has_feature(sip->sip_supported, "100rel") ||
+	    sip_has_feature(sip->sip_require, "100rel");
 	/* Local accounts, emergency numbers, ENUM (maybe asynchronous:
 	 * enum.c resumes with b2bua_routed()), then the rules. */
 	if ((k->ncand = local_route(k)) == CTL_ROUTE_PENDING) {
@@ -301,7 +304,7 @@ b2bua_routed(struct call *k, int n)
 		return;
 	}
 	if (k->offer == NULL) {
-		fail_a(k, 488, "no SDP offer (late offer is not supported)");
+		lateoffer_start(k);	/* the gateway will offer */
 		return;
 	}
 	media = sdp_to_media(k->offer, strlen(k->offer), err, sizeof(err));

@@ -933,6 +933,8 @@ relays_to_json(struct ctl *c)
 
 /* ---- the typed client: a call's offer, answer and delete ---- */
 
+static void first_offer(struct call *, json_t *req);
+
 /*
  * The caller's media (its first offer, or a re-offer from the caller's
  * side). The first one carries the label and the relay's interfaces and
@@ -942,12 +944,58 @@ void
 relay_offer(struct call *k, struct media_desc *media, relay_cb *cb,
     void *arg)
 {
-	const struct relay_conf *rc = &k->relay->conf;
 	json_t *req = proto_request(0, "offer");
 
 	session_ids(k, req);
 	json_object_set_new(req, "media", media_to_json(media));
 	free(media);
+	first_offer(k, req);
+	send_request(k->relay, req, NULL, cb, arg, k);
+}
+
+/*
+ * A late offer (the caller's INVITE had no SDP): the callee's media in
+ * its 2xx is the offer and makes the session, on leg B (`sender`
+ * "callee", PROTOCOL.md); the reply has leg A's ports for the caller.
+ * Kept for relay_offer_retry() like the caller's first offer.
+ */
+void
+relay_offer_callee(struct call *k, struct media_desc *media, relay_cb *cb,
+    void *arg)
+{
+	json_t *req = proto_request(0, "offer");
+
+	session_ids(k, req);
+	json_object_set_new(req, "to_tag", json_string(k->to_tag));
+	json_object_set_new(req, "sender", json_string("callee"));
+	json_object_set_new(req, "media", media_to_json(media));
+	free(media);
+	first_offer(k, req);
+	send_request(k->relay, req, NULL, cb, arg, k);
+}
+
+/* The caller's answer (its ACK) to a late offer; the reply has leg B's
+ * ports for the callee. */
+void
+relay_answer_caller(struct call *k, struct media_desc *media, relay_cb *cb,
+    void *arg)
+{
+	json_t *req = proto_request(0, "answer");
+
+	session_ids(k, req);
+	json_object_set_new(req, "to_tag", json_string(k->to_tag));
+	json_object_set_new(req, "sender", json_string("caller"));
+	json_object_set_new(req, "media", media_to_json(media));
+	free(media);
+	send_request(k->relay, req, NULL, cb, arg, k);
+}
+
+/* The request that makes the session also names it and its interfaces. */
+static void
+first_offer(struct call *k, json_t *req)
+{
+	const struct relay_conf *rc = &k->relay->conf;
+
 	if (!k->relay_session) {
 		if (k->trunk != NULL)
 			json_object_set_new(req, "label",
@@ -958,7 +1006,6 @@ relay_offer(struct call *k, struct media_desc *media, relay_cb *cb,
 		json_decref(k->offer_req);
 		k->offer_req = json_deep_copy(req);
 	}
-	send_request(k->relay, req, NULL, cb, arg, k);
 }
 
 /* The first offer again, to k->relay (another relay after a failure). */

@@ -13,6 +13,7 @@ static const char *const media_types[] = { "audio", "video", "image", "text",
 static const char *const directions[] = { "sendrecv", "sendonly", "recvonly",
 	"inactive", NULL };
 static const char *const event_names[] = { "timeout", NULL };
+static const char *const senders[] = { "caller", "callee", NULL };
 
 #define STR(n, req)	{ n, FT_STRING, req, 0, 0, NULL, NULL }
 #define SSTR(n, req)	{ n, FT_STRING, req, 1, PROTO_MAX_STRING, NULL, NULL }
@@ -39,12 +40,14 @@ static const struct field f_offer[] = {
 	SSTR("call_id", true), SSTR("from_tag", true), SSTR("to_tag", false),
 	{ "media", FT_OBJARRAY, true, 1, PROTO_MAX_MEDIA, NULL, media_fields },
 	{ "interfaces", FT_STRARRAY, false, 1, 2, NULL, NULL },
-	SSTR("label", false), END
+	SSTR("label", false),
+	{ "sender", FT_STRING, false, 0, 0, senders, NULL }, END
 };
 static const struct field f_answer[] = {
 	SSTR("call_id", true), SSTR("from_tag", true), SSTR("to_tag", true),
 	{ "media", FT_OBJARRAY, true, 1, PROTO_MAX_MEDIA, NULL, media_fields },
-	SSTR("label", false), END
+	SSTR("label", false),
+	{ "sender", FT_STRING, false, 0, 0, senders, NULL }, END
 };
 static const struct field f_delete[] = {
 	SSTR("call_id", true), SSTR("from_tag", false), END

@@ -273,6 +273,41 @@ apply_media(struct relayd *rd, const char *cmd, struct session *s, int side,
 	return reply;	/* the caller journals the session */
 }
 
+/*
+ * Whose media a request carries: `sender` names it ("caller": leg A,
+ * "callee": leg B); without it, an offer is the caller's and an answer
+ * the callee's, or the from_tag of a re-offer says (the older form).
+ * A late offer (the caller's INVITE had no SDP) is the callee's offer
+ * and the caller's answer; the tags keep their dialog meaning: from_tag
+ * the caller's, to_tag the callee's.
+ */
+static bool
+sent_by(json_t *req, const char *who)
+{
+	const char *s = str(req, "sender");
+
+	return s != NULL && strcmp(s, who) == 0;
+}
+
+/* A callee's offer (a late offer, or a re-offer): the call's tags, both. */
+static int
+callee_side(struct session *s, const char *from, const char *to,
+    struct proto_error *err)
+{
+	if (to == NULL)
+		return proto_errorf(err, PROTO_E_VALUE, "offer: sender "
+		    "'callee' needs to_tag (the callee's tag)");
+	if (strcmp(from, s->tag[SIDE_A]) != 0)
+		return proto_errorf(err, PROTO_E_VALUE, "offer: from_tag '%s' "
+		    "is not the caller of call '%s'", from, s->call_id);
+	if (s->tag[SIDE_B][0] == '\0')
+		copy_field(s->tag[SIDE_B], sizeof(s->tag[SIDE_B]), to);
+	else if (strcmp(to, s->tag[SIDE_B]) != 0)
+		return proto_errorf(err, PROTO_E_VALUE, "offer: to_tag '%s' is "
+		    "not the callee of call '%s'", to, s->call_id);
+	return SIDE_B;
+}
+
 static json_t *
 cmd_offer(struct relayd *rd, json_t *req, json_t *id)
 {
@@ -293,8 +328,15 @@ cmd_offer(struct relayd *rd, json_t *req, json_t *id)
 			return fail(id, PROTO_E_INTERNAL, "out of memory");
 		created = true;
 	}
-	/* A re-INVITE may come from either party: its from-tag says which. */
-	if (strcmp(from, s->tag[SIDE_A]) == 0)
+	/* A re-INVITE may come from either party: its from-tag says which,
+	 * unless `sender` does. */
+	if (sent_by(req, "callee")) {
+		if ((side = callee_side(s, from, to, &err)) < 0) {
+			if (created)
+				session_destroy(rd, s);
+			return error_reply(id, &err);
+		}
+	} else if (strcmp(from, s->tag[SIDE_A]) == 0)
 		side = SIDE_A;
 	else if (strcmp(from, s->tag[SIDE_B]) == 0)
 		side = SIDE_B;
@@ -335,7 +377,14 @@ cmd_answer(struct relayd *rd, json_t *req, json_t *id)
 		    call_id);
 	if (s->tag[SIDE_B][0] == '\0' && strcmp(from, s->tag[SIDE_A]) == 0)
 		copy_field(s->tag[SIDE_B], sizeof(s->tag[SIDE_B]), to);
-	if (strcmp(to, s->tag[SIDE_B]) == 0 && strcmp(from, s->tag[SIDE_A]) == 0)
+	if (sent_by(req, "caller") && strcmp(from, s->tag[SIDE_A]) == 0 &&
+	    strcmp(to, s->tag[SIDE_B]) == 0)
+		side = SIDE_A;	/* the caller's answer to a late offer */
+	else if (sent_by(req, "caller"))
+		return fail(id, PROTO_E_VALUE, "answer: tags '%s'/'%s' are not "
+		    "the caller/callee of the call", from, to);
+	else if (strcmp(to, s->tag[SIDE_B]) == 0 &&
+	    strcmp(from, s->tag[SIDE_A]) == 0)
 		side = SIDE_B;
 	else if (strcmp(to, s->tag[SIDE_A]) == 0 &&
 	    strcmp(from, s->tag[SIDE_B]) == 0)
@@ -480,10 +529,10 @@ cmd_hello(struct relayd *rd, json_t *req, json_t *id)
 		    (long long)json_integer_value(p), PROTO_VERSION);
 	reply = proto_reply_ok(id);
 	json_object_update_new(reply, json_pack("{s:i, s:s, s:s, "
-	    "s:[s,s,s,s,s,s,s], s:s, s:s}", "protocol", PROTO_VERSION, "server",
+	    "s:[s,s,s,s,s,s,s,s], s:s, s:s}", "protocol", PROTO_VERSION, "server",
 	    "trunkline-relayd", "version", TRUNKLINE_VERSION, "features",
 	    "rtcp-mux", "strict-source", "stun-detect", "subscribe", "tcp-auth",
-	    "event-seq", "list-pages",
+	    "event-seq", "list-pages", "sender",
 	    "backend", rd->backend.ops->name, "backend_reason",
 	    rd->backend.reason));
 	return reply;

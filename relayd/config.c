@@ -217,12 +217,34 @@ parse_learning(struct cfgctx *c, json_t *o, struct relayd_conf *conf)
 	    "heuristic, immediate, sdp-only", mode);
 }
 
+/* "webrtc": the DTLS certificate of WebRTC legs (else one made at start). */
+static int
+parse_webrtc(struct cfgctx *c, json_t *o, struct relayd_conf *conf)
+{
+	static const char *const keys[] = { "certificate", "key", NULL };
+
+	if (o == NULL)
+		return 0;
+	if (!json_is_object(o))
+		return fail(c, "webrtc", "expected an object");
+	if (check_keys(c, o, "webrtc", keys) < 0 ||
+	    get_string(c, o, "webrtc", "certificate", conf->dtls_cert,
+	    sizeof(conf->dtls_cert), true) < 0 ||
+	    get_string(c, o, "webrtc", "key", conf->dtls_key,
+	    sizeof(conf->dtls_key), true) < 0)
+		return -1;
+	if (conf->dtls_cert[0] != '/' || conf->dtls_key[0] != '/')
+		return fail(c, "webrtc", "certificate and key must be absolute "
+		    "paths");
+	return 0;
+}
+
 static int
 parse_top(struct cfgctx *c, json_t *root, struct relayd_conf *conf)
 {
 	static const char *const keys[] = { "control", "interfaces", "ports",
 	    "timeouts", "backend", "log_level", "strict_source", "journal",
-	    "endpoint_learning", NULL };
+	    "endpoint_learning", "webrtc", NULL };
 	static const char *const backends[] = { "auto", "userspace", "nft",
 	    "kmod" };
 	char level[16] = "";
@@ -240,7 +262,8 @@ parse_top(struct cfgctx *c, json_t *root, struct relayd_conf *conf)
 	    get_bool(c, root, "", "strict_source", &conf->strict_source) < 0 ||
 	    parse_journal(c, root, conf) < 0 ||
 	    parse_learning(c, json_object_get(root, "endpoint_learning"),
-	    conf) < 0)
+	    conf) < 0 ||
+	    parse_webrtc(c, json_object_get(root, "webrtc"), conf) < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
 		ok |= strcmp(conf->backend, backends[i]) == 0;

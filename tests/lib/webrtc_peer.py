@@ -24,8 +24,8 @@ for tests/integration/webrtc_*.sh. Run with Debian's /usr/bin/python3
                  --out FILE
       hostile ICE checks: Binding requests with a wrong password
       (MODE=wrong-pwd), a broken MESSAGE-INTEGRITY (bad-mi), a USERNAME
-      not ours (wrong-user), then RTP from the same socket; counts any
-      answer within a second.
+      not ours (wrong-user), or correct ones (good: the control), then
+      RTP from the same socket; counts any answer within a second.
 
 Every loop is bounded in count and time.
 """
@@ -308,7 +308,7 @@ def main():
     t.add_argument("--user", required=True)
     t.add_argument("--pwd", required=True)
     t.add_argument("--mode", required=True,
-                   choices=["wrong-pwd", "bad-mi", "wrong-user"])
+                   choices=["wrong-pwd", "bad-mi", "wrong-user", "good"])
     t.add_argument("--count", type=int, default=10)
     t.add_argument("--out", required=True)
     a = p.parse_args()

@@ -233,9 +233,12 @@ parse_webrtc(struct cfgctx *c, json_t *o, struct relayd_conf *conf)
 	    get_string(c, o, "webrtc", "key", conf->dtls_key,
 	    sizeof(conf->dtls_key), true) < 0)
 		return -1;
-	if (conf->dtls_cert[0] != '/' || conf->dtls_key[0] != '/')
-		return fail(c, "webrtc", "certificate and key must be absolute "
-		    "paths");
+	if (conf->dtls_cert[0] != '/')
+		return fail(c, "webrtc.certificate", "'%s' is not an absolute "
+		    "path", conf->dtls_cert);
+	if (conf->dtls_key[0] != '/')
+		return fail(c, "webrtc.key", "'%s' is not an absolute path",
+		    conf->dtls_key);
 	return 0;
 }
 

@@ -208,6 +208,13 @@ fuzz-sdp:
 			$(SOFIA_LIBS) $(PKG_LIBS_PROTO); \
 	else echo "fuzz-sdp: clang not found, fuzz target not built"; fi
 
+# bench/webrtc: a fast WebRTC peer for the SRTP cost bench; it links
+# relayd's own stun.c/dtls.c/srtp.c.
+all: $(BUILD)/tools/webrtc_blast
+$(BUILD)/tools/webrtc_blast: $(BUILD)/bench/webrtc/webrtc_blast.o $(BUILD)/librelayd.a $(BUILD)/libproto.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_RELAY) -lm
+
 # libFuzzer target for relayd's STUN parser (ICE-lite, relayd/stun.c).
 .PHONY: fuzz-stun
 fuzz: fuzz-stun

@@ -14,6 +14,11 @@ for tests/integration/webrtc_*.sh. Run with Debian's /usr/bin/python3
       not its certificate's; --bad-tags K corrupts the SRTP tag of K
       packets after the first second. Writes a JSON summary to FILE.
 
+  webrtc_peer.py pair --sock S --call C --secs N --out FILE [--ifaces A,B]
+      browser to browser: two aiortc peers in one process; A offers (no
+      peer_transport: both legs WebRTC), the relay's reply is the offer
+      to B (setup actpass), B's answer goes back; counts frames both ways.
+
   webrtc_peer.py plain --bind IP:PORT --secs N --out FILE [--go FILE]
       the SIP side: a plain RTP endpoint. Counts the RTP it receives
       (version 2, payload type 0, one SSRC, rising sequence numbers) and,
@@ -167,6 +172,83 @@ async def browser(a):
     return out
 
 
+def offer_entry(sdp):
+    """A media entry from an aiortc SDP (its host candidate, ICE, DTLS)."""
+    cand = re.search(r"^a=candidate:\S+ 1 udp \d+ (\S+) (\d+) typ host", sdp,
+                     re.M)
+    return {"type": "audio", "transport": "UDP/TLS/RTP/SAVPF",
+            "address": cand.group(1) if cand else "0.0.0.0",
+            "rtp_port": int(cand.group(2)) if cand else 9, "rtcp_mux": True,
+            "ice_ufrag": sdp_attr(sdp, "ice-ufrag"),
+            "ice_pwd": sdp_attr(sdp, "ice-pwd"),
+            "fingerprint": sdp_attr(sdp, "fingerprint"),
+            "setup": sdp_attr(sdp, "setup")}
+
+
+async def pair(a):
+    """Browser to browser: two aiortc peers, both legs WebRTC. The relay's
+    offer reply is an SDP offer toward browser B (setup actpass)."""
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+    from aiortc.mediastreams import AudioStreamTrack, MediaStreamError
+
+    out = {"connected": False, "frames_a": 0, "frames_b": 0, "error": None}
+    pa, pb = RTCPeerConnection(), RTCPeerConnection()
+    tracks = {"a": [], "b": []}
+    pa.on("track", lambda t: tracks["a"].append(t))
+    pb.on("track", lambda t: tracks["b"].append(t))
+    pa.addTransceiver(AudioStreamTrack(), direction="sendrecv")
+    await pa.setLocalDescription(await pa.createOffer())
+    req = {"cmd": "offer", "call_id": a.call, "from_tag": "webA",
+           "media": [offer_entry(pa.localDescription.sdp)]}
+    if a.ifaces:
+        req["interfaces"] = a.ifaces.split(",")
+    r = ctl(a.sock, req)
+    out["offer_reply"] = r
+    if not r.get("ok"):
+        out["error"] = "offer refused"
+        return out
+    await pb.setRemoteDescription(RTCSessionDescription(
+        answer_sdp(r["media"][0], "0"), "offer"))
+    pb.addTrack(AudioStreamTrack())
+    await pb.setLocalDescription(await pb.createAnswer())
+    r = ctl(a.sock, {"cmd": "answer", "call_id": a.call, "from_tag": "webA",
+                     "to_tag": "webB",
+                     "media": [offer_entry(pb.localDescription.sdp)]})
+    out["answer_reply"] = r
+    if not r.get("ok"):
+        out["error"] = "answer refused"
+        return out
+    await pa.setRemoteDescription(RTCSessionDescription(
+        answer_sdp(r["media"][0], sdp_attr(pa.localDescription.sdp, "mid")
+                   or "0"), "answer"))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (
+            pa.connectionState == "connected" and
+            pb.connectionState == "connected"):
+        if "failed" in (pa.connectionState, pb.connectionState):
+            break
+        await asyncio.sleep(0.05)
+    out["states"] = [pa.connectionState, pb.connectionState]
+    out["connected"] = out["states"] == ["connected", "connected"]
+    if out["connected"]:
+        async def count(side):
+            end = time.monotonic() + a.secs
+            while time.monotonic() < end:
+                if not tracks[side]:
+                    await asyncio.sleep(0.05)
+                    continue
+                try:
+                    await asyncio.wait_for(tracks[side][0].recv(), max(
+                        0.05, end - time.monotonic()))
+                    out["frames_" + side] += 1
+                except (asyncio.TimeoutError, MediaStreamError):
+                    break
+        await asyncio.gather(count("a"), count("b"))
+    await pa.close()
+    await pb.close()
+    return out
+
+
 class Corrupter:
     """Wraps aiortc's SRTP sender: flips the last byte (the tag) of RTP."""
 
@@ -299,6 +381,12 @@ def main():
     b.add_argument("--bad-fingerprint", action="store_true")
     b.add_argument("--bad-tags", type=int, default=0)
     b.add_argument("--ifaces", default="", help="relay interfaces A,B")
+    w = sub.add_parser("pair")
+    w.add_argument("--sock", required=True)
+    w.add_argument("--call", required=True)
+    w.add_argument("--secs", type=float, default=3)
+    w.add_argument("--out", required=True)
+    w.add_argument("--ifaces", default="")
     q = sub.add_parser("plain")
     q.add_argument("--bind", required=True)
     q.add_argument("--secs", type=float, default=6)
@@ -314,6 +402,8 @@ def main():
     a = p.parse_args()
     if a.what == "browser":
         res = asyncio.run(asyncio.wait_for(browser(a), a.secs + 30))
+    elif a.what == "pair":
+        res = asyncio.run(asyncio.wait_for(pair(a), a.secs + 30))
     elif a.what == "plain":
         res = plain(a)
     else:

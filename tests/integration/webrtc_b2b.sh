@@ -6,7 +6,8 @@
 # (ICE-lite, setup actpass, its own credentials and fingerprint); B's
 # answer (setup active) goes to `answer`; the reply is A's answer (setup
 # passive). Both connect; audio must be decoded on both sides, each leg
-# decrypts what its browser sends and encrypts what the other sent.
+# decrypts what its browser sends and encrypts what the other sent. A
+# second call has B answer setup:passive, so the relay is its DTLS client.
 #
 # On the parent commit the offer is refused (unknown_field ice_ufrag).
 #
@@ -43,5 +44,19 @@ tl_log "webrtc: $(jq -c '[.streams[0].legs[].webrtc | {ice, dtls, dtls_role, srt
 tl_assert_json "$TL_REPLY" '[.streams[0].legs[].webrtc | .dtls_role == "server" and .srtp_in > 50 and .srtp_out > 50 and .srtp_auth_fail == 0 and .stun_bad == 0] == [true, true]' \
 	"both legs: DTLS server, SRTP in and out, no failures"
 tl_assert_json "$TL_REPLY" '.streams[0].path == "userspace"' "userspace only"
+tl_rpc_ok "{\"cmd\":\"delete\",\"call_id\":\"$CALL\"}" "delete"
+
+# Again with B answering setup:passive: the relay is B's DTLS client and
+# sends the ClientHello once B's first check passed.
+CALL=b2b-2
+tl_spawn pair2 "$TL_NS_CALLER" "$PY" "$PEER" pair --sock "$TL_SOCK" --call "$CALL" \
+	--secs 2 --ifaces caller,caller --b-passive --out "$TL_TMP/pair2.json"
+tl_reap pair2 45 || tl_fail "the aiortc pair (B passive) exited $TL_RC: $(tail -n 20 "$TL_TMP/pair2.err")"
+R=$(cat "$TL_TMP/pair2.json")
+tl_log "pair, B passive: $(jq -c 'del(.offer_reply, .answer_reply)' <<<"$R")"
+tl_assert_json "$R" '.connected and .frames_a >= 30 and .frames_b >= 30' "B passive: both connected, audio both ways"
+tl_rpc_ok "{\"cmd\":\"query\",\"call_id\":\"$CALL\"}" "query"
+tl_assert_json "$TL_REPLY" '[.streams[0].legs[].webrtc.dtls_role] == ["server", "client"] and ([.streams[0].legs[].webrtc.srtp_in] | all(. > 30))' \
+	"leg B: the relay was the DTLS client; SRTP flowed on both legs"
 tl_relayd_stop
 tl_pass

@@ -18,6 +18,7 @@ for tests/integration/webrtc_*.sh. Run with Debian's /usr/bin/python3
       browser to browser: two aiortc peers in one process; A offers (no
       peer_transport: both legs WebRTC), the relay's reply is the offer
       to B (setup actpass), B's answer goes back; counts frames both ways.
+      --b-passive: B answers setup:passive (the relay is then its client).
 
   webrtc_peer.py plain --bind IP:PORT --secs N --out FILE [--go FILE]
       the SIP side: a plain RTP endpoint. Counts the RTP it receives
@@ -210,6 +211,9 @@ async def pair(a):
     await pb.setRemoteDescription(RTCSessionDescription(
         answer_sdp(r["media"][0], "0"), "offer"))
     pb.addTrack(AudioStreamTrack())
+    if a.b_passive:     # aiortc answers active unless told (FINDINGS.md)
+        for t in pb.getTransceivers():
+            t._transport._set_role("server")
     await pb.setLocalDescription(await pb.createAnswer())
     r = ctl(a.sock, {"cmd": "answer", "call_id": a.call, "from_tag": "webA",
                      "to_tag": "webB",
@@ -387,6 +391,8 @@ def main():
     w.add_argument("--secs", type=float, default=3)
     w.add_argument("--out", required=True)
     w.add_argument("--ifaces", default="")
+    w.add_argument("--b-passive", action="store_true",
+                   help="B answers setup:passive: the relay is its DTLS client")
     q = sub.add_parser("plain")
     q.add_argument("--bind", required=True)
     q.add_argument("--secs", type=float, default=6)

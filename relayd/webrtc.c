@@ -89,7 +89,7 @@ webrtc_leg_enable(struct relayd *rd, struct leg *leg)
 }
 
 static void
-reset_session(struct rtc_leg *r)
+reset_dtls(struct rtc_leg *r)
 {
 	dtls_conn_free(r->dtls);
 	r->dtls = NULL;
@@ -97,9 +97,21 @@ reset_session(struct rtc_leg *r)
 	r->srtp = NULL;
 	r->dtls_state = DTLS_NEW;
 	r->profile = RTC_SRTP_NONE;
+}
+
+static void
+reset_ice(struct rtc_leg *r)
+{
 	r->ice = ICE_NEW;
 	r->nvalid = 0;
 	r->selected = -1;
+}
+
+static void
+reset_session(struct rtc_leg *r)
+{
+	reset_dtls(r);
+	reset_ice(r);
 }
 
 void
@@ -118,33 +130,46 @@ webrtc_set_remote(struct relayd *rd, struct leg *leg,
     const struct rtc_remote *rem)
 {
 	struct rtc_leg *r = leg->rtc;
+	bool same_ice, same_dtls;
 
 	if (r == NULL)
 		return;
-	if (r->has_remote && strcmp(r->remote.ufrag, rem->ufrag) == 0 &&
-	    strcmp(r->remote.pwd, rem->pwd) == 0 &&
-	    memcmp(r->remote.fp, rem->fp, DTLS_FP_LEN) == 0)
+	same_ice = r->has_remote && strcmp(r->remote.ufrag, rem->ufrag) == 0 &&
+	    strcmp(r->remote.pwd, rem->pwd) == 0;
+	same_dtls = r->has_remote &&
+	    memcmp(r->remote.fp, rem->fp, DTLS_FP_LEN) == 0;
+	if (same_ice && same_dtls)
 		return;		/* the same SDP again: nothing restarts */
-	if (r->has_remote) {
-		rlog(rd, LL_INFO, "call %s stream %d leg %s: new ICE/DTLS "
-		    "parameters: ICE and DTLS start over",
+	if (r->has_remote && !same_ice) {
+		/* ICE restart (RFC 8445 9): new checks, and new credentials
+		 * of ours in the reply; the DTLS association carries on. */
+		rlog(rd, LL_INFO, "call %s stream %d leg %s: ICE restart: "
+		    "checks start over with new credentials",
 		    leg->stream->session->call_id, leg->stream->index,
 		    leg_name(leg));
-		reset_session(r);
+		reset_ice(r);
 		leg_unlatch(leg);
+		if (random_ice(r->ufrag, RTC_UFRAG_LEN) < 0 ||
+		    random_ice(r->pwd, RTC_PWD_LEN) < 0)
+			rlog(rd, LL_ERROR, "call %s: getrandom failed; the old "
+			    "ICE credentials stay", leg->stream->session->call_id);
+	}
+	if (r->has_remote && !same_dtls) {
+		rlog(rd, LL_INFO, "call %s stream %d leg %s: new certificate "
+		    "fingerprint: DTLS starts over",
+		    leg->stream->session->call_id, leg->stream->index,
+		    leg_name(leg));
+		reset_dtls(r);
 	}
 	r->remote = *rem;
 	r->has_remote = true;
-	/* The browser's passive makes us the client; else we serve. */
-	r->server = strcmp(rem->setup, "passive") != 0;
+	/* The browser's passive makes us the client; else we serve. A
+	 * running association keeps its roles. */
+	if (r->dtls_state == DTLS_NEW)
+		r->server = strcmp(rem->setup, "passive") != 0;
 }
 
 /* ---- sending on the leg's socket ---- */
-
-struct sendarg {
-	struct relayd		*rd;
-	struct leg		*leg;
-};
 
 static void
 send_to(struct leg *leg, const struct sockaddr_storage *dst,

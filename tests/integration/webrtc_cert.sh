@@ -56,6 +56,25 @@ tl_assert_json "$TL_REPLY" '.media[0] | .transport == "RTP/AVP" and (has("finger
 tl_rpc_ok '{"cmd":"query","call_id":"c1"}' "query c1"
 tl_assert_json "$TL_REPLY" '.streams[0].legs[1].webrtc | .dtls_role == "server" and .ice == "new"' \
 	"leg B is the WebRTC leg; the browser said active: the relay is the DTLS server"
+
+# ICE restart by the browser (a re-offer from leg B with a new ufrag):
+# the relay's reply toward it (the answer's) carries new credentials of
+# ours; the same parameters again change nothing.
+SIP_A="{\"type\":\"audio\",\"address\":\"$TL_CALLER_IP\",\"rtp_port\":4000}"
+creds() {
+	tl_rpc_ok "{\"cmd\":\"answer\",\"call_id\":\"c1\",\"from_tag\":\"web\",\"to_tag\":\"sip\",\"media\":[$SIP_A]}" "$1"
+	jq -c '.media[0] | [.ice_ufrag, .ice_pwd, .fingerprint, .setup]' <<<"$TL_REPLY"
+}
+C1=$(creds "the SIP side's answer to a re-offer from the browser")
+C1b=$(creds "the same again")
+[ "$C1" = "$C1b" ] || tl_fail "an unchanged exchange changed our ICE credentials: $C1 / $C1b"
+tl_rpc_ok "{\"cmd\":\"offer\",\"call_id\":\"c1\",\"from_tag\":\"web\",\"media\":[{\"type\":\"audio\",\"transport\":\"UDP/TLS/RTP/SAVPF\",\"address\":\"0.0.0.0\",\"rtp_port\":9,\"rtcp_mux\":true,\"ice_ufrag\":\"brw2\",\"ice_pwd\":\"abcdefghijklmnopqrstu2\",\"fingerprint\":\"$FP\",\"setup\":\"actpass\"}]}" \
+	"the browser's ICE-restart re-offer"
+tl_assert_json "$TL_REPLY" '.media[0] | .transport == "RTP/AVP" and .rtcp_mux == false' "its reply (toward SIP) stays plain"
+C2=$(creds "the SIP side's answer after the ICE restart")
+jq -e --argjson a "$C1" --argjson b "$C2" '$a[0] != $b[0] and $a[1] != $b[1] and $a[2] == $b[2] and $b[3] == "passive"' >/dev/null <<<'{}' ||
+	tl_fail "ICE restart: want new ufrag/pwd, same fingerprint, setup passive: before $C1, after $C2"
+tl_log "ICE restart: our credentials $C1 -> $C2"
 tl_relayd_stop
 
 # A key that is not the certificate's; a file that is not a certificate.

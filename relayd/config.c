@@ -221,7 +221,8 @@ parse_learning(struct cfgctx *c, json_t *o, struct relayd_conf *conf)
 static int
 parse_webrtc(struct cfgctx *c, json_t *o, struct relayd_conf *conf)
 {
-	static const char *const keys[] = { "certificate", "key", NULL };
+	static const char *const keys[] = { "certificate", "key",
+	    "consent_timeout", NULL };
 
 	if (o == NULL)
 		return 0;
@@ -229,10 +230,18 @@ parse_webrtc(struct cfgctx *c, json_t *o, struct relayd_conf *conf)
 		return fail(c, "webrtc", "expected an object");
 	if (check_keys(c, o, "webrtc", keys) < 0 ||
 	    get_string(c, o, "webrtc", "certificate", conf->dtls_cert,
-	    sizeof(conf->dtls_cert), true) < 0 ||
+	    sizeof(conf->dtls_cert), false) < 0 ||
 	    get_string(c, o, "webrtc", "key", conf->dtls_key,
-	    sizeof(conf->dtls_key), true) < 0)
+	    sizeof(conf->dtls_key), false) < 0 ||
+	    get_number(c, o, "webrtc", "consent_timeout",
+	    &conf->consent_timeout, 0.5, 300) < 0)
 		return -1;
+	if (conf->dtls_cert[0] == '\0' && conf->dtls_key[0] == '\0')
+		return 0;	/* a certificate made at start */
+	if (conf->dtls_key[0] == '\0')
+		return fail(c, "webrtc", "'key' is required with 'certificate'");
+	if (conf->dtls_cert[0] == '\0')
+		return fail(c, "webrtc", "'certificate' is required with 'key'");
 	if (conf->dtls_cert[0] != '/')
 		return fail(c, "webrtc.certificate", "'%s' is not an absolute "
 		    "path", conf->dtls_cert);
@@ -302,6 +311,7 @@ config_defaults(struct relayd_conf *conf)
 	conf->learn_mode = LEARN_HEURISTIC;
 	conf->learn_window = 3;
 	conf->roaming_ssrc = true;
+	conf->consent_timeout = 30;
 	strcpy(conf->journal, "/run/trunkline/journal");
 }
 

@@ -215,7 +215,7 @@ accepted:
 		leg->stats.lost = rtp_seq_update(&leg->seq, p, len);
 	if (out->rtc != NULL) {
 		/* Encrypted toward the browser's ICE-selected address. */
-		if (!webrtc_output(out, p, &len, &dst)) {
+		if (!webrtc_output(rd, out, p, &len, &dst, now)) {
 			count_drop(rd, leg);
 			return;
 		}

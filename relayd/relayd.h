@@ -97,6 +97,7 @@ struct relayd_conf {
 	char			 tcp_secret[256];
 	char			 dtls_cert[256];	/* PEM; "": made at start */
 	char			 dtls_key[256];
+	double			 consent_timeout;	/* s, RFC 7675 */
 	struct iface_conf	 ifaces[RELAYD_MAX_IFACES];
 	int			 nifaces;
 	uint16_t		 port_min, port_max;
@@ -429,6 +430,7 @@ struct rtc_remote {
 struct rtc_counters {
 	uint64_t	 stun_ok, stun_bad, dtls_bad_fingerprint, dtls_fail;
 	uint64_t	 srtp_auth_fail, srtp_in, srtp_out, not_ice;
+	uint64_t	 consent_expired;	/* not sent: no check for long */
 };
 struct rtc_leg {
 	char			 ufrag[RTC_UFRAG_LEN + 1];	/* ours */
@@ -446,6 +448,8 @@ struct rtc_leg {
 	struct srtp_leg		*srtp;
 	enum rtc_srtp_profile	 profile;
 	struct rtc_counters	 c;
+	uint64_t		 last_check_ms;	/* last valid check (consent) */
+	bool			 consent_lost;	/* logged once */
 };
 /* Make a leg a WebRTC leg (new local credentials) or plain again. */
 int	 webrtc_leg_enable(struct relayd *, struct leg *);
@@ -460,9 +464,12 @@ void	 webrtc_set_remote(struct relayd *, struct leg *,
  */
 bool	 webrtc_input(struct relayd *, struct leg *, enum sock_kind,
 	    const struct sockaddr_storage *src, uint8_t *, size_t *len);
-/* Encrypt in place toward a WebRTC leg; false if it cannot be sent yet. */
-bool	 webrtc_output(struct leg *, uint8_t *, size_t *len,
-	    struct sockaddr_storage *dst);
+/*
+ * Encrypt in place toward a WebRTC leg; false if it cannot be sent: no
+ * DTLS yet, or no valid check for the consent timeout (RFC 7675).
+ */
+bool	 webrtc_output(struct relayd *, struct leg *, uint8_t *, size_t *len,
+	    struct sockaddr_storage *dst, uint64_t now);
 void	 webrtc_tick(struct relayd *, struct leg *);
 /* Reply fields of a WebRTC leg (ice, fingerprint, setup, candidates). */
 void	 webrtc_reply(const struct relayd *, const struct leg *, json_t *);

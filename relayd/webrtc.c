@@ -285,6 +285,8 @@ on_stun(struct relayd *rd, struct leg *leg,
 	if (n < 0)
 		return;
 	r->c.stun_ok++;
+	r->last_check_ms = now_ms();
+	r->consent_lost = false;
 	i = validate(r, src);
 	if (r->ice == ICE_NEW)
 		r->ice = ICE_CHECKED;
@@ -432,14 +434,38 @@ webrtc_input(struct relayd *rd, struct leg *leg, enum sock_kind kind,
 	return true;
 }
 
+/*
+ * Consent freshness (RFC 7675): a browser that stopped sending valid
+ * checks (gone, or its NAT mapping now leads elsewhere) gets no more
+ * media from us until it checks again.
+ */
+static bool
+consent_ok(struct relayd *rd, struct leg *leg, uint64_t now)
+{
+	struct rtc_leg *r = leg->rtc;
+
+	if (now < r->last_check_ms ||
+	    (double)(now - r->last_check_ms) < rd->conf.consent_timeout * 1000)
+		return true;
+	r->c.consent_expired++;
+	if (!r->consent_lost) {
+		r->consent_lost = true;
+		rlog(rd, LL_INFO, "call %s stream %d leg %s: no valid ICE check "
+		    "for %.1f s: consent expired, media to the browser stops "
+		    "until it checks again", leg->stream->session->call_id,
+		    leg->stream->index, leg_name(leg), rd->conf.consent_timeout);
+	}
+	return false;
+}
+
 bool
-webrtc_output(struct leg *leg, uint8_t *p, size_t *len,
-    struct sockaddr_storage *dst)
+webrtc_output(struct relayd *rd, struct leg *leg, uint8_t *p, size_t *len,
+    struct sockaddr_storage *dst, uint64_t now)
 {
 	struct rtc_leg *r = leg->rtc;
 
 	if (r->dtls_state != DTLS_CONNECTED || r->srtp == NULL ||
-	    r->selected < 0)
+	    r->selected < 0 || !consent_ok(rd, leg, now))
 		return false;
 	if (srtp_leg_protect(r->srtp, p, len, pkt_is_rtcp(p, *len)) < 0)
 		return false;
@@ -504,7 +530,8 @@ webrtc_json(const struct leg *leg)
 	json_object_set_new(o, "selected", r->selected < 0 ? json_null() :
 	    json_string(addr_fmt(&r->valid[r->selected], buf, sizeof(buf))));
 	json_object_update_new(o, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, "
-	    "s:I, s:I}", "stun_ok", (json_int_t)r->c.stun_ok,
+	    "s:I, s:I, s:I}", "consent_expired",
+	    (json_int_t)r->c.consent_expired, "stun_ok", (json_int_t)r->c.stun_ok,
 	    "stun_bad", (json_int_t)r->c.stun_bad,
 	    "dtls_bad_fingerprint", (json_int_t)r->c.dtls_bad_fingerprint,
 	    "dtls_fail", (json_int_t)r->c.dtls_fail,

@@ -12,6 +12,10 @@
  *                --count N --rate PPS --ready FILE --go FILE [--ifaces A,B]
  *   webrtc_blast --crypto N     (the SRTP work alone, ns per packet)
  *
+ * While it sends it keeps ICE consent (RFC 7675) with a check every 2 s;
+ * --no-consent sends none after the first (tests/integration/
+ * webrtc_consent.sh).
+ *
  * Writes {"leg_b_port":..} to FILE.ready once DTLS is done, and a JSON
  * summary on stdout at the end. Every wait is bounded.
  */
@@ -36,6 +40,9 @@
 struct blast {
 	int			 fd;
 	struct sockaddr_storage	 relay;
+	char			 user[300];	/* ICE: "RELAYUFRAG:blst" */
+	char			 pwd[300];	/* the relay's ice-pwd */
+	bool			 consent;	/* a check every 2 s */
 	uint64_t		 received, received_ok;
 	struct srtp_leg		*srtp;
 };
@@ -107,26 +114,35 @@ send_dtls(void *arg, const uint8_t *p, size_t len)
 	    addr_len(&b->relay));
 }
 
+static void
+send_check(struct blast *b)
+{
+	uint8_t req[512], txid[12];
+	int n;
+
+	for (int i = 0; i < 12; i++)
+		txid[i] = (uint8_t)rand();
+	n = stun_binding_request(txid, b->user, 0x6e0001ff, true, b->pwd,
+	    strlen(b->pwd), req, sizeof(req));
+	if (n < 0)
+		die("stun build: %s", strerror(-n));
+	send_dtls(b, req, (size_t)n);
+}
+
 /* ICE: one check with USE-CANDIDATE, answered with our integrity. */
 static void
 ice_check(struct blast *b, const char *ufrag, const char *pwd)
 {
-	uint8_t req[512], resp[2048], txid[12];
-	char user[300];
+	uint8_t resp[2048];
 	struct stun_msg m;
 
-	snprintf(user, sizeof(user), "%s:%s", ufrag, MY_UFRAG);
+	snprintf(b->user, sizeof(b->user), "%s:%s", ufrag, MY_UFRAG);
+	snprintf(b->pwd, sizeof(b->pwd), "%s", pwd);
 	for (int try = 0; try < 10; try++) {
 		struct pollfd p = { .fd = b->fd, .events = POLLIN };
 		int n;
 
-		for (int i = 0; i < 12; i++)
-			txid[i] = (uint8_t)rand();
-		n = stun_binding_request(txid, user, 0x6e0001ff, true, pwd,
-		    strlen(pwd), req, sizeof(req));
-		if (n < 0)
-			die("stun build: %s", strerror(-n));
-		send_dtls(b, req, (size_t)n);
+		send_check(b);
 		if (poll(&p, 1, 500) <= 0)
 			continue;
 		n = (int)recv(b->fd, resp, sizeof(resp), 0);
@@ -182,6 +198,8 @@ drain(struct blast *b)
 
 	while ((n = recv(b->fd, pkt, 2048, MSG_DONTWAIT)) > 0) {
 		size_t len = (size_t)n;
+		if (pkt[0] < 128 || pkt[0] > 191)
+			continue;	/* answers to consent checks */
 		b->received++;
 		if (pkt[0] >= 128 && pkt[0] <= 191 &&
 		    srtp_leg_unprotect(b->srtp, pkt, &len,
@@ -222,11 +240,16 @@ static void
 blast(struct blast *b, unsigned long count, unsigned long rate)
 {
 	uint8_t pkt[2048 + RTC_SRTP_ROOM];
-	uint64_t start = mono_us();
+	uint64_t start = mono_us(), next_check = start + 2000000;
 
 	for (unsigned long i = 0; i < count; i++) {
 		uint64_t due = start + (uint64_t)(i * 1000000.0 / (double)rate);
 		size_t len = 172;
+
+		if (b->consent && due >= next_check) {
+			send_check(b);	/* RFC 7675: keep consent */
+			next_check += 2000000;
+		}
 
 		while (mono_us() < due) {
 			drain(b);
@@ -298,6 +321,7 @@ main(int argc, char *argv[])
 		{ "count", 1, NULL, 'n' }, { "rate", 1, NULL, 'r' },
 		{ "ready", 1, NULL, 'R' }, { "go", 1, NULL, 'g' },
 		{ "ifaces", 1, NULL, 'i' }, { "crypto", 1, NULL, 'C' },
+		{ "no-consent", 0, NULL, 'N' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = NULL, *call = "blast", *bind_s = NULL, *sink = NULL;
@@ -305,7 +329,7 @@ main(int argc, char *argv[])
 	unsigned long count = 1000, rate = 1000;
 	struct sockaddr_storage me, sk;
 	static struct relayd rd;
-	struct blast b = { .fd = -1 };
+	struct blast b = { .fd = -1, .consent = true };
 	char err[256], ip[64], buf[64];
 	json_t *media, *req, *reply, *m;
 	uint64_t t0;
@@ -322,6 +346,7 @@ main(int argc, char *argv[])
 		case 'R': ready = optarg; break;
 		case 'g': go = optarg; break;
 		case 'i': ifaces = optarg; break;
+		case 'N': b.consent = false; break;
 		case 'C':
 			crypto_only(strtoul(optarg, NULL, 10) ?: 1);
 			return 0;

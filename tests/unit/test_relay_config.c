@@ -190,7 +190,7 @@ test_errors_name_file_line_and_field(void **state)
 	    "\"key\": \"/k.pem\"}}", "F:2: webrtc.certificate: 'c.pem' is not "
 	    "an absolute path");
 	expect_error(state, "{\"webrtc\": {\"certificate\": \"/c.pem\"}}",
-	    "F:1: webrtc: missing field 'key'");
+	    "F:1: webrtc: 'key' is required with 'certificate'");
 	expect_error(state, "{\n\"webrtc\": {\"cert\": \"/c.pem\"}}",
 	    "F:2: webrtc.cert: unknown field");
 }

@@ -16,6 +16,8 @@ PKGS=(
 	xz-utils file
 	ethtool util-linux
 	sip-tester python3
+	# relayd's WebRTC legs (DTLS, SRTP) and their tests (aiortc, Chromium)
+	libssl-dev libsrtp2-dev openssl python3-aiortc chromium
 )
 
 if [ "$(id -u)" != 0 ]; then

@@ -201,10 +201,17 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 		if (l != NULL && l->call->reinv != 0 &&
 		    !l->call->reinv_update && l == reinv_to(l->call))
 			reinvite_response(c, l, status, sip);
-		else if (l != NULL && l->side == 1)
+		else if (l != NULL && l->side == 1) {
+			if (status >= 180 && status < 300)
+				reinvite_peer_sdp(l, sip);	/* B's SDP */
 			b_response(c, l, status, sip);
+		}
 		return;
 	case nua_i_ack:
+		/* reinvite.c: the answer to our offer in an offerless
+		 * re-INVITE's 2xx */
+		if (l != NULL && reinvite_ack(c, l, sip))
+			return;
 		if (l != NULL && l->call->reinv_ack != NULL &&
 		    l->call->reinv_ack != l) {
 			if (l->call->reinv_ack->nh != NULL)

@@ -307,7 +307,12 @@ struct sdp_origin {
 	uint64_t	 session;
 	uint64_t	 version;
 	uint64_t	 digest;	/* of the last body sent, version aside */
+	char		*body;		/* that body (malloc'd): our current
+					 * SDP on the leg (reinvite.c answers
+					 * offerless re-INVITEs with it) */
 };
+/* Free o->body (the rest stays: the leg's o= goes on). */
+void	 sdp_origin_clear(struct sdp_origin *o);
 /*
  * Rewrite a body with the relay's media (its reply) so that it names the
  * relay and nothing of the far side: every c= and the o= address, m=
@@ -448,6 +453,11 @@ struct call {
 	const char		*screening;	/* owned, replaced, trusted, ... */
 	char			 pai_in[CTL_NUM_MAX];	/* PAI user as received */
 	char			 asserted[CTL_NUM_MAX], asserted_out[CTL_NUM_MAX];
+	/* reinvite.c: in-dialog offer/answer (issue 13) */
+	char			*peer_sdp[2];	/* the SDP A / B sent last */
+	struct leg		*offerless;	/* our offer in a 2xx to an
+						 * offerless re-INVITE awaits
+						 * the ACK's answer */
 };
 
 struct call	*call_new(struct ctl *, nua_handle_t *, const sip_t *);
@@ -477,6 +487,13 @@ void	 reinvite_response(struct ctl *, struct leg *, int status,
 struct leg	*reinv_to(struct call *);
 /* A call ends during a re-offer: answer the re-offerer with status. */
 void	 reinvite_abort(struct call *, int status);
+/* An ACK on l: true if it ended an exchange of ours (an offerless
+ * re-INVITE: its answer goes to the relay if the media changed). */
+bool	 reinvite_ack(struct ctl *, struct leg *, const sip_t *);
+/* The SDP a peer sent (an answer or an offer the other side took). */
+void	 reinvite_peer_sdp(struct leg *, const sip_t *);
+/* call_free(): what reinvite.c keeps per call. */
+void	 reinvite_free(struct call *);
 
 /* ---- hangup.c: BYE/CANCEL, controller and relay hangups ---- */
 void	 leg_terminated(struct ctl *, struct leg *);

@@ -43,7 +43,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char err[160], *out;
 	json_t *media, *relay, *m;
-	struct sdp_origin o = { 0, size, 0 };
+	struct sdp_origin o = { 0, size, 0, NULL };
 	size_t i;
 
 	media = sdp_to_media((const char *)data, size, err, sizeof(err));
@@ -68,6 +68,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 	free(out);
+	sdp_origin_clear(&o);
 	json_decref(relay);
 	json_decref(media);
 	return 0;

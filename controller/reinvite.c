@@ -6,6 +6,12 @@
  * One re-offer at a time (another one gets 491); an UPDATE is answered
  * through its saved event, a re-INVITE's 2xx is ACKed when the re-offerer
  * ACKs (b2bua.c).
+ *
+ * A re-INVITE without an offer (RFC 3261 14.2; session refreshes, RFC
+ * 4028) is answered on its own leg: our offer in the 200 is the SDP we
+ * last sent that peer (sdp.c keeps it, o= version unchanged), and the
+ * answer in the ACK goes to the relay only if it changes that peer's
+ * media. The other leg hears nothing: its media did not move.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +20,63 @@
 
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
+
+/* ---- what each peer sent last ---- */
+
+static void
+set_peer_sdp(struct call *k, int side, const char *body, size_t len)
+{
+	char *copy = strndup(body, len);
+
+	if (copy == NULL)
+		return;	/* the older one stays: a refresh may be relayed */
+	free(k->peer_sdp[side]);
+	k->peer_sdp[side] = copy;
+}
+
+void
+reinvite_peer_sdp(struct leg *l, const sip_t *sip)
+{
+	if (sip != NULL && sip->sip_payload != NULL &&
+	    sip->sip_payload->pl_len > 0)
+		set_peer_sdp(l->call, l->side, sip->sip_payload->pl_data,
+		    sip->sip_payload->pl_len);
+}
+
+static const char *
+peer_sdp(const struct call *k, int side)
+{
+	if (k->peer_sdp[side] != NULL)
+		return k->peer_sdp[side];
+	return side == 0 ? k->offer : NULL;
+}
+
+/* Would media change what the relay holds for that side? Unknown: yes. */
+static bool
+media_changed(const struct call *k, int side, const json_t *media)
+{
+	const char *old = peer_sdp(k, side);
+	char err[160];
+	json_t *om;
+	bool changed;
+
+	if (old == NULL || (om = sdp_to_media(old, strlen(old), err,
+	    sizeof(err))) == NULL)
+		return true;
+	changed = !json_equal(om, (json_t *)media);
+	json_decref(om);
+	return changed;
+}
+
+void
+reinvite_free(struct call *k)
+{
+	free(k->peer_sdp[0]);
+	free(k->peer_sdp[1]);
+	k->peer_sdp[0] = k->peer_sdp[1] = NULL;
+	sdp_origin_clear(&k->a.sdp);
+	sdp_origin_clear(&k->b.sdp);
+}
 
 /* ---- re-INVITE: a new offer from either side goes through the relay ---- */
 
@@ -108,6 +171,90 @@ on_reinv_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
 	free(sdp);
 }
 
+/* ---- a re-INVITE without an offer: answered on its own leg ---- */
+
+static void
+offerless_in(struct ctl *c, nua_t *nua, struct leg *l)
+{
+	struct call *k = l->call;
+	const char *sdp = l->sdp.body;
+
+	if (sdp == NULL) {	/* nothing sent yet: cannot happen connected */
+		nua_respond(l->nh, SIP_500_INTERNAL_SERVER_ERROR,
+		    NUTAG_WITH_THIS(nua), TAG_END());
+		return;
+	}
+	clog_msg(c, LL_DEBUG, "call %s: re-INVITE without SDP from the %s: "
+	    "our current SDP offered", k->call_id, l->side == 0 ? "caller" :
+	    "callee");
+	k->offerless = l;
+	nua_respond(l->nh, SIP_200_OK, NUTAG_WITH_THIS(nua),
+	    SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+	    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+}
+
+static void
+on_ack_media(struct ctl *c, void *arg, const struct relay_reply *rr)
+{
+	struct call *k = arg;
+
+	if (k->finished) {
+		call_check(k);
+		return;
+	}
+	/* No reply: the relay failed, and its calls end through relay.c. */
+	if (rr->answered && !rr->ok) {
+		clog_msg(c, LL_WARNING, "call %s: relay %s refused the media "
+		    "of an ACK: %s", k->call_id, relay_name(k->relay),
+		    rr->error);
+		b2bua_hangup(c, k->relay_key, BY_CONTROLLER,
+		    "media relay refused the new media");
+	}
+}
+
+bool
+reinvite_ack(struct ctl *c, struct leg *l, const sip_t *sip)
+{
+	struct call *k = l->call;
+	char err[160];
+	json_t *media;
+
+	if (k->offerless != l) {
+		reinvite_peer_sdp(l, sip);	/* a late offer's answer */
+		return false;
+	}
+	k->offerless = NULL;
+	if (sip == NULL || sip->sip_payload == NULL ||
+	    sip->sip_payload->pl_len == 0) {
+		/* RFC 3261 13.2.1 wants the answer here; without one the
+		 * media stay as they were. */
+		clog_msg(c, LL_NOTICE, "call %s: ACK without the answer to our "
+		    "offer: media unchanged", k->call_id);
+		return true;
+	}
+	if ((media = sdp_to_media(sip->sip_payload->pl_data,
+	    sip->sip_payload->pl_len, err, sizeof(err))) == NULL) {
+		clog_msg(c, LL_NOTICE, "call %s: answer in ACK: %s", k->call_id,
+		    err);
+		b2bua_hangup(c, k->relay_key, BY_CONTROLLER,
+		    "unusable SDP answer in ACK");
+		return true;
+	}
+	if (!media_changed(k, l->side, media)) {
+		json_decref(media);
+		reinvite_peer_sdp(l, sip);
+		return true;
+	}
+	reinvite_peer_sdp(l, sip);
+	clog_msg(c, LL_DEBUG, "call %s: the %s moved its media in an ACK: to "
+	    "relay %s", k->call_id, l->side == 0 ? "caller" : "callee",
+	    relay_name(k->relay));
+	relay_media(l, media, on_ack_media);
+	return true;
+}
+
+/* ---- a re-offer ---- */
+
 void
 reinvite_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip,
     bool update)
@@ -137,16 +284,21 @@ reinvite_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip,
 		nua_respond(l->nh, SIP_200_OK, NUTAG_WITH_THIS(nua), TAG_END());
 		return;
 	}
-	if (k->state != CS_CONNECTED || k->reinv != 0) {
-		int st = k->reinv ? 491 : 488;
+	if (k->state != CS_CONNECTED || k->reinv != 0 || k->offerless != NULL) {
+		int st = k->state == CS_CONNECTED ? 491 : 488;
 		nua_respond(l->nh, st, sip_status_phrase(st),
 		    NUTAG_WITH_THIS(nua), TAG_END());
 		return;
 	}
-	if (sip->sip_payload == NULL || sip->sip_payload->pl_len == 0 ||
-	    (media = sdp_to_media(sip->sip_payload->pl_data,
+	if (!update && (sip->sip_payload == NULL ||
+	    sip->sip_payload->pl_len == 0)) {
+		offerless_in(c, nua, l);
+		return;
+	}
+	if ((media = sdp_to_media(sip->sip_payload->pl_data,
 	    sip->sip_payload->pl_len, err, sizeof(err))) == NULL) {
-		/* A re-INVITE without an offer is not relayed (yet). */
+		clog_msg(c, LL_NOTICE, "call %s: re-offer from the %s: %s: 488",
+		    k->call_id, l->side == 0 ? "caller" : "callee", err);
 		nua_respond(l->nh, SIP_488_NOT_ACCEPTABLE, NUTAG_WITH_THIS(nua),
 		    TAG_END());
 		return;
@@ -205,6 +357,10 @@ reinvite_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 	}
 	if (!k->reinv_update)
 		k->reinv_ack = l;	/* ACKed when the re-offerer ACKs */
+	/* Both peers take the new media now (the offer was accepted). */
+	set_peer_sdp(k, reinv_from(k)->side, k->reinv_sdp,
+	    strlen(k->reinv_sdp));
+	reinvite_peer_sdp(l, sip);
 	if (sip->sip_payload == NULL || (media = sdp_to_media(
 	    sip->sip_payload->pl_data, sip->sip_payload->pl_len, err,
 	    sizeof(err))) == NULL) {

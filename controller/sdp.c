@@ -487,9 +487,18 @@ sdp_rewrite(const char *body, size_t len, json_t *media,
 		goto out;
 	o->version = version;
 	o->digest = d;
+	free(o->body);
+	o->body = strdup(out);
 out:
 	if (p != NULL)
 		sdp_parser_free(p);
 	su_home_deinit(home);
 	return out;
+}
+
+void
+sdp_origin_clear(struct sdp_origin *o)
+{
+	free(o->body);
+	o->body = NULL;
 }

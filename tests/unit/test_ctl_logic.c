@@ -253,7 +253,7 @@ test_sdp(void **state)
 	char err[160];
 	json_t *m = sdp_to_media(offer, strlen(offer), err, sizeof(err));
 	json_t *relay;
-	struct sdp_origin o = { 0, 6, 0 };
+	struct sdp_origin o = { 0, 6, 0, NULL };
 	char *out;
 
 	assert_non_null(m);
@@ -292,6 +292,7 @@ test_sdp(void **state)
 	assert_null(sdp_rewrite(offer, strlen(offer), relay, &o, err, sizeof(err)));
 	assert_non_null(strstr(err, "fewer media"));
 	json_decref(relay);
+	sdp_origin_clear(&o);
 
 	assert_null(sdp_to_media("garbage", 7, err, sizeof(err)));
 	assert_null(sdp_to_media("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\n", 42, err, sizeof(err)));

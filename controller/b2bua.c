@@ -193,17 +193,26 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 			reinvite_in(c, nua, l, sip, true);
 		return;
 	case nua_r_update:
+		/* session_timer.c: our own refreshes */
+		if (l != NULL && session_timer_response(c, l, event, status,
+		    sip))
+			return;
 		if (l != NULL && l->call->reinv != 0 && l->call->reinv_update &&
 		    l == reinv_to(l->call))
 			reinvite_response(c, l, status, sip);
 		return;
 	case nua_r_invite:
+		if (l != NULL && session_timer_response(c, l, event, status,
+		    sip))
+			return;
 		if (l != NULL && l->call->reinv != 0 &&
 		    !l->call->reinv_update && l == reinv_to(l->call))
 			reinvite_response(c, l, status, sip);
 		else if (l != NULL && l->side == 1) {
 			if (status >= 180 && status < 300)
 				reinvite_peer_sdp(l, sip);	/* B's SDP */
+			if (status >= 200 && status < 300 && !l->answered)
+				session_timer_callee(l, sip);
 			b_response(c, l, status, sip);
 		}
 		return;
@@ -329,6 +338,9 @@ b2bua_open(struct ctl *c)
 	    NUTAG_MEDIA_ENABLE(0),
 	    NUTAG_AUTOANSWER(0), NUTAG_AUTOALERT(0), NUTAG_AUTOACK(0),
 	    NUTAG_SESSION_TIMER(0),
+	    /* Sofia still writes Session-Expires into refreshes on our client
+	     * legs (session_timer.c): never below our min_se, not its 120 */
+	    NUTAG_MIN_SE(conf->min_se > 0 ? (unsigned)conf->min_se : 90),
 	    NUTAG_ENABLEINVITE(1),
 	    NUTAG_OUTBOUND("no-options-keepalive no-validate no-natify"),
 	    NUTAG_AUTO302(0), NUTAG_AUTO305(0),

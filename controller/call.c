@@ -82,6 +82,7 @@ call_free(struct call *k)
 		nua_destroy_event(k->reinv_saved);
 	json_decref(k->offer_req);
 	reinvite_free(k);
+	session_timer_free(k);
 	config_unref(k->conf);
 	su_home_unref(k->home);
 }

@@ -122,6 +122,8 @@ struct trunk {
 	int			 nnumbers;
 	char			 default_cli[32];	/* for numbers not owned */
 	char			 region[32];	/* emergency region (trunks) */
+	int			 session_expires;	/* session_timer.c, */
+	bool			 has_session_expires;	/* if set here */
 };
 
 struct gateway {
@@ -141,6 +143,8 @@ struct gateway {
 	struct xform_set	 xf;		/* on the way out */
 	struct probe_conf	*probe;		/* health.c: NULL not probed */
 	bool			 trusted;	/* identity.c: gets private PAI */
+	int			 session_expires;	/* session_timer.c, */
+	bool			 has_session_expires;	/* if set here */
 };
 
 struct carrier_gw {
@@ -221,6 +225,8 @@ struct ctl_conf {
 	struct local_conf	*local;		/* registrar.c: accounts... */
 	char			 refusal_path[256];	/* cdr.c: refusal CDRs */
 	double			 refusal_rate, refusal_burst;	/* lines/s; 0 off */
+	int			 session_expires;	/* session_timer.c; 0 off */
+	int			 min_se;
 };
 
 /* 0, or -1 with "file:line: field: message" in err. root may be NULL
@@ -458,6 +464,7 @@ struct call {
 	struct leg		*offerless;	/* our offer in a 2xx to an
 						 * offerless re-INVITE awaits
 						 * the ACK's answer */
+	struct session_timer	*st;		/* session_timer.c (k->home) */
 };
 
 struct call	*call_new(struct ctl *, nua_handle_t *, const sip_t *);
@@ -492,8 +499,42 @@ void	 reinvite_abort(struct call *, int status);
 bool	 reinvite_ack(struct ctl *, struct leg *, const sip_t *);
 /* The SDP a peer sent (an answer or an offer the other side took). */
 void	 reinvite_peer_sdp(struct leg *, const sip_t *);
+/* A peer's SDP in an answer to an offer of ours that changed nothing
+ * (its refresh): to the relay if it moves that peer's media. */
+void	 reinvite_media_in(struct leg *, const sip_t *);
 /* call_free(): what reinvite.c keeps per call. */
 void	 reinvite_free(struct call *);
+
+/* ---- session_timer.c: RFC 4028 session timers, per leg ---- */
+struct session_timer;
+/* Top-level session_expires and min_se; a trunk's or gateway's own
+ * session_expires (after the top-level keys). */
+int	 session_timer_parse(struct proto_cfg *, json_t *root,
+	    struct ctl_conf *);
+int	 session_timer_parse_override(struct proto_cfg *, json_t *o,
+	    const char *path, const struct ctl_conf *, int *out, bool *set);
+/* A new INVITE: 0, or 422 (answered here: below our Min-SE). */
+int	 session_timer_refuse(struct ctl *, nua_handle_t *, const sip_t *);
+/* The caller's INVITE (leg A's interval and refresher). */
+void	 session_timer_caller(struct call *, const sip_t *);
+/* Headers for the caller's 2xx (NULL none); A's timer starts. */
+const char *session_timer_answer(struct call *);
+/* Headers for our INVITE to a gateway (NULL none). */
+const char *session_timer_offer(struct call *);
+/* The gateway's 2xx: leg B's interval and refresher; its timer starts. */
+void	 session_timer_callee(struct leg *, const sip_t *);
+/* A re-INVITE/UPDATE from l's peer we answer 2xx: a refresh. Headers
+ * for that 2xx (NULL none). */
+const char *session_timer_refreshed(struct leg *, const sip_t *req);
+/* Headers for a re-INVITE/UPDATE we send on l (NULL none), and its 2xx. */
+const char *session_timer_request(struct leg *);
+void	 session_timer_request_ok(struct leg *, const sip_t *resp);
+/* A response to our own refresh on l: true if it was one (handled). */
+bool	 session_timer_response(struct ctl *, struct leg *, nua_event_t,
+	    int status, const sip_t *);
+/* Our refresh is out on l (NULL: on either leg): a re-offer gets 491. */
+bool	 session_timer_busy(const struct call *, const struct leg *l);
+void	 session_timer_free(struct call *);
 
 /* ---- hangup.c: BYE/CANCEL, controller and relay hangups ---- */
 void	 leg_terminated(struct ctl *, struct leg *);

@@ -65,7 +65,7 @@ gateway_start(struct call *k)
 	const struct gateway *gw = NULL;
 	char ruri[420], to[320], from[320], port[8] = "", tp[20] = "";
 	char cid[320] = "", hostbuf[160], route[220] = "", mf[12];
-	const char *host, *user;
+	const char *host, *user, *st;
 
 	for (; k->attempt < k->ncand; k->attempt++) {
 		gw = k->cand[k->attempt].gw;
@@ -116,7 +116,9 @@ gateway_start(struct call *k)
 	    k->attempt + 1, gw->name, ruri);
 	k->state = CS_CALLING;
 	snprintf(mf, sizeof(mf), "%u", k->max_forwards);
+	st = session_timer_offer(k);
 	nua_invite(k->b.nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+	    TAG_IF(st, SIPTAG_HEADER_STR(st)),
 	    SIPTAG_MAX_FORWARDS_STR(mf),
 	    SIPTAG_PAYLOAD_STR(k->b_offer),
 	    TAG_IF(route[0], SIPTAG_ROUTE_STR(route)),
@@ -149,6 +151,7 @@ on_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 	struct answer_ctx *ax = arg;
 	struct call *k = ax->k;
 	char err[160], *sdp = NULL;
+	const char *st;
 
 	if (k->a.nh != NULL && !k->a.answered && !k->finished) {
 		if (rr->ok)
@@ -178,8 +181,11 @@ on_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 					    on_max_duration, k, (su_duration_t)
 					    (k->conf->max_duration * 1000));
 			}
+			st = ax->status >= 200 ? session_timer_answer(k) :
+			    NULL;
 			nua_respond(k->a.nh, ax->status,
 			    sip_status_phrase(ax->status),
+			    TAG_IF(st, SIPTAG_HEADER_STR(st)),
 			    SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 			    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
 		}

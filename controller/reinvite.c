@@ -108,9 +108,13 @@ static void
 reinv_respond(struct call *k, int status, const char *sdp)
 {
 	struct leg *from = reinv_from(k);
+	/* A re-offer that went through refreshes the re-offerer's leg. */
+	const char *st = status >= 200 && status < 300 ?
+	    session_timer_refreshed(from, NULL) : NULL;
 
 	if (from->nh != NULL)
 		nua_respond(from->nh, status, sip_status_phrase(status),
+		    TAG_IF(st, SIPTAG_HEADER_STR(st)),
 		    TAG_IF(k->reinv_update, NUTAG_WITH_SAVED(k->reinv_saved)),
 		    TAG_IF(sdp, SIPTAG_CONTENT_TYPE_STR("application/sdp")),
 		    TAG_IF(sdp, SIPTAG_PAYLOAD_STR(sdp)), TAG_END());
@@ -146,6 +150,7 @@ on_reinv_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
 	struct call *k = arg;
 	struct leg *to;
 	char err[160], *sdp = NULL;
+	const char *st;
 
 	if (k->finished || k->state != CS_CONNECTED || k->reinv == 0) {
 		call_check(k);
@@ -162,11 +167,15 @@ on_reinv_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
 		free(sdp);
 		return;
 	}
+	/* It refreshes that leg too: its session timer goes with it. */
+	st = session_timer_request(to);
 	if (k->reinv_update)
 		nua_update(to->nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+		    TAG_IF(st, SIPTAG_HEADER_STR(st)),
 		    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
 	else
 		nua_invite(to->nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+		    TAG_IF(st, SIPTAG_HEADER_STR(st)),
 		    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
 	free(sdp);
 }
@@ -174,10 +183,10 @@ on_reinv_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
 /* ---- a re-INVITE without an offer: answered on its own leg ---- */
 
 static void
-offerless_in(struct ctl *c, nua_t *nua, struct leg *l)
+offerless_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip)
 {
 	struct call *k = l->call;
-	const char *sdp = l->sdp.body;
+	const char *sdp = l->sdp.body, *st;
 
 	if (sdp == NULL) {	/* nothing sent yet: cannot happen connected */
 		nua_respond(l->nh, SIP_500_INTERNAL_SERVER_ERROR,
@@ -188,7 +197,9 @@ offerless_in(struct ctl *c, nua_t *nua, struct leg *l)
 	    "our current SDP offered", k->call_id, l->side == 0 ? "caller" :
 	    "callee");
 	k->offerless = l;
+	st = session_timer_refreshed(l, sip);
 	nua_respond(l->nh, SIP_200_OK, NUTAG_WITH_THIS(nua),
+	    TAG_IF(st, SIPTAG_HEADER_STR(st)),
 	    SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 	    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
 }
@@ -216,8 +227,6 @@ bool
 reinvite_ack(struct ctl *c, struct leg *l, const sip_t *sip)
 {
 	struct call *k = l->call;
-	char err[160];
-	json_t *media;
 
 	if (k->offerless != l) {
 		reinvite_peer_sdp(l, sip);	/* a late offer's answer */
@@ -232,28 +241,95 @@ reinvite_ack(struct ctl *c, struct leg *l, const sip_t *sip)
 		    "offer: media unchanged", k->call_id);
 		return true;
 	}
-	if ((media = sdp_to_media(sip->sip_payload->pl_data,
-	    sip->sip_payload->pl_len, err, sizeof(err))) == NULL) {
-		clog_msg(c, LL_NOTICE, "call %s: answer in ACK: %s", k->call_id,
-		    err);
-		b2bua_hangup(c, k->relay_key, BY_CONTROLLER,
-		    "unusable SDP answer in ACK");
-		return true;
-	}
-	if (!media_changed(k, l->side, media)) {
-		json_decref(media);
-		reinvite_peer_sdp(l, sip);
-		return true;
-	}
-	reinvite_peer_sdp(l, sip);
-	clog_msg(c, LL_DEBUG, "call %s: the %s moved its media in an ACK: to "
-	    "relay %s", k->call_id, l->side == 0 ? "caller" : "callee",
-	    relay_name(k->relay));
-	relay_media(l, media, on_ack_media);
+	reinvite_media_in(l, sip);
 	return true;
 }
 
+void
+reinvite_media_in(struct leg *l, const sip_t *sip)
+{
+	struct call *k = l->call;
+	struct ctl *c = k->ctl;
+	char err[160];
+	json_t *media;
+	bool changed;
+
+	if (sip == NULL || sip->sip_payload == NULL ||
+	    sip->sip_payload->pl_len == 0)
+		return;
+	if ((media = sdp_to_media(sip->sip_payload->pl_data,
+	    sip->sip_payload->pl_len, err, sizeof(err))) == NULL) {
+		clog_msg(c, LL_NOTICE, "call %s: answer from the %s: %s",
+		    k->call_id, l->side == 0 ? "caller" : "callee", err);
+		b2bua_hangup(c, k->relay_key, BY_CONTROLLER,
+		    "unusable SDP answer");
+		return;
+	}
+	changed = media_changed(k, l->side, media);
+	reinvite_peer_sdp(l, sip);
+	if (!changed) {
+		json_decref(media);
+		return;
+	}
+	clog_msg(c, LL_DEBUG, "call %s: the %s moved its media in an answer: "
+	    "to relay %s", k->call_id, l->side == 0 ? "caller" : "callee",
+	    relay_name(k->relay));
+	relay_media(l, media, on_ack_media);
+}
+
 /* ---- a re-offer ---- */
+
+/* The o= line of an SDP body, without its line end. */
+static size_t
+origin_line(const char *p, size_t len, const char **out)
+{
+	for (size_t i = 0; i + 1 < len; i++)
+		if ((i == 0 || p[i - 1] == '\n') && p[i] == 'o' &&
+		    p[i + 1] == '=') {
+			size_t n = i;
+			while (n < len && p[n] != '\r' && p[n] != '\n')
+				n++;
+			*out = p + i;
+			return n - i;
+		}
+	return 0;
+}
+
+/* RFC 3264 section 8: an SDP whose o= (session id and version) is the
+ * one its sender used before has not changed. */
+static bool
+unchanged(const char *old, const sip_payload_t *pl)
+{
+	const char *a, *b;
+	size_t na, nb;
+
+	if (old == NULL || (na = origin_line(old, strlen(old), &a)) == 0 ||
+	    (nb = origin_line(pl->pl_data, pl->pl_len, &b)) == 0)
+		return false;
+	return na == nb && memcmp(a, b, na) == 0;
+}
+
+static void
+refresh_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip,
+    bool update)
+{
+	struct call *k = l->call;
+	const char *sdp = l->sdp.body, *st;
+
+	if (sdp == NULL) {
+		nua_respond(l->nh, SIP_500_INTERNAL_SERVER_ERROR,
+		    NUTAG_WITH_THIS(nua), TAG_END());
+		return;
+	}
+	clog_msg(c, LL_DEBUG, "call %s: %s with unchanged SDP from the %s: "
+	    "answered here", k->call_id, update ? "UPDATE" : "re-INVITE",
+	    l->side == 0 ? "caller" : "callee");
+	st = session_timer_refreshed(l, sip);
+	nua_respond(l->nh, SIP_200_OK, NUTAG_WITH_THIS(nua),
+	    TAG_IF(st, SIPTAG_HEADER_STR(st)),
+	    SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+	    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+}
 
 void
 reinvite_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip,
@@ -261,7 +337,9 @@ reinvite_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip,
 {
 	struct call *k = l->call;
 	char err[160];
+	const char *st;
 	json_t *media;
+	bool offerless, local;
 
 	/*
 	 * Sofia matches a request without a To tag to a dialog with the
@@ -281,18 +359,36 @@ reinvite_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip,
 	if (update && (sip->sip_payload == NULL ||
 	    sip->sip_payload->pl_len == 0)) {
 		/* No offer (a session refresh): nothing to pass on. */
-		nua_respond(l->nh, SIP_200_OK, NUTAG_WITH_THIS(nua), TAG_END());
+		st = k->state == CS_CONNECTED ? session_timer_refreshed(l, sip) :
+		    NULL;
+		nua_respond(l->nh, SIP_200_OK, NUTAG_WITH_THIS(nua),
+		    TAG_IF(st, SIPTAG_HEADER_STR(st)), TAG_END());
 		return;
 	}
-	if (k->state != CS_CONNECTED || k->reinv != 0 || k->offerless != NULL) {
-		int st = k->state == CS_CONNECTED ? 491 : 488;
-		nua_respond(l->nh, st, sip_status_phrase(st),
+	offerless = sip->sip_payload == NULL || sip->sip_payload->pl_len == 0;
+	/* Answered on this leg: no offer, or the same offer again. */
+	local = offerless || unchanged(peer_sdp(k, l->side), sip->sip_payload);
+	/*
+	 * One offer/answer at a time: a re-offer passed on involves both
+	 * legs, so anything in progress on either one makes it wait (491,
+	 * RFC 3261 14.2); one answered here only meets what is in
+	 * progress on its own leg (the legs are separate dialogs).
+	 */
+	if (k->state != CS_CONNECTED || k->reinv != 0 || k->offerless != NULL ||
+	    session_timer_busy(k, local ? l : NULL)) {
+		int code = k->state == CS_CONNECTED ? 491 : 488;
+		nua_respond(l->nh, code, sip_status_phrase(code),
 		    NUTAG_WITH_THIS(nua), TAG_END());
 		return;
 	}
-	if (!update && (sip->sip_payload == NULL ||
-	    sip->sip_payload->pl_len == 0)) {
-		offerless_in(c, nua, l);
+	if (offerless) {
+		offerless_in(c, nua, l, sip);
+		return;
+	}
+	if (local) {
+		/* A refresh (RFC 4028) with the same SDP: answered here with
+		 * ours, also unchanged; nothing moves. */
+		refresh_in(c, nua, l, sip, update);
 		return;
 	}
 	if ((media = sdp_to_media(sip->sip_payload->pl_data,
@@ -361,6 +457,7 @@ reinvite_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 	set_peer_sdp(k, reinv_from(k)->side, k->reinv_sdp,
 	    strlen(k->reinv_sdp));
 	reinvite_peer_sdp(l, sip);
+	session_timer_request_ok(l, sip);
 	if (sip->sip_payload == NULL || (media = sdp_to_media(
 	    sip->sip_payload->pl_data, sip->sip_payload->pl_len, err,
 	    sizeof(err))) == NULL) {

@@ -275,6 +275,10 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 			nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua),
 			    TAG_END());
 		return;
+	case nua_r_info:
+		if (l != NULL)
+			info_response(c, l, status, sip);
+		return;
 	case nua_r_shutdown:
 		if (status >= 200)
 			su_root_break(c->root);
@@ -294,6 +298,8 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 	case nua_i_info:
 		if (l == NULL)
 			reply_out_of_dialog(nua, nh, event);
+		else if (event == nua_i_info)	/* info.c: to the other leg */
+			info_in(c, nua, l, sip);
 		else if (event != nua_i_options)
 			nua_respond(nh, SIP_488_NOT_ACCEPTABLE,
 			    NUTAG_WITH_THIS(nua), TAG_END());
@@ -349,7 +355,9 @@ b2bua_open(struct ctl *c)
 	    NUTAG_APPL_METHOD("REGISTER"),	/* registrar.c */
 	    NUTAG_APPL_METHOD("OPTIONS"),	/* protect.c may drop them */
 	    NUTAG_APPL_METHOD("BYE"),		/* indialog.c checks them */
+	    NUTAG_APPL_METHOD("INFO"),		/* info.c passes them on */
 	    NUTAG_ALLOW("REGISTER"),
+	    NUTAG_ALLOW("INFO"),		/* info.c */
 	    SIPTAG_SUPPORTED_STR(""),
 	    SIPTAG_USER_AGENT_STR(conf->user_agent),
 	    NTATAG_UDP_MTU(65535),

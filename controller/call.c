@@ -83,6 +83,7 @@ call_free(struct call *k)
 	json_decref(k->offer_req);
 	reinvite_free(k);
 	session_timer_free(k);
+	info_free(k);
 	config_unref(k->conf);
 	su_home_unref(k->home);
 }

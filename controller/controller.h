@@ -465,6 +465,7 @@ struct call {
 						 * offerless re-INVITE awaits
 						 * the ACK's answer */
 	struct session_timer	*st;		/* session_timer.c (k->home) */
+	struct info_state	*info;		/* info.c (k->home) */
 };
 
 struct call	*call_new(struct ctl *, nua_handle_t *, const sip_t *);
@@ -535,6 +536,13 @@ bool	 session_timer_response(struct ctl *, struct leg *, nua_event_t,
 /* Our refresh is out on l (NULL: on either leg): a re-offer gets 491. */
 bool	 session_timer_busy(const struct call *, const struct leg *l);
 void	 session_timer_free(struct call *);
+
+/* ---- info.c: INFO passed to the other leg, its answer back ---- */
+struct info_state;
+void	 info_in(struct ctl *, nua_t *, struct leg *, const sip_t *);
+/* nua_r_info on l: the far side answered an INFO we passed on. */
+void	 info_response(struct ctl *, struct leg *, int status, const sip_t *);
+void	 info_free(struct call *);
 
 /* ---- hangup.c: BYE/CANCEL, controller and relay hangups ---- */
 void	 leg_terminated(struct ctl *, struct leg *);

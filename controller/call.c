@@ -84,6 +84,8 @@ call_free(struct call *k)
 	reinvite_free(k);
 	session_timer_free(k);
 	info_free(k);
+	multipart_free(k->mp);
+	free(k->b_body);
 	config_unref(k->conf);
 	su_home_unref(k->home);
 }

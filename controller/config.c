@@ -286,7 +286,7 @@ parse_gateway(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	    "transport", "scheme", "proxy", "username", "password",
 	    "caller_id", "from_user", "from_host", "from_display",
 	    "uri_params", "transforms", "probe", "trusted", "session_expires",
-	    NULL };
+	    "isup", NULL };
 	char p[PROTO_CFG_PATH], cid[8] = "from";
 	int port = 0;
 
@@ -319,7 +319,8 @@ parse_gateway(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	    sizeof(g->uri_params), false) < 0 ||
 	    proto_cfg_bool(c, o, path, "trusted", &g->trusted) < 0 ||
 	    session_timer_parse_override(c, o, path, conf,
-	    &g->session_expires, &g->has_session_expires) < 0)
+	    &g->session_expires, &g->has_session_expires) < 0 ||
+	    multipart_parse_gateway(c, o, path, g) < 0)
 		return -1;
 	if (g->uri_params[0] != '\0' && (g->uri_params[0] != ';' ||
 	    strpbrk(g->uri_params, " \t\r\n<>\"") != NULL)) {

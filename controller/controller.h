@@ -143,6 +143,7 @@ struct gateway {
 	struct xform_set	 xf;		/* on the way out */
 	struct probe_conf	*probe;		/* health.c: NULL not probed */
 	bool			 trusted;	/* identity.c: gets private PAI */
+	bool			 isup_pass;	/* multipart.c: SIP-I parts go on */
 	int			 session_expires;	/* session_timer.c, */
 	bool			 has_session_expires;	/* if set here */
 };
@@ -466,6 +467,8 @@ struct call {
 						 * the ACK's answer */
 	struct session_timer	*st;		/* session_timer.c (k->home) */
 	struct info_state	*info;		/* info.c (k->home) */
+	struct multipart	*mp;		/* multipart.c: A's other parts */
+	char			*b_body;	/* multipart.c: B's multipart */
 };
 
 struct call	*call_new(struct ctl *, nua_handle_t *, const sip_t *);
@@ -536,6 +539,23 @@ bool	 session_timer_response(struct ctl *, struct leg *, nua_event_t,
 /* Our refresh is out on l (NULL: on either leg): a re-offer gets 491. */
 bool	 session_timer_busy(const struct call *, const struct leg *l);
 void	 session_timer_free(struct call *);
+
+/* ---- multipart.c: multipart bodies (SIP-I: SDP + ISUP) ---- */
+struct multipart;
+/* A gateway's "isup": "pass" | "strip" (default). */
+int	 multipart_parse_gateway(struct proto_cfg *, json_t *o,
+	    const char *path, struct gateway *);
+/* The caller's INVITE: 0 not multipart (the body is the offer), or 1:
+ * k->offer is its SDP part (NULL: none) and k->mp keeps the rest. */
+int	 multipart_offer(struct call *, const sip_t *);
+/* The SDP in a message, multipart or not: 0 plain (the whole body), 1
+ * its SDP part, -EINVAL multipart without one (*len 0). */
+int	 multipart_sdp(const sip_t *, const char **body, size_t *len);
+/* B's INVITE body around sdp when the caller's was multipart and gw
+ * passes ISUP (malloc'd, its Content-Type in ctype), else NULL. */
+char	*multipart_body(const struct call *, const struct gateway *,
+	    const char *sdp, char *ctype, size_t ctlen);
+void	 multipart_free(struct multipart *);
 
 /* ---- info.c: INFO passed to the other leg, its answer back ---- */
 struct info_state;

@@ -64,7 +64,7 @@ gateway_start(struct call *k)
 	struct ctl *c = k->ctl;
 	const struct gateway *gw = NULL;
 	char ruri[420], to[320], from[320], port[8] = "", tp[20] = "";
-	char cid[320] = "", hostbuf[160], route[220] = "", mf[12];
+	char cid[320] = "", hostbuf[160], route[220] = "", mf[12], ctype[96];
 	const char *host, *user, *st;
 
 	for (; k->attempt < k->ncand; k->attempt++) {
@@ -117,10 +117,15 @@ gateway_start(struct call *k)
 	k->state = CS_CALLING;
 	snprintf(mf, sizeof(mf), "%u", k->max_forwards);
 	st = session_timer_offer(k);
-	nua_invite(k->b.nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+	/* multipart.c: a SIP-I caller's other parts, if gw takes them */
+	free(k->b_body);
+	k->b_body = multipart_body(k, gw, k->b_offer, ctype, sizeof(ctype));
+	nua_invite(k->b.nh, SIPTAG_CONTENT_TYPE_STR(k->b_body ? ctype :
+	    "application/sdp"),
+	    TAG_IF(k->b_body, SIPTAG_MIME_VERSION_STR("1.0")),
 	    TAG_IF(st, SIPTAG_HEADER_STR(st)),
 	    SIPTAG_MAX_FORWARDS_STR(mf),
-	    SIPTAG_PAYLOAD_STR(k->b_offer),
+	    SIPTAG_PAYLOAD_STR(k->b_body ? k->b_body : k->b_offer),
 	    TAG_IF(route[0], SIPTAG_ROUTE_STR(route)),
 	    TAG_IF(cid[0], SIPTAG_HEADER_STR(cid)),
 	    TAG_IF(k->diversion[0], SIPTAG_HEADER_STR(k->diversion)),
@@ -204,9 +209,11 @@ answer_via_relay(struct call *k, int status, const sip_t *sip)
 	struct answer_ctx *ax;
 	char err[160];
 	json_t *media;
+	const char *body;
+	size_t blen;
 
-	media = sdp_to_media(sip->sip_payload->pl_data,
-	    sip->sip_payload->pl_len, err, sizeof(err));
+	multipart_sdp(sip, &body, &blen);	/* SIP-I: its SDP part */
+	media = sdp_to_media(body, blen, err, sizeof(err));
 	if (media == NULL) {
 		clog_msg(c, LL_NOTICE, "call %s: gateway SDP: %s", k->call_id,
 		    err);
@@ -217,7 +224,7 @@ answer_via_relay(struct call *k, int status, const sip_t *sip)
 	ax = calloc(1, sizeof(*ax));
 	ax->k = k;
 	ax->status = status;
-	ax->body = strndup(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
+	ax->body = strndup(body, blen);
 	snprintf(k->to_tag, sizeof(k->to_tag), "%s", sip->sip_to->a_tag ?
 	    sip->sip_to->a_tag : "-");
 	relay_answer(k, media, on_answered, ax);

@@ -248,7 +248,8 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 	ruri[sizeof(ruri) - 1] = from[sizeof(from) - 1] = '\0';
 	k->rq_uri = su_strdup(k->home, ruri);
 	k->from_uri = su_strdup(k->home, from);
-	if (sip->sip_payload != NULL && sip->sip_payload->pl_len > 0)
+	if (sip->sip_payload != NULL && sip->sip_payload->pl_len > 0 &&
+	    multipart_offer(k, sip) == 0)	/* multipart.c: SIP-I */
 		k->offer = strndup(sip->sip_payload->pl_data,
 		    sip->sip_payload->pl_len);
 	/* Local accounts, emergency numbers, ENUM (maybe asynchronous:

@@ -465,6 +465,9 @@ struct call {
 	struct leg		*offerless;	/* our offer in a 2xx to an
 						 * offerless re-INVITE awaits
 						 * the ACK's answer */
+	char			*reinv_prev;	/* our SDP on the re-offer's
+						 * target before it (rollback) */
+	uint64_t		 reinv_prev_digest;
 	struct session_timer	*st;		/* session_timer.c (k->home) */
 	struct info_state	*info;		/* info.c (k->home) */
 	struct multipart	*mp;		/* multipart.c: A's other parts */

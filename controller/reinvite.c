@@ -73,6 +73,8 @@ reinvite_free(struct call *k)
 {
 	free(k->peer_sdp[0]);
 	free(k->peer_sdp[1]);
+	free(k->reinv_prev);
+	k->reinv_prev = NULL;
 	k->peer_sdp[0] = k->peer_sdp[1] = NULL;
 	sdp_origin_clear(&k->a.sdp);
 	sdp_origin_clear(&k->b.sdp);
@@ -124,9 +126,15 @@ reinv_respond(struct call *k, int status, const char *sdp)
 	k->reinv = 0;
 }
 
+/* The re-offerer gets an error. A 2xx the other side sent is ACKed now
+ * (RFC 3261 13.2.2.4): it would wait for an ACK that never comes, the
+ * re-offerer's ACK of an error never reaching us. */
 static void
 reinv_fail(struct call *k, int status)
 {
+	if (k->reinv_ack != NULL && k->reinv_ack->nh != NULL)
+		nua_ack(k->reinv_ack->nh, TAG_END());
+	k->reinv_ack = NULL;
 	reinv_respond(k, status, NULL);
 }
 
@@ -135,12 +143,61 @@ reinvite_abort(struct call *k, int status)
 {
 	if (k->reinv == 0)
 		return;
-	/* The other side's 2xx would wait for an ACK that never comes:
-	 * the re-offerer gets an error, not that 2xx. */
-	if (k->reinv_ack != NULL && k->reinv_ack->nh != NULL)
-		nua_ack(k->reinv_ack->nh, TAG_END());
-	k->reinv_ack = NULL;
 	reinv_fail(k, status);
+}
+
+/* The far side took the offer, and we cannot follow (its answer is
+ * unusable, the relay refused it): its 2xx is ACKed, the re-offerer gets
+ * 500, and the call ends, the two sides no longer using the same media. */
+static void
+fail_after_2xx(struct call *k, const char *why)
+{
+	clog_msg(k->ctl, LL_WARNING, "call %s: %s", k->call_id, why);
+	reinv_fail(k, 500);
+	b2bua_hangup(k->ctl, k->relay_key, BY_CONTROLLER, why);
+}
+
+static void
+on_rolled_back(struct ctl *c, void *arg, const struct relay_reply *rr)
+{
+	struct call *k = arg;
+
+	if (k->finished) {
+		call_check(k);
+		return;
+	}
+	if (rr->answered && !rr->ok)
+		b2bua_hangup(c, k->relay_key, BY_CONTROLLER,
+		    "media relay refused to roll back a refused re-offer");
+}
+
+/*
+ * The far side refused the re-offer (491, 488...): nothing changed for
+ * either peer, but the relay already holds the re-offerer's new media.
+ * It gets back the media the re-offerer still uses, and our SDP on the
+ * far leg is again the one before the refused offer.
+ */
+static void
+rollback(struct call *k)
+{
+	struct leg *from = reinv_from(k), *to = reinv_to(k);
+	const char *old = peer_sdp(k, from->side);
+	char err[160];
+	json_t *media;
+
+	if (k->reinv_prev != NULL) {
+		free(to->sdp.body);
+		to->sdp.body = k->reinv_prev;
+		to->sdp.digest = k->reinv_prev_digest;
+		k->reinv_prev = NULL;
+	}
+	if (old == NULL || (media = sdp_to_media(old, strlen(old), err,
+	    sizeof(err))) == NULL)
+		return;
+	clog_msg(k->ctl, LL_DEBUG, "call %s: re-offer refused: the relay gets "
+	    "the %s's media back", k->call_id, from->side == 0 ? "caller" :
+	    "callee");
+	relay_media(from, media, on_rolled_back);
 }
 
 /* The offer went through the relay: pass it on to the other side. */
@@ -157,6 +214,10 @@ on_reinv_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
 		return;
 	}
 	to = reinv_to(k);
+	/* What we sent to leg `to` before, should it refuse (rollback()). */
+	free(k->reinv_prev);
+	k->reinv_prev = to->sdp.body != NULL ? strdup(to->sdp.body) : NULL;
+	k->reinv_prev_digest = to->sdp.digest;
 	if (rr->ok)
 		sdp = sdp_rewrite(k->reinv_sdp, strlen(k->reinv_sdp),
 		    rr->media, &to->sdp, err,
@@ -429,8 +490,12 @@ on_reinv_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 		sdp = sdp_rewrite(k->reinv_sdp, strlen(k->reinv_sdp),
 		    rr->media, &from->sdp, err,
 		    sizeof(err));
+	if (sdp == NULL && !rr->answered) {
+		reinv_fail(k, 503);	/* the relay failed: relay.c ends it */
+		return;
+	}
 	if (sdp == NULL) {
-		reinv_fail(k, !rr->answered ? 503 : 500);
+		fail_after_2xx(k, "media relay refused the re-offer's answer");
 		return;
 	}
 	reinv_respond(k, 200, sdp);
@@ -448,7 +513,9 @@ reinvite_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 	if (status < 200 || k->reinv == 0)
 		return;
 	if (status >= 300) {
-		reinv_fail(k, status);
+		rollback(k);
+		/* 7xx/9xx: the stack's own (no answer, transport) */
+		reinv_fail(k, status >= 700 ? 500 : status);
 		return;
 	}
 	if (!k->reinv_update)
@@ -461,7 +528,7 @@ reinvite_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 	if (sip->sip_payload == NULL || (media = sdp_to_media(
 	    sip->sip_payload->pl_data, sip->sip_payload->pl_len, err,
 	    sizeof(err))) == NULL) {
-		reinv_fail(k, 500);
+		fail_after_2xx(k, "unusable SDP in the answer to a re-offer");
 		return;
 	}
 	free(k->reinv_sdp);

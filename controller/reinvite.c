@@ -438,6 +438,10 @@ reinvite_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip,
 	if (k->state != CS_CONNECTED || k->reinv != 0 || k->offerless != NULL ||
 	    session_timer_busy(k, local ? l : NULL)) {
 		int code = k->state == CS_CONNECTED ? 491 : 488;
+		clog_msg(c, LL_DEBUG, "call %s: %s from the %s while another "
+		    "offer is in progress or the call is not up: %d",
+		    k->call_id, update ? "UPDATE" : "re-INVITE",
+		    l->side == 0 ? "caller" : "callee", code);
 		nua_respond(l->nh, code, sip_status_phrase(code),
 		    NUTAG_WITH_THIS(nua), TAG_END());
 		return;

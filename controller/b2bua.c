@@ -5,7 +5,8 @@
  * probes and registrations (health.c, register.c), edge protection on
  * every new request (protect.c), a new INVITE (invite.c), re-offers
  * (reinvite.c), gateway answers (invite.c), ACKs, BYEs checked by
- * indialog.c, leg ends (hangup.c),
+ * indialog.c, leg ends (hangup.c), INFO (info.c), the responses to our
+ * own session refreshes (session_timer.c),
  * REGISTER (registrar.c), and the rest answered out of dialog.
  * Requests we drop without an answer are held here until they expire.
  */

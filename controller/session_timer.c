@@ -156,6 +156,15 @@ who(int side)
 
 static void on_timer(struct ctl *, su_timer_t *, void *);
 
+/* Seconds from the network, capped: a day is plenty, and the timers'
+ * milliseconds must not wrap (a huge Session-Expires would otherwise
+ * come out as a tiny one: a refresh storm or an early hangup). */
+static unsigned
+delta(unsigned long v)
+{
+	return v > ST_SE_MAX ? ST_SE_MAX : (unsigned)v;
+}
+
 static void
 arm_ms(struct call *k, int side, su_duration_t ms)
 {
@@ -233,10 +242,10 @@ session_timer_caller(struct call *k, const sip_t *sip)
 		return;
 	a = &st->leg[0];
 	if (sip->sip_min_se != NULL && sip->sip_min_se->min_delta > st->min_se)
-		st->min_se = (unsigned)sip->sip_min_se->min_delta;
+		st->min_se = delta(sip->sip_min_se->min_delta);
 	a->peer_timer = sip_has_feature(sip->sip_supported, "timer");
 	a->peer_update = allows_update(sip);
-	a->interval = se != NULL ? (unsigned)se->x_delta : (unsigned)own;
+	a->interval = se != NULL ? delta(se->x_delta) : (unsigned)own;
 	if (a->interval < st->min_se)
 		a->interval = st->min_se;
 	/* Unasked, the caller refreshes if it can (it is the UAC). */
@@ -307,7 +316,7 @@ session_timer_callee(struct leg *l, const sip_t *sip)
 	b->peer_timer = sip_has_feature(sip->sip_supported, "timer") ||
 	    sip_has_feature(sip->sip_require, "timer");
 	/* No Session-Expires in the 2xx: no expiry (section 7.2). */
-	b->interval = se != NULL ? (unsigned)se->x_delta : 0;
+	b->interval = se != NULL ? delta(se->x_delta) : 0;
 	b->we_refresh = se == NULL || se->x_refresher == NULL ||
 	    strcasecmp(se->x_refresher, "uac") == 0;
 	if (b->interval > 0)
@@ -337,7 +346,7 @@ session_timer_refreshed(struct leg *l, const sip_t *req)
 	if (se != NULL) {
 		unsigned min = l->side == 0 ? st->min_se :
 		    (unsigned)k->conf->min_se;
-		s->interval = se->x_delta < min ? min : (unsigned)se->x_delta;
+		s->interval = se->x_delta < min ? min : delta(se->x_delta);
 		if (se->x_refresher != NULL)
 			s->we_refresh = strcasecmp(se->x_refresher, "uas") == 0;
 	}
@@ -371,7 +380,7 @@ session_timer_request_ok(struct leg *l, const sip_t *resp)
 	if (st == NULL || (s = &st->leg[l->side])->interval == 0)
 		return;
 	if (se != NULL) {
-		s->interval = (unsigned)se->x_delta;
+		s->interval = delta(se->x_delta);
 		s->we_refresh = se->x_refresher == NULL ||
 		    strcasecmp(se->x_refresher, "uac") == 0;
 	} else {

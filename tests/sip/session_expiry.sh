@@ -8,6 +8,9 @@
 # CDR says who hung up and why, nothing is left in the controller or the
 # relay. (2) A caller asking 20 s, below our Min-SE of 30: 422 with
 # Min-SE: 30; no call, nothing at the gateway, a refusal CDR line.
+# (3) Hostile: Session-Expires: 4295000 (seconds that overflow 32-bit
+# milliseconds) must not turn into a short timer: the call stays up
+# until the caller hangs up.
 . "$(dirname "$0")/../lib/sip.sh"
 sip_init
 sip_relayd_start
@@ -37,6 +40,15 @@ grep -q "^SIP/2.0 422 " "$TL_TMP/small.msgs" && grep -q "^Min-SE: 30" "$TL_TMP/s
 [ "$(wc -l <"$SIP_CDR")" = 1 ] || tl_fail "the refused call wrote a call CDR"
 tl_wait_for 5 "the refusal line" grep -q '"session interval too small"' "$TL_TMP/refusals.jsonl"
 tl_assert_json "$(tail -n 1 "$TL_TMP/refusals.jsonl")" '.final_code == 422 and .refused' "refusal CDR"
+
+tl_log "Session-Expires: 4295000 (hostile: wraps as milliseconds)"
+sip_uas gw1h uas_answer.xml "$SIP_GW1_PORT"
+sip_uac huge uac_st_call.xml 127.0.0.2 -d 4000 -set se 4295000
+sip_expect huge 20 "the call lasts until the caller's BYE (no early expiry)"
+sip_expect gw1h 10 "the gateway's call"
+sip_cdr_wait 2
+tl_assert_json "$SIP_CDR_LAST" '.hangup_by == "caller" and .reason == "bye" and .duration >= 3.5' "CDR of the hostile interval's call"
+grep -q '^Session-Expires: 86400;refresher=uac' "$TL_TMP/huge.msgs" || tl_fail "the huge interval was not capped at a day in our 200"
 sip_controller_stop
 tl_relayd_stop
 tl_pass

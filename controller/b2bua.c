@@ -4,9 +4,10 @@
  * 2xx is ACKed when A's ACK arrives), on_event() dispatches its events:
  * probes and registrations (health.c, register.c), edge protection on
  * every new request (protect.c), a new INVITE (invite.c), re-offers
- * (reinvite.c), gateway answers (invite.c), ACKs and the caller's PRACKs
+ * (reinvite.c), gateway answers (gateway.c), ACKs and the caller's PRACKs
  * (lateoffer.c: a late offer's answer), BYEs checked by
- * indialog.c, leg ends (hangup.c),
+ * indialog.c, leg ends (hangup.c), INFO (info.c), the responses to our
+ * own session refreshes (session_timer.c),
  * REGISTER (registrar.c), and the rest answered out of dialog.
  * Requests we drop without an answer are held here until they expire.
  */
@@ -196,20 +197,36 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 			reinvite_in(c, nua, l, sip, true);
 		return;
 	case nua_r_update:
+		/* session_timer.c: our own refreshes */
+		if (l != NULL && session_timer_response(c, l, event, status,
+		    sip))
+			return;
 		if (l != NULL && l->call->reinv != 0 && l->call->reinv_update &&
 		    l == reinv_to(l->call))
 			reinvite_response(c, l, status, sip);
 		return;
 	case nua_r_invite:
+		if (l != NULL && session_timer_response(c, l, event, status,
+		    sip))
+			return;
 		if (l != NULL && l->call->reinv != 0 &&
 		    !l->call->reinv_update && l == reinv_to(l->call))
 			reinvite_response(c, l, status, sip);
-		else if (l != NULL && l->side == 1)
+		else if (l != NULL && l->side == 1) {
+			if (status >= 180 && status < 300)
+				reinvite_peer_sdp(l, sip);	/* B's SDP */
+			if (status >= 200 && status < 300 && !l->answered)
+				session_timer_callee(l, sip);
 			b_response(c, l, status, sip);
+		}
 		return;
 	case nua_i_ack:
 		if (l != NULL && l->side == 0 && lateoffer_ack(l->call, sip))
 			return;	/* the answer to a late offer */
+		/* reinvite.c: the answer to our offer in an offerless
+		 * re-INVITE's 2xx */
+		if (l != NULL && reinvite_ack(c, l, sip))
+			return;
 		if (l != NULL && l->call->reinv_ack != NULL &&
 		    l->call->reinv_ack != l) {
 			if (l->call->reinv_ack->nh != NULL)
@@ -268,6 +285,10 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 			nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua),
 			    TAG_END());
 		return;
+	case nua_r_info:
+		if (l != NULL)
+			info_response(c, l, status, sip);
+		return;
 	case nua_r_shutdown:
 		if (status >= 200)
 			su_root_break(c->root);
@@ -287,6 +308,8 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 	case nua_i_info:
 		if (l == NULL)
 			reply_out_of_dialog(nua, nh, event);
+		else if (event == nua_i_info)	/* info.c: to the other leg */
+			info_in(c, nua, l, sip);
 		else if (event != nua_i_options)
 			nua_respond(nh, SIP_488_NOT_ACCEPTABLE,
 			    NUTAG_WITH_THIS(nua), TAG_END());
@@ -332,6 +355,9 @@ b2bua_open(struct ctl *c)
 	    NUTAG_MEDIA_ENABLE(0),
 	    NUTAG_AUTOANSWER(0), NUTAG_AUTOALERT(0), NUTAG_AUTOACK(0),
 	    NUTAG_SESSION_TIMER(0),
+	    /* Sofia still writes Session-Expires into refreshes on our client
+	     * legs (session_timer.c): never below our min_se, not its 120 */
+	    NUTAG_MIN_SE(conf->min_se > 0 ? (unsigned)conf->min_se : 90),
 	    NUTAG_ENABLEINVITE(1),
 	    NUTAG_OUTBOUND("no-options-keepalive no-validate no-natify"),
 	    NUTAG_AUTO302(0), NUTAG_AUTO305(0),
@@ -340,8 +366,10 @@ b2bua_open(struct ctl *c)
 	    NUTAG_APPL_METHOD("REGISTER"),	/* registrar.c */
 	    NUTAG_APPL_METHOD("OPTIONS"),	/* protect.c may drop them */
 	    NUTAG_APPL_METHOD("BYE"),		/* indialog.c checks them */
+	    NUTAG_APPL_METHOD("INFO"),		/* info.c passes them on */
 	    NUTAG_ALLOW("REGISTER"),
-	    SIPTAG_SUPPORTED_STR("100rel"),	/* RFC 3262, per leg: the stack
+	    NUTAG_ALLOW("INFO"),		/* info.c */
+	    SIPTAG_SUPPORTED_STR(CTL_SUPPORTED),	/* RFC 3262, per leg: the stack
 					 * PRACKs a gateway, and sends the
 					 * caller reliable 18x it asks for */
 	    SIPTAG_USER_AGENT_STR(conf->user_agent),

@@ -38,8 +38,8 @@ call_new(struct ctl *c, nua_handle_t *nh, const sip_t *sip)
 		return NULL;
 	k->ctl = c;
 	k->conf = config_ref(c->conf);
-	k->a = (struct leg){ k, nh, 0, { 0, 0, 0 }, false };
-	k->b = (struct leg){ k, NULL, 1, { 0, 0, 0 }, false };
+	k->a = (struct leg){ k, nh, 0, { 0, 0, 0, NULL }, false };
+	k->b = (struct leg){ k, NULL, 1, { 0, 0, 0, NULL }, false };
 	k->setup_t = wall_now();
 	k->attempts = json_array();
 	snprintf(k->call_id, sizeof(k->call_id), "%s",
@@ -82,6 +82,11 @@ call_free(struct call *k)
 	if (k->reinv_update)
 		nua_destroy_event(k->reinv_saved);
 	json_decref(k->offer_req);
+	reinvite_free(k);
+	session_timer_free(k);
+	info_free(k);
+	multipart_free(k->mp);
+	free(k->b_body);
 	config_unref(k->conf);
 	su_home_unref(k->home);
 }

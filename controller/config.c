@@ -230,7 +230,8 @@ parse_trunk(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 {
 	static const char *const keys[] = { "name", "sources", "digest",
 	    "max_calls", "max_cps", "transforms", "register", "identity",
-	    "trusted", "numbers", "default_cli", "region", NULL };
+	    "trusted", "numbers", "default_cli", "region", "session_expires",
+	    NULL };
 	char p[PROTO_CFG_PATH];
 	json_t *src, *v;
 	size_t i;
@@ -239,7 +240,9 @@ parse_trunk(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	    proto_cfg_string(c, o, path, "name", t->name, sizeof(t->name),
 	    true) < 0 ||
 	    get_int(c, o, path, "max_calls", &t->max_calls, 0, 1000000) < 0 ||
-	    proto_cfg_number(c, o, path, "max_cps", &t->max_cps, 0, 100000) < 0)
+	    proto_cfg_number(c, o, path, "max_cps", &t->max_cps, 0, 100000) < 0 ||
+	    session_timer_parse_override(c, o, path, conf,
+	    &t->session_expires, &t->has_session_expires) < 0)
 		return -1;
 	for (struct trunk *u = conf->trunks; u < t; u++)
 		if (strcmp(u->name, t->name) == 0) {
@@ -282,7 +285,8 @@ parse_gateway(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	static const char *const keys[] = { "name", "host", "port",
 	    "transport", "scheme", "proxy", "username", "password",
 	    "caller_id", "from_user", "from_host", "from_display",
-	    "uri_params", "transforms", "probe", "trusted", NULL };
+	    "uri_params", "transforms", "probe", "trusted", "session_expires",
+	    "isup", NULL };
 	char p[PROTO_CFG_PATH], cid[8] = "from";
 	int port = 0;
 
@@ -313,7 +317,10 @@ parse_gateway(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	    sizeof(g->from_display), false) < 0 ||
 	    proto_cfg_string(c, o, path, "uri_params", g->uri_params,
 	    sizeof(g->uri_params), false) < 0 ||
-	    proto_cfg_bool(c, o, path, "trusted", &g->trusted) < 0)
+	    proto_cfg_bool(c, o, path, "trusted", &g->trusted) < 0 ||
+	    session_timer_parse_override(c, o, path, conf,
+	    &g->session_expires, &g->has_session_expires) < 0 ||
+	    multipart_parse_gateway(c, o, path, g) < 0)
 		return -1;
 	if (g->uri_params[0] != '\0' && (g->uri_params[0] != ';' ||
 	    strpbrk(g->uri_params, " \t\r\n<>\"") != NULL)) {
@@ -680,7 +687,8 @@ parse_top(cfg_t *c, json_t *root, struct ctl_conf *conf, su_root_t *sroot)
 	    "log_level", "unknown_source", "invite_timeout", "max_duration",
 	    "relay_timeout", "relay_grace", "failover_codes", "trunks", "gateways",
 	    "carriers", "lcr", "routes", "protection",
-	    "accounts", "registrar", "emergency", "enum", "refusals", NULL };
+	    "accounts", "registrar", "emergency", "enum", "refusals",
+	    "session_expires", "min_se", NULL };
 	char level[16] = "", unk[16] = "";
 
 	if (proto_cfg_keys(c, root, "", keys) < 0 ||
@@ -702,7 +710,8 @@ parse_top(cfg_t *c, json_t *root, struct ctl_conf *conf, su_root_t *sroot)
 	    0, 600) < 0 ||
 	    parse_codes(c, json_object_get(root, "failover_codes"), conf) < 0 ||
 	    protect_parse(c, json_object_get(root, "protection"), conf) < 0 ||
-	    refusal_parse(c, json_object_get(root, "refusals"), conf) < 0)
+	    refusal_parse(c, json_object_get(root, "refusals"), conf) < 0 ||
+	    session_timer_parse(c, root, conf) < 0)
 		return -1;
 	if (level[0] != '\0' && log_level_parse(level, &conf->log_level) < 0)
 		return fail(c, "log_level", "'%s' is not one of debug, info, "

@@ -125,6 +125,8 @@ struct trunk {
 	int			 nnumbers;
 	char			 default_cli[32];	/* for numbers not owned */
 	char			 region[32];	/* emergency region (trunks) */
+	int			 session_expires;	/* session_timer.c, */
+	bool			 has_session_expires;	/* if set here */
 };
 
 struct gateway {
@@ -144,6 +146,9 @@ struct gateway {
 	struct xform_set	 xf;		/* on the way out */
 	struct probe_conf	*probe;		/* health.c: NULL not probed */
 	bool			 trusted;	/* identity.c: gets private PAI */
+	bool			 isup_pass;	/* multipart.c: SIP-I parts go on */
+	int			 session_expires;	/* session_timer.c, */
+	bool			 has_session_expires;	/* if set here */
 };
 
 struct carrier_gw {
@@ -224,6 +229,8 @@ struct ctl_conf {
 	struct local_conf	*local;		/* registrar.c: accounts... */
 	char			 refusal_path[256];	/* cdr.c: refusal CDRs */
 	double			 refusal_rate, refusal_burst;	/* lines/s; 0 off */
+	int			 session_expires;	/* session_timer.c; 0 off */
+	int			 min_se;
 };
 
 /* 0, or -1 with "file:line: field: message" in err. root may be NULL
@@ -322,6 +329,8 @@ struct media_desc {
  * err when the body is not usable SDP. */
 struct media_desc *sdp_to_media(const char *body, size_t len, char *err,
 	    size_t errlen);
+/* Both say the same to the relay (both from sdp_to_media()). */
+bool	 media_equal(const struct media_desc *, const struct media_desc *);
 /*
  * The o= line we send on one leg: our own session id (drawn on first
  * use, so the two legs cannot be correlated) and a version that grows by
@@ -332,7 +341,12 @@ struct sdp_origin {
 	uint64_t	 session;
 	uint64_t	 version;
 	uint64_t	 digest;	/* of the last body sent, version aside */
+	char		*body;		/* that body (malloc'd): our current
+					 * SDP on the leg (reinvite.c answers
+					 * offerless re-INVITEs with it) */
 };
+/* Free o->body (the rest stays: the leg's o= goes on). */
+void	 sdp_origin_clear(struct sdp_origin *o);
 /*
  * Rewrite a body with the relay's media (its reply) so that it names the
  * relay and nothing of the far side: every c= and the o= address, m=
@@ -492,6 +506,18 @@ struct call {
 	bool			 a_100rel;	/* the caller takes reliable 18x */
 	bool			 late_early;	/* the offer came in a reliable 18x */
 	uint32_t		 late_rseq, late_cseq;	/* its RAck, for B's PRACK */
+	/* reinvite.c: in-dialog offer/answer (issue 13) */
+	char			*peer_sdp[2];	/* the SDP A / B sent last */
+	struct leg		*offerless;	/* our offer in a 2xx to an
+						 * offerless re-INVITE awaits
+						 * the ACK's answer */
+	char			*reinv_prev;	/* our SDP on the re-offer's
+						 * target before it (rollback) */
+	uint64_t		 reinv_prev_digest;
+	struct session_timer	*st;		/* session_timer.c (k->home) */
+	struct info_state	*info;		/* info.c (k->home) */
+	struct multipart	*mp;		/* multipart.c: A's other parts */
+	char			*b_body;	/* multipart.c: B's multipart */
 };
 
 struct call	*call_new(struct ctl *, nua_handle_t *, const sip_t *);
@@ -540,6 +566,71 @@ void	 reinvite_response(struct ctl *, struct leg *, int status,
 struct leg	*reinv_to(struct call *);
 /* A call ends during a re-offer: answer the re-offerer with status. */
 void	 reinvite_abort(struct call *, int status);
+/* An ACK on l: true if it ended an exchange of ours (an offerless
+ * re-INVITE: its answer goes to the relay if the media changed). */
+bool	 reinvite_ack(struct ctl *, struct leg *, const sip_t *);
+/* The SDP a peer sent (an answer or an offer the other side took). */
+void	 reinvite_peer_sdp(struct leg *, const sip_t *);
+/* A peer's SDP in an answer to an offer of ours that changed nothing
+ * (its refresh): to the relay if it moves that peer's media. */
+void	 reinvite_media_in(struct leg *, const sip_t *);
+/* call_free(): what reinvite.c keeps per call. */
+void	 reinvite_free(struct call *);
+
+/* ---- session_timer.c: RFC 4028 session timers, per leg ---- */
+struct session_timer;
+/* Top-level session_expires and min_se; a trunk's or gateway's own
+ * session_expires (after the top-level keys). */
+int	 session_timer_parse(struct proto_cfg *, json_t *root,
+	    struct ctl_conf *);
+int	 session_timer_parse_override(struct proto_cfg *, json_t *o,
+	    const char *path, const struct ctl_conf *, int *out, bool *set);
+/* A new INVITE: 0, or 422 (answered here: below our Min-SE). */
+int	 session_timer_refuse(struct ctl *, nua_handle_t *, const sip_t *);
+/* The caller's INVITE (leg A's interval and refresher). */
+void	 session_timer_caller(struct call *, const sip_t *);
+/* Headers for the caller's 2xx (NULL none); A's timer starts. */
+const char *session_timer_answer(struct call *);
+/* Headers for our INVITE to a gateway (NULL none). */
+const char *session_timer_offer(struct call *);
+/* The gateway's 2xx: leg B's interval and refresher; its timer starts. */
+void	 session_timer_callee(struct leg *, const sip_t *);
+/* A re-INVITE/UPDATE from l's peer we answer 2xx: a refresh. Headers
+ * for that 2xx (NULL none). */
+const char *session_timer_refreshed(struct leg *, const sip_t *req);
+/* Headers for a re-INVITE/UPDATE we send on l (NULL none), and its 2xx. */
+const char *session_timer_request(struct leg *);
+void	 session_timer_request_ok(struct leg *, const sip_t *resp);
+/* A response to our own refresh on l: true if it was one (handled). */
+bool	 session_timer_response(struct ctl *, struct leg *, nua_event_t,
+	    int status, const sip_t *);
+/* Our refresh is out on l (NULL: on either leg): a re-offer gets 491. */
+bool	 session_timer_busy(const struct call *, const struct leg *l);
+void	 session_timer_free(struct call *);
+
+/* ---- multipart.c: multipart bodies (SIP-I: SDP + ISUP) ---- */
+struct multipart;
+/* A gateway's "isup": "pass" | "strip" (default). */
+int	 multipart_parse_gateway(struct proto_cfg *, json_t *o,
+	    const char *path, struct gateway *);
+/* The caller's INVITE: 0 not multipart (the body is the offer), or 1:
+ * k->offer is its SDP part (NULL: none) and k->mp keeps the rest. */
+int	 multipart_offer(struct call *, const sip_t *);
+/* The SDP in a message, multipart or not: 0 plain (the whole body), 1
+ * its SDP part, -EINVAL multipart without one (*len 0). */
+int	 multipart_sdp(const sip_t *, const char **body, size_t *len);
+/* B's INVITE body around sdp when the caller's was multipart and gw
+ * passes ISUP (malloc'd, its Content-Type in ctype), else NULL. */
+char	*multipart_body(const struct call *, const struct gateway *,
+	    const char *sdp, char *ctype, size_t ctlen);
+void	 multipart_free(struct multipart *);
+
+/* ---- info.c: INFO passed to the other leg, its answer back ---- */
+struct info_state;
+void	 info_in(struct ctl *, nua_t *, struct leg *, const sip_t *);
+/* nua_r_info on l: the far side answered an INFO we passed on. */
+void	 info_response(struct ctl *, struct leg *, int status, const sip_t *);
+void	 info_free(struct call *);
 
 /* ---- hangup.c: BYE/CANCEL, controller and relay hangups ---- */
 void	 leg_terminated(struct ctl *, struct leg *);
@@ -696,6 +787,9 @@ int	 parse_digest(struct proto_cfg *, json_t *, const char *,
 /* gateway.c: new candidates for a call not answered yet (n > 0), or fail
  * it with -n; B is cancelled first. */
 void	 b2bua_retarget(struct call *, int n);
+/* What the stack says it supports (b2bua_open()); a request that carries
+ * its own Supported (session_timer.c) repeats it. */
+#define CTL_SUPPORTED		"100rel"
 #define CTL_ROUTE_PENDING	(-1)	/* local_route: ENUM lookup running */
 void	 b2bua_routed(struct call *, int n);
 

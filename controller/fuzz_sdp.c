@@ -43,7 +43,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char err[160], *out;
 	struct media_desc *media, relay = { 0 };
-	struct sdp_origin o = { 0, size, 0 };
+	struct sdp_origin o = { 0, size, 0, NULL };
 
 	media = sdp_to_media((const char *)data, size, err, sizeof(err));
 	if (media == NULL)
@@ -70,5 +70,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	free(out);
 	free(media);
+	sdp_origin_clear(&o);
 	return 0;
 }

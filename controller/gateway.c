@@ -64,8 +64,8 @@ gateway_start(struct call *k)
 	struct ctl *c = k->ctl;
 	const struct gateway *gw = NULL;
 	char ruri[420], to[320], from[320], port[8] = "", tp[20] = "";
-	char cid[320] = "", hostbuf[160], route[220] = "", mf[12];
-	const char *host, *user;
+	char cid[320] = "", hostbuf[160], route[220] = "", mf[12], ctype[96];
+	const char *host, *user, *st;
 
 	for (; k->attempt < k->ncand; k->attempt++) {
 		gw = k->cand[k->attempt].gw;
@@ -118,11 +118,20 @@ gateway_start(struct call *k)
 	    k->attempt + 1, gw->name, ruri);
 	k->state = CS_CALLING;
 	snprintf(mf, sizeof(mf), "%u", k->max_forwards);
+	st = session_timer_offer(k);
+	/* multipart.c: a SIP-I caller's other parts, if gw takes them */
+	free(k->b_body);
+	k->b_body = k->b_offer != NULL ? multipart_body(k, gw, k->b_offer,
+	    ctype, sizeof(ctype)) : NULL;
 	/* No SDP for a late offer (lateoffer.c): the gateway offers. */
 	nua_invite(k->b.nh,
-	    TAG_IF(k->b_offer, SIPTAG_CONTENT_TYPE_STR("application/sdp")),
+	    TAG_IF(k->b_offer, SIPTAG_CONTENT_TYPE_STR(k->b_body ? ctype :
+	    "application/sdp")),
+	    TAG_IF(k->b_body, SIPTAG_MIME_VERSION_STR("1.0")),
+	    TAG_IF(st, SIPTAG_HEADER_STR(st)),
 	    SIPTAG_MAX_FORWARDS_STR(mf),
-	    TAG_IF(k->b_offer, SIPTAG_PAYLOAD_STR(k->b_offer)),
+	    TAG_IF(k->b_offer, SIPTAG_PAYLOAD_STR(k->b_body ? k->b_body :
+	    k->b_offer)),
 	    TAG_IF(route[0], SIPTAG_ROUTE_STR(route)),
 	    TAG_IF(cid[0], SIPTAG_HEADER_STR(cid)),
 	    TAG_IF(k->diversion[0], SIPTAG_HEADER_STR(k->diversion)),
@@ -165,6 +174,7 @@ on_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 	struct answer_ctx *ax = arg;
 	struct call *k = ax->k;
 	char err[160], *sdp = NULL;
+	const char *st;
 
 	if (k->a.nh != NULL && !k->a.answered && !k->finished) {
 		if (rr->ok)
@@ -186,8 +196,11 @@ on_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 		} else {
 			if (ax->status >= 200)
 				gateway_connected(k, ax->status);
+			st = ax->status >= 200 ? session_timer_answer(k) :
+			    NULL;
 			nua_respond(k->a.nh, ax->status,
 			    sip_status_phrase(ax->status),
+			    TAG_IF(st, SIPTAG_HEADER_STR(st)),
 			    SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 			    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
 		}
@@ -206,9 +219,11 @@ answer_via_relay(struct call *k, int status, const sip_t *sip)
 	struct answer_ctx *ax;
 	char err[160];
 	struct media_desc *media;
+	const char *body;
+	size_t blen;
 
-	media = sdp_to_media(sip->sip_payload->pl_data,
-	    sip->sip_payload->pl_len, err, sizeof(err));
+	multipart_sdp(sip, &body, &blen);	/* SIP-I: its SDP part */
+	media = sdp_to_media(body, blen, err, sizeof(err));
 	if (media == NULL) {
 		clog_msg(c, LL_NOTICE, "call %s: gateway SDP: %s", k->call_id,
 		    err);
@@ -219,7 +234,7 @@ answer_via_relay(struct call *k, int status, const sip_t *sip)
 	ax = calloc(1, sizeof(*ax));
 	ax->k = k;
 	ax->status = status;
-	ax->body = strndup(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
+	ax->body = strndup(body, blen);
 	snprintf(k->to_tag, sizeof(k->to_tag), "%s", sip->sip_to->a_tag ?
 	    sip->sip_to->a_tag : "-");
 	relay_answer(k, media, on_answered, ax);

@@ -202,6 +202,12 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 		nua_respond(nh, retry, sip_status_phrase(retry), TAG_END());
 		return;
 	}
+	/* session_timer.c: 422 below our Min-SE, before any limit */
+	if ((retry = session_timer_refuse(c, nh, sip)) != 0) {
+		cdr_refusal(c, sip, ai->ai_addr, t, retry,
+		    "session interval too small");
+		return;
+	}
 	if (!bypass && (retry = limits_admit(c, t, mono_now())) > 0) {
 		char ra[16];
 		c->stats.rejected_limits++;
@@ -222,6 +228,7 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 		return;
 	}
 	k->trunk = t;
+	session_timer_caller(k, sip);
 	/* identity.c: PAI trust is by address, never by a digest login. */
 	k->from_source = identify_by_source(conf, ai->ai_addr,
 	    identify_transport(nua_current_request(nua), sip)) == t;
@@ -241,7 +248,8 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 	ruri[sizeof(ruri) - 1] = from[sizeof(from) - 1] = '\0';
 	k->rq_uri = su_strdup(k->home, ruri);
 	k->from_uri = su_strdup(k->home, from);
-	if (sip->sip_payload != NULL && sip->sip_payload->pl_len > 0)
+	if (sip->sip_payload != NULL && sip->sip_payload->pl_len > 0 &&
+	    multipart_offer(k, sip) == 0)	/* multipart.c: SIP-I */
 		k->offer = strndup(sip->sip_payload->pl_data,
 		    sip->sip_payload->pl_len);
 	/* lateoffer.c: can the caller take an offer in a reliable 18x? */

@@ -7,6 +7,12 @@
  * One re-offer at a time (another one gets 491); an UPDATE is answered
  * through its saved event, a re-INVITE's 2xx is ACKed when the re-offerer
  * ACKs (b2bua.c).
+ *
+ * A re-INVITE without an offer (RFC 3261 14.2; session refreshes, RFC
+ * 4028) is answered on its own leg: our offer in the 200 is the SDP we
+ * last sent that peer (sdp.c keeps it, o= version unchanged), and the
+ * answer in the ACK goes to the relay only if it changes that peer's
+ * media. The other leg hears nothing: its media did not move.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +21,65 @@
 
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
+
+/* ---- what each peer sent last ---- */
+
+static void
+set_peer_sdp(struct call *k, int side, const char *body, size_t len)
+{
+	char *copy = strndup(body, len);
+
+	if (copy == NULL)
+		return;	/* the older one stays: a refresh may be relayed */
+	free(k->peer_sdp[side]);
+	k->peer_sdp[side] = copy;
+}
+
+void
+reinvite_peer_sdp(struct leg *l, const sip_t *sip)
+{
+	if (sip != NULL && sip->sip_payload != NULL &&
+	    sip->sip_payload->pl_len > 0)
+		set_peer_sdp(l->call, l->side, sip->sip_payload->pl_data,
+		    sip->sip_payload->pl_len);
+}
+
+static const char *
+peer_sdp(const struct call *k, int side)
+{
+	if (k->peer_sdp[side] != NULL)
+		return k->peer_sdp[side];
+	return side == 0 ? k->offer : NULL;
+}
+
+/* Would media change what the relay holds for that side? Unknown: yes. */
+static bool
+media_changed(const struct call *k, int side, const struct media_desc *media)
+{
+	const char *old = peer_sdp(k, side);
+	char err[160];
+	struct media_desc *om;
+	bool changed;
+
+	if (old == NULL || (om = sdp_to_media(old, strlen(old), err,
+	    sizeof(err))) == NULL)
+		return true;
+	changed = !media_equal(om, media);
+	free(om);
+	return changed;
+}
+
+void
+reinvite_free(struct call *k)
+{
+	free(k->peer_sdp[0]);
+	free(k->peer_sdp[1]);
+	free(k->reinv_prev);
+	k->reinv_prev = NULL;
+	k->peer_sdp[0] = k->peer_sdp[1] = NULL;
+	sdp_origin_clear(&k->a.sdp);
+	sdp_origin_clear(&k->b.sdp);
+}
 
 /* ---- re-INVITE: a new offer from either side goes through the relay ---- */
 
@@ -46,9 +111,13 @@ static void
 reinv_respond(struct call *k, int status, const char *sdp)
 {
 	struct leg *from = reinv_from(k);
+	/* A re-offer that went through refreshes the re-offerer's leg. */
+	const char *st = status >= 200 && status < 300 ?
+	    session_timer_refreshed(from, NULL) : NULL;
 
 	if (from->nh != NULL)
 		nua_respond(from->nh, status, sip_status_phrase(status),
+		    TAG_IF(st, SIPTAG_HEADER_STR(st)),
 		    TAG_IF(k->reinv_update, NUTAG_WITH_SAVED(k->reinv_saved)),
 		    TAG_IF(sdp, SIPTAG_CONTENT_TYPE_STR("application/sdp")),
 		    TAG_IF(sdp, SIPTAG_PAYLOAD_STR(sdp)), TAG_END());
@@ -58,9 +127,15 @@ reinv_respond(struct call *k, int status, const char *sdp)
 	k->reinv = 0;
 }
 
+/* The re-offerer gets an error. A 2xx the other side sent is ACKed now
+ * (RFC 3261 13.2.2.4): it would wait for an ACK that never comes, the
+ * re-offerer's ACK of an error never reaching us. */
 static void
 reinv_fail(struct call *k, int status)
 {
+	if (k->reinv_ack != NULL && k->reinv_ack->nh != NULL)
+		nua_ack(k->reinv_ack->nh, TAG_END());
+	k->reinv_ack = NULL;
 	reinv_respond(k, status, NULL);
 }
 
@@ -69,11 +144,6 @@ reinvite_abort(struct call *k, int status)
 {
 	if (k->reinv == 0)
 		return;
-	/* The other side's 2xx would wait for an ACK that never comes:
-	 * the re-offerer gets an error, not that 2xx. */
-	if (k->reinv_ack != NULL && k->reinv_ack->nh != NULL)
-		nua_ack(k->reinv_ack->nh, TAG_END());
-	k->reinv_ack = NULL;
 	reinv_fail(k, status);
 }
 
@@ -92,6 +162,60 @@ can_reoffer(const struct call *k, bool update)
 	    !k->late_offer && k->relay_session;
 }
 
+/* The far side took the offer, and we cannot follow (its answer is
+ * unusable, the relay refused it): its 2xx is ACKed, the re-offerer gets
+ * 500, and the call ends, the two sides no longer using the same media. */
+static void
+fail_after_2xx(struct call *k, const char *why)
+{
+	clog_msg(k->ctl, LL_WARNING, "call %s: %s", k->call_id, why);
+	reinv_fail(k, 500);
+	b2bua_hangup(k->ctl, k->relay_key, BY_CONTROLLER, why);
+}
+
+static void
+on_rolled_back(struct ctl *c, void *arg, const struct relay_reply *rr)
+{
+	struct call *k = arg;
+
+	if (k->finished) {
+		call_check(k);
+		return;
+	}
+	if (rr->answered && !rr->ok)
+		b2bua_hangup(c, k->relay_key, BY_CONTROLLER,
+		    "media relay refused to roll back a refused re-offer");
+}
+
+/*
+ * The far side refused the re-offer (491, 488...): nothing changed for
+ * either peer, but the relay already holds the re-offerer's new media.
+ * It gets back the media the re-offerer still uses, and our SDP on the
+ * far leg is again the one before the refused offer.
+ */
+static void
+rollback(struct call *k)
+{
+	struct leg *from = reinv_from(k), *to = reinv_to(k);
+	const char *old = peer_sdp(k, from->side);
+	char err[160];
+	struct media_desc *media;
+
+	if (k->reinv_prev != NULL) {
+		free(to->sdp.body);
+		to->sdp.body = k->reinv_prev;
+		to->sdp.digest = k->reinv_prev_digest;
+		k->reinv_prev = NULL;
+	}
+	if (old == NULL || (media = sdp_to_media(old, strlen(old), err,
+	    sizeof(err))) == NULL)
+		return;
+	clog_msg(k->ctl, LL_DEBUG, "call %s: re-offer refused: the relay gets "
+	    "the %s's media back", k->call_id, from->side == 0 ? "caller" :
+	    "callee");
+	relay_media(from, media, on_rolled_back);
+}
+
 /* The offer went through the relay: pass it on to the other side. */
 static void
 on_reinv_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
@@ -99,12 +223,17 @@ on_reinv_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
 	struct call *k = arg;
 	struct leg *to;
 	char err[160], *sdp = NULL;
+	const char *st;
 
 	if (k->finished || k->reinv == 0 || !can_reoffer(k, k->reinv_update)) {
 		call_check(k);
 		return;
 	}
 	to = reinv_to(k);
+	/* What we sent to leg `to` before, should it refuse (rollback()). */
+	free(k->reinv_prev);
+	k->reinv_prev = to->sdp.body != NULL ? strdup(to->sdp.body) : NULL;
+	k->reinv_prev_digest = to->sdp.digest;
 	if (rr->ok)
 		sdp = sdp_rewrite(k->reinv_sdp, strlen(k->reinv_sdp),
 		    rr->media, &to->sdp, err,
@@ -115,13 +244,168 @@ on_reinv_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
 		free(sdp);
 		return;
 	}
+	/* It refreshes that leg too: its session timer goes with it. */
+	st = session_timer_request(to);
 	if (k->reinv_update)
 		nua_update(to->nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+		    TAG_IF(st, SIPTAG_HEADER_STR(st)),
 		    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
 	else
 		nua_invite(to->nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+		    TAG_IF(st, SIPTAG_HEADER_STR(st)),
 		    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
 	free(sdp);
+}
+
+/* ---- a re-INVITE without an offer: answered on its own leg ---- */
+
+static void
+offerless_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip)
+{
+	struct call *k = l->call;
+	const char *sdp = l->sdp.body, *st;
+
+	if (sdp == NULL) {	/* nothing sent yet: cannot happen connected */
+		nua_respond(l->nh, SIP_500_INTERNAL_SERVER_ERROR,
+		    NUTAG_WITH_THIS(nua), TAG_END());
+		return;
+	}
+	clog_msg(c, LL_DEBUG, "call %s: re-INVITE without SDP from the %s: "
+	    "our current SDP offered", k->call_id, l->side == 0 ? "caller" :
+	    "callee");
+	k->offerless = l;
+	st = session_timer_refreshed(l, sip);
+	nua_respond(l->nh, SIP_200_OK, NUTAG_WITH_THIS(nua),
+	    TAG_IF(st, SIPTAG_HEADER_STR(st)),
+	    SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+	    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+}
+
+static void
+on_ack_media(struct ctl *c, void *arg, const struct relay_reply *rr)
+{
+	struct call *k = arg;
+
+	if (k->finished) {
+		call_check(k);
+		return;
+	}
+	/* No reply: the relay failed, and its calls end through relay.c. */
+	if (rr->answered && !rr->ok) {
+		clog_msg(c, LL_WARNING, "call %s: relay %s refused the media "
+		    "of an ACK: %s", k->call_id, relay_name(k->relay),
+		    rr->error);
+		b2bua_hangup(c, k->relay_key, BY_CONTROLLER,
+		    "media relay refused the new media");
+	}
+}
+
+bool
+reinvite_ack(struct ctl *c, struct leg *l, const sip_t *sip)
+{
+	struct call *k = l->call;
+
+	if (k->offerless != l) {
+		reinvite_peer_sdp(l, sip);	/* a late offer's answer */
+		return false;
+	}
+	k->offerless = NULL;
+	if (sip == NULL || sip->sip_payload == NULL ||
+	    sip->sip_payload->pl_len == 0) {
+		/* RFC 3261 13.2.1 wants the answer here; without one the
+		 * media stay as they were. */
+		clog_msg(c, LL_NOTICE, "call %s: ACK without the answer to our "
+		    "offer: media unchanged", k->call_id);
+		return true;
+	}
+	reinvite_media_in(l, sip);
+	return true;
+}
+
+void
+reinvite_media_in(struct leg *l, const sip_t *sip)
+{
+	struct call *k = l->call;
+	struct ctl *c = k->ctl;
+	char err[160];
+	struct media_desc *media;
+	bool changed;
+
+	if (sip == NULL || sip->sip_payload == NULL ||
+	    sip->sip_payload->pl_len == 0)
+		return;
+	if ((media = sdp_to_media(sip->sip_payload->pl_data,
+	    sip->sip_payload->pl_len, err, sizeof(err))) == NULL) {
+		clog_msg(c, LL_NOTICE, "call %s: answer from the %s: %s",
+		    k->call_id, l->side == 0 ? "caller" : "callee", err);
+		b2bua_hangup(c, k->relay_key, BY_CONTROLLER,
+		    "unusable SDP answer");
+		return;
+	}
+	changed = media_changed(k, l->side, media);
+	reinvite_peer_sdp(l, sip);
+	if (!changed) {
+		free(media);
+		return;
+	}
+	clog_msg(c, LL_DEBUG, "call %s: the %s moved its media in an answer: "
+	    "to relay %s", k->call_id, l->side == 0 ? "caller" : "callee",
+	    relay_name(k->relay));
+	relay_media(l, media, on_ack_media);
+}
+
+/* ---- a re-offer ---- */
+
+/* The o= line of an SDP body, without its line end. */
+static size_t
+origin_line(const char *p, size_t len, const char **out)
+{
+	for (size_t i = 0; i + 1 < len; i++)
+		if ((i == 0 || p[i - 1] == '\n') && p[i] == 'o' &&
+		    p[i + 1] == '=') {
+			size_t n = i;
+			while (n < len && p[n] != '\r' && p[n] != '\n')
+				n++;
+			*out = p + i;
+			return n - i;
+		}
+	return 0;
+}
+
+/* RFC 3264 section 8: an SDP whose o= (session id and version) is the
+ * one its sender used before has not changed. */
+static bool
+unchanged(const char *old, const sip_payload_t *pl)
+{
+	const char *a, *b;
+	size_t na, nb;
+
+	if (old == NULL || (na = origin_line(old, strlen(old), &a)) == 0 ||
+	    (nb = origin_line(pl->pl_data, pl->pl_len, &b)) == 0)
+		return false;
+	return na == nb && memcmp(a, b, na) == 0;
+}
+
+static void
+refresh_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip,
+    bool update)
+{
+	struct call *k = l->call;
+	const char *sdp = l->sdp.body, *st;
+
+	if (sdp == NULL) {
+		nua_respond(l->nh, SIP_500_INTERNAL_SERVER_ERROR,
+		    NUTAG_WITH_THIS(nua), TAG_END());
+		return;
+	}
+	clog_msg(c, LL_DEBUG, "call %s: %s with unchanged SDP from the %s: "
+	    "answered here", k->call_id, update ? "UPDATE" : "re-INVITE",
+	    l->side == 0 ? "caller" : "callee");
+	st = session_timer_refreshed(l, sip);
+	nua_respond(l->nh, SIP_200_OK, NUTAG_WITH_THIS(nua),
+	    TAG_IF(st, SIPTAG_HEADER_STR(st)),
+	    SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+	    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
 }
 
 void
@@ -130,7 +414,9 @@ reinvite_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip,
 {
 	struct call *k = l->call;
 	char err[160];
+	const char *st;
 	struct media_desc *media;
+	bool offerless, local;
 
 	/*
 	 * Sofia matches a request without a To tag to a dialog with the
@@ -150,19 +436,46 @@ reinvite_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip,
 	if (update && (sip->sip_payload == NULL ||
 	    sip->sip_payload->pl_len == 0)) {
 		/* No offer (a session refresh): nothing to pass on. */
-		nua_respond(l->nh, SIP_200_OK, NUTAG_WITH_THIS(nua), TAG_END());
+		st = k->state == CS_CONNECTED ? session_timer_refreshed(l, sip) :
+		    NULL;
+		nua_respond(l->nh, SIP_200_OK, NUTAG_WITH_THIS(nua),
+		    TAG_IF(st, SIPTAG_HEADER_STR(st)), TAG_END());
 		return;
 	}
-	if (!can_reoffer(k, update) || k->reinv != 0) {
-		int st = k->reinv ? 491 : 488;
-		nua_respond(l->nh, st, sip_status_phrase(st),
+	offerless = sip->sip_payload == NULL || sip->sip_payload->pl_len == 0;
+	/* Answered on this leg: no offer, or the same offer again. */
+	local = offerless || unchanged(peer_sdp(k, l->side), sip->sip_payload);
+	/*
+	 * One offer/answer at a time: a re-offer passed on involves both
+	 * legs, so anything in progress on either one makes it wait (491,
+	 * RFC 3261 14.2); one answered here only meets what is in
+	 * progress on its own leg (the legs are separate dialogs).
+	 */
+	if (!can_reoffer(k, update) || k->reinv != 0 || k->offerless != NULL ||
+	    session_timer_busy(k, local ? l : NULL)) {
+		int code = can_reoffer(k, update) ? 491 : 488;
+		clog_msg(c, LL_DEBUG, "call %s: %s from the %s while another "
+		    "offer is in progress or the call is not up: %d",
+		    k->call_id, update ? "UPDATE" : "re-INVITE",
+		    l->side == 0 ? "caller" : "callee", code);
+		nua_respond(l->nh, code, sip_status_phrase(code),
 		    NUTAG_WITH_THIS(nua), TAG_END());
 		return;
 	}
-	if (sip->sip_payload == NULL || sip->sip_payload->pl_len == 0 ||
-	    (media = sdp_to_media(sip->sip_payload->pl_data,
+	if (offerless) {
+		offerless_in(c, nua, l, sip);
+		return;
+	}
+	if (local) {
+		/* A refresh (RFC 4028) with the same SDP: answered here with
+		 * ours, also unchanged; nothing moves. */
+		refresh_in(c, nua, l, sip, update);
+		return;
+	}
+	if ((media = sdp_to_media(sip->sip_payload->pl_data,
 	    sip->sip_payload->pl_len, err, sizeof(err))) == NULL) {
-		/* A re-INVITE without an offer is not relayed (yet). */
+		clog_msg(c, LL_NOTICE, "call %s: re-offer from the %s: %s: 488",
+		    k->call_id, l->side == 0 ? "caller" : "callee", err);
 		nua_respond(l->nh, SIP_488_NOT_ACCEPTABLE, NUTAG_WITH_THIS(nua),
 		    TAG_END());
 		return;
@@ -197,8 +510,12 @@ on_reinv_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 		sdp = sdp_rewrite(k->reinv_sdp, strlen(k->reinv_sdp),
 		    rr->media, &from->sdp, err,
 		    sizeof(err));
+	if (sdp == NULL && !rr->answered) {
+		reinv_fail(k, 503);	/* the relay failed: relay.c ends it */
+		return;
+	}
 	if (sdp == NULL) {
-		reinv_fail(k, !rr->answered ? 503 : 500);
+		fail_after_2xx(k, "media relay refused the re-offer's answer");
 		return;
 	}
 	reinv_respond(k, 200, sdp);
@@ -216,15 +533,22 @@ reinvite_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 	if (status < 200 || k->reinv == 0)
 		return;
 	if (status >= 300) {
-		reinv_fail(k, status);
+		rollback(k);
+		/* 7xx/9xx: the stack's own (no answer, transport) */
+		reinv_fail(k, status >= 700 ? 500 : status);
 		return;
 	}
 	if (!k->reinv_update)
 		k->reinv_ack = l;	/* ACKed when the re-offerer ACKs */
+	/* Both peers take the new media now (the offer was accepted). */
+	set_peer_sdp(k, reinv_from(k)->side, k->reinv_sdp,
+	    strlen(k->reinv_sdp));
+	reinvite_peer_sdp(l, sip);
+	session_timer_request_ok(l, sip);
 	if (sip->sip_payload == NULL || (media = sdp_to_media(
 	    sip->sip_payload->pl_data, sip->sip_payload->pl_len, err,
 	    sizeof(err))) == NULL) {
-		reinv_fail(k, 500);
+		fail_after_2xx(k, "unusable SDP in the answer to a re-offer");
 		return;
 	}
 	free(k->reinv_sdp);

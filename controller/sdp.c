@@ -267,6 +267,15 @@ out:
 	return md;
 }
 
+bool
+media_equal(const struct media_desc *a, const struct media_desc *b)
+{
+	/* Lines are zero-filled before they are written (calloc, the
+	 * relay's reply memset), so bytes past a string's end compare. */
+	return a->n == b->n && memcmp(a->line, b->line,
+	    (size_t)a->n * sizeof(a->line[0])) == 0;
+}
+
 /* 0.0.0.0 or :: (in any spelling): a hold, not an address to relay to. */
 static bool
 is_hold(const char *addr)
@@ -509,9 +518,18 @@ sdp_rewrite(const char *body, size_t len, const struct media_desc *media,
 		goto out;
 	o->version = version;
 	o->digest = d;
+	free(o->body);
+	o->body = strdup(out);
 out:
 	if (p != NULL)
 		sdp_parser_free(p);
 	su_home_deinit(home);
 	return out;
+}
+
+void
+sdp_origin_clear(struct sdp_origin *o)
+{
+	free(o->body);
+	o->body = NULL;
 }

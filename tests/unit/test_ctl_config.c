@@ -155,6 +155,11 @@ test_errors(void **state)
 	expect_error("{\"lcr\": [{\"name\": \"t\", \"prefixes\": [\n {\"prefix\": \"4a\", \"carriers\": []}]}]}",
 	    "2: lcr[0].prefixes[0].prefix: '4a': digits only");
 	expect_error("{\n\"invite_timeout\": 0}", "2: invite_timeout: must be between");
+	/* session_timer.c */
+	expect_error("{\"min_se\": 90,\n\"session_expires\": 60}",
+	    "2: session_expires: 60 is below min_se (90)");
+	expect_error("{\"gateways\": [{\"name\": \"g\", \"host\": \"h\",\n \"session_expires\": 1.5}]}",
+	    "2: gateways[0].session_expires: whole seconds expected");
 	expect_error("{\"relays\": [\n {\"name\": \"r\", \"socket\": \"/s\", \"address\": \"1.2.3.4:5\"}]}",
 	    "2: relays[0]: give exactly one of 'socket' (Unix) and 'address' (TCP)");
 	expect_error("{\"relays\": [{\"name\": \"r\",\n \"address\": \"relay.example:5\", \"secret\": \"0123456789abcdef\"}]}",

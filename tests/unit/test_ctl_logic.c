@@ -257,7 +257,7 @@ test_sdp(void **state)
 		{ .address = "203.0.113.5", .rtp_port = 0 },
 		{ .address = "203.0.113.5", .rtp_port = 30002, .rtcp_port = 30009 },
 	} };
-	struct sdp_origin o = { 0, 6, 0 };
+	struct sdp_origin o = { 0, 6, 0, NULL };
 	char *out;
 
 	assert_non_null(m);
@@ -302,6 +302,7 @@ test_sdp(void **state)
 		    "s=-\r\nc=IN IP4 %0100d\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n", 1);
 		assert_null(sdp_to_media(body, strlen(body), err, sizeof(err)));
 	}
+	sdp_origin_clear(&o);
 
 	assert_null(sdp_to_media("garbage", 7, err, sizeof(err)));
 	assert_null(sdp_to_media("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\n", 42, err, sizeof(err)));

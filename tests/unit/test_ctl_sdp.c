@@ -92,7 +92,7 @@ assert_all_c(const char *out, const char *want)
 static void
 test_rejected_stream_c_is_rewritten(void **state)
 {
-	struct sdp_origin o = { 0, 0, 0 };
+	struct sdp_origin o = { 0, 0, 0, NULL };
 	char *out = rewrite(leaky, "203.0.113.5", &o);
 
 	assert_non_null(strstr(out, "m=video 0 RTP/AVP 31"));
@@ -102,6 +102,7 @@ test_rejected_stream_c_is_rewritten(void **state)
 	assert_non_null(strstr(out, "a=rtcp:30001\r\n"));
 	assert_null(strstr(out, "a=rtcp:6001"));
 	free(out);
+	sdp_origin_clear(&o);
 }
 
 static void
@@ -110,7 +111,7 @@ test_ice_and_address_attributes_stripped(void **state)
 	static const char *const gone[] = { "a=candidate", "a=ice-",
 	    "a=remote-candidates", "a=end-of-candidates", "a=altc", "a=ssrc",
 	    "a=rtcp:9", "10.11.12.", "198.51.100.77", "fd00::", NULL };
-	struct sdp_origin o = { 0, 0, 0 };
+	struct sdp_origin o = { 0, 0, 0, NULL };
 	char *out = rewrite(leaky, "203.0.113.5", &o);
 
 	for (int i = 0; gone[i] != NULL; i++)
@@ -122,12 +123,13 @@ test_ice_and_address_attributes_stripped(void **state)
 	assert_non_null(strstr(out, "a=sendrecv"));
 	assert_non_null(strstr(out, "m=audio 30000 RTP/AVP 0 101"));
 	free(out);
+	sdp_origin_clear(&o);
 }
 
 static void
 test_origin_and_name_ours_per_leg(void **state)
 {
-	struct sdp_origin a = { 0, 0, 0 }, b = { 0, 0, 0 };
+	struct sdp_origin a = { 0, 0, 0, NULL }, b = { 0, 0, 0, NULL };
 	char *oa = rewrite(leaky, "203.0.113.5", &a);
 	char *ob = rewrite(leaky, "198.51.100.9", &b);
 	unsigned long long ida, idb, va, vb;
@@ -159,13 +161,15 @@ test_origin_and_name_ours_per_leg(void **state)
 	assert_non_null(strstr(ob, " IN IP4 198.51.100.9\r\n"));
 	free(oa);
 	free(ob);
+	sdp_origin_clear(&a);
+	sdp_origin_clear(&b);
 }
 
 /* RFC 3264 section 8: same o= on a leg, version +1 per changed body. */
 static void
 test_origin_version_per_leg(void **state)
 {
-	struct sdp_origin a = { 0, 0, 0 };
+	struct sdp_origin a = { 0, 0, 0, NULL };
 	char *first = rewrite(leaky, "203.0.113.5", &a);
 	uint64_t id = a.session;
 	char *same = rewrite(leaky, "203.0.113.5", &a);
@@ -181,6 +185,7 @@ test_origin_version_per_leg(void **state)
 	free(first);
 	free(same);
 	free(moved);
+	sdp_origin_clear(&a);
 }
 
 static void
@@ -196,7 +201,7 @@ test_ipv6_unspecified_is_hold(void **state)
 		"a=sendonly\r\n"
 		"m=video 0 RTP/AVP 31\r\n"
 		"c=IN IP6 0::0\r\n";
-	struct sdp_origin o = { 0, 0, 0 };
+	struct sdp_origin o = { 0, 0, 0, NULL };
 	char *v4 = rewrite(held, "203.0.113.5", &o);
 	char *v6 = rewrite(held, "2001:db8::5", &o);
 
@@ -216,6 +221,7 @@ test_ipv6_unspecified_is_hold(void **state)
 		char *out = rewrite(held4, "203.0.113.5", &o);
 		assert_all_c(out, "c=IN IP4 0.0.0.0");
 		free(out);
+		sdp_origin_clear(&o);
 	}
 }
 

@@ -381,13 +381,28 @@ enum call_state { CS_INIT, CS_OFFERING, CS_CALLING, CS_EARLY, CS_CONNECTED,
  * call_new() until call_free(). It stays alive while either leg's nua
  * handle exists (a.nh, b.nh; a handle's magic points at its leg) or a
  * relay request is in flight (pending, counted by relay.c). Nobody frees
- * it directly: whoever drops a handle (destroy_leg) or gets a relay
+ * it directly: whoever drops a handle (call_drop_leg) or gets a relay
  * callback calls call_check(), the only caller of call_finish() (limit
  * released, relay delete sent) and, once that delete is back too, of
- * cdr_write() and call_free(). Relay callbacks never run inside the code
- * that issued the request, so k stays valid in it after relay_offer()
- * and the others; timers (invite, duration, divert) are destroyed in
- * call_free(). After call_check(), k must not be used.
+ * call_done() (the CDR, then call_free()). Relay callbacks never run
+ * inside the code that issued the request, so k stays valid in it after
+ * relay_offer() and the others; timers (invite, duration, divert) are
+ * destroyed in call_free(). After call_check(), k must not be used.
+ *
+ * Who writes what (issue 13, "one owner"):
+ * - call.c alone changes the state that ends or connects a call
+ *   (call_connected(), call_ending(), call_fail(); CS_DONE in
+ *   call_finish()), records who hung up and why (call_hungup(): the
+ *   first hangup while the call is up wins; call_fail() notes a reason
+ *   without a party), the final code (call_final(): the first wins, a
+ *   connect sets it) and writes the CDR (call_done(): from call_check(),
+ *   and at exit from call_end_all(); nowhere else).
+ * - The progress states are set by the file driving them: CS_OFFERING
+ *   invite.c, CS_CALLING and CS_EARLY gateway.c.
+ * - relay.c alone builds and reads relay messages and counts `pending`;
+ *   relay_session is set by the offer's and delete's callbacks.
+ * - Leg handles (a.nh, b.nh) are created by invite.c (A) and gateway.c
+ *   (B) and dropped only through call_drop_leg().
  */
 struct call {
 	su_home_t		 home[1];	/* first: su_home_new() */
@@ -454,10 +469,19 @@ struct call	*call_new(struct ctl *, nua_handle_t *, const sip_t *);
 void	 call_free(struct call *);
 /* Finish and free the call once no handle and no request is left. */
 void	 call_check(struct call *);
-void	 destroy_leg(struct leg *);
+/* Exit: every call left ends (by the controller, "shutdown"), CDR, free. */
+void	 call_end_all(struct ctl *);
+void	 call_drop_leg(struct leg *);
+/* Who ended the call and why (the first while the call is up wins). */
+void	 call_hungup(struct call *, enum hangup_by, const char *reason);
+void	 call_ending(struct call *);
+void	 call_final(struct call *, int status);
+/* B's final answer went to the caller: connected, final code status. */
+void	 call_connected(struct call *, int status);
 /* Answer the caller's INVITE with an error (only before it was answered). */
-void	 fail_a(struct call *, int status, const char *reason);
-void	 record_attempt(struct call *, int code);
+void	 call_fail(struct call *, int status, const char *reason);
+/* The code of the current attempt in the CDR's attempts list. */
+void	 call_attempt_code(struct call *, int code);
 json_t	*calls_to_json(struct ctl *);
 
 /* ---- invite.c: a new INVITE up to the relay's rewritten offer ---- */

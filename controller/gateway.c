@@ -44,8 +44,8 @@ on_invite_timeout(struct ctl *c, su_timer_t *t, void *arg)
 		return;
 	clog_msg(c, LL_INFO, "call %s: gateway %s: no reply within %gs",
 	    k->call_id, k->cand[k->attempt].gw->name, k->conf->invite_timeout);
-	record_attempt(k, 408);
-	destroy_leg(&k->b);
+	call_attempt_code(k, 408);
+	call_drop_leg(&k->b);
 	if (k->a.nh == NULL || k->state == CS_ENDING) {
 		call_check(k);
 		return;
@@ -54,7 +54,7 @@ on_invite_timeout(struct ctl *c, su_timer_t *t, void *arg)
 		gateway_start(k);
 		return;
 	}
-	fail_a(k, 408, "all gateways timed out or failed");
+	call_fail(k, 408, "all gateways timed out or failed");
 	call_check(k);
 }
 
@@ -76,7 +76,7 @@ gateway_start(struct call *k)
 		    "code", 484));
 	}
 	if (k->attempt >= k->ncand || gw == NULL) {
-		fail_a(k, 484, "number too long after transforms");
+		call_fail(k, 484, "number too long after transforms");
 		call_check(k);
 		return;
 	}
@@ -108,7 +108,7 @@ gateway_start(struct call *k)
 	k->b.nh = nua_handle(c->nua, &k->b, NUTAG_URL(ruri),
 	    SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from), TAG_END());
 	if (k->b.nh == NULL) {
-		fail_a(k, 500, "cannot create the outgoing leg");
+		call_fail(k, 500, "cannot create the outgoing leg");
 		call_check(k);
 		return;
 	}
@@ -169,10 +169,7 @@ on_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 			    sip_status_phrase(ax->status), TAG_END());
 		} else {
 			if (ax->status >= 200) {
-				k->a.answered = true;
-				k->state = CS_CONNECTED;
-				k->connect_t = wall_now();
-				k->final_code = ax->status;
+				call_connected(k, ax->status);
 				if (k->conf->max_duration > 0)
 					su_timer_set_interval(k->duration_timer,
 					    on_max_duration, k, (su_duration_t)
@@ -237,8 +234,8 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 			nua_bye(l->nh, TAG_END());
 			l->answered = true;
 		} else if (status >= 300) {
-			record_attempt(k, status);
-			destroy_leg(l);
+			call_attempt_code(k, status);
+			call_drop_leg(l);
 			call_check(k);
 		}
 		return;
@@ -256,7 +253,7 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 	}
 	if (status < 300) {
 		l->answered = true;
-		record_attempt(k, status);
+		call_attempt_code(k, status);
 		if (has_sdp) {
 			answer_via_relay(k, status, sip);
 			return;
@@ -284,21 +281,21 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 			return;
 		}
 	}
-	record_attempt(k, status);
-	destroy_leg(l);
+	call_attempt_code(k, status);
+	call_drop_leg(l);
 	clog_msg(c, LL_INFO, "call %s: gateway %s: %d", k->call_id, gw->name,
 	    status);
 	if (divert_on_status(k, status))	/* divert.c: busy, no answer */
 		return;
 	if (status >= 600) {
-		fail_a(k, status, "global failure from the gateway");
+		call_fail(k, status, "global failure from the gateway");
 	} else if ((status < 400 || config_failover_code(k->conf, status)) &&
 	    k->attempt + 1 < k->ncand) {
 		k->attempt++;
 		gateway_start(k);
 		return;
 	} else {
-		fail_a(k, status < 400 ? 480 : status, "gateway failed");
+		call_fail(k, status < 400 ? 480 : status, "gateway failed");
 	}
 	call_check(k);
 }
@@ -309,12 +306,12 @@ b2bua_retarget(struct call *k, int n)
 	if (k->b.nh != NULL) {
 		if (!k->b.answered)
 			nua_cancel(k->b.nh, TAG_END());
-		destroy_leg(&k->b);
+		call_drop_leg(&k->b);
 	}
 	su_timer_reset(k->invite_timer);
 	if (n <= 0) {
 		k->ncand = 0;
-		fail_a(k, -n, "no route after diversion");
+		call_fail(k, -n, "no route after diversion");
 		call_check(k);
 		return;
 	}

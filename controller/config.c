@@ -282,7 +282,8 @@ parse_gateway(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	static const char *const keys[] = { "name", "host", "port",
 	    "transport", "scheme", "proxy", "username", "password",
 	    "caller_id", "from_user", "from_host", "from_display",
-	    "uri_params", "transforms", "probe", "trusted", NULL };
+	    "uri_params", "transforms", "probe", "trusted", "invite_timeout",
+	    NULL };
 	char p[PROTO_CFG_PATH], cid[8] = "from";
 	int port = 0;
 
@@ -313,7 +314,8 @@ parse_gateway(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	    sizeof(g->from_display), false) < 0 ||
 	    proto_cfg_string(c, o, path, "uri_params", g->uri_params,
 	    sizeof(g->uri_params), false) < 0 ||
-	    proto_cfg_bool(c, o, path, "trusted", &g->trusted) < 0)
+	    proto_cfg_bool(c, o, path, "trusted", &g->trusted) < 0 ||
+	    attempt_parse(c, o, path, &g->at) < 0)	/* attempt.c */
 		return -1;
 	if (g->uri_params[0] != '\0' && (g->uri_params[0] != ';' ||
 	    strpbrk(g->uri_params, " \t\r\n<>\"") != NULL)) {
@@ -493,10 +495,12 @@ parse_route(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
     struct route *r)
 {
 	static const char *const keys[] = { "name", "trunk", "ruri", "from",
-	    "lcr", "carriers", "transforms", NULL };
+	    "lcr", "carriers", "transforms", "ring_timeout",
+	    "failover_after_early", NULL };
 	char p[PROTO_CFG_PATH], name[64] = "";
 
 	if (proto_cfg_keys(c, o, path, keys) < 0 ||
+	    attempt_parse(c, o, path, &r->at) < 0 ||	/* attempt.c */
 	    proto_cfg_string(c, o, path, "name", r->name, sizeof(r->name),
 	    false) < 0 ||
 	    get_regex(c, o, path, "ruri", &r->ruri, &r->has_ruri) < 0 ||
@@ -679,6 +683,7 @@ parse_top(cfg_t *c, json_t *root, struct ctl_conf *conf, su_root_t *sroot)
 	static const char *const keys[] = { "sip", "control", "relays", "cdr",
 	    "log_level", "unknown_source", "invite_timeout", "max_duration",
 	    "relay_timeout", "relay_grace", "failover_codes", "trunks", "gateways",
+	    "ring_timeout", "failover_after_early",
 	    "carriers", "lcr", "routes", "protection",
 	    "accounts", "registrar", "emergency", "enum", "refusals", NULL };
 	char level[16] = "", unk[16] = "";
@@ -694,6 +699,10 @@ parse_top(cfg_t *c, json_t *root, struct ctl_conf *conf, su_root_t *sroot)
 	    false) < 0 ||
 	    proto_cfg_number(c, root, "", "invite_timeout",
 	    &conf->invite_timeout, 0.1, 300) < 0 ||
+	    proto_cfg_number(c, root, "", "ring_timeout", &conf->ring_timeout,
+	    0, 3600) < 0 ||
+	    proto_cfg_bool(c, root, "", "failover_after_early",
+	    &conf->failover_early) < 0 ||
 	    proto_cfg_number(c, root, "", "max_duration", &conf->max_duration,
 	    0, 7 * 86400.0) < 0 ||
 	    proto_cfg_number(c, root, "", "relay_timeout",
@@ -752,6 +761,7 @@ defaults(struct ctl_conf *conf)
 	strcpy(conf->cdr_path, "/var/log/trunkline/cdr.jsonl");
 	conf->log_level = LL_INFO;
 	conf->invite_timeout = 8;
+	conf->ring_timeout = 180;
 	conf->max_duration = 4 * 3600;
 	conf->relay_timeout = 1;
 	conf->relay_grace = 10;

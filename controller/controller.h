@@ -124,6 +124,15 @@ struct trunk {
 	char			 region[32];	/* emergency region (trunks) */
 };
 
+/* attempt.c: an attempt's timers and early-media policy. Zeroed: none
+ * set (gateways made for a call, such as a registered contact). */
+enum { AT_INVITE = 1, AT_RING = 2, AT_EARLY = 4 };
+struct attempt_conf {
+	unsigned		 set;		/* AT_*: given in the config */
+	double			 invite, ring;	/* seconds */
+	bool			 failover_early;
+};
+
 struct gateway {
 	char			 name[64];
 	char			 host[128];
@@ -141,6 +150,7 @@ struct gateway {
 	struct xform_set	 xf;		/* on the way out */
 	struct probe_conf	*probe;		/* health.c: NULL not probed */
 	bool			 trusted;	/* identity.c: gets private PAI */
+	struct attempt_conf	 at;		/* invite_timeout */
 };
 
 struct carrier_gw {
@@ -174,6 +184,7 @@ struct route {
 	struct carrier		**carriers;	/* ... or carriers in order */
 	int			 ncarriers;
 	struct xform_set	 xf;
+	struct attempt_conf	 at;	/* ring, failover_after_early */
 };
 
 struct relay_conf {
@@ -199,7 +210,9 @@ struct ctl_conf {
 	char			 cdr_path[256];
 	enum log_level		 log_level;
 	bool			 unknown_drop;	/* silence instead of 403 */
-	double			 invite_timeout;
+	double			 invite_timeout;	/* no 18x or final */
+	double			 ring_timeout;	/* 18x without answer; 0: none */
+	bool			 failover_early;	/* after 18x heard */
 	double			 max_duration;	/* 0: none */
 	double			 relay_timeout;
 	double			 relay_grace;	/* calls wait this for a relay */
@@ -360,6 +373,9 @@ void	 relay_key_new(struct ctl *, struct call *);
 void	 relay_offer(struct call *, json_t *media, relay_cb *, void *arg);
 void	 relay_offer_retry(struct call *, relay_cb *, void *arg);
 void	 relay_answer(struct call *, json_t *media, relay_cb *, void *arg);
+/* The same for a provisional answer (early media): still ringing. */
+void	 relay_answer_early(struct call *, json_t *media, relay_cb *,
+	    void *arg);
 void	 relay_delete(struct call *, relay_cb *, void *arg);
 json_t	*relays_to_json(struct ctl *);
 
@@ -463,6 +479,9 @@ struct call {
 	const char		*screening;	/* owned, replaced, trusted, ... */
 	char			 pai_in[CTL_NUM_MAX];	/* PAI user as received */
 	char			 asserted[CTL_NUM_MAX], asserted_out[CTL_NUM_MAX];
+	/* attempt.c: the current gateway attempt's clock */
+	int			 attempt_phase;	/* enum attempt_phase */
+	double			 attempt_t;	/* INVITE sent (monotonic) */
 };
 
 struct call	*call_new(struct ctl *, nua_handle_t *, const sip_t *);
@@ -492,6 +511,21 @@ void	 new_invite(struct ctl *, nua_t *, nua_handle_t *, const sip_t *);
 void	 gateway_start(struct call *);
 void	 b_response(struct ctl *, struct leg *, int status, const sip_t *);
 void	 on_invite_timeout(struct ctl *, su_timer_t *, void *arg);
+
+/* ---- attempt.c: the timers of one gateway attempt, its settings ---- */
+enum attempt_phase { AP_NONE, AP_WAITING, AP_RINGING, AP_DONE };
+/* invite_timeout, ring_timeout, failover_after_early of a gateway or
+ * route object (absent keys stay unset). 0 or -1. */
+int	 attempt_parse(struct proto_cfg *, json_t *o, const char *path,
+	    struct attempt_conf *);
+double	 attempt_invite_timeout(const struct call *);
+double	 attempt_ring_timeout(const struct call *);
+bool	 attempt_failover_early(const struct call *);
+/* The INVITE to the current candidate went out: the clock starts. */
+void	 attempt_start(struct call *);
+/* A response to it while the call is up: the clock moves on. */
+void	 attempt_progress(struct call *, int status);
+const char *attempt_phase_name(int phase);
 
 /* ---- reinvite.c: re-INVITE/UPDATE re-offers through the relay ---- */
 void	 reinvite_in(struct ctl *, nua_t *, struct leg *, const sip_t *,

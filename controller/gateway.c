@@ -35,17 +35,51 @@ numbers_out(struct call *k, const struct gateway *gw)
 	    sizeof(k->calling_out)) < 0 ? -1 : 0;
 }
 
+/*
+ * attempt.c's ring time is over: the callee was reached and did not
+ * answer, so no other gateway is tried. The gateway gets a CANCEL (and
+ * the guard below, if it ignores it), the caller 480, unless the callee's
+ * no-answer diversion takes the call elsewhere.
+ */
+static void
+ring_timeout(struct ctl *c, struct call *k)
+{
+	clog_msg(c, LL_INFO, "call %s: gateway %s: no answer within %gs of "
+	    "ringing: 480", k->call_id, k->cand[k->attempt].gw->name,
+	    attempt_ring_timeout(k));
+	call_attempt_code(k, 480);
+	if (divert_on_status(k, 480))	/* cancels B itself */
+		return;
+	call_hungup(k, BY_CONTROLLER, "ring timeout");
+	call_fail(k, 480, "ring timeout");
+	nua_cancel(k->b.nh, SIPTAG_REASON_STR("SIP;cause=480;text=\"ring "
+	    "timeout\""), TAG_END());
+	/* A gateway that ignores the CANCEL is dropped after 5 s. */
+	su_timer_set_interval(k->invite_timer, on_invite_timeout, k, 5000);
+}
+
 void
 on_invite_timeout(struct ctl *c, su_timer_t *t, void *arg)
 {
 	struct call *k = arg;
+	bool ending = k->a.nh == NULL || k->state == CS_ENDING;
 
 	if (k->b.nh == NULL)
 		return;
-	clog_msg(c, LL_INFO, "call %s: gateway %s: no reply within %gs",
-	    k->call_id, k->cand[k->attempt].gw->name, k->conf->invite_timeout);
+	if (!ending && k->attempt_phase == AP_RINGING) {
+		ring_timeout(c, k);
+		return;
+	}
+	if (ending)
+		clog_msg(c, LL_INFO, "call %s: gateway %s: no final reply to "
+		    "our CANCEL in time: dropped", k->call_id,
+		    k->cand[k->attempt].gw->name);
+	else
+		clog_msg(c, LL_INFO, "call %s: gateway %s: no 18x or final "
+		    "reply within %gs", k->call_id,
+		    k->cand[k->attempt].gw->name, attempt_invite_timeout(k));
 	call_attempt_code(k, 408);
-	call_drop_leg(&k->b);
+	call_drop_leg(&k->b);	/* nta CANCELs it if it sent 100 */
 	if (k->a.nh == NULL || k->state == CS_ENDING) {
 		call_check(k);
 		return;
@@ -123,8 +157,7 @@ gateway_start(struct call *k)
 	    TAG_IF(cid[0], SIPTAG_HEADER_STR(cid)),
 	    TAG_IF(k->diversion[0], SIPTAG_HEADER_STR(k->diversion)),
 	    TAG_END());
-	su_timer_set_interval(k->invite_timer, on_invite_timeout, k,
-	    (su_duration_t)(k->conf->invite_timeout * 1000));
+	attempt_start(k);	/* attempt.c: no 18x, then the ring time */
 }
 
 struct answer_ctx {
@@ -211,7 +244,10 @@ answer_via_relay(struct call *k, int status, const sip_t *sip)
 	ax->body = strndup(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
 	snprintf(k->to_tag, sizeof(k->to_tag), "%s", sip->sip_to->a_tag ?
 	    sip->sip_to->a_tag : "-");
-	relay_answer(k, media, on_answered, ax);
+	if (status < 200)
+		relay_answer_early(k, media, on_answered, ax);
+	else
+		relay_answer(k, media, on_answered, ax);
 }
 
 void
@@ -222,8 +258,6 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 	bool has_sdp = sip != NULL && sip->sip_payload != NULL &&
 	    sip->sip_payload->pl_len > 0;
 
-	if (status >= 100)
-		su_timer_reset(k->invite_timer);
 	if (sip != NULL && sip->sip_call_id != NULL && k->b_call_id[0] == '\0')
 		snprintf(k->b_call_id, sizeof(k->b_call_id), "%s",
 		    sip->sip_call_id->i_id);
@@ -240,6 +274,9 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 		}
 		return;
 	}
+	/* Only while the call is up: the CANCEL guard is not ours. */
+	if (status >= 100)
+		attempt_progress(k, status);
 	if (status < 200) {
 		if (status == 100)
 			return;
@@ -275,9 +312,7 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 			snprintf(cred, sizeof(cred), "%s:%s:%s:%s",
 			    au->au_scheme, realm, gw->username, gw->password);
 			nua_authenticate(l->nh, NUTAG_AUTH(cred), TAG_END());
-			su_timer_set_interval(k->invite_timer,
-			    on_invite_timeout, k,
-			    (su_duration_t)(k->conf->invite_timeout * 1000));
+			attempt_start(k);
 			return;
 		}
 	}

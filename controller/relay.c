@@ -880,6 +880,8 @@ relay_offer(struct call *k, json_t *media, relay_cb *cb, void *arg)
 	session_ids(k, req);
 	json_object_set_new(req, "media", media);
 	if (!k->relay_session) {
+		/* The call rings until B's final answer; attempt.c times it. */
+		json_object_set_new(req, "ringing", json_true());
 		if (k->trunk != NULL)
 			json_object_set_new(req, "label",
 			    json_string(k->trunk->name));
@@ -907,15 +909,30 @@ relay_offer_retry(struct call *k, relay_cb *cb, void *arg)
 }
 
 /* The callee's media (its answer, or a re-offer from the callee's side). */
-void
-relay_answer(struct call *k, json_t *media, relay_cb *cb, void *arg)
+static void
+answer(struct call *k, json_t *media, bool early, relay_cb *cb, void *arg)
 {
 	json_t *req = proto_request(0, "answer");
 
 	session_ids(k, req);
 	json_object_set_new(req, "to_tag", json_string(k->to_tag));
 	json_object_set_new(req, "media", media);
+	if (early)
+		json_object_set_new(req, "early", json_true());
 	send_request(k->relay, req, NULL, cb, arg, k);
+}
+
+void
+relay_answer(struct call *k, json_t *media, relay_cb *cb, void *arg)
+{
+	answer(k, media, false, cb, arg);
+}
+
+/* Early media (18x with SDP): the relay's session keeps ringing. */
+void
+relay_answer_early(struct call *k, json_t *media, relay_cb *cb, void *arg)
+{
+	answer(k, media, true, cb, arg);
 }
 
 void

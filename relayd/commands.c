@@ -135,6 +135,7 @@ session_to_json(const struct relayd *rd, const struct session *s)
 
 	if (s->label[0] != '\0')
 		json_object_set_new(o, "label", json_string(s->label));
+	json_object_set_new(o, "ringing", json_boolean(s->ringing));
 	json_object_set_new(o, "streams", streams_to_json(rd, s));
 	return o;
 }
@@ -309,6 +310,9 @@ cmd_offer(struct relayd *rd, json_t *req, json_t *id)
 		copy_field(s->tag[SIDE_B], sizeof(s->tag[SIDE_B]), to);
 	if (json_object_get(req, "label") != NULL)
 		copy_field(s->label, sizeof(s->label), str(req, "label"));
+	/* Only a new call rings: a re-offer never restarts it. */
+	if (created && json_is_true(json_object_get(req, "ringing")))
+		s->ringing = true;
 	reply = apply_media(rd, "offer", s, side, media, id, &err);
 	if (reply != NULL) {
 		journal_save(rd, s);
@@ -350,6 +354,12 @@ cmd_answer(struct relayd *rd, json_t *req, json_t *id)
 	if (reply == NULL)
 		return error_reply(id, &err);
 	s->state = SS_ANSWERED;
+	/* The final answer ends the ringing: the setup timeout starts. */
+	if (s->ringing && side == SIDE_B &&
+	    !json_is_true(json_object_get(req, "early"))) {
+		s->ringing = false;
+		s->answered_ms = now_ms();
+	}
 	journal_save(rd, s);
 	return reply;
 }
@@ -424,9 +434,10 @@ cmd_list(struct relayd *rd, json_t *req, json_t *id)
 		s = s->next;
 	for (i = 0; s != NULL && i < limit; i++, s = s->next)
 		json_array_append_new(calls, json_pack("{s:s, s:s, s:s, s:s, "
-		    "s:f, s:i}", "call_id", s->call_id, "from_tag",
+		    "s:b, s:f, s:i}", "call_id", s->call_id, "from_tag",
 		    s->tag[SIDE_A], "to_tag", s->tag[SIDE_B], "state",
 		    s->state == SS_OFFERED ? "offered" : "answered",
+		    "ringing", s->ringing,
 		    "duration", seconds_since(s->created_ms),
 		    "streams", s->nstreams));
 	json_object_set_new(reply, "calls", calls);

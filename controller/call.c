@@ -83,6 +83,7 @@ call_free(struct call *k)
 	json_decref(k->attempts);
 	free(k->offer);
 	free(k->b_offer);
+	free(k->b_early);
 	free(k->reinv_sdp);
 	if (k->reinv_update)
 		nua_destroy_event(k->reinv_saved);

@@ -482,6 +482,9 @@ struct call {
 	/* attempt.c: the current gateway attempt's clock */
 	int			 attempt_phase;	/* enum attempt_phase */
 	double			 attempt_t;	/* INVITE sent (monotonic) */
+	/* gateway.c: early media */
+	bool			 early_media;	/* the caller heard a 18x SDP */
+	char			*b_early;	/* this attempt's 18x SDP */
 };
 
 struct call	*call_new(struct ctl *, nua_handle_t *, const sip_t *);

@@ -134,6 +134,8 @@ gateway_start(struct call *k)
 	json_array_append_new(k->attempts, json_pack("{s:s,s:s}", "gateway",
 	    gw->name, "carrier", k->cand[k->attempt].carrier));
 	k->b = (struct leg){ k, NULL, 1, k->b.sdp, false };
+	free(k->b_early);	/* the last gateway's early answer */
+	k->b_early = NULL;
 	k->b_acked = k->auth_tried = false;
 	/* An outbound proxy is a pre-loaded loose route (RFC 3261 8.1.2). */
 	if (gw->proxy[0] != '\0')
@@ -201,6 +203,8 @@ on_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 			nua_respond(k->a.nh, ax->status,
 			    sip_status_phrase(ax->status), TAG_END());
 		} else {
+			if (ax->status < 200)
+				k->early_media = true;	/* the caller hears B */
 			if (ax->status >= 200) {
 				call_connected(k, ax->status);
 				if (k->conf->max_duration > 0)
@@ -222,15 +226,15 @@ on_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 
 /* B's SDP goes to the relay; A hears status with the rewritten SDP. */
 static void
-answer_via_relay(struct call *k, int status, const sip_t *sip)
+answer_body(struct call *k, int status, const char *body, size_t len,
+    const char *to_tag)
 {
 	struct ctl *c = k->ctl;
 	struct answer_ctx *ax;
 	char err[160];
 	json_t *media;
 
-	media = sdp_to_media(sip->sip_payload->pl_data,
-	    sip->sip_payload->pl_len, err, sizeof(err));
+	media = sdp_to_media(body, len, err, sizeof(err));
 	if (media == NULL) {
 		clog_msg(c, LL_NOTICE, "call %s: gateway SDP: %s", k->call_id,
 		    err);
@@ -241,13 +245,42 @@ answer_via_relay(struct call *k, int status, const sip_t *sip)
 	ax = calloc(1, sizeof(*ax));
 	ax->k = k;
 	ax->status = status;
-	ax->body = strndup(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
-	snprintf(k->to_tag, sizeof(k->to_tag), "%s", sip->sip_to->a_tag ?
-	    sip->sip_to->a_tag : "-");
-	if (status < 200)
+	ax->body = strndup(body, len);
+	/* A new tag (another gateway after early media) is a new B side
+	 * for the relay (proto/PROTOCOL.md, answer). */
+	snprintf(k->to_tag, sizeof(k->to_tag), "%s", to_tag ? to_tag : "-");
+	if (status < 200) {
+		/* B's early answer: it stands if its 2xx has no SDP */
+		free(k->b_early);
+		k->b_early = strndup(body, len);
 		relay_answer_early(k, media, on_answered, ax);
-	else
+	} else {
 		relay_answer(k, media, on_answered, ax);
+	}
+}
+
+static void
+answer_via_relay(struct call *k, int status, const sip_t *sip)
+{
+	answer_body(k, status, sip->sip_payload->pl_data,
+	    sip->sip_payload->pl_len, sip->sip_to->a_tag);
+}
+
+/*
+ * Carrier practice: once the caller has heard early media (a 18x with
+ * SDP), the call does not move to another gateway, which would switch
+ * the announcement or ringback under the caller; a route may allow it
+ * (failover_after_early), and the relay then takes the new gateway as
+ * the call's B side.
+ */
+static bool
+failover_allowed(struct call *k)
+{
+	if (!k->early_media || attempt_failover_early(k))
+		return true;
+	clog_msg(k->ctl, LL_INFO, "call %s: the caller heard early media: no "
+	    "failover (failover_after_early is off)", k->call_id);
+	return false;
 }
 
 void
@@ -295,6 +328,13 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 			answer_via_relay(k, status, sip);
 			return;
 		}
+		/* The answer of B's 18x stands (RFC 3261 13.2.1): the relay
+		 * gets it again as the final one, the caller a 2xx with it. */
+		if (k->b_early != NULL) {
+			answer_body(k, status, k->b_early, strlen(k->b_early),
+			    sip->sip_to->a_tag);
+			return;
+		}
 		b2bua_hangup(c, k->relay_key, BY_CONTROLLER,
 		    "gateway answered without SDP");
 		return;
@@ -325,7 +365,7 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 	if (status >= 600) {
 		call_fail(k, status, "global failure from the gateway");
 	} else if ((status < 400 || config_failover_code(k->conf, status)) &&
-	    k->attempt + 1 < k->ncand) {
+	    k->attempt + 1 < k->ncand && failover_allowed(k)) {
 		k->attempt++;
 		gateway_start(k);
 		return;

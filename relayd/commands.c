@@ -324,6 +324,25 @@ cmd_offer(struct relayd *rd, json_t *req, json_t *id)
 	return error_reply(id, &err);
 }
 
+/*
+ * A ringing call moved on to another callee after early media (the
+ * controller failed over, or diverted): the new callee's answer (another
+ * to_tag) replaces the B side. Leg B forgets the old callee's address
+ * and learns the new one from its answer; the counters go on, so the
+ * call's statistics cover both.
+ */
+static void
+new_callee(struct relayd *rd, struct session *s, const char *to)
+{
+	rlog(rd, LL_INFO, "call %s: callee '%s' replaces '%s'", s->call_id,
+	    to, s->tag[SIDE_B]);
+	copy_field(s->tag[SIDE_B], sizeof(s->tag[SIDE_B]), to);
+	for (int i = 0; i < s->nstreams; i++)
+		/* "changed" for leg_set_endpoint(): unlatched, out of the
+		 * kernel, whatever the new address is */
+		s->streams[i]->leg[SIDE_B].sdp.set = false;
+}
+
 static json_t *
 cmd_answer(struct relayd *rd, json_t *req, json_t *id)
 {
@@ -344,12 +363,18 @@ cmd_answer(struct relayd *rd, json_t *req, json_t *id)
 	else if (strcmp(to, s->tag[SIDE_A]) == 0 &&
 	    strcmp(from, s->tag[SIDE_B]) == 0)
 		side = SIDE_A;	/* answer to a re-INVITE from the callee */
+	else if (s->ringing && strcmp(from, s->tag[SIDE_A]) == 0)
+		side = -1;	/* another callee: failover, diversion */
 	else
 		return fail(id, PROTO_E_VALUE, "answer: tags '%s'/'%s' do not "
 		    "match the call", from, to);
 	if (json_array_size(media) != (size_t)s->nstreams)
 		return fail(id, PROTO_E_VALUE, "answer: call '%s' has a "
 		    "different number of streams than this answer", call_id);
+	if (side < 0) {
+		new_callee(rd, s, to);
+		side = SIDE_B;
+	}
 	reply = apply_media(rd, "answer", s, side, media, id, &err);
 	if (reply == NULL)
 		return error_reply(id, &err);

@@ -103,7 +103,6 @@ void
 attempt_start(struct call *k)
 {
 	k->attempt_phase = AP_WAITING;
-	k->attempt_t = mono_now();
 	arm(k, attempt_invite_timeout(k));
 }
 

@@ -481,7 +481,6 @@ struct call {
 	char			 asserted[CTL_NUM_MAX], asserted_out[CTL_NUM_MAX];
 	/* attempt.c: the current gateway attempt's clock */
 	int			 attempt_phase;	/* enum attempt_phase */
-	double			 attempt_t;	/* INVITE sent (monotonic) */
 	/* gateway.c: early media */
 	bool			 early_media;	/* the caller heard a 18x SDP */
 	char			*b_early;	/* this attempt's 18x SDP */

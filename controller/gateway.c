@@ -3,10 +3,13 @@
  * to a candidate gateway to its final answer. invite.c hands over a call
  * whose offer the relay has rewritten (gateway_start()); this file tries
  * the candidates in order, answers gateway challenges once with the
- * gateway's credentials, fails over on failover_codes, 3xx and no reply
- * within invite_timeout, and puts the gateway's SDP through the relay
- * before the caller hears it. divert.c re-targets a call that is not
- * answered yet (b2bua_retarget()).
+ * gateway's credentials, fails over on failover_codes, 3xx and no 18x
+ * or final reply within invite_timeout (attempt.c keeps the clock; a
+ * gateway that rings past ring_timeout is cancelled, 480), but not after
+ * the caller heard early media unless the route allows it, and puts the
+ * gateway's SDP through the relay before the caller hears it (a 183's
+ * SDP stands for a 200 without one). divert.c re-targets a call that is
+ * not answered yet (b2bua_retarget()).
  *
  * Reply codes from gateways: 2xx connect; 401/407 are answered once with
  * the gateway's credentials; a code in failover_codes (and 3xx: redirects

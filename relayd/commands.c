@@ -516,10 +516,10 @@ cmd_hello(struct relayd *rd, json_t *req, json_t *id)
 		    (long long)json_integer_value(p), PROTO_VERSION);
 	reply = proto_reply_ok(id);
 	json_object_update_new(reply, json_pack("{s:i, s:s, s:s, "
-	    "s:[s,s,s,s,s,s,s], s:s, s:s}", "protocol", PROTO_VERSION, "server",
+	    "s:[s,s,s,s,s,s,s,s], s:s, s:s}", "protocol", PROTO_VERSION, "server",
 	    "trunkline-relayd", "version", TRUNKLINE_VERSION, "features",
 	    "rtcp-mux", "strict-source", "stun-detect", "subscribe", "tcp-auth",
-	    "event-seq", "list-pages",
+	    "event-seq", "list-pages", "ringing",
 	    "backend", rd->backend.ops->name, "backend_reason",
 	    rd->backend.reason));
 	return reply;

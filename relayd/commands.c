@@ -379,9 +379,11 @@ cmd_answer(struct relayd *rd, json_t *req, json_t *id)
 	if (reply == NULL)
 		return error_reply(id, &err);
 	s->state = SS_ANSWERED;
-	/* The final answer ends the ringing: the setup timeout starts. */
-	if (s->ringing && side == SIDE_B &&
-	    !json_is_true(json_object_get(req, "early"))) {
+	/*
+	 * The final answer ends the ringing: the setup timeout starts. From
+	 * either side: with a late offer the caller answers (in its ACK).
+	 */
+	if (s->ringing && !json_is_true(json_object_get(req, "early"))) {
 		s->ringing = false;
 		s->answered_ms = now_ms();
 	}

@@ -275,12 +275,9 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 		}
 		/* FALLTHROUGH */
 	case nua_i_cancel:
-		if (l != NULL && l->call->hangup_by == BY_NONE &&
-		    l->call->state != CS_ENDING) {
-			l->call->hangup_by = l->side == 0 ? BY_CALLER : BY_CALLEE;
-			snprintf(l->call->reason, sizeof(l->call->reason), "%s",
-			    event == nua_i_bye ? "bye" : "cancel");
-		}
+		if (l != NULL)
+			call_hungup(l->call, l->side == 0 ? BY_CALLER :
+			    BY_CALLEE, event == nua_i_bye ? "bye" : "cancel");
 		if (event == nua_i_bye && status < 200)
 			nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua),
 			    TAG_END());
@@ -405,20 +402,5 @@ b2bua_close(struct ctl *c)
 	if (c->nua != NULL)
 		nua_destroy(c->nua);
 	c->nua = NULL;
-	/* Calls still here at exit: their CDR says so, then they go. */
-	while (c->calls != NULL) {
-		struct call *k = c->calls;
-		if (!k->finished) {
-			k->finished = true;
-			k->end_t = wall_now();
-			if (k->hangup_by == BY_NONE)
-				k->hangup_by = BY_CONTROLLER;
-			if (k->reason[0] == '\0')
-				snprintf(k->reason, sizeof(k->reason), "shutdown");
-			if (k->limit_held)
-				limits_release(c, k->trunk->name);
-		}
-		cdr_write(c, k);
-		call_free(k);
-	}
+	call_end_all(c);	/* calls still here at exit */
 }

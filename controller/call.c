@@ -9,6 +9,12 @@
  * the CDR), the CDR line is written, the call is freed. call_check() is
  * the one place that decides it, so every other file only drops its
  * handle or its request and calls it.
+ *
+ * This file also owns the call's outcome: the states that end a call
+ * (connected, ending, done), who hung up and why (call_hungup(), first
+ * one wins), the final code (call_fail(), call_final()), and the one
+ * place a CDR is written (call_done(), from call_check() and, at exit,
+ * call_end_all()). The rules are in controller.h above struct call.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +84,7 @@ call_free(struct call *k)
 	json_decref(k->attempts);
 	free(k->offer);
 	free(k->b_offer);
+	free(k->b_early);
 	free(k->reinv_sdp);
 	if (k->reinv_update)
 		nua_destroy_event(k->reinv_saved);
@@ -129,6 +136,14 @@ call_finish(struct call *k)
 		relay_delete(k, on_deleted, k);
 }
 
+/* The only writer of CDRs: the call's line, then the call is gone. */
+static void
+call_done(struct call *k)
+{
+	cdr_write(k->ctl, k);
+	call_free(k);
+}
+
 /*
  * The one place a call ends: when both handles are gone and no relay
  * request is in flight, finish it; once the relay's delete is back,
@@ -144,12 +159,83 @@ call_check(struct call *k)
 		if (k->pending > 0)
 			return;
 	}
-	cdr_write(k->ctl, k);
-	call_free(k);
+	call_done(k);
+}
+
+/*
+ * The only writer of hangup_by and reason: each is kept once set (by
+ * NONE: the reason of a call that failed without anyone hanging up).
+ */
+static void
+note_end(struct call *k, enum hangup_by by, const char *reason)
+{
+	if (k->hangup_by == BY_NONE)
+		k->hangup_by = by;
+	if (reason != NULL && k->reason[0] == '\0')
+		snprintf(k->reason, sizeof(k->reason), "%s", reason);
+}
+
+/*
+ * Exit (the nua is gone, the relays closed): the calls still here are
+ * ended by the controller; their CDR says so, then they go.
+ */
+void
+call_end_all(struct ctl *c)
+{
+	while (c->calls != NULL) {
+		struct call *k = c->calls;
+		if (!k->finished) {
+			k->finished = true;
+			k->state = CS_DONE;
+			k->end_t = wall_now();
+			note_end(k, BY_CONTROLLER, "shutdown");
+			if (k->limit_held)
+				limits_release(c, k->trunk->name);
+			k->limit_held = false;
+		}
+		call_done(k);
+	}
+}
+
+/*
+ * Who ended the call and why: the first to say so while the call was
+ * still up wins (later hangups are consequences of it).
+ */
+void
+call_hungup(struct call *k, enum hangup_by by, const char *reason)
+{
+	if (k->hangup_by != BY_NONE || k->state == CS_ENDING)
+		return;
+	note_end(k, by, reason);
+}
+
+/* The call is being torn down: no new attempt, no new answer. */
+void
+call_ending(struct call *k)
+{
+	k->state = CS_ENDING;
+}
+
+/* The final code the CDR reports, if none was set before. */
+void
+call_final(struct call *k, int status)
+{
+	if (k->final_code == 0)
+		k->final_code = status;
+}
+
+/* B's final answer reached the caller: the call is up. */
+void
+call_connected(struct call *k, int status)
+{
+	k->a.answered = true;
+	k->state = CS_CONNECTED;
+	k->connect_t = wall_now();
+	k->final_code = status;
 }
 
 void
-destroy_leg(struct leg *l)
+call_drop_leg(struct leg *l)
 {
 	if (l->nh == NULL)
 		return;
@@ -160,13 +246,11 @@ destroy_leg(struct leg *l)
 
 /* Answer the caller's INVITE with an error (only before it was answered). */
 void
-fail_a(struct call *k, int status, const char *reason)
+call_fail(struct call *k, int status, const char *reason)
 {
-	if (k->final_code == 0)
-		k->final_code = status;
-	if (reason != NULL && k->reason[0] == '\0')
-		snprintf(k->reason, sizeof(k->reason), "%s", reason);
-	k->state = CS_ENDING;
+	call_final(k, status);
+	note_end(k, BY_NONE, reason);
+	call_ending(k);
 	if (k->a.nh != NULL && !k->a.answered) {
 		k->a.answered = true;	/* no second final response */
 		nua_respond(k->a.nh, status, sip_status_phrase(status),
@@ -176,7 +260,7 @@ fail_a(struct call *k, int status, const char *reason)
 }
 
 void
-record_attempt(struct call *k, int code)
+call_attempt_code(struct call *k, int code)
 {
 	json_t *a = json_array_get(k->attempts, json_array_size(k->attempts) - 1);
 

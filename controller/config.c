@@ -286,7 +286,7 @@ parse_gateway(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	    "transport", "scheme", "proxy", "username", "password",
 	    "caller_id", "from_user", "from_host", "from_display",
 	    "uri_params", "transforms", "probe", "trusted", "session_expires",
-	    "isup", NULL };
+	    "isup", "invite_timeout", NULL };
 	char p[PROTO_CFG_PATH], cid[8] = "from";
 	int port = 0;
 
@@ -320,7 +320,8 @@ parse_gateway(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	    proto_cfg_bool(c, o, path, "trusted", &g->trusted) < 0 ||
 	    session_timer_parse_override(c, o, path, conf,
 	    &g->session_expires, &g->has_session_expires) < 0 ||
-	    multipart_parse_gateway(c, o, path, g) < 0)
+	    multipart_parse_gateway(c, o, path, g) < 0 ||
+	    attempt_parse(c, o, path, &g->at) < 0)	/* attempt.c */
 		return -1;
 	if (g->uri_params[0] != '\0' && (g->uri_params[0] != ';' ||
 	    strpbrk(g->uri_params, " \t\r\n<>\"") != NULL)) {
@@ -500,10 +501,12 @@ parse_route(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
     struct route *r)
 {
 	static const char *const keys[] = { "name", "trunk", "ruri", "from",
-	    "lcr", "carriers", "transforms", NULL };
+	    "lcr", "carriers", "transforms", "ring_timeout",
+	    "failover_after_early", NULL };
 	char p[PROTO_CFG_PATH], name[64] = "";
 
 	if (proto_cfg_keys(c, o, path, keys) < 0 ||
+	    attempt_parse(c, o, path, &r->at) < 0 ||	/* attempt.c */
 	    proto_cfg_string(c, o, path, "name", r->name, sizeof(r->name),
 	    false) < 0 ||
 	    get_regex(c, o, path, "ruri", &r->ruri, &r->has_ruri) < 0 ||
@@ -686,6 +689,7 @@ parse_top(cfg_t *c, json_t *root, struct ctl_conf *conf, su_root_t *sroot)
 	static const char *const keys[] = { "sip", "control", "relays", "cdr",
 	    "log_level", "unknown_source", "invite_timeout", "max_duration",
 	    "relay_timeout", "relay_grace", "failover_codes", "trunks", "gateways",
+	    "ring_timeout", "failover_after_early",
 	    "carriers", "lcr", "routes", "protection",
 	    "accounts", "registrar", "emergency", "enum", "refusals",
 	    "session_expires", "min_se", NULL };
@@ -702,6 +706,10 @@ parse_top(cfg_t *c, json_t *root, struct ctl_conf *conf, su_root_t *sroot)
 	    false) < 0 ||
 	    proto_cfg_number(c, root, "", "invite_timeout",
 	    &conf->invite_timeout, 0.1, 300) < 0 ||
+	    proto_cfg_number(c, root, "", "ring_timeout", &conf->ring_timeout,
+	    0, 3600) < 0 ||
+	    proto_cfg_bool(c, root, "", "failover_after_early",
+	    &conf->failover_early) < 0 ||
 	    proto_cfg_number(c, root, "", "max_duration", &conf->max_duration,
 	    0, 7 * 86400.0) < 0 ||
 	    proto_cfg_number(c, root, "", "relay_timeout",
@@ -761,6 +769,7 @@ defaults(struct ctl_conf *conf)
 	strcpy(conf->cdr_path, "/var/log/trunkline/cdr.jsonl");
 	conf->log_level = LL_INFO;
 	conf->invite_timeout = 8;
+	conf->ring_timeout = 180;
 	conf->max_duration = 4 * 3600;
 	conf->relay_timeout = 1;
 	conf->relay_grace = 10;

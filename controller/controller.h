@@ -129,6 +129,15 @@ struct trunk {
 	bool			 has_session_expires;	/* if set here */
 };
 
+/* attempt.c: an attempt's timers and early-media policy. Zeroed: none
+ * set (gateways made for a call, such as a registered contact). */
+enum { AT_INVITE = 1, AT_RING = 2, AT_EARLY = 4 };
+struct attempt_conf {
+	unsigned		 set;		/* AT_*: given in the config */
+	double			 invite, ring;	/* seconds */
+	bool			 failover_early;
+};
+
 struct gateway {
 	char			 name[64];
 	char			 host[128];
@@ -149,6 +158,7 @@ struct gateway {
 	bool			 isup_pass;	/* multipart.c: SIP-I parts go on */
 	int			 session_expires;	/* session_timer.c, */
 	bool			 has_session_expires;	/* if set here */
+	struct attempt_conf	 at;		/* invite_timeout */
 };
 
 struct carrier_gw {
@@ -182,6 +192,7 @@ struct route {
 	struct carrier		**carriers;	/* ... or carriers in order */
 	int			 ncarriers;
 	struct xform_set	 xf;
+	struct attempt_conf	 at;	/* ring, failover_after_early */
 };
 
 struct relay_conf {
@@ -207,7 +218,9 @@ struct ctl_conf {
 	char			 cdr_path[256];
 	enum log_level		 log_level;
 	bool			 unknown_drop;	/* silence instead of 403 */
-	double			 invite_timeout;
+	double			 invite_timeout;	/* no 18x or final */
+	double			 ring_timeout;	/* 18x without answer; 0: none */
+	bool			 failover_early;	/* after 18x heard */
 	double			 max_duration;	/* 0: none */
 	double			 relay_timeout;
 	double			 relay_grace;	/* calls wait this for a relay */
@@ -403,6 +416,9 @@ void	 relay_offer(struct call *, struct media_desc *media, relay_cb *,
 void	 relay_offer_retry(struct call *, relay_cb *, void *arg);
 void	 relay_answer(struct call *, struct media_desc *media, relay_cb *,
 	    void *arg);
+/* The same for a provisional answer (early media): still ringing. */
+void	 relay_answer_early(struct call *, struct media_desc *media,
+	    relay_cb *, void *arg);
 /* A late offer: the callee's offer makes the session (`sender`
  * "callee"), the caller's answer follows (`sender` "caller"). */
 void	 relay_offer_callee(struct call *, struct media_desc *media,
@@ -431,13 +447,28 @@ enum call_state { CS_INIT, CS_OFFERING, CS_CALLING, CS_EARLY, CS_CONNECTED,
  * call_new() until call_free(). It stays alive while either leg's nua
  * handle exists (a.nh, b.nh; a handle's magic points at its leg) or a
  * relay request is in flight (pending, counted by relay.c). Nobody frees
- * it directly: whoever drops a handle (destroy_leg) or gets a relay
+ * it directly: whoever drops a handle (call_drop_leg) or gets a relay
  * callback calls call_check(), the only caller of call_finish() (limit
  * released, relay delete sent) and, once that delete is back too, of
- * cdr_write() and call_free(). Relay callbacks never run inside the code
- * that issued the request, so k stays valid in it after relay_offer()
- * and the others; timers (invite, duration, divert) are destroyed in
- * call_free(). After call_check(), k must not be used.
+ * call_done() (the CDR, then call_free()). Relay callbacks never run
+ * inside the code that issued the request, so k stays valid in it after
+ * relay_offer() and the others; timers (invite, duration, divert) are
+ * destroyed in call_free(). After call_check(), k must not be used.
+ *
+ * Who writes what (issue 13, "one owner"):
+ * - call.c alone changes the state that ends or connects a call
+ *   (call_connected(), call_ending(), call_fail(); CS_DONE in
+ *   call_finish()), records who hung up and why (call_hungup(): the
+ *   first hangup while the call is up wins; call_fail() notes a reason
+ *   without a party), the final code (call_final(): the first wins, a
+ *   connect sets it) and writes the CDR (call_done(): from call_check(),
+ *   and at exit from call_end_all(); nowhere else).
+ * - The progress states are set by the file driving them: CS_OFFERING
+ *   invite.c, CS_CALLING and CS_EARLY gateway.c.
+ * - relay.c alone builds and reads relay messages and counts `pending`;
+ *   relay_session is set by the offer's and delete's callbacks.
+ * - Leg handles (a.nh, b.nh) are created by invite.c (A) and gateway.c
+ *   (B) and dropped only through call_drop_leg().
  */
 struct call {
 	su_home_t		 home[1];	/* first: su_home_new() */
@@ -518,16 +549,30 @@ struct call {
 	struct info_state	*info;		/* info.c (k->home) */
 	struct multipart	*mp;		/* multipart.c: A's other parts */
 	char			*b_body;	/* multipart.c: B's multipart */
+	/* attempt.c: the current gateway attempt's clock */
+	int			 attempt_phase;	/* enum attempt_phase */
+	/* gateway.c: early media */
+	bool			 early_media;	/* the caller heard a 18x SDP */
+	char			*b_early;	/* this attempt's 18x SDP */
 };
 
 struct call	*call_new(struct ctl *, nua_handle_t *, const sip_t *);
 void	 call_free(struct call *);
 /* Finish and free the call once no handle and no request is left. */
 void	 call_check(struct call *);
-void	 destroy_leg(struct leg *);
+/* Exit: every call left ends (by the controller, "shutdown"), CDR, free. */
+void	 call_end_all(struct ctl *);
+void	 call_drop_leg(struct leg *);
+/* Who ended the call and why (the first while the call is up wins). */
+void	 call_hungup(struct call *, enum hangup_by, const char *reason);
+void	 call_ending(struct call *);
+void	 call_final(struct call *, int status);
+/* B's final answer went to the caller: connected, final code status. */
+void	 call_connected(struct call *, int status);
 /* Answer the caller's INVITE with an error (only before it was answered). */
-void	 fail_a(struct call *, int status, const char *reason);
-void	 record_attempt(struct call *, int code);
+void	 call_fail(struct call *, int status, const char *reason);
+/* The code of the current attempt in the CDR's attempts list. */
+void	 call_attempt_code(struct call *, int code);
 json_t	*calls_to_json(struct ctl *);
 
 /* ---- invite.c: a new INVITE up to the relay's rewritten offer ---- */
@@ -557,6 +602,21 @@ bool	 lateoffer_ack(struct call *, const sip_t *);
 /* The caller's PRACK (the stack answered it): the answer to an offer
  * in a reliable 18x goes to B in B's PRACK. */
 void	 lateoffer_prack(struct call *, const sip_t *);
+
+/* ---- attempt.c: the timers of one gateway attempt, its settings ---- */
+enum attempt_phase { AP_NONE, AP_WAITING, AP_RINGING, AP_DONE };
+/* invite_timeout, ring_timeout, failover_after_early of a gateway or
+ * route object (absent keys stay unset). 0 or -1. */
+int	 attempt_parse(struct proto_cfg *, json_t *o, const char *path,
+	    struct attempt_conf *);
+double	 attempt_invite_timeout(const struct call *);
+double	 attempt_ring_timeout(const struct call *);
+bool	 attempt_failover_early(const struct call *);
+/* The INVITE to the current candidate went out: the clock starts. */
+void	 attempt_start(struct call *);
+/* A response to it while the call is up: the clock moves on. */
+void	 attempt_progress(struct call *, int status);
+const char *attempt_phase_name(int phase);
 
 /* ---- reinvite.c: re-INVITE/UPDATE re-offers through the relay ---- */
 void	 reinvite_in(struct ctl *, nua_t *, struct leg *, const sip_t *,

@@ -3,10 +3,13 @@
  * to a candidate gateway to its final answer. invite.c hands over a call
  * whose offer the relay has rewritten (gateway_start()); this file tries
  * the candidates in order, answers gateway challenges once with the
- * gateway's credentials, fails over on failover_codes, 3xx and no reply
- * within invite_timeout, and puts the gateway's SDP through the relay
- * before the caller hears it. divert.c re-targets a call that is not
- * answered yet (b2bua_retarget()).
+ * gateway's credentials, fails over on failover_codes, 3xx and no 18x
+ * or final reply within invite_timeout (attempt.c keeps the clock; a
+ * gateway that rings past ring_timeout is cancelled, 480), but not after
+ * the caller heard early media unless the route allows it, and puts the
+ * gateway's SDP through the relay before the caller hears it (a 183's
+ * SDP stands for a 200 without one). divert.c re-targets a call that is
+ * not answered yet (b2bua_retarget()).
  *
  * Reply codes from gateways: 2xx connect; 401/407 are answered once with
  * the gateway's credentials; a code in failover_codes (and 3xx: redirects
@@ -35,17 +38,51 @@ numbers_out(struct call *k, const struct gateway *gw)
 	    sizeof(k->calling_out)) < 0 ? -1 : 0;
 }
 
+/*
+ * attempt.c's ring time is over: the callee was reached and did not
+ * answer, so no other gateway is tried. The gateway gets a CANCEL (and
+ * the guard below, if it ignores it), the caller 480, unless the callee's
+ * no-answer diversion takes the call elsewhere.
+ */
+static void
+ring_timeout(struct ctl *c, struct call *k)
+{
+	clog_msg(c, LL_INFO, "call %s: gateway %s: no answer within %gs of "
+	    "ringing: 480", k->call_id, k->cand[k->attempt].gw->name,
+	    attempt_ring_timeout(k));
+	call_attempt_code(k, 480);
+	if (divert_on_status(k, 480))	/* cancels B itself */
+		return;
+	call_hungup(k, BY_CONTROLLER, "ring timeout");
+	call_fail(k, 480, "ring timeout");
+	nua_cancel(k->b.nh, SIPTAG_REASON_STR("SIP;cause=480;text=\"ring "
+	    "timeout\""), TAG_END());
+	/* A gateway that ignores the CANCEL is dropped after 5 s. */
+	su_timer_set_interval(k->invite_timer, on_invite_timeout, k, 5000);
+}
+
 void
 on_invite_timeout(struct ctl *c, su_timer_t *t, void *arg)
 {
 	struct call *k = arg;
+	bool ending = k->a.nh == NULL || k->state == CS_ENDING;
 
 	if (k->b.nh == NULL)
 		return;
-	clog_msg(c, LL_INFO, "call %s: gateway %s: no reply within %gs",
-	    k->call_id, k->cand[k->attempt].gw->name, k->conf->invite_timeout);
-	record_attempt(k, 408);
-	destroy_leg(&k->b);
+	if (!ending && k->attempt_phase == AP_RINGING) {
+		ring_timeout(c, k);
+		return;
+	}
+	if (ending)
+		clog_msg(c, LL_INFO, "call %s: gateway %s: no final reply to "
+		    "our CANCEL in time: dropped", k->call_id,
+		    k->cand[k->attempt].gw->name);
+	else
+		clog_msg(c, LL_INFO, "call %s: gateway %s: no 18x or final "
+		    "reply within %gs", k->call_id,
+		    k->cand[k->attempt].gw->name, attempt_invite_timeout(k));
+	call_attempt_code(k, 408);
+	call_drop_leg(&k->b);	/* nta CANCELs it if it sent 100 */
 	if (k->a.nh == NULL || k->state == CS_ENDING) {
 		call_check(k);
 		return;
@@ -54,7 +91,7 @@ on_invite_timeout(struct ctl *c, su_timer_t *t, void *arg)
 		gateway_start(k);
 		return;
 	}
-	fail_a(k, 408, "all gateways timed out or failed");
+	call_fail(k, 408, "all gateways timed out or failed");
 	call_check(k);
 }
 
@@ -76,7 +113,7 @@ gateway_start(struct call *k)
 		    "code", 484));
 	}
 	if (k->attempt >= k->ncand || gw == NULL) {
-		fail_a(k, 484, "number too long after transforms");
+		call_fail(k, 484, "number too long after transforms");
 		call_check(k);
 		return;
 	}
@@ -100,6 +137,8 @@ gateway_start(struct call *k)
 	json_array_append_new(k->attempts, json_pack("{s:s,s:s}", "gateway",
 	    gw->name, "carrier", k->cand[k->attempt].carrier));
 	k->b = (struct leg){ k, NULL, 1, k->b.sdp, false };
+	free(k->b_early);	/* the last gateway's early answer */
+	k->b_early = NULL;
 	k->b_acked = k->auth_tried = false;
 	/* An outbound proxy is a pre-loaded loose route (RFC 3261 8.1.2). */
 	if (gw->proxy[0] != '\0')
@@ -108,7 +147,7 @@ gateway_start(struct call *k)
 	k->b.nh = nua_handle(c->nua, &k->b, NUTAG_URL(ruri),
 	    SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from), TAG_END());
 	if (k->b.nh == NULL) {
-		fail_a(k, 500, "cannot create the outgoing leg");
+		call_fail(k, 500, "cannot create the outgoing leg");
 		call_check(k);
 		return;
 	}
@@ -136,8 +175,7 @@ gateway_start(struct call *k)
 	    TAG_IF(cid[0], SIPTAG_HEADER_STR(cid)),
 	    TAG_IF(k->diversion[0], SIPTAG_HEADER_STR(k->diversion)),
 	    TAG_END());
-	su_timer_set_interval(k->invite_timer, on_invite_timeout, k,
-	    (su_duration_t)(k->conf->invite_timeout * 1000));
+	attempt_start(k);	/* attempt.c: no 18x, then the ring time */
 }
 
 struct answer_ctx {
@@ -159,10 +197,7 @@ on_max_duration(struct ctl *c, su_timer_t *t, void *arg)
 void
 gateway_connected(struct call *k, int status)
 {
-	k->a.answered = true;
-	k->state = CS_CONNECTED;
-	k->connect_t = wall_now();
-	k->final_code = status;
+	call_connected(k, status);
 	if (k->conf->max_duration > 0)
 		su_timer_set_interval(k->duration_timer, on_max_duration, k,
 		    (su_duration_t)(k->conf->max_duration * 1000));
@@ -194,6 +229,8 @@ on_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 			nua_respond(k->a.nh, ax->status,
 			    sip_status_phrase(ax->status), TAG_END());
 		} else {
+			if (ax->status < 200)
+				k->early_media = true;	/* the caller hears B */
 			if (ax->status >= 200)
 				gateway_connected(k, ax->status);
 			st = ax->status >= 200 ? session_timer_answer(k) :
@@ -213,17 +250,15 @@ on_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 
 /* B's SDP goes to the relay; A hears status with the rewritten SDP. */
 static void
-answer_via_relay(struct call *k, int status, const sip_t *sip)
+answer_body(struct call *k, int status, const char *body, size_t len,
+    const char *to_tag)
 {
 	struct ctl *c = k->ctl;
 	struct answer_ctx *ax;
 	char err[160];
 	struct media_desc *media;
-	const char *body;
-	size_t blen;
 
-	multipart_sdp(sip, &body, &blen);	/* SIP-I: its SDP part */
-	media = sdp_to_media(body, blen, err, sizeof(err));
+	media = sdp_to_media(body, len, err, sizeof(err));
 	if (media == NULL) {
 		clog_msg(c, LL_NOTICE, "call %s: gateway SDP: %s", k->call_id,
 		    err);
@@ -234,10 +269,45 @@ answer_via_relay(struct call *k, int status, const sip_t *sip)
 	ax = calloc(1, sizeof(*ax));
 	ax->k = k;
 	ax->status = status;
-	ax->body = strndup(body, blen);
-	snprintf(k->to_tag, sizeof(k->to_tag), "%s", sip->sip_to->a_tag ?
-	    sip->sip_to->a_tag : "-");
-	relay_answer(k, media, on_answered, ax);
+	ax->body = strndup(body, len);
+	/* A new tag (another gateway after early media) is a new B side
+	 * for the relay (proto/PROTOCOL.md, answer). */
+	snprintf(k->to_tag, sizeof(k->to_tag), "%s", to_tag ? to_tag : "-");
+	if (status < 200) {
+		/* B's early answer: it stands if its 2xx has no SDP */
+		free(k->b_early);
+		k->b_early = strndup(body, len);
+		relay_answer_early(k, media, on_answered, ax);
+	} else {
+		relay_answer(k, media, on_answered, ax);
+	}
+}
+
+static void
+answer_via_relay(struct call *k, int status, const sip_t *sip)
+{
+	const char *body;
+	size_t blen;
+
+	multipart_sdp(sip, &body, &blen);	/* SIP-I: its SDP part */
+	answer_body(k, status, body, blen, sip->sip_to->a_tag);
+}
+
+/*
+ * Carrier practice: once the caller has heard early media (a 18x with
+ * SDP), the call does not move to another gateway, which would switch
+ * the announcement or ringback under the caller; a route may allow it
+ * (failover_after_early), and the relay then takes the new gateway as
+ * the call's B side.
+ */
+static bool
+failover_allowed(struct call *k)
+{
+	if (!k->early_media || attempt_failover_early(k))
+		return true;
+	clog_msg(k->ctl, LL_INFO, "call %s: the caller heard early media: no "
+	    "failover (failover_after_early is off)", k->call_id);
+	return false;
 }
 
 void
@@ -248,8 +318,6 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 	bool has_sdp = sip != NULL && sip->sip_payload != NULL &&
 	    sip->sip_payload->pl_len > 0;
 
-	if (status >= 100)
-		su_timer_reset(k->invite_timer);
 	if (sip != NULL && sip->sip_call_id != NULL && k->b_call_id[0] == '\0')
 		snprintf(k->b_call_id, sizeof(k->b_call_id), "%s",
 		    sip->sip_call_id->i_id);
@@ -260,12 +328,15 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 			nua_bye(l->nh, TAG_END());
 			l->answered = true;
 		} else if (status >= 300) {
-			record_attempt(k, status);
-			destroy_leg(l);
+			call_attempt_code(k, status);
+			call_drop_leg(l);
 			call_check(k);
 		}
 		return;
 	}
+	/* Only while the call is up: the CANCEL guard is not ours. */
+	if (status >= 100)
+		attempt_progress(k, status);
 	if (status < 200) {
 		if (status == 100)
 			return;
@@ -282,13 +353,20 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 	}
 	if (status < 300) {
 		l->answered = true;
-		record_attempt(k, status);
+		call_attempt_code(k, status);
 		if (k->late_offer) {
 			lateoffer_b_answer(k, status, sip);
 			return;
 		}
 		if (has_sdp) {
 			answer_via_relay(k, status, sip);
+			return;
+		}
+		/* The answer of B's 18x stands (RFC 3261 13.2.1): the relay
+		 * gets it again as the final one, the caller a 2xx with it. */
+		if (k->b_early != NULL) {
+			answer_body(k, status, k->b_early, strlen(k->b_early),
+			    sip->sip_to->a_tag);
 			return;
 		}
 		b2bua_hangup(c, k->relay_key, BY_CONTROLLER,
@@ -308,27 +386,25 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 			snprintf(cred, sizeof(cred), "%s:%s:%s:%s",
 			    au->au_scheme, realm, gw->username, gw->password);
 			nua_authenticate(l->nh, NUTAG_AUTH(cred), TAG_END());
-			su_timer_set_interval(k->invite_timer,
-			    on_invite_timeout, k,
-			    (su_duration_t)(k->conf->invite_timeout * 1000));
+			attempt_start(k);
 			return;
 		}
 	}
-	record_attempt(k, status);
-	destroy_leg(l);
+	call_attempt_code(k, status);
+	call_drop_leg(l);
 	clog_msg(c, LL_INFO, "call %s: gateway %s: %d", k->call_id, gw->name,
 	    status);
 	if (divert_on_status(k, status))	/* divert.c: busy, no answer */
 		return;
 	if (status >= 600) {
-		fail_a(k, status, "global failure from the gateway");
+		call_fail(k, status, "global failure from the gateway");
 	} else if ((status < 400 || config_failover_code(k->conf, status)) &&
-	    k->attempt + 1 < k->ncand) {
+	    k->attempt + 1 < k->ncand && failover_allowed(k)) {
 		k->attempt++;
 		gateway_start(k);
 		return;
 	} else {
-		fail_a(k, status < 400 ? 480 : status, "gateway failed");
+		call_fail(k, status < 400 ? 480 : status, "gateway failed");
 	}
 	call_check(k);
 }
@@ -339,12 +415,12 @@ b2bua_retarget(struct call *k, int n)
 	if (k->b.nh != NULL) {
 		if (!k->b.answered)
 			nua_cancel(k->b.nh, TAG_END());
-		destroy_leg(&k->b);
+		call_drop_leg(&k->b);
 	}
 	su_timer_reset(k->invite_timer);
 	if (n <= 0) {
 		k->ncand = 0;
-		fail_a(k, -n, "no route after diversion");
+		call_fail(k, -n, "no route after diversion");
 		call_check(k);
 		return;
 	}

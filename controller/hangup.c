@@ -45,17 +45,13 @@ leg_terminated(struct ctl *c, struct leg *l)
 	struct call *k = l->call;
 	struct leg *peer = l->side == 0 ? &k->b : &k->a;
 
-	if (k->hangup_by == BY_NONE && k->state != CS_ENDING) {
-		k->hangup_by = l->side == 0 ? BY_CALLER : BY_CALLEE;
-		if (k->reason[0] == '\0')
-			snprintf(k->reason, sizeof(k->reason), "%s",
-			    k->state == CS_CONNECTED ? "bye" : "cancel");
-	}
-	destroy_leg(l);
+	call_hungup(k, l->side == 0 ? BY_CALLER : BY_CALLEE,
+	    k->state == CS_CONNECTED ? "bye" : "cancel");
+	call_drop_leg(l);
 	if (k->state != CS_ENDING) {
-		k->state = CS_ENDING;
+		call_ending(k);
 		if (peer->side == 0 && !peer->answered)
-			fail_a(k, 487, NULL);
+			call_fail(k, 487, NULL);
 		else
 			bye_leg(peer, NULL);
 		/* A gateway that ignores our CANCEL is dropped after 5 s. */
@@ -63,8 +59,8 @@ leg_terminated(struct ctl *c, struct leg *l)
 			su_timer_set_interval(k->invite_timer,
 			    on_invite_timeout, k, 5000);
 	}
-	if (k->final_code == 0 && l->side == 0)
-		k->final_code = 487;
+	if (l->side == 0)
+		call_final(k, 487);
 	call_check(k);
 }
 
@@ -79,10 +75,7 @@ hangup_call(struct call *k, enum hangup_by by, const char *reason,
 
 	if (k->state == CS_ENDING)
 		return -EALREADY;
-	if (k->hangup_by == BY_NONE) {
-		k->hangup_by = by;
-		snprintf(k->reason, sizeof(k->reason), "%s", reason);
-	}
+	call_hungup(k, by, reason);
 	snprintf(hdr, sizeof(hdr), "Q.850;cause=%d;text=\"%s\"", cause,
 	    reason);
 	clog_msg(c, LL_INFO, "call %s: hangup by %s: %s", k->call_id,
@@ -91,9 +84,9 @@ hangup_call(struct call *k, enum hangup_by by, const char *reason,
 	if (k->reinv != 0)
 		reinvite_abort(k, status);
 	if (!k->a.answered) {
-		fail_a(k, status, reason);
+		call_fail(k, status, reason);
 	} else {
-		k->state = CS_ENDING;
+		call_ending(k);
 		bye_leg(&k->a, hdr);
 	}
 	bye_leg(&k->b, hdr);

@@ -118,7 +118,7 @@ on_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
 	    sizeof(err));
 	if (k->b_offer == NULL) {
 		clog_msg(c, LL_WARNING, "call %s: %s", k->call_id, err);
-		fail_a(k, 500, "SDP rewrite failed");
+		call_fail(k, 500, "SDP rewrite failed");
 		return;
 	}
 	gateway_start(k);
@@ -240,7 +240,7 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 	    (unsigned)sip->sip_max_forwards->mf_count - 1;
 	snprintf(k->src, sizeof(k->src), "%s", src);
 	if (numbers_in(k, sip) < 0 || identity_in(k, sip) < 0) {
-		fail_a(k, 484, "number too long after transforms");
+		call_fail(k, 484, "number too long after transforms");
 		return;
 	}
 	url_e(ruri, sizeof(ruri), sip->sip_request->rq_url);
@@ -280,7 +280,7 @@ b2bua_routed(struct call *k, int n)
 	}
 	if (n < 0) {
 		k->ncand = 0;
-		fail_a(k, -n, "local routing");
+		call_fail(k, -n, "local routing");
 		return;
 	}
 	k->ncand = n;
@@ -291,24 +291,24 @@ b2bua_routed(struct call *k, int n)
 	    k->ncand)) == 0) {
 		clog_msg(c, LL_NOTICE, "call %s: every gateway of route %s is "
 		    "down", k->call_id, k->route ? k->route->name : "(local)");
-		fail_a(k, 503, "all gateways down");
+		call_fail(k, 503, "all gateways down");
 		return;
 	}
 	if (k->ncand == 0) {
 		clog_msg(c, LL_NOTICE, "call %s: trunk %s, %s: no route",
 		    k->call_id, t->name, k->called);
-		fail_a(k, 404, "no route");
+		call_fail(k, 404, "no route");
 		return;
 	}
 	if (k->route != NULL && (xform_apply(&k->route->xf.called, k->called,
 	    k->called, sizeof(k->called)) < 0 ||
 	    xform_apply(&k->route->xf.calling, k->calling, k->calling,
 	    sizeof(k->calling)) < 0)) {
-		fail_a(k, 484, "number too long after transforms");
+		call_fail(k, 484, "number too long after transforms");
 		return;
 	}
 	if (identity_map(k) < 0) {
-		fail_a(k, 403, "identity not mapped");
+		call_fail(k, 403, "identity not mapped");
 		return;
 	}
 	if (k->offer == NULL) {
@@ -318,14 +318,14 @@ b2bua_routed(struct call *k, int n)
 	media = sdp_to_media(k->offer, strlen(k->offer), err, sizeof(err));
 	if (media == NULL) {
 		clog_msg(c, LL_NOTICE, "call %s: %s", k->call_id, err);
-		fail_a(k, 488, err);
+		call_fail(k, 488, err);
 		return;
 	}
 	if ((k->relay = relay_pick(c)) == NULL) {
 		free(media);
 		clog_msg(c, LL_WARNING, "call %s: no relay answers: 503",
 		    k->call_id);
-		fail_a(k, 503, "no media relay");
+		call_fail(k, 503, "no media relay");
 		return;
 	}
 	k->state = CS_OFFERING;

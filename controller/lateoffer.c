@@ -51,7 +51,7 @@ lateoffer_start(struct call *k)
 	if ((k->relay = relay_pick(c)) == NULL) {
 		clog_msg(c, LL_WARNING, "call %s: no relay answers: 503",
 		    k->call_id);
-		fail_a(k, 503, "no media relay");
+		call_fail(k, 503, "no media relay");
 		return;
 	}
 	clog_msg(c, LL_INFO, "call %s: INVITE without SDP: late offer, the "

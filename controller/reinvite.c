@@ -84,12 +84,16 @@ reinvite_free(struct call *k)
 /* ---- re-INVITE: a new offer from either side goes through the relay ---- */
 
 /* The caller's media is the relay's offer side, the callee's its
- * answer side, whichever of them re-offers or answers. */
+ * answer side, whichever of them re-offers or answers. Before the call
+ * is answered (an UPDATE in the early dialog) the callee's is early:
+ * the relay's session keeps ringing. */
 static void
 relay_media(struct leg *l, struct media_desc *media, relay_cb *cb)
 {
 	if (l->side == 0)
 		relay_offer(l->call, media, cb, l->call);
+	else if (l->call->state != CS_CONNECTED)
+		relay_answer_early(l->call, media, cb, l->call);
 	else
 		relay_answer(l->call, media, cb, l->call);
 }

@@ -997,6 +997,8 @@ first_offer(struct call *k, json_t *req)
 	const struct relay_conf *rc = &k->relay->conf;
 
 	if (!k->relay_session) {
+		/* The call rings until B's final answer; attempt.c times it. */
+		json_object_set_new(req, "ringing", json_true());
 		if (k->trunk != NULL)
 			json_object_set_new(req, "label",
 			    json_string(k->trunk->name));
@@ -1023,8 +1025,8 @@ relay_offer_retry(struct call *k, relay_cb *cb, void *arg)
 }
 
 /* The callee's media (its answer, or a re-offer from the callee's side). */
-void
-relay_answer(struct call *k, struct media_desc *media, relay_cb *cb,
+static void
+answer(struct call *k, struct media_desc *media, bool early, relay_cb *cb,
     void *arg)
 {
 	json_t *req = proto_request(0, "answer");
@@ -1033,7 +1035,24 @@ relay_answer(struct call *k, struct media_desc *media, relay_cb *cb,
 	json_object_set_new(req, "to_tag", json_string(k->to_tag));
 	json_object_set_new(req, "media", media_to_json(media));
 	free(media);
+	if (early)
+		json_object_set_new(req, "early", json_true());
 	send_request(k->relay, req, NULL, cb, arg, k);
+}
+
+void
+relay_answer(struct call *k, struct media_desc *media, relay_cb *cb,
+    void *arg)
+{
+	answer(k, media, false, cb, arg);
+}
+
+/* Early media (18x with SDP): the relay's session keeps ringing. */
+void
+relay_answer_early(struct call *k, struct media_desc *media, relay_cb *cb,
+    void *arg)
+{
+	answer(k, media, true, cb, arg);
 }
 
 void

@@ -49,13 +49,15 @@ static const struct field f_offer[] = {
 	{ "media", FT_OBJARRAY, true, 1, PROTO_MAX_MEDIA, NULL, media_fields },
 	{ "interfaces", FT_STRARRAY, false, 1, 2, NULL, NULL },
 	SSTR("label", false),
-	{ "sender", FT_STRING, false, 0, 0, senders, NULL }, END
+	{ "sender", FT_STRING, false, 0, 0, senders, NULL },
+	{ "ringing", FT_BOOL, false, 0, 0, NULL, NULL }, END
 };
 static const struct field f_answer[] = {
 	SSTR("call_id", true), SSTR("from_tag", true), SSTR("to_tag", true),
 	{ "media", FT_OBJARRAY, true, 1, PROTO_MAX_MEDIA, NULL, media_fields },
 	SSTR("label", false),
-	{ "sender", FT_STRING, false, 0, 0, senders, NULL }, END
+	{ "sender", FT_STRING, false, 0, 0, senders, NULL },
+	{ "early", FT_BOOL, false, 0, 0, NULL, NULL }, END
 };
 static const struct field f_delete[] = {
 	SSTR("call_id", true), SSTR("from_tag", false), END

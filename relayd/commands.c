@@ -139,6 +139,7 @@ session_to_json(const struct relayd *rd, const struct session *s)
 
 	if (s->label[0] != '\0')
 		json_object_set_new(o, "label", json_string(s->label));
+	json_object_set_new(o, "ringing", json_boolean(s->ringing));
 	json_object_set_new(o, "streams", streams_to_json(rd, s));
 	return o;
 }
@@ -461,6 +462,9 @@ cmd_offer(struct relayd *rd, json_t *req, json_t *id)
 		copy_field(s->tag[SIDE_B], sizeof(s->tag[SIDE_B]), to);
 	if (json_object_get(req, "label") != NULL)
 		copy_field(s->label, sizeof(s->label), str(req, "label"));
+	/* Only a new call rings: a re-offer never restarts it. */
+	if (created && json_is_true(json_object_get(req, "ringing")))
+		s->ringing = true;
 	reply = apply_media(rd, "offer", s, side, media, id, &err);
 	if (reply != NULL) {
 		journal_save(rd, s);
@@ -470,6 +474,25 @@ cmd_offer(struct relayd *rd, json_t *req, json_t *id)
 		session_destroy(rd, s);
 	rlog(rd, LL_WARNING, "offer call %s: %s", call_id, err.message);
 	return error_reply(id, &err);
+}
+
+/*
+ * A ringing call moved on to another callee after early media (the
+ * controller failed over, or diverted): the new callee's answer (another
+ * to_tag) replaces the B side. Leg B forgets the old callee's address
+ * and learns the new one from its answer; the counters go on, so the
+ * call's statistics cover both.
+ */
+static void
+new_callee(struct relayd *rd, struct session *s, const char *to)
+{
+	rlog(rd, LL_INFO, "call %s: callee '%s' replaces '%s'", s->call_id,
+	    to, s->tag[SIDE_B]);
+	copy_field(s->tag[SIDE_B], sizeof(s->tag[SIDE_B]), to);
+	for (int i = 0; i < s->nstreams; i++)
+		/* "changed" for leg_set_endpoint(): unlatched, out of the
+		 * kernel, whatever the new address is */
+		s->streams[i]->leg[SIDE_B].sdp.set = false;
 }
 
 static json_t *
@@ -499,16 +522,30 @@ cmd_answer(struct relayd *rd, json_t *req, json_t *id)
 	else if (strcmp(to, s->tag[SIDE_A]) == 0 &&
 	    strcmp(from, s->tag[SIDE_B]) == 0)
 		side = SIDE_A;	/* answer to a re-INVITE from the callee */
+	else if (s->ringing && strcmp(from, s->tag[SIDE_A]) == 0)
+		side = -1;	/* another callee: failover, diversion */
 	else
 		return fail(id, PROTO_E_VALUE, "answer: tags '%s'/'%s' do not "
 		    "match the call", from, to);
 	if (json_array_size(media) != (size_t)s->nstreams)
 		return fail(id, PROTO_E_VALUE, "answer: call '%s' has a "
 		    "different number of streams than this answer", call_id);
+	if (side < 0) {
+		new_callee(rd, s, to);
+		side = SIDE_B;
+	}
 	reply = apply_media(rd, "answer", s, side, media, id, &err);
 	if (reply == NULL)
 		return error_reply(id, &err);
 	s->state = SS_ANSWERED;
+	/*
+	 * The final answer ends the ringing: the setup timeout starts. From
+	 * either side: with a late offer the caller answers (in its ACK).
+	 */
+	if (s->ringing && !json_is_true(json_object_get(req, "early"))) {
+		s->ringing = false;
+		s->answered_ms = now_ms();
+	}
 	journal_save(rd, s);
 	return reply;
 }
@@ -583,9 +620,10 @@ cmd_list(struct relayd *rd, json_t *req, json_t *id)
 		s = s->next;
 	for (i = 0; s != NULL && i < limit; i++, s = s->next)
 		json_array_append_new(calls, json_pack("{s:s, s:s, s:s, s:s, "
-		    "s:f, s:i}", "call_id", s->call_id, "from_tag",
+		    "s:b, s:f, s:i}", "call_id", s->call_id, "from_tag",
 		    s->tag[SIDE_A], "to_tag", s->tag[SIDE_B], "state",
 		    s->state == SS_OFFERED ? "offered" : "answered",
+		    "ringing", s->ringing,
 		    "duration", seconds_since(s->created_ms),
 		    "streams", s->nstreams));
 	json_object_set_new(reply, "calls", calls);
@@ -639,10 +677,10 @@ cmd_hello(struct relayd *rd, json_t *req, json_t *id)
 		    (long long)json_integer_value(p), PROTO_VERSION);
 	reply = proto_reply_ok(id);
 	json_object_update_new(reply, json_pack("{s:i, s:s, s:s, "
-	    "s:[s,s,s,s,s,s,s,s,s], s:s, s:s}", "protocol", PROTO_VERSION, "server",
+	    "s:[s,s,s,s,s,s,s,s,s,s], s:s, s:s}", "protocol", PROTO_VERSION, "server",
 	    "trunkline-relayd", "version", TRUNKLINE_VERSION, "features",
 	    "rtcp-mux", "strict-source", "stun-detect", "subscribe", "tcp-auth",
-	    "event-seq", "list-pages", "sender", "webrtc",
+	    "event-seq", "list-pages", "sender", "webrtc", "ringing",
 	    "backend", rd->backend.ops->name, "backend_reason",
 	    rd->backend.reason));
 	return reply;

@@ -145,7 +145,7 @@ static int
 parse_timeouts(struct cfgctx *c, json_t *o, struct relayd_conf *conf)
 {
 	static const char *const keys[] = { "setup", "inactivity", "hold",
-	    "max_duration", NULL };
+	    "max_duration", "ringing", NULL };
 	const double day = 7 * 86400.0;
 
 	if (o == NULL)
@@ -153,6 +153,8 @@ parse_timeouts(struct cfgctx *c, json_t *o, struct relayd_conf *conf)
 	if (check_keys(c, o, "timeouts", keys) < 0 ||
 	    get_number(c, o, "timeouts", "setup", &conf->setup_timeout, 0.1,
 	    day) < 0 ||
+	    get_number(c, o, "timeouts", "ringing", &conf->ringing_timeout,
+	    0.1, day) < 0 ||
 	    get_number(c, o, "timeouts", "inactivity",
 	    &conf->inactivity_timeout, 0.1, day) < 0 ||
 	    get_number(c, o, "timeouts", "hold", &conf->hold_timeout, 0,
@@ -302,6 +304,7 @@ config_defaults(struct relayd_conf *conf)
 	conf->port_min = 20000;
 	conf->port_max = 29999;
 	conf->setup_timeout = 60;
+	conf->ringing_timeout = 900;
 	conf->inactivity_timeout = 30;
 	conf->hold_timeout = 3600;
 	conf->max_duration = 4 * 3600;

@@ -317,8 +317,9 @@ put_session(struct journal *j, const struct relayd *rd,
 	rc = rc ?: put_str(j, s->tag[SIDE_B]);
 	rc = rc ?: put(j, ",\"label\":");
 	rc = rc ?: put_str(j, s->label);
-	rc = rc ?: put(j, ",\"state\":\"%s\",\"interfaces\":[",
-	    s->state == SS_OFFERED ? "offered" : "answered");
+	rc = rc ?: put(j, ",\"state\":\"%s\",%s\"interfaces\":[",
+	    s->state == SS_OFFERED ? "offered" : "answered",
+	    s->ringing ? "\"ringing\":true," : "");
 	rc = rc ?: put_str(j, rd->conf.ifaces[s->iface[SIDE_A]].name);
 	rc = rc ?: put(j, ",");
 	rc = rc ?: put_str(j, rd->conf.ifaces[s->iface[SIDE_B]].name);
@@ -684,6 +685,7 @@ restore_session(struct relayd *rd, json_t *o, struct restore_count *n,
 	if (strcmp(json_string_value(json_object_get(o, "state")) ?: "",
 	    "answered") == 0)
 		s->state = SS_ANSWERED;
+	s->ringing = json_is_true(json_object_get(o, "ringing"));
 	s->created_wall = (int64_t)json_integer_value(json_object_get(o,
 	    "created"));
 	if (s->created_wall > 0 && s->created_wall <= time(NULL))

@@ -102,6 +102,7 @@ struct relayd_conf {
 	int			 nifaces;
 	uint16_t		 port_min, port_max;
 	double			 setup_timeout;		/* seconds */
+	double			 ringing_timeout;	/* a ringing session */
 	double			 inactivity_timeout;
 	double			 hold_timeout;		/* 0: never */
 	double			 max_duration;		/* 0: never */
@@ -327,6 +328,15 @@ struct session {
 	char			 tag[2][PROTO_MAX_STRING + 1];	/* [A] from, [B] to */
 	char			 label[PROTO_MAX_STRING + 1];
 	enum session_state	 state;
+	/*
+	 * Ringing (the offer said so): the call is being set up and the
+	 * controller times its ringing; no setup or inactivity timeout
+	 * applies until the final answer (an answer without "early"), only
+	 * timeouts.ringing. answered_ms: that final answer; the setup
+	 * timeout counts from it (0: from the creation).
+	 */
+	bool			 ringing;
+	uint64_t		 answered_ms;
 	int			 iface[2];
 	uint64_t		 created_ms;
 	int64_t			 created_wall;

@@ -1,8 +1,10 @@
 /*
  * timers.c: sessions that end by themselves. One timerfd ticks every
  * RELAYD_TICK_MS; each tick refreshes kernel counters in one batch and
- * walks the sessions. Reasons, in order: max_duration, setup (no answer,
- * or no packet at all, in time), hold (a held call silent too long),
+ * walks the sessions. Reasons, in order: max_duration, ringing (a session
+ * offered as ringing got no final answer in time), setup (no answer, or
+ * no packet at all, in time; for a ringing session counted from its
+ * final answer), hold (a held call silent too long),
  * inactivity (no packet on any leg for the media timeout). Subscribers get
  * a `timeout` event with the final counters; then the session is gone.
  */
@@ -49,8 +51,13 @@ session_expired(const struct relayd *rd, const struct session *s,
 
 	if (elapsed(s->created_ms, now, c->max_duration))
 		return "max_duration";
+	/* Ringing is timed by the controller: this is only its backstop. */
+	if (s->ringing)
+		return elapsed(s->created_ms, now, c->ringing_timeout) ?
+		    "ringing" : NULL;
 	if (s->state == SS_OFFERED || last == 0)
-		return elapsed(s->created_ms, now, c->setup_timeout) ?
+		return elapsed(s->answered_ms ? s->answered_ms : s->created_ms,
+		    now, c->setup_timeout) ?
 		    "setup" : NULL;
 	if (session_on_hold(s))
 		return elapsed(last, now, c->hold_timeout) ? "hold" : NULL;

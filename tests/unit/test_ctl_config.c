@@ -119,6 +119,7 @@ test_full(void **state)
 	assert_int_equal(c->routes[1].ncarriers, 1);
 	/* defaults */
 	assert_true(c->invite_timeout == 8);
+	assert_true(c->ring_timeout == 180 && !c->failover_early);
 	assert_string_equal(c->socket_path, "/run/trunkline/controller.sock");
 	config_unref(c);
 }
@@ -160,6 +161,17 @@ test_errors(void **state)
 	    "2: session_expires: 60 is below min_se (90)");
 	expect_error("{\"gateways\": [{\"name\": \"g\", \"host\": \"h\",\n \"session_expires\": 1.5}]}",
 	    "2: gateways[0].session_expires: whole seconds expected");
+	/* issue 13: attempt timers, early media (attempt.c) */
+	expect_error("{\n\"ring_timeout\": -1}", "2: ring_timeout: must be between");
+	expect_error("{\"failover_after_early\":\n \"yes\"}", "2: failover_after_early: expected true or false");
+	expect_error("{\"gateways\": [{\"name\": \"g\", \"host\": \"h\",\n \"invite_timeout\": 0.01}]}",
+	    "2: gateways[0].invite_timeout: must be between");
+	expect_error("{\"gateways\": [{\"name\": \"g\", \"host\": \"h\",\n \"ring_timeout\": 5}]}",
+	    "2: gateways[0].ring_timeout: unknown field");
+	expect_error("{\"routes\": [\n {\"name\": \"r\", \"lcr\": \"t\", \"ring_timeout\": 7200}]}",
+	    "2: routes[0].ring_timeout: must be between");
+	expect_error("{\"routes\": [\n {\"name\": \"r\", \"lcr\": \"t\", \"failover_after_early\": 1}]}",
+	    "2: routes[0].failover_after_early: expected true or false");
 	expect_error("{\"relays\": [\n {\"name\": \"r\", \"socket\": \"/s\", \"address\": \"1.2.3.4:5\"}]}",
 	    "2: relays[0]: give exactly one of 'socket' (Unix) and 'address' (TCP)");
 	expect_error("{\"relays\": [{\"name\": \"r\",\n \"address\": \"relay.example:5\", \"secret\": \"0123456789abcdef\"}]}",

@@ -73,7 +73,8 @@ test_full_config_loads(void **state)
 	    "\"bind\":\"0.0.0.0\",\"advertise\":\"203.0.113.1\"},{\"name\":"
 	    "\"int\",\"bind\":\"10.0.0.1\"}],\"ports\":{\"min\":20000,\"max\":"
 	    "20999},\"timeouts\":{\"setup\":5,\"inactivity\":1.5,\"hold\":0,"
-	    "\"max_duration\":60},\"backend\":\"userspace\",\"log_level\":"
+	    "\"max_duration\":60,\"ringing\":120},\"backend\":\"userspace\","
+	    "\"log_level\":"
 	    "\"debug\",\"strict_source\":false}\n", &c, msg, sizeof(msg)), 0);
 	assert_string_equal(c.socket_path, "/tmp/x.sock");
 	assert_int_equal(c.socket_mode, 0600);
@@ -85,6 +86,7 @@ test_full_config_loads(void **state)
 	assert_int_equal(c.port_max, 20999);
 	assert_true(c.inactivity_timeout == 1.5);
 	assert_true(c.hold_timeout == 0);
+	assert_true(c.ringing_timeout == 120);
 	assert_string_equal(c.backend, "userspace");
 	assert_int_equal(c.log_level, LL_DEBUG);
 	assert_false(c.strict_source);
@@ -165,6 +167,8 @@ test_errors_name_file_line_and_field(void **state)
 	    "F:3: interfaces[1].name: duplicate");
 	expect_error(state, "{\n\"timeouts\": {\"inactivity\": \"30\"}}",
 	    "F:2: timeouts.inactivity: expected a number");
+	expect_error(state, "{\n\"timeouts\": {\"ringing\": 0}}",
+	    "F:2: timeouts.ringing: must be between");
 	expect_error(state, "{\"control\": {\n\"tcp\": {\"listen\": "
 	    "\"127.0.0.1:1\",\n\"secret\": \"short\"}}}",
 	    "F:3: control.tcp.secret: at least 16");

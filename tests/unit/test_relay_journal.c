@@ -119,7 +119,9 @@ test_session_survives_a_crash(void **state)
 	char buf[64], path[128];
 	int fd;
 
-	journalled_session(rd, weird_id, &port_a);
+	s = journalled_session(rd, weird_id, &port_a);
+	s->ringing = true;	/* issue 13: a ringing call stays ringing */
+	journal_save(rd, s);
 	s = journalled_session(rd, "gone", &port_gone);
 	session_destroy(rd, s);		/* a drop line */
 	journal_flush(rd);
@@ -140,6 +142,7 @@ test_session_survives_a_crash(void **state)
 	assert_non_null(s);
 	assert_string_equal(s->tag[SIDE_A], "ft\"1");
 	assert_string_equal(s->label, "tab\there");
+	assert_true(s->ringing);
 	assert_int_equal(s->nstreams, 1);
 	a = &s->streams[0]->leg[SIDE_A];
 	assert_int_equal(a->port, port_a);

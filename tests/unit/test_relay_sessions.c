@@ -195,6 +195,35 @@ test_timers_setup_inactivity_hold_max_duration(void **state)
 	free_timed(s);
 }
 
+/* Issue 13: a session offered as ringing is timed by its controller. */
+static void
+test_timers_ringing_session_waits_for_the_final_answer(void **state)
+{
+	struct relayd *rd = *state;
+	const uint64_t t0 = 1000000;
+	struct session *s;
+
+	rd->conf.setup_timeout = 10;
+	rd->conf.inactivity_timeout = 5;
+	rd->conf.ringing_timeout = 300;
+	rd->conf.max_duration = 1000;
+
+	s = timed_session(t0, SS_OFFERED, 0);
+	s->ringing = true;
+	assert_null(session_expired(rd, s, t0 + 90000));	/* 90 s ringing */
+	s->state = SS_ANSWERED;	/* early media that stopped */
+	s->streams[0]->leg[SIDE_A].stats.last_seen_ms = t0 + 1000;
+	assert_null(session_expired(rd, s, t0 + 90000));
+	assert_string_equal(session_expired(rd, s, t0 + 300000), "ringing");
+	/* The final answer at 90 s: setup and inactivity from then on. */
+	s->ringing = false;
+	s->answered_ms = t0 + 90000;
+	s->streams[0]->leg[SIDE_A].stats.last_seen_ms = 0;
+	assert_null(session_expired(rd, s, t0 + 99999));
+	assert_string_equal(session_expired(rd, s, t0 + 100000), "setup");
+	free_timed(s);
+}
+
 int
 main(void)
 {
@@ -204,6 +233,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_exhaustion_is_an_error_and_delete_returns_ports, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_port_held_by_another_socket_is_skipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timers_setup_inactivity_hold_max_duration, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timers_ringing_session_waits_for_the_final_answer, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -315,6 +315,7 @@ b2bua_open(struct ctl *c)
 		    c->contact[0] != '[')
 			*(char *)colon = '\0';
 	}
+	tls_log_open(c);
 	c->nua = nua_create(c->root, on_event, c,
 	    NUTAG_URL(url),
 	    TAG_IF(sips[0], NUTAG_SIPS_URL(sips)),
@@ -335,7 +336,7 @@ b2bua_open(struct ctl *c)
 	    SIPTAG_USER_AGENT_STR(conf->user_agent),
 	    NTATAG_UDP_MTU(65535),
 	    TPTAG_UDP_RMEM(conf->udp_rmem),
-	    TAG_END());
+	    TAG_NEXT(tls_tags(c)));	/* tls.c: peer verification */
 	if (c->nua == NULL) {
 		clog_msg(c, LL_ERROR, "cannot listen on %s%s%s (address in "
 		    "use, or not local?)", url, sips[0] ? " / " : "", sips);
@@ -345,6 +346,12 @@ b2bua_open(struct ctl *c)
 	su_timer_set_for_ever(c->drop_timer, on_drop_tick, NULL);
 	clog_msg(c, LL_INFO, "SIP on %s (UDP and TCP)%s%s", url,
 	    sips[0] ? ", TLS on " : "", sips);
+	if (sips[0])
+		clog_msg(c, conf->tls_verify ? LL_INFO : LL_WARNING, "TLS: servers we call are %s; clients "
+		    "%s", conf->tls_verify ? "verified (chain and name)" :
+		    "NOT verified (tls_verify: false)",
+		    conf->tls_client_required ? "must present a verified "
+		    "certificate" : "need no certificate");
 	return 0;
 }
 
@@ -358,6 +365,7 @@ b2bua_close(struct ctl *c)
 	if (c->nua != NULL)
 		nua_destroy(c->nua);
 	c->nua = NULL;
+	tls_log_close(c);
 	/* Calls still here at exit: their CDR says so, then they go. */
 	while (c->calls != NULL) {
 		struct call *k = c->calls;

@@ -176,6 +176,8 @@ record_attempt(struct call *k, int code)
 
 	if (a != NULL)
 		json_object_set_new(a, "code", json_integer(code));
+	if (a != NULL)
+		tls_attempt_note(k, a, code);	/* tls.c: a TLS failure? */
 }
 
 json_t *

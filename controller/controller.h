@@ -192,6 +192,12 @@ struct ctl_conf {
 	char			 tls_listen[128];
 	char			 tls_cert_dir[256];
 	char			 advertise[64];	/* host in our From/Contact */
+	/* tls.c: the trust model (issue 15) */
+	bool			 tls_verify;	/* servers we connect to */
+	int			 tls_verify_depth;
+	bool			 tls_client_required;	/* clients need a cert */
+	char			 tls_client_subjects[8][128];	/* "" any */
+	int			 ntls_client_subjects;
 	int			 udp_rmem;
 	char			 user_agent[64];
 	char			 socket_path[108];
@@ -474,6 +480,7 @@ struct call {
 	const char		*screening;	/* owned, replaced, trusted, ... */
 	char			 pai_in[CTL_NUM_MAX];	/* PAI user as received */
 	char			 asserted[CTL_NUM_MAX], asserted_out[CTL_NUM_MAX];
+	uint64_t		 tls_seq;	/* tls.c: at the attempt's start */
 };
 
 struct call	*call_new(struct ctl *, nua_handle_t *, const sip_t *);
@@ -684,6 +691,22 @@ int	 targets_parse_networks(struct proto_cfg *, json_t *arr,
 int	 targets_parse_domains(struct proto_cfg *, json_t *arr,
 	    const char *path, char (**out)[128], int *n);
 
+/* ---- tls.c: TLS peer verification (issue 15) ---- */
+/* The sip keys tls_verify, tls_verify_depth, tls_client_cert,
+ * tls_client_subjects (after tls_cert_dir). */
+int	 tls_parse(struct proto_cfg *, json_t *sip, struct ctl_conf *);
+bool	 tls_has_anchors(const char *dir);
+/* The tport tags for nua_create() (TAG_NEXT of b2bua_open's list). */
+tagi_t	*tls_tags(struct ctl *);
+/* Sofia's tport log into ours; verification failures remembered. */
+void	 tls_log_open(struct ctl *);
+void	 tls_log_close(struct ctl *);
+/* A gateway attempt starts; when it fails (record_attempt()), a TLS
+ * verification failure since is logged and put in the attempt's CDR
+ * entry as its "reason". */
+void	 tls_attempt_start(struct call *);
+void	 tls_attempt_note(struct call *, json_t *attempt, int code);
+
 /* ---- control.c ---- */
 int	 control_open(struct ctl *);
 void	 control_close(struct ctl *);
@@ -738,6 +761,10 @@ struct ctl {
 	int			 nself;
 	double			 self_at;	/* when read (monotonic) */
 	struct auth		*auth;		/* auth.c: nonce key and uses */
+	char			 tls_fail[256];	/* tls.c: the last verdict */
+	uint64_t		 tls_fail_seq;	/* tls.c: verdicts so far */
+	void			*tls_subjects;	/* tls.c: su_strlst_t */
+	tagi_t			 tls_tags[5];	/* tls.c: for nua_create() */
 };
 
 /*

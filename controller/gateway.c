@@ -125,6 +125,7 @@ gateway_start(struct call *k)
 	    TAG_END());
 	su_timer_set_interval(k->invite_timer, on_invite_timeout, k,
 	    (su_duration_t)(k->conf->invite_timeout * 1000));
+	tls_attempt_start(k);
 }
 
 struct answer_ctx {

@@ -131,6 +131,9 @@ struct gateway {
 	enum transport		 transport;
 	char			 scheme[8];	/* sip, sips */
 	char			 proxy[192];	/* outbound proxy URI, "" none */
+	char			 flow[112];	/* location.c: every request of the
+						 * leg goes here (a REGISTER's
+						 * flow, behind NAT), "" none */
 	char			 username[64];	/* answers 401/407 */
 	char			 password[128];
 	enum cid_mode		 cid;
@@ -593,6 +596,7 @@ struct local_conf {
 	bool		 enum_gateways;	/* a result on a gateway uses it */
 	struct source	*contact_nets;	/* targets.c: NULL any */
 	int		 ncontact_nets;
+	double		 nat_keepalive;	/* natping.c: seconds, 0 off */
 };
 /* A registration's flow: calls go back where the REGISTER came from. */
 struct flow {
@@ -606,6 +610,8 @@ struct location {
 	char		 source[64];
 	struct flow	 flow;
 	double		 expires;	/* monotonic */
+	double		 ping_at;	/* natping.c: next keepalive (0: none) */
+	bool		 natted;	/* contact host is not the source's */
 	struct location	*next;
 };
 struct call;
@@ -691,6 +697,14 @@ int	 targets_parse_networks(struct proto_cfg *, json_t *arr,
 int	 targets_parse_domains(struct proto_cfg *, json_t *arr,
 	    const char *path, char (**out)[128], int *n);
 
+/* ---- natping.c: keepalives to registered phones behind NAT ---- */
+/* A binding was stored or refreshed: is it NAT'd, when is its ping. */
+void	 natping_binding(struct ctl *, struct location *);
+/* Every second (location.c's tick): send the keepalives that are due,
+ * let go of the old ones. */
+void	 natping_tick(struct ctl *);
+void	 natping_close(struct ctl *);
+
 /* ---- tls.c: TLS peer verification (issue 15) ---- */
 /* The sip keys tls_verify, tls_verify_depth, tls_client_cert,
  * tls_client_subjects (after tls_cert_dir). */
@@ -765,6 +779,9 @@ struct ctl {
 	uint64_t		 tls_fail_seq;	/* tls.c: verdicts so far */
 	void			*tls_subjects;	/* tls.c: su_strlst_t */
 	tagi_t			 tls_tags[5];	/* tls.c: for nua_create() */
+	struct natping		*natpings;	/* natping.c: in flight */
+	int			 nnatpings;
+	uint64_t		 natpings_sent;
 };
 
 /*

@@ -107,6 +107,8 @@ gateway_start(struct call *k)
 		    strstr(gw->proxy, ";lr") ? "" : ";lr");
 	k->b.nh = nua_handle(c->nua, &k->b, NUTAG_URL(ruri),
 	    SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from), TAG_END());
+	if (k->b.nh != NULL && gw->flow[0])	/* location.c: a NAT'd phone */
+		nua_set_hparams(k->b.nh, NUTAG_PROXY(gw->flow), TAG_END());
 	if (k->b.nh == NULL) {
 		fail_a(k, 500, "cannot create the outgoing leg");
 		call_check(k);

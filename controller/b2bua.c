@@ -300,21 +300,12 @@ int
 b2bua_open(struct ctl *c)
 {
 	struct ctl_conf *conf = c->conf;
-	char url[160], sips[160] = "";
-	const char *colon;
+	char url[200], sips[200] = "";
 
-	snprintf(url, sizeof(url), "sip:%s", conf->listen);
-	if (conf->tls_listen[0])
-		snprintf(sips, sizeof(sips), "sips:%s", conf->tls_listen);
-	/* Our host for From/Contact of the gateway legs. */
-	if (conf->advertise[0]) {
-		snprintf(c->contact, sizeof(c->contact), "%s", conf->advertise);
-	} else {
-		snprintf(c->contact, sizeof(c->contact), "%s", conf->listen);
-		if ((colon = strrchr(c->contact, ':')) != NULL &&
-		    c->contact[0] != '[')
-			*(char *)colon = '\0';
-	}
+	/* listen.c: with sip.advertise, our Via and Contact name the public
+	 * address (1:1 NAT); c->contact is our host in From. */
+	listen_urls(conf, url, sizeof(url), sips, sizeof(sips), c->contact,
+	    sizeof(c->contact));
 	tls_log_open(c);
 	c->nua = nua_create(c->root, on_event, c,
 	    NUTAG_URL(url),

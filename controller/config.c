@@ -603,7 +603,7 @@ parse_sip(cfg_t *c, json_t *o, struct ctl_conf *conf)
 	static const char *const keys[] = { "listen", "tls_listen",
 	    "tls_cert_dir", "advertise", "udp_rmem", "user_agent",
 	    "tls_verify", "tls_verify_depth", "tls_client_cert",
-	    "tls_client_subjects", NULL };
+	    "tls_client_subjects", "tls_advertise", NULL };
 
 	if (o == NULL)
 		return tls_parse(c, o, conf);
@@ -616,6 +616,10 @@ parse_sip(cfg_t *c, json_t *o, struct ctl_conf *conf)
 	    sizeof(conf->tls_cert_dir), false) < 0 ||
 	    proto_cfg_string(c, o, "sip", "advertise", conf->advertise,
 	    sizeof(conf->advertise), false) < 0 ||
+	    proto_cfg_string(c, o, "sip", "tls_advertise", conf->tls_advertise,
+	    sizeof(conf->tls_advertise), false) < 0 ||
+	    listen_check(c, "advertise", conf->advertise) < 0 ||	/* listen.c */
+	    listen_check(c, "tls_advertise", conf->tls_advertise) < 0 ||
 	    get_int(c, o, "sip", "udp_rmem", &conf->udp_rmem, 0, 1 << 30) < 0 ||
 	    proto_cfg_string(c, o, "sip", "user_agent", conf->user_agent,
 	    sizeof(conf->user_agent), false) < 0)

@@ -194,7 +194,8 @@ struct ctl_conf {
 	char			 listen[128];	/* host:port, UDP and TCP */
 	char			 tls_listen[128];
 	char			 tls_cert_dir[256];
-	char			 advertise[64];	/* host in our From/Contact */
+	char			 advertise[64];	/* listen.c: our public host[:port] */
+	char			 tls_advertise[64];	/* ... of the TLS listener */
 	/* tls.c: the trust model (issue 15) */
 	bool			 tls_verify;	/* servers we connect to */
 	int			 tls_verify_depth;
@@ -704,6 +705,12 @@ void	 natping_binding(struct ctl *, struct location *);
  * let go of the old ones. */
 void	 natping_tick(struct ctl *);
 void	 natping_close(struct ctl *);
+
+/* ---- listen.c: the listeners' bind URIs and advertised addresses ---- */
+/* url, sips (or ""): nua's NUTAG_URL/NUTAG_SIPS_URL; host: ours in From. */
+void	 listen_urls(const struct ctl_conf *, char *url, size_t ulen,
+	    char *sips, size_t slen, char *host, size_t hlen);
+int	 listen_check(struct proto_cfg *, const char *key, const char *value);
 
 /* ---- tls.c: TLS peer verification (issue 15) ---- */
 /* The sip keys tls_verify, tls_verify_depth, tls_client_cert,

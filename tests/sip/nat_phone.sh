@@ -1,4 +1,5 @@
 #!/bin/bash
+# run-also: asan
 #
 # A registered phone behind NAT (issue 15). The phone lives in its own
 # namespace on a private network (10.151.N.2); a NAT namespace masquerades

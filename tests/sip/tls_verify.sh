@@ -15,6 +15,8 @@
 #  4. With tls_client_cert "required", a TLS client without a certificate
 #     or with a self-signed one gets no answer; one with a certificate
 #     from the CA gets 200 to OPTIONS.
+#  5. Verifying with no trust anchors in tls_cert_dir is a config error
+#     (file:line: field); tls_verify false accepts it.
 # The gateways and the TLS caller are SIPp over TCP behind
 # tests/lib/tls_relay.py (the Debian SIPp has no TLS).
 # Not run under ASan: Sofia's TLS transport (1.12.11) leaks the OpenSSL
@@ -167,5 +169,15 @@ grep -q '^SIP/2.0' "$TL_TMP/mtls_self.out" && tl_fail "a TLS client with a self-
 s_client_options "$TL_TMP/mtls_ok.out" -cert "$D/client.pem" -key "$D/client.key"
 grep -q '^SIP/2.0 200' "$TL_TMP/mtls_ok.out" || tl_fail "a TLS client with a CA-signed certificate got no 200: $(cat "$TL_TMP/mtls_ok.out.err" | tail -3)"
 sip_controller_stop
+
+# ---- 5. verifying with no trust anchors is a configuration error ----
+mkdir -p "$D/noca"
+cp "$D/ctl/agent.pem" "$D/noca/agent.pem"
+jq ".sip.tls_cert_dir = \"$D/noca\"" "$TL_TMP/controller.json" >"$TL_TMP/c5.json"
+"$TL_CONTROLLER" -n -f "$TL_TMP/c5.json" >"$TL_TMP/c5.out" 2>&1 && tl_fail "started verifying with no trust anchors"
+grep -q "c5.json:[0-9]*: sip.tls_cert_dir: .*no trust anchors" "$TL_TMP/c5.out" ||
+	tl_fail "no clear error without anchors: $(cat "$TL_TMP/c5.out")"
+jq '.sip.tls_verify = false' "$TL_TMP/c5.json" >"$TL_TMP/c6.json"
+"$TL_CONTROLLER" -n -f "$TL_TMP/c6.json" >"$TL_TMP/c6.out" 2>&1 || tl_fail "tls_verify false still wants anchors: $(cat "$TL_TMP/c6.out")"
 tl_relayd_stop
 tl_pass

@@ -786,6 +786,7 @@ struct ctl {
 	uint64_t		 tls_fail_seq;	/* tls.c: verdicts so far */
 	void			*tls_subjects;	/* tls.c: su_strlst_t */
 	tagi_t			 tls_tags[5];	/* tls.c: for nua_create() */
+	su_timer_t		*tls_timer;	/* tls.c: a verdict to act on */
 	struct natping		*natpings;	/* natping.c: in flight */
 	int			 nnatpings;
 	uint64_t		 natpings_sent;

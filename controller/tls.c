@@ -18,9 +18,10 @@
  *    TPTLS_VERIFY_SUBJECTS_IN).
  * What it does not: the peer's certificate never reaches nua's user (no
  * pinning by fingerprint, no trunk chosen by a client certificate), and
- * a failed verification is only a closed connection (nta answers our
- * INVITE with a 503 of its own). The reason is in the tport log, which
- * this file takes over (su_log_redirect) to tell the call that failed.
+ * a failed verification is only a closed connection: nta is not told and
+ * our INVITE would wait for its timer. The reason is in the tport log,
+ * which this file takes over (su_log_redirect) to tell the call that
+ * failed, and to end its attempt at once when that call is unambiguous.
  */
 #include <stdarg.h>
 #include <stdlib.h>
@@ -132,6 +133,60 @@ tls_policy(const struct ctl_conf *conf)
 	return p;
 }
 
+/*
+ * A verification failure closes the connection, but nta is not told: the
+ * INVITE would wait for invite_timeout. When exactly one call waits for
+ * its first answer from a TLS gateway, the failure is its own: that
+ * attempt ends now (503, reason in the CDR) and the next gateway is
+ * tried. With several such calls the verdict cannot be told apart (the
+ * log names no connection) and each ends at its invite_timeout.
+ */
+static void
+on_verdict(struct ctl *c, su_timer_t *t, void *arg)
+{
+	struct call *one = NULL;
+	int n = 0;
+
+	for (struct call *k = c->calls; k != NULL; k = k->next) {
+		const struct gateway *gw;
+		if (k->b.nh == NULL || k->state != CS_CALLING ||
+		    k->attempt >= k->ncand || k->tls_seq == c->tls_fail_seq)
+			continue;
+		gw = k->cand[k->attempt].gw;
+		if (gw->transport == TP_TLS || strcmp(gw->scheme, "sips") == 0) {
+			one = k;
+			n++;
+		}
+	}
+	if (n != 1)
+		return;
+	su_timer_reset(one->invite_timer);
+	record_attempt(one, 503);	/* tls_attempt_note(): the reason */
+	destroy_leg(&one->b);
+	if (one->a.nh == NULL || one->state == CS_ENDING) {
+		call_check(one);
+		return;
+	}
+	if (++one->attempt < one->ncand) {
+		gateway_start(one);
+		return;
+	}
+	fail_a(one, 503, "TLS verification failed");
+	call_check(one);
+}
+
+static void
+tls_verdict(struct ctl *c)
+{
+	c->tls_fail_seq++;
+	/* Not from inside the tport: from the loop, at once. With client
+	 * certificates required, a chain error may be a client's (the log
+	 * does not say which side): anyone could then end our attempts, so
+	 * those wait for their invite_timeout. */
+	if (c->tls_timer != NULL && !c->conf->tls_client_required)
+		su_timer_set_interval(c->tls_timer, on_verdict, NULL, 0);
+}
+
 /* The tport log: verification verdicts are kept for tls_failure(), the
  * rest goes to our log at debug level. */
 static void
@@ -155,15 +210,16 @@ tport_logger(void *arg, char const *fmt, va_list ap)
 	if (strncmp(line, "  err ", 6) == 0 && strchr(line, ':') != NULL) {
 		snprintf(c->tls_fail, sizeof(c->tls_fail), "certificate: %s",
 		    strchr(line, ':') + 1);
-		c->tls_fail_seq++;
-	} else if (strstr(line, "Peer Subject Mismatch") != NULL) {
+		tls_verdict(c);
+	} else if (strstr(line, "Peer Subject Mismatch") != NULL &&
+	    strstr(line, "incoming connection") == NULL) {
 		snprintf(c->tls_fail, sizeof(c->tls_fail), "certificate does "
 		    "not name %s", strrchr(line, '(') ? strrchr(line, '(') + 1 :
 		    "the host");
 		n = strlen(c->tls_fail);
 		if (n > 0 && c->tls_fail[n - 1] == ')')
 			c->tls_fail[n - 1] = '\0';
-		c->tls_fail_seq++;
+		tls_verdict(c);
 	}
 	clog_msg(c, LL_DEBUG, "tport: %s", line);
 }
@@ -173,6 +229,7 @@ tls_log_open(struct ctl *c)
 {
 	/* su_log keeps one logger per log object: one nua per process. */
 	su_log_redirect(tport_log, tport_logger, c);
+	c->tls_timer = su_timer_create(su_root_task(c->root), 0);
 	/* Level 3 carries the verification errors and little else. */
 	if (tport_log->log_level < 3 || getenv("TPORT_DEBUG") == NULL)
 		su_log_set_level(tport_log, 3);
@@ -182,6 +239,9 @@ void
 tls_log_close(struct ctl *c)
 {
 	su_log_redirect(tport_log, NULL, NULL);
+	if (c->tls_timer != NULL)
+		su_timer_destroy(c->tls_timer);
+	c->tls_timer = NULL;
 }
 
 /* A gateway attempt over TLS starts: failures from now on are its. */

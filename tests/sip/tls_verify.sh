@@ -7,8 +7,9 @@
 #     localhost), gwwrong (signed by the CA, but for wrong.example) and
 #     gwgood. The first two attempts fail TLS verification: their SIPp
 #     never gets an INVITE, the log and the CDR attempts say "TLS
-#     verification failed"; the call fails over to gwgood, connects over
-#     TLS and carries RTP both ways through the relay.
+#     verification failed"; the call fails over at once (503, not after
+#     invite_timeout) to gwgood, connects over TLS and carries RTP both
+#     ways through the relay.
 #  2. Inbound over TLS: a caller on trunk pbx (127.0.0.2) through a TLS
 #     client front calls a UDP gateway end to end.
 #  3. Inbound over TCP: the same caller over plain TCP.
@@ -109,6 +110,8 @@ tl_assert_json "$c" '.attempts[0].gateway == "gwself" and (.attempts[0].reason |
 tl_assert_json "$c" '.attempts[1].gateway == "gwwrong" and (.attempts[1].reason | test("TLS verification failed.*127.0.0.1"))' \
 	"CDR: the wrong-name gateway's attempt says TLS verification failed (name)"
 tl_assert_json "$c" '.attempts[2] == {"gateway":"gwgood","carrier":"c1","code":200}' "CDR: gwgood answered"
+# Failed over at once (503), not after invite_timeout (408 each).
+tl_assert_json "$c" '.attempts[0].code == 503 and .attempts[1].code == 503' "CDR: the failed TLS attempts ended at once (503)"
 grep -q "gateway gwself (127.0.0.1): TLS verification failed" "$TL_TMP/controller.log" ||
 	tl_fail "no TLS verification failure for gwself in the log"
 grep -q "gateway gwwrong (127.0.0.1): TLS verification failed: certificate does not name 127.0.0.1" "$TL_TMP/controller.log" ||

@@ -1,10 +1,13 @@
 #!/bin/bash
 #
 # TLS that verifies (issue 15). A throwaway CA signs the controller's
-# certificate and the good gateway's (for 127.0.0.1); the controller trusts
-# that CA (tls_cert_dir/cafile.pem) and verifies servers by default.
+# certificate and the good gateway's (for good.example, a name that does
+# not resolve: the gateway's host is that name, its address in
+# uri_params ";maddr=127.0.0.1": connect there, verify the name); the
+# controller trusts that CA (tls_cert_dir/cafile.pem) and verifies
+# servers by default.
 #  1. Outbound: carrier c1 lists gwself (a self-signed certificate for
-#     localhost), gwwrong (signed by the CA, but for wrong.example) and
+#     127.0.0.1), gwwrong (signed by the CA, but for wrong.example) and
 #     gwgood. The first two attempts fail TLS verification: their SIPp
 #     never gets an INVITE, the log and the CDR attempts say "TLS
 #     verification failed"; the call fails over at once (503, not after
@@ -54,7 +57,7 @@ cert() {
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=Trunkline Test CA" \
 	-keyout "$D/ca.key" -out "$D/ca.pem" >/dev/null 2>&1 || tl_fail "cannot make a CA"
 cert ctl 127.0.0.1 "IP:127.0.0.1"
-cert good 127.0.0.1 "IP:127.0.0.1"
+cert good good.example "DNS:good.example"
 cert wrong wrong.example "DNS:wrong.example"
 cert self 127.0.0.1 "IP:127.0.0.1" self
 cat "$D/ctl.key" "$D/ctl.pem" >"$D/ctl/agent.pem"
@@ -76,7 +79,8 @@ sip_controller_start ".sip.tls_listen = \"127.0.0.1:$TLS_PORT\" | .sip.tls_cert_
 	| .gateways = [
 		{name: \"gwself\", host: \"127.0.0.1\", port: $FRONT_SELF, transport: \"tls\"},
 		{name: \"gwwrong\", host: \"127.0.0.1\", port: $FRONT_WRONG, transport: \"tls\"},
-		{name: \"gwgood\", host: \"127.0.0.1\", port: $FRONT_GOOD, transport: \"tls\"},
+		{name: \"gwgood\", host: \"good.example\", port: $FRONT_GOOD, transport: \"tls\",
+			uri_params: \";maddr=127.0.0.1\"},
 		{name: \"gwudp\", host: \"127.0.0.1\", port: $SIP_GW1_PORT}]
 	| .carriers = [{name: \"c1\", gateways: [\"gwself\", \"gwwrong\", \"gwgood\"]},
 		{name: \"c2\", gateways: [\"gwudp\"]}]

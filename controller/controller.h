@@ -783,6 +783,7 @@ struct ctl {
 	double			 self_at;	/* when read (monotonic) */
 	struct auth		*auth;		/* auth.c: nonce key and uses */
 	char			 tls_fail[256];	/* tls.c: the last verdict */
+	char			 tls_subject[160];	/* tls.c: its certificate */
 	uint64_t		 tls_fail_seq;	/* tls.c: verdicts so far */
 	void			*tls_subjects;	/* tls.c: su_strlst_t */
 	tagi_t			 tls_tags[5];	/* tls.c: for nua_create() */

@@ -207,9 +207,18 @@ tport_logger(void *arg, char const *fmt, va_list ap)
 	/* tport_tls.c's words (1.12.11): the chain ("err N:why", after
 	 * "-Error with certificate at depth") and the name ("Peer Subject
 	 * Mismatch (host)"). */
-	if (strncmp(line, "  err ", 6) == 0 && strchr(line, ':') != NULL) {
+	clog_msg(c, LL_DEBUG, "tport: %s", line);
+	if (strncmp(line, "  subject  = ", 13) == 0) {
+		snprintf(c->tls_subject, sizeof(c->tls_subject), "%.*s",
+		    (int)sizeof(c->tls_subject) - 1, line + 13);
+	} else if (strncmp(line, "  err ", 6) == 0 &&
+	    strchr(line, ':') != NULL) {
 		snprintf(c->tls_fail, sizeof(c->tls_fail), "certificate: %s",
 		    strchr(line, ':') + 1);
+		/* Registrations and probes have no CDR: the log says it. */
+		clog_msg(c, LL_WARNING, "TLS verification failed: the %s's "
+		    "certificate %s: %s", c->conf->tls_client_required ?
+		    "peer" : "server", c->tls_subject, strchr(line, ':') + 1);
 		tls_verdict(c);
 	} else if (strstr(line, "Peer Subject Mismatch") != NULL &&
 	    strstr(line, "incoming connection") == NULL) {
@@ -219,9 +228,13 @@ tport_logger(void *arg, char const *fmt, va_list ap)
 		n = strlen(c->tls_fail);
 		if (n > 0 && c->tls_fail[n - 1] == ')')
 			c->tls_fail[n - 1] = '\0';
+		clog_msg(c, LL_WARNING, "TLS verification failed: the server's "
+		    "%s", c->tls_fail);
 		tls_verdict(c);
+	} else if (strstr(line, "Peer Subject Mismatch") != NULL) {
+		clog_msg(c, LL_NOTICE, "TLS: a client's certificate names none "
+		    "of sip.tls_client_subjects: connection closed");
 	}
-	clog_msg(c, LL_DEBUG, "tport: %s", line);
 }
 
 void

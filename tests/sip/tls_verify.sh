@@ -120,6 +120,8 @@ grep -q "gateway gwself (127.0.0.1): TLS verification failed" "$TL_TMP/controlle
 	tl_fail "no TLS verification failure for gwself in the log"
 grep -q "gateway gwwrong (127.0.0.1): TLS verification failed: certificate does not name 127.0.0.1" "$TL_TMP/controller.log" ||
 	tl_fail "no name mismatch for gwwrong in the log"
+grep -q "warning: TLS verification failed: the server's certificate /CN=127.0.0.1: self-signed certificate" "$TL_TMP/controller.log" ||
+	tl_fail "no warning naming the rejected certificate"
 for g in self wrong; do
 	grep -q "INVITE sip:" "$TL_TMP/gw_$g.msgs" 2>/dev/null &&
 		tl_fail "gateway $g got an INVITE although its certificate does not verify"

@@ -19,7 +19,10 @@
 #  4. With tls_client_cert "required", a TLS client without a certificate
 #     or with a self-signed one gets no answer; one with a certificate
 #     from the CA gets 200 to OPTIONS.
-#  5. Verifying with no trust anchors in tls_cert_dir is a config error
+#  5. Outbound registrations over TLS: a registrar whose certificate
+#     names another host gets no REGISTER (the log says why), one with a
+#     good certificate registers.
+#  6. Verifying with no trust anchors in tls_cert_dir is a config error
 #     (file:line: field); tls_verify false accepts it.
 # The gateways and the TLS caller are SIPp over TCP behind
 # tests/lib/tls_relay.py (the Debian SIPp has no TLS).
@@ -66,7 +69,7 @@ cp "$D/ca.pem" "$D/ctl/cafile.pem"
 # The TLS fronts of the three gateways.
 front() {
 	tl_spawn "front_$1" - python3 "$PY" server 127.0.0.1 "$2" 127.0.0.1 "$3" \
-		--cert "$D/$1.pem" --key "$D/$1.key" --timeout 60
+		--cert "$D/$1.pem" --key "$D/$1.key" --timeout 120
 	tl_wait_for 5 "the $1 TLS front" grep -q listening "$TL_TMP/front_$1.out"
 }
 front self "$FRONT_SELF" "$GW_SELF_TCP"
@@ -179,7 +182,40 @@ s_client_options "$TL_TMP/mtls_ok.out" -cert "$D/client.pem" -key "$D/client.key
 grep -q '^SIP/2.0 200' "$TL_TMP/mtls_ok.out" || tl_fail "a TLS client with a CA-signed certificate got no 200: $(cat "$TL_TMP/mtls_ok.out.err" | tail -3)"
 sip_controller_stop
 
-# ---- 5. verifying with no trust anchors is a configuration error ----
+# ---- 5. outbound registrations over TLS are verified too ----
+# provwrong's registrar presents the wrong name: it never gets a REGISTER
+# and the log says why; provgood's (good.example at 127.0.0.1) registers.
+tl_spawn reg_good - sipp -sf "$SIP_SCEN/reg_200.xml" -i 127.0.0.1 -p "$GW_GOOD_TCP" -t t1 -m 1 -nostdin \
+	-timeout 30s -trace_err -error_file "$TL_TMP/reg_good.errors" -trace_msg -message_file "$TL_TMP/reg_good.msgs"
+tl_spawn reg_wrong - sipp -sf "$SIP_SCEN/reg_200.xml" -i 127.0.0.1 -p "$GW_WRONG_TCP" -t t1 -m 1 -nostdin \
+	-timeout 30s -trace_err -error_file "$TL_TMP/reg_wrong.errors" -trace_msg -message_file "$TL_TMP/reg_wrong.msgs"
+tl_wait_for 5 "the TLS registrars" sip_listening "$GW_WRONG_TCP"
+reg() {
+	echo "{name: \"$1\", register: {username: \"acc55\", password: \"s3cret\",
+		registrar: \"$2\", domain: \"provider.example\", contact_user: \"$3\",
+		expires: 60, timeout: 2, retry_min: 30, retry_max: 60}}"
+}
+jq ".trunks += [$(reg provgood "sip:good.example:$FRONT_GOOD;transport=tls;maddr=127.0.0.1" 4420001),
+	$(reg provwrong "sip:127.0.0.1:$FRONT_WRONG;transport=tls" 4420002)]" "$TL_TMP/controller.json" >"$TL_TMP/c5r.json"
+: >"$TL_TMP/controller.log"
+"$TL_CONTROLLER" -f "$TL_TMP/c5r.json" >"$TL_TMP/controller.out" 2>"$TL_TMP/controller.log" &
+SIP_CTL_PID=$!
+TL_PIDS+=("$SIP_CTL_PID")
+tl_wait_for 10 "the controller to be ready" sip_ctl_ready
+reg_state() {
+	sip_ctl --json trunks | jq -e ".trunks[] | select(.name == \"$1\") | .registration | $2" >/dev/null
+}
+tl_wait_for 10 "provgood registered over verified TLS" reg_state provgood '.state == "registered"'
+tl_wait_for 10 "provwrong's registrar rejected" grep -q "TLS verification failed: the server's certificate does not name 127.0.0.1" "$TL_TMP/controller.log"
+reg_state provwrong '.state != "registered"' || tl_fail "provwrong registered through a certificate for another name"
+grep -q "^REGISTER " "$TL_TMP/reg_wrong.msgs" 2>/dev/null && tl_fail "the wrong-name registrar got a REGISTER"
+# Stopped once provwrong's attempt has timed out (backing off, no request
+# in flight): a REGISTER still waiting on a connection that failed
+# verification holds nua_shutdown() for up to 30 s (nta is not told).
+tl_wait_for 10 "provwrong to back off" grep -q "trunk provwrong: registration at .* no reply within 2s" "$TL_TMP/controller.log"
+sip_controller_stop
+
+# ---- 6. verifying with no trust anchors is a configuration error ----
 mkdir -p "$D/noca"
 cp "$D/ctl/agent.pem" "$D/noca/agent.pem"
 jq ".sip.tls_cert_dir = \"$D/noca\"" "$TL_TMP/controller.json" >"$TL_TMP/c5.json"

@@ -788,6 +788,7 @@ struct ctl {
 	void			*tls_subjects;	/* tls.c: su_strlst_t */
 	tagi_t			 tls_tags[5];	/* tls.c: for nua_create() */
 	su_timer_t		*tls_timer;	/* tls.c: a verdict to act on */
+	unsigned		 tls_policy;	/* tls.c: the stack's, from start */
 	struct natping		*natpings;	/* natping.c: in flight */
 	int			 nnatpings;
 	uint64_t		 natpings_sent;

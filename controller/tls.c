@@ -183,7 +183,7 @@ tls_verdict(struct ctl *c)
 	 * certificates required, a chain error may be a client's (the log
 	 * does not say which side): anyone could then end our attempts, so
 	 * those wait for their invite_timeout. */
-	if (c->tls_timer != NULL && !c->conf->tls_client_required)
+	if (c->tls_timer != NULL && !(c->tls_policy & TPTLS_VERIFY_IN))
 		su_timer_set_interval(c->tls_timer, on_verdict, NULL, 0);
 }
 
@@ -217,7 +217,7 @@ tport_logger(void *arg, char const *fmt, va_list ap)
 		    strchr(line, ':') + 1);
 		/* Registrations and probes have no CDR: the log says it. */
 		clog_msg(c, LL_WARNING, "TLS verification failed: the %s's "
-		    "certificate %s: %s", c->conf->tls_client_required ?
+		    "certificate %s: %s", c->tls_policy & TPTLS_VERIFY_IN ?
 		    "peer" : "server", c->tls_subject, strchr(line, ':') + 1);
 		tls_verdict(c);
 	} else if (strstr(line, "Peer Subject Mismatch") != NULL &&
@@ -305,7 +305,8 @@ tls_tags(struct ctl *c)
 		for (int k = 0; k < conf->ntls_client_subjects; k++)
 			su_strlst_dup_append(l, conf->tls_client_subjects[k]);
 	c->tls_subjects = l;
-	t[i++] = (tagi_t){ TPTAG_TLS_VERIFY_POLICY(tls_policy(conf)) };
+	c->tls_policy = tls_policy(conf);	/* until restart: see reload */
+	t[i++] = (tagi_t){ TPTAG_TLS_VERIFY_POLICY(c->tls_policy) };
 	t[i++] = (tagi_t){ TPTAG_TLS_VERIFY_DEPTH(conf->tls_verify_depth) };
 	t[i++] = (tagi_t){ TPTAG_TLS_VERIFY_DATE(1) };
 	if (l != NULL)

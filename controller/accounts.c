@@ -125,8 +125,8 @@ static int
 parse_registrar(cfg_t *c, json_t *o, struct local_conf *lc)
 {
 	static const char *const keys[] = { "min_expires", "max_expires",
-	    "default_expires", "contact_networks", NULL };
-	double mn = 60, mx = 3600, df = 600;
+	    "default_expires", "contact_networks", "nat_keepalive", NULL };
+	double mn = 60, mx = 3600, df = 600, ka = 25;
 
 	if (o != NULL && (proto_cfg_keys(c, o, "registrar", keys) < 0 ||
 	    proto_cfg_number(c, o, "registrar", "min_expires", &mn, 1,
@@ -137,8 +137,11 @@ parse_registrar(cfg_t *c, json_t *o, struct local_conf *lc)
 	    7 * 86400) < 0 ||
 	    targets_parse_networks(c, json_object_get(o, "contact_networks"),
 	    "registrar.contact_networks", &lc->contact_nets,
-	    &lc->ncontact_nets) < 0))
+	    &lc->ncontact_nets) < 0 ||
+	    proto_cfg_number(c, o, "registrar", "nat_keepalive", &ka, 0,
+	    3600) < 0))	/* natping.c */
 		return -1;
+	lc->nat_keepalive = ka;
 	if (mn > mx || df < mn || df > mx)
 		return fail(c, "registrar", "need min_expires <= "
 		    "default_expires <= max_expires");

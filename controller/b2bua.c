@@ -329,22 +329,14 @@ int
 b2bua_open(struct ctl *c)
 {
 	struct ctl_conf *conf = c->conf;
-	char url[160], sips[160] = "";
-	const char *colon;
+	char url[200], sips[200] = "";
 	int rc;
 
-	snprintf(url, sizeof(url), "sip:%s", conf->listen);
-	if (conf->tls_listen[0])
-		snprintf(sips, sizeof(sips), "sips:%s", conf->tls_listen);
-	/* Our host for From/Contact of the gateway legs. */
-	if (conf->advertise[0]) {
-		snprintf(c->contact, sizeof(c->contact), "%s", conf->advertise);
-	} else {
-		snprintf(c->contact, sizeof(c->contact), "%s", conf->listen);
-		if ((colon = strrchr(c->contact, ':')) != NULL &&
-		    c->contact[0] != '[')
-			*(char *)colon = '\0';
-	}
+	/* listen.c: with sip.advertise, our Via and Contact name the public
+	 * address (1:1 NAT); c->contact is our host in From. */
+	listen_urls(conf, url, sizeof(url), sips, sizeof(sips), c->contact,
+	    sizeof(c->contact));
+	tls_log_open(c);
 	c->nua = nua_create(c->root, on_event, c,
 	    NUTAG_URL(url),
 	    TAG_IF(sips[0], NUTAG_SIPS_URL(sips)),
@@ -372,7 +364,7 @@ b2bua_open(struct ctl *c)
 	    SIPTAG_USER_AGENT_STR(conf->user_agent),
 	    NTATAG_UDP_MTU(65535),
 	    TPTAG_UDP_RMEM(conf->udp_rmem),
-	    TAG_END());
+	    TAG_NEXT(tls_tags(c)));	/* tls.c: peer verification */
 	if (c->nua == NULL) {
 		clog_msg(c, LL_ERROR, "cannot listen on %s%s%s (address in "
 		    "use, or not local?)", url, sips[0] ? " / " : "", sips);
@@ -387,6 +379,12 @@ b2bua_open(struct ctl *c)
 	}
 	clog_msg(c, LL_INFO, "SIP on %s (UDP and TCP)%s%s", url,
 	    sips[0] ? ", TLS on " : "", sips);
+	if (sips[0])
+		clog_msg(c, conf->tls_verify ? LL_INFO : LL_WARNING, "TLS: servers we call are %s; clients "
+		    "%s", conf->tls_verify ? "verified (chain and name)" :
+		    "NOT verified (tls_verify: false)",
+		    conf->tls_client_required ? "must present a verified "
+		    "certificate" : "need no certificate");
 	return 0;
 }
 
@@ -402,5 +400,6 @@ b2bua_close(struct ctl *c)
 	if (c->nua != NULL)
 		nua_destroy(c->nua);
 	c->nua = NULL;
+	tls_log_close(c);
 	call_end_all(c);	/* calls still here at exit */
 }

@@ -266,6 +266,8 @@ call_attempt_code(struct call *k, int code)
 
 	if (a != NULL)
 		json_object_set_new(a, "code", json_integer(code));
+	if (a != NULL)
+		tls_attempt_note(k, a, code);	/* tls.c: a TLS failure? */
 }
 
 json_t *

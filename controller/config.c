@@ -611,10 +611,12 @@ static int
 parse_sip(cfg_t *c, json_t *o, struct ctl_conf *conf)
 {
 	static const char *const keys[] = { "listen", "tls_listen",
-	    "tls_cert_dir", "advertise", "udp_rmem", "user_agent", NULL };
+	    "tls_cert_dir", "advertise", "udp_rmem", "user_agent",
+	    "tls_verify", "tls_verify_depth", "tls_client_cert",
+	    "tls_client_subjects", "tls_advertise", NULL };
 
 	if (o == NULL)
-		return 0;
+		return tls_parse(c, o, conf);
 	if (proto_cfg_keys(c, o, "sip", keys) < 0 ||
 	    proto_cfg_string(c, o, "sip", "listen", conf->listen,
 	    sizeof(conf->listen), false) < 0 ||
@@ -624,6 +626,10 @@ parse_sip(cfg_t *c, json_t *o, struct ctl_conf *conf)
 	    sizeof(conf->tls_cert_dir), false) < 0 ||
 	    proto_cfg_string(c, o, "sip", "advertise", conf->advertise,
 	    sizeof(conf->advertise), false) < 0 ||
+	    proto_cfg_string(c, o, "sip", "tls_advertise", conf->tls_advertise,
+	    sizeof(conf->tls_advertise), false) < 0 ||
+	    listen_check(c, "advertise", conf->advertise) < 0 ||	/* listen.c */
+	    listen_check(c, "tls_advertise", conf->tls_advertise) < 0 ||
 	    get_int(c, o, "sip", "udp_rmem", &conf->udp_rmem, 0, 1 << 30) < 0 ||
 	    proto_cfg_string(c, o, "sip", "user_agent", conf->user_agent,
 	    sizeof(conf->user_agent), false) < 0)
@@ -640,7 +646,7 @@ parse_sip(cfg_t *c, json_t *o, struct ctl_conf *conf)
 			    "and certificate are required)", pem,
 			    strerror(errno));
 	}
-	return 0;
+	return tls_parse(c, o, conf);	/* tls.c: the trust keys */
 }
 
 static int
@@ -763,6 +769,8 @@ defaults(struct ctl_conf *conf)
 {
 	strcpy(conf->listen, "127.0.0.1:5060");
 	conf->udp_rmem = 8 << 20;
+	conf->tls_verify = true;
+	conf->tls_verify_depth = 4;
 	strcpy(conf->user_agent, "trunkline-controller/" TRUNKLINE_VERSION);
 	strcpy(conf->socket_path, "/run/trunkline/controller.sock");
 	conf->socket_mode = 0660;

@@ -145,6 +145,9 @@ struct gateway {
 	enum transport		 transport;
 	char			 scheme[8];	/* sip, sips */
 	char			 proxy[192];	/* outbound proxy URI, "" none */
+	char			 flow[112];	/* location.c: every request of the
+						 * leg goes here (a REGISTER's
+						 * flow, behind NAT), "" none */
 	char			 username[64];	/* answers 401/407 */
 	char			 password[128];
 	enum cid_mode		 cid;
@@ -210,7 +213,14 @@ struct ctl_conf {
 	char			 listen[128];	/* host:port, UDP and TCP */
 	char			 tls_listen[128];
 	char			 tls_cert_dir[256];
-	char			 advertise[64];	/* host in our From/Contact */
+	char			 advertise[64];	/* listen.c: our public host[:port] */
+	char			 tls_advertise[64];	/* ... of the TLS listener */
+	/* tls.c: the trust model (issue 15) */
+	bool			 tls_verify;	/* servers we connect to */
+	int			 tls_verify_depth;
+	bool			 tls_client_required;	/* clients need a cert */
+	char			 tls_client_subjects[8][128];	/* "" any */
+	int			 ntls_client_subjects;
 	int			 udp_rmem;
 	char			 user_agent[64];
 	char			 socket_path[108];
@@ -554,6 +564,7 @@ struct call {
 	/* gateway.c: early media */
 	bool			 early_media;	/* the caller heard a 18x SDP */
 	char			*b_early;	/* this attempt's 18x SDP */
+	uint64_t		 tls_seq;	/* tls.c: at the attempt's start */
 };
 
 struct call	*call_new(struct ctl *, nua_handle_t *, const sip_t *);
@@ -774,6 +785,7 @@ struct local_conf {
 	bool		 enum_gateways;	/* a result on a gateway uses it */
 	struct source	*contact_nets;	/* targets.c: NULL any */
 	int		 ncontact_nets;
+	double		 nat_keepalive;	/* natping.c: seconds, 0 off */
 };
 /* A registration's flow: calls go back where the REGISTER came from. */
 struct flow {
@@ -787,6 +799,8 @@ struct location {
 	char		 source[64];
 	struct flow	 flow;
 	double		 expires;	/* monotonic */
+	double		 ping_at;	/* natping.c: next keepalive (0: none) */
+	bool		 natted;	/* contact host is not the source's */
 	struct location	*next;
 };
 struct call;
@@ -875,6 +889,36 @@ int	 targets_parse_networks(struct proto_cfg *, json_t *arr,
 int	 targets_parse_domains(struct proto_cfg *, json_t *arr,
 	    const char *path, char (**out)[128], int *n);
 
+/* ---- natping.c: keepalives to registered phones behind NAT ---- */
+/* A binding was stored or refreshed: is it NAT'd, when is its ping. */
+void	 natping_binding(struct ctl *, struct location *);
+/* Every second (location.c's tick): send the keepalives that are due,
+ * let go of the old ones. */
+void	 natping_tick(struct ctl *);
+void	 natping_close(struct ctl *);
+
+/* ---- listen.c: the listeners' bind URIs and advertised addresses ---- */
+/* url, sips (or ""): nua's NUTAG_URL/NUTAG_SIPS_URL; host: ours in From. */
+void	 listen_urls(const struct ctl_conf *, char *url, size_t ulen,
+	    char *sips, size_t slen, char *host, size_t hlen);
+int	 listen_check(struct proto_cfg *, const char *key, const char *value);
+
+/* ---- tls.c: TLS peer verification (issue 15) ---- */
+/* The sip keys tls_verify, tls_verify_depth, tls_client_cert,
+ * tls_client_subjects (after tls_cert_dir). */
+int	 tls_parse(struct proto_cfg *, json_t *sip, struct ctl_conf *);
+bool	 tls_has_anchors(const char *dir);
+/* The tport tags for nua_create() (TAG_NEXT of b2bua_open's list). */
+tagi_t	*tls_tags(struct ctl *);
+/* Sofia's tport log into ours; verification failures remembered. */
+void	 tls_log_open(struct ctl *);
+void	 tls_log_close(struct ctl *);
+/* A gateway attempt starts; when it fails (record_attempt()), a TLS
+ * verification failure since is logged and put in the attempt's CDR
+ * entry as its "reason". */
+void	 tls_attempt_start(struct call *);
+void	 tls_attempt_note(struct call *, json_t *attempt, int code);
+
 /* ---- control.c ---- */
 int	 control_open(struct ctl *);
 void	 control_close(struct ctl *);
@@ -937,6 +981,16 @@ struct ctl {
 	struct auth		*auth;		/* auth.c: nonce key and uses */
 	struct sipfilter	*sipfilter;	/* sipfilter.c */
 	struct listenfilter	*listenfilter;	/* listenfilter.c */
+	char			 tls_fail[256];	/* tls.c: the last verdict */
+	char			 tls_subject[160];	/* tls.c: its certificate */
+	uint64_t		 tls_fail_seq;	/* tls.c: verdicts so far */
+	void			*tls_subjects;	/* tls.c: su_strlst_t */
+	tagi_t			 tls_tags[5];	/* tls.c: for nua_create() */
+	su_timer_t		*tls_timer;	/* tls.c: a verdict to act on */
+	unsigned		 tls_policy;	/* tls.c: the stack's, from start */
+	struct natping		*natpings;	/* natping.c: in flight */
+	int			 nnatpings;
+	uint64_t		 natpings_sent;
 };
 
 /*

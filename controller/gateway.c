@@ -146,6 +146,8 @@ gateway_start(struct call *k)
 		    strstr(gw->proxy, ";lr") ? "" : ";lr");
 	k->b.nh = nua_handle(c->nua, &k->b, NUTAG_URL(ruri),
 	    SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from), TAG_END());
+	if (k->b.nh != NULL && gw->flow[0])	/* location.c: a NAT'd phone */
+		nua_set_hparams(k->b.nh, NUTAG_PROXY(gw->flow), TAG_END());
 	if (k->b.nh == NULL) {
 		call_fail(k, 500, "cannot create the outgoing leg");
 		call_check(k);
@@ -176,6 +178,7 @@ gateway_start(struct call *k)
 	    TAG_IF(k->diversion[0], SIPTAG_HEADER_STR(k->diversion)),
 	    TAG_END());
 	attempt_start(k);	/* attempt.c: no 18x, then the ring time */
+	tls_attempt_start(k);
 }
 
 struct answer_ctx {

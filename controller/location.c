@@ -93,6 +93,7 @@ location_update(struct ctl *c, const char *account, const char *contact,
 	l->flow = *flow;	/* a re-REGISTER from elsewhere moves the flow */
 	flow_format(flow, l->source, sizeof(l->source));
 	l->expires = mono_now() + expires;
+	natping_binding(c, l);	/* natping.c: behind NAT? keep it open */
 	return 0;
 }
 
@@ -172,6 +173,10 @@ location_candidate(struct call *k, const struct location *l,
 	gw->port = (uint16_t)atoi(colon + 1);
 	gw->transport = l->flow.transport;
 	snprintf(gw->scheme, sizeof(gw->scheme), "%s", "sip");
+	/* In-dialog requests (ACK, BYE, re-INVITE) too: the phone's Contact
+	 * in its answer may be a private address behind a NAT (issue 15). */
+	snprintf(gw->flow, sizeof(gw->flow), "sip:%s:%u;transport=%s", hp,
+	    (unsigned)gw->port, tp_name(l->flow.transport));
 	cd->gw = gw;
 	cd->carrier = "local";
 	cd->user = su_strdup(k->home, u->url_user ? u->url_user : "");
@@ -182,6 +187,7 @@ static void
 on_location_tick(struct ctl *c, su_timer_t *t, void *arg)
 {
 	location_expire(c);
+	natping_tick(c);
 }
 
 int
@@ -202,6 +208,7 @@ location_close(struct ctl *c)
 	c->location_timer = NULL;
 	while (c->locations != NULL)
 		loc_unlink(c, &c->locations);
+	natping_close(c);
 }
 
 json_t *
@@ -213,8 +220,9 @@ locations_to_json(struct ctl *c)
 	for (struct location *l = c->locations; l != NULL; l = l->next)
 		if (l->expires > now)
 			json_array_append_new(arr, json_pack(
-			    "{s:s,s:s,s:s,s:s,s:s,s:i}", "account", l->account,
-			    "contact", l->contact, "source", l->source,
+			    "{s:s,s:s,s:s,s:b,s:s,s:s,s:i}", "account",
+			    l->account, "contact", l->contact, "source",
+			    l->source, "natted", l->natted,
 			    "transport", tp_name(l->flow.transport),
 			    "call_id", l->call_id,
 			    "expires", (int)(l->expires - now + 0.5)));

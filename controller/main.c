@@ -39,6 +39,16 @@ ctl_reload(struct ctl *c, char *err, size_t errlen)
 	    strcmp(conf->socket_path, c->conf->socket_path) != 0)
 		clog_msg(c, LL_WARNING, "reload: sip.listen, sip.tls_listen "
 		    "and control.socket change only on restart");
+	if (strcmp(conf->advertise, c->conf->advertise) != 0 ||
+	    strcmp(conf->tls_advertise, c->conf->tls_advertise) != 0 ||
+	    strcmp(conf->tls_cert_dir, c->conf->tls_cert_dir) != 0 ||
+	    conf->tls_verify != c->conf->tls_verify ||
+	    conf->tls_verify_depth != c->conf->tls_verify_depth ||
+	    conf->tls_client_required != c->conf->tls_client_required ||
+	    conf->ntls_client_subjects != c->conf->ntls_client_subjects)
+		clog_msg(c, LL_WARNING, "reload: sip.advertise, "
+		    "sip.tls_advertise and the TLS keys (tls_cert_dir, "
+		    "tls_verify...) change only on restart");
 	if (conf->nrelays != c->conf->nrelays)
 		clog_msg(c, LL_WARNING, "reload: relays change only on restart");
 	/* Calls in progress keep their own reference to the old config. */

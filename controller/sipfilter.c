@@ -59,10 +59,8 @@
 #include <sofia-sip/msg_addr.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_parser.h>
-#include <sofia-sip/su_log.h>
 
 /* Sofia's transport log (exported by the library, in no header). */
-extern su_log_t tport_log[];
 
 #define SF_MAX_SOCKS	8
 #define SF_BUF		65536
@@ -382,22 +380,6 @@ find_sockets(int *fds, int max, uint16_t port)
 	return n;
 }
 
-/*
- * The transport log, as Sofia writes it (standard error), but for the
- * "zero length packet" it logs when its socket callback finds the queue
- * empty: that is this file's doing, once per discarded burst.
- */
-static void
-on_tport_log(void *stream, char const *fmt, va_list ap)
-{
-	char line[512];
-
-	vsnprintf(line, sizeof(line), fmt, ap);
-	if (strstr(line, "zero length packet") != NULL)
-		return;
-	fputs(line, stderr);
-}
-
 int
 sipfilter_open(struct ctl *c)
 {
@@ -410,7 +392,6 @@ sipfilter_open(struct ctl *c)
 		return -ENOMEM;
 	}
 	c->sipfilter = f;
-	su_log_redirect(tport_log, on_tport_log, NULL);
 	if (getrandom(f->hkey, sizeof(f->hkey), 0) != sizeof(f->hkey))
 		clog_msg(c, LL_WARNING, "SIP filter: no random hash key "
 		    "(getrandom: %s)", strerror(errno));
@@ -444,7 +425,6 @@ sipfilter_close(struct ctl *c)
 
 	if (f == NULL)
 		return;
-	su_log_redirect(tport_log, NULL, NULL);
 	for (int i = 0; i < f->nsocks; i++) {
 		su_root_deregister(c->root, f->socks[i].widx);
 		close(f->socks[i].fd);

@@ -153,6 +153,21 @@ test_errors(void **state)
 	    "2: gateways[0].uri_params: 'user=phone': URI parameters such as");
 	expect_error("{\"unknown_source\": \"ignore\"}", "1: unknown_source: 'ignore' is not reject");
 	expect_error("{\"sip\": {\"tls_listen\": \"127.0.0.1:5061\"}}", "1: sip: 'tls_listen' and 'tls_cert_dir' go together");
+	/* issue 15: TLS trust, advertised addresses, NAT keepalives */
+	expect_error("{\"sip\": {\n\"tls_client_cert\": \"maybe\"}}",
+	    "2: sip.tls_client_cert: 'maybe' is not none or required");
+	expect_error("{\"sip\": {\"tls_client_subjects\": [\"a\"]}}",
+	    "1: sip.tls_client_subjects: needs tls_client_cert: required");
+	expect_error("{\"sip\": {\"tls_client_cert\": \"required\"}}",
+	    "1: sip.tls_client_cert: needs a TLS listener");
+	expect_error("{\"sip\": {\"tls_verify_depth\": 0}}",
+	    "1: sip.tls_verify_depth: must be between");
+	expect_error("{\"sip\": {\"advertise\": \"a b\"}}",
+	    "1: sip.advertise: 'a b' is not HOST or HOST:PORT");
+	expect_error("{\"sip\": {\"tls_advertise\": \"198.51.100.1:0\"}}",
+	    "1: sip.tls_advertise: '198.51.100.1:0': port must be 1..65535");
+	expect_error("{\"registrar\": {\"nat_keepalive\": -1}}",
+	    "1: registrar.nat_keepalive: must be between");
 	expect_error("{\"lcr\": [{\"name\": \"t\", \"prefixes\": [\n {\"prefix\": \"4a\", \"carriers\": []}]}]}",
 	    "2: lcr[0].prefixes[0].prefix: '4a': digits only");
 	expect_error("{\n\"invite_timeout\": 0}", "2: invite_timeout: must be between");

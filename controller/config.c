@@ -230,7 +230,8 @@ parse_trunk(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 {
 	static const char *const keys[] = { "name", "sources", "digest",
 	    "max_calls", "max_cps", "transforms", "register", "identity",
-	    "trusted", "numbers", "default_cli", "region", NULL };
+	    "trusted", "numbers", "default_cli", "region", "relay_interface",
+	    NULL };
 	char p[PROTO_CFG_PATH];
 	json_t *src, *v;
 	size_t i;
@@ -239,7 +240,9 @@ parse_trunk(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	    proto_cfg_string(c, o, path, "name", t->name, sizeof(t->name),
 	    true) < 0 ||
 	    get_int(c, o, path, "max_calls", &t->max_calls, 0, 1000000) < 0 ||
-	    proto_cfg_number(c, o, path, "max_cps", &t->max_cps, 0, 100000) < 0)
+	    proto_cfg_number(c, o, path, "max_cps", &t->max_cps, 0, 100000) < 0 ||
+	    relayif_parse(c, o, path, conf, t->relay_interface,
+	    sizeof(t->relay_interface)) < 0)
 		return -1;
 	for (struct trunk *u = conf->trunks; u < t; u++)
 		if (strcmp(u->name, t->name) == 0) {
@@ -282,7 +285,8 @@ parse_gateway(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	static const char *const keys[] = { "name", "host", "port",
 	    "transport", "scheme", "proxy", "username", "password",
 	    "caller_id", "from_user", "from_host", "from_display",
-	    "uri_params", "transforms", "probe", "trusted", NULL };
+	    "uri_params", "transforms", "probe", "trusted", "relay_interface",
+	    NULL };
 	char p[PROTO_CFG_PATH], cid[8] = "from";
 	int port = 0;
 
@@ -313,7 +317,9 @@ parse_gateway(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	    sizeof(g->from_display), false) < 0 ||
 	    proto_cfg_string(c, o, path, "uri_params", g->uri_params,
 	    sizeof(g->uri_params), false) < 0 ||
-	    proto_cfg_bool(c, o, path, "trusted", &g->trusted) < 0)
+	    proto_cfg_bool(c, o, path, "trusted", &g->trusted) < 0 ||
+	    relayif_parse(c, o, path, conf, g->relay_interface,
+	    sizeof(g->relay_interface)) < 0)
 		return -1;
 	if (g->uri_params[0] != '\0' && (g->uri_params[0] != ';' ||
 	    strpbrk(g->uri_params, " \t\r\n<>\"") != NULL)) {

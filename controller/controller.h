@@ -125,6 +125,7 @@ struct trunk {
 	int			 nnumbers;
 	char			 default_cli[32];	/* for numbers not owned */
 	char			 region[32];	/* emergency region (trunks) */
+	char			 relay_interface[32];	/* relayif.c: "" default */
 };
 
 struct gateway {
@@ -144,6 +145,7 @@ struct gateway {
 	struct xform_set	 xf;		/* on the way out */
 	struct probe_conf	*probe;		/* health.c: NULL not probed */
 	bool			 trusted;	/* identity.c: gets private PAI */
+	char			 relay_interface[32];	/* relayif.c: "" default */
 };
 
 struct carrier_gw {
@@ -398,6 +400,13 @@ void	 relay_answer_caller(struct call *, struct media_desc *media,
 	    void *arg);
 void	 relay_delete(struct call *, relay_cb *, void *arg);
 json_t	*relays_to_json(struct ctl *);
+
+/* ---- relayif.c: the relay interface of each leg (issue 15) ---- */
+int	 relayif_parse(struct proto_cfg *, json_t *o, const char *path,
+	    const struct ctl_conf *, char *out, size_t len);
+/* [caller side, callee side] for an offer that makes the session, or
+ * NULL: relayd's default. */
+json_t	*relayif_names(const struct call *, const struct relay_conf *);
 
 /* ---- call.c: the call object, its two legs, its end and CDR ---- */
 enum hangup_by { BY_NONE, BY_CALLER, BY_CALLEE, BY_CONTROLLER, BY_RELAY };

@@ -4,7 +4,9 @@
  * faces a trunk's caller takes the trunk's `relay_interface`, the leg
  * that faces a gateway takes the gateway's, so a customer never sees a
  * core address and a carrier never an access one, whichever way the
- * call goes. A side that names none keeps the relay's `interfaces`.
+ * call goes. A local account names its phones' side the same way, for
+ * its calls and for calls to its registered contacts. A side that names
+ * none keeps the relay's `interfaces`.
  */
 #include <stdio.h>
 #include <string.h>
@@ -54,6 +56,11 @@ relayif_names(const struct call *k, const struct relay_conf *rc)
 		side[0] = k->trunk->relay_interface;
 	if (gw != NULL && gw->relay_interface[0] != '\0')
 		side[1] = gw->relay_interface;
+	else if (gw != NULL && k->callee != NULL &&
+	    k->diverted_by[0] == '\0' &&
+	    strcmp(k->cand[k->attempt].carrier, "local") == 0 &&
+	    k->callee->trunk.relay_interface[0] != '\0')
+		side[1] = k->callee->trunk.relay_interface;	/* its contact */
 	if (side[0][0] == '\0' || side[1][0] == '\0')
 		return NULL;
 	return json_pack("[s,s]", side[0], side[1]);

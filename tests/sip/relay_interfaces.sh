@@ -6,7 +6,9 @@
 # (10.0.2.1). Trunks and gateways name the interface their side uses, so
 # whichever way a call goes, the customer's SDP names only the access
 # address and the carrier's only the core address, and RTP flows both
-# ways. relays[].interfaces (["access", "core"]) is only the default: on
+# ways. A local account's phone registered on the access network is
+# called from the carrier on the access side too (the account's
+# relay_interface). relays[].interfaces (["access", "core"]) is only the default: on
 # its own it fits calls from customers, and a call from the carrier would
 # offer the core address to the customer. An interface the relay does
 # not have fails the call with 503 and relayd's reason in the log; a
@@ -19,6 +21,8 @@
 sip_init
 tl_netns_setup
 ACCESS=$TL_RELAY_A_IP CORE=$TL_RELAY_B_IP CUST=$TL_CALLER_IP CARR=$TL_CALLEE_IP
+PHONE=10.0.1.3	# alice's phone, on the access network (no trunk's source)
+ip -n "$TL_NS_CALLER" addr add "$PHONE/24" dev c0 || tl_fail "phone address"
 
 jq -n --arg sock "$TL_SOCK" --argjson min "$SIP_MEDIA_MIN" --argjson max "$SIP_MEDIA_MAX" \
 	--arg a "$ACCESS" --arg b "$CORE" '{
@@ -51,6 +55,7 @@ jq -n --arg sock "$SIP_CTL_SOCK" --arg rsock "$TL_SOCK" --arg cdr "$SIP_CDR" \
 	carriers: [{name: "c-carrier", gateways: [{gateway: "carrier-gw"}]},
 		{name: "c-customer", gateways: [{gateway: "customer-gw"}]},
 		{name: "c-bad", gateways: [{gateway: "bad-gw"}]}],
+	accounts: [{username: "alice", password: "apass", relay_interface: "access"}],
 	routes: [
 		{name: "bad", trunk: "customer", ruri: "^sips?:999@", carriers: ["c-bad"]},
 		{name: "out", trunk: "customer", carriers: ["c-carrier"]},
@@ -98,7 +103,7 @@ one_call() {
 	local n=$1 cns=$2 cip=$3 ens=$4 eip=$5 eport=$6 crelay=$7 erelay=$8 c=uac$1 e=uas$1
 	sipp_in "$e" "$ens" uas_answer.xml "$eip" "$eport" -set mport "$SIP_CALLEE_RTP"
 	tl_wait_for 5 "SIPp $e to listen" listening_in "$ens" "$eport"
-	sipp_in "$c" "$cns" uac_call.xml "$cip" "$SIP_UAC_PORT" -s 441234567 \
+	sipp_in "$c" "$cns" uac_call.xml "$cip" "$SIP_UAC_PORT" -s "${SVC:-441234567}" \
 		-set mport "$SIP_CALLER_RTP" -d 6000 "$ACCESS:$SIP_CTL_PORT"
 	tl_wait_for 10 "call $n: an answered session" sip_answered_call
 	tl_wait_for 5 "call $n: the session's ports" sip_session_ports "$SIP_CALL_ID"
@@ -130,13 +135,21 @@ one_call 2 "$TL_NS_CALLEE" "$CARR" "$TL_NS_CALLER" "$CUST" "$SIP_GW1_PORT" "$COR
 sip_cdr_wait 2
 tl_assert_json "$SIP_CDR_LAST" '.trunk == "carrier" and .gateway == "customer-gw" and .final_code == 200' "CDR 2"
 
-tl_log "call 3: a gateway names an interface the relay does not have"
-sipp_in uac3 "$TL_NS_CALLER" uac_503.xml "$CUST" "$SIP_UAC_PORT" -s 999 -set mport "$SIP_CALLER_RTP" "$ACCESS:$SIP_CTL_PORT"
-sip_expect uac3 20 "call 3 is refused with 503"
+tl_log "call 3: carrier -> alice's registered phone on the access side"
+sipp_in reg "$TL_NS_CALLER" uac_register.xml "$PHONE" "$SIP_GW3_PORT" -s alice -au alice -ap apass \
+	-set cport "$SIP_GW3_PORT" -set exp 60 "$ACCESS:$SIP_CTL_PORT"
+sip_expect reg 20 "alice registers"
+SVC=alice one_call 3 "$TL_NS_CALLEE" "$CARR" "$TL_NS_CALLER" "$PHONE" "$SIP_GW3_PORT" "$CORE" "$ACCESS"
+sip_cdr_wait 3
+tl_assert_json "$SIP_CDR_LAST" '.trunk == "carrier" and .final_code == 200' "CDR 3"
+
+tl_log "call 4: a gateway names an interface the relay does not have"
+sipp_in uac4 "$TL_NS_CALLER" uac_503.xml "$CUST" "$SIP_UAC_PORT" -s 999 -set mport "$SIP_CALLER_RTP" "$ACCESS:$SIP_CTL_PORT"
+sip_expect uac4 20 "call 4 is refused with 503"
 grep -q "no interface named 'nowhere'" "$TL_TMP/controller.log" ||
 	tl_fail "the controller log does not say which interface is missing"
-sip_cdr_wait 3
-tl_assert_json "$SIP_CDR_LAST" '.final_code == 503' "CDR 3: 503"
+sip_cdr_wait 4
+tl_assert_json "$SIP_CDR_LAST" '.final_code == 503' "CDR 4: 503"
 tl_wait_for 10 "no call left" sip_no_calls
 
 sip_controller_stop

@@ -59,7 +59,8 @@ parse_account(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 {
 	static const char *const keys[] = { "username", "password", "ha1",
 	    "realm", "aliases", "quick_dial", "region", "max_calls",
-	    "max_cps", "diversion", "numbers", "default_cli", NULL };
+	    "max_cps", "diversion", "numbers", "default_cli", "relay_interface",
+	    NULL };
 	static const char *const dkeys[] = { "username", "password", "ha1",
 	    "realm", NULL };
 	char p[PROTO_CFG_PATH];
@@ -75,7 +76,9 @@ parse_account(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	    sizeof(a->region), false) < 0 ||
 	    proto_cfg_number(c, o, path, "max_calls", &mc, 0, 1000000) < 0 ||
 	    proto_cfg_number(c, o, path, "max_cps", &a->trunk.max_cps, 0,
-	    100000) < 0)
+	    100000) < 0 ||
+	    relayif_parse(c, o, path, conf, a->trunk.relay_interface,
+	    sizeof(a->trunk.relay_interface)) < 0)
 		return -1;
 	a->trunk.max_calls = (int)mc;
 	if (strspn(a->quick_dial, "0123456789+") != strlen(a->quick_dial)) {

@@ -231,6 +231,7 @@ parse_trunk(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	static const char *const keys[] = { "name", "sources", "digest",
 	    "max_calls", "max_cps", "transforms", "register", "identity",
 	    "trusted", "numbers", "default_cli", "region", "session_expires",
+	    "relay_interface",
 	    NULL };
 	char p[PROTO_CFG_PATH];
 	json_t *src, *v;
@@ -242,7 +243,9 @@ parse_trunk(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	    get_int(c, o, path, "max_calls", &t->max_calls, 0, 1000000) < 0 ||
 	    proto_cfg_number(c, o, path, "max_cps", &t->max_cps, 0, 100000) < 0 ||
 	    session_timer_parse_override(c, o, path, conf,
-	    &t->session_expires, &t->has_session_expires) < 0)
+	    &t->session_expires, &t->has_session_expires) < 0 ||
+	    relayif_parse(c, o, path, conf, t->relay_interface,
+	    sizeof(t->relay_interface)) < 0)
 		return -1;
 	for (struct trunk *u = conf->trunks; u < t; u++)
 		if (strcmp(u->name, t->name) == 0) {
@@ -286,7 +289,7 @@ parse_gateway(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	    "transport", "scheme", "proxy", "username", "password",
 	    "caller_id", "from_user", "from_host", "from_display",
 	    "uri_params", "transforms", "probe", "trusted", "session_expires",
-	    "isup", "invite_timeout", NULL };
+	    "isup", "invite_timeout", "relay_interface", NULL };
 	char p[PROTO_CFG_PATH], cid[8] = "from";
 	int port = 0;
 
@@ -321,7 +324,9 @@ parse_gateway(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	    session_timer_parse_override(c, o, path, conf,
 	    &g->session_expires, &g->has_session_expires) < 0 ||
 	    multipart_parse_gateway(c, o, path, g) < 0 ||
-	    attempt_parse(c, o, path, &g->at) < 0)	/* attempt.c */
+	    attempt_parse(c, o, path, &g->at) < 0 ||	/* attempt.c */
+	    relayif_parse(c, o, path, conf, g->relay_interface,
+	    sizeof(g->relay_interface)) < 0)
 		return -1;
 	if (g->uri_params[0] != '\0' && (g->uri_params[0] != ';' ||
 	    strpbrk(g->uri_params, " \t\r\n<>\"") != NULL)) {

@@ -127,6 +127,7 @@ struct trunk {
 	char			 region[32];	/* emergency region (trunks) */
 	int			 session_expires;	/* session_timer.c, */
 	bool			 has_session_expires;	/* if set here */
+	char			 relay_interface[32];	/* relayif.c: "" default */
 };
 
 /* attempt.c: an attempt's timers and early-media policy. Zeroed: none
@@ -162,6 +163,7 @@ struct gateway {
 	int			 session_expires;	/* session_timer.c, */
 	bool			 has_session_expires;	/* if set here */
 	struct attempt_conf	 at;		/* invite_timeout */
+	char			 relay_interface[32];	/* relayif.c: "" default */
 };
 
 struct carrier_gw {
@@ -438,6 +440,13 @@ void	 relay_answer_caller(struct call *, struct media_desc *media,
 	    void *arg);
 void	 relay_delete(struct call *, relay_cb *, void *arg);
 json_t	*relays_to_json(struct ctl *);
+
+/* ---- relayif.c: the relay interface of each leg (issue 15) ---- */
+int	 relayif_parse(struct proto_cfg *, json_t *o, const char *path,
+	    const struct ctl_conf *, char *out, size_t len);
+/* [caller side, callee side] for an offer that makes the session, or
+ * NULL: relayd's default. */
+json_t	*relayif_names(const struct call *, const struct relay_conf *);
 
 /* ---- call.c: the call object, its two legs, its end and CDR ---- */
 enum hangup_by { BY_NONE, BY_CALLER, BY_CALLEE, BY_CONTROLLER, BY_RELAY };

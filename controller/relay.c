@@ -995,6 +995,7 @@ static void
 first_offer(struct call *k, json_t *req)
 {
 	const struct relay_conf *rc = &k->relay->conf;
+	json_t *ifs;
 
 	if (!k->relay_session) {
 		/* The call rings until B's final answer; attempt.c times it. */
@@ -1002,9 +1003,9 @@ first_offer(struct call *k, json_t *req)
 		if (k->trunk != NULL)
 			json_object_set_new(req, "label",
 			    json_string(k->trunk->name));
-		if (rc->interfaces[0][0] != '\0')
-			json_object_set_new(req, "interfaces", json_pack(
-			    "[s,s]", rc->interfaces[0], rc->interfaces[1]));
+		ifs = relayif_names(k, rc);	/* the trunk's, the gateway's */
+		if (ifs != NULL)
+			json_object_set_new(req, "interfaces", ifs);
 		json_decref(k->offer_req);
 		k->offer_req = json_deep_copy(req);
 	}
@@ -1015,12 +1016,11 @@ void
 relay_offer_retry(struct call *k, relay_cb *cb, void *arg)
 {
 	json_t *req = json_deep_copy(k->offer_req);
-	const struct relay_conf *rc = &k->relay->conf;
+	json_t *ifs = relayif_names(k, &k->relay->conf);
 
 	json_object_del(req, "interfaces");
-	if (rc->interfaces[0][0] != '\0')
-		json_object_set_new(req, "interfaces", json_pack("[s,s]",
-		    rc->interfaces[0], rc->interfaces[1]));
+	if (ifs != NULL)
+		json_object_set_new(req, "interfaces", ifs);
 	send_request(k->relay, req, NULL, cb, arg, k);
 }
 

@@ -209,6 +209,17 @@ test_errors(void **state)
 	expect_error("{\"registrar\": {\"min_expires\": 100, \"max_expires\": 50}}",
 	    "1: registrar: need min_expires <= default_expires <= max_expires");
 	expect_error("{\"enum\": {\"resolv_conf\": \"/x\"}}", "1: enum: missing field 'suffix'");
+	/* issue 15: a relay_interface needs the relays' interfaces */
+	expect_error("{\"gateways\": [{\"name\": \"g\", \"host\": \"h\",\n"
+	    " \"relay_interface\": \"core\"}]}",
+	    "2: gateways[0].relay_interface: 'core' needs 'interfaces'");
+	expect_error("{\"relays\": [{\"name\": \"r\", \"socket\": \"/s\",\n"
+	    " \"interfaces\": [\"a\", \"b\"]}],\n \"trunks\": [{\"name\": \"t\",\n"
+	    " \"sources\": [\"1.2.3.4\"], \"relay_interface\": 5}]}",
+	    "4: trunks[0].relay_interface: expected a string");
+	expect_error("{\"accounts\": [{\"username\": \"a\", \"password\": \"p\",\n"
+	    " \"relay_interface\": \"access\"}]}",
+	    "2: accounts[0].relay_interface: 'access' needs 'interfaces'");
 	/* JSON syntax errors keep jansson's line */
 	expect_error("{\n\n  \"sip\": {,}\n}", "3:");
 }

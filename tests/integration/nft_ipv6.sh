@@ -1,0 +1,196 @@
+#!/bin/bash
+#
+# nft_ipv6.sh: the nft backend carries IPv6 streams in the kernel (table
+# ip6 trunkline), as it does IPv4 ones:
+#   - an IPv6 caller and callee through relayd: the stream enters the
+#     kernel (query path "nft"), RTP and RTCP arrive complete and intact
+#     both ways, from the relay's IPv6 addresses and ports (full UDP
+#     checksums: offload off);
+#   - in the kernel, no datagram reaches relayd's sockets (Udp6
+#     InDatagrams flat) while query counts every packet (conntrack acct);
+#   - strict source: a third IPv6 host's packets are not forwarded, and
+#     relayd drops and counts them;
+#   - delete removes the dnat6 elements and the conntrack entries; a
+#     clean exit removes table ip6 trunkline.
+# And IPv4<->IPv6 bridging (an IPv6 leg and an IPv4 leg in one stream):
+# conntrack NAT cannot translate between families, so the stream stays in
+# userspace, says why (path_reason), and media still flows both ways.
+#
+# On the parent (IPv4-only nft backend) the IPv6 stream stays in
+# userspace ("a peer is not IPv4") and the first wait fails.
+#
+# run-also: build
+set -u -o pipefail
+# shellcheck source=../lib/netns.sh
+. "$(dirname "$0")/../lib/netns.sh"
+
+CALLER6=fd00:1::2
+RELAY_A6=fd00:1::1
+CALLEE6=fd00:2::2
+RELAY_B6=fd00:2::1
+ATTACKER6=fd00:3::2
+RELAY_X6=fd00:3::1
+COUNT=1000	# per direction in phase 1 (2 s at 500/s): the switch is inside
+EVERY=10
+SIZE=172
+
+tl_init
+tl_netns_setup
+tl_nft_prepare
+
+# IPv6 on the same veths (nodad: usable at once, no DAD wait).
+v6() {
+	ip -n "$1" -6 addr add "$3/64" dev "$2" nodad || tl_fail "IPv6 address $3 on $2"
+}
+v6 "$TL_NS_CALLER" c0 "$CALLER6"
+v6 "$TL_NS_RELAY" r1 "$RELAY_A6"
+v6 "$TL_NS_CALLEE" e0 "$CALLEE6"
+v6 "$TL_NS_RELAY" r2 "$RELAY_B6"
+v6 "$TL_NS_ATTACKER" a0 "$ATTACKER6"
+v6 "$TL_NS_RELAY" r3 "$RELAY_X6"
+ip -n "$TL_NS_CALLER" -6 route add default via "$RELAY_A6" || tl_fail "caller v6 route"
+ip -n "$TL_NS_CALLEE" -6 route add default via "$RELAY_B6" || tl_fail "callee v6 route"
+ip -n "$TL_NS_ATTACKER" -6 route add default via "$RELAY_X6" || tl_fail "attacker v6 route"
+ip netns exec "$TL_NS_RELAY" sysctl -qw net.ipv6.conf.all.forwarding=1 ||
+	tl_fail "IPv6 forwarding in the relay ns"
+
+tl_relayd_config "$TL_TMP/relayd.json" \
+	".interfaces = [{name: \"caller6\", bind: \"$RELAY_A6\"}, {name: \"callee6\", bind: \"$RELAY_B6\"},
+	  {name: \"callee4\", bind: \"$TL_RELAY_B_IP\"}]"
+tl_relayd_start "$TL_TMP/relayd.json"
+tl_rpc_ok '{"cmd":"hello"}' "hello"
+tl_assert_json "$TL_REPLY" '.backend == "nft"' "hello: nft backend active (auto)"
+ip netns exec "$TL_NS_RELAY" nft list table ip6 trunkline >/dev/null 2>&1 ||
+	tl_fail "no table ip6 trunkline after start"
+
+udp6_in() {
+	ip netns exec "$TL_NS_RELAY" awk '$1 == "Udp6InDatagrams" { print $2 }' /proc/net/snmp6
+}
+nft6_flows() {
+	ip netns exec "$TL_NS_RELAY" nft -j list map ip6 trunkline dnat6 2>/dev/null |
+		jq '[.nftables[] | select(.map) | .map.elem // [] | length] | add // 0'
+}
+
+# offer_answer CALL IFACE_B CALLER_IP CALLEE_IP: one audio stream; sets
+# A_PORT, B_PORT, A_ADDR, B_ADDR (the relay's side of each leg).
+offer_answer() {
+	local call=$1 ifb=$2 cip=$3 eip=$4
+	tl_rpc_ok "{\"cmd\":\"offer\",\"call_id\":\"$call\",\"from_tag\":\"ft-$call\",\"interfaces\":[\"caller6\",\"$ifb\"],\"media\":[{\"type\":\"audio\",\"address\":\"$cip\",\"rtp_port\":4000}]}" "offer $call"
+	B_ADDR=$(jq -r '.media[0].address' <<<"$TL_REPLY")
+	B_PORT=$(jq -r '.media[0].rtp_port' <<<"$TL_REPLY")
+	tl_rpc_ok "{\"cmd\":\"answer\",\"call_id\":\"$call\",\"from_tag\":\"ft-$call\",\"to_tag\":\"tt-$call\",\"media\":[{\"type\":\"audio\",\"address\":\"$eip\",\"rtp_port\":5000}]}" "answer $call"
+	A_ADDR=$(jq -r '.media[0].address' <<<"$TL_REPLY")
+	A_PORT=$(jq -r '.media[0].rtp_port' <<<"$TL_REPLY")
+	tl_log "call $call: caller <-> $A_ADDR:$A_PORT | $B_ADDR:$B_PORT <-> callee"
+}
+ep() {	# ep ADDR PORT: rtptool endpoint syntax
+	case $1 in *:*) echo "[$1]:$2" ;; *) echo "$1:$2" ;; esac
+}
+
+# ---- IPv6 caller and callee: the kernel path
+CALL=v6-1
+offer_answer "$CALL" callee6 "$CALLER6" "$CALLEE6"
+[ "$A_ADDR" = "$RELAY_A6" ] && [ "$B_ADDR" = "$RELAY_B6" ] ||
+	tl_fail "relay addresses in the SDP replies: A $A_ADDR, B $B_ADDR (want $RELAY_A6, $RELAY_B6)"
+A_EP=$(ep "$A_ADDR" "$A_PORT")
+B_EP=$(ep "$B_ADDR" "$B_PORT")
+RTCP=$((COUNT / EVERY))
+tl_sink callee_rx "$TL_NS_CALLEE" -b "[$CALLEE6]:5000" -R -f "$B_EP" -S 0x1000 \
+	-e "$COUNT" --expect-rtcp "$RTCP" -p 0 -s "$SIZE" --allow-reorder -l 0.3 -t 20
+tl_sink caller_rx "$TL_NS_CALLER" -b "[$CALLER6]:4000" -R -f "$A_EP" -S 0x2000 \
+	-e "$COUNT" --expect-rtcp "$RTCP" -p 8 -s "$SIZE" --allow-reorder -l 0.3 -t 20
+tl_gen caller_tx "$TL_NS_CALLER" -b "[$CALLER6]:4000" -d "$A_EP" -R --rtcp-every "$EVERY" \
+	-S 0x1000 -p 0 -s "$SIZE" -c "$COUNT" -r 500
+tl_gen callee_tx "$TL_NS_CALLEE" -b "[$CALLEE6]:5000" -d "$B_EP" -R --rtcp-every "$EVERY" \
+	-S 0x2000 -p 8 -s "$SIZE" -c "$COUNT" -r 500
+in_kernel() {
+	tl_rpc "{\"cmd\":\"query\",\"call_id\":\"$CALL\"}" && jq -e '.streams[0].path == "nft"' <<<"$TL_REPLY" >/dev/null
+}
+tl_wait_for 10 "the IPv6 stream to enter the kernel (path now: $(jq -c '.streams[0] | {path, path_reason}' <<<"$TL_REPLY" 2>/dev/null))" in_kernel
+tl_assert_json "$TL_REPLY" '.streams[0].path_reason | test("ip6 trunkline")' "query: path_reason names table ip6 trunkline"
+tl_expect_ok caller_tx 20 "caller's rtpgen"
+tl_expect_ok callee_tx 20 "callee's rtpgen"
+tl_expect_ok callee_rx 20 "IPv6 caller -> callee across the switch: every packet once, intact, from the relay's B address and ports"
+tl_expect_ok caller_rx 20 "IPv6 callee -> caller across the switch: every packet once, intact, from the relay's A address and ports"
+[ "$(nft6_flows)" = 4 ] || tl_fail "expected 4 dnat6 elements (RTP, RTCP x 2 directions), got $(nft6_flows)"
+
+# Phase 2: in the kernel. relayd's sockets see nothing; the sinks see all.
+N2=500
+UDP0=$(udp6_in)
+tl_sink callee_rx2 "$TL_NS_CALLEE" -b "[$CALLEE6]:5000" -R -f "$B_EP" -S 0x1000 --start-seq "$COUNT" \
+	-e "$N2" --expect-rtcp $((N2 / EVERY)) -p 0 -s "$SIZE" -l 0.3 -t 20
+tl_sink caller_rx2 "$TL_NS_CALLER" -b "[$CALLER6]:4000" -R -f "$A_EP" -S 0x2000 --start-seq "$COUNT" \
+	-e "$N2" --expect-rtcp $((N2 / EVERY)) -p 8 -s "$SIZE" -l 0.3 -t 20
+tl_gen caller_tx2 "$TL_NS_CALLER" -b "[$CALLER6]:4000" -d "$A_EP" -R --rtcp-every "$EVERY" \
+	-S 0x1000 --start-seq "$COUNT" -p 0 -s "$SIZE" -c "$N2" -r 1000
+tl_gen callee_tx2 "$TL_NS_CALLEE" -b "[$CALLEE6]:5000" -d "$B_EP" -R --rtcp-every "$EVERY" \
+	-S 0x2000 --start-seq "$COUNT" -p 8 -s "$SIZE" -c "$N2" -r 1000
+for t in caller_tx2 callee_tx2; do tl_expect_ok "$t" 20 "$t"; done
+tl_expect_ok callee_rx2 20 "IPv6 kernel path caller -> callee"
+tl_expect_ok caller_rx2 20 "IPv6 kernel path callee -> caller"
+UDP1=$(udp6_in)
+[ "$UDP1" = "$UDP0" ] || tl_fail "relayd's sockets received $((UDP1 - UDP0)) IPv6 datagrams while the stream was in the kernel"
+tl_log "IPv6 kernel path: $((2 * (N2 + N2 / EVERY))) packets forwarded, 0 datagrams reached relayd's sockets"
+TOTAL=$((COUNT + RTCP + N2 + N2 / EVERY))
+counted() {
+	tl_rpc "{\"cmd\":\"query\",\"call_id\":\"$CALL\"}" &&
+		jq -e "[.streams[0].legs[].stats.packets] | add == 2 * $TOTAL" <<<"$TL_REPLY" >/dev/null
+}
+tl_wait_for 5 "query to count all $((2 * TOTAL)) packets (userspace + conntrack; now $(jq -c '[.streams[0].legs[].stats.packets]' <<<"$TL_REPLY" 2>/dev/null))" counted
+for leg in 0 1; do
+	tl_assert_json "$TL_REPLY" ".streams[0].legs[$leg].stats.packets | (. - $TOTAL) * (. - $TOTAL) <= 1" \
+		"query: leg $leg counted its $TOTAL packets (+-1 at the switch)"
+done
+
+# Phase 3: strict source. A third IPv6 host, and the caller from another
+# port, send to leg A's RTP port: not forwarded, dropped by relayd.
+INJ=40
+DROPS0=$(jq '.streams[0].legs[0].stats.drops' <<<"$TL_REPLY")
+tl_sink callee_rx3 "$TL_NS_CALLEE" -b "[$CALLEE6]:5000" -f "$B_EP" -S 0x1000 -e 0 -i 1.5 -t 10
+tl_gen spoof1 "$TL_NS_ATTACKER" -b "[$ATTACKER6]:4000" -d "$A_EP" -S 0x6666 -c "$INJ" -r 400
+tl_gen spoof2 "$TL_NS_CALLER" -b "[$CALLER6]:4100" -d "$A_EP" -S 0x7777 -c "$INJ" -r 400
+tl_expect_ok spoof1 10 "spoofer 1"
+tl_expect_ok spoof2 10 "spoofer 2"
+tl_reap callee_rx3 10
+R3=$(tl_summary callee_rx3)
+tl_assert_json "$R3" '.received == 0 and .unexpected == 0 and .bad_ssrc == 0' "callee must receive none of the spoofed IPv6 packets"
+drops_done() {
+	tl_rpc "{\"cmd\":\"query\",\"call_id\":\"$CALL\"}" &&
+		jq -e ".streams[0].legs[0].stats.drops == $((DROPS0 + 2 * INJ))" <<<"$TL_REPLY" >/dev/null
+}
+tl_wait_for 5 "leg A to drop the $((2 * INJ)) spoofed IPv6 packets" drops_done
+tl_log "spoofed: $((2 * INJ)) sent, 0 forwarded, all dropped by strict source in relayd"
+[ "$(tl_ct_ours)" -ge 2 ] || tl_fail "expected our IPv6 conntrack entries (RTP, RTCP), found $(tl_ct_ours)"
+
+tl_rpc_ok "{\"cmd\":\"delete\",\"call_id\":\"$CALL\",\"from_tag\":\"ft-$CALL\"}" "delete"
+tl_assert_json "$TL_REPLY" ".streams[0].legs[0].stats.packets | (. - $TOTAL) * (. - $TOTAL) <= 1" "delete: final counters"
+[ "$(nft6_flows)" = 0 ] || tl_fail "dnat6 still has $(nft6_flows) elements after delete"
+[ "$(tl_ct_ours)" = 0 ] || tl_fail "$(tl_ct_ours) conntrack entries of ours left after delete"
+
+# ---- IPv4 <-> IPv6 bridging: userspace, with the reason; media flows.
+CALL=v64-1
+offer_answer "$CALL" callee4 "$CALLER6" "$TL_CALLEE_IP"
+[ "$A_ADDR" = "$RELAY_A6" ] && [ "$B_ADDR" = "$TL_RELAY_B_IP" ] ||
+	tl_fail "bridging: relay addresses A $A_ADDR, B $B_ADDR (want $RELAY_A6, $TL_RELAY_B_IP)"
+A_EP=$(ep "$A_ADDR" "$A_PORT")
+B_EP=$(ep "$B_ADDR" "$B_PORT")
+NB=300
+tl_sink callee_rxb "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5000" -f "$B_EP" -S 0x3000 -e "$NB" -p 0 -s "$SIZE" -l 0.3 -t 20
+tl_sink caller_rxb "$TL_NS_CALLER" -b "[$CALLER6]:4000" -f "$A_EP" -S 0x4000 -e "$NB" -p 8 -s "$SIZE" -l 0.3 -t 20
+tl_gen caller_txb "$TL_NS_CALLER" -b "[$CALLER6]:4000" -d "$A_EP" -S 0x3000 -p 0 -s "$SIZE" -c "$NB" -r 300
+tl_gen callee_txb "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5000" -d "$B_EP" -S 0x4000 -p 8 -s "$SIZE" -c "$NB" -r 300
+for t in caller_txb callee_txb; do tl_expect_ok "$t" 20 "$t"; done
+tl_expect_ok callee_rxb 20 "bridging IPv6 caller -> IPv4 callee: every packet, from the relay's IPv4 address"
+tl_expect_ok caller_rxb 20 "bridging IPv4 callee -> IPv6 caller: every packet, from the relay's IPv6 address"
+tl_rpc_ok "{\"cmd\":\"query\",\"call_id\":\"$CALL\"}" "query (bridging)"
+tl_assert_json "$TL_REPLY" '.streams[0].path == "userspace" and (.streams[0].path_reason | test("IPv4/IPv6 bridging"))' \
+	"bridging: userspace path, and path_reason says why"
+tl_assert_json "$TL_REPLY" "[.streams[0].legs[].stats.packets] | add == 2 * $NB" "bridging: query counted every packet"
+tl_rpc_ok "{\"cmd\":\"delete\",\"call_id\":\"$CALL\",\"from_tag\":\"ft-$CALL\"}" "delete (bridging)"
+
+tl_relayd_stop
+ip netns exec "$TL_NS_RELAY" nft list table ip6 trunkline >/dev/null 2>&1 &&
+	tl_fail "table ip6 trunkline left after a clean exit"
+tl_nft_table_exists && tl_fail "table ip trunkline left after a clean exit"
+[ "$(tl_ct_ours)" = 0 ] || tl_fail "$(tl_ct_ours) conntrack entries with our mark left after exit"
+tl_pass

@@ -980,8 +980,8 @@ nft_dump_keys(struct nft_sock *s, int family, struct nft_elem **keys,
 
 	if (set == NULL)
 		return -ENOMEM;
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_IPV4,
-	    NLM_F_DUMP | NLM_F_ACK, s->seq++);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, family == AF_INET6 ?
+	    NFPROTO_IPV6 : NFPROTO_IPV4, NLM_F_DUMP | NLM_F_ACK, s->seq++);
 	nftnl_set_elems_nlmsg_build_payload(nlh, set);
 	nftnl_set_free(set);
 	rc = request(s, nlh, elem_cb, &q);

@@ -17,19 +17,16 @@
 # userspace, says why (path_reason), and media still flows both ways.
 #
 # On the parent (IPv4-only nft backend) the IPv6 stream stays in
-# userspace ("a peer is not IPv4") and the first wait fails.
+# userspace ("the nft backend needs an IPv4 interface address") and the
+# first wait fails.
 #
 # run-also: build
 set -u -o pipefail
 # shellcheck source=../lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
+# shellcheck source=../lib/netns6.sh
+. "$(dirname "$0")/../lib/netns6.sh"
 
-CALLER6=fd00:1::2
-RELAY_A6=fd00:1::1
-CALLEE6=fd00:2::2
-RELAY_B6=fd00:2::1
-ATTACKER6=fd00:3::2
-RELAY_X6=fd00:3::1
 COUNT=1000	# per direction in phase 1 (2 s at 500/s): the switch is inside
 EVERY=10
 SIZE=172
@@ -38,24 +35,9 @@ tl_init
 tl_netns_setup
 tl_nft_prepare
 
-# IPv6 on the same veths (nodad: usable at once, no DAD wait).
-v6() {
-	ip -n "$1" -6 addr add "$3/64" dev "$2" nodad || tl_fail "IPv6 address $3 on $2"
-}
-v6 "$TL_NS_CALLER" c0 "$CALLER6"
-v6 "$TL_NS_RELAY" r1 "$RELAY_A6"
-v6 "$TL_NS_CALLEE" e0 "$CALLEE6"
-v6 "$TL_NS_RELAY" r2 "$RELAY_B6"
-v6 "$TL_NS_ATTACKER" a0 "$ATTACKER6"
-v6 "$TL_NS_RELAY" r3 "$RELAY_X6"
-ip -n "$TL_NS_CALLER" -6 route add default via "$RELAY_A6" || tl_fail "caller v6 route"
-ip -n "$TL_NS_CALLEE" -6 route add default via "$RELAY_B6" || tl_fail "callee v6 route"
-ip -n "$TL_NS_ATTACKER" -6 route add default via "$RELAY_X6" || tl_fail "attacker v6 route"
-ip netns exec "$TL_NS_RELAY" sysctl -qw net.ipv6.conf.all.forwarding=1 ||
-	tl_fail "IPv6 forwarding in the relay ns"
-
+tl_netns6_setup
 tl_relayd_config "$TL_TMP/relayd.json" \
-	".interfaces = [{name: \"caller6\", bind: \"$RELAY_A6\"}, {name: \"callee6\", bind: \"$RELAY_B6\"},
+	".interfaces = [{name: \"caller6\", bind: \"$TL_RELAY_A6\"}, {name: \"callee6\", bind: \"$TL_RELAY_B6\"},
 	  {name: \"callee4\", bind: \"$TL_RELAY_B_IP\"}]"
 tl_relayd_start "$TL_TMP/relayd.json"
 tl_rpc_ok '{"cmd":"hello"}' "hello"
@@ -63,10 +45,6 @@ tl_assert_json "$TL_REPLY" '.backend == "nft"' "hello: nft backend active (auto)
 
 udp6_in() {
 	ip netns exec "$TL_NS_RELAY" awk '$1 == "Udp6InDatagrams" { print $2 }' /proc/net/snmp6
-}
-nft6_flows() {
-	ip netns exec "$TL_NS_RELAY" nft -j list map ip6 trunkline dnat6 2>/dev/null |
-		jq '[.nftables[] | select(.map) | .map.elem // [] | length] | add // 0'
 }
 
 # offer_answer CALL IFACE_B CALLER_IP CALLEE_IP: one audio stream; sets
@@ -87,19 +65,19 @@ ep() {	# ep ADDR PORT: rtptool endpoint syntax
 
 # ---- IPv6 caller and callee: the kernel path
 CALL=v6-1
-offer_answer "$CALL" callee6 "$CALLER6" "$CALLEE6"
-[ "$A_ADDR" = "$RELAY_A6" ] && [ "$B_ADDR" = "$RELAY_B6" ] ||
-	tl_fail "relay addresses in the SDP replies: A $A_ADDR, B $B_ADDR (want $RELAY_A6, $RELAY_B6)"
+offer_answer "$CALL" callee6 "$TL_CALLER6" "$TL_CALLEE6"
+[ "$A_ADDR" = "$TL_RELAY_A6" ] && [ "$B_ADDR" = "$TL_RELAY_B6" ] ||
+	tl_fail "relay addresses in the SDP replies: A $A_ADDR, B $B_ADDR (want $TL_RELAY_A6, $TL_RELAY_B6)"
 A_EP=$(ep "$A_ADDR" "$A_PORT")
 B_EP=$(ep "$B_ADDR" "$B_PORT")
 RTCP=$((COUNT / EVERY))
-tl_sink callee_rx "$TL_NS_CALLEE" -b "[$CALLEE6]:5000" -R -f "$B_EP" -S 0x1000 \
+tl_sink callee_rx "$TL_NS_CALLEE" -b "[$TL_CALLEE6]:5000" -R -f "$B_EP" -S 0x1000 \
 	-e "$COUNT" --expect-rtcp "$RTCP" -p 0 -s "$SIZE" --allow-reorder -l 0.3 -t 20
-tl_sink caller_rx "$TL_NS_CALLER" -b "[$CALLER6]:4000" -R -f "$A_EP" -S 0x2000 \
+tl_sink caller_rx "$TL_NS_CALLER" -b "[$TL_CALLER6]:4000" -R -f "$A_EP" -S 0x2000 \
 	-e "$COUNT" --expect-rtcp "$RTCP" -p 8 -s "$SIZE" --allow-reorder -l 0.3 -t 20
-tl_gen caller_tx "$TL_NS_CALLER" -b "[$CALLER6]:4000" -d "$A_EP" -R --rtcp-every "$EVERY" \
+tl_gen caller_tx "$TL_NS_CALLER" -b "[$TL_CALLER6]:4000" -d "$A_EP" -R --rtcp-every "$EVERY" \
 	-S 0x1000 -p 0 -s "$SIZE" -c "$COUNT" -r 500
-tl_gen callee_tx "$TL_NS_CALLEE" -b "[$CALLEE6]:5000" -d "$B_EP" -R --rtcp-every "$EVERY" \
+tl_gen callee_tx "$TL_NS_CALLEE" -b "[$TL_CALLEE6]:5000" -d "$B_EP" -R --rtcp-every "$EVERY" \
 	-S 0x2000 -p 8 -s "$SIZE" -c "$COUNT" -r 500
 in_kernel() {
 	tl_rpc "{\"cmd\":\"query\",\"call_id\":\"$CALL\"}" && jq -e '.streams[0].path == "nft"' <<<"$TL_REPLY" >/dev/null
@@ -113,18 +91,18 @@ tl_expect_ok caller_tx 20 "caller's rtpgen"
 tl_expect_ok callee_tx 20 "callee's rtpgen"
 tl_expect_ok callee_rx 20 "IPv6 caller -> callee across the switch: every packet once, intact, from the relay's B address and ports"
 tl_expect_ok caller_rx 20 "IPv6 callee -> caller across the switch: every packet once, intact, from the relay's A address and ports"
-[ "$(nft6_flows)" = 4 ] || tl_fail "expected 4 dnat6 elements (RTP, RTCP x 2 directions), got $(nft6_flows)"
+[ "$(tl_nft6_flows)" = 4 ] || tl_fail "expected 4 dnat6 elements (RTP, RTCP x 2 directions), got $(tl_nft6_flows)"
 
 # Phase 2: in the kernel. relayd's sockets see nothing; the sinks see all.
 N2=500
 UDP0=$(udp6_in)
-tl_sink callee_rx2 "$TL_NS_CALLEE" -b "[$CALLEE6]:5000" -R -f "$B_EP" -S 0x1000 --start-seq "$COUNT" \
+tl_sink callee_rx2 "$TL_NS_CALLEE" -b "[$TL_CALLEE6]:5000" -R -f "$B_EP" -S 0x1000 --start-seq "$COUNT" \
 	-e "$N2" --expect-rtcp $((N2 / EVERY)) -p 0 -s "$SIZE" -l 0.3 -t 20
-tl_sink caller_rx2 "$TL_NS_CALLER" -b "[$CALLER6]:4000" -R -f "$A_EP" -S 0x2000 --start-seq "$COUNT" \
+tl_sink caller_rx2 "$TL_NS_CALLER" -b "[$TL_CALLER6]:4000" -R -f "$A_EP" -S 0x2000 --start-seq "$COUNT" \
 	-e "$N2" --expect-rtcp $((N2 / EVERY)) -p 8 -s "$SIZE" -l 0.3 -t 20
-tl_gen caller_tx2 "$TL_NS_CALLER" -b "[$CALLER6]:4000" -d "$A_EP" -R --rtcp-every "$EVERY" \
+tl_gen caller_tx2 "$TL_NS_CALLER" -b "[$TL_CALLER6]:4000" -d "$A_EP" -R --rtcp-every "$EVERY" \
 	-S 0x1000 --start-seq "$COUNT" -p 0 -s "$SIZE" -c "$N2" -r 1000
-tl_gen callee_tx2 "$TL_NS_CALLEE" -b "[$CALLEE6]:5000" -d "$B_EP" -R --rtcp-every "$EVERY" \
+tl_gen callee_tx2 "$TL_NS_CALLEE" -b "[$TL_CALLEE6]:5000" -d "$B_EP" -R --rtcp-every "$EVERY" \
 	-S 0x2000 --start-seq "$COUNT" -p 8 -s "$SIZE" -c "$N2" -r 1000
 for t in caller_tx2 callee_tx2; do tl_expect_ok "$t" 20 "$t"; done
 tl_expect_ok callee_rx2 20 "IPv6 kernel path caller -> callee"
@@ -148,9 +126,9 @@ done
 # port, send to leg A's RTP port: not forwarded, dropped by relayd.
 INJ=40
 DROPS0=$(jq '.streams[0].legs[0].stats.drops' <<<"$TL_REPLY")
-tl_sink callee_rx3 "$TL_NS_CALLEE" -b "[$CALLEE6]:5000" -f "$B_EP" -S 0x1000 -e 0 -i 1.5 -t 10
-tl_gen spoof1 "$TL_NS_ATTACKER" -b "[$ATTACKER6]:4000" -d "$A_EP" -S 0x6666 -c "$INJ" -r 400
-tl_gen spoof2 "$TL_NS_CALLER" -b "[$CALLER6]:4100" -d "$A_EP" -S 0x7777 -c "$INJ" -r 400
+tl_sink callee_rx3 "$TL_NS_CALLEE" -b "[$TL_CALLEE6]:5000" -f "$B_EP" -S 0x1000 -e 0 -i 1.5 -t 10
+tl_gen spoof1 "$TL_NS_ATTACKER" -b "[$TL_ATTACKER6]:4000" -d "$A_EP" -S 0x6666 -c "$INJ" -r 400
+tl_gen spoof2 "$TL_NS_CALLER" -b "[$TL_CALLER6]:4100" -d "$A_EP" -S 0x7777 -c "$INJ" -r 400
 tl_expect_ok spoof1 10 "spoofer 1"
 tl_expect_ok spoof2 10 "spoofer 2"
 tl_reap callee_rx3 10
@@ -167,14 +145,14 @@ tl_log "spoofed: $((2 * INJ)) sent, 0 forwarded, all dropped by strict source in
 # Phase 4: kill -9 and restart: media goes on through the kernel while
 # relayd is dead; the new relayd adopts the IPv6 flows from table ip6.
 N4=600
-tl_sink callee_rx4 "$TL_NS_CALLEE" -b "[$CALLEE6]:5000" -f "$B_EP" -S 0x1000 --start-seq $((COUNT + N2)) \
+tl_sink callee_rx4 "$TL_NS_CALLEE" -b "[$TL_CALLEE6]:5000" -f "$B_EP" -S 0x1000 --start-seq $((COUNT + N2)) \
 	-e "$N4" -p 0 -s "$SIZE" -l 0.3 -t 20
 kill -KILL "$TL_RELAYD_PID"
 wait "$TL_RELAYD_PID" 2>/dev/null
 TL_RELAYD_PID=
 tl_log "relayd killed with SIGKILL"
 UDP0=$(udp6_in)
-tl_gen caller_tx4 "$TL_NS_CALLER" -b "[$CALLER6]:4000" -d "$A_EP" -S 0x1000 --start-seq $((COUNT + N2)) \
+tl_gen caller_tx4 "$TL_NS_CALLER" -b "[$TL_CALLER6]:4000" -d "$A_EP" -S 0x1000 --start-seq $((COUNT + N2)) \
 	-p 0 -s "$SIZE" -c "$N4" -r 300
 sleep 0.5	# part of the traffic passes with no relayd at all
 mv "$TL_TMP/relayd.log" "$TL_TMP/relayd-first.log"
@@ -185,9 +163,9 @@ tl_expect_ok callee_rx4 20 "IPv6 caller -> callee across kill -9 and restart: ev
 grep -q "journal: restored 1 sessions (1 streams: 1 adopted in the kernel" "$TL_TMP/relayd.log" ||
 	tl_fail "the new relayd did not adopt the IPv6 stream: $(grep -E 'journal|nft' "$TL_TMP/relayd.log")"
 tl_rpc_ok "{\"cmd\":\"query\",\"call_id\":\"$CALL\"}" "query after the restart"
-tl_assert_json "$TL_REPLY" ".streams[0].path == \"nft\" and .streams[0].legs[0].latched == \"[$CALLER6]:4000\"" \
+tl_assert_json "$TL_REPLY" ".streams[0].path == \"nft\" and .streams[0].legs[0].latched == \"[$TL_CALLER6]:4000\"" \
 	"after the restart: the IPv6 stream is in the kernel, latched peer restored"
-[ "$(nft6_flows)" = 4 ] || tl_fail "expected 4 dnat6 elements after adoption, got $(nft6_flows)"
+[ "$(tl_nft6_flows)" = 4 ] || tl_fail "expected 4 dnat6 elements after adoption, got $(tl_nft6_flows)"
 TOTAL=$((TOTAL + N4))
 
 tl_rpc_ok "{\"cmd\":\"delete\",\"call_id\":\"$CALL\",\"from_tag\":\"ft-$CALL\"}" "delete"
@@ -196,20 +174,20 @@ tl_rpc_ok "{\"cmd\":\"delete\",\"call_id\":\"$CALL\",\"from_tag\":\"ft-$CALL\"}"
 # the last few packets relayed in userspace (as for IPv4).
 tl_assert_json "$TL_REPLY" ".streams[0].legs[0].stats.packets | . >= $((TOTAL - COUNT - RTCP)) and . <= $TOTAL" \
 	"delete: final counters (kernel counts since the entries began, + the journal's userspace counts)"
-[ "$(nft6_flows)" = 0 ] || tl_fail "dnat6 still has $(nft6_flows) elements after delete"
+[ "$(tl_nft6_flows)" = 0 ] || tl_fail "dnat6 still has $(tl_nft6_flows) elements after delete"
 [ "$(tl_ct_ours)" = 0 ] || tl_fail "$(tl_ct_ours) conntrack entries of ours left after delete"
 
 # ---- IPv4 <-> IPv6 bridging: userspace, with the reason; media flows.
 CALL=v64-1
-offer_answer "$CALL" callee4 "$CALLER6" "$TL_CALLEE_IP"
-[ "$A_ADDR" = "$RELAY_A6" ] && [ "$B_ADDR" = "$TL_RELAY_B_IP" ] ||
-	tl_fail "bridging: relay addresses A $A_ADDR, B $B_ADDR (want $RELAY_A6, $TL_RELAY_B_IP)"
+offer_answer "$CALL" callee4 "$TL_CALLER6" "$TL_CALLEE_IP"
+[ "$A_ADDR" = "$TL_RELAY_A6" ] && [ "$B_ADDR" = "$TL_RELAY_B_IP" ] ||
+	tl_fail "bridging: relay addresses A $A_ADDR, B $B_ADDR (want $TL_RELAY_A6, $TL_RELAY_B_IP)"
 A_EP=$(ep "$A_ADDR" "$A_PORT")
 B_EP=$(ep "$B_ADDR" "$B_PORT")
 NB=300
 tl_sink callee_rxb "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5000" -f "$B_EP" -S 0x3000 -e "$NB" -p 0 -s "$SIZE" -l 0.3 -t 20
-tl_sink caller_rxb "$TL_NS_CALLER" -b "[$CALLER6]:4000" -f "$A_EP" -S 0x4000 -e "$NB" -p 8 -s "$SIZE" -l 0.3 -t 20
-tl_gen caller_txb "$TL_NS_CALLER" -b "[$CALLER6]:4000" -d "$A_EP" -S 0x3000 -p 0 -s "$SIZE" -c "$NB" -r 300
+tl_sink caller_rxb "$TL_NS_CALLER" -b "[$TL_CALLER6]:4000" -f "$A_EP" -S 0x4000 -e "$NB" -p 8 -s "$SIZE" -l 0.3 -t 20
+tl_gen caller_txb "$TL_NS_CALLER" -b "[$TL_CALLER6]:4000" -d "$A_EP" -S 0x3000 -p 0 -s "$SIZE" -c "$NB" -r 300
 tl_gen callee_txb "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5000" -d "$B_EP" -S 0x4000 -p 8 -s "$SIZE" -c "$NB" -r 300
 for t in caller_txb callee_txb; do tl_expect_ok "$t" 20 "$t"; done
 tl_expect_ok callee_rxb 20 "bridging IPv6 caller -> IPv4 callee: every packet, from the relay's IPv4 address"

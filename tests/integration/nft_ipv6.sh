@@ -10,15 +10,19 @@
 #     InDatagrams flat) while query counts every packet (conntrack acct);
 #   - strict source: a third IPv6 host's packets are not forwarded, and
 #     relayd drops and counts them;
+#   - IPv6 conntrack entries on relay ports made before relayd started
+#     are deleted at start (the host's others are kept);
+#   - kill -9 and restart: media goes on, the new relayd adopts the flows;
 #   - delete removes the dnat6 elements and the conntrack entries; a
 #     clean exit removes table ip6 trunkline.
 # And IPv4<->IPv6 bridging (an IPv6 leg and an IPv4 leg in one stream):
 # conntrack NAT cannot translate between families, so the stream stays in
 # userspace, says why (path_reason), and media still flows both ways.
 #
-# On the parent (IPv4-only nft backend) the IPv6 stream stays in
-# userspace ("the nft backend needs an IPv4 interface address") and the
-# first wait fails.
+# On the parent (IPv4-only nft backend) the stale IPv6 entry survives the
+# start; past that check, the IPv6 stream stays in userspace ("the nft
+# backend needs an IPv4 interface address") and the wait for path "nft"
+# fails.
 #
 # run-also: build
 set -u -o pipefail
@@ -39,7 +43,19 @@ tl_netns6_setup
 tl_relayd_config "$TL_TMP/relayd.json" \
 	".interfaces = [{name: \"caller6\", bind: \"$TL_RELAY_A6\"}, {name: \"callee6\", bind: \"$TL_RELAY_B6\"},
 	  {name: \"callee4\", bind: \"$TL_RELAY_B_IP\"}]"
+# Stale IPv6 conntrack entries on relay ports, made before relayd: the
+# backend deletes them at start (and leaves one on another port alone).
+ct6_stale() {
+	ip netns exec "$TL_NS_RELAY" conntrack -L -f ipv6 -p udp 2>/dev/null | grep -c "dport=$1 "
+}
+ip netns exec "$TL_NS_RELAY" conntrack -I -s "$TL_CALLER6" -d "$TL_RELAY_A6" -p udp \
+	--sport 4000 --dport 30000 -t 120 >/dev/null 2>&1 || tl_fail "conntrack -I (IPv6, relay port)"
+ip netns exec "$TL_NS_RELAY" conntrack -I -s "$TL_CALLER6" -d "$TL_RELAY_A6" -p udp \
+	--sport 4000 --dport 20000 -t 120 >/dev/null 2>&1 || tl_fail "conntrack -I (IPv6, other port)"
+[ "$(ct6_stale 30000)" = 1 ] && [ "$(ct6_stale 20000)" = 1 ] || tl_fail "could not plant the IPv6 entries"
 tl_relayd_start "$TL_TMP/relayd.json"
+[ "$(ct6_stale 30000)" = 0 ] || tl_fail "a stale IPv6 conntrack entry on a relay port survived the start"
+[ "$(ct6_stale 20000)" = 1 ] || tl_fail "the host's IPv6 entry on a non-relay port was deleted"
 tl_rpc_ok '{"cmd":"hello"}' "hello"
 tl_assert_json "$TL_REPLY" '.backend == "nft"' "hello: nft backend active (auto)"
 

@@ -15,6 +15,9 @@
 #   - kill -9 and restart: media goes on, the new relayd adopts the flows;
 #   - delete removes the dnat6 elements and the conntrack entries; a
 #     clean exit removes table ip6 trunkline.
+# Without net.ipv6.conf.all.forwarding=1 the backend warns at start and
+# IPv6 streams stay in userspace; IPv4 streams next to IPv6 ones still
+# take the kernel path (table ip trunkline).
 # And IPv4<->IPv6 bridging (an IPv6 leg and an IPv4 leg in one stream):
 # conntrack NAT cannot translate between families, so the stream stays in
 # userspace, says why (path_reason), and media still flows both ways.
@@ -42,7 +45,18 @@ tl_nft_prepare
 tl_netns6_setup
 tl_relayd_config "$TL_TMP/relayd.json" \
 	".interfaces = [{name: \"caller6\", bind: \"$TL_RELAY_A6\"}, {name: \"callee6\", bind: \"$TL_RELAY_B6\"},
-	  {name: \"callee4\", bind: \"$TL_RELAY_B_IP\"}]"
+	  {name: \"caller\", bind: \"$TL_RELAY_A_IP\"}, {name: \"callee\", bind: \"$TL_RELAY_B_IP\"}]"
+# Without IPv6 forwarding the backend still opens (IPv4 streams use it)
+# and warns that IPv6 streams stay in userspace.
+ip netns exec "$TL_NS_RELAY" sysctl -qw net.ipv6.conf.all.forwarding=0
+tl_relayd_start "$TL_TMP/relayd.json"
+tl_rpc_ok '{"cmd":"hello"}' "hello (no IPv6 forwarding)"
+tl_assert_json "$TL_REPLY" '.backend == "nft"' "hello: nft backend without IPv6 forwarding"
+grep -q "net.ipv6.conf.all.forwarding is 0: IPv6 streams stay in userspace" "$TL_TMP/relayd.log" ||
+	tl_fail "no warning about IPv6 forwarding: $(grep nft "$TL_TMP/relayd.log")"
+tl_relayd_stop
+ip netns exec "$TL_NS_RELAY" sysctl -qw net.ipv6.conf.all.forwarding=1
+
 # Stale IPv6 conntrack entries on relay ports, made before relayd: the
 # backend deletes them at start (and leaves one on another port alone).
 ct6_stale() {
@@ -195,7 +209,7 @@ tl_assert_json "$TL_REPLY" ".streams[0].legs[0].stats.packets | . >= $((TOTAL - 
 
 # ---- IPv4 <-> IPv6 bridging: userspace, with the reason; media flows.
 CALL=v64-1
-offer_answer "$CALL" callee4 "$TL_CALLER6" "$TL_CALLEE_IP"
+offer_answer "$CALL" callee "$TL_CALLER6" "$TL_CALLEE_IP"
 [ "$A_ADDR" = "$TL_RELAY_A6" ] && [ "$B_ADDR" = "$TL_RELAY_B_IP" ] ||
 	tl_fail "bridging: relay addresses A $A_ADDR, B $B_ADDR (want $TL_RELAY_A6, $TL_RELAY_B_IP)"
 A_EP=$(ep "$A_ADDR" "$A_PORT")
@@ -213,6 +227,28 @@ tl_assert_json "$TL_REPLY" '.streams[0].path == "userspace" and (.streams[0].pat
 	"bridging: userspace path, and path_reason says why"
 tl_assert_json "$TL_REPLY" "[.streams[0].legs[].stats.packets] | add == 2 * $NB" "bridging: query counted every packet"
 tl_rpc_ok "{\"cmd\":\"delete\",\"call_id\":\"$CALL\",\"from_tag\":\"ft-$CALL\"}" "delete (bridging)"
+
+# ---- IPv4 next to IPv6: with both tables, an IPv4 call still takes the
+# kernel path (table ip trunkline).
+CALL=v4-1
+tl_offer_answer "$CALL" 1
+N5=600
+tl_sink callee_rx5 "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5000" -R -f "$TL_B_LIST" -S 0x5000 -e "$N5" \
+	--expect-rtcp $((N5 / EVERY)) -p 0 -s "$SIZE" --allow-reorder -l 0.3 -t 20
+tl_sink caller_rx5 "$TL_NS_CALLER" -b "$TL_CALLER_IP:4000" -R -f "$TL_A_LIST" -S 0x6000 -e "$N5" \
+	--expect-rtcp $((N5 / EVERY)) -p 8 -s "$SIZE" --allow-reorder -l 0.3 -t 20
+tl_gen caller_tx5 "$TL_NS_CALLER" -b "$TL_CALLER_IP:4000" -d "$TL_A_LIST" -R --rtcp-every "$EVERY" \
+	-S 0x5000 -p 0 -s "$SIZE" -c "$N5" -r 300
+tl_gen callee_tx5 "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5000" -d "$TL_B_LIST" -R --rtcp-every "$EVERY" \
+	-S 0x6000 -p 8 -s "$SIZE" -c "$N5" -r 300
+tl_try_for 10 in_kernel ||
+	tl_fail "the IPv4 stream did not enter the kernel next to the ip6 table: $(jq -c '.streams[0] | {path, path_reason}' <<<"$TL_REPLY")"
+tl_assert_json "$TL_REPLY" '.streams[0].path_reason | test("table ip trunkline")' "IPv4 stream: path_reason names table ip trunkline"
+for t in caller_tx5 callee_tx5; do tl_expect_ok "$t" 20 "$t"; done
+tl_expect_ok callee_rx5 20 "IPv4 caller -> callee next to IPv6: every packet, intact"
+tl_expect_ok caller_rx5 20 "IPv4 callee -> caller next to IPv6: every packet, intact"
+[ "$(tl_nft_flows)" = 4 ] || tl_fail "expected 4 dnat4 elements, got $(tl_nft_flows)"
+tl_rpc_ok "{\"cmd\":\"delete\",\"call_id\":\"$CALL\",\"from_tag\":\"ft-$CALL\"}" "delete (IPv4)"
 
 tl_relayd_stop
 ip netns exec "$TL_NS_RELAY" nft list table ip6 trunkline >/dev/null 2>&1 &&

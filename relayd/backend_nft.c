@@ -622,8 +622,9 @@ nft_open(struct relayd *rd, void **privp, char *why, size_t len)
 		/* A previous relayd left it: keep it until adoption is done. */
 		qsort(p->old, p->nold, sizeof(*p->old), nft_elem_cmp);
 		p->rebuild = true;
-		rlog(rd, LL_NOTICE, "nft: table ip %s exists with %zu flows: "
-		    "kept for adoption", NFT_TABLE, p->nold);
+		rlog(rd, LL_NOTICE, "nft: table ip %s exists with %zu flows "
+		    "(ip and ip6 tables): kept for adoption", NFT_TABLE,
+		    p->nold);
 	} else {
 		if ((rc = build_table(rd, p, why, len)) != 0) {
 			free_priv(p);

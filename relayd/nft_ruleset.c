@@ -1,7 +1,8 @@
 /*
  * nft_ruleset.c: the nft backend's table, built and changed with libnftnl
  * over one libmnl socket, always as batched transactions (one sendmsg,
- * every ack checked). Nothing outside `ip trunkline` is ever touched.
+ * every ack checked). Nothing outside `ip trunkline` and
+ * `ip6 trunkline` is ever touched.
  *
  *   table ip trunkline {
  *     map dnat4 { type ipv4_addr . inet_service . ipv4_addr . inet_service :

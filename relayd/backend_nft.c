@@ -19,6 +19,12 @@
  * Counters: conntrack accounting, read per entry in batched ctnetlink GETs
  * at most once a second per stream (always for a small batch: query and
  * delete), added to what the stream counted in userspace.
+ *
+ * IPv6: a stream whose legs are both IPv6 goes to `table ip6 trunkline`
+ * the same way (needs net.ipv6.conf.all.forwarding=1; without it IPv6
+ * streams stay in userspace and say why). A stream with an IPv4 leg and
+ * an IPv6 leg (bridging) stays in userspace: conntrack NAT rewrites
+ * addresses within one family only.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -56,10 +62,10 @@ struct nft_priv {
 	struct nft_sock	 *nft;
 	struct ct_sock	 *ct;
 	uint16_t	  port_min, port_max;
-	uint32_t	  addrs[RELAYD_MAX_IFACES];	/* notrack scope */
-	int		  naddrs;
+	struct nft_addrs  addrs;		/* notrack scope */
+	bool		  v6_forwarding;	/* else IPv6 stays in userspace */
 	bool		  rebuild;		/* table kept for adoption */
-	bool		  existed;
+	bool		  existed, existed6;	/* ip, ip6 table */
 	struct nft_elem	 *old;			/* its elements, sorted */
 	size_t		  nold;
 	struct nft_elem	 *adopted;
@@ -118,20 +124,44 @@ preconditions(struct relayd *rd, char *why, size_t len)
 	return 0;
 }
 
+/*
+ * IPv6 streams need IPv6 forwarding; without it they stay in userspace
+ * (IPv4 streams are not affected, so this does not close the backend).
+ */
+static void
+v6_check(struct relayd *rd, struct nft_priv *p)
+{
+	long v = 0;
+
+	p->v6_forwarding = read_sysctl("/proc/sys/net/ipv6/conf/all/forwarding",
+	    &v) == 0 && v == 1;
+	if (p->addrs.n6 > 0 && !p->v6_forwarding)
+		rlog(rd, LL_WARNING, "nft: net.ipv6.conf.all.forwarding is %ld: "
+		    "IPv6 streams stay in userspace (sysctl -w "
+		    "net.ipv6.conf.all.forwarding=1)", v);
+}
+
 /* ---- flows of a stream ---- */
 
+/* An interface's own address (bind, or advertise when bound to any). */
 static int
-local_addr(const struct relayd *rd, int iface, uint32_t *addr)
+local_addr(const struct relayd *rd, int iface, struct sockaddr_storage *ss)
 {
 	const struct iface_conf *ifc = &rd->conf.ifaces[iface];
-	struct sockaddr_storage ss = ifc->bind;
 
-	if (addr_is_any(&ss) && addr_parse(ifc->advertise, 0, &ss) < 0)
+	*ss = ifc->bind;
+	if (addr_is_any(ss) && addr_parse(ifc->advertise, 0, ss) < 0)
 		return -EAFNOSUPPORT;
-	if (ss.ss_family != AF_INET || addr_is_any(&ss))
+	if ((ss->ss_family != AF_INET && ss->ss_family != AF_INET6) ||
+	    addr_is_any(ss))
 		return -EAFNOSUPPORT;
-	*addr = ((struct sockaddr_in *)&ss)->sin_addr.s_addr;
 	return 0;
+}
+
+static const struct in6_addr *
+in6(const struct sockaddr_storage *ss)
+{
+	return &((const struct sockaddr_in6 *)ss)->sin6_addr;
 }
 
 /*
@@ -141,39 +171,73 @@ local_addr(const struct relayd *rd, int iface, uint32_t *addr)
 static void
 relay_addrs(const struct relayd *rd, struct nft_priv *p)
 {
-	uint32_t a;
+	struct nft_addrs *a = &p->addrs;
+	struct sockaddr_storage ss;
 	int j;
 
 	for (int i = 0; i < rd->conf.nifaces; i++) {
-		if (local_addr(rd, i, &a) < 0)
+		if (local_addr(rd, i, &ss) < 0)
 			continue;
-		for (j = 0; j < p->naddrs && p->addrs[j] != a; j++)
+		if (ss.ss_family == AF_INET6) {
+			for (j = 0; j < a->n6 &&
+			    memcmp(&a->v6[j], in6(&ss), 16) != 0; j++)
+				;
+			if (j == a->n6)
+				a->v6[a->n6++] = *in6(&ss);
+			continue;
+		}
+		uint32_t v4 = ((struct sockaddr_in *)&ss)->sin_addr.s_addr;
+		for (j = 0; j < a->n4 && a->v4[j] != v4; j++)
 			;
-		if (j == p->naddrs)
-			p->addrs[p->naddrs++] = a;
+		if (j == a->n4)
+			a->v4[a->n4++] = v4;
 	}
 }
 
-static int
-peer(const struct leg *leg, enum sock_kind k, uint32_t *addr, uint16_t *port)
+/* Address of ss into the flow's field of its family (4 or 6). */
+static void
+put_addr(const struct sockaddr_storage *ss, uint32_t *a4, struct in6_addr *a6)
 {
-	struct sockaddr_storage ss;
+	if (ss->ss_family == AF_INET6)
+		*a6 = *in6(ss);
+	else
+		*a4 = ((const struct sockaddr_in *)ss)->sin_addr.s_addr;
+}
 
-	if (!leg_destination(leg, k, &ss) || ss.ss_family != AF_INET)
-		return -EAFNOSUPPORT;
-	*addr = ((struct sockaddr_in *)&ss)->sin_addr.s_addr;
-	*port = ((struct sockaddr_in *)&ss)->sin_port;
-	return 0;
+static uint16_t
+port_of(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET6 ?
+	    ((const struct sockaddr_in6 *)ss)->sin6_port :
+	    ((const struct sockaddr_in *)ss)->sin_port;
+}
+
+/* A flow peer -> local that leaves from out_local to out_peer. */
+static void
+make_flow(struct nft_flow *f, const struct sockaddr_storage *peer,
+    const struct sockaddr_storage *local, uint16_t lport,
+    const struct sockaddr_storage *out_local, uint16_t olport,
+    const struct sockaddr_storage *out_peer)
+{
+	memset(f, 0, sizeof(*f));
+	f->family = local->ss_family;
+	put_addr(peer, &f->peer_addr, &f->peer6);
+	put_addr(local, &f->local_addr, &f->local6);
+	put_addr(out_local, &f->out_local_addr, &f->out_local6);
+	put_addr(out_peer, &f->out_peer_addr, &f->out_peer6);
+	f->peer_port = port_of(peer);
+	f->local_port = htons(lport);
+	f->out_local_port = htons(olport);
+	f->out_peer_port = port_of(out_peer);
 }
 
 /* Fill ns->flows from the stream's latched peers; why on failure. */
 static int
-stream_flows(const struct relayd *rd, const struct stream *st,
-    struct nft_stream *ns, char *why, size_t len)
+stream_flows(const struct relayd *rd, const struct nft_priv *p,
+    const struct stream *st, struct nft_stream *ns, char *why, size_t len)
 {
 	const struct leg *a = &st->leg[SIDE_A], *b = &st->leg[SIDE_B];
-	uint32_t la, lb, pa, pb;
-	uint16_t ppa, ppb;
+	struct sockaddr_storage la, lb, pa, pb;
 	size_t kinds;
 
 	if (a->sdp.rtcp_mux != b->sdp.rtcp_mux) {
@@ -183,30 +247,36 @@ stream_flows(const struct relayd *rd, const struct stream *st,
 	}
 	if (local_addr(rd, a->iface, &la) < 0 ||
 	    local_addr(rd, b->iface, &lb) < 0) {
-		snprintf(why, len, "the nft backend needs an IPv4 interface "
-		    "address (bind or advertise)");
+		snprintf(why, len, "the nft backend needs an interface "
+		    "address (bind or advertise), not a wildcard");
+		return -EOPNOTSUPP;
+	}
+	if (la.ss_family != lb.ss_family) {
+		snprintf(why, len, "IPv4/IPv6 bridging: conntrack NAT cannot "
+		    "translate between address families; relayed in userspace");
+		return -EOPNOTSUPP;
+	}
+	if (la.ss_family == AF_INET6 && !p->v6_forwarding) {
+		snprintf(why, len, "net.ipv6.conf.all.forwarding is not 1: "
+		    "IPv6 streams are relayed in userspace");
 		return -EOPNOTSUPP;
 	}
 	kinds = a->sdp.rtcp_mux ? 1 : 2;
 	ns->nflows = 2 * kinds;
 	for (size_t k = 0; k < kinds; k++) {
 		uint16_t off = (uint16_t)k;
-		if (peer(a, (enum sock_kind)k, &pa, &ppa) < 0 ||
-		    peer(b, (enum sock_kind)k, &pb, &ppb) < 0) {
-			snprintf(why, len, "a peer is not IPv4: the nft "
-			    "backend forwards IPv4 only");
+		if (!leg_destination(a, (enum sock_kind)k, &pa) ||
+		    !leg_destination(b, (enum sock_kind)k, &pb) ||
+		    pa.ss_family != la.ss_family ||
+		    pb.ss_family != lb.ss_family) {
+			snprintf(why, len, "a peer's address family is not "
+			    "its interface's: relayed in userspace");
 			return -EOPNOTSUPP;
 		}
-		ns->flows[2 * k] = (struct nft_flow){
-			.peer_addr = pa, .peer_port = ppa,
-			.local_addr = la, .local_port = htons(a->port + off),
-			.out_local_addr = lb, .out_local_port = htons(b->port + off),
-			.out_peer_addr = pb, .out_peer_port = ppb };
-		ns->flows[2 * k + 1] = (struct nft_flow){
-			.peer_addr = pb, .peer_port = ppb,
-			.local_addr = lb, .local_port = htons(b->port + off),
-			.out_local_addr = la, .out_local_port = htons(a->port + off),
-			.out_peer_addr = pa, .out_peer_port = ppa };
+		make_flow(&ns->flows[2 * k], &pa, &la, a->port + off, &lb,
+		    b->port + off, &pb);
+		make_flow(&ns->flows[2 * k + 1], &pb, &lb, b->port + off, &la,
+		    a->port + off, &pa);
 	}
 	return 0;
 }
@@ -252,7 +322,8 @@ installed(struct nft_priv *p, struct nft_stream *ns)
 	ns->state = NS_INSTALLED;
 	p->installed++;
 	snprintf(ns->st->path_reason, sizeof(ns->st->path_reason),
-	    "latched; rewritten by conntrack NAT (nft table ip %s)", NFT_TABLE);
+	    "latched; rewritten by conntrack NAT (nft table %s %s)",
+	    ns->flows[0].family == AF_INET6 ? "ip6" : "ip", NFT_TABLE);
 }
 
 static void entry_update(struct nft_stream *, int, const struct ct_counters *);
@@ -460,23 +531,14 @@ build_table(struct relayd *rd, struct nft_priv *p, char *why, size_t len)
 
 	rc = nft_tx_begin(p->nft);
 	if (rc == 0)
-		rc = nft_tx_table_build(p->nft, p->existed, p->port_min,
-		    p->port_max, rd->conf.nifaces, p->addrs, p->naddrs);
+		rc = nft_tx_table_build(p->nft, p->existed, p->existed6,
+		    p->port_min, p->port_max, rd->conf.nifaces, &p->addrs);
 	if (rc == 0 && p->nadopted > 0) {
 		struct nft_flow *f = malloc(p->nadopted * sizeof(*f));
 		if (f == NULL)
 			rc = -ENOMEM;
-		for (size_t i = 0; rc == 0 && i < p->nadopted; i++) {
-			const struct nft_elem *e = &p->adopted[i];
-			memcpy(&f[i].peer_addr, e->key, 4);
-			memcpy(&f[i].peer_port, e->key + 4, 2);
-			memcpy(&f[i].local_addr, e->key + 8, 4);
-			memcpy(&f[i].local_port, e->key + 12, 2);
-			memcpy(&f[i].out_local_addr, e->data, 4);
-			memcpy(&f[i].out_local_port, e->data + 4, 2);
-			memcpy(&f[i].out_peer_addr, e->data + 8, 4);
-			memcpy(&f[i].out_peer_port, e->data + 12, 2);
-		}
+		for (size_t i = 0; rc == 0 && i < p->nadopted; i++)
+			nft_elem_flow(&p->adopted[i], &f[i]);
 		if (rc == 0)
 			rc = nft_tx_flows(p->nft, true, f, p->nadopted);
 		free(f);
@@ -497,6 +559,7 @@ build_table(struct relayd *rd, struct nft_priv *p, char *why, size_t len)
 		return rc;
 	}
 	p->existed = true;
+	p->existed6 = p->addrs.n6 > 0;
 	return 0;
 }
 
@@ -524,13 +587,6 @@ rebuild(struct relayd *rd, struct nft_priv *p)
 }
 
 static int
-cmp_elem(const void *a, const void *b)
-{
-	return memcmp(((const struct nft_elem *)a)->key,
-	    ((const struct nft_elem *)b)->key, 16);
-}
-
-static int
 nft_open(struct relayd *rd, void **privp, char *why, size_t len)
 {
 	struct nft_priv *p;
@@ -546,24 +602,29 @@ nft_open(struct relayd *rd, void **privp, char *why, size_t len)
 	p->port_min = rd->conf.port_min;
 	p->port_max = rd->conf.port_max;
 	relay_addrs(rd, p);
+	v6_check(rd, p);
 	if ((rc = nft_sock_open(&p->nft)) < 0 || (rc = ct_open(&p->ct)) < 0) {
 		snprintf(why, len, "netlink socket: %s", strerror(-rc));
 		free_priv(p);
 		return rc;
 	}
-	rc = nft_table_exists(p->nft);
+	rc = nft_table_exists(p->nft, AF_INET);
 	if (rc < 0) {
 		snprintf(why, len, "nftables not available: %s", strerror(-rc));
 		free_priv(p);
 		return rc;
 	}
 	p->existed = rc == 1;
-	if (p->existed && nft_dump_keys(p->nft, &p->old, &p->nold) == 0) {
+	p->existed6 = nft_table_exists(p->nft, AF_INET6) == 1;
+	if (p->existed && nft_dump_keys(p->nft, AF_INET, &p->old,
+	    &p->nold) == 0 && (!p->existed6 || nft_dump_keys(p->nft,
+	    AF_INET6, &p->old, &p->nold) == 0)) {
 		/* A previous relayd left it: keep it until adoption is done. */
-		qsort(p->old, p->nold, sizeof(*p->old), cmp_elem);
+		qsort(p->old, p->nold, sizeof(*p->old), nft_elem_cmp);
 		p->rebuild = true;
-		rlog(rd, LL_NOTICE, "nft: table ip %s exists with %zu flows: "
-		    "kept for adoption", NFT_TABLE, p->nold);
+		rlog(rd, LL_NOTICE, "nft: table ip %s exists with %zu flows "
+		    "(ip and ip6 tables): kept for adoption", NFT_TABLE,
+		    p->nold);
 	} else {
 		if ((rc = build_table(rd, p, why, len)) != 0) {
 			free_priv(p);
@@ -575,7 +636,7 @@ nft_open(struct relayd *rd, void **privp, char *why, size_t len)
 			rlog(rd, LL_NOTICE, "nft: deleted %d stale conntrack "
 			    "entries of ours", rc);
 		rc = ct_flush_ports(p->ct, p->port_min, p->port_max,
-		    p->addrs, p->naddrs);
+		    &p->addrs);
 		if (rc > 0)
 			rlog(rd, LL_NOTICE, "nft: deleted %d conntrack entries "
 			    "on relay ports made before start", rc);
@@ -595,7 +656,9 @@ nft_close(struct relayd *rd, void *priv)
 		free(p->pending[i]);
 	p->npending = 0;	/* rm and ct_retry: the table and entries go */
 	rc = nft_tx_begin(p->nft);
-	if (rc == 0 && (rc = nft_tx_table_delete(p->nft)) == 0)
+	if (rc == 0 && (rc = nft_tx_table_delete(p->nft, AF_INET)) == 0 &&
+	    (!p->existed6 || (rc = nft_tx_table_delete(p->nft,
+	    AF_INET6)) == 0))
 		rc = nft_tx_commit(p->nft, why, sizeof(why));
 	else
 		snprintf(why, sizeof(why), "%s", strerror(-rc));
@@ -637,7 +700,8 @@ nft_install(struct relayd *rd, void *priv, struct stream *st)
 
 	if (ns == NULL)
 		return -ENOMEM;
-	rc = stream_flows(rd, st, ns, st->path_reason, sizeof(st->path_reason));
+	rc = stream_flows(rd, p, st, ns, st->path_reason,
+	    sizeof(st->path_reason));
 	if (rc == 0)
 		rc = push_pending(p, ns);
 	if (rc < 0) {
@@ -822,15 +886,16 @@ nft_adopt(struct relayd *rd, void *priv, struct stream *st)
 	ns = calloc(1, sizeof(*ns));
 	if (ns == NULL)
 		return -ENOMEM;
-	if (stream_flows(rd, st, ns, why, sizeof(why)) < 0) {
+	if (stream_flows(rd, p, st, ns, why, sizeof(why)) < 0) {
 		free(ns);
 		return -ENOENT;
 	}
 	for (size_t i = 0; i < ns->nflows; i++) {
 		struct nft_elem e, *found;
 		nft_flow_elem(&ns->flows[i], &e);
-		found = bsearch(&e, p->old, p->nold, sizeof(e), cmp_elem);
-		if (found == NULL || memcmp(found->data, e.data, 16) != 0) {
+		found = bsearch(&e, p->old, p->nold, sizeof(e), nft_elem_cmp);
+		if (found == NULL || memcmp(found->data, e.data,
+		    sizeof(e.data)) != 0) {
 			free(ns);
 			return -ENOENT;
 		}

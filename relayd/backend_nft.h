@@ -9,13 +9,18 @@
  * packet of a flow finds its rewrite in one map keyed on the full 4-tuple
  * (so only the latched peer matches: strict source), conntrack remembers
  * it, and every later packet of both directions is rewritten by conntrack
- * alone. IPv4 only.
+ * alone. IPv4 streams use `table ip trunkline` (map dnat4), IPv6 streams
+ * `table ip6 trunkline` (map dnat6); a stream with one leg of each family
+ * cannot be NATed by conntrack and stays in userspace.
  */
 #ifndef TRUNKLINE_BACKEND_NFT_H
 #define TRUNKLINE_BACKEND_NFT_H
 
 #include <stdint.h>
+#include <stdbool.h>
 #include <netinet/in.h>
+
+#include "relayd.h"
 
 #define NFT_TABLE	"trunkline"
 /* ct mark of the entries we create, so that a flush finds only ours. */
@@ -24,19 +29,32 @@
 /*
  * One direction of one kind (RTP or RTCP) of a stream: packets from
  * `peer` to `local` leave from `out_local` to `out_peer`. Addresses and
- * ports in network byte order.
+ * ports in network byte order; the *_addr fields for AF_INET, the *6
+ * fields for AF_INET6 (both legs of a flow are of one family).
  */
 struct nft_flow {
+	int		 family;
 	uint32_t	 peer_addr, local_addr, out_local_addr, out_peer_addr;
+	struct in6_addr	 peer6, local6, out_local6, out_peer6;
 	uint16_t	 peer_port, local_port, out_local_port, out_peer_port;
 };
 
-/* dnat4 element: key saddr.sport.daddr.dport, data out_local.out_peer. */
+/*
+ * dnat4/dnat6 element: key saddr.sport.daddr.dport, data
+ * out_local.out_peer (each field padded to 4 bytes, as nft concatenates:
+ * 16 bytes for IPv4, 40 for IPv6; the rest zero).
+ */
+#define NFT_ELEM4_LEN	16
+#define NFT_ELEM6_LEN	40
 struct nft_elem {
-	uint8_t		 key[16];
-	uint8_t		 data[16];
+	int		 family;
+	uint8_t		 key[NFT_ELEM6_LEN];
+	uint8_t		 data[NFT_ELEM6_LEN];
 };
 void	 nft_flow_elem(const struct nft_flow *, struct nft_elem *);
+void	 nft_elem_flow(const struct nft_elem *, struct nft_flow *);
+/* Order of family and key (qsort, bsearch). */
+int	 nft_elem_cmp(const void *, const void *);
 
 /* ---- nft_ruleset.c ---- */
 struct mnl_socket;
@@ -44,10 +62,14 @@ struct mnl_socket *nf_batch_sock_open(int bufsz);
 struct nft_sock;
 int	 nft_sock_open(struct nft_sock **);
 void	 nft_sock_close(struct nft_sock *);
-/* Does our table exist? 1, 0 or -errno. */
-int	 nft_table_exists(struct nft_sock *);
-/* Keys of the dnat4 elements in the kernel now (adoption after restart). */
-int	 nft_dump_keys(struct nft_sock *, struct nft_elem **, size_t *n);
+/* Does our table of this family (AF_INET, AF_INET6) exist? 1, 0 or -errno. */
+int	 nft_table_exists(struct nft_sock *, int family);
+/*
+ * Append the dnat4 (AF_INET) or dnat6 (AF_INET6) elements in the kernel
+ * now to *keys (adoption after restart).
+ */
+int	 nft_dump_keys(struct nft_sock *, int family, struct nft_elem **,
+	    size_t *n);
 
 /*
  * A transaction: begin, queue changes, commit. The table is replaced
@@ -55,11 +77,22 @@ int	 nft_dump_keys(struct nft_sock *, struct nft_elem **, size_t *n);
  * either the old ruleset or the new one.
  */
 int	 nft_tx_begin(struct nft_sock *);
-/* addrs: the relay's IPv4 addresses (network order) that notrack covers. */
-int	 nft_tx_table_build(struct nft_sock *, bool exists, uint16_t port_min,
-	    uint16_t port_max, int nifaces, const uint32_t *addrs, int naddrs);
-int	 nft_tx_table_delete(struct nft_sock *);
-/* Move flows in or out of the kernel path: dnat4 elements. */
+/*
+ * The relay's addresses that notrack covers, per family (network order).
+ * The ip6 table is built only when there are IPv6 addresses; `exists`
+ * and `exists6` say which tables are there now (replaced or deleted).
+ */
+struct nft_addrs {
+	uint32_t	 v4[RELAYD_MAX_IFACES];
+	int		 n4;
+	struct in6_addr	 v6[RELAYD_MAX_IFACES];
+	int		 n6;
+};
+int	 nft_tx_table_build(struct nft_sock *, bool exists, bool exists6,
+	    uint16_t port_min, uint16_t port_max, int nifaces,
+	    const struct nft_addrs *);
+int	 nft_tx_table_delete(struct nft_sock *, int family);
+/* Move flows in or out of the kernel path: dnat4/dnat6 elements. */
 int	 nft_tx_flows(struct nft_sock *, bool add, const struct nft_flow *,
 	    size_t n);
 /* 0 or the first error the kernel reported; msg says where. */
@@ -93,7 +126,7 @@ int	 ct_flush_ours(struct ct_sock *, const struct nft_elem *keep,
  * a port in [min, max], or from one; the host's other flows stay.
  */
 int	 ct_flush_ports(struct ct_sock *, uint16_t min, uint16_t max,
-	    const uint32_t *addrs, int naddrs);
+	    const struct nft_addrs *);
 /* Count entries with our mark (tests, diagnostics). */
 int	 ct_count_ours(struct ct_sock *);
 

@@ -10,6 +10,9 @@
  *   - read the per-entry packet and byte counters (nf_conntrack_acct),
  *   - find and delete every entry carrying our ct mark (start, exit, and
  *     entries of streams that did not come back after a restart).
+ * Requests about one flow carry the flow's family (the kernel parses the
+ * tuple by it); dumps ask for every family (AF_UNSPEC) and sort the
+ * entries by their own.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -71,7 +74,8 @@ ct_close(struct ct_sock *s)
 }
 
 static struct nlmsghdr *
-ct_hdr(struct ct_sock *s, char *at, uint8_t type, uint16_t flags)
+ct_hdr(struct ct_sock *s, char *at, uint8_t type, uint16_t flags,
+    uint8_t family)
 {
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(at);
 	struct nfgenmsg *nfh;
@@ -80,7 +84,7 @@ ct_hdr(struct ct_sock *s, char *at, uint8_t type, uint16_t flags)
 	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
 	nlh->nlmsg_seq = s->seq++;
 	nfh = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfh));
-	nfh->nfgen_family = AF_INET;
+	nfh->nfgen_family = family;
 	nfh->version = NFNETLINK_V0;
 	nfh->res_id = 0;
 	return nlh;
@@ -88,15 +92,33 @@ ct_hdr(struct ct_sock *s, char *at, uint8_t type, uint16_t flags)
 
 /* The original tuple peer -> local of a flow. */
 static void
-set_tuple(struct nf_conntrack *ct, uint32_t saddr, uint16_t sport,
-    uint32_t daddr, uint16_t dport)
+set_tuple(struct nf_conntrack *ct, const struct nft_flow *f)
 {
-	nfct_set_attr_u8(ct, ATTR_L3PROTO, AF_INET);
-	nfct_set_attr_u32(ct, ATTR_IPV4_SRC, saddr);
-	nfct_set_attr_u32(ct, ATTR_IPV4_DST, daddr);
+	nfct_set_attr_u8(ct, ATTR_L3PROTO, (uint8_t)f->family);
+	if (f->family == AF_INET6) {
+		nfct_set_attr(ct, ATTR_IPV6_SRC, &f->peer6);
+		nfct_set_attr(ct, ATTR_IPV6_DST, &f->local6);
+	} else {
+		nfct_set_attr_u32(ct, ATTR_IPV4_SRC, f->peer_addr);
+		nfct_set_attr_u32(ct, ATTR_IPV4_DST, f->local_addr);
+	}
 	nfct_set_attr_u8(ct, ATTR_L4PROTO, IPPROTO_UDP);
-	nfct_set_attr_u16(ct, ATTR_PORT_SRC, sport);
-	nfct_set_attr_u16(ct, ATTR_PORT_DST, dport);
+	nfct_set_attr_u16(ct, ATTR_PORT_SRC, f->peer_port);
+	nfct_set_attr_u16(ct, ATTR_PORT_DST, f->local_port);
+}
+
+/* Is the entry's original source the flow's peer? */
+static bool
+orig_from(const struct nf_conntrack *ct, const struct nft_flow *f)
+{
+	const void *a;
+
+	if (nfct_get_attr_u16(ct, ATTR_ORIG_PORT_SRC) != f->peer_port)
+		return false;
+	if (f->family != AF_INET6)
+		return nfct_get_attr_u32(ct, ATTR_ORIG_IPV4_SRC) == f->peer_addr;
+	a = nfct_get_attr(ct, ATTR_ORIG_IPV6_SRC);
+	return a != NULL && memcmp(a, &f->peer6, 16) == 0;
 }
 
 /* Answers of one batch: a ct message (GET) and one ack per request. */
@@ -126,9 +148,7 @@ parse_ct(struct answers *a, const struct nlmsghdr *nlh)
 		return;
 	c->found = true;
 	c->id = nfct_get_attr_u32(a->ct, ATTR_ID);
-	c->orig_from_peer =
-	    nfct_get_attr_u32(a->ct, ATTR_ORIG_IPV4_SRC) == f->peer_addr &&
-	    nfct_get_attr_u16(a->ct, ATTR_ORIG_PORT_SRC) == f->peer_port;
+	c->orig_from_peer = orig_from(a->ct, f);
 	c->pkts[0] = nfct_get_attr_u64(a->ct, ATTR_ORIG_COUNTER_PACKETS);
 	c->bytes[0] = nfct_get_attr_u64(a->ct, ATTR_ORIG_COUNTER_BYTES);
 	c->pkts[1] = nfct_get_attr_u64(a->ct, ATTR_REPL_COUNTER_PACKETS);
@@ -179,10 +199,9 @@ per_flow(struct ct_sock *s, uint8_t type, const struct nft_flow *flows,
 		while (done + a.n < n && len + CT_MSG_ROOM <= CT_BATCH_BYTES) {
 			const struct nft_flow *f = &flows[done + a.n];
 			struct nlmsghdr *nlh = ct_hdr(s, s->buf + len, type,
-			    NLM_F_ACK);
+			    NLM_F_ACK, (uint8_t)f->family);
 			nfct_set_attr_u32(s->ct, ATTR_ID, 0);
-			set_tuple(s->ct, f->peer_addr, f->peer_port,
-			    f->local_addr, f->local_port);
+			set_tuple(s->ct, f);
 			nfct_nlmsg_build(nlh, s->ct);
 			len += NLMSG_ALIGN(nlh->nlmsg_len);
 			a.n++;
@@ -216,8 +235,7 @@ ct_get_flows(struct ct_sock *s, const struct nft_flow *flows, size_t n,
 struct dump {
 	struct nf_conntrack	*ct;
 	uint16_t		 port_min, port_max;	/* host order; 0: by keys */
-	const uint32_t		*addrs;		/* with ports: relay addresses */
-	int			 naddrs;
+	const struct nft_addrs	*addrs;		/* with ports: relay addresses */
 	const struct nft_elem	*keep;
 	size_t			 nkeep;
 	struct nft_flow		*gone;		/* entries to delete */
@@ -225,61 +243,74 @@ struct dump {
 	int			 err;
 };
 
-static int
-cmp_key(const void *a, const void *b)
-{
-	return memcmp(((const struct nft_elem *)a)->key,
-	    ((const struct nft_elem *)b)->key, 16);
-}
-
 static bool
-kept(const struct dump *d, uint32_t saddr, uint16_t sport, uint32_t daddr,
-    uint16_t dport)
+kept(const struct dump *d, const struct nft_flow *f)
 {
 	struct nft_elem k;
 
-	memset(&k, 0, sizeof(k));
-	memcpy(k.key, &saddr, 4);
-	memcpy(k.key + 4, &sport, 2);
-	memcpy(k.key + 8, &daddr, 4);
-	memcpy(k.key + 12, &dport, 2);
+	nft_flow_elem(f, &k);
 	return d->nkeep > 0 &&
-	    bsearch(&k, d->keep, d->nkeep, sizeof(k), cmp_key) != NULL;
+	    bsearch(&k, d->keep, d->nkeep, sizeof(k), nft_elem_cmp) != NULL;
 }
 
 /* addr:port (network order) is a relay address and a relay port. */
 static bool
-relay_end(const struct dump *d, uint32_t addr, uint16_t port)
+relay_end(const struct dump *d, int family, const uint32_t *a4,
+    const struct in6_addr *a6, uint16_t port)
 {
 	uint16_t p = ntohs(port);
 
 	if (p < d->port_min || p > d->port_max)
 		return false;
-	for (int i = 0; i < d->naddrs; i++)
-		if (d->addrs[i] == addr)
+	for (int i = 0; family == AF_INET && i < d->addrs->n4; i++)
+		if (d->addrs->v4[i] == *a4)
+			return true;
+	for (int i = 0; family == AF_INET6 && i < d->addrs->n6; i++)
+		if (memcmp(&d->addrs->v6[i], a6, 16) == 0)
 			return true;
 	return false;
+}
+
+/* The entry's original tuple as a flow (peer -> local); false: not IP. */
+static bool
+entry_flow(const struct nf_conntrack *ct, struct nft_flow *f)
+{
+	const void *a, *b;
+
+	memset(f, 0, sizeof(*f));
+	f->family = nfct_get_attr_u8(ct, ATTR_ORIG_L3PROTO);
+	if (f->family == AF_INET) {
+		f->peer_addr = nfct_get_attr_u32(ct, ATTR_ORIG_IPV4_SRC);
+		f->local_addr = nfct_get_attr_u32(ct, ATTR_ORIG_IPV4_DST);
+	} else if (f->family == AF_INET6) {
+		a = nfct_get_attr(ct, ATTR_ORIG_IPV6_SRC);
+		b = nfct_get_attr(ct, ATTR_ORIG_IPV6_DST);
+		if (a == NULL || b == NULL)
+			return false;
+		memcpy(&f->peer6, a, 16);
+		memcpy(&f->local6, b, 16);
+	} else
+		return false;
+	f->peer_port = nfct_get_attr_u16(ct, ATTR_ORIG_PORT_SRC);
+	f->local_port = nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST);
+	return true;
 }
 
 static int
 dump_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct dump *d = data;
-	struct nft_flow *f;
-	uint32_t sa, da;
-	uint16_t sp, dp;
+	struct nft_flow e;
 
-	if (nfct_nlmsg_parse(nlh, d->ct) < 0)
+	if (nfct_nlmsg_parse(nlh, d->ct) < 0 || !entry_flow(d->ct, &e))
 		return MNL_CB_OK;
-	sa = nfct_get_attr_u32(d->ct, ATTR_ORIG_IPV4_SRC);
-	da = nfct_get_attr_u32(d->ct, ATTR_ORIG_IPV4_DST);
-	sp = nfct_get_attr_u16(d->ct, ATTR_ORIG_PORT_SRC);
-	dp = nfct_get_attr_u16(d->ct, ATTR_ORIG_PORT_DST);
 	if (d->port_max != 0) {
 		if (nfct_get_attr_u8(d->ct, ATTR_ORIG_L4PROTO) != IPPROTO_UDP ||
-		    (!relay_end(d, da, dp) && !relay_end(d, sa, sp)))
+		    (!relay_end(d, e.family, &e.local_addr, &e.local6,
+		    e.local_port) && !relay_end(d, e.family, &e.peer_addr,
+		    &e.peer6, e.peer_port)))
 			return MNL_CB_OK;
-	} else if (kept(d, sa, sp, da, dp))
+	} else if (kept(d, &e))
 		return MNL_CB_OK;
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 256;
@@ -291,12 +322,7 @@ dump_cb(const struct nlmsghdr *nlh, void *data)
 		d->gone = v;
 		d->cap = cap;
 	}
-	f = &d->gone[d->n++];
-	memset(f, 0, sizeof(*f));
-	f->peer_addr = sa;
-	f->peer_port = sp;
-	f->local_addr = da;
-	f->local_port = dp;
+	d->gone[d->n++] = e;
 	return MNL_CB_OK;
 }
 
@@ -305,7 +331,8 @@ static int
 dump_ours(struct ct_sock *s, struct dump *d)
 {
 	char buf[1 << 16];
-	struct nlmsghdr *nlh = ct_hdr(s, buf, IPCTNL_MSG_CT_GET, NLM_F_DUMP);
+	struct nlmsghdr *nlh = ct_hdr(s, buf, IPCTNL_MSG_CT_GET, NLM_F_DUMP,
+	    AF_UNSPEC);
 	uint32_t seq = nlh->nlmsg_seq;
 	ssize_t n;
 	int rc;
@@ -340,7 +367,7 @@ ct_flush_ours(struct ct_sock *s, const struct nft_elem *keep, size_t nkeep)
 		if (sorted == NULL)
 			return -ENOMEM;
 		memcpy(sorted, keep, nkeep * sizeof(*sorted));
-		qsort(sorted, nkeep, sizeof(*sorted), cmp_key);
+		qsort(sorted, nkeep, sizeof(*sorted), nft_elem_cmp);
 		d.keep = sorted;
 		d.nkeep = nkeep;
 	}
@@ -364,10 +391,10 @@ ct_count_ours(struct ct_sock *s)
 
 int
 ct_flush_ports(struct ct_sock *s, uint16_t min, uint16_t max,
-    const uint32_t *addrs, int naddrs)
+    const struct nft_addrs *addrs)
 {
 	struct dump d = { .ct = s->ct, .port_min = min, .port_max = max,
-	    .addrs = addrs, .naddrs = naddrs };
+	    .addrs = addrs };
 	int rc = dump_ours(s, &d);
 
 	if (rc == 0 && d.n > 0)

@@ -1,7 +1,8 @@
 /*
  * nft_ruleset.c: the nft backend's table, built and changed with libnftnl
  * over one libmnl socket, always as batched transactions (one sendmsg,
- * every ack checked). Nothing outside `ip trunkline` is ever touched.
+ * every ack checked). Nothing outside `ip trunkline` and
+ * `ip6 trunkline` is ever touched.
  *
  *   table ip trunkline {
  *     map dnat4 { type ipv4_addr . inet_service . ipv4_addr . inet_service :
@@ -36,6 +37,20 @@
  *   one element per direction and kind carries all the rewrite data.
  * - `random` on snat skips nf_nat's bysource walk, which is O(n) when
  *   many flows share one source ip:port (the 7 kpps collapse).
+ *
+ * IPv6 streams get the same in `table ip6 trunkline` (built only when an
+ * interface has an IPv6 address), with one difference: an IPv6 address
+ * alone fills the 128-bit ct label, so out_local cannot travel in it.
+ * Instead nat_post looks the flow up again in dnat6, keyed on the
+ * entry's original tuple (`ct original saddr . proto-src . daddr .
+ * proto-dst`, which is the 4-tuple nat_pre saw):
+ *     chain nat_pre  { ...map @dnat6 -> (out_local, out_peer); ct mark set
+ *         TLK1; dnat ip6 to out_peer }
+ *     chain nat_post { ct mark TLK1: ct original tuple map @dnat6:
+ *         snat ip6 to out_local, flag random }
+ * The key (40 bytes) and data (40 bytes) do not both fit the 64 bytes of
+ * registers, so the lookup writes its data over its key (the kernel reads
+ * the key before it copies the data).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -62,6 +77,7 @@
 
 #define TYPE_BITS	6
 #define T_IPV4		7	/* nft's datatype ids, for `nft list` */
+#define T_IPV6		8
 #define T_SERVICE	13
 #define ELEMS_PER_MSG	256
 #define MSG_ROOM	(64u << 10)	/* the largest message we build */
@@ -75,6 +91,7 @@ struct nft_sock {
 	uint32_t		 first_seq;
 	int			 nmsgs;		/* messages that want an ack */
 	bool			 open_tx;
+	uint16_t		 fam;		/* NFPROTO_ of the table built */
 };
 
 /*
@@ -166,7 +183,7 @@ msg(struct nft_sock *s, uint16_t type, uint16_t flags)
 
 	if (p == NULL)
 		return NULL;
-	return nftnl_nlmsg_build_hdr(p, type, NFPROTO_IPV4,
+	return nftnl_nlmsg_build_hdr(p, type, s->fam,
 	    flags | NLM_F_ACK, s->seq++);
 }
 
@@ -280,7 +297,7 @@ add_table(struct nft_sock *s, uint16_t type)
 	if (t == NULL)
 		return -ENOMEM;
 	nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_TABLE);
-	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_IPV4);
+	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, s->fam);
 	nlh = msg(s, type, type == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0);
 	if (nlh == NULL) {
 		nftnl_table_free(t);
@@ -304,7 +321,7 @@ add_set(struct nft_sock *s, const char *name, uint32_t id, uint32_t flags,
 		return -ENOMEM;
 	nftnl_set_set_str(set, NFTNL_SET_TABLE, NFT_TABLE);
 	nftnl_set_set_str(set, NFTNL_SET_NAME, name);
-	nftnl_set_set_u32(set, NFTNL_SET_FAMILY, NFPROTO_IPV4);
+	nftnl_set_set_u32(set, NFTNL_SET_FAMILY, s->fam);
 	nftnl_set_set_u32(set, NFTNL_SET_ID, id);
 	nftnl_set_set_u32(set, NFTNL_SET_FLAGS, flags);
 	nftnl_set_set_u32(set, NFTNL_SET_KEY_TYPE, ktype);
@@ -337,7 +354,7 @@ add_chain(struct nft_sock *s, const char *name, const char *type,
 		return -ENOMEM;
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, NFT_TABLE);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_IPV4);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, s->fam);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, type);
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
 	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
@@ -429,13 +446,24 @@ e_imm(struct nftnl_rule *r, uint32_t dreg, const void *d, uint32_t len)
 	nftnl_rule_add_expr(r, e);
 }
 
+/* ct original <key> (an address or port of the original tuple) */
 static void
-e_nat(struct nftnl_rule *r, uint32_t type, uint32_t addr_reg,
+e_ct_orig(struct nftnl_rule *r, uint32_t key, uint32_t dreg)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("ct");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
+	nftnl_expr_set_u8(e, NFTNL_EXPR_CT_DIR, IP_CT_DIR_ORIGINAL);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, dreg);
+	nftnl_rule_add_expr(r, e);
+}
+
+static void
+e_nat(struct nftnl_rule *r, uint32_t fam, uint32_t type, uint32_t addr_reg,
     uint32_t proto_reg, uint32_t flags)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("nat");
 	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, type);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, fam);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, addr_reg);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, proto_reg);
 	if (flags != 0)
@@ -462,6 +490,16 @@ e_tuple(struct nftnl_rule *r)
 	e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_03);
 }
 
+/* The same for IPv6: REG32_00..09 (addresses 16 bytes, ports padded). */
+static void
+e_tuple6(struct nftnl_rule *r)
+{
+	e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, NFT_REG32_00);
+	e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, NFT_REG32_04);
+	e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 24, 16, NFT_REG32_05);
+	e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_09);
+}
+
 static int
 push_rule(struct nft_sock *s, const char *chain, struct nftnl_rule *r)
 {
@@ -469,7 +507,7 @@ push_rule(struct nft_sock *s, const char *chain, struct nftnl_rule *r)
 
 	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, NFT_TABLE);
 	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
-	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_IPV4);
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, s->fam);
 	nlh = msg(s, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND);
 	if (nlh == NULL) {
 		nftnl_rule_free(r);
@@ -481,7 +519,7 @@ push_rule(struct nft_sock *s, const char *chain, struct nftnl_rule *r)
 	return 0;
 }
 
-enum { SET_DNAT4 = 1 };
+enum { SET_DNAT4 = 1, SET_DNAT6 = 2 };
 
 /* The notrack rules of one relay address (network order). */
 static int
@@ -535,7 +573,7 @@ rules(struct nft_sock *s, uint16_t port_min, uint16_t port_max,
 	e_imm(r, NFT_REG32_08, &mark, sizeof(mark));
 	e_ct_set(r, NFT_CT_MARK, NFT_REG32_08);
 	e_ct_set(r, NFT_CT_LABELS, NFT_REG32_04);
-	e_nat(r, NFT_NAT_DNAT, NFT_REG32_06, NFT_REG32_07, 0);
+	e_nat(r, NFPROTO_IPV4, NFT_NAT_DNAT, NFT_REG32_06, NFT_REG32_07, 0);
 	if ((rc = push_rule(s, "nat_pre", r)) < 0)
 		return rc;
 	/* nat_post: our entries take their source from the label. */
@@ -543,14 +581,121 @@ rules(struct nft_sock *s, uint16_t port_min, uint16_t port_max,
 	e_ct_get(r, NFT_CT_MARK, NFT_REG_1);
 	e_cmp(r, NFT_REG_1, NFT_CMP_EQ, &mark, sizeof(mark));
 	e_ct_get(r, NFT_CT_LABELS, NFT_REG32_00);
-	e_nat(r, NFT_NAT_SNAT, NFT_REG32_00, NFT_REG32_01,
+	e_nat(r, NFPROTO_IPV4, NFT_NAT_SNAT, NFT_REG32_00, NFT_REG32_01,
 	    NF_NAT_RANGE_PROTO_RANDOM);
 	return push_rule(s, "nat_post", r);
 }
 
+/* The notrack rules of one IPv6 relay address. */
+static int
+notrack_rules6(struct nft_sock *s, const struct in6_addr *addr, uint16_t lo,
+    uint16_t hi)
+{
+	struct nftnl_rule *r;
+	int rc;
+
+	r = nftnl_rule_alloc();
+	e_udp(r);
+	e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 24, 16, NFT_REG_1);
+	e_cmp(r, NFT_REG_1, NFT_CMP_EQ, addr, 16);
+	e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_04);
+	e_cmp(r, NFT_REG32_04, NFT_CMP_GTE, &lo, 2);
+	e_cmp(r, NFT_REG32_04, NFT_CMP_LTE, &hi, 2);
+	e_tuple6(r);
+	e_lookup(r, "dnat6", SET_DNAT6, NFT_REG32_00, -1, NFT_LOOKUP_F_INV);
+	nftnl_rule_add_expr(r, nftnl_expr_alloc("notrack"));
+	if ((rc = push_rule(s, "raw_pre", r)) < 0)
+		return rc;
+	r = nftnl_rule_alloc();
+	e_udp(r);
+	e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, NFT_REG_1);
+	e_cmp(r, NFT_REG_1, NFT_CMP_EQ, addr, 16);
+	e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, NFT_REG32_04);
+	e_cmp(r, NFT_REG32_04, NFT_CMP_GTE, &lo, 2);
+	e_cmp(r, NFT_REG32_04, NFT_CMP_LTE, &hi, 2);
+	nftnl_rule_add_expr(r, nftnl_expr_alloc("notrack"));
+	return push_rule(s, "raw_out", r);
+}
+
+static int
+rules6(struct nft_sock *s, uint16_t port_min, uint16_t port_max,
+    const struct nft_addrs *a)
+{
+	uint16_t lo = htons(port_min), hi = htons(port_max);
+	uint32_t mark = TL_CT_MARK;
+	struct nftnl_rule *r;
+	int rc;
+
+	for (int i = 0; i < a->n6; i++)
+		if ((rc = notrack_rules6(s, &a->v6[i], lo, hi)) < 0)
+			return rc;
+	/* nat_pre: data over the key: out_local 00..04, out_peer 05..09. */
+	r = nftnl_rule_alloc();
+	e_udp(r);
+	e_tuple6(r);
+	e_lookup(r, "dnat6", SET_DNAT6, NFT_REG32_00, NFT_REG32_00, 0);
+	e_imm(r, NFT_REG32_10, &mark, sizeof(mark));
+	e_ct_set(r, NFT_CT_MARK, NFT_REG32_10);
+	e_nat(r, NFPROTO_IPV6, NFT_NAT_DNAT, NFT_REG32_05, NFT_REG32_09, 0);
+	if ((rc = push_rule(s, "nat_pre", r)) < 0)
+		return rc;
+	/* nat_post: the original tuple finds the flow again: its out_local. */
+	r = nftnl_rule_alloc();
+	e_ct_get(r, NFT_CT_MARK, NFT_REG_1);
+	e_cmp(r, NFT_REG_1, NFT_CMP_EQ, &mark, sizeof(mark));
+	e_ct_orig(r, NFT_CT_SRC_IP6, NFT_REG32_00);
+	e_ct_orig(r, NFT_CT_PROTO_SRC, NFT_REG32_04);
+	e_ct_orig(r, NFT_CT_DST_IP6, NFT_REG32_05);
+	e_ct_orig(r, NFT_CT_PROTO_DST, NFT_REG32_09);
+	e_lookup(r, "dnat6", SET_DNAT6, NFT_REG32_00, NFT_REG32_00, 0);
+	e_nat(r, NFPROTO_IPV6, NFT_NAT_SNAT, NFT_REG32_00, NFT_REG32_04,
+	    NF_NAT_RANGE_PROTO_RANDOM);
+	return push_rule(s, "nat_post", r);
+}
+
+static int
+chains(struct nft_sock *s)
+{
+	int rc;
+
+	if ((rc = add_chain(s, "raw_pre", "filter", NF_INET_PRE_ROUTING,
+	    NF_IP_PRI_RAW)) < 0 ||
+	    (rc = add_chain(s, "raw_out", "filter", NF_INET_LOCAL_OUT,
+	    NF_IP_PRI_RAW)) < 0 ||
+	    (rc = add_chain(s, "nat_pre", "nat", NF_INET_PRE_ROUTING,
+	    NF_IP_PRI_NAT_DST)) < 0 ||
+	    (rc = add_chain(s, "nat_post", "nat", NF_INET_POST_ROUTING,
+	    NF_IP_PRI_NAT_SRC)) < 0)
+		return rc;
+	return 0;
+}
+
+/* table ip6 trunkline, replacing or deleting the one there. */
+static int
+table6_build(struct nft_sock *s, bool exists, uint32_t size,
+    uint16_t port_min, uint16_t port_max, const struct nft_addrs *a)
+{
+	uint32_t pair = T_IPV6 << TYPE_BITS | T_SERVICE;
+	uint32_t quad = pair << (2 * TYPE_BITS) | pair;
+	int rc;
+
+	s->fam = NFPROTO_IPV6;
+	if (exists && (rc = add_table(s, NFT_MSG_DELTABLE)) < 0)
+		return rc;
+	if (a->n6 == 0)
+		return 0;
+	if ((rc = add_table(s, NFT_MSG_NEWTABLE)) < 0 ||
+	    (rc = add_set(s, "dnat6", SET_DNAT6, NFT_SET_MAP, quad,
+	    NFT_ELEM6_LEN, quad, NFT_ELEM6_LEN, size)) < 0 ||
+	    (rc = chains(s)) < 0)
+		return rc;
+	return rules6(s, port_min, port_max, a);
+}
+
 int
-nft_tx_table_build(struct nft_sock *s, bool exists, uint16_t port_min,
-    uint16_t port_max, int nifaces, const uint32_t *addrs, int naddrs)
+nft_tx_table_build(struct nft_sock *s, bool exists, bool exists6,
+    uint16_t port_min, uint16_t port_max, int nifaces,
+    const struct nft_addrs *a)
 {
 	uint32_t service = T_SERVICE, ip = T_IPV4;
 	uint32_t pair = ip << TYPE_BITS | service;
@@ -561,25 +706,22 @@ nft_tx_table_build(struct nft_sock *s, bool exists, uint16_t port_min,
 
 	if (size < 1024)
 		size = 1024;
+	if ((rc = table6_build(s, exists6, size, port_min, port_max, a)) < 0)
+		return rc;
+	s->fam = NFPROTO_IPV4;
 	if ((exists && (rc = add_table(s, NFT_MSG_DELTABLE)) < 0) ||
 	    (rc = add_table(s, NFT_MSG_NEWTABLE)) < 0 ||
 	    (rc = add_set(s, "dnat4", SET_DNAT4, NFT_SET_MAP, quad, 16, quad,
 	    16, size)) < 0 ||
-	    (rc = add_chain(s, "raw_pre", "filter", NF_INET_PRE_ROUTING,
-	    NF_IP_PRI_RAW)) < 0 ||
-	    (rc = add_chain(s, "raw_out", "filter", NF_INET_LOCAL_OUT,
-	    NF_IP_PRI_RAW)) < 0 ||
-	    (rc = add_chain(s, "nat_pre", "nat", NF_INET_PRE_ROUTING,
-	    NF_IP_PRI_NAT_DST)) < 0 ||
-	    (rc = add_chain(s, "nat_post", "nat", NF_INET_POST_ROUTING,
-	    NF_IP_PRI_NAT_SRC)) < 0)
+	    (rc = chains(s)) < 0)
 		return rc;
-	return rules(s, port_min, port_max, addrs, naddrs);
+	return rules(s, port_min, port_max, a->v4, a->n4);
 }
 
 int
-nft_tx_table_delete(struct nft_sock *s)
+nft_tx_table_delete(struct nft_sock *s, int family)
 {
+	s->fam = family == AF_INET6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
 	return add_table(s, NFT_MSG_DELTABLE);
 }
 
@@ -589,6 +731,18 @@ void
 nft_flow_elem(const struct nft_flow *f, struct nft_elem *e)
 {
 	memset(e, 0, sizeof(*e));
+	e->family = f->family;
+	if (f->family == AF_INET6) {
+		memcpy(e->key, &f->peer6, 16);
+		memcpy(e->key + 16, &f->peer_port, 2);
+		memcpy(e->key + 20, &f->local6, 16);
+		memcpy(e->key + 36, &f->local_port, 2);
+		memcpy(e->data, &f->out_local6, 16);
+		memcpy(e->data + 16, &f->out_local_port, 2);
+		memcpy(e->data + 20, &f->out_peer6, 16);
+		memcpy(e->data + 36, &f->out_peer_port, 2);
+		return;
+	}
 	memcpy(e->key, &f->peer_addr, 4);
 	memcpy(e->key + 4, &f->peer_port, 2);
 	memcpy(e->key + 8, &f->local_addr, 4);
@@ -599,25 +753,65 @@ nft_flow_elem(const struct nft_flow *f, struct nft_elem *e)
 	memcpy(e->data + 12, &f->out_peer_port, 2);
 }
 
-static struct nftnl_set *
-elem_set(const char *name)
+void
+nft_elem_flow(const struct nft_elem *e, struct nft_flow *f)
 {
+	memset(f, 0, sizeof(*f));
+	f->family = e->family;
+	if (e->family == AF_INET6) {
+		memcpy(&f->peer6, e->key, 16);
+		memcpy(&f->peer_port, e->key + 16, 2);
+		memcpy(&f->local6, e->key + 20, 16);
+		memcpy(&f->local_port, e->key + 36, 2);
+		memcpy(&f->out_local6, e->data, 16);
+		memcpy(&f->out_local_port, e->data + 16, 2);
+		memcpy(&f->out_peer6, e->data + 20, 16);
+		memcpy(&f->out_peer_port, e->data + 36, 2);
+		return;
+	}
+	memcpy(&f->peer_addr, e->key, 4);
+	memcpy(&f->peer_port, e->key + 4, 2);
+	memcpy(&f->local_addr, e->key + 8, 4);
+	memcpy(&f->local_port, e->key + 12, 2);
+	memcpy(&f->out_local_addr, e->data, 4);
+	memcpy(&f->out_local_port, e->data + 4, 2);
+	memcpy(&f->out_peer_addr, e->data + 8, 4);
+	memcpy(&f->out_peer_port, e->data + 12, 2);
+}
+
+int
+nft_elem_cmp(const void *a, const void *b)
+{
+	const struct nft_elem *x = a, *y = b;
+
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	return memcmp(x->key, y->key, sizeof(x->key));
+}
+
+static struct nftnl_set *
+elem_set(int family)
+{
+	const char *name = family == AF_INET6 ? "dnat6" : "dnat4";
 	struct nftnl_set *set = nftnl_set_alloc();
 
 	if (set == NULL)
 		return NULL;
 	nftnl_set_set_str(set, NFTNL_SET_TABLE, NFT_TABLE);
 	nftnl_set_set_str(set, NFTNL_SET_NAME, name);
-	nftnl_set_set_u32(set, NFTNL_SET_FAMILY, NFPROTO_IPV4);
+	nftnl_set_set_u32(set, NFTNL_SET_FAMILY, family == AF_INET6 ?
+	    NFPROTO_IPV6 : NFPROTO_IPV4);
 	return set;
 }
 
 static int
 push_elems(struct nft_sock *s, struct nftnl_set *set, bool add)
 {
-	struct nlmsghdr *nlh = msg(s, add ? NFT_MSG_NEWSETELEM :
-	    NFT_MSG_DELSETELEM, add ? NLM_F_CREATE : 0);
+	struct nlmsghdr *nlh;
 
+	s->fam = (uint16_t)nftnl_set_get_u32(set, NFTNL_SET_FAMILY);
+	nlh = msg(s, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
+	    add ? NLM_F_CREATE : 0);
 	if (nlh == NULL) {
 		nftnl_set_free(set);
 		return -ENOMEM;
@@ -628,40 +822,59 @@ push_elems(struct nft_sock *s, struct nftnl_set *set, bool add)
 	return 0;
 }
 
-int
-nft_tx_flows(struct nft_sock *s, bool add, const struct nft_flow *f,
-    size_t n)
+/* The flows of one family: one message per ELEMS_PER_MSG. */
+static int
+tx_flows_of(struct nft_sock *s, int family, bool add,
+    const struct nft_flow *f, size_t n)
 {
+	uint32_t len = family == AF_INET6 ? NFT_ELEM6_LEN : NFT_ELEM4_LEN;
 	struct nft_elem el;
 	size_t i = 0;
 	int rc;
 
-	while (i < n) {
-		struct nftnl_set *set = elem_set("dnat4");
-		if (set == NULL)
+	for (;;) {
+		struct nftnl_set *set;
+		size_t k = 0;
+		while (i < n && f[i].family != family)
+			i++;
+		if (i == n)
+			return 0;
+		if ((set = elem_set(family)) == NULL)
 			return -ENOMEM;
-		for (size_t k = 0; k < ELEMS_PER_MSG && i < n; k++, i++) {
-			struct nftnl_set_elem *e = nftnl_set_elem_alloc();
-			if (e == NULL) {
+		for (; k < ELEMS_PER_MSG && i < n; i++) {
+			struct nftnl_set_elem *e;
+			if (f[i].family != family)
+				continue;
+			if ((e = nftnl_set_elem_alloc()) == NULL) {
 				nftnl_set_free(set);
 				return -ENOMEM;
 			}
 			nft_flow_elem(&f[i], &el);
-			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, el.key, 16);
+			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, el.key, len);
 			if (add)
 				nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA,
-				    el.data, 16);
+				    el.data, len);
 			nftnl_set_elem_add(set, e);
+			k++;
 		}
 		if ((rc = push_elems(s, set, add)) < 0)
 			return rc;
 	}
-	return 0;
+}
+
+int
+nft_tx_flows(struct nft_sock *s, bool add, const struct nft_flow *f,
+    size_t n)
+{
+	int rc = tx_flows_of(s, AF_INET, add, f, n);
+
+	return rc < 0 ? rc : tx_flows_of(s, AF_INET6, add, f, n);
 }
 
 /* ---- queries ---- */
 
 struct query {
+	int	 family;
 	int	 err;
 	bool	 done;
 	struct nft_elem *keys;
@@ -683,10 +896,11 @@ elem_cb(const struct nlmsghdr *nlh, void *data)
 	it = nftnl_set_elems_iter_create(set);
 	for (e = it ? nftnl_set_elems_iter_cur(it) : NULL; e != NULL;
 	    e = nftnl_set_elems_iter_next(it)) {
-		uint32_t klen = 0, dlen = 0;
+		uint32_t klen = 0, dlen = 0, want = q->family == AF_INET6 ?
+		    NFT_ELEM6_LEN : NFT_ELEM4_LEN;
 		const void *k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
 		const void *d = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &dlen);
-		if (k == NULL || klen != 16)
+		if (k == NULL || klen != want)
 			continue;
 		if (q->n == q->cap) {
 			size_t cap = q->cap ? q->cap * 2 : 1024;
@@ -699,9 +913,10 @@ elem_cb(const struct nlmsghdr *nlh, void *data)
 			q->cap = cap;
 		}
 		memset(&q->keys[q->n], 0, sizeof(q->keys[q->n]));
-		memcpy(q->keys[q->n].key, k, 16);
-		if (d != NULL && dlen == 16)
-			memcpy(q->keys[q->n].data, d, 16);
+		q->keys[q->n].family = q->family;
+		memcpy(q->keys[q->n].key, k, want);
+		if (d != NULL && dlen == want)
+			memcpy(q->keys[q->n].data, d, want);
 		q->n++;
 	}
 	if (it != NULL)
@@ -734,7 +949,7 @@ request(struct nft_sock *s, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 }
 
 int
-nft_table_exists(struct nft_sock *s)
+nft_table_exists(struct nft_sock *s, int family)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nftnl_table *t = nftnl_table_alloc();
@@ -743,8 +958,8 @@ nft_table_exists(struct nft_sock *s)
 
 	if (t == NULL)
 		return -ENOMEM;
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_IPV4,
-	    NLM_F_ACK, s->seq++);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, family == AF_INET6 ?
+	    NFPROTO_IPV6 : NFPROTO_IPV4, NLM_F_ACK, s->seq++);
 	nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_TABLE);
 	nftnl_table_nlmsg_build_payload(nlh, t);
 	nftnl_table_free(t);
@@ -755,28 +970,27 @@ nft_table_exists(struct nft_sock *s)
 }
 
 int
-nft_dump_keys(struct nft_sock *s, struct nft_elem **keys, size_t *n)
+nft_dump_keys(struct nft_sock *s, int family, struct nft_elem **keys,
+    size_t *n)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nftnl_set *set = elem_set("dnat4");
-	struct query q = { 0, false, NULL, 0, 0 };
+	struct nftnl_set *set = elem_set(family);
+	struct query q = { family, 0, false, *keys, *n, *n };
 	struct nlmsghdr *nlh;
 	int rc;
 
 	if (set == NULL)
 		return -ENOMEM;
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_IPV4,
-	    NLM_F_DUMP | NLM_F_ACK, s->seq++);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, family == AF_INET6 ?
+	    NFPROTO_IPV6 : NFPROTO_IPV4, NLM_F_DUMP | NLM_F_ACK, s->seq++);
 	nftnl_set_elems_nlmsg_build_payload(nlh, set);
 	nftnl_set_free(set);
 	rc = request(s, nlh, elem_cb, &q);
 	if (rc == 0 && q.err < 0)
 		rc = q.err;
-	if (rc < 0) {
-		free(q.keys);
+	*keys = q.keys;	/* the caller frees them, on error too */
+	if (rc < 0)
 		return rc;
-	}
-	*keys = q.keys;
 	*n = q.n;
 	return 0;
 }

@@ -9,4 +9,4 @@ case $B in *asan*) FLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-po
 # shellcheck disable=SC2046,SC2086
 cc $FLAGS -D_GNU_SOURCE -I"$ROOT/proto" -I"$ROOT/relayd" $(pkg-config --cflags jansson) \
 	-o "$OUT" "$ROOT/bench/nft/nftdrive.c" "$B/librelayd.a" "$B/libproto.a" \
-	$(pkg-config --libs jansson libmnl libnftnl libnetfilter_conntrack) -lm
+	$(pkg-config --libs jansson libmnl libnftnl libnetfilter_conntrack libssl libcrypto libsrtp2) -lm

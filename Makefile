@@ -53,6 +53,8 @@ CTLD_SRC   := $(filter-out controller/main.c controller/fuzz_%.c,$(wildcard cont
 CTLD_OBJ   := $(CTLD_SRC:%.c=$(BUILD)/%.o)
 SOFIA_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags sofia-sip-ua 2>/dev/null))
 SOFIA_LIBS := $(shell pkg-config --libs sofia-sip-ua 2>/dev/null)
+# web.c: libwebsockets on a libuv loop (the WebRTC gateway's listener)
+WEB_LIBS := $(shell pkg-config --libs libwebsockets libuv 2>/dev/null)
 BINS += $(BUILD)/trunkline-controller
 $(BUILD)/controller/%.o: ALL_CFLAGS += $(SOFIA_CFLAGS)
 $(BUILD)/tests/unit/test_ctl_%.o: ALL_CFLAGS += $(SOFIA_CFLAGS) -Icontroller
@@ -114,12 +116,12 @@ $(BUILD)/libcontroller.a: $(CTLD_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/trunkline-controller: $(BUILD)/controller/main.o $(BUILD)/libcontroller.a $(BUILD)/libproto.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(SOFIA_LIBS) $(PKG_LIBS_PROTO) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(SOFIA_LIBS) $(WEB_LIBS) $(PKG_LIBS_PROTO) -lm
 
 # Controller unit tests (test_ctl_*) link the controller's objects.
 $(BUILD)/tests/test_ctl_%: $(BUILD)/tests/unit/test_ctl_%.o $(BUILD)/libcontroller.a $(BUILD)/libproto.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(SOFIA_LIBS) $(PKG_LIBS_PROTO) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(SOFIA_LIBS) $(WEB_LIBS) $(PKG_LIBS_PROTO) -lm
 
 # Unit tests link against the daemon's objects (all but main) and cmocka.
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/librelayd.a $(BUILD)/libproto.a

@@ -680,7 +680,8 @@ parse_top(cfg_t *c, json_t *root, struct ctl_conf *conf, su_root_t *sroot)
 	    "log_level", "unknown_source", "invite_timeout", "max_duration",
 	    "relay_timeout", "relay_grace", "failover_codes", "trunks", "gateways",
 	    "carriers", "lcr", "routes", "protection",
-	    "accounts", "registrar", "emergency", "enum", "refusals", NULL };
+	    "accounts", "registrar", "emergency", "enum", "refusals", "web",
+	    NULL };
 	char level[16] = "", unk[16] = "";
 
 	if (proto_cfg_keys(c, root, "", keys) < 0 ||
@@ -702,7 +703,8 @@ parse_top(cfg_t *c, json_t *root, struct ctl_conf *conf, su_root_t *sroot)
 	    0, 600) < 0 ||
 	    parse_codes(c, json_object_get(root, "failover_codes"), conf) < 0 ||
 	    protect_parse(c, json_object_get(root, "protection"), conf) < 0 ||
-	    refusal_parse(c, json_object_get(root, "refusals"), conf) < 0)
+	    refusal_parse(c, json_object_get(root, "refusals"), conf) < 0 ||
+	    web_parse(c, json_object_get(root, "web"), conf) < 0)	/* web.c */
 		return -1;
 	if (level[0] != '\0' && log_level_parse(level, &conf->log_level) < 0)
 		return fail(c, "log_level", "'%s' is not one of debug, info, "
@@ -786,6 +788,7 @@ conf_free(struct ctl_conf *conf)
 	for (int i = 0; conf->gateways && i < conf->ngateways + 1; i++)
 		free(conf->gateways[i].probe);
 	protect_conf_free(conf->protect);
+	web_conf_free(conf->web);
 	for (int i = 0; conf->carriers && i < conf->ncarriers + 1; i++)
 		free(conf->carriers[i].gws);
 	for (int i = 0; conf->tables && i < conf->ntables + 1; i++) {

@@ -221,6 +221,7 @@ struct ctl_conf {
 	struct local_conf	*local;		/* registrar.c: accounts... */
 	char			 refusal_path[256];	/* cdr.c: refusal CDRs */
 	double			 refusal_rate, refusal_burst;	/* lines/s; 0 off */
+	struct web_conf		*web;		/* web.c: NULL no listener */
 };
 
 /* 0, or -1 with "file:line: field: message" in err. root may be NULL
@@ -371,6 +372,7 @@ struct leg {
 	int		 side;		/* 0 A (caller), 1 B (callee) */
 	struct sdp_origin sdp;		/* o= we send on this leg */
 	bool		 answered;
+	struct webleg	*web;		/* webcall.c: a browser leg (no nh) */
 };
 
 enum call_state { CS_INIT, CS_OFFERING, CS_CALLING, CS_EARLY, CS_CONNECTED,
@@ -451,6 +453,8 @@ struct call {
 };
 
 struct call	*call_new(struct ctl *, nua_handle_t *, const sip_t *);
+struct call	*call_alloc(struct ctl *, const char *call_id,
+	    const char *from_tag);
 void	 call_free(struct call *);
 /* Finish and free the call once no handle and no request is left. */
 void	 call_check(struct call *);
@@ -708,6 +712,7 @@ struct ctl {
 	int			 nself;
 	double			 self_at;	/* when read (monotonic) */
 	struct auth		*auth;		/* auth.c: nonce key and uses */
+	struct web		*web;		/* web.c: the browser listener */
 };
 
 /*
@@ -811,5 +816,121 @@ json_t	*protect_json(struct ctl *);
 void	 protect_auth_failed(struct ctl *, const struct sockaddr *,
 	    const char *user);
 bool	 protect_auth_banned(struct ctl *, const char *user);
+
+/* ---- web.c, webproto.c, websdp.c, webcall.c: the WebRTC gateway's
+ * signalling (issue 14). web.c is the HTTPS + WSS listener
+ * (libwebsockets on a libuv loop embedded in the su_root); webproto.c
+ * the JSON protocol over the WebSocket (PROTOCOL.md, "Browser
+ * signalling"); websdp.c browser SDP <-> relay media; webcall.c the
+ * browser leg of a call. ---- */
+struct web_conf {
+	char		 listen[128];		/* host:port */
+	char		 address[64];		/* host part */
+	uint16_t	 port;
+	bool		 loopback;
+	char		 cert[256], key[256];	/* "" plain (loopback only) */
+	char		 root[256];		/* the web phone's files */
+	int		 max_connections;
+	int		 max_message;		/* bytes of one message */
+	int		 max_messages;		/* per connection */
+	double		 rate, burst;		/* messages/s per connection */
+	int		 max_errors;		/* bad messages, then closed */
+	int		 max_login_failures;	/* per connection, then closed */
+};
+int	 web_parse(struct proto_cfg *, json_t *o, struct ctl_conf *);
+void	 web_conf_free(struct web_conf *);
+int	 web_open(struct ctl *);
+void	 web_close(struct ctl *);
+json_t	*web_json(struct ctl *);
+
+struct web_stats {
+	uint64_t	 connections, refused_connections;
+	uint64_t	 messages, malformed, oversized, rate_limited;
+	uint64_t	 closed_by_limit, logins, login_failures, login_banned;
+	uint64_t	 calls, unauthenticated;
+};
+/* One WebSocket connection: web.c's transport part, webproto.c's state. */
+struct webconn {
+	struct ctl	*ctl;
+	void		*wsi;			/* struct lws */
+	char		 peer[64];
+	struct sockaddr_storage sa;
+	/* web.c */
+	char		*rx;			/* a message being assembled */
+	size_t		 rxlen;
+	bool		 rx_oversized;
+	struct webmsg	*outq, *outq_tail;
+	int		 noutq;
+	bool		 closing;		/* close after the queue drains */
+	bool		 close_sent;
+	int		 close_code;
+	char		 close_why[64];
+	struct webconn	*next;
+	/* webproto.c */
+	int		 state;			/* WS_NEW, WS_HELLO, WS_CHALLENGED, WS_USER */
+	char		 user[64];
+	char		 nonce[33];
+	int		 login_failures, errors;
+	uint64_t	 nmsg;
+	double		 tokens, last;
+	struct webleg	*legs;			/* its calls */
+	int		 nlegs;
+};
+/* web.c: queue one message (stolen) / close with a WebSocket status
+ * after what is queued. */
+int	 web_send(struct webconn *, json_t *msg);
+void	 web_close_conn(struct webconn *, int code, const char *why);
+struct web_stats *web_stats(struct ctl *);
+/* The listener's settings (from the config it started with). */
+const struct web_conf *web_limits(struct ctl *);
+/* webproto.c */
+void	 webproto_message(struct webconn *, const char *buf, size_t len);
+void	 webproto_closed(struct webconn *);
+/* A clear error to the client: {type:"error", code, message, in, id}. */
+void	 webproto_error(struct webconn *, const char *code, const char *in,
+	    json_t *id, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* websdp.c: the browser's offer -> relay media (WebRTC fields, the SIP
+ * peer's transport) and a plain RTP/AVP SDP for the SIP side (G.711 and
+ * telephone-event only, no ICE/DTLS attributes). 0 or -EINVAL (err). */
+int	 websdp_offer(const char *sdp, json_t **media, char **sip_sdp,
+	    char *err, size_t errlen);
+/* A relay reply for a WebRTC leg + the SIP side's SDP (its codecs, those
+ * of the browser's offer with the same payload types) -> the browser's SDP (ice-lite, our ICE and DTLS, the relay's candidate
+ * only, rtcp-mux, mid and BUNDLE). NULL and err. */
+char	*websdp_answer(json_t *media, const char *sip_sdp,
+	    const char *browser_offer, char *err, size_t errlen);
+/* The first a=mid of an SDP ("0" if none), into out. */
+void	 websdp_mid(const char *sdp, char *out, size_t len);
+/* webcall.c: a browser leg of a call. */
+struct webleg {
+	struct webconn	*conn;		/* NULL: the browser went away */
+	struct call	*call;
+	char		 id[48];	/* the call's id on the WebSocket */
+	char		*offer;		/* the browser's SDP */
+	json_t		*media;		/* the relay offer's media */
+	bool		 ended;		/* "ended" sent; detached next turn */
+	su_timer_t	*end_timer;
+	struct webleg	*next;		/* in conn->legs */
+};
+/* call from the logged-in user to `to` with the browser's offer. 0, or
+ * an error code for webproto_error() in *code. */
+int	 webcall_start(struct webconn *, json_t *seq, const char *id,
+	    const char *to, const char *sdp, const char **code, char *why,
+	    size_t len);
+int	 webcall_hangup(struct webconn *, const char *id);
+struct webleg *webcall_find(struct webconn *, const char *id);
+void	 webcall_conn_gone(struct webconn *);
+/* The call code's side of a browser leg (invite.c, hangup.c, call.c). */
+bool	 leg_live(const struct leg *);
+json_t	*webleg_offer_media(struct call *, char *err, size_t errlen);
+void	 webleg_respond(struct leg *, int status, const char *why);
+/* The relay's reply to the SIP side's answer (status, its SDP): the
+ * browser's answer, ringing, or the end of the call. */
+void	 webleg_relay_answer(struct call *, int status,
+	    const struct relay_reply *, const char *sip_sdp);
+/* The SIP side's answer media: the reply must describe the WebRTC leg. */
+void	 webleg_answer_media(struct call *, json_t *media);
+void	 webleg_bye(struct leg *, const char *reason);
+void	 webleg_destroy(struct leg *);
 
 #endif

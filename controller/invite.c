@@ -101,7 +101,7 @@ on_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
 
 	if (rr->ok)
 		k->relay_session = true;
-	if (k->a.nh == NULL || k->finished) {
+	if (!leg_live(&k->a) || k->finished) {
 		call_check(k);	/* the caller went away meanwhile */
 		return;
 	}
@@ -273,7 +273,7 @@ b2bua_routed(struct call *k, int n)
 	char err[160];
 	json_t *media;
 
-	if (k->a.nh == NULL || k->finished || k->state == CS_ENDING) {
+	if (!leg_live(&k->a) || k->finished || k->state == CS_ENDING) {
 		call_check(k);	/* the caller went away meanwhile */
 		return;
 	}
@@ -314,7 +314,8 @@ b2bua_routed(struct call *k, int n)
 		fail_a(k, 488, "no SDP offer (late offer is not supported)");
 		return;
 	}
-	media = sdp_to_media(k->offer, strlen(k->offer), err, sizeof(err));
+	media = k->a.web != NULL ? webleg_offer_media(k, err, sizeof(err)) :
+	    sdp_to_media(k->offer, strlen(k->offer), err, sizeof(err));
 	if (media == NULL) {
 		clog_msg(c, LL_NOTICE, "call %s: %s", k->call_id, err);
 		fail_a(k, 488, err);
@@ -353,7 +354,7 @@ on_invite_timeout(struct ctl *c, su_timer_t *t, void *arg)
 	    k->call_id, k->cand[k->attempt].gw->name, k->conf->invite_timeout);
 	record_attempt(k, 408);
 	destroy_leg(&k->b);
-	if (k->a.nh == NULL || k->state == CS_ENDING) {
+	if (!leg_live(&k->a) || k->state == CS_ENDING) {
 		call_check(k);
 		return;
 	}
@@ -406,7 +407,7 @@ start_attempt(struct call *k)
 	identity_out(k, gw, hostbuf, from, sizeof(from), cid, sizeof(cid));
 	json_array_append_new(k->attempts, json_pack("{s:s,s:s}", "gateway",
 	    gw->name, "carrier", k->cand[k->attempt].carrier));
-	k->b = (struct leg){ k, NULL, 1, k->b.sdp, false };
+	k->b = (struct leg){ k, NULL, 1, k->b.sdp, false, NULL };
 	k->b_acked = k->auth_tried = false;
 	/* An outbound proxy is a pre-loaded loose route (RFC 3261 8.1.2). */
 	if (gw->proxy[0] != '\0')
@@ -457,7 +458,10 @@ on_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 	struct call *k = ax->k;
 	char err[160], *sdp = NULL;
 
-	if (k->a.nh != NULL && !k->a.answered && !k->finished) {
+	if (k->a.web != NULL && !k->a.answered && !k->finished) {
+		/* webcall.c: the browser's answer, or the end */
+		webleg_relay_answer(k, ax->status, rr, ax->body);
+	} else if (k->a.nh != NULL && !k->a.answered && !k->finished) {
 		if (rr->ok)
 			sdp = sdp_rewrite(ax->body, strlen(ax->body),
 			    rr->media, &k->a.sdp, err, sizeof(err));
@@ -515,6 +519,8 @@ answer_via_relay(struct call *k, int status, const sip_t *sip)
 			b2bua_hangup(c, k->relay_key, BY_CONTROLLER, err);
 		return;
 	}
+	if (k->a.web != NULL)
+		webleg_answer_media(k, media);
 	ax = calloc(1, sizeof(*ax));
 	ax->k = k;
 	ax->status = status;
@@ -537,7 +543,7 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 	if (sip != NULL && sip->sip_call_id != NULL && k->b_call_id[0] == '\0')
 		snprintf(k->b_call_id, sizeof(k->b_call_id), "%s",
 		    sip->sip_call_id->i_id);
-	if (k->a.nh == NULL || k->state == CS_ENDING) {
+	if (!leg_live(&k->a) || k->state == CS_ENDING) {
 		/* The caller is gone: a late answer is hung up. */
 		if (status >= 200 && status < 300) {
 			nua_ack(l->nh, TAG_END());
@@ -556,6 +562,8 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 		k->state = CS_EARLY;
 		if (has_sdp)
 			answer_via_relay(k, status, sip);
+		else if (k->a.web != NULL)
+			webleg_respond(&k->a, status, NULL);
 		else
 			nua_respond(k->a.nh, status, sip_status_phrase(status),
 			    TAG_END());

@@ -137,7 +137,9 @@ reinvite_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip,
 		nua_respond(l->nh, SIP_200_OK, NUTAG_WITH_THIS(nua), TAG_END());
 		return;
 	}
-	if (k->state != CS_CONNECTED || k->reinv != 0) {
+	/* A browser leg (webcall.c) takes no re-offer yet. */
+	if (k->state != CS_CONNECTED || k->reinv != 0 || k->a.web != NULL ||
+	    k->b.web != NULL) {
 		int st = k->reinv ? 491 : 488;
 		nua_respond(l->nh, st, sip_status_phrase(st),
 		    NUTAG_WITH_THIS(nua), TAG_END());

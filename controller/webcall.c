@@ -1,0 +1,354 @@
+/*
+ * webcall.c: the browser leg of a call (issue 14).
+ *
+ * A call's leg is a SIP dialog (its nua handle) or, here, a browser on a
+ * WebSocket: struct leg carries a `web` pointer instead of a handle, and
+ * the few places where the call code speaks to its caller ask this file
+ * (leg_live() for "is the caller still there", webleg_respond() for a
+ * final status, webleg_relay_answer() for the answer, webleg_bye() for a
+ * hangup, webleg_destroy() when the leg goes). Everything else (limits,
+ * local routing, rules, LCR, transforms, failover, relay, CDRs) is the
+ * SIP pipeline unchanged: a web user's call is a call from that local
+ * account's trunk.
+ *
+ * Nua reports a leg's end from the loop, never inside the call that
+ * caused it, and the call code relies on that (it goes on using the call
+ * after fail_a() or bye_leg()). A browser leg keeps the rule: its end is
+ * a zero timer that detaches it and runs call_check() on the next turn.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "controller.h"
+
+#include <sofia-sip/sip_status.h>
+
+#define WEB_MAX_CALLS	2	/* per connection: a call and one more */
+
+bool
+leg_live(const struct leg *l)
+{
+	return l->nh != NULL || l->web != NULL;
+}
+
+struct webleg *
+webcall_find(struct webconn *cn, const char *id)
+{
+	for (struct webleg *wl = cn->legs; wl != NULL; wl = wl->next)
+		if (strcmp(wl->id, id) == 0)
+			return wl;
+	return NULL;
+}
+
+static void
+unlink_leg(struct webleg *wl)
+{
+	struct webconn *cn = wl->conn;
+
+	if (cn == NULL)
+		return;
+	for (struct webleg **pp = &cn->legs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == wl) {
+			*pp = wl->next;
+			cn->nlegs--;
+			break;
+		}
+	wl->conn = NULL;
+}
+
+static void
+event(struct webleg *wl, json_t *msg)
+{
+	if (wl->conn != NULL)
+		web_send(wl->conn, msg);
+	else
+		json_decref(msg);
+}
+
+/* The leg is gone: the call no longer waits for it. */
+void
+webleg_destroy(struct leg *l)
+{
+	struct webleg *wl = l->web;
+
+	if (wl == NULL)
+		return;
+	l->web = NULL;
+	unlink_leg(wl);
+	su_timer_destroy(wl->end_timer);
+	json_decref(wl->media);
+	free(wl->offer);
+	free(wl);
+}
+
+static void
+on_end_timer(struct ctl *c, su_timer_t *t, void *arg)
+{
+	struct leg *l = arg;
+	struct call *k = l->call;
+
+	destroy_leg(l);
+	call_check(k);
+}
+
+/* Tell the browser the call ended; the leg goes on the next turn. */
+static void
+end_leg(struct leg *l, int code, const char *reason)
+{
+	struct webleg *wl = l->web;
+
+	if (wl->ended)
+		return;
+	wl->ended = true;
+	event(wl, json_pack("{s:s,s:s,s:i,s:s}", "type", "ended", "call",
+	    wl->id, "code", code, "reason", reason ? reason :
+	    sip_status_phrase(code) ? sip_status_phrase(code) : ""));
+	unlink_leg(wl);
+	su_timer_set_interval(wl->end_timer, on_end_timer, l, 0);
+}
+
+void
+webleg_respond(struct leg *l, int status, const char *why)
+{
+	struct webleg *wl = l->web;
+
+	if (status < 200) {
+		if (status >= 180)
+			event(wl, json_pack("{s:s,s:s,s:i}", "type", "ringing",
+			    "call", wl->id, "code", status));
+		return;
+	}
+	end_leg(l, status, why);
+}
+
+void
+webleg_bye(struct leg *l, const char *reason)
+{
+	end_leg(l, l->answered ? 200 : 487, reason ? reason : "hangup");
+}
+
+json_t *
+webleg_offer_media(struct call *k, char *err, size_t errlen)
+{
+	struct webleg *wl = k->a.web;
+
+	if (wl->media == NULL) {
+		snprintf(err, errlen, "no browser offer");
+		return NULL;
+	}
+	/* relay_offer() steals it and keeps it for a retry */
+	return json_incref(wl->media);
+}
+
+void
+webleg_answer_media(struct call *k, json_t *media)
+{
+	size_t i;
+	json_t *o;
+
+	json_array_foreach(media, i, o)
+		json_object_set_new(o, "peer_transport",
+		    json_string("UDP/TLS/RTP/SAVPF"));
+}
+
+static void
+on_max_duration(struct ctl *c, su_timer_t *t, void *arg)
+{
+	struct call *k = arg;
+
+	b2bua_hangup(c, k->relay_key, BY_CONTROLLER, "max duration");
+}
+
+void
+webleg_relay_answer(struct call *k, int status, const struct relay_reply *rr,
+    const char *sip_sdp)
+{
+	struct ctl *c = k->ctl;
+	struct webleg *wl = k->a.web;
+	char err[160], *sdp;
+
+	if (!rr->ok) {
+		clog_msg(c, LL_WARNING, "call %s: relay %s: answer failed: %s",
+		    k->call_id, relay_name(k->relay), rr->error);
+		b2bua_relay_lost(k, rr->answered ? "media relay failed "
+		    "(answer refused)" : "media relay failed (no reply)");
+		return;
+	}
+	if (status < 200) {	/* early media: the browser hears the answer */
+		webleg_respond(&k->a, status, NULL);
+		return;
+	}
+	snprintf(err, sizeof(err), "out of memory");
+	if (wl->offer == NULL || (sdp = websdp_answer(rr->media, sip_sdp,
+	    wl->offer, err, sizeof(err))) == NULL) {
+		clog_msg(c, LL_WARNING, "call %s: %s", k->call_id, err);
+		b2bua_hangup(c, k->relay_key, BY_CONTROLLER, err);
+		return;
+	}
+	k->a.answered = true;
+	k->state = CS_CONNECTED;
+	k->connect_t = wall_now();
+	k->final_code = status;
+	if (k->conf->max_duration > 0)
+		su_timer_set_interval(k->duration_timer, on_max_duration, k,
+		    (su_duration_t)(k->conf->max_duration * 1000));
+	/* No ACK will come from a browser: B's 2xx is ACKed now. */
+	if (k->b.nh != NULL && !k->b_acked) {
+		nua_ack(k->b.nh, TAG_END());
+		k->b_acked = true;
+	}
+	event(wl, json_pack("{s:s,s:s,s:s}", "type", "answered", "call",
+	    wl->id, "sdp", sdp));
+	free(sdp);
+}
+
+static void
+random_hex(char *out, size_t bytes)
+{
+	uint8_t r[16] = { 0 };
+
+	if (bytes > sizeof(r))
+		bytes = sizeof(r);
+	(void)getrandom(r, bytes, 0);
+	for (size_t i = 0; i < bytes; i++)
+		snprintf(out + 2 * i, 3, "%02x", r[i]);
+}
+
+/* Identity of a web user's call: the account's number, no PAI. */
+static int
+numbers_in(struct call *k, const char *to, const char *user)
+{
+	snprintf(k->called_in, sizeof(k->called_in), "%s", to);
+	snprintf(k->calling_in, sizeof(k->calling_in), "%s", user);
+	if (xform_apply(&k->trunk->xf.called, k->called_in, k->called,
+	    sizeof(k->called)) < 0 ||
+	    xform_apply(&k->trunk->xf.calling, k->calling_in, k->calling,
+	    sizeof(k->calling)) < 0)
+		return -ENOSPC;
+	snprintf(k->asserted, sizeof(k->asserted), "%s", k->calling);
+	k->screening = "unverified";
+	return 0;
+}
+
+int
+webcall_start(struct webconn *cn, json_t *seq, const char *id,
+    const char *to, const char *sdp, const char **code, char *why,
+    size_t len)
+{
+	struct ctl *c = cn->ctl;
+	struct trunk *t = local_identify(c->conf, cn->user);
+	char cid[48], tag[24], uri[256];
+	struct webleg *wl;
+	json_t *media;
+	char *sip_sdp;
+	struct call *k;
+	bool bypass = false;
+	int st;
+
+	if (t == NULL) {
+		*code = "not_logged_in";
+		snprintf(why, len, "the account is gone (reload)");
+		return -EPERM;
+	}
+	if (cn->nlegs >= WEB_MAX_CALLS) {
+		*code = "too_many_calls";
+		snprintf(why, len, "at most %d calls per connection",
+		    WEB_MAX_CALLS);
+		return -EBUSY;
+	}
+	if (websdp_offer(sdp, &media, &sip_sdp, why, len) < 0) {
+		*code = "bad_sdp";
+		return -EINVAL;
+	}
+	if ((st = local_admit(c, t, to, &bypass)) != 0 ||
+	    (!bypass && limits_admit(c, t, mono_now()) > 0)) {
+		if (st == 0)
+			c->stats.rejected_limits++;
+		*code = "refused";
+		snprintf(why, len, "%s (%d)", st ? "not admitted" :
+		    "over the account's limits", st ? st : 503);
+		json_decref(media);
+		free(sip_sdp);
+		return -EPERM;
+	}
+	snprintf(cid, sizeof(cid), "web-");
+	random_hex(cid + 4, 12);
+	random_hex(tag, 8);
+	if ((k = call_alloc(c, cid, tag)) == NULL ||
+	    (wl = calloc(1, sizeof(*wl))) == NULL) {
+		if (k != NULL)
+			call_free(k);
+		if (!bypass)
+			limits_release(c, t->name);
+		json_decref(media);
+		free(sip_sdp);
+		*code = "internal";
+		snprintf(why, len, "out of memory");
+		return -ENOMEM;
+	}
+	wl->conn = cn;
+	wl->call = k;
+	wl->media = media;
+	wl->end_timer = su_timer_create(su_root_task(c->root), 0);
+	snprintf(wl->id, sizeof(wl->id), "%s", id);
+	wl->offer = strdup(sdp);
+	wl->next = cn->legs;
+	cn->legs = wl;
+	cn->nlegs++;
+	k->a.web = wl;
+	k->trunk = t;
+	k->limit_held = !bypass;
+	k->max_forwards = 69;
+	snprintf(k->src, sizeof(k->src), "%.59s", cn->peer);
+	k->offer = sip_sdp;
+	snprintf(uri, sizeof(uri), "sip:%s@%s", to, c->contact);
+	k->rq_uri = su_strdup(k->home, uri);
+	snprintf(uri, sizeof(uri), "sip:%s@%s", cn->user, c->contact);
+	k->from_uri = su_strdup(k->home, uri);
+	clog_msg(c, LL_INFO, "call %s: web user %s (%s) calls %s", k->call_id,
+	    cn->user, cn->peer, to);
+	/* Before anything the pipeline may say about the call. */
+	web_send(cn, json_pack("{s:s,s:s,s:O*}", "type", "calling", "call", id,
+	    "seq", seq));
+	if (numbers_in(k, to, cn->user) < 0) {
+		fail_a(k, 484, "number too long after transforms");
+		return 0;
+	}
+	/* The SIP pipeline from the local step on (invite.c). */
+	if ((k->ncand = local_route(k)) == CTL_ROUTE_PENDING) {
+		k->ncand = 0;
+		return 0;
+	}
+	b2bua_routed(k, k->ncand);
+	return 0;
+}
+
+int
+webcall_hangup(struct webconn *cn, const char *id)
+{
+	struct webleg *wl = webcall_find(cn, id);
+	struct call *k;
+
+	if (wl == NULL)
+		return -ENOENT;
+	k = wl->call;
+	clog_msg(cn->ctl, LL_INFO, "call %s: web user %s hangs up", k->call_id,
+	    cn->user);
+	leg_terminated(cn->ctl, &k->a);		/* like a BYE or CANCEL */
+	return 0;
+}
+
+/* The WebSocket closed: each of its calls is hung up by its caller. */
+void
+webcall_conn_gone(struct webconn *cn)
+{
+	for (int i = 0; cn->legs != NULL && i < WEB_MAX_CALLS + 1; i++) {
+		struct webleg *wl = cn->legs;
+		unlink_leg(wl);
+		if (!wl->ended)
+			leg_terminated(cn->ctl, &wl->call->a);
+	}
+}

@@ -337,6 +337,12 @@ webcall_hangup(struct webconn *cn, const char *id)
 	k = wl->call;
 	clog_msg(cn->ctl, LL_INFO, "call %s: web user %s hangs up", k->call_id,
 	    cn->user);
+	/* "ended" closes every call on the client's side too */
+	if (!wl->ended)
+		event(wl, json_pack("{s:s,s:s,s:i,s:s}", "type", "ended",
+		    "call", wl->id, "code", k->a.answered ? 200 : 487,
+		    "reason", "hangup"));
+	wl->ended = true;
 	leg_terminated(cn->ctl, &k->a);		/* like a BYE or CANCEL */
 	return 0;
 }

@@ -122,8 +122,9 @@ field(struct webconn *cn, json_t *o, const char *type, json_t *seq,
 	if (s == NULL || strlen(s) < min || strlen(s) > max ||
 	    (extra != NULL && !chars_ok(s, extra))) {
 		snprintf(what, sizeof(what), "'%s' must be a string of %zu..%zu "
-		    "characters%s%s", key, min, max, extra ? ": letters, digits, "
-		    "or any of " : "", extra ? extra : "");
+		    "characters%s%s", key, min, max, extra == NULL ? "" :
+		    extra[0] ? ": letters, digits, or any of " : ": letters and "
+		    "digits", extra ? extra : "");
 		bad(cn, "invalid_value", type, seq, what);
 		return -1;
 	}
@@ -325,7 +326,7 @@ on_dtmf(struct webconn *cn, json_t *o, json_t *seq)
 	const char *id, *digits;
 
 	if (field(cn, o, "dtmf", seq, "call", 1, 32, "_-", &id) < 0 ||
-	    field(cn, o, "dtmf", seq, "digits", 1, 32, "", &digits) < 0)
+	    field(cn, o, "dtmf", seq, "digits", 1, 32, "*#", &digits) < 0)
 		return;
 	if (strspn(digits, "0123456789*#ABCD") != strlen(digits)) {
 		bad(cn, "invalid_value", "dtmf", seq, "'digits' may hold "

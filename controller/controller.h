@@ -450,6 +450,7 @@ struct call {
 	const char		*screening;	/* owned, replaced, trusted, ... */
 	char			 pai_in[CTL_NUM_MAX];	/* PAI user as received */
 	char			 asserted[CTL_NUM_MAX], asserted_out[CTL_NUM_MAX];
+	bool			 b_web;	/* webcall.c: the relay's B leg is WebRTC */
 };
 
 struct call	*call_new(struct ctl *, nua_handle_t *, const sip_t *);
@@ -467,6 +468,11 @@ json_t	*calls_to_json(struct ctl *);
 /* ---- invite.c: a new INVITE up to the gateway's answer, failover ---- */
 void	 new_invite(struct ctl *, nua_t *, nua_handle_t *, const sip_t *);
 void	 b_response(struct ctl *, struct leg *, int status, const sip_t *);
+/* The next attempt (webcall.c, after a re-offer); B's answer media
+ * (stolen) and body to the relay, then A hears status (a browser B). */
+void	 b2bua_attempt(struct call *);
+void	 b2bua_answer(struct call *, int status, json_t *media,
+	    const char *body);
 void	 on_invite_timeout(struct ctl *, su_timer_t *, void *arg);
 
 /* ---- reinvite.c: re-INVITE/UPDATE re-offers through the relay ---- */
@@ -869,6 +875,7 @@ struct webconn {
 	/* webproto.c */
 	int		 state;			/* WS_NEW, WS_HELLO, WS_CHALLENGED, WS_USER */
 	char		 user[64];
+	bool		 logged_in;
 	char		 nonce[33];
 	int		 login_failures, errors;
 	uint64_t	 nmsg;
@@ -881,6 +888,8 @@ struct webconn {
 int	 web_send(struct webconn *, json_t *msg);
 void	 web_close_conn(struct webconn *, int code, const char *why);
 struct web_stats *web_stats(struct ctl *);
+/* The newest connection logged in as user, or NULL. */
+struct webconn *web_find_user(struct ctl *, const char *user);
 /* The listener's settings (from the config it started with). */
 const struct web_conf *web_limits(struct ctl *);
 /* webproto.c */
@@ -889,13 +898,14 @@ void	 webproto_closed(struct webconn *);
 /* A clear error to the client: {type:"error", code, message, in, id}. */
 void	 webproto_error(struct webconn *, const char *code, const char *in,
 	    json_t *id, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-/* websdp.c: the browser's offer -> relay media (WebRTC fields, the SIP
- * peer's transport) and a plain RTP/AVP SDP for the SIP side (G.711 and
+/* websdp.c: the browser's offer (or answer) -> relay media (WebRTC
+ * fields, peer_transport: the other leg's) and a plain RTP/AVP SDP for the SIP side (G.711 and
  * telephone-event only, no ICE/DTLS attributes). 0 or -EINVAL (err). */
-int	 websdp_offer(const char *sdp, json_t **media, char **sip_sdp,
-	    char *err, size_t errlen);
-/* A relay reply for a WebRTC leg + the SIP side's SDP (its codecs, those
- * of the browser's offer with the same payload types) -> the browser's SDP (ice-lite, our ICE and DTLS, the relay's candidate
+int	 websdp_offer(const char *sdp, const char *peer_transport,
+	    json_t **media, char **sip_sdp, char *err, size_t errlen);
+/* A relay reply for a WebRTC leg + the other side's SDP (its codecs, those
+ * of the browser's offer with the same payload types; browser_offer NULL:
+ * we make the offer to a browser, mid 0) -> the browser's SDP (ice-lite, our ICE and DTLS, the relay's candidate
  * only, rtcp-mux, mid and BUNDLE). NULL and err. */
 char	*websdp_answer(json_t *media, const char *sip_sdp,
 	    const char *browser_offer, char *err, size_t errlen);
@@ -918,6 +928,24 @@ int	 webcall_start(struct webconn *, json_t *seq, const char *id,
 	    const char *to, const char *sdp, const char **code, char *why,
 	    size_t len);
 int	 webcall_hangup(struct webconn *, const char *id);
+/* The browser answers an incoming call. 0, or an error code in *code. */
+int	 webcall_answer(struct webconn *, const char *id, const char *sdp,
+	    const char **code, char *why, size_t len);
+/* registrar.c: a logged-in browser of account a as a candidate (first,
+ * before its SIP contacts). 0 added, -ENOENT none. */
+int	 webcall_candidate(struct call *, const struct account *a,
+	    struct candidate *);
+bool	 candidate_is_web(const struct candidate *);
+/* invite.c hooks: the relay offer's peer_transport for the candidate
+ * (b2bua_routed); the B offer for a browser from the relay's reply
+ * (on_offered; 0, or -EINVAL with err); ring the browser (start_attempt);
+ * whether the relay's B leg must change transport first (1: a re-offer
+ * was sent, start_attempt runs again from its reply). */
+void	 webcall_offer_media(struct call *, json_t *media);
+int	 webcall_b_offer(struct call *, json_t *relay_media, char *err,
+	    size_t errlen);
+void	 webcall_ring(struct call *);
+int	 webcall_switch(struct call *);
 struct webleg *webcall_find(struct webconn *, const char *id);
 void	 webcall_conn_gone(struct webconn *);
 /* The call code's side of a browser leg (invite.c, hangup.c, call.c). */

@@ -123,9 +123,12 @@ on_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
 		call_check(k);
 		return;
 	}
-	k->b_offer = sdp_rewrite(k->offer, strlen(k->offer),
-	    rr->media, &k->b.sdp, err,
-	    sizeof(err));
+	if (k->b_web)		/* webcall.c: an offer for a browser */
+		webcall_b_offer(k, rr->media, err, sizeof(err));
+	else
+		k->b_offer = sdp_rewrite(k->offer, strlen(k->offer),
+		    rr->media, &k->b.sdp, err,
+		    sizeof(err));
 	if (k->b_offer == NULL) {
 		clog_msg(c, LL_WARNING, "call %s: %s", k->call_id, err);
 		fail_a(k, 500, "SDP rewrite failed");
@@ -328,6 +331,7 @@ b2bua_routed(struct call *k, int n)
 		fail_a(k, 503, "no media relay");
 		return;
 	}
+	webcall_offer_media(k, media);	/* a browser B leg: WebRTC on the relay */
 	k->state = CS_OFFERING;
 	relay_offer(k, media, on_offered, k);
 }
@@ -386,6 +390,14 @@ start_attempt(struct call *k)
 	if (k->attempt >= k->ncand || gw == NULL) {
 		fail_a(k, 484, "number too long after transforms");
 		call_check(k);
+		return;
+	}
+	/* webcall.c: a logged-in browser is rung over its WebSocket (after
+	 * a re-offer when the relay's B leg must change transport). */
+	if (webcall_switch(k))
+		return;
+	if (candidate_is_web(&k->cand[k->attempt])) {
+		webcall_ring(k);
 		return;
 	}
 	if (gw->port != 0)
@@ -499,6 +511,30 @@ on_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 	free(ax->body);
 	free(ax);
 	call_check(k);
+}
+
+void
+b2bua_attempt(struct call *k)
+{
+	start_attempt(k);
+}
+
+/* B's answer media (stolen) and body to the relay; A hears status. */
+void
+b2bua_answer(struct call *k, int status, json_t *media, const char *body)
+{
+	struct answer_ctx *ax = calloc(1, sizeof(*ax));
+
+	if (ax == NULL || (ax->body = strdup(body)) == NULL) {
+		free(ax);
+		json_decref(media);
+		b2bua_hangup(k->ctl, k->relay_key, BY_CONTROLLER,
+		    "out of memory");
+		return;
+	}
+	ax->k = k;
+	ax->status = status;
+	relay_answer(k, media, on_answered, ax);
 }
 
 /* B's SDP goes to the relay; A hears status with the rewritten SDP. */
@@ -621,6 +657,10 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 void
 b2bua_retarget(struct call *k, int n)
 {
+	if (k->b.web != NULL) {		/* a ringing browser (webcall.c) */
+		webleg_bye(&k->b, "diverted");
+		destroy_leg(&k->b);
+	}
 	if (k->b.nh != NULL) {
 		if (!k->b.answered)
 			nua_cancel(k->b.nh, TAG_END());

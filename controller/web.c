@@ -260,6 +260,17 @@ web_stats(struct ctl *c)
 	return &c->web->stats;
 }
 
+struct webconn *
+web_find_user(struct ctl *c, const char *user)
+{
+	if (c->web == NULL)
+		return NULL;
+	for (struct webconn *cn = c->web->conns; cn != NULL; cn = cn->next)
+		if (cn->logged_in && !cn->closing && strcmp(cn->user, user) == 0)
+			return cn;
+	return NULL;
+}
+
 const struct web_conf *
 web_limits(struct ctl *c)
 {

@@ -84,13 +84,14 @@ webleg_destroy(struct leg *l)
 	free(wl);
 }
 
+/* The timer belongs to the webleg (destroying the leg cancels it). */
 static void
 on_end_timer(struct ctl *c, su_timer_t *t, void *arg)
 {
-	struct leg *l = arg;
-	struct call *k = l->call;
+	struct webleg *wl = arg;
+	struct call *k = wl->call;
 
-	destroy_leg(l);
+	destroy_leg(k->a.web == wl ? &k->a : &k->b);
 	call_check(k);
 }
 
@@ -107,7 +108,7 @@ end_leg(struct leg *l, int code, const char *reason)
 	    wl->id, "code", code, "reason", reason ? reason :
 	    sip_status_phrase(code) ? sip_status_phrase(code) : ""));
 	unlink_leg(wl);
-	su_timer_set_interval(wl->end_timer, on_end_timer, l, 0);
+	su_timer_set_interval(wl->end_timer, on_end_timer, wl, 0);
 }
 
 void
@@ -259,7 +260,7 @@ webcall_start(struct webconn *cn, json_t *seq, const char *id,
 		    WEB_MAX_CALLS);
 		return -EBUSY;
 	}
-	if (websdp_offer(sdp, &media, &sip_sdp, why, len) < 0) {
+	if (websdp_offer(sdp, "RTP/AVP", &media, &sip_sdp, why, len) < 0) {
 		*code = "bad_sdp";
 		return -EINVAL;
 	}
@@ -340,10 +341,14 @@ webcall_hangup(struct webconn *cn, const char *id)
 	/* "ended" closes every call on the client's side too */
 	if (!wl->ended)
 		event(wl, json_pack("{s:s,s:s,s:i,s:s}", "type", "ended",
-		    "call", wl->id, "code", k->a.answered ? 200 : 487,
+		    "call", wl->id, "code", (k->b.web == wl ? k->b.answered :
+		    k->a.answered) ? 200 : k->b.web == wl ? 603 : 487,
 		    "reason", "hangup"));
 	wl->ended = true;
-	leg_terminated(cn->ctl, &k->a);		/* like a BYE or CANCEL */
+	if (k->b.web == wl && !k->b.answered)	/* an incoming call declined */
+		b_response(cn->ctl, &k->b, 603, NULL);
+	else
+		leg_terminated(cn->ctl, k->b.web == wl ? &k->b : &k->a);
 	return 0;
 }
 
@@ -353,8 +358,217 @@ webcall_conn_gone(struct webconn *cn)
 {
 	for (int i = 0; cn->legs != NULL && i < WEB_MAX_CALLS + 1; i++) {
 		struct webleg *wl = cn->legs;
+		struct call *k = wl->call;
 		unlink_leg(wl);
-		if (!wl->ended)
-			leg_terminated(cn->ctl, &wl->call->a);
+		if (wl->ended)
+			continue;
+		if (k->b.web == wl && !k->b.answered)
+			b_response(cn->ctl, &k->b, 480, NULL);
+		else
+			leg_terminated(cn->ctl, k->b.web == wl ? &k->b : &k->a);
 	}
+}
+
+/* ---- calls to a web user: the browser as the B leg ---- */
+
+bool
+candidate_is_web(const struct candidate *cd)
+{
+	return cd->gw != NULL && strcmp(cd->gw->scheme, "web") == 0;
+}
+
+int
+webcall_candidate(struct call *k, const struct account *a,
+    struct candidate *cd)
+{
+	struct gateway *gw;
+
+	if (web_find_user(k->ctl, a->trunk.username) == NULL)
+		return -ENOENT;
+	if ((gw = su_zalloc(k->home, sizeof(*gw))) == NULL)
+		return -ENOMEM;
+	snprintf(gw->name, sizeof(gw->name), "web:%.59s", a->trunk.username);
+	snprintf(gw->scheme, sizeof(gw->scheme), "web");
+	snprintf(gw->host, sizeof(gw->host), "%s", a->trunk.username);
+	cd->gw = gw;
+	cd->carrier = "local";
+	cd->user = "";
+	return 0;
+}
+
+/* The transport the relay's other leg must have for this candidate. */
+static const char *
+peer_for(struct call *k)
+{
+	bool web = k->attempt < k->ncand &&
+	    candidate_is_web(&k->cand[k->attempt]);
+
+	k->b_web = web;
+	return web ? "UDP/TLS/RTP/SAVPF" : "RTP/AVP";
+}
+
+void
+webcall_offer_media(struct call *k, json_t *media)
+{
+	const char *peer = peer_for(k);
+	size_t i;
+	json_t *o;
+
+	/* A relay without WebRTC legs knows no peer_transport: a SIP-only
+	 * call never names it. */
+	if (!k->b_web && k->a.web == NULL)
+		return;
+	json_array_foreach(media, i, o)
+		json_object_set_new(o, "peer_transport", json_string(peer));
+}
+
+int
+webcall_b_offer(struct call *k, json_t *relay_media, char *err,
+    size_t errlen)
+{
+	free(k->b_offer);
+	/* A's codecs (G.711 and telephone-event among them), the relay's
+	 * WebRTC leg: an offer for the browser, mid 0. */
+	k->b_offer = websdp_answer(relay_media, k->offer, NULL, err, errlen);
+	return k->b_offer != NULL ? 0 : -EINVAL;
+}
+
+static void
+on_reoffered(struct ctl *c, void *arg, const struct relay_reply *rr)
+{
+	struct call *k = arg;
+	char err[160];
+
+	if (!leg_live(&k->a) || k->finished || k->state == CS_ENDING) {
+		call_check(k);
+		return;
+	}
+	if (!rr->ok) {
+		clog_msg(c, LL_WARNING, "call %s: relay %s: re-offer failed: %s",
+		    k->call_id, relay_name(k->relay), rr->error);
+		b2bua_relay_lost(k, "media relay failed (re-offer refused)");
+		call_check(k);
+		return;
+	}
+	if (k->b_web)
+		webcall_b_offer(k, rr->media, err, sizeof(err));
+	else {
+		free(k->b_offer);
+		k->b_offer = sdp_rewrite(k->offer, strlen(k->offer), rr->media,
+		    &k->b.sdp, err, sizeof(err));
+	}
+	if (k->b_offer == NULL) {
+		clog_msg(c, LL_WARNING, "call %s: %s", k->call_id, err);
+		fail_a(k, 500, "SDP for the next destination failed");
+		call_check(k);
+		return;
+	}
+	b2bua_attempt(k);
+}
+
+/*
+ * The relay's B leg is WebRTC for a browser and plain RTP for a SIP
+ * contact: moving from one to the other (an unanswered browser, then the
+ * account's phones) re-offers A's media with the other peer_transport
+ * first. 1: sent, b2bua_attempt() follows from the reply; 0: go on.
+ */
+int
+webcall_switch(struct call *k)
+{
+	bool was = k->b_web;
+	char err[160];
+	json_t *media;
+
+	if (candidate_is_web(&k->cand[k->attempt]) == was)
+		return 0;
+	media = k->a.web != NULL ? webleg_offer_media(k, err, sizeof(err)) :
+	    sdp_to_media(k->offer, strlen(k->offer), err, sizeof(err));
+	if (media != NULL && k->a.web != NULL) {
+		json_t *copy = json_deep_copy(media);
+		json_decref(media);
+		media = copy;
+	}
+	if (media == NULL) {
+		fail_a(k, 500, err);
+		call_check(k);
+		return 1;
+	}
+	webcall_offer_media(k, media);
+	clog_msg(k->ctl, LL_INFO, "call %s: re-offer for %s (%s)", k->call_id,
+	    k->cand[k->attempt].gw->name, k->b_web ? "WebRTC" : "RTP");
+	relay_offer(k, media, on_reoffered, k);
+	return 1;
+}
+
+void
+webcall_ring(struct call *k)
+{
+	const struct candidate *cd = &k->cand[k->attempt];
+	struct webconn *cn = web_find_user(k->ctl, cd->gw->host);
+	struct webleg *wl;
+
+	json_array_append_new(k->attempts, json_pack("{s:s,s:s}", "gateway",
+	    cd->gw->name, "carrier", cd->carrier));
+	if (cn == NULL || cn->nlegs >= WEB_MAX_CALLS ||
+	    (wl = calloc(1, sizeof(*wl))) == NULL) {
+		/* logged out meanwhile, or busy: like a phone's 480/486 */
+		b_response(k->ctl, &k->b, cn == NULL ? 480 : 486, NULL);
+		return;
+	}
+	wl->conn = cn;
+	wl->call = k;
+	wl->end_timer = su_timer_create(su_root_task(k->ctl->root), 0);
+	snprintf(wl->id, sizeof(wl->id), "in-%.44s", k->relay_key);
+	wl->next = cn->legs;
+	cn->legs = wl;
+	cn->nlegs++;
+	k->b = (struct leg){ k, NULL, 1, k->b.sdp, false, wl };
+	k->b_acked = true;		/* a browser sends no 2xx to ACK */
+	k->state = CS_CALLING;
+	clog_msg(k->ctl, LL_INFO, "call %s: attempt %d: ringing web user %s "
+	    "(%s)", k->call_id, k->attempt + 1, cn->user, cn->peer);
+	event(wl, json_pack("{s:s,s:s,s:s,s:s,s:s}", "type", "incoming",
+	    "call", wl->id, "from", k->calling, "to", cn->user, "sdp",
+	    k->b_offer));
+	/* The browser shows the call: the caller hears it ring. */
+	if (k->a.web != NULL)
+		webleg_respond(&k->a, 180, NULL);
+	else if (k->a.nh != NULL)
+		nua_respond(k->a.nh, SIP_180_RINGING, TAG_END());
+}
+
+int
+webcall_answer(struct webconn *cn, const char *id, const char *sdp,
+    const char **code, char *why, size_t len)
+{
+	struct webleg *wl = webcall_find(cn, id);
+	struct call *k;
+	json_t *media;
+	char *plain;
+
+	if (wl == NULL || wl->call->b.web != wl || wl->ended) {
+		*code = "no_such_call";
+		snprintf(why, len, "no incoming call '%s' on this connection",
+		    id);
+		return -ENOENT;
+	}
+	k = wl->call;
+	if (k->b.answered) {
+		*code = "invalid_value";
+		snprintf(why, len, "call '%s' is answered already", id);
+		return -EALREADY;
+	}
+	if (websdp_offer(sdp, k->a.web ? "UDP/TLS/RTP/SAVPF" : "RTP/AVP",
+	    &media, &plain, why, len) < 0) {
+		*code = "bad_sdp";
+		return -EINVAL;
+	}
+	k->b.answered = true;
+	record_attempt(k, 200);
+	snprintf(k->to_tag, sizeof(k->to_tag), "web-%s", id);
+	clog_msg(k->ctl, LL_INFO, "call %s: web user %s answers", k->call_id,
+	    cn->user);
+	b2bua_answer(k, 200, media, plain);
+	free(plain);
+	return 0;
 }

@@ -176,6 +176,11 @@ on_login(struct webconn *cn, json_t *o, json_t *seq)
 
 	if (field(cn, o, "login", seq, "username", 1, 63, "._-+@", &user) < 0)
 		return;
+	if (cn->logged_in) {
+		webproto_error(cn, "already_logged_in", "login", seq, "this "
+		    "connection is logged in as %s", cn->user);
+		return;
+	}
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
 		webproto_error(cn, "internal", "login", seq, "no randomness");
 		return;
@@ -258,6 +263,7 @@ on_auth(struct webconn *cn, json_t *o, json_t *seq)
 	/* The nonce is single-use: a new login is needed after any answer. */
 	cn->nonce[0] = '\0';
 	cn->state = WS_HELLO;
+	cn->logged_in = false;
 	if (t == NULL || banned || !same(want, resp)) {
 		st->login_failures++;
 		if (banned)
@@ -277,6 +283,7 @@ on_auth(struct webconn *cn, json_t *o, json_t *seq)
 	}
 	st->logins++;
 	cn->state = WS_USER;
+	cn->logged_in = true;
 	clog_msg(cn->ctl, LL_INFO, "web %s: logged in as %s", cn->peer,
 	    cn->user);
 	web_send(cn, json_pack("{s:s,s:s,s:O*}", "type", "logged_in",
@@ -306,12 +313,26 @@ on_call(struct webconn *cn, json_t *o, json_t *seq)
 	web_stats(cn->ctl)->calls++;
 }
 
+/* An incoming call's answer from the browser. */
+static void
+on_answer(struct webconn *cn, json_t *o, json_t *seq)
+{
+	const char *id, *sdp, *code = "internal";
+	char why[160];
+
+	if (field(cn, o, "answer", seq, "call", 1, 47, "_-", &id) < 0 ||
+	    field(cn, o, "answer", seq, "sdp", 10, 65536, NULL, &sdp) < 0)
+		return;
+	if (webcall_answer(cn, id, sdp, &code, why, sizeof(why)) < 0)
+		webproto_error(cn, code, "answer", seq, "%s", why);
+}
+
 static void
 on_hangup(struct webconn *cn, json_t *o, json_t *seq)
 {
 	const char *id;
 
-	if (field(cn, o, "hangup", seq, "call", 1, 32, "_-", &id) < 0)
+	if (field(cn, o, "hangup", seq, "call", 1, 47, "_-", &id) < 0)
 		return;
 	if (webcall_hangup(cn, id) < 0)
 		webproto_error(cn, "no_such_call", "hangup", seq, "no call '%s' "
@@ -325,7 +346,7 @@ on_dtmf(struct webconn *cn, json_t *o, json_t *seq)
 {
 	const char *id, *digits;
 
-	if (field(cn, o, "dtmf", seq, "call", 1, 32, "_-", &id) < 0 ||
+	if (field(cn, o, "dtmf", seq, "call", 1, 47, "_-", &id) < 0 ||
 	    field(cn, o, "dtmf", seq, "digits", 1, 32, "*#", &digits) < 0)
 		return;
 	if (strspn(digits, "0123456789*#ABCD") != strlen(digits)) {
@@ -365,6 +386,7 @@ static const struct handler handlers[] = {
 	{ "login", WS_HELLO, { "username", NULL }, on_login },
 	{ "auth", WS_CHALLENGED, { "cnonce", "response", NULL }, on_auth },
 	{ "call", WS_USER, { "call", "to", "sdp", NULL }, on_call },
+	{ "answer", WS_USER, { "call", "sdp", NULL }, on_answer },
 	{ "hangup", WS_USER, { "call", NULL }, on_hangup },
 	{ "dtmf", WS_USER, { "call", "digits", NULL }, on_dtmf },
 };

@@ -202,8 +202,8 @@ sip_offer(const char *addr, long port, const struct codecs *cs,
 }
 
 int
-websdp_offer(const char *sdp, json_t **media, char **sip_sdp, char *err,
-    size_t errlen)
+websdp_offer(const char *sdp, const char *peer_transport, json_t **media,
+    char **sip_sdp, char *err, size_t errlen)
 {
 	su_home_t home[1] = { SU_HOME_INIT(home) };
 	json_t *arr, *o;
@@ -270,7 +270,7 @@ websdp_offer(const char *sdp, json_t **media, char **sip_sdp, char *err,
 	addr = json_string_value(json_object_get(o, "address"));
 	json_object_update_new(o, json_pack("{s:s,s:s,s:s,s:s,s:b,s:s}",
 	    "ice_ufrag", ufrag, "ice_pwd", pwd, "fingerprint", fp, "setup",
-	    setup, "rtcp_mux", 1, "peer_transport", "RTP/AVP"));
+	    setup, "rtcp_mux", 1, "peer_transport", peer_transport));
 	json_object_del(o, "rtcp_port");
 	if ((*sip_sdp = sip_offer(addr, (long)json_integer_value(
 	    json_object_get(o, "rtp_port")), &cs, direction(s, m))) == NULL) {
@@ -390,16 +390,18 @@ websdp_answer(json_t *media, const char *sip_sdp, const char *offer,
 	    setup == NULL || !json_is_array(cands) ||
 	    json_array_size(cands) == 0 || !ice_chars(ufrag, 4, 256) ||
 	    !ice_chars(pwd, 22, 256) || !fingerprint_ok(fp) ||
-	    (strcmp(setup, "active") != 0 && strcmp(setup, "passive") != 0)) {
+	    (strcmp(setup, "active") != 0 && strcmp(setup, "passive") != 0 &&
+	    strcmp(setup, "actpass") != 0)) {
 		snprintf(err, errlen, "the relay's reply has no usable WebRTC "
 		    "leg (ice_ufrag, ice_pwd, fingerprint, setup, candidates)");
 		return NULL;
 	}
 	if (sdp_codecs(sip_sdp, &cs, &dir, err, errlen) < 0 ||
-	    sdp_codecs(offer, &bc, NULL, err, errlen) < 0)
+	    (offer != NULL && sdp_codecs(offer, &bc, NULL, err, errlen) < 0))
 		return NULL;
-	intersect(&cs, &bc);
-	websdp_mid(offer, mid, sizeof(mid));
+	if (offer != NULL)
+		intersect(&cs, &bc);
+	websdp_mid(offer != NULL ? offer : "", mid, sizeof(mid));
 	if (cs.n == 0) {
 		snprintf(err, errlen, "no common codec: the SIP side answered "
 		    "without the browser's PCMU or PCMA");

@@ -111,7 +111,106 @@ async def drop(url, user, password, number, outfile):
             f.write(json.dumps(m) + "\n")
 
 
+def answer_for(offer):
+    """A browser's answer to our offer: its payload types, setup:active,
+    the browser's own ICE credentials and fingerprint."""
+    m = [l for l in offer.split("\r\n") if l.startswith("m=audio ")][0]
+    pts = m.split()[3:]
+    lines = ["v=0", "o=- 99 2 IN IP4 127.0.0.1", "s=-", "t=0 0",
+             "a=group:BUNDLE 0",
+             "m=audio 41900 UDP/TLS/RTP/SAVPF " + " ".join(pts),
+             "c=IN IP4 127.0.0.1",
+             "a=candidate:1 1 udp 2122260223 127.0.0.1 41900 typ host",
+             "a=ice-ufrag:BRWs", "a=ice-pwd:Zx9Zx9Zx9Zx9Zx9Zx9Zx9Zx9Zx",
+             "a=fingerprint:" + FP, "a=setup:active", "a=mid:0",
+             "a=sendrecv", "a=rtcp-mux"]
+    lines += [l for l in offer.split("\r\n") if l.startswith("a=rtpmap:")]
+    return "\r\n".join(lines + [""])
+
+
+async def wait_incoming(ws, got, timeout):
+    for _ in range(10):
+        m = await wc.recv(ws, timeout)
+        got.append(m)
+        if m.get("type") == "incoming":
+            return m
+    raise wc.Fail("no incoming call: %s" % got)
+
+
+async def incoming(url, user, password, outfile, action, ready):
+    """Log in, say so in the file `ready`, take an incoming call:
+    answer it (then wait for its end), decline it, or close the socket."""
+    got = []
+    try:
+        async with wc.websockets.connect(url) as ws:
+            await wc.hello(ws)
+            r, _ = await wc.login(ws, user, password)
+            if r.get("type") != "logged_in":
+                raise wc.Fail("login refused: %s" % r)
+            open(ready, "w").close()
+            inc = await wait_incoming(ws, got, 20)
+            if action == "close":
+                return
+            if action == "decline":
+                await wc.send(ws, type="hangup", call=inc["call"])
+            else:
+                await wc.send(ws, type="answer", call=inc["call"],
+                              sdp=answer_for(inc["sdp"]))
+            for _ in range(10):
+                m = await wc.recv(ws, 20)
+                got.append(m)
+                if m.get("type") in ("ended", "error"):
+                    break
+    finally:
+        with open(outfile, "w") as f:
+            for m in got:
+                f.write(json.dumps(m) + "\n")
+
+
+async def web2web(url, caller, cpass, callee, epass, outfile):
+    """Two browsers: caller calls callee's account, callee answers,
+    caller hangs up. Both sides' messages go to outfile (tagged)."""
+    got = []
+    try:
+        async with wc.websockets.connect(url) as b, \
+                wc.websockets.connect(url) as a:
+            await wc.hello(b)
+            r, _ = await wc.login(b, callee, epass)
+            if r.get("type") != "logged_in":
+                raise wc.Fail("callee login refused: %s" % r)
+            await wc.hello(a)
+            r, _ = await wc.login(a, caller, cpass)
+            if r.get("type") != "logged_in":
+                raise wc.Fail("caller login refused: %s" % r)
+            await wc.send(a, type="call", call="w1", to=callee, sdp=OFFER)
+            inc = await wait_incoming(b, got, 15)
+            inc["side"] = "callee"
+            await wc.send(b, type="answer", call=inc["call"],
+                          sdp=answer_for(inc["sdp"]))
+            for _ in range(10):
+                m = await wc.recv(a, 15)
+                m["side"] = "caller"
+                got.append(m)
+                if m.get("type") in ("answered", "ended", "error"):
+                    break
+            await wc.send(a, type="hangup", call="w1")
+            for _ in range(10):
+                m = await wc.recv(b, 10)
+                m["side"] = "callee"
+                got.append(m)
+                if m.get("type") in ("ended", "error"):
+                    break
+    finally:
+        with open(outfile, "w") as f:
+            for m in got:
+                f.write(json.dumps(m) + "\n")
+
+
 def run(url, check, args):
+    if check == "incoming":
+        return incoming(url, args[0], args[1], args[2], args[3], args[4])
+    if check == "web2web":
+        return web2web(url, args[0], args[1], args[2], args[3], args[4])
     if check == "call":
         return call(url, args[0], args[1], args[2], args[3],
                     float(args[4]) if len(args) > 4 else 1.0)

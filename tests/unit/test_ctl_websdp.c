@@ -74,7 +74,7 @@ test_browser_offer_to_relay_media_and_plain_sip_offer(void **state)
 	char *sip = NULL, err[160];
 	json_t *o;
 
-	if (websdp_offer(chrome, &media, &sip, err, sizeof(err)) != 0)
+	if (websdp_offer(chrome, "RTP/AVP", &media, &sip, err, sizeof(err)) != 0)
 		fail_msg("the Chromium offer was refused: %s", err);
 	assert_int_equal(json_array_size(media), 1);
 	o = json_array_get(media, 0);
@@ -187,7 +187,7 @@ test_unusable_offers_and_replies_refused(void **state)
 		assert_non_null(at);
 		sprintf(s, "%.*s%s%s", (int)(at - chrome), chrome, cases[i].to,
 		    at + strlen(cases[i].from));
-		assert_int_equal(websdp_offer(s, &media, &sip, err, sizeof(err)),
+		assert_int_equal(websdp_offer(s, "RTP/AVP", &media, &sip, err, sizeof(err)),
 		    -EINVAL);
 		assert_null(media);
 		assert_null(sip);

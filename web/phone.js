@@ -8,9 +8,10 @@
  * and the received audio level.
  *
  * For automated tests the page takes URL parameters: ?user=&pass=
- * logs in at once, &call=NUMBER dials, &hold=MS hangs up after that
- * long, and the outcome is printed on the console as one line
- * "RESULT {json}" (headless Chromium copies the console to stderr).
+ * logs in at once, &call=NUMBER dials (after &delay=MS), &hold=MS hangs
+ * up after that long, &autoanswer=1 answers an incoming call, and the
+ * outcome is printed on the console as one line "RESULT {json}"
+ * (headless Chromium copies the console to stderr).
  */
 "use strict";
 
@@ -58,6 +59,7 @@ const params = new URLSearchParams(location.search);
 const auto = params.has("user");
 let ws = null, seq = 0, pc = null, callId = null, sender = null, stream = null;
 let password = "", callSeq = 0, levelTimer = null, result = { ok: false };
+let incoming = null;
 
 function log(line) {
 	$("log").textContent += line + "\n";
@@ -113,8 +115,16 @@ function onMessage(m) {
 		result.logged_in = true;
 		if (params.has("call")) {
 			$("number").value = params.get("call");
-			dial();
+			setTimeout(dial, Number(params.get("delay") || 0));
 		}
+		break;
+	case "incoming":
+		if (pc || incoming) break;	/* busy: the server tries elsewhere */
+		incoming = m;
+		setState("incoming call from " + m.from);
+		$("answer").hidden = false;
+		$("hangup").disabled = false;
+		if (params.has("autoanswer")) answerCall();
 		break;
 	case "calling":
 		setState("calling");
@@ -188,6 +198,36 @@ async function dial() {
 	$("mute").disabled = false;
 }
 
+/* Answer the incoming call: our answer after ICE gathering, like an offer. */
+async function answerCall() {
+	const m = incoming;
+	if (!m || pc) return;
+	$("answer").hidden = true;
+	callId = m.call;
+	try {
+		stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+	} catch (e) {
+		log("no microphone: " + e);
+		hangup();
+		return;
+	}
+	pc = new RTCPeerConnection({ iceServers: [] });
+	pc.ontrack = (e) => { $("remote").srcObject = e.streams[0] || new MediaStream([e.track]); };
+	pc.onconnectionstatechange = () => log("pc: " + pc.connectionState);
+	await pc.setRemoteDescription({ type: "offer", sdp: m.sdp });
+	const tr = pc.getTransceivers()[0];
+	tr.direction = "sendrecv";
+	await tr.sender.replaceTrack(stream.getAudioTracks()[0]);
+	sender = tr.sender;
+	await pc.setLocalDescription(await pc.createAnswer());
+	await gathered(pc);
+	send({ type: "answer", call: callId, sdp: pc.localDescription.sdp });
+	$("mute").disabled = false;
+	setState("connected call");
+	result.answered = true;
+	afterAnswer();
+}
+
 function afterAnswer() {
 	levelTimer = setInterval(async () => {
 		if (!pc) return;
@@ -211,11 +251,15 @@ function afterAnswer() {
 }
 
 function hangup() {
-	if (callId) send({ type: "hangup", call: callId });
+	const id = callId || (incoming && incoming.call);
+	if (id) send({ type: "hangup", call: id });
 	endCall();
 }
 
 function endCall() {
+	if (result.answered && result.packetsReceived !== undefined) result.ok = true;
+	incoming = null;
+	$("answer").hidden = true;
 	if (levelTimer) clearInterval(levelTimer);
 	levelTimer = null;
 	if (pc) pc.close();
@@ -248,10 +292,12 @@ for (const d of "123456789*0#") {
 }
 $("loginbtn").onclick = () => { if (ws && ws.readyState === 1) login(); };
 $("dial").onclick = dial;
+$("answer").onclick = answerCall;
 $("hangup").onclick = hangup;
 $("mute").onclick = mute;
 if (auto) {
 	$("user").value = params.get("user");
+	result.user = params.get("user");
 	$("pass").value = params.get("pass") || "";
 	setTimeout(() => { if (!result.ok) { result.timeout = true; report(); } },
 		Number(params.get("deadline") || 30000));

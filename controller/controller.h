@@ -850,7 +850,7 @@ void	 web_close(struct ctl *);
 json_t	*web_json(struct ctl *);
 
 struct web_stats {
-	uint64_t	 connections, refused_connections;
+	uint64_t	 connections, refused_connections, bad_origin;
 	uint64_t	 messages, malformed, oversized, rate_limited;
 	uint64_t	 closed_by_limit, logins, login_failures, login_banned;
 	uint64_t	 calls, unauthenticated;

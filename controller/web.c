@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,6 +52,7 @@ struct web {
 	struct lws_context	*ctx;
 	struct lws_http_mount	 mount;
 	struct lws_protocols	 protocols[2];
+	struct lws_protocol_vhost_options headers[4];
 	su_wait_t		 wait[1];
 	int			 widx;
 	su_timer_t		*timer;
@@ -480,6 +482,26 @@ ws_path_ok(struct lws *wsi)
 	return strcmp(uri, "/ws") == 0;
 }
 
+/*
+ * A browser names the page that opens a WebSocket in Origin: only our own
+ * page (the origin of the Host it connects to) may, so that another site
+ * open in the user's browser cannot drive logins from it. Clients that
+ * are not browsers send no Origin.
+ */
+static bool
+ws_origin_ok(struct lws *wsi, bool tls)
+{
+	char origin[256], host[200], want[220];
+
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) <= 0)
+		return true;
+	if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0 ||
+	    lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
+		return false;
+	snprintf(want, sizeof(want), "%s://%s", tls ? "https" : "http", host);
+	return strcasecmp(origin, want) == 0;
+}
+
 static int
 web_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
@@ -492,6 +514,12 @@ web_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		if (!ws_path_ok(wsi))
 			return -1;
+		if (!ws_origin_ok(wsi, w->conf.cert[0] != '\0')) {
+			w->stats.bad_origin++;
+			clog_msg(w->ctl, LL_NOTICE, "web: a WebSocket from "
+			    "another site's page is refused");
+			return -1;
+		}
 		if (w->nconns >= w->conf.max_connections) {
 			w->stats.refused_connections++;
 			clog_msg(w->ctl, LL_NOTICE, "web: %d connections: a new "
@@ -555,6 +583,15 @@ web_open(struct ctl *c)
 	 * WebSocket (any or no subprotocol) to webproto.c. */
 	w->protocols[0] = (struct lws_protocols){ "trunkline-web",
 	    web_callback, sizeof(struct webconn *), 4096, 0, NULL, 0 };
+	/* The page runs only our script, talks only to us, in no frame. */
+	w->headers[0] = (struct lws_protocol_vhost_options){ &w->headers[1],
+	    NULL, "content-security-policy:", "default-src 'self'; "
+	    "connect-src 'self'; object-src 'none'; base-uri 'none'; "
+	    "frame-ancestors 'none'" };
+	w->headers[1] = (struct lws_protocol_vhost_options){ &w->headers[2],
+	    NULL, "x-content-type-options:", "nosniff" };
+	w->headers[2] = (struct lws_protocol_vhost_options){ NULL, NULL,
+	    "referrer-policy:", "no-referrer" };
 	lws_set_log_level(getenv("TL_LWS_DEBUG") ? 0x7ff : LLL_ERR | LLL_WARN, lws_log_line);
 	memset(&info, 0, sizeof(info));
 	info.port = wc->port;
@@ -562,6 +599,7 @@ web_open(struct ctl *c)
 	info.protocols = w->protocols;
 	info.mounts = &w->mount;
 	info.user = w;
+	info.headers = &w->headers[0];
 	info.foreign_loops = loops;
 	info.options = LWS_SERVER_OPTION_LIBUV |
 	    LWS_SERVER_OPTION_VALIDATE_UTF8;
@@ -629,7 +667,8 @@ web_json(struct ctl *c)
 		return json_null();
 	s = &w->stats;
 	return json_pack("{s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
-	    "s:I,s:I}", "listen", w->conf.listen,
+	    "s:I,s:I,s:I}", "listen", w->conf.listen,
+	    "bad_origin", (json_int_t)s->bad_origin,
 	    "connections", w->nconns,
 	    "connections_total", (json_int_t)s->connections,
 	    "refused_connections", (json_int_t)s->refused_connections,

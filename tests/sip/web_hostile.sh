@@ -5,7 +5,8 @@
 # before login, unknown message types and fields, bad values, a flood of
 # malformed JSON, oversized messages (whole and in small fragments),
 # binary frames, messages over the rate, a connection over its message
-# cap and over max_connections. Each gets a clear error object and is
+# cap and over max_connections, a WebSocket opened by another site's page
+# (Origin). Each gets a clear error object and is
 # counted; past a limit the connection is closed with 1008/1009/1003;
 # the controller keeps serving (a login still works, no sanitizer report).
 . "$(dirname "$0")/../lib/sip.sh"
@@ -78,6 +79,26 @@ async def main(url):
         sys.exit(1)
 asyncio.run(asyncio.wait_for(main(sys.argv[1]), 60))
 PYEOF
+
+# Another site's page (Origin) may not open the WebSocket; our own may.
+$PY - "ws://$WEB/ws" "http://$WEB" <<'PYEOF' || tl_fail "the Origin check does not hold"
+import asyncio, sys, websockets
+async def main(url, own):
+    try:
+        ws = await asyncio.wait_for(websockets.connect(url, origin="http://evil.example"), 5)
+    except (websockets.InvalidHandshake, ConnectionError, OSError, asyncio.TimeoutError):
+        pass
+    else:
+        await ws.close()
+        print("a WebSocket from http://evil.example was accepted", file=sys.stderr)
+        sys.exit(1)
+    async with websockets.connect(url, origin=own) as ws:
+        await ws.send('{"type":"ping"}')
+        await asyncio.wait_for(ws.recv(), 5)
+asyncio.run(asyncio.wait_for(main(sys.argv[1], sys.argv[2]), 30))
+PYEOF
+st=$(sip_ctl --json status)
+tl_assert_json "$st" '.web.bad_origin == 1' "the foreign Origin is counted"
 
 # Still serving.
 $WC login alice apass || tl_fail "no login after the hostile clients"

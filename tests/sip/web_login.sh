@@ -42,6 +42,8 @@ curl -sf "http://$WEB/" -o "$TL_TMP/index.html" || tl_fail "GET / failed"
 cmp -s "$TL_TMP/index.html" "$TL_ROOT/web/index.html" || tl_fail "GET / is not web/index.html"
 curl -sf "http://$WEB/phone.js" -o "$TL_TMP/phone.js" || tl_fail "GET /phone.js failed"
 cmp -s "$TL_TMP/phone.js" "$TL_ROOT/web/phone.js" || tl_fail "GET /phone.js is not web/phone.js"
+curl -sfI "http://$WEB/" | grep -qi "^content-security-policy: default-src 'self'" ||
+	tl_fail "the page is served without its Content-Security-Policy"
 code=$(curl -s -o /dev/null -w '%{http_code}' --path-as-is "http://$WEB/../README.md")
 [ "$code" != 200 ] || tl_fail "a path outside web/ was served"
 grep -q 'http' "$TL_TMP/index.html" && tl_fail "the page refers to another site"

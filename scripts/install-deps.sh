@@ -16,6 +16,9 @@ PKGS=(
 	xz-utils file
 	ethtool util-linux
 	sip-tester python3
+	# the controller's WebRTC gateway listener and its tests (issue 14;
+	# web_browser runs headless Chromium)
+	libwebsockets-dev libuv1-dev python3-websockets curl openssl chromium
 )
 
 if [ "$(id -u)" != 0 ]; then

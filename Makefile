@@ -63,7 +63,7 @@ $(BUILD)/tests/unit/test_ctl_%.o: ALL_CFLAGS += $(SOFIA_CFLAGS) -Icontroller
 .SECONDARY:
 
 .PHONY: all check unit-bins tools install demo clean asan deps fuzz bench-smoke
-.PHONY: install-controller demo-sip demo-relay fuzz-sdp
+.PHONY: install-controller install-web demo-sip demo-relay fuzz-sdp
 all: $(BINS) $(TOOL_BIN) $(UNIT_BIN)
 
 # ---- kmod: trunkline.ko (kmod/Makefile, Kbuild) and its test tool ----
@@ -195,6 +195,12 @@ install-controller: $(BUILD)/trunkline-controller
 		install -m 0600 etc/controller.json $(DESTDIR)$(SYSCONFDIR)/trunkline/controller.json; \
 	else echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/trunkline/controller.json"; \
 		$(call warn_readable,$(DESTDIR)$(SYSCONFDIR)/trunkline/controller.json); fi
+
+# The web phone the controller's web listener serves (web.root's default).
+install: install-web
+install-web:
+	install -d $(DESTDIR)$(PREFIX)/share/trunkline/web
+	install -m 0644 web/index.html web/phone.js web/phone.css $(DESTDIR)$(PREFIX)/share/trunkline/web/
 
 # libFuzzer target for the controller's SDP parsing and rewriting.
 fuzz: fuzz-sdp

@@ -822,6 +822,9 @@ json_t	*protect_json(struct ctl *);
 void	 protect_auth_failed(struct ctl *, const struct sockaddr *,
 	    const char *user);
 bool	 protect_auth_banned(struct ctl *, const char *user);
+/* The source is banned (flood or failed logins): webproto.c refuses its
+ * logins as SIP drops its requests. */
+bool	 protect_source_banned(struct ctl *, const struct sockaddr *);
 
 /* ---- web.c, webproto.c, websdp.c, webcall.c: the WebRTC gateway's
  * signalling (issue 14). web.c is the HTTPS + WSS listener

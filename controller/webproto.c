@@ -257,7 +257,8 @@ on_auth(struct webconn *cn, json_t *o, json_t *seq)
 	if (field(cn, o, "auth", seq, "cnonce", 8, 64, "", &cnonce) < 0 ||
 	    field(cn, o, "auth", seq, "response", 32, 32, "", &resp) < 0)
 		return;
-	banned = protect_auth_banned(cn->ctl, cn->user);
+	banned = protect_auth_banned(cn->ctl, cn->user) ||
+	    protect_source_banned(cn->ctl, (struct sockaddr *)&cn->sa);
 	if (t != NULL)
 		expected(t, cn->nonce, cnonce, want);
 	/* The nonce is single-use: a new login is needed after any answer. */
@@ -271,7 +272,8 @@ on_auth(struct webconn *cn, json_t *o, json_t *seq)
 		protect_auth_failed(cn->ctl, (struct sockaddr *)&cn->sa,
 		    cn->user);
 		clog_msg(cn->ctl, LL_NOTICE, "web %s: login as '%s' refused%s",
-		    cn->peer, cn->user, banned ? " (username banned)" : "");
+		    cn->peer, cn->user, banned ? " (username or source "
+		    "banned)" : "");
 		webproto_error(cn, "auth_failed", "auth", seq, "wrong username "
 		    "or password");
 		if (++cn->login_failures >=

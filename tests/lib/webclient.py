@@ -18,6 +18,14 @@ import sys
 import websockets
 
 RECV_TIMEOUT = 5.0
+# WC_SRC=127.0.0.5: connect from that loopback address (ban tests).
+SRC = os.environ.get("WC_SRC")
+
+
+def connect(url, **kw):
+    if SRC:
+        kw["local_addr"] = (SRC, 0)
+    return websockets.connect(url, **kw)
 
 
 class Fail(Exception):
@@ -95,7 +103,7 @@ async def expect_closed(ws, code, what, timeout=5.0, limit=200):
 
 
 async def check_login(url, user, password):
-    async with websockets.connect(url) as ws:
+    async with connect(url) as ws:
         h = await hello(ws)
         if h.get("max_message", 0) < 1024:
             raise Fail("hello has no max_message: %s" % h)
@@ -112,7 +120,7 @@ async def check_login(url, user, password):
 async def check_login_wrong(url, user, password):
     """A wrong password: auth_failed, the nonce is single use, and the
     third failure on one connection closes it (1008)."""
-    async with websockets.connect(url) as ws:
+    async with connect(url) as ws:
         await hello(ws)
         r, ch = await login(ws, user, password + "x")
         if r.get("type") != "error" or r.get("code") != "auth_failed" or r.get("in") != "auth":
@@ -134,7 +142,7 @@ async def check_login_wrong(url, user, password):
 
 async def check_hostile(url, max_message):
     # 1. A call before login: not_logged_in, nothing else happens.
-    async with websockets.connect(url) as ws:
+    async with connect(url) as ws:
         await send(ws, type="call", call="c1", to="4411", sdp="v=0\r\n" * 3)
         await expect_error(ws, "not_logged_in",
                            "a call before hello/login")
@@ -144,7 +152,7 @@ async def check_hostile(url, max_message):
         if e.get("seq") != 5 or e.get("in") != "call":
             raise Fail("the error does not name the request: %s" % e)
     # 2. Unknown type, unknown field, bad values: clear errors.
-    async with websockets.connect(url) as ws:
+    async with connect(url) as ws:
         await hello(ws)
         await send(ws, type="frobnicate")
         await expect_error(ws, "unknown_type", "an unknown type")
@@ -161,7 +169,7 @@ async def check_hostile(url, max_message):
         await expect_error(ws, "bad_json", "bad JSON")
         await expect_closed(ws, 1008, "five bad messages")
     # 3. A flood of malformed JSON: answered up to the limit, then closed.
-    async with websockets.connect(url) as ws:
+    async with connect(url) as ws:
         for i in range(200):
             try:
                 await ws.send("][" * (i % 7 + 1))
@@ -174,14 +182,14 @@ async def check_hostile(url, max_message):
         await ws.send(json.dumps({"type": "login", "username": "a" * (max_message + 10)}))
         await expect_closed(ws, 1009, "an oversized message")
     # 5. Oversized in fragments (each small): the same.
-    async with websockets.connect(url) as ws:
+    async with connect(url) as ws:
         await hello(ws)
         part = "x" * 1000
         await ws.send(iter(['{"type":"login","username":"'] +
                            [part] * (max_message // 1000 + 2) + ['"}']))
         await expect_closed(ws, 1009, "an oversized fragmented message")
     # 6. A binary frame: closed (1003).
-    async with websockets.connect(url) as ws:
+    async with connect(url) as ws:
         await ws.send(b"\x00\x01\x02")
         await expect_closed(ws, 1003, "a binary message")
     # 7. After all that, a normal login still works.
@@ -191,7 +199,7 @@ async def check_hostile(url, max_message):
 async def check_rate(url, n):
     """Valid pings faster than the rate: some are dropped, counted; the
     connection stays usable once the bucket refills."""
-    async with websockets.connect(url) as ws:
+    async with connect(url) as ws:
         await hello(ws)
         for i in range(n):
             await send(ws, type="ping", seq=100 + i)
@@ -218,12 +226,12 @@ async def check_ban(url, user, password, tries):
     """Failed logins over the protection limit ban the username: even the
     right password is then refused."""
     for i in range(tries):
-        async with websockets.connect(url) as ws:
+        async with connect(url) as ws:
             await hello(ws)
             r, _ = await login(ws, user, "wrong%d" % i)
             if r.get("code") != "auth_failed":
                 raise Fail("wrong password %d: %s" % (i, r))
-    async with websockets.connect(url) as ws:
+    async with connect(url) as ws:
         await hello(ws)
         r, _ = await login(ws, user, password)
         if r.get("code") != "auth_failed":

@@ -56,11 +56,18 @@ tl_assert_json "$st" '.web.logins == 1 and .web.login_failures == 3 and .web.clo
 	"logins and failures are counted"
 grep -q "login as 'alice' refused" "$TL_TMP/controller.log" || tl_fail "no log line for a refused login"
 
-# 4. Failed logins over protection.auth_failures ban the username.
-$WC ban bob bpass 4 || tl_fail "bob was not banned after 4 failures"
+# 4. Failed logins over protection.auth_failures (from 127.0.0.5) ban the
+# username (its right password is refused from anywhere) and the source
+# (any login from it is refused, as its SIP requests are dropped).
+WC_SRC=127.0.0.5 $WC ban bob bpass 4 || tl_fail "bob was not banned after 4 failures"
 st=$(sip_ctl --json status)
 tl_assert_json "$st" '.web.login_banned >= 1' "a banned login is counted"
-$WC login alice apass || tl_fail "alice cannot log in while bob is banned"
+WC_SRC=127.0.0.5 $WC login alice apass 2>/dev/null && tl_fail "a banned source logged in"
+grep -q "source 127.0.0.5: 4 failed logins" "$TL_TMP/controller.log" || tl_fail "the source was not banned"
+$WC login alice apass || tl_fail "alice cannot log in from another source while bob is banned"
+# A reload keeps the listener (its settings change only on restart).
+sip_ctl reload >/dev/null || tl_fail "reload failed"
+$WC login alice apass || tl_fail "no login after a reload"
 sip_controller_stop
 
 # 5. HTTPS/WSS with a certificate.

@@ -18,9 +18,11 @@ VERSION	:= 0.1.0
 SAN	?= 0
 
 CC	?= cc
-PKGS	:= jansson libmnl libnftnl libnetfilter_conntrack sofia-sip-ua
+PKGS	:= jansson libmnl libnftnl libnetfilter_conntrack sofia-sip-ua libssl libcrypto libsrtp2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS_RELAY := $(shell pkg-config --libs jansson libmnl libnftnl libnetfilter_conntrack 2>/dev/null)
+# WebRTC legs (relayd/dtls.c, srtp.c, stun.c): relayd only.
+PKG_LIBS_RELAY += $(shell pkg-config --libs libssl libcrypto libsrtp2 2>/dev/null)
 PKG_LIBS_PROTO := $(shell pkg-config --libs jansson 2>/dev/null)
 
 CFLAGS	?= -O2 -g
@@ -34,7 +36,7 @@ endif
 ALL_CFLAGS = $(CFLAGS) $(WARN) $(CPPFLAGS) -MMD -MP
 
 PROTO_SRC  := $(filter-out proto/fuzz_%.c,$(wildcard proto/*.c))
-RELAYD_SRC := $(filter-out relayd/main.c,$(wildcard relayd/*.c))
+RELAYD_SRC := $(filter-out relayd/main.c relayd/fuzz_%.c,$(wildcard relayd/*.c))
 CTL_SRC    := $(wildcard ctl/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 TOOL_SRC   := $(wildcard tests/tools/*.c)
@@ -213,6 +215,25 @@ fuzz-sdp:
 			-o build/fuzz/fuzz_sdp controller/fuzz_sdp.c controller/sdp.c \
 			$(SOFIA_LIBS) $(PKG_LIBS_PROTO); \
 	else echo "fuzz-sdp: clang not found, fuzz target not built"; fi
+
+# bench/webrtc: a fast WebRTC peer for the SRTP cost bench; it links
+# relayd's own stun.c/dtls.c/srtp.c.
+all: $(BUILD)/tools/webrtc_blast
+$(BUILD)/tools/webrtc_blast: $(BUILD)/bench/webrtc/webrtc_blast.o $(BUILD)/librelayd.a $(BUILD)/libproto.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS_RELAY) -lm
+
+# libFuzzer target for relayd's STUN parser (ICE-lite, relayd/stun.c).
+.PHONY: fuzz-stun
+fuzz: fuzz-stun
+fuzz-stun:
+	@if command -v clang >/dev/null 2>&1; then \
+		mkdir -p build/fuzz && \
+		clang -g -O1 -fsanitize=fuzzer,address,undefined $(WARN) -D_GNU_SOURCE \
+			-Iproto -Irelayd $(PKG_CFLAGS) \
+			-o build/fuzz/fuzz_stun relayd/fuzz_stun.c relayd/stun.c proto/addr.c \
+			$(PKG_LIBS_RELAY); \
+	else echo "fuzz-stun: clang not found, fuzz target not built"; fi
 
 # A full SIP call through the controller and the relay (needs sipp).
 demo-sip: all

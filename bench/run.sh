@@ -71,4 +71,12 @@ if [[ ,$BACKENDS, == *,kmod,* ]]; then
 		echo "bench: kmod guest run failed or skipped: see $OUTDIR/$stamp-kmod.log" >&2
 	fi
 fi
+# WebRTC legs: SRTP per packet next to plain relaying (bench/webrtc).
+echo "bench: webrtc (SRTP leg vs plain) -> $OUTDIR/$stamp-webrtc.json"
+if TL_BUILD=$BUILD bench/webrtc/srtp-cost.sh --out "$OUTDIR/$stamp-webrtc.json" \
+	>"$OUTDIR/$stamp-webrtc.log" 2>&1; then
+	rm -f "$OUTDIR/$stamp-webrtc.log"
+else
+	echo "bench: webrtc failed or skipped: see $OUTDIR/$stamp-webrtc.log" >&2
+fi
 echo "bench: done in $(($(date +%s) - t0)) s: $OUTDIR/$stamp.md"

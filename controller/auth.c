@@ -556,8 +556,12 @@ auth_check(struct ctl *c, nua_t *nua, nua_handle_t *nh,
 		    user, why);
 		/* A failed answer is a refused call attempt (cdr.c); the
 		 * first challenge is the normal flow and writes nothing. */
-		if (!reg)
-			cdr_refusal(c, sip, sa, t, 403, "authentication failed");
+		if (!reg) {
+			char reason[128];
+			snprintf(reason, sizeof(reason),
+			    "authentication failed: %s", why);
+			cdr_refusal(c, sip, sa, t, 403, reason);
+		}
 		nua_respond(nh, SIP_403_FORBIDDEN, TAG_IF(reg,
 		    NUTAG_WITH_THIS(nua)), TAG_END());
 		su_home_deinit(home);
@@ -568,6 +572,11 @@ auth_check(struct ctl *c, nua_t *nua, nua_handle_t *nh,
 		clog_msg(c, LL_INFO, "%s %s: digest login '%s': %s: "
 		    "challenged again", sip->sip_request->rq_method_name,
 		    sip->sip_call_id->i_id, user, why);
+		/* A replayed answer is a refused attempt, not the normal
+		 * flow of an expired nonce: cdr.c records it. */
+		if (!reg && strstr(why, "replay") != NULL)
+			cdr_refusal(c, sip, sa, t, 407,
+			    "authentication replayed");
 	}
 	a->challenges++;
 	nonce_make(a, realm, bind, nonce);

@@ -4,7 +4,8 @@
  * 2xx is ACKed when A's ACK arrives), on_event() dispatches its events:
  * probes and registrations (health.c, register.c), edge protection on
  * every new request (protect.c), a new INVITE (invite.c), re-offers
- * (reinvite.c), gateway answers (invite.c), ACKs, BYEs checked by
+ * (reinvite.c), gateway answers (invite.c), ACKs and the caller's PRACKs
+ * (lateoffer.c: a late offer's answer), BYEs checked by
  * indialog.c, leg ends (hangup.c),
  * REGISTER (registrar.c), and the rest answered out of dialog.
  * Requests we drop without an answer are held here until they expire.
@@ -41,7 +42,9 @@
  * ours, and gives no access to the transaction. NTATAG_EXTRA_100 is the
  * agent's flag (a retransmission's 100), not this one. Any final
  * answer, or destroying the transaction, sends a final response. Only
- * a filter in front of the stack can keep an INVITE silent.
+ * a filter in front of the stack can keep an INVITE silent: over UDP
+ * sipfilter.c is that filter, so what is held here came over TCP or TLS
+ * (or slipped past the filter, see there).
  */
 #define DROP_MAX	10000
 #define DROP_HOLD_S	40.0
@@ -205,6 +208,8 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 			b_response(c, l, status, sip);
 		return;
 	case nua_i_ack:
+		if (l != NULL && l->side == 0 && lateoffer_ack(l->call, sip))
+			return;	/* the answer to a late offer */
 		if (l != NULL && l->call->reinv_ack != NULL &&
 		    l->call->reinv_ack != l) {
 			if (l->call->reinv_ack->nh != NULL)
@@ -215,6 +220,10 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 			l->call->b_acked = true;
 			nua_ack(l->call->b.nh, TAG_END());
 		}
+		return;
+	case nua_i_prack:	/* the stack answered it */
+		if (l != NULL && l->side == 0)
+			lateoffer_prack(l->call, sip);
 		return;
 	case nua_i_state:
 		tl_gets(tags, NUTAG_CALLSTATE_REF(cs), TAG_END());
@@ -302,6 +311,7 @@ b2bua_open(struct ctl *c)
 	struct ctl_conf *conf = c->conf;
 	char url[160], sips[160] = "";
 	const char *colon;
+	int rc;
 
 	snprintf(url, sizeof(url), "sip:%s", conf->listen);
 	if (conf->tls_listen[0])
@@ -331,7 +341,9 @@ b2bua_open(struct ctl *c)
 	    NUTAG_APPL_METHOD("OPTIONS"),	/* protect.c may drop them */
 	    NUTAG_APPL_METHOD("BYE"),		/* indialog.c checks them */
 	    NUTAG_ALLOW("REGISTER"),
-	    SIPTAG_SUPPORTED_STR(""),
+	    SIPTAG_SUPPORTED_STR("100rel"),	/* RFC 3262, per leg: the stack
+					 * PRACKs a gateway, and sends the
+					 * caller reliable 18x it asks for */
 	    SIPTAG_USER_AGENT_STR(conf->user_agent),
 	    NTATAG_UDP_MTU(65535),
 	    TPTAG_UDP_RMEM(conf->udp_rmem),
@@ -343,6 +355,11 @@ b2bua_open(struct ctl *c)
 	}
 	c->drop_timer = su_timer_create(su_root_task(c->root), 1000);
 	su_timer_set_for_ever(c->drop_timer, on_drop_tick, NULL);
+	if ((rc = sipfilter_open(c)) < 0) {
+		clog_msg(c, LL_ERROR, "SIP filter on %s: %s: refusing to run "
+		    "without it", url, strerror(-rc));
+		return rc;
+	}
 	clog_msg(c, LL_INFO, "SIP on %s (UDP and TCP)%s%s", url,
 	    sips[0] ? ", TLS on " : "", sips);
 	return 0;
@@ -355,6 +372,8 @@ b2bua_close(struct ctl *c)
 		su_timer_destroy(c->drop_timer);
 	c->drop_timer = NULL;
 	drop_expire(c, true);
+	sipfilter_close(c);
+	listenfilter_close(c);
 	if (c->nua != NULL)
 		nua_destroy(c->nua);
 	c->nua = NULL;

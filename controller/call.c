@@ -65,6 +65,7 @@ call_new(struct ctl *c, nua_handle_t *nh, const sip_t *sip)
 
 	if (k == NULL)
 		return NULL;
+	k->a_cseq = sip->sip_cseq->cs_seq;
 	k->a.nh = nh;
 	nua_handle_bind(nh, &k->a);
 	return k;

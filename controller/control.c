@@ -140,6 +140,14 @@ run(struct ctl *c, const char *cmd, json_t *req, json_t *id)
 		    "config", c->conf->path));
 		json_object_set_new(r, "relays", relays_to_json(c));
 		json_object_set_new(r, "protection", protect_json(c));
+		json_object_set_new(r, "sip_filter", sipfilter_json(c));
+		json_object_set_new(r, "trust", json_pack("{s:I,s:I,s:I,s:I,"
+		    "s:I}", "contacts_refused",
+		    (json_int_t)c->stats.contacts_refused,
+		    "enum_refused", (json_int_t)c->stats.enum_refused,
+		    "loops_refused", (json_int_t)c->stats.loops_refused,
+		    "pai_ignored", (json_int_t)c->stats.pai_ignored,
+		    "cli_replaced", (json_int_t)c->stats.cli_replaced));
 		json_object_set_new(r, "refusals", refusals_json(c));
 		json_object_set_new(r, "auth", auth_json(c));
 		json_object_set_new(r, "web", web_json(c));

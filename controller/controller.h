@@ -1,7 +1,10 @@
 /*
  * controller.h: trunkline-controller, the SIP B2BUA (Sofia-SIP nua).
  *
- * One process, one su_root, one nua, single-threaded. Every request
+ * One process, one su_root, one nua, single-threaded. sipfilter.c sees
+ * each UDP datagram before the stack does and discards what the stack
+ * must never see (strangers in drop mode, scanners, banned sources,
+ * requests without To tag in a call's dialog). Every request
  * outside a dialog first meets protect.c (per-source rate limit and ban,
  * size limits, scanner user agents). An INVITE then goes through the
  * stages, one file each: identify.c (which trunk: source address, else
@@ -13,7 +16,7 @@
  * list of gateways; health.c drops gateways its OPTIONS probes found
  * down) -> transform.c and identity.c (numbers and From in and out) ->
  * relay.c (offer to a relayd chosen by load) -> sdp.c (rewrite) ->
- * invite.c (the two nua handles, failover, divert.c on busy or no
+ * invite.c and gateway.c (the two nua handles, failover, divert.c on busy or no
  * answer; call.c the call object, reinvite.c re-offers, hangup.c
  * CANCEL/BYE; b2bua.c dispatches the nua events) -> cdr.c (one JSON
  * line per call; one per INVITE refused at the door, rate-limited). register.c also keeps
@@ -294,10 +297,53 @@ int	 route_lookup(const struct ctl_conf *, const struct trunk *,
 const struct lcr_prefix *lcr_longest(const struct lcr_table *,
 	    const char *number);
 
-/* ---- sdp.c: offer/answer bodies <-> relay media JSON ---- */
-/* The media array for a relay offer/answer from an SDP body; NULL and a
- * message in err when the body is not usable SDP. */
-json_t	*sdp_to_media(const char *body, size_t len, char *err, size_t errlen);
+/* ---- sdp.c: offer/answer bodies <-> the relay's media, typed ---- */
+/*
+ * One m= line as the relay sees it (PROTOCOL.md, "media"): sdp.c fills
+ * it from a body (and reads the relay's reply in this form), relay.c is
+ * the only code that turns it into relay messages and back. Strings are
+ * truncated to fit, never overflow; a field too long for the relay
+ * (address, transport) makes sdp_to_media() refuse the body.
+ */
+/* A WebRTC leg's ICE candidate in a relay reply (PROTOCOL.md). */
+struct media_cand {
+	char		 address[64];	/* "": unusable (too long) */
+	unsigned	 port;		/* 0: missing or out of range */
+	uint32_t	 priority;	/* 0: missing or out of range */
+	char		 foundation[33];
+};
+#define MEDIA_MAX_CANDS	4
+struct media_line {
+	char		 type[16];	/* audio, video, ..., other */
+	char		 transport[32];	/* RTP/AVP, RTP/SAVP, udptl, ... */
+	char		 address[64];	/* c= (the relay's, in a reply) */
+	char		 direction[12];	/* sendrecv, sendonly, ... */
+	unsigned	 rtp_port;	/* 0: rejected */
+	unsigned	 rtcp_port;	/* 0: rtp_port + 1 (a request) */
+	bool		 rtcp_mux;
+	/*
+	 * A WebRTC leg (issue 14; websdp.c fills and reads them, relay.c
+	 * sends only the non-empty ones, so a SIP-only call never names
+	 * them). Request: the browser's ICE and DTLS parameters, and the
+	 * other leg's transport. Reply: the relay's, with its candidates.
+	 */
+	char		 ice_ufrag[257], ice_pwd[257];
+	char		 fingerprint[104];	/* "sha-256 AA:..:FF" */
+	char		 setup[8];		/* actpass, active, passive */
+	char		 peer_transport[32];	/* request only */
+	bool		 ice_lite;		/* reply only */
+	int		 ncand;			/* reply only */
+	struct media_cand cand[MEDIA_MAX_CANDS];
+};
+struct media_desc {
+	int			 n;
+	struct media_line	 line[PROTO_MAX_MEDIA];
+};
+/* The media of an SDP body for a relay offer/answer (malloc'd: free()
+ * it, or hand it to relay_offer()/relay_answer()); NULL and a message in
+ * err when the body is not usable SDP. */
+struct media_desc *sdp_to_media(const char *body, size_t len, char *err,
+	    size_t errlen);
 /*
  * The o= line we send on one leg: our own session id (drawn on first
  * use, so the two legs cannot be correlated) and a version that grows by
@@ -316,8 +362,9 @@ struct sdp_origin {
  * other address-carrying attributes or contact lines. Returns a malloc'd
  * string or NULL (err says why).
  */
-char	*sdp_rewrite(const char *body, size_t len, json_t *media,
-	    struct sdp_origin *o, char *err, size_t errlen);
+char	*sdp_rewrite(const char *body, size_t len,
+	    const struct media_desc *media, struct sdp_origin *o, char *err,
+	    size_t errlen);
 
 /* ---- relay.c: the relayd clients; the only file that builds or reads
  * relay messages ---- */
@@ -329,8 +376,9 @@ struct relay_reply {
 	bool		 answered;	/* false: no reply (the relay failed) */
 	bool		 ok;		/* answered and done */
 	const char	*error;		/* why not, when !ok */
-	json_t		*media;		/* offer/answer: the ports (borrowed),
-					 * for sdp_rewrite() */
+	const struct media_desc *media;	/* offer/answer: the relay's ports
+					 * (borrowed), for sdp_rewrite();
+					 * NULL when !ok */
 	bool		 has_stats;	/* delete: the session's final counters */
 	struct media_stats ms;
 };
@@ -358,9 +406,18 @@ void	 relay_key_new(struct ctl *, struct call *);
  * for relay_offer_retry() on another relay); answer: the callee's, with
  * k->to_tag.
  */
-void	 relay_offer(struct call *, json_t *media, relay_cb *, void *arg);
+void	 relay_offer(struct call *, struct media_desc *media, relay_cb *,
+	    void *arg);
 void	 relay_offer_retry(struct call *, relay_cb *, void *arg);
-void	 relay_answer(struct call *, json_t *media, relay_cb *, void *arg);
+void	 relay_answer(struct call *, struct media_desc *media, relay_cb *,
+	    void *arg);
+/* A late offer: the callee's offer makes the session (`sender`
+ * "callee"), the caller's answer follows (`sender` "caller"). */
+void	 relay_offer_callee(struct call *, struct media_desc *media,
+	    relay_cb *, void *arg);
+void	 relay_answer_caller(struct call *, struct media_desc *media,
+	    relay_cb *,
+	    void *arg);
 void	 relay_delete(struct call *, relay_cb *, void *arg);
 json_t	*relays_to_json(struct ctl *);
 
@@ -408,6 +465,7 @@ struct call {
 	bool			 a_gone, b_gone, limit_held;
 	char			 call_id[256];
 	char			 from_tag[128];
+	uint32_t		 a_cseq;	/* sipfilter.c: A's INVITE CSeq */
 	char			 relay_key[48];	/* relay.c: our session id */
 	unsigned		 max_forwards;	/* for B: A's minus one */
 	char			 b_call_id[256];
@@ -451,6 +509,13 @@ struct call {
 	char			 pai_in[CTL_NUM_MAX];	/* PAI user as received */
 	char			 asserted[CTL_NUM_MAX], asserted_out[CTL_NUM_MAX];
 	bool			 b_web;	/* webcall.c: the relay's B leg is WebRTC */
+	/* lateoffer.c: an INVITE without SDP; the gateway offers (issue 13) */
+	bool			 late_offer;
+	int			 late_state;	/* lateoffer.c's LO_* */
+	char			*late_sdp;	/* in k->home: B's offer, A's answer */
+	bool			 a_100rel;	/* the caller takes reliable 18x */
+	bool			 late_early;	/* the offer came in a reliable 18x */
+	uint32_t		 late_rseq, late_cseq;	/* its RAck, for B's PRACK */
 };
 
 struct call	*call_new(struct ctl *, nua_handle_t *, const sip_t *);
@@ -465,15 +530,37 @@ void	 fail_a(struct call *, int status, const char *reason);
 void	 record_attempt(struct call *, int code);
 json_t	*calls_to_json(struct ctl *);
 
-/* ---- invite.c: a new INVITE up to the gateway's answer, failover ---- */
+/* ---- invite.c: a new INVITE up to the relay's rewritten offer ---- */
 void	 new_invite(struct ctl *, nua_t *, nua_handle_t *, const sip_t *);
+
+/* ---- gateway.c: the gateway leg: attempts, failover, B's answer ---- */
+/* Try the call's candidates from k->attempt on (B's offer is ready). */
+void	 gateway_start(struct call *);
 void	 b_response(struct ctl *, struct leg *, int status, const sip_t *);
-/* The next attempt (webcall.c, after a re-offer); B's answer media
- * (stolen) and body to the relay, then A hears status (a browser B). */
-void	 b2bua_attempt(struct call *);
-void	 b2bua_answer(struct call *, int status, json_t *media,
+/* B's answer media (stolen) and body to the relay, then A hears status
+ * (webcall.c: a browser B). */
+void	 b2bua_answer(struct call *, int status, struct media_desc *media,
 	    const char *body);
 void	 on_invite_timeout(struct ctl *, su_timer_t *, void *arg);
+/* The caller is answered with status: connected (time, max duration). */
+void	 gateway_connected(struct call *, int status);
+
+/* ---- lateoffer.c: an INVITE without SDP (delayed offer) ---- */
+/* The call is routed: pick its relay and call the gateway without SDP. */
+void	 lateoffer_start(struct call *);
+/* B's handle was made: B's reliable 18x are PRACKed by lateoffer.c. */
+void	 lateoffer_b_leg(struct call *);
+/* B's 18x: true if handled here (a reliable one with the offer). */
+bool	 lateoffer_b_early(struct call *, int status, const sip_t *);
+/* B's 2xx: with the offer (through the relay to the caller's 2xx), or
+ * after the offer/answer in a reliable 18x and PRACK. */
+void	 lateoffer_b_answer(struct call *, int status, const sip_t *);
+/* The caller's ACK: true if it carries (or lacks) the late offer's
+ * answer and was handled here (B is ACKed with it, or the call ends). */
+bool	 lateoffer_ack(struct call *, const sip_t *);
+/* The caller's PRACK (the stack answered it): the answer to an offer
+ * in a reliable 18x goes to B in B's PRACK. */
+void	 lateoffer_prack(struct call *, const sip_t *);
 
 /* ---- reinvite.c: re-INVITE/UPDATE re-offers through the relay ---- */
 void	 reinvite_in(struct ctl *, nua_t *, struct leg *, const sip_t *,
@@ -636,7 +723,7 @@ json_t	*accounts_to_json(struct ctl *);
 /* config.c: a digest account's fields into t (and its auth module). */
 int	 parse_digest(struct proto_cfg *, json_t *, const char *,
 	    struct trunk *, su_root_t *);
-/* invite.c: new candidates for a call not answered yet (n > 0), or fail
+/* gateway.c: new candidates for a call not answered yet (n > 0), or fail
  * it with -n; B is cancelled first. */
 void	 b2bua_retarget(struct call *, int n);
 #define CTL_ROUTE_PENDING	(-1)	/* local_route: ENUM lookup running */
@@ -679,6 +766,12 @@ struct ctl_stats {
 	uint64_t	 calls_total, calls_connected, calls_failed;
 	uint64_t	 rejected_unknown, rejected_auth, rejected_limits;
 	uint64_t	 reloads, reload_errors;
+	/* the trust model (issue 12): status "trust" */
+	uint64_t	 contacts_refused;	/* registrar.c: REGISTER 403 */
+	uint64_t	 enum_refused;		/* enum.c: result not allowed */
+	uint64_t	 loops_refused;		/* targets.c: 482/483 */
+	uint64_t	 pai_ignored;		/* identity.c: untrusted PAI */
+	uint64_t	 cli_replaced;		/* identity.c: number not owned */
 };
 
 /* The daemon context: the only mutable state there is. */
@@ -719,6 +812,8 @@ struct ctl {
 	double			 self_at;	/* when read (monotonic) */
 	struct auth		*auth;		/* auth.c: nonce key and uses */
 	struct web		*web;		/* web.c: the browser listener */
+	struct sipfilter	*sipfilter;	/* sipfilter.c */
+	struct listenfilter	*listenfilter;	/* listenfilter.c */
 };
 
 /*
@@ -905,12 +1000,13 @@ void	 webproto_error(struct webconn *, const char *code, const char *in,
  * fields, peer_transport: the other leg's) and a plain RTP/AVP SDP for the SIP side (G.711 and
  * telephone-event only, no ICE/DTLS attributes). 0 or -EINVAL (err). */
 int	 websdp_offer(const char *sdp, const char *peer_transport,
-	    json_t **media, char **sip_sdp, char *err, size_t errlen);
+	    struct media_desc **media, char **sip_sdp, char *err,
+	    size_t errlen);
 /* A relay reply for a WebRTC leg + the other side's SDP (its codecs, those
  * of the browser's offer with the same payload types; browser_offer NULL:
  * we make the offer to a browser, mid 0) -> the browser's SDP (ice-lite, our ICE and DTLS, the relay's candidate
  * only, rtcp-mux, mid and BUNDLE). NULL and err. */
-char	*websdp_answer(json_t *media, const char *sip_sdp,
+char	*websdp_answer(const struct media_desc *media, const char *sip_sdp,
 	    const char *browser_offer, char *err, size_t errlen);
 /* The first a=mid of an SDP ("0" if none), into out. */
 void	 websdp_mid(const char *sdp, char *out, size_t len);
@@ -920,7 +1016,7 @@ struct webleg {
 	struct call	*call;
 	char		 id[48];	/* the call's id on the WebSocket */
 	char		*offer;		/* the browser's SDP */
-	json_t		*media;		/* the relay offer's media */
+	struct media_desc *media;	/* the relay offer's media */
 	bool		 ended;		/* "ended" sent; detached next turn */
 	su_timer_t	*end_timer;
 	struct webleg	*next;		/* in conn->legs */
@@ -939,29 +1035,58 @@ int	 webcall_answer(struct webconn *, const char *id, const char *sdp,
 int	 webcall_candidate(struct call *, const struct account *a,
 	    struct candidate *);
 bool	 candidate_is_web(const struct candidate *);
-/* invite.c hooks: the relay offer's peer_transport for the candidate
- * (b2bua_routed); the B offer for a browser from the relay's reply
- * (on_offered; 0, or -EINVAL with err); ring the browser (start_attempt);
+/* invite.c and gateway.c hooks: the relay offer's peer_transport for
+ * the candidate (b2bua_routed); the B offer for a browser from the relay's reply
+ * (on_offered; 0, or -EINVAL with err); ring the browser (gateway_start);
  * whether the relay's B leg must change transport first (1: a re-offer
- * was sent, start_attempt runs again from its reply). */
-void	 webcall_offer_media(struct call *, json_t *media);
-int	 webcall_b_offer(struct call *, json_t *relay_media, char *err,
-	    size_t errlen);
+ * was sent, gateway_start runs again from its reply). */
+void	 webcall_offer_media(struct call *, struct media_desc *media);
+int	 webcall_b_offer(struct call *, const struct media_desc *relay_media,
+	    char *err, size_t errlen);
 void	 webcall_ring(struct call *);
 int	 webcall_switch(struct call *);
 struct webleg *webcall_find(struct webconn *, const char *id);
 void	 webcall_conn_gone(struct webconn *);
 /* The call code's side of a browser leg (invite.c, hangup.c, call.c). */
 bool	 leg_live(const struct leg *);
-json_t	*webleg_offer_media(struct call *, char *err, size_t errlen);
+/* A malloc'd copy of the browser's offer media (for relay_offer()). */
+struct media_desc *webleg_offer_media(struct call *, char *err,
+	    size_t errlen);
 void	 webleg_respond(struct leg *, int status, const char *why);
 /* The relay's reply to the SIP side's answer (status, its SDP): the
  * browser's answer, ringing, or the end of the call. */
 void	 webleg_relay_answer(struct call *, int status,
 	    const struct relay_reply *, const char *sip_sdp);
 /* The SIP side's answer media: the reply must describe the WebRTC leg. */
-void	 webleg_answer_media(struct call *, json_t *media);
+void	 webleg_answer_media(struct call *, struct media_desc *media);
 void	 webleg_bye(struct leg *, const char *reason);
 void	 webleg_destroy(struct leg *);
+/* sipfilter.c, before the stack: 1 a scanner, 2 a banned source (the
+ * requests protect_check() drops), 0 neither; count: count it as
+ * dropped (once per request, not per retransmission). */
+int	 protect_silent(struct ctl *, const struct sockaddr *, const sip_t *,
+	    bool count);
+
+/* ---- sipfilter.c: datagrams refused before the SIP stack reads them
+ * (issue 12): unknown sources in drop mode, scanners and banned sources,
+ * requests without To tag in a running call's dialog ---- */
+enum sf_verdict { SF_PASS, SF_UNKNOWN, SF_GARBAGE, SF_SCANNER, SF_BANNED,
+	SF_POISON, SF_OVERLOAD };
+/* After nua_create(): watch the stack's UDP sockets. 0, or -errno. */
+int	 sipfilter_open(struct ctl *);
+void	 sipfilter_close(struct ctl *);
+/* The verdict on one parsed message (sip NULL: not SIP) whose msg
+ * carries its source; why says it when not SF_PASS. */
+int	 sipfilter_verdict(struct ctl *, msg_t *, const sip_t *, char *why,
+	    size_t len);
+json_t	*sipfilter_json(struct ctl *);
+
+/* ---- listenfilter.c: in drop mode, the TCP/TLS listeners take
+ * connections only from trunk sources, numeric registrars and gateways
+ * (a kernel socket filter; issue 12) ---- */
+/* (Re)build from the running config, or remove it in reject mode. */
+void	 listenfilter_apply(struct ctl *);
+void	 listenfilter_close(struct ctl *);
+json_t	*listenfilter_json(struct ctl *);
 
 #endif

@@ -129,6 +129,7 @@ enum_candidate(struct call *k, const char *uri, const char *domain)
 	}
 	rc = target_check_enum(k->ctl, u, &gw, why, sizeof(why));
 	if (rc < 0) {
+		k->ctl->stats.enum_refused++;
 		clog_msg(k->ctl, LL_NOTICE, "call %s: ENUM %s -> %s refused: "
 		    "%s; routing rules decide", k->call_id, domain, uri, why);
 		return 0;

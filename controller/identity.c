@@ -361,6 +361,8 @@ identity_in(struct call *k, const sip_t *sip)
 		k->screening = "trusted";
 	} else {
 		if (has_pai)
+			k->ctl->stats.pai_ignored++;
+		if (has_pai)
 			clog_msg(k->ctl, LL_INFO, "call %s: P-Asserted-Identity "
 			    "'%s' from %s (trunk %s, not trusted there): "
 			    "ignored", k->call_id, pai, k->src, t->name);
@@ -369,6 +371,7 @@ identity_in(struct call *k, const sip_t *sip)
 	if (t->nnumbers == 0)
 		return 0;
 	if (!owned(t, k->calling)) {
+		k->ctl->stats.cli_replaced++;
 		clog_msg(k->ctl, LL_NOTICE, "call %s: trunk %s does not own "
 		    "'%s': presented as %s", k->call_id, t->name, k->calling,
 		    t->default_cli);

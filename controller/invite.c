@@ -1,20 +1,12 @@
 /*
- * invite.c: a new call, from the caller's INVITE to the gateway's answer.
+ * invite.c: a new call, from the caller's INVITE to the relay's offer.
  * The INVITE goes through the stages in order: identify (source address,
  * registered contact, else digest account), limits, the local step
  * (local_route(): accounts, emergency, ENUM, maybe asynchronous), the
  * rules (b2bua_routed()), then the offer to a relay. Only when the relay
- * has rewritten the offer is B created; B's answer goes to the relay
- * before A hears it. The nua runs with AUTOACK(0): B's 2xx is ACKed when
+ * has rewritten the offer does gateway.c create B; B's answer goes to
+ * the relay before A hears it. The nua runs with AUTOACK(0): B's 2xx is ACKed when
  * A's ACK arrives (b2bua.c).
- *
- * Reply codes from gateways: 2xx connect; 401/407 are answered once with
- * the gateway's credentials; a code in failover_codes (and 3xx: redirects
- * are not followed, the next candidate is tried instead) moves to the
- * next candidate, as does no reply within invite_timeout; 6xx ends the
- * call at once (no other gateway would do better); any other final code
- * goes back to the caller. When the candidates run out the caller gets
- * the last code (480 after a 3xx, 408 after a timeout).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +18,6 @@
 #include <sofia-sip/msg_addr.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
-
-static void start_attempt(struct call *k);
 
 static double
 rnd01(void)
@@ -134,7 +124,7 @@ on_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
 		fail_a(k, 500, "SDP rewrite failed");
 		return;
 	}
-	start_attempt(k);
+	gateway_start(k);
 }
 
 static int
@@ -257,6 +247,9 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 	if (sip->sip_payload != NULL && sip->sip_payload->pl_len > 0)
 		k->offer = strndup(sip->sip_payload->pl_data,
 		    sip->sip_payload->pl_len);
+	/* lateoffer.c: can the caller take an offer in a reliable 18x? */
+	k->a_100rel = sip_has_feature(sip->sip_supported, "100rel") ||
+	    sip_has_feature(sip->sip_require, "100rel");
 	/* Local accounts, emergency numbers, ENUM (maybe asynchronous:
 	 * enum.c resumes with b2bua_routed()), then the rules. */
 	if ((k->ncand = local_route(k)) == CTL_ROUTE_PENDING) {
@@ -274,7 +267,7 @@ b2bua_routed(struct call *k, int n)
 	struct ctl *c = k->ctl;
 	struct trunk *t = k->trunk;
 	char err[160];
-	json_t *media;
+	struct media_desc *media;
 
 	if (!leg_live(&k->a) || k->finished || k->state == CS_ENDING) {
 		call_check(k);	/* the caller went away meanwhile */
@@ -314,7 +307,7 @@ b2bua_routed(struct call *k, int n)
 		return;
 	}
 	if (k->offer == NULL) {
-		fail_a(k, 488, "no SDP offer (late offer is not supported)");
+		lateoffer_start(k);	/* the gateway will offer */
 		return;
 	}
 	media = k->a.web != NULL ? webleg_offer_media(k, err, sizeof(err)) :
@@ -325,7 +318,7 @@ b2bua_routed(struct call *k, int n)
 		return;
 	}
 	if ((k->relay = relay_pick(c)) == NULL) {
-		json_decref(media);
+		free(media);
 		clog_msg(c, LL_WARNING, "call %s: no relay answers: 503",
 		    k->call_id);
 		fail_a(k, 503, "no media relay");
@@ -334,346 +327,4 @@ b2bua_routed(struct call *k, int n)
 	webcall_offer_media(k, media);	/* a browser B leg: WebRTC on the relay */
 	k->state = CS_OFFERING;
 	relay_offer(k, media, on_offered, k);
-}
-
-/* ---- the gateway leg ---- */
-
-static int
-numbers_out(struct call *k, const struct gateway *gw)
-{
-	return xform_apply(&gw->xf.called, k->called, k->called_out,
-	    sizeof(k->called_out)) < 0 ||
-	    xform_apply(&gw->xf.calling, k->calling, k->calling_out,
-	    sizeof(k->calling_out)) < 0 ? -1 : 0;
-}
-
-void
-on_invite_timeout(struct ctl *c, su_timer_t *t, void *arg)
-{
-	struct call *k = arg;
-
-	if (k->b.nh == NULL)
-		return;
-	clog_msg(c, LL_INFO, "call %s: gateway %s: no reply within %gs",
-	    k->call_id, k->cand[k->attempt].gw->name, k->conf->invite_timeout);
-	record_attempt(k, 408);
-	destroy_leg(&k->b);
-	if (!leg_live(&k->a) || k->state == CS_ENDING) {
-		call_check(k);
-		return;
-	}
-	if (++k->attempt < k->ncand) {
-		start_attempt(k);
-		return;
-	}
-	fail_a(k, 408, "all gateways timed out or failed");
-	call_check(k);
-}
-
-static void
-start_attempt(struct call *k)
-{
-	struct ctl *c = k->ctl;
-	const struct gateway *gw = NULL;
-	char ruri[420], to[320], from[320], port[8] = "", tp[20] = "";
-	char cid[320] = "", hostbuf[160], route[220] = "", mf[12];
-	const char *host, *user;
-
-	for (; k->attempt < k->ncand; k->attempt++) {
-		gw = k->cand[k->attempt].gw;
-		if (numbers_out(k, gw) == 0)
-			break;
-		json_array_append_new(k->attempts, json_pack("{s:s,s:s,s:i}",
-		    "gateway", gw->name, "carrier", k->cand[k->attempt].carrier,
-		    "code", 484));
-	}
-	if (k->attempt >= k->ncand || gw == NULL) {
-		fail_a(k, 484, "number too long after transforms");
-		call_check(k);
-		return;
-	}
-	/* webcall.c: a logged-in browser is rung over its WebSocket (after
-	 * a re-offer when the relay's B leg must change transport). */
-	if (webcall_switch(k))
-		return;
-	if (candidate_is_web(&k->cand[k->attempt])) {
-		webcall_ring(k);
-		return;
-	}
-	if (gw->port != 0)
-		snprintf(port, sizeof(port), ":%u", gw->port);
-	if (gw->transport == TP_TCP)
-		strcpy(tp, ";transport=tcp");
-	else if (gw->transport == TP_TLS && strcmp(gw->scheme, "sips") != 0)
-		strcpy(tp, ";transport=tls");
-	/* A URI destination (contact, ENUM, emergency) keeps its user. */
-	user = k->cand[k->attempt].user ? k->cand[k->attempt].user :
-	    k->called_out;
-	snprintf(ruri, sizeof(ruri), "%s:%s%s%s%s%s%s", gw->scheme, user,
-	    user[0] ? "@" : "", gw->host, port, tp, gw->uri_params);
-	snprintf(to, sizeof(to), "<%s:%s%s%s%s>", gw->scheme, user,
-	    user[0] ? "@" : "", gw->host, port);
-	host = gw->from_host[0] ? gw->from_host : c->contact;
-	snprintf(hostbuf, sizeof(hostbuf), "%s", host);
-	/* identity.c: From, P-Asserted-Identity/Remote-Party-ID, Privacy */
-	identity_out(k, gw, hostbuf, from, sizeof(from), cid, sizeof(cid));
-	json_array_append_new(k->attempts, json_pack("{s:s,s:s}", "gateway",
-	    gw->name, "carrier", k->cand[k->attempt].carrier));
-	k->b = (struct leg){ k, NULL, 1, k->b.sdp, false, NULL };
-	k->b_acked = k->auth_tried = false;
-	/* An outbound proxy is a pre-loaded loose route (RFC 3261 8.1.2). */
-	if (gw->proxy[0] != '\0')
-		snprintf(route, sizeof(route), "<%s%s>", gw->proxy,
-		    strstr(gw->proxy, ";lr") ? "" : ";lr");
-	k->b.nh = nua_handle(c->nua, &k->b, NUTAG_URL(ruri),
-	    SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from), TAG_END());
-	if (k->b.nh == NULL) {
-		fail_a(k, 500, "cannot create the outgoing leg");
-		call_check(k);
-		return;
-	}
-	clog_msg(c, LL_INFO, "call %s: attempt %d: %s -> %s", k->call_id,
-	    k->attempt + 1, gw->name, ruri);
-	k->state = CS_CALLING;
-	snprintf(mf, sizeof(mf), "%u", k->max_forwards);
-	nua_invite(k->b.nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
-	    SIPTAG_MAX_FORWARDS_STR(mf),
-	    SIPTAG_PAYLOAD_STR(k->b_offer),
-	    TAG_IF(route[0], SIPTAG_ROUTE_STR(route)),
-	    TAG_IF(cid[0], SIPTAG_HEADER_STR(cid)),
-	    TAG_IF(k->diversion[0], SIPTAG_HEADER_STR(k->diversion)),
-	    TAG_END());
-	su_timer_set_interval(k->invite_timer, on_invite_timeout, k,
-	    (su_duration_t)(k->conf->invite_timeout * 1000));
-}
-
-struct answer_ctx {
-	struct call	*k;
-	int		 status;
-	char		*body;
-};
-
-static void
-on_max_duration(struct ctl *c, su_timer_t *t, void *arg)
-{
-	struct call *k = arg;
-
-	clog_msg(c, LL_INFO, "call %s: max duration %gs reached", k->call_id,
-	    k->conf->max_duration);
-	b2bua_hangup(c, k->relay_key, BY_CONTROLLER, "max duration");
-}
-
-static void
-on_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
-{
-	struct answer_ctx *ax = arg;
-	struct call *k = ax->k;
-	char err[160], *sdp = NULL;
-
-	if (k->a.web != NULL && !k->a.answered && !k->finished) {
-		/* webcall.c: the browser's answer, or the end */
-		webleg_relay_answer(k, ax->status, rr, ax->body);
-	} else if (k->a.nh != NULL && !k->a.answered && !k->finished) {
-		if (rr->ok)
-			sdp = sdp_rewrite(ax->body, strlen(ax->body),
-			    rr->media, &k->a.sdp, err, sizeof(err));
-		if (!rr->ok) {
-			clog_msg(c, LL_WARNING, "call %s: relay %s: answer "
-			    "failed: %s", k->call_id, relay_name(k->relay),
-			    rr->error);
-			b2bua_relay_lost(k, rr->answered ? "media relay "
-			    "failed (answer refused)" : "media relay failed "
-			    "(no reply)");
-		} else if (sdp == NULL && ax->status >= 200) {
-			clog_msg(c, LL_WARNING, "call %s: %s", k->call_id, err);
-			b2bua_hangup(c, k->relay_key, BY_CONTROLLER, err);
-		} else if (sdp == NULL) {
-			nua_respond(k->a.nh, ax->status,
-			    sip_status_phrase(ax->status), TAG_END());
-		} else {
-			if (ax->status >= 200) {
-				k->a.answered = true;
-				k->state = CS_CONNECTED;
-				k->connect_t = wall_now();
-				k->final_code = ax->status;
-				if (k->conf->max_duration > 0)
-					su_timer_set_interval(k->duration_timer,
-					    on_max_duration, k, (su_duration_t)
-					    (k->conf->max_duration * 1000));
-			}
-			nua_respond(k->a.nh, ax->status,
-			    sip_status_phrase(ax->status),
-			    SIPTAG_CONTENT_TYPE_STR("application/sdp"),
-			    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
-		}
-	}
-	free(sdp);
-	free(ax->body);
-	free(ax);
-	call_check(k);
-}
-
-void
-b2bua_attempt(struct call *k)
-{
-	start_attempt(k);
-}
-
-/* B's answer media (stolen) and body to the relay; A hears status. */
-void
-b2bua_answer(struct call *k, int status, json_t *media, const char *body)
-{
-	struct answer_ctx *ax = calloc(1, sizeof(*ax));
-
-	if (ax == NULL || (ax->body = strdup(body)) == NULL) {
-		free(ax);
-		json_decref(media);
-		b2bua_hangup(k->ctl, k->relay_key, BY_CONTROLLER,
-		    "out of memory");
-		return;
-	}
-	ax->k = k;
-	ax->status = status;
-	relay_answer(k, media, on_answered, ax);
-}
-
-/* B's SDP goes to the relay; A hears status with the rewritten SDP. */
-static void
-answer_via_relay(struct call *k, int status, const sip_t *sip)
-{
-	struct ctl *c = k->ctl;
-	struct answer_ctx *ax;
-	char err[160];
-	json_t *media;
-
-	media = sdp_to_media(sip->sip_payload->pl_data,
-	    sip->sip_payload->pl_len, err, sizeof(err));
-	if (media == NULL) {
-		clog_msg(c, LL_NOTICE, "call %s: gateway SDP: %s", k->call_id,
-		    err);
-		if (status >= 200)
-			b2bua_hangup(c, k->relay_key, BY_CONTROLLER, err);
-		return;
-	}
-	if (k->a.web != NULL)
-		webleg_answer_media(k, media);
-	ax = calloc(1, sizeof(*ax));
-	ax->k = k;
-	ax->status = status;
-	ax->body = strndup(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
-	snprintf(k->to_tag, sizeof(k->to_tag), "%s", sip->sip_to->a_tag ?
-	    sip->sip_to->a_tag : "-");
-	relay_answer(k, media, on_answered, ax);
-}
-
-void
-b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
-{
-	struct call *k = l->call;
-	const struct gateway *gw = k->cand[k->attempt].gw;
-	bool has_sdp = sip != NULL && sip->sip_payload != NULL &&
-	    sip->sip_payload->pl_len > 0;
-
-	if (status >= 100)
-		su_timer_reset(k->invite_timer);
-	if (sip != NULL && sip->sip_call_id != NULL && k->b_call_id[0] == '\0')
-		snprintf(k->b_call_id, sizeof(k->b_call_id), "%s",
-		    sip->sip_call_id->i_id);
-	if (!leg_live(&k->a) || k->state == CS_ENDING) {
-		/* The caller is gone: a late answer is hung up. */
-		if (status >= 200 && status < 300) {
-			nua_ack(l->nh, TAG_END());
-			nua_bye(l->nh, TAG_END());
-			l->answered = true;
-		} else if (status >= 300) {
-			record_attempt(k, status);
-			destroy_leg(l);
-			call_check(k);
-		}
-		return;
-	}
-	if (status < 200) {
-		if (status == 100)
-			return;
-		k->state = CS_EARLY;
-		if (has_sdp)
-			answer_via_relay(k, status, sip);
-		else if (k->a.web != NULL)
-			webleg_respond(&k->a, status, NULL);
-		else
-			nua_respond(k->a.nh, status, sip_status_phrase(status),
-			    TAG_END());
-		return;
-	}
-	if (status < 300) {
-		l->answered = true;
-		record_attempt(k, status);
-		if (has_sdp) {
-			answer_via_relay(k, status, sip);
-			return;
-		}
-		b2bua_hangup(c, k->relay_key, BY_CONTROLLER,
-		    "gateway answered without SDP");
-		return;
-	}
-	if ((status == 401 || status == 407) && gw->username[0] &&
-	    !k->auth_tried) {
-		const msg_auth_t *au = status == 401 ?
-		    (const msg_auth_t *)sip->sip_www_authenticate :
-		    (const msg_auth_t *)sip->sip_proxy_authenticate;
-		const char *realm = au ? msg_params_find(au->au_params,
-		    "realm=") : NULL;
-		char cred[400];
-		if (realm != NULL) {
-			k->auth_tried = true;
-			snprintf(cred, sizeof(cred), "%s:%s:%s:%s",
-			    au->au_scheme, realm, gw->username, gw->password);
-			nua_authenticate(l->nh, NUTAG_AUTH(cred), TAG_END());
-			su_timer_set_interval(k->invite_timer,
-			    on_invite_timeout, k,
-			    (su_duration_t)(k->conf->invite_timeout * 1000));
-			return;
-		}
-	}
-	record_attempt(k, status);
-	destroy_leg(l);
-	clog_msg(c, LL_INFO, "call %s: gateway %s: %d", k->call_id, gw->name,
-	    status);
-	if (divert_on_status(k, status))	/* divert.c: busy, no answer */
-		return;
-	if (status >= 600) {
-		fail_a(k, status, "global failure from the gateway");
-	} else if ((status < 400 || config_failover_code(k->conf, status)) &&
-	    k->attempt + 1 < k->ncand) {
-		k->attempt++;
-		start_attempt(k);
-		return;
-	} else {
-		fail_a(k, status < 400 ? 480 : status, "gateway failed");
-	}
-	call_check(k);
-}
-
-void
-b2bua_retarget(struct call *k, int n)
-{
-	if (k->b.web != NULL) {		/* a ringing browser (webcall.c) */
-		webleg_bye(&k->b, "diverted");
-		destroy_leg(&k->b);
-	}
-	if (k->b.nh != NULL) {
-		if (!k->b.answered)
-			nua_cancel(k->b.nh, TAG_END());
-		destroy_leg(&k->b);
-	}
-	su_timer_reset(k->invite_timer);
-	if (n <= 0) {
-		k->ncand = 0;
-		fail_a(k, -n, "no route after diversion");
-		call_check(k);
-		return;
-	}
-	k->ncand = n;
-	k->attempt = 0;
-	start_attempt(k);
 }

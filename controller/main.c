@@ -138,6 +138,10 @@ main(int argc, char *argv[])
 	srandom((unsigned)(time(NULL) ^ getpid()));
 	su_init();
 	su_home_init(c.home);
+	/* poll(2), every ready socket per round, in registration order with
+	 * high priority first: sipfilter.c sees a datagram before the
+	 * stack does (epoll keeps no order). */
+	su_port_prefer(su_poll_port_create, su_poll_clone_start);
 	c.root = su_root_create(&c);
 	if (c.root == NULL) {
 		fprintf(stderr, "trunkline-controller: cannot create su_root\n");
@@ -145,6 +149,7 @@ main(int argc, char *argv[])
 	}
 	/* One thread: nua's stack runs in ours (about 1.6x less CPU). */
 	su_root_threading(c.root, 0);
+	su_root_multishot(c.root, 1);
 	if (config_load(c.conf_path, c.root, &c.conf, err, sizeof(err)) < 0) {
 		fprintf(stderr, "trunkline-controller: %s\n", err);
 		goto out;

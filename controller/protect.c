@@ -279,6 +279,7 @@ protect_apply(struct ctl *c)
 	if (c->nua != NULL && p != NULL)
 		nua_set_params(c->nua, NTATAG_MAXSIZE((usize_t)p->max_message),
 		    TAG_END());
+	listenfilter_apply(c);	/* drop mode: TCP/TLS from trunks only */
 }
 
 void
@@ -409,6 +410,31 @@ protect_check(struct ctl *c, const struct sockaddr *sa, const sip_t *sip)
 	if (sip->sip_payload != NULL &&
 	    sip->sip_payload->pl_len > (usize_t)p->max_body)
 		return 413;
+	return 0;
+}
+
+int
+protect_silent(struct ctl *c, const struct sockaddr *sa, const sip_t *sip,
+    bool count)
+{
+	const struct protect_conf *p = c->conf->protect;
+	struct protect *pr = c->protect;
+	uint8_t ip[16];
+	struct src *s;
+
+	if (p == NULL || pr == NULL || sip == NULL)
+		return 0;
+	if (scanner(p, sip)) {
+		pr->scanners += count;
+		return 1;
+	}
+	ip_key(sa, ip);
+	if ((s = src_find(pr, ip)) != NULL && s->banned_until > mono_now() &&
+	    (p->limit_trunks || !from_trunk(c->conf, sa))) {
+		s->dropped += count;
+		pr->flood += count;
+		return 2;
+	}
 	return 0;
 }
 

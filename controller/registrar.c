@@ -173,6 +173,7 @@ registrar_request(struct ctl *c, nua_t *nua, nua_handle_t *nh,
 		/* Where the phone says it is may not be a gateway or us. */
 		if (e > 0 && target_check_contact(c, m->m_url, &flow, why,
 		    sizeof(why)) < 0) {
+			c->stats.contacts_refused++;
 			clog_msg(c, LL_NOTICE, "REGISTER %s from %s: account %s: "
 			    "%s: 403", sip->sip_call_id->i_id, src,
 			    a->trunk.username, why);

@@ -1,7 +1,8 @@
 /*
  * reinvite.c: a new offer inside a connected call (re-INVITE or UPDATE,
- * from either side). The offer goes through the relay before the other
- * side sees it, and the answer goes through the relay before the side
+ * from either side), or an UPDATE in the early dialog (RFC 3311). The
+ * offer goes through the relay before the other side sees it, and the
+ * answer goes through the relay before the side
  * that re-offered hears it, so the relay follows every media change.
  * One re-offer at a time (another one gets 491); an UPDATE is answered
  * through its saved event, a re-INVITE's 2xx is ACKed when the re-offerer
@@ -20,7 +21,7 @@
 /* The caller's media is the relay's offer side, the callee's its
  * answer side, whichever of them re-offers or answers. */
 static void
-relay_media(struct leg *l, json_t *media, relay_cb *cb)
+relay_media(struct leg *l, struct media_desc *media, relay_cb *cb)
 {
 	if (l->side == 0)
 		relay_offer(l->call, media, cb, l->call);
@@ -76,6 +77,21 @@ reinvite_abort(struct call *k, int status)
 	reinv_fail(k, status);
 }
 
+/*
+ * A re-offer needs both legs' dialogs and the first offer/answer done: a
+ * connected call, or for an UPDATE (RFC 3311) an early one whose
+ * gateway's 18x SDP went to the relay (B's tag is set then; a late offer
+ * has its first offer/answer in the 2xx and ACK).
+ */
+static bool
+can_reoffer(const struct call *k, bool update)
+{
+	if (k->state == CS_CONNECTED)
+		return true;
+	return update && k->state == CS_EARLY && k->to_tag[0] != '\0' &&
+	    !k->late_offer && k->relay_session;
+}
+
 /* The offer went through the relay: pass it on to the other side. */
 static void
 on_reinv_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
@@ -84,7 +100,7 @@ on_reinv_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
 	struct leg *to;
 	char err[160], *sdp = NULL;
 
-	if (k->finished || k->state != CS_CONNECTED || k->reinv == 0) {
+	if (k->finished || k->reinv == 0 || !can_reoffer(k, k->reinv_update)) {
 		call_check(k);
 		return;
 	}
@@ -114,7 +130,7 @@ reinvite_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip,
 {
 	struct call *k = l->call;
 	char err[160];
-	json_t *media;
+	struct media_desc *media;
 
 	/*
 	 * Sofia matches a request without a To tag to a dialog with the
@@ -138,7 +154,7 @@ reinvite_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip,
 		return;
 	}
 	/* A browser leg (webcall.c) takes no re-offer yet. */
-	if (k->state != CS_CONNECTED || k->reinv != 0 || k->a.web != NULL ||
+	if (!can_reoffer(k, update) || k->reinv != 0 || k->a.web != NULL ||
 	    k->b.web != NULL) {
 		int st = k->reinv ? 491 : 488;
 		nua_respond(l->nh, st, sip_status_phrase(st),
@@ -197,7 +213,7 @@ reinvite_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 {
 	struct call *k = l->call;
 	char err[160];
-	json_t *media;
+	struct media_desc *media;
 
 	if (status < 200 || k->reinv == 0)
 		return;

@@ -18,6 +18,7 @@
  * call after issuing a request, and a failure cannot free it under it.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,9 +107,148 @@ media_stats_from_streams(struct media_stats *ms, json_t *streams)
 	}
 }
 
-/* A reply (NULL: none) as the call's callbacks see it. */
+/* ---- the relay's media objects (PROTOCOL.md "media") <-> media_desc ---- */
+
+/* A WebRTC leg's fields (websdp.c's), only those set: a relay without
+ * the webrtc feature refuses them, and SIP-only calls never have them. */
 static void
-read_reply(json_t *reply, struct relay_reply *rr)
+webrtc_to_json(const struct media_line *l, json_t *o)
+{
+	static const struct { const char *name; size_t off; } f[] = {
+		{ "ice_ufrag", offsetof(struct media_line, ice_ufrag) },
+		{ "ice_pwd", offsetof(struct media_line, ice_pwd) },
+		{ "fingerprint", offsetof(struct media_line, fingerprint) },
+		{ "setup", offsetof(struct media_line, setup) },
+		{ "peer_transport", offsetof(struct media_line, peer_transport) },
+	};
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		const char *v = (const char *)l + f[i].off;
+		if (v[0] != '\0')
+			json_object_set_new(o, f[i].name, json_string(v));
+	}
+}
+
+static json_t *
+media_to_json(const struct media_desc *md)
+{
+	json_t *arr = json_array();
+
+	for (int i = 0; i < md->n; i++) {
+		const struct media_line *l = &md->line[i];
+		json_t *o = json_pack("{s:s,s:s,s:s,s:i,s:s}", "type", l->type,
+		    "transport", l->transport, "address", l->address,
+		    "rtp_port", (int)l->rtp_port, "direction", l->direction);
+
+		if (l->rtcp_port != 0)
+			json_object_set_new(o, "rtcp_port",
+			    json_integer(l->rtcp_port));
+		if (l->rtcp_mux)
+			json_object_set_new(o, "rtcp_mux", json_true());
+		webrtc_to_json(l, o);
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
+static void
+copy_str(char *dst, size_t size, json_t *v)
+{
+	snprintf(dst, size, "%s", json_is_string(v) ? json_string_value(v) :
+	    "");
+}
+
+/* A string that must not be truncated (an address, a key, a hash): one
+ * too long stays empty, and websdp.c refuses the reply. */
+static void
+copy_whole(char *dst, size_t size, json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	dst[0] = '\0';
+	if (s != NULL && strlen(s) < size)
+		memcpy(dst, s, strlen(s) + 1);
+}
+
+/* A reply's candidates; a field that does not fit stays empty/0 (websdp.c
+ * refuses such a candidate). */
+static void
+cands_from_json(json_t *arr, struct media_line *l)
+{
+	size_t i;
+	json_t *c;
+
+	json_array_foreach(arr, i, c) {
+		struct media_cand *mc = &l->cand[l->ncand];
+		json_int_t port = json_integer_value(json_object_get(c, "port"));
+		json_int_t prio = json_integer_value(json_object_get(c,
+		    "priority"));
+
+		if (l->ncand == MEDIA_MAX_CANDS)
+			break;
+		copy_whole(mc->address, sizeof(mc->address), json_object_get(c,
+		    "address"));
+		mc->port = port > 0 && port < 65536 ? (unsigned)port : 0;
+		mc->priority = prio > 0 && prio <= 0xffffffffLL ?
+		    (uint32_t)prio : 0;
+		copy_whole(mc->foundation, sizeof(mc->foundation),
+		    json_object_get(c, "foundation"));
+		l->ncand++;
+	}
+}
+
+/* A reply's WebRTC leg fields (PROTOCOL.md); absent ones stay empty. */
+static void
+webrtc_from_json(json_t *o, struct media_line *l)
+{
+	copy_whole(l->ice_ufrag, sizeof(l->ice_ufrag), json_object_get(o,
+	    "ice_ufrag"));
+	copy_whole(l->ice_pwd, sizeof(l->ice_pwd), json_object_get(o,
+	    "ice_pwd"));
+	copy_whole(l->fingerprint, sizeof(l->fingerprint), json_object_get(o,
+	    "fingerprint"));
+	copy_whole(l->setup, sizeof(l->setup), json_object_get(o, "setup"));
+	l->ice_lite = json_is_true(json_object_get(o, "ice_lite"));
+	cands_from_json(json_object_get(o, "candidates"), l);
+}
+
+/* A reply's media; what is missing stays empty (sdp_rewrite() refuses
+ * a line without an address). */
+static void
+media_from_json(json_t *arr, struct media_desc *md)
+{
+	size_t i;
+	json_t *o;
+
+	memset(md, 0, sizeof(*md));
+	json_array_foreach(arr, i, o) {
+		struct media_line *l = &md->line[md->n];
+		json_int_t rtp = json_integer_value(json_object_get(o,
+		    "rtp_port"));
+		json_int_t rtcp = json_integer_value(json_object_get(o,
+		    "rtcp_port"));
+
+		if (md->n == PROTO_MAX_MEDIA)
+			break;
+		copy_str(l->type, sizeof(l->type), json_object_get(o, "type"));
+		copy_str(l->transport, sizeof(l->transport),
+		    json_object_get(o, "transport"));
+		copy_str(l->address, sizeof(l->address),
+		    json_object_get(o, "address"));
+		copy_str(l->direction, sizeof(l->direction),
+		    json_object_get(o, "direction"));
+		l->rtp_port = rtp > 0 && rtp < 65536 ? (unsigned)rtp : 0;
+		l->rtcp_port = rtcp > 0 && rtcp < 65536 ? (unsigned)rtcp : 0;
+		l->rtcp_mux = json_is_true(json_object_get(o, "rtcp_mux"));
+		webrtc_from_json(o, l);
+		md->n++;
+	}
+}
+
+/* A reply (NULL: none) as the call's callbacks see it; md holds its
+ * media. */
+static void
+read_reply(json_t *reply, struct relay_reply *rr, struct media_desc *md)
 {
 	json_t *streams = json_object_get(reply, "streams");
 
@@ -120,7 +260,10 @@ read_reply(json_t *reply, struct relay_reply *rr)
 	else if (!rr->ok && (rr->error = json_string_value(json_object_get(
 	    json_object_get(reply, "error"), "message"))) == NULL)
 		rr->error = "refused";
-	rr->media = json_object_get(reply, "media");
+	if (rr->ok && json_is_array(json_object_get(reply, "media"))) {
+		media_from_json(json_object_get(reply, "media"), md);
+		rr->media = md;
+	}
 	if (rr->ok && json_is_array(streams)) {
 		media_stats_from_streams(&rr->ms, streams);
 		rr->has_stats = true;
@@ -132,13 +275,14 @@ static void
 complete(struct ctl *c, struct pending *p, json_t *reply)
 {
 	struct relay_reply rr;
+	struct media_desc md;
 
 	if (p->call != NULL)
 		p->call->pending--;
 	if (p->jcb != NULL) {
 		p->jcb(c, p->arg, reply);
 	} else if (p->cb != NULL) {
-		read_reply(reply, &rr);
+		read_reply(reply, &rr, &md);
 		p->cb(c, p->arg, &rr);
 	}
 	free(p);
@@ -866,19 +1010,69 @@ relays_to_json(struct ctl *c)
 
 /* ---- the typed client: a call's offer, answer and delete ---- */
 
+static void first_offer(struct call *, json_t *req);
+
 /*
  * The caller's media (its first offer, or a re-offer from the caller's
  * side). The first one carries the label and the relay's interfaces and
  * is kept for relay_offer_retry().
  */
 void
-relay_offer(struct call *k, json_t *media, relay_cb *cb, void *arg)
+relay_offer(struct call *k, struct media_desc *media, relay_cb *cb,
+    void *arg)
 {
-	const struct relay_conf *rc = &k->relay->conf;
 	json_t *req = proto_request(0, "offer");
 
 	session_ids(k, req);
-	json_object_set_new(req, "media", media);
+	json_object_set_new(req, "media", media_to_json(media));
+	free(media);
+	first_offer(k, req);
+	send_request(k->relay, req, NULL, cb, arg, k);
+}
+
+/*
+ * A late offer (the caller's INVITE had no SDP): the callee's media in
+ * its 2xx is the offer and makes the session, on leg B (`sender`
+ * "callee", PROTOCOL.md); the reply has leg A's ports for the caller.
+ * Kept for relay_offer_retry() like the caller's first offer.
+ */
+void
+relay_offer_callee(struct call *k, struct media_desc *media, relay_cb *cb,
+    void *arg)
+{
+	json_t *req = proto_request(0, "offer");
+
+	session_ids(k, req);
+	json_object_set_new(req, "to_tag", json_string(k->to_tag));
+	json_object_set_new(req, "sender", json_string("callee"));
+	json_object_set_new(req, "media", media_to_json(media));
+	free(media);
+	first_offer(k, req);
+	send_request(k->relay, req, NULL, cb, arg, k);
+}
+
+/* The caller's answer (its ACK) to a late offer; the reply has leg B's
+ * ports for the callee. */
+void
+relay_answer_caller(struct call *k, struct media_desc *media, relay_cb *cb,
+    void *arg)
+{
+	json_t *req = proto_request(0, "answer");
+
+	session_ids(k, req);
+	json_object_set_new(req, "to_tag", json_string(k->to_tag));
+	json_object_set_new(req, "sender", json_string("caller"));
+	json_object_set_new(req, "media", media_to_json(media));
+	free(media);
+	send_request(k->relay, req, NULL, cb, arg, k);
+}
+
+/* The request that makes the session also names it and its interfaces. */
+static void
+first_offer(struct call *k, json_t *req)
+{
+	const struct relay_conf *rc = &k->relay->conf;
+
 	if (!k->relay_session) {
 		if (k->trunk != NULL)
 			json_object_set_new(req, "label",
@@ -889,7 +1083,6 @@ relay_offer(struct call *k, json_t *media, relay_cb *cb, void *arg)
 		json_decref(k->offer_req);
 		k->offer_req = json_deep_copy(req);
 	}
-	send_request(k->relay, req, NULL, cb, arg, k);
 }
 
 /* The first offer again, to k->relay (another relay after a failure). */
@@ -908,13 +1101,15 @@ relay_offer_retry(struct call *k, relay_cb *cb, void *arg)
 
 /* The callee's media (its answer, or a re-offer from the callee's side). */
 void
-relay_answer(struct call *k, json_t *media, relay_cb *cb, void *arg)
+relay_answer(struct call *k, struct media_desc *media, relay_cb *cb,
+    void *arg)
 {
 	json_t *req = proto_request(0, "answer");
 
 	session_ids(k, req);
 	json_object_set_new(req, "to_tag", json_string(k->to_tag));
-	json_object_set_new(req, "media", media);
+	json_object_set_new(req, "media", media_to_json(media));
+	free(media);
 	send_request(k->relay, req, NULL, cb, arg, k);
 }
 

@@ -1,6 +1,7 @@
 /*
  * sdp.c: SDP belongs to the controller. Bodies are parsed with Sofia's
- * SDP parser into the relay's media objects (PROTOCOL.md), and rewritten
+ * SDP parser into typed media lines (struct media_desc; relay.c alone
+ * turns them into the relay's messages), and rewritten
  * with the relay's reply so that each side sees the relay and nothing of
  * the other side's network or identity: every c= (rejected streams too)
  * and the o= address name the relay, m= ports and a=rtcp are the relay's,
@@ -189,59 +190,81 @@ parse(su_home_t *home, const char *body, size_t len, sdp_parser_t **pp,
 	return s;
 }
 
-json_t *
+/* Copy into a fixed field; false when it does not fit. */
+static bool
+copy_field(char *dst, size_t size, const char *src)
+{
+	return (size_t)snprintf(dst, size, "%s", src) < size;
+}
+
+/* One m= line into l; -1 and err when the relay could not take it. */
+static int
+media_line(const sdp_session_t *s, sdp_media_t *m, int n,
+    struct media_line *l, char *err, size_t errlen)
+{
+	sdp_connection_t *c = m->m_connections ? m->m_connections :
+	    s->sdp_connection;
+	sdp_attribute_t *a;
+
+	if (c == NULL || c->c_address == NULL) {
+		snprintf(err, errlen, "bad SDP: m= line %d has no c= address",
+		    n);
+		return -1;
+	}
+	if (!copy_field(l->address, sizeof(l->address), c->c_address) ||
+	    !copy_field(l->transport, sizeof(l->transport), m->m_proto_name ?
+	    m->m_proto_name : "RTP/AVP")) {
+		snprintf(err, errlen, "bad SDP: m= line %d: address or "
+		    "transport too long", n);
+		return -1;
+	}
+	copy_field(l->type, sizeof(l->type), media_type(m));
+	copy_field(l->direction, sizeof(l->direction), direction(s, m));
+	l->rtp_port = (unsigned)(m->m_port & 0xffff);
+	if ((a = attr_find(m->m_attributes, "rtcp")) != NULL &&
+	    a->a_value != NULL && m->m_port != 0) {
+		long port = strtol(a->a_value, NULL, 10);
+		if (port > 0 && port < 65536)
+			l->rtcp_port = (unsigned)port;
+	}
+	l->rtcp_mux = attr_find(m->m_attributes, "rtcp-mux") != NULL;
+	return 0;
+}
+
+struct media_desc *
 sdp_to_media(const char *body, size_t len, char *err, size_t errlen)
 {
 	su_home_t home[1] = { SU_HOME_INIT(home) };
 	sdp_parser_t *p;
 	sdp_session_t *s = parse(home, body, len, &p, err, errlen);
-	json_t *arr = NULL;
-	int n = 0;
+	struct media_desc *md = NULL;
 
 	if (s == NULL)
 		goto out;
-	arr = json_array();
+	if ((md = calloc(1, sizeof(*md))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
 	for (sdp_media_t *m = s->sdp_media; m != NULL; m = m->m_next) {
-		sdp_connection_t *c = m->m_connections ? m->m_connections :
-		    s->sdp_connection;
-		sdp_attribute_t *a;
-		json_t *o;
-
-		if (++n > PROTO_MAX_MEDIA) {
+		if (md->n == PROTO_MAX_MEDIA) {
 			snprintf(err, errlen, "more than %d m= lines",
 			    PROTO_MAX_MEDIA);
 			goto fail;
 		}
-		if (c == NULL || c->c_address == NULL) {
-			snprintf(err, errlen, "bad SDP: m= line %d has no c= "
-			    "address", n);
+		if (media_line(s, m, md->n + 1, &md->line[md->n], err,
+		    errlen) < 0)
 			goto fail;
-		}
-		o = json_pack("{s:s,s:s,s:s,s:I,s:s}", "type", media_type(m),
-		    "transport", m->m_proto_name ? m->m_proto_name : "RTP/AVP",
-		    "address", c->c_address, "rtp_port",
-		    (json_int_t)(m->m_port & 0xffff), "direction",
-		    direction(s, m));
-		if ((a = attr_find(m->m_attributes, "rtcp")) != NULL &&
-		    a->a_value != NULL && m->m_port != 0) {
-			long port = strtol(a->a_value, NULL, 10);
-			if (port > 0 && port < 65536)
-				json_object_set_new(o, "rtcp_port",
-				    json_integer(port));
-		}
-		if (attr_find(m->m_attributes, "rtcp-mux") != NULL)
-			json_object_set_new(o, "rtcp_mux", json_true());
-		json_array_append_new(arr, o);
+		md->n++;
 	}
 	goto out;
 fail:
-	json_decref(arr);
-	arr = NULL;
+	free(md);
+	md = NULL;
 out:
 	if (p != NULL)
 		sdp_parser_free(p);
 	su_home_deinit(home);
-	return arr;
+	return md;
 }
 
 /* 0.0.0.0 or :: (in any spelling): a hold, not an address to relay to. */
@@ -292,16 +315,15 @@ set_conn(su_home_t *home, sdp_connection_t *c, const char *addr)
 }
 
 static void
-set_rtcp(su_home_t *home, sdp_media_t *m, json_t *rm)
+set_rtcp(su_home_t *home, sdp_media_t *m, const struct media_line *rm)
 {
-	json_int_t rtp = json_integer_value(json_object_get(rm, "rtp_port"));
-	json_t *jr = json_object_get(rm, "rtcp_port");
-	json_int_t rtcp = jr ? json_integer_value(jr) : rtp + 1;
+	unsigned rtp = rm->rtp_port;
+	unsigned rtcp = rm->rtcp_port != 0 ? rm->rtcp_port : rtp + 1;
 	sdp_attribute_t *a = attr_find(m->m_attributes, "rtcp");
 	char val[24];
 
 	/* The port alone: the address is the c= one, the relay's. */
-	snprintf(val, sizeof(val), "%lld", (long long)rtcp);
+	snprintf(val, sizeof(val), "%u", rtcp);
 	if (a != NULL) {
 		a->a_value = su_strdup(home, val);
 		return;
@@ -382,15 +404,16 @@ hide_session(su_home_t *home, sdp_session_t *s, const char *addr)
 
 /* Media lines: relay ports and addresses, nothing of the far side. */
 static int
-hide_media(su_home_t *home, sdp_session_t *s, json_t *media, char *err,
-    size_t errlen)
+hide_media(su_home_t *home, sdp_session_t *s, const struct media_desc *media,
+    char *err, size_t errlen)
 {
-	size_t i = 0;
+	int i = 0;
 
 	for (sdp_media_t *m = s->sdp_media; m != NULL; m = m->m_next, i++) {
-		json_t *rm = json_array_get(media, i);
-		const char *maddr = json_string_value(json_object_get(rm,
-		    "address"));
+		const struct media_line *rm = i < media->n ? &media->line[i] :
+		    NULL;
+		const char *maddr = rm != NULL && rm->address[0] != '\0' ?
+		    rm->address : NULL;
 		if (rm == NULL || maddr == NULL) {
 			snprintf(err, errlen, "relay reply has fewer media "
 			    "than the SDP");
@@ -402,8 +425,7 @@ hide_media(su_home_t *home, sdp_session_t *s, json_t *media, char *err,
 		set_conn(home, m->m_connections, maddr);
 		if (m->m_port == 0)
 			continue;
-		m->m_port = (unsigned long)json_integer_value(
-		    json_object_get(rm, "rtp_port"));
+		m->m_port = rm->rtp_port;
 		set_rtcp(home, m, rm);
 	}
 	return 0;
@@ -450,7 +472,7 @@ print(su_home_t *home, sdp_session_t *s, char *err, size_t errlen)
 }
 
 char *
-sdp_rewrite(const char *body, size_t len, json_t *media,
+sdp_rewrite(const char *body, size_t len, const struct media_desc *media,
     struct sdp_origin *o, char *err, size_t errlen)
 {
 	su_home_t home[1] = { SU_HOME_INIT(home) };
@@ -462,8 +484,8 @@ sdp_rewrite(const char *body, size_t len, json_t *media,
 
 	if (s == NULL)
 		goto out;
-	addr = json_string_value(json_object_get(json_array_get(media, 0),
-	    "address"));
+	addr = media != NULL && media->n > 0 && media->line[0].address[0] ?
+	    media->line[0].address : NULL;
 	if (addr == NULL) {
 		snprintf(err, errlen, "relay reply without a media address");
 		goto out;

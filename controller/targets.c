@@ -27,6 +27,7 @@
 
 #include "controller.h"
 
+#include <sofia-sip/msg_addr.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/url.h>
 
@@ -362,13 +363,26 @@ our_port(const struct ctl_conf *conf, bool tls)
 	return port != 0 ? port : tls ? 5061 : 5060;
 }
 
+/* A loop refused at the door: counted, and a refusal CDR (cdr.c). */
+static int
+loop_refused(struct ctl *c, const sip_t *sip, int code, const char *why)
+{
+	msg_t *m = c->nua != NULL ? nua_current_request(c->nua) : NULL;
+
+	c->stats.loops_refused++;
+	if (m != NULL && msg_addrinfo(m) != NULL)
+		cdr_refusal(c, sip, msg_addrinfo(m)->ai_addr, NULL, code,
+		    why);
+	return code;
+}
+
 int
 loop_check(struct ctl *c, const sip_t *sip, char *why, size_t len)
 {
 	if (sip->sip_max_forwards != NULL &&
 	    sip->sip_max_forwards->mf_count == 0) {
 		snprintf(why, len, "Max-Forwards is 0");
-		return 483;
+		return loop_refused(c, sip, 483, "loop: Max-Forwards 0");
 	}
 	/*
 	 * A B2BUA starts each B-leg with its own Via alone, so our Via in
@@ -383,7 +397,7 @@ loop_check(struct ctl *c, const sip_t *sip, char *why, size_t len)
 		    target_is_self(c, v->v_host)) {
 			snprintf(why, len, "our own Via %s:%u in the request",
 			    v->v_host, port);
-			return 482;
+			return loop_refused(c, sip, 482, "loop: our own Via");
 		}
 	}
 	return 0;

@@ -79,7 +79,7 @@ webleg_destroy(struct leg *l)
 	l->web = NULL;
 	unlink_leg(wl);
 	su_timer_destroy(wl->end_timer);
-	json_decref(wl->media);
+	free(wl->media);
 	free(wl->offer);
 	free(wl);
 }
@@ -131,28 +131,39 @@ webleg_bye(struct leg *l, const char *reason)
 	end_leg(l, l->answered ? 200 : 487, reason ? reason : "hangup");
 }
 
-json_t *
+/* Every line's peer_transport: the transport the relay's reply must
+ * describe (that of the other leg). */
+static void
+set_peer(struct media_desc *media, const char *peer)
+{
+	for (int i = 0; i < media->n; i++)
+		snprintf(media->line[i].peer_transport,
+		    sizeof(media->line[i].peer_transport), "%s", peer);
+}
+
+struct media_desc *
 webleg_offer_media(struct call *k, char *err, size_t errlen)
 {
 	struct webleg *wl = k->a.web;
+	struct media_desc *md;
 
 	if (wl->media == NULL) {
 		snprintf(err, errlen, "no browser offer");
 		return NULL;
 	}
-	/* relay_offer() steals it and keeps it for a retry */
-	return json_incref(wl->media);
+	/* relay_offer() frees what it is given: a copy, kept for re-offers */
+	if ((md = malloc(sizeof(*md))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	memcpy(md, wl->media, sizeof(*md));
+	return md;
 }
 
 void
-webleg_answer_media(struct call *k, json_t *media)
+webleg_answer_media(struct call *k, struct media_desc *media)
 {
-	size_t i;
-	json_t *o;
-
-	json_array_foreach(media, i, o)
-		json_object_set_new(o, "peer_transport",
-		    json_string("UDP/TLS/RTP/SAVPF"));
+	set_peer(media, "UDP/TLS/RTP/SAVPF");
 }
 
 static void
@@ -243,7 +254,7 @@ webcall_start(struct webconn *cn, json_t *seq, const char *id,
 	struct trunk *t = local_identify(c->conf, cn->user);
 	char cid[48], tag[24], uri[256];
 	struct webleg *wl;
-	json_t *media;
+	struct media_desc *media;
 	char *sip_sdp;
 	struct call *k;
 	bool bypass = false;
@@ -271,7 +282,7 @@ webcall_start(struct webconn *cn, json_t *seq, const char *id,
 		*code = "refused";
 		snprintf(why, len, "%s (%d)", st ? "not admitted" :
 		    "over the account's limits", st ? st : 503);
-		json_decref(media);
+		free(media);
 		free(sip_sdp);
 		return -EPERM;
 	}
@@ -284,7 +295,7 @@ webcall_start(struct webconn *cn, json_t *seq, const char *id,
 			call_free(k);
 		if (!bypass)
 			limits_release(c, t->name);
-		json_decref(media);
+		free(media);
 		free(sip_sdp);
 		*code = "internal";
 		snprintf(why, len, "out of memory");
@@ -408,23 +419,20 @@ peer_for(struct call *k)
 }
 
 void
-webcall_offer_media(struct call *k, json_t *media)
+webcall_offer_media(struct call *k, struct media_desc *media)
 {
 	const char *peer = peer_for(k);
-	size_t i;
-	json_t *o;
 
 	/* A relay without WebRTC legs knows no peer_transport: a SIP-only
 	 * call never names it. */
 	if (!k->b_web && k->a.web == NULL)
 		return;
-	json_array_foreach(media, i, o)
-		json_object_set_new(o, "peer_transport", json_string(peer));
+	set_peer(media, peer);
 }
 
 int
-webcall_b_offer(struct call *k, json_t *relay_media, char *err,
-    size_t errlen)
+webcall_b_offer(struct call *k, const struct media_desc *relay_media,
+    char *err, size_t errlen)
 {
 	free(k->b_offer);
 	/* A's codecs (G.711 and telephone-event among them), the relay's
@@ -463,31 +471,26 @@ on_reoffered(struct ctl *c, void *arg, const struct relay_reply *rr)
 		call_check(k);
 		return;
 	}
-	b2bua_attempt(k);
+	gateway_start(k);
 }
 
 /*
  * The relay's B leg is WebRTC for a browser and plain RTP for a SIP
  * contact: moving from one to the other (an unanswered browser, then the
  * account's phones) re-offers A's media with the other peer_transport
- * first. 1: sent, b2bua_attempt() follows from the reply; 0: go on.
+ * first. 1: sent, gateway_start() follows from the reply; 0: go on.
  */
 int
 webcall_switch(struct call *k)
 {
 	bool was = k->b_web;
 	char err[160];
-	json_t *media;
+	struct media_desc *media;
 
 	if (candidate_is_web(&k->cand[k->attempt]) == was)
 		return 0;
 	media = k->a.web != NULL ? webleg_offer_media(k, err, sizeof(err)) :
 	    sdp_to_media(k->offer, strlen(k->offer), err, sizeof(err));
-	if (media != NULL && k->a.web != NULL) {
-		json_t *copy = json_deep_copy(media);
-		json_decref(media);
-		media = copy;
-	}
 	if (media == NULL) {
 		fail_a(k, 500, err);
 		call_check(k);
@@ -543,7 +546,7 @@ webcall_answer(struct webconn *cn, const char *id, const char *sdp,
 {
 	struct webleg *wl = webcall_find(cn, id);
 	struct call *k;
-	json_t *media;
+	struct media_desc *media;
 	char *plain;
 
 	if (wl == NULL || wl->call->b.web != wl || wl->ended) {

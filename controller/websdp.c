@@ -23,6 +23,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,23 +202,31 @@ sip_offer(const char *addr, long port, const struct codecs *cs,
 	return b;
 }
 
+/* A string field of the relay media; false when it does not fit. */
+static bool
+set_field(char *dst, size_t size, const char *v)
+{
+	return (size_t)snprintf(dst, size, "%s", v) < size;
+}
+
 int
-websdp_offer(const char *sdp, const char *peer_transport, json_t **media,
-    char **sip_sdp, char *err, size_t errlen)
+websdp_offer(const char *sdp, const char *peer_transport,
+    struct media_desc **media, char **sip_sdp, char *err, size_t errlen)
 {
 	su_home_t home[1] = { SU_HOME_INIT(home) };
-	json_t *arr, *o;
+	struct media_desc *md;
+	struct media_line *o;
 	sdp_parser_t *p = NULL;
 	sdp_session_t *s;
 	sdp_media_t *m;
 	struct codecs cs;
-	const char *ufrag, *pwd, *fp, *setup, *addr;
+	const char *ufrag, *pwd, *fp, *setup;
 	int rc = -EINVAL;
 
 	*media = NULL;
 	*sip_sdp = NULL;
 	/* sdp.c's checks first: they guard Sofia's parser */
-	if ((arr = sdp_to_media(sdp, strlen(sdp), err, errlen)) == NULL)
+	if ((md = sdp_to_media(sdp, strlen(sdp), err, errlen)) == NULL)
 		return -EINVAL;
 	p = sdp_parse(home, sdp, (issize_t)strlen(sdp), SDP_FLAGS);
 	s = sdp_session(p);
@@ -225,8 +234,8 @@ websdp_offer(const char *sdp, const char *peer_transport, json_t **media,
 		snprintf(err, errlen, "bad SDP");
 		goto out;
 	}
-	o = json_array_get(arr, 0);
-	if (json_array_size(arr) != 1 || m->m_type != sdp_media_audio) {
+	o = &md->line[0];
+	if (md->n != 1 || m->m_type != sdp_media_audio) {
 		snprintf(err, errlen, "one audio m= line is required (BUNDLE "
 		    "with audio only)");
 		goto out;
@@ -267,21 +276,28 @@ websdp_offer(const char *sdp, const char *peer_transport, json_t **media,
 		    "PCMA (G.711)");
 		goto out;
 	}
-	addr = json_string_value(json_object_get(o, "address"));
-	json_object_update_new(o, json_pack("{s:s,s:s,s:s,s:s,s:b,s:s}",
-	    "ice_ufrag", ufrag, "ice_pwd", pwd, "fingerprint", fp, "setup",
-	    setup, "rtcp_mux", 1, "peer_transport", peer_transport));
-	json_object_del(o, "rtcp_port");
-	if ((*sip_sdp = sip_offer(addr, (long)json_integer_value(
-	    json_object_get(o, "rtp_port")), &cs, direction(s, m))) == NULL) {
+	/* the lengths were checked above; peer_transport is ours */
+	if (!set_field(o->ice_ufrag, sizeof(o->ice_ufrag), ufrag) ||
+	    !set_field(o->ice_pwd, sizeof(o->ice_pwd), pwd) ||
+	    !set_field(o->fingerprint, sizeof(o->fingerprint), fp) ||
+	    !set_field(o->setup, sizeof(o->setup), setup) ||
+	    !set_field(o->peer_transport, sizeof(o->peer_transport),
+	    peer_transport)) {
+		snprintf(err, errlen, "an ICE or DTLS attribute is too long");
+		goto out;
+	}
+	o->rtcp_mux = true;
+	o->rtcp_port = 0;
+	if ((*sip_sdp = sip_offer(o->address, (long)o->rtp_port, &cs,
+	    direction(s, m))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	*media = arr;
-	arr = NULL;
+	*media = md;
+	md = NULL;
 	rc = 0;
 out:
-	json_decref(arr);
+	free(md);
 	if (p != NULL)
 		sdp_parser_free(p);
 	su_home_deinit(home);
@@ -306,19 +322,15 @@ websdp_mid(const char *sdp, char *out, size_t len)
 		snprintf(out, len, "%.*s", (int)n, a);
 }
 
+/* relay.c left a field that did not fit empty (0), refused here. */
 static bool
-cand_ok(json_t *c, const char **addr, json_int_t *port, json_int_t *prio,
-    const char **found)
+cand_ok(const struct media_cand *c)
 {
-	*addr = json_string_value(json_object_get(c, "address"));
-	*port = json_integer_value(json_object_get(c, "port"));
-	*prio = json_integer_value(json_object_get(c, "priority"));
-	*found = json_string_value(json_object_get(c, "foundation"));
-	if (*found == NULL)
-		*found = "1";
-	return *addr != NULL && strspn(*addr, "0123456789abcdefABCDEF.:") ==
-	    strlen(*addr) && *port > 0 && *port < 65536 && *prio > 0 &&
-	    *prio <= 0xffffffffLL && ice_chars(*found, 1, 32);
+	const char *found = c->foundation[0] ? c->foundation : "1";
+
+	return c->address[0] != '\0' && strspn(c->address,
+	    "0123456789abcdefABCDEF.:") == strlen(c->address) && c->port > 0 &&
+	    c->port < 65536 && c->priority > 0 && ice_chars(found, 1, 32);
 }
 
 /* Keep in a the codecs b has too, with the same payload type. */
@@ -347,7 +359,7 @@ sdp_codecs(const char *body, struct codecs *cs, const char **dir, char *err,
     size_t errlen)
 {
 	su_home_t home[1] = { SU_HOME_INIT(home) };
-	json_t *chk = sdp_to_media(body, strlen(body), err, errlen);
+	struct media_desc *chk = sdp_to_media(body, strlen(body), err, errlen);
 	sdp_parser_t *p;
 	sdp_session_t *s;
 
@@ -355,7 +367,7 @@ sdp_codecs(const char *body, struct codecs *cs, const char **dir, char *err,
 	cs->te = -1;
 	if (chk == NULL)
 		return -EINVAL;
-	json_decref(chk);
+	free(chk);
 	p = sdp_parse(home, body, (issize_t)strlen(body), SDP_FLAGS);
 	if ((s = sdp_session(p)) != NULL && s->sdp_media != NULL) {
 		common_codecs(s->sdp_media, cs);
@@ -368,27 +380,23 @@ sdp_codecs(const char *body, struct codecs *cs, const char **dir, char *err,
 }
 
 char *
-websdp_answer(json_t *media, const char *sip_sdp, const char *offer,
-    char *err, size_t errlen)
+websdp_answer(const struct media_desc *media, const char *sip_sdp,
+    const char *offer, char *err, size_t errlen)
 {
-	json_t *o = json_array_get(media, 0), *cands, *c;
-	const char *addr, *ufrag, *pwd, *fp, *setup, *dir = "sendrecv";
+	static const struct media_line none;
+	const struct media_line *o = media != NULL && media->n > 0 ?
+	    &media->line[0] : &none;
+	const char *addr = o->address, *ufrag = o->ice_ufrag;
+	const char *pwd = o->ice_pwd, *fp = o->fingerprint, *setup = o->setup;
+	const char *dir = "sendrecv";
 	struct codecs cs, bc;
 	char mid[40];
 	uint64_t sess = 0;
 	char *b = NULL;
-	size_t i, len = 4096;
+	size_t len = 4096;
 	bool ok, v6;
 
-	addr = json_string_value(json_object_get(o, "address"));
-	ufrag = json_string_value(json_object_get(o, "ice_ufrag"));
-	pwd = json_string_value(json_object_get(o, "ice_pwd"));
-	fp = json_string_value(json_object_get(o, "fingerprint"));
-	setup = json_string_value(json_object_get(o, "setup"));
-	cands = json_object_get(o, "candidates");
-	if (addr == NULL || ufrag == NULL || pwd == NULL || fp == NULL ||
-	    setup == NULL || !json_is_array(cands) ||
-	    json_array_size(cands) == 0 || !ice_chars(ufrag, 4, 256) ||
+	if (addr[0] == '\0' || o->ncand == 0 || !ice_chars(ufrag, 4, 256) ||
 	    !ice_chars(pwd, 22, 256) || !fingerprint_ok(fp) ||
 	    (strcmp(setup, "active") != 0 && strcmp(setup, "passive") != 0 &&
 	    strcmp(setup, "actpass") != 0)) {
@@ -412,9 +420,9 @@ websdp_answer(json_t *media, const char *sip_sdp, const char *offer,
 	(void)getrandom(&sess, sizeof(sess), 0);
 	v6 = strchr(addr, ':') != NULL;
 	ok = add(b, len, "v=0\r\no=- %llu 2 IN IP%c %s\r\ns=-\r\nt=0 0\r\n"
-	    "a=ice-lite\r\na=group:BUNDLE %s\r\nm=audio %lld %s",
-	    (unsigned long long)(sess >> 2), v6 ? '6' : '4', addr, mid,
-	    (long long)json_integer_value(json_object_get(o, "rtp_port")),
+	    "%sa=group:BUNDLE %s\r\nm=audio %u %s",
+	    (unsigned long long)(sess >> 2), v6 ? '6' : '4', addr,
+	    o->ice_lite ? "a=ice-lite\r\n" : "", mid, o->rtp_port,
 	    WEB_TRANSPORT);
 	for (int k = 0; k < cs.n; k++)
 		ok = ok && add(b, len, " %d", cs.pt[k]);
@@ -430,17 +438,17 @@ websdp_answer(json_t *media, const char *sip_sdp, const char *offer,
 	if (cs.te >= 0)
 		ok = ok && add(b, len, "a=rtpmap:%d telephone-event/8000\r\n"
 		    "a=fmtp:%d 0-15\r\n", cs.te, cs.te);
-	json_array_foreach(cands, i, c) {
-		const char *ca, *fd;
-		json_int_t cp, pr;
-		if (i >= 8 || !cand_ok(c, &ca, &cp, &pr, &fd)) {
-			snprintf(err, errlen, "the relay's candidate %zu is not "
+	for (int i = 0; i < o->ncand; i++) {
+		const struct media_cand *c = &o->cand[i];
+		if (!cand_ok(c)) {
+			snprintf(err, errlen, "the relay's candidate %d is not "
 			    "usable", i);
 			free(b);
 			return NULL;
 		}
-		ok = ok && add(b, len, "a=candidate:%s 1 udp %lld %s %lld typ "
-		    "host\r\n", fd, (long long)pr, ca, (long long)cp);
+		ok = ok && add(b, len, "a=candidate:%s 1 udp %" PRIu32 " %s %u "
+		    "typ host\r\n", c->foundation[0] ? c->foundation : "1",
+		    c->priority, c->address, c->port);
 	}
 	ok = ok && add(b, len, "a=end-of-candidates\r\n");
 	if (!ok) {

@@ -13,6 +13,9 @@ static const char *const media_types[] = { "audio", "video", "image", "text",
 static const char *const directions[] = { "sendrecv", "sendonly", "recvonly",
 	"inactive", NULL };
 static const char *const event_names[] = { "timeout", NULL };
+static const char *const senders[] = { "caller", "callee", NULL };
+static const char *const dtls_setups[] = { "actpass", "active", "passive",
+	NULL };
 
 #define STR(n, req)	{ n, FT_STRING, req, 0, 0, NULL, NULL }
 #define SSTR(n, req)	{ n, FT_STRING, req, 1, PROTO_MAX_STRING, NULL, NULL }
@@ -26,6 +29,12 @@ static const struct field media_fields[] = {
 	{ "rtcp_port", FT_INT, false, 0, 65535, NULL, NULL },
 	{ "rtcp_mux", FT_BOOL, false, 0, 0, NULL, NULL },
 	{ "direction", FT_STRING, false, 0, 0, directions, NULL },
+	/* WebRTC (transport UDP/TLS/RTP/SAVPF): the browser's ICE and DTLS */
+	{ "ice_ufrag", FT_STRING, false, 4, 256, NULL, NULL },
+	{ "ice_pwd", FT_STRING, false, 22, 256, NULL, NULL },
+	{ "fingerprint", FT_STRING, false, 1, 200, NULL, NULL },
+	{ "setup", FT_STRING, false, 0, 0, dtls_setups, NULL },
+	{ "peer_transport", FT_STRING, false, 1, 31, NULL, NULL },
 	END
 };
 
@@ -39,12 +48,14 @@ static const struct field f_offer[] = {
 	SSTR("call_id", true), SSTR("from_tag", true), SSTR("to_tag", false),
 	{ "media", FT_OBJARRAY, true, 1, PROTO_MAX_MEDIA, NULL, media_fields },
 	{ "interfaces", FT_STRARRAY, false, 1, 2, NULL, NULL },
-	SSTR("label", false), END
+	SSTR("label", false),
+	{ "sender", FT_STRING, false, 0, 0, senders, NULL }, END
 };
 static const struct field f_answer[] = {
 	SSTR("call_id", true), SSTR("from_tag", true), SSTR("to_tag", true),
 	{ "media", FT_OBJARRAY, true, 1, PROTO_MAX_MEDIA, NULL, media_fields },
-	SSTR("label", false), END
+	SSTR("label", false),
+	{ "sender", FT_STRING, false, 0, 0, senders, NULL }, END
 };
 static const struct field f_delete[] = {
 	SSTR("call_id", true), SSTR("from_tag", false), END

@@ -91,6 +91,8 @@ backend_stream_latched(struct relayd *rd, struct stream *st)
 
 	if (ops == NULL || ops->install == NULL || st->path == PATH_KERNEL)
 		return;
+	if (stream_has_webrtc(st))
+		return;		/* SRTP per packet: userspace (webrtc.c) */
 	rc = ops->install(rd, rd->backend.priv, st);
 	if (rc == 0) {
 		st->path = PATH_KERNEL;

@@ -94,6 +94,10 @@ leg_json(const struct relayd *rd, const struct leg *leg)
 	json_object_set_new(o, "latched_rtcp",
 	    addr_json(&leg->latched[SK_RTCP], leg->is_latched[SK_RTCP]));
 	json_object_set_new(o, "learning", learning_json(leg));
+	if (leg->transport[0] != '\0')
+		json_object_set_new(o, "transport", json_string(leg->transport));
+	if (leg->rtc != NULL)
+		json_object_set_new(o, "webrtc", webrtc_json(leg));
 	json_object_set_new(o, "direction",
 	    json_string(dir_names[leg->sdp.direction]));
 	json_object_set_new(o, "stats", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
@@ -190,6 +194,97 @@ copy_field(char *dst, size_t len, const char *src)
 	proto_utf8_trim(dst);	/* cut to fit: keep it valid UTF-8 */
 }
 
+/* What a media entry says about WebRTC, checked before anything changes. */
+struct media_rtc {
+	const char		*transport;	/* of the sender's SDP */
+	const char		*peer_transport;	/* NULL: default */
+	bool			 savpf;
+	struct rtc_remote	 rem;
+};
+
+static bool
+ice_chars_ok(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '+' || *s == '/'))
+			return false;
+	return true;
+}
+
+static int
+parse_media_rtc(const char *cmd, json_t *m, size_t i, struct media_rtc *mr,
+    struct proto_error *err)
+{
+	static const char *const need[] = { "ice_ufrag", "ice_pwd",
+		"fingerprint", "setup" };
+	json_t *t = json_object_get(m, "transport");
+
+	memset(mr, 0, sizeof(*mr));
+	mr->transport = t != NULL ? json_string_value(t) : "RTP/AVP";
+	mr->peer_transport = str(m, "peer_transport");
+	mr->savpf = strcmp(mr->transport, RTC_TRANSPORT) == 0;
+	for (size_t k = 0; k < sizeof(need) / sizeof(need[0]); k++) {
+		bool has = json_object_get(m, need[k]) != NULL;
+		if (mr->savpf && !has)
+			return proto_errorf(err, PROTO_E_MISSING, "%s: media[%zu]:"
+			    " transport %s requires '%s'", cmd, i,
+			    RTC_TRANSPORT, need[k]);
+		if (!mr->savpf && has)
+			return proto_errorf(err, PROTO_E_VALUE, "%s: media[%zu]."
+			    "%s: only with transport %s", cmd, i, need[k],
+			    RTC_TRANSPORT);
+	}
+	if (!mr->savpf)
+		return 0;
+	if (!json_is_true(json_object_get(m, "rtcp_mux")))
+		return proto_errorf(err, PROTO_E_VALUE, "%s: media[%zu]."
+		    "rtcp_mux: must be true with transport %s", cmd, i,
+		    RTC_TRANSPORT);
+	copy_field(mr->rem.ufrag, sizeof(mr->rem.ufrag), str(m, "ice_ufrag"));
+	copy_field(mr->rem.pwd, sizeof(mr->rem.pwd), str(m, "ice_pwd"));
+	copy_field(mr->rem.setup, sizeof(mr->rem.setup), str(m, "setup"));
+	if (!ice_chars_ok(mr->rem.ufrag) || !ice_chars_ok(mr->rem.pwd))
+		return proto_errorf(err, PROTO_E_VALUE, "%s: media[%zu]: "
+		    "ice_ufrag and ice_pwd take only A-Z a-z 0-9 + /", cmd, i);
+	if (dtls_fingerprint_parse(str(m, "fingerprint"), mr->rem.fp) < 0)
+		return proto_errorf(err, PROTO_E_VALUE, "%s: media[%zu]."
+		    "fingerprint: expected \"sha-256 \" and 32 hex bytes "
+		    "separated by ':'", cmd, i);
+	return 0;
+}
+
+/* Each leg speaks its peer's transport; a SAVPF one is a WebRTC leg. */
+static int
+apply_media_rtc(struct relayd *rd, struct stream *st, int side,
+    const struct media_rtc *mr, struct proto_error *err)
+{
+	struct leg *me = &st->leg[side], *peer = &st->leg[!side];
+	struct leg *legs[2] = { me, peer };
+	int rc;
+
+	copy_field(me->transport, sizeof(me->transport), mr->transport);
+	if (mr->peer_transport != NULL)
+		copy_field(peer->transport, sizeof(peer->transport),
+		    mr->peer_transport);
+	else if (peer->transport[0] == '\0')
+		copy_field(peer->transport, sizeof(peer->transport),
+		    mr->transport);
+	for (int k = 0; k < 2; k++) {
+		bool want = strcmp(legs[k]->transport, RTC_TRANSPORT) == 0;
+		if (!want) {
+			webrtc_leg_disable(legs[k]);
+			continue;
+		}
+		if ((rc = webrtc_leg_enable(rd, legs[k])) < 0)
+			return proto_errorf(err, PROTO_E_INTERNAL, "WebRTC leg: "
+			    "%s", strerror(-rc));
+	}
+	if (mr->savpf)
+		webrtc_set_remote(rd, me, &mr->rem);
+	return 0;
+}
+
 /* The relay's side of the other leg, for the SDP sent on. */
 static json_t *
 media_reply(const struct relayd *rd, const struct stream *st, int out_side,
@@ -197,14 +292,21 @@ media_reply(const struct relayd *rd, const struct stream *st, int out_side,
 {
 	const struct leg *leg = &st->leg[out_side];
 	bool disabled = addr_port(&from->rtp) == 0;
+	json_t *o;
 
-	return json_pack("{s:s, s:s, s:s, s:i, s:i, s:b, s:s}",
-	    "type", st->type, "transport", st->transport,
+	o = json_pack("{s:s, s:s, s:s, s:i, s:i, s:b, s:s}",
+	    "type", st->type, "transport", leg->transport[0] != '\0' ?
+	    leg->transport : st->transport,
 	    "address", rd->conf.ifaces[leg->iface].advertise,
 	    "rtp_port", disabled ? 0 : leg->port,
 	    "rtcp_port", disabled ? 0 : leg->port + 1,
-	    "rtcp_mux", from->rtcp_mux,
+	    /* a browser's rtcp-mux is not the SIP side's */
+	    "rtcp_mux", from->rtcp_mux && (leg->rtc != NULL ||
+	    !st->leg[!out_side].rtc),
 	    "direction", dir_names[from->direction]);
+	if (leg->rtc != NULL && !disabled)
+		webrtc_reply(rd, leg, o);	/* ICE-lite, DTLS, candidates */
+	return o;
 }
 
 static int
@@ -246,11 +348,13 @@ apply_media(struct relayd *rd, const char *cmd, struct session *s, int side,
     json_t *media, json_t *id, struct proto_error *err)
 {
 	struct endpoint ep[PROTO_MAX_MEDIA];
+	struct media_rtc mr[PROTO_MAX_MEDIA];
 	size_t n = json_array_size(media), i;
 	json_t *m, *reply, *out;
 
 	json_array_foreach(media, i, m)
-		if (parse_media(cmd, m, i, &ep[i], err) < 0)
+		if (parse_media(cmd, m, i, &ep[i], err) < 0 ||
+		    parse_media_rtc(cmd, m, i, &mr[i], err) < 0)
 			return NULL;
 	if (session_add_streams(rd, s, (int)n, err) < 0)
 		return NULL;
@@ -265,12 +369,53 @@ apply_media(struct relayd *rd, const char *cmd, struct session *s, int side,
 		if (leg_set_endpoint(&st->leg[side], &ep[i]) &&
 		    st->path == PATH_KERNEL)
 			backend_stream_remove(rd, st);	/* re-latch first */
+		if (apply_media_rtc(rd, st, side, &mr[i], err) < 0) {
+			json_decref(out);
+			return NULL;
+		}
+		if (stream_has_webrtc(st) && st->path == PATH_KERNEL)
+			backend_stream_remove(rd, st);
 		json_array_append_new(out, media_reply(rd, st, !side, &ep[i]));
 	}
 	reply = proto_reply_ok(id);
 	json_object_set_new(reply, "call_id", json_string(s->call_id));
 	json_object_set_new(reply, "media", out);
 	return reply;	/* the caller journals the session */
+}
+
+/*
+ * Whose media a request carries: `sender` names it ("caller": leg A,
+ * "callee": leg B); without it, an offer is the caller's and an answer
+ * the callee's, or the from_tag of a re-offer says (the older form).
+ * A late offer (the caller's INVITE had no SDP) is the callee's offer
+ * and the caller's answer; the tags keep their dialog meaning: from_tag
+ * the caller's, to_tag the callee's.
+ */
+static bool
+sent_by(json_t *req, const char *who)
+{
+	const char *s = str(req, "sender");
+
+	return s != NULL && strcmp(s, who) == 0;
+}
+
+/* A callee's offer (a late offer, or a re-offer): the call's tags, both. */
+static int
+callee_side(struct session *s, const char *from, const char *to,
+    struct proto_error *err)
+{
+	if (to == NULL)
+		return proto_errorf(err, PROTO_E_VALUE, "offer: sender "
+		    "'callee' needs to_tag (the callee's tag)");
+	if (strcmp(from, s->tag[SIDE_A]) != 0)
+		return proto_errorf(err, PROTO_E_VALUE, "offer: from_tag '%s' "
+		    "is not the caller of call '%s'", from, s->call_id);
+	if (s->tag[SIDE_B][0] == '\0')
+		copy_field(s->tag[SIDE_B], sizeof(s->tag[SIDE_B]), to);
+	else if (strcmp(to, s->tag[SIDE_B]) != 0)
+		return proto_errorf(err, PROTO_E_VALUE, "offer: to_tag '%s' is "
+		    "not the callee of call '%s'", to, s->call_id);
+	return SIDE_B;
 }
 
 static json_t *
@@ -293,8 +438,15 @@ cmd_offer(struct relayd *rd, json_t *req, json_t *id)
 			return fail(id, PROTO_E_INTERNAL, "out of memory");
 		created = true;
 	}
-	/* A re-INVITE may come from either party: its from-tag says which. */
-	if (strcmp(from, s->tag[SIDE_A]) == 0)
+	/* A re-INVITE may come from either party: its from-tag says which,
+	 * unless `sender` does. */
+	if (sent_by(req, "callee")) {
+		if ((side = callee_side(s, from, to, &err)) < 0) {
+			if (created)
+				session_destroy(rd, s);
+			return error_reply(id, &err);
+		}
+	} else if (strcmp(from, s->tag[SIDE_A]) == 0)
 		side = SIDE_A;
 	else if (strcmp(from, s->tag[SIDE_B]) == 0)
 		side = SIDE_B;
@@ -335,7 +487,14 @@ cmd_answer(struct relayd *rd, json_t *req, json_t *id)
 		    call_id);
 	if (s->tag[SIDE_B][0] == '\0' && strcmp(from, s->tag[SIDE_A]) == 0)
 		copy_field(s->tag[SIDE_B], sizeof(s->tag[SIDE_B]), to);
-	if (strcmp(to, s->tag[SIDE_B]) == 0 && strcmp(from, s->tag[SIDE_A]) == 0)
+	if (sent_by(req, "caller") && strcmp(from, s->tag[SIDE_A]) == 0 &&
+	    strcmp(to, s->tag[SIDE_B]) == 0)
+		side = SIDE_A;	/* the caller's answer to a late offer */
+	else if (sent_by(req, "caller"))
+		return fail(id, PROTO_E_VALUE, "answer: tags '%s'/'%s' are not "
+		    "the caller/callee of the call", from, to);
+	else if (strcmp(to, s->tag[SIDE_B]) == 0 &&
+	    strcmp(from, s->tag[SIDE_A]) == 0)
 		side = SIDE_B;
 	else if (strcmp(to, s->tag[SIDE_A]) == 0 &&
 	    strcmp(from, s->tag[SIDE_B]) == 0)
@@ -480,10 +639,10 @@ cmd_hello(struct relayd *rd, json_t *req, json_t *id)
 		    (long long)json_integer_value(p), PROTO_VERSION);
 	reply = proto_reply_ok(id);
 	json_object_update_new(reply, json_pack("{s:i, s:s, s:s, "
-	    "s:[s,s,s,s,s,s,s], s:s, s:s}", "protocol", PROTO_VERSION, "server",
+	    "s:[s,s,s,s,s,s,s,s,s], s:s, s:s}", "protocol", PROTO_VERSION, "server",
 	    "trunkline-relayd", "version", TRUNKLINE_VERSION, "features",
 	    "rtcp-mux", "strict-source", "stun-detect", "subscribe", "tcp-auth",
-	    "event-seq", "list-pages",
+	    "event-seq", "list-pages", "sender", "webrtc",
 	    "backend", rd->backend.ops->name, "backend_reason",
 	    rd->backend.reason));
 	return reply;

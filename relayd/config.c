@@ -217,12 +217,46 @@ parse_learning(struct cfgctx *c, json_t *o, struct relayd_conf *conf)
 	    "heuristic, immediate, sdp-only", mode);
 }
 
+/* "webrtc": the DTLS certificate of WebRTC legs (else one made at start). */
+static int
+parse_webrtc(struct cfgctx *c, json_t *o, struct relayd_conf *conf)
+{
+	static const char *const keys[] = { "certificate", "key",
+	    "consent_timeout", NULL };
+
+	if (o == NULL)
+		return 0;
+	if (!json_is_object(o))
+		return fail(c, "webrtc", "expected an object");
+	if (check_keys(c, o, "webrtc", keys) < 0 ||
+	    get_string(c, o, "webrtc", "certificate", conf->dtls_cert,
+	    sizeof(conf->dtls_cert), false) < 0 ||
+	    get_string(c, o, "webrtc", "key", conf->dtls_key,
+	    sizeof(conf->dtls_key), false) < 0 ||
+	    get_number(c, o, "webrtc", "consent_timeout",
+	    &conf->consent_timeout, 0.5, 300) < 0)
+		return -1;
+	if (conf->dtls_cert[0] == '\0' && conf->dtls_key[0] == '\0')
+		return 0;	/* a certificate made at start */
+	if (conf->dtls_key[0] == '\0')
+		return fail(c, "webrtc", "'key' is required with 'certificate'");
+	if (conf->dtls_cert[0] == '\0')
+		return fail(c, "webrtc", "'certificate' is required with 'key'");
+	if (conf->dtls_cert[0] != '/')
+		return fail(c, "webrtc.certificate", "'%s' is not an absolute "
+		    "path", conf->dtls_cert);
+	if (conf->dtls_key[0] != '/')
+		return fail(c, "webrtc.key", "'%s' is not an absolute path",
+		    conf->dtls_key);
+	return 0;
+}
+
 static int
 parse_top(struct cfgctx *c, json_t *root, struct relayd_conf *conf)
 {
 	static const char *const keys[] = { "control", "interfaces", "ports",
 	    "timeouts", "backend", "log_level", "strict_source", "journal",
-	    "endpoint_learning", NULL };
+	    "endpoint_learning", "webrtc", NULL };
 	static const char *const backends[] = { "auto", "userspace", "nft",
 	    "kmod" };
 	char level[16] = "";
@@ -240,7 +274,8 @@ parse_top(struct cfgctx *c, json_t *root, struct relayd_conf *conf)
 	    get_bool(c, root, "", "strict_source", &conf->strict_source) < 0 ||
 	    parse_journal(c, root, conf) < 0 ||
 	    parse_learning(c, json_object_get(root, "endpoint_learning"),
-	    conf) < 0)
+	    conf) < 0 ||
+	    parse_webrtc(c, json_object_get(root, "webrtc"), conf) < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
 		ok |= strcmp(conf->backend, backends[i]) == 0;
@@ -276,6 +311,7 @@ config_defaults(struct relayd_conf *conf)
 	conf->learn_mode = LEARN_HEURISTIC;
 	conf->learn_window = 3;
 	conf->roaming_ssrc = true;
+	conf->consent_timeout = 30;
 	strcpy(conf->journal, "/run/trunkline/journal");
 }
 

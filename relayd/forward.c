@@ -18,7 +18,8 @@ struct fwd_state {
 	struct mmsghdr		 rmsg[RELAYD_BATCH];
 	struct iovec		 riov[RELAYD_BATCH];
 	struct sockaddr_storage	 rsrc[RELAYD_BATCH];
-	uint8_t			 rbuf[RELAYD_BATCH][RELAYD_MAX_PKT];
+	/* room for the SRTP tag when a WebRTC leg encrypts in place */
+	uint8_t			 rbuf[RELAYD_BATCH][RELAYD_MAX_PKT + RTC_SRTP_ROOM];
 
 	struct mmsghdr		 smsg[RELAYD_BATCH];
 	struct iovec		 siov[RELAYD_BATCH];
@@ -169,6 +170,12 @@ relay_one(struct relayd *rd, struct fwd_state *f, struct leg_sock *ls,
 	struct sockaddr_storage dst;
 	int ofd;
 
+	if (leg->rtc != NULL) {
+		/* ICE-lite, DTLS, SRTP: only decrypted media comes back. */
+		if (!webrtc_input(rd, leg, kind, &f->rsrc[i], p, &len))
+			return;
+		goto accepted;
+	}
 	if (pkt_is_stun(p, len)) {
 		leg->stats.stun++;	/* ICE checks are not media */
 		return;
@@ -195,6 +202,7 @@ relay_one(struct relayd *rd, struct fwd_state *f, struct leg_sock *ls,
 	case LATCH_ACCEPT:
 		break;
 	}
+accepted:
 	leg->stats.packets++;
 	leg->stats.bytes += len;
 	leg->stats.last_seen_ms = now;
@@ -205,6 +213,15 @@ relay_one(struct relayd *rd, struct fwd_state *f, struct leg_sock *ls,
 		kind = SK_RTCP;		/* rtcp-mux: demultiplex */
 	else if (kind == SK_RTP)
 		leg->stats.lost = rtp_seq_update(&leg->seq, p, len);
+	if (out->rtc != NULL) {
+		/* Encrypted toward the browser's ICE-selected address. */
+		if (!webrtc_output(rd, out, p, &len, &dst, now)) {
+			count_drop(rd, leg);
+			return;
+		}
+		queue(rd, f, out->sock[SK_RTP].fd, leg, &dst, p, len);
+		return;
+	}
 	if (!leg_destination(out, kind, &dst)) {
 		count_drop(rd, leg);	/* the other side has no address yet */
 		return;

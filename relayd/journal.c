@@ -342,6 +342,13 @@ journal_save(struct relayd *rd, const struct session *s)
 
 	if (j == NULL || j->behind)	/* the rewrite will carry it */
 		return;
+	/* DTLS and SRTP state cannot survive a restart: such a call ends
+	 * with the process (the browser renegotiates), never comes back as
+	 * a plain one. */
+	if (session_has_webrtc(s)) {
+		journal_drop(rd, s);
+		return;
+	}
 	before = j->len;
 	if (put_session(j, rd, s) < 0) {
 		rlog(rd, LL_ERROR, "journal: call %s: out of memory; a restart "
@@ -398,7 +405,7 @@ journal_compact(struct relayd *rd)
 
 	j->len = 0;
 	for (struct session *s = rd->sessions.first; s != NULL; s = s->next)
-		if (put_session(j, rd, s) < 0) {
+		if (!session_has_webrtc(s) && put_session(j, rd, s) < 0) {
 			j->len = 0;
 			return -ENOMEM;
 		}

@@ -95,6 +95,9 @@ struct relayd_conf {
 	bool			 tcp_enabled;
 	struct sockaddr_storage	 tcp_listen;
 	char			 tcp_secret[256];
+	char			 dtls_cert[256];	/* PEM; "": made at start */
+	char			 dtls_key[256];
+	double			 consent_timeout;	/* s, RFC 7675 */
 	struct iface_conf	 ifaces[RELAYD_MAX_IFACES];
 	int			 nifaces;
 	uint16_t		 port_min, port_max;
@@ -139,6 +142,101 @@ bool	 pkt_is_rtp(const uint8_t *, size_t);
 /* Feed one packet; returns the packets lost so far over all SSRCs. */
 uint64_t rtp_seq_update(struct rtp_seq *, const uint8_t *, size_t);
 
+
+/* ---- stun.c: STUN for ICE-lite (RFC 5389, RFC 8445) ---- */
+#define STUN_HDR		20
+#define STUN_COOKIE		0x2112A442u
+#define STUN_MAX_MSG		1280	/* larger Binding requests: refused */
+#define STUN_MAX_USERNAME	513
+#define STUN_BINDING_REQUEST	0x0001
+#define STUN_BINDING_SUCCESS	0x0101
+struct stun_msg {
+	uint16_t		 type;
+	uint16_t		 len;		/* of the body */
+	const uint8_t		*txid;		/* 12 bytes, in the packet */
+	const uint8_t		*username;	/* not NUL-terminated */
+	size_t			 username_len;
+	size_t			 mi_off;	/* MESSAGE-INTEGRITY; 0: none */
+	size_t			 fp_off;	/* FINGERPRINT; 0: none */
+	uint32_t		 priority;
+	bool			 use_candidate;
+	int			 role_attr;	/* 1 controlling, 2 controlled */
+	bool			 has_xor_mapped;
+	struct sockaddr_storage	 xor_mapped;
+};
+/* 0; -EINVAL not STUN at all; -EBADMSG broken STUN. */
+int	 stun_parse(const uint8_t *, size_t, struct stun_msg *);
+bool	 stun_integrity_ok(const uint8_t *, const struct stun_msg *,
+	    const char *key, size_t keylen);
+bool	 stun_fingerprint_ok(const uint8_t *, const struct stun_msg *);
+bool	 stun_username_ok(const struct stun_msg *, const char *local_ufrag,
+	    const char *remote_ufrag);
+uint32_t stun_crc32(const uint8_t *, size_t);
+/* Build into out[cap]: the length, or -ENOSPC/-EAFNOSUPPORT/-EIO. */
+int	 stun_binding_success(const uint8_t txid[12],
+	    const struct sockaddr_storage *mapped, const char *key,
+	    size_t keylen, uint8_t *out, size_t cap);
+int	 stun_binding_request(const uint8_t txid[12], const char *username,
+	    uint32_t priority, bool use_candidate, const char *key,
+	    size_t keylen, uint8_t *out, size_t cap);
+
+/* ---- srtp.c: SRTP/SRTCP of a WebRTC leg (libsrtp2) ---- */
+enum rtc_srtp_profile {
+	RTC_SRTP_NONE,
+	RTC_SRTP_AES_CM_128_HMAC_SHA1_80,
+	RTC_SRTP_AEAD_AES_128_GCM,
+};
+#define RTC_SRTP_KEYLEN_MAX	32	/* master key + salt */
+#define RTC_SRTP_ROOM		32	/* bytes protect may add */
+struct rtc_srtp_keys {
+	enum rtc_srtp_profile	 profile;
+	uint8_t			 local[RTC_SRTP_KEYLEN_MAX];	/* we send */
+	uint8_t			 remote[RTC_SRTP_KEYLEN_MAX];	/* we receive */
+	size_t			 len;
+};
+struct srtp_leg;
+int	 srtp_leg_lib_init(void);		/* once, at start */
+const char *srtp_leg_profile_name(enum rtc_srtp_profile);
+/* Key and salt length of a profile; 0 if unknown. */
+size_t	 srtp_leg_key_len(enum rtc_srtp_profile, size_t *salt);
+int	 srtp_leg_new(const struct rtc_srtp_keys *, struct srtp_leg **);
+void	 srtp_leg_free(struct srtp_leg *);
+/* In place; 0, or -EBADMSG (authentication, replay, malformed). */
+int	 srtp_leg_unprotect(struct srtp_leg *, uint8_t *, size_t *len,
+	    bool rtcp);
+/* In place; buf has room for len + RTC_SRTP_ROOM. 0 or -errno. */
+int	 srtp_leg_protect(struct srtp_leg *, uint8_t *, size_t *len,
+	    bool rtcp);
+
+/* ---- dtls.c: DTLS-SRTP (OpenSSL, one SSL per leg over memory BIOs) ---- */
+struct dtls_ctx;
+struct dtls_conn;
+#define DTLS_FP_LEN		32	/* sha-256 */
+#define DTLS_FP_TEXT		(8 + DTLS_FP_LEN * 3)
+enum dtls_step {
+	DTLS_STEP_AGAIN,	/* in progress */
+	DTLS_STEP_DONE,		/* handshake complete, keys ready */
+	DTLS_STEP_FAILED,	/* refused; see dtls_conn_bad_fingerprint */
+	DTLS_STEP_CLOSED,	/* close_notify from the peer */
+};
+/* The certificate (from the config, or made now) and the SSL_CTX. */
+int	 dtls_ctx_open(struct relayd *, char *err, size_t errlen);
+void	 dtls_ctx_close(struct relayd *);
+const char *dtls_fingerprint(const struct relayd *);	/* "sha-256 AA:.." */
+/* "sha-256 AA:BB:..." into 32 bytes; -EINVAL if malformed. */
+int	 dtls_fingerprint_parse(const char *, uint8_t fp[DTLS_FP_LEN]);
+typedef void (*dtls_send_fn)(void *arg, const uint8_t *, size_t);
+struct dtls_conn *dtls_conn_new(struct dtls_ctx *, bool server,
+	    const uint8_t want_fp[DTLS_FP_LEN], dtls_send_fn, void *arg);
+void	 dtls_conn_free(struct dtls_conn *);
+/* Client: send the ClientHello. */
+enum dtls_step dtls_conn_start(struct dtls_conn *);
+enum dtls_step dtls_conn_input(struct dtls_conn *, const uint8_t *, size_t);
+/* Retransmit a lost flight when its timer is due (every tick). */
+void	 dtls_conn_tick(struct dtls_conn *);
+bool	 dtls_conn_bad_fingerprint(const struct dtls_conn *);
+const char *dtls_conn_error(const struct dtls_conn *);
+int	 dtls_conn_srtp_keys(struct dtls_conn *, struct rtc_srtp_keys *);
 
 /* ---- session.c: sessions, streams, legs ---- */
 enum direction { DIR_SENDRECV, DIR_SENDONLY, DIR_RECVONLY, DIR_INACTIVE };
@@ -205,6 +303,8 @@ struct leg {
 	struct leg_learn	 learn;
 	struct leg_stats	 stats;
 	struct rtp_seq		 seq;
+	char			 transport[32];	/* its peer's SDP; "" unknown */
+	struct rtc_leg		*rtc;		/* WebRTC leg; NULL: plain */
 };
 
 enum stream_path { PATH_USERSPACE, PATH_KERNEL };
@@ -308,6 +408,74 @@ bool	 stream_fully_latched(const struct stream *);
 /* Where packets leaving leg `out` go for a kind; false if nowhere yet. */
 bool	 leg_destination(const struct leg *out, enum sock_kind,
 	    struct sockaddr_storage *dst);
+
+/*
+ * ---- webrtc.c: a WebRTC leg (UDP/TLS/RTP/SAVPF): ICE-lite, DTLS-SRTP,
+ * rtcp-mux. Userspace only: never offered to a kernel backend. ----
+ */
+#define RTC_TRANSPORT		"UDP/TLS/RTP/SAVPF"
+#define RTC_MAX_VALID		4	/* sources that passed a check */
+#define RTC_UFRAG_LEN		8
+#define RTC_PWD_LEN		32
+enum ice_state { ICE_NEW, ICE_CHECKED, ICE_NOMINATED };
+enum dtls_state { DTLS_NEW, DTLS_HANDSHAKE, DTLS_CONNECTED, DTLS_FAILED,
+	DTLS_CLOSED };
+/* The browser's parameters, from its SDP (offer/answer media entry). */
+struct rtc_remote {
+	char			 ufrag[257];
+	char			 pwd[257];
+	uint8_t			 fp[DTLS_FP_LEN];
+	char			 setup[8];	/* actpass, active, passive */
+};
+struct rtc_counters {
+	uint64_t	 stun_ok, stun_bad, dtls_bad_fingerprint, dtls_fail;
+	uint64_t	 srtp_auth_fail, srtp_in, srtp_out, not_ice;
+	uint64_t	 consent_expired;	/* not sent: no check for long */
+};
+struct rtc_leg {
+	char			 ufrag[RTC_UFRAG_LEN + 1];	/* ours */
+	char			 pwd[RTC_PWD_LEN + 1];
+	bool			 has_remote;
+	struct rtc_remote	 remote;
+	bool			 server;	/* our DTLS role */
+	enum ice_state		 ice;
+	struct sockaddr_storage	 valid[RTC_MAX_VALID];
+	int			 nvalid;
+	int			 selected;	/* index into valid; -1 none */
+	struct dtls_conn	*dtls;
+	enum dtls_state		 dtls_state;
+	struct sockaddr_storage	 dtls_peer;	/* who the handshake is with */
+	struct srtp_leg		*srtp;
+	enum rtc_srtp_profile	 profile;
+	struct rtc_counters	 c;
+	uint64_t		 last_check_ms;	/* last valid check (consent) */
+	bool			 consent_lost;	/* logged once */
+};
+/* Make a leg a WebRTC leg (new local credentials) or plain again. */
+int	 webrtc_leg_enable(struct relayd *, struct leg *);
+void	 webrtc_leg_disable(struct leg *);
+/* The browser's SDP parameters; new ones restart ICE and DTLS. */
+void	 webrtc_set_remote(struct relayd *, struct leg *,
+	    const struct rtc_remote *);
+/*
+ * A packet arrived on a WebRTC leg: STUN and DTLS are handled here;
+ * SRTP/SRTCP is decrypted in place. True if the (now plain) packet is
+ * media to relay; false if it was consumed or dropped (counted).
+ */
+bool	 webrtc_input(struct relayd *, struct leg *, enum sock_kind,
+	    const struct sockaddr_storage *src, uint8_t *, size_t *len);
+/*
+ * Encrypt in place toward a WebRTC leg; false if it cannot be sent: no
+ * DTLS yet, or no valid check for the consent timeout (RFC 7675).
+ */
+bool	 webrtc_output(struct relayd *, struct leg *, uint8_t *, size_t *len,
+	    struct sockaddr_storage *dst, uint64_t now);
+void	 webrtc_tick(struct relayd *, struct leg *);
+/* Reply fields of a WebRTC leg (ice, fingerprint, setup, candidates). */
+void	 webrtc_reply(const struct relayd *, const struct leg *, json_t *);
+json_t	*webrtc_json(const struct leg *);	/* for query */
+bool	 stream_has_webrtc(const struct stream *);
+bool	 session_has_webrtc(const struct session *);	/* not journalled */
 
 /* ---- backend.c / backend_*.c ---- */
 struct backend_ops {
@@ -464,6 +632,7 @@ struct relayd {
 	struct evtag		 timer_tag;
 	struct deferred		*graveyard;	/* see defer_free() */
 	struct journal		*journal;	/* NULL: none */
+	struct dtls_ctx		*dtls;		/* WebRTC legs' certificate */
 };
 
 #endif

@@ -152,6 +152,7 @@ session_create(struct relayd *rd, const char *call_id, const char *from_tag,
 static void
 leg_close(struct relayd *rd, struct leg *leg)
 {
+	webrtc_leg_disable(leg);
 	for (int k = SK_RTP; k <= SK_RTCP; k++) {
 		if (leg->sock[k].fd < 0)
 			continue;

@@ -121,6 +121,9 @@ timers_tick(struct relayd *rd)
 	now = now_ms();
 	for (s = rd->sessions.first; s != NULL; s = next) {
 		next = s->next;
+		for (int i = 0; i < s->nstreams; i++)	/* DTLS resends */
+			for (int side = SIDE_A; side <= SIDE_B; side++)
+				webrtc_tick(rd, &s->streams[i]->leg[side]);
 		reason = session_expired(rd, s, now);
 		if (reason != NULL) {
 			/* Kernel counters are read lazily: look again first. */

@@ -195,5 +195,18 @@ else
 	skip_test fuzz/fuzz_sdp "build/fuzz/fuzz_sdp not built (make fuzz needs clang)"
 fi
 
+# relayd's STUN parser (ICE-lite on WebRTC legs), the same way.
+if [ -x build/fuzz/fuzz_stun ]; then
+	run_test fuzz/fuzz_stun bash -c '
+		corpus=$(mktemp -d "${TMPDIR:-/tmp}/tl-corpus.XXXXXX") || exit 2
+		trap "rm -rf \"$corpus\"" EXIT
+		if [ -d tests/fuzz/corpus-stun ]; then cp -r tests/fuzz/corpus-stun/. "$corpus/"; fi
+		build/fuzz/fuzz_stun -max_total_time="$1" -timeout=10 -error_exitcode=1 \
+			-rss_limit_mb=2048 -print_final_stats=1 \
+			-artifact_prefix="$2/fuzz_stun-" "$corpus"' _ "$FUZZ_TIME" "$LOGS"
+else
+	skip_test fuzz/fuzz_stun "build/fuzz/fuzz_stun not built (make fuzz needs clang)"
+fi
+
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]

@@ -59,6 +59,11 @@ for s in sink1 sink2; do
 done
 st=$(sip_ctl --json status) || tl_fail "status"
 tl_assert_json "$st" '.calls_total == 0 and .rejected_unknown == 4' "no call, four refusals"
+[ "$(grep -c "INVITE .* from 127.0.0.6:[0-9]*: no trunk: 403" "$TL_TMP/controller.log")" = 4 ] ||
+	tl_fail "the four refusals are not logged with their reason"
+tl_wait_for 5 "four refusal records" bash -c "[ \"\$(wc -l <'$TL_TMP/refused.jsonl')\" -ge 4 ]"
+jq -s -e 'map(select(.final_code == 403 and .reason == "no trunk" and (.source | startswith("127.0.0.6:")))) | length == 4' \
+	"$TL_TMP/refused.jsonl" >/dev/null || tl_fail "no refusal record per attempt: $(cat "$TL_TMP/refused.jsonl")"
 
 tl_log "the provider calls the registered Contact from another of its hosts"
 r=$(digest send 127.0.0.8 --ruri "sip:$DDI2@127.0.0.1:$SIP_CTL_PORT;tlr=$secret" --wait 6)

@@ -83,6 +83,17 @@ tl_assert_json "$r" '[.again[].final] == [200, 200]' "a client that keeps its no
 
 st=$(sip_ctl --json status) || tl_fail "status"
 tl_assert_json "$st" '.calls_total == 1 and .rejected_auth >= 2 and .auth.replayed >= 2' "status: one call, the refusals and replays counted"
+grep -q "digest login 'pbx2': uri= is not the request-URI: 403" "$TL_TMP/controller.log" ||
+	tl_fail "the replay with another request-URI is not logged with its reason"
+grep -q "digest login 'pbx2': nc already used with this nonce (a replay): challenged again" "$TL_TMP/controller.log" ||
+	tl_fail "the replay with the same request-URI is not logged with its reason"
+REF=$TL_TMP/refused.jsonl
+tl_wait_for 5 "the refusal records" test -s "$REF"
+jq -s -e 'map(select(.final_code == 403 and .reason == "authentication failed: uri= is not the request-URI" and .account == "pbx2"
+	and .numbers.called_in == "4490012345")) | length == 1' "$REF" >/dev/null ||
+	tl_fail "no refusal record for the replay with another request-URI: $(cat "$REF")"
+jq -s -e 'map(select(.final_code == 407 and .reason == "authentication replayed" and .account == "pbx2")) | length >= 1' "$REF" >/dev/null ||
+	tl_fail "no refusal record for the replay with the same request-URI: $(cat "$REF")"
 for s in sink1 sink2; do
 	[ -s "$TL_TMP/$s.out" ] && tl_fail "gateway $s received: $(head -3 "$TL_TMP/$s.out")"
 done

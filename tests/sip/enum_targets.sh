@@ -52,6 +52,9 @@ for t in "1|is gateway carrier (enum.gateways is off)" "2|$OUTSIDE is not in enu
 done
 [ ! -s "$TL_TMP/carrier.out" ] || tl_fail "the carrier received: $(head -n 3 "$TL_TMP/carrier.out")"
 [ ! -s "$TL_TMP/outside.out" ] || tl_fail "$OUTSIDE received: $(head -n 3 "$TL_TMP/outside.out")"
+tl_assert_json "$(sip_ctl --json status)" '.trust.enum_refused == 3' "status counts the three refused ENUM answers"
+sip_cdr_wait 3
+tl_assert_json "$SIP_CDR_LAST" '.final_code == 404 and .gateway == null' "the call after a refused ENUM answer has its CDR (404, no gateway)"
 n=$(grep -c "attempt 1: " "$TL_TMP/controller.log")
 [ "$n" = 0 ] || tl_fail "$n B-leg INVITEs were sent for refused ENUM answers"
 

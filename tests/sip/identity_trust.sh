@@ -83,6 +83,12 @@ sip_expect g2 30 "the forged PAI is stripped"
 sip_expect c2 30 "the call completes"
 sip_cdr_wait 2
 tl_assert_json "$SIP_CDR_LAST" '.identity == {presented: "4930222", pai: "4930999", asserted: "4930222", screening: "owned", privacy: false}' "CDR: the forged PAI is recorded, not asserted"
+tl_assert_json "$(sip_ctl --json status)" '.trust.pai_ignored == 2 and .trust.cli_replaced == 1' \
+	"status counts the two forged PAIs ignored and the number replaced"
+grep -q "P-Asserted-Identity '4930999' from .* (trunk acct, not trusted there): ignored" "$TL_TMP/controller.log" ||
+	tl_fail "the ignored PAI is not logged with its reason"
+grep -q "trunk acct does not own '4930999': presented as 4930222" "$TL_TMP/controller.log" ||
+	tl_fail "the replaced number is not logged with its reason"
 
 tl_log "3. a trusted PBX asks for privacy: an untrusted gateway gets an anonymous call"
 gw g3 "$SIP_GW1_PORT" "$(must 'From: "Anonymous" <sip:anonymous@anonymous\.invalid>')" \

@@ -34,6 +34,10 @@ grep -q "INVITE .* from 127.0.0.1:$SIP_CTL_PORT: our own Via 127.0.0.1:$SIP_CTL_
 sip_cdr_wait 1
 tl_assert_json "$SIP_CDR_LAST" '.final_code == 482 and .attempts == [{"gateway":"self","carrier":"cself","code":482}]' \
 	"CDR of the looped call"
+tl_assert_json "$(sip_ctl --json status)" '.trust.loops_refused == 1' "status counts the loop"
+tl_wait_for 5 "the loop's refusal record" test -s "$TL_TMP/refused.jsonl"
+tl_assert_json "$(tail -n 1 "$TL_TMP/refused.jsonl")" '.final_code == 482 and .reason == "loop: our own Via"' \
+	"the INVITE that came back has a refusal record with the reason"
 
 # 2. Max-Forwards 70 from the caller: the gateway sees 69.
 sip_uas gw1 uas_answer.xml "$SIP_GW1_PORT"
@@ -51,6 +55,10 @@ grep -q "Max-Forwards: 0" "$TL_TMP/uac_483.xml" || tl_fail "cannot build the Max
 sip_uac_from mf0 "$TL_TMP/uac_483.xml" 127.0.0.2 441234567
 sip_expect mf0 20 "an INVITE with Max-Forwards 0 gets 483"
 grep -q "Max-Forwards is 0: 483" "$TL_TMP/controller.log" || tl_fail "the 483 is not logged with its reason"
+tl_assert_json "$(sip_ctl --json status)" '.trust.loops_refused == 2' "status counts the Max-Forwards 0 INVITE"
+tl_wait_for 5 "the 483's refusal record" bash -c "[ \"\$(wc -l <'$TL_TMP/refused.jsonl')\" -ge 2 ]"
+tl_assert_json "$(tail -n 1 "$TL_TMP/refused.jsonl")" '.final_code == 483 and .reason == "loop: Max-Forwards 0"' \
+	"the Max-Forwards 0 INVITE has a refusal record with the reason"
 [ ! -s "$TL_TMP/gwsink.out" ] || tl_fail "the gateway received: $(head -n 3 "$TL_TMP/gwsink.out")"
 [ "$(calls_total)" = 2 ] || tl_fail "the Max-Forwards 0 INVITE made a call"
 sip_controller_stop

@@ -53,7 +53,7 @@ tl_log "407 answered with a wrong password"
 sip_uac bad uac_auth_bad.xml 127.0.0.4 -au pbx2 -ap wrong
 sip_expect bad 30 "a wrong password is refused with 403"
 ref_wait 3
-tl_assert_json "$REF_LAST" '.final_code == 403 and .reason == "authentication failed" and .trunk == "acct" and .account == "pbx2"' "refusal line for the failed digest"
+tl_assert_json "$REF_LAST" '.final_code == 403 and .reason == "authentication failed: wrong credentials" and .trunk == "acct" and .account == "pbx2"' "refusal line for the failed digest"
 [ "$(wc -l <"$REF")" = 3 ] || tl_fail "the 407 challenge itself wrote a line: $(cat "$REF")"
 
 tl_log "a banned source"

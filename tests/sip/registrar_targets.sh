@@ -57,6 +57,7 @@ for t in "00900123@$CARRIER:$SIP_GW2_PORT|is gateway carrier" \
 		tl_fail "the refusal of $contact is not logged with its reason ('$why')"
 done
 registered mallory 0 || tl_fail "a refused contact is in the location"
+tl_assert_json "$(sip_ctl --json status)" '.trust.contacts_refused == 3' "status counts the three refused contacts"
 
 # A call to mallory: not registered (480), and nothing reaches the carrier.
 sed -e 's/response="403"/response="480"/' "$SIP_SCEN/uac_403.xml" >"$TL_TMP/uac_480.xml"

@@ -251,27 +251,30 @@ static void
 test_sdp(void **state)
 {
 	char err[160];
-	json_t *m = sdp_to_media(offer, strlen(offer), err, sizeof(err));
-	json_t *relay;
+	struct media_desc *m = sdp_to_media(offer, strlen(offer), err, sizeof(err));
+	struct media_desc relay = { 3, {
+		{ .address = "203.0.113.5", .rtp_port = 30000, .rtcp_port = 30001 },
+		{ .address = "203.0.113.5", .rtp_port = 0 },
+		{ .address = "203.0.113.5", .rtp_port = 30002, .rtcp_port = 30009 },
+	} };
 	struct sdp_origin o = { 0, 6, 0 };
 	char *out;
 
 	assert_non_null(m);
-	assert_int_equal(json_array_size(m), 3);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(m, 0), "address")), "192.0.2.10");
-	assert_int_equal(json_integer_value(json_object_get(json_array_get(m, 0), "rtp_port")), 49170);
-	assert_int_equal(json_integer_value(json_object_get(json_array_get(m, 0), "rtcp_port")), 49175);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(m, 0), "transport")), "RTP/AVP");
-	assert_int_equal(json_integer_value(json_object_get(json_array_get(m, 1), "rtp_port")), 0);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(m, 2), "type")), "image");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(m, 2), "address")), "192.0.2.11");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(m, 2), "direction")), "sendonly");
-	json_decref(m);
+	assert_int_equal(m->n, 3);
+	assert_string_equal(m->line[0].address, "192.0.2.10");
+	assert_int_equal(m->line[0].rtp_port, 49170);
+	assert_int_equal(m->line[0].rtcp_port, 49175);
+	assert_string_equal(m->line[0].transport, "RTP/AVP");
+	assert_string_equal(m->line[0].type, "audio");
+	assert_string_equal(m->line[0].direction, "sendrecv");
+	assert_int_equal(m->line[1].rtp_port, 0);
+	assert_string_equal(m->line[2].type, "image");
+	assert_string_equal(m->line[2].address, "192.0.2.11");
+	assert_string_equal(m->line[2].direction, "sendonly");
+	free(m);
 
-	relay = json_loads("[{\"address\": \"203.0.113.5\", \"rtp_port\": 30000, \"rtcp_port\": 30001},"
-	    "{\"address\": \"203.0.113.5\", \"rtp_port\": 0},"
-	    "{\"address\": \"203.0.113.5\", \"rtp_port\": 30002, \"rtcp_port\": 30009}]", 0, NULL);
-	out = sdp_rewrite(offer, strlen(offer), relay, &o, err, sizeof(err));
+	out = sdp_rewrite(offer, strlen(offer), &relay, &o, err, sizeof(err));
 	assert_non_null(out);
 	assert_non_null(strstr(out, " 7 IN IP4 203.0.113.5"));	/* test_ctl_sdp.c */
 	assert_non_null(strstr(out, "c=IN IP4 203.0.113.5"));
@@ -288,10 +291,17 @@ test_sdp(void **state)
 	free(out);
 
 	/* fewer relay media than m= lines */
-	json_array_remove(relay, 2);
-	assert_null(sdp_rewrite(offer, strlen(offer), relay, &o, err, sizeof(err)));
+	relay.n = 2;
+	assert_null(sdp_rewrite(offer, strlen(offer), &relay, &o, err, sizeof(err)));
 	assert_non_null(strstr(err, "fewer media"));
-	json_decref(relay);
+
+	/* an address longer than the relay takes: refused, not cut */
+	{
+		char body[512];
+		snprintf(body, sizeof(body), "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\n"
+		    "s=-\r\nc=IN IP4 %0100d\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n", 1);
+		assert_null(sdp_to_media(body, strlen(body), err, sizeof(err)));
+	}
 
 	assert_null(sdp_to_media("garbage", 7, err, sizeof(err)));
 	assert_null(sdp_to_media("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\n", 42, err, sizeof(err)));

@@ -107,7 +107,7 @@ test_deferred_failures(void **state)
 	assert_null(relay_pick(&c));
 
 	/* A request to a relay that is down: a callback too, later, once. */
-	relay_offer(k, json_array(), count_cb, &s);
+	relay_offer(k, calloc(1, sizeof(struct media_desc)), count_cb, &s);
 	assert_int_equal(s.calls, 1);
 	assert_int_equal(k->pending, 1);
 	step_until(&c, &s, 2);

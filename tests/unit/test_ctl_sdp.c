@@ -48,15 +48,16 @@ static const char *leaky =
 	"a=rtcp:6001 IN IP4 172.16.99.5\r\n"
 	"a=candidate:1 1 UDP 2130706431 172.16.99.5 6000 typ host\r\n";
 
-static json_t *
+static struct media_desc
 relay_reply(const char *addr)
 {
-	json_t *r = json_array();
+	struct media_desc r = { 2, {
+		{ .rtp_port = 30000, .rtcp_port = 30001 },
+		{ .rtp_port = 0 },
+	} };
 
-	json_array_append_new(r, json_pack("{s:s,s:i,s:i}", "address", addr,
-	    "rtp_port", 30000, "rtcp_port", 30001));
-	json_array_append_new(r, json_pack("{s:s,s:i}", "address", addr,
-	    "rtp_port", 0));
+	snprintf(r.line[0].address, sizeof(r.line[0].address), "%s", addr);
+	snprintf(r.line[1].address, sizeof(r.line[1].address), "%s", addr);
 	return r;
 }
 
@@ -64,12 +65,11 @@ static char *
 rewrite(const char *body, const char *addr, struct sdp_origin *o)
 {
 	char err[160];
-	json_t *r = relay_reply(addr);
-	char *out = sdp_rewrite(body, strlen(body), r, o, err, sizeof(err));
+	struct media_desc r = relay_reply(addr);
+	char *out = sdp_rewrite(body, strlen(body), &r, o, err, sizeof(err));
 
 	if (out == NULL)
 		fail_msg("rewrite: %s", err);
-	json_decref(r);
 	return out;
 }
 

@@ -70,27 +70,24 @@ assert_absent(const char *sdp, const char *what)
 static void
 test_browser_offer_to_relay_media_and_plain_sip_offer(void **state)
 {
-	json_t *media = NULL;
+	struct media_desc *media = NULL;
 	char *sip = NULL, err[160];
-	json_t *o;
+	const struct media_line *o;
 
 	if (websdp_offer(chrome, "RTP/AVP", &media, &sip, err, sizeof(err)) != 0)
 		fail_msg("the Chromium offer was refused: %s", err);
-	assert_int_equal(json_array_size(media), 1);
-	o = json_array_get(media, 0);
-	assert_string_equal(json_string_value(json_object_get(o, "transport")),
-	    "UDP/TLS/RTP/SAVPF");
-	assert_string_equal(json_string_value(json_object_get(o, "ice_ufrag")), "AYc8");
-	assert_string_equal(json_string_value(json_object_get(o, "ice_pwd")),
-	    "NgWasZCGWqUGys35pCZXPxPP");
-	assert_string_equal(json_string_value(json_object_get(o, "fingerprint")), FP);
-	assert_string_equal(json_string_value(json_object_get(o, "setup")), "actpass");
-	assert_true(json_is_true(json_object_get(o, "rtcp_mux")));
-	assert_string_equal(json_string_value(json_object_get(o, "peer_transport")),
-	    "RTP/AVP");
-	assert_string_equal(json_string_value(json_object_get(o, "address")), "127.0.0.1");
-	assert_int_equal(json_integer_value(json_object_get(o, "rtp_port")), 41808);
-	assert_null(json_object_get(o, "rtcp_port"));
+	assert_int_equal(media->n, 1);
+	o = &media->line[0];
+	assert_string_equal(o->transport, "UDP/TLS/RTP/SAVPF");
+	assert_string_equal(o->ice_ufrag, "AYc8");
+	assert_string_equal(o->ice_pwd, "NgWasZCGWqUGys35pCZXPxPP");
+	assert_string_equal(o->fingerprint, FP);
+	assert_string_equal(o->setup, "actpass");
+	assert_true(o->rtcp_mux);
+	assert_string_equal(o->peer_transport, "RTP/AVP");
+	assert_string_equal(o->address, "127.0.0.1");
+	assert_int_equal(o->rtp_port, 41808);
+	assert_int_equal(o->rtcp_port, 0);
 	/* the SIP side: G.711 and telephone-event/8000 only, plain RTP */
 	assert_non_null(strstr(sip, "m=audio 41808 RTP/AVP 0 8 126\r\n"));
 	assert_non_null(strstr(sip, "a=rtpmap:126 telephone-event/8000\r\n"));
@@ -99,25 +96,38 @@ test_browser_offer_to_relay_media_and_plain_sip_offer(void **state)
 	    "ssrc", "rtcp-fb", "mid", "BUNDLE", "rtcp-mux", NULL }; *w; w++)
 		assert_absent(sip, *w);
 	/* and it is SDP the SIP code can use */
-	json_t *m2 = sdp_to_media(sip, strlen(sip), err, sizeof(err));
+	struct media_desc *m2 = sdp_to_media(sip, strlen(sip), err, sizeof(err));
 	assert_non_null(m2);
-	json_decref(m2);
-	json_decref(media);
+	free(m2);
+	free(media);
 	free(sip);
 }
 
-static json_t *
+/* A relay's reply for a WebRTC leg as relay.c reads it. */
+static struct media_desc *
 relay_reply(void)
 {
-	return json_pack("[{s:s,s:s,s:i,s:b,s:s,s:s,s:b,s:s,s:s,s:s,s:[{s:s,s:i,s:i,s:s}]}]",
-	    "type", "audio", "address", "192.0.2.10", "rtp_port", 30000,
-	    "rtcp_mux", 1, "transport", "UDP/TLS/RTP/SAVPF",
-	    "ice_ufrag", "relayUfr", "ice_lite", 1,
-	    "ice_pwd", "0XKvxVkuG0rDj83jqcM3acCi", "fingerprint",
-	    "sha-256 89:EE:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:"
-	    "00:11:22:33:44:55:66:77:88:99:AA:BB:CC:7C", "setup", "passive",
-	    "candidates", "address", "192.0.2.10", "port", 30000, "priority",
-	    2130706431, "foundation", "1");
+	struct media_desc *md = calloc(1, sizeof(*md));
+	struct media_line *l = &md->line[0];
+
+	md->n = 1;
+	strcpy(l->type, "audio");
+	strcpy(l->address, "192.0.2.10");
+	l->rtp_port = 30000;
+	l->rtcp_mux = true;
+	strcpy(l->transport, "UDP/TLS/RTP/SAVPF");
+	strcpy(l->ice_ufrag, "relayUfr");
+	l->ice_lite = true;
+	strcpy(l->ice_pwd, "0XKvxVkuG0rDj83jqcM3acCi");
+	strcpy(l->fingerprint, "sha-256 89:EE:00:11:22:33:44:55:66:77:88:99:"
+	    "AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:7C");
+	strcpy(l->setup, "passive");
+	l->ncand = 1;
+	strcpy(l->cand[0].address, "192.0.2.10");
+	l->cand[0].port = 30000;
+	l->cand[0].priority = 2130706431;
+	strcpy(l->cand[0].foundation, "1");
+	return md;
 }
 
 static void
@@ -127,7 +137,7 @@ test_relay_reply_to_ice_lite_answer(void **state)
 	    "c=IN IP4 198.51.100.9\r\nt=0 0\r\nm=audio 20000 RTP/AVP 8 0 126\r\n"
 	    "a=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\n"
 	    "a=rtpmap:126 telephone-event/8000\r\na=sendrecv\r\n";
-	json_t *media = relay_reply();
+	struct media_desc *media = relay_reply();
 	char err[160], *sdp = websdp_answer(media, gw, chrome, err, sizeof(err));
 
 	if (sdp == NULL)
@@ -149,7 +159,7 @@ test_relay_reply_to_ice_lite_answer(void **state)
 	assert_absent(sdp, "extmap");
 	assert_absent(sdp, "AYc8");
 	free(sdp);
-	json_decref(media);
+	free(media);
 }
 
 static void
@@ -158,7 +168,7 @@ test_telephone_event_with_another_pt_is_dropped(void **state)
 	const char *gw = "v=0\r\no=gw 7 7 IN IP4 198.51.100.9\r\ns=-\r\n"
 	    "c=IN IP4 198.51.100.9\r\nt=0 0\r\nm=audio 20000 RTP/AVP 0 101\r\n"
 	    "a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
-	json_t *media = relay_reply();
+	struct media_desc *media = relay_reply();
 	char err[160], *sdp = websdp_answer(media, gw, chrome, err, sizeof(err));
 
 	if (sdp == NULL)
@@ -166,7 +176,7 @@ test_telephone_event_with_another_pt_is_dropped(void **state)
 	assert_non_null(strstr(sdp, "m=audio 30000 UDP/TLS/RTP/SAVPF 0\r\n"));
 	assert_absent(sdp, "101");
 	free(sdp);
-	json_decref(media);
+	free(media);
 }
 
 static void
@@ -183,7 +193,7 @@ test_unusable_offers_and_replies_refused(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *s = malloc(strlen(chrome) + 64), err[160] = "", *sip = NULL;
 		const char *at = strstr(chrome, cases[i].from);
-		json_t *media = NULL;
+		struct media_desc *media = NULL;
 		assert_non_null(at);
 		sprintf(s, "%.*s%s%s", (int)(at - chrome), chrome, cases[i].to,
 		    at + strlen(cases[i].from));
@@ -196,12 +206,22 @@ test_unusable_offers_and_replies_refused(void **state)
 		free(s);
 	}
 	/* a relay that does not speak WebRTC yet: a clear error */
-	json_t *plain = json_pack("[{s:s,s:i}]", "address", "192.0.2.10",
-	    "rtp_port", 30000);
+	struct media_desc *plain = relay_reply();
 	char err[160];
+	memset(&plain->line[0], 0, sizeof(plain->line[0]));
+	strcpy(plain->line[0].address, "192.0.2.10");
+	plain->line[0].rtp_port = 30000;
 	assert_null(websdp_answer(plain, chrome, chrome, err, sizeof(err)));
 	assert_non_null(strstr(err, "WebRTC"));
-	json_decref(plain);
+	/* no media at all (a reply without it), and a candidate relay.c
+	 * left empty because its address did not fit */
+	assert_null(websdp_answer(NULL, chrome, chrome, err, sizeof(err)));
+	free(plain);
+	plain = relay_reply();
+	plain->line[0].cand[0].address[0] = '\0';
+	assert_null(websdp_answer(plain, chrome, chrome, err, sizeof(err)));
+	assert_non_null(strstr(err, "candidate 0"));
+	free(plain);
 }
 
 int

@@ -186,6 +186,13 @@ test_errors_name_file_line_and_field(void **state)
 	    "F:1: endpoint_learning.windo: unknown field");
 	expect_error(state, "{\n\"endpoint_learning\": \"heuristic\"}",
 	    "F:2: endpoint_learning: expected an object");
+	expect_error(state, "{\"webrtc\": {\n\"certificate\": \"c.pem\",\n"
+	    "\"key\": \"/k.pem\"}}", "F:2: webrtc.certificate: 'c.pem' is not "
+	    "an absolute path");
+	expect_error(state, "{\"webrtc\": {\"certificate\": \"/c.pem\"}}",
+	    "F:1: webrtc: 'key' is required with 'certificate'");
+	expect_error(state, "{\n\"webrtc\": {\"cert\": \"/c.pem\"}}",
+	    "F:2: webrtc.cert: unknown field");
 }
 
 static void

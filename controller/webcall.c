@@ -478,7 +478,8 @@ on_reoffered(struct ctl *c, void *arg, const struct relay_reply *rr)
  * The relay's B leg is WebRTC for a browser and plain RTP for a SIP
  * contact: moving from one to the other (an unanswered browser, then the
  * account's phones) re-offers A's media with the other peer_transport
- * first. 1: sent, gateway_start() follows from the reply; 0: go on.
+ * first. 1: sent, gateway_start() follows from the reply (or the browser
+ * was skipped); 0: go on.
  */
 int
 webcall_switch(struct call *k)
@@ -487,6 +488,18 @@ webcall_switch(struct call *k)
 	char err[160];
 	struct media_desc *media;
 
+	if (k->late_offer && candidate_is_web(&k->cand[k->attempt])) {
+		/* An INVITE without SDP (lateoffer.c) has no offer for a
+		 * browser: skipped like a logged-out one (the next contact). */
+		const struct candidate *cd = &k->cand[k->attempt];
+		json_array_append_new(k->attempts, json_pack("{s:s,s:s}",
+		    "gateway", cd->gw->name, "carrier", cd->carrier));
+		clog_msg(k->ctl, LL_INFO, "call %s: %s skipped: a browser "
+		    "takes no call without SDP (late offer)", k->call_id,
+		    cd->gw->name);
+		b_response(k->ctl, &k->b, 480, NULL);
+		return 1;
+	}
 	if (candidate_is_web(&k->cand[k->attempt]) == was)
 		return 0;
 	media = k->a.web != NULL ? webleg_offer_media(k, err, sizeof(err)) :

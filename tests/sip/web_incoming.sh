@@ -13,6 +13,10 @@
 #      leg re-offered as plain RTP), which answers.
 #   3. Web user to web user: browser-relay-browser, both sides get
 #      ICE-lite SDP, the caller's hangup ends the callee's call.
+#   4. A late offer (an INVITE without SDP, lateoffer.c) to the account:
+#      the browser has no offer to answer and is skipped (480 in the CDR,
+#      never rung), the registered phone offers and answers. (The
+#      controller crashed here before: strlen() of the missing offer.)
 # Needs the relay's WebRTC legs (hello feature "webrtc"); skipped with the
 # reason otherwise.
 . "$(dirname "$0")/../lib/sip.sh"
@@ -84,5 +88,19 @@ for side in caller callee; do
 done
 sip_cdr_wait 3
 tl_assert_json "$SIP_CDR_LAST" '.trunk == "bob" and .final_code == 200 and .gateway == "web:alice"' "CDR of the web to web call"
+
+# 4. A late offer: the browser is skipped, the phone offers.
+sip_register reg4 alice apass $PHONE $SIP_GW3_PORT 60
+sip_phone phone4 uas_lateoffer.xml $PHONE "$SIP_GW3_PORT"
+tl_spawn web4 - $WC incoming alice apass "$TL_TMP/in4.jsonl" answer "$TL_TMP/ready4"
+tl_wait_for 10 "the browser to log in" test -e "$TL_TMP/ready4"
+SIP_SERVICE=alice sip_uac caller4 uac_lateoffer.xml 127.0.0.2 -d 500
+sip_expect caller4 30 "the late-offer call completes on the phone"
+sip_expect phone4 30 "the phone gets the INVITE without SDP and offers"
+sip_cdr_wait 4
+tl_assert_json "$SIP_CDR_LAST" '.final_code == 200 and .gateway == "account:alice" and (.attempts | length == 2)
+	and .attempts[0].gateway == "web:alice" and .attempts[0].code == 480' "CDR: the browser skipped, then the phone"
+kill -0 "${TL_PID[web4]}" || tl_fail "the browser's client ended: was it rung? $(cat "$TL_TMP/web4.err")"
+tl_kill_pid "${TL_PID[web4]}"
 sip_controller_stop
 tl_pass

@@ -55,6 +55,8 @@ CTLD_SRC   := $(filter-out controller/main.c controller/fuzz_%.c,$(wildcard cont
 CTLD_OBJ   := $(CTLD_SRC:%.c=$(BUILD)/%.o)
 SOFIA_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags sofia-sip-ua 2>/dev/null))
 SOFIA_LIBS := $(shell pkg-config --libs sofia-sip-ua 2>/dev/null)
+# web.c: libwebsockets on a libuv loop (the WebRTC gateway's listener)
+WEB_LIBS := $(shell pkg-config --libs libwebsockets libuv 2>/dev/null)
 BINS += $(BUILD)/trunkline-controller
 $(BUILD)/controller/%.o: ALL_CFLAGS += $(SOFIA_CFLAGS)
 $(BUILD)/tests/unit/test_ctl_%.o: ALL_CFLAGS += $(SOFIA_CFLAGS) -Icontroller
@@ -63,7 +65,7 @@ $(BUILD)/tests/unit/test_ctl_%.o: ALL_CFLAGS += $(SOFIA_CFLAGS) -Icontroller
 .SECONDARY:
 
 .PHONY: all check unit-bins tools install demo clean asan deps fuzz bench-smoke
-.PHONY: install-controller demo-sip demo-relay fuzz-sdp
+.PHONY: install-controller install-web demo-sip demo-relay fuzz-sdp
 all: $(BINS) $(TOOL_BIN) $(UNIT_BIN)
 
 # ---- kmod: trunkline.ko (kmod/Makefile, Kbuild) and its test tool ----
@@ -116,12 +118,12 @@ $(BUILD)/libcontroller.a: $(CTLD_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/trunkline-controller: $(BUILD)/controller/main.o $(BUILD)/libcontroller.a $(BUILD)/libproto.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(SOFIA_LIBS) $(PKG_LIBS_PROTO) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(SOFIA_LIBS) $(WEB_LIBS) $(PKG_LIBS_PROTO) -lm
 
 # Controller unit tests (test_ctl_*) link the controller's objects.
 $(BUILD)/tests/test_ctl_%: $(BUILD)/tests/unit/test_ctl_%.o $(BUILD)/libcontroller.a $(BUILD)/libproto.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(SOFIA_LIBS) $(PKG_LIBS_PROTO) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(SOFIA_LIBS) $(WEB_LIBS) $(PKG_LIBS_PROTO) -lm
 
 # Unit tests link against the daemon's objects (all but main) and cmocka.
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/librelayd.a $(BUILD)/libproto.a
@@ -195,6 +197,12 @@ install-controller: $(BUILD)/trunkline-controller
 		install -m 0600 etc/controller.json $(DESTDIR)$(SYSCONFDIR)/trunkline/controller.json; \
 	else echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/trunkline/controller.json"; \
 		$(call warn_readable,$(DESTDIR)$(SYSCONFDIR)/trunkline/controller.json); fi
+
+# The web phone the controller's web listener serves (web.root's default).
+install: install-web
+install-web:
+	install -d $(DESTDIR)$(PREFIX)/share/trunkline/web
+	install -m 0644 web/index.html web/phone.js web/phone.css $(DESTDIR)$(PREFIX)/share/trunkline/web/
 
 # libFuzzer target for the controller's SDP parsing and rewriting.
 fuzz: fuzz-sdp

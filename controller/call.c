@@ -35,8 +35,9 @@ state_name(enum call_state s)
 
 /* ---- call bookkeeping ---- */
 
+/* A call whose caller is not a SIP handle (webcall.c: a browser). */
 struct call *
-call_new(struct ctl *c, nua_handle_t *nh, const sip_t *sip)
+call_alloc(struct ctl *c, const char *call_id, const char *from_tag)
 {
 	struct call *k = su_home_new(sizeof(*k));
 
@@ -44,25 +45,35 @@ call_new(struct ctl *c, nua_handle_t *nh, const sip_t *sip)
 		return NULL;
 	k->ctl = c;
 	k->conf = config_ref(c->conf);
-	k->a = (struct leg){ k, nh, 0, { 0, 0, 0, NULL }, false };
-	k->b = (struct leg){ k, NULL, 1, { 0, 0, 0, NULL }, false };
+	k->a = (struct leg){ k, NULL, 0, { 0, 0, 0, NULL }, false, NULL };
+	k->b = (struct leg){ k, NULL, 1, { 0, 0, 0, NULL }, false, NULL };
 	k->setup_t = wall_now();
 	k->attempts = json_array();
-	snprintf(k->call_id, sizeof(k->call_id), "%s",
-	    sip->sip_call_id->i_id);
-	snprintf(k->from_tag, sizeof(k->from_tag), "%s",
-	    sip->sip_from->a_tag ? sip->sip_from->a_tag : "");
-	k->a_cseq = sip->sip_cseq->cs_seq;
+	snprintf(k->call_id, sizeof(k->call_id), "%s", call_id);
+	snprintf(k->from_tag, sizeof(k->from_tag), "%s", from_tag);
 	relay_key_new(c, k);
 	k->invite_timer = su_timer_create(su_root_task(c->root), 1000);
 	k->duration_timer = su_timer_create(su_root_task(c->root), 1000);
-	nua_handle_bind(nh, &k->a);
 	k->next = c->calls;
 	if (c->calls != NULL)
 		c->calls->prev = k;
 	c->calls = k;
 	c->ncalls++;
 	c->stats.calls_total++;
+	return k;
+}
+
+struct call *
+call_new(struct ctl *c, nua_handle_t *nh, const sip_t *sip)
+{
+	struct call *k = call_alloc(c, sip->sip_call_id->i_id,
+	    sip->sip_from->a_tag ? sip->sip_from->a_tag : "");
+
+	if (k == NULL)
+		return NULL;
+	k->a_cseq = sip->sip_cseq->cs_seq;
+	k->a.nh = nh;
+	nua_handle_bind(nh, &k->a);
 	return k;
 }
 
@@ -152,7 +163,7 @@ call_done(struct call *k)
 void
 call_check(struct call *k)
 {
-	if (k->a.nh != NULL || k->b.nh != NULL || k->pending > 0)
+	if (leg_live(&k->a) || leg_live(&k->b) || k->pending > 0)
 		return;
 	if (!k->finished) {
 		call_finish(k);
@@ -237,6 +248,8 @@ call_connected(struct call *k, int status)
 void
 call_drop_leg(struct leg *l)
 {
+	if (l->web != NULL)
+		webleg_destroy(l);
 	if (l->nh == NULL)
 		return;
 	nua_handle_bind(l->nh, NULL);
@@ -251,7 +264,10 @@ call_fail(struct call *k, int status, const char *reason)
 	call_final(k, status);
 	note_end(k, BY_NONE, reason);
 	call_ending(k);
-	if (k->a.nh != NULL && !k->a.answered) {
+	if (k->a.web != NULL && !k->a.answered) {
+		k->a.answered = true;
+		webleg_respond(&k->a, status, reason);
+	} else if (k->a.nh != NULL && !k->a.answered) {
 		k->a.answered = true;	/* no second final response */
 		nua_respond(k->a.nh, status, sip_status_phrase(status),
 		    TAG_IF(status == 503, SIPTAG_RETRY_AFTER_STR("5")),

@@ -703,7 +703,7 @@ parse_top(cfg_t *c, json_t *root, struct ctl_conf *conf, su_root_t *sroot)
 	    "ring_timeout", "failover_after_early",
 	    "carriers", "lcr", "routes", "protection",
 	    "accounts", "registrar", "emergency", "enum", "refusals",
-	    "session_expires", "min_se", NULL };
+	    "session_expires", "min_se", "web", NULL };
 	char level[16] = "", unk[16] = "";
 
 	if (proto_cfg_keys(c, root, "", keys) < 0 ||
@@ -730,7 +730,8 @@ parse_top(cfg_t *c, json_t *root, struct ctl_conf *conf, su_root_t *sroot)
 	    parse_codes(c, json_object_get(root, "failover_codes"), conf) < 0 ||
 	    protect_parse(c, json_object_get(root, "protection"), conf) < 0 ||
 	    refusal_parse(c, json_object_get(root, "refusals"), conf) < 0 ||
-	    session_timer_parse(c, root, conf) < 0)
+	    session_timer_parse(c, root, conf) < 0 ||
+	    web_parse(c, json_object_get(root, "web"), conf) < 0)	/* web.c */
 		return -1;
 	if (level[0] != '\0' && log_level_parse(level, &conf->log_level) < 0)
 		return fail(c, "log_level", "'%s' is not one of debug, info, "
@@ -817,6 +818,7 @@ conf_free(struct ctl_conf *conf)
 	for (int i = 0; conf->gateways && i < conf->ngateways + 1; i++)
 		free(conf->gateways[i].probe);
 	protect_conf_free(conf->protect);
+	web_conf_free(conf->web);
 	for (int i = 0; conf->carriers && i < conf->ncarriers + 1; i++)
 		free(conf->carriers[i].gws);
 	for (int i = 0; conf->tables && i < conf->ntables + 1; i++) {

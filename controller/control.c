@@ -150,6 +150,7 @@ run(struct ctl *c, const char *cmd, json_t *req, json_t *id)
 		    "cli_replaced", (json_int_t)c->stats.cli_replaced));
 		json_object_set_new(r, "refusals", refusals_json(c));
 		json_object_set_new(r, "auth", auth_json(c));
+		json_object_set_new(r, "web", web_json(c));
 	} else if (strcmp(cmd, "calls") == 0) {
 		json_object_set_new(r, "calls", calls_to_json(c));
 	} else if (strcmp(cmd, "trunks") == 0) {

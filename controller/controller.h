@@ -256,6 +256,7 @@ struct ctl_conf {
 	double			 refusal_rate, refusal_burst;	/* lines/s; 0 off */
 	int			 session_expires;	/* session_timer.c; 0 off */
 	int			 min_se;
+	struct web_conf		*web;		/* web.c: NULL no listener */
 };
 
 /* 0, or -1 with "file:line: field: message" in err. root may be NULL
@@ -336,6 +337,14 @@ const struct lcr_prefix *lcr_longest(const struct lcr_table *,
  * truncated to fit, never overflow; a field too long for the relay
  * (address, transport) makes sdp_to_media() refuse the body.
  */
+/* A WebRTC leg's ICE candidate in a relay reply (PROTOCOL.md). */
+struct media_cand {
+	char		 address[64];	/* "": unusable (too long) */
+	unsigned	 port;		/* 0: missing or out of range */
+	uint32_t	 priority;	/* 0: missing or out of range */
+	char		 foundation[33];
+};
+#define MEDIA_MAX_CANDS	4
 struct media_line {
 	char		 type[16];	/* audio, video, ..., other */
 	char		 transport[32];	/* RTP/AVP, RTP/SAVP, udptl, ... */
@@ -344,6 +353,19 @@ struct media_line {
 	unsigned	 rtp_port;	/* 0: rejected */
 	unsigned	 rtcp_port;	/* 0: rtp_port + 1 (a request) */
 	bool		 rtcp_mux;
+	/*
+	 * A WebRTC leg (issue 14; websdp.c fills and reads them, relay.c
+	 * sends only the non-empty ones, so a SIP-only call never names
+	 * them). Request: the browser's ICE and DTLS parameters, and the
+	 * other leg's transport. Reply: the relay's, with its candidates.
+	 */
+	char		 ice_ufrag[257], ice_pwd[257];
+	char		 fingerprint[104];	/* "sha-256 AA:..:FF" */
+	char		 setup[8];		/* actpass, active, passive */
+	char		 peer_transport[32];	/* request only */
+	bool		 ice_lite;		/* reply only */
+	int		 ncand;			/* reply only */
+	struct media_cand cand[MEDIA_MAX_CANDS];
 };
 struct media_desc {
 	int			 n;
@@ -456,6 +478,7 @@ struct leg {
 	int		 side;		/* 0 A (caller), 1 B (callee) */
 	struct sdp_origin sdp;		/* o= we send on this leg */
 	bool		 answered;
+	struct webleg	*web;		/* webcall.c: a browser leg (no nh) */
 };
 
 enum call_state { CS_INIT, CS_OFFERING, CS_CALLING, CS_EARLY, CS_CONNECTED,
@@ -549,6 +572,7 @@ struct call {
 	const char		*screening;	/* owned, replaced, trusted, ... */
 	char			 pai_in[CTL_NUM_MAX];	/* PAI user as received */
 	char			 asserted[CTL_NUM_MAX], asserted_out[CTL_NUM_MAX];
+	bool			 b_web;	/* webcall.c: the relay's B leg is WebRTC */
 	/* lateoffer.c: an INVITE without SDP; the gateway offers (issue 13) */
 	bool			 late_offer;
 	int			 late_state;	/* lateoffer.c's LO_* */
@@ -577,6 +601,8 @@ struct call {
 };
 
 struct call	*call_new(struct ctl *, nua_handle_t *, const sip_t *);
+struct call	*call_alloc(struct ctl *, const char *call_id,
+	    const char *from_tag);
 void	 call_free(struct call *);
 /* Finish and free the call once no handle and no request is left. */
 void	 call_check(struct call *);
@@ -602,6 +628,10 @@ void	 new_invite(struct ctl *, nua_t *, nua_handle_t *, const sip_t *);
 /* Try the call's candidates from k->attempt on (B's offer is ready). */
 void	 gateway_start(struct call *);
 void	 b_response(struct ctl *, struct leg *, int status, const sip_t *);
+/* B's answer media (stolen) and body to the relay, then A hears status
+ * (webcall.c: a browser B). */
+void	 b2bua_answer(struct call *, int status, struct media_desc *media,
+	    const char *body);
 void	 on_invite_timeout(struct ctl *, su_timer_t *, void *arg);
 /* The caller is answered with status: connected (time, max duration). */
 void	 gateway_connected(struct call *, int status);
@@ -922,7 +952,7 @@ tagi_t	*tls_tags(struct ctl *);
 /* Sofia's tport log into ours; verification failures remembered. */
 void	 tls_log_open(struct ctl *);
 void	 tls_log_close(struct ctl *);
-/* A gateway attempt starts; when it fails (record_attempt()), a TLS
+/* A gateway attempt starts; when it fails (call_attempt_code()), a TLS
  * verification failure since is logged and put in the attempt's CDR
  * entry as its "reason". */
 void	 tls_attempt_start(struct call *);
@@ -988,6 +1018,7 @@ struct ctl {
 	int			 nself;
 	double			 self_at;	/* when read (monotonic) */
 	struct auth		*auth;		/* auth.c: nonce key and uses */
+	struct web		*web;		/* web.c: the browser listener */
 	struct sipfilter	*sipfilter;	/* sipfilter.c */
 	struct listenfilter	*listenfilter;	/* listenfilter.c */
 	char			 tls_fail[256];	/* tls.c: the last verdict */
@@ -1103,6 +1134,150 @@ json_t	*protect_json(struct ctl *);
 void	 protect_auth_failed(struct ctl *, const struct sockaddr *,
 	    const char *user);
 bool	 protect_auth_banned(struct ctl *, const char *user);
+/* The source is banned (flood or failed logins): webproto.c refuses its
+ * logins as SIP drops its requests. */
+bool	 protect_source_banned(struct ctl *, const struct sockaddr *);
+
+/* ---- web.c, webproto.c, websdp.c, webcall.c: the WebRTC gateway's
+ * signalling (issue 14). web.c is the HTTPS + WSS listener
+ * (libwebsockets on a libuv loop embedded in the su_root); webproto.c
+ * the JSON protocol over the WebSocket (PROTOCOL.md, "Browser
+ * signalling"); websdp.c browser SDP <-> relay media; webcall.c the
+ * browser leg of a call. ---- */
+struct web_conf {
+	char		 listen[128];		/* host:port */
+	char		 address[64];		/* host part */
+	uint16_t	 port;
+	bool		 loopback;
+	char		 cert[256], key[256];	/* "" plain (loopback only) */
+	char		 root[256];		/* the web phone's files */
+	int		 max_connections;
+	int		 max_message;		/* bytes of one message */
+	int		 max_messages;		/* per connection */
+	double		 rate, burst;		/* messages/s per connection */
+	int		 max_errors;		/* bad messages, then closed */
+	int		 max_login_failures;	/* per connection, then closed */
+};
+int	 web_parse(struct proto_cfg *, json_t *o, struct ctl_conf *);
+void	 web_conf_free(struct web_conf *);
+int	 web_open(struct ctl *);
+void	 web_close(struct ctl *);
+json_t	*web_json(struct ctl *);
+
+struct web_stats {
+	uint64_t	 connections, refused_connections, bad_origin;
+	uint64_t	 messages, malformed, oversized, rate_limited;
+	uint64_t	 closed_by_limit, logins, login_failures, login_banned;
+	uint64_t	 calls, unauthenticated;
+};
+/* One WebSocket connection: web.c's transport part, webproto.c's state. */
+struct webconn {
+	struct ctl	*ctl;
+	void		*wsi;			/* struct lws */
+	char		 peer[64];
+	struct sockaddr_storage sa;
+	/* web.c */
+	char		*rx;			/* a message being assembled */
+	size_t		 rxlen;
+	bool		 rx_oversized;
+	struct webmsg	*outq, *outq_tail;
+	int		 noutq;
+	bool		 closing;		/* close after the queue drains */
+	bool		 close_sent;
+	int		 close_code;
+	char		 close_why[64];
+	struct webconn	*next;
+	/* webproto.c */
+	int		 state;			/* WS_NEW, WS_HELLO, WS_CHALLENGED, WS_USER */
+	char		 user[64];
+	bool		 logged_in;
+	char		 nonce[33];
+	int		 login_failures, errors;
+	uint64_t	 nmsg;
+	double		 tokens, last;
+	struct webleg	*legs;			/* its calls */
+	int		 nlegs;
+};
+/* web.c: queue one message (stolen) / close with a WebSocket status
+ * after what is queued. */
+int	 web_send(struct webconn *, json_t *msg);
+void	 web_close_conn(struct webconn *, int code, const char *why);
+struct web_stats *web_stats(struct ctl *);
+/* The newest connection logged in as user, or NULL. */
+struct webconn *web_find_user(struct ctl *, const char *user);
+/* The listener's settings (from the config it started with). */
+const struct web_conf *web_limits(struct ctl *);
+/* webproto.c */
+void	 webproto_message(struct webconn *, const char *buf, size_t len);
+void	 webproto_closed(struct webconn *);
+/* A clear error to the client: {type:"error", code, message, in, id}. */
+void	 webproto_error(struct webconn *, const char *code, const char *in,
+	    json_t *id, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* websdp.c: the browser's offer (or answer) -> relay media (WebRTC
+ * fields, peer_transport: the other leg's) and a plain RTP/AVP SDP for the SIP side (G.711 and
+ * telephone-event only, no ICE/DTLS attributes). 0 or -EINVAL (err). */
+int	 websdp_offer(const char *sdp, const char *peer_transport,
+	    struct media_desc **media, char **sip_sdp, char *err,
+	    size_t errlen);
+/* A relay reply for a WebRTC leg + the other side's SDP (its codecs, those
+ * of the browser's offer with the same payload types; browser_offer NULL:
+ * we make the offer to a browser, mid 0) -> the browser's SDP (ice-lite, our ICE and DTLS, the relay's candidate
+ * only, rtcp-mux, mid and BUNDLE). NULL and err. */
+char	*websdp_answer(const struct media_desc *media, const char *sip_sdp,
+	    const char *browser_offer, char *err, size_t errlen);
+/* The first a=mid of an SDP ("0" if none), into out. */
+void	 websdp_mid(const char *sdp, char *out, size_t len);
+/* webcall.c: a browser leg of a call. */
+struct webleg {
+	struct webconn	*conn;		/* NULL: the browser went away */
+	struct call	*call;
+	char		 id[48];	/* the call's id on the WebSocket */
+	char		*offer;		/* the browser's SDP */
+	struct media_desc *media;	/* the relay offer's media */
+	bool		 ended;		/* "ended" sent; detached next turn */
+	su_timer_t	*end_timer;
+	struct webleg	*next;		/* in conn->legs */
+};
+/* call from the logged-in user to `to` with the browser's offer. 0, or
+ * an error code for webproto_error() in *code. */
+int	 webcall_start(struct webconn *, json_t *seq, const char *id,
+	    const char *to, const char *sdp, const char **code, char *why,
+	    size_t len);
+int	 webcall_hangup(struct webconn *, const char *id);
+/* The browser answers an incoming call. 0, or an error code in *code. */
+int	 webcall_answer(struct webconn *, const char *id, const char *sdp,
+	    const char **code, char *why, size_t len);
+/* registrar.c: a logged-in browser of account a as a candidate (first,
+ * before its SIP contacts). 0 added, -ENOENT none. */
+int	 webcall_candidate(struct call *, const struct account *a,
+	    struct candidate *);
+bool	 candidate_is_web(const struct candidate *);
+/* invite.c and gateway.c hooks: the relay offer's peer_transport for
+ * the candidate (b2bua_routed); the B offer for a browser from the relay's reply
+ * (on_offered; 0, or -EINVAL with err); ring the browser (gateway_start);
+ * whether the relay's B leg must change transport first (1: a re-offer
+ * was sent, gateway_start runs again from its reply). */
+void	 webcall_offer_media(struct call *, struct media_desc *media);
+int	 webcall_b_offer(struct call *, const struct media_desc *relay_media,
+	    char *err, size_t errlen);
+void	 webcall_ring(struct call *);
+int	 webcall_switch(struct call *);
+struct webleg *webcall_find(struct webconn *, const char *id);
+void	 webcall_conn_gone(struct webconn *);
+/* The call code's side of a browser leg (invite.c, hangup.c, call.c). */
+bool	 leg_live(const struct leg *);
+/* A malloc'd copy of the browser's offer media (for relay_offer()). */
+struct media_desc *webleg_offer_media(struct call *, char *err,
+	    size_t errlen);
+void	 webleg_respond(struct leg *, int status, const char *why);
+/* The relay's reply to the SIP side's answer (status, its SDP): the
+ * browser's answer, ringing, or the end of the call. */
+void	 webleg_relay_answer(struct call *, int status,
+	    const struct relay_reply *, const char *sip_sdp);
+/* The SIP side's answer media: the reply must describe the WebRTC leg. */
+void	 webleg_answer_media(struct call *, struct media_desc *media);
+void	 webleg_bye(struct leg *, const char *reason);
+void	 webleg_destroy(struct leg *);
 /* sipfilter.c, before the stack: 1 a scanner, 2 a banned source (the
  * requests protect_check() drops), 0 neither; count: count it as
  * dropped (once per request, not per retransmission). */

@@ -120,7 +120,7 @@ divert_on_status(struct call *k, int status)
 {
 	const struct account *a = k->callee;
 
-	if (a == NULL || k->a.nh == NULL || k->a.answered ||
+	if (a == NULL || !leg_live(&k->a) || k->a.answered ||
 	    k->state == CS_ENDING || hops(k) >= DIVERT_MAX)
 		return 0;
 	if ((status == 486 || status == 600) && a->divert.busy[0]) {
@@ -140,7 +140,7 @@ on_no_answer(struct ctl *c, su_timer_t *t, void *arg)
 	struct call *k = arg;
 
 	if (k->finished || k->callee == NULL || k->a.answered ||
-	    k->b.answered || k->state == CS_ENDING || k->a.nh == NULL ||
+	    k->b.answered || k->state == CS_ENDING || !leg_live(&k->a) ||
 	    hops(k) >= DIVERT_MAX)
 		return;
 	clog_msg(c, LL_INFO, "call %s: %s did not answer within %gs",

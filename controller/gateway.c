@@ -65,7 +65,7 @@ void
 on_invite_timeout(struct ctl *c, su_timer_t *t, void *arg)
 {
 	struct call *k = arg;
-	bool ending = k->a.nh == NULL || k->state == CS_ENDING;
+	bool ending = !leg_live(&k->a) || k->state == CS_ENDING;
 
 	if (k->b.nh == NULL)
 		return;
@@ -83,7 +83,7 @@ on_invite_timeout(struct ctl *c, su_timer_t *t, void *arg)
 		    k->cand[k->attempt].gw->name, attempt_invite_timeout(k));
 	call_attempt_code(k, 408);
 	call_drop_leg(&k->b);	/* nta CANCELs it if it sent 100 */
-	if (k->a.nh == NULL || k->state == CS_ENDING) {
+	if (!leg_live(&k->a) || k->state == CS_ENDING) {
 		call_check(k);
 		return;
 	}
@@ -117,6 +117,14 @@ gateway_start(struct call *k)
 		call_check(k);
 		return;
 	}
+	/* webcall.c: a logged-in browser is rung over its WebSocket (after
+	 * a re-offer when the relay's B leg must change transport). */
+	if (webcall_switch(k))
+		return;
+	if (candidate_is_web(&k->cand[k->attempt])) {
+		webcall_ring(k);
+		return;
+	}
 	if (gw->port != 0)
 		snprintf(port, sizeof(port), ":%u", gw->port);
 	if (gw->transport == TP_TCP)
@@ -136,7 +144,7 @@ gateway_start(struct call *k)
 	identity_out(k, gw, hostbuf, from, sizeof(from), cid, sizeof(cid));
 	json_array_append_new(k->attempts, json_pack("{s:s,s:s}", "gateway",
 	    gw->name, "carrier", k->cand[k->attempt].carrier));
-	k->b = (struct leg){ k, NULL, 1, k->b.sdp, false };
+	k->b = (struct leg){ k, NULL, 1, k->b.sdp, false, NULL };
 	free(k->b_early);	/* the last gateway's early answer */
 	k->b_early = NULL;
 	k->b_acked = k->auth_tried = false;
@@ -214,7 +222,10 @@ on_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 	char err[160], *sdp = NULL;
 	const char *st;
 
-	if (k->a.nh != NULL && !k->a.answered && !k->finished) {
+	if (k->a.web != NULL && !k->a.answered && !k->finished) {
+		/* webcall.c: the browser's answer, or the end */
+		webleg_relay_answer(k, ax->status, rr, ax->body);
+	} else if (k->a.nh != NULL && !k->a.answered && !k->finished) {
 		if (rr->ok)
 			sdp = sdp_rewrite(ax->body, strlen(ax->body),
 			    rr->media, &k->a.sdp, err, sizeof(err));
@@ -251,6 +262,25 @@ on_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 	call_check(k);
 }
 
+/* B's answer media and body to the relay; A hears status. */
+void
+b2bua_answer(struct call *k, int status, struct media_desc *media,
+    const char *body)
+{
+	struct answer_ctx *ax = calloc(1, sizeof(*ax));
+
+	if (ax == NULL || (ax->body = strdup(body)) == NULL) {
+		free(ax);
+		free(media);
+		b2bua_hangup(k->ctl, k->relay_key, BY_CONTROLLER,
+		    "out of memory");
+		return;
+	}
+	ax->k = k;
+	ax->status = status;
+	relay_answer(k, media, on_answered, ax);
+}
+
 /* B's SDP goes to the relay; A hears status with the rewritten SDP. */
 static void
 answer_body(struct call *k, int status, const char *body, size_t len,
@@ -269,6 +299,8 @@ answer_body(struct call *k, int status, const char *body, size_t len,
 			b2bua_hangup(c, k->relay_key, BY_CONTROLLER, err);
 		return;
 	}
+	if (k->a.web != NULL)
+		webleg_answer_media(k, media);
 	ax = calloc(1, sizeof(*ax));
 	ax->k = k;
 	ax->status = status;
@@ -324,7 +356,7 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 	if (sip != NULL && sip->sip_call_id != NULL && k->b_call_id[0] == '\0')
 		snprintf(k->b_call_id, sizeof(k->b_call_id), "%s",
 		    sip->sip_call_id->i_id);
-	if (k->a.nh == NULL || k->state == CS_ENDING) {
+	if (!leg_live(&k->a) || k->state == CS_ENDING) {
 		/* The caller is gone: a late answer is hung up. */
 		if (status >= 200 && status < 300) {
 			nua_ack(l->nh, TAG_END());
@@ -349,6 +381,8 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 		/* A late offer's 18x SDP is passed on with the 2xx's. */
 		if (has_sdp && !k->late_offer)
 			answer_via_relay(k, status, sip);
+		else if (k->a.web != NULL)
+			webleg_respond(&k->a, status, NULL);
 		else
 			nua_respond(k->a.nh, status, sip_status_phrase(status),
 			    TAG_END());
@@ -415,6 +449,10 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 void
 b2bua_retarget(struct call *k, int n)
 {
+	if (k->b.web != NULL) {		/* a ringing browser (webcall.c) */
+		webleg_bye(&k->b, "diverted");
+		call_drop_leg(&k->b);
+	}
 	if (k->b.nh != NULL) {
 		if (!k->b.answered)
 			nua_cancel(k->b.nh, TAG_END());

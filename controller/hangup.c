@@ -24,6 +24,8 @@ by_name(enum hangup_by b)
 static void
 bye_leg(struct leg *l, const char *reason)
 {
+	if (l->web != NULL)
+		webleg_bye(l, reason);
 	if (l->nh == NULL)
 		return;
 	if (l->side == 1 && l->answered && !l->call->b_acked) {

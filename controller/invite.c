@@ -91,7 +91,7 @@ on_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
 
 	if (rr->ok)
 		k->relay_session = true;
-	if (k->a.nh == NULL || k->finished) {
+	if (!leg_live(&k->a) || k->finished) {
 		call_check(k);	/* the caller went away meanwhile */
 		return;
 	}
@@ -113,9 +113,12 @@ on_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
 		call_check(k);
 		return;
 	}
-	k->b_offer = sdp_rewrite(k->offer, strlen(k->offer),
-	    rr->media, &k->b.sdp, err,
-	    sizeof(err));
+	if (k->b_web)		/* webcall.c: an offer for a browser */
+		webcall_b_offer(k, rr->media, err, sizeof(err));
+	else
+		k->b_offer = sdp_rewrite(k->offer, strlen(k->offer),
+		    rr->media, &k->b.sdp, err,
+		    sizeof(err));
 	if (k->b_offer == NULL) {
 		clog_msg(c, LL_WARNING, "call %s: %s", k->call_id, err);
 		call_fail(k, 500, "SDP rewrite failed");
@@ -274,7 +277,7 @@ b2bua_routed(struct call *k, int n)
 	char err[160];
 	struct media_desc *media;
 
-	if (k->a.nh == NULL || k->finished || k->state == CS_ENDING) {
+	if (!leg_live(&k->a) || k->finished || k->state == CS_ENDING) {
 		call_check(k);	/* the caller went away meanwhile */
 		return;
 	}
@@ -315,7 +318,8 @@ b2bua_routed(struct call *k, int n)
 		lateoffer_start(k);	/* the gateway will offer */
 		return;
 	}
-	media = sdp_to_media(k->offer, strlen(k->offer), err, sizeof(err));
+	media = k->a.web != NULL ? webleg_offer_media(k, err, sizeof(err)) :
+	    sdp_to_media(k->offer, strlen(k->offer), err, sizeof(err));
 	if (media == NULL) {
 		clog_msg(c, LL_NOTICE, "call %s: %s", k->call_id, err);
 		call_fail(k, 488, err);
@@ -328,6 +332,7 @@ b2bua_routed(struct call *k, int n)
 		call_fail(k, 503, "no media relay");
 		return;
 	}
+	webcall_offer_media(k, media);	/* a browser B leg: WebRTC on the relay */
 	k->state = CS_OFFERING;
 	relay_offer(k, media, on_offered, k);
 }

@@ -36,9 +36,11 @@ ctl_reload(struct ctl *c, char *err, size_t errlen)
 	}
 	if (strcmp(conf->listen, c->conf->listen) != 0 ||
 	    strcmp(conf->tls_listen, c->conf->tls_listen) != 0 ||
-	    strcmp(conf->socket_path, c->conf->socket_path) != 0)
-		clog_msg(c, LL_WARNING, "reload: sip.listen, sip.tls_listen "
-		    "and control.socket change only on restart");
+	    strcmp(conf->socket_path, c->conf->socket_path) != 0 ||
+	    (conf->web == NULL) != (c->conf->web == NULL) ||
+	    (conf->web && strcmp(conf->web->listen, c->conf->web->listen)))
+		clog_msg(c, LL_WARNING, "reload: sip.listen, sip.tls_listen, "
+		    "control.socket and web change only on restart");
 	if (strcmp(conf->advertise, c->conf->advertise) != 0 ||
 	    strcmp(conf->tls_advertise, c->conf->tls_advertise) != 0 ||
 	    strcmp(conf->tls_cert_dir, c->conf->tls_cert_dir) != 0 ||
@@ -178,6 +180,8 @@ main(int argc, char *argv[])
 		goto out;
 	if (location_open(&c) < 0 || enum_open(&c) < 0)	/* issue 6 */
 		goto out;
+	if (web_open(&c) < 0)		/* issue 14: the browser listener */
+		goto out;
 	health_sync(&c);
 	register_sync(&c);
 	protect_apply(&c);
@@ -188,6 +192,7 @@ main(int argc, char *argv[])
 	rc = 0;
 	clog_msg(&c, LL_INFO, "stopped");
 out:
+	web_close(&c);
 	relay_close_all(&c);
 	health_close(&c);
 	register_close(&c);

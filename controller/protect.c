@@ -538,6 +538,22 @@ protect_auth_banned(struct ctl *c, const char *user)
 	return true;
 }
 
+bool
+protect_source_banned(struct ctl *c, const struct sockaddr *sa)
+{
+	struct protect *pr = c->protect;
+	uint8_t ip[16];
+	struct src *s;
+
+	if (pr == NULL)
+		return false;
+	ip_key(sa, ip);
+	if ((s = src_find(pr, ip)) == NULL || s->banned_until <= mono_now())
+		return false;
+	s->dropped++;
+	return true;
+}
+
 json_t *
 protect_json(struct ctl *c)
 {

@@ -260,6 +260,8 @@ account_candidates(struct call *k, const struct account *a)
 	int n, m = 0;
 
 	snprintf(name, sizeof(name), "account:%s", a->trunk.username);
+	if (webcall_candidate(k, a, &k->cand[m]) == 0)	/* a browser first */
+		m++;
 	n = location_lookup(k->ctl, a->trunk.username, ls, CONTACTS_MAX);
 	for (int i = 0; i < n && m < CTL_MAX_CANDIDATES; i++)
 		if (location_candidate(k, ls[i], name, &k->cand[m]) == 0)

@@ -446,6 +446,12 @@ reinvite_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip,
 		    TAG_IF(st, SIPTAG_HEADER_STR(st)), TAG_END());
 		return;
 	}
+	/* A browser leg (webcall.c) takes no re-offer yet. */
+	if (k->a.web != NULL || k->b.web != NULL) {
+		nua_respond(l->nh, SIP_488_NOT_ACCEPTABLE, NUTAG_WITH_THIS(nua),
+		    TAG_END());
+		return;
+	}
 	offerless = sip->sip_payload == NULL || sip->sip_payload->pl_len == 0;
 	/* Answered on this leg: no offer, or the same offer again. */
 	local = offerless || unchanged(peer_sdp(k, l->side), sip->sip_payload);

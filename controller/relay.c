@@ -18,6 +18,7 @@
  * call after issuing a request, and a failure cannot free it under it.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +109,26 @@ media_stats_from_streams(struct media_stats *ms, json_t *streams)
 
 /* ---- the relay's media objects (PROTOCOL.md "media") <-> media_desc ---- */
 
+/* A WebRTC leg's fields (websdp.c's), only those set: a relay without
+ * the webrtc feature refuses them, and SIP-only calls never have them. */
+static void
+webrtc_to_json(const struct media_line *l, json_t *o)
+{
+	static const struct { const char *name; size_t off; } f[] = {
+		{ "ice_ufrag", offsetof(struct media_line, ice_ufrag) },
+		{ "ice_pwd", offsetof(struct media_line, ice_pwd) },
+		{ "fingerprint", offsetof(struct media_line, fingerprint) },
+		{ "setup", offsetof(struct media_line, setup) },
+		{ "peer_transport", offsetof(struct media_line, peer_transport) },
+	};
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		const char *v = (const char *)l + f[i].off;
+		if (v[0] != '\0')
+			json_object_set_new(o, f[i].name, json_string(v));
+	}
+}
+
 static json_t *
 media_to_json(const struct media_desc *md)
 {
@@ -124,6 +145,7 @@ media_to_json(const struct media_desc *md)
 			    json_integer(l->rtcp_port));
 		if (l->rtcp_mux)
 			json_object_set_new(o, "rtcp_mux", json_true());
+		webrtc_to_json(l, o);
 		json_array_append_new(arr, o);
 	}
 	return arr;
@@ -134,6 +156,60 @@ copy_str(char *dst, size_t size, json_t *v)
 {
 	snprintf(dst, size, "%s", json_is_string(v) ? json_string_value(v) :
 	    "");
+}
+
+/* A string that must not be truncated (an address, a key, a hash): one
+ * too long stays empty, and websdp.c refuses the reply. */
+static void
+copy_whole(char *dst, size_t size, json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	dst[0] = '\0';
+	if (s != NULL && strlen(s) < size)
+		memcpy(dst, s, strlen(s) + 1);
+}
+
+/* A reply's candidates; a field that does not fit stays empty/0 (websdp.c
+ * refuses such a candidate). */
+static void
+cands_from_json(json_t *arr, struct media_line *l)
+{
+	size_t i;
+	json_t *c;
+
+	json_array_foreach(arr, i, c) {
+		struct media_cand *mc = &l->cand[l->ncand];
+		json_int_t port = json_integer_value(json_object_get(c, "port"));
+		json_int_t prio = json_integer_value(json_object_get(c,
+		    "priority"));
+
+		if (l->ncand == MEDIA_MAX_CANDS)
+			break;
+		copy_whole(mc->address, sizeof(mc->address), json_object_get(c,
+		    "address"));
+		mc->port = port > 0 && port < 65536 ? (unsigned)port : 0;
+		mc->priority = prio > 0 && prio <= 0xffffffffLL ?
+		    (uint32_t)prio : 0;
+		copy_whole(mc->foundation, sizeof(mc->foundation),
+		    json_object_get(c, "foundation"));
+		l->ncand++;
+	}
+}
+
+/* A reply's WebRTC leg fields (PROTOCOL.md); absent ones stay empty. */
+static void
+webrtc_from_json(json_t *o, struct media_line *l)
+{
+	copy_whole(l->ice_ufrag, sizeof(l->ice_ufrag), json_object_get(o,
+	    "ice_ufrag"));
+	copy_whole(l->ice_pwd, sizeof(l->ice_pwd), json_object_get(o,
+	    "ice_pwd"));
+	copy_whole(l->fingerprint, sizeof(l->fingerprint), json_object_get(o,
+	    "fingerprint"));
+	copy_whole(l->setup, sizeof(l->setup), json_object_get(o, "setup"));
+	l->ice_lite = json_is_true(json_object_get(o, "ice_lite"));
+	cands_from_json(json_object_get(o, "candidates"), l);
 }
 
 /* A reply's media; what is missing stays empty (sdp_rewrite() refuses
@@ -164,6 +240,7 @@ media_from_json(json_t *arr, struct media_desc *md)
 		l->rtp_port = rtp > 0 && rtp < 65536 ? (unsigned)rtp : 0;
 		l->rtcp_port = rtcp > 0 && rtcp < 65536 ? (unsigned)rtcp : 0;
 		l->rtcp_mux = json_is_true(json_object_get(o, "rtcp_mux"));
+		webrtc_from_json(o, l);
 		md->n++;
 	}
 }

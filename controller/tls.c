@@ -163,7 +163,7 @@ on_verdict(struct ctl *c, su_timer_t *t, void *arg)
 	su_timer_reset(one->invite_timer);
 	call_attempt_code(one, 503);	/* tls_attempt_note(): the reason */
 	call_drop_leg(&one->b);
-	if (one->a.nh == NULL || one->state == CS_ENDING) {
+	if (!leg_live(&one->a) || one->state == CS_ENDING) {
 		call_check(one);
 		return;
 	}

@@ -18,6 +18,9 @@ PKGS=(
 	sip-tester python3
 	# relayd's WebRTC legs (DTLS, SRTP) and their tests (aiortc, Chromium)
 	libssl-dev libsrtp2-dev openssl python3-aiortc chromium
+	# the controller's WebRTC gateway listener and its tests (issue 14;
+	# web_browser runs headless Chromium)
+	libwebsockets-dev libuv1-dev python3-websockets curl
 )
 
 if [ "$(id -u)" != 0 ]; then

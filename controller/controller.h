@@ -1298,6 +1298,14 @@ int	 sipfilter_verdict(struct ctl *, msg_t *, const sip_t *, char *why,
 	    size_t len);
 json_t	*sipfilter_json(struct ctl *);
 
+/* ---- stacksock.c: the SIP stack's sockets, found by type and port ---- */
+/* A listen address's port, dflt if it names none, 0 if it is empty. */
+uint16_t stacksock_port(const char *hostport, uint16_t dflt);
+/* Up to max descriptors of that type (SOCK_STREAM: listening) bound to
+ * port p1 or p2; their number, or -errno. */
+int	 stacksock_find(int *fds, int max, int type, uint16_t p1,
+	    uint16_t p2);
+
 /* ---- listenfilter.c: in drop mode, the TCP/TLS listeners take
  * connections only from trunk sources, numeric registrars and gateways
  * (a kernel socket filter; issue 12) ---- */

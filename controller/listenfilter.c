@@ -43,63 +43,6 @@ struct listenfilter {
 	struct sock_filter prog[BPF_MAXINSNS];
 };
 
-static uint16_t
-port_of(const char *hostport, uint16_t dflt)
-{
-	const char *p = strrchr(hostport, ':');
-	const char *rb = strrchr(hostport, ']');
-	long v;
-
-	if (hostport[0] == '\0')
-		return 0;
-	if (p == NULL || (rb != NULL && p < rb))
-		return dflt;
-	v = strtol(p + 1, NULL, 10);
-	return v > 0 && v < 65536 ? (uint16_t)v : dflt;
-}
-
-/* The stack's listening stream sockets on our SIP and SIPS ports. */
-static int
-find_listeners(int *fds, int max, uint16_t p1, uint16_t p2)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (d == NULL)
-		return -errno;
-	while ((e = readdir(d)) != NULL && n < max) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss), tl;
-		int fd, type, acc;
-		uint16_t p;
-
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		fd = atoi(e->d_name);
-		if (fd == dirfd(d))
-			continue;
-		tl = sizeof(type);
-		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
-		    type != SOCK_STREAM)
-			continue;
-		tl = sizeof(acc);
-		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &tl) < 0 ||
-		    !acc || getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
-			continue;
-		if (ss.ss_family == AF_INET)
-			p = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		else if (ss.ss_family == AF_INET6)
-			p = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-		else
-			continue;
-		if (p != 0 && (p == p1 || p == p2))
-			fds[n++] = fd;
-	}
-	closedir(d);
-	return n;
-}
-
 /* The program: the IP version, then one short block per network that
  * accepts on a match (jumps stay within a block: cBPF's are 8 bits). */
 struct prog {
@@ -285,9 +228,9 @@ listenfilter_apply(struct ctl *c)
 		if (c->nua == NULL ||
 		    (lf = c->listenfilter = calloc(1, sizeof(*lf))) == NULL)
 			return;
-		n = find_listeners(lf->fds, LF_MAX_SOCKS,
-		    port_of(c->conf->listen, 5060),
-		    port_of(c->conf->tls_listen, 5061));
+		n = stacksock_find(lf->fds, LF_MAX_SOCKS, SOCK_STREAM,
+		    stacksock_port(c->conf->listen, 5060),
+		    stacksock_port(c->conf->tls_listen, 5061));
 		lf->nfds = n < 0 ? 0 : n;
 	}
 	if (!c->conf->unknown_drop) {

@@ -1051,22 +1051,6 @@ relay_offer_callee(struct call *k, struct media_desc *media, relay_cb *cb,
 	send_request(k->relay, req, NULL, cb, arg, k);
 }
 
-/* The caller's answer (its ACK) to a late offer; the reply has leg B's
- * ports for the callee. */
-void
-relay_answer_caller(struct call *k, struct media_desc *media, relay_cb *cb,
-    void *arg)
-{
-	json_t *req = proto_request(0, "answer");
-
-	session_ids(k, req);
-	json_object_set_new(req, "to_tag", json_string(k->to_tag));
-	json_object_set_new(req, "sender", json_string("caller"));
-	json_object_set_new(req, "media", media_to_json(media));
-	free(media);
-	send_request(k->relay, req, NULL, cb, arg, k);
-}
-
 /* The request that makes the session also names it and its interfaces. */
 static void
 first_offer(struct call *k, json_t *req)
@@ -1101,15 +1085,19 @@ relay_offer_retry(struct call *k, relay_cb *cb, void *arg)
 	send_request(k->relay, req, NULL, cb, arg, k);
 }
 
-/* The callee's media (its answer, or a re-offer from the callee's side). */
+/* An answer: the callee's media (its answer, or a re-offer from the
+ * callee's side), or with sender "caller" the caller's answer to a late
+ * offer (the reply then has leg B's ports, for the callee). */
 static void
-answer(struct call *k, struct media_desc *media, bool early, relay_cb *cb,
-    void *arg)
+answer(struct call *k, struct media_desc *media, bool early,
+    const char *sender, relay_cb *cb, void *arg)
 {
 	json_t *req = proto_request(0, "answer");
 
 	session_ids(k, req);
 	json_object_set_new(req, "to_tag", json_string(k->to_tag));
+	if (sender != NULL)
+		json_object_set_new(req, "sender", json_string(sender));
 	json_object_set_new(req, "media", media_to_json(media));
 	free(media);
 	if (early)
@@ -1121,7 +1109,7 @@ void
 relay_answer(struct call *k, struct media_desc *media, relay_cb *cb,
     void *arg)
 {
-	answer(k, media, false, cb, arg);
+	answer(k, media, false, NULL, cb, arg);
 }
 
 /* Early media (18x with SDP): the relay's session keeps ringing. */
@@ -1129,7 +1117,14 @@ void
 relay_answer_early(struct call *k, struct media_desc *media, relay_cb *cb,
     void *arg)
 {
-	answer(k, media, true, cb, arg);
+	answer(k, media, true, NULL, cb, arg);
+}
+
+void
+relay_answer_caller(struct call *k, struct media_desc *media, relay_cb *cb,
+    void *arg)
+{
+	answer(k, media, false, "caller", cb, arg);
 }
 
 void

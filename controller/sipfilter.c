@@ -328,58 +328,6 @@ fmt_addr(const struct sockaddr *sa, char *buf, size_t len)
 		snprintf(buf, len, "?");
 }
 
-static uint16_t
-listen_port(const char *listen)
-{
-	const char *p = strrchr(listen, ':');
-	const char *rb = strrchr(listen, ']');
-	long v;
-
-	if (p == NULL || (rb != NULL && p < rb))
-		return 5060;
-	v = strtol(p + 1, NULL, 10);
-	return v > 0 && v < 65536 ? (uint16_t)v : 5060;
-}
-
-/* The stack's UDP sockets: datagram sockets bound to our SIP port. */
-static int
-find_sockets(int *fds, int max, uint16_t port)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (d == NULL)
-		return -errno;
-	while ((e = readdir(d)) != NULL && n < max) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss), tl;
-		int fd, type;
-		uint16_t p;
-
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		fd = atoi(e->d_name);
-		if (fd == dirfd(d))
-			continue;
-		tl = sizeof(type);
-		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
-		    type != SOCK_DGRAM ||
-		    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
-			continue;
-		if (ss.ss_family == AF_INET)
-			p = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		else if (ss.ss_family == AF_INET6)
-			p = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-		else
-			continue;
-		if (p == port)
-			fds[n++] = fd;
-	}
-	closedir(d);
-	return n;
-}
-
 int
 sipfilter_open(struct ctl *c)
 {
@@ -395,7 +343,8 @@ sipfilter_open(struct ctl *c)
 	if (getrandom(f->hkey, sizeof(f->hkey), 0) != sizeof(f->hkey))
 		clog_msg(c, LL_WARNING, "SIP filter: no random hash key "
 		    "(getrandom: %s)", strerror(errno));
-	if ((n = find_sockets(fds, SF_MAX_SOCKS, listen_port(c->conf->listen)))
+	if ((n = stacksock_find(fds, SF_MAX_SOCKS, SOCK_DGRAM,
+	    stacksock_port(c->conf->listen, 5060), 0))
 	    < 0)
 		return n;
 	for (int i = 0; i < n; i++) {

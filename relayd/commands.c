@@ -683,6 +683,16 @@ cmd_hello(struct relayd *rd, json_t *req, json_t *id)
 	    "event-seq", "list-pages", "sender", "webrtc", "ringing",
 	    "backend", rd->backend.ops->name, "backend_reason",
 	    rd->backend.reason));
+	if (rd->dtls == NULL) {	/* WebRTC legs disabled (main.c) */
+		json_t *f = json_object_get(reply, "features");
+		size_t k;
+		json_t *v;
+		json_array_foreach(f, k, v)
+			if (strcmp(json_string_value(v), "webrtc") == 0) {
+				json_array_remove(f, k);
+				break;
+			}
+	}
 	return reply;
 }
 

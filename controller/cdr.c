@@ -40,12 +40,21 @@ stamp(double t)
 	return json_string(out);
 }
 
+/* A direction's counters; "webrtc" when its sender was a browser leg:
+ * what that leg refused (SRTP tags, DTLS handshakes, ICE checks). */
 static json_t *
 direction(const struct call *k, int d)
 {
-	return json_pack("{s:I,s:I,s:I}", "packets", (json_int_t)k->ms.packets[d],
-	    "bytes", (json_int_t)k->ms.bytes[d], "lost",
-	    (json_int_t)k->ms.lost[d]);
+	json_t *o = json_pack("{s:I,s:I,s:I}", "packets",
+	    (json_int_t)k->ms.packets[d], "bytes", (json_int_t)k->ms.bytes[d],
+	    "lost", (json_int_t)k->ms.lost[d]);
+
+	if (k->ms.webrtc[d])
+		json_object_set_new(o, "webrtc", json_pack("{s:I,s:I,s:I}",
+		    "srtp_auth_fail", (json_int_t)k->ms.srtp_auth_fail[d],
+		    "dtls_fail", (json_int_t)k->ms.dtls_fail[d],
+		    "stun_bad", (json_int_t)k->ms.stun_bad[d]));
+	return o;
 }
 
 json_t *

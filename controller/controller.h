@@ -409,6 +409,10 @@ char	*sdp_rewrite(const char *body, size_t len,
  * relay messages ---- */
 struct media_stats {
 	uint64_t	 packets[2], bytes[2], lost[2];	/* [0] caller->, [1] callee-> */
+	/* WebRTC legs (relayd's per-leg "webrtc" counters): what a leg
+	 * refused from its browser. webrtc[d]: that side had such a leg. */
+	bool		 webrtc[2];
+	uint64_t	 srtp_auth_fail[2], dtls_fail[2], stun_bad[2];
 };
 /* A relay's answer to a call's request, as relay.c read it. */
 struct relay_reply {

@@ -84,6 +84,22 @@ relay_name(const struct relay *r)
 	return r->conf.name;
 }
 
+/* A WebRTC leg's refusals; dtls_fail counts the fingerprint mismatches. */
+static void
+rtc_stats_from_leg(struct media_stats *ms, int d, json_t *w)
+{
+	if (!json_is_object(w))
+		return;
+	ms->webrtc[d] = true;
+	ms->srtp_auth_fail[d] += (uint64_t)json_integer_value(
+	    json_object_get(w, "srtp_auth_fail"));
+	ms->dtls_fail[d] += (uint64_t)json_integer_value(
+	    json_object_get(w, "dtls_fail")) + (uint64_t)json_integer_value(
+	    json_object_get(w, "dtls_bad_fingerprint"));
+	ms->stun_bad[d] += (uint64_t)json_integer_value(
+	    json_object_get(w, "stun_bad"));
+}
+
 static void
 media_stats_from_streams(struct media_stats *ms, json_t *streams)
 {
@@ -103,6 +119,8 @@ media_stats_from_streams(struct media_stats *ms, json_t *streams)
 			    json_object_get(s, "bytes"));
 			ms->lost[d] += (uint64_t)json_integer_value(
 			    json_object_get(s, "lost"));
+			rtc_stats_from_leg(ms, d, json_object_get(leg,
+			    "webrtc"));
 		}
 	}
 }

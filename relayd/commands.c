@@ -663,6 +663,7 @@ cmd_stats(struct relayd *rd, json_t *id)
 	    "journal_behind", journal_behind(rd),
 	    "kernel_remove_errors",
 	    (json_int_t)rd->totals.kernel_remove_errors));
+	json_object_set_new(reply, "webrtc", webrtc_totals_json(rd));
 	return reply;
 }
 

@@ -442,6 +442,12 @@ struct rtc_counters {
 	uint64_t	 srtp_auth_fail, srtp_in, srtp_out, not_ice;
 	uint64_t	 consent_expired;	/* not sent: no check for long */
 };
+/* Since start, over every WebRTC leg (stats' "webrtc"). */
+struct rtc_totals {
+	uint64_t	 legs;		/* legs made WebRTC */
+	uint64_t	 stun_bad, dtls_fail, dtls_bad_fingerprint;
+	uint64_t	 srtp_auth_fail, srtp_in, srtp_out, not_ice;
+};
 struct rtc_leg {
 	char			 ufrag[RTC_UFRAG_LEN + 1];	/* ours */
 	char			 pwd[RTC_PWD_LEN + 1];
@@ -484,6 +490,7 @@ void	 webrtc_tick(struct relayd *, struct leg *);
 /* Reply fields of a WebRTC leg (ice, fingerprint, setup, candidates). */
 void	 webrtc_reply(const struct relayd *, const struct leg *, json_t *);
 json_t	*webrtc_json(const struct leg *);	/* for query */
+json_t	*webrtc_totals_json(const struct relayd *);	/* for stats */
 bool	 stream_has_webrtc(const struct stream *);
 bool	 session_has_webrtc(const struct session *);	/* not journalled */
 
@@ -623,6 +630,7 @@ struct relayd_totals {
 	uint64_t	 sessions_created, sessions_timed_out;
 	uint64_t	 journal_errors;	/* failed writes/rewrites/compactions */
 	uint64_t	 kernel_remove_errors;	/* kernel state kept to retry */
+	struct rtc_totals	 rtc;	/* WebRTC legs (webrtc.c) */
 };
 
 /* The daemon context: the only mutable state there is. */

@@ -81,6 +81,7 @@ webrtc_leg_enable(struct relayd *rd, struct leg *leg)
 	r->selected = -1;
 	r->server = true;
 	leg->rtc = r;
+	rd->totals.rtc.legs++;
 	leg_unlatch(leg);
 	snprintf(leg->stream->path_reason, sizeof(leg->stream->path_reason),
 	    "WebRTC leg: ICE, DTLS and SRTP are done in userspace; such a "
@@ -243,6 +244,7 @@ stun_bad(struct relayd *rd, struct leg *leg,
 	char buf[64];
 
 	leg->rtc->c.stun_bad++;
+	rd->totals.rtc.stun_bad++;
 	leg->stats.drops++;
 	rd->totals.drops++;
 	rlog(rd, LL_DEBUG, "call %s stream %d leg %s: STUN from %s refused: "
@@ -321,10 +323,13 @@ dtls_result(struct relayd *rd, struct leg *leg, enum dtls_step step)
 		return;
 	case DTLS_STEP_FAILED:
 		r->dtls_state = DTLS_FAILED;
-		if (dtls_conn_bad_fingerprint(r->dtls))
+		if (dtls_conn_bad_fingerprint(r->dtls)) {
 			r->c.dtls_bad_fingerprint++;
-		else
+			rd->totals.rtc.dtls_bad_fingerprint++;
+		} else {
 			r->c.dtls_fail++;
+			rd->totals.rtc.dtls_fail++;
+		}
 		rlog(rd, LL_WARNING, "call %s stream %d leg %s: DTLS handshake "
 		    "failed: %s; no media on this leg", cid, leg->stream->index,
 		    leg_name(leg), dtls_conn_error(r->dtls));
@@ -340,6 +345,7 @@ dtls_result(struct relayd *rd, struct leg *leg, enum dtls_step step)
 	if (rc < 0) {
 		r->dtls_state = DTLS_FAILED;
 		r->c.dtls_fail++;
+		rd->totals.rtc.dtls_fail++;
 		rlog(rd, LL_WARNING, "call %s stream %d leg %s: SRTP keys: %s; "
 		    "no media on this leg", cid, leg->stream->index,
 		    leg_name(leg), strerror(-rc));
@@ -417,6 +423,7 @@ webrtc_input(struct relayd *rd, struct leg *leg, enum sock_kind kind,
 	}
 	if (valid_index(r, src) < 0) {	/* DTLS or media: ICE first */
 		r->c.not_ice++;
+		rd->totals.rtc.not_ice++;
 		return drop(rd, leg);
 	}
 	if (b0 >= 20 && b0 <= 63) {
@@ -428,9 +435,11 @@ webrtc_input(struct relayd *rd, struct leg *leg, enum sock_kind kind,
 		return drop(rd, leg);
 	if (srtp_leg_unprotect(r->srtp, p, len, pkt_is_rtcp(p, *len)) < 0) {
 		r->c.srtp_auth_fail++;
+		rd->totals.rtc.srtp_auth_fail++;
 		return drop(rd, leg);
 	}
 	r->c.srtp_in++;
+	rd->totals.rtc.srtp_in++;
 	return true;
 }
 
@@ -470,6 +479,7 @@ webrtc_output(struct relayd *rd, struct leg *leg, uint8_t *p, size_t *len,
 	if (srtp_leg_protect(r->srtp, p, len, pkt_is_rtcp(p, *len)) < 0)
 		return false;
 	r->c.srtp_out++;
+	rd->totals.rtc.srtp_out++;
 	*dst = r->valid[r->selected];
 	return true;
 }
@@ -540,4 +550,28 @@ webrtc_json(const struct leg *leg)
 	    "srtp_out", (json_int_t)r->c.srtp_out,
 	    "not_ice", (json_int_t)r->c.not_ice));
 	return o;
+}
+
+/* stats: every WebRTC leg since start, and those alive now. */
+json_t *
+webrtc_totals_json(const struct relayd *rd)
+{
+	const struct rtc_totals *t = &rd->totals.rtc;
+	json_int_t active = 0;
+
+	for (const struct session *s = rd->sessions.first; s != NULL;
+	    s = s->next)
+		for (int i = 0; i < s->nstreams; i++)
+			active += (s->streams[i]->leg[SIDE_A].rtc != NULL) +
+			    (s->streams[i]->leg[SIDE_B].rtc != NULL);
+	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "enabled", rd->dtls != NULL,
+	    "legs", (json_int_t)t->legs, "legs_active", active,
+	    "stun_bad", (json_int_t)t->stun_bad,
+	    "dtls_fail", (json_int_t)t->dtls_fail,
+	    "dtls_bad_fingerprint", (json_int_t)t->dtls_bad_fingerprint,
+	    "srtp_auth_fail", (json_int_t)t->srtp_auth_fail,
+	    "srtp_in", (json_int_t)t->srtp_in,
+	    "srtp_out", (json_int_t)t->srtp_out,
+	    "not_ice", (json_int_t)t->not_ice);
 }

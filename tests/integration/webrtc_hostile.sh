@@ -15,7 +15,9 @@
 #  3. SRTP: after a good session, aiortc sends 20 packets with broken
 #     authentication tags: each is dropped and counted (srtp_auth_fail),
 #     the SIP side gets exactly the others; meanwhile the attacker's RTP to
-#     the same leg is dropped (not_ice) and never forwarded.
+#     the same leg is dropped (not_ice) and never forwarded. The delete
+#     reply (the final counters the controller writes in its CDR) and
+#     stats' "webrtc" totals count them.
 #
 # On the parent commit (no WebRTC legs) every offer here is refused
 # (unknown_field ice_ufrag) and STUN is counted but never answered.
@@ -130,6 +132,19 @@ tl_assert_json "$TL_REPLY" ".streams[0].legs[0].webrtc | .srtp_auth_fail == $BAD
 SENT=$(jq '.packets_sent' <<<"$B")
 tl_assert_json "$S" ".rx >= $SENT - $BAD - 2 and .rx <= $SENT - $BAD and (.ssrcs | length) == 1 and .rx_bad == 0" \
 	"the SIP side got the good packets only ($SENT sent, $BAD broken), none of the outsider's"
+
+# The final counters and the totals: the delete reply carries the leg's
+# refusals (what the controller writes in the CDR); stats sums every
+# WebRTC leg since start (4 legs: one per call above, and the fingerprint
+# refusal of call 2).
+tl_rpc_ok "{\"cmd\":\"delete\",\"call_id\":\"$CALL\"}" "delete $CALL"
+tl_assert_json "$TL_REPLY" ".streams[0].legs[0].webrtc | .srtp_auth_fail == $BAD and .stun_bad == 10 and .not_ice == 10" \
+	"the delete reply (final counters) carries the leg's refusals"
+tl_rpc_ok '{"cmd":"stats"}' "stats"
+tl_log "stats webrtc: $(jq -c .webrtc <<<"$TL_REPLY")"
+tl_assert_json "$TL_REPLY" ".webrtc | .enabled == true and .legs == 3 and .legs_active == 0 and .srtp_auth_fail == $BAD
+	and .stun_bad == $((N + 10)) and .dtls_bad_fingerprint == 1 and .srtp_in > 0 and .srtp_out > 0" \
+	"stats counts the WebRTC legs and their refusals since start"
 
 tl_relayd_stop
 tl_pass

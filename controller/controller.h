@@ -1265,6 +1265,8 @@ void	 webcall_offer_media(struct call *, struct media_desc *media);
 int	 webcall_b_offer(struct call *, const struct media_desc *relay_media,
 	    char *err, size_t errlen);
 void	 webcall_ring(struct call *);
+/* ring_timeout expired while the browser rang (gateway.c's timer). */
+void	 webcall_ring_timeout(struct call *);
 int	 webcall_switch(struct call *);
 struct webleg *webcall_find(struct webconn *, const char *id);
 void	 webcall_conn_gone(struct webconn *);

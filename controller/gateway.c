@@ -67,6 +67,10 @@ on_invite_timeout(struct ctl *c, su_timer_t *t, void *arg)
 	struct call *k = arg;
 	bool ending = !leg_live(&k->a) || k->state == CS_ENDING;
 
+	if (k->b.web != NULL) {		/* a ringing browser (webcall.c) */
+		webcall_ring_timeout(k);
+		return;
+	}
 	if (k->b.nh == NULL)
 		return;
 	if (!ending && k->attempt_phase == AP_RINGING) {

@@ -532,11 +532,38 @@ webcall_ring(struct call *k)
 	event(wl, json_pack("{s:s,s:s,s:s,s:s,s:s}", "type", "incoming",
 	    "call", wl->id, "from", k->calling, "to", cn->user, "sdp",
 	    k->b_offer));
-	/* The browser shows the call: the caller hears it ring. */
+	/* The browser shows the call: it rings from now on, for the route's
+	 * (or the global) ring_timeout (attempt.c's clock). */
+	attempt_start(k);
+	attempt_progress(k, 180);
+	/* The caller hears it ring. */
 	if (k->a.web != NULL)
 		webleg_respond(&k->a, 180, NULL);
 	else if (k->a.nh != NULL)
 		nua_respond(k->a.nh, SIP_180_RINGING, TAG_END());
+}
+
+/*
+ * The browser rang for ring_timeout without an answer: like a gateway's
+ * (gateway.c), the callee was reached, so the call ends with 480 to the
+ * caller (unless a no-answer diversion takes it elsewhere) and the
+ * browser gets "ended" (487, "ring timeout").
+ */
+void
+webcall_ring_timeout(struct call *k)
+{
+	if (!leg_live(&k->a) || k->state == CS_ENDING || k->b.answered ||
+	    k->b.web == NULL)
+		return;
+	clog_msg(k->ctl, LL_INFO, "call %s: web user %s: no answer within "
+	    "%gs of ringing: 480", k->call_id, k->cand[k->attempt].gw->host,
+	    attempt_ring_timeout(k));
+	call_attempt_code(k, 480);
+	if (divert_on_status(k, 480))	/* ends the browser's leg itself */
+		return;
+	call_hungup(k, BY_CONTROLLER, "ring timeout");
+	call_fail(k, 480, "ring timeout");
+	webleg_bye(&k->b, "ring timeout");
 }
 
 int

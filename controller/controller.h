@@ -1239,6 +1239,7 @@ struct webleg {
 	char		*offer;		/* the browser's SDP */
 	struct media_desc *media;	/* the relay offer's media */
 	bool		 ended;		/* "ended" sent; detached next turn */
+	bool		 early_sent;	/* "early" (18x SDP) sent: applied */
 	su_timer_t	*end_timer;
 	struct webleg	*next;		/* in conn->legs */
 };

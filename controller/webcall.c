@@ -181,15 +181,31 @@ webleg_relay_answer(struct call *k, int status, const struct relay_reply *rr,
 		    "(answer refused)" : "media relay failed (no reply)");
 		return;
 	}
-	if (status < 200) {	/* early media: the browser hears the answer */
-		webleg_respond(&k->a, status, NULL);
-		return;
-	}
 	snprintf(err, sizeof(err), "out of memory");
 	if (wl->offer == NULL || (sdp = websdp_answer(rr->media, sip_sdp,
 	    wl->offer, err, sizeof(err))) == NULL) {
 		clog_msg(c, LL_WARNING, "call %s: %s", k->call_id, err);
+		if (status < 200) {	/* the 2xx may still come: no early media */
+			webleg_respond(&k->a, status, NULL);
+			return;
+		}
 		b2bua_hangup(c, k->relay_key, BY_CONTROLLER, err);
+		return;
+	}
+	if (status < 200) {
+		/*
+		 * Early media (a 18x with SDP): the browser applies this as its
+		 * answer and hears the relay now. The relay's browser leg stays
+		 * the same for the 2xx (same ICE, DTLS, port), so "answered"
+		 * later only confirms it; one "early" per call.
+		 */
+		if (!wl->early_sent)
+			event(wl, json_pack("{s:s,s:s,s:i,s:s}", "type", "early",
+			    "call", wl->id, "code", status, "sdp", sdp));
+		else
+			webleg_respond(&k->a, status, NULL);
+		wl->early_sent = true;
+		free(sdp);
 		return;
 	}
 	gateway_connected(k, status);	/* call.c's state, max duration */

@@ -59,7 +59,7 @@ const params = new URLSearchParams(location.search);
 const auto = params.has("user");
 let ws = null, seq = 0, pc = null, callId = null, sender = null, stream = null;
 let password = "", callSeq = 0, levelTimer = null, result = { ok: false };
-let incoming = null;
+let incoming = null, early = false;	/* "early" applied for this call */
 
 function log(line) {
 	$("log").textContent += line + "\n";
@@ -132,8 +132,21 @@ function onMessage(m) {
 	case "ringing":
 		setState("ringing");
 		break;
+	case "early":
+		/* A 18x with SDP: applied as the answer now (early media); the
+		 * relay's leg stays the same, so "answered" only confirms it. */
+		if (m.call !== callId || !pc || early) break;
+		early = true;
+		pc.setRemoteDescription({ type: "answer", sdp: m.sdp })
+			.then(() => { setState("early media"); result.early = true; })
+			.catch((e) => { log("early answer refused: " + e); hangup(); });
+		break;
 	case "answered":
 		if (m.call !== callId || !pc) break;
+		if (early) {
+			setState("connected call"); result.answered = true; afterAnswer();
+			break;
+		}
 		pc.setRemoteDescription({ type: "answer", sdp: m.sdp })
 			.then(() => { setState("connected call"); result.answered = true; afterAnswer(); })
 			.catch((e) => { log("answer refused: " + e); hangup(); });
@@ -264,7 +277,7 @@ function endCall() {
 	levelTimer = null;
 	if (pc) pc.close();
 	if (stream) stream.getTracks().forEach((t) => t.stop());
-	pc = null; stream = null; sender = null; callId = null;
+	pc = null; stream = null; sender = null; callId = null; early = false;
 	$("dial").disabled = false;
 	$("hangup").disabled = true;
 	$("mute").disabled = true;

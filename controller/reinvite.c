@@ -261,6 +261,245 @@ on_reinv_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
 	free(sdp);
 }
 
+/* ---- a re-offer from the SIP side of a browser's call ---- */
+
+static const char *
+answer_direction(const char *offer)
+{
+	if (strcmp(offer, "sendonly") == 0)
+		return "recvonly";
+	if (strcmp(offer, "recvonly") == 0)
+		return "sendonly";
+	if (strcmp(offer, "inactive") == 0)
+		return "inactive";
+	return "sendrecv";
+}
+
+static bool
+is_direction_line(const char *p, size_t n)
+{
+	static const char *const d[] = { "a=sendrecv", "a=sendonly",
+	    "a=recvonly", "a=inactive" };
+
+	for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++)
+		if (n == strlen(d[i]) && memcmp(p, d[i], n) == 0)
+			return true;
+	return false;
+}
+
+/* The format list of the idx-th m= line of sdp (" 0 8 101 "), or "". */
+static void
+m_formats(const char *sdp, int idx, char *out, size_t len)
+{
+	int m = -1;
+
+	snprintf(out, len, " ");
+	for (const char *p = sdp; *p != '\0'; p += strcspn(p, "\n"),
+	    p += *p == '\n') {
+		const char *f;
+		size_t n;
+		if (p[0] != 'm' || p[1] != '=' || ++m != idx)
+			continue;
+		n = strcspn(p, "\r\n");
+		/* skip "m=type port proto" */
+		f = p;
+		for (int sp = 0; sp < 3 && f < p + n; f++)
+			if (*f == ' ')
+				sp++;
+		if (f < p + n && n - (size_t)(f - p) + 3 < len)
+			snprintf(out, len, " %.*s ", (int)(n - (size_t)(f - p)),
+			    f);
+		return;
+	}
+}
+
+static bool
+has_format(const char *list, const char *pt, size_t n)
+{
+	char tok[16];
+
+	if (n == 0 || n + 3 > sizeof(tok))
+		return false;
+	snprintf(tok, sizeof(tok), " %.*s ", (int)n, pt);
+	return strstr(list, tok) != NULL;
+}
+
+/* An a=rtpmap:/fmtp:/rtcp-fb: line's payload type, or n 0. */
+static const char *
+attr_pt(const char *p, size_t t, size_t *n)
+{
+	static const char *const a[] = { "a=rtpmap:", "a=fmtp:",
+	    "a=rtcp-fb:" };
+
+	*n = 0;
+	for (size_t i = 0; i < sizeof(a) / sizeof(a[0]); i++)
+		if (t > strlen(a[i]) && strncmp(p, a[i], strlen(a[i])) == 0) {
+			p += strlen(a[i]);
+			*n = strcspn(p, " \r\n");
+			return p;
+		}
+	return p;
+}
+
+/* One m= line with only the formats the offer has; 0, or -1: none. */
+static int
+filter_m_line(const char *p, size_t t, const char *keep, char *kept,
+    size_t klen, char **o)
+{
+	const char *f = p, *e = p + t;
+
+	for (int sp = 0; sp < 3 && f < e; f++)
+		if (*f == ' ')
+			sp++;
+	memcpy(*o, p, (size_t)(f - p));
+	*o += f - p;
+	snprintf(kept, klen, " ");
+	while (f < e) {
+		size_t n = strcspn(f, " \r\n");
+		if (n > (size_t)(e - f))
+			n = (size_t)(e - f);
+		if (has_format(keep, f, n) && strlen(kept) + n + 2 < klen) {
+			*o += sprintf(*o, "%s%.*s", kept[1] ? " " : "", (int)n,
+			    f);
+			strncat(kept, f, n);
+			strcat(kept, " ");
+		}
+		f += n + (f + n < e);
+	}
+	*o += sprintf(*o, "\r\n");
+	if (kept[1] == '\0')
+		return -1;
+	return 0;
+}
+
+/*
+ * Our last SDP on the leg as the answer to the re-offer: each m-section
+ * keeps the formats the offer also has (an answer's are a subset, RFC
+ * 3264 6.1) and its direction is the answering one. malloc'd, or NULL
+ * with err set.
+ */
+static char *
+reanswer_body(const char *body, const char *offer_sdp,
+    const struct media_desc *offer, char *err, size_t errlen)
+{
+	size_t len = strlen(body), cap = len + 32 * (size_t)(offer->n + 1);
+	char *out = malloc(cap), *o = out, keep[256], kept[256] = " ";
+	int m = -1;
+
+	if (out == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	for (const char *p = body; *p != '\0';) {
+		const char *e = strchr(p, '\n'), *pt;
+		size_t n = e ? (size_t)(e - p + 1) : strlen(p), t = n, ptn;
+
+		while (t > 0 && (p[t - 1] == '\n' || p[t - 1] == '\r'))
+			t--;
+		if (t >= 2 && p[0] == 'm' && p[1] == '=') {
+			if (m >= 0 && m < offer->n)
+				o += sprintf(o, "a=%s\r\n", answer_direction(
+				    offer->line[m].direction));
+			m++;
+			m_formats(offer_sdp, m, keep, sizeof(keep));
+			if (filter_m_line(p, t, keep, kept, sizeof(kept),
+			    &o) < 0) {
+				snprintf(err, errlen, "the re-offer's media "
+				    "line %d has none of the call's formats",
+				    m);
+				free(out);
+				return NULL;
+			}
+			p += n;
+			continue;
+		}
+		pt = attr_pt(p, t, &ptn);
+		if (!(m >= 0 && (is_direction_line(p, t) ||
+		    (ptn > 0 && !has_format(kept, pt, ptn))))) {
+			memcpy(o, p, n);
+			o += n;
+		}
+		p += n;
+	}
+	if (m >= 0 && m < offer->n)
+		o += sprintf(o, "a=%s\r\n", answer_direction(
+		    offer->line[m].direction));
+	*o = '\0';
+	return out;
+}
+
+/*
+ * The answer to the SIP side's re-offer when the other leg is a browser:
+ * the browser is not asked (its ICE, DTLS and codecs stay as they are),
+ * so the answer is our last SDP on this leg (the relay's address, the
+ * codecs agreed at the call's start, those the re-offer also has) with
+ * the answering direction (hold: recvonly to a sendonly offer);
+ * sdp_rewrite() bumps its o= version.
+ */
+static char *
+web_reanswer(struct call *k, struct leg *from, char *err, size_t errlen)
+{
+	struct media_desc *offer = NULL, *ours = NULL;
+	char *body = NULL, *sdp = NULL;
+
+	if (from->sdp.body == NULL) {
+		snprintf(err, errlen, "no SDP sent on this leg yet");
+		return NULL;
+	}
+	if ((offer = sdp_to_media(k->reinv_sdp, strlen(k->reinv_sdp), err,
+	    errlen)) == NULL || (ours = sdp_to_media(from->sdp.body,
+	    strlen(from->sdp.body), err, errlen)) == NULL)
+		goto out;
+	if (offer->n != ours->n) {
+		snprintf(err, errlen, "the re-offer has %d media lines, the "
+		    "call %d", offer->n, ours->n);
+		goto out;
+	}
+	if ((body = reanswer_body(from->sdp.body, k->reinv_sdp, offer, err,
+	    errlen)) == NULL)
+		goto out;
+	sdp = sdp_rewrite(body, strlen(body), ours, &from->sdp, err, errlen);
+out:
+	free(offer);
+	free(ours);
+	free(body);
+	return sdp;
+}
+
+/* The SIP side's new media are on the relay: it gets its answer. */
+static void
+on_web_reoffered(struct ctl *c, void *arg, const struct relay_reply *rr)
+{
+	struct call *k = arg;
+	struct leg *from;
+	char err[160], *sdp;
+
+	if (k->finished || k->reinv == 0) {
+		call_check(k);
+		return;
+	}
+	from = reinv_from(k);
+	if (!rr->ok) {
+		clog_msg(c, LL_WARNING, "call %s: relay %s refused a re-offer "
+		    "of the SIP side: %s", k->call_id, relay_name(k->relay),
+		    rr->error ? rr->error : "no reply");
+		reinv_fail(k, rr->answered ? 488 : 503);
+		return;
+	}
+	if ((sdp = web_reanswer(k, from, err, sizeof(err))) == NULL) {
+		clog_msg(c, LL_WARNING, "call %s: re-offer of the SIP side: "
+		    "%s: 488", k->call_id, err);
+		rollback(k);
+		reinv_fail(k, 488);
+		return;
+	}
+	clog_msg(c, LL_DEBUG, "call %s: re-offer of the SIP side answered "
+	    "by the gateway; the browser's leg is unchanged", k->call_id);
+	set_peer_sdp(k, from->side, k->reinv_sdp, strlen(k->reinv_sdp));
+	reinv_respond(k, 200, sdp);
+	free(sdp);
+}
+
 /* ---- a re-INVITE without an offer: answered on its own leg ---- */
 
 static void
@@ -446,12 +685,6 @@ reinvite_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip,
 		    TAG_IF(st, SIPTAG_HEADER_STR(st)), TAG_END());
 		return;
 	}
-	/* A browser leg (webcall.c) takes no re-offer yet. */
-	if (k->a.web != NULL || k->b.web != NULL) {
-		nua_respond(l->nh, SIP_488_NOT_ACCEPTABLE, NUTAG_WITH_THIS(nua),
-		    TAG_END());
-		return;
-	}
 	offerless = sip->sip_payload == NULL || sip->sip_payload->pl_len == 0;
 	/* Answered on this leg: no offer, or the same offer again. */
 	local = offerless || unchanged(peer_sdp(k, l->side), sip->sip_payload);
@@ -500,7 +733,9 @@ reinvite_in(struct ctl *c, nua_t *nua, struct leg *l, const sip_t *sip,
 	clog_msg(c, LL_DEBUG, "call %s: re-offer from the %s: to relay %s",
 	    k->call_id, l->side == 0 ? "caller" : "callee",
 	    relay_name(k->relay));
-	relay_media(l, media, on_reinv_offered);
+	/* A browser's leg (webcall.c) is not re-offered: answered here. */
+	relay_media(l, media, k->a.web != NULL || k->b.web != NULL ?
+	    on_web_reoffered : on_reinv_offered);
 }
 
 /* The answer went through the relay: answer the side that re-offered. */

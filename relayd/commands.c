@@ -277,7 +277,11 @@ apply_media_rtc(struct relayd *rd, struct stream *st, int side,
 			webrtc_leg_disable(legs[k]);
 			continue;
 		}
-		if ((rc = webrtc_leg_enable(rd, legs[k])) < 0)
+		if ((rc = webrtc_leg_enable(rd, legs[k])) == -ENOTSUP)
+			return proto_errorf(err, PROTO_E_INTERNAL, "WebRTC legs "
+			    "are not available on this relay: %s",
+			    rd->rtc_lib_error);
+		if (rc < 0)
 			return proto_errorf(err, PROTO_E_INTERNAL, "WebRTC leg: "
 			    "%s", strerror(-rc));
 	}
@@ -684,7 +688,9 @@ cmd_hello(struct relayd *rd, json_t *req, json_t *id)
 	    "event-seq", "list-pages", "sender", "webrtc", "ringing",
 	    "backend", rd->backend.ops->name, "backend_reason",
 	    rd->backend.reason));
-	if (rd->dtls == NULL) {	/* WebRTC legs disabled (main.c) */
+	/* "webrtc": WebRTC legs work unless their start failed (it happens
+	 * at the first one: webrtc_lib_start). */
+	if (rd->rtc_lib == RTC_LIB_FAILED) {
 		json_t *f = json_object_get(reply, "features");
 		size_t k;
 		json_t *v;

@@ -169,6 +169,22 @@ use_files(SSL_CTX *ctx, const char *cert, const char *key, char *err,
 	return 0;
 }
 
+int
+dtls_files_check(const struct relayd *rd, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(DTLS_method());
+	int rc;
+
+	if (ctx == NULL) {
+		snprintf(err, errlen, "SSL_CTX_new(DTLS) failed");
+		return -EIO;
+	}
+	rc = use_files(ctx, rd->conf.dtls_cert, rd->conf.dtls_key, err,
+	    errlen);
+	SSL_CTX_free(ctx);
+	return rc;
+}
+
 /*
  * The peer's certificate is self-signed (browsers make their own): it is
  * accepted when its digest is the fingerprint of the peer's SDP, and

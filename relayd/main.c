@@ -97,18 +97,13 @@ setup(struct relayd *rd)
 	}
 	rlog(rd, LL_INFO, "backend %s: %s", rd->backend.ops->name,
 	    rd->backend.reason);
-	/* WebRTC legs are an extra: without them (rd->dtls NULL) relayd
-	 * relays plain RTP, refuses SAVPF offers and leaves "webrtc" out of
-	 * hello's features. */
-	if (srtp_leg_lib_init() < 0)
-		rlog(rd, LL_WARNING, "webrtc: libsrtp2 failed to start: "
-		    "WebRTC legs disabled");
-	else if (dtls_ctx_open(rd, err, sizeof(err)) < 0)
-		rlog(rd, LL_WARNING, "webrtc: %s: WebRTC legs disabled", err);
-	else
-		rlog(rd, LL_INFO, "webrtc: DTLS certificate %s, %s",
-		    rd->conf.dtls_cert[0] ? rd->conf.dtls_cert :
-		    "made at start", dtls_fingerprint(rd));
+	/* WebRTC legs start at the first one (webrtc_lib_start); a
+	 * configured certificate is a configuration: checked now. */
+	if (rd->conf.dtls_cert[0] != '\0' &&
+	    dtls_files_check(rd, err, sizeof(err)) < 0) {
+		rlog(rd, LL_ERROR, "%s", err);
+		return -1;
+	}
 	if (journal_open(rd) < 0 || journal_restore(rd) < 0)
 		return -1;
 	backend_adopt_done(rd);

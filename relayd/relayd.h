@@ -223,6 +223,9 @@ enum dtls_step {
 /* The certificate (from the config, or made now) and the SSL_CTX. */
 int	 dtls_ctx_open(struct relayd *, char *err, size_t errlen);
 void	 dtls_ctx_close(struct relayd *);
+/* The configured certificate and key load and match (checked at start:
+ * a configuration error, though the context itself starts later). */
+int	 dtls_files_check(const struct relayd *, char *err, size_t errlen);
 const char *dtls_fingerprint(const struct relayd *);	/* "sha-256 AA:.." */
 /* "sha-256 AA:BB:..." into 32 bytes; -EINVAL if malformed. */
 int	 dtls_fingerprint_parse(const char *, uint8_t fp[DTLS_FP_LEN]);
@@ -467,6 +470,16 @@ struct rtc_leg {
 	uint64_t		 last_check_ms;	/* last valid check (consent) */
 	bool			 consent_lost;	/* logged once */
 };
+/*
+ * libsrtp2 and the DTLS context start at the first WebRTC leg, not at
+ * start (libsrtp2's init fails in some environments, the kmod qemu guest
+ * among them, and a relay that relays no browser never needs them). A
+ * failure is final: WebRTC offers are refused with its reason.
+ */
+enum rtc_lib { RTC_LIB_UNTRIED, RTC_LIB_READY, RTC_LIB_FAILED };
+/* 0, or -ENOTSUP with the reason in rd->rtc_lib_error. */
+int	 webrtc_lib_start(struct relayd *);
+const char *webrtc_lib_state(const struct relayd *);
 /* Make a leg a WebRTC leg (new local credentials) or plain again. */
 int	 webrtc_leg_enable(struct relayd *, struct leg *);
 void	 webrtc_leg_disable(struct leg *);
@@ -651,6 +664,8 @@ struct relayd {
 	struct deferred		*graveyard;	/* see defer_free() */
 	struct journal		*journal;	/* NULL: none */
 	struct dtls_ctx		*dtls;		/* WebRTC legs' certificate */
+	enum rtc_lib		 rtc_lib;	/* webrtc_lib_start() */
+	char			 rtc_lib_error[192];	/* why it failed */
 };
 
 #endif

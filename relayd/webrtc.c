@@ -62,14 +62,50 @@ leg_name(const struct leg *leg)
 }
 
 int
+webrtc_lib_start(struct relayd *rd)
+{
+	char err[160];
+
+	if (rd->rtc_lib != RTC_LIB_UNTRIED)
+		return rd->rtc_lib == RTC_LIB_READY ? 0 : -ENOTSUP;
+	if (srtp_leg_lib_init() < 0)
+		snprintf(rd->rtc_lib_error, sizeof(rd->rtc_lib_error),
+		    "libsrtp2 failed to start");
+	else if (dtls_ctx_open(rd, err, sizeof(err)) < 0)
+		snprintf(rd->rtc_lib_error, sizeof(rd->rtc_lib_error),
+		    "DTLS: %s", err);
+	else {
+		rd->rtc_lib = RTC_LIB_READY;
+		rlog(rd, LL_INFO, "webrtc: started at the first WebRTC leg: "
+		    "DTLS certificate %s, %s", rd->conf.dtls_cert[0] ?
+		    rd->conf.dtls_cert : "made now", dtls_fingerprint(rd));
+		return 0;
+	}
+	rd->rtc_lib = RTC_LIB_FAILED;
+	rlog(rd, LL_ERROR, "webrtc: %s: WebRTC legs are refused from now on "
+	    "(plain RTP goes on); hello no longer lists \"webrtc\"",
+	    rd->rtc_lib_error);
+	return -ENOTSUP;
+}
+
+const char *
+webrtc_lib_state(const struct relayd *rd)
+{
+	static const char *const n[] = { "untried", "ready", "failed" };
+
+	return n[rd->rtc_lib];
+}
+
+int
 webrtc_leg_enable(struct relayd *rd, struct leg *leg)
 {
 	struct rtc_leg *r;
+	int rc;
 
 	if (leg->rtc != NULL)
 		return 0;
-	if (rd->dtls == NULL)
-		return -ENOTSUP;
+	if ((rc = webrtc_lib_start(rd)) < 0)
+		return rc;
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return -ENOMEM;
@@ -564,8 +600,8 @@ webrtc_totals_json(const struct relayd *rd)
 		for (int i = 0; i < s->nstreams; i++)
 			active += (s->streams[i]->leg[SIDE_A].rtc != NULL) +
 			    (s->streams[i]->leg[SIDE_B].rtc != NULL);
-	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-	    "enabled", rd->dtls != NULL,
+	json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	    "s:I}", "state", webrtc_lib_state(rd),
 	    "legs", (json_int_t)t->legs, "legs_active", active,
 	    "stun_bad", (json_int_t)t->stun_bad,
 	    "dtls_fail", (json_int_t)t->dtls_fail,
@@ -574,4 +610,8 @@ webrtc_totals_json(const struct relayd *rd)
 	    "srtp_in", (json_int_t)t->srtp_in,
 	    "srtp_out", (json_int_t)t->srtp_out,
 	    "not_ice", (json_int_t)t->not_ice);
+
+	if (rd->rtc_lib == RTC_LIB_FAILED)
+		json_object_set_new(o, "error", json_string(rd->rtc_lib_error));
+	return o;
 }

@@ -142,7 +142,7 @@ tl_assert_json "$TL_REPLY" ".streams[0].legs[0].webrtc | .srtp_auth_fail == $BAD
 	"the delete reply (final counters) carries the leg's refusals"
 tl_rpc_ok '{"cmd":"stats"}' "stats"
 tl_log "stats webrtc: $(jq -c .webrtc <<<"$TL_REPLY")"
-tl_assert_json "$TL_REPLY" ".webrtc | .enabled == true and .legs == 3 and .legs_active == 0 and .srtp_auth_fail == $BAD
+tl_assert_json "$TL_REPLY" ".webrtc | .state == \"ready\" and .legs == 3 and .legs_active == 0 and .srtp_auth_fail == $BAD
 	and .stun_bad == $((N + 10)) and .dtls_bad_fingerprint == 1 and .srtp_in > 0 and .srtp_out > 0" \
 	"stats counts the WebRTC legs and their refusals since start"
 

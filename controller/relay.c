@@ -550,11 +550,15 @@ on_subscribed(struct ctl *c, void *arg, json_t *reply)
 		    "timeouts will not end calls", r->conf.name);
 }
 
-/* A resync's query came back: a call whose session is gone has ended. */
+/*
+ * A query after a resync or a reconnect came back: a call whose session
+ * is gone has ended. After a reconnect (the relay restarted) a browser's
+ * call says why: its DTLS/SRTP keys died with the process and are never
+ * journalled, so the call ends rather than stay up without media.
+ */
 static void
-on_resync_query(struct ctl *c, void *arg, json_t *reply)
+resync_answer(struct ctl *c, char *call_id, json_t *reply, bool restarted)
 {
-	char *call_id = arg;
 	const char *code = json_string_value(json_object_get(
 	    json_object_get(reply, "error"), "code"));
 	struct call *k;
@@ -564,18 +568,33 @@ on_resync_query(struct ctl *c, void *arg, json_t *reply)
 			if (strcmp(k->relay_key, call_id) == 0 && !k->finished)
 				break;
 		if (k != NULL && k->relay_session) {
+			bool web = k->a.web != NULL || k->b.web != NULL;
 			k->relay_session = false;
-			b2bua_hangup(c, call_id, BY_RELAY,
+			b2bua_hangup(c, call_id, BY_RELAY, restarted && web ?
+			    "media relay restarted: a WebRTC session (DTLS "
+			    "keys) does not survive it" :
 			    "media timeout (event lost, found by resync)");
 		}
 	}
 	free(call_id);
 }
 
+static void
+on_resync_query(struct ctl *c, void *arg, json_t *reply)
+{
+	resync_answer(c, arg, reply, false);
+}
+
+static void
+on_reconcile_query(struct ctl *c, void *arg, json_t *reply)
+{
+	resync_answer(c, arg, reply, true);
+}
+
 /* Ask for each of our calls on this relay; those it no longer knows are
  * hung up as a timeout would have. */
 static int
-query_calls(struct relay *r)
+query_calls(struct relay *r, relay_json_cb *cb)
 {
 	struct call *k;
 	json_t *req;
@@ -589,7 +608,7 @@ query_calls(struct relay *r)
 			break;
 		req = proto_request(0, "query");
 		json_object_set_new(req, "call_id", json_string(id));
-		send_request(r, req, on_resync_query, NULL, id, NULL);
+		send_request(r, req, cb, NULL, id, NULL);
 		n++;
 	}
 	return n;
@@ -604,7 +623,7 @@ relay_resync(struct relay *r, json_t *ev)
 	    "our calls on it", r->conf.name,
 	    (long long)json_integer_value(json_object_get(ev, "missed")));
 	clog_msg(r->ctl, LL_INFO, "relay %s: resync: %d calls queried",
-	    r->conf.name, query_calls(r));
+	    r->conf.name, query_calls(r, on_resync_query));
 }
 
 static void
@@ -683,7 +702,8 @@ reconcile(struct relay *r)
 	r->reconcile = false;
 	r->holding = false;	/* the calls it still has go on */
 	clog_msg(r->ctl, LL_INFO, "relay %s: reconciling after a reconnect: "
-	    "%d calls queried", r->conf.name, query_calls(r));
+	    "%d calls queried", r->conf.name, query_calls(r,
+	    on_reconcile_query));
 	list_page(r, 0);
 }
 

@@ -65,7 +65,22 @@ def main_table(doc):
     return "\n".join(out)
 
 
-def targets_table(doc, sig=None):
+def webrtc_row(w):
+    """bench/webrtc's figure: WebRTC legs per core next to plain relaying
+    (srtp-cost.sh, both measured in one run on one relayd)."""
+    what = ("WebRTC legs per core (SRTP decrypt + encrypt per packet) next to "
+            "plain relaying (bench/webrtc, one run)")
+    if w is None or w.get("webrtc_legs_per_core") is None:
+        return "| %s | – | not measured (%s) |" % (
+            what, (w or {}).get("error", "bench/webrtc/srtp-cost.sh did not run"))
+    return ("| %s | %.0f calls with a WebRTC leg, %.0f plain calls (%.2fx) | "
+            "figure (%s, %.1f vs %.1f us CPU per relayed packet, %d pkt/s a call) |" % (
+                what, w["webrtc_legs_per_core"], w["plain_calls_per_core"],
+                w["legs_per_core_vs_plain"], w.get("srtp_profile", "?"),
+                w["srtp_us_per_pkt"], w["plain_us_per_pkt"], w.get("pps_per_call", 100)))
+
+
+def targets_table(doc, sig=None, webrtc=None):
     out = ["| target | value | met |", "|---|---|---|"]
     for t in doc["targets"]:
         if t["target"].startswith("signaling") and sig:
@@ -76,6 +91,8 @@ def targets_table(doc, sig=None):
         met = {True: "yes", False: "**no**", None: "not measured"}[t["met"]]
         note = (" (%s)" % t["note"]) if t.get("note") else ""
         out.append("| %s | %s | %s%s |" % (t["target"], vs, met, note))
+    if webrtc is not False:
+        out.append(webrtc_row(webrtc))
     return "\n".join(out)
 
 
@@ -239,14 +256,14 @@ plot '%s' using 1:2 with linespoints lw 2 pt 7 title 'controller', \\
     return png
 
 
-def headline(doc, base, png_pps, png_cpu, rel, sig=None):
+def headline(doc, base, png_pps, png_cpu, rel, sig=None, webrtc=None):
     lines = ["Latest run: `%s` (%s, host %s, kernel %s, %s CPUs, commit %s%s). %s" % (
         rel(base + ".json"), doc["started"], doc["host"], doc["kernel"], doc["cpus"],
         doc["commit"], ("; " + doc["label"]) if doc.get("label") else "",
         doc["shared_machine"][:1].upper() + doc["shared_machine"][1:] + ".")]
     lines += ["", main_table(doc), "",
               "Relay ns/pkt: CPU time the relay adds per delivered packet (%s)." % doc["method"],
-              "", targets_table(doc, sig), ""]
+              "", targets_table(doc, sig, webrtc), ""]
     if png_pps:
         lines.append("![delivered packets/s vs streams](%s)" % rel(png_pps))
     if png_cpu:
@@ -262,6 +279,7 @@ def main():
     ap.add_argument("results")
     ap.add_argument("--signaling")
     ap.add_argument("--readme")
+    ap.add_argument("--webrtc", help="bench/webrtc/srtp-cost.sh's JSON")
     a = ap.parse_args()
     with open(a.results) as fh:
         doc = json.load(fh)
@@ -269,6 +287,15 @@ def main():
     if a.signaling and os.path.exists(a.signaling):
         with open(a.signaling) as fh:
             sig = json.load(fh)
+    webrtc = False          # no row unless asked (older callers)
+    if a.webrtc:
+        webrtc = None
+        if os.path.exists(a.webrtc):
+            try:
+                with open(a.webrtc) as fh:
+                    webrtc = json.load(fh)
+            except ValueError as e:
+                webrtc = {"error": "%s: %s" % (a.webrtc, e)}
     base = a.results[:-5] if a.results.endswith(".json") else a.results
     png_pps, png_cpu = gnuplot(doc, base)
     here = os.path.dirname(os.path.abspath(base))
@@ -295,7 +322,7 @@ def main():
         md += ["![pps](%s)" % rel_md(png_pps), ""]
     if png_cpu:
         md += ["![cpu](%s)" % rel_md(png_cpu), ""]
-    md += ["## Targets", "", targets_table(doc, sig), "",
+    md += ["## Targets", "", targets_table(doc, sig, webrtc), "",
            "## Loss-free rate (offered-rate ladder, userspace paths)", "", ladder_table(doc), "",
            "## Install rate and memory", "", install_table(doc), "",
            "## Per-stream verification (rtpsink: source address/port, port, sequence of every packet)",
@@ -337,7 +364,8 @@ def main():
         head, rest = text.split(b, 1)
         _, tail = rest.split(e, 1)
         block = headline(doc, base, png_pps, png_cpu,
-                         lambda p: os.path.relpath(os.path.abspath(p), rdir), sig)
+                         lambda p: os.path.relpath(os.path.abspath(p), rdir), sig,
+                         webrtc)
         with open(a.readme, "w") as fh:
             fh.write(head + b + "\n" + block + "\n" + e + tail)
         print("report: updated %s" % a.readme)

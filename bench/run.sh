@@ -58,7 +58,18 @@ case $rc in
 77) echo "bench: signaling skipped (see $sig)" ;;
 *) echo "bench: signaling failed (exit $rc)" >&2 ;;
 esac
-python3 bench/report.py "$media" --signaling "$sig" --readme README.md
+# WebRTC legs per core (SRTP per packet) next to plain relaying, one run
+# (bench/webrtc); before the report, whose targets table carries it.
+echo "bench: webrtc (SRTP leg vs plain) -> $OUTDIR/$stamp-webrtc.json"
+rm -f "$OUTDIR/$stamp-webrtc.json"
+if TL_BUILD=$BUILD bench/webrtc/srtp-cost.sh --out "$OUTDIR/$stamp-webrtc.json" \
+	>"$OUTDIR/$stamp-webrtc.log" 2>&1; then
+	rm -f "$OUTDIR/$stamp-webrtc.log"
+else
+	echo "bench: webrtc failed or skipped: see $OUTDIR/$stamp-webrtc.log" >&2
+fi
+python3 bench/report.py "$media" --signaling "$sig" --webrtc "$OUTDIR/$stamp-webrtc.json" \
+	--readme README.md
 # trunkline.ko runs only in a qemu guest: its ratio to plain forwarding in
 # the same guest, appended to the results (skipped where it cannot boot).
 if [[ ,$BACKENDS, == *,kmod,* ]]; then
@@ -70,13 +81,5 @@ if [[ ,$BACKENDS, == *,kmod,* ]]; then
 	else
 		echo "bench: kmod guest run failed or skipped: see $OUTDIR/$stamp-kmod.log" >&2
 	fi
-fi
-# WebRTC legs: SRTP per packet next to plain relaying (bench/webrtc).
-echo "bench: webrtc (SRTP leg vs plain) -> $OUTDIR/$stamp-webrtc.json"
-if TL_BUILD=$BUILD bench/webrtc/srtp-cost.sh --out "$OUTDIR/$stamp-webrtc.json" \
-	>"$OUTDIR/$stamp-webrtc.log" 2>&1; then
-	rm -f "$OUTDIR/$stamp-webrtc.log"
-else
-	echo "bench: webrtc failed or skipped: see $OUTDIR/$stamp-webrtc.log" >&2
 fi
 echo "bench: done in $(($(date +%s) - t0)) s: $OUTDIR/$stamp.md"

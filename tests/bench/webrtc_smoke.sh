@@ -16,7 +16,8 @@ TL_BUILD=$TL_BUILD bash "$TL_ROOT/bench/webrtc/srtp-cost.sh" --count 2000 --rate
 rc=$?
 [ "$rc" = 77 ] && tl_skip "srtp-cost.sh skipped: $(tail -n 1 "$TL_TMP/bench.err")"
 [ "$rc" = 0 ] || tl_fail "srtp-cost.sh exited $rc: $(grep -v 'relayd debug' "$TL_TMP/bench.err" | tail -n 15)"
-tl_assert_json "$(cat "$OUT")" '.plain_relayed > 3000 and .srtp_relayed > 3000 and .srtp_delivered > 3000 and .ratio > 0 and .handshake_ms > 0' \
+tl_assert_json "$(cat "$OUT")" '.plain_relayed > 3000 and .srtp_relayed > 3000 and .srtp_delivered > 3000 and .ratio > 0 and .handshake_ms > 0
+	and .webrtc_legs_per_core > 0 and .plain_calls_per_core > 0 and .legs_per_core_vs_plain > 0' \
 	"both phases relayed packets; the ratio is measured"
 tl_log "$(jq -c . "$OUT")"
 tl_pass

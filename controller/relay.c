@@ -73,6 +73,7 @@ struct relay {
 	double		 next_stats;
 	bool		 stats_pending;
 	long		 sessions;	/* from the last stats */
+	json_t		*webrtc;	/* its WebRTC totals, last stats */
 	long		 assigned;	/* calls given to it since then */
 	uint64_t	 requests, failures;
 	char		 last_error[128];
@@ -507,6 +508,8 @@ on_stats(struct ctl *c, void *arg, json_t *reply)
 		r->sessions = (long)json_integer_value(json_object_get(reply,
 		    "sessions"));
 		r->assigned = 0;
+		json_decref(r->webrtc);	/* shown by status as it came */
+		r->webrtc = json_incref(json_object_get(reply, "webrtc"));
 	}
 }
 
@@ -1006,6 +1009,7 @@ relay_free_all(struct ctl *c)
 		proto_framer_free(&r->in);
 		proto_outbuf_free(&r->out);
 		su_timer_destroy(r->defer);
+		json_decref(r->webrtc);
 		free(r);
 	}
 	c->nrelays = 0;
@@ -1036,12 +1040,15 @@ relays_to_json(struct ctl *c)
 
 	for (int i = 0; i < c->nrelays; i++) {
 		struct relay *r = c->relays[i];
-		json_array_append_new(arr, json_pack("{s:s,s:s,s:b,s:I,s:I,s:I,s:s}",
+		json_t *o = json_pack("{s:s,s:s,s:b,s:I,s:I,s:I,s:s}",
 		    "name", r->conf.name, "socket", relay_where(r), "up", r->up && r->authed,
 		    "sessions", (json_int_t)r->sessions,
 		    "requests", (json_int_t)r->requests,
 		    "failures", (json_int_t)r->failures,
-		    "last_error", r->last_error));
+		    "last_error", r->last_error);
+		if (r->webrtc != NULL)	/* the relay's stats "webrtc" */
+			json_object_set(o, "webrtc", r->webrtc);
+		json_array_append_new(arr, o);
 	}
 	return arr;
 }

@@ -609,6 +609,7 @@ webcall_answer(struct webconn *cn, const char *id, const char *sdp,
 		return -EINVAL;
 	}
 	k->b.answered = true;
+	attempt_progress(k, 200);	/* the ring timer stops */
 	call_attempt_code(k, 200);
 	snprintf(k->to_tag, sizeof(k->to_tag), "web-%s", id);
 	clog_msg(k->ctl, LL_INFO, "call %s: web user %s answers", k->call_id,

@@ -8,7 +8,8 @@
 # reads the leg's counters from the relay's final statistics (the delete
 # reply) and writes them into the CDR: media.caller_to_callee.webrtc
 # .srtp_auth_fail == 20, and those packets were not relayed. relayd's
-# stats count them too (webrtc.srtp_auth_fail).
+# stats count them too (webrtc.srtp_auth_fail), and the controller's
+# status shows those totals per relay.
 #
 # On the parent commit the CDR has no "webrtc" counters (the assertion on
 # media.caller_to_callee.webrtc fails) and stats has no "webrtc" object.
@@ -46,5 +47,7 @@ tl_assert_json "$SIP_CDR_LAST" ".media.caller_to_callee.packets <= $SENT - $BAD 
 tl_rpc_ok '{"cmd":"stats"}' "relay stats"
 tl_assert_json "$TL_REPLY" ".webrtc.srtp_auth_fail == $BAD and .webrtc.legs == 1 and .webrtc.legs_active == 0" \
 	"relayd's stats count them too"
+ctl_webrtc() { sip_ctl --json status | jq -e ".relays[0].webrtc.srtp_auth_fail == $BAD" >/dev/null; }
+tl_wait_for 5 "the controller's status to show the relay's WebRTC totals" ctl_webrtc
 sip_controller_stop
 tl_pass

@@ -160,24 +160,28 @@ on_guard(struct ctl *c, su_timer_t *t, void *arg)
 }
 
 /* CANCEL the forks still ringing but `except`; from now on none of
- * them can win. */
-static void
+ * them can win. Returns how many were cancelled. */
+static int
 cancel_forks(struct call *k, const struct fork *except, const char *reason)
 {
 	struct forkset *fs = k->fork;
 	bool any = false;
+	int n = 0;
 
 	for (struct fork *f = fs->forks; f != NULL; f = f->next) {
 		if (f == except || f->leg.nh == NULL)
 			continue;
-		if (!f->lost && !f->leg.answered)
+		if (!f->lost && !f->leg.answered) {
 			nua_cancel(f->leg.nh, TAG_IF(reason,
 			    SIPTAG_REASON_STR(reason)), TAG_END());
+			n++;
+		}
 		f->lost = true;
 		any = true;
 	}
 	if (any && !su_timer_is_set(fs->guard))
 		su_timer_set_interval(fs->guard, on_guard, k, FORK_GUARD_MS);
+	return n;
 }
 
 void
@@ -334,9 +338,9 @@ fork_win(struct call *k, struct fork *f)
 	struct forkset *fs = k->fork;
 
 	fs->winner = f;
-	clog_msg(k->ctl, LL_INFO, "call %s: contact %d answered; the other "
-	    "%d cancelled", k->call_id, f->cand + 1, fs->n - 1);
-	cancel_forks(k, f, REASON_ELSEWHERE);
+	clog_msg(k->ctl, LL_INFO, "call %s: contact %d answered; %d other "
+	    "contacts cancelled", k->call_id, f->cand + 1,
+	    cancel_forks(k, f, REASON_ELSEWHERE));
 	k->attempt = f->cand;
 	k->att_entry = (int)f->entry + 1;
 	k->b.nh = f->leg.nh;

@@ -1,0 +1,100 @@
+#!/bin/bash
+# run-also: asan
+#
+# Parallel forking when contacts fail (issue 15), three phones of one
+# account on 127.0.7.2, .3, .4:
+#  1. all three refuse (486, 480, 503): the caller gets the best answer
+#     of RFC 3261 16.7 (the lowest class; 486 before 480), once all are in;
+#  2. one declines with 603 while two ring: the caller gets 603 at once,
+#     the two ringing get CANCEL;
+#  3. the caller cancels mid-fork: one phone ignores our CANCEL and
+#     answers 200 (it gets ACK and BYE), one ends with 487, one has no
+#     listener at all (its transport fails); the call ends cleanly (487
+#     to the caller, nothing left, no sanitizer report);
+#  4. "forking": "sequential" still rings one contact after another.
+. "$(dirname "$0")/../lib/sip.sh"
+sip_init
+sip_relayd_start
+CONF='.accounts = [{username: "alice", password: "apass"}]
+	| .registrar = {min_expires: 1, default_expires: 60, max_expires: 3600}'
+sip_controller_start "$CONF"
+
+P=127.0.7
+for i in 2 3 4; do
+	sip_register "reg$i" alice apass "$P.$i" "$SIP_GW3_PORT" 60
+done
+# uas_code CODE: a phone that refuses with CODE at once.
+uas_code() {
+	sed -e "s|SIP/2.0 503 Service Unavailable|SIP/2.0 $1 Refused|" "$SIP_SCEN/uas_503.xml" >"$TL_TMP/uas_$1.xml"
+}
+# uac_code CODE: a caller that expects CODE (after ringing, maybe).
+uac_code() {
+	sed -e "s|<recv response=\"403\"/>|<recv response=\"180\" optional=\"true\"/>\n  <recv response=\"$1\"/>|" \
+		"$SIP_SCEN/uac_403.xml" >"$TL_TMP/uac_$1.xml"
+}
+n=0
+
+# 1. 486, 480, 503: the caller gets 486.
+for c in 486 480 503 603; do uas_code $c; done
+uac_code 486
+uac_code 603
+sip_phone ph2 "$TL_TMP/uas_486.xml" $P.2 "$SIP_GW3_PORT"
+sip_phone ph3 "$TL_TMP/uas_480.xml" $P.3 "$SIP_GW3_PORT"
+sip_phone ph4 "$TL_TMP/uas_503.xml" $P.4 "$SIP_GW3_PORT"
+sip_uac_from caller1 "$TL_TMP/uac_486.xml" 127.0.0.2 alice
+sip_expect caller1 20 "the caller gets 486 (the best of 486, 480, 503)"
+for i in 2 3 4; do sip_expect "ph$i" 10 "phone .$i refuses"; done
+n=$((n + 1))
+sip_cdr_wait $n
+tl_assert_json "$SIP_CDR_LAST" '.final_code == 486 and .forks == 3 and ([.attempts[].code] | sort == [480, 486, 503])' \
+	"CDR: 486 to the caller, each fork's code"
+
+# 2. .2 declines with 603 while .3 and .4 ring: 603 at once, CANCELs.
+sip_phone ph2b "$TL_TMP/uas_603.xml" $P.2 "$SIP_GW3_PORT"
+sip_phone ph3b uas_ring.xml $P.3 "$SIP_GW3_PORT"
+sip_phone ph4b uas_ring.xml $P.4 "$SIP_GW3_PORT"
+sip_uac_from caller2 "$TL_TMP/uac_603.xml" 127.0.0.2 alice
+sip_expect caller2 20 "the caller gets 603"
+sip_expect ph3b 10 "phone .3 is cancelled after the 603"
+sip_expect ph4b 10 "phone .4 is cancelled after the 603"
+n=$((n + 1))
+sip_cdr_wait $n
+tl_assert_json "$SIP_CDR_LAST" '.final_code == 603 and ([.attempts[].code] | sort == [487, 487, 603])' "CDR: 603, two cancelled"
+tl_wait_for 5 "no call left in the controller and the relay" sip_no_calls
+
+# 3. The caller cancels while .2 ignores CANCEL (then answers), .3 rings
+# and .4 is not there at all.
+sip_phone ph2c uas_ring_answer_late.xml $P.2 "$SIP_GW3_PORT"
+sip_phone ph3c uas_ring.xml $P.3 "$SIP_GW3_PORT"
+sip_uac_from caller3 uac_cancel.xml 127.0.0.2 alice
+sip_expect caller3 20 "the caller's CANCEL gets 200 and 487"
+sip_expect ph2c 15 "the phone answering after CANCEL gets ACK and BYE"
+sip_expect ph3c 15 "phone .3 is cancelled"
+n=$((n + 1))
+sip_cdr_wait $n
+tl_assert_json "$SIP_CDR_LAST" '.final_code == 487 and .hangup_by == "caller" and .connect == null' "CDR: the caller cancelled"
+tl_assert_json "$SIP_CDR_LAST" "[.attempts[] | select(.contact == \"sip:alice@$P.4:$SIP_GW3_PORT\") | .code] == [503]" \
+	"CDR: the contact without a listener failed with 503 (transport error)"
+tl_wait_for 10 "no call left in the controller and the relay" sip_no_calls
+grep -q "contact .*answered 200 too late: ACK and BYE" "$TL_TMP/controller.log" ||
+	tl_fail "the controller did not log the late 2xx"
+
+# 4. Sequential: the newest contact (.4) first; its 480 moves on to .3,
+# which answers; .2 is never tried.
+sip_controller_config "$CONF | .accounts[0].forking = \"sequential\""
+sip_ctl reload >/dev/null || tl_fail "reload with forking sequential failed"
+uas_code 480
+sip_phone ph4d "$TL_TMP/uas_480.xml" $P.4 "$SIP_GW3_PORT"
+sip_phone ph3d uas_answer.xml $P.3 "$SIP_GW3_PORT"
+sip_uac_from caller4 uac_call.xml 127.0.0.2 alice
+sip_expect caller4 20 "the sequential call completes"
+sip_expect ph4d 10 "phone .4 refuses with 480"
+sip_expect ph3d 10 "phone .3 answers"
+n=$((n + 1))
+sip_cdr_wait $n
+tl_assert_json "$SIP_CDR_LAST" ".final_code == 200 and .forks == null and .contact == \"sip:alice@$P.3:$SIP_GW3_PORT\" and ([.attempts[].code] == [480, 200])" \
+	"CDR: .4 (480), then .3 (200), one after another"
+tl_wait_for 5 "no call left in the controller and the relay" sip_no_calls
+sip_controller_stop
+tl_relayd_stop
+tl_pass

@@ -378,6 +378,8 @@ fork_final(struct call *k, struct fork *f, int status)
 	    leg_live(&k->a) && k->state != CS_ENDING;
 	char reason[96];
 
+	if (status >= 700)	/* the stack's own (9xx): not the contact's */
+		status = 500;
 	f->code = status;
 	call_attempt_code_at(k, f->entry, status);
 	call_drop_leg(&f->leg);

@@ -8,9 +8,10 @@
 #  2. one declines with 603 while two ring: the caller gets 603 at once,
 #     the two ringing get CANCEL;
 #  3. the caller cancels mid-fork: one phone ignores our CANCEL and
-#     answers 200 (it gets ACK and BYE), one ends with 487, one has no
-#     listener at all (its transport fails); the call ends cleanly (487
-#     to the caller, nothing left, no sanitizer report);
+#     answers 200 (it gets ACK and BYE), one ends with 487, one never
+#     ends its INVITE (dropped 5 s later), one has no listener at all
+#     (its transport fails); the call ends cleanly (487 to the caller,
+#     nothing left, no sanitizer report);
 #  4. "forking": "sequential" still rings one contact after another.
 . "$(dirname "$0")/../lib/sip.sh"
 sip_init
@@ -62,10 +63,13 @@ sip_cdr_wait $n
 tl_assert_json "$SIP_CDR_LAST" '.final_code == 603 and ([.attempts[].code] | sort == [487, 487, 603])' "CDR: 603, two cancelled"
 tl_wait_for 5 "no call left in the controller and the relay" sip_no_calls
 
-# 3. The caller cancels while .2 ignores CANCEL (then answers), .3 rings
-# and .4 is not there at all.
+# 3. The caller cancels while .2 ignores CANCEL (then answers), .3 rings,
+# .5 (registered for this part only) never ends its INVITE and .4 is not
+# there at all.
+sip_register reg5 alice apass "$P.5" "$SIP_GW3_PORT" 60
 sip_phone ph2c uas_ring_answer_late.xml $P.2 "$SIP_GW3_PORT"
 sip_phone ph3c uas_ring.xml $P.3 "$SIP_GW3_PORT"
+sip_phone ph5c uas_ring_deaf.xml $P.5 "$SIP_GW3_PORT"
 sip_uac_from caller3 uac_cancel.xml 127.0.0.2 alice
 sip_expect caller3 20 "the caller's CANCEL gets 200 and 487"
 sip_expect ph2c 15 "the phone answering after CANCEL gets ACK and BYE"
@@ -78,6 +82,12 @@ tl_assert_json "$SIP_CDR_LAST" "[.attempts[] | select(.contact == \"sip:alice@$P
 tl_wait_for 10 "no call left in the controller and the relay" sip_no_calls
 grep -q "contact .*answered 200 too late: ACK and BYE" "$TL_TMP/controller.log" ||
 	tl_fail "the controller did not log the late 2xx"
+grep -q "contact .*: no final answer to our CANCEL in time: dropped" "$TL_TMP/controller.log" ||
+	tl_fail "the deaf contact was not dropped by the guard"
+tl_assert_json "$SIP_CDR_LAST" "[.attempts[] | select(.contact == \"sip:alice@$P.5:$SIP_GW3_PORT\") | .code] == [487]" \
+	"CDR: the deaf contact counts as cancelled"
+tl_kill_pid "${TL_PID[ph5c]}" 1
+sip_register unreg5 alice apass "$P.5" "$SIP_GW3_PORT" 0
 
 # 4. Sequential: the newest contact (.4) first; its 480 moves on to .3,
 # which answers; .2 is never tried.

@@ -9,7 +9,9 @@
  * the caller heard early media unless the route allows it, and puts the
  * gateway's SDP through the relay before the caller hears it (a 183's
  * SDP stands for a 200 without one). divert.c re-targets a call that is
- * not answered yet (b2bua_retarget()).
+ * not answered yet (b2bua_retarget()). Two or more contacts of a local
+ * account ring in parallel through fork.c (gateway_invite() makes each
+ * leg's INVITE); the one that answers comes back here as B.
  *
  * Reply codes from gateways: 2xx connect; 401/407 are answered once with
  * the gateway's credentials; a code in failover_codes (and 3xx: redirects

@@ -57,6 +57,7 @@ struct fork {
 	int		 gen;		/* the set it rang in */
 	int		 code;		/* its final answer; 0 none yet */
 	bool		 lost;		/* cancelled (or late): never wins */
+	double		 lost_at;	/* since when (monotonic): the guard */
 	char		*early;		/* its last 18x SDP */
 	struct fork	*next;
 };
@@ -140,15 +141,37 @@ fork_live(const struct call *k)
 	return false;
 }
 
-/* The forks cancelled or hung up that never finished: dropped. */
+static void	 on_guard(struct ctl *, su_timer_t *, void *);
+
+/* f can no longer win; the guard lets it go if it never finishes. */
+static void
+fork_lost(struct call *k, struct fork *f)
+{
+	if (f->lost)
+		return;
+	f->lost = true;
+	f->lost_at = mono_now();
+	if (f->leg.nh != NULL && !su_timer_is_set(k->fork->guard))
+		su_timer_set_interval(k->fork->guard, on_guard, k,
+		    FORK_GUARD_MS);
+}
+
+/* The forks cancelled or hung up FORK_GUARD_MS ago that never finished
+ * are dropped; the guard runs again for the younger ones. */
 static void
 on_guard(struct ctl *c, su_timer_t *t, void *arg)
 {
 	struct call *k = arg;
+	double now = mono_now(), next = 0;
 
 	for (struct fork *f = k->fork->forks; f != NULL; f = f->next) {
 		if (!f->lost || f->leg.nh == NULL)
 			continue;
+		if (now - f->lost_at < FORK_GUARD_MS / 1000.0 - 0.05) {
+			if (next == 0 || f->lost_at < next)
+				next = f->lost_at;
+			continue;
+		}
 		clog_msg(c, LL_INFO, "call %s: contact %d: no final answer "
 		    "to our %s in time: dropped", k->call_id, f->cand + 1,
 		    f->leg.answered ? "BYE" : "CANCEL");
@@ -156,6 +179,9 @@ on_guard(struct ctl *c, su_timer_t *t, void *arg)
 			call_attempt_code_at(k, f->entry, 487);
 		call_drop_leg(&f->leg);
 	}
+	if (next > 0)
+		su_timer_set_interval(k->fork->guard, on_guard, k,
+		    (su_duration_t)((next - now) * 1000) + FORK_GUARD_MS + 1);
 	call_check(k);
 }
 
@@ -165,7 +191,6 @@ static int
 cancel_forks(struct call *k, const struct fork *except, const char *reason)
 {
 	struct forkset *fs = k->fork;
-	bool any = false;
 	int n = 0;
 
 	for (struct fork *f = fs->forks; f != NULL; f = f->next) {
@@ -176,11 +201,8 @@ cancel_forks(struct call *k, const struct fork *except, const char *reason)
 			    SIPTAG_REASON_STR(reason)), TAG_END());
 			n++;
 		}
-		f->lost = true;
-		any = true;
+		fork_lost(k, f);
 	}
-	if (any && !su_timer_is_set(fs->guard))
-		su_timer_set_interval(fs->guard, on_guard, k, FORK_GUARD_MS);
 	return n;
 }
 
@@ -359,14 +381,12 @@ fork_late(struct call *k, struct fork *f, int status)
 	clog_msg(k->ctl, LL_INFO, "call %s: contact %d answered %d too late: "
 	    "ACK and BYE", k->call_id, f->cand + 1, status);
 	f->code = status;
-	f->lost = true;
 	call_attempt_code_at(k, f->entry, status);
 	nua_ack(f->leg.nh, TAG_END());
 	nua_bye(f->leg.nh, SIPTAG_REASON_STR(REASON_ELSEWHERE), TAG_END());
 	f->leg.answered = true;
-	if (!su_timer_is_set(k->fork->guard))
-		su_timer_set_interval(k->fork->guard, on_guard, k,
-		    FORK_GUARD_MS);
+	f->lost = false;	/* its BYE gets the guard's full time */
+	fork_lost(k, f);
 }
 
 /* A fork's final failure (3xx-6xx, or its handle ended without one). */

@@ -12,6 +12,8 @@
 #     ends its INVITE (dropped 5 s later), one has no listener at all
 #     (its transport fails); the call ends cleanly (487 to the caller,
 #     nothing left, no sanitizer report);
+#  3b. the controller hangs up mid-fork (control socket): 480 to the
+#     caller, CANCEL with the operator's Q.850 Reason to every phone;
 #  4. "forking": "sequential" still rings one contact after another.
 . "$(dirname "$0")/../lib/sip.sh"
 sip_init
@@ -88,6 +90,28 @@ tl_assert_json "$SIP_CDR_LAST" "[.attempts[] | select(.contact == \"sip:alice@$P
 	"CDR: the deaf contact counts as cancelled"
 tl_kill_pid "${TL_PID[ph5c]}" 1
 sip_register unreg5 alice apass "$P.5" "$SIP_GW3_PORT" 0
+
+# 3b. The controller hangs up mid-fork (control socket): 480 to the
+# caller, both ringing phones get CANCEL with the Q.850 Reason.
+sed -e 's|<recv response="403"/>|<recv response="180" optional="true"/>\n  <recv response="480"/>|' \
+	"$SIP_SCEN/uac_403.xml" >"$TL_TMP/uac_480r.xml"
+sip_phone ph2e uas_ring.xml $P.2 "$SIP_GW3_PORT"
+sip_phone ph3e uas_ring.xml $P.3 "$SIP_GW3_PORT"
+sip_uac_from caller5 "$TL_TMP/uac_480r.xml" 127.0.0.2 alice
+ringing() { grep -q "^SIP/2.0 180" "$TL_TMP/ph2e.msgs" 2>/dev/null && grep -q "^SIP/2.0 180" "$TL_TMP/ph3e.msgs" 2>/dev/null; }
+tl_wait_for 10 "both phones to ring" ringing
+call=$(sip_ctl --json calls | jq -r '.calls[0].call_id')
+sip_ctl hangup "$call" "operator test" >/dev/null || tl_fail "hangup $call"
+sip_expect caller5 20 "the caller gets 480 on the controller's hangup"
+for p in ph2e ph3e; do
+	sip_expect $p 10 "$p is cancelled on the controller's hangup"
+	awk '/^CANCEL /{c=1} c && /^Reason: Q.850;cause=16;text="operator test"/{f=1} /^$/{c=0} END{exit !f}' "$TL_TMP/$p.msgs" ||
+		tl_fail "$p's CANCEL has no Reason with the operator's text"
+done
+n=$((n + 1))
+sip_cdr_wait $n
+tl_assert_json "$SIP_CDR_LAST" '.final_code == 480 and .hangup_by == "controller" and .reason == "operator test"' "CDR: controller hangup"
+tl_wait_for 5 "no call left in the controller and the relay" sip_no_calls
 
 # 4. Sequential: the newest contact (.4) first; its 480 moves on to .3,
 # which answers; .2 is never tried.

@@ -15,6 +15,8 @@
 #  3b. the controller hangs up mid-fork (control socket): 480 to the
 #     caller, CANCEL with the operator's Q.850 Reason to every phone;
 #  4. "forking": "sequential" still rings one contact after another.
+#  5. every contact busy with diversion on busy: diverted once, on the
+#     set's answer.
 . "$(dirname "$0")/../lib/sip.sh"
 sip_init
 sip_relayd_start
@@ -128,6 +130,22 @@ n=$((n + 1))
 sip_cdr_wait $n
 tl_assert_json "$SIP_CDR_LAST" ".final_code == 200 and .forks == null and .contact == \"sip:alice@$P.3:$SIP_GW3_PORT\" and ([.attempts[].code] == [480, 200])" \
 	"CDR: .4 (480), then .3 (200), one after another"
+tl_wait_for 5 "no call left in the controller and the relay" sip_no_calls
+
+# 5. Parallel again, with diversion on busy: all three say 486, the set's
+# answer (486) diverts the call once to 441234567, which gw1 answers.
+sip_controller_config "$CONF | .accounts[0].diversion = {busy: \"441234567\"}"
+sip_ctl reload >/dev/null || tl_fail "reload with diversion failed"
+for i in 2 3 4; do sip_phone "ph${i}f" "$TL_TMP/uas_486.xml" $P.$i "$SIP_GW3_PORT"; done
+sip_uas gw1 uas_answer.xml "$SIP_GW1_PORT"
+sip_uac_from caller6 uac_call.xml 127.0.0.2 alice
+sip_expect caller6 20 "the busy call is diverted and answered"
+sip_expect gw1 10 "the diversion target gets the call"
+grep -q "^Diversion: .*reason=user-busy" "$TL_TMP/gw1.msgs" || tl_fail "the diverted INVITE has no Diversion (user-busy)"
+n=$((n + 1))
+sip_cdr_wait $n
+tl_assert_json "$SIP_CDR_LAST" '.final_code == 200 and .diverted_by == "alice" and .gateway == "gw1"
+	and ([.attempts[].code] == [486, 486, 486, 200])' "CDR: three busy forks, then the diversion"
 tl_wait_for 5 "no call left in the controller and the relay" sip_no_calls
 sip_controller_stop
 tl_relayd_stop

@@ -60,7 +60,7 @@ parse_account(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	static const char *const keys[] = { "username", "password", "ha1",
 	    "realm", "aliases", "quick_dial", "region", "max_calls",
 	    "max_cps", "diversion", "numbers", "default_cli", "relay_interface",
-	    NULL };
+	    "forking", NULL };
 	static const char *const dkeys[] = { "username", "password", "ha1",
 	    "realm", NULL };
 	char p[PROTO_CFG_PATH];
@@ -78,7 +78,8 @@ parse_account(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	    proto_cfg_number(c, o, path, "max_cps", &a->trunk.max_cps, 0,
 	    100000) < 0 ||
 	    relayif_parse(c, o, path, conf, a->trunk.relay_interface,
-	    sizeof(a->trunk.relay_interface)) < 0)
+	    sizeof(a->trunk.relay_interface)) < 0 ||
+	    fork_parse(c, o, path, &a->forking) < 0)	/* fork.c */
 		return -1;
 	a->trunk.max_calls = (int)mc;
 	if (strspn(a->quick_dial, "0123456789+") != strlen(a->quick_dial)) {

@@ -183,6 +183,10 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 		return;
 	}
 
+	/* fork.c: a contact ringing in parallel, until it wins (then B) */
+	if (l != NULL && l->side == LEG_FORK &&
+	    fork_event(c, event, status, &l, sip, tags))
+		return;
 	switch (event) {
 	case nua_i_invite:
 		if (l == NULL)

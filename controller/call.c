@@ -92,6 +92,7 @@ call_free(struct call *k)
 	su_timer_destroy(k->invite_timer);
 	su_timer_destroy(k->duration_timer);
 	divert_cancel(k);
+	fork_free(k);
 	json_decref(k->attempts);
 	free(k->offer);
 	free(k->b_offer);
@@ -163,7 +164,8 @@ call_done(struct call *k)
 void
 call_check(struct call *k)
 {
-	if (leg_live(&k->a) || leg_live(&k->b) || k->pending > 0)
+	if (leg_live(&k->a) || leg_live(&k->b) || fork_live(k) ||
+	    k->pending > 0)
 		return;
 	if (!k->finished) {
 		call_finish(k);
@@ -276,14 +278,21 @@ call_fail(struct call *k, int status, const char *reason)
 }
 
 void
-call_attempt_code(struct call *k, int code)
+call_attempt_code_at(struct call *k, size_t i, int code)
 {
-	json_t *a = json_array_get(k->attempts, json_array_size(k->attempts) - 1);
+	json_t *a = json_array_get(k->attempts, i);
 
 	if (a != NULL)
 		json_object_set_new(a, "code", json_integer(code));
 	if (a != NULL)
 		tls_attempt_note(k, a, code);	/* tls.c: a TLS failure? */
+}
+
+void
+call_attempt_code(struct call *k, int code)
+{
+	call_attempt_code_at(k, k->att_entry > 0 ? (size_t)k->att_entry - 1 :
+	    json_array_size(k->attempts) - 1, code);
 }
 
 json_t *

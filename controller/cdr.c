@@ -105,6 +105,7 @@ cdr_build(const struct call *k)
 	    "screening", k->screening ? k->screening : "unverified",
 	    "privacy", k->privacy));
 	json_object_set_new(o, "reason", json_string(k->reason));
+	fork_cdr(k, o);		/* fork.c: contact, forks */
 	if (k->ms_set)
 		json_object_set_new(o, "media", json_pack("{s:o,s:o}",
 		    "caller_to_callee", direction(k, 0),

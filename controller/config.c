@@ -703,7 +703,7 @@ parse_top(cfg_t *c, json_t *root, struct ctl_conf *conf, su_root_t *sroot)
 	    "ring_timeout", "failover_after_early",
 	    "carriers", "lcr", "routes", "protection",
 	    "accounts", "registrar", "emergency", "enum", "refusals",
-	    "session_expires", "min_se", "web", NULL };
+	    "session_expires", "min_se", "web", "forking", NULL };
 	char level[16] = "", unk[16] = "";
 
 	if (proto_cfg_keys(c, root, "", keys) < 0 ||
@@ -731,7 +731,8 @@ parse_top(cfg_t *c, json_t *root, struct ctl_conf *conf, su_root_t *sroot)
 	    protect_parse(c, json_object_get(root, "protection"), conf) < 0 ||
 	    refusal_parse(c, json_object_get(root, "refusals"), conf) < 0 ||
 	    session_timer_parse(c, root, conf) < 0 ||
-	    web_parse(c, json_object_get(root, "web"), conf) < 0)	/* web.c */
+	    web_parse(c, json_object_get(root, "web"), conf) < 0 ||	/* web.c */
+	    fork_parse(c, root, "", &conf->forking) < 0)	/* fork.c */
 		return -1;
 	if (level[0] != '\0' && log_level_parse(level, &conf->log_level) < 0)
 		return fail(c, "log_level", "'%s' is not one of debug, info, "

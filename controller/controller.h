@@ -257,6 +257,7 @@ struct ctl_conf {
 	int			 session_expires;	/* session_timer.c; 0 off */
 	int			 min_se;
 	struct web_conf		*web;		/* web.c: NULL no listener */
+	int			 forking;	/* fork.c: FORK_PARALLEL, FORK_SEQUENTIAL */
 };
 
 /* 0, or -1 with "file:line: field: message" in err. root may be NULL
@@ -479,7 +480,8 @@ enum hangup_by { BY_NONE, BY_CALLER, BY_CALLEE, BY_CONTROLLER, BY_RELAY };
 struct leg {
 	struct call	*call;
 	nua_handle_t	*nh;
-	int		 side;		/* 0 A (caller), 1 B (callee) */
+	int		 side;		/* 0 A (caller), 1 B (callee), LEG_FORK
+					 * a fork (fork.c) */
 	struct sdp_origin sdp;		/* o= we send on this leg */
 	bool		 answered;
 	struct webleg	*web;		/* webcall.c: a browser leg (no nh) */
@@ -515,6 +517,18 @@ enum call_state { CS_INIT, CS_OFFERING, CS_CALLING, CS_EARLY, CS_CONNECTED,
  *   relay_session is set by the offer's and delete's callbacks.
  * - Leg handles (a.nh, b.nh) are created by invite.c (A) and gateway.c
  *   (B) and dropped only through call_drop_leg().
+ * - fork.c owns the fork set (k->fork, parallel forking): its legs
+ *   (side LEG_FORK) and their handles, each alive until its INVITE has
+ *   a final answer and, for a late 2xx, its BYE is done (or the guard
+ *   timer drops it); call_check() waits for them too (fork_live()). The
+ *   fork whose 2xx comes first is promoted into k->b (its handle rebound
+ *   to &k->b) and from then on is B like any gateway leg. fork.c ends or
+ *   connects the call only through call.c (call_fail(); the winner's 2xx
+ *   through b_response()), writes attempt codes only through
+ *   call_attempt_code_at(), and sets CS_CALLING/CS_EARLY for the set.
+ *   Its events come from b2bua.c (fork_event()) before any B handling;
+ *   the answers to its CANCELs, ACKs and BYEs come from the loop, never
+ *   inside the code that sent them.
  */
 struct call {
 	su_home_t		 home[1];	/* first: su_home_new() */
@@ -602,6 +616,9 @@ struct call {
 	bool			 early_media;	/* the caller heard a 18x SDP */
 	char			*b_early;	/* this attempt's 18x SDP */
 	uint64_t		 tls_seq;	/* tls.c: at the attempt's start */
+	int			 att_entry;	/* 1 + index of B's attempt in
+						 * attempts; 0: the last one */
+	struct forkset		*fork;		/* fork.c: NULL never forked */
 };
 
 struct call	*call_new(struct ctl *, nua_handle_t *, const sip_t *);
@@ -621,8 +638,10 @@ void	 call_final(struct call *, int status);
 void	 call_connected(struct call *, int status);
 /* Answer the caller's INVITE with an error (only before it was answered). */
 void	 call_fail(struct call *, int status, const char *reason);
-/* The code of the current attempt in the CDR's attempts list. */
+/* The code of the current attempt in the CDR's attempts list (B's
+ * entry, k->att_entry), or of entry i (fork.c: one fork's). */
 void	 call_attempt_code(struct call *, int code);
+void	 call_attempt_code_at(struct call *, size_t i, int code);
 json_t	*calls_to_json(struct ctl *);
 
 /* ---- invite.c: a new INVITE up to the relay's rewritten offer ---- */
@@ -631,6 +650,12 @@ void	 new_invite(struct ctl *, nua_t *, nua_handle_t *, const sip_t *);
 /* ---- gateway.c: the gateway leg: attempts, failover, B's answer ---- */
 /* Try the call's candidates from k->attempt on (B's offer is ready). */
 void	 gateway_start(struct call *);
+/* The INVITE to candidate i on leg l (k->b or a fork), its CDR attempt
+ * entry appended (its index in *entry). 0, or -ENOSPC / -ENOMEM. */
+int	 gateway_invite(struct call *, struct leg *l, int i, size_t *entry);
+/* B's 18x/2xx SDP through the relay (k->to_tag: sip's To tag), then to
+ * the caller with status. */
+void	 gateway_answer_sdp(struct call *, int status, const sip_t *sip);
 void	 b_response(struct ctl *, struct leg *, int status, const sip_t *);
 /* B's answer media (stolen) and body to the relay, then A hears status
  * (webcall.c: a browser B). */
@@ -656,6 +681,37 @@ bool	 lateoffer_ack(struct call *, const sip_t *);
 /* The caller's PRACK (the stack answered it): the answer to an offer
  * in a reliable 18x goes to B in B's PRACK. */
 void	 lateoffer_prack(struct call *, const sip_t *);
+
+/* ---- fork.c: parallel forking to an account's contacts (issue 15) ---- */
+enum { FORK_DEFAULT, FORK_PARALLEL, FORK_SEQUENTIAL };
+#define LEG_FORK	2	/* struct leg side: a fork, not B (yet) */
+struct forkset;
+/* "forking": "parallel" | "sequential" of o (top level or an account)
+ * into *mode (unchanged when absent). 0 or -1. */
+int	 fork_parse(struct proto_cfg *, json_t *o, const char *path,
+	    int *mode);
+/* gateway_start(): the candidates from k->attempt on are two or more
+ * SIP contacts of an account whose forking is parallel (and the call
+ * has an offer: a late offer rings them one after another). */
+bool	 fork_wanted(const struct call *);
+/* Ring them all: one leg each; attempt.c's clock runs for the set. */
+void	 fork_start(struct call *);
+/* b2bua.c, for a leg of side LEG_FORK: true if handled; false when the
+ * fork won with this 2xx: *l is now &k->b, to be handled as B's 2xx. */
+bool	 fork_event(struct ctl *, nua_event_t, int status, struct leg **l,
+	    const sip_t *, tagi_t tags[]);
+/* on_invite_timeout(): true if the timer was the fork set's (its
+ * invite or ring timeout). */
+bool	 fork_timeout(struct call *);
+/* Cancel every fork still ringing (reason: a Reason header or NULL);
+ * a late answer gets ACK and BYE. The guard drops those that never
+ * answer the CANCEL. */
+void	 fork_cancel_all(struct call *, const char *reason);
+/* A fork's handle is still alive (call_check() waits for it). */
+bool	 fork_live(const struct call *);
+/* cdr.c: "contact" (who answered) and "forks" (how many rang at once). */
+void	 fork_cdr(const struct call *, json_t *cdr);
+void	 fork_free(struct call *);
 
 /* ---- attempt.c: the timers of one gateway attempt, its settings ---- */
 enum attempt_phase { AP_NONE, AP_WAITING, AP_RINGING, AP_DONE };
@@ -807,6 +863,7 @@ struct account {
 	char		 quick_dial[32];	/* prefix completion */
 	char		 region[32];		/* emergency region */
 	struct divert_conf divert;
+	int		 forking;	/* fork.c: FORK_*, FORK_DEFAULT the global */
 };
 struct em_region {
 	char		 name[32];

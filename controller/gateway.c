@@ -9,7 +9,9 @@
  * the caller heard early media unless the route allows it, and puts the
  * gateway's SDP through the relay before the caller hears it (a 183's
  * SDP stands for a 200 without one). divert.c re-targets a call that is
- * not answered yet (b2bua_retarget()).
+ * not answered yet (b2bua_retarget()). Two or more contacts of a local
+ * account ring in parallel through fork.c (gateway_invite() makes each
+ * leg's INVITE); the one that answers comes back here as B.
  *
  * Reply codes from gateways: 2xx connect; 401/407 are answered once with
  * the gateway's credentials; a code in failover_codes (and 3xx: redirects
@@ -19,6 +21,7 @@
  * goes back to the caller. When the candidates run out the caller gets
  * the last code (480 after a 3xx, 408 after a timeout).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +74,8 @@ on_invite_timeout(struct ctl *c, su_timer_t *t, void *arg)
 		webcall_ring_timeout(k);
 		return;
 	}
+	if (fork_timeout(k))	/* fork.c: the fork set's clock */
+		return;
 	if (k->b.nh == NULL)
 		return;
 	if (!ending && k->attempt_phase == AP_RINGING) {
@@ -102,12 +107,9 @@ on_invite_timeout(struct ctl *c, su_timer_t *t, void *arg)
 void
 gateway_start(struct call *k)
 {
-	struct ctl *c = k->ctl;
 	const struct gateway *gw = NULL;
-	char ruri[420], to[320], from[320], port[8] = "", tp[20] = "";
-	char cid[320] = "", hostbuf[160], route[220] = "", mf[12], ctype[96];
-	const char *host, *user, *st;
 
+	k->att_entry = 0;	/* B's attempt is the CDR's last entry */
 	for (; k->attempt < k->ncand; k->attempt++) {
 		gw = k->cand[k->attempt].gw;
 		if (numbers_out(k, gw) == 0)
@@ -129,6 +131,42 @@ gateway_start(struct call *k)
 		webcall_ring(k);
 		return;
 	}
+	/* fork.c: an account's contacts ring in parallel */
+	if (fork_wanted(k)) {
+		fork_start(k);
+		return;
+	}
+	k->b = (struct leg){ k, NULL, 1, k->b.sdp, false, NULL };
+	free(k->b_early);	/* the last gateway's early answer */
+	k->b_early = NULL;
+	k->b_acked = k->auth_tried = false;
+	if (gateway_invite(k, &k->b, k->attempt, NULL) < 0) {
+		call_fail(k, 500, "cannot create the outgoing leg");
+		call_check(k);
+		return;
+	}
+	k->state = CS_CALLING;
+	attempt_start(k);	/* attempt.c: no 18x, then the ring time */
+	tls_attempt_start(k);
+}
+
+/*
+ * The INVITE to candidate i on leg l (k->b, or one of fork.c's legs),
+ * with its CDR attempt entry (its index in *entry). B's offer is ready.
+ * 0, or -ENOSPC (numbers too long) / -ENOMEM (no handle).
+ */
+int
+gateway_invite(struct call *k, struct leg *l, int i, size_t *entry)
+{
+	struct ctl *c = k->ctl;
+	const struct gateway *gw = k->cand[i].gw;
+	char ruri[420], to[320], from[320], port[8] = "", tp[20] = "";
+	char cid[320] = "", hostbuf[160], route[220] = "", mf[12], ctype[96];
+	const char *host, *user, *st;
+	json_t *att;
+
+	if (numbers_out(k, gw) < 0)
+		return -ENOSPC;
 	if (gw->port != 0)
 		snprintf(port, sizeof(port), ":%u", gw->port);
 	if (gw->transport == TP_TCP)
@@ -136,8 +174,7 @@ gateway_start(struct call *k)
 	else if (gw->transport == TP_TLS && strcmp(gw->scheme, "sips") != 0)
 		strcpy(tp, ";transport=tls");
 	/* A URI destination (contact, ENUM, emergency) keeps its user. */
-	user = k->cand[k->attempt].user ? k->cand[k->attempt].user :
-	    k->called_out;
+	user = k->cand[i].user ? k->cand[i].user : k->called_out;
 	snprintf(ruri, sizeof(ruri), "%s:%s%s%s%s%s%s", gw->scheme, user,
 	    user[0] ? "@" : "", gw->host, port, tp, gw->uri_params);
 	snprintf(to, sizeof(to), "<%s:%s%s%s%s>", gw->scheme, user,
@@ -146,30 +183,28 @@ gateway_start(struct call *k)
 	snprintf(hostbuf, sizeof(hostbuf), "%s", host);
 	/* identity.c: From, P-Asserted-Identity/Remote-Party-ID, Privacy */
 	identity_out(k, gw, hostbuf, from, sizeof(from), cid, sizeof(cid));
-	json_array_append_new(k->attempts, json_pack("{s:s,s:s}", "gateway",
-	    gw->name, "carrier", k->cand[k->attempt].carrier));
-	k->b = (struct leg){ k, NULL, 1, k->b.sdp, false, NULL };
-	free(k->b_early);	/* the last gateway's early answer */
-	k->b_early = NULL;
-	k->b_acked = k->auth_tried = false;
+	att = json_pack("{s:s,s:s}", "gateway", gw->name, "carrier",
+	    k->cand[i].carrier);
+	/* fork.c: a registered contact is named (the CDR's "contact") */
+	if (strncmp(gw->name, "account:", 8) == 0)
+		json_object_set_new(att, "contact", json_string(ruri));
+	if (entry != NULL)
+		*entry = json_array_size(k->attempts);
+	json_array_append_new(k->attempts, att);
 	/* An outbound proxy is a pre-loaded loose route (RFC 3261 8.1.2). */
 	if (gw->proxy[0] != '\0')
 		snprintf(route, sizeof(route), "<%s%s>", gw->proxy,
 		    strstr(gw->proxy, ";lr") ? "" : ";lr");
-	k->b.nh = nua_handle(c->nua, &k->b, NUTAG_URL(ruri),
+	l->nh = nua_handle(c->nua, l, NUTAG_URL(ruri),
 	    SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from), TAG_END());
-	if (k->b.nh != NULL && gw->flow[0])	/* location.c: a NAT'd phone */
-		nua_set_hparams(k->b.nh, NUTAG_PROXY(gw->flow), TAG_END());
-	if (k->b.nh == NULL) {
-		call_fail(k, 500, "cannot create the outgoing leg");
-		call_check(k);
-		return;
-	}
+	if (l->nh != NULL && gw->flow[0])	/* location.c: a NAT'd phone */
+		nua_set_hparams(l->nh, NUTAG_PROXY(gw->flow), TAG_END());
+	if (l->nh == NULL)
+		return -ENOMEM;
 	if (k->late_offer)
 		lateoffer_b_leg(k);	/* its PRACKs are ours */
 	clog_msg(c, LL_INFO, "call %s: attempt %d: %s -> %s", k->call_id,
-	    k->attempt + 1, gw->name, ruri);
-	k->state = CS_CALLING;
+	    i + 1, gw->name, ruri);
 	snprintf(mf, sizeof(mf), "%u", k->max_forwards);
 	st = session_timer_offer(k);
 	/* multipart.c: a SIP-I caller's other parts, if gw takes them */
@@ -177,7 +212,7 @@ gateway_start(struct call *k)
 	k->b_body = k->b_offer != NULL ? multipart_body(k, gw, k->b_offer,
 	    ctype, sizeof(ctype)) : NULL;
 	/* No SDP for a late offer (lateoffer.c): the gateway offers. */
-	nua_invite(k->b.nh,
+	nua_invite(l->nh,
 	    TAG_IF(k->b_offer, SIPTAG_CONTENT_TYPE_STR(k->b_body ? ctype :
 	    "application/sdp")),
 	    TAG_IF(k->b_body, SIPTAG_MIME_VERSION_STR("1.0")),
@@ -189,8 +224,7 @@ gateway_start(struct call *k)
 	    TAG_IF(cid[0], SIPTAG_HEADER_STR(cid)),
 	    TAG_IF(k->diversion[0], SIPTAG_HEADER_STR(k->diversion)),
 	    TAG_END());
-	attempt_start(k);	/* attempt.c: no 18x, then the ring time */
-	tls_attempt_start(k);
+	return 0;
 }
 
 struct answer_ctx {
@@ -322,8 +356,10 @@ answer_body(struct call *k, int status, const char *body, size_t len,
 	}
 }
 
-static void
-answer_via_relay(struct call *k, int status, const sip_t *sip)
+/* B's 18x or 2xx SDP (sip's) through the relay to the caller; fork.c
+ * sends a fork's early media this way. */
+void
+gateway_answer_sdp(struct call *k, int status, const sip_t *sip)
 {
 	const char *body;
 	size_t blen;
@@ -384,7 +420,7 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 			return;	/* a reliable 18x with the offer */
 		/* A late offer's 18x SDP is passed on with the 2xx's. */
 		if (has_sdp && !k->late_offer)
-			answer_via_relay(k, status, sip);
+			gateway_answer_sdp(k, status, sip);
 		else if (k->a.web != NULL)
 			webleg_respond(&k->a, status, NULL);
 		else
@@ -400,7 +436,7 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 			return;
 		}
 		if (has_sdp) {
-			answer_via_relay(k, status, sip);
+			gateway_answer_sdp(k, status, sip);
 			return;
 		}
 		/* The answer of B's 18x stands (RFC 3261 13.2.1): the relay
@@ -462,6 +498,7 @@ b2bua_retarget(struct call *k, int n)
 			nua_cancel(k->b.nh, TAG_END());
 		call_drop_leg(&k->b);
 	}
+	fork_cancel_all(k, NULL);	/* fork.c: the contacts ringing */
 	su_timer_reset(k->invite_timer);
 	if (n <= 0) {
 		k->ncand = 0;

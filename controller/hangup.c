@@ -60,6 +60,7 @@ leg_terminated(struct ctl *c, struct leg *l)
 		if (peer->side == 1 && peer->nh != NULL && !peer->answered)
 			su_timer_set_interval(k->invite_timer,
 			    on_invite_timeout, k, 5000);
+		fork_cancel_all(k, NULL);	/* fork.c: contacts ringing */
 	}
 	if (l->side == 0)
 		call_final(k, 487);
@@ -92,6 +93,7 @@ hangup_call(struct call *k, enum hangup_by by, const char *reason,
 		bye_leg(&k->a, hdr);
 	}
 	bye_leg(&k->b, hdr);
+	fork_cancel_all(k, hdr);	/* fork.c: contacts ringing */
 	if (k->b.nh != NULL && !k->b.answered && k->state == CS_ENDING)
 		su_timer_set_interval(k->invite_timer, on_invite_timeout, k,
 		    2000);	/* a gateway that ignores CANCEL */

@@ -84,6 +84,28 @@ static const char *full_config =
 	"             {\"carriers\": [\"c1\"]}]\n"
 	"}\n";
 
+/* forking: parallel by default, the account's own wins (fork.c). */
+static void
+test_forking(void **state)
+{
+	struct ctl_conf *c = NULL;
+	char err[512] = "";
+
+	write_file("{\"accounts\": [{\"username\": \"a\", \"password\": \"p\"}]}");
+	assert_int_equal(config_load(file, NULL, &c, err, sizeof(err)), 0);
+	assert_int_equal(c->forking, FORK_DEFAULT);	/* parallel */
+	assert_int_equal(c->local->accounts[0].forking, FORK_DEFAULT);
+	config_unref(c);
+	write_file("{\"forking\": \"sequential\", \"accounts\": [\n"
+	    " {\"username\": \"a\", \"password\": \"p\", \"forking\": \"parallel\"},\n"
+	    " {\"username\": \"b\", \"password\": \"p\"}]}");
+	assert_int_equal(config_load(file, NULL, &c, err, sizeof(err)), 0);
+	assert_int_equal(c->forking, FORK_SEQUENTIAL);
+	assert_int_equal(c->local->accounts[0].forking, FORK_PARALLEL);
+	assert_int_equal(c->local->accounts[1].forking, FORK_DEFAULT);
+	config_unref(c);
+}
+
 static void
 test_full(void **state)
 {
@@ -220,6 +242,14 @@ test_errors(void **state)
 	expect_error("{\"accounts\": [{\"username\": \"a\", \"password\": \"p\",\n"
 	    " \"relay_interface\": \"access\"}]}",
 	    "2: accounts[0].relay_interface: 'access' needs 'interfaces'");
+	/* fork.c: forking */
+	expect_error("{\n\"forking\": \"all\"}",
+	    "2: forking: 'all' is not parallel");
+	expect_error("{\"accounts\": [{\"username\": \"a\", \"password\": \"p\",\n"
+	    " \"forking\": true}]}", "2: accounts[0].forking: expected a string");
+	expect_error("{\"accounts\": [{\"username\": \"a\", \"password\": \"p\",\n"
+	    " \"forking\": \"Sequential\"}]}",
+	    "2: accounts[0].forking: 'Sequential' is not parallel");
 	/* JSON syntax errors keep jansson's line */
 	expect_error("{\n\n  \"sip\": {,}\n}", "3:");
 }
@@ -305,6 +335,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forking, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trust, setup, teardown),
 		cmocka_unit_test(test_missing_file),

@@ -615,7 +615,7 @@ parse_relay(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 static int
 parse_sip(cfg_t *c, json_t *o, struct ctl_conf *conf)
 {
-	static const char *const keys[] = { "listen", "tls_listen",
+	static const char *const keys[] = { "listen", "listen6", "tls_listen",
 	    "tls_cert_dir", "advertise", "udp_rmem", "user_agent",
 	    "tls_verify", "tls_verify_depth", "tls_client_cert",
 	    "tls_client_subjects", "tls_advertise", NULL };
@@ -625,6 +625,8 @@ parse_sip(cfg_t *c, json_t *o, struct ctl_conf *conf)
 	if (proto_cfg_keys(c, o, "sip", keys) < 0 ||
 	    proto_cfg_string(c, o, "sip", "listen", conf->listen,
 	    sizeof(conf->listen), false) < 0 ||
+	    proto_cfg_string(c, o, "sip", "listen6", conf->listen6,
+	    sizeof(conf->listen6), false) < 0 ||
 	    proto_cfg_string(c, o, "sip", "tls_listen", conf->tls_listen,
 	    sizeof(conf->tls_listen), false) < 0 ||
 	    proto_cfg_string(c, o, "sip", "tls_cert_dir", conf->tls_cert_dir,
@@ -635,6 +637,7 @@ parse_sip(cfg_t *c, json_t *o, struct ctl_conf *conf)
 	    sizeof(conf->tls_advertise), false) < 0 ||
 	    listen_check(c, "advertise", conf->advertise) < 0 ||	/* listen.c */
 	    listen_check(c, "tls_advertise", conf->tls_advertise) < 0 ||
+	    listen6_check(c, conf) < 0 ||
 	    get_int(c, o, "sip", "udp_rmem", &conf->udp_rmem, 0, 1 << 30) < 0 ||
 	    proto_cfg_string(c, o, "sip", "user_agent", conf->user_agent,
 	    sizeof(conf->user_agent), false) < 0)

@@ -103,6 +103,8 @@ gateway_start(struct call *k)
 	char ruri[420], to[320], from[320], port[8] = "", tp[20] = "";
 	char cid[320] = "", hostbuf[160], route[220] = "", mf[12], ctype[96];
 	const char *host, *user, *st;
+	char route6[sizeof(ruri) + 64];
+	int fam;
 
 	for (; k->attempt < k->ncand; k->attempt++) {
 		gw = k->cand[k->attempt].gw;
@@ -140,6 +142,13 @@ gateway_start(struct call *k)
 	    user[0] ? "@" : "", gw->host, port);
 	host = gw->from_host[0] ? gw->from_host : c->contact;
 	snprintf(hostbuf, sizeof(hostbuf), "%s", host);
+	/* listen.c: with an IPv6 listener too, Contact and our From host
+	 * are the listener of the family the request goes to. */
+	fam = listen_family(gw->proxy[0] ? gw->proxy : gw->flow[0] ?
+	    gw->flow : gw->host);
+	if (listen_contact(k->conf, fam, gw->transport, k->b_contact,
+	    sizeof(k->b_contact)) == 0 && gw->from_host[0] == '\0')
+		(void)listen_host(k->conf, fam, hostbuf, sizeof(hostbuf));
 	/* identity.c: From, P-Asserted-Identity/Remote-Party-ID, Privacy */
 	identity_out(k, gw, hostbuf, from, sizeof(from), cid, sizeof(cid));
 	json_array_append_new(k->attempts, json_pack("{s:s,s:s}", "gateway",
@@ -156,6 +165,10 @@ gateway_start(struct call *k)
 	    SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from), TAG_END());
 	if (k->b.nh != NULL && gw->flow[0])	/* location.c: a NAT'd phone */
 		nua_set_hparams(k->b.nh, NUTAG_PROXY(gw->flow), TAG_END());
+	/* listen.c: an IPv6 gateway or phone, with two listeners */
+	if (k->b.nh != NULL && gw->proxy[0] == '\0' && listen_route6(k->conf,
+	    gw->flow[0] ? gw->flow : ruri, route6, sizeof(route6)) == 0)
+		nua_set_hparams(k->b.nh, NUTAG_PROXY(route6), TAG_END());
 	if (k->b.nh == NULL) {
 		call_fail(k, 500, "cannot create the outgoing leg");
 		call_check(k);
@@ -182,6 +195,7 @@ gateway_start(struct call *k)
 	    TAG_IF(k->b_offer, SIPTAG_PAYLOAD_STR(k->b_body ? k->b_body :
 	    k->b_offer)),
 	    TAG_IF(route[0], SIPTAG_ROUTE_STR(route)),
+	    TAG_IF(k->b_contact[0], SIPTAG_CONTACT_STR(k->b_contact)),
 	    TAG_IF(cid[0], SIPTAG_HEADER_STR(cid)),
 	    TAG_IF(k->diversion[0], SIPTAG_HEADER_STR(k->diversion)),
 	    TAG_END());
@@ -241,7 +255,9 @@ on_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 			b2bua_hangup(c, k->relay_key, BY_CONTROLLER, err);
 		} else if (sdp == NULL) {
 			nua_respond(k->a.nh, ax->status,
-			    sip_status_phrase(ax->status), TAG_END());
+			    sip_status_phrase(ax->status),
+			    TAG_IF(k->a_contact[0],
+			    SIPTAG_CONTACT_STR(k->a_contact)), TAG_END());
 		} else {
 			if (ax->status < 200)
 				k->early_media = true;	/* the caller hears B */
@@ -252,6 +268,8 @@ on_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 			nua_respond(k->a.nh, ax->status,
 			    sip_status_phrase(ax->status),
 			    TAG_IF(st, SIPTAG_HEADER_STR(st)),
+			    TAG_IF(k->a_contact[0],
+			    SIPTAG_CONTACT_STR(k->a_contact)),
 			    SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 			    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
 		}
@@ -385,7 +403,8 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 			webleg_respond(&k->a, status, NULL);
 		else
 			nua_respond(k->a.nh, status, sip_status_phrase(status),
-			    TAG_END());
+			    TAG_IF(k->a_contact[0],
+			    SIPTAG_CONTACT_STR(k->a_contact)), TAG_END());
 		return;
 	}
 	if (status < 300) {

@@ -269,6 +269,9 @@ void	 config_unref(struct ctl_conf *);
 bool	 config_failover_code(const struct ctl_conf *, int status);
 
 /* ---- identify.c ---- */
+/* sa itself, or its IPv4 form in buf when it is v4-mapped (::ffff:a.b.c.d). */
+const struct sockaddr *addr_unmap(const struct sockaddr *sa,
+	    struct sockaddr_storage *buf);
 int	 source_parse(const char *text, struct source *);
 bool	 source_match(const struct source *, const struct sockaddr *,
 	    enum transport);

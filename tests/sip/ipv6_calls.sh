@@ -68,6 +68,24 @@ jq -n --arg sock "$SIP_CTL_SOCK" --arg rsock "$TL_SOCK" --arg cdr "$SIP_CDR" \
 		{name: "out", trunk: "customer6", carriers: ["c4"]}]
 }' >"$TL_TMP/controller.json" || tl_fail "cannot write controller.json"
 
+# IPv6 literals in the config: errors name the file, line and field.
+bad_conf() {	# bad_conf NAME JQ-FILTER FIELD-REGEX
+	jq "$2" "$TL_TMP/controller.json" >"$TL_TMP/$1.json" || tl_fail "jq $2"
+	if "$TL_CONTROLLER" -n -f "$TL_TMP/$1.json" >"$TL_TMP/$1.log" 2>&1; then
+		tl_fail "$1: accepted ($2)"
+	fi
+	grep -qE "$1\.json:[0-9]+: $3" "$TL_TMP/$1.log" ||
+		tl_fail "$1: no file:line and field: $(cat "$TL_TMP/$1.log")"
+}
+bad_conf bad_listen6 '.sip.listen6 = "fd00:1::1:5060:x"' 'sip\.listen6: .*not an IPv6 address'
+bad_conf v4_listen6 '.sip.listen6 = "::ffff:10.0.1.1"' 'sip\.listen6: .*v4-mapped'
+bad_conf listen6_v6 '.sip.listen = "[fd00:1::1]:5060"' 'sip\.listen6: .*needs an IPv4'
+bad_conf gw_bracket '.gateways[1].host = "[fd00:2::2"' 'gateways\[1\]\.host: .*not an IPv6 address'
+bad_conf gw_literal '.gateways[1].host = "fd00:2::2::9"' 'gateways\[1\]\.host: .*is no host'
+jq '.gateways[1].host = "fd00:2::2"' "$TL_TMP/controller.json" >"$TL_TMP/bare.json"
+"$TL_CONTROLLER" -n -f "$TL_TMP/bare.json" >"$TL_TMP/bare.log" 2>&1 ||
+	tl_fail "a bare IPv6 gateway host is refused: $(cat "$TL_TMP/bare.log")"
+
 ip netns exec "$TL_NS_RELAY" "$TL_CONTROLLER" -n -f "$TL_TMP/controller.json" \
 	>"$TL_TMP/controller-check.log" 2>&1 ||
 	tl_fail "controller -n rejects the config: $(cat "$TL_TMP/controller-check.log")"
@@ -148,18 +166,19 @@ one_call() {
 		-set mport "$SIP_CALLEE_RTP" -set mip "$eip"
 	tl_wait_for 5 "SIPp $e to listen" listening_in "$ens" "$eport"
 	SIP_SCEN=$TL_TMP sipp_in "$c" "$cns" uac_call.xml "$cip" "$cport" -s "$svc" \
-		-set mport "$SIP_CALLER_RTP" -set mip "$cip" -d 6000 "$target"
+		-set mport "$SIP_CALLER_RTP" -set mip "$cip" -d "${DUR:-6000}" "$target"
 	tl_wait_for 10 "call $n: an answered session" sip_answered_call
 	CALL=$SIP_CALL_ID
 	tl_wait_for 5 "call $n: the session's ports" ports "$CALL"
-	tl_wait_for 5 "call $n: the caller's 200 OK" grep -q "m=audio $A_PORT " "$TL_TMP/$c.msgs"
-	grep -q "m=audio $B_PORT " "$TL_TMP/$e.msgs" || tl_fail "call $n: the callee did not get port $B_PORT"
-	one_family "$TL_TMP/$c.msgs" "$cfam" "$crelay"
-	one_family "$TL_TMP/$e.msgs" "$efam" "$erelay"
+	# RTP at once (the caller hangs up after 6 s), the headers meanwhile
 	tl_sink sink_e$n "$ens" -b "$(ep "$eip" "$SIP_CALLEE_RTP")" -f "$(ep "$erelay" "$B_PORT")" -e 40 -t 10
 	tl_sink sink_c$n "$cns" -b "$(ep "$cip" "$SIP_CALLER_RTP")" -f "$(ep "$crelay" "$A_PORT")" -e 40 -t 10
 	tl_gen gen_c$n "$cns" -d "$(ep "$crelay" "$A_PORT")" -b "$(ep "$cip" "$SIP_CALLER_RTP")" -c 40 -r 100
 	tl_gen gen_e$n "$ens" -d "$(ep "$erelay" "$B_PORT")" -b "$(ep "$eip" "$SIP_CALLEE_RTP")" -c 40 -r 100
+	tl_wait_for 5 "call $n: the caller's 200 OK" grep -q "m=audio $A_PORT " "$TL_TMP/$c.msgs"
+	grep -q "m=audio $B_PORT " "$TL_TMP/$e.msgs" || tl_fail "call $n: the callee did not get port $B_PORT"
+	one_family "$TL_TMP/$c.msgs" "$cfam" "$crelay"
+	one_family "$TL_TMP/$e.msgs" "$efam" "$erelay"
 	tl_expect_ok gen_c$n 10 "call $n: rtpgen caller"
 	tl_expect_ok gen_e$n 10 "call $n: rtpgen callee"
 	tl_expect_ok sink_e$n 15 "call $n: caller -> callee RTP"

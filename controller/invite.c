@@ -42,7 +42,9 @@ fmt_sa(const struct sockaddr *sa, char *buf, size_t len)
 		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
 		port = ntohs(in6->sin6_port);
 	}
-	snprintf(buf, len, "%s:%d", ip, port);
+	/* "[2001:db8::1]:5060", as cdr.c writes refusals */
+	snprintf(buf, len, sa->sa_family == AF_INET6 ? "[%s]:%d" : "%s:%d",
+	    ip, port);
 }
 
 /* listen.c: our requests to an IPv6 caller (BYE, re-INVITE) go out of

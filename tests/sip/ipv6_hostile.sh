@@ -1,5 +1,4 @@
 #!/bin/bash
-# run-also: asan
 #
 # Hostile peers over IPv6 (issue 15). The controller listens on
 # [fd00:1::1] only; trunk "customer6" is fd00:1::2/128, the carrier

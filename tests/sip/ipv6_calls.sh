@@ -114,8 +114,7 @@ scen6() {
 		"$SIP_SCEN/$1" >"$TL_TMP/$1" || tl_fail "cannot write $TL_TMP/$1"
 	grep -q '\[\$mip\]' "$TL_TMP/$1" || tl_fail "scen6 $1: no SDP address replaced"
 }
-scen6 uac_call.xml
-scen6 uas_answer.xml
+for f in uac_call.xml uas_answer.xml uac_waitbye.xml uas_bye.xml; do scen6 "$f"; done
 listening_in() { ip netns exec "$1" ss -ulnH "sport = :$2" | grep -q .; }
 ep() { case $1 in *:*) echo "[$1]:$2" ;; *) echo "$1:$2" ;; esac; }
 # ports CALLID: the relay's leg A and leg B RTP ports (IPv6 "[a]:p" too).
@@ -163,10 +162,10 @@ one_family() {
 one_call() {
 	local n=$1 cns=$2 cip=$3 cport=$4 target=$5 svc=$6 ens=$7 eip=$8 eport=$9
 	local cfam=${10} crelay=${11} efam=${12} erelay=${13} c=uac$1 e=uas$1
-	SIP_SCEN=$TL_TMP sipp_in "$e" "$ens" uas_answer.xml "$eip" "$eport" \
+	SIP_SCEN=$TL_TMP sipp_in "$e" "$ens" "${UAS:-uas_answer.xml}" "$eip" "$eport" -d 6000 \
 		-set mport "$SIP_CALLEE_RTP" -set mip "$eip"
 	tl_wait_for 5 "SIPp $e to listen" listening_in "$ens" "$eport"
-	SIP_SCEN=$TL_TMP sipp_in "$c" "$cns" uac_call.xml "$cip" "$cport" -s "$svc" \
+	SIP_SCEN=$TL_TMP sipp_in "$c" "$cns" "${UAC:-uac_call.xml}" "$cip" "$cport" -s "$svc" \
 		-set mport "$SIP_CALLER_RTP" -set mip "$cip" -d "${DUR:-6000}" "$target"
 	tl_wait_for 10 "call $n: an answered session" sip_answered_call
 	CALL=$SIP_CALL_ID
@@ -194,8 +193,8 @@ path_of() {
 	tl_rpc "{\"cmd\":\"query\",\"call_id\":\"$1\"}" && jq -r '.streams[0].path' <<<"$TL_REPLY"
 }
 
-tl_log "call 1: IPv6 customer -> IPv4 carrier (bridged by the relay)"
-one_call 1 "$TL_NS_CALLER" "$CUST6" "$SIP_UAC_PORT" "[$ACCESS6]:$SIP_CTL_PORT" 441234567 \
+tl_log "call 1: IPv6 customer -> IPv4 carrier (bridged by the relay); the carrier hangs up"
+UAS=uas_bye.xml UAC=uac_waitbye.xml one_call 1 "$TL_NS_CALLER" "$CUST6" "$SIP_UAC_PORT" "[$ACCESS6]:$SIP_CTL_PORT" 441234567 \
 	"$TL_NS_CALLEE" "$CARR" "$SIP_GW2_PORT" 6 "$ACCESS6" 4 "$CORE"
 [ "$(path_of "$CALL")" = userspace ] || tl_fail "call 1: a bridged stream is not in userspace: $TL_REPLY"
 tl_assert_json "$TL_REPLY" '.streams[0].path_reason | test("famil")' "call 1: path_reason says why (families)"
@@ -203,6 +202,8 @@ tl_assert_json "$TL_REPLY" '.streams[0].path_reason | test("famil")' "call 1: pa
 finish_call 1
 sip_cdr_wait 1
 tl_assert_json "$SIP_CDR_LAST" '.trunk == "customer6" and .gateway == "carrier-gw" and .final_code == 200' "CDR 1"
+# our BYE reached the IPv6 caller (it leaves by the IPv6 listener)
+tl_assert_json "$SIP_CDR_LAST" '.hangup_by == "callee"' "CDR 1: the carrier hung up"
 tl_assert_json "$SIP_CDR_LAST" ".source == \"[$CUST6]:$SIP_UAC_PORT\"" "CDR 1: the IPv6 source, bracketed"
 
 tl_log "call 2: IPv6 customer -> IPv6 carrier (sip:[$CARR6]): media in the kernel"

@@ -162,7 +162,7 @@ one_family() {
 one_call() {
 	local n=$1 cns=$2 cip=$3 cport=$4 target=$5 svc=$6 ens=$7 eip=$8 eport=$9
 	local cfam=${10} crelay=${11} efam=${12} erelay=${13} c=uac$1 e=uas$1
-	SIP_SCEN=$TL_TMP sipp_in "$e" "$ens" "${UAS:-uas_answer.xml}" "$eip" "$eport" -d 6000 \
+	SIP_SCEN=$TL_TMP sipp_in "$e" "$ens" "${UAS:-uas_answer.xml}" "$eip" "$eport" -d "${DUR:-6000}" \
 		-set mport "$SIP_CALLEE_RTP" -set mip "$eip"
 	tl_wait_for 5 "SIPp $e to listen" listening_in "$ens" "$eport"
 	SIP_SCEN=$TL_TMP sipp_in "$c" "$cns" "${UAC:-uac_call.xml}" "$cip" "$cport" -s "$svc" \
@@ -170,7 +170,7 @@ one_call() {
 	tl_wait_for 10 "call $n: an answered session" sip_answered_call
 	CALL=$SIP_CALL_ID
 	tl_wait_for 5 "call $n: the session's ports" ports "$CALL"
-	# RTP at once (the caller hangs up after 6 s), the headers meanwhile
+	# RTP at once (the caller hangs up after DUR ms), the headers meanwhile
 	tl_sink sink_e$n "$ens" -b "$(ep "$eip" "$SIP_CALLEE_RTP")" -f "$(ep "$erelay" "$B_PORT")" -e 40 -t 10
 	tl_sink sink_c$n "$cns" -b "$(ep "$cip" "$SIP_CALLER_RTP")" -f "$(ep "$crelay" "$A_PORT")" -e 40 -t 10
 	tl_gen gen_c$n "$cns" -d "$(ep "$crelay" "$A_PORT")" -b "$(ep "$cip" "$SIP_CALLER_RTP")" -c 40 -r 100
@@ -207,7 +207,9 @@ tl_assert_json "$SIP_CDR_LAST" '.hangup_by == "callee"' "CDR 1: the carrier hung
 tl_assert_json "$SIP_CDR_LAST" ".source == \"[$CUST6]:$SIP_UAC_PORT\"" "CDR 1: the IPv6 source, bracketed"
 
 tl_log "call 2: IPv6 customer -> IPv6 carrier (sip:[$CARR6]): media in the kernel"
-one_call 2 "$TL_NS_CALLER" "$CUST6" "$SIP_UAC_PORT" "[$ACCESS6]:$SIP_CTL_PORT" 661234567 \
+# 12 s: the kernel phase must end before the caller hangs up, on a
+# loaded machine and under ASan too
+DUR=12000 one_call 2 "$TL_NS_CALLER" "$CUST6" "$SIP_UAC_PORT" "[$ACCESS6]:$SIP_CTL_PORT" 661234567 \
 	"$TL_NS_CALLEE" "$CARR6" "$SIP_GW2_PORT" 6 "$ACCESS6" 6 "$CORE6"
 in_kernel() { [ "$(path_of "$CALL")" = nft ]; }
 tl_wait_for 10 "call 2: the IPv6 stream in the kernel" in_kernel

@@ -116,7 +116,6 @@ scen6() {
 }
 for f in uac_call.xml uas_answer.xml uac_waitbye.xml uas_bye.xml; do scen6 "$f"; done
 listening_in() { ip netns exec "$1" ss -ulnH "sport = :$2" | grep -q .; }
-ep() { case $1 in *:*) echo "[$1]:$2" ;; *) echo "$1:$2" ;; esac; }
 # ports CALLID: the relay's leg A and leg B RTP ports (IPv6 "[a]:p" too).
 ports() {
 	local q
@@ -171,10 +170,10 @@ one_call() {
 	CALL=$SIP_CALL_ID
 	tl_wait_for 5 "call $n: the session's ports" ports "$CALL"
 	# RTP at once (the caller hangs up after DUR ms), the headers meanwhile
-	tl_sink sink_e$n "$ens" -b "$(ep "$eip" "$SIP_CALLEE_RTP")" -f "$(ep "$erelay" "$B_PORT")" -e 40 -t 10
-	tl_sink sink_c$n "$cns" -b "$(ep "$cip" "$SIP_CALLER_RTP")" -f "$(ep "$crelay" "$A_PORT")" -e 40 -t 10
-	tl_gen gen_c$n "$cns" -d "$(ep "$crelay" "$A_PORT")" -b "$(ep "$cip" "$SIP_CALLER_RTP")" -c 40 -r 100
-	tl_gen gen_e$n "$ens" -d "$(ep "$erelay" "$B_PORT")" -b "$(ep "$eip" "$SIP_CALLEE_RTP")" -c 40 -r 100
+	tl_sink sink_e$n "$ens" -b "$(tl_ep "$eip" "$SIP_CALLEE_RTP")" -f "$(tl_ep "$erelay" "$B_PORT")" -e 40 -t 10
+	tl_sink sink_c$n "$cns" -b "$(tl_ep "$cip" "$SIP_CALLER_RTP")" -f "$(tl_ep "$crelay" "$A_PORT")" -e 40 -t 10
+	tl_gen gen_c$n "$cns" -d "$(tl_ep "$crelay" "$A_PORT")" -b "$(tl_ep "$cip" "$SIP_CALLER_RTP")" -c 40 -r 100
+	tl_gen gen_e$n "$ens" -d "$(tl_ep "$erelay" "$B_PORT")" -b "$(tl_ep "$eip" "$SIP_CALLEE_RTP")" -c 40 -r 100
 	tl_wait_for 5 "call $n: the caller's 200 OK" grep -q "m=audio $A_PORT " "$TL_TMP/$c.msgs"
 	grep -q "m=audio $B_PORT " "$TL_TMP/$e.msgs" || tl_fail "call $n: the callee did not get port $B_PORT"
 	one_family "$TL_TMP/$c.msgs" "$cfam" "$crelay"
@@ -214,14 +213,13 @@ DUR=12000 one_call 2 "$TL_NS_CALLER" "$CUST6" "$SIP_UAC_PORT" "[$ACCESS6]:$SIP_C
 in_kernel() { [ "$(path_of "$CALL")" = nft ]; }
 tl_wait_for 10 "call 2: the IPv6 stream in the kernel" in_kernel
 [ "$(tl_nft6_flows)" -ge 2 ] || tl_fail "call 2: no dnat6 elements: $(tl_nft6_flows)"
-udp6_in() { ip netns exec "$TL_NS_RELAY" awk '$1 == "Udp6InDatagrams" { print $2 }' /proc/net/snmp6; }
-U0=$(udp6_in)
+U0=$(tl_udp6_in)
 tl_sink ksink_e "$TL_NS_CALLEE" -b "[$CARR6]:$SIP_CALLEE_RTP" -f "[$CORE6]:$B_PORT" -e 100 -t 10
 tl_sink ksink_c "$TL_NS_CALLER" -b "[$CUST6]:$SIP_CALLER_RTP" -f "[$ACCESS6]:$A_PORT" -e 100 -t 10
 tl_gen kgen_c "$TL_NS_CALLER" -d "[$ACCESS6]:$A_PORT" -b "[$CUST6]:$SIP_CALLER_RTP" -c 100 -r 200
 tl_gen kgen_e "$TL_NS_CALLEE" -d "[$CORE6]:$B_PORT" -b "[$CARR6]:$SIP_CALLEE_RTP" -c 100 -r 200
 for p in kgen_c kgen_e ksink_e ksink_c; do tl_expect_ok "$p" 15 "call 2 in the kernel: $p"; done
-U1=$(udp6_in)
+U1=$(tl_udp6_in)
 # SIP over IPv6 goes on meanwhile (the UACs' OPTIONS-free calls send
 # nothing); the RTP sent after the switch never reached relayd's sockets.
 [ $((U1 - U0)) -lt 20 ] || tl_fail "call 2: $((U1 - U0)) IPv6 datagrams reached the relay ns' sockets while in the kernel"

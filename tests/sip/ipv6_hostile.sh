@@ -11,7 +11,10 @@
 #     IPv4 address: a phone cannot register a Contact naming the
 #     carrier gateway ([::ffff:10.0.2.2]) or the controller itself
 #     ([::ffff:10.0.1.1]) to have the controller call it, which the
-#     rules refuse for the plain IPv4 spelling.
+#     rules refuse for the plain IPv4 spelling;
+#   - with unknown_source "drop" (after a reload), a stranger's INVITE
+#     over IPv6 gets no answer and its TCP connection is never made,
+#     while the customer still connects.
 # On the parent (9ee86ec: identify.c/targets.c compare families first)
 # both v4-mapped Contacts are registered (200), and the test fails there.
 . "$(dirname "$0")/../lib/sip.sh"
@@ -58,7 +61,7 @@ SIP_CTL_PID=$!
 TL_PIDS+=("$SIP_CTL_PID")
 tl_wait_for 10 "the controller to be ready" sip_ctl_ready
 
-# The carrier's IPv6 gateway: counts the INVITEs it gets, answers none.
+# The carrier's IPv6 gateway: logs the INVITEs it gets, answers none.
 tl_spawn gw "$TL_NS_CALLEE" python3 -u -c '
 import socket, sys, time
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
@@ -72,10 +75,11 @@ while time.time() < end:
     except socket.timeout:
         continue
     if d.startswith(b"INVITE "):
-        n += 1
-        print("INVITE", n, flush=True)
+        cid = [l for l in d.split(b"\r\n") if l.lower().startswith((b"call-id:", b"i:"))]
+        print("INVITE", cid[0].split(b":", 1)[1].strip().decode() if cid else "?", flush=True)
 ' "$CARR6" "$SIP_GW2_PORT"
-gw_invites() { grep -c '^INVITE' "$TL_TMP/gw.out" 2>/dev/null || true; }
+# gw_invites: distinct INVITEs (by Call-ID; retransmissions count once)
+gw_invites() { grep '^INVITE' "$TL_TMP/gw.out" 2>/dev/null | sort -u | wc -l; }
 tl_wait_for 5 "the gateway sink" sh -c "ip netns exec $TL_NS_CALLEE ss -ulnH 'sport = :$SIP_GW2_PORT' | grep -q ."
 
 digest() {	# digest NS SRC ARGS...: sipdigest.py in a namespace
@@ -113,6 +117,31 @@ grep -q "contact host \[::ffff:$TL_CALLEE_IP\] is gateway carrier-gw" "$TL_TMP/c
 code=$(reg "sip:alice@[::ffff:$TL_RELAY_A_IP]:$SIP_CTL_PORT")
 [ "$code" = 403 ] || tl_fail "a Contact naming our own [::ffff:$TL_RELAY_A_IP]: $code, want 403"
 sip_ctl --json status >"$TL_TMP/status.json" || tl_fail "status"
+
+tl_log "unknown_source drop over IPv6: strangers get nothing, UDP or TCP"
+jq '.unknown_source = "drop"' "$TL_TMP/controller.json" >"$TL_TMP/c2.json" &&
+	mv "$TL_TMP/c2.json" "$TL_TMP/controller.json" || tl_fail "drop config"
+sip_ctl reload >/dev/null || tl_fail "reload with unknown_source drop"
+N0=$(gw_invites)	# the customer's
+r=$(digest "$TL_NS_ATTACKER" send "$TL_ATTACKER6" "$ACCESS6" "$SIP_CTL_PORT" --wait 2) || true
+tl_assert_json "$r" '.codes == [] and .final == null' "a stranger's INVITE over IPv6 (UDP): no answer at all"
+# TCP: the listener's socket filter drops the stranger's SYN (IPv6 block)
+if ip netns exec "$TL_NS_ATTACKER" timeout 3 python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.settimeout(2)
+s.connect((sys.argv[1], int(sys.argv[2])))
+' "$ACCESS6" "$SIP_CTL_PORT" 2>/dev/null; then
+	tl_fail "a stranger connected to the TCP listener over IPv6 in drop mode"
+fi
+ip netns exec "$TL_NS_CALLER" timeout 3 python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.settimeout(2)
+s.bind((sys.argv[3], 0))
+s.connect((sys.argv[1], int(sys.argv[2])))
+' "$ACCESS6" "$SIP_CTL_PORT" "$CUST6" || tl_fail "the customer cannot connect over IPv6 TCP in drop mode"
+[ "$(gw_invites)" = "$N0" ] || tl_fail "the gateway got $(($(gw_invites) - N0)) INVITEs in drop mode"
 
 sip_controller_stop
 tl_relayd_stop

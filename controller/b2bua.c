@@ -329,6 +329,7 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 
 /* ---- setup ---- */
 
+
 int
 b2bua_open(struct ctl *c)
 {
@@ -340,6 +341,11 @@ b2bua_open(struct ctl *c)
 	 * address (1:1 NAT); c->contact is our host in From. */
 	listen_urls(conf, url, sizeof(url), sips, sizeof(sips), c->contact,
 	    sizeof(c->contact));
+	/* sip.listen6: nua opens a second listener only for its "SIPS" URL
+	 * (no other way to add one in this Sofia); a "sip:" URL there is
+	 * bound as UDP and TCP. config.c refuses listen6 with tls_listen. */
+	if (sips[0] == '\0')
+		(void)listen_url6(conf, sips, sizeof(sips));
 	tls_log_open(c);
 	c->nua = nua_create(c->root, on_event, c,
 	    NUTAG_URL(url),
@@ -382,8 +388,8 @@ b2bua_open(struct ctl *c)
 		return rc;
 	}
 	clog_msg(c, LL_INFO, "SIP on %s (UDP and TCP)%s%s", url,
-	    sips[0] ? ", TLS on " : "", sips);
-	if (sips[0])
+	    !sips[0] ? "" : conf->listen6[0] ? " and " : ", TLS on ", sips);
+	if (conf->tls_listen[0])
 		clog_msg(c, conf->tls_verify ? LL_INFO : LL_WARNING, "TLS: servers we call are %s; clients "
 		    "%s", conf->tls_verify ? "verified (chain and name)" :
 		    "NOT verified (tls_verify: false)",

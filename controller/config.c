@@ -6,6 +6,7 @@
  * A loaded config is reference counted: calls keep the one they started
  * with, so a reload never changes a call in progress.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -281,6 +282,42 @@ parse_trunk(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	return parse_xf_set(c, json_object_get(o, "transforms"), p, &t->xf);
 }
 
+/*
+ * A gateway's host as a URI writes it: an IPv6 literal in brackets
+ * ("2001:db8::1" is taken and bracketed); a bracketed one must be an
+ * IPv6 address (issue 15).
+ */
+static int
+gateway_host(cfg_t *c, const char *path, char *host, size_t len)
+{
+	struct in6_addr a6;
+	char p[200], v[64];
+	size_t n = strlen(host);
+
+	snprintf(p, sizeof(p), "%.160s.host", path);
+	if (host[0] == '[') {
+		if (n < 3 || host[n - 1] != ']' || n - 2 >= sizeof(v))
+			return fail(c, p, "'%s' is not an IPv6 address in "
+			    "brackets", host);
+		memcpy(v, host + 1, n - 2);
+		v[n - 2] = '\0';
+		if (inet_pton(AF_INET6, v, &a6) != 1)
+			return fail(c, p, "'%s' is not an IPv6 address in "
+			    "brackets", host);
+		return 0;
+	}
+	if (strchr(host, ':') == NULL)
+		return 0;
+	if (inet_pton(AF_INET6, host, &a6) != 1 || n + 3 > len)
+		return fail(c, p, "'%s' is no host (an IPv6 address, or a "
+		    "name or IPv4 address; the port is 'port')", host);
+	memmove(host + 1, host, n + 1);
+	host[0] = '[';
+	host[n + 1] = ']';
+	host[n + 2] = '\0';
+	return 0;
+}
+
 static int
 parse_gateway(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
     struct gateway *g)
@@ -326,7 +363,8 @@ parse_gateway(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 	    multipart_parse_gateway(c, o, path, g) < 0 ||
 	    attempt_parse(c, o, path, &g->at) < 0 ||	/* attempt.c */
 	    relayif_parse(c, o, path, conf, g->relay_interface,
-	    sizeof(g->relay_interface)) < 0)
+	    sizeof(g->relay_interface)) < 0 ||
+	    gateway_host(c, path, g->host, sizeof(g->host)) < 0)
 		return -1;
 	if (g->uri_params[0] != '\0' && (g->uri_params[0] != ';' ||
 	    strpbrk(g->uri_params, " \t\r\n<>\"") != NULL)) {
@@ -615,7 +653,7 @@ parse_relay(cfg_t *c, json_t *o, const char *path, struct ctl_conf *conf,
 static int
 parse_sip(cfg_t *c, json_t *o, struct ctl_conf *conf)
 {
-	static const char *const keys[] = { "listen", "tls_listen",
+	static const char *const keys[] = { "listen", "listen6", "tls_listen",
 	    "tls_cert_dir", "advertise", "udp_rmem", "user_agent",
 	    "tls_verify", "tls_verify_depth", "tls_client_cert",
 	    "tls_client_subjects", "tls_advertise", NULL };
@@ -625,6 +663,8 @@ parse_sip(cfg_t *c, json_t *o, struct ctl_conf *conf)
 	if (proto_cfg_keys(c, o, "sip", keys) < 0 ||
 	    proto_cfg_string(c, o, "sip", "listen", conf->listen,
 	    sizeof(conf->listen), false) < 0 ||
+	    proto_cfg_string(c, o, "sip", "listen6", conf->listen6,
+	    sizeof(conf->listen6), false) < 0 ||
 	    proto_cfg_string(c, o, "sip", "tls_listen", conf->tls_listen,
 	    sizeof(conf->tls_listen), false) < 0 ||
 	    proto_cfg_string(c, o, "sip", "tls_cert_dir", conf->tls_cert_dir,
@@ -635,6 +675,7 @@ parse_sip(cfg_t *c, json_t *o, struct ctl_conf *conf)
 	    sizeof(conf->tls_advertise), false) < 0 ||
 	    listen_check(c, "advertise", conf->advertise) < 0 ||	/* listen.c */
 	    listen_check(c, "tls_advertise", conf->tls_advertise) < 0 ||
+	    listen6_check(c, conf) < 0 ||
 	    get_int(c, o, "sip", "udp_rmem", &conf->udp_rmem, 0, 1 << 30) < 0 ||
 	    proto_cfg_string(c, o, "sip", "user_agent", conf->user_agent,
 	    sizeof(conf->user_agent), false) < 0)

@@ -213,6 +213,7 @@ struct ctl_conf {
 	int			 refs;		/* calls hold their config */
 	char			 path[256];
 	char			 listen[128];	/* host:port, UDP and TCP */
+	char			 listen6[64];	/* listen.c: IPv6 address, same port */
 	char			 tls_listen[128];
 	char			 tls_cert_dir[256];
 	char			 advertise[64];	/* listen.c: our public host[:port] */
@@ -269,6 +270,9 @@ void	 config_unref(struct ctl_conf *);
 bool	 config_failover_code(const struct ctl_conf *, int status);
 
 /* ---- identify.c ---- */
+/* sa itself, or its IPv4 form in buf when it is v4-mapped (::ffff:a.b.c.d). */
+const struct sockaddr *addr_unmap(const struct sockaddr *sa,
+	    struct sockaddr_storage *buf);
 int	 source_parse(const char *text, struct source *);
 bool	 source_match(const struct source *, const struct sockaddr *,
 	    enum transport);
@@ -619,6 +623,9 @@ struct call {
 	int			 att_entry;	/* 1 + index of B's attempt in
 						 * attempts; 0: the last one */
 	struct forkset		*fork;		/* fork.c: NULL never forked */
+	/* listen.c: with sip.listen6, our Contact on each leg (the far
+	 * side's family), "" nua's own */
+	char			 a_contact[96], b_contact[96];
 };
 
 struct call	*call_new(struct ctl *, nua_handle_t *, const sip_t *);
@@ -1002,6 +1009,23 @@ void	 natping_close(struct ctl *);
 void	 listen_urls(const struct ctl_conf *, char *url, size_t ulen,
 	    char *sips, size_t slen, char *host, size_t hlen);
 int	 listen_check(struct proto_cfg *, const char *key, const char *value);
+/* sip.listen6 (after sip.listen): checked, and stored without brackets. */
+int	 listen6_check(struct proto_cfg *, struct ctl_conf *);
+/* "sip:[listen6]:port" for the stack; -ENOENT without sip.listen6. */
+int	 listen_url6(const struct ctl_conf *, char *out, size_t len);
+/* AF_INET6, AF_INET or AF_UNSPEC (a name): the host of a URI or host. */
+int	 listen_family(const char *uri);
+/* With two listeners (sip.listen6): our Contact ("<sip:host:port>") and
+ * our host for a leg whose far side is of that family. -ENOENT: one
+ * listener, TLS, or a family unknown: nua's own is right. */
+int	 listen_contact(const struct ctl_conf *, int family, enum transport,
+	    char *out, size_t len);
+int	 listen_host(const struct ctl_conf *, int family, char *out,
+	    size_t len);
+/* With sip.listen6, a URI to an IPv6 host as an outbound proxy the stack
+ * sends through the IPv6 listener; -ENOENT: not needed (send as is). */
+int	 listen_route6(const struct ctl_conf *, const char *uri, char *out,
+	    size_t len);
 
 /* ---- tls.c: TLS peer verification (issue 15) ---- */
 /* The sip keys tls_verify, tls_verify_depth, tls_client_cert,

@@ -163,6 +163,8 @@ gateway_invite(struct call *k, struct leg *l, int i, size_t *entry)
 	char ruri[420], to[320], from[320], port[8] = "", tp[20] = "";
 	char cid[320] = "", hostbuf[160], route[220] = "", mf[12], ctype[96];
 	const char *host, *user, *st;
+	char route6[sizeof(ruri) + 64];
+	int fam;
 	json_t *att;
 
 	if (numbers_out(k, gw) < 0)
@@ -181,6 +183,13 @@ gateway_invite(struct call *k, struct leg *l, int i, size_t *entry)
 	    user[0] ? "@" : "", gw->host, port);
 	host = gw->from_host[0] ? gw->from_host : c->contact;
 	snprintf(hostbuf, sizeof(hostbuf), "%s", host);
+	/* listen.c: with an IPv6 listener too, Contact and our From host
+	 * are the listener of the family the request goes to. */
+	fam = listen_family(gw->proxy[0] ? gw->proxy : gw->flow[0] ?
+	    gw->flow : gw->host);
+	if (listen_contact(k->conf, fam, gw->transport, k->b_contact,
+	    sizeof(k->b_contact)) == 0 && gw->from_host[0] == '\0')
+		(void)listen_host(k->conf, fam, hostbuf, sizeof(hostbuf));
 	/* identity.c: From, P-Asserted-Identity/Remote-Party-ID, Privacy */
 	identity_out(k, gw, hostbuf, from, sizeof(from), cid, sizeof(cid));
 	att = json_pack("{s:s,s:s}", "gateway", gw->name, "carrier",
@@ -199,6 +208,10 @@ gateway_invite(struct call *k, struct leg *l, int i, size_t *entry)
 	    SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from), TAG_END());
 	if (l->nh != NULL && gw->flow[0])	/* location.c: a NAT'd phone */
 		nua_set_hparams(l->nh, NUTAG_PROXY(gw->flow), TAG_END());
+	/* listen.c: an IPv6 gateway or phone, with two listeners */
+	if (l->nh != NULL && gw->proxy[0] == '\0' && listen_route6(k->conf,
+	    gw->flow[0] ? gw->flow : ruri, route6, sizeof(route6)) == 0)
+		nua_set_hparams(l->nh, NUTAG_PROXY(route6), TAG_END());
 	if (l->nh == NULL)
 		return -ENOMEM;
 	if (k->late_offer)
@@ -221,6 +234,7 @@ gateway_invite(struct call *k, struct leg *l, int i, size_t *entry)
 	    TAG_IF(k->b_offer, SIPTAG_PAYLOAD_STR(k->b_body ? k->b_body :
 	    k->b_offer)),
 	    TAG_IF(route[0], SIPTAG_ROUTE_STR(route)),
+	    TAG_IF(k->b_contact[0], SIPTAG_CONTACT_STR(k->b_contact)),
 	    TAG_IF(cid[0], SIPTAG_HEADER_STR(cid)),
 	    TAG_IF(k->diversion[0], SIPTAG_HEADER_STR(k->diversion)),
 	    TAG_END());
@@ -279,7 +293,9 @@ on_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 			b2bua_hangup(c, k->relay_key, BY_CONTROLLER, err);
 		} else if (sdp == NULL) {
 			nua_respond(k->a.nh, ax->status,
-			    sip_status_phrase(ax->status), TAG_END());
+			    sip_status_phrase(ax->status),
+			    TAG_IF(k->a_contact[0],
+			    SIPTAG_CONTACT_STR(k->a_contact)), TAG_END());
 		} else {
 			if (ax->status < 200)
 				k->early_media = true;	/* the caller hears B */
@@ -290,6 +306,8 @@ on_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 			nua_respond(k->a.nh, ax->status,
 			    sip_status_phrase(ax->status),
 			    TAG_IF(st, SIPTAG_HEADER_STR(st)),
+			    TAG_IF(k->a_contact[0],
+			    SIPTAG_CONTACT_STR(k->a_contact)),
 			    SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 			    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
 		}
@@ -425,7 +443,8 @@ b_response(struct ctl *c, struct leg *l, int status, const sip_t *sip)
 			webleg_respond(&k->a, status, NULL);
 		else
 			nua_respond(k->a.nh, status, sip_status_phrase(status),
-			    TAG_END());
+			    TAG_IF(k->a_contact[0],
+			    SIPTAG_CONTACT_STR(k->a_contact)), TAG_END());
 		return;
 	}
 	if (status < 300) {

@@ -22,6 +22,29 @@
 
 #include <sofia-sip/msg_addr.h>
 
+/*
+ * An IPv4 address written as IPv6 (::ffff:a.b.c.d, v4-mapped) is the
+ * IPv4 address: a dual-stack socket reports IPv4 peers so, and a SIP URI
+ * may name one so. Everything that compares addresses (trunk sources,
+ * contact checks) sees the IPv4 form, so that an IPv4 ACL, or a "not a
+ * gateway's address" rule, cannot be passed by the other spelling, and
+ * an IPv6 ACL (::/0) never takes IPv4 peers.
+ */
+const struct sockaddr *
+addr_unmap(const struct sockaddr *sa, struct sockaddr_storage *buf)
+{
+	const struct sockaddr_in6 *in6 = (const void *)sa;
+	struct sockaddr_in *in = (struct sockaddr_in *)buf;
+
+	if (sa->sa_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+		return sa;
+	memset(buf, 0, sizeof(*buf));
+	in->sin_family = AF_INET;
+	in->sin_port = in6->sin6_port;
+	memcpy(&in->sin_addr, &in6->sin6_addr.s6_addr[12], 4);
+	return (const struct sockaddr *)buf;
+}
+
 /* "10.0.0.0/8", "192.0.2.1", "2001:db8::/32" */
 int
 source_parse(const char *text, struct source *s)
@@ -55,6 +78,15 @@ source_parse(const char *text, struct source *s)
 	if (plen > max || (slash != NULL && plen < 0))
 		return -EINVAL;
 	s->plen = plen < 0 ? max : (int)plen;
+	/* ::ffff:10.0.0.0/104 is 10.0.0.0/8 (addr_unmap()); a shorter
+	 * prefix is an IPv6 network, which no IPv4 peer matches. */
+	if (max == 128 && s->plen >= 96 && IN6_IS_ADDR_V4MAPPED(
+	    &((struct sockaddr_in6 *)&s->net)->sin6_addr)) {
+		struct sockaddr_storage v4;
+		(void)addr_unmap((struct sockaddr *)&s->net, &v4);
+		s->net = v4;
+		s->plen -= 96;
+	}
 	return 0;
 }
 
@@ -75,10 +107,12 @@ bool
 source_match(const struct source *s, const struct sockaddr *sa,
     enum transport tp)
 {
+	struct sockaddr_storage un;
 	uint16_t port;
 
 	if (s->transport != TP_ANY && s->transport != tp)
 		return false;
+	sa = addr_unmap(sa, &un);
 	if (sa->sa_family != s->net.ss_family)
 		return false;
 	if (sa->sa_family == AF_INET) {

@@ -42,7 +42,24 @@ fmt_sa(const struct sockaddr *sa, char *buf, size_t len)
 		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
 		port = ntohs(in6->sin6_port);
 	}
-	snprintf(buf, len, "%s:%d", ip, port);
+	/* "[2001:db8::1]:5060", as cdr.c writes refusals */
+	snprintf(buf, len, sa->sa_family == AF_INET6 ? "[%s]:%d" : "%s:%d",
+	    ip, port);
+}
+
+/* listen.c: our requests to an IPv6 caller (BYE, re-INVITE) go out of
+ * the IPv6 listener, with two listeners. */
+static void
+caller_route6(struct call *k, const sip_t *sip)
+{
+	char uri[256], route[320];
+
+	if (sip->sip_contact == NULL || sip->sip_contact->m_url->url_host ==
+	    NULL || url_e(uri, sizeof(uri), sip->sip_contact->m_url) < 0)
+		return;
+	uri[sizeof(uri) - 1] = '\0';
+	if (listen_route6(k->conf, uri, route, sizeof(route)) == 0)
+		nua_set_hparams(k->a.nh, NUTAG_PROXY(route), TAG_END());
 }
 
 /* The username the caller authenticates as (credentials), else From's. */
@@ -148,7 +165,7 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 	su_home_t home[1] = { SU_HOME_INIT(home) };
 	struct trunk *t;
 	struct call *k;
-	char src[64], ruri[512], from[512], why[160];
+	char src[64], ruri[512], from[512], why[160], ac[96] = "";
 	int retry;
 	bool bypass = false;
 
@@ -222,8 +239,13 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 		    SIPTAG_RETRY_AFTER_STR(ra), TAG_END());
 		return;
 	}
+	/* listen.c: with an IPv6 listener too, our Contact to the caller
+	 * names the listener of the caller's family. */
+	(void)listen_contact(conf, ai->ai_addr->sa_family,
+	    identify_transport(nua_current_request(nua), sip), ac, sizeof(ac));
 	/* The stack's automatic 100 is off (drop mode must stay silent). */
-	nua_respond(nh, SIP_100_TRYING, TAG_END());
+	nua_respond(nh, SIP_100_TRYING, TAG_IF(ac[0], SIPTAG_CONTACT_STR(ac)),
+	    TAG_END());
 	if ((k = call_new(c, nh, sip)) == NULL) {
 		if (!bypass)
 			limits_release(c, t->name);
@@ -231,11 +253,13 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 		return;
 	}
 	k->trunk = t;
+	caller_route6(k, sip);
 	session_timer_caller(k, sip);
 	/* identity.c: PAI trust is by address, never by a digest login. */
 	k->from_source = identify_by_source(conf, ai->ai_addr,
 	    identify_transport(nua_current_request(nua), sip)) == t;
 	k->limit_held = !bypass;
+	snprintf(k->a_contact, sizeof(k->a_contact), "%s", ac);
 	/* B carries A's Max-Forwards minus one (at most 69), so a loop
 	 * through other hops still ends. */
 	k->max_forwards = sip->sip_max_forwards == NULL ||

@@ -113,12 +113,14 @@ on_late_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
 		/* Reliable: the caller said it takes 100rel. */
 		k->late_state = LO_WAIT_PRACK;
 		nua_respond(k->a.nh, SIP_183_SESSION_PROGRESS,
+		    TAG_IF(k->a_contact[0], SIPTAG_CONTACT_STR(k->a_contact)),
 		    SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 		    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
 	} else {
 		k->late_state = LO_WAIT_ACK;
 		gateway_connected(k, 200);
 		nua_respond(k->a.nh, SIP_200_OK,
+		    TAG_IF(k->a_contact[0], SIPTAG_CONTACT_STR(k->a_contact)),
 		    SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 		    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
 	}
@@ -163,7 +165,8 @@ lateoffer_b_answer(struct call *k, int status, const sip_t *sip)
 		 * SDP can only repeat it (RFC 3261 13.2.1). */
 		if (!k->a.answered) {
 			gateway_connected(k, 200);
-			nua_respond(k->a.nh, SIP_200_OK, TAG_END());
+			nua_respond(k->a.nh, SIP_200_OK, TAG_IF(k->a_contact[0],
+			    SIPTAG_CONTACT_STR(k->a_contact)), TAG_END());
 		}
 		return;
 	}

@@ -35,12 +35,13 @@ ctl_reload(struct ctl *c, char *err, size_t errlen)
 		return -1;
 	}
 	if (strcmp(conf->listen, c->conf->listen) != 0 ||
+	    strcmp(conf->listen6, c->conf->listen6) != 0 ||
 	    strcmp(conf->tls_listen, c->conf->tls_listen) != 0 ||
 	    strcmp(conf->socket_path, c->conf->socket_path) != 0 ||
 	    (conf->web == NULL) != (c->conf->web == NULL) ||
 	    (conf->web && strcmp(conf->web->listen, c->conf->web->listen)))
-		clog_msg(c, LL_WARNING, "reload: sip.listen, sip.tls_listen, "
-		    "control.socket and web change only on restart");
+		clog_msg(c, LL_WARNING, "reload: sip.listen, sip.listen6, "
+		    "sip.tls_listen, control.socket and web change only on restart");
 	if (strcmp(conf->advertise, c->conf->advertise) != 0 ||
 	    strcmp(conf->tls_advertise, c->conf->tls_advertise) != 0 ||
 	    strcmp(conf->tls_cert_dir, c->conf->tls_cert_dir) != 0 ||

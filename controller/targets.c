@@ -57,7 +57,12 @@ host_addr(const char *host, struct sockaddr_storage *ss)
 	}
 	if (inet_pton(AF_INET6, buf,
 	    &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+		struct sockaddr_storage v4;
 		ss->ss_family = AF_INET6;
+		/* [::ffff:192.0.2.1] is 192.0.2.1 (identify.c's addr_unmap) */
+		if (addr_unmap((struct sockaddr *)ss, &v4) !=
+		    (struct sockaddr *)ss)
+			*ss = v4;
 		return 0;
 	}
 	return -EINVAL;

@@ -480,24 +480,57 @@ e_udp(struct nftnl_rule *r)
 	e_cmp(r, NFT_REG_1, NFT_CMP_EQ, &udp, sizeof(udp));
 }
 
-/* saddr . sport . daddr . dport into REG32_00..03: the dnat4 key. */
-static void
-e_tuple(struct nftnl_rule *r)
-{
-	e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG32_00);
-	e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, NFT_REG32_01);
-	e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG32_02);
-	e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_03);
-}
+/*
+ * What differs between `table ip trunkline` and `table ip6 trunkline`:
+ * one builder takes the family's layout. The key registers hold saddr .
+ * sport . daddr . dport (addresses 4 or 16 bytes, ports padded to 4);
+ * the map's data (out_local, out_peer) follows the key for IPv4 and
+ * overwrites it for IPv6 (see the header: 80 bytes do not fit 64).
+ */
+struct nft_family {
+	uint16_t	 nfproto;	/* NFPROTO_IPV4, NFPROTO_IPV6 */
+	uint32_t	 type;		/* T_IPV4, T_IPV6 (nft's datatype) */
+	const char	*map;		/* dnat4, dnat6 */
+	uint32_t	 set_id;	/* SET_DNAT4, SET_DNAT6 */
+	uint32_t	 alen;		/* address bytes */
+	uint32_t	 saddr_off, daddr_off;	/* in the network header */
+	uint32_t	 key_len;	/* the map's key and data */
+	/* key: saddr in REG32_00, then these */
+	uint32_t	 r_sport, r_daddr, r_dport;
+	/* data: out_local at r_data (its port at r_lport), out_peer at
+	 * r_paddr/r_pport; r_mark a free one for the ct mark */
+	uint32_t	 r_data, r_lport, r_paddr, r_pport, r_mark;
+	/* out_local travels in the ct label (IPv4), else nat_post looks the
+	 * flow up again by the entry's original tuple (IPv6) */
+	bool		 label;
+	bool		 always;	/* table built without an address too */
+};
 
-/* The same for IPv6: REG32_00..09 (addresses 16 bytes, ports padded). */
+enum { SET_DNAT4 = 1, SET_DNAT6 = 2 };
+
+static const struct nft_family fam4 = {
+	NFPROTO_IPV4, T_IPV4, "dnat4", SET_DNAT4, 4, 12, 16, 16,
+	NFT_REG32_01, NFT_REG32_02, NFT_REG32_03,
+	NFT_REG32_04, NFT_REG32_05, NFT_REG32_06, NFT_REG32_07, NFT_REG32_08,
+	true, true,
+};
+static const struct nft_family fam6 = {
+	NFPROTO_IPV6, T_IPV6, "dnat6", SET_DNAT6, 16, 8, 24, NFT_ELEM6_LEN,
+	NFT_REG32_04, NFT_REG32_05, NFT_REG32_09,
+	NFT_REG32_00, NFT_REG32_04, NFT_REG32_05, NFT_REG32_09, NFT_REG32_10,
+	false, false,
+};
+
+/* saddr . sport . daddr . dport: the map's key, from REG32_00. */
 static void
-e_tuple6(struct nftnl_rule *r)
+e_tuple(struct nftnl_rule *r, const struct nft_family *f)
 {
-	e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, NFT_REG32_00);
-	e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, NFT_REG32_04);
-	e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 24, 16, NFT_REG32_05);
-	e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_09);
+	e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, f->saddr_off, f->alen,
+	    NFT_REG32_00);
+	e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, f->r_sport);
+	e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, f->daddr_off, f->alen,
+	    f->r_daddr);
+	e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, f->r_dport);
 }
 
 static int
@@ -519,11 +552,10 @@ push_rule(struct nft_sock *s, const char *chain, struct nftnl_rule *r)
 	return 0;
 }
 
-enum { SET_DNAT4 = 1, SET_DNAT6 = 2 };
-
-/* The notrack rules of one relay address (network order). */
+/* The notrack rules of one relay address (network order, f->alen). */
 static int
-notrack_rules(struct nft_sock *s, uint32_t addr, uint16_t lo, uint16_t hi)
+notrack_rules(struct nft_sock *s, const struct nft_family *f,
+    const void *addr, uint16_t lo, uint16_t hi)
 {
 	struct nftnl_rule *r;
 	int rc;
@@ -531,21 +563,23 @@ notrack_rules(struct nft_sock *s, uint32_t addr, uint16_t lo, uint16_t hi)
 	/* raw_pre: packets to relay ports that no flow takes: notrack. */
 	r = nftnl_rule_alloc();
 	e_udp(r);
-	e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG_1);
-	e_cmp(r, NFT_REG_1, NFT_CMP_EQ, &addr, 4);
+	e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, f->daddr_off, f->alen,
+	    NFT_REG_1);
+	e_cmp(r, NFT_REG_1, NFT_CMP_EQ, addr, f->alen);
 	e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG_1);
 	e_cmp(r, NFT_REG_1, NFT_CMP_GTE, &lo, 2);
 	e_cmp(r, NFT_REG_1, NFT_CMP_LTE, &hi, 2);
-	e_tuple(r);
-	e_lookup(r, "dnat4", SET_DNAT4, NFT_REG32_00, -1, NFT_LOOKUP_F_INV);
+	e_tuple(r, f);
+	e_lookup(r, f->map, f->set_id, NFT_REG32_00, -1, NFT_LOOKUP_F_INV);
 	nftnl_rule_add_expr(r, nftnl_expr_alloc("notrack"));
 	if ((rc = push_rule(s, "raw_pre", r)) < 0)
 		return rc;
 	/* raw_out: relayd's own packets never make conntrack entries. */
 	r = nftnl_rule_alloc();
 	e_udp(r);
-	e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1);
-	e_cmp(r, NFT_REG_1, NFT_CMP_EQ, &addr, 4);
+	e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, f->saddr_off, f->alen,
+	    NFT_REG_1);
+	e_cmp(r, NFT_REG_1, NFT_CMP_EQ, addr, f->alen);
 	e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, NFT_REG_1);
 	e_cmp(r, NFT_REG_1, NFT_CMP_GTE, &lo, 2);
 	e_cmp(r, NFT_REG_1, NFT_CMP_LTE, &hi, 2);
@@ -553,102 +587,49 @@ notrack_rules(struct nft_sock *s, uint32_t addr, uint16_t lo, uint16_t hi)
 	return push_rule(s, "raw_out", r);
 }
 
+/* addrs: n addresses of f->alen bytes each. */
 static int
-rules(struct nft_sock *s, uint16_t port_min, uint16_t port_max,
-    const uint32_t *addrs, int naddrs)
+rules(struct nft_sock *s, const struct nft_family *f, uint16_t port_min,
+    uint16_t port_max, const void *addrs, int n)
 {
 	uint16_t lo = htons(port_min), hi = htons(port_max);
 	uint32_t mark = TL_CT_MARK;	/* ct mark: host byte order in registers */
 	struct nftnl_rule *r;
 	int rc;
 
-	for (int i = 0; i < naddrs; i++)
-		if ((rc = notrack_rules(s, addrs[i], lo, hi)) < 0)
+	for (int i = 0; i < n; i++)
+		if ((rc = notrack_rules(s, f, (const uint8_t *)addrs +
+		    (size_t)i * f->alen, lo, hi)) < 0)
 			return rc;
-	/* nat_pre: the 4-tuple finds (out_local, out_peer) in REG32_04..07. */
+	/* nat_pre: the 4-tuple finds (out_local, out_peer). */
 	r = nftnl_rule_alloc();
 	e_udp(r);
-	e_tuple(r);
-	e_lookup(r, "dnat4", SET_DNAT4, NFT_REG32_00, NFT_REG32_04, 0);
-	e_imm(r, NFT_REG32_08, &mark, sizeof(mark));
-	e_ct_set(r, NFT_CT_MARK, NFT_REG32_08);
-	e_ct_set(r, NFT_CT_LABELS, NFT_REG32_04);
-	e_nat(r, NFPROTO_IPV4, NFT_NAT_DNAT, NFT_REG32_06, NFT_REG32_07, 0);
+	e_tuple(r, f);
+	e_lookup(r, f->map, f->set_id, NFT_REG32_00, f->r_data, 0);
+	e_imm(r, f->r_mark, &mark, sizeof(mark));
+	e_ct_set(r, NFT_CT_MARK, f->r_mark);
+	if (f->label)
+		e_ct_set(r, NFT_CT_LABELS, f->r_data);
+	e_nat(r, f->nfproto, NFT_NAT_DNAT, f->r_paddr, f->r_pport, 0);
 	if ((rc = push_rule(s, "nat_pre", r)) < 0)
 		return rc;
-	/* nat_post: our entries take their source from the label. */
+	/* nat_post: our entries take their source from out_local. */
 	r = nftnl_rule_alloc();
 	e_ct_get(r, NFT_CT_MARK, NFT_REG_1);
 	e_cmp(r, NFT_REG_1, NFT_CMP_EQ, &mark, sizeof(mark));
-	e_ct_get(r, NFT_CT_LABELS, NFT_REG32_00);
-	e_nat(r, NFPROTO_IPV4, NFT_NAT_SNAT, NFT_REG32_00, NFT_REG32_01,
-	    NF_NAT_RANGE_PROTO_RANDOM);
-	return push_rule(s, "nat_post", r);
-}
-
-/* The notrack rules of one IPv6 relay address. */
-static int
-notrack_rules6(struct nft_sock *s, const struct in6_addr *addr, uint16_t lo,
-    uint16_t hi)
-{
-	struct nftnl_rule *r;
-	int rc;
-
-	r = nftnl_rule_alloc();
-	e_udp(r);
-	e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 24, 16, NFT_REG_1);
-	e_cmp(r, NFT_REG_1, NFT_CMP_EQ, addr, 16);
-	e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_04);
-	e_cmp(r, NFT_REG32_04, NFT_CMP_GTE, &lo, 2);
-	e_cmp(r, NFT_REG32_04, NFT_CMP_LTE, &hi, 2);
-	e_tuple6(r);
-	e_lookup(r, "dnat6", SET_DNAT6, NFT_REG32_00, -1, NFT_LOOKUP_F_INV);
-	nftnl_rule_add_expr(r, nftnl_expr_alloc("notrack"));
-	if ((rc = push_rule(s, "raw_pre", r)) < 0)
-		return rc;
-	r = nftnl_rule_alloc();
-	e_udp(r);
-	e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, NFT_REG_1);
-	e_cmp(r, NFT_REG_1, NFT_CMP_EQ, addr, 16);
-	e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, NFT_REG32_04);
-	e_cmp(r, NFT_REG32_04, NFT_CMP_GTE, &lo, 2);
-	e_cmp(r, NFT_REG32_04, NFT_CMP_LTE, &hi, 2);
-	nftnl_rule_add_expr(r, nftnl_expr_alloc("notrack"));
-	return push_rule(s, "raw_out", r);
-}
-
-static int
-rules6(struct nft_sock *s, uint16_t port_min, uint16_t port_max,
-    const struct nft_addrs *a)
-{
-	uint16_t lo = htons(port_min), hi = htons(port_max);
-	uint32_t mark = TL_CT_MARK;
-	struct nftnl_rule *r;
-	int rc;
-
-	for (int i = 0; i < a->n6; i++)
-		if ((rc = notrack_rules6(s, &a->v6[i], lo, hi)) < 0)
-			return rc;
-	/* nat_pre: data over the key: out_local 00..04, out_peer 05..09. */
-	r = nftnl_rule_alloc();
-	e_udp(r);
-	e_tuple6(r);
-	e_lookup(r, "dnat6", SET_DNAT6, NFT_REG32_00, NFT_REG32_00, 0);
-	e_imm(r, NFT_REG32_10, &mark, sizeof(mark));
-	e_ct_set(r, NFT_CT_MARK, NFT_REG32_10);
-	e_nat(r, NFPROTO_IPV6, NFT_NAT_DNAT, NFT_REG32_05, NFT_REG32_09, 0);
-	if ((rc = push_rule(s, "nat_pre", r)) < 0)
-		return rc;
-	/* nat_post: the original tuple finds the flow again: its out_local. */
-	r = nftnl_rule_alloc();
-	e_ct_get(r, NFT_CT_MARK, NFT_REG_1);
-	e_cmp(r, NFT_REG_1, NFT_CMP_EQ, &mark, sizeof(mark));
+	if (f->label) {
+		e_ct_get(r, NFT_CT_LABELS, NFT_REG32_00);
+		e_nat(r, f->nfproto, NFT_NAT_SNAT, NFT_REG32_00, NFT_REG32_01,
+		    NF_NAT_RANGE_PROTO_RANDOM);
+		return push_rule(s, "nat_post", r);
+	}
+	/* The original tuple finds the flow again: its out_local. */
 	e_ct_orig(r, NFT_CT_SRC_IP6, NFT_REG32_00);
-	e_ct_orig(r, NFT_CT_PROTO_SRC, NFT_REG32_04);
-	e_ct_orig(r, NFT_CT_DST_IP6, NFT_REG32_05);
-	e_ct_orig(r, NFT_CT_PROTO_DST, NFT_REG32_09);
-	e_lookup(r, "dnat6", SET_DNAT6, NFT_REG32_00, NFT_REG32_00, 0);
-	e_nat(r, NFPROTO_IPV6, NFT_NAT_SNAT, NFT_REG32_00, NFT_REG32_04,
+	e_ct_orig(r, NFT_CT_PROTO_SRC, f->r_sport);
+	e_ct_orig(r, NFT_CT_DST_IP6, f->r_daddr);
+	e_ct_orig(r, NFT_CT_PROTO_DST, f->r_dport);
+	e_lookup(r, f->map, f->set_id, NFT_REG32_00, f->r_data, 0);
+	e_nat(r, f->nfproto, NFT_NAT_SNAT, f->r_data, f->r_lport,
 	    NF_NAT_RANGE_PROTO_RANDOM);
 	return push_rule(s, "nat_post", r);
 }
@@ -670,26 +651,28 @@ chains(struct nft_sock *s)
 	return 0;
 }
 
-/* table ip6 trunkline, replacing or deleting the one there. */
+/* One family's table, replacing the one there (deleting it when that
+ * family has no relay address and the table is not always built). */
 static int
-table6_build(struct nft_sock *s, bool exists, uint32_t size,
-    uint16_t port_min, uint16_t port_max, const struct nft_addrs *a)
+table_build(struct nft_sock *s, const struct nft_family *f, bool exists,
+    uint32_t size, uint16_t port_min, uint16_t port_max, const void *addrs,
+    int n)
 {
-	uint32_t pair = T_IPV6 << TYPE_BITS | T_SERVICE;
+	uint32_t pair = f->type << TYPE_BITS | T_SERVICE;
 	uint32_t quad = pair << (2 * TYPE_BITS) | pair;
 	int rc;
 
-	s->fam = NFPROTO_IPV6;
+	s->fam = f->nfproto;
 	if (exists && (rc = add_table(s, NFT_MSG_DELTABLE)) < 0)
 		return rc;
-	if (a->n6 == 0)
+	if (n == 0 && !f->always)
 		return 0;
 	if ((rc = add_table(s, NFT_MSG_NEWTABLE)) < 0 ||
-	    (rc = add_set(s, "dnat6", SET_DNAT6, NFT_SET_MAP, quad,
-	    NFT_ELEM6_LEN, quad, NFT_ELEM6_LEN, size)) < 0 ||
+	    (rc = add_set(s, f->map, f->set_id, NFT_SET_MAP, quad, f->key_len,
+	    quad, f->key_len, size)) < 0 ||
 	    (rc = chains(s)) < 0)
 		return rc;
-	return rules6(s, port_min, port_max, a);
+	return rules(s, f, port_min, port_max, addrs, n);
 }
 
 int
@@ -697,25 +680,17 @@ nft_tx_table_build(struct nft_sock *s, bool exists, bool exists6,
     uint16_t port_min, uint16_t port_max, int nifaces,
     const struct nft_addrs *a)
 {
-	uint32_t service = T_SERVICE, ip = T_IPV4;
-	uint32_t pair = ip << TYPE_BITS | service;
-	uint32_t quad = pair << (2 * TYPE_BITS) | pair;
 	/* every local port of every interface can be one key */
 	uint32_t size = (uint32_t)nifaces * ((uint32_t)port_max - port_min + 1);
 	int rc;
 
 	if (size < 1024)
 		size = 1024;
-	if ((rc = table6_build(s, exists6, size, port_min, port_max, a)) < 0)
+	if ((rc = table_build(s, &fam6, exists6, size, port_min, port_max,
+	    a->v6, a->n6)) < 0)
 		return rc;
-	s->fam = NFPROTO_IPV4;
-	if ((exists && (rc = add_table(s, NFT_MSG_DELTABLE)) < 0) ||
-	    (rc = add_table(s, NFT_MSG_NEWTABLE)) < 0 ||
-	    (rc = add_set(s, "dnat4", SET_DNAT4, NFT_SET_MAP, quad, 16, quad,
-	    16, size)) < 0 ||
-	    (rc = chains(s)) < 0)
-		return rc;
-	return rules(s, port_min, port_max, a->v4, a->n4);
+	return table_build(s, &fam4, exists, size, port_min, port_max, a->v4,
+	    a->n4);
 }
 
 int

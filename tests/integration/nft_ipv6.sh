@@ -73,10 +73,6 @@ tl_relayd_start "$TL_TMP/relayd.json"
 tl_rpc_ok '{"cmd":"hello"}' "hello"
 tl_assert_json "$TL_REPLY" '.backend == "nft"' "hello: nft backend active (auto)"
 
-udp6_in() {
-	ip netns exec "$TL_NS_RELAY" awk '$1 == "Udp6InDatagrams" { print $2 }' /proc/net/snmp6
-}
-
 # offer_answer CALL IFACE_B CALLER_IP CALLEE_IP: one audio stream; sets
 # A_PORT, B_PORT, A_ADDR, B_ADDR (the relay's side of each leg).
 offer_answer() {
@@ -89,17 +85,14 @@ offer_answer() {
 	A_PORT=$(jq -r '.media[0].rtp_port' <<<"$TL_REPLY")
 	tl_log "call $call: caller <-> $A_ADDR:$A_PORT | $B_ADDR:$B_PORT <-> callee"
 }
-ep() {	# ep ADDR PORT: rtptool endpoint syntax
-	case $1 in *:*) echo "[$1]:$2" ;; *) echo "$1:$2" ;; esac
-}
 
 # ---- IPv6 caller and callee: the kernel path
 CALL=v6-1
 offer_answer "$CALL" callee6 "$TL_CALLER6" "$TL_CALLEE6"
 [ "$A_ADDR" = "$TL_RELAY_A6" ] && [ "$B_ADDR" = "$TL_RELAY_B6" ] ||
 	tl_fail "relay addresses in the SDP replies: A $A_ADDR, B $B_ADDR (want $TL_RELAY_A6, $TL_RELAY_B6)"
-A_EP=$(ep "$A_ADDR" "$A_PORT")
-B_EP=$(ep "$B_ADDR" "$B_PORT")
+A_EP=$(tl_ep "$A_ADDR" "$A_PORT")
+B_EP=$(tl_ep "$B_ADDR" "$B_PORT")
 RTCP=$((COUNT / EVERY))
 tl_sink callee_rx "$TL_NS_CALLEE" -b "[$TL_CALLEE6]:5000" -R -f "$B_EP" -S 0x1000 \
 	-e "$COUNT" --expect-rtcp "$RTCP" -p 0 -s "$SIZE" --allow-reorder -l 0.3 -t 20
@@ -125,7 +118,7 @@ tl_expect_ok caller_rx 20 "IPv6 callee -> caller across the switch: every packet
 
 # Phase 2: in the kernel. relayd's sockets see nothing; the sinks see all.
 N2=500
-UDP0=$(udp6_in)
+UDP0=$(tl_udp6_in)
 tl_sink callee_rx2 "$TL_NS_CALLEE" -b "[$TL_CALLEE6]:5000" -R -f "$B_EP" -S 0x1000 --start-seq "$COUNT" \
 	-e "$N2" --expect-rtcp $((N2 / EVERY)) -p 0 -s "$SIZE" -l 0.3 -t 20
 tl_sink caller_rx2 "$TL_NS_CALLER" -b "[$TL_CALLER6]:4000" -R -f "$A_EP" -S 0x2000 --start-seq "$COUNT" \
@@ -137,7 +130,7 @@ tl_gen callee_tx2 "$TL_NS_CALLEE" -b "[$TL_CALLEE6]:5000" -d "$B_EP" -R --rtcp-e
 for t in caller_tx2 callee_tx2; do tl_expect_ok "$t" 20 "$t"; done
 tl_expect_ok callee_rx2 20 "IPv6 kernel path caller -> callee"
 tl_expect_ok caller_rx2 20 "IPv6 kernel path callee -> caller"
-UDP1=$(udp6_in)
+UDP1=$(tl_udp6_in)
 [ "$UDP1" = "$UDP0" ] || tl_fail "relayd's sockets received $((UDP1 - UDP0)) IPv6 datagrams while the stream was in the kernel"
 tl_log "IPv6 kernel path: $((2 * (N2 + N2 / EVERY))) packets forwarded, 0 datagrams reached relayd's sockets"
 TOTAL=$((COUNT + RTCP + N2 + N2 / EVERY))
@@ -181,7 +174,7 @@ kill -KILL "$TL_RELAYD_PID"
 wait "$TL_RELAYD_PID" 2>/dev/null
 TL_RELAYD_PID=
 tl_log "relayd killed with SIGKILL"
-UDP0=$(udp6_in)
+UDP0=$(tl_udp6_in)
 tl_gen caller_tx4 "$TL_NS_CALLER" -b "[$TL_CALLER6]:4000" -d "$A_EP" -S 0x1000 --start-seq $((COUNT + N2)) \
 	-p 0 -s "$SIZE" -c "$N4" -r 300
 sleep 0.5	# part of the traffic passes with no relayd at all
@@ -189,7 +182,7 @@ mv "$TL_TMP/relayd.log" "$TL_TMP/relayd-first.log"
 tl_relayd_start "$TL_TMP/relayd.json"
 tl_expect_ok caller_tx4 20 "caller's rtpgen across the restart"
 tl_expect_ok callee_rx4 20 "IPv6 caller -> callee across kill -9 and restart: every packet, rewritten"
-[ "$(udp6_in)" = "$UDP0" ] || tl_fail "$(($(udp6_in) - UDP0)) IPv6 datagrams reached relayd's sockets during/after the restart"
+[ "$(tl_udp6_in)" = "$UDP0" ] || tl_fail "$(($(tl_udp6_in) - UDP0)) IPv6 datagrams reached relayd's sockets during/after the restart"
 grep -q "journal: restored 1 sessions (1 streams: 1 adopted in the kernel" "$TL_TMP/relayd.log" ||
 	tl_fail "the new relayd did not adopt the IPv6 stream: $(grep -E 'journal|nft' "$TL_TMP/relayd.log")"
 tl_rpc_ok "{\"cmd\":\"query\",\"call_id\":\"$CALL\"}" "query after the restart"
@@ -212,8 +205,8 @@ CALL=v64-1
 offer_answer "$CALL" callee "$TL_CALLER6" "$TL_CALLEE_IP"
 [ "$A_ADDR" = "$TL_RELAY_A6" ] && [ "$B_ADDR" = "$TL_RELAY_B_IP" ] ||
 	tl_fail "bridging: relay addresses A $A_ADDR, B $B_ADDR (want $TL_RELAY_A6, $TL_RELAY_B_IP)"
-A_EP=$(ep "$A_ADDR" "$A_PORT")
-B_EP=$(ep "$B_ADDR" "$B_PORT")
+A_EP=$(tl_ep "$A_ADDR" "$A_PORT")
+B_EP=$(tl_ep "$B_ADDR" "$B_PORT")
 NB=300
 tl_sink callee_rxb "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5000" -f "$B_EP" -S 0x3000 -e "$NB" -p 0 -s "$SIZE" -l 0.3 -t 20
 tl_sink caller_rxb "$TL_NS_CALLER" -b "[$TL_CALLER6]:4000" -f "$A_EP" -S 0x4000 -e "$NB" -p 8 -s "$SIZE" -l 0.3 -t 20

@@ -1,73 +1,18 @@
 #!/bin/bash
 #
 # nft_ipv6_timeout.sh: an IPv6 stream in the kernel (table ip6 trunkline)
-# is judged for inactivity from conntrack's counters, as an IPv4 one is:
-# media flowing twice as long as the timeout, in the kernel, keeps the
-# call alive; once it stops, a "timeout" event comes
-# with every packet counted, and the dnat6 elements and conntrack entries
-# are gone. On the parent the stream stays in userspace (IPv4-only nft
-# backend) and the check that it is in the kernel fails.
+# is judged for inactivity from conntrack's counters, as an IPv4 one is
+# (the same steps: tests/lib/nft_timeout.sh): media flowing twice as long
+# as the timeout, in the kernel, keeps the call alive; once it stops, a
+# "timeout" event comes with every packet counted, and the dnat6 elements
+# and conntrack entries are gone. On an IPv4-only nft backend the stream
+# stays in userspace and the check that it is in the kernel fails.
 #
 set -u -o pipefail
 # shellcheck source=../lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
 # shellcheck source=../lib/netns6.sh
 . "$(dirname "$0")/../lib/netns6.sh"
-
-CALL=v6-timeout
-INACTIVITY=2
-COUNT=800	# RTP per direction: 4 s at 200 pps, twice the timeout
-RTCP=80
-tl_init
-tl_netns_setup
-tl_nft_prepare
-tl_netns6_setup
-tl_relayd_config "$TL_TMP/relayd.json" ".backend = \"nft\" | .timeouts.inactivity = $INACTIVITY | .timeouts.setup = 10 |
-	.interfaces = [{name: \"caller6\", bind: \"$TL_RELAY_A6\"}, {name: \"callee6\", bind: \"$TL_RELAY_B6\"}]"
-tl_relayd_start "$TL_TMP/relayd.json"
-tl_offer_answer6 "$CALL"
-tl_spawn events - "$TL_CTL" -s "$TL_SOCK" --json events --count 1 --timeout 20
-
-tl_sink caller_rx "$TL_NS_CALLER" -b "[$TL_CALLER6]:4000" -R -f "$TL_A6_EP" \
-	-S 0x2000 -e "$COUNT" --expect-rtcp "$RTCP" --allow-reorder -t 15
-tl_sink callee_rx "$TL_NS_CALLEE" -b "[$TL_CALLEE6]:5000" -R -f "$TL_B6_EP" \
-	-S 0x1000 -e "$COUNT" --expect-rtcp "$RTCP" --allow-reorder -t 15
-tl_gen caller_tx "$TL_NS_CALLER" -b "[$TL_CALLER6]:4000" -d "$TL_A6_EP" -R \
-	-S 0x1000 -c "$COUNT" -r 200
-tl_gen callee_tx "$TL_NS_CALLEE" -b "[$TL_CALLEE6]:5000" -d "$TL_B6_EP" -R \
-	-S 0x2000 -c "$COUNT" -r 200
-tl_expect_ok caller_tx 15 "caller's rtpgen"
-tl_expect_ok callee_tx 15 "callee's rtpgen"
-T_STOP=$(tl_now_us)
-tl_expect_ok callee_rx 15 "caller -> callee"
-tl_expect_ok caller_rx 15 "callee -> caller"
-kill -0 "${TL_PID[events]}" 2>/dev/null ||
-	tl_fail "the call timed out while media flowed: $(cat "$TL_TMP/events.out")"
-tl_rpc_ok "{\"cmd\":\"query\",\"call_id\":\"$CALL\"}" "query after 4 s of media"
-tl_assert_json "$TL_REPLY" '.streams[0].path == "nft"' "the IPv6 stream is in the kernel"
-[ "$(tl_nft6_flows)" = 4 ] || tl_fail "expected 4 dnat6 elements, got $(tl_nft6_flows)"
-
-tl_reap events 20
-T_EVENT=$(tl_now_us)
-[ "$TL_RC" = 0 ] || tl_fail "no timeout event: $(cat "$TL_TMP/events.out" "$TL_TMP/events.err")"
-EV=$(grep -m1 '"event"' "$TL_TMP/events.out")
-AFTER_MS=$(((T_EVENT - T_STOP) / 1000))
-PER_LEG=$((COUNT + RTCP))
-tl_assert_json "$EV" '.event == "timeout" and .reason == "inactivity"' "an inactivity timeout event"
-# The sum is exact; each leg may be off by one (nft_timeout.sh's note).
-tl_assert_json "$EV" "[.streams[0].legs[].stats.packets] | add == 2 * $PER_LEG" \
-	"event: both legs together counted all $((2 * PER_LEG)) packets (kernel counters)"
-for leg in 0 1; do
-	tl_assert_json "$EV" ".streams[0].legs[$leg].stats | (.packets - $PER_LEG) * (.packets - $PER_LEG) <= 1 and .drops == 0" \
-		"event: leg $leg counted its $PER_LEG packets (+-1 at the switch)"
-done
-[ "$AFTER_MS" -ge $((INACTIVITY * 1000 - 500)) ] && [ "$AFTER_MS" -le $((INACTIVITY * 1000 + 3000)) ] ||
-	tl_fail "timeout ${AFTER_MS} ms after the media stopped (inactivity ${INACTIVITY}s)"
-tl_log "timeout event ${AFTER_MS} ms after the media stopped"
-[ "$(tl_nft6_flows)" = 0 ] || tl_fail "dnat6 has $(tl_nft6_flows) elements after the timeout"
-[ "$(tl_ct_ours)" = 0 ] || tl_fail "$(tl_ct_ours) conntrack entries of ours after the timeout"
-tl_rpc_err "{\"cmd\":\"query\",\"call_id\":\"$CALL\"}" not_found "query after the timeout"
-tl_relayd_stop
-ip netns exec "$TL_NS_RELAY" nft list table ip6 trunkline >/dev/null 2>&1 &&
-	tl_fail "table ip6 trunkline left after exit"
-tl_pass
+# shellcheck source=../lib/nft_timeout.sh
+. "$(dirname "$0")/../lib/nft_timeout.sh"
+nft_timeout_run 6

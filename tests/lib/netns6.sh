@@ -44,3 +44,15 @@ tl_offer_answer6() {
 	TL_A6_EP="[$TL_RELAY_A6]:$(jq -r '.media[0].rtp_port' <<<"$TL_REPLY")"
 	tl_log "call $call: caller <-> $TL_A6_EP | $TL_B6_EP <-> callee"
 }
+
+# tl_ep ADDR PORT: an endpoint as rtpgen/rtpsink take it ("[v6]:port",
+# "v4:port").
+tl_ep() {
+	case $1 in *:*) echo "[$1]:$2" ;; *) echo "$1:$2" ;; esac
+}
+
+# tl_udp6_in: IPv6 datagrams delivered to sockets in the relay ns so far
+# (netns.sh's tl_udp_in for IPv4).
+tl_udp6_in() {
+	ip netns exec "$TL_NS_RELAY" awk '$1 == "Udp6InDatagrams" { print $2 }' /proc/net/snmp6
+}

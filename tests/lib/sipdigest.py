@@ -56,22 +56,25 @@ class Client:
         self.dst, self.port, self.o = dst, port, o
         self.tcp = bool(o.get("tcp"))
         self.buf = b""
+        # IPv6 (issue 15): an address with ':' is IPv6, bracketed in URIs
+        fam = socket.AF_INET6 if ":" in src else socket.AF_INET
+        self.h = (lambda a: "[%s]" % a if ":" in a else a)
         if self.tcp:
             o.setdefault("via", "TCP")
-            self.s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.s = socket.socket(fam, socket.SOCK_STREAM)
             self.s.bind((src, 0))
             self.s.settimeout(3)
             self.s.connect((dst, port))
         else:
-            self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.s = socket.socket(fam, socket.SOCK_DGRAM)
             self.s.bind((src, 0))
-        self.src, self.lport = self.s.getsockname()
+        self.src, self.lport = self.s.getsockname()[:2]
         self.call_id = "%08x@%s" % (random.getrandbits(32), src)
         self.tag = "%08x" % random.getrandbits(32)
         self.cseq = 0
         m = o["method"]
-        self.ruri = o.get("ruri") or ("sip:441234567@%s:%d" % (dst, port) if m == "INVITE"
-                                      else "sip:%s:%d" % (dst, port))
+        self.ruri = o.get("ruri") or ("sip:441234567@%s:%d" % (self.h(dst), port) if m == "INVITE"
+                                      else "sip:%s:%d" % (self.h(dst), port))
 
     def build(self, extra, branch):
         o, m = self.o, self.o["method"]
@@ -79,15 +82,16 @@ class Client:
         tu = o.get("to_user") or (fu if m == "REGISTER" else "441234567")
         body = ""
         if m == "INVITE":
-            body = ("v=0\r\no=- 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\n"
-                    "m=audio 4000 RTP/AVP 0\r\n" % (self.src, self.src))
+            ipv = "IP6" if ":" in self.src else "IP4"
+            body = ("v=0\r\no=- 1 1 IN %s %s\r\ns=-\r\nc=IN %s %s\r\nt=0 0\r\n"
+                    "m=audio 4000 RTP/AVP 0\r\n" % (ipv, self.src, ipv, self.src))
         lines = ["%s %s SIP/2.0" % (m, self.ruri),
-                 "Via: SIP/2.0/%s %s:%d;branch=%s" % (o.get("via", "UDP"), self.src, self.lport, branch),
-                 "From: <sip:%s@%s>;tag=%s" % (fu, self.dst, self.tag),
-                 "To: <sip:%s@%s>" % (tu, self.dst),
+                 "Via: SIP/2.0/%s %s:%d;branch=%s" % (o.get("via", "UDP"), self.h(self.src), self.lport, branch),
+                 "From: <sip:%s@%s>;tag=%s" % (fu, self.h(self.dst), self.tag),
+                 "To: <sip:%s@%s>" % (tu, self.h(self.dst)),
                  "Call-ID: " + self.call_id,
                  "CSeq: %d %s" % (self.cseq, m),
-                 "Contact: <%s>" % (o.get("contact") or "sip:%s@%s:%d" % (fu, self.src, self.lport)),
+                 "Contact: <%s>" % (o.get("contact") or "sip:%s@%s:%d" % (fu, self.h(self.src), self.lport)),
                  "Max-Forwards: 70", "User-Agent: trunkline-test"]
         if m == "REGISTER":
             lines.append("Expires: 60")

@@ -106,6 +106,20 @@ test_identify(void **state)
 	assert_int_equal(source_parse("host.example", &src), -EINVAL);
 	assert_int_equal(source_parse("10.0.0.7", &src), 0);
 	assert_int_equal(src.plen, 32);
+	/* v4-mapped (issue 15): an IPv4 peer so spelt is the IPv4 peer; an
+	 * IPv6 network never takes it, an ACL so written is the IPv4 one. */
+	assert_string_equal(WHO("::ffff:10.1.2.9", 5060, TP_UDP)->name, "narrow");
+	assert_null(WHO("::ffff:11.0.0.1", 5060, TP_UDP));
+	memset(&src, 0, sizeof(src));	/* port 0, TP_ANY */
+	assert_int_equal(source_parse("::ffff:10.0.0.0/104", &src), 0);
+	assert_int_equal(src.net.ss_family, AF_INET);
+	assert_int_equal(src.plen, 8);
+	s = sa("10.200.0.1", 1);
+	assert_true(source_match(&src, (struct sockaddr *)&s, TP_UDP));
+	assert_int_equal(source_parse("::/0", &src), 0);
+	assert_false(source_match(&src, (struct sockaddr *)&s, TP_UDP));
+	s = sa("::ffff:10.200.0.1", 1);
+	assert_false(source_match(&src, (struct sockaddr *)&s, TP_UDP));
 	config_unref(c);
 }
 

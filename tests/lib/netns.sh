@@ -450,17 +450,17 @@ tl_offer_answer() {
 # ---- RTP tools ----
 
 # tl_sink NAME NS RTPSINK-ARGS...: start rtpsink and wait until its ports
-# are bound (its ready file), at most 5 s.
+# are bound (its ready file), at most 15 s (start-up on a loaded machine).
 tl_sink() {
 	local name=$1 ns=$2 deadline
 	shift 2
 	rm -f "$TL_TMP/$name.ready"
 	tl_spawn "$name" "$ns" "$TL_RTPSINK" --ready-file "$TL_TMP/$name.ready" "$@"
-	deadline=$(tl_deadline 5)
+	deadline=$(tl_deadline 15)
 	until [ -e "$TL_TMP/$name.ready" ]; do
 		kill -0 "${TL_PID[$name]}" 2>/dev/null ||
 			tl_fail "rtpsink $name exited before it was ready: $(cat "$TL_TMP/$name.err")"
-		tl_past "$deadline" && tl_fail "rtpsink $name not ready after 5s"
+		tl_past "$deadline" && tl_fail "rtpsink $name not ready after 15s"
 		sleep 0.02
 	done
 }

@@ -211,7 +211,7 @@ sip_uas() {
 		-m 1 -nostdin -timeout 60s -set mport "$SIP_CALLEE_RTP" \
 		-trace_err -error_file "$TL_TMP/$name.errors" \
 		-trace_msg -message_file "$TL_TMP/$name.msgs" "$@"
-	tl_wait_for 5 "SIPp $name to listen on $port" sip_listening "$port"
+	tl_wait_for 15 "SIPp $name to listen on $port" sip_listening "$port"
 }
 
 # sip_listening PORT: something listens there (UDP, or TCP for SIPp -t t1).
@@ -296,7 +296,7 @@ while time.time() < end:
     except socket.timeout:
         pass
 ' "$2"
-	tl_wait_for 5 "blackhole $1 on $2" sip_listening "$2"
+	tl_wait_for 15 "blackhole $1 on $2" sip_listening "$2"
 }
 
 # sip_session_ports CALLID: the relay's A-leg and B-leg RTP ports of a
@@ -337,7 +337,7 @@ sip_uas_at() {
 		-m 1 -nostdin -timeout 60s \
 		-trace_err -error_file "$TL_TMP/$name.errors" \
 		-trace_msg -message_file "$TL_TMP/$name.msgs" "$@"
-	tl_wait_for 5 "SIPp $name to listen on $ip:$port" sip_listening "$port"
+	tl_wait_for 15 "SIPp $name to listen on $ip:$port" sip_listening "$port"
 }
 
 # sip_trunks JQ-EXPR: the controller's `trunks` reply satisfies it.
@@ -368,7 +368,7 @@ sip_phone() {
 	tl_spawn "$name" - sipp -sf "$scen" -i "$ip" -p "$port" -m 1 -nostdin \
 		-timeout 30s -set mport "$SIP_CALLEE_RTP" -trace_err -error_file "$TL_TMP/$name.errors" \
 		-trace_msg -message_file "$TL_TMP/$name.msgs"
-	tl_wait_for 5 "phone $name on $ip:$port" sip_listening "$port"
+	tl_wait_for 15 "phone $name on $ip:$port" sip_listening "$port"
 }
 
 # sip_uac_from NAME SCENARIO SRC-IP SERVICE [sipp args...]: like sip_uac,

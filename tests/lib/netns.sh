@@ -319,7 +319,7 @@ tl_ping() {
 }
 
 # tl_relayd_start CONFIG: start the relay in the relay ns, log to
-# $TL_TMP/relayd.log, and wait (at most 10 s) until it answers ping.
+# $TL_TMP/relayd.log, and wait (at most 30 s) until it answers ping.
 tl_relayd_start() {
 	local conf=$1 deadline
 	TL_SOCK=${TL_SOCK:-$(jq -r .control.socket "$conf")}
@@ -327,7 +327,7 @@ tl_relayd_start() {
 		tl_fail "relayd -n rejects the config: $(cat "$TL_TMP/relayd-check.log")"
 	ip netns exec "$TL_NS_RELAY" "$TL_RELAYD" -f "$conf" -d >"$TL_TMP/relayd.out" 2>"$TL_TMP/relayd.log" &
 	TL_RELAYD_PID=$!
-	deadline=$(tl_deadline 10)
+	deadline=$(tl_deadline 30)
 	until tl_ping; do
 		if ! kill -0 "$TL_RELAYD_PID" 2>/dev/null; then
 			wait "$TL_RELAYD_PID"
@@ -335,7 +335,7 @@ tl_relayd_start() {
 			TL_RELAYD_PID=
 			tl_fail "relayd exited with status $rc before answering ping: $(tail -n 20 "$TL_TMP/relayd.log")"
 		fi
-		tl_past "$deadline" && tl_fail "relayd did not answer ping within 10s"
+		tl_past "$deadline" && tl_fail "relayd did not answer ping within 30s"
 		sleep 0.05
 	done
 	tl_log "relayd up (pid $TL_RELAYD_PID, socket $TL_SOCK)"

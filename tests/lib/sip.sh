@@ -127,7 +127,7 @@ sip_relayd_start() {
 	}' | jq "$filter" >"$conf" || tl_fail "cannot write $conf"
 	"$TL_RELAYD" -f "$conf" -d >"$TL_TMP/relayd.out" 2>"$TL_TMP/relayd.log" &
 	TL_RELAYD_PID=$!
-	tl_wait_for 10 "relayd to answer ping" tl_ping
+	tl_wait_for 30 "relayd to answer ping" tl_ping
 	tl_log "relayd up (pid $TL_RELAYD_PID)"
 }
 
@@ -174,9 +174,9 @@ sip_controller_start() {
 	"$TL_CONTROLLER" -f "$TL_TMP/controller.json" >"$TL_TMP/controller.out" 2>"$TL_TMP/controller.log" &
 	SIP_CTL_PID=$!
 	TL_PIDS+=("$SIP_CTL_PID")
-	tl_wait_for 10 "the controller to be ready" sip_ctl_ready
-	tl_wait_for 10 "the controller to answer ping" sip_ctl_ping
-	tl_wait_for 10 "the controller to connect to the relay" \
+	tl_wait_for 30 "the controller to be ready" sip_ctl_ready
+	tl_wait_for 30 "the controller to answer ping" sip_ctl_ping
+	tl_wait_for 30 "the controller to connect to the relay" \
 		grep -q 'relay r1 connected' "$TL_TMP/controller.log"
 	tl_log "controller up (pid $SIP_CTL_PID, SIP 127.0.0.1:$SIP_CTL_PORT)"
 }

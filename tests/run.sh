@@ -13,12 +13,28 @@
 #   - the protocol and SDP fuzz targets for a bounded time, if built.
 # Each test runs under timeout with its output in build/test-logs/; a
 # sanitizer report in a log fails the test even if it exited 0. One line
-# per test, then exactly "N passed, N failed, N skipped"; the exit status
-# is non-zero if anything failed.
+# per test as it finishes, then exactly "N passed, N failed, N skipped";
+# the exit status is non-zero if anything failed.
+#
+# Parallel runs: the unit tests run one after another; then up to TL_JOBS
+# scripts and fuzz targets run at once (most of a SIP or relay test is
+# waiting on timers and the network, so two at once roughly halve the
+# suite). A script and its run-also variant never run at the same time
+# (they share the script's fixed names). A script with a line
+# "# exclusive" runs alone, with nothing else running: the qemu guest
+# tests, Chromium, the bench smoke tests, and whatever is CPU-heavy or
+# timing-sensitive enough to flake next to another test. The exclusive
+# scripts run first, then the rest. A test that runs next to others must
+# not use fixed host resources: namespaces and veths named per run
+# (netns.sh), SIP and media ports from a locked slot (sip.sh), its own
+# files under $TL_TMP, nothing in the root namespace's nft, conntrack or
+# sysctls.
 #
 # Environment: TL_TEST_TIMEOUT (s, default 120; a script's own "# timeout:"
 # line may raise it), TL_FUZZ_TIME (s, default
-# 20), TL_TEST_FILTER (a regex: run only the tests whose name matches).
+# 20), TL_TEST_FILTER (a regex: run only the tests whose name matches),
+# TL_JOBS (tests at once, default 2; 1 runs everything in order, as
+# before).
 set -u -o pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,6 +51,12 @@ export LSAN_OPTIONS=exitcode=23
 # The integration scripts run the sanitizer build unless told otherwise;
 # a TL_BUILD from the caller's environment must not leak into them.
 unset TL_BUILD TL_RELAYD TL_CTL TL_RTPGEN TL_RTPSINK
+
+JOBS=${TL_JOBS:-2}
+if ! [[ $JOBS =~ ^[1-9][0-9]*$ ]]; then
+	echo "run.sh: TL_JOBS must be a positive number of tests, not '$JOBS'" >&2
+	exit 2
+fi
 
 rm -rf "$LOGS"
 mkdir -p "$LOGS"
@@ -72,13 +94,11 @@ test_timeout() {
 	fi
 }
 
-# run_test NAME CMD...: run one test and report it.
+# run_test NAME CMD...: run one test and print its report (one line, and
+# the log's tail if it failed). Returns 0 (passed), 77 (skipped) or 1.
 run_test() {
 	local name=$1 log t0 t1 rc secs reason limit
 	shift
-	if [ -n "$FILTER" ] && ! [[ $name =~ $FILTER ]]; then
-		return 0
-	fi
 	log=$(logname "$name")
 	limit=$(test_timeout "$@")
 	t0=${EPOCHREALTIME}
@@ -93,22 +113,29 @@ run_test() {
 	case $rc in
 	0)
 		echo "PASS $name (${secs}s)"
-		passed=$((passed + 1))
+		return 0
 		;;
 	77)
 		reason=$(grep -m1 -oP '^SKIP: \K.*' "$log" || tail -n 1 "$log")
 		echo "SKIP $name: ${reason:-no reason given}"
-		skipped=$((skipped + 1))
+		return 77
 		;;
-	*)
-		if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-			echo "FAIL $name (timed out after ${limit}s)"
-		else
-			echo "FAIL $name (exit status $rc, ${secs}s)"
-		fi
-		tail -n 30 "$log" | sed 's/^/    /'
-		failed=$((failed + 1))
-		;;
+	esac
+	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+		echo "FAIL $name (timed out after ${limit}s)"
+	else
+		echo "FAIL $name (exit status $rc, ${secs}s)"
+	fi
+	tail -n 30 "$log" | sed 's/^/    /'
+	return 1
+}
+
+# count RC: add a finished test (run_test's status) to the totals.
+count() {
+	case $1 in
+	0) passed=$((passed + 1)) ;;
+	77) skipped=$((skipped + 1)) ;;
+	*) failed=$((failed + 1)) ;;
 	esac
 }
 
@@ -120,16 +147,104 @@ skip_test() {
 	skipped=$((skipped + 1))
 }
 
-# Unit tests, normal and sanitizer builds.
+filtered_out() {
+	[ -n "$FILTER" ] && ! [[ $1 =~ $FILTER ]]
+}
+
+# The queue of scripts and fuzz targets: name, group (the script: its
+# variants never run at the same time), exclusive or not, the command.
+Q_NAME=()
+Q_GROUP=()
+Q_EXCL=()
+Q_CMD=()
+
+# queue NAME GROUP CMD...: a test for the scheduler below.
+queue() {
+	local name=$1 group=$2
+	shift 2
+	filtered_out "$name" && return 0
+	Q_NAME+=("$name")
+	Q_GROUP+=("$group")
+	Q_CMD+=("$(printf '%q ' "$@")")
+	if [[ $group == *.sh ]] && grep -q '^# exclusive$' "$group"; then
+		Q_EXCL+=(1)
+	else
+		Q_EXCL+=(0)
+	fi
+}
+
+# run_now I: queued test I in the foreground.
+run_now() {
+	eval "run_test $(printf '%q' "${Q_NAME[$1]}") ${Q_CMD[$1]}"
+	count $?
+}
+
+# The running background tests: pid -> queue index, group -> pid.
+declare -A RUN_IDX=()
+declare -A RUN_GROUP=()
+RESULTS=$LOGS/.reports
+mkdir -p "$RESULTS"
+
+start_job() {
+	local i=$1
+	(eval "run_test $(printf '%q' "${Q_NAME[$i]}") ${Q_CMD[$i]}") >"$RESULTS/$i" 2>&1 &
+	RUN_IDX[$!]=$i
+	RUN_GROUP[${Q_GROUP[$i]}]=$!
+}
+
+# reap_job: wait for any background test, print its report, count it.
+reap_job() {
+	local pid="" rc i
+	wait -n -p pid "${!RUN_IDX[@]}"
+	rc=$?
+	[ -n "$pid" ] && [ -n "${RUN_IDX[$pid]:-}" ] || return 0
+	i=${RUN_IDX[$pid]}
+	unset "RUN_IDX[$pid]"
+	unset "RUN_GROUP[${Q_GROUP[$i]}]"
+	cat "$RESULTS/$i"
+	count "$rc"
+}
+
+# run_queue: the exclusive tests one by one, then the others, up to JOBS
+# at once, the scripts that ask for a longer timeout first (the longest
+# tests: started early, they do not end the suite alone).
+run_queue() {
+	local i pending=() rest=()
+	for i in "${!Q_NAME[@]}"; do
+		if [ "${Q_EXCL[$i]}" = 1 ]; then
+			run_now "$i"
+		elif [ "$(test_timeout "${Q_GROUP[$i]}")" != "$TIMEOUT" ]; then
+			pending+=("$i")
+		else
+			rest+=("$i")
+		fi
+	done
+	pending+=("${rest[@]}")
+	while [ ${#pending[@]} -gt 0 ] || [ ${#RUN_IDX[@]} -gt 0 ]; do
+		for i in "${!pending[@]}"; do
+			[ ${#RUN_IDX[@]} -lt "$JOBS" ] || break
+			[ -z "${RUN_GROUP[${Q_GROUP[${pending[$i]}]}]:-}" ] || continue
+			start_job "${pending[$i]}"
+			unset "pending[$i]"
+		done
+		pending=("${pending[@]}")
+		reap_job
+	done
+}
+
+# Unit tests, normal and sanitizer builds: fast, one after another.
 for dir in build/tests build/asan/tests; do
 	found=0
 	for bin in "$dir"/test_*; do
 		[ -f "$bin" ] && [ -x "$bin" ] || continue
 		found=1
 		case $dir in
-		build/asan/*) run_test "asan/$(basename "$bin")" "$bin" ;;
-		*) run_test "unit/$(basename "$bin")" "$bin" ;;
+		build/asan/*) name="asan/$(basename "$bin")" ;;
+		*) name="unit/$(basename "$bin")" ;;
 		esac
+		filtered_out "$name" && continue
+		run_test "$name" "$bin"
+		count $?
 	done
 	[ "$found" = 1 ] || skip_test "$dir/test_*" "no unit test binaries built"
 done
@@ -139,11 +254,11 @@ done
 for script in tests/integration/*.sh; do
 	[ -f "$script" ] || continue
 	base=$(basename "$script" .sh)
-	run_test "integration/${base}[asan]" \
+	queue "integration/${base}[asan]" "$script" \
 		env TL_BUILD=build/asan TL_ARTIFACTS="$LOGS/integration_${base}_asan_.d" \
 		bash "$script"
 	if grep -q '^# run-also: build$' "$script"; then
-		run_test "integration/$base" \
+		queue "integration/$base" "$script" \
 			env TL_BUILD=build TL_ARTIFACTS="$LOGS/integration_${base}.d" \
 			bash "$script"
 	fi
@@ -155,11 +270,11 @@ for script in tests/sip/*.sh tests/kmod/*.sh tests/bench/*.sh; do
 	[ -f "$script" ] || continue
 	suite=$(basename "$(dirname "$script")")
 	base=$(basename "$script" .sh)
-	run_test "$suite/$base" \
+	queue "$suite/$base" "$script" \
 		env TL_BUILD=build TL_ARTIFACTS="$LOGS/${suite}_${base}.d" \
 		bash "$script"
 	if grep -q '^# run-also: asan$' "$script"; then
-		run_test "$suite/${base}[asan]" \
+		queue "$suite/${base}[asan]" "$script" \
 			env TL_BUILD=build/asan TL_ARTIFACTS="$LOGS/${suite}_${base}_asan_.d" \
 			bash "$script"
 	fi
@@ -169,7 +284,7 @@ done
 # (libFuzzer adds what it finds to the corpus directory it is given). A
 # crash must fail, not skip: libFuzzer exits 77 by default, our skip code.
 if [ -x build/fuzz/fuzz_proto ]; then
-	run_test fuzz/fuzz_proto bash -c '
+	queue fuzz/fuzz_proto fuzz_proto bash -c '
 		corpus=$(mktemp -d "${TMPDIR:-/tmp}/tl-corpus.XXXXXX") || exit 2
 		trap "rm -rf \"$corpus\"" EXIT
 		if [ -d tests/fuzz/corpus ]; then cp -r tests/fuzz/corpus/. "$corpus/"; fi
@@ -182,7 +297,7 @@ fi
 
 # The controller's SDP fuzz target, the same way.
 if [ -x build/fuzz/fuzz_sdp ]; then
-	run_test fuzz/fuzz_sdp bash -c '
+	queue fuzz/fuzz_sdp fuzz_sdp bash -c '
 		corpus=$(mktemp -d "${TMPDIR:-/tmp}/tl-corpus.XXXXXX") || exit 2
 		trap "rm -rf \"$corpus\"" EXIT
 		if [ -d tests/fuzz/corpus-sdp ]; then cp -r tests/fuzz/corpus-sdp/. "$corpus/"; fi
@@ -197,7 +312,7 @@ fi
 
 # relayd's STUN parser (ICE-lite on WebRTC legs), the same way.
 if [ -x build/fuzz/fuzz_stun ]; then
-	run_test fuzz/fuzz_stun bash -c '
+	queue fuzz/fuzz_stun fuzz_stun bash -c '
 		corpus=$(mktemp -d "${TMPDIR:-/tmp}/tl-corpus.XXXXXX") || exit 2
 		trap "rm -rf \"$corpus\"" EXIT
 		if [ -d tests/fuzz/corpus-stun ]; then cp -r tests/fuzz/corpus-stun/. "$corpus/"; fi
@@ -208,5 +323,7 @@ else
 	skip_test fuzz/fuzz_stun "build/fuzz/fuzz_stun not built (make fuzz needs clang)"
 fi
 
+run_queue
+rm -rf "$RESULTS"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]

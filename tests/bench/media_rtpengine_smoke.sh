@@ -1,4 +1,5 @@
 #!/bin/bash
+# exclusive
 #
 # media_rtpengine_smoke.sh: bench/media's rtpengine path with tiny counts:
 # rtpengine (userspace, --table=-1) started by hand in the bench's relay

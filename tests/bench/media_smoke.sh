@@ -1,4 +1,5 @@
 #!/bin/bash
+# exclusive
 #
 # media_smoke.sh: bench/media with tiny counts, so the benchmark never rots:
 # the namespaces come up, plain forwarding and relayd's userspace backend

@@ -1,4 +1,5 @@
 #!/bin/bash
+# exclusive
 #
 # nft_install_rate.sh: smoke run of bench/nft/install-rate.sh with tiny
 # counts, so the bench script never rots; its numbers mean nothing here.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# exclusive
 #
 # nft_pkt_cost.sh: smoke run of bench/nft/pkt-cost.sh (200 streams, one
 # repetition, 20,000 packets), so the per-packet bench keeps working; its

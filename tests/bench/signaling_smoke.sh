@@ -1,4 +1,5 @@
 #!/bin/bash
+# exclusive
 #
 # signaling_smoke.sh: bench/signaling with tiny rates (20 and 50 calls/s
 # for 1 s): every call through controller + relayd succeeds and the JSON

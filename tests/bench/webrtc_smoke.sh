@@ -1,4 +1,5 @@
 #!/bin/bash
+# exclusive
 #
 # webrtc_smoke.sh: bench/webrtc/srtp-cost.sh with tiny counts, so the
 # WebRTC cost bench never rots: webrtc_blast passes ICE and DTLS against

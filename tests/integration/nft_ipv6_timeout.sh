@@ -1,4 +1,5 @@
 #!/bin/bash
+# exclusive
 #
 # nft_ipv6_timeout.sh: an IPv6 stream in the kernel (table ip6 trunkline)
 # is judged for inactivity from conntrack's counters, as an IPv4 one is

@@ -1,4 +1,5 @@
 #!/bin/bash
+# exclusive
 #
 # nft_learning.sh: a caller behind a NAT (its SDP address, another port)
 # is learned over the window, its media flows both ways meanwhile, and

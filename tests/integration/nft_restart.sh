@@ -1,4 +1,5 @@
 #!/bin/bash
+# exclusive
 #
 # nft_restart.sh: kill -9 relayd while two calls are in the kernel (nft).
 #   - media keeps flowing, intact and rewritten, while relayd is dead and

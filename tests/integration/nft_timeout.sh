@@ -1,4 +1,5 @@
 #!/bin/bash
+# exclusive
 #
 # nft_timeout.sh: with the stream in the kernel, inactivity is judged from
 # the kernel's counters: traffic lasting longer than the inactivity

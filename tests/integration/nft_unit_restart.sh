@@ -1,4 +1,5 @@
 #!/bin/bash
+# exclusive
 #
 # nft_unit_restart.sh: relayd crashes under its shipped systemd unit
 # (etc/trunkline-relayd.service.in) with Restart=on-failure, and its calls

@@ -1,4 +1,5 @@
 #!/bin/bash
+# exclusive
 #
 # relay_control_preauth.sh: hostile TCP control clients cannot lock the
 # controller out. 300 idle TCP connections (more than the 256 connection

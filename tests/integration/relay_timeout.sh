@@ -1,4 +1,5 @@
 #!/bin/bash
+# exclusive
 #
 # relay_timeout.sh: a session whose media stops ends by itself after the
 # inactivity timeout; a subscriber gets one "timeout" event with reason

@@ -1,4 +1,5 @@
 #!/bin/bash
+# exclusive
 #
 # webrtc_chromium.sh: a real browser on a WebRTC leg. Headless Chromium
 # (Debian's, fake microphone) in the caller namespace loads a probe page

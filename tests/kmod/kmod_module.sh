@@ -1,4 +1,5 @@
 #!/bin/bash
+# exclusive
 #
 # kmod_module.sh: trunkline.ko in a qemu guest (Debian's kernel for the
 # installed headers), driven over generic netlink by tlk: load with

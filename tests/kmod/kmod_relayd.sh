@@ -1,4 +1,5 @@
 #!/bin/bash
+# exclusive
 #
 # kmod_relayd.sh: trunkline-relayd with the kmod backend, in a qemu guest
 # with trunkline.ko loaded: the relay's integration scenario across

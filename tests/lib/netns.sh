@@ -319,7 +319,7 @@ tl_ping() {
 }
 
 # tl_relayd_start CONFIG: start the relay in the relay ns, log to
-# $TL_TMP/relayd.log, and wait (at most 10 s) until it answers ping.
+# $TL_TMP/relayd.log, and wait (at most 30 s) until it answers ping.
 tl_relayd_start() {
 	local conf=$1 deadline
 	TL_SOCK=${TL_SOCK:-$(jq -r .control.socket "$conf")}
@@ -327,7 +327,7 @@ tl_relayd_start() {
 		tl_fail "relayd -n rejects the config: $(cat "$TL_TMP/relayd-check.log")"
 	ip netns exec "$TL_NS_RELAY" "$TL_RELAYD" -f "$conf" -d >"$TL_TMP/relayd.out" 2>"$TL_TMP/relayd.log" &
 	TL_RELAYD_PID=$!
-	deadline=$(tl_deadline 10)
+	deadline=$(tl_deadline 30)
 	until tl_ping; do
 		if ! kill -0 "$TL_RELAYD_PID" 2>/dev/null; then
 			wait "$TL_RELAYD_PID"
@@ -335,7 +335,7 @@ tl_relayd_start() {
 			TL_RELAYD_PID=
 			tl_fail "relayd exited with status $rc before answering ping: $(tail -n 20 "$TL_TMP/relayd.log")"
 		fi
-		tl_past "$deadline" && tl_fail "relayd did not answer ping within 10s"
+		tl_past "$deadline" && tl_fail "relayd did not answer ping within 30s"
 		sleep 0.05
 	done
 	tl_log "relayd up (pid $TL_RELAYD_PID, socket $TL_SOCK)"
@@ -450,17 +450,17 @@ tl_offer_answer() {
 # ---- RTP tools ----
 
 # tl_sink NAME NS RTPSINK-ARGS...: start rtpsink and wait until its ports
-# are bound (its ready file), at most 5 s.
+# are bound (its ready file), at most 15 s (start-up on a loaded machine).
 tl_sink() {
 	local name=$1 ns=$2 deadline
 	shift 2
 	rm -f "$TL_TMP/$name.ready"
 	tl_spawn "$name" "$ns" "$TL_RTPSINK" --ready-file "$TL_TMP/$name.ready" "$@"
-	deadline=$(tl_deadline 5)
+	deadline=$(tl_deadline 15)
 	until [ -e "$TL_TMP/$name.ready" ]; do
 		kill -0 "${TL_PID[$name]}" 2>/dev/null ||
 			tl_fail "rtpsink $name exited before it was ready: $(cat "$TL_TMP/$name.err")"
-		tl_past "$deadline" && tl_fail "rtpsink $name not ready after 5s"
+		tl_past "$deadline" && tl_fail "rtpsink $name not ready after 15s"
 		sleep 0.02
 	done
 }

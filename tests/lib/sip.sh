@@ -53,22 +53,13 @@ sip_init() {
 	[ -x "$TL_CONTROLLER" ] || tl_fail "$TL_CONTROLLER is not built"
 	tl_init
 	trap sip_teardown EXIT
-	# A slot of ten ports nobody uses, not even in TIME_WAIT (a TCP
-	# connection of an earlier run on the listen port blocks the bind).
-	local slot=$(($$ % 100)) i
-	for ((i = 0; i < 100; i++)); do
-		SIP_BASE=$((16000 + (slot + i) % 100 * 10))
-		[ -z "$(ss -Htuan "( sport >= :$SIP_BASE and sport <= :$((SIP_BASE + 9)) )" 2>/dev/null)" ] && break
-	done
+	sip_slot
 	SIP_CTL_PORT=$SIP_BASE
 	SIP_UAC_PORT=$((SIP_BASE + 1))
 	SIP_GW1_PORT=$((SIP_BASE + 2))
 	SIP_GW2_PORT=$((SIP_BASE + 3))
 	SIP_GW3_PORT=$((SIP_BASE + 4))
 	SIP_UAC2_PORT=$((SIP_BASE + 5))
-	local mslot=$(($$ % 25))
-	SIP_MEDIA_MIN=$((36000 + mslot * 40))
-	SIP_MEDIA_MAX=$((SIP_MEDIA_MIN + 19))
 	# endpoint media ports (SDP of the SIPp scripts, rtpgen/rtpsink)
 	SIP_CALLER_RTP=$((SIP_MEDIA_MIN + 20))
 	SIP_CALLEE_RTP=$((SIP_MEDIA_MIN + 30))
@@ -76,6 +67,46 @@ sip_init() {
 	SIP_CTL_SOCK=$TL_TMP/controller.sock
 	SIP_CDR=$TL_TMP/cdr.jsonl
 	tl_log "SIP ports $SIP_BASE-$((SIP_BASE + 9)), media $SIP_MEDIA_MIN-$((SIP_MEDIA_MIN + 39))"
+}
+
+# sip_ports_free LO HI: no socket of any kind on a port in LO..HI (not
+# even in TIME_WAIT: a TCP connection of an earlier run on the listen
+# port blocks the bind).
+sip_ports_free() {
+	[ -z "$(ss -Htuan "( sport >= :$1 and sport <= :$2 )" 2>/dev/null)" ]
+}
+
+# sip_slot: this test's ports, from one of 25 slots locked with flock(1)
+# in $TL_SLOTS (default /tmp/trunkline-test-slots) for the test's life:
+# tests running at once (tests/run.sh TL_JOBS, or another checkout's
+# suite on the same host) never share ports. Slot S owns media ports
+# 36000+40S..+39 (relayd's twenty, then the endpoints') and SIP slots S,
+# S+25, S+50, S+75 of ten ports each from 16000: the first without a
+# socket is taken. The lock fd is inherited by the test's daemons, which
+# the trap ends. Sets SIP_BASE, SIP_MEDIA_MIN, SIP_MEDIA_MAX.
+sip_slot() {
+	local dir=${TL_SLOTS:-/tmp/trunkline-test-slots} pass i j s fd
+	mkdir -p "$dir" || tl_fail "cannot create $dir"
+	for ((pass = 0; pass < 60; pass++)); do
+		for ((i = 0; i < 25; i++)); do
+			s=$((($$ + i) % 25))
+			exec {fd}>"$dir/slot$s.lock" || continue
+			if flock -n "$fd" && sip_ports_free $((36000 + s * 40)) $((36000 + s * 40 + 39)); then
+				for ((j = 0; j < 4; j++)); do
+					SIP_BASE=$((16000 + (s + 25 * j) * 10))
+					if sip_ports_free "$SIP_BASE" $((SIP_BASE + 9)); then
+						SIP_SLOT_FD=$fd
+						SIP_MEDIA_MIN=$((36000 + s * 40))
+						SIP_MEDIA_MAX=$((SIP_MEDIA_MIN + 19))
+						return 0
+					fi
+				done
+			fi
+			exec {fd}>&-
+		done
+		sleep 1
+	done
+	tl_fail "no free port slot in $dir after 60 s (25 tests running?)"
 }
 
 # sip_relayd_start [JQ-FILTER]: relayd on 127.0.0.1, userspace backend.
@@ -96,7 +127,7 @@ sip_relayd_start() {
 	}' | jq "$filter" >"$conf" || tl_fail "cannot write $conf"
 	"$TL_RELAYD" -f "$conf" -d >"$TL_TMP/relayd.out" 2>"$TL_TMP/relayd.log" &
 	TL_RELAYD_PID=$!
-	tl_wait_for 10 "relayd to answer ping" tl_ping
+	tl_wait_for 30 "relayd to answer ping" tl_ping
 	tl_log "relayd up (pid $TL_RELAYD_PID)"
 }
 
@@ -143,9 +174,9 @@ sip_controller_start() {
 	"$TL_CONTROLLER" -f "$TL_TMP/controller.json" >"$TL_TMP/controller.out" 2>"$TL_TMP/controller.log" &
 	SIP_CTL_PID=$!
 	TL_PIDS+=("$SIP_CTL_PID")
-	tl_wait_for 10 "the controller to be ready" sip_ctl_ready
-	tl_wait_for 10 "the controller to answer ping" sip_ctl_ping
-	tl_wait_for 10 "the controller to connect to the relay" \
+	tl_wait_for 30 "the controller to be ready" sip_ctl_ready
+	tl_wait_for 30 "the controller to answer ping" sip_ctl_ping
+	tl_wait_for 30 "the controller to connect to the relay" \
 		grep -q 'relay r1 connected' "$TL_TMP/controller.log"
 	tl_log "controller up (pid $SIP_CTL_PID, SIP 127.0.0.1:$SIP_CTL_PORT)"
 }
@@ -180,7 +211,7 @@ sip_uas() {
 		-m 1 -nostdin -timeout 60s -set mport "$SIP_CALLEE_RTP" \
 		-trace_err -error_file "$TL_TMP/$name.errors" \
 		-trace_msg -message_file "$TL_TMP/$name.msgs" "$@"
-	tl_wait_for 5 "SIPp $name to listen on $port" sip_listening "$port"
+	tl_wait_for 15 "SIPp $name to listen on $port" sip_listening "$port"
 }
 
 # sip_listening PORT: something listens there (UDP, or TCP for SIPp -t t1).
@@ -265,7 +296,7 @@ while time.time() < end:
     except socket.timeout:
         pass
 ' "$2"
-	tl_wait_for 5 "blackhole $1 on $2" sip_listening "$2"
+	tl_wait_for 15 "blackhole $1 on $2" sip_listening "$2"
 }
 
 # sip_session_ports CALLID: the relay's A-leg and B-leg RTP ports of a
@@ -306,7 +337,7 @@ sip_uas_at() {
 		-m 1 -nostdin -timeout 60s \
 		-trace_err -error_file "$TL_TMP/$name.errors" \
 		-trace_msg -message_file "$TL_TMP/$name.msgs" "$@"
-	tl_wait_for 5 "SIPp $name to listen on $ip:$port" sip_listening "$port"
+	tl_wait_for 15 "SIPp $name to listen on $ip:$port" sip_listening "$port"
 }
 
 # sip_trunks JQ-EXPR: the controller's `trunks` reply satisfies it.
@@ -337,7 +368,7 @@ sip_phone() {
 	tl_spawn "$name" - sipp -sf "$scen" -i "$ip" -p "$port" -m 1 -nostdin \
 		-timeout 30s -set mport "$SIP_CALLEE_RTP" -trace_err -error_file "$TL_TMP/$name.errors" \
 		-trace_msg -message_file "$TL_TMP/$name.msgs"
-	tl_wait_for 5 "phone $name on $ip:$port" sip_listening "$port"
+	tl_wait_for 15 "phone $name on $ip:$port" sip_listening "$port"
 }
 
 # sip_uac_from NAME SCENARIO SRC-IP SERVICE [sipp args...]: like sip_uac,

@@ -1,5 +1,4 @@
 #!/bin/bash
-# run-also: asan
 #
 # Username probing (issue 12). From a source that is no trunk, a known
 # and an unknown username must look the same: the same status codes for

@@ -43,7 +43,7 @@ secret=$(sed -n 's/.*;tlr=\([0-9a-f]*\).*/\1/p' <<<"$contact")
 
 tl_spawn sink1 - python3 "$TL_ROOT/tests/lib/sipudp.py" sink 127.0.0.1 "$SIP_GW1_PORT"
 tl_spawn sink2 - python3 "$TL_ROOT/tests/lib/sipudp.py" sink 127.0.0.1 "$SIP_GW2_PORT"
-tl_wait_for 5 "the gateway sinks" bash -c "ss -ulnH 'sport = :$SIP_GW1_PORT' | grep -q . && ss -ulnH 'sport = :$SIP_GW2_PORT' | grep -q ."
+tl_wait_for 20 "the gateway sinks" bash -c "ss -ulnH 'sport = :$SIP_GW1_PORT' | grep -q . && ss -ulnH 'sport = :$SIP_GW2_PORT' | grep -q ."
 
 tl_log "an attacker calls the contact users"
 r=$(digest send 127.0.0.6 --ruri "sip:$DDI1@127.0.0.1:$SIP_CTL_PORT" --wait 2)

@@ -39,7 +39,7 @@ tl_log "captured: $auth"
 # From now on the gateways take nothing: both are sinks.
 tl_spawn sink1 - python3 "$TL_ROOT/tests/lib/sipudp.py" sink 127.0.0.1 "$SIP_GW1_PORT"
 tl_spawn sink2 - python3 "$TL_ROOT/tests/lib/sipudp.py" sink 127.0.0.1 "$SIP_GW2_PORT"
-tl_wait_for 5 "the gateway sinks" bash -c "ss -ulnH 'sport = :$SIP_GW1_PORT' | grep -q . && ss -ulnH 'sport = :$SIP_GW2_PORT' | grep -q ."
+tl_wait_for 20 "the gateway sinks" bash -c "ss -ulnH 'sport = :$SIP_GW1_PORT' | grep -q . && ss -ulnH 'sport = :$SIP_GW2_PORT' | grep -q ."
 
 tl_log "replay with a premium request-URI"
 r=$(digest send $ATT --ruri "sip:4490012345@127.0.0.1:$SIP_CTL_PORT" --header "$auth" --wait 3)

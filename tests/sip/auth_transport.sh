@@ -22,7 +22,7 @@ digest() {
 }
 tl_spawn sink1 - python3 "$TL_ROOT/tests/lib/sipudp.py" sink 127.0.0.1 "$SIP_GW1_PORT"
 tl_spawn sink2 - python3 "$TL_ROOT/tests/lib/sipudp.py" sink 127.0.0.1 "$SIP_GW2_PORT"
-tl_wait_for 5 "the gateway sinks" bash -c "ss -ulnH 'sport = :$SIP_GW1_PORT' | grep -q . && ss -ulnH 'sport = :$SIP_GW2_PORT' | grep -q ."
+tl_wait_for 20 "the gateway sinks" bash -c "ss -ulnH 'sport = :$SIP_GW1_PORT' | grep -q . && ss -ulnH 'sport = :$SIP_GW2_PORT' | grep -q ."
 nocall='[.codes[] | select(. == 100 or . == 180 or . == 200)] == []'
 
 r=$(digest send 127.0.0.5 --via TLS --wait 1.5)

@@ -1,4 +1,5 @@
 #!/bin/bash
+# exclusive
 # timeout: 180
 #
 # Real browsers (issue 14): headless Chromium with a fake microphone loads

@@ -11,7 +11,7 @@ deleted on exit):
                         or kernel forwarding (softirq      ingress counter on e0;
                         on CPU0, in the sender's context)  app sink: rtpsink
 
-Method (see /work/shared/recipes/forwarding/FINDINGS.md, sections 2 and 5):
+Method (bench/README.md, "The per-packet metric" and "Method notes"):
   * every path is measured in every repetition, interleaved (A B C A B C),
     so that load from other users of the machine hits all paths alike;
     results are medians over repetitions, ratios are taken within one

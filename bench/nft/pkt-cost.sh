@@ -56,11 +56,18 @@ FB=$BUILD/tools/flowblast
 mkdir -p "$OUT"
 TMP=$(mktemp -d)
 P=tlpc$$
-NSS=() DRIVES=()
+NSS=() DRIVES=() FIFOS=()
+# (|| true everywhere: under set -e a failing kill or wait in the trap
+# would end it before the namespaces are deleted)
 cleanup() {
 	local d ns
-	for d in "${DRIVES[@]}"; do kill "$d" 2>/dev/null && wait "$d" 2>/dev/null; done
-	for ns in "${NSS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	for d in "${FIFOS[@]}"; do echo quit >"$d" || true; done
+	for d in "${DRIVES[@]}"; do
+		for _ in $(seq 50); do kill -0 "$d" 2>/dev/null || break; sleep 0.1; done
+		kill "$d" 2>/dev/null || true
+		wait "$d" 2>/dev/null || true
+	done
+	for ns in "${NSS[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -180,7 +187,9 @@ for spec in $SPECS; do
 	fwd_ct)
 		ip netns exec "$P-$id-r" sysctl -qw net.netfilter.nf_conntrack_acct=1
 		ip netns exec "$P-$id-r" nft -f - <<-'NFT'
-		table ip ctonly { chain fwd { type filter hook forward priority 0; policy accept; ct state invalid drop; } }
+		table ip ctonly {
+			chain ctfwd { type filter hook forward priority 0; policy accept; ct state invalid drop; }
+		}
 		NFT
 		;;
 	nft)
@@ -190,7 +199,7 @@ for spec in $SPECS; do
 		mkfifo "$TMP/in.$id"
 		exec {fd}<>"$TMP/in.$id"
 		ip netns exec "$P-$id-r" "$TMP/nftdrive" hold -n "$n" -p "$pairs" -P 2000 <"$TMP/in.$id" >"$TMP/drive.$id" 2>&1 &
-		DRIVES+=($!)
+		DRIVES+=($!) FIFOS+=("$TMP/in.$id")
 		for _ in $(seq 300); do grep -qs installed "$TMP/drive.$id" && break; sleep 0.2; done
 		grep -q installed "$TMP/drive.$id" || { cat "$TMP/drive.$id"; exit 1; }
 		;;
@@ -239,7 +248,7 @@ jq -rs --argjson rate "$RATE" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" '
 	 | if ($np | length) >= 2 then
 		($np | sort_by(split("-")[1] | tonumber)) as $s
 		| per_round($s[-1]; $s[0]) as $q
-		| "nft at \($s[-1] | split("-")[1]) streams vs \($s[0] | split("-")[1]) streams, per round: median \($q | med * 100 | round / 100), spread \($q | spread) (\($q | length) rounds; target <= 1.1)"
+		| "nft at \($s[-1] | split("-")[1]) streams vs \($s[0] | split("-")[1]) streams, per round: \(within($q)); median \($q | med * 100 | round / 100) over \($q | length) rounds (target <= 1.1)"
 	   else empty end)
 ' "$J" >"$OUT/pkt-cost.md"
 cat "$OUT/pkt-cost.md"

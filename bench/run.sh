@@ -15,7 +15,7 @@
 # Default profile: 1,000 / 10,000 / 50,000 streams, 5 interleaved
 # repetitions of 2 s (a cost run at an equal rate and a flood run each), a
 # loss-free ladder at 1,000 streams, then pkt-cost (5 rounds), offer-rate
-# (5 rounds) and the kmod guest (7 rounds): about 20 minutes on a 2-core
+# (5 rounds) and the kmod guest (5 rounds): about 20 minutes on a 2-core
 # machine. --quick: 1,000 streams, 2 repetitions of 1 s, 2 rounds
 # elsewhere (about 4 minutes). --long: 7 repetitions of 3 s.
 # Environment: BUILD (default build), BENCH_BACKENDS (default
@@ -29,11 +29,11 @@ OUTDIR=${BENCH_OUT:-bench/results}
 BACKENDS=${BENCH_BACKENDS:-userspace,nft,kmod}
 
 profile=(--streams 1000,10000,50000 --reps 5 --secs 2)
-rounds=5 kmod_rounds=7
+rounds=5 kmod_rounds=5
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) profile=(--streams 1000 --reps 2 --secs 1 --ladder-reps 1); rounds=2 kmod_rounds=2 ;;
-	--long) profile=(--streams 1000,10000,50000 --reps 7 --secs 3 --ladder-reps 3); rounds=7 kmod_rounds=9 ;;
+	--long) profile=(--streams 1000,10000,50000 --reps 7 --secs 3 --ladder-reps 3); rounds=7 kmod_rounds=7 ;;
 	--) shift; break ;;
 	*) echo "usage: bench/run.sh [--quick|--long] [-- media.py args]" >&2; exit 2 ;;
 	esac

@@ -24,8 +24,8 @@
 # Prints one "BENCH-RUN {json}" line per measurement, then "BENCH-DONE"
 # (exit 0) if every path delivered at least 99 % of what it was offered.
 ROUNDS=${1:-5}
-RATE=${2:-5000}
-SECS=${3:-3}
+RATE=${2:-200}
+SECS=${3:-4}
 FEW=${4:-1000}
 MANY=${5:-50000}
 IP=/sbin/ip
@@ -43,7 +43,7 @@ topo() {
 	$IP -n "$1-d" addr add $D/24 dev d0 && $IP -n "$1-d" link set d0 up
 	$IP -n "$1-r" addr add $RS/24 dev rs0 && $IP -n "$1-r" link set rs0 up
 	$IP -n "$1-r" addr add $RD/24 dev rd0 && $IP -n "$1-r" link set rd0 up
-	for n in s r d; do $IP -n "$1-$n" link set lo up; done
+	for x in s r d; do $IP -n "$1-$x" link set lo up; done
 	$IP -n "$1-s" route add default via $RS
 	$IP -n "$1-d" route add default via $RD
 	# static neighbours: no ARP inside a measurement
@@ -55,6 +55,9 @@ topo() {
 	}
 	NFT
 }
+
+# kmem: "SLAB+VMALLOC_KB MEMFREE_KB" from /proc/meminfo
+kmem() { awk '/^Slab:|^VmallocUsed:/ { s += $2 } /^MemFree:/ { f = $2 } END { print s, f }' /proc/meminfo; }
 
 # flows FILE DEST BASE N: one destination per line, DEST:BASE+i
 flows() { awk -v d="$2" -v b="$3" -v n="$4" 'BEGIN { for (i = 0; i < n; i++) printf "%s:%d\n", d, b + i }' >"$1"; }
@@ -70,9 +73,13 @@ for k in k1k:"$FEW" k50k:"$MANY"; do
 	id=${k%%:*} n=${k#*:}
 	topo "$id"
 	$IP netns exec "$id-r" sh -c 'echo 0 >/proc/sys/net/ipv4/ip_forward'
-	t0=$(cut -d' ' -f1 /proc/uptime)
+	t0=$(cut -d' ' -f1 /proc/uptime) m0=$(kmem)
 	$IP netns exec "$id-r" tlk bulk add "$n" $RS:$BASE $RD:30000 $D:5000 >/dev/null || exit 1
+	m1=$(kmem)
 	echo "guest-bench: $id: $n entries in $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { print b - a }') s"
+	# kernel memory the entries took: slab + vmalloc growth, and MemFree's
+	# fall (an upper bound: anything else the kernel allocated meanwhile)
+	echo "BENCH-MEM {\"path\":\"$id\",\"entries\":$n,\"slab_vmalloc_kb\":$(($(echo "$m1" | cut -d' ' -f1) - $(echo "$m0" | cut -d' ' -f1))),\"memfree_drop_kb\":$(($(echo "$m0" | cut -d' ' -f2) - $(echo "$m1" | cut -d' ' -f2)))}"
 	flows "/tmp/$id.flows" $RS $BASE "$n"
 	eval "N_$id=$n"
 done
@@ -95,7 +102,7 @@ run() {
 	k1=$(ksi_ns)
 	got=$(($(sink_count "$1") - c0))
 	sent=$(sed -n 's/.*"sent":\([0-9]*\).*/\1/p' /tmp/gen.out | tail -n 1)
-	gen=$(echo "$out" | awk '{ split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%d", ((u[1] * 60 + u[2]) + (s[1] * 60 + s[2])) * 1e9 }')
+	gen=$(echo "$out" | awk '{ split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.0f", ((u[1] * 60 + u[2]) + (s[1] * 60 + s[2])) * 1e9 }')
 	sent=${sent:-0} got=${got:-0}
 	if [ "$sent" -eq 0 ] || { [ "$1" != bh ] && [ "$got" -lt $((sent * 99 / 100)) ]; }; then bad=1; fi
 	echo "BENCH-RUN {\"path\":\"$1\",\"round\":$2,\"entries\":$n,\"rate\":$RATE,\"secs\":$SECS,\"sent\":${sent:-0},\"delivered\":${got:-0},\"gen_ns\":${gen:-0},\"ksoftirqd_ns\":$((k1 - k0))}"
@@ -114,7 +121,7 @@ while [ $r -le "$ROUNDS" ]; do
 	for id in $order; do run "$id" $r; done
 	r=$((r + 1))
 done
-for id in bh plain k1k k50k; do for n in s r d; do $IP netns del "$id-$n"; done; done
+for id in bh plain k1k k50k; do for x in s r d; do $IP netns del "$id-$x"; done; done
 [ $loaded = 1 ] && rmmod trunkline
 # every path delivered (almost) every packet it was offered: the rate was
 # below every path's loss-free rate, as the metric requires

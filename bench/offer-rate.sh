@@ -15,7 +15,7 @@
 # and interface) and RLIMIT_NOFILE is 20,000 here. Rounds of the backends are interleaved; the result per
 # backend is the median and spread over rounds, plus relayd's own CPU time
 # per stream (what the daemon could do if the client cost nothing) and
-# its RSS growth per stream.
+# its RSS growth per stream in the first round (fresh relayd).
 set -eu -o pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -109,6 +109,8 @@ jq -s --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --argjson n "$N" --argjson c
 		streams_per_s_max: (map(.streams_per_s) | max),
 		streams_per_relayd_cpu_s: (map(.streams_per_relayd_cpu_s) | med),
 		deletes_per_s: (map(.deletes_per_s) | med),
-		rss_bytes_per_stream: (map(.rss_bytes_per_stream) | med)})),
+		# memory: the first round's growth (a fresh relayd; later rounds
+		# reuse what the deletes freed)
+		rss_bytes_per_stream: (map(select(.round == 1)) | .[0].rss_bytes_per_stream)})),
 	 rounds: .}' "$TMP/rounds.jsonl" >"$OUTF"
 jq -r '.backends[] | "\(.backend): \(.streams_per_s) streams/s (\(.streams_per_s_min)-\(.streams_per_s_max)), relayd CPU allows \(.streams_per_relayd_cpu_s)/s, RSS \(.rss_bytes_per_stream) B/stream"' "$OUTF"

@@ -262,7 +262,10 @@ def headline(doc, base, png_pps, png_cpu, rel, sig=None):
     lines = ["Latest run: `%s` (%s, host %s, kernel %s, %s CPUs, commit %s%s). %s" % (
         rel(base + ".json"), doc["started"], doc["host"], doc["kernel"], doc["cpus"],
         doc["commit"], ("; " + doc["label"]) if doc.get("label") else "",
-        doc["shared_machine"][:1].upper() + doc["shared_machine"][1:] + ".")]
+        doc["shared_machine"][:1].upper() + doc["shared_machine"][1:] + ".")
+        + " **Load average at the end of the run: %s on %s CPUs** (other users of "
+        "the machine): absolute figures move with it; compare ratios within this run." % (
+            " ".join(doc.get("loadavg_at_end", [])), doc["cpus"])]
     lines += ["", "CPU per packet, every path at the same offered rate (the metric of "
               "[bench/README.md](%s)):" % rel(os.path.join(os.path.dirname(os.path.abspath(__file__)), "README.md")),
               "", cost_table(doc), "",

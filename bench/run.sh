@@ -82,7 +82,7 @@ echo "bench: offer+answer rate -> $OUTDIR/$stamp-offer-rate.json"
 if bench/offer-rate.sh -b "$BUILD" -o "$OUTDIR/$stamp-offer-rate.json" -r "$rounds" \
 	>"$OUTDIR/$stamp-offer-rate.log" 2>&1; then
 	{ echo; echo "# offer+answer through the control protocol (bench/offer-rate.sh)"; echo
-	  jq -r '.backends[] | "- relayd-\(.backend): \(.streams_per_s) streams/s end to end (spread \(.streams_per_s_min)-\(.streams_per_s_max)), relayd CPU allows \(.streams_per_relayd_cpu_s)/s, RSS \(.rss_bytes_per_stream) bytes/stream"' \
+	  jq -r '.backends[] | "- relayd-\(.backend): \(.streams_per_s) streams/s end to end (spread \(.streams_per_s_min)-\(.streams_per_s_max)), relayd CPU allows \(.streams_per_relayd_cpu_s)/s, RSS \(.rss_bytes_per_stream) bytes/stream (first round, fresh relayd)"' \
 		"$OUTDIR/$stamp-offer-rate.json"; } >>"$OUTDIR/$stamp.md"
 	rm -f "$OUTDIR/$stamp-offer-rate.log"
 else

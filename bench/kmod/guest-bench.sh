@@ -9,7 +9,8 @@
 #           sender, one veth hop and the relay's ingress, no relay step
 #   plain   the relay routes (ip_forward=1), no module entry
 #   k1k     ip_forward=0; FEW module entries, the flood spread over all
-#   k50k    the same with MANY entries (the cost at 50,000 vs 1,000)
+#   k50k    the same with MANY entries (the cost at 50,000 vs 1,000); the
+#           same FEW flows, spread over the whole table
 # Every path gets the same offered rate (RATE packets/s for SECS, rtpgen
 # paced, 172-byte RTP from 64 sockets); the sink counts and drops at its
 # ingress (nft netdev counter). Cost = CPU time of the sender process
@@ -59,8 +60,8 @@ topo() {
 # kmem: "SLAB+VMALLOC_KB MEMFREE_KB" from /proc/meminfo
 kmem() { awk '/^Slab:|^VmallocUsed:/ { s += $2 } /^MemFree:/ { f = $2 } END { print s, f }' /proc/meminfo; }
 
-# flows FILE DEST BASE N: one destination per line, DEST:BASE+i
-flows() { awk -v d="$2" -v b="$3" -v n="$4" 'BEGIN { for (i = 0; i < n; i++) printf "%s:%d\n", d, b + i }' >"$1"; }
+# flows FILE DEST BASE N [STRIDE]: one destination per line, DEST:BASE+i*STRIDE
+flows() { awk -v d="$2" -v b="$3" -v n="$4" -v s="${5:-1}" 'BEGIN { for (i = 0; i < n; i++) printf "%s:%d\n", d, b + i * s }' >"$1"; }
 
 topo bh
 $IP netns exec bh-r sh -c 'echo 1 >/proc/sys/net/ipv4/ip_forward'
@@ -75,15 +76,18 @@ for k in k1k:"$FEW" k50k:"$MANY"; do
 	$IP netns exec "$id-r" sh -c 'echo 0 >/proc/sys/net/ipv4/ip_forward'
 	t0=$(cut -d' ' -f1 /proc/uptime) m0=$(kmem)
 	$IP netns exec "$id-r" tlk bulk add "$n" $RS:$BASE $RD:30000 $D:5000 >/dev/null || exit 1
+	eval "E_$id=$n"
 	m1=$(kmem)
 	echo "guest-bench: $id: $n entries in $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { print b - a }') s"
 	# kernel memory the entries took: slab + vmalloc growth, and MemFree's
 	# fall (an upper bound: anything else the kernel allocated meanwhile)
 	echo "BENCH-MEM {\"path\":\"$id\",\"entries\":$n,\"slab_vmalloc_kb\":$(($(echo "$m1" | cut -d' ' -f1) - $(echo "$m0" | cut -d' ' -f1))),\"memfree_drop_kb\":$(($(echo "$m0" | cut -d' ' -f2) - $(echo "$m1" | cut -d' ' -f2)))}"
-	flows "/tmp/$id.flows" $RS $BASE "$n"
-	eval "N_$id=$n"
+	# FEW flows on every path (rtpgen paces each flow at >= 0.1 packets/s,
+	# and the guest carries only a few hundred packets/s): with MANY
+	# entries they are spread over the whole table (every STRIDE-th)
+	flows "/tmp/$id.flows" $RS $BASE "$FEW" $((n / FEW))
 done
-N_bh=$FEW N_plain=$FEW
+N_bh=$FEW N_plain=$FEW N_k1k=$FEW N_k50k=$FEW
 
 KSI=$(for d in /proc/[0-9]*; do case $(cat "$d/comm" 2>/dev/null) in ksoftirqd/*) echo "${d#/proc/}" ;; esac; done)
 ksi_ns() { s=0; for p in $KSI; do s=$((s + $(cut -d' ' -f1 "/proc/$p/schedstat"))); done; echo "$s"; }
@@ -93,6 +97,7 @@ sink_count() { $IP netns exec "$1-d" nft list chain netdev sink in | awk '/packe
 # run ID ROUND: one measurement, one BENCH-RUN line
 run() {
 	eval "n=\$N_$1"
+	eval "entries=\${E_$1:-$FEW}"
 	c0=$(sink_count "$1")
 	k0=$(ksi_ns)
 	# the subshell's `times`: second line = its children (rtpgen), user and sys
@@ -105,7 +110,7 @@ run() {
 	gen=$(echo "$out" | awk '{ split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.0f", ((u[1] * 60 + u[2]) + (s[1] * 60 + s[2])) * 1e9 }')
 	sent=${sent:-0} got=${got:-0}
 	if [ "$sent" -eq 0 ] || { [ "$1" != bh ] && [ "$got" -lt $((sent * 99 / 100)) ]; }; then bad=1; fi
-	echo "BENCH-RUN {\"path\":\"$1\",\"round\":$2,\"entries\":$n,\"rate\":$RATE,\"secs\":$SECS,\"sent\":${sent:-0},\"delivered\":${got:-0},\"gen_ns\":${gen:-0},\"ksoftirqd_ns\":$((k1 - k0))}"
+	echo "BENCH-RUN {\"path\":\"$1\",\"round\":$2,\"entries\":$entries,\"flows\":$n,\"rate\":$RATE,\"secs\":$SECS,\"sent\":${sent:-0},\"delivered\":${got:-0},\"gen_ns\":${gen:-0},\"ksoftirqd_ns\":$((k1 - k0))}"
 }
 
 bad=0

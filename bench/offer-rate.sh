@@ -109,7 +109,7 @@ jq -s --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --argjson n "$N" --argjson c
 		streams_per_s_max: (map(.streams_per_s) | max),
 		streams_per_relayd_cpu_s: (map(.streams_per_relayd_cpu_s) | med),
 		deletes_per_s: (map(.deletes_per_s) | med),
-		# memory: the first round's growth (a fresh relayd; later rounds
+		# memory: growth over the first round (a fresh relayd; later rounds
 		# reuse what the deletes freed)
 		rss_bytes_per_stream: (map(select(.round == 1)) | .[0].rss_bytes_per_stream)})),
 	 rounds: .}' "$TMP/rounds.jsonl" >"$OUTF"

@@ -307,46 +307,45 @@ parse(int argc, char **argv, struct opts *o)
 		usage();
 }
 
-int
-main(int argc, char **argv)
+static void
+free_conns(struct conn *cs, int n)
 {
-	struct conn cs[MAX_CONNS];
-	struct opts o;
-
-	parse(argc, argv, &o);
-	memset(cs, 0, sizeof(cs));
-	for (int i = 0; i < o.conns; i++) {
-		cs[i].fd = connect_unix(o.sock);
-		cs[i].wbuf = malloc(RBUF);
-		cs[i].rbuf = malloc(RBUF);
-		if (cs[i].fd < 0 || !cs[i].wbuf || !cs[i].rbuf)
-			return 1;
-		cs[i].first = (int)((long)o.n * i / o.conns);
-		cs[i].last = (int)((long)o.n * (i + 1) / o.conns);
+	for (int i = 0; i < n; i++) {
+		if (cs[i].fd > 0)
+			close(cs[i].fd);
+		free(cs[i].wbuf);
+		free(cs[i].rbuf);
 	}
-	for (int r = 0; r < o.rounds; r++) {
-		uint64_t c0 = proc_cpu_ns(o.pid), c1, c2;
-		long rss0 = proc_rss_kb(o.pid), rss1;
-		double t_oa = phase(&o, cs, false, r);
-		c1 = proc_cpu_ns(o.pid);
-		rss1 = proc_rss_kb(o.pid);
+}
+
+/* the rounds; 0, or 1 on any failure or error reply */
+static int
+run_rounds(const struct opts *o, struct conn *cs)
+{
+	for (int r = 0; r < o->rounds; r++) {
+		uint64_t c0 = proc_cpu_ns(o->pid), c1, c2;
+		long rss0 = proc_rss_kb(o->pid), rss1;
+		double t_oa = phase(o, cs, false, r), t_del;
+
+		c1 = proc_cpu_ns(o->pid);
+		rss1 = proc_rss_kb(o->pid);
 		if (t_oa < 0)
 			return 1;
-		double t_del = phase(&o, cs, true, r);
-		c2 = proc_cpu_ns(o.pid);
+		t_del = phase(o, cs, true, r);
+		c2 = proc_cpu_ns(o->pid);
 		if (t_del < 0)
 			return 1;
 		printf("{\"tool\":\"offerload\",\"round\":%d,\"streams\":%d,\"conns\":%d,"
 		    "\"window\":%d,\"offer_answer_s\":%.4f,\"streams_per_s\":%.0f,"
-		    "\"delete_s\":%.4f,\"deletes_per_s\":%.0f", r, o.n, o.conns, o.window,
-		    t_oa, o.n / t_oa, t_del, o.n / t_del);
-		if (o.pid > 0 && c1 > c0)
+		    "\"delete_s\":%.4f,\"deletes_per_s\":%.0f", r, o->n, o->conns, o->window,
+		    t_oa, o->n / t_oa, t_del, o->n / t_del);
+		if (o->pid > 0 && c1 > c0)
 			printf(",\"relayd_cpu_offer_answer_s\":%.4f,\"streams_per_relayd_cpu_s\":%.0f,"
 			    "\"relayd_cpu_delete_s\":%.4f", (double)(c1 - c0) / 1e9,
-			    o.n / ((double)(c1 - c0) / 1e9), (double)(c2 - c1) / 1e9);
+			    o->n / ((double)(c1 - c0) / 1e9), (double)(c2 - c1) / 1e9);
 		if (rss0 > 0 && rss1 > 0)
 			printf(",\"rss_start_kb\":%ld,\"rss_kb\":%ld,\"rss_bytes_per_stream\":%.0f",
-			    rss0, rss1, (double)(rss1 - rss0) * 1024 / o.n);
+			    rss0, rss1, (double)(rss1 - rss0) * 1024 / o->n);
 		printf(",\"errors\":%lu}\n", errors);
 		fflush(stdout);
 		if (errors) {
@@ -355,10 +354,29 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
-	for (int i = 0; i < o.conns; i++) {
-		close(cs[i].fd);
-		free(cs[i].wbuf);
-		free(cs[i].rbuf);
-	}
 	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct conn cs[MAX_CONNS];
+	struct opts o;
+	int rc = 0;
+
+	parse(argc, argv, &o);
+	memset(cs, 0, sizeof(cs));
+	for (int i = 0; i < o.conns && rc == 0; i++) {
+		cs[i].fd = connect_unix(o.sock);
+		cs[i].wbuf = malloc(RBUF);
+		cs[i].rbuf = malloc(RBUF);
+		if (cs[i].fd < 0 || !cs[i].wbuf || !cs[i].rbuf)
+			rc = 1;
+		cs[i].first = (int)((long)o.n * i / o.conns);
+		cs[i].last = (int)((long)o.n * (i + 1) / o.conns);
+	}
+	if (rc == 0)
+		rc = run_rounds(&o, cs);
+	free_conns(cs, o.conns);
+	return rc;
 }

@@ -255,3 +255,10 @@ clean: kmod-clean
 bench: all
 	scripts/install-bench-deps.sh
 	BUILD=$(BUILD) bench/run.sh $(BENCH_ARGS)
+
+# bench/offerload: the offer+answer load client (pipelined requests over
+# the control protocol; bench/offer-rate.sh runs it against relayd).
+all: $(BUILD)/tools/offerload
+$(BUILD)/tools/offerload: $(BUILD)/bench/offerload.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^

@@ -15,10 +15,11 @@ import subprocess
 import sys
 import tempfile
 
-ORDER = ["rdrop", "fwd", "relayd-kmod", "relayd-nft", "relayd-userspace", "rtpengine"]
+ORDER = ["rdrop", "fwd", "fwd_ct", "relayd-kmod", "relayd-nft", "relayd-userspace", "rtpengine"]
 DESC = {
     "rdrop": "baseline: sender + one veth hop, dropped at the relay's ingress",
-    "fwd": "plain kernel IPv4 forwarding (no rewrite): the physical limit",
+    "fwd": "plain kernel IPv4 forwarding (no rewrite), own namespaces, no relay table, no conntrack: the reference",
+    "fwd_ct": "the same with conntrack switched on (one `ct state` rule): conntrack's own cost",
     "relayd-kmod": "trunkline-relayd, kmod backend",
     "relayd-nft": "trunkline-relayd, nft backend",
     "relayd-userspace": "trunkline-relayd, userspace backend",
@@ -48,17 +49,34 @@ def streams_label(r):
     return "%d" % r["streams"]
 
 
+def cost_table(doc):
+    """The one metric (bench/README.md): equal offered rate, per-process CPU."""
+    rows = sorted(doc.get("eqrate_summary") or [],
+                  key=lambda r: (r["streams"], order_key(r["path"])))
+    if not rows:
+        return "(no equal-rate runs in this result: --rate 0 or an older result)"
+    out = ["| path | streams | offered pps | ns/pkt (median) | spread (min–max) | "
+           "vs fwd, per repetition: median (spread) | max loss at this rate | reps |",
+           "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append("| %s | %s | %s | %s | %s–%s | %s | %s%s | %d |" % (
+            r["path"], streams_label(r), kpps(r["offered_pps"]), f(r["cost_ns_pkt"]),
+            f(r["cost_ns_pkt_min"]), f(r["cost_ns_pkt_max"]), r["vs_fwd"]["text"],
+            pct(r["loss_max"]), "" if r["below_lossfree"] else
+            " (**above this path's loss-free rate: not comparable**)", r["reps"]))
+    return "\n".join(out)
+
+
 def main_table(doc):
     rows = sorted(doc["summary"], key=lambda r: (r["streams"], order_key(r["path"])))
     out = ["| path | streams | delivered pps (median, min–max) | vs fwd | loss | "
-           "relay ns/pkt | cost vs fwd | clean reps | foreign load CPU0/CPU1 | steal CPU0/CPU1 |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+           "clean reps | foreign load CPU0/CPU1 | steal CPU0/CPU1 |",
+           "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        out.append("| %s | %s | %s (%s–%s) | %s | %s | %s | %s | %d/%d | %s/%s | %s/%s |" % (
+        out.append("| %s | %s | %s (%s–%s) | %s | %s | %d/%d | %s/%s | %s/%s |" % (
             r["path"], streams_label(r), kpps(r["delivered_pps"]),
             kpps(r["delivered_pps_min"]), kpps(r["delivered_pps_max"]),
             f(r["pps_vs_fwd"], "%.2f"), pct(r["loss"]),
-            f(r["relay_ns_pkt"]), f(r["cost_vs_fwd"], "%.2f"),
             r["clean_reps"], r["reps"], pct(r["foreign_cpu0"]).replace(".00", ""),
             pct(r["foreign_cpu1"]).replace(".00", ""),
             pct(r.get("steal_cpu0")), pct(r.get("steal_cpu1"))))
@@ -165,11 +183,12 @@ def gnuplot(doc, base):
     dat_cpu = os.path.join(tmp, "cpu.dat")
     with open(dat_cpu, "w") as fh:
         fh.write("# path " + " ".join("N%d" % n for n in ns) + "\n")
+        eq = doc.get("eqrate_summary") or []
         for p in paths:
             vals = []
             for n in ns:
-                r = [x for x in rows if x["path"] == p and x["streams"] == n]
-                v = r[0]["relay_ns_pkt"] if r and r[0]["relay_ns_pkt"] is not None else None
+                r = [x for x in eq if x["path"] == p and x["streams"] == n]
+                v = r[0]["cost_ns_pkt"] if r and r[0]["cost_ns_pkt"] is not None else None
                 vals.append("%f" % v if v is not None and v > 0 else "NaN")
             fh.write("%s %s\n" % (p, " ".join(vals)))
     png_pps, png_cpu = base + "-pps.png", base + "-cpu.png"
@@ -195,7 +214,7 @@ set key outside right
 set xtics (%s)
 plot %s
 set output '%s'
-set title 'Relay CPU per forwarded packet (ns, log scale) - %s'
+set title 'CPU per packet at an equal offered rate (generator + relay + ksoftirqd, ns, log scale) - %s'
 unset logscale x
 set logscale y
 set yrange [*:*]
@@ -203,7 +222,7 @@ set xtics auto
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
-set ylabel 'relay ns/packet'
+set ylabel 'ns/packet'
 set xlabel 'path'
 set xtics rotate by -20
 plot %s
@@ -260,9 +279,16 @@ def headline(doc, base, png_pps, png_cpu, rel, sig=None, webrtc=None):
     lines = ["Latest run: `%s` (%s, host %s, kernel %s, %s CPUs, commit %s%s). %s" % (
         rel(base + ".json"), doc["started"], doc["host"], doc["kernel"], doc["cpus"],
         doc["commit"], ("; " + doc["label"]) if doc.get("label") else "",
-        doc["shared_machine"][:1].upper() + doc["shared_machine"][1:] + ".")]
-    lines += ["", main_table(doc), "",
-              "Relay ns/pkt: CPU time the relay adds per delivered packet (%s)." % doc["method"],
+        doc["shared_machine"][:1].upper() + doc["shared_machine"][1:] + ".")
+        + " **Load average at the end of the run: %s on %s CPUs** (other users of "
+        "the machine): absolute figures move with it; compare ratios within this run." % (
+            " ".join(doc.get("loadavg_at_end", [])), doc["cpus"])]
+    lines += ["", "CPU per packet, every path at the same offered rate (the metric of "
+              "[bench/README.md](%s)):" % rel(os.path.join(os.path.dirname(os.path.abspath(__file__)), "README.md")),
+              "", cost_table(doc), "",
+              "Flood: the rate each path delivers (kernel paths on veth never drop, so "
+              "this is their loss-free rate; the userspace paths' loss-free rates are "
+              "in the full tables):", "", main_table(doc), "",
               "", targets_table(doc, sig, webrtc), ""]
     if png_pps:
         lines.append("![delivered packets/s vs streams](%s)" % rel(png_pps))
@@ -309,11 +335,14 @@ def main():
               doc["checksum_offload"]),
           "relayd: `%s`%s." % (doc.get("relayd"), (" (%s)" % doc["label"]) if doc.get("label") else ""),
           "CPU accounting: %s." % doc["cpu_accounting"],
+          "Metric: %s." % doc.get("metric", "(older result: flood CPU, see its method)"),
           "Method: %s." % doc["method"],
           "Parameters: `%s`." % json.dumps(doc["params"]),
           "**Shared machine:** %s; load average at the end: %s." % (
               doc["shared_machine"], " ".join(doc["loadavg_at_end"])), "",
-          "## Flood: delivered packets/s, loss, relay CPU per packet", "",
+          "## CPU per packet at an equal offered rate (the metric, bench/README.md)", "",
+          cost_table(doc), "",
+          "## Flood: delivered packets/s and loss (each path's rate, not its cost)", "",
           main_table(doc), "",
           "Paths: " + "; ".join("`%s` %s" % (p, DESC[p]) for p in ORDER if p in DESC) + ".",
           "Ratios are medians of per-repetition ratios against `fwd` (same repetition, "

@@ -3,16 +3,21 @@
 # run.sh: what `make bench` runs. The media benchmark (bench/media), the
 # signaling benchmark (bench/signaling; skipped until the controller is
 # built), then the report: bench/results/<date>-<host>.{json,md} and
-# -pps.png/-cpu.png, the Benchmarks section of README.md, and the kernel
-# module's ratio from a qemu guest (bench/kmod, -kmod.json and a table
-# appended to the .md).
+# -pps.png/-cpu.png, the Benchmarks section of README.md; the nft backend's
+# kernel path at 1,000 vs 50,000 streams (bench/nft/pkt-cost.sh,
+# -pkt-cost.{jsonl,md}), offer+answer streams/s with the C load client
+# (bench/offer-rate.sh, -offer-rate.json), and trunkline.ko in a qemu guest
+# (bench/kmod, -kmod.json); their tables are appended to the .md. The
+# metric of every cost comparison: bench/README.md, "The per-packet metric".
 #
 #   bench/run.sh [--quick | --long] [-- extra arguments for bench/media/media.py]
 #
 # Default profile: 1,000 / 10,000 / 50,000 streams, 5 interleaved
-# repetitions of 2 s, a loss-free ladder at 1,000 streams: about 8 minutes
-# on a 2-core machine. --quick: 1,000 streams, 2 repetitions of 1 s (about
-# 1 minute). --long: 7 repetitions of 3 s (about 20 minutes).
+# repetitions of 2 s (a cost run at an equal rate and a flood run each), a
+# loss-free ladder at 1,000 streams, then pkt-cost (5 rounds), offer-rate
+# (5 rounds) and the kmod guest (5 rounds): about 20 minutes on a 2-core
+# machine. --quick: 1,000 streams, 2 repetitions of 1 s, 2 rounds
+# elsewhere (about 4 minutes). --long: 7 repetitions of 3 s.
 # Environment: BUILD (default build), BENCH_BACKENDS (default
 # userspace,nft,kmod), BENCH_OUT (results directory, default bench/results).
 set -euo pipefail
@@ -24,10 +29,11 @@ OUTDIR=${BENCH_OUT:-bench/results}
 BACKENDS=${BENCH_BACKENDS:-userspace,nft,kmod}
 
 profile=(--streams 1000,10000,50000 --reps 5 --secs 2)
+rounds=5 kmod_rounds=5
 while [ $# -gt 0 ]; do
 	case $1 in
-	--quick) profile=(--streams 1000 --reps 2 --secs 1 --ladder-reps 1) ;;
-	--long) profile=(--streams 1000,10000,50000 --reps 7 --secs 3 --ladder-reps 3) ;;
+	--quick) profile=(--streams 1000 --reps 2 --secs 1 --ladder-reps 1); rounds=2 kmod_rounds=2 ;;
+	--long) profile=(--streams 1000,10000,50000 --reps 7 --secs 3 --ladder-reps 3); rounds=7 kmod_rounds=7 ;;
 	--) shift; break ;;
 	*) echo "usage: bench/run.sh [--quick|--long] [-- media.py args]" >&2; exit 2 ;;
 	esac
@@ -38,7 +44,7 @@ if [ "$(id -u)" != 0 ]; then
 	echo "bench: needs root (network namespaces)" >&2
 	exit 1
 fi
-for b in trunkline-relayd tools/rtpgen tools/rtpsink; do
+for b in trunkline-relayd tools/rtpgen tools/rtpsink tools/flowblast tools/offerload; do
 	[ -x "$BUILD/$b" ] || { echo "bench: $BUILD/$b not built (make)" >&2; exit 1; }
 done
 
@@ -70,11 +76,34 @@ else
 fi
 python3 bench/report.py "$media" --signaling "$sig" --webrtc "$OUTDIR/$stamp-webrtc.json" \
 	--readme README.md
+# The nft backend's kernel path, 1,000 vs 50,000 streams, in one run.
+echo "bench: nft per-packet cost -> $OUTDIR/$stamp-pkt-cost.md"
+pc=$(mktemp -d)
+if bench/nft/pkt-cost.sh -b "$BUILD" -o "$pc" -r "$rounds" >"$OUTDIR/$stamp-pkt-cost.log" 2>&1; then
+	cp "$pc/pkt-cost.jsonl" "$OUTDIR/$stamp-pkt-cost.jsonl"
+	cp "$pc/pkt-cost.md" "$OUTDIR/$stamp-pkt-cost.md"
+	{ echo; cat "$pc/pkt-cost.md"; } >>"$OUTDIR/$stamp.md"
+	rm -f "$OUTDIR/$stamp-pkt-cost.log"
+else
+	echo "bench: pkt-cost failed: see $OUTDIR/$stamp-pkt-cost.log" >&2
+fi
+rm -rf "$pc"
+# Offer+answer through the control protocol (C client, pipelined).
+echo "bench: offer+answer rate -> $OUTDIR/$stamp-offer-rate.json"
+if bench/offer-rate.sh -b "$BUILD" -o "$OUTDIR/$stamp-offer-rate.json" -r "$rounds" \
+	>"$OUTDIR/$stamp-offer-rate.log" 2>&1; then
+	{ echo; echo "# offer+answer through the control protocol (bench/offer-rate.sh)"; echo
+	  jq -r '.backends[] | "- relayd-\(.backend): \(.streams_per_s) streams/s end to end (spread \(.streams_per_s_min)-\(.streams_per_s_max)), relayd CPU allows \(.streams_per_relayd_cpu_s)/s, RSS \(.rss_bytes_per_stream) bytes/stream (first round, fresh relayd)"' \
+		"$OUTDIR/$stamp-offer-rate.json"; } >>"$OUTDIR/$stamp.md"
+	rm -f "$OUTDIR/$stamp-offer-rate.log"
+else
+	echo "bench: offer-rate failed: see $OUTDIR/$stamp-offer-rate.log" >&2
+fi
 # trunkline.ko runs only in a qemu guest: its ratio to plain forwarding in
 # the same guest, appended to the results (skipped where it cannot boot).
 if [[ ,$BACKENDS, == *,kmod,* ]]; then
 	echo "bench: kmod (qemu guest) -> $OUTDIR/$stamp-kmod.json"
-	if TL_BUILD=$BUILD bench/kmod/run.sh >"$OUTDIR/$stamp-kmod.log" 2>&1; then
+	if TL_BUILD=$BUILD bench/kmod/run.sh "$kmod_rounds" >"$OUTDIR/$stamp-kmod.log" 2>&1; then
 		cp build/bench/kmod.json "$OUTDIR/$stamp-kmod.json"
 		{ echo; cat build/bench/kmod.md; } >>"$OUTDIR/$stamp.md"
 		rm -f "$OUTDIR/$stamp-kmod.log"

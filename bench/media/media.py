@@ -11,7 +11,7 @@ deleted on exit):
                         or kernel forwarding (softirq      ingress counter on e0;
                         on CPU0, in the sender's context)  app sink: rtpsink
 
-Method (see /work/shared/recipes/forwarding/FINDINGS.md, sections 2 and 5):
+Method (bench/README.md, "The per-packet metric" and "Method notes"):
   * every path is measured in every repetition, interleaved (A B C A B C),
     so that load from other users of the machine hits all paths alike;
     results are medians over repetitions, ratios are taken within one
@@ -205,8 +205,8 @@ def perf_available():
 # ---------------------------------------------------------------- topology
 
 class Topo:
-    def __init__(self, tmp):
-        tag = "tlb%dx%d" % (os.getpid(), int(time.time()) % 10000)
+    def __init__(self, tmp, suffix=""):
+        tag = "tlb%dx%d%s" % (os.getpid(), int(time.time()) % 10000, suffix)
         self.caller, self.relay, self.callee = (
             tag + "-caller", tag + "-relay", tag + "-callee")
         self.tmp = tmp
@@ -359,6 +359,8 @@ class Path:
     kind = "relay"        # "rdrop", "fwd" or "relay"
     userspace = False
     pid = None            # the relay process, if any
+    topo = None           # own namespaces (None: the bench's shared ones)
+    sinks = None
 
     def __init__(self, bench):
         self.b = bench
@@ -407,14 +409,38 @@ class RdropPath(Path):
         self.b.sinks.rdrop_off()
 
 
+CT_TABLE = """table ip tlbct {
+    chain ctfwd { type filter hook forward priority 0; policy accept; ct state invalid drop; }
+}
+"""
+
+
 class FwdPath(Path):
+    """Plain forwarding in namespaces of its own: no relay table and no
+    conntrack touch its packets (in the shared relay namespace relayd-nft's
+    table switches conntrack on for everything). fwd_ct adds one `ct state`
+    rule, as any stateful firewall would: conntrack's own cost."""
     name = "fwd"
     kind = "fwd"
+    conntrack = False
 
     def prepare(self, n):
+        if self.topo is None:
+            self.topo = Topo(self.b.tmp, "ct" if self.conntrack else "f")
+            self.b.extra_topos.append(self.topo)
+            self.topo.up()
+            self.sinks = Sinks(self.topo)
+            self.sinks.drop_on()
+            if self.conntrack:
+                self.topo.nft(self.topo.relay, CT_TABLE)
         self.n = n
         self.write_flows(["%s:%d" % (CALLEE_IP, callee_port(i)) for i in range(n)],
                          ["%s:%d" % (CALLER_IP, caller_port(i, n)) for i in range(n)])
+
+
+class FwdCtPath(FwdPath):
+    name = "fwd_ct"
+    conntrack = True
 
 
 class RelaydPath(Path):
@@ -798,6 +824,8 @@ class Bench:
         self.tmp = tempfile.mkdtemp(prefix="tl-bench-media.")
         self.topo = Topo(self.tmp)
         self.sinks = Sinks(self.topo)
+        self.extra_topos = []
+        self.eqrate = []
         ncpu = os.cpu_count() or 1
         self.gen_cpu = 0
         self.relay_cpu = 1 if ncpu > 1 else 0
@@ -822,43 +850,49 @@ class Bench:
             raise RuntimeError("latch rtpgen failed: %s %s" % (r.stdout[-300:],
                                                                r.stderr[-300:]))
 
-    def start_gen(self, path, secs, rate=None):
-        cmd = ["ip", "netns", "exec", self.topo.caller, "taskset", "-c",
+    def start_gen(self, path, secs, rate=None, spin=True):
+        cmd = ["ip", "netns", "exec", (path.topo or self.topo).caller, "taskset", "-c",
                str(self.gen_cpu), self.rtpgen, "--flow-file", path.gen_file,
                "-n", str(path.n), "-b", "%s:%d" % (CALLER_IP, CALLER_PORT0),
                "--sockets", str(caller_sockets(path.n)), "-S", str(SSRC_BASE),
                "-s", str(PKT_SIZE), "-t", "%.3f" % secs, "--max-time",
                "%.1f" % (secs + 30), "--start-seq", "1"]
         # paced: poll the clock rather than sleep, or the generator loses
-        # its CPU share to foreign load and falls short of the rate
-        cmd += ["-F"] if rate is None else ["-r", "%.6f" % (rate / path.n), "--spin"]
+        # its CPU share to foreign load and falls short of the rate (the
+        # ladder); the equal-rate cost runs sleep instead, because the
+        # generator's CPU time is part of the metric
+        if rate is None:
+            cmd += ["-F"]
+        else:
+            cmd += ["-r", "%.6f" % (rate / path.n)] + (["--spin"] if spin else [])
         return subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
 
     # -- one measurement
 
-    def measure(self, path, rep, rate=None, secs=None):
+    def measure(self, path, rep, rate=None, secs=None, spin=True):
         a = self.a
         secs = secs or a.secs
         if hasattr(path, "before_run"):
             path.before_run()
         try:
-            return self._measure(path, rep, rate, secs)
+            return self._measure(path, rep, rate, secs, spin)
         finally:
             if hasattr(path, "after_run"):
                 path.after_run()
 
-    def _measure(self, path, rep, rate, secs):
+    def _measure(self, path, rep, rate, secs, spin=True):
         a = self.a
-        _, c_start, _ = self.sinks.read(path.kind)
+        sinks = path.sinks or self.sinks
+        _, c_start, _ = sinks.read(path.kind)
         relay_stats0 = path.stats() if isinstance(path, RelaydPath) else None
-        gen = self.start_gen(path, a.warmup + secs + 0.3, rate)
+        gen = self.start_gen(path, a.warmup + secs + 0.3, rate, spin)
         wait_handler(gen, (signal.SIGUSR1, signal.SIGUSR2))
         time.sleep(a.warmup)
         # The CPU snapshots are taken together, timed themselves: under
         # foreign load this process can be descheduled between any two
         # steps, so no interval is assumed to equal another.
-        t_w0, g0, all0 = self.sinks.read(path.kind)
+        t_w0, g0, all0 = sinks.read(path.kind)
         gen.send_signal(signal.SIGUSR1)
         k0 = {c: proc_cpu_ns(p) for c, p in self.ksoftirqd.items()}
         p0, gcpu0 = proc_cpu_ns(path.pid), proc_cpu_ns(gen.pid)
@@ -870,11 +904,11 @@ class Bench:
         p1, gcpu1 = proc_cpu_ns(path.pid), proc_cpu_ns(gen.pid)
         k1 = {c: proc_cpu_ns(p) for c, p in self.ksoftirqd.items()}
         gen.send_signal(signal.SIGUSR2)
-        t_w1, g1, all1 = self.sinks.read(path.kind)
+        t_w1, g1, all1 = sinks.read(path.kind)
         out, err = gen.communicate(timeout=secs + 60)
         # What arrives after this read was queued somewhere (a userspace
         # relay's socket buffers): late, even if it is not lost.
-        _, c_gen_end, _ = self.sinks.read(path.kind)
+        _, c_gen_end, _ = sinks.read(path.kind)
         c_end, drain_s = self.drain(path, a.drain)
         try:
             g = json.loads(out.strip().splitlines()[-1])
@@ -923,6 +957,10 @@ class Bench:
         if pkts > 0:
             run["cpu0_softirq_ns_pkt"] = d0["softirq"] / pkts
             run["relay_proc_ns_pkt"] = relay_ns / pkts
+            # THE metric (bench/README.md): scheduler CPU time of the
+            # processes doing the work (generator, whose context runs the
+            # kernel path on veth; relay threads; ksoftirqd) per packet
+            run["cost_ns_pkt"] = (gen_ns + relay_ns + ksi0 + ksi1) / pkts
         if relay_stats0 is not None:
             st = path.stats()
             run["relay_drops"] = st.get("drops", 0) - relay_stats0.get("drops", 0)
@@ -934,7 +972,7 @@ class Bench:
         a userspace relay may still be emptying its socket queues (FINDINGS
         pitfall 11), and that backlog must not spill into the next run."""
         def read():
-            _, good, allc = self.sinks.read(path.kind)
+            _, good, allc = (path.sinks or self.sinks).read(path.kind)
             return allc if counter == "c_all" else good
         t0 = time.monotonic()
         last = read()
@@ -958,13 +996,14 @@ class Bench:
         # for another path forwarding its latch packets late): it would
         # show up as packets from a wrong source.
         self.drain(FwdPath(self), 0.5, limit=20.0, counter="c_all")
-        self.sinks.drop_off()
+        sinks, topo = path.sinks or self.sinks, path.topo or self.topo
+        sinks.drop_off()
         sink_out = os.path.join(self.tmp, "verify-%s.out" % path.name)
         ready = os.path.join(self.tmp, "verify-%s.ready" % path.name)
         if os.path.exists(ready):
             os.unlink(ready)
         sink = subprocess.Popen(
-            ["ip", "netns", "exec", self.topo.callee, "taskset", "-c",
+            ["ip", "netns", "exec", topo.callee, "taskset", "-c",
              str(self.relay_cpu if path.kind != "relay" else self.gen_cpu),
              self.rtpsink, "-b", CALLEE_IP, "--flow-file", path.sink_file,
              "-S", str(SSRC_BASE), "-e", str(per_stream), "--start-seq", "0",
@@ -978,8 +1017,8 @@ class Bench:
                     raise RuntimeError("rtpsink did not start: %s" %
                                        sink.stderr.read()[-300:])
                 time.sleep(0.02)
-            r = self.topo.ns_exec(
-                self.topo.caller, self.rtpgen, "--flow-file", path.gen_file,
+            r = topo.ns_exec(
+                topo.caller, self.rtpgen, "--flow-file", path.gen_file,
                 "-n", str(n), "-b", "%s:%d" % (CALLER_IP, CALLER_PORT0),
                 "--sockets", str(caller_sockets(n)), "-S", str(SSRC_BASE),
                 "-s", str(PKT_SIZE), "-c", str(per_stream),
@@ -990,7 +1029,7 @@ class Bench:
             if sink.poll() is None:
                 sink.kill()
                 sink.wait()
-            self.sinks.drop_on()
+            sinks.drop_on()
         try:
             with open(sink_out) as f:
                 s = json.loads(f.read().strip().splitlines()[-1])
@@ -1011,7 +1050,7 @@ class Bench:
     # -- the campaign
 
     def paths(self):
-        ps = [RdropPath(self), FwdPath(self)]
+        ps = [RdropPath(self), FwdPath(self), FwdCtPath(self)]
         for b in self.a.backends:
             p = RelaydPath(self, b)
             if b == "kmod" and not os.path.exists("/sys/module/trunkline"):
@@ -1086,7 +1125,21 @@ class Bench:
                         self.verify.append({"path": p.name, "streams": p.n,
                                             "ok": False, "error": str(e)})
             for rep in range(a.reps):
-                for p in active:
+                # the order rotates: no path always runs first after a set-up
+                k = rep % len(active) if active else 0
+                for p in active[k:] + active[:k]:
+                    if a.rate:
+                        try:
+                            r = self.measure(p, rep, rate=a.rate, spin=False)
+                            r["streams_label"] = n
+                            self.eqrate.append(r)
+                            log("N=%-6d rep %d %-17s at %.0f kpps offered: %5.0f ns/pkt "
+                                "(generator + relay + ksoftirqd), loss %.2f%%" % (
+                                    p.n, rep, p.name, a.rate / 1e3, r.get("cost_ns_pkt", 0),
+                                    100 * (r["loss"] or 0)))
+                        except Exception as e:
+                            log("equal-rate run %s N=%d rep %d failed: %s" % (
+                                p.name, p.n, rep, e))
                     try:
                         r = self.measure(p, rep)
                     except Exception as e:
@@ -1157,6 +1210,8 @@ class Bench:
         for attr in ("_paths",):
             pass
         self.topo.down()
+        for t in self.extra_topos:
+            t.down()
         if not self.a.keep:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -1250,6 +1305,52 @@ def summarize(bench, clean_limit):
     return rows, lossfree
 
 
+def verdict(xs):
+    """Median and spread of per-repetition ratios; a spread that covers 1
+    is noise, not a result."""
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return {"median": None, "min": None, "max": None, "text": "not measured"}
+    lo, hi, m = min(xs), max(xs), median(xs)
+    text = ("within noise (%.2f-%.2f)" % (lo, hi) if lo <= 1 <= hi and len(xs) > 1
+            else "%.2f (%.2f-%.2f)" % (m, lo, hi))
+    return {"median": m, "min": lo, "max": hi, "text": text}
+
+
+def summarize_eqrate(runs):
+    """The per-packet metric (bench/README.md): every path at the same
+    offered rate; cost = generator + relay threads + ksoftirqd scheduler
+    CPU per delivered packet; ratios against fwd within each repetition.
+    No foreign-load filter: the metric counts only our processes' time."""
+    rows = []
+    by = {}
+    for r in runs:
+        by.setdefault((r["path"], r["streams_label"]), []).append(r)
+    for (path, n), rs in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        ratios = []
+        for r in rs:
+            f = [x for x in runs if x["path"] == "fwd" and x["rep"] == r["rep"]
+                 and x["streams_label"] == n and x.get("cost_ns_pkt")]
+            if f and r.get("cost_ns_pkt") is not None:
+                ratios.append(r["cost_ns_pkt"] / f[0]["cost_ns_pkt"])
+        costs = [r.get("cost_ns_pkt") for r in rs if r.get("cost_ns_pkt") is not None]
+        loss = max((r["loss"] or 0) for r in rs)
+        rows.append({
+            "path": path, "streams": n, "streams_run": rs[0]["streams"],
+            "reps": len(rs), "offered_pps": rs[0]["rate"],
+            "sent_pps": median([r["sent_pps"] for r in rs]),
+            "cost_ns_pkt": median(costs),
+            "cost_ns_pkt_min": min(costs) if costs else None,
+            "cost_ns_pkt_max": max(costs) if costs else None,
+            "vs_fwd": verdict(ratios) if path != "fwd" else
+            {"median": 1.0, "min": 1.0, "max": 1.0, "text": "1 (reference)"},
+            "loss_max": loss,
+            "below_lossfree": loss < 0.001,
+            "foreign_cpu0": median([r["foreign_cpu0"] for r in rs]),
+        })
+    return rows
+
+
 def install_summary(install):
     """Medians over the fresh set-ups of each (path, N)."""
     by = {}
@@ -1275,11 +1376,14 @@ def install_summary(install):
     return out
 
 
-def targets(rows, lossfree, install, skipped):
+def targets(rows, lossfree, install, skipped, eq=None):
+    """Cost targets read the equal-rate rows (the one metric); the flood
+    rows only give rates."""
     def row(path, n):
-        for r in rows:
+        for r in eq or []:
             if r["path"] == path and r["streams"] == n:
-                return r
+                return dict(r, cost_vs_fwd=r["vs_fwd"]["median"],
+                            relay_ns_pkt=r["cost_ns_pkt"])
         return None
 
     def skipped_reason(path):
@@ -1351,7 +1455,9 @@ def resummarize(path, clean_limit):
     rows, lossfree = summarize(Raw, clean_limit)
     doc["summary"], doc["lossfree"] = rows, lossfree
     doc["install"] = install_summary(doc["install_runs"])
-    doc["targets"] = targets(rows, lossfree, doc["install_runs"], doc["skipped"])
+    doc["eqrate_summary"] = summarize_eqrate(doc.get("eqrate_runs", []))
+    doc["targets"] = targets(rows, lossfree, doc["install_runs"], doc["skipped"],
+                             doc["eqrate_summary"])
     with open(path, "w") as f:
         json.dump(doc, f, indent=1, default=lambda o: None)
         f.write("\n")
@@ -1370,6 +1476,9 @@ def main():
     ap.add_argument("--compare", default="rtpengine",
                     help="other relays to run side by side ('' for none)")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--rate", type=float, default=30000,
+                    help="offered packets/s of the equal-rate cost runs (the "
+                         "metric; below every path's loss-free rate); 0: none")
     ap.add_argument("--secs", type=float, default=2.0, help="measurement window")
     ap.add_argument("--warmup", type=float, default=0.5)
     ap.add_argument("--drain", type=float, default=0.5)
@@ -1451,14 +1560,19 @@ def main():
         "checksum_offload": b.topo.csum,
         "cpu_accounting": "/proc/stat ticks (USER_HZ %d) for softirq; per-thread "
                           "schedstat (ns) for processes; %s" % (HZ, perf_note),
-        "method": "interleaved repetitions, medians; relay ns/pkt = CPU0 softirq "
-                  "per delivered packet - rdrop's (same repetition) + relay process "
-                  "CPU per packet; generator on CPU%d, relays pinned to CPU%d; drop "
+        "metric": "bench/README.md, 'The per-packet metric': every path at the "
+                  "same offered rate (params.rate packets/s), scheduler CPU time of "
+                  "the generator + relay threads + ksoftirqd per delivered packet, "
+                  "ratios against fwd (own namespaces: no relay table, no "
+                  "conntrack) per repetition, median and spread (eqrate_summary); "
+                  "flood runs (summary) give each path's delivered rate only",
+        "method": "interleaved repetitions (rotating order), medians; "
+                  "generator on CPU%d, relays pinned to CPU%d; drop "
                   "sink (nft netdev ingress on the callee veth) for throughput, "
                   "rtpsink per-stream verification at a paced rate" % (
                       b.gen_cpu, b.relay_cpu),
         "params": {k: getattr(a, k) for k in (
-            "streams", "backends", "compare", "reps", "secs", "warmup", "drain",
+            "streams", "backends", "compare", "reps", "secs", "rate", "warmup", "drain",
             "ladder", "ladder_streams", "ladder_reps", "ladder_secs", "install_reps",
             "verify_rate", "verify_secs", "clean")},
         "shared_machine": "other users may load the CPUs during the run; foreign "
@@ -1473,7 +1587,9 @@ def main():
         "install": install_summary(b.install), "install_runs": b.install,
         "verify": b.verify, "runs": b.runs, "ladder": b.ladder,
     }
-    doc["targets"] = targets(rows, lossfree, b.install, b.skipped)
+    doc["eqrate_summary"] = summarize_eqrate(b.eqrate)
+    doc["eqrate_runs"] = b.eqrate
+    doc["targets"] = targets(rows, lossfree, b.install, b.skipped, doc["eqrate_summary"])
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "w") as f:
         json.dump(doc, f, indent=1, default=lambda o: None)

@@ -8,6 +8,9 @@
 # passes, the flood and loss-free runs produce numbers, and report.py turns
 # the JSON into the markdown table (and the plots when gnuplot is there).
 # rtpengine is left to media_rtpengine_smoke.sh.
+# Not timing-sensitive: it asserts that every path ran and delivered, that
+# the equal-rate metric was computed for each (fwd and fwd_ct in their own
+# namespaces), and that the tables were written; the figures are not checked.
 set -u -o pipefail
 # shellcheck source=../lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
@@ -19,7 +22,7 @@ tl_init
 
 OUT=$TL_TMP/media.json
 python3 "$TL_ROOT/bench/media/media.py" --build "$TL_BUILD" --out "$OUT" \
-	--streams 64 --reps 1 --secs 0.3 --warmup 0.2 --drain 0.2 --compare '' \
+	--streams 64 --reps 1 --secs 0.3 --warmup 0.2 --drain 0.2 --compare '' --rate 3000 \
 	--ladder 5000 --ladder-streams 64 --ladder-reps 1 --ladder-secs 0.3 \
 	--verify-rate 3200 --verify-secs 0.5 2>"$TL_TMP/media.log"
 rc=$?
@@ -30,6 +33,12 @@ for p in rdrop fwd relayd-userspace; do
 	tl_assert_json "$(cat "$OUT")" "[.summary[] | select(.path == \"$p\" and .streams == 64 and .delivered_pps > 0)] | length == 1" \
 		"$p: a flood row with delivered packets"
 done
+for p in rdrop fwd fwd_ct relayd-userspace; do
+	tl_assert_json "$(cat "$OUT")" "[.eqrate_summary[] | select(.path == \"$p\" and .streams == 64 and .offered_pps == 3000 and .cost_ns_pkt > 0)] | length == 1" \
+		"$p: an equal-rate row (the metric) with a CPU figure"
+done
+tl_assert_json "$(cat "$OUT")" '[.eqrate_summary[] | select(.path == "fwd") | .vs_fwd.text] == ["1 (reference)"]' \
+	"fwd is the reference of the metric"
 tl_assert_json "$(cat "$OUT")" '.verify as $v | [$v[] | select(.ok and .sink.received == 64 * .per_stream and .sink.bad_source == 0 and .sink.lost == 0)] | length == ($v | length) and ($v | length) >= 2' \
 	"per-stream verification: every packet of every stream, from the right source"
 tl_assert_json "$(cat "$OUT")" '[.summary[] | select(.path == "fwd") | .loss] | all(. == 0)' \
@@ -42,6 +51,7 @@ tl_assert_json "$(cat "$OUT")" '.targets | length >= 6' "targets evaluated"
 
 python3 "$TL_ROOT/bench/report.py" "$OUT" >&2 || tl_fail "report.py failed"
 grep -q '^| relayd-userspace | 64 |' "$TL_TMP/media.md" || tl_fail "no userspace row in the markdown table"
+grep -q '^| fwd_ct | 64 | 3k |' "$TL_TMP/media.md" || tl_fail "no fwd_ct row in the equal-rate table"
 if command -v gnuplot >/dev/null 2>&1; then
 	for f in media-pps.png media-cpu.png; do
 		[ -s "$TL_TMP/$f" ] || tl_fail "gnuplot did not draw $f"

@@ -22,5 +22,5 @@ if command -v sparse >/dev/null; then
 else
 	echo "tk: sparse not installed: C=2 check not run"
 fi
-tk_boot module.sh --timeout 110 || tk_fail "guest test failed (console above)"
+tk_boot module.sh --timeout 150 || tk_fail "guest test failed (console above)"
 echo "PASS: $TK_NAME"

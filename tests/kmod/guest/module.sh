@@ -223,9 +223,11 @@ check "reload: the table starts empty" sh -c 'insmod /test/trunkline.ko && [ "$(
 check "an entry, then netns b deleted with it (per-netns exit)" sh -c \
 	"$IP netns exec b tlk add 10.2.0.2:7000 10.2.0.2:7002 10.2.0.1:7004 && $IP netns del b"
 check "rmmod" rmmod trunkline
-# a tiny run of bench/kmod (loads and unloads the module itself)
-check "bench smoke: plain, kmod and kmod+rtp forward" sh -c \
-	"sh /test/bench.sh 300 1 | tee /tmp/bench.out | grep -q '^BENCH-RESULT '"
+# a tiny run of bench/kmod (loads and unloads the module itself; one
+# round, plain forwarding and 50 entries, 100 packets/s for 1 s; not
+# timing-sensitive: it checks that every path delivered, not the figures)
+check "bench smoke: plain forwarding and the module forward" sh -c \
+	"sh /test/bench.sh 1 100 1 50 200 'plain k1k' | tee /tmp/bench.out | grep -q '^BENCH-DONE'"
 cat /tmp/bench.out
 sleep 0.5
 check "kernel log: no warning, BUG or oops" kernel_clean

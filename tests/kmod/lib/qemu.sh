@@ -10,6 +10,10 @@
 # Usage: qemu.sh --kroot DIR --kver VER --test GUEST.sh [--ko F]... [--bin F]...
 #                [--file SRC:DST]... [--timeout S] [--smp N] [--mem MB]
 #                [--append "..."] [--log FILE] [--modules "m1 m2"]
+#                [--icount SHIFT]
+# --icount: the guest's clock advances with the instructions it executes
+# (2^SHIFT ns each), not with the host's time, so guest CPU times do not
+# grow when other host processes take the CPU (bench/kmod uses it).
 # --bin copies a host program to /sbin with the shared libraries ldd
 # lists, at the same paths; in the guest call such programs by absolute
 # path (busybox sh runs its own applets, e.g. its `ip`, before PATH).
@@ -17,7 +21,7 @@
 set -u -o pipefail
 
 KOS=() BINS=() FILES=() TEST="" KVER="" KROOT="" SMP=2 MEM=512 TIMEOUT=150
-APPEND="" LOG="" MODS="veth"
+APPEND="" LOG="" MODS="veth" ICOUNT=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--ko) KOS+=("$2"); shift 2 ;;
@@ -32,6 +36,7 @@ while [ $# -gt 0 ]; do
 	--append) APPEND=$2; shift 2 ;;
 	--log) LOG=$2; shift 2 ;;
 	--modules) MODS="$MODS $2"; shift 2 ;;
+	--icount) ICOUNT=(-icount "shift=$2,sleep=on"); shift 2 ;;
 	*) echo "qemu.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -143,7 +148,7 @@ t0=$SECONDS
 # -nodefaults -nic none: the guest has no network to the outside.
 # panic=-1 -no-reboot: a panic ends qemu. panic_on_warn: a WARN is a panic.
 timeout -k 5 "$TIMEOUT" qemu-system-x86_64 -nodefaults -no-user-config -nic none \
-	-display none -machine pc -accel tcg -cpu qemu64 -smp "$SMP" -m "$MEM" \
+	-display none -machine pc -accel tcg -cpu qemu64 -smp "$SMP" -m "$MEM" "${ICOUNT[@]}" \
 	-kernel "$KERNEL" -initrd "$WORK/initramfs.gz" \
 	-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic quiet loglevel=4 $APPEND" \
 	-serial stdio -no-reboot </dev/null 2>&1 | tr -d '\r' | tee -a "$LOG"

@@ -413,6 +413,15 @@ bool	 latch_expire(struct leg *, const struct latch_policy *,
 void	 latch_reset(struct leg *);
 const char *learn_rank_name(enum learn_rank);
 enum learn_rank latch_rank(const struct leg *);	/* of the peer or candidate */
+/* The ranking shared with trunkline.ko (kmod/tl_learn.h). */
+struct tl_ep;
+struct tl_learn_view;
+void	 tl_ep_of(const struct sockaddr_storage *, struct tl_ep *);
+void	 latch_view(const struct leg *, const struct latch_policy *,
+	    struct tl_learn_view *);
+/* The kernel learned src for the leg: the state latch_check would set. */
+void	 latch_learned(struct leg *, const struct sockaddr_storage *src,
+	    enum learn_rank, bool fixed, uint64_t now_ms);
 /* Both legs' peers fixed: the stream can leave userspace. */
 bool	 stream_fully_latched(const struct stream *);
 /* Where packets leaving leg `out` go for a kind; false if nowhere yet. */

@@ -520,6 +520,12 @@ struct backend_ops {
 	void		(*adopt_done)(struct relayd *, void *priv);
 	/* End of an event-loop round: commit queued changes. NULL: none. */
 	void		(*flush)(struct relayd *, void *priv);
+	/*
+	 * Both legs' SDP is in: take the stream now and learn its peers
+	 * (kmod_learn.c); 0, or -errno and it latches in userspace. NULL:
+	 * streams are offered to install once latched.
+	 */
+	int		(*learn)(struct relayd *, void *priv, struct stream *);
 };
 
 struct backend {
@@ -536,6 +542,7 @@ int	 backend_select(struct relayd *, const char *want, char *err,
 	    size_t errlen);
 void	 backend_close(struct relayd *);
 void	 backend_stream_latched(struct relayd *, struct stream *);
+void	 backend_stream_learn(struct relayd *, struct stream *);
 void	 backend_stream_remove(struct relayd *, struct stream *);
 /* Out of the backend at the end of a call: path and reason stay as the
  * call's last word on where its media went. */

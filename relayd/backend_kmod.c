@@ -644,10 +644,11 @@ on_counters(const struct nlmsghdr *h, void *arg)
 
 /* An entry is gone (module unloaded, table flushed): userspace takes over. */
 static void
-entries_lost(struct stream *st, int err)
+entries_lost(struct kmod_state *ks, struct stream *st, int err)
 {
 	if (!kmod_entry_gone(err))
 		return;		/* a passing failure: read again next time */
+	kmod_learn_forget(ks, st);
 	free(st->backend_priv);
 	st->backend_priv = NULL;
 	st->path = PATH_USERSPACE;
@@ -682,7 +683,7 @@ read_chunk(struct kmod_state *ks, struct slot *slots, int nreq)
 		return rc;
 	for (int i = 0; i < nreq; i++)
 		if (errs[i] < 0 && slots[i].st->backend_priv != NULL)
-			entries_lost(slots[i].st, errs[i]);
+			entries_lost(ks, slots[i].st, errs[i]);
 	return 0;
 }
 

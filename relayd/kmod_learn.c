@@ -366,12 +366,16 @@ acked(int rc, const int *errs, int n)
 	return rc;
 }
 
+/*
+ * Out of memory, a leg's events are not followed: the kernel still learns
+ * and relays it, relayd shows it as it last knew it.
+ */
 static void
 index_legs(struct kmod_learn *kl, const struct kmod_stream *s)
 {
 	for (int i = 0; i < s->n; i++)
-		if (s->e[i].learn && add_node(kl, &s->e[i]) < 0)
-			s->e[i].leg->learn.learning = true;	/* window fixes it */
+		if (s->e[i].learn)
+			(void)add_node(kl, &s->e[i]);
 }
 
 int

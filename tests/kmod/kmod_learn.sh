@@ -9,10 +9,10 @@
 # callee at once; after the window the source is strict, even for the
 # SDP endpoint itself. One boot.
 #
-# timeout: 300
+# timeout: 720
 set -u -o pipefail
 . "$(dirname "$0")/lib/host.sh"
 
 tk_prepare
-tk_boot learn.bash --timeout 240 || tk_fail "guest scenario failed (console above)"
+tk_boot learn.bash --timeout 600 || tk_fail "guest scenario failed (console above)"
 echo "PASS: $TK_NAME"

@@ -5,7 +5,9 @@
  *   tl_table.c    the forwarding table: RCU lookups, mutex-held changes
  *   tl_hook.c     the PRE_ROUTING hook: match, check source, rewrite, send
  *   tl_netlink.c  the generic netlink family "trunkline"
- * tl_logic.h holds the pure logic a userspace test compiles too.
+ *   tl_learn.c    endpoint learning of TL_F_LEARN entries, its events
+ * tl_logic.h and tl_learn.h hold the pure logic a userspace test compiles
+ * too.
  */
 #ifndef TL_H
 #define TL_H
@@ -20,6 +22,7 @@
 
 #include "trunkline_uapi.h"
 #include "tl_logic.h"
+#include "tl_learn.h"
 
 #define TL_HASH_BITS	14
 
@@ -62,6 +65,15 @@ struct tl_entry {
 	struct tl_rtp_state	*rtp;		/* NULL without TL_F_RTP */
 	bool			own_stats;
 	bool			own_rtp;
+	/* TL_F_LEARN: the source is learned (src_any is set, unused) */
+	struct tl_learning	*learn;
+	bool			own_learn;
+};
+
+/* What a learning entry learned so far: one writer at a time. */
+struct tl_learning {
+	spinlock_t		lock;
+	struct tl_learner	l;	/* time in jiffies */
 };
 
 /* RTP tracking state: one writer at a time, from any CPU. */
@@ -105,6 +117,15 @@ int tl_table_delete(struct tl_net *tn, const struct tl_key *key);
 unsigned int tl_table_flush(struct tl_net *tn, bool by_cookie, u64 cookie);
 void tl_entry_counters(const struct tl_entry *e, struct tl_counters *c);
 
+/* tl_learn.c */
+struct genl_info;
+struct sk_buff;
+int tl_learn_parse(struct genl_info *info, struct tl_entry *e);
+void tl_learn_carry(struct tl_entry *e, struct tl_entry *old);
+int tl_learn_fill(struct sk_buff *msg, const struct tl_entry *e);
+bool tl_learn_packet(struct net *net, struct tl_entry *e, __be32 saddr,
+		     u16 sport);
+
 /* tl_hook.c */
 int tl_hook_register(struct net *net);
 void tl_hook_unregister(struct net *net);
@@ -112,6 +133,8 @@ void tl_hook_unregister(struct net *net);
 /* tl_netlink.c */
 int tl_genl_register(void);
 void tl_genl_unregister(void);
+void *tl_genl_event_put(struct sk_buff *msg, u8 cmd);
+void tl_genl_event_send(struct net *net, struct sk_buff *msg);
 
 /* tl_main.c */
 extern unsigned int tl_net_id;

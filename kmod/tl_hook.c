@@ -179,7 +179,9 @@ static unsigned int tl_hook_v4(void *priv, struct sk_buff *skb,
 	e = tl_lookup(tl_net(state->net), &key);
 	if (!e)
 		return NF_ACCEPT;
-	if (!tl_source_ok(e, iph->saddr, ntohs(uh->source))) {
+	if (e->learn ? !tl_learn_packet(state->net, e, iph->saddr,
+					ntohs(uh->source)) :
+	    !tl_source_ok(e, iph->saddr, ntohs(uh->source))) {
 		tl_count(e, 0, true);
 		return e->flags & TL_F_MISMATCH_DROP ? NF_DROP : NF_ACCEPT;
 	}

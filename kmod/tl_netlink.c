@@ -36,6 +36,10 @@ static const struct nla_policy tl_policy[TL_A_MAX + 1] = {
 	[TL_A_SRC_ADDR6]	= NLA_POLICY_EXACT_LEN(16),
 	[TL_A_OUT_SADDR6]	= NLA_POLICY_EXACT_LEN(16),
 	[TL_A_OUT_DADDR6]	= NLA_POLICY_EXACT_LEN(16),
+	[TL_A_SDP_ADDR4]	= { .type = NLA_BE32 },
+	[TL_A_SDP_PORT]		= NLA_POLICY_MIN(NLA_U16, 1),
+	/* 1..60000, checked in tl_learn_parse: a policy range is s16 in 6.1 */
+	[TL_A_LEARN_WINDOW_MS]	= { .type = NLA_U32 },
 	/* the counters are reply-only: a request carrying one is refused */
 };
 
@@ -123,7 +127,7 @@ static int tl_parse_entry(struct net *net, struct genl_info *info,
 	}
 	if (tb[TL_A_COOKIE])
 		e->cookie = nla_get_u64(tb[TL_A_COOKIE]);
-	return 0;
+	return tl_learn_parse(info, e);
 }
 
 static int tl_cmd_add(struct sk_buff *skb, struct genl_info *info)
@@ -203,6 +207,8 @@ static int tl_fill(struct sk_buff *msg, const struct tl_entry *e, u32 portid,
 	      nla_put_u16(msg, TL_A_SRC_PORT, e->src_port))))
 		goto err_cancel;
 	if ((e->flags & TL_F_DSCP) && nla_put_u8(msg, TL_A_DSCP, e->dscp))
+		goto err_cancel;
+	if (tl_learn_fill(msg, e))
 		goto err_cancel;
 	if (c.seen) {
 		unsigned long idle = jiffies - c.last;
@@ -342,6 +348,11 @@ static const struct genl_small_ops tl_genl_ops[] = {
 	},
 };
 
+/* Joining needs CAP_NET_ADMIN: the events name the peers of calls. */
+static const struct genl_multicast_group tl_mcgrps[] = {
+	{ .name = TL_MCGRP_LEARN, .flags = GENL_MCAST_CAP_NET_ADMIN },
+};
+
 static struct genl_family tl_genl_family __ro_after_init = {
 	.name		= TL_GENL_NAME,
 	.version	= TL_GENL_VERSION,
@@ -352,10 +363,24 @@ static struct genl_family tl_genl_family __ro_after_init = {
 	.module		= THIS_MODULE,
 	.small_ops	= tl_genl_ops,
 	.n_small_ops	= ARRAY_SIZE(tl_genl_ops),
+	.mcgrps		= tl_mcgrps,
+	.n_mcgrps	= ARRAY_SIZE(tl_mcgrps),
 	/* every op is strict: reserved header bits and unknown attributes
 	 * are refused (6.1 requires new families to say so) */
 	.resv_start_op	= TL_CMD_ADD,
 };
+
+/* An event's header (tl_learn.c builds the rest). */
+void *tl_genl_event_put(struct sk_buff *msg, u8 cmd)
+{
+	return genlmsg_put(msg, 0, 0, &tl_genl_family, 0, cmd);
+}
+
+/* To the "learn" group of net; nobody listening is no error. */
+void tl_genl_event_send(struct net *net, struct sk_buff *msg)
+{
+	genlmsg_multicast_netns(&tl_genl_family, net, msg, 0, 0, GFP_ATOMIC);
+}
 
 int tl_genl_register(void)
 {

@@ -108,6 +108,8 @@ void tl_entry_free(struct tl_entry *e)
 		free_percpu(e->stats);
 	if (e->own_rtp)
 		kfree(e->rtp);
+	if (e->own_learn)
+		kfree(e->learn);
 	kfree(e);
 }
 
@@ -137,6 +139,7 @@ int tl_table_insert(struct tl_net *tn, struct tl_entry *e)
 			e->rtp = old->rtp;
 			old->own_rtp = false;
 		}
+		tl_learn_carry(e, old);
 		hlist_replace_rcu(&old->node, &e->node);
 		call_rcu(&old->rcu, tl_entry_free_rcu);
 		goto out;

@@ -27,6 +27,9 @@ enum tl_cmd {
 	TL_CMD_DEL,	/* by key */
 	TL_CMD_GET,	/* doit: one entry by key; dumpit: all, with counters */
 	TL_CMD_FLUSH,	/* all entries, or those with TL_A_COOKIE */
+	/* event on TL_MCGRP_LEARN: a learning entry took a source (key,
+	 * COOKIE, SRC_ADDR4/SRC_PORT, LEARN_RANK, LEARN_STATE) */
+	TL_CMD_LEARNED,
 	__TL_CMD_MAX,
 };
 #define TL_CMD_MAX (__TL_CMD_MAX - 1)
@@ -62,6 +65,12 @@ enum tl_attr {
 	TL_A_OUT_SADDR6,
 	TL_A_OUT_DADDR6,
 	TL_A_COUNT,		/* u32: FLUSH reply: entries removed */
+	/* endpoint learning (TL_F_LEARN, kmod/tl_learn.h) */
+	TL_A_SDP_ADDR4,		/* be32: the leg's SDP address */
+	TL_A_SDP_PORT,		/* u16: the leg's SDP port */
+	TL_A_LEARN_WINDOW_MS,	/* u32: from the first candidate, 1..60000 */
+	TL_A_LEARN_RANK,	/* u8, replies/events: enum tl_rank of SRC */
+	TL_A_LEARN_STATE,	/* u8, replies/events: enum tl_learn_state */
 	__TL_A_MAX,
 };
 #define TL_A_MAX (__TL_A_MAX - 1)
@@ -72,7 +81,20 @@ enum tl_flags {
 	TL_F_MISMATCH_DROP	= 1u << 0,
 	TL_F_DSCP		= 1u << 1,	/* set TL_A_DSCP on output */
 	TL_F_RTP		= 1u << 2,	/* track SSRC/sequence, count loss */
-	TL_F_ALL		= (1u << 3) - 1,
+	/* Learn the source in the kernel: SRC_* is only the first
+	 * candidate (or absent); SDP_ADDR4/SDP_PORT and LEARN_WINDOW_MS
+	 * are required. Each source taken is multicast (TL_CMD_LEARNED). */
+	TL_F_LEARN		= 1u << 3,
+	TL_F_ALL		= (1u << 4) - 1,
+};
+
+/* The multicast group of TL_CMD_LEARNED (needs CAP_NET_ADMIN to join). */
+#define TL_MCGRP_LEARN		"learn"
+
+enum tl_learn_state {
+	TL_LEARN_OPEN,		/* nothing taken yet */
+	TL_LEARN_LEARNING,	/* a candidate; the window is open */
+	TL_LEARN_FIXED,		/* the peer: strict source from now on */
 };
 
 #endif

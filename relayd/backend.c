@@ -105,6 +105,26 @@ backend_stream_latched(struct relayd *rd, struct stream *st)
 	}
 }
 
+/* Both SDPs are in: a backend that learns in the kernel takes it now. */
+void
+backend_stream_learn(struct relayd *rd, struct stream *st)
+{
+	const struct backend_ops *ops = rd->backend.ops;
+
+	if (ops == NULL || ops->learn == NULL || st->path == PATH_KERNEL ||
+	    stream_has_webrtc(st))
+		return;
+	if (stream_fully_latched(st)) {
+		backend_stream_latched(rd, st);
+		return;
+	}
+	if (ops->learn(rd, rd->backend.priv, st) == 0) {
+		st->path = PATH_KERNEL;
+		rlog(rd, LL_DEBUG, "call %s stream %d learning in %s",
+		    st->session->call_id, st->index, ops->name);
+	}
+}
+
 void
 backend_stream_release(struct relayd *rd, struct stream *st)
 {

@@ -44,42 +44,14 @@
 
 #include "relayd.h"
 #include "trunkline_uapi.h"
+#include "backend_kmod.h"
 
-#define KMOD_MAX_ENTRIES	4	/* per stream */
-#define KMOD_CHUNK		64	/* requests per sendto: replies fit rcvbuf */
 #define KMOD_RESYNC_MS		1000	/* a full sync reads a stream at most this often */
 #define KMOD_STALE_RETRY_MS	1000	/* between deletes of stale entries */
 
-struct kmod_state {
-	struct mnl_socket	*nl;
-	uint16_t		 family;
-	uint32_t		 seq;
-	char			*buf;		/* one chunk of requests */
-	size_t			 buflen;
-	struct kstale		 stale;		/* removals not acknowledged */
-	uint64_t		 stale_retry_ms;
-};
-
-/* What one kernel entry is, and what was last read from it. */
-struct kentry {
-	struct leg		*leg;		/* the leg whose port receives */
-	uint32_t		 laddr, saddr, osaddr, odaddr;	/* network order */
-	uint16_t		 lport, sport, osport, odport;	/* host order */
-	bool			 rtp;
-	uint64_t		 packets, bytes, lost;		/* last read */
-};
-
-struct kmod_stream {
-	struct kentry		 e[KMOD_MAX_ENTRIES];
-	int			 n;
-	uint64_t		 cookie;
-	uint64_t		 lost_base[2];	/* userspace loss at install, per side */
-	uint64_t		 read_ms;
-};
-
 /* ---- netlink plumbing ---- */
 
-static struct nlmsghdr *
+struct nlmsghdr *
 put_req(struct kmod_state *ks, char *buf, uint8_t cmd, uint16_t flags)
 {
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -94,7 +66,6 @@ put_req(struct kmod_state *ks, char *buf, uint8_t cmd, uint16_t flags)
 	return nlh;
 }
 
-typedef void (*reply_fn)(const struct nlmsghdr *, void *);
 
 /*
  * Send a batch of nreq requests whose sequence numbers are first..first+
@@ -102,7 +73,7 @@ typedef void (*reply_fn)(const struct nlmsghdr *, void *);
  * given, receives request i's status. Returns 0, or -errno if the
  * exchange itself failed.
  */
-static int
+int
 exchange(struct kmod_state *ks, const void *req, size_t len, uint32_t first,
     int nreq, int *errs, reply_fn fn, void *arg)
 {
@@ -182,6 +153,7 @@ kmod_free(struct kmod_state *ks)
 {
 	if (ks->nl != NULL)
 		mnl_socket_close(ks->nl);
+	kmod_learn_close(ks);
 	kstale_free(&ks->stale);
 	free(ks->buf);
 	free(ks);
@@ -230,6 +202,10 @@ kmod_open(struct relayd *rd, void **priv, char *reason, size_t len)
 		    strerror(-rc), rc == -EPERM ? " (needs CAP_NET_ADMIN)" : "");
 		goto err;
 	}
+	if ((rc = kmod_learn_open(rd, ks)) < 0)	/* an older module */
+		rlog(rd, LL_NOTICE, "kmod: endpoint learning stays in userspace "
+		    "(streams enter trunkline.ko once latched): %s",
+		    strerror(-rc));
 	*priv = ks;
 	return 0;
 
@@ -258,7 +234,7 @@ kmod_close(struct relayd *rd, void *priv)
 
 /* ---- what a stream becomes ---- */
 
-static int
+int
 ipv4_of(const struct sockaddr_storage *ss, uint32_t *addr, uint16_t *port)
 {
 	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
@@ -271,7 +247,7 @@ ipv4_of(const struct sockaddr_storage *ss, uint32_t *addr, uint16_t *port)
 	return 0;
 }
 
-static uint64_t
+uint64_t
 stream_cookie(const struct stream *st)
 {
 	uint64_t h = 1469598103934665603ull;	/* FNV-1a */
@@ -282,7 +258,7 @@ stream_cookie(const struct stream *st)
 }
 
 /* Entry for packets received on leg `in` (kind k), sent out of the other. */
-static int
+int
 plan_entry(const struct relayd *rd, const struct stream *st,
     enum leg_side side, enum sock_kind k, struct kentry *e)
 {
@@ -353,7 +329,7 @@ plan_stream(const struct relayd *rd, const struct stream *st,
 	return 0;
 }
 
-static void
+void
 put_key(struct nlmsghdr *nlh, const struct kentry *e)
 {
 	mnl_attr_put_u8(nlh, TL_A_FAMILY, AF_INET);
@@ -367,17 +343,27 @@ put_add(struct kmod_state *ks, char *buf, const struct kentry *e,
     uint64_t cookie)
 {
 	struct nlmsghdr *nlh = put_req(ks, buf, TL_CMD_ADD, NLM_F_ACK);
+	uint32_t flags = (e->rtp ? TL_F_RTP : 0) |
+	    (e->drop ? TL_F_MISMATCH_DROP : 0) | (e->learn ? TL_F_LEARN : 0);
 
 	put_key(nlh, e);
-	mnl_attr_put_u32(nlh, TL_A_SRC_ADDR4, e->saddr);
-	mnl_attr_put_u16(nlh, TL_A_SRC_PORT, e->sport);
+	if (!e->no_src) {
+		mnl_attr_put_u32(nlh, TL_A_SRC_ADDR4, e->saddr);
+		if (!e->any_port)
+			mnl_attr_put_u16(nlh, TL_A_SRC_PORT, e->sport);
+	}
 	mnl_attr_put_u32(nlh, TL_A_OUT_SADDR4, e->osaddr);
 	mnl_attr_put_u16(nlh, TL_A_OUT_SPORT, e->osport);
 	mnl_attr_put_u32(nlh, TL_A_OUT_DADDR4, e->odaddr);
 	mnl_attr_put_u16(nlh, TL_A_OUT_DPORT, e->odport);
-	if (e->rtp)
-		mnl_attr_put_u32(nlh, TL_A_FLAGS, TL_F_RTP);
+	if (flags != 0)
+		mnl_attr_put_u32(nlh, TL_A_FLAGS, flags);
 	mnl_attr_put_u64(nlh, TL_A_COOKIE, cookie);
+	if (e->learn) {	/* kmod_learn.c */
+		mnl_attr_put_u32(nlh, TL_A_SDP_ADDR4, e->sdpaddr);
+		mnl_attr_put_u16(nlh, TL_A_SDP_PORT, e->sdpport);
+		mnl_attr_put_u32(nlh, TL_A_LEARN_WINDOW_MS, e->window_ms);
+	}
 }
 
 /*
@@ -385,7 +371,7 @@ put_add(struct kmod_state *ks, char *buf, const struct kentry *e,
  * when `clean`, so stale entries of a crashed relay do not lend their
  * counters). errs[i] is entry i's status.
  */
-static int
+int
 batch(struct kmod_state *ks, const struct kmod_stream *s, uint8_t cmd,
     bool clean, int *errs)
 {
@@ -458,7 +444,7 @@ kmod_install(struct relayd *rd, void *priv, struct stream *st)
 /* ---- counters ---- */
 
 struct reply {
-	uint64_t	 packets, bytes, lost, cookie;
+	uint64_t	 packets, bytes, lost, cookie, mismatch;
 	uint32_t	 idle_ms, laddr, saddr, osaddr, odaddr;
 	uint16_t	 lport, sport, osport, odport;
 	bool		 seen, has_lost;
@@ -473,6 +459,7 @@ parse_reply(const struct nlmsghdr *h, struct reply *r)
 	mnl_attr_for_each(a, h, sizeof(struct genlmsghdr)) {
 		switch (mnl_attr_get_type(a)) {
 		case TL_A_PACKETS: r->packets = mnl_attr_get_u64(a); break;
+		case TL_A_MISMATCH: r->mismatch = mnl_attr_get_u64(a); break;
 		case TL_A_BYTES: r->bytes = mnl_attr_get_u64(a); break;
 		case TL_A_RTP_LOST:
 			r->lost = mnl_attr_get_u64(a);
@@ -526,6 +513,11 @@ apply_counters(struct stream *st, int idx, const struct reply *r,
 	}
 	e->packets = r->packets;
 	e->bytes = r->bytes;
+	/* strangers the kernel dropped (learning streams have no socket
+	 * path for them): the leg's drops, as userspace counts them */
+	if (e->drop && r->mismatch >= e->mismatch)
+		ls->drops += r->mismatch - e->mismatch;
+	e->mismatch = r->mismatch;
 	if (r->seen && r->packets > 0 && now > r->idle_ms &&
 	    now - r->idle_ms > ls->last_seen_ms) {
 		ls->last_seen_ms = now - r->idle_ms;
@@ -605,6 +597,7 @@ kmod_remove(struct relayd *rd, void *priv, struct stream *st)
 
 	if (s == NULL)
 		return 0;
+	kmod_learn_forget(ks, st);
 	c.n = s->n;
 	b = mnl_nlmsg_batch_start(ks->buf, ks->buflen);
 	for (int pass = 0; pass < 3; pass++)
@@ -614,6 +607,8 @@ kmod_remove(struct relayd *rd, void *priv, struct stream *st)
 
 			parked.saddr = INADDR_BROADCAST;	/* never a source */
 			parked.sport = 0;
+			parked.learn = parked.no_src = parked.any_port = false;
+			parked.drop = false;
 			if (pass == 0)
 				put_add(ks, p, &parked, s->cookie);
 			else
@@ -649,10 +644,11 @@ on_counters(const struct nlmsghdr *h, void *arg)
 
 /* An entry is gone (module unloaded, table flushed): userspace takes over. */
 static void
-entries_lost(struct stream *st, int err)
+entries_lost(struct kmod_state *ks, struct stream *st, int err)
 {
 	if (!kmod_entry_gone(err))
 		return;		/* a passing failure: read again next time */
+	kmod_learn_forget(ks, st);
 	free(st->backend_priv);
 	st->backend_priv = NULL;
 	st->path = PATH_USERSPACE;
@@ -687,7 +683,7 @@ read_chunk(struct kmod_state *ks, struct slot *slots, int nreq)
 		return rc;
 	for (int i = 0; i < nreq; i++)
 		if (errs[i] < 0 && slots[i].st->backend_priv != NULL)
-			entries_lost(slots[i].st, errs[i]);
+			entries_lost(ks, slots[i].st, errs[i]);
 	return 0;
 }
 
@@ -989,6 +985,7 @@ kmod_flush(struct relayd *rd, void *priv)
 	size_t n, before = ks->stale.n;
 	uint32_t first;
 
+	kmod_learn_poll(rd, ks);
 	if (ks->stale.n == 0 || now_ms() < ks->stale_retry_ms)
 		return;
 	ks->stale_retry_ms = now_ms() + KMOD_STALE_RETRY_MS;
@@ -1026,4 +1023,5 @@ const struct backend_ops backend_kmod_ops = {
 	.read_counters = kmod_read_counters,
 	.adopt = kmod_adopt,
 	.adopt_done = kmod_adopt_done,
+	.learn = kmod_learn,
 };

@@ -380,6 +380,7 @@ apply_media(struct relayd *rd, const char *cmd, struct session *s, int side,
 		}
 		if (stream_has_webrtc(st) && st->path == PATH_KERNEL)
 			backend_stream_remove(rd, st);
+		backend_stream_learn(rd, st);	/* both SDPs in: kmod learns */
 		json_array_append_new(out, media_reply(rd, st, !side, &ep[i]));
 	}
 	reply = proto_reply_ok(id);

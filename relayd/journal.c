@@ -630,7 +630,18 @@ restore_stream(struct relayd *rd, struct stream *st, json_t *o,
 		/* latched but not yet in the kernel when relayd died */
 		if (stream_fully_latched(st))
 			backend_stream_latched(rd, st);
+		else
+			backend_stream_learn(rd, st);
 		return;
+	}
+	if (!stream_fully_latched(st)) {
+		/* it was learning in the kernel: again, with the journalled
+		 * fixed peers (kmod_learn.c) */
+		backend_stream_learn(rd, st);
+		if (st->path == PATH_KERNEL) {
+			n->adopted++;
+			return;
+		}
 	}
 	if (ops != NULL && ops->adopt != NULL &&
 	    ops->adopt(rd, rd->backend.priv, st) == 0) {

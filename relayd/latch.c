@@ -29,6 +29,12 @@
 #include <string.h>
 
 #include "relayd.h"
+#include "tl_learn.h"
+
+/* The ranking is tl_learn.h's, shared with trunkline.ko. */
+_Static_assert((int)RANK_NONE == TL_RANK_NONE &&
+    (int)RANK_OTHER == TL_RANK_OTHER && (int)RANK_ADDR == TL_RANK_ADDR &&
+    (int)RANK_EXACT == TL_RANK_EXACT, "learn_rank follows tl_rank");
 
 void
 latch_policy_init(struct latch_policy *pol, const struct relayd_conf *conf)
@@ -67,16 +73,30 @@ sdp_usable(const struct leg *leg)
 	return leg->sdp.set && addr_port(&leg->sdp.rtp) != 0;
 }
 
+void
+tl_ep_of(const struct sockaddr_storage *ss, struct tl_ep *ep)
+{
+	memset(ep, 0, sizeof(*ep));
+	ep->family = (uint8_t)ss->ss_family;
+	ep->port = addr_port(ss);
+	if (ss->ss_family == AF_INET)
+		memcpy(&ep->addr[0],
+		    &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	else if (ss->ss_family == AF_INET6)
+		memcpy(ep->addr,
+		    &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+}
+
 static enum learn_rank
 rank_of(const struct leg *leg, const struct sockaddr_storage *src)
 {
+	struct tl_ep sdp, from;
+
 	if (!sdp_usable(leg))
 		return RANK_OTHER;
-	if (addr_equal(src, &leg->sdp.rtp))
-		return RANK_EXACT;
-	if (same_host(src, &leg->sdp.rtp))
-		return RANK_ADDR;
-	return RANK_OTHER;
+	tl_ep_of(&leg->sdp.rtp, &sdp);
+	tl_ep_of(src, &from);
+	return (enum learn_rank)tl_learn_rank(&sdp, &from);
 }
 
 /*
@@ -130,6 +150,17 @@ latch_rank(const struct leg *leg)
 	return leg->learn.rank;
 }
 
+void
+latch_view(const struct leg *leg, const struct latch_policy *pol,
+    struct tl_learn_view *v)
+{
+	v->latched = leg->is_latched[SK_RTP];
+	v->learning = leg->learn.learning;
+	v->rank = (enum tl_rank)latch_rank(leg);
+	v->sdp_only = pol->mode == LEARN_SDP_ONLY;
+	v->learnable = learnable(leg);
+}
+
 /* Take src as the peer (fixed) or as the best candidate so far. */
 static void
 take(struct leg *leg, const struct sockaddr_storage *src,
@@ -148,6 +179,22 @@ take(struct leg *leg, const struct sockaddr_storage *src,
 	if (leg->is_latched[SK_RTCP] &&
 	    !same_host(&leg->latched[SK_RTCP], src))
 		leg->is_latched[SK_RTCP] = false;
+}
+
+/* The kernel learned src for the leg (kmod_learn.c): the same state. */
+void
+latch_learned(struct leg *leg, const struct sockaddr_storage *src,
+    enum learn_rank rank, bool fixed, uint64_t now)
+{
+	if (leg->is_latched[SK_RTP] && addr_equal(&leg->latched[SK_RTP], src) &&
+	    leg->learn.rank == rank && leg->learn.learning == !fixed)
+		return;		/* told again (a read back after an event) */
+	if (leg->is_latched[SK_RTP] && addr_equal(&leg->latched[SK_RTP], src)) {
+		leg->learn.rank = rank;
+		leg->learn.learning = !fixed;
+		return;		/* the candidate was fixed */
+	}
+	take(leg, src, rank, fixed, now);
 }
 
 void
@@ -262,18 +309,25 @@ latch_check(struct leg *leg, enum sock_kind kind,
 	}
 	rank = rank_of(leg, src);
 	if (!leg->is_latched[SK_RTP] || leg->learn.learning) {
-		/* Learning: exact wins at once; else a better candidate. */
-		if (rank == RANK_EXACT) {
+		/* Learning: exact wins at once; else a better candidate.
+		 * latch_expire ran first, so the window is still open. */
+		struct tl_learn_view v;
+
+		latch_view(leg, pol, &v);
+		switch (tl_learn_decide(&v, (enum tl_rank)rank, true)) {
+		case TL_LEARN_FIX:
 			take(leg, src, rank, true, now);
 			note_ssrc(leg, p, len);
 			return LATCH_LATCHED;
+		case TL_LEARN_TAKE:
+			take(leg, src, rank, false, now);
+			note_ssrc(leg, p, len);
+			return LATCH_LEARNING;
+		case TL_LEARN_ACCEPT:	/* not the candidate: checked above */
+		case TL_LEARN_REJECT:
+			break;
 		}
-		if (pol->mode == LEARN_SDP_ONLY || !learnable(leg) ||
-		    (leg->is_latched[SK_RTP] && rank <= leg->learn.rank))
-			return LATCH_REJECT;
-		take(leg, src, rank, false, now);
-		note_ssrc(leg, p, len);
-		return LATCH_LEARNING;
+		return LATCH_REJECT;
 	}
 	if (pol->strict || pol->mode == LEARN_SDP_ONLY ||
 	    !may_move(leg, src, rank, pol, p, len))

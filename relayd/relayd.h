@@ -416,6 +416,15 @@ bool	 latch_expire(struct leg *, const struct latch_policy *,
 void	 latch_reset(struct leg *);
 const char *learn_rank_name(enum learn_rank);
 enum learn_rank latch_rank(const struct leg *);	/* of the peer or candidate */
+/* The ranking shared with trunkline.ko (kmod/tl_learn.h). */
+struct tl_ep;
+struct tl_learn_view;
+void	 tl_ep_of(const struct sockaddr_storage *, struct tl_ep *);
+void	 latch_view(const struct leg *, const struct latch_policy *,
+	    struct tl_learn_view *);
+/* The kernel learned src for the leg: the state latch_check would set. */
+void	 latch_learned(struct leg *, const struct sockaddr_storage *src,
+	    enum learn_rank, bool fixed, uint64_t now_ms);
 /* Both legs' peers fixed: the stream can leave userspace. */
 bool	 stream_fully_latched(const struct stream *);
 /* Where packets leaving leg `out` go for a kind; false if nowhere yet. */
@@ -531,6 +540,12 @@ struct backend_ops {
 	void		(*adopt_done)(struct relayd *, void *priv);
 	/* End of an event-loop round: commit queued changes. NULL: none. */
 	void		(*flush)(struct relayd *, void *priv);
+	/*
+	 * Both legs' SDP is in: take the stream now and learn its peers
+	 * (kmod_learn.c); 0, or -errno and it latches in userspace. NULL:
+	 * streams are offered to install once latched.
+	 */
+	int		(*learn)(struct relayd *, void *priv, struct stream *);
 };
 
 struct backend {
@@ -547,6 +562,7 @@ int	 backend_select(struct relayd *, const char *want, char *err,
 	    size_t errlen);
 void	 backend_close(struct relayd *);
 void	 backend_stream_latched(struct relayd *, struct stream *);
+void	 backend_stream_learn(struct relayd *, struct stream *);
 void	 backend_stream_remove(struct relayd *, struct stream *);
 /* Out of the backend at the end of a call: path and reason stay as the
  * call's last word on where its media went. */

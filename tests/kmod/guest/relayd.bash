@@ -92,7 +92,9 @@ bg_media() {
 	tl_gen "$1_c" "$TL_NS_CALLER" -b "$TL_CALLER_IP:4000" -d "$TL_A_LIST" -R -S 0x1000 -c "$2" -r 200
 	tl_gen "$1_e" "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5000" -d "$TL_B_LIST" -R -S 0x2000 -c "$2" -r 200
 }
-installed() { query "$CALL" && jq -e '.streams[0].path == "kmod"' <<<"$TL_REPLY"; }
+# in the kernel with both peers fixed (a kmod stream enters the kernel at
+# the answer and learns there: path "kmod" alone is not "latched")
+installed() { query "$CALL" && jq -e '.streams[0].path == "kmod" and all(.streams[0].legs[]; .learning.state == "fixed")' <<<"$TL_REPLY"; }
 
 # ---- 1+2. into the kernel; kernel-only media keeps the call; silence ends it --
 # One continuous burst (10 s at 200 pps, twice the inactivity timeout; long, so
@@ -214,7 +216,7 @@ both_installed() {
 	local c
 	for c in k3 k4; do
 		tl_rpc "{\"cmd\":\"query\",\"call_id\":\"$c\"}" &&
-			jq -e '.streams[0].path == "kmod"' <<<"$TL_REPLY" >/dev/null || return 1
+			jq -e '.streams[0].path == "kmod" and all(.streams[0].legs[]; .learning.state == "fixed")' <<<"$TL_REPLY" >/dev/null || return 1
 	done
 }
 tl_wait_for 30 "calls k3 and k4 on path kmod" both_installed
@@ -308,7 +310,7 @@ k56_installed() {
 	local c
 	for c in k5 k6; do
 		tl_rpc "{\"cmd\":\"query\",\"call_id\":\"$c\"}" &&
-			jq -e '.streams[0].path == "kmod"' <<<"$TL_REPLY" >/dev/null || return 1
+			jq -e '.streams[0].path == "kmod" and all(.streams[0].legs[]; .learning.state == "fixed")' <<<"$TL_REPLY" >/dev/null || return 1
 	done
 }
 tl_wait_for 30 "calls k5 and k6 on path kmod" k56_installed

@@ -466,6 +466,43 @@ bad_inputs(void)
 	put_key(nlh, &r.local);
 	fails += bad_one("address family 99", 0, send_raw(nlh));
 
+	/* endpoint learning (TL_F_LEARN): what it needs, and its range */
+	nlh = put_add(buf, &r);
+	mnl_attr_put_u32(nlh, TL_A_FLAGS, TL_F_LEARN);
+	fails += bad_one("learning without the SDP endpoint", -EINVAL,
+	    send_raw(nlh));
+	nlh = put_add(buf, &r);
+	mnl_attr_put_u32(nlh, TL_A_SDP_ADDR4, r.odst.addr);
+	mnl_attr_put_u16(nlh, TL_A_SDP_PORT, 4000);
+	mnl_attr_put_u32(nlh, TL_A_LEARN_WINDOW_MS, 3000);
+	fails += bad_one("SDP endpoint without TL_F_LEARN", -EINVAL,
+	    send_raw(nlh));
+	for (int w = 0; w < 2; w++) {
+		nlh = put_add(buf, &r);
+		mnl_attr_put_u32(nlh, TL_A_FLAGS, TL_F_LEARN);
+		mnl_attr_put_u32(nlh, TL_A_SDP_ADDR4, r.odst.addr);
+		mnl_attr_put_u16(nlh, TL_A_SDP_PORT, 4000);
+		mnl_attr_put_u32(nlh, TL_A_LEARN_WINDOW_MS, w ? 60001 : 0);
+		fails += bad_one(w ? "learning window 60001 ms" :
+		    "learning window 0", -ERANGE, send_raw(nlh));
+	}
+	nlh = put_add(buf, &r);
+	mnl_attr_put_u32(nlh, TL_A_FLAGS, TL_F_LEARN);
+	mnl_attr_put_u32(nlh, TL_A_SDP_ADDR4, r.odst.addr);
+	mnl_attr_put_u16(nlh, TL_A_SDP_PORT, 4000);
+	mnl_attr_put_u32(nlh, TL_A_LEARN_WINDOW_MS, 3000);
+	mnl_attr_put_u8(nlh, TL_A_LEARN_RANK, 3);
+	fails += bad_one("reply-only attribute (learn rank)", -EINVAL,
+	    send_raw(nlh));
+	nlh = put_add(buf, &r);
+	mnl_attr_put_u32(nlh, TL_A_SRC_ADDR4, r.odst.addr);
+	mnl_attr_put_u32(nlh, TL_A_FLAGS, TL_F_LEARN);
+	mnl_attr_put_u32(nlh, TL_A_SDP_ADDR4, r.odst.addr);
+	mnl_attr_put_u16(nlh, TL_A_SDP_PORT, 4000);
+	mnl_attr_put_u32(nlh, TL_A_LEARN_WINDOW_MS, 3000);
+	fails += bad_one("learning candidate without a port", -EINVAL,
+	    send_raw(nlh));
+
 	/* a non-local output source */
 	{
 		struct entry_req x = r;

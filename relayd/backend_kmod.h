@@ -1,0 +1,79 @@
+/*
+ * backend_kmod.h: what backend_kmod.c (streams in trunkline.ko) shares
+ * with kmod_learn.c (endpoint learning in the kernel): the backend's
+ * state, what a stream's entries are, and the netlink plumbing.
+ */
+#ifndef TRUNKLINE_BACKEND_KMOD_H
+#define TRUNKLINE_BACKEND_KMOD_H
+
+#include <libmnl/libmnl.h>
+
+#include "relayd.h"
+
+#define KMOD_MAX_ENTRIES	4	/* per stream */
+#define KMOD_CHUNK		64	/* requests per sendto: replies fit rcvbuf */
+
+struct kmod_learn;
+
+struct kmod_state {
+	struct mnl_socket	*nl;
+	uint16_t		 family;
+	uint32_t		 seq;
+	char			*buf;		/* one chunk of requests */
+	size_t			 buflen;
+	struct kstale		 stale;		/* removals not acknowledged */
+	uint64_t		 stale_retry_ms;
+	struct kmod_learn	*learn;		/* NULL: streams latch in userspace */
+};
+
+/* What one kernel entry is, and what was last read from it. */
+struct kentry {
+	struct leg		*leg;		/* the leg whose port receives */
+	uint32_t		 laddr, saddr, osaddr, odaddr;	/* network order */
+	uint16_t		 lport, sport, osport, odport;	/* host order */
+	bool			 rtp;
+	/* learning streams (kmod_learn.c): TL_F_LEARN with the SDP
+	 * endpoint; no_src: no candidate yet; any_port: SRC_PORT absent;
+	 * drop: strangers are dropped and counted in the kernel */
+	bool			 learn, no_src, any_port, drop;
+	uint32_t		 sdpaddr, window_ms;
+	uint16_t		 sdpport;
+	uint64_t		 packets, bytes, lost, mismatch;	/* last read */
+};
+
+struct kmod_stream {
+	struct kentry		 e[KMOD_MAX_ENTRIES];
+	int			 n;
+	uint64_t		 cookie;
+	uint64_t		 lost_base[2];	/* userspace loss at install, per side */
+	uint64_t		 read_ms;
+	bool			 learning;	/* a leg learns in the kernel */
+};
+
+typedef void (*reply_fn)(const struct nlmsghdr *, void *);
+
+/* backend_kmod.c */
+struct nlmsghdr *put_req(struct kmod_state *, char *buf, uint8_t cmd,
+	    uint16_t flags);
+int	 exchange(struct kmod_state *, const void *req, size_t len,
+	    uint32_t first, int nreq, int *errs, reply_fn, void *arg);
+int	 ipv4_of(const struct sockaddr_storage *, uint32_t *addr,
+	    uint16_t *port);
+uint64_t stream_cookie(const struct stream *);
+void	 put_key(struct nlmsghdr *, const struct kentry *);
+int	 plan_entry(const struct relayd *, const struct stream *,
+	    enum leg_side, enum sock_kind, struct kentry *);
+/* One batch of cmd over a stream's entries (DEL first when clean). */
+int	 batch(struct kmod_state *, const struct kmod_stream *, uint8_t cmd,
+	    bool clean, int *errs);
+
+/* kmod_learn.c */
+int	 kmod_learn_open(struct relayd *, struct kmod_state *);
+void	 kmod_learn_close(struct kmod_state *);
+int	 kmod_learn(struct relayd *, void *priv, struct stream *);
+/* Events in, windows out (the backend's flush, each loop round). */
+void	 kmod_learn_poll(struct relayd *, struct kmod_state *);
+/* The stream leaves the kernel (remove): forget it. */
+void	 kmod_learn_forget(struct kmod_state *, const struct stream *);
+
+#endif

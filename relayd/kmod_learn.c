@@ -1,0 +1,622 @@
+/*
+ * kmod_learn.c: endpoint learning in trunkline.ko. Once both legs' SDP is
+ * in, a stream goes into the kernel at once, its RTP entries in a
+ * learning state (TL_F_LEARN with the leg's SDP endpoint and the window):
+ * no packet has to reach relayd for a leg to find its peer. The module
+ * ranks sources with kmod/tl_learn.h, the code latch.c uses, and
+ * multicasts each source it takes (group "learn"); this file reads those
+ * events, sets the leg's state as latch.c would (query and journal show
+ * it), and installs the stream's entries again with what changed: the
+ * output toward a leg that learned, and the RTCP source. When both peers
+ * are fixed (an exact match, or the window ended) the stream's entries
+ * become plain strict ones, as if it had latched in userspace.
+ *
+ * Strangers are dropped in the kernel while a stream learns and counted
+ * as the leg's drops (the entries' mismatch counters). Events are read
+ * at the end of each loop round (the backend's flush), before windows
+ * are checked, so a source the kernel took before its window ended is
+ * never overtaken by relayd fixing an older candidate. A stream learns
+ * in userspace instead when the module has no "learn" group (older
+ * module), endpoint_learning is not "heuristic", strict_source is off,
+ * or an address is not IPv4.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <linux/genetlink.h>
+
+#include "relayd.h"
+#include "trunkline_uapi.h"
+#include "backend_kmod.h"
+
+#define LEARN_BUCKETS		4096	/* power of two */
+#define LEARN_CHECK_MS		100	/* windows are checked this often */
+#define LEARN_RCVBUF		(4 << 20)
+
+/* A leg that learns in the kernel, found by its RTP entry's key. */
+struct learn_node {
+	uint32_t		 laddr;
+	uint16_t		 lport;
+	struct leg		*leg;
+	struct learn_node	*next;
+};
+
+struct kmod_learn {
+	struct mnl_socket	*ev;		/* joined to the "learn" group */
+	struct learn_node	*buckets[LEARN_BUCKETS];
+	size_t			 nlegs;
+	uint64_t		 check_ms;
+	uint64_t		 overruns;
+};
+
+static size_t
+bucket_of(uint32_t laddr, uint16_t lport)
+{
+	uint32_t h = (laddr ^ (uint32_t)lport * 0x9e3779b1u) * 0x85ebca6bu;
+
+	return (h >> 16) & (LEARN_BUCKETS - 1);
+}
+
+static struct learn_node *
+find_node(struct kmod_learn *kl, uint32_t laddr, uint16_t lport)
+{
+	struct learn_node *n = kl->buckets[bucket_of(laddr, lport)];
+
+	while (n != NULL && (n->laddr != laddr || n->lport != lport))
+		n = n->next;
+	return n;
+}
+
+static int
+add_node(struct kmod_learn *kl, const struct kentry *e)
+{
+	struct learn_node *n;
+	size_t b = bucket_of(e->laddr, e->lport);
+
+	if (find_node(kl, e->laddr, e->lport) != NULL)
+		return 0;
+	if ((n = calloc(1, sizeof(*n))) == NULL)
+		return -ENOMEM;
+	n->laddr = e->laddr;
+	n->lport = e->lport;
+	n->leg = e->leg;
+	n->next = kl->buckets[b];
+	kl->buckets[b] = n;
+	kl->nlegs++;
+	return 0;
+}
+
+static void
+del_node(struct kmod_learn *kl, uint32_t laddr, uint16_t lport)
+{
+	struct learn_node **p = &kl->buckets[bucket_of(laddr, lport)], *n;
+
+	for (; (n = *p) != NULL; p = &n->next)
+		if (n->laddr == laddr && n->lport == lport) {
+			*p = n->next;
+			free(n);
+			kl->nlegs--;
+			return;
+		}
+}
+
+void
+kmod_learn_forget(struct kmod_state *ks, const struct stream *st)
+{
+	const struct kmod_stream *s = st->backend_priv;
+
+	if (ks->learn == NULL || s == NULL)
+		return;
+	for (int i = 0; i < s->n; i++)
+		if (s->e[i].rtp)
+			del_node(ks->learn, s->e[i].laddr, s->e[i].lport);
+}
+
+/* ---- the event socket ---- */
+
+struct group_ctx {
+	uint32_t	 id;
+	bool		 found;
+};
+
+static void
+on_group(const struct nlattr *grp, struct group_ctx *c)
+{
+	const struct nlattr *a;
+	const char *name = NULL;
+	uint32_t id = 0;
+
+	mnl_attr_for_each_nested(a, grp) {
+		if (mnl_attr_get_type(a) == CTRL_ATTR_MCAST_GRP_NAME)
+			name = mnl_attr_get_str(a);
+		else if (mnl_attr_get_type(a) == CTRL_ATTR_MCAST_GRP_ID)
+			id = mnl_attr_get_u32(a);
+	}
+	if (name != NULL && strcmp(name, TL_MCGRP_LEARN) == 0) {
+		c->id = id;
+		c->found = true;
+	}
+}
+
+/* The id of the family's "learn" group: -ENOENT for an older module. */
+static int
+resolve_group(struct mnl_socket *nl, uint32_t *id)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct group_ctx c = { 0, false };
+	struct genlmsghdr *g;
+	ssize_t n;
+
+	nlh->nlmsg_type = GENL_ID_CTRL;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_seq = 1;
+	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+	g->cmd = CTRL_CMD_GETFAMILY;
+	g->version = 1;
+	mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, TL_GENL_NAME);
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	for (int round = 0; round < 16; round++) {
+		if ((n = mnl_socket_recvfrom(nl, buf, sizeof(buf))) < 0)
+			return -errno;
+		for (const struct nlmsghdr *h = (const void *)buf;
+		    mnl_nlmsg_ok(h, (int)n); h = mnl_nlmsg_next(h, (int *)&n)) {
+			const struct nlattr *a, *grp;
+
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
+				if (e->error)
+					return e->error;
+				*id = c.id;
+				return c.found ? 0 : -ENOENT;
+			}
+			mnl_attr_for_each(a, h, sizeof(struct genlmsghdr))
+				if (mnl_attr_get_type(a) == CTRL_ATTR_MCAST_GROUPS)
+					mnl_attr_for_each_nested(grp, a)
+						on_group(grp, &c);
+		}
+	}
+	return -EIO;
+}
+
+int
+kmod_learn_open(struct relayd *rd, struct kmod_state *ks)
+{
+	struct timeval tv = { .tv_sec = 2 };
+	struct kmod_learn *kl = calloc(1, sizeof(*kl));
+	int rcvbuf = LEARN_RCVBUF, rc, fd;
+	uint32_t grp;
+
+	if (kl == NULL)
+		return -ENOMEM;
+	if ((kl->ev = mnl_socket_open(NETLINK_GENERIC)) == NULL ||
+	    mnl_socket_bind(kl->ev, 0, MNL_SOCKET_AUTOPID) < 0) {
+		rc = -errno;
+		goto err;
+	}
+	fd = mnl_socket_get_fd(kl->ev);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if ((rc = resolve_group(kl->ev, &grp)) < 0)
+		goto err;
+	/* a burst of answers makes a burst of events: room for them */
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
+	if (mnl_socket_setsockopt(kl->ev, NETLINK_ADD_MEMBERSHIP, &grp,
+	    sizeof(grp)) < 0 || fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
+		rc = -errno;
+		goto err;
+	}
+	ks->learn = kl;
+	rlog(rd, LL_INFO, "kmod: peers are learned in trunkline.ko (group "
+	    "'%s')", TL_MCGRP_LEARN);
+	return 0;
+
+err:
+	if (kl->ev != NULL)
+		mnl_socket_close(kl->ev);
+	free(kl);
+	return rc;
+}
+
+void
+kmod_learn_close(struct kmod_state *ks)
+{
+	struct kmod_learn *kl = ks->learn;
+
+	if (kl == NULL)
+		return;
+	for (size_t b = 0; b < LEARN_BUCKETS; b++)
+		while (kl->buckets[b] != NULL) {
+			struct learn_node *n = kl->buckets[b];
+			kl->buckets[b] = n->next;
+			free(n);
+		}
+	mnl_socket_close(kl->ev);
+	free(kl);
+	ks->learn = NULL;
+}
+
+/* ---- what a learning stream's entries are ---- */
+
+static bool
+is_fixed(const struct leg *leg)
+{
+	return leg->is_latched[SK_RTP] && !leg->learn.learning;
+}
+
+/*
+ * A learning leg's entries: RTP learns against the SDP endpoint (with
+ * the candidate relayd knows, if any); RTCP accepts the RTP peer's host
+ * (the SDP address while nothing is learned) from any port, as latch.c
+ * does. A fixed leg's entries are the strict ones plan_entry makes.
+ */
+static int
+plan_learn_entry(const struct relayd *rd, const struct stream *st,
+    enum leg_side side, enum sock_kind k, struct kentry *e)
+{
+	const struct leg *in = &st->leg[side];
+	const struct sockaddr_storage *host;
+	int rc;
+
+	if (is_fixed(in) && (k == SK_RTP || in->is_latched[SK_RTCP])) {
+		rc = plan_entry(rd, st, side, k, e);
+		e->drop = true;
+		return rc;
+	}
+	/* plan_entry needs a source: give it the SDP's, then correct */
+	if (!in->is_latched[SK_RTP]) {
+		struct stream tmp = *st;
+
+		tmp.leg[side].latched[SK_RTP] = in->sdp.rtp;
+		tmp.leg[side].is_latched[SK_RTP] = true;
+		tmp.leg[side].is_latched[SK_RTCP] = false;
+		tmp.leg[side].learn.learning = true;
+		if ((rc = plan_entry(rd, &tmp, side, k, e)) < 0)
+			return rc;
+		e->leg = (struct leg *)in;
+	} else if ((rc = plan_entry(rd, st, side, k, e)) < 0) {
+		return rc;
+	}
+	e->drop = true;
+	if (k == SK_RTCP) {
+		host = in->is_latched[SK_RTP] ? &in->latched[SK_RTP] :
+		    &in->sdp.rtp;
+		e->any_port = true;
+		return ipv4_of(host, &e->saddr, NULL);
+	}
+	e->learn = true;
+	e->no_src = !in->is_latched[SK_RTP];
+	e->window_ms = rd->conf.learn_window <= 0 ? 1 :
+	    rd->conf.learn_window >= 60 ? 60000 :
+	    (uint32_t)(rd->conf.learn_window * 1000.0);
+	return ipv4_of(&in->sdp.rtp, &e->sdpaddr, &e->sdpport);
+}
+
+static int
+plan_learning(const struct relayd *rd, const struct stream *st,
+    struct kmod_stream *s)
+{
+	bool mux = st->leg[SIDE_A].sdp.rtcp_mux;
+	int rc;
+
+	s->n = 0;
+	for (int side = SIDE_A; side <= SIDE_B; side++)
+		for (int k = SK_RTP; k <= (mux ? SK_RTP : SK_RTCP); k++)
+			if ((rc = plan_learn_entry(rd, st, side, k,
+			    &s->e[s->n++])) < 0)
+				return rc;
+	s->cookie = stream_cookie(st);
+	s->learning = true;
+	return 0;
+}
+
+/* Why the kernel cannot learn this stream's peers, or NULL. */
+static const char *
+learn_unsuitable(const struct relayd *rd, const struct stream *st)
+{
+	if (rd->conf.learn_mode != LEARN_HEURISTIC)
+		return "endpoint_learning is not \"heuristic\"";
+	if (!rd->conf.strict_source)
+		return "strict_source is off";
+	if (st->leg[SIDE_A].sdp.rtcp_mux != st->leg[SIDE_B].sdp.rtcp_mux)
+		return "rtcp-mux on one leg only";
+	for (int s = SIDE_A; s <= SIDE_B; s++) {
+		const struct leg *leg = &st->leg[s];
+		const struct sockaddr_storage *bind =
+		    &rd->conf.ifaces[leg->iface].bind;
+
+		if (!leg->sdp.set || addr_port(&leg->sdp.rtp) == 0)
+			return "a leg has no SDP endpoint";
+		if (bind->ss_family != AF_INET || addr_is_any(bind) ||
+		    leg->sdp.rtp.ss_family != AF_INET)
+			return "not IPv4 with the relay's own address";
+		if (leg->is_latched[SK_RTP] &&
+		    leg->latched[SK_RTP].ss_family != AF_INET)
+			return "an IPv6 peer";
+	}
+	return NULL;
+}
+
+/* Keep what was read from the entries: the kernel carries counters over. */
+static void
+keep_counts(struct kmod_stream *to, const struct kmod_stream *from)
+{
+	for (int i = 0; i < to->n && i < from->n; i++) {
+		to->e[i].packets = from->e[i].packets;
+		to->e[i].bytes = from->e[i].bytes;
+		to->e[i].lost = from->e[i].lost;
+		to->e[i].mismatch = from->e[i].mismatch;
+	}
+	to->lost_base[SIDE_A] = from->lost_base[SIDE_A];
+	to->lost_base[SIDE_B] = from->lost_base[SIDE_B];
+	to->read_ms = from->read_ms;
+}
+
+static int
+acked(int rc, const int *errs, int n)
+{
+	for (int i = 0; rc == 0 && i < n; i++)
+		if (errs[i] < 0)
+			rc = errs[i];
+	return rc;
+}
+
+/*
+ * Out of memory, a leg's events are not followed: the kernel still learns
+ * and relays it, relayd shows it as it last knew it.
+ */
+static void
+index_legs(struct kmod_learn *kl, const struct kmod_stream *s)
+{
+	for (int i = 0; i < s->n; i++)
+		if (s->e[i].learn)
+			(void)add_node(kl, &s->e[i]);
+}
+
+int
+kmod_learn(struct relayd *rd, void *priv, struct stream *st)
+{
+	struct kmod_state *ks = priv;
+	const char *why = learn_unsuitable(rd, st);
+	int errs[KMOD_MAX_ENTRIES], rc;
+	struct kmod_stream *s;
+
+	if (ks->learn == NULL)
+		return -EOPNOTSUPP;
+	if (why != NULL) {
+		snprintf(st->path_reason, sizeof(st->path_reason),
+		    "latching in userspace: %s", why);
+		return -EOPNOTSUPP;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return -ENOMEM;
+	if ((rc = plan_learning(rd, st, s)) < 0)
+		goto err;
+	rc = acked(batch(ks, s, TL_CMD_ADD, true, errs), errs, s->n);
+	if (rc < 0) {
+		batch(ks, s, TL_CMD_DEL, false, errs);	/* undo the others */
+		goto err;
+	}
+	for (int i = 0; i < s->n; i++)
+		kstale_forget(&ks->stale, s->e[i].laddr, s->e[i].lport);
+	s->lost_base[SIDE_A] = st->leg[SIDE_A].stats.lost;
+	s->lost_base[SIDE_B] = st->leg[SIDE_B].stats.lost;
+	st->backend_priv = s;
+	index_legs(ks->learn, s);
+	snprintf(st->path_reason, sizeof(st->path_reason), "learning in "
+	    "trunkline.ko; %d entries", s->n);
+	return 0;
+
+err:
+	snprintf(st->path_reason, sizeof(st->path_reason), "latching in "
+	    "userspace: kernel learning install failed: %s", strerror(-rc));
+	rlog(rd, LL_WARNING, "kmod: call %s stream %d: learning in the kernel: "
+	    "%s; latching in userspace", st->session->call_id, st->index,
+	    strerror(-rc));
+	free(s);
+	return rc;
+}
+
+/*
+ * A leg learned: install the stream's entries again (ADD replaces; the
+ * kernel keeps a learning entry's state and the counters). Both peers
+ * fixed: plain strict entries, the stream is latched.
+ */
+static void
+update_stream(struct relayd *rd, struct kmod_state *ks, struct stream *st)
+{
+	struct kmod_stream *s = st->backend_priv, next;
+	bool done = stream_fully_latched(st);
+	int errs[KMOD_MAX_ENTRIES], rc;
+
+	if (s == NULL || !s->learning)
+		return;
+	memset(&next, 0, sizeof(next));
+	next.n = 0;
+	next.cookie = s->cookie;
+	if (done) {
+		bool mux = st->leg[SIDE_A].sdp.rtcp_mux;
+		rc = 0;
+		for (int side = SIDE_A; side <= SIDE_B && rc == 0; side++)
+			for (int k = SK_RTP; k <= (mux ? SK_RTP : SK_RTCP) &&
+			    rc == 0; k++)
+				rc = plan_entry(rd, st, side, k,
+				    &next.e[next.n++]);
+		/* strangers stay dropped and counted in the kernel, as
+		 * while learning: no mismatch escapes the count */
+		for (int i = 0; i < next.n; i++)
+			next.e[i].drop = true;
+	} else {
+		rc = plan_learning(rd, st, &next);
+	}
+	if (rc == 0)
+		rc = acked(batch(ks, &next, TL_CMD_ADD, false, errs), errs,
+		    next.n);
+	if (rc < 0) {
+		rlog(rd, LL_WARNING, "kmod: call %s stream %d: updating learned "
+		    "entries: %s; back to userspace", st->session->call_id,
+		    st->index, strerror(-rc));
+		backend_stream_remove(rd, st);
+		return;
+	}
+	keep_counts(&next, s);
+	kmod_learn_forget(ks, st);
+	next.learning = !done;
+	*s = next;
+	if (done)
+		snprintf(st->path_reason, sizeof(st->path_reason), "latched "
+		    "(learned in the kernel); %d entries in trunkline.ko",
+		    s->n);
+	else
+		index_legs(ks->learn, s);
+	journal_save(rd, st->session);
+}
+
+/* ---- events ---- */
+
+struct learned {
+	uint32_t	 laddr, saddr;
+	uint16_t	 lport, sport;
+	uint64_t	 cookie;
+	uint8_t		 rank, state;
+	bool		 has_src;
+};
+
+static void
+parse_learned(const struct nlmsghdr *h, struct learned *l)
+{
+	const struct nlattr *a;
+
+	memset(l, 0, sizeof(*l));
+	mnl_attr_for_each(a, h, sizeof(struct genlmsghdr)) {
+		switch (mnl_attr_get_type(a)) {
+		case TL_A_LOCAL_ADDR4: l->laddr = mnl_attr_get_u32(a); break;
+		case TL_A_LOCAL_PORT: l->lport = mnl_attr_get_u16(a); break;
+		case TL_A_SRC_ADDR4:
+			l->saddr = mnl_attr_get_u32(a);
+			l->has_src = true;
+			break;
+		case TL_A_SRC_PORT: l->sport = mnl_attr_get_u16(a); break;
+		case TL_A_COOKIE: l->cookie = mnl_attr_get_u64(a); break;
+		case TL_A_LEARN_RANK: l->rank = mnl_attr_get_u8(a); break;
+		case TL_A_LEARN_STATE: l->state = mnl_attr_get_u8(a); break;
+		}
+	}
+}
+
+static void
+on_learned(struct relayd *rd, struct kmod_state *ks, const struct learned *l)
+{
+	struct learn_node *n = find_node(ks->learn, l->laddr, l->lport);
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct sockaddr_storage src;
+	const struct kmod_stream *s;
+	struct leg *leg;
+	char buf[64];
+
+	if (n == NULL || !l->has_src || l->rank > RANK_EXACT ||
+	    l->rank == RANK_NONE)
+		return;		/* an entry that no longer learns */
+	leg = n->leg;
+	s = leg->stream->backend_priv;
+	if (s == NULL || s->cookie != l->cookie)
+		return;
+	sin.sin_addr.s_addr = l->saddr;
+	sin.sin_port = htons(l->sport);
+	memset(&src, 0, sizeof(src));
+	memcpy(&src, &sin, sizeof(sin));
+	latch_learned(leg, &src, (enum learn_rank)l->rank,
+	    l->state == TL_LEARN_FIXED, now_ms());
+	rlog(rd, LL_DEBUG, "call %s stream %d leg %c: trunkline.ko learned %s "
+	    "(rank %s, %s)", leg->stream->session->call_id, leg->stream->index,
+	    leg->side == SIDE_A ? 'A' : 'B', addr_fmt(&src, buf, sizeof(buf)),
+	    learn_rank_name((enum learn_rank)l->rank),
+	    l->state == TL_LEARN_FIXED ? "fixed" : "learning");
+	update_stream(rd, ks, leg->stream);
+}
+
+static void
+read_events(struct relayd *rd, struct kmod_state *ks)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	ssize_t n;
+
+	/* bounded: a flood cannot keep the loop here */
+	for (int round = 0; round < 256; round++) {
+		n = recv(mnl_socket_get_fd(ks->learn->ev), buf, sizeof(buf),
+		    MSG_DONTWAIT);
+		if (n < 0 && errno == ENOBUFS) {
+			/* events were lost; the window still fixes every
+			 * candidate we know, and the kernel keeps the
+			 * stranger out (strict after the window) */
+			if (ks->learn->overruns++ == 0)
+				rlog(rd, LL_WARNING, "kmod: learning events "
+				    "lost (receive buffer full)");
+			continue;
+		}
+		if (n <= 0)
+			return;
+		for (const struct nlmsghdr *h = (const void *)buf;
+		    mnl_nlmsg_ok(h, (int)n); h = mnl_nlmsg_next(h, (int *)&n)) {
+			const struct genlmsghdr *g = mnl_nlmsg_get_payload(h);
+			struct learned l;
+
+			if (h->nlmsg_type != ks->family ||
+			    g->cmd != TL_CMD_LEARNED)
+				continue;
+			parse_learned(h, &l);
+			on_learned(rd, ks, &l);
+		}
+	}
+}
+
+/* Windows that ended: the candidates are the peers now. */
+static void
+check_windows(struct relayd *rd, struct kmod_state *ks)
+{
+	struct kmod_learn *kl = ks->learn;
+	struct latch_policy pol;
+	struct stream **due = NULL;
+	size_t ndue = 0, cap = 0;
+	uint64_t now = now_ms();
+
+	if (now < kl->check_ms || kl->nlegs == 0)
+		return;
+	kl->check_ms = now + LEARN_CHECK_MS;
+	latch_policy_init(&pol, &rd->conf);
+	for (size_t b = 0; b < LEARN_BUCKETS; b++)
+		for (struct learn_node *n = kl->buckets[b]; n; n = n->next) {
+			if (!latch_expire(n->leg, &pol, now))
+				continue;
+			if (ndue == cap) {
+				struct stream **v;
+				cap = cap ? 2 * cap : 16;
+				if ((v = realloc(due, cap * sizeof(*v))) == NULL)
+					break;	/* the next check does it */
+				due = v;
+			}
+			due[ndue++] = n->leg->stream;
+		}
+	for (size_t i = 0; i < ndue; i++) {
+		bool seen = false;
+		for (size_t j = 0; j < i; j++)
+			seen |= due[j] == due[i];
+		if (!seen)
+			update_stream(rd, ks, due[i]);
+	}
+	free(due);
+}
+
+void
+kmod_learn_poll(struct relayd *rd, struct kmod_state *ks)
+{
+	if (ks->learn == NULL)
+		return;
+	read_events(rd, ks);	/* first: what the kernel took in time */
+	check_windows(rd, ks);
+}

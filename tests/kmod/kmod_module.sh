@@ -8,7 +8,7 @@
 # churn, 10,000 entries, malformed and unprivileged requests, no leak,
 # rmmod with entries present, a bench smoke run. The guest script is
 # guest/module.sh. Before the boot: the module passes W=1 and sparse.
-# timeout: 240
+# timeout: 330
 set -u -o pipefail
 . "$(dirname "$0")/lib/host.sh"
 
@@ -21,5 +21,5 @@ if command -v sparse >/dev/null; then
 else
 	echo "tk: sparse not installed: C=2 check not run"
 fi
-tk_boot module.sh --timeout 110 || tk_fail "guest test failed (console above)"
+tk_boot module.sh --timeout 240 || tk_fail "guest test failed (console above)"
 echo "PASS: $TK_NAME"

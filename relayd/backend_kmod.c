@@ -900,10 +900,9 @@ key_is_ours(const struct relayd *rd, const struct kaddr *addr, uint16_t port)
 		const struct sockaddr_storage *b = &rd->conf.ifaces[i].bind;
 		struct kaddr a;
 
-		if (b->ss_family != addr->family)
-			continue;
-		if (addr_is_any(b) || (kaddr_of(b, &a, NULL) == 0 &&
-		    kaddr_equal(&a, addr)))
+		if (addr_is_any(b))
+			return true;	/* as before: any family's address */
+		if (kaddr_of(b, &a, NULL) == 0 && kaddr_equal(&a, addr))
 			return true;
 	}
 	return false;

@@ -6,7 +6,10 @@
 # offloaded and zero), RTP loss tracking, strict source in pass and drop
 # mode, DSCP, per-namespace tables, atomic replace under traffic with
 # churn, 10,000 entries, malformed and unprivileged requests, no leak,
-# rmmod with entries present, a bench smoke run. The guest script is
+# rmmod with entries present, a bench smoke run; IPv6 entries and
+# IPv4<->IPv6 translation (checksums verified by the receivers, strict
+# source, counters), relayd's backend adopting IPv6 and translated
+# streams (kadopt -6, -x). The guest script is
 # guest/module.sh. Before the boot: the module passes W=1 and sparse.
 # timeout: 330
 set -u -o pipefail

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * tl.h: trunkline.ko internals. The module is four files:
+ * tl.h: trunkline.ko internals. The module is five files:
  *   tl_main.c     module and per-netns setup (hooks, tables)
  *   tl_table.c    the forwarding table: RCU lookups, mutex-held changes
  *   tl_hook.c     the PRE_ROUTING hook: match, check source, rewrite, send
+ *   tl_ipv6.c     IPv6: its hook, rewrite, IPv4<->IPv6 translation, attributes
  *   tl_netlink.c  the generic netlink family "trunkline"
  *   tl_learn.c    endpoint learning of TL_F_LEARN entries, its events
- * tl_logic.h and tl_learn.h hold the pure logic a userspace test compiles
- * too.
+ * tl_logic.h, tl_logic6.h and tl_learn.h hold the pure logic a userspace
+ * test compiles too.
  */
 #ifndef TL_H
 #define TL_H
@@ -40,6 +41,7 @@ struct tl_out {
 	u32	daddr[4];
 	u16	sport;		/* host order */
 	u16	dport;
+	u8	family;		/* AF_INET6: translated if the key is IPv4 */
 };
 
 struct tl_entry {
@@ -129,6 +131,20 @@ bool tl_learn_packet(struct net *net, struct tl_entry *e, __be32 saddr,
 /* tl_hook.c */
 int tl_hook_register(struct net *net);
 void tl_hook_unregister(struct net *net);
+void tl_count(struct tl_entry *e, unsigned int len, bool mismatch);
+void tl_track_rtp(struct tl_entry *e, struct sk_buff *skb, unsigned int thoff,
+		  unsigned int ulen);
+
+/* tl_ipv6.c */
+struct nf_hook_state;
+struct genl_info;
+unsigned int tl_hook_v6(void *priv, struct sk_buff *skb,
+			const struct nf_hook_state *state);
+unsigned int tl_forward_4to6(struct net *net, struct tl_entry *e,
+			     struct sk_buff *skb, unsigned int thoff);
+int tl_parse_key6(struct genl_info *info, struct tl_key *key);
+int tl_parse_out6(struct net *net, struct genl_info *info, struct tl_entry *e);
+int tl_parse_src6(struct genl_info *info, struct tl_entry *e);
 
 /* tl_netlink.c */
 int tl_genl_register(void);

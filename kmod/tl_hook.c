@@ -15,6 +15,7 @@
 #include <linux/skbuff.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6.h>
 #include <net/ip.h>
 #include <net/route.h>
 #include <net/checksum.h>
@@ -31,7 +32,7 @@ static bool tl_source_ok(const struct tl_entry *e, __be32 saddr, u16 sport)
 	       (e->src_port_any || e->src_port == sport);
 }
 
-static void tl_count(struct tl_entry *e, unsigned int len, bool mismatch)
+void tl_count(struct tl_entry *e, unsigned int len, bool mismatch)
 {
 	struct tl_pcpu_stats *s = this_cpu_ptr(e->stats);
 
@@ -46,8 +47,8 @@ static void tl_count(struct tl_entry *e, unsigned int len, bool mismatch)
 	u64_stats_update_end(&s->syncp);
 }
 
-static void tl_track_rtp(struct tl_entry *e, struct sk_buff *skb,
-			 unsigned int thoff, unsigned int ulen)
+void tl_track_rtp(struct tl_entry *e, struct sk_buff *skb, unsigned int thoff,
+		  unsigned int ulen)
 {
 	u8 buf[12];
 	const u8 *p;
@@ -185,6 +186,8 @@ static unsigned int tl_hook_v4(void *priv, struct sk_buff *skb,
 		tl_count(e, 0, true);
 		return e->flags & TL_F_MISMATCH_DROP ? NF_DROP : NF_ACCEPT;
 	}
+	if (e->out.family == AF_INET6)	/* translated: tl_ipv6.c */
+		return tl_forward_4to6(state->net, e, skb, thoff);
 	return tl_forward_v4(state->net, e, skb, thoff);
 }
 
@@ -196,7 +199,12 @@ static const struct nf_hook_ops tl_hook_ops[] = {
 		/* after defragmentation, before raw and conntrack */
 		.priority	= NF_IP_PRI_RAW - 1,
 	},
-	/* IPv6: the same hook on NFPROTO_IPV6, NF_IP6_PRI_RAW - 1 */
+	{
+		.hook		= tl_hook_v6,	/* tl_ipv6.c */
+		.pf		= NFPROTO_IPV6,
+		.hooknum	= NF_INET_PRE_ROUTING,
+		.priority	= NF_IP6_PRI_RAW - 1,
+	},
 };
 
 int tl_hook_register(struct net *net)

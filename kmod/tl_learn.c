@@ -43,6 +43,12 @@ int tl_learn_parse(struct genl_info *info, struct tl_entry *e)
 		}
 		return 0;
 	}
+	/* tl_ipv6.c's hook does not learn, nor does a translating entry */
+	if (e->key.family != AF_INET || e->out.family != AF_INET) {
+		NL_SET_ERR_MSG(info->extack,
+			       "learning entries are IPv4 to IPv4 only");
+		return -EAFNOSUPPORT;
+	}
 	if (GENL_REQ_ATTR_CHECK(info, TL_A_SDP_ADDR4) ||
 	    GENL_REQ_ATTR_CHECK(info, TL_A_SDP_PORT) ||
 	    GENL_REQ_ATTR_CHECK(info, TL_A_LEARN_WINDOW_MS))

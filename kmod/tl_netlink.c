@@ -51,11 +51,8 @@ static int tl_parse_key(struct genl_info *info, struct tl_key *key)
 	memset(key, 0, sizeof(*key));
 	if (tb[TL_A_FAMILY])
 		family = nla_get_u8(tb[TL_A_FAMILY]);
-	if (family == AF_INET6 || tb[TL_A_LOCAL_ADDR6] ||
-	    tb[TL_A_SRC_ADDR6] || tb[TL_A_OUT_SADDR6] || tb[TL_A_OUT_DADDR6]) {
-		NL_SET_ERR_MSG(info->extack, "IPv6 entries are not implemented yet");
-		return -EAFNOSUPPORT;
-	}
+	if (family == AF_INET6 || tb[TL_A_LOCAL_ADDR6])
+		return tl_parse_key6(info, key);	/* tl_ipv6.c */
 	if (family != AF_INET) {
 		NL_SET_ERR_MSG_ATTR(info->extack, tb[TL_A_FAMILY],
 				    "unknown address family");
@@ -81,12 +78,23 @@ static int tl_parse_entry(struct net *net, struct genl_info *info,
 			  struct tl_entry *e)
 {
 	struct nlattr **tb = info->attrs;
+	bool v6 = e->key.family == AF_INET6;
 	__be32 saddr;
+	int err;
 
-	if (GENL_REQ_ATTR_CHECK(info, TL_A_OUT_SADDR4) ||
-	    GENL_REQ_ATTR_CHECK(info, TL_A_OUT_SPORT) ||
-	    GENL_REQ_ATTR_CHECK(info, TL_A_OUT_DADDR4) ||
+	if (GENL_REQ_ATTR_CHECK(info, TL_A_OUT_SPORT) ||
 	    GENL_REQ_ATTR_CHECK(info, TL_A_OUT_DPORT))
+		return -EINVAL;
+	e->out.sport = nla_get_u16(tb[TL_A_OUT_SPORT]);
+	e->out.dport = nla_get_u16(tb[TL_A_OUT_DPORT]);
+	if (tb[TL_A_OUT_SADDR6] || tb[TL_A_OUT_DADDR6]) {
+		err = tl_parse_out6(net, info, e);	/* tl_ipv6.c */
+		if (err)
+			return err;
+		goto source;
+	}
+	if (GENL_REQ_ATTR_CHECK(info, TL_A_OUT_SADDR4) ||
+	    GENL_REQ_ATTR_CHECK(info, TL_A_OUT_DADDR4))
 		return -EINVAL;
 	saddr = nla_get_in_addr(tb[TL_A_OUT_SADDR4]);
 	if (inet_addr_type(net, saddr) != RTN_LOCAL) {
@@ -94,18 +102,31 @@ static int tl_parse_entry(struct net *net, struct genl_info *info,
 				    "output source is not a local address");
 		return -EADDRNOTAVAIL;
 	}
+	e->out.family = AF_INET;
 	e->out.saddr[0] = (__force u32)saddr;
-	e->out.sport = nla_get_u16(tb[TL_A_OUT_SPORT]);
 	e->out.daddr[0] = (__force u32)nla_get_in_addr(tb[TL_A_OUT_DADDR4]);
-	e->out.dport = nla_get_u16(tb[TL_A_OUT_DPORT]);
 	if (!e->out.daddr[0]) {
 		NL_SET_ERR_MSG_ATTR(info->extack, tb[TL_A_OUT_DADDR4],
 				    "output destination is 0.0.0.0");
 		return -EINVAL;
 	}
 
-	if (tb[TL_A_SRC_ADDR4]) {
-		e->src_addr[0] = (__force u32)nla_get_in_addr(tb[TL_A_SRC_ADDR4]);
+source:
+	/* packets arrive in the key's family: so does the expected source */
+	if (tb[v6 ? TL_A_SRC_ADDR4 : TL_A_SRC_ADDR6]) {
+		NL_SET_ERR_MSG_ATTR(info->extack,
+				    tb[v6 ? TL_A_SRC_ADDR4 : TL_A_SRC_ADDR6],
+				    "expected source not of the local address's family");
+		return -EINVAL;
+	}
+	if (tb[v6 ? TL_A_SRC_ADDR6 : TL_A_SRC_ADDR4]) {
+		if (v6) {
+			err = tl_parse_src6(info, e);
+			if (err)
+				return err;
+		} else {
+			e->src_addr[0] = (__force u32)nla_get_in_addr(tb[TL_A_SRC_ADDR4]);
+		}
 		/* absent: any port; present, even 0, is that very port */
 		if (tb[TL_A_SRC_PORT])
 			e->src_port = nla_get_u16(tb[TL_A_SRC_PORT]);
@@ -176,6 +197,15 @@ static int tl_cmd_del(struct sk_buff *skb, struct genl_info *info)
 	return err;
 }
 
+/* An address of a family: the IPv4 attribute, or its IPv6 twin. */
+static int tl_put_addr(struct sk_buff *msg, u8 family, int a4, int a6,
+		       const u32 *addr)
+{
+	if (family == AF_INET6)
+		return nla_put(msg, a6, 16, addr);
+	return nla_put_in_addr(msg, a4, (__force __be32)addr[0]);
+}
+
 /* One entry as a message: key, configuration, counters. */
 static int tl_fill(struct sk_buff *msg, const struct tl_entry *e, u32 portid,
 		   u32 seq, int flags, u8 cmd)
@@ -189,11 +219,14 @@ static int tl_fill(struct sk_buff *msg, const struct tl_entry *e, u32 portid,
 	tl_entry_counters(e, &c);
 	if (nla_put_u8(msg, TL_A_FAMILY, e->key.family) ||
 	    nla_put_u8(msg, TL_A_PROTO, e->key.proto) ||
-	    nla_put_in_addr(msg, TL_A_LOCAL_ADDR4, (__force __be32)e->key.addr[0]) ||
+	    tl_put_addr(msg, e->key.family, TL_A_LOCAL_ADDR4,
+			TL_A_LOCAL_ADDR6, e->key.addr) ||
 	    nla_put_u16(msg, TL_A_LOCAL_PORT, e->key.port) ||
-	    nla_put_in_addr(msg, TL_A_OUT_SADDR4, (__force __be32)e->out.saddr[0]) ||
+	    tl_put_addr(msg, e->out.family, TL_A_OUT_SADDR4,
+			TL_A_OUT_SADDR6, e->out.saddr) ||
 	    nla_put_u16(msg, TL_A_OUT_SPORT, e->out.sport) ||
-	    nla_put_in_addr(msg, TL_A_OUT_DADDR4, (__force __be32)e->out.daddr[0]) ||
+	    tl_put_addr(msg, e->out.family, TL_A_OUT_DADDR4,
+			TL_A_OUT_DADDR6, e->out.daddr) ||
 	    nla_put_u16(msg, TL_A_OUT_DPORT, e->out.dport) ||
 	    nla_put_u32(msg, TL_A_FLAGS, e->flags) ||
 	    nla_put_u64_64bit(msg, TL_A_COOKIE, e->cookie, TL_A_PAD) ||
@@ -202,7 +235,8 @@ static int tl_fill(struct sk_buff *msg, const struct tl_entry *e, u32 portid,
 	    nla_put_u64_64bit(msg, TL_A_MISMATCH, c.mismatch, TL_A_PAD))
 		goto err_cancel;
 	if (!e->src_any &&
-	    (nla_put_in_addr(msg, TL_A_SRC_ADDR4, (__force __be32)e->src_addr[0]) ||
+	    (tl_put_addr(msg, e->key.family, TL_A_SRC_ADDR4,
+			  TL_A_SRC_ADDR6, e->src_addr) ||
 	     (!e->src_port_any &&
 	      nla_put_u16(msg, TL_A_SRC_PORT, e->src_port))))
 		goto err_cancel;

@@ -37,7 +37,7 @@ enum tl_cmd {
 enum tl_attr {
 	TL_A_UNSPEC,
 	TL_A_PAD,
-	TL_A_FAMILY,		/* u8: AF_INET (AF_INET6 reserved) */
+	TL_A_FAMILY,		/* u8: the key's: AF_INET (default), AF_INET6 */
 	TL_A_PROTO,		/* u8: IPPROTO_UDP */
 	TL_A_LOCAL_ADDR4,	/* be32: key: the relay's address */
 	TL_A_LOCAL_PORT,	/* u16 (host order): key: the relay's port */
@@ -59,7 +59,9 @@ enum tl_attr {
 	TL_A_RTP_SSRC,		/* u32: last SSRC seen (TL_F_RTP) */
 	TL_A_RTP_LOST,		/* u64: packets missing from the sequence */
 	TL_A_RTP_SEQ,		/* u16: highest sequence number seen */
-	/* IPv6, designed in: same key and rewrite with 16-byte addresses */
+	/* IPv6: the twins of the *_ADDR4 above. The key and the expected
+	 * source are of one family; the output may be of the other (the
+	 * module translates): OUT_SADDR6 and OUT_DADDR6 go together */
 	TL_A_LOCAL_ADDR6,	/* 16 bytes */
 	TL_A_SRC_ADDR6,
 	TL_A_OUT_SADDR6,

@@ -26,10 +26,14 @@
  * the flush op only deletes again entries whose removal was not
  * acknowledged (kmod_stale.c): state that may forward is never forgotten.
  *
+ * Entries are IPv4 or IPv6; a stream whose legs are of different
+ * families is translated in the kernel (each entry's key is its leg's
+ * family, its output the other leg's).
+ *
  * Streams stay in userspace, with the reason in path_reason, when the
- * kernel path cannot carry them exactly: IPv6, an interface bound to the
- * any address, rtcp-mux on one leg only, or strict_source off (roaming
- * peers are followed in userspace only).
+ * kernel path cannot carry them exactly: an interface bound to the any
+ * address, rtcp-mux on one leg only, or strict_source off (roaming peers
+ * are followed in userspace only).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -234,17 +238,52 @@ kmod_close(struct relayd *rd, void *priv)
 
 /* ---- what a stream becomes ---- */
 
+/* An IPv4 or IPv6 socket address as the kernel keys it. */
 int
-ipv4_of(const struct sockaddr_storage *ss, uint32_t *addr, uint16_t *port)
+kaddr_of(const struct sockaddr_storage *ss, struct kaddr *addr,
+    uint16_t *port)
 {
 	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
 
-	if (ss->ss_family != AF_INET)
+	memset(addr, 0, sizeof(*addr));
+	addr->family = (uint8_t)ss->ss_family;
+	if (ss->ss_family == AF_INET) {
+		memcpy(addr->a, &sin->sin_addr, 4);
+		if (port != NULL)
+			*port = ntohs(sin->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		memcpy(addr->a, &sin6->sin6_addr, 16);
+		if (port != NULL)
+			*port = ntohs(sin6->sin6_port);
+	} else {
 		return -EAFNOSUPPORT;
-	*addr = sin->sin_addr.s_addr;
-	if (port != NULL)
-		*port = ntohs(sin->sin_port);
+	}
 	return 0;
+}
+
+/* An address attribute of a request: the IPv4 one or its IPv6 twin. */
+static void
+put_kaddr(struct nlmsghdr *nlh, uint16_t a4, uint16_t a6,
+    const struct kaddr *a)
+{
+	if (a->family == AF_INET6)
+		mnl_attr_put(nlh, a6, 16, a->a);
+	else
+		mnl_attr_put(nlh, a4, 4, a->a);
+}
+
+/* An address attribute of a reply. */
+static void
+get_kaddr(const struct nlattr *a, uint8_t family, struct kaddr *out)
+{
+	uint16_t len = mnl_attr_get_payload_len(a);
+
+	memset(out, 0, sizeof(*out));
+	if (len != (family == AF_INET6 ? 16 : 4))
+		return;
+	out->family = family;
+	memcpy(out->a, mnl_attr_get_payload(a), len);
 }
 
 uint64_t
@@ -268,8 +307,8 @@ plan_entry(const struct relayd *rd, const struct stream *st,
 
 	memset(e, 0, sizeof(*e));
 	e->leg = (struct leg *)in;
-	if (ipv4_of(&rd->conf.ifaces[in->iface].bind, &e->laddr, NULL) < 0 ||
-	    ipv4_of(&rd->conf.ifaces[out->iface].bind, &e->osaddr, NULL) < 0)
+	if (kaddr_of(&rd->conf.ifaces[in->iface].bind, &e->laddr, NULL) < 0 ||
+	    kaddr_of(&rd->conf.ifaces[out->iface].bind, &e->osaddr, NULL) < 0)
 		return -EAFNOSUPPORT;
 	e->lport = (uint16_t)(in->port + (k == SK_RTCP));
 	e->osport = (uint16_t)(out->port + (k == SK_RTCP && !out->sdp.rtcp_mux));
@@ -279,9 +318,13 @@ plan_entry(const struct relayd *rd, const struct stream *st,
 		src = in->latched[SK_RTP];
 		addr_set_port(&src, (uint16_t)(addr_port(&src) + 1));
 	}
+	/* a leg's peers are of its socket's family: the kernel checks
+	 * sources in the key's family and sends in the output's */
 	if (!leg_destination(out, k, &dst) ||
-	    ipv4_of(&src, &e->saddr, &e->sport) < 0 ||
-	    ipv4_of(&dst, &e->odaddr, &e->odport) < 0)
+	    kaddr_of(&src, &e->saddr, &e->sport) < 0 ||
+	    kaddr_of(&dst, &e->odaddr, &e->odport) < 0 ||
+	    e->saddr.family != e->laddr.family ||
+	    e->odaddr.family != e->osaddr.family)
 		return -EAFNOSUPPORT;
 	e->rtp = k == SK_RTP;
 	return 0;
@@ -302,13 +345,19 @@ unsuitable(const struct relayd *rd, const struct stream *st)
 	for (int s = SIDE_A; s <= SIDE_B; s++) {
 		const struct sockaddr_storage *bind =
 		    &rd->conf.ifaces[st->leg[s].iface].bind;
-		if (bind->ss_family != AF_INET)
-			return "IPv6 is not in trunkline.ko yet";
+		if (bind->ss_family != AF_INET && bind->ss_family != AF_INET6)
+			return "interface of an unknown address family";
 		if (addr_is_any(bind))
 			return "interface bound to the any address: the kernel "
 			    "entry needs the relay's own address";
-		if (st->leg[s].latched[SK_RTP].ss_family != AF_INET)
-			return "IPv6 peer: not in trunkline.ko yet";
+		if (bind->ss_family == AF_INET6 &&
+		    IN6_IS_ADDR_LINKLOCAL(&((const struct sockaddr_in6 *)
+		    bind)->sin6_addr))
+			return "interface bound to a link-local IPv6 address: "
+			    "kernel entries carry no interface";
+		if (st->leg[s].latched[SK_RTP].ss_family != bind->ss_family)
+			return "peer of another address family than its "
+			    "interface (IPv4-mapped?)";
 	}
 	return NULL;
 }
@@ -332,9 +381,9 @@ plan_stream(const struct relayd *rd, const struct stream *st,
 void
 put_key(struct nlmsghdr *nlh, const struct kentry *e)
 {
-	mnl_attr_put_u8(nlh, TL_A_FAMILY, AF_INET);
+	mnl_attr_put_u8(nlh, TL_A_FAMILY, e->laddr.family);
 	mnl_attr_put_u8(nlh, TL_A_PROTO, IPPROTO_UDP);
-	mnl_attr_put_u32(nlh, TL_A_LOCAL_ADDR4, e->laddr);
+	put_kaddr(nlh, TL_A_LOCAL_ADDR4, TL_A_LOCAL_ADDR6, &e->laddr);
 	mnl_attr_put_u16(nlh, TL_A_LOCAL_PORT, e->lport);
 }
 
@@ -347,14 +396,11 @@ put_add(struct kmod_state *ks, char *buf, const struct kentry *e,
 	    (e->drop ? TL_F_MISMATCH_DROP : 0) | (e->learn ? TL_F_LEARN : 0);
 
 	put_key(nlh, e);
-	if (!e->no_src) {
-		mnl_attr_put_u32(nlh, TL_A_SRC_ADDR4, e->saddr);
-		if (!e->any_port)
-			mnl_attr_put_u16(nlh, TL_A_SRC_PORT, e->sport);
-	}
-	mnl_attr_put_u32(nlh, TL_A_OUT_SADDR4, e->osaddr);
+	put_kaddr(nlh, TL_A_SRC_ADDR4, TL_A_SRC_ADDR6, &e->saddr);
+	mnl_attr_put_u16(nlh, TL_A_SRC_PORT, e->sport);
+	put_kaddr(nlh, TL_A_OUT_SADDR4, TL_A_OUT_SADDR6, &e->osaddr);
 	mnl_attr_put_u16(nlh, TL_A_OUT_SPORT, e->osport);
-	mnl_attr_put_u32(nlh, TL_A_OUT_DADDR4, e->odaddr);
+	put_kaddr(nlh, TL_A_OUT_DADDR4, TL_A_OUT_DADDR6, &e->odaddr);
 	mnl_attr_put_u16(nlh, TL_A_OUT_DPORT, e->odport);
 	if (flags != 0)
 		mnl_attr_put_u32(nlh, TL_A_FLAGS, flags);
@@ -416,7 +462,8 @@ kmod_install(struct relayd *rd, void *priv, struct stream *st)
 		return -ENOMEM;
 	if ((rc = plan_stream(rd, st, s)) < 0) {
 		snprintf(st->path_reason, sizeof(st->path_reason),
-		    "latched; not in the kernel: no IPv4 address for a port");
+		    "latched; not in the kernel: a peer or interface "
+		    "address of an unusable family");
 		free(s);
 		return -EOPNOTSUPP;
 	}
@@ -431,13 +478,17 @@ kmod_install(struct relayd *rd, void *priv, struct stream *st)
 		free(s);
 		return rc;
 	}
-	for (i = 0; i < s->n; i++)	/* the clean pass deleted stale ones */
-		kstale_forget(&ks->stale, s->e[i].laddr, s->e[i].lport);
+	for (i = 0; i < s->n; i++) {	/* the clean pass deleted stale ones */
+		struct kstale_key k = { s->e[i].laddr, s->e[i].lport };
+		kstale_forget(&ks->stale, &k);
+	}
 	s->lost_base[SIDE_A] = st->leg[SIDE_A].stats.lost;
 	s->lost_base[SIDE_B] = st->leg[SIDE_B].stats.lost;
 	st->backend_priv = s;
 	snprintf(st->path_reason, sizeof(st->path_reason),
-	    "latched; %d entries in trunkline.ko", s->n);
+	    "latched; %d entries in trunkline.ko%s", s->n,
+	    s->e[0].laddr.family != s->e[0].osaddr.family ?
+	    " (IPv4<->IPv6 translated)" : "");
 	return 0;
 }
 
@@ -445,7 +496,8 @@ kmod_install(struct relayd *rd, void *priv, struct stream *st)
 
 struct reply {
 	uint64_t	 packets, bytes, lost, cookie, mismatch;
-	uint32_t	 idle_ms, laddr, saddr, osaddr, odaddr;
+	uint32_t	 idle_ms;
+	struct kaddr	 laddr, saddr, osaddr, odaddr;
 	uint16_t	 lport, sport, osport, odport;
 	bool		 seen, has_lost;
 };
@@ -470,10 +522,14 @@ parse_reply(const struct nlmsghdr *h, struct reply *r)
 			r->idle_ms = mnl_attr_get_u32(a);
 			r->seen = true;
 			break;
-		case TL_A_LOCAL_ADDR4: r->laddr = mnl_attr_get_u32(a); break;
-		case TL_A_SRC_ADDR4: r->saddr = mnl_attr_get_u32(a); break;
-		case TL_A_OUT_SADDR4: r->osaddr = mnl_attr_get_u32(a); break;
-		case TL_A_OUT_DADDR4: r->odaddr = mnl_attr_get_u32(a); break;
+		case TL_A_LOCAL_ADDR4: get_kaddr(a, AF_INET, &r->laddr); break;
+		case TL_A_SRC_ADDR4: get_kaddr(a, AF_INET, &r->saddr); break;
+		case TL_A_OUT_SADDR4: get_kaddr(a, AF_INET, &r->osaddr); break;
+		case TL_A_OUT_DADDR4: get_kaddr(a, AF_INET, &r->odaddr); break;
+		case TL_A_LOCAL_ADDR6: get_kaddr(a, AF_INET6, &r->laddr); break;
+		case TL_A_SRC_ADDR6: get_kaddr(a, AF_INET6, &r->saddr); break;
+		case TL_A_OUT_SADDR6: get_kaddr(a, AF_INET6, &r->osaddr); break;
+		case TL_A_OUT_DADDR6: get_kaddr(a, AF_INET6, &r->odaddr); break;
 		case TL_A_LOCAL_PORT: r->lport = mnl_attr_get_u16(a); break;
 		case TL_A_SRC_PORT: r->sport = mnl_attr_get_u16(a); break;
 		case TL_A_OUT_SPORT: r->osport = mnl_attr_get_u16(a); break;
@@ -564,7 +620,9 @@ keep_stale(struct relayd *rd, struct kmod_state *ks, const struct stream *st,
 	for (int i = 0; i < s->n; i++) {
 		if (kmod_delete_done(rc, rc == 0 ? errs[i] : 0))
 			continue;
-		if (kstale_add(&ks->stale, s->e[i].laddr, s->e[i].lport) < 0)
+		struct kstale_key k = { s->e[i].laddr, s->e[i].lport };
+
+		if (kstale_add(&ks->stale, &k) < 0)
 			rlog(rd, LL_ERROR, "kmod: out of memory: entry on port "
 			    "%u of call %s forgotten", s->e[i].lport,
 			    st->session->call_id);
@@ -605,7 +663,12 @@ kmod_remove(struct relayd *rd, void *priv, struct stream *st)
 			struct kentry parked = s->e[i];
 			char *p = mnl_nlmsg_batch_current(b);
 
-			parked.saddr = INADDR_BROADCAST;	/* never a source */
+			/* never a source: IPv4 broadcast, IPv6 multicast */
+			memset(parked.saddr.a, 0, sizeof(parked.saddr.a));
+			if (parked.saddr.family == AF_INET6)
+				parked.saddr.a[0] = 0xff;
+			else
+				memset(parked.saddr.a, 0xff, 4);
 			parked.sport = 0;
 			parked.learn = parked.no_src = parked.any_port = false;
 			parked.drop = false;
@@ -764,9 +827,12 @@ kmod_adopt(struct relayd *rd, void *priv, struct stream *st)
 		if (exchange(ks, nlh, nlh->nlmsg_len, nlh->nlmsg_seq, 1, &err,
 		    on_adopt, &c) < 0 || err < 0 || !c.got)
 			goto err_nomatch;
-		if (c.r.cookie != s->cookie || c.r.saddr != e->saddr ||
-		    c.r.sport != e->sport || c.r.osaddr != e->osaddr ||
-		    c.r.osport != e->osport || c.r.odaddr != e->odaddr ||
+		if (c.r.cookie != s->cookie ||
+		    !kaddr_equal(&c.r.saddr, &e->saddr) ||
+		    c.r.sport != e->sport ||
+		    !kaddr_equal(&c.r.osaddr, &e->osaddr) ||
+		    c.r.osport != e->osport ||
+		    !kaddr_equal(&c.r.odaddr, &e->odaddr) ||
 		    c.r.odport != e->odport)
 			goto err_nomatch;
 		r[i] = c.r;
@@ -791,26 +857,25 @@ err_nomatch:
 
 struct orphan_ctx {
 	const struct relayd	*rd;
-	uint64_t		*keep;		/* sorted (addr << 16 | port) */
+	struct kstale_key	*keep;		/* sorted by cmp_key */
 	size_t			 nkeep;
-	uint64_t		*gone;		/* orphans found by the dump */
+	struct kstale_key	*gone;		/* orphans found by the dump */
 	size_t			 ngone, cap;
 	size_t			 total, foreign;
 	bool			 nomem;
 };
 
-static uint64_t
-key_of(uint32_t addr, uint16_t port)
-{
-	return (uint64_t)addr << 16 | port;
-}
-
 static int
 cmp_key(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	const struct kstale_key *x = a, *y = b;
+	int c;
 
-	return x < y ? -1 : x > y;
+	if (x->laddr.family != y->laddr.family)
+		return x->laddr.family < y->laddr.family ? -1 : 1;
+	if ((c = memcmp(x->laddr.a, y->laddr.a, sizeof(x->laddr.a))) != 0)
+		return c;
+	return x->lport < y->lport ? -1 : x->lport > y->lport;
 }
 
 /*
@@ -820,15 +885,17 @@ cmp_key(const void *a, const void *b)
  * else put elsewhere are left alone.
  */
 static bool
-key_is_ours(const struct relayd *rd, uint32_t addr, uint16_t port)
+key_is_ours(const struct relayd *rd, const struct kaddr *addr, uint16_t port)
 {
 	if (port < rd->conf.port_min || port > rd->conf.port_max)
 		return false;
 	for (int i = 0; i < rd->conf.nifaces; i++) {
 		const struct sockaddr_storage *b = &rd->conf.ifaces[i].bind;
-		uint32_t a;
+		struct kaddr a;
 
-		if (addr_is_any(b) || (ipv4_of(b, &a, NULL) == 0 && a == addr))
+		if (addr_is_any(b))
+			return true;	/* as before: any family's address */
+		if (kaddr_of(b, &a, NULL) == 0 && kaddr_equal(&a, addr))
 			return true;
 	}
 	return false;
@@ -838,16 +905,16 @@ static void
 on_dump_entry(const struct nlmsghdr *h, void *arg)
 {
 	struct orphan_ctx *c = arg;
-	uint64_t k, *v;
+	struct kstale_key k, *v;
 	struct reply r;
 
 	parse_reply(h, &r);
 	c->total++;
-	if (r.laddr == 0 || !key_is_ours(c->rd, r.laddr, r.lport)) {
+	if (r.laddr.family == 0 || !key_is_ours(c->rd, &r.laddr, r.lport)) {
 		c->foreign++;
 		return;
 	}
-	k = key_of(r.laddr, r.lport);
+	k = (struct kstale_key){ r.laddr, r.lport };
 	if (c->nkeep > 0 &&
 	    bsearch(&k, c->keep, c->nkeep, sizeof(k), cmp_key) != NULL)
 		return;
@@ -877,15 +944,15 @@ collect_kept(struct relayd *rd, struct orphan_ctx *c)
 			if (se->streams[i]->path != PATH_KERNEL || s == NULL)
 				continue;
 			if (c->nkeep + KMOD_MAX_ENTRIES > cap) {
-				uint64_t *v;
+				struct kstale_key *v;
 				cap = cap ? 2 * cap : 1024;
 				if ((v = realloc(c->keep, cap * sizeof(*v))) == NULL)
 					return -ENOMEM;
 				c->keep = v;
 			}
 			for (int k = 0; k < s->n; k++)
-				c->keep[c->nkeep++] = key_of(s->e[k].laddr,
-				    s->e[k].lport);
+				c->keep[c->nkeep++] = (struct kstale_key){
+				    s->e[k].laddr, s->e[k].lport };
 		}
 	if (c->nkeep > 0)
 		qsort(c->keep, c->nkeep, sizeof(*c->keep), cmp_key);
@@ -894,7 +961,7 @@ collect_kept(struct relayd *rd, struct orphan_ctx *c)
 
 /* DEL the orphans, KMOD_CHUNK per sendto; 0 or -errno. */
 static int
-delete_keys(struct kmod_state *ks, const uint64_t *keys, size_t n,
+delete_keys(struct kmod_state *ks, const struct kstale_key *keys, size_t n,
     size_t *deleted)
 {
 	int errs[KMOD_CHUNK], rc;
@@ -908,8 +975,8 @@ delete_keys(struct kmod_state *ks, const uint64_t *keys, size_t n,
 
 		for (int i = 0; i < nreq; i++) {
 			struct kentry e = {
-				.laddr = (uint32_t)(keys[off + i] >> 16),
-				.lport = (uint16_t)keys[off + i],
+				.laddr = keys[off + i].laddr,
+				.lport = keys[off + i].lport,
 			};
 			put_key(put_req(ks, mnl_nlmsg_batch_current(b),
 			    TL_CMD_DEL, NLM_F_ACK), &e);

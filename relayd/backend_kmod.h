@@ -29,7 +29,7 @@ struct kmod_state {
 /* What one kernel entry is, and what was last read from it. */
 struct kentry {
 	struct leg		*leg;		/* the leg whose port receives */
-	uint32_t		 laddr, saddr, osaddr, odaddr;	/* network order */
+	struct kaddr		 laddr, saddr, osaddr, odaddr;
 	uint16_t		 lport, sport, osport, odport;	/* host order */
 	bool			 rtp;
 	/* learning streams (kmod_learn.c): TL_F_LEARN with the SDP
@@ -57,7 +57,7 @@ struct nlmsghdr *put_req(struct kmod_state *, char *buf, uint8_t cmd,
 	    uint16_t flags);
 int	 exchange(struct kmod_state *, const void *req, size_t len,
 	    uint32_t first, int nreq, int *errs, reply_fn, void *arg);
-int	 ipv4_of(const struct sockaddr_storage *, uint32_t *addr,
+int	 kaddr_of(const struct sockaddr_storage *, struct kaddr *addr,
 	    uint16_t *port);
 uint64_t stream_cookie(const struct stream *);
 void	 put_key(struct nlmsghdr *, const struct kentry *);

@@ -54,6 +54,31 @@ struct kmod_learn {
 	uint64_t		 overruns;
 };
 
+/* A learning entry's IPv4 address (learn_unsuitable: IPv4 only). */
+static uint32_t
+k4(const struct kaddr *a)
+{
+	uint32_t v;
+
+	memcpy(&v, a->a, 4);
+	return v;
+}
+
+/* An SDP endpoint as the IPv4 attributes of a learning entry. */
+static int
+sdp_ipv4(const struct sockaddr_storage *ss, uint32_t *addr, uint16_t *port)
+{
+	struct kaddr k;
+	int rc;
+
+	if ((rc = kaddr_of(ss, &k, port)) < 0)
+		return rc;
+	if (k.family != AF_INET)
+		return -EAFNOSUPPORT;
+	*addr = k4(&k);
+	return 0;
+}
+
 static size_t
 bucket_of(uint32_t laddr, uint16_t lport)
 {
@@ -76,13 +101,13 @@ static int
 add_node(struct kmod_learn *kl, const struct kentry *e)
 {
 	struct learn_node *n;
-	size_t b = bucket_of(e->laddr, e->lport);
+	size_t b = bucket_of(k4(&e->laddr), e->lport);
 
-	if (find_node(kl, e->laddr, e->lport) != NULL)
+	if (find_node(kl, k4(&e->laddr), e->lport) != NULL)
 		return 0;
 	if ((n = calloc(1, sizeof(*n))) == NULL)
 		return -ENOMEM;
-	n->laddr = e->laddr;
+	n->laddr = k4(&e->laddr);
 	n->lport = e->lport;
 	n->leg = e->leg;
 	n->next = kl->buckets[b];
@@ -114,7 +139,7 @@ kmod_learn_forget(struct kmod_state *ks, const struct stream *st)
 		return;
 	for (int i = 0; i < s->n; i++)
 		if (s->e[i].rtp)
-			del_node(ks->learn, s->e[i].laddr, s->e[i].lport);
+			del_node(ks->learn, k4(&s->e[i].laddr), s->e[i].lport);
 }
 
 /* ---- the event socket ---- */
@@ -287,14 +312,14 @@ plan_learn_entry(const struct relayd *rd, const struct stream *st,
 		host = in->is_latched[SK_RTP] ? &in->latched[SK_RTP] :
 		    &in->sdp.rtp;
 		e->any_port = true;
-		return ipv4_of(host, &e->saddr, NULL);
+		return kaddr_of(host, &e->saddr, NULL);
 	}
 	e->learn = true;
 	e->no_src = !in->is_latched[SK_RTP];
 	e->window_ms = rd->conf.learn_window <= 0 ? 1 :
 	    rd->conf.learn_window >= 60 ? 60000 :
 	    (uint32_t)(rd->conf.learn_window * 1000.0);
-	return ipv4_of(&in->sdp.rtp, &e->sdpaddr, &e->sdpport);
+	return sdp_ipv4(&in->sdp.rtp, &e->sdpaddr, &e->sdpport);
 }
 
 static int
@@ -402,8 +427,11 @@ kmod_learn(struct relayd *rd, void *priv, struct stream *st)
 		batch(ks, s, TL_CMD_DEL, false, errs);	/* undo the others */
 		goto err;
 	}
-	for (int i = 0; i < s->n; i++)
-		kstale_forget(&ks->stale, s->e[i].laddr, s->e[i].lport);
+	for (int i = 0; i < s->n; i++) {
+		struct kstale_key k = { s->e[i].laddr, s->e[i].lport };
+
+		kstale_forget(&ks->stale, &k);
+	}
 	s->lost_base[SIDE_A] = st->leg[SIDE_A].stats.lost;
 	s->lost_base[SIDE_B] = st->leg[SIDE_B].stats.lost;
 	st->backend_priv = s;

@@ -13,14 +13,27 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "relayd.h"
 
+bool
+kaddr_equal(const struct kaddr *x, const struct kaddr *y)
+{
+	return x->family == y->family && memcmp(x->a, y->a, sizeof(x->a)) == 0;
+}
+
+static bool
+key_equal(const struct kstale_key *x, const struct kstale_key *y)
+{
+	return x->lport == y->lport && kaddr_equal(&x->laddr, &y->laddr);
+}
+
 int
-kstale_add(struct kstale *ks, uint32_t laddr, uint16_t lport)
+kstale_add(struct kstale *ks, const struct kstale_key *k)
 {
 	for (size_t i = 0; i < ks->n; i++)
-		if (ks->v[i].laddr == laddr && ks->v[i].lport == lport)
+		if (key_equal(&ks->v[i], k))
 			return 0;
 	if (ks->n == ks->cap) {
 		size_t cap = ks->cap ? ks->cap * 2 : 16;
@@ -30,15 +43,15 @@ kstale_add(struct kstale *ks, uint32_t laddr, uint16_t lport)
 		ks->v = v;
 		ks->cap = cap;
 	}
-	ks->v[ks->n++] = (struct kstale_key){ laddr, lport };
+	ks->v[ks->n++] = *k;
 	return 0;
 }
 
 void
-kstale_forget(struct kstale *ks, uint32_t laddr, uint16_t lport)
+kstale_forget(struct kstale *ks, const struct kstale_key *k)
 {
 	for (size_t i = 0; i < ks->n; i++)
-		if (ks->v[i].laddr == laddr && ks->v[i].lport == lport) {
+		if (key_equal(&ks->v[i], k)) {
 			ks->v[i] = ks->v[--ks->n];
 			return;
 		}

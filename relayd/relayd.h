@@ -574,17 +574,23 @@ void	 backend_flush(struct relayd *);
 void	 backend_adopt_done(struct relayd *);
 
 /* ---- kmod_stale.c: kernel entries to delete again (backend_kmod.c) ---- */
+/* An address as trunkline.ko keys it: IPv4 in a[0..3], the rest zero. */
+struct kaddr {
+	uint8_t		 family;	/* AF_INET or AF_INET6 */
+	uint8_t		 a[16];		/* network order */
+};
 struct kstale_key {
-	uint32_t	 laddr;		/* network order */
+	struct kaddr	 laddr;
 	uint16_t	 lport;		/* host order */
 };
 struct kstale {
 	struct kstale_key *v;
 	size_t		 n, cap;
 };
-int	 kstale_add(struct kstale *, uint32_t laddr, uint16_t lport);
+bool	 kaddr_equal(const struct kaddr *, const struct kaddr *);
+int	 kstale_add(struct kstale *, const struct kstale_key *);
 /* A new install owns the key now. */
-void	 kstale_forget(struct kstale *, uint32_t laddr, uint16_t lport);
+void	 kstale_forget(struct kstale *, const struct kstale_key *);
 /* After deleting the first n again (exchange rc, errs[i] per key). */
 void	 kstale_settle(struct kstale *, size_t n, int rc, const int *errs);
 void	 kstale_free(struct kstale *);

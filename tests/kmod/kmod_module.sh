@@ -7,9 +7,12 @@
 # offloaded and zero), RTP loss tracking, strict source in pass and drop
 # mode, DSCP, per-namespace tables, atomic replace under traffic with
 # churn, 10,000 entries, malformed and unprivileged requests, no leak,
-# rmmod with entries present, a bench smoke run. The guest script is
+# rmmod with entries present, a bench smoke run; IPv6 entries and
+# IPv4<->IPv6 translation (checksums verified by the receivers, strict
+# source, counters), relayd's backend adopting IPv6 and translated
+# streams (kadopt -6, -x). The guest script is
 # guest/module.sh. Before the boot: the module passes W=1 and sparse.
-# timeout: 240
+# timeout: 330
 set -u -o pipefail
 . "$(dirname "$0")/lib/host.sh"
 
@@ -22,5 +25,5 @@ if command -v sparse >/dev/null; then
 else
 	echo "tk: sparse not installed: C=2 check not run"
 fi
-tk_boot module.sh --timeout 150 || tk_fail "guest test failed (console above)"
+tk_boot module.sh --timeout 240 || tk_fail "guest test failed (console above)"
 echo "PASS: $TK_NAME"

@@ -110,6 +110,115 @@ $IP netns exec a tlk send $A:4000 $R_A:30000 20
 check "DSCP 46 on the wire" wait $RPID
 cat $RX
 
+# --- IPv6, and translation between IPv4 and IPv6 (tl_ipv6.c) --------------------
+# The same veths carry IPv6: a fd01::2, b fd02::2, x fd03::2, the relay
+# ::1 of each. IPv6 forwarding stays off: only the module moves packets.
+R6_A=fd01::1 R6_B=fd02::1 A6=fd01::2 B6=fd02::2 X6=fd03::2
+# snmp6 NAME NS: a counter of /proc/net/snmp6 in namespace NS
+snmp6() { $IP netns exec "$2" awk -v k="$1" '$1 == k { print $2 }' /proc/net/snmp6; }
+# snmp4 NAME NS: a counter of the Udp line of /proc/net/snmp
+snmp4() {
+	$IP netns exec "$2" awk -v k="$1" '/^Udp: [A-Z]/ { for (i = 2; i <= NF; i++) if ($i == k) c = i }
+		/^Udp: [0-9]/ { print $c }' /proc/net/snmp
+}
+v6up() {
+	$IP -n "$1" addr add "$2/64" dev "$3" nodad && $IP -n "$1" route add default via "$4" &&
+	$IP addr add "$4/64" dev "$5" nodad
+}
+if v6up a $A6 a0 $R6_A r1 && v6up b $B6 b0 $R6_B r2 && v6up x $X6 x0 fd03::1 r3; then
+	ok "IPv6 on the veths"
+else
+	nok "IPv6 on the veths"
+fi
+entry6() { tlk get "[$R6_A]:${1:-30100}"; }
+check "IPv6 entry: caller -> callee (strict source, RTP tracking)" \
+	tlk add "[$R6_A]:30100" "[$R6_B]:30102" "[$B6]:5000" --src "[$A6]:4000" --rtp --cookie 8
+recv_in b "[$B6]:5000" 100 5000 --from "[$R6_B]:30102"
+$IP netns exec a tlk send "[$A6]:4000" "[$R6_A]:30100" 100 --gap-at 50
+check "IPv6: the callee got 100 packets from the relay's B address and port" wait $RPID
+cat $RX
+E=$(entry6)
+echo "$E"
+check "IPv6 get: family 10, the key, the expected source and the output" \
+	test "$(field family "$E")/$(field local "$E")/$(field src "$E")/$(field odst "$E")" = "10/$R6_A/$A6/$B6"
+check "IPv6 counters: 100 packets, 16000 bytes; RTP seq 100, 1 lost" \
+	test "$(field packets "$E")/$(field bytes "$E")/$(field seq "$E")/$(field lost "$E")" = 100/16000/100/1
+check "IPv6: no UDP checksum errors at the callee (checksums verified there)" \
+	test "$(snmp6 Udp6InCsumErrors b)/$(snmp6 Udp6InErrors b)" = 0/0
+# UDP checksum 0 is invalid in IPv6: not relayed, the stack drops it
+$IP netns exec b tlk recv "[$B6]:5000" 1 1500 >/tmp/leak.out 2>&1 &
+LPID=$!
+$IP netns exec a tlk send "[$A6]:4000" "[$R6_A]:30100" 10 --nocsum
+if wait $LPID; then nok "IPv6 checksum 0: relayed"; else ok "IPv6 checksum 0: not relayed"; fi
+check "IPv6 counters: still 100 packets" test "$(field packets "$(entry6)")" = 100
+# a local socket sender (checksum offloaded: CHECKSUM_PARTIAL)
+$IP netns exec b rtpsink -b "[$B6]:5000" -f "[$R6_B]:30102" -S 0x1000 -e 100 -t 20 -i 5 >/tmp/sink.out 2>&1 &
+SPID=$!
+wait_for 5 sh -c "$IP netns exec b netstat -uln | grep -q ':5000 '"
+$IP netns exec a rtpgen -b "[$A6]:4000" -d "[$R6_A]:30100" -c 100 -r 400 >/dev/null
+check "IPv6 rtpsink: 100 RTP packets intact (offloaded checksum)" wait $SPID
+cat /tmp/sink.out
+# strict source: pass mode, then drop mode with DSCP
+recv_in - "[$R6_A]:30100" 20 5000 --from "[$X6]:4000"
+$IP netns exec b tlk recv "[$B6]:5000" 1 1500 >/tmp/leak.out 2>&1 &
+LPID=$!
+$IP netns exec x tlk send "[$X6]:4000" "[$R6_A]:30100" 20
+check "IPv6 pass mode: the relay's socket got the spoofed 20" wait $RPID
+if wait $LPID; then nok "IPv6 strict source: the callee got a third party's packet"; else ok "IPv6 strict source: nothing reached the callee"; fi
+check "IPv6 replace: drop on mismatch, DSCP 46" \
+	tlk add "[$R6_A]:30100" "[$R6_B]:30102" "[$B6]:5000" --src "[$A6]:4000" --rtp --drop --dscp 46
+recv_in - "[$R6_A]:30100" 1 1500
+$IP netns exec x tlk send "[$X6]:4000" "[$R6_A]:30100" 20
+if wait $RPID; then nok "IPv6 drop mode: a spoofed packet reached the socket"; else ok "IPv6 drop mode: a spoofed source is dropped"; fi
+recv_in b "[$B6]:5000" 20 5000 --from "[$R6_B]:30102" --dscp 46
+$IP netns exec a tlk send "[$A6]:4000" "[$R6_A]:30100" 20
+check "IPv6: DSCP 46 on the wire" wait $RPID
+E=$(entry6)
+echo "$E"
+check "IPv6 counters: packets 220, mismatch 40 (replace kept them)" \
+	test "$(field packets "$E")/$(field mismatch "$E")" = 220/40
+
+# IPv4 caller -> IPv6 callee, and back: the module translates
+check "4->6 entry: 10.1.0.1:30200 -> [$R6_B]:30202 -> [$B6]:5002" \
+	tlk add $R_A:30200 "[$R6_B]:30202" "[$B6]:5002" --src $A:4000 --rtp
+check "6->4 entry: [$R6_B]:30202 -> $R_A:30200 -> $A:4000" \
+	tlk add "[$R6_B]:30202" $R_A:30200 $A:4000 --src "[$B6]:5002"
+recv_in b "[$B6]:5002" 50 5000 --from "[$R6_B]:30202"
+$IP netns exec a tlk send $A:4000 $R_A:30200 50
+check "4->6: 50 IPv4 packets arrive as IPv6 from the relay's IPv6 address" wait $RPID
+recv_in b "[$B6]:5002" 20 5000 --from "[$R6_B]:30202"
+$IP netns exec a tlk send $A:4000 $R_A:30200 20 --nocsum
+check "4->6: IPv4 checksum 0 arrives with a computed IPv6 checksum" wait $RPID
+$IP netns exec b rtpsink -b "[$B6]:5002" -f "[$R6_B]:30202" -S 0x3000 -e 100 -t 20 -i 5 >/tmp/sink.out 2>&1 &
+SPID=$!
+wait_for 5 sh -c "$IP netns exec b netstat -uln | grep -q ':5002 '"
+$IP netns exec a rtpgen -b $A:4000 -d $R_A:30200 -S 0x3000 -c 100 -r 400 >/dev/null
+check "4->6: 100 RTP packets from a socket (offloaded checksum) intact" wait $SPID
+cat /tmp/sink.out
+check "4->6: no checksum errors at the IPv6 callee" \
+	test "$(snmp6 Udp6InCsumErrors b)/$(snmp6 Udp6InErrors b)" = 0/0
+recv_in a $A:4000 30 5000 --from $R_A:30200
+$IP netns exec b tlk send "[$B6]:5002" "[$R6_B]:30202" 30
+check "6->4: 30 IPv6 packets arrive as IPv4 from the relay's IPv4 address" wait $RPID
+$IP netns exec a rtpsink -b $A:4000 -f $R_A:30200 -S 0x4000 -e 100 -t 20 -i 5 >/tmp/sink.out 2>&1 &
+SPID=$!
+wait_for 5 sh -c "$IP netns exec a netstat -uln | grep -q ':4000 '"
+$IP netns exec b rtpgen -b "[$B6]:5002" -d "[$R6_B]:30202" -S 0x4000 -c 100 -r 400 >/dev/null
+check "6->4: 100 RTP packets from a socket (offloaded checksum) intact" wait $SPID
+check "6->4: no checksum errors at the IPv4 caller" \
+	test "$(snmp4 InCsumErrors a)/$(snmp4 InErrors a)" = 0/0
+recv_in - "[$R6_B]:30202" 5 5000 --from "[$X6]:4000"
+$IP netns exec x tlk send "[$X6]:4000" "[$R6_B]:30202" 5
+check "6->4 strict source: a spoofed source reaches the relay's socket only" wait $RPID
+E4=$(tlk get $R_A:30200)
+E6=$(tlk get "[$R6_B]:30202")
+echo "$E4"
+echo "$E6"
+check "4->6 counters: 170 packets; 6->4: 130 packets, 5 mismatches" \
+	test "$(field packets "$E4")/$(field packets "$E6")/$(field mismatch "$E6")" = 170/130/5
+check "4->6 get: output family IPv6 shown" test "$(field odst "$E4")" = $B6
+check "IPv6 entries deleted" sh -c "tlk del '[$R6_A]:30100' && tlk del $R_A:30200 && tlk del '[$R6_B]:30202'"
+
 # --- namespaces: each has its own table ----------------------------------------
 check "namespace a sees an empty table" sh -c "[ \"\$($IP netns exec a tlk count)\" = 0 ]"
 check "an entry in namespace x" $IP netns exec x tlk add 10.3.0.2:7000 10.3.0.2:7002 10.3.0.1:7004
@@ -208,6 +317,21 @@ check "kadopt: a new relayd adopts the same stream; counts the 10 packets before
 wait
 check "kadopt: adopt (the same 17 packets), remove; then adopt refuses" kadopt remove 17
 check "kadopt: no entry left" test "$(tlk count)" = 0
+# the same for an IPv6 stream (-6: ::1) and a translated one (-x: leg A
+# on 127.0.0.1, leg B on ::1)
+for m in 6 x; do
+	if [ $m = 6 ]; then L='[::1]'; else L=127.0.0.1; fi
+	check "kadopt -$m: a relayd installs a stream, then dies" kadopt -$m install
+	check "kadopt -$m: 4 entries stayed" test "$(tlk count)" = 4
+	tlk dump
+	check "kadopt -$m: the stream moved: adopt refuses" kadopt -$m moved
+	tlk send $L:4000 $L:42000 10 >/dev/null
+	(sleep 1; tlk send $L:4000 $L:42000 7 >/dev/null) &
+	check "kadopt -$m: a new relayd adopts it; counts the 10 packets before and the 7 after" kadopt -$m adopt 17
+	wait
+	check "kadopt -$m: adopt, remove; then adopt refuses" kadopt -$m remove 17
+	check "kadopt -$m: no entry left" test "$(tlk count)" = 0
+done
 
 # --- rmmod with entries present --------------------------------------------------
 tlk bulk add 1000 $R_A:40000 $R_B:30002 $B:5000

@@ -60,5 +60,6 @@ tk_boot() {
 		--bin "$(command -v bash)" --bin "$(command -v jq)" --bin "$(command -v nft)" \
 		--modules "nf_tables nft_ct nf_conntrack" \
 		--file "$TK_ROOT/tests/lib/netns.sh:/test/tests/lib/netns.sh" \
+		--file "$TK_ROOT/tests/lib/netns6.sh:/test/tests/lib/netns6.sh" \
 		--file "$TK_ROOT/bench/kmod/guest-bench.sh:/test/bench.sh" --log "$log" "$@"
 }

@@ -14,6 +14,10 @@
  *                       (-ENOENT), the entries do not match the stream
  *   kadopt remove       adopt, then remove: the entries are gone
  *
+ * kadopt -6 MODE: the same with both legs on IPv6 (::1); kadopt -x MODE:
+ * leg A on IPv4 (127.0.0.1), leg B on IPv6 (::1), so the kernel
+ * translates between them.
+ *
  * Exit 0 when the expectation holds. Links relayd's objects.
  */
 #include <errno.h>
@@ -25,11 +29,12 @@
 
 #include "relayd.h"
 
-#define CALLER	"127.0.0.1"
 #define CALLER_PORT	4000
 #define CALLEE_PORT	5000
 
 static struct relayd rd;
+static const char *addr_a = "127.0.0.1", *addr_b = "127.0.0.1";
+static int iface_b;	/* leg B's interface: 1 with -x */
 static const uint16_t fixed[1][2] = { { 42000, 42002 } };
 
 static struct stream *
@@ -44,7 +49,18 @@ make_stream(uint16_t caller_port)
 	rd.conf.log_level = LL_WARNING;
 	rd.conf.port_min = 42000;
 	rd.conf.port_max = 42009;
+	if (iface_b == 1) {	/* -x: a second interface, on IPv6 */
+		rd.conf.nifaces = 2;
+		rd.conf.ifaces[1] = rd.conf.ifaces[0];
+		strcpy(rd.conf.ifaces[1].name, "v6");
+		strcpy(rd.conf.ifaces[1].advertise, addr_b);
+		addr_parse(addr_b, 0, &rd.conf.ifaces[1].bind);
+	} else if (strchr(addr_a, ':') != NULL) {	/* -6 */
+		strcpy(rd.conf.ifaces[0].advertise, addr_a);
+		addr_parse(addr_a, 0, &rd.conf.ifaces[0].bind);
+	}
 	if (ports_init(&rd.pools[0], rd.conf.port_min, rd.conf.port_max) < 0 ||
+	    ports_init(&rd.pools[1], rd.conf.port_min, rd.conf.port_max) < 0 ||
 	    session_table_init(&rd.sessions, 4) < 0 ||
 	    (rd.epfd = epoll_create1(0)) < 0) {
 		fprintf(stderr, "kadopt: setup failed\n");
@@ -57,7 +73,7 @@ make_stream(uint16_t caller_port)
 	/* Fixed ports, as a restart restores them from the journal: the
 	 * allocator hands ports out at random, and every mode of this tool
 	 * must name the same stream. */
-	s = session_create(&rd, "adopt-1", "ft", 0, 0);
+	s = session_create(&rd, "adopt-1", "ft", 0, iface_b);
 	if (s == NULL || session_restore_streams(&rd, s, 1, fixed) < 0) {
 		fprintf(stderr, "kadopt: session: %s\n", strerror(errno));
 		exit(2);
@@ -66,9 +82,10 @@ make_stream(uint16_t caller_port)
 	for (int side = SIDE_A; side <= SIDE_B; side++) {
 		struct leg *leg = &st->leg[side];
 		uint16_t port = side == SIDE_A ? caller_port : CALLEE_PORT;
+		const char *peer = side == SIDE_A ? addr_a : addr_b;
 
-		addr_parse(CALLER, port, &leg->sdp.rtp);
-		addr_parse(CALLER, (uint16_t)(port + 1), &leg->sdp.rtcp);
+		addr_parse(peer, port, &leg->sdp.rtp);
+		addr_parse(peer, (uint16_t)(port + 1), &leg->sdp.rtcp);
 		leg->sdp.set = true;
 		leg->latched[SK_RTP] = leg->sdp.rtp;
 		leg->is_latched[SK_RTP] = true;
@@ -81,10 +98,22 @@ make_stream(uint16_t caller_port)
 int
 main(int argc, char **argv)
 {
-	const char *mode = argc > 1 ? argv[1] : "";
+	const char *mode;
 	unsigned long long want;
 	struct stream *st;
 	int rc;
+
+	if (argc > 1 && !strcmp(argv[1], "-6")) {
+		addr_a = addr_b = "::1";
+		argv++;
+		argc--;
+	} else if (argc > 1 && !strcmp(argv[1], "-x")) {
+		addr_b = "::1";
+		iface_b = 1;
+		argv++;
+		argc--;
+	}
+	mode = argc > 1 ? argv[1] : "";
 
 	if (!strcmp(mode, "install")) {
 		st = make_stream(CALLER_PORT);
@@ -127,6 +156,6 @@ main(int argc, char **argv)
 		}
 		_exit(0);	/* keep what is in the kernel as it is */
 	}
-	fprintf(stderr, "usage: kadopt install|adopt|moved|remove\n");
+	fprintf(stderr, "usage: kadopt [-6|-x] install|adopt|moved|remove\n");
 	return 2;
 }

@@ -3,6 +3,10 @@
  * that run in the qemu guest (tests/kmod/guest/) and for poking at
  * the module by hand. It speaks the UAPI in kmod/trunkline_uapi.h.
  *
+ * An endpoint is IPv4 A.B.C.D:PORT or IPv6 [ADDR]:PORT (ADDR alone
+ * where the port is optional); the local and output sides of an entry
+ * may be of different families (translation).
+ *
  *   tlk [-u] add LOCAL:PORT OUTSRC:PORT OUTDST:PORT [--src IP[:PORT]]
  *                [--drop] [--dscp N] [--rtp] [--cookie N]
  *   tlk [-u] del LOCAL:PORT
@@ -31,6 +35,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
+#include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/udp.h>
 #include <poll.h>
@@ -54,7 +59,9 @@ static unsigned int portid, seq_next = 1;
 static uint16_t family_id;
 
 struct endpoint {
-	uint32_t	addr;	/* network order */
+	int		family;	/* AF_INET or AF_INET6 */
+	uint32_t	addr;	/* network order (IPv4) */
+	struct in6_addr	addr6;
 	uint16_t	port;
 };
 
@@ -78,12 +85,29 @@ usage(void)
 static int
 parse_ep(const char *s, struct endpoint *ep, bool need_port)
 {
-	char buf[64], *colon;
+	char buf[64], *colon, *end;
 	struct in_addr a;
 
 	snprintf(buf, sizeof(buf), "%s", s);
-	colon = strchr(buf, ':');
 	ep->port = 0;
+	if (buf[0] == '[' || strchr(buf, ':') != strrchr(buf, ':')) {
+		char *h = buf[0] == '[' ? buf + 1 : buf;
+
+		ep->family = AF_INET6;
+		if (buf[0] == '[') {
+			if ((end = strchr(h, ']')) == NULL)
+				return -1;
+			*end = '\0';
+			if (end[1] == ':')
+				ep->port = (uint16_t)strtoul(end + 2, NULL, 10);
+			else if (need_port)
+				return -1;
+		} else if (need_port)
+			return -1;
+		return inet_pton(AF_INET6, h, &ep->addr6) == 1 ? 0 : -1;
+	}
+	ep->family = AF_INET;
+	colon = strchr(buf, ':');
 	if (colon != NULL) {
 		*colon = '\0';
 		ep->port = (uint16_t)strtoul(colon + 1, NULL, 10);
@@ -197,12 +221,23 @@ resolve_family(void)
 	}
 }
 
+/* An address attribute: the IPv4 one, or its IPv6 twin. */
+static void
+put_addr(struct nlmsghdr *nlh, uint16_t a4, uint16_t a6,
+    const struct endpoint *ep)
+{
+	if (ep->family == AF_INET6)
+		mnl_attr_put(nlh, a6, sizeof(ep->addr6), &ep->addr6);
+	else
+		mnl_attr_put_u32(nlh, a4, ep->addr);
+}
+
 static void
 put_key(struct nlmsghdr *nlh, const struct endpoint *local)
 {
-	mnl_attr_put_u8(nlh, TL_A_FAMILY, AF_INET);
+	mnl_attr_put_u8(nlh, TL_A_FAMILY, (uint8_t)local->family);
 	mnl_attr_put_u8(nlh, TL_A_PROTO, IPPROTO_UDP);
-	mnl_attr_put_u32(nlh, TL_A_LOCAL_ADDR4, local->addr);
+	put_addr(nlh, TL_A_LOCAL_ADDR4, TL_A_LOCAL_ADDR6, local);
 	mnl_attr_put_u16(nlh, TL_A_LOCAL_PORT, local->port);
 }
 
@@ -212,12 +247,12 @@ put_add(char *buf, const struct entry_req *r)
 	struct nlmsghdr *nlh = put_hdr(buf, family_id, TL_CMD_ADD, NLM_F_ACK);
 
 	put_key(nlh, &r->local);
-	mnl_attr_put_u32(nlh, TL_A_OUT_SADDR4, r->osrc.addr);
+	put_addr(nlh, TL_A_OUT_SADDR4, TL_A_OUT_SADDR6, &r->osrc);
 	mnl_attr_put_u16(nlh, TL_A_OUT_SPORT, r->osrc.port);
-	mnl_attr_put_u32(nlh, TL_A_OUT_DADDR4, r->odst.addr);
+	put_addr(nlh, TL_A_OUT_DADDR4, TL_A_OUT_DADDR6, &r->odst);
 	mnl_attr_put_u16(nlh, TL_A_OUT_DPORT, r->odst.port);
 	if (r->has_src) {
-		mnl_attr_put_u32(nlh, TL_A_SRC_ADDR4, r->src.addr);
+		put_addr(nlh, TL_A_SRC_ADDR4, TL_A_SRC_ADDR6, &r->src);
 		mnl_attr_put_u16(nlh, TL_A_SRC_PORT, r->src.port);
 	}
 	if (r->flags)
@@ -233,12 +268,21 @@ static void
 print_entry(const struct nlmsghdr *h, void *data)
 {
 	const struct nlattr *a;
-	char ab[INET_ADDRSTRLEN];
+	char ab[INET6_ADDRSTRLEN];
 	struct in_addr in;
 
 	(void)data;
 	mnl_attr_for_each(a, h, sizeof(struct genlmsghdr)) {
 		switch (mnl_attr_get_type(a)) {
+		case TL_A_LOCAL_ADDR6: case TL_A_SRC_ADDR6:
+		case TL_A_OUT_SADDR6: case TL_A_OUT_DADDR6:
+			inet_ntop(AF_INET6, mnl_attr_get_payload(a), ab, sizeof(ab));
+			printf("%s=%s ", mnl_attr_get_type(a) == TL_A_LOCAL_ADDR6 ?
+			    "local" : mnl_attr_get_type(a) == TL_A_SRC_ADDR6 ?
+			    "src" : mnl_attr_get_type(a) == TL_A_OUT_SADDR6 ?
+			    "osrc" : "odst", ab);
+			break;
+		case TL_A_FAMILY: printf("family=%u ", mnl_attr_get_u8(a)); break;
 		case TL_A_LOCAL_ADDR4: case TL_A_SRC_ADDR4:
 		case TL_A_OUT_SADDR4: case TL_A_OUT_DADDR4:
 			in.s_addr = mnl_attr_get_u32(a);
@@ -460,7 +504,41 @@ bad_inputs(void)
 	fails += bad_one("protocol TCP (duplicate attribute)", 0, send_raw(nlh));
 	nlh = put_hdr(buf, family_id, TL_CMD_GET, NLM_F_ACK);
 	mnl_attr_put_u8(nlh, TL_A_FAMILY, AF_INET6);
-	fails += bad_one("IPv6 entry", -EAFNOSUPPORT, send_raw(nlh));
+	fails += bad_one("IPv6 key without LOCAL_ADDR6", -EINVAL, send_raw(nlh));
+	{
+		struct entry_req x = r;
+		struct endpoint v6;
+
+		parse_ep("[2001:db8::1]:40000", &v6, true);
+		nlh = put_hdr(buf, family_id, TL_CMD_GET, NLM_F_ACK);
+		put_key(nlh, &v6);
+		mnl_attr_put_u32(nlh, TL_A_LOCAL_ADDR4, r.local.addr);
+		fails += bad_one("IPv6 key with LOCAL_ADDR4 too", -EINVAL,
+		    send_raw(nlh));
+		parse_ep("[fe80::1]:40000", &x.local, true);
+		fails += bad_one("link-local IPv6 key", -EINVAL,
+		    send_raw(put_add(buf, &x)));
+		parse_ep("[::ffff:127.0.0.1]:40000", &x.local, true);
+		fails += bad_one("IPv4-mapped IPv6 key", -EINVAL,
+		    send_raw(put_add(buf, &x)));
+		x.local = v6;
+		parse_ep("[::1]:40004", &x.odst, true);
+		fails += bad_one("output source IPv4, destination IPv6", -EINVAL,
+		    send_raw(put_add(buf, &x)));
+		parse_ep("[::]:40004", &x.odst, true);
+		parse_ep("[::1]:40002", &x.osrc, true);
+		fails += bad_one("output destination ::", -EINVAL,
+		    send_raw(put_add(buf, &x)));
+		parse_ep("[::1]:40004", &x.odst, true);
+		parse_ep("[2001:db8::99]:40002", &x.osrc, true);
+		fails += bad_one("non-local IPv6 output source", -EADDRNOTAVAIL,
+		    send_raw(put_add(buf, &x)));
+		parse_ep("[::1]:40002", &x.osrc, true);
+		x.has_src = true;
+		parse_ep("127.0.0.1:4000", &x.src, true);
+		fails += bad_one("IPv6 key, IPv4 expected source", -EINVAL,
+		    send_raw(put_add(buf, &x)));
+	}
 	nlh = put_hdr(buf, family_id, TL_CMD_GET, NLM_F_ACK);
 	mnl_attr_put_u8(nlh, TL_A_FAMILY, 99);
 	put_key(nlh, &r.local);
@@ -573,6 +651,74 @@ sum16(const void *p, size_t len, uint32_t sum)
 	return sum;
 }
 
+/* The RTP packet i of a run: seq i (one skipped at gap_at), SSRC 0x4242. */
+static void
+fill_rtp(uint8_t *rtp, size_t len, unsigned long i, long gap_at)
+{
+	uint16_t seq = (uint16_t)(i + (gap_at >= 0 && (long)i >= gap_at));
+
+	memset(rtp, 0, len);
+	rtp[0] = 0x80;
+	rtp[2] = (uint8_t)(seq >> 8);
+	rtp[3] = (uint8_t)seq;
+	rtp[10] = 0x42;
+	rtp[11] = 0x42;
+	for (size_t k = 12; k < len; k++)
+		rtp[k] = (uint8_t)(k ^ i);
+}
+
+/*
+ * IPv6: a raw IPPROTO_UDP socket bound to the source address; the
+ * kernel adds the IPv6 header, the checksum is ours (full, or 0, which
+ * IPv6 forbids, with nocsum).
+ */
+static int
+send_raw_udp6(const struct endpoint *src, const struct endpoint *dst,
+    unsigned long n, bool nocsum, long gap_at)
+{
+	struct {
+		struct udphdr	udp;
+		uint8_t		rtp[160];
+	} pkt;
+	struct sockaddr_in6 from = { .sin6_family = AF_INET6, .sin6_addr = src->addr6 };
+	struct sockaddr_in6 to = { .sin6_family = AF_INET6, .sin6_addr = dst->addr6 };
+	int fd = socket(AF_INET6, SOCK_RAW, IPPROTO_UDP);
+	unsigned long sent = 0;
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&from, sizeof(from)) < 0) {
+		perror("tlk: raw IPv6 socket");
+		return 1;
+	}
+	for (unsigned long i = 0; i < n; i++) {
+		uint32_t sum;
+
+		memset(&pkt.udp, 0, sizeof(pkt.udp));
+		fill_rtp(pkt.rtp, sizeof(pkt.rtp), i, gap_at);
+		pkt.udp.source = htons(src->port);
+		pkt.udp.dest = htons(dst->port);
+		pkt.udp.len = htons(sizeof(pkt));
+		if (!nocsum) {
+			sum = sum16(&src->addr6, 16, 0);
+			sum = sum16(&dst->addr6, 16, sum);
+			sum += IPPROTO_UDP + (uint32_t)sizeof(pkt);
+			sum = sum16(&pkt, sizeof(pkt), sum);
+			while (sum >> 16)
+				sum = (sum & 0xffff) + (sum >> 16);
+			pkt.udp.check = htons((uint16_t)~sum);
+			if (pkt.udp.check == 0)
+				pkt.udp.check = 0xffff;
+		}
+		if (sendto(fd, &pkt, sizeof(pkt), 0, (struct sockaddr *)&to,
+		    sizeof(to)) == (ssize_t)sizeof(pkt))
+			sent++;
+		if ((i & 15) == 15)
+			usleep(1000);
+	}
+	close(fd);
+	printf("tlk: sent %lu of %lu\n", sent, n);
+	return sent == n ? 0 : 1;
+}
+
 static int
 send_raw_udp(const struct endpoint *src, const struct endpoint *dst,
     unsigned long n, bool nocsum, long gap_at)
@@ -590,11 +736,13 @@ send_raw_udp(const struct endpoint *src, const struct endpoint *dst,
 		perror("tlk: raw socket");
 		return 1;
 	}
+	if (dst->family == AF_INET6)
+		return send_raw_udp6(src, dst, n, nocsum, gap_at);
 	for (unsigned long i = 0; i < n; i++) {
-		uint16_t seq = (uint16_t)(i + (gap_at >= 0 && (long)i >= gap_at));
 		uint32_t sum;
 
 		memset(&pkt, 0, sizeof(pkt));
+		fill_rtp(pkt.rtp, sizeof(pkt.rtp), i, gap_at);
 		pkt.ip.version = 4;
 		pkt.ip.ihl = 5;
 		pkt.ip.ttl = 64;
@@ -605,13 +753,6 @@ send_raw_udp(const struct endpoint *src, const struct endpoint *dst,
 		pkt.udp.source = htons(src->port);
 		pkt.udp.dest = htons(dst->port);
 		pkt.udp.len = htons(sizeof(pkt) - sizeof(pkt.ip));
-		pkt.rtp[0] = 0x80;
-		pkt.rtp[2] = (uint8_t)(seq >> 8);
-		pkt.rtp[3] = (uint8_t)seq;
-		pkt.rtp[10] = 0x42;
-		pkt.rtp[11] = 0x42;
-		for (size_t k = 12; k < sizeof(pkt.rtp); k++)
-			pkt.rtp[k] = (uint8_t)(k ^ i);
 		if (!nocsum) {
 			sum = sum16(&pkt.ip.saddr, 8, 0);
 			sum += IPPROTO_UDP + (uint32_t)(sizeof(pkt) - sizeof(pkt.ip));
@@ -637,38 +778,65 @@ static int
 recv_udp(const struct endpoint *bind_to, unsigned long n, int timeout_ms,
     const struct endpoint *from, int dscp)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-	    .sin_addr.s_addr = bind_to->addr, .sin_port = htons(bind_to->port) };
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	bool v6 = bind_to->family == AF_INET6;
+	struct sockaddr_storage sa = { 0 };
+	int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0), one = 1;
 	unsigned long got = 0, wrong = 0;
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	char buf[2048];
+	socklen_t salen;
 
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	if (v6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&sa;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_addr = bind_to->addr6;
+		s6->sin6_port = htons(bind_to->port);
+		salen = sizeof(*s6);
+		setsockopt(fd, IPPROTO_IPV6, IPV6_RECVTCLASS, &one, sizeof(one));
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&sa;
+		s4->sin_family = AF_INET;
+		s4->sin_addr.s_addr = bind_to->addr;
+		s4->sin_port = htons(bind_to->port);
+		salen = sizeof(*s4);
+		setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &one, sizeof(one));
+	}
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, salen) < 0) {
 		perror("tlk: recv socket");
 		return 1;
 	}
-	int one = 1;
-
-	setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &one, sizeof(one));
 	while (got < n && poll(&p, 1, timeout_ms) > 0) {
-		struct sockaddr_in src;
+		struct sockaddr_storage src;
 		char cbuf[64];
 		struct iovec iov = { buf, sizeof(buf) };
 		struct msghdr mh = { .msg_name = &src, .msg_namelen = sizeof(src),
 		    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
 		    .msg_controllen = sizeof(cbuf) };
+		bool from_ok = true;
 		int tos = -1;
 
 		if (recvmsg(fd, &mh, 0) < 0)
 			continue;
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL;
-		    c = CMSG_NXTHDR(&mh, c))
+		    c = CMSG_NXTHDR(&mh, c)) {
 			if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS)
 				tos = *(unsigned char *)CMSG_DATA(c);
-		if ((from->addr && (src.sin_addr.s_addr != from->addr ||
-		    ntohs(src.sin_port) != from->port)) ||
-		    (dscp >= 0 && tos >> 2 != dscp))
+			if (c->cmsg_level == IPPROTO_IPV6 &&
+			    c->cmsg_type == IPV6_TCLASS)
+				tos = *(int *)CMSG_DATA(c);
+		}
+		if (from->family == AF_INET6) {
+			const struct sockaddr_in6 *f = (void *)&src;
+			from_ok = src.ss_family == AF_INET6 &&
+			    !memcmp(&f->sin6_addr, &from->addr6, 16) &&
+			    ntohs(f->sin6_port) == from->port;
+		} else if (from->addr) {
+			const struct sockaddr_in *f = (void *)&src;
+			from_ok = src.ss_family == AF_INET &&
+			    f->sin_addr.s_addr == from->addr &&
+			    ntohs(f->sin_port) == from->port;
+		}
+		if (!from_ok || (dscp >= 0 && tos >> 2 != dscp))
 			wrong++;
 		else
 			got++;
@@ -720,7 +888,7 @@ main(int argc, char **argv)
 		return send_raw_udp(&a, &b, strtoul(argv[4], NULL, 10), nocsum, gap);
 	}
 	if (!strcmp(argv[1], "recv") && argc >= 5) {
-		struct endpoint a, from = { 0, 0 };
+		struct endpoint a, from = { 0 };
 		int dscp = -1;
 		if (parse_ep(argv[2], &a, true) < 0)
 			usage();

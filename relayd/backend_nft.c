@@ -317,8 +317,9 @@ install_failed(struct relayd *rd, struct nft_priv *p, struct nft_stream *ns,
 }
 
 static void
-installed(struct nft_priv *p, struct nft_stream *ns)
+installed(struct relayd *rd, struct nft_priv *p, struct nft_stream *ns)
 {
+	backend_stream_carried(rd, ns->st);	/* sockets close this round */
 	ns->state = NS_INSTALLED;
 	p->installed++;
 	snprintf(ns->st->path_reason, sizeof(ns->st->path_reason),
@@ -466,7 +467,7 @@ nft_flush(struct relayd *rd, void *priv)
 	free(failed);
 	for (size_t i = 0; i < p->npending; i++)
 		if (p->pending[i] != NULL)
-			installed(p, p->pending[i]);
+			installed(rd, p, p->pending[i]);
 	p->npending = 0;
 	/*
 	 * Conntrack entries to read and delete: each removed stream's (one
@@ -920,7 +921,7 @@ nft_adopt(struct relayd *rd, void *priv, struct stream *st)
 	 * entries' counts since their creation are added on the next read. */
 	ns->st = st;
 	st->backend_priv = ns;
-	installed(p, ns);
+	installed(rd, p, ns);
 	return 0;
 }
 
@@ -943,4 +944,5 @@ const struct backend_ops backend_nft_ops = {
 	.adopt = nft_adopt,
 	.adopt_done = nft_adopt_done,
 	.flush = nft_flush,
+	.deferred_install = true,
 };

@@ -83,7 +83,6 @@ setup(struct relayd *rd)
 			rlog(rd, LL_ERROR, "port pool: out of memory");
 			return -1;
 		}
-	ports_check_ephemeral(rd);
 	if (raise_nofile(rd) < 0 ||
 	    session_table_init(&rd->sessions, 1024) < 0 ||
 	    forward_init(rd) < 0)
@@ -97,6 +96,7 @@ setup(struct relayd *rd)
 	}
 	rlog(rd, LL_INFO, "backend %s: %s", rd->backend.ops->name,
 	    rd->backend.reason);
+	ports_check_ephemeral(rd);	/* says more for a kernel backend */
 	/* WebRTC legs are an extra: without them (rd->dtls NULL) relayd
 	 * relays plain RTP, refuses SAVPF offers and leaves "webrtc" out of
 	 * hello's features. */
@@ -128,6 +128,7 @@ teardown(struct relayd *rd)
 	control_close(rd);
 	graveyard_empty(rd);
 	backend_close(rd);
+	unbind_free(rd);
 	dtls_ctx_close(rd);
 	journal_close(rd);
 	forward_free(rd);

@@ -373,6 +373,9 @@ apply_media(struct relayd *rd, const char *cmd, struct session *s, int side,
 		copy_field(st->transport, sizeof(st->transport),
 		    json_object_get(mi, "transport") ? str(mi, "transport") :
 		    "RTP/AVP");
+		/* A port lost to another process while in the kernel: retry. */
+		if (st->path != PATH_KERNEL && stream_sockless(st))
+			stream_sockets_open(rd, st);
 		if (leg_set_endpoint(&st->leg[side], &ep[i]) &&
 		    st->path == PATH_KERNEL)
 			backend_stream_remove(rd, st);	/* re-latch first */
@@ -382,9 +385,6 @@ apply_media(struct relayd *rd, const char *cmd, struct session *s, int side,
 		}
 		if (stream_has_webrtc(st) && st->path == PATH_KERNEL)
 			backend_stream_remove(rd, st);
-		/* A port lost to another process while in the kernel: retry. */
-		if (st->path != PATH_KERNEL && stream_sockless(st))
-			stream_sockets_open(rd, st);
 		json_array_append_new(out, media_reply(rd, st, !side, &ep[i]));
 	}
 	reply = proto_reply_ok(id);

@@ -37,10 +37,11 @@ peer_fixed_for_good(const struct relayd *rd)
 	    rd->conf.learn_mode == LEARN_SDP_ONLY;
 }
 
+/* Both sockets: a leg missing one is retried (stream_sockets_open). */
 bool
 leg_bound(const struct leg *leg)
 {
-	return leg->sock[SK_RTP].fd >= 0 || leg->sock[SK_RTCP].fd >= 0;
+	return leg->sock[SK_RTP].fd >= 0 && leg->sock[SK_RTCP].fd >= 0;
 }
 
 bool

@@ -80,6 +80,7 @@ backend_close(struct relayd *rd)
 		rd->backend.ops->close(rd, rd->backend.priv);
 	rd->backend.ops = NULL;
 	rd->backend.priv = NULL;
+	unbind_free(rd);	/* streams it carried: nothing left to close */
 }
 
 /* Both legs latched: offer the stream to the backend. */

@@ -37,6 +37,13 @@
 #include "backend_nft.h"
 
 #define COUNTER_PERIOD_MS	1000
+/*
+ * Entry reads a second at most: one ctnetlink GET per flow costs the loop
+ * ~10 us, so 100,000 streams read every second would take all of it. With
+ * many streams the period grows instead (never past a quarter of the
+ * inactivity timeout, which must see activity).
+ */
+#define CT_READS_PER_S		10000
 #define CT_RETRY_MS		1000	/* failed conntrack deletes, retried */
 #define SMALL_BATCH		8
 
@@ -832,6 +839,8 @@ nft_read_counters(struct relayd *rd, void *priv, struct stream **sts,
 	uint64_t period = COUNTER_PERIOD_MS;
 	int rc;
 
+	if (p->installed * 2 * 1000 / CT_READS_PER_S > period)
+		period = p->installed * 2 * 1000 / CT_READS_PER_S;
 	/* Read often enough for the inactivity timeout to see activity. */
 	if (rd->conf.inactivity_timeout > 0 &&
 	    rd->conf.inactivity_timeout * 1000 / 4 < period)

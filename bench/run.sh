@@ -79,4 +79,12 @@ if TL_BUILD=$BUILD bench/webrtc/srtp-cost.sh --out "$OUTDIR/$stamp-webrtc.json" 
 else
 	echo "bench: webrtc failed or skipped: see $OUTDIR/$stamp-webrtc.log" >&2
 fi
+# 100,000 streams in one relay at RLIMIT_NOFILE 20,000 (bench/scale).
+echo "bench: scale (100,000 nft streams) -> $OUTDIR/$stamp-scale.json"
+if TL_BUILD=$BUILD SCALE_OUT="$OUTDIR/$stamp-scale.json" bench/scale/scale.sh \
+	>"$OUTDIR/$stamp-scale.log" 2>&1; then
+	rm -f "$OUTDIR/$stamp-scale.log"
+else
+	echo "bench: scale failed or skipped: see $OUTDIR/$stamp-scale.log" >&2
+fi
 echo "bench: done in $(($(date +%s) - t0)) s: $OUTDIR/$stamp.md"

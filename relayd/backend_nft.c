@@ -680,6 +680,7 @@ nft_close(struct relayd *rd, void *priv)
 	else
 		rlog(rd, LL_INFO, "nft: table ip %s deleted, %d conntrack "
 		    "entries flushed", NFT_TABLE, rc);
+	unbind_free(rd);	/* sockets of streams it carried: none to close */
 	free_priv(p);
 }
 

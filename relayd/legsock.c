@@ -126,7 +126,8 @@ unbind_run(struct relayd *rd)
 {
 	struct unbind_queue *q = &rd->unbind;
 
-	/* Bounded: closing never queues (only a backend commit does). */
+	/* Bounded: relaying what is queued may install (and queue) a
+	 * stream only once; the queue does not grow without end. */
 	while (q->n > 0) {
 		struct stream *st = q->v[--q->n];
 		st->unbind_queued = false;

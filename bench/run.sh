@@ -111,4 +111,12 @@ if [[ ,$BACKENDS, == *,kmod,* ]]; then
 		echo "bench: kmod guest run failed or skipped: see $OUTDIR/$stamp-kmod.log" >&2
 	fi
 fi
+# 100,000 streams in one relay at RLIMIT_NOFILE 20,000 (bench/scale).
+echo "bench: scale (100,000 nft streams) -> $OUTDIR/$stamp-scale.json"
+if TL_BUILD=$BUILD SCALE_OUT="$OUTDIR/$stamp-scale.json" bench/scale/scale.sh \
+	>"$OUTDIR/$stamp-scale.log" 2>&1; then
+	rm -f "$OUTDIR/$stamp-scale.log"
+else
+	echo "bench: scale failed or skipped: see $OUTDIR/$stamp-scale.log" >&2
+fi
 echo "bench: done in $(($(date +%s) - t0)) s: $OUTDIR/$stamp.md"

@@ -80,6 +80,7 @@ backend_close(struct relayd *rd)
 		rd->backend.ops->close(rd, rd->backend.priv);
 	rd->backend.ops = NULL;
 	rd->backend.priv = NULL;
+	unbind_free(rd);	/* streams it carried: nothing left to close */
 }
 
 /* Both legs latched: offer the stream to the backend. */
@@ -98,6 +99,8 @@ backend_stream_latched(struct relayd *rd, struct stream *st)
 		st->path = PATH_KERNEL;
 		rlog(rd, LL_DEBUG, "call %s stream %d installed in %s",
 		    st->session->call_id, st->index, ops->name);
+		if (!ops->deferred_install)
+			backend_stream_carried(rd, st);
 	} else if (rc != -EOPNOTSUPP) {
 		rlog(rd, LL_WARNING, "install call %s stream %d in %s: %s; "
 		    "staying in userspace", st->session->call_id, st->index,
@@ -122,6 +125,8 @@ backend_stream_learn(struct relayd *rd, struct stream *st)
 		st->path = PATH_KERNEL;
 		rlog(rd, LL_DEBUG, "call %s stream %d learning in %s",
 		    st->session->call_id, st->index, ops->name);
+		/* the kernel learns and drops strangers: no socket needed */
+		backend_stream_carried(rd, st);
 	}
 }
 
@@ -147,6 +152,7 @@ backend_stream_remove(struct relayd *rd, struct stream *st)
 	backend_stream_release(rd, st);
 	st->path = PATH_USERSPACE;
 	snprintf(st->path_reason, sizeof(st->path_reason), "latching");
+	stream_sockets_open(rd, st);
 }
 
 /* Collects installed streams and reads their counters, 256 at a time. */
@@ -161,6 +167,12 @@ batch_flush(struct relayd *rd, struct counter_batch *b)
 	if (b->n > 0)
 		rd->backend.ops->read_counters(rd, rd->backend.priv, b->streams,
 		    b->n);
+	/* A backend that lost a stream's entries (module unloaded) handed
+	 * it back to userspace: it needs its sockets again. */
+	for (size_t i = 0; i < b->n; i++)
+		if (b->streams[i]->path != PATH_KERNEL &&
+		    stream_sockless(b->streams[i]))
+			stream_sockets_open(rd, b->streams[i]);
 	b->n = 0;
 }
 
@@ -222,6 +234,7 @@ backend_flush(struct relayd *rd)
 {
 	if (rd->backend.ops != NULL && rd->backend.ops->flush != NULL)
 		rd->backend.ops->flush(rd, rd->backend.priv);
+	unbind_run(rd);
 }
 
 /* The journal offered every stream it had: the backend drops the rest. */

@@ -37,6 +37,13 @@
 #include "backend_nft.h"
 
 #define COUNTER_PERIOD_MS	1000
+/*
+ * Entry reads a second at most: one ctnetlink GET per flow costs the loop
+ * ~10 us, so 100,000 streams read every second would take all of it. With
+ * many streams the period grows instead (never past a quarter of the
+ * inactivity timeout, which must see activity).
+ */
+#define CT_READS_PER_S		10000
 #define CT_RETRY_MS		1000	/* failed conntrack deletes, retried */
 #define SMALL_BATCH		8
 
@@ -317,8 +324,9 @@ install_failed(struct relayd *rd, struct nft_priv *p, struct nft_stream *ns,
 }
 
 static void
-installed(struct nft_priv *p, struct nft_stream *ns)
+installed(struct relayd *rd, struct nft_priv *p, struct nft_stream *ns)
 {
+	backend_stream_carried(rd, ns->st);	/* sockets close this round */
 	ns->state = NS_INSTALLED;
 	p->installed++;
 	snprintf(ns->st->path_reason, sizeof(ns->st->path_reason),
@@ -466,7 +474,7 @@ nft_flush(struct relayd *rd, void *priv)
 	free(failed);
 	for (size_t i = 0; i < p->npending; i++)
 		if (p->pending[i] != NULL)
-			installed(p, p->pending[i]);
+			installed(rd, p, p->pending[i]);
 	p->npending = 0;
 	/*
 	 * Conntrack entries to read and delete: each removed stream's (one
@@ -672,6 +680,7 @@ nft_close(struct relayd *rd, void *priv)
 	else
 		rlog(rd, LL_INFO, "nft: table ip %s deleted, %d conntrack "
 		    "entries flushed", NFT_TABLE, rc);
+	unbind_free(rd);	/* sockets of streams it carried: none to close */
 	free_priv(p);
 }
 
@@ -831,6 +840,8 @@ nft_read_counters(struct relayd *rd, void *priv, struct stream **sts,
 	uint64_t period = COUNTER_PERIOD_MS;
 	int rc;
 
+	if (p->installed * 2 * 1000 / CT_READS_PER_S > period)
+		period = p->installed * 2 * 1000 / CT_READS_PER_S;
 	/* Read often enough for the inactivity timeout to see activity. */
 	if (rd->conf.inactivity_timeout > 0 &&
 	    rd->conf.inactivity_timeout * 1000 / 4 < period)
@@ -920,7 +931,7 @@ nft_adopt(struct relayd *rd, void *priv, struct stream *st)
 	 * entries' counts since their creation are added on the next read. */
 	ns->st = st;
 	st->backend_priv = ns;
-	installed(p, ns);
+	installed(rd, p, ns);
 	return 0;
 }
 
@@ -943,4 +954,5 @@ const struct backend_ops backend_nft_ops = {
 	.adopt = nft_adopt,
 	.adopt_done = nft_adopt_done,
 	.flush = nft_flush,
+	.deferred_install = true,
 };

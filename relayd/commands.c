@@ -94,6 +94,12 @@ leg_json(const struct relayd *rd, const struct leg *leg)
 	json_object_set_new(o, "latched_rtcp",
 	    addr_json(&leg->latched[SK_RTCP], leg->is_latched[SK_RTCP]));
 	json_object_set_new(o, "learning", learning_json(leg));
+	/* false while the kernel carries it (legsock.c), or a port could
+	 * not be bound again: bind_error says why. */
+	json_object_set_new(o, "sockets", json_boolean(leg_bound(leg)));
+	if (leg->bind_err < 0)
+		json_object_set_new(o, "bind_error",
+		    json_string(strerror(-leg->bind_err)));
 	if (leg->transport[0] != '\0')
 		json_object_set_new(o, "transport", json_string(leg->transport));
 	if (leg->rtc != NULL)
@@ -371,6 +377,9 @@ apply_media(struct relayd *rd, const char *cmd, struct session *s, int side,
 		copy_field(st->transport, sizeof(st->transport),
 		    json_object_get(mi, "transport") ? str(mi, "transport") :
 		    "RTP/AVP");
+		/* A port lost to another process while in the kernel: retry. */
+		if (st->path != PATH_KERNEL && stream_sockless(st))
+			stream_sockets_open(rd, st);
 		if (leg_set_endpoint(&st->leg[side], &ep[i]) &&
 		    st->path == PATH_KERNEL)
 			backend_stream_remove(rd, st);	/* re-latch first */
@@ -640,6 +649,27 @@ cmd_list(struct relayd *rd, json_t *req, json_t *id)
 	return reply;
 }
 
+/* Streams in the kernel hold no sockets (legsock.c): how many do. */
+static void
+stats_sockets(const struct relayd *rd, json_t *reply)
+{
+	size_t socks = 0, sockless = 0;
+
+	for (const struct session *s = rd->sessions.first; s; s = s->next)
+		for (int i = 0; i < s->nstreams; i++) {
+			const struct stream *st = s->streams[i];
+			sockless += stream_sockless(st);
+			for (int side = SIDE_A; side <= SIDE_B; side++)
+				for (int k = SK_RTP; k <= SK_RTCP; k++)
+					socks += st->leg[side].sock[k].fd >= 0;
+		}
+	json_object_update_new(reply, json_pack("{s:I, s:I, s:I, s:I}",
+	    "sockets", (json_int_t)socks,
+	    "streams_without_sockets", (json_int_t)sockless,
+	    "rebind_failures", (json_int_t)rd->totals.rebind_failures,
+	    "ports_unreserved", (json_int_t)rd->ports_unreserved));
+}
+
 static json_t *
 cmd_stats(struct relayd *rd, json_t *id)
 {
@@ -669,6 +699,7 @@ cmd_stats(struct relayd *rd, json_t *id)
 	    "kernel_remove_errors",
 	    (json_int_t)rd->totals.kernel_remove_errors));
 	json_object_set_new(reply, "webrtc", webrtc_totals_json(rd));
+	stats_sockets(rd, reply);
 	return reply;
 }
 

@@ -627,6 +627,9 @@ restore_stream(struct relayd *rd, struct stream *st, json_t *o,
 		restore_leg(&st->leg[side], json_array_get(legs, (size_t)side));
 	n->streams++;
 	if (!json_is_true(json_object_get(o, "kernel"))) {
+		/* Userspace relays it: its ports are bound again (a port
+		 * another process took is reported by legsock.c). */
+		stream_sockets_open(rd, st);
 		/* latched but not yet in the kernel when relayd died */
 		if (stream_fully_latched(st))
 			backend_stream_latched(rd, st);
@@ -654,6 +657,7 @@ restore_stream(struct relayd *rd, struct stream *st, json_t *o,
 	leg_unlatch(&st->leg[SIDE_B]);
 	snprintf(st->path_reason, sizeof(st->path_reason), "latching (kernel "
 	    "entries not found after restart)");
+	stream_sockets_open(rd, st);
 	n->relatching++;
 }
 
@@ -703,7 +707,7 @@ restore_session(struct relayd *rd, json_t *o, struct restore_count *n,
 		s->created_ms -= (uint64_t)(time(NULL) - s->created_wall) * 1000;
 	rc = session_restore_streams(rd, s, ns, ports);
 	if (rc < 0) {
-		snprintf(why, len, "re-binding its ports: %s", strerror(-rc));
+		snprintf(why, len, "taking its ports again: %s", strerror(-rc));
 		session_destroy(rd, s);
 		return rc;
 	}

@@ -32,7 +32,8 @@ usage(void)
 static int
 raise_nofile(struct relayd *rd)
 {
-	rlim_t need = 64 + RELAYD_MAX_CONNS + RELAYD_MAX_PREAUTH;
+	const rlim_t base = 64 + RELAYD_MAX_CONNS + RELAYD_MAX_PREAUTH;
+	rlim_t need = base;
 	struct rlimit rl;
 
 	for (int i = 0; i < rd->conf.nifaces; i++)
@@ -45,6 +46,21 @@ raise_nofile(struct relayd *rd)
 		struct rlimit want = { need, need };
 		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
 			return 0;
+		if (strcmp(rd->backend.ops->name, "userspace") != 0) {
+			/* Streams in the kernel hold no sockets (legsock.c):
+			 * only latching streams need them. */
+			rlog(rd, LL_NOTICE, "the port range would need %llu file "
+			    "descriptors with every stream in userspace; "
+			    "RLIMIT_NOFILE allows %llu: enough for about %llu "
+			    "streams latching at once (streams the %s backend "
+			    "carries hold none)", (unsigned long long)need,
+			    (unsigned long long)rl.rlim_max,
+			    (unsigned long long)(rl.rlim_max > base ?
+			    (rl.rlim_max - base) / 4 : 0),
+			    rd->backend.ops->name);
+			rl.rlim_cur = rl.rlim_max;
+			return setrlimit(RLIMIT_NOFILE, &rl) < 0 ? -errno : 0;
+		}
 		rlog(rd, LL_ERROR, "the port range needs %llu file descriptors "
 		    "but RLIMIT_NOFILE allows %llu and cannot be raised (%s): "
 		    "narrow ports.min/ports.max or raise the limit "
@@ -83,9 +99,7 @@ setup(struct relayd *rd)
 			rlog(rd, LL_ERROR, "port pool: out of memory");
 			return -1;
 		}
-	ports_check_ephemeral(rd);
-	if (raise_nofile(rd) < 0 ||
-	    session_table_init(&rd->sessions, 1024) < 0 ||
+	if (session_table_init(&rd->sessions, 1024) < 0 ||
 	    forward_init(rd) < 0)
 		return -1;
 	rd->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -97,6 +111,9 @@ setup(struct relayd *rd)
 	}
 	rlog(rd, LL_INFO, "backend %s: %s", rd->backend.ops->name,
 	    rd->backend.reason);
+	ports_check_ephemeral(rd);	/* says more for a kernel backend */
+	if (raise_nofile(rd) < 0)	/* a kernel backend needs fewer */
+		return -1;
 	/* WebRTC legs start at the first one (webrtc_lib_start); a
 	 * configured certificate is a configuration: checked now. */
 	if (rd->conf.dtls_cert[0] != '\0' &&

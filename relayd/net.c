@@ -86,10 +86,19 @@ ports_ephemeral_unreserved(uint16_t min, uint16_t max, const char *range,
 	return (int)n;
 }
 
-/* Warn at start when the port range is open to the host's own flows. */
+/*
+ * Warn at start when the port range is open to the host's own flows.
+ * relayd does not write the sysctl itself: it is one list for the whole
+ * host (other daemons reserve ports there too), relayd would have to
+ * merge into it and could not undo it at exit, and writing it needs a
+ * privilege the relay otherwise has no use for. The unit (or the
+ * operator) sets it; relayd checks and says what to run.
+ */
 void
 ports_check_ephemeral(struct relayd *rd)
 {
+	bool kernel = rd->backend.ops != NULL &&
+	    strcmp(rd->backend.ops->name, "userspace") != 0;
 	char range[64] = "", reserved[4096] = "";
 	unsigned lo, hi;
 	FILE *f;
@@ -107,12 +116,17 @@ ports_check_ephemeral(struct relayd *rd)
 	}
 	n = ports_ephemeral_unreserved(rd->conf.port_min, rd->conf.port_max,
 	    range, reserved, &lo, &hi);
+	rd->ports_unreserved = n < 0 ? 0 : n;
 	if (n <= 0)
 		return;
+	/* The same knob covers IPv6: ip_local_reserved_ports is ipv4's name
+	 * for the one list both families use. */
 	rlog(rd, LL_WARNING, "ports %u-%u: %d of them (%u-%u) are in the "
 	    "ephemeral range (net.ipv4.ip_local_port_range) and not reserved: "
 	    "the host's own connections may take them and share the relay's "
-	    "range; reserve them (sysctl -w net.ipv4.ip_local_reserved_ports=%u-%u) "
+	    "range%s; reserve them (sysctl -w net.ipv4.ip_local_reserved_ports=%u-%u) "
 	    "or move ports.min/ports.max below %u", rd->conf.port_min,
-	    rd->conf.port_max, n, lo, hi, lo, hi, lo);
+	    rd->conf.port_max, n, lo, hi, kernel ? " (streams in the kernel "
+	    "hold no sockets, so nothing else keeps their ports from being "
+	    "handed out)" : "", lo, hi, lo);
 }

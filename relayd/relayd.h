@@ -309,6 +309,7 @@ struct leg {
 	struct rtp_seq		 seq;
 	char			 transport[32];	/* its peer's SDP; "" unknown */
 	struct rtc_leg		*rtc;		/* WebRTC leg; NULL: plain */
+	int			 bind_err;	/* last rebind failed (legsock.c) */
 };
 
 enum stream_path { PATH_USERSPACE, PATH_KERNEL };
@@ -322,6 +323,7 @@ struct stream {
 	enum stream_path	 path;
 	char			 path_reason[720];
 	void			*backend_priv;	/* the backend's per-stream state */
+	bool			 unbind_queued;	/* sockets close this round */
 };
 
 enum session_state { SS_OFFERED, SS_ANSWERED };
@@ -375,7 +377,10 @@ json_t	*session_finish(struct relayd *, struct session *,
 /* Its streams leave the backend (session_finish's first step, for many
  * sessions before one backend_flush); true if one was in the kernel. */
 bool	 session_release(struct relayd *, struct session *);
-/* Restart: n streams whose legs bind exactly these ports [i][side]. */
+/*
+ * Restart: n streams whose legs own exactly these ports [i][side], not
+ * bound yet: the journal binds those that do not stay in the kernel.
+ */
 int	 session_restore_streams(struct relayd *, struct session *, int n,
 	    const uint16_t ports[][2]);
 /* Grow to n streams, opening sockets for new legs. 0 or -errno. */
@@ -546,6 +551,11 @@ struct backend_ops {
 	 * streams are offered to install once latched.
 	 */
 	int		(*learn)(struct relayd *, void *priv, struct stream *);
+	/*
+	 * install only queues (flush commits): the backend calls
+	 * backend_stream_carried itself once the kernel has the stream.
+	 */
+	bool		  deferred_install;
 };
 
 struct backend {
@@ -572,6 +582,24 @@ void	 backend_sync_session(struct relayd *, const struct session *);
 const char *stream_path_name(const struct relayd *, const struct stream *);
 void	 backend_flush(struct relayd *);
 void	 backend_adopt_done(struct relayd *);
+
+/*
+ * ---- legsock.c: streams in the kernel hold no sockets; their ports stay
+ * theirs, and they bind again when they come back to userspace ----
+ */
+struct unbind_queue {
+	struct stream	**v;
+	size_t		  n, cap;
+};
+/* The kernel carries st: its sockets close at the end of the round. */
+void	 backend_stream_carried(struct relayd *, struct stream *);
+void	 unbind_forget(struct relayd *, struct stream *);
+void	 unbind_run(struct relayd *);
+void	 unbind_free(struct relayd *);
+/* Bind the ports a stream's legs lack; failures are logged and counted. */
+int	 stream_sockets_open(struct relayd *, struct stream *);
+bool	 leg_bound(const struct leg *);
+bool	 stream_sockless(const struct stream *);	/* a leg has no socket */
 
 /* ---- kmod_stale.c: kernel entries to delete again (backend_kmod.c) ---- */
 /* An address as trunkline.ko keys it: IPv4 in a[0..3], the rest zero. */
@@ -666,6 +694,7 @@ struct relayd_totals {
 	uint64_t	 journal_errors;	/* failed writes/rewrites/compactions */
 	uint64_t	 kernel_remove_errors;	/* kernel state kept to retry */
 	struct rtc_totals	 rtc;	/* WebRTC legs (webrtc.c) */
+	uint64_t	 rebind_failures;	/* a port taken while in the kernel */
 };
 
 /* The daemon context: the only mutable state there is. */
@@ -688,6 +717,8 @@ struct relayd {
 	struct dtls_ctx		*dtls;		/* WebRTC legs' certificate */
 	enum rtc_lib		 rtc_lib;	/* webrtc_lib_start() */
 	char			 rtc_lib_error[192];	/* why it failed */
+	struct unbind_queue	 unbind;	/* legsock.c */
+	int			 ports_unreserved;	/* net.c, at start */
 };
 
 #endif

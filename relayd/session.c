@@ -166,42 +166,10 @@ leg_close(struct relayd *rd, struct leg *leg)
 }
 
 /*
- * Take the oldest free pair whose two ports we can bind. A pair that some
- * other process holds goes to the back of the queue; we try each pair at
- * most once.
+ * Take a free pair whose two ports we can bind. A pair that some other
+ * process holds goes to the back of the queue; we try each pair at most
+ * once.
  */
-/*
- * Bind both sockets of a leg on `port` (already taken from the pool). The
- * port is the leg's now: on failure it is back in the pool, once.
- */
-static int
-leg_bind(struct relayd *rd, struct leg *leg, uint16_t port)
-{
-	const struct sockaddr_storage *bind_addr = &rd->conf.ifaces[leg->iface].bind;
-	int fd[2];
-
-	fd[SK_RTP] = udp_bind(bind_addr, port);
-	fd[SK_RTCP] = fd[SK_RTP] < 0 ? -1 : udp_bind(bind_addr, port + 1);
-	if (fd[SK_RTP] < 0 || fd[SK_RTCP] < 0) {
-		if (fd[SK_RTP] >= 0)
-			close(fd[SK_RTP]);
-		ports_release(&rd->pools[leg->iface], port);
-		return fd[SK_RTP] < 0 ? fd[SK_RTP] : fd[SK_RTCP];
-	}
-	/* The leg owns both sockets and the port from here: leg_close. */
-	leg->port = port;
-	leg->sock[SK_RTP].fd = fd[SK_RTP];
-	leg->sock[SK_RTCP].fd = fd[SK_RTCP];
-	for (int k = SK_RTP; k <= SK_RTCP; k++) {
-		if (epoll_add(rd, fd[k], EPOLLIN, &leg->sock[k].tag) < 0) {
-			int rc = -errno;
-			leg_close(rd, leg);
-			return rc;
-		}
-	}
-	return 0;
-}
-
 static int
 leg_open(struct relayd *rd, struct leg *leg)
 {
@@ -243,8 +211,10 @@ leg_open(struct relayd *rd, struct leg *leg)
 static void
 stream_free(struct relayd *rd, struct stream *st)
 {
-	if (st->path == PATH_KERNEL)
-		backend_stream_remove(rd, st);
+	/* Out of the kernel without binding again: the call is over. */
+	backend_stream_release(rd, st);
+	st->path = PATH_USERSPACE;
+	unbind_forget(rd, st);
 	leg_close(rd, &st->leg[SIDE_A]);
 	leg_close(rd, &st->leg[SIDE_B]);
 	rd->nstreams--;
@@ -321,7 +291,6 @@ session_restore_streams(struct relayd *rd, struct session *s, int n,
     const uint16_t ports[][2])
 {
 	struct stream **v = realloc(s->streams, (size_t)(n ? n : 1) * sizeof(*v));
-	int rc;
 
 	if (v == NULL)
 		return -ENOMEM;
@@ -336,9 +305,9 @@ session_restore_streams(struct relayd *rd, struct session *s, int n,
 			uint16_t port = ports[st->index][side];
 			if (ports_take_port(&rd->pools[leg->iface], port) < 0)
 				return -EADDRINUSE;
-			rc = leg_bind(rd, leg, port);
-			if (rc < 0)
-				return rc;	/* leg_bind returned the port */
+			/* Owned unbound: a stream the kernel still carries
+			 * never needs a socket (legsock.c). */
+			leg->port = port;
 		}
 	}
 	return 0;

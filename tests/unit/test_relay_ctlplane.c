@@ -318,7 +318,7 @@ static void
 test_restore_epoll_failure_returns_port_once_and_closes_fds(void **state)
 {
 	struct relayd *rd = relay_new(41300, 41307, 64);	/* 4 pairs */
-	const uint16_t ports[1][2] = { { 41300, 41302 } };
+	uint16_t ports[1][2];
 	struct session *busy, *s;
 	struct proto_error err;
 	int epfd = rd->epfd, before, rc;
@@ -326,30 +326,49 @@ test_restore_epoll_failure_returns_port_once_and_closes_fds(void **state)
 	size_t n = 0;
 
 	/* a call holds two pairs, so the pool is not full (a full ring
-	 * would hide a double release) and 41300/41302 are free */
+	 * would hide a double release) */
 	busy = session_create(rd, "busy", "ft", 0, 0);
 	assert_non_null(busy);
 	assert_int_equal(session_add_streams(rd, busy, 1, &err), 0);
 	assert_int_equal(ports_available(&rd->pools[0]), 2);
-	/* ended: 41300/41302 go to the back, the next call takes the others */
 	session_destroy(rd, busy);
 	graveyard_empty(rd);
 	busy = session_create(rd, "busy2", "ft", 0, 0);
 	assert_int_equal(session_add_streams(rd, busy, 1, &err), 0);
 	assert_int_equal(ports_available(&rd->pools[0]), 2);
+	/* the two pairs busy2 does not hold are the ones to restore */
+	for (uint16_t p = 41300; p < 41308 && n < 2; p += 2)
+		if (p != busy->streams[0]->leg[SIDE_A].port &&
+		    p != busy->streams[0]->leg[SIDE_B].port)
+			ports[0][n++] = p;
+	assert_int_equal(n, 2);
+	n = 0;
 
 	s = session_create(rd, "restored", "ft", 0, 0);
 	assert_non_null(s);
+	before = open_fds();
+	/* restore takes the ports and binds nothing (legsock.c: a stream
+	 * the kernel still carries needs no socket) */
+	rc = session_restore_streams(rd, s, 1,
+	    (const uint16_t (*)[2])ports);
+	assert_int_equal(rc, 0);
+	assert_int_equal(open_fds(), before);
+	assert_int_equal(ports_available(&rd->pools[0]), 0);
 	/* epoll_ctl on a descriptor that is not an epoll one fails */
 	rd->epfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	assert_true(rd->epfd >= 0);
 	before = open_fds();
-	rc = session_restore_streams(rd, s, 1,
-	    (const uint16_t (*)[2])ports);
+	rc = stream_sockets_open(rd, s->streams[0]);
 	assert_true(rc < 0);
 	assert_int_equal(open_fds(), before);	/* RTP and RTCP closed */
+	assert_int_equal(rd->totals.rebind_failures, 4);
+	assert_true(s->streams[0]->leg[SIDE_A].bind_err < 0);
+	/* the ports stay the legs' until the call ends: nothing is free */
+	assert_int_equal(ports_available(&rd->pools[0]), 0);
 	close(rd->epfd);
 	rd->epfd = epfd;
+	session_destroy(rd, s);
+	graveyard_empty(rd);
 	/* the pairs that were free before are free again, each once */
 	while (n < 4 && ports_take(&rd->pools[0], &got[n]) == 0)
 		n++;
@@ -380,6 +399,7 @@ test_list_pages_cover_100000_sessions(void **state)
 		struct session *s;
 
 		memset(id, 'c', PROTO_MAX_STRING);
+		id[PROTO_MAX_STRING] = '\0';
 		snprintf(id, sizeof(id), "%07d", i);
 		id[7] = 'c';	/* keep the padding after the number */
 		s = session_create(rd, id, tag, 0, 0);

@@ -327,6 +327,9 @@ plan_entry(const struct relayd *rd, const struct stream *st,
 	    e->odaddr.family != e->osaddr.family)
 		return -EAFNOSUPPORT;
 	e->rtp = k == SK_RTP;
+	/* strict source (unsuitable): the stream's sockets close once the
+	 * kernel has it (legsock.c), so the kernel drops and counts strangers */
+	e->drop = true;
 	return 0;
 }
 
@@ -396,8 +399,11 @@ put_add(struct kmod_state *ks, char *buf, const struct kentry *e,
 	    (e->drop ? TL_F_MISMATCH_DROP : 0) | (e->learn ? TL_F_LEARN : 0);
 
 	put_key(nlh, e);
-	put_kaddr(nlh, TL_A_SRC_ADDR4, TL_A_SRC_ADDR6, &e->saddr);
-	mnl_attr_put_u16(nlh, TL_A_SRC_PORT, e->sport);
+	if (!e->no_src) {	/* kmod_learn.c: no candidate yet */
+		put_kaddr(nlh, TL_A_SRC_ADDR4, TL_A_SRC_ADDR6, &e->saddr);
+		if (!e->any_port)
+			mnl_attr_put_u16(nlh, TL_A_SRC_PORT, e->sport);
+	}
 	put_kaddr(nlh, TL_A_OUT_SADDR4, TL_A_OUT_SADDR6, &e->osaddr);
 	mnl_attr_put_u16(nlh, TL_A_OUT_SPORT, e->osport);
 	put_kaddr(nlh, TL_A_OUT_DADDR4, TL_A_OUT_DADDR6, &e->odaddr);

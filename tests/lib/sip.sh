@@ -109,6 +109,21 @@ sip_slot() {
 	tl_fail "no free port slot in $dir after 60 s (25 tests running?)"
 }
 
+# sip_web_init: the start of a test with an aiortc browser
+# (tests/lib/webrtc_browser.py): skips without aiortc, sip_init, WEB (the
+# controller's web listener to configure), relayd started, skips if its
+# hello lacks WebRTC legs. Sets PY.
+sip_web_init() {
+	PY=/usr/bin/python3
+	$PY -c 'import aiortc, websockets' 2>/dev/null || tl_skip "python3-aiortc or python3-websockets not installed"
+	sip_init
+	WEB=127.0.0.1:$((SIP_BASE + 8))
+	sip_relayd_start
+	tl_rpc_ok '{"cmd":"hello"}' "relay hello"
+	jq -e '.features | index("webrtc") != null' >/dev/null <<<"$TL_REPLY" ||
+		tl_skip "relayd's hello features lack \"webrtc\""
+}
+
 # sip_relayd_start [JQ-FILTER]: relayd on 127.0.0.1, userspace backend.
 sip_relayd_start() {
 	local filter=${1:-.} conf=$TL_TMP/relayd.json

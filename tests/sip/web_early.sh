@@ -11,14 +11,7 @@
 # On the parent commit a 183 reached the browser as "ringing" only (no
 # SDP): nothing was heard before the 200 (frames_early == 0, no "early").
 . "$(dirname "$0")/../lib/sip.sh"
-PY=/usr/bin/python3
-$PY -c 'import aiortc, websockets' 2>/dev/null || tl_skip "python3-aiortc or python3-websockets not installed"
-sip_init
-WEB=127.0.0.1:$((SIP_BASE + 8))
-sip_relayd_start
-tl_rpc_ok '{"cmd":"hello"}' "relay hello"
-jq -e '.features | index("webrtc") != null' >/dev/null <<<"$TL_REPLY" ||
-	tl_skip "relayd's hello features lack \"webrtc\""
+sip_web_init
 sip_controller_start ".accounts = [{username: \"alice\", password: \"apass\"}]
 	| .web = {listen: \"$WEB\", root: \"$TL_ROOT/web\"}"
 

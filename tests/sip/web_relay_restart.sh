@@ -15,14 +15,7 @@
 # On the parent commit the call ended as "media timeout (event lost,
 # found by resync)", which says nothing of the restart.
 . "$(dirname "$0")/../lib/sip.sh"
-PY=/usr/bin/python3
-$PY -c 'import aiortc, websockets' 2>/dev/null || tl_skip "python3-aiortc or python3-websockets not installed"
-sip_init
-WEB=127.0.0.1:$((SIP_BASE + 8))
-sip_relayd_start
-tl_rpc_ok '{"cmd":"hello"}' "relay hello"
-jq -e '.features | index("webrtc") != null' >/dev/null <<<"$TL_REPLY" ||
-	tl_skip "relayd's hello features lack \"webrtc\""
+sip_web_init
 sip_controller_start ".accounts = [{username: \"alice\", password: \"apass\"}]
 	| .relay_grace = 20 | .web = {listen: \"$WEB\", root: \"$TL_ROOT/web\"}"
 relay_up() { sip_ctl --json status | jq -e '.relays[0].up' >/dev/null; }

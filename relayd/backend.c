@@ -151,7 +151,7 @@ backend_stream_remove(struct relayd *rd, struct stream *st)
 		return;
 	backend_stream_release(rd, st);
 	st->path = PATH_USERSPACE;
-	snprintf(st->path_reason, sizeof(st->path_reason), "latching");
+	stream_set_reason(st, "latching");
 	stream_sockets_open(rd, st);
 }
 

@@ -460,14 +460,14 @@ kmod_install(struct relayd *rd, void *priv, struct stream *st)
 	int errs[KMOD_MAX_ENTRIES], rc, i;
 
 	if (why != NULL) {
-		snprintf(st->path_reason, sizeof(st->path_reason),
+		stream_set_reason(st,
 		    "latched; not in the kernel: %s", why);
 		return -EOPNOTSUPP;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return -ENOMEM;
 	if ((rc = plan_stream(rd, st, s)) < 0) {
-		snprintf(st->path_reason, sizeof(st->path_reason),
+		stream_set_reason(st,
 		    "latched; not in the kernel: a peer or interface "
 		    "address of an unusable family");
 		free(s);
@@ -479,7 +479,7 @@ kmod_install(struct relayd *rd, void *priv, struct stream *st)
 			rc = errs[i];
 	if (rc < 0) {
 		batch(ks, s, TL_CMD_DEL, false, errs);	/* undo the others */
-		snprintf(st->path_reason, sizeof(st->path_reason),
+		stream_set_reason(st,
 		    "latched; kernel install failed: %s", strerror(-rc));
 		free(s);
 		return rc;
@@ -491,7 +491,7 @@ kmod_install(struct relayd *rd, void *priv, struct stream *st)
 	s->lost_base[SIDE_A] = st->leg[SIDE_A].stats.lost;
 	s->lost_base[SIDE_B] = st->leg[SIDE_B].stats.lost;
 	st->backend_priv = s;
-	snprintf(st->path_reason, sizeof(st->path_reason),
+	stream_set_reason(st,
 	    "latched; %d entries in trunkline.ko%s", s->n,
 	    s->e[0].laddr.family != s->e[0].osaddr.family ?
 	    " (IPv4<->IPv6 translated)" : "");
@@ -721,7 +721,7 @@ entries_lost(struct kmod_state *ks, struct stream *st, int err)
 	free(st->backend_priv);
 	st->backend_priv = NULL;
 	st->path = PATH_USERSPACE;
-	snprintf(st->path_reason, sizeof(st->path_reason), "kernel entry "
+	stream_set_reason(st, "kernel entry "
 	    "lost (%s): trunkline.ko unloaded or flushed; relayed in userspace",
 	    strerror(-err));
 }
@@ -850,7 +850,7 @@ kmod_adopt(struct relayd *rd, void *priv, struct stream *st)
 	st->backend_priv = s;
 	for (int i = 0; i < s->n; i++)
 		apply_counters(st, i, &r[i], now_ms(), time(NULL));
-	snprintf(st->path_reason, sizeof(st->path_reason),
+	stream_set_reason(st,
 	    "adopted after restart; %d entries in trunkline.ko", s->n);
 	return 0;
 

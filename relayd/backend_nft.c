@@ -316,7 +316,7 @@ install_failed(struct relayd *rd, struct nft_priv *p, struct nft_stream *ns,
 
 	st->path = PATH_USERSPACE;
 	st->backend_priv = NULL;
-	snprintf(st->path_reason, sizeof(st->path_reason),
+	stream_set_reason(st,
 	    "nft install failed: %s", why);
 	rlog(rd, LL_WARNING, "install call %s stream %d in nft: %s; staying "
 	    "in userspace", st->session->call_id, st->index, why);
@@ -329,7 +329,7 @@ installed(struct relayd *rd, struct nft_priv *p, struct nft_stream *ns)
 	backend_stream_carried(rd, ns->st);	/* sockets close this round */
 	ns->state = NS_INSTALLED;
 	p->installed++;
-	snprintf(ns->st->path_reason, sizeof(ns->st->path_reason),
+	stream_set_reason(ns->st,
 	    "latched; rewritten by conntrack NAT (nft table %s %s)",
 	    ns->flows[0].family == AF_INET6 ? "ip6" : "ip", NFT_TABLE);
 }
@@ -705,13 +705,15 @@ nft_install(struct relayd *rd, void *priv, struct stream *st)
 {
 	struct nft_priv *p = priv;
 	struct nft_stream *ns = calloc(1, sizeof(*ns));
+	char why[256];
 	int rc;
 
 	if (ns == NULL)
 		return -ENOMEM;
-	rc = stream_flows(rd, p, st, ns, st->path_reason,
-	    sizeof(st->path_reason));
-	if (rc == 0)
+	rc = stream_flows(rd, p, st, ns, why, sizeof(why));
+	if (rc < 0)
+		stream_set_reason(st, "%s", why);
+	else
 		rc = push_pending(p, ns);
 	if (rc < 0) {
 		free(ns);
@@ -720,7 +722,7 @@ nft_install(struct relayd *rd, void *priv, struct stream *st)
 	ns->st = st;
 	ns->state = NS_PENDING;
 	st->backend_priv = ns;
-	snprintf(st->path_reason, sizeof(st->path_reason),
+	stream_set_reason(st,
 	    "latched; entering the kernel (nft)");
 	return 0;
 }

@@ -23,7 +23,7 @@ us_close(struct relayd *rd, void *priv)
 static int
 us_install(struct relayd *rd, void *priv, struct stream *st)
 {
-	snprintf(st->path_reason, sizeof(st->path_reason),
+	stream_set_reason(st,
 	    "latched; no kernel backend active: %s", rd->backend.reason);
 	return -EOPNOTSUPP;
 }

@@ -124,7 +124,7 @@ streams_to_json(const struct relayd *rd, const struct session *s)
 		json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:s}", "index", i,
 		    "type", st->type, "transport", st->transport,
 		    "path", stream_path_name(rd, st), "path_reason",
-		    st->path_reason);
+		    stream_reason(st));
 		json_object_set_new(o, "legs", json_pack("[o, o]",
 		    leg_json(rd, &st->leg[SIDE_A]),
 		    leg_json(rd, &st->leg[SIDE_B])));
@@ -425,9 +425,11 @@ callee_side(struct session *s, const char *from, const char *to,
 	if (strcmp(from, s->tag[SIDE_A]) != 0)
 		return proto_errorf(err, PROTO_E_VALUE, "offer: from_tag '%s' "
 		    "is not the caller of call '%s'", from, s->call_id);
-	if (s->tag[SIDE_B][0] == '\0')
-		copy_field(s->tag[SIDE_B], sizeof(s->tag[SIDE_B]), to);
-	else if (strcmp(to, s->tag[SIDE_B]) != 0)
+	if (s->tag[SIDE_B][0] == '\0') {
+		if (session_set_str(&s->tag[SIDE_B], to) < 0)
+			return proto_errorf(err, PROTO_E_INTERNAL,
+			    "out of memory");
+	} else if (strcmp(to, s->tag[SIDE_B]) != 0)
 		return proto_errorf(err, PROTO_E_VALUE, "offer: to_tag '%s' is "
 		    "not the callee of call '%s'", to, s->call_id);
 	return SIDE_B;
@@ -472,10 +474,14 @@ cmd_offer(struct relayd *rd, json_t *req, json_t *id)
 		return fail(id, PROTO_E_VALUE, "offer: call '%s' has more "
 		    "streams than this offer (an m= line cannot be removed)",
 		    call_id);
-	if (to != NULL && side == SIDE_A && s->tag[SIDE_B][0] == '\0')
-		copy_field(s->tag[SIDE_B], sizeof(s->tag[SIDE_B]), to);
-	if (json_object_get(req, "label") != NULL)
-		copy_field(s->label, sizeof(s->label), str(req, "label"));
+	if ((to != NULL && side == SIDE_A && s->tag[SIDE_B][0] == '\0' &&
+	    session_set_str(&s->tag[SIDE_B], to) < 0) ||
+	    (json_object_get(req, "label") != NULL &&
+	    session_set_str(&s->label, str(req, "label") ?: "") < 0)) {
+		if (created)
+			session_destroy(rd, s);
+		return fail(id, PROTO_E_INTERNAL, "offer: out of memory");
+	}
 	/* Only a new call rings: a re-offer never restarts it. */
 	if (created && json_is_true(json_object_get(req, "ringing")))
 		s->ringing = true;
@@ -502,7 +508,9 @@ new_callee(struct relayd *rd, struct session *s, const char *to)
 {
 	rlog(rd, LL_INFO, "call %s: callee '%s' replaces '%s'", s->call_id,
 	    to, s->tag[SIDE_B]);
-	copy_field(s->tag[SIDE_B], sizeof(s->tag[SIDE_B]), to);
+	if (session_set_str(&s->tag[SIDE_B], to) < 0)
+		rlog(rd, LL_ERROR, "call %s: callee '%s': out of memory; the "
+		    "old to_tag stays", s->call_id, to);
 	for (int i = 0; i < s->nstreams; i++)
 		/* "changed" for leg_set_endpoint(): unlatched, out of the
 		 * kernel, whatever the new address is */
@@ -522,8 +530,9 @@ cmd_answer(struct relayd *rd, json_t *req, json_t *id)
 	if (s == NULL)
 		return fail(id, PROTO_E_NOT_FOUND, "answer: no call '%s'",
 		    call_id);
-	if (s->tag[SIDE_B][0] == '\0' && strcmp(from, s->tag[SIDE_A]) == 0)
-		copy_field(s->tag[SIDE_B], sizeof(s->tag[SIDE_B]), to);
+	if (s->tag[SIDE_B][0] == '\0' && strcmp(from, s->tag[SIDE_A]) == 0 &&
+	    session_set_str(&s->tag[SIDE_B], to) < 0)
+		return fail(id, PROTO_E_INTERNAL, "answer: out of memory");
 	if (sent_by(req, "caller") && strcmp(from, s->tag[SIDE_A]) == 0 &&
 	    strcmp(to, s->tag[SIDE_B]) == 0)
 		side = SIDE_A;	/* the caller's answer to a late offer */

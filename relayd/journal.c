@@ -655,7 +655,7 @@ restore_stream(struct relayd *rd, struct stream *st, json_t *o,
 	/* Its kernel entries are gone: latch again from the sockets. */
 	leg_unlatch(&st->leg[SIDE_A]);
 	leg_unlatch(&st->leg[SIDE_B]);
-	snprintf(st->path_reason, sizeof(st->path_reason), "latching (kernel "
+	stream_set_reason(st, "latching (kernel "
 	    "entries not found after restart)");
 	stream_sockets_open(rd, st);
 	n->relatching++;
@@ -695,8 +695,13 @@ restore_session(struct relayd *rd, json_t *o, struct restore_count *n,
 	    "from_tag")) ?: "", ia, ib);
 	if (s == NULL)
 		return -ENOMEM;
-	copy(s->tag[SIDE_B], sizeof(s->tag[SIDE_B]), json_object_get(o, "to_tag"));
-	copy(s->label, sizeof(s->label), json_object_get(o, "label"));
+	if (session_set_str(&s->tag[SIDE_B], json_string_value(
+	    json_object_get(o, "to_tag")) ?: "") < 0 ||
+	    session_set_str(&s->label, json_string_value(
+	    json_object_get(o, "label")) ?: "") < 0) {
+		session_destroy(rd, s);
+		return -ENOMEM;
+	}
 	if (strcmp(json_string_value(json_object_get(o, "state")) ?: "",
 	    "answered") == 0)
 		s->state = SS_ANSWERED;

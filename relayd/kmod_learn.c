@@ -414,7 +414,7 @@ kmod_learn(struct relayd *rd, void *priv, struct stream *st)
 	if (ks->learn == NULL)
 		return -EOPNOTSUPP;
 	if (why != NULL) {
-		snprintf(st->path_reason, sizeof(st->path_reason),
+		stream_set_reason(st,
 		    "latching in userspace: %s", why);
 		return -EOPNOTSUPP;
 	}
@@ -436,12 +436,12 @@ kmod_learn(struct relayd *rd, void *priv, struct stream *st)
 	s->lost_base[SIDE_B] = st->leg[SIDE_B].stats.lost;
 	st->backend_priv = s;
 	index_legs(ks->learn, s);
-	snprintf(st->path_reason, sizeof(st->path_reason), "learning in "
+	stream_set_reason(st, "learning in "
 	    "trunkline.ko; %d entries", s->n);
 	return 0;
 
 err:
-	snprintf(st->path_reason, sizeof(st->path_reason), "latching in "
+	stream_set_reason(st, "latching in "
 	    "userspace: kernel learning install failed: %s", strerror(-rc));
 	rlog(rd, LL_WARNING, "kmod: call %s stream %d: learning in the kernel: "
 	    "%s; latching in userspace", st->session->call_id, st->index,
@@ -497,7 +497,7 @@ update_stream(struct relayd *rd, struct kmod_state *ks, struct stream *st)
 	next.learning = !done;
 	*s = next;
 	if (done)
-		snprintf(st->path_reason, sizeof(st->path_reason), "latched "
+		stream_set_reason(st, "latched "
 		    "(learned in the kernel); %d entries in trunkline.ko",
 		    s->n);
 	else

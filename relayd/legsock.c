@@ -200,10 +200,8 @@ stream_sockets_open(struct relayd *rd, struct stream *st)
 		if (r < 0 && rc == 0)
 			rc = r;
 	}
-	if (rc < 0) {
-		size_t used = strlen(st->path_reason);
-		snprintf(st->path_reason + used, sizeof(st->path_reason) - used,
-		    "; a port could not be bound again: %s", strerror(-rc));
-	}
+	if (rc < 0)
+		stream_append_reason(st, "; a port could not be bound again: %s",
+		    strerror(-rc));
 	return rc;
 }

@@ -321,7 +321,7 @@ struct stream {
 	char			 transport[32];
 	struct leg		 leg[2];
 	enum stream_path	 path;
-	char			 path_reason[720];
+	char			*path_reason;	/* stream_set_reason(); at its length */
 	void			*backend_priv;	/* the backend's per-stream state */
 	bool			 unbind_queued;	/* sockets close this round */
 };
@@ -329,9 +329,10 @@ struct stream {
 enum session_state { SS_OFFERED, SS_ANSWERED };
 
 struct session {
-	char			 call_id[PROTO_MAX_STRING + 1];
-	char			 tag[2][PROTO_MAX_STRING + 1];	/* [A] from, [B] to */
-	char			 label[PROTO_MAX_STRING + 1];
+	/* at their length (session_set_str); never NULL, "" when unset */
+	const char		*call_id;
+	const char		*tag[2];	/* [A] from, [B] to */
+	const char		*label;
 	enum session_state	 state;
 	/*
 	 * Ringing (the offer said so): the call is being set up and the
@@ -365,6 +366,8 @@ struct session *session_find(struct session_table *, const char *call_id);
 struct session *session_create(struct relayd *, const char *call_id,
 	    const char *from_tag, int iface_a, int iface_b);
 void	 session_destroy(struct relayd *, struct session *);
+/* Set a session string (tag, label): 0, or -ENOMEM keeping the old one. */
+int	 session_set_str(const char **field, const char *);
 /*
  * End a session whose statistics are reported (delete reply, timeout
  * event): its streams leave the backend first, which reads the kernel's
@@ -391,6 +394,17 @@ int	 session_add_streams(struct relayd *, struct session *, int n,
  * address or port re-opens that leg's latch. Returns true if it changed.
  */
 bool	 leg_set_endpoint(struct leg *, const struct endpoint *);
+/*
+ * Why a stream takes its path (query's "path_reason"): held at its length,
+ * not in a fixed array, since every stream keeps one. Out of memory keeps
+ * a fixed text saying the reason was lost. stream_reason: never NULL.
+ */
+void	 stream_set_reason(struct stream *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 stream_append_reason(struct stream *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+const char *stream_reason(const struct stream *);
+void	 stream_reason_free(struct stream *);
 void	 leg_unlatch(struct leg *);
 uint64_t session_last_activity(const struct session *);
 bool	 session_on_hold(const struct session *);

@@ -116,15 +116,47 @@ table_remove(struct session_table *t, struct session *s)
 	t->count--;
 }
 
-static void
-copy_str(char *dst, size_t len, const char *src)
+/*
+ * Session strings are held at their length: a relay keeps 100,000 calls,
+ * and four arrays of PROTO_MAX_STRING + 1 were 1 KiB of each (issue 16).
+ * Unset ones share `empty`; nothing is ever written through it.
+ */
+static const char empty[] = "";
+
+int
+session_set_str(const char **field, const char *src)
 {
 	size_t n = strlen(src);
+	char *p;
 
-	if (n >= len)
-		n = len - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
+	if (n > PROTO_MAX_STRING)
+		n = PROTO_MAX_STRING;	/* proto checks it; cut as before */
+	if (n == 0) {
+		p = NULL;
+	} else if ((p = malloc(n + 1)) == NULL) {
+		return -ENOMEM;
+	} else {
+		memcpy(p, src, n);
+		p[n] = '\0';
+		proto_utf8_trim(p);	/* a cut keeps it valid UTF-8 */
+	}
+	if (*field != empty)
+		free((char *)*field);
+	*field = p != NULL ? p : empty;
+	return 0;
+}
+
+static void
+strings_free(struct session *s)
+{
+	const char **f[] = { &s->call_id, &s->tag[SIDE_A], &s->tag[SIDE_B],
+	    &s->label };
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		if (*f[i] != empty)
+			free((char *)*f[i]);
+		*f[i] = empty;
+	}
 }
 
 struct session *
@@ -136,8 +168,13 @@ session_create(struct relayd *rd, const char *call_id, const char *from_tag,
 
 	if (s == NULL)
 		return NULL;
-	copy_str(s->call_id, sizeof(s->call_id), call_id);
-	copy_str(s->tag[SIDE_A], sizeof(s->tag[SIDE_A]), from_tag);
+	s->call_id = s->tag[SIDE_A] = s->tag[SIDE_B] = s->label = empty;
+	if (session_set_str(&s->call_id, call_id) < 0 ||
+	    session_set_str(&s->tag[SIDE_A], from_tag) < 0) {
+		strings_free(s);
+		free(s);
+		return NULL;
+	}
 	s->iface[SIDE_A] = iface_a;
 	s->iface[SIDE_B] = iface_b;
 	s->state = SS_OFFERED;
@@ -217,6 +254,7 @@ stream_free(struct relayd *rd, struct stream *st)
 	unbind_forget(rd, st);
 	leg_close(rd, &st->leg[SIDE_A]);
 	leg_close(rd, &st->leg[SIDE_B]);
+	stream_reason_free(st);
 	rd->nstreams--;
 	defer_free(rd, st);
 }
@@ -231,7 +269,7 @@ stream_new(struct relayd *rd, struct session *s, int index)
 	st->session = s;
 	st->index = index;
 	st->path = PATH_USERSPACE;
-	copy_str(st->path_reason, sizeof(st->path_reason), "latching");
+	stream_set_reason(st, "latching");
 	for (int side = SIDE_A; side <= SIDE_B; side++) {
 		struct leg *leg = &st->leg[side];
 		leg->stream = st;
@@ -321,6 +359,7 @@ session_destroy(struct relayd *rd, struct session *s)
 		stream_free(rd, s->streams[i]);
 	free(s->streams);
 	table_remove(&rd->sessions, s);
+	strings_free(s);
 	free(s);
 }
 

@@ -119,7 +119,7 @@ webrtc_leg_enable(struct relayd *rd, struct leg *leg)
 	leg->rtc = r;
 	rd->totals.rtc.legs++;
 	leg_unlatch(leg);
-	snprintf(leg->stream->path_reason, sizeof(leg->stream->path_reason),
+	stream_set_reason(leg->stream,
 	    "WebRTC leg: ICE, DTLS and SRTP are done in userspace; such a "
 	    "stream is never pushed to a kernel backend");
 	return 0;

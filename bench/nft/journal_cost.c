@@ -43,6 +43,7 @@ main(int argc, char **argv)
 		struct session s;
 		struct stream st[4], *sp[4];
 		double t0, t1;
+		char call_id[64];
 
 		memset(&s, 0, sizeof(s));
 		memset(st, 0, sizeof(st));
@@ -50,8 +51,10 @@ main(int argc, char **argv)
 		s.nstreams = ns;
 		s.iface[0] = s.iface[1] = 0;
 		s.state = SS_ANSWERED;
-		snprintf(s.tag[0], sizeof(s.tag[0]), "a84b4c76e66710");
-		snprintf(s.tag[1], sizeof(s.tag[1]), "1928301774");
+		s.tag[0] = "a84b4c76e66710";
+		s.tag[1] = "1928301774";
+		s.label = "";
+		s.call_id = call_id;
 		for (int i = 0; i < ns; i++) {
 			sp[i] = &st[i];
 			st[i].session = &s;
@@ -69,7 +72,7 @@ main(int argc, char **argv)
 		}
 		t0 = now_s();
 		for (int w = 0; w < writes; w++) {
-			snprintf(s.call_id, sizeof(s.call_id),
+			snprintf(call_id, sizeof(call_id),
 			    "%d-3848276298220188511@pbx.example.net", w % 1000);
 			journal_save(&rd, &s);
 			journal_flush(&rd);
@@ -79,7 +82,7 @@ main(int argc, char **argv)
 		    writes, (t1 - t0) * 1e6 / writes);
 		t0 = now_s();
 		for (int w = 0; w < 1000; w++) {
-			snprintf(s.call_id, sizeof(s.call_id),
+			snprintf(call_id, sizeof(call_id),
 			    "%d-3848276298220188511@pbx.example.net", w);
 			journal_drop(&rd, &s);
 			journal_flush(&rd);

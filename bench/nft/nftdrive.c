@@ -58,7 +58,8 @@ make_streams(struct drive *d, int base)
 {
 	d->sess = calloc(1, sizeof(*d->sess));
 	d->st = calloc((size_t)d->n, sizeof(*d->st));
-	snprintf(d->sess->call_id, sizeof(d->sess->call_id), "nftdrive");
+	d->sess->call_id = "nftdrive";
+	d->sess->tag[0] = d->sess->tag[1] = d->sess->label = "";
 	for (int i = 0; i < d->n; i++) {
 		struct stream *st = calloc(1, sizeof(*st));
 		int pair = i / d->per_pair, j = i % d->per_pair;
@@ -119,7 +120,7 @@ install_all(struct drive *d, double *secs)
 	for (int i = 0; i < d->n; i++) {
 		if (backend_nft_ops.install(&d->rd, d->priv, d->st[i]) < 0) {
 			fprintf(stderr, "nftdrive: install %d: %s\n", i,
-			    d->st[i]->path_reason);
+			    stream_reason(d->st[i]));
 			return -1;
 		}
 		d->st[i]->path = PATH_KERNEL;
@@ -129,7 +130,7 @@ install_all(struct drive *d, double *secs)
 	for (int i = 0; i < d->n; i++)
 		if (d->st[i]->path != PATH_KERNEL) {
 			fprintf(stderr, "nftdrive: stream %d not installed: %s\n",
-			    i, d->st[i]->path_reason);
+			    i, stream_reason(d->st[i]));
 			return -1;
 		}
 	return 0;

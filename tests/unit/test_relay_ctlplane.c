@@ -404,7 +404,7 @@ test_list_pages_cover_100000_sessions(void **state)
 		id[7] = 'c';	/* keep the padding after the number */
 		s = session_create(rd, id, tag, 0, 0);
 		assert_non_null(s);
-		memcpy(s->tag[SIDE_B], tag, sizeof(tag));
+		assert_int_equal(session_set_str(&s->tag[SIDE_B], tag), 0);
 	}
 	for (;;) {
 		json_t *req = json_pack("{s:s, s:I}", "cmd", "list", "offset",

@@ -99,7 +99,7 @@ journalled_session(struct relayd *rd, const char *call_id, uint16_t *port_a)
 
 	assert_non_null(s);
 	assert_int_equal(session_add_streams(rd, s, 1, &perr), 0);
-	snprintf(s->label, sizeof(s->label), "tab\there");
+	assert_int_equal(session_set_str(&s->label, "tab\there"), 0);
 	a = &s->streams[0]->leg[SIDE_A];
 	assert_int_equal(addr_parse("192.0.2.7", 4000, &a->latched[SK_RTP]), 0);
 	a->is_latched[SK_RTP] = true;

@@ -121,7 +121,7 @@ new_session(struct relayd *rd, const char *call_id)
 static void
 relabel(struct relayd *rd, struct session *s, const char *label)
 {
-	snprintf(s->label, sizeof(s->label), "%s", label);
+	assert_int_equal(session_set_str(&s->label, label), 0);
 	journal_save(rd, s);
 }
 

@@ -119,7 +119,7 @@ main(int argc, char **argv)
 		st = make_stream(CALLER_PORT);
 		backend_stream_latched(&rd, st);
 		printf("kadopt: path %s: %s\n", stream_path_name(&rd, st),
-		    st->path_reason);
+		    stream_reason(st));
 		fflush(stdout);
 		_exit(st->path == PATH_KERNEL ? 0 : 1);	/* as if killed */
 	}
@@ -129,7 +129,7 @@ main(int argc, char **argv)
 		    CALLER_PORT);
 		rc = rd.backend.ops->adopt(&rd, rd.backend.priv, st);
 		printf("kadopt: adopt: %d (%s) %s\n", rc, rc ? strerror(-rc) : "ok",
-		    rc ? "" : st->path_reason);
+		    rc ? "" : stream_reason(st));
 		if (!strcmp(mode, "moved"))
 			return rc == -ENOENT ? 0 : 1;
 		if (rc != 0)

@@ -1,0 +1,72 @@
+/*
+ * reason.c: a stream's path_reason (why its media takes the path it
+ * takes; query's "path_reason", the delete reply, trunklinectl).
+ *
+ * Every stream keeps one, and a relay keeps 100,000 streams, so the text
+ * is held at its length (a few dozen bytes) rather than in an array sized
+ * for the longest reason (a backend's 640-byte choice text): issue 16's
+ * budget is 1 KiB per stream. Out of memory loses the text, not the
+ * stream: the reason then says so.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "relayd.h"
+
+#define REASON_MAX	1024	/* a backend's reason and a prefix fit */
+
+static void
+reason_vset(struct stream *st, const char *prefix, const char *fmt,
+    va_list ap)
+{
+	char buf[REASON_MAX];
+	size_t used = strlen(prefix);
+	char *p;
+
+	if (used >= sizeof(buf))
+		used = sizeof(buf) - 1;
+	memcpy(buf, prefix, used);
+	vsnprintf(buf + used, sizeof(buf) - used, fmt, ap);
+	p = strdup(buf);
+	free(st->path_reason);
+	st->path_reason = p;	/* NULL: stream_reason says it was lost */
+}
+
+void
+stream_set_reason(struct stream *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	reason_vset(st, "", fmt, ap);
+	va_end(ap);
+}
+
+void
+stream_append_reason(struct stream *st, const char *fmt, ...)
+{
+	char *old = st->path_reason;
+	va_list ap;
+
+	st->path_reason = NULL;	/* reason_vset frees the old text: keep it */
+	va_start(ap, fmt);
+	reason_vset(st, old != NULL ? old : "", fmt, ap);
+	va_end(ap);
+	free(old);
+}
+
+const char *
+stream_reason(const struct stream *st)
+{
+	return st->path_reason != NULL ? st->path_reason :
+	    "(reason not kept: out of memory)";
+}
+
+void
+stream_reason_free(struct stream *st)
+{
+	free(st->path_reason);
+	st->path_reason = NULL;
+}

@@ -313,9 +313,9 @@ plan_entry(const struct relayd *rd, const struct stream *st,
 	e->lport = (uint16_t)(in->port + (k == SK_RTCP));
 	e->osport = (uint16_t)(out->port + (k == SK_RTCP && !out->sdp.rtcp_mux));
 	if (in->is_latched[k]) {
-		src = in->latched[k];
+		raddr_to(&in->latched[k], &src);
 	} else {
-		src = in->latched[SK_RTP];
+		raddr_to(&in->latched[SK_RTP], &src);
 		addr_set_port(&src, (uint16_t)(addr_port(&src) + 1));
 	}
 	/* a leg's peers are of its socket's family: the kernel checks
@@ -358,7 +358,7 @@ unsuitable(const struct relayd *rd, const struct stream *st)
 		    bind)->sin6_addr))
 			return "interface bound to a link-local IPv6 address: "
 			    "kernel entries carry no interface";
-		if (st->leg[s].latched[SK_RTP].ss_family != bind->ss_family)
+		if (st->leg[s].latched[SK_RTP].family != bind->ss_family)
 			return "peer of another address family than its "
 			    "interface (IPv4-mapped?)";
 	}

@@ -66,7 +66,7 @@ learning_json(const struct leg *leg)
 
 	return json_pack("{s:s, s:o, s:s, s:I}", "state", !has ? "open" :
 	    l->learning ? "learning" : "fixed",
-	    "source", addr_json(&leg->latched[SK_RTP], has),
+	    "source", addr_json(RADDR_SS(&leg->latched[SK_RTP]), has),
 	    "rank", learn_rank_name(latch_rank(leg)),
 	    "relearns", (json_int_t)l->relearns);
 }
@@ -88,11 +88,13 @@ leg_json(const struct relayd *rd, const struct leg *leg)
 	addr_set_port(&local, (uint16_t)(leg->port + 1));
 	json_object_set_new(o, "local_rtcp",
 	    json_string(addr_fmt(&local, buf, sizeof(buf))));
-	json_object_set_new(o, "sdp", addr_json(&leg->sdp.rtp, leg->sdp.set));
-	json_object_set_new(o, "latched", addr_json(&leg->latched[SK_RTP],
+	json_object_set_new(o, "sdp", addr_json(RADDR_SS(&leg->sdp.rtp),
+	    leg->sdp.set));
+	json_object_set_new(o, "latched",
+	    addr_json(RADDR_SS(&leg->latched[SK_RTP]),
 	    leg->is_latched[SK_RTP] && !leg->learn.learning));
 	json_object_set_new(o, "latched_rtcp",
-	    addr_json(&leg->latched[SK_RTCP], leg->is_latched[SK_RTCP]));
+	    addr_json(RADDR_SS(&leg->latched[SK_RTCP]), leg->is_latched[SK_RTCP]));
 	json_object_set_new(o, "learning", learning_json(leg));
 	/* false while the kernel carries it (legsock.c), or a port could
 	 * not be bound again: bind_error says why. */

@@ -114,7 +114,7 @@ on_learning(struct relayd *rd, struct leg *leg)
 	    "(rank %s); fixed when the window ends or the SDP address sends",
 	    leg->stream->session->call_id, leg->stream->index,
 	    leg->side == SIDE_A ? 'A' : 'B',
-	    addr_fmt(&leg->latched[SK_RTP], buf, sizeof(buf)),
+	    addr_fmt(RADDR_SS(&leg->latched[SK_RTP]), buf, sizeof(buf)),
 	    learn_rank_name(leg->learn.rank));
 }
 
@@ -126,10 +126,11 @@ on_learning(struct relayd *rd, struct leg *leg)
 static bool
 rtcp_as_assumed(const struct leg *leg)
 {
-	struct sockaddr_storage guess = leg->latched[SK_RTP];
+	struct sockaddr_storage guess;
 
+	raddr_to(&leg->latched[SK_RTP], &guess);
 	addr_set_port(&guess, (uint16_t)(addr_port(&guess) + 1));
-	return addr_equal(&guess, &leg->latched[SK_RTCP]);
+	return raddr_equal(&leg->latched[SK_RTCP], &guess);
 }
 
 static void
@@ -140,7 +141,7 @@ on_latched(struct relayd *rd, struct leg *leg, enum sock_kind kind)
 	rlog(rd, LL_DEBUG, "call %s stream %d leg %c: %s latched to %s%s%s",
 	    leg->stream->session->call_id, leg->stream->index,
 	    leg->side == SIDE_A ? 'A' : 'B', kind == SK_RTP ? "rtp" : "rtcp",
-	    addr_fmt(&leg->latched[kind], buf, sizeof(buf)),
+	    addr_fmt(RADDR_SS(&leg->latched[kind]), buf, sizeof(buf)),
 	    kind == SK_RTP ? ", rank " : "",
 	    kind == SK_RTP ? learn_rank_name(leg->learn.rank) : "");
 	if (kind == SK_RTCP && leg->stream->path == PATH_KERNEL &&

@@ -247,17 +247,18 @@ put_str(struct journal *j, const char *v)
 }
 
 static int
-put_addr(struct journal *j, const struct sockaddr_storage *ss, bool set)
+put_addr(struct journal *j, const struct raddr *r, bool set)
 {
 	char buf[64];
 
-	return set ? put_str(j, addr_fmt(ss, buf, sizeof(buf))) : put(j, "null");
+	return set ? put_str(j, addr_fmt(RADDR_SS(r), buf, sizeof(buf))) :
+	    put(j, "null");
 }
 
 static int
 put_leg(struct journal *j, const struct leg *leg)
 {
-	const struct endpoint *e = &leg->sdp;
+	const struct leg_sdp *e = &leg->sdp;
 	/* Kernel counts come back from the kernel after a restart. */
 	int rc = put(j, "{\"port\":%u,\"latched\":", leg->port);
 
@@ -554,10 +555,15 @@ iface_index(const struct relayd *rd, const char *name)
 }
 
 static bool
-get_addr(json_t *v, struct sockaddr_storage *ss)
+get_addr(json_t *v, struct raddr *r)
 {
-	return json_is_string(v) &&
-	    addr_parse_hostport(json_string_value(v), ss) == 0;
+	struct sockaddr_storage ss;
+
+	if (!json_is_string(v) ||
+	    addr_parse_hostport(json_string_value(v), &ss) < 0)
+		return false;
+	raddr_from(r, &ss);
+	return true;
 }
 
 static int

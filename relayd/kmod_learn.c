@@ -285,7 +285,7 @@ plan_learn_entry(const struct relayd *rd, const struct stream *st,
     enum leg_side side, enum sock_kind k, struct kentry *e)
 {
 	const struct leg *in = &st->leg[side];
-	const struct sockaddr_storage *host;
+	const struct raddr *host;
 	int rc;
 
 	if (is_fixed(in) && (k == SK_RTP || in->is_latched[SK_RTCP])) {
@@ -312,14 +312,14 @@ plan_learn_entry(const struct relayd *rd, const struct stream *st,
 		host = in->is_latched[SK_RTP] ? &in->latched[SK_RTP] :
 		    &in->sdp.rtp;
 		e->any_port = true;
-		return kaddr_of(host, &e->saddr, NULL);
+		return kaddr_of(RADDR_SS(host), &e->saddr, NULL);
 	}
 	e->learn = true;
 	e->no_src = !in->is_latched[SK_RTP];
 	e->window_ms = rd->conf.learn_window <= 0 ? 1 :
 	    rd->conf.learn_window >= 60 ? 60000 :
 	    (uint32_t)(rd->conf.learn_window * 1000.0);
-	return sdp_ipv4(&in->sdp.rtp, &e->sdpaddr, &e->sdpport);
+	return sdp_ipv4(RADDR_SS(&in->sdp.rtp), &e->sdpaddr, &e->sdpport);
 }
 
 static int
@@ -355,13 +355,13 @@ learn_unsuitable(const struct relayd *rd, const struct stream *st)
 		const struct sockaddr_storage *bind =
 		    &rd->conf.ifaces[leg->iface].bind;
 
-		if (!leg->sdp.set || addr_port(&leg->sdp.rtp) == 0)
+		if (!leg->sdp.set || leg->sdp.rtp.port == 0)
 			return "a leg has no SDP endpoint";
 		if (bind->ss_family != AF_INET || addr_is_any(bind) ||
-		    leg->sdp.rtp.ss_family != AF_INET)
+		    leg->sdp.rtp.family != AF_INET)
 			return "not IPv4 with the relay's own address";
 		if (leg->is_latched[SK_RTP] &&
-		    leg->latched[SK_RTP].ss_family != AF_INET)
+		    leg->latched[SK_RTP].family != AF_INET)
 			return "an IPv6 peer";
 	}
 	return NULL;

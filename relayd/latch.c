@@ -55,22 +55,10 @@ learn_rank_name(enum learn_rank r)
 	return names[r];
 }
 
-/* Same address, whatever the ports. */
-static bool
-same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	struct sockaddr_storage t = *a;
-
-	if (a->ss_family != b->ss_family)
-		return false;
-	addr_set_port(&t, addr_port(b));
-	return addr_equal(&t, b);
-}
-
 static bool
 sdp_usable(const struct leg *leg)
 {
-	return leg->sdp.set && addr_port(&leg->sdp.rtp) != 0;
+	return leg->sdp.set && leg->sdp.rtp.port != 0;
 }
 
 void
@@ -94,7 +82,7 @@ rank_of(const struct leg *leg, const struct sockaddr_storage *src)
 
 	if (!sdp_usable(leg))
 		return RANK_OTHER;
-	tl_ep_of(&leg->sdp.rtp, &sdp);
+	tl_ep_of(RADDR_SS(&leg->sdp.rtp), &sdp);
 	tl_ep_of(src, &from);
 	return (enum learn_rank)tl_learn_rank(&sdp, &from);
 }
@@ -146,7 +134,7 @@ latch_rank(const struct leg *leg)
 		return RANK_NONE;
 	/* A peer restored from the journal was not ranked: rank it now. */
 	if (leg->learn.rank == RANK_NONE)
-		return rank_of(leg, &leg->latched[SK_RTP]);
+		return rank_of(leg, RADDR_SS(&leg->latched[SK_RTP]));
 	return leg->learn.rank;
 }
 
@@ -170,14 +158,14 @@ take(struct leg *leg, const struct sockaddr_storage *src,
 		leg->learn.relearns++;
 	if (!leg->is_latched[SK_RTP] || !leg->learn.learning)
 		leg->learn.window_start = now;
-	leg->latched[SK_RTP] = *src;
+	raddr_from(&leg->latched[SK_RTP], src);
 	leg->is_latched[SK_RTP] = true;
 	leg->learn.rank = rank;
 	leg->learn.learning = !fixed;
 	leg->learn.has_ssrc = false;
 	/* An RTCP latch of another host belonged to the old candidate. */
 	if (leg->is_latched[SK_RTCP] &&
-	    !same_host(&leg->latched[SK_RTCP], src))
+	    !raddr_same_host(&leg->latched[SK_RTCP], src))
 		leg->is_latched[SK_RTCP] = false;
 }
 
@@ -186,10 +174,10 @@ void
 latch_learned(struct leg *leg, const struct sockaddr_storage *src,
     enum learn_rank rank, bool fixed, uint64_t now)
 {
-	if (leg->is_latched[SK_RTP] && addr_equal(&leg->latched[SK_RTP], src) &&
+	if (leg->is_latched[SK_RTP] && raddr_equal(&leg->latched[SK_RTP], src) &&
 	    leg->learn.rank == rank && leg->learn.learning == !fixed)
 		return;		/* told again (a read back after an event) */
-	if (leg->is_latched[SK_RTP] && addr_equal(&leg->latched[SK_RTP], src)) {
+	if (leg->is_latched[SK_RTP] && raddr_equal(&leg->latched[SK_RTP], src)) {
 		leg->learn.rank = rank;
 		leg->learn.learning = !fixed;
 		return;		/* the candidate was fixed */
@@ -224,31 +212,31 @@ rtcp_check(struct leg *leg, const struct sockaddr_storage *src,
 {
 	if (pol->mode == LEARN_IMMEDIATE) {
 		if (!leg->is_latched[SK_RTCP]) {
-			leg->latched[SK_RTCP] = *src;
+			raddr_from(&leg->latched[SK_RTCP], src);
 			leg->is_latched[SK_RTCP] = true;
 			return LATCH_LATCHED;
 		}
-		if (addr_equal(&leg->latched[SK_RTCP], src))
+		if (raddr_equal(&leg->latched[SK_RTCP], src))
 			return LATCH_ACCEPT;
 		if (pol->strict)
 			return LATCH_REJECT;
-		leg->latched[SK_RTCP] = *src;
+		raddr_from(&leg->latched[SK_RTCP], src);
 		return LATCH_RELATCHED;
 	}
 	if (leg->sdp.set && leg->sdp.rtcp_mux)
 		return LATCH_REJECT;
 	if (!leg->is_latched[SK_RTP] ||
-	    !same_host(src, &leg->latched[SK_RTP]))
+	    !raddr_same_host(&leg->latched[SK_RTP], src))
 		return LATCH_REJECT;
 	if (leg->is_latched[SK_RTCP]) {
-		if (addr_equal(&leg->latched[SK_RTCP], src))
+		if (raddr_equal(&leg->latched[SK_RTCP], src))
 			return LATCH_ACCEPT;
 		if (pol->strict)
 			return LATCH_REJECT;
-		leg->latched[SK_RTCP] = *src;	/* same host, new port */
+		raddr_from(&leg->latched[SK_RTCP], src);	/* same host, new port */
 		return LATCH_RELATCHED;
 	}
-	leg->latched[SK_RTCP] = *src;
+	raddr_from(&leg->latched[SK_RTCP], src);
 	leg->is_latched[SK_RTCP] = true;
 	return LATCH_LATCHED;
 }
@@ -264,7 +252,7 @@ immediate(struct leg *leg, const struct sockaddr_storage *src,
 		take(leg, src, rank, true, now);
 		return LATCH_LATCHED;
 	}
-	if (addr_equal(&leg->latched[SK_RTP], src))
+	if (raddr_equal(&leg->latched[SK_RTP], src))
 		return LATCH_ACCEPT;
 	if (pol->strict)
 		return LATCH_REJECT;
@@ -286,7 +274,7 @@ may_move(const struct leg *leg, const struct sockaddr_storage *src,
 
 	if (rank > latch_rank(leg))
 		return true;
-	if (same_host(src, &leg->latched[SK_RTP]))
+	if (raddr_same_host(&leg->latched[SK_RTP], src))
 		return true;
 	return pol->roaming_ssrc && leg->learn.has_ssrc &&
 	    rtp_ssrc(p, len, &ssrc) && ssrc == leg->learn.ssrc;
@@ -303,7 +291,7 @@ latch_check(struct leg *leg, enum sock_kind kind,
 		return rtcp_check(leg, src, pol);
 	if (pol->mode == LEARN_IMMEDIATE)
 		return immediate(leg, src, pol, now);
-	if (leg->is_latched[SK_RTP] && addr_equal(&leg->latched[SK_RTP], src)) {
+	if (leg->is_latched[SK_RTP] && raddr_equal(&leg->latched[SK_RTP], src)) {
 		note_ssrc(leg, p, len);
 		return LATCH_ACCEPT;
 	}
@@ -376,16 +364,16 @@ leg_destination(const struct leg *out, enum sock_kind kind,
 	if (out->sdp.set && out->sdp.rtcp_mux)
 		kind = SK_RTP;
 	if (known && (kind == SK_RTP || out->is_latched[SK_RTCP])) {
-		*dst = out->latched[kind];
+		raddr_to(&out->latched[kind], dst);
 		return true;
 	}
 	if (kind == SK_RTCP && known) {
-		*dst = out->latched[SK_RTP];
+		raddr_to(&out->latched[SK_RTP], dst);
 		addr_set_port(dst, (uint16_t)(addr_port(dst) + 1));
 		return true;
 	}
-	if (!out->sdp.set || addr_port(&out->sdp.rtp) == 0)
+	if (!out->sdp.set || out->sdp.rtp.port == 0)
 		return false;
-	*dst = kind == SK_RTP ? out->sdp.rtp : out->sdp.rtcp;
+	raddr_to(kind == SK_RTP ? &out->sdp.rtp : &out->sdp.rtcp, dst);
 	return true;
 }

@@ -262,12 +262,42 @@ struct leg_stats {
 	int64_t		 last_seen_wall;	/* epoch seconds, 0 never */
 };
 
-/* The endpoint as signalled in SDP. */
+/* The endpoint as signalled in SDP (what an offer or answer says). */
 struct endpoint {
 	bool			 set;
 	struct sockaddr_storage	 rtp, rtcp;
 	bool			 rtcp_mux;
 	enum direction		 direction;
+};
+
+/*
+ * ---- raddr.c: an address as a leg keeps it, 24 bytes instead of a
+ * 128-byte sockaddr_storage (a relay keeps four per leg and 100,000
+ * streams: issue 16's 1 KiB per stream). Sockets, the kernel backends and
+ * the address helpers of proto.h take sockaddr_storage: convert there. ----
+ */
+struct raddr {
+	uint8_t		 a[16];		/* network order; IPv4 in a[0..3] */
+	uint32_t	 scope;		/* IPv6 scope id (link-local peers) */
+	uint16_t	 port;		/* host order */
+	uint8_t		 family;	/* AF_UNSPEC (none), AF_INET, AF_INET6 */
+};
+void	 raddr_from(struct raddr *, const struct sockaddr_storage *);
+/* Fills ss and returns it. */
+struct sockaddr_storage *raddr_to(const struct raddr *,
+	    struct sockaddr_storage *);
+/* A sockaddr_storage view of r for the expression's block (a compound
+ * literal): for callers of the proto.h helpers. */
+#define RADDR_SS(r)	raddr_to((r), &(struct sockaddr_storage){ 0 })
+bool	 raddr_equal(const struct raddr *, const struct sockaddr_storage *);
+bool	 raddr_same_host(const struct raddr *, const struct sockaddr_storage *);
+
+/* The endpoint as a leg keeps it (struct endpoint, compact). */
+struct leg_sdp {
+	bool			 set;
+	bool			 rtcp_mux;
+	enum direction		 direction;
+	struct raddr		 rtp, rtcp;
 };
 
 /*
@@ -301,8 +331,8 @@ struct leg {
 	int			 iface;		/* index into rd->ifaces */
 	uint16_t		 port;		/* local RTP port; RTCP is +1 */
 	struct leg_sock		 sock[2];	/* [SK_RTP], [SK_RTCP] */
-	struct endpoint		 sdp;
-	struct sockaddr_storage	 latched[2];	/* per sock kind */
+	struct leg_sdp		 sdp;
+	struct raddr		 latched[2];	/* per sock kind */
 	bool			 is_latched[2];
 	struct leg_learn	 learn;
 	struct leg_stats	 stats;

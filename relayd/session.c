@@ -405,11 +405,14 @@ bool
 leg_set_endpoint(struct leg *leg, const struct endpoint *ep)
 {
 	bool changed = !leg->sdp.set ||
-	    !addr_equal(&leg->sdp.rtp, &ep->rtp) ||
-	    !addr_equal(&leg->sdp.rtcp, &ep->rtcp) ||
+	    !raddr_equal(&leg->sdp.rtp, &ep->rtp) ||
+	    !raddr_equal(&leg->sdp.rtcp, &ep->rtcp) ||
 	    leg->sdp.rtcp_mux != ep->rtcp_mux;
 
-	leg->sdp = *ep;
+	raddr_from(&leg->sdp.rtp, &ep->rtp);
+	raddr_from(&leg->sdp.rtcp, &ep->rtcp);
+	leg->sdp.rtcp_mux = ep->rtcp_mux;
+	leg->sdp.direction = ep->direction;
 	leg->sdp.set = true;
 	if (changed)
 		leg_unlatch(leg);

@@ -263,7 +263,7 @@ select_peer(struct leg *leg, int i)
 
 	r->selected = i;
 	/* The leg's peer, as query shows and leg_destination reads. */
-	leg->latched[SK_RTP] = r->valid[i];
+	raddr_from(&leg->latched[SK_RTP], &r->valid[i]);
 	leg->is_latched[SK_RTP] = true;
 	leg->learn.learning = false;
 	leg->learn.rank = RANK_EXACT;

@@ -64,8 +64,12 @@ main(int argc, char **argv)
 				struct leg *l = &st[i].leg[side];
 				l->port = (uint16_t)(30000 + 4 * i + 2 * side);
 				l->sdp.set = true;
-				addr_parse("192.0.2.10", 4000, &l->sdp.rtp);
-				addr_parse("192.0.2.10", 4001, &l->sdp.rtcp);
+				struct sockaddr_storage ss;
+
+				addr_parse("192.0.2.10", 4000, &ss);
+				raddr_from(&l->sdp.rtp, &ss);
+				addr_parse("192.0.2.10", 4001, &ss);
+				raddr_from(&l->sdp.rtcp, &ss);
 				l->latched[0] = l->sdp.rtp;
 				l->is_latched[0] = true;
 			}

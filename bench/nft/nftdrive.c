@@ -45,6 +45,15 @@ set4(struct sockaddr_storage *ss, const char *ip, uint16_t port)
 	}
 }
 
+static void
+set4r(struct raddr *r, const char *ip, uint16_t port)
+{
+	struct sockaddr_storage ss;
+
+	set4(&ss, ip, port);
+	raddr_from(r, &ss);
+}
+
 struct drive {
 	struct relayd	 rd;
 	void		*priv;
@@ -73,10 +82,10 @@ make_streams(struct drive *d, int base)
 			leg->iface = 2 * pair + side;
 			leg->port = (uint16_t)(base + 2 * j);
 			leg->sdp.set = true;
-			set4(&leg->sdp.rtp, side == SIDE_A ? "10.0.1.2" : "10.0.2.2",
+			set4r(&leg->sdp.rtp, side == SIDE_A ? "10.0.1.2" : "10.0.2.2",
 			    side == SIDE_A ? 7000 : 9000);
 			leg->sdp.rtcp = leg->sdp.rtp;
-			addr_set_port(&leg->sdp.rtcp, addr_port(&leg->sdp.rtp) + 1);
+			leg->sdp.rtcp.port = (uint16_t)(leg->sdp.rtp.port + 1);
 			leg->latched[SK_RTP] = leg->sdp.rtp;
 			leg->is_latched[SK_RTP] = true;
 		}

@@ -175,7 +175,7 @@ test_userspace_and_kernel_agree(void **state)
 			assert_int_equal(leg->is_latched[SK_RTP], l.latched);
 			if (!l.latched)
 				continue;
-			tl_ep_of(&leg->latched[SK_RTP], &e);
+			tl_ep_of(RADDR_SS(&leg->latched[SK_RTP]), &e);
 			assert_true(tl_ep_equal(&e, &l.peer));
 			assert_int_equal((int)latch_rank(leg), (int)l.rank);
 			assert_int_equal(leg->learn.learning, l.learning);

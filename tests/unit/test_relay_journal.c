@@ -96,12 +96,14 @@ journalled_session(struct relayd *rd, const char *call_id, uint16_t *port_a)
 	struct proto_error perr;
 	struct session *s = session_create(rd, call_id, "ft\"1", 0, 0);
 	struct leg *a;
+	struct sockaddr_storage peer;
 
 	assert_non_null(s);
 	assert_int_equal(session_add_streams(rd, s, 1, &perr), 0);
 	assert_int_equal(session_set_str(&s->label, "tab\there"), 0);
 	a = &s->streams[0]->leg[SIDE_A];
-	assert_int_equal(addr_parse("192.0.2.7", 4000, &a->latched[SK_RTP]), 0);
+	assert_int_equal(addr_parse("192.0.2.7", 4000, &peer), 0);
+	raddr_from(&a->latched[SK_RTP], &peer);
 	a->is_latched[SK_RTP] = true;
 	*port_a = a->port;
 	journal_save(rd, s);
@@ -147,7 +149,8 @@ test_session_survives_a_crash(void **state)
 	a = &s->streams[0]->leg[SIDE_A];
 	assert_int_equal(a->port, port_a);
 	assert_true(a->is_latched[SK_RTP]);
-	assert_string_equal(addr_fmt(&a->latched[SK_RTP], buf, sizeof(buf)),
+	assert_string_equal(addr_fmt(RADDR_SS(&a->latched[SK_RTP]), buf,
+	    sizeof(buf)),
 	    "192.0.2.7:4000");
 	relay_crash(rd);
 }

@@ -108,11 +108,13 @@ new_session(struct relayd *rd, const char *call_id)
 	struct proto_error perr;
 	struct session *s = session_create(rd, call_id, "ft-1", 0, 0);
 	struct leg *a;
+	struct sockaddr_storage peer;
 
 	assert_non_null(s);
 	assert_int_equal(session_add_streams(rd, s, 1, &perr), 0);
 	a = &s->streams[0]->leg[SIDE_A];
-	assert_int_equal(addr_parse("192.0.2.7", 4000, &a->latched[SK_RTP]), 0);
+	assert_int_equal(addr_parse("192.0.2.7", 4000, &peer), 0);
+	raddr_from(&a->latched[SK_RTP], &peer);
 	a->is_latched[SK_RTP] = true;
 	journal_save(rd, s);
 	return s;

@@ -147,7 +147,7 @@ test_exact_sdp_source_latches_at_once_others_rejected(void **state)
 	assert_int_equal(chk(leg, SK_RTP, &peer, &heuristic, 20), LATCH_ACCEPT);
 	assert_int_equal(chk(leg, SK_RTP, &other, &heuristic, 30), LATCH_REJECT);
 	assert_int_equal(chk(leg, SK_RTP, &same_ip, &heuristic, 40), LATCH_REJECT);
-	assert_true(addr_equal(&leg->latched[SK_RTP], &peer));
+	assert_true(raddr_equal(&leg->latched[SK_RTP], &peer));
 	assert_int_equal(leg->learn.relearns, 0);
 }
 
@@ -179,7 +179,7 @@ test_learning_better_rank_replaces_candidate(void **state)
 	    LATCH_REJECT);
 	assert_int_equal(chk(leg, SK_RTP, &peer, &heuristic, 1500),
 	    LATCH_LATCHED);
-	assert_true(addr_equal(&leg->latched[SK_RTP], &peer));
+	assert_true(raddr_equal(&leg->latched[SK_RTP], &peer));
 	assert_int_equal(leg->learn.relearns, 2);
 	assert_int_equal(chk(leg, SK_RTP, &nat, &heuristic, 1600), LATCH_REJECT);
 }
@@ -310,7 +310,7 @@ test_non_strict_moves_only_by_rank_or_ssrc(void **state)
 	    LATCH_REJECT);
 	assert_int_equal(latch_check(leg, SK_RTP, &moved, &roam, 40, mine,
 	    sizeof(mine)), LATCH_RELATCHED);	/* same SSRC: roamed */
-	assert_true(addr_equal(&leg->latched[SK_RTP], &moved));
+	assert_true(raddr_equal(&leg->latched[SK_RTP], &moved));
 	assert_int_equal(latch_check(leg, SK_RTP, &nat, &roam, 50, theirs,
 	    sizeof(theirs)), LATCH_RELATCHED);	/* better rank */
 	roam.roaming_ssrc = false;
@@ -319,7 +319,7 @@ test_non_strict_moves_only_by_rank_or_ssrc(void **state)
 	assert_int_equal(leg->learn.relearns, 2);
 	/* A peer restored from the journal (not ranked) is ranked by SDP. */
 	stream_setup(&st, true);
-	leg->latched[SK_RTP] = peer;
+	raddr_from(&leg->latched[SK_RTP], &peer);
 	leg->is_latched[SK_RTP] = true;
 	assert_int_equal(latch_rank(leg), RANK_EXACT);
 	assert_int_equal(latch_check(leg, SK_RTP, &moved, &roam, 70, theirs,

@@ -83,9 +83,12 @@ make_stream(uint16_t caller_port)
 		struct leg *leg = &st->leg[side];
 		uint16_t port = side == SIDE_A ? caller_port : CALLEE_PORT;
 		const char *peer = side == SIDE_A ? addr_a : addr_b;
+		struct sockaddr_storage ss;
 
-		addr_parse(peer, port, &leg->sdp.rtp);
-		addr_parse(peer, (uint16_t)(port + 1), &leg->sdp.rtcp);
+		addr_parse(peer, port, &ss);
+		raddr_from(&leg->sdp.rtp, &ss);
+		addr_parse(peer, (uint16_t)(port + 1), &ss);
+		raddr_from(&leg->sdp.rtcp, &ss);
 		leg->sdp.set = true;
 		leg->latched[SK_RTP] = leg->sdp.rtp;
 		leg->is_latched[SK_RTP] = true;

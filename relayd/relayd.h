@@ -330,16 +330,16 @@ struct leg {
 	enum leg_side		 side;
 	int			 iface;		/* index into rd->ifaces */
 	uint16_t		 port;		/* local RTP port; RTCP is +1 */
+	bool			 is_latched[2];	/* latched[] holds a peer */
+	int			 bind_err;	/* last rebind failed (legsock.c) */
 	struct leg_sock		 sock[2];	/* [SK_RTP], [SK_RTCP] */
 	struct leg_sdp		 sdp;
 	struct raddr		 latched[2];	/* per sock kind */
-	bool			 is_latched[2];
 	struct leg_learn	 learn;
 	struct leg_stats	 stats;
 	struct rtp_seq		 seq;
 	char			 transport[32];	/* its peer's SDP; "" unknown */
 	struct rtc_leg		*rtc;		/* WebRTC leg; NULL: plain */
-	int			 bind_err;	/* last rebind failed (legsock.c) */
 };
 
 enum stream_path { PATH_USERSPACE, PATH_KERNEL };
@@ -347,10 +347,10 @@ enum stream_path { PATH_USERSPACE, PATH_KERNEL };
 struct stream {
 	struct session		*session;
 	int			 index;
+	enum stream_path	 path;
 	char			 type[16];
 	char			 transport[32];
 	struct leg		 leg[2];
-	enum stream_path	 path;
 	char			*path_reason;	/* stream_set_reason(); at its length */
 	void			*backend_priv;	/* the backend's per-stream state */
 	bool			 unbind_queued;	/* sockets close this round */

@@ -329,9 +329,12 @@ installed(struct relayd *rd, struct nft_priv *p, struct nft_stream *ns)
 	backend_stream_carried(rd, ns->st);	/* sockets close this round */
 	ns->state = NS_INSTALLED;
 	p->installed++;
-	stream_set_reason(ns->st,
-	    "latched; rewritten by conntrack NAT (nft table %s %s)",
-	    ns->flows[0].family == AF_INET6 ? "ip6" : "ip", NFT_TABLE);
+	if (ns->flows[0].family == AF_INET6)	/* literals: no copy per stream */
+		stream_set_reason(ns->st, "latched; rewritten by conntrack NAT "
+		    "(nft table ip6 " NFT_TABLE ")");
+	else
+		stream_set_reason(ns->st, "latched; rewritten by conntrack NAT "
+		    "(nft table ip " NFT_TABLE ")");
 }
 
 static void entry_update(struct nft_stream *, int, const struct ct_counters *);

@@ -163,7 +163,7 @@ static void
 relay_one(struct relayd *rd, struct fwd_state *f, struct leg_sock *ls,
     int i, const struct latch_policy *pol, uint64_t now, int64_t wall)
 {
-	struct leg *leg = ls->leg;
+	struct leg *leg = leg_of_sock(ls);
 	struct leg *out = &leg->stream->leg[leg->side == SIDE_A ? SIDE_B : SIDE_A];
 	uint8_t *p = f->rbuf[i];
 	size_t len = f->rmsg[i].msg_len;

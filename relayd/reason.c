@@ -5,8 +5,10 @@
  * Every stream keeps one, and a relay keeps 100,000 streams, so the text
  * is held at its length (a few dozen bytes) rather than in an array sized
  * for the longest reason (a backend's 640-byte choice text): issue 16's
- * budget is 1 KiB per stream. Out of memory loses the text, not the
- * stream: the reason then says so.
+ * budget is 1 KiB per stream. A reason without conversions ("latching")
+ * is its literal and takes nothing: every caller passes a literal format
+ * (the format attribute's checks rely on that too). Out of memory loses
+ * the text, not the stream: the reason then says so.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,8 +32,9 @@ reason_vset(struct stream *st, const char *prefix, const char *fmt,
 	memcpy(buf, prefix, used);
 	vsnprintf(buf + used, sizeof(buf) - used, fmt, ap);
 	p = strdup(buf);
-	free(st->path_reason);
+	stream_reason_free(st);
 	st->path_reason = p;	/* NULL: stream_reason says it was lost */
+	st->reason_owned = true;
 }
 
 void
@@ -39,6 +42,11 @@ stream_set_reason(struct stream *st, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (strchr(fmt, '%') == NULL) {		/* a literal: keep it as is */
+		stream_reason_free(st);
+		st->path_reason = (char *)fmt;
+		return;
+	}
 	va_start(ap, fmt);
 	reason_vset(st, "", fmt, ap);
 	va_end(ap);
@@ -48,13 +56,15 @@ void
 stream_append_reason(struct stream *st, const char *fmt, ...)
 {
 	char *old = st->path_reason;
+	bool owned = st->reason_owned;
 	va_list ap;
 
 	st->path_reason = NULL;	/* reason_vset frees the old text: keep it */
 	va_start(ap, fmt);
 	reason_vset(st, old != NULL ? old : "", fmt, ap);
 	va_end(ap);
-	free(old);
+	if (owned)
+		free(old);
 }
 
 const char *
@@ -67,6 +77,8 @@ stream_reason(const struct stream *st)
 void
 stream_reason_free(struct stream *st)
 {
-	free(st->path_reason);
+	if (st->reason_owned)
+		free(st->path_reason);
 	st->path_reason = NULL;
+	st->reason_owned = false;
 }

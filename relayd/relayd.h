@@ -247,12 +247,11 @@ enum direction { DIR_SENDRECV, DIR_SENDONLY, DIR_RECVONLY, DIR_INACTIVE };
 enum sock_kind { SK_RTP, SK_RTCP };
 enum leg_side { SIDE_A, SIDE_B };
 
-/* What epoll hands back: the leg and which of its sockets. */
+/* What epoll hands back: which socket of a leg (leg_of_sock()). */
 struct leg_sock {
 	struct evtag	 tag;		/* TAG_LEG; first, epoll hands it back */
 	int		 fd;
-	enum sock_kind	 kind;
-	struct leg	*leg;
+	enum sock_kind	 kind;		/* also its index in leg->sock[] */
 };
 
 struct leg_stats {
@@ -354,6 +353,7 @@ struct stream {
 	char			*path_reason;	/* stream_set_reason(); at its length */
 	void			*backend_priv;	/* the backend's per-stream state */
 	bool			 unbind_queued;	/* sockets close this round */
+	bool			 reason_owned;	/* path_reason is ours, not a literal */
 };
 
 enum session_state { SS_OFFERED, SS_ANSWERED };
@@ -377,6 +377,7 @@ struct session {
 	uint64_t		 created_ms;
 	int64_t			 created_wall;
 	struct stream		**streams;	/* each allocated alone: epoll holds leg pointers */
+	struct stream		*stream0;	/* streams' room while there is one */
 	int			 nstreams;
 	struct session		*hnext;		/* hash chain */
 	struct session		*prev, *next;	/* all sessions, creation order */
@@ -424,10 +425,14 @@ int	 session_add_streams(struct relayd *, struct session *, int n,
  * address or port re-opens that leg's latch. Returns true if it changed.
  */
 bool	 leg_set_endpoint(struct leg *, const struct endpoint *);
+/* The leg a socket belongs to (no pointer back: 16 bytes a socket). */
+struct leg *leg_of_sock(struct leg_sock *);
 /*
  * Why a stream takes its path (query's "path_reason"): held at its length,
- * not in a fixed array, since every stream keeps one. Out of memory keeps
- * a fixed text saying the reason was lost. stream_reason: never NULL.
+ * not in a fixed array, since every stream keeps one; a format without
+ * conversions is kept as the literal it is (fmt: always a literal). Out
+ * of memory keeps a fixed text saying the reason was lost. stream_reason:
+ * never NULL.
  */
 void	 stream_set_reason(struct stream *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));

@@ -279,26 +279,46 @@ stream_new(struct relayd *rd, struct session *s, int index)
 			leg->sock[k].tag.kind = TAG_LEG;
 			leg->sock[k].fd = -1;
 			leg->sock[k].kind = (enum sock_kind)k;
-			leg->sock[k].leg = leg;
 		}
 	}
 	rd->nstreams++;
 	return st;
 }
 
+/*
+ * Room for n stream pointers. A call of one stream (the usual one) keeps
+ * its pointer in the session: no array of its own (issue 16's budget).
+ */
+static int
+streams_room(struct session *s, int n)
+{
+	struct stream **v;
+
+	if (n <= 1 && (s->streams == NULL || s->streams == &s->stream0)) {
+		s->streams = &s->stream0;
+		return 0;
+	}
+	if (s->streams == &s->stream0) {
+		if ((v = malloc((size_t)n * sizeof(*v))) == NULL)
+			return -ENOMEM;
+		v[0] = s->stream0;
+	} else if ((v = realloc(s->streams, (size_t)n * sizeof(*v))) == NULL) {
+		return -ENOMEM;
+	}
+	s->streams = v;
+	return 0;
+}
+
 int
 session_add_streams(struct relayd *rd, struct session *s, int n,
     struct proto_error *err)
 {
-	struct stream **v;
 	int rc;
 
 	if (n <= s->nstreams)
 		return 0;
-	v = realloc(s->streams, (size_t)n * sizeof(*v));
-	if (v == NULL)
+	if (streams_room(s, n) < 0)
 		return proto_errorf(err, PROTO_E_INTERNAL, "out of memory");
-	s->streams = v;
 	while (s->nstreams < n) {
 		struct stream *st = stream_new(rd, s, s->nstreams);
 		if (st == NULL)
@@ -328,11 +348,8 @@ int
 session_restore_streams(struct relayd *rd, struct session *s, int n,
     const uint16_t ports[][2])
 {
-	struct stream **v = realloc(s->streams, (size_t)(n ? n : 1) * sizeof(*v));
-
-	if (v == NULL)
+	if (streams_room(s, n ? n : 1) < 0)
 		return -ENOMEM;
-	s->streams = v;
 	while (s->nstreams < n) {
 		struct stream *st = stream_new(rd, s, s->nstreams);
 		if (st == NULL)
@@ -357,7 +374,8 @@ session_destroy(struct relayd *rd, struct session *s)
 	journal_drop(rd, s);
 	for (int i = 0; i < s->nstreams; i++)
 		stream_free(rd, s->streams[i]);
-	free(s->streams);
+	if (s->streams != &s->stream0)
+		free(s->streams);
 	table_remove(&rd->sessions, s);
 	strings_free(s);
 	free(s);
@@ -393,6 +411,15 @@ session_finish(struct relayd *rd, struct session *s,
 		s->streams[i]->path = PATH_USERSPACE;	/* released above */
 	session_destroy(rd, s);
 	return out;
+}
+
+struct leg *
+leg_of_sock(struct leg_sock *ls)
+{
+	struct leg_sock *first = ls - ls->kind;	/* &leg->sock[0] */
+
+	return (struct leg *)(void *)((char *)first -
+	    offsetof(struct leg, sock));
 }
 
 void

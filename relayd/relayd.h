@@ -425,7 +425,7 @@ int	 session_add_streams(struct relayd *, struct session *, int n,
  * address or port re-opens that leg's latch. Returns true if it changed.
  */
 bool	 leg_set_endpoint(struct leg *, const struct endpoint *);
-/* The leg a socket belongs to (no pointer back: 16 bytes a socket). */
+/* The leg a socket belongs to (no pointer back: 12 bytes less a socket). */
 struct leg *leg_of_sock(struct leg_sock *);
 /*
  * Why a stream takes its path (query's "path_reason"): held at its length,

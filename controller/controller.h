@@ -1,7 +1,8 @@
 /*
  * controller.h: trunkline-controller, the SIP B2BUA (Sofia-SIP nua).
  *
- * One process, one su_root, one nua, single-threaded. sipfilter.c sees
+ * One process, one su_root, one nua per address family (stack6.c),
+ * single-threaded. sipfilter.c sees
  * each UDP datagram before the stack does and discards what the stack
  * must never see (strangers in drop mode, scanners, banned sources,
  * requests without To tag in a call's dialog). Every request
@@ -215,6 +216,7 @@ struct ctl_conf {
 	char			 listen[128];	/* host:port, UDP and TCP */
 	char			 listen6[64];	/* listen.c: IPv6 address, same port */
 	char			 tls_listen[128];
+	char			 tls_listen6[64];	/* stack6.c: IPv6, tls_listen's port */
 	char			 tls_cert_dir[256];
 	char			 advertise[64];	/* listen.c: our public host[:port] */
 	char			 tls_advertise[64];	/* ... of the TLS listener */
@@ -1027,6 +1029,17 @@ int	 listen_host(const struct ctl_conf *, int family, char *out,
 int	 listen_route6(const struct ctl_conf *, const char *uri, char *out,
 	    size_t len);
 
+/* ---- stack6.c: one nua per address family (issue 15) ---- */
+/* The stack that sends to a peer of that family (a name: IPv4's). */
+nua_t	*stack_for(struct ctl *, int family);
+nua_t	*stack_for_uri(struct ctl *, const char *uri);
+/* "sips:[tls_listen6]:port", or "" without sip.tls_listen6. */
+void	 stack6_sips(const struct ctl_conf *, char *out, size_t len);
+int	 stack6_check(struct proto_cfg *, struct ctl_conf *);
+/* nua_shutdown() of every stack; stack_down(): one finished, the last? */
+void	 stack_shutdown(struct ctl *);
+bool	 stack_down(struct ctl *);
+
 /* ---- tls.c: TLS peer verification (issue 15) ---- */
 /* The sip keys tls_verify, tls_verify_depth, tls_client_cert,
  * tls_client_subjects (after tls_cert_dir). */
@@ -1070,7 +1083,10 @@ struct ctl_stats {
 struct ctl {
 	su_home_t		 home[1];
 	su_root_t		*root;
-	nua_t			*nua;
+	nua_t			*nua;		/* IPv4 listeners (and a name's) */
+	nua_t			*nua6;		/* stack6.c: the IPv6 listeners */
+	nua_t			*ev_nua;	/* the stack whose event is handled */
+	int			 nstacks;	/* stack6.c: not yet shut down */
 	struct ctl_conf		*conf;
 	const char		*conf_path;
 	enum log_level		 log_level;

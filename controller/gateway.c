@@ -204,7 +204,7 @@ gateway_invite(struct call *k, struct leg *l, int i, size_t *entry)
 	if (gw->proxy[0] != '\0')
 		snprintf(route, sizeof(route), "<%s%s>", gw->proxy,
 		    strstr(gw->proxy, ";lr") ? "" : ";lr");
-	l->nh = nua_handle(c->nua, l, NUTAG_URL(ruri),
+	l->nh = nua_handle(stack_for(c, fam), l, NUTAG_URL(ruri),
 	    SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from), TAG_END());
 	if (l->nh != NULL && gw->flow[0])	/* location.c: a NAT'd phone */
 		nua_set_hparams(l->nh, NUTAG_PROXY(gw->flow), TAG_END());

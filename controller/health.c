@@ -195,7 +195,8 @@ send_probe(struct ctl *c, struct gw_health *h, const struct gateway *g)
 		    strstr(g->proxy, ";lr") ? "" : ";lr");
 	h->sent = mono_now();
 	h->probes++;
-	h->nh = nua_handle(c->nua, NULL, NUTAG_URL(uri), SIPTAG_TO_STR(uri),
+	h->nh = nua_handle(stack_for_uri(c, g->proxy[0] ? g->proxy : uri),
+	    NULL, NUTAG_URL(uri), SIPTAG_TO_STR(uri),
 	    SIPTAG_FROM_STR(from), TAG_END());
 	if (h->nh == NULL) {
 		result(c, h, g->probe, 500);

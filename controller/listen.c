@@ -139,9 +139,6 @@ listen6_check(struct proto_cfg *cf, struct ctl_conf *conf)
 		return proto_cfg_fail(cf, "sip.listen6", "needs an IPv4 "
 		    "address in sip.listen ('%s'; an IPv6-only listener is "
 		    "sip.listen \"[ADDR]:PORT\" alone)", conf->listen);
-	if (conf->tls_listen[0] != '\0')
-		return proto_cfg_fail(cf, "sip.listen6", "does not go with "
-		    "sip.tls_listen yet (TLS listens on one address)");
 	if (conf->advertise[0] != '\0')
 		return proto_cfg_fail(cf, "sip.listen6", "does not go with "
 		    "sip.advertise (an advertised address is one family's)");

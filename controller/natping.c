@@ -93,7 +93,8 @@ ping(struct ctl *c, struct location *l)
 	snprintf(to, sizeof(to), "<%s>", l->contact);
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return;
-	p->nh = nua_handle(c->nua, NULL, NUTAG_URL(uri), SIPTAG_TO_STR(to),
+	p->nh = nua_handle(stack_for_uri(c, uri), NULL, NUTAG_URL(uri),
+	    SIPTAG_TO_STR(to),
 	    TAG_END());
 	if (p->nh == NULL) {
 		free(p);

@@ -152,7 +152,9 @@ start(struct ctl *c, struct reg_state *r)
 	r->auth_tried = false;
 	r->attempts++;
 	snprintf(params, sizeof(params), "tlr=%s", r->secret);
-	r->nh = nua_handle(c->nua, NULL, SIPTAG_TO_STR(aor),
+	/* stack6.c: an IPv6 registrar by the IPv6 listener */
+	r->nh = nua_handle(stack_for_uri(c, r->rc.registrar), NULL,
+	    SIPTAG_TO_STR(aor),
 	    SIPTAG_FROM_STR(aor), TAG_END());
 	if (r->nh == NULL) {
 		su_timer_set_interval(r->timer, on_timer, r, 1000);

@@ -372,7 +372,7 @@ our_port(const struct ctl_conf *conf, bool tls)
 static int
 loop_refused(struct ctl *c, const sip_t *sip, int code, const char *why)
 {
-	msg_t *m = c->nua != NULL ? nua_current_request(c->nua) : NULL;
+	msg_t *m = c->ev_nua != NULL ? nua_current_request(c->ev_nua) : NULL;
 
 	c->stats.loops_refused++;
 	if (m != NULL && msg_addrinfo(m) != NULL)

@@ -382,7 +382,7 @@ b2bua_open(struct ctl *c)
 	    sizeof(c->contact));
 	/* stack6.c: the IPv6 listeners are a second stack's */
 	(void)listen_url6(conf, url6, sizeof(url6));
-	stack6_sips(conf, sips6, sizeof(sips6));
+	listen_sips6(conf, sips6, sizeof(sips6));
 	tls_log_open(c);
 	tls = tls_tags(c);
 	c->nua = stack_create(c, url, sips, tls);

@@ -220,6 +220,7 @@ struct ctl_conf {
 	char			 tls_cert_dir[256];
 	char			 advertise[64];	/* listen.c: our public host[:port] */
 	char			 tls_advertise[64];	/* ... of the TLS listener */
+	char			 advertise6[64];	/* listen.c: "[v6]" or "[v6]:port" */
 	/* tls.c: the trust model (issue 15) */
 	bool			 tls_verify;	/* servers we connect to */
 	int			 tls_verify_depth;
@@ -1015,6 +1016,8 @@ int	 listen_check(struct proto_cfg *, const char *key, const char *value);
 int	 listen6_check(struct proto_cfg *, struct ctl_conf *);
 /* "sip:[listen6]:port" for the stack; -ENOENT without sip.listen6. */
 int	 listen_url6(const struct ctl_conf *, char *out, size_t len);
+/* "sips:[tls_listen6]:port" (advertise6 as for advertise), or "". */
+void	 listen_sips6(const struct ctl_conf *, char *out, size_t len);
 /* AF_INET6, AF_INET or AF_UNSPEC (a name): the host of a URI or host. */
 int	 listen_family(const char *uri);
 /* With two listeners (sip.listen6): our Contact ("<sip:host:port>") and
@@ -1033,8 +1036,6 @@ int	 listen_route6(const struct ctl_conf *, const char *uri, char *out,
 /* The stack that sends to a peer of that family (a name: IPv4's). */
 nua_t	*stack_for(struct ctl *, int family);
 nua_t	*stack_for_uri(struct ctl *, const char *uri);
-/* "sips:[tls_listen6]:port", or "" without sip.tls_listen6. */
-void	 stack6_sips(const struct ctl_conf *, char *out, size_t len);
 int	 stack6_check(struct proto_cfg *, struct ctl_conf *);
 /* nua_shutdown() of every stack; stack_down(): one finished, the last? */
 void	 stack_shutdown(struct ctl *);

@@ -45,6 +45,7 @@ ctl_reload(struct ctl *c, char *err, size_t errlen)
 		    "sip.tls_listen, control.socket and web change only on restart");
 	if (strcmp(conf->advertise, c->conf->advertise) != 0 ||
 	    strcmp(conf->tls_advertise, c->conf->tls_advertise) != 0 ||
+	    strcmp(conf->advertise6, c->conf->advertise6) != 0 ||
 	    strcmp(conf->tls_cert_dir, c->conf->tls_cert_dir) != 0 ||
 	    conf->tls_verify != c->conf->tls_verify ||
 	    conf->tls_verify_depth != c->conf->tls_verify_depth ||

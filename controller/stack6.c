@@ -39,17 +39,6 @@ stack_for_uri(struct ctl *c, const char *uri)
 	return stack_for(c, listen_family(uri));
 }
 
-/* "sips:[tls_listen6]:PORT" (tls_listen's port), or "" without it. */
-void
-stack6_sips(const struct ctl_conf *conf, char *out, size_t len)
-{
-	uint16_t port = stacksock_port(conf->tls_listen, 5061);
-
-	out[0] = '\0';
-	if (conf->tls_listen6[0] != '\0')
-		snprintf(out, len, "sips:[%s]:%u", conf->tls_listen6, port);
-}
-
 void
 stack_shutdown(struct ctl *c)
 {

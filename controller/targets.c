@@ -152,7 +152,8 @@ static bool
 conf_host(const struct ctl_conf *conf, const char *host,
     const struct sockaddr_storage *ss, bool is_addr)
 {
-	const char *hps[] = { conf->listen, conf->tls_listen, conf->advertise };
+	const char *hps[] = { conf->listen, conf->tls_listen, conf->advertise,
+	    conf->advertise6 };
 	struct sockaddr_storage h;
 	char buf[160];
 	unsigned port;

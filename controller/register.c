@@ -124,8 +124,12 @@ register_parse(struct proto_cfg *c, json_t *o, const char *path,
 	if (r->contact_user[0] == '\0')
 		snprintf(r->contact_user, sizeof(r->contact_user), "%s",
 		    r->username);
-	/* A numeric registrar: calls to our contact must come from it. */
-	r->has_src = addr_parse(u->url_host, 0, &r->src) == 0;
+	/* A numeric registrar: calls to our contact must come from it. An
+	 * IPv6 one is bracketed in its URI ("sip:[2001:db8::1]"). */
+	snprintf(q, sizeof(q), "%.*s", u->url_host[0] == '[' ?
+	    (int)strcspn(u->url_host + 1, "]") : (int)strlen(u->url_host),
+	    u->url_host + (u->url_host[0] == '['));
+	r->has_src = addr_parse(q, 0, &r->src) == 0;
 out:
 	su_home_deinit(home);
 	return rc;

@@ -1027,10 +1027,6 @@ int	 listen_contact(const struct ctl_conf *, int family, enum transport,
 	    char *out, size_t len);
 int	 listen_host(const struct ctl_conf *, int family, char *out,
 	    size_t len);
-/* With sip.listen6, a URI to an IPv6 host as an outbound proxy the stack
- * sends through the IPv6 listener; -ENOENT: not needed (send as is). */
-int	 listen_route6(const struct ctl_conf *, const char *uri, char *out,
-	    size_t len);
 
 /* ---- stack6.c: one nua per address family (issue 15) ---- */
 /* The stack that sends to a peer of that family (a name: IPv4's). */

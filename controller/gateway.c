@@ -163,7 +163,6 @@ gateway_invite(struct call *k, struct leg *l, int i, size_t *entry)
 	char ruri[420], to[320], from[320], port[8] = "", tp[20] = "";
 	char cid[320] = "", hostbuf[160], route[220] = "", mf[12], ctype[96];
 	const char *host, *user, *st;
-	char route6[sizeof(ruri) + 64];
 	int fam;
 	json_t *att;
 
@@ -208,10 +207,6 @@ gateway_invite(struct call *k, struct leg *l, int i, size_t *entry)
 	    SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from), TAG_END());
 	if (l->nh != NULL && gw->flow[0])	/* location.c: a NAT'd phone */
 		nua_set_hparams(l->nh, NUTAG_PROXY(gw->flow), TAG_END());
-	/* listen.c: an IPv6 gateway or phone, with two listeners */
-	if (l->nh != NULL && gw->proxy[0] == '\0' && listen_route6(k->conf,
-	    gw->flow[0] ? gw->flow : ruri, route6, sizeof(route6)) == 0)
-		nua_set_hparams(l->nh, NUTAG_PROXY(route6), TAG_END());
 	if (l->nh == NULL)
 		return -ENOMEM;
 	if (k->late_offer)

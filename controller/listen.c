@@ -103,13 +103,11 @@ listen_check(struct proto_cfg *cf, const char *key, const char *v)
 }
 
 /*
- * sip.listen6 (issue 15, IPv6 end to end): an IPv6 address the stack
- * binds too, on sip.listen's port, next to an IPv4 sip.listen. Sofia's
- * nua knows one Contact per transport and picks it by the request's From
- * or To, never by the far side's family, so with two listeners every
- * leg names the listener of its far side's family itself
- * (listen_contact()): an IPv6 side sees only IPv6 addresses of ours,
- * an IPv4 side only IPv4 ones.
+ * sip.listen6 (issue 15, IPv6 end to end): an IPv6 address the IPv6
+ * stack (stack6.c) binds, on sip.listen's port, next to an IPv4
+ * sip.listen. Every leg names the listener of its far side's family
+ * (listen_contact(), listen_host(): Contact, our From host): an IPv6
+ * side sees only IPv6 addresses of ours, an IPv4 side only IPv4 ones.
  */
 static int advertise6_check(struct proto_cfg *, struct ctl_conf *);
 
@@ -302,29 +300,4 @@ listen_host(const struct ctl_conf *conf, int family, char *out, size_t len)
 	    family != AF_INET6))
 		return -ENOENT;
 	return ours(conf, family, out, len, p, sizeof(p));
-}
-
-/*
- * Requests to an IPv6 peer with two listeners: Sofia's transport picks
- * the listener by the family of the destination host, but takes a
- * bracketed IPv6 reference ("[2001:db8::1]", how a URI writes it) for a
- * name and sends from the first listener, the IPv4 one (EAFNOSUPPORT).
- * An maddr parameter with the bare address is what it reads as IPv6:
- * legs towards an IPv6 peer send through an outbound proxy URI (never
- * written into a message) that carries it.
- */
-int
-listen_route6(const struct ctl_conf *conf, const char *uri, char *out,
-    size_t len)
-{
-	const char *lb, *rb;
-	int n;
-
-	if (conf->listen6[0] == '\0' || listen_family(uri) != AF_INET6 ||
-	    (lb = strchr(uri, '[')) == NULL || (rb = strchr(lb, ']')) == NULL ||
-	    strstr(uri, ";maddr=") != NULL)
-		return -ENOENT;
-	n = snprintf(out, len, "%s;maddr=%.*s", uri, (int)(rb - lb - 1),
-	    lb + 1);
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }

@@ -21,7 +21,7 @@ sed -e 's/<Global variables="mport"\/>/<Global variables="mport,mip"\/>/' \
 echo 200 >"$TL_TMP/gw.mode"
 tl_spawn gw6 - python3 "$TL_ROOT/tests/lib/sipudp.py" gw ::1 "$SIP_GW1_PORT" "$TL_TMP/gw.mode"
 tl_spawn px - python3 "$TL_ROOT/tests/lib/sipudp.py" gw ::1 "$SIP_GW3_PORT" "$TL_TMP/gw.mode"
-tl_wait_for 5 "the IPv6 OPTIONS responders" bash -c "ss -ulnH 'sport = :$SIP_GW1_PORT' | grep -q . && ss -ulnH 'sport = :$SIP_GW3_PORT' | grep -q ."
+tl_wait_for 20 "the IPv6 OPTIONS responders" bash -c "ss -ulnH 'sport = :$SIP_GW1_PORT' | grep -q . && ss -ulnH 'sport = :$SIP_GW3_PORT' | grep -q ."
 sip_relayd_start '.interfaces += [{name: "lo6", bind: "::1"}]'
 probe='{interval: 1, timeout: 0.5, up_after: 1}'
 sip_controller_start ".sip.listen6 = \"::1\" | .relays[0].interfaces = [\"lo\", \"lo\"]
@@ -34,9 +34,9 @@ sip_controller_start ".sip.listen6 = \"::1\" | .relays[0].interfaces = [\"lo\", 
 gw_state() {	# gw_state NAME JQ-CONDITION
 	sip_trunks ".gateways[] | select(.name == \"$1\") | $2"
 }
-tl_wait_for 10 "gw6 up" gw_state gw6 '.state == "up" and .last_code == 200'
-tl_wait_for 10 "gwpx up through its IPv6 proxy" gw_state gwpx '.state == "up" and .last_code == 200'
-tl_wait_for 10 "gw6dead down" gw_state gw6dead '.state == "down"'
+tl_wait_for 20 "gw6 up" gw_state gw6 '.state == "up" and .last_code == 200'
+tl_wait_for 20 "gwpx up through its IPv6 proxy" gw_state gwpx '.state == "up" and .last_code == 200'
+tl_wait_for 20 "gw6dead down" gw_state gw6dead '.state == "down"'
 grep -q '^OPTIONS ' "$TL_TMP/gw6.out" || tl_fail "gw6 saw no OPTIONS"
 grep -q '^OPTIONS ' "$TL_TMP/px.out" || tl_fail "the proxy saw no OPTIONS"
 

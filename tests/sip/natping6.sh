@@ -43,26 +43,26 @@ ip netns exec "$TL_NS_RELAY" "$TL_CONTROLLER" -f "$TL_TMP/controller.json" \
 	>"$TL_TMP/controller.out" 2>"$TL_TMP/controller.log" &
 SIP_CTL_PID=$!
 TL_PIDS+=("$SIP_CTL_PID")
-tl_wait_for 10 "the controller to be ready" sip_ctl_ready
-tl_wait_for 10 "the controller to connect to the relay" grep -q 'relay r1 connected' "$TL_TMP/controller.log"
+tl_wait_for 20 "the controller to be ready" sip_ctl_ready
+tl_wait_for 20 "the controller to connect to the relay" grep -q 'relay r1 connected' "$TL_TMP/controller.log"
 
 PPORT=$((SIP_BASE + 6))
 tl_spawn phone "$TL_NS_CALLER" python3 "$TL_ROOT/tests/lib/udp_phone.py" "$TL_CALLER6" "$PPORT" \
 	"$TL_RELAY_A6" "$SIP_CTL_PORT" alice apass "$SIP_CALLEE_RTP" --timeout 40 --contact-host fd00:99::2
-tl_wait_for 10 "the phone to register" grep -q REGISTERED "$TL_TMP/phone.out"
+tl_wait_for 20 "the phone to register" grep -q REGISTERED "$TL_TMP/phone.out"
 loc=$(sip_ctl --json locations)
 tl_assert_json "$loc" "[.locations[] | select(.account == \"alice\" and .contact == \"sip:alice@[fd00:99::2]:$PPORT\" and (.source | startswith(\"[$TL_CALLER6]:\")) and .natted == true)] | length == 1" \
 	"the location holds the private contact, the source [$TL_CALLER6], natted"
 phone_options() {
 	[ "$(grep -c '^OPTIONS' "$TL_TMP/phone.out")" -ge "$1" ]
 }
-tl_wait_for 10 "three keepalives answered by the IPv6 phone" phone_options 3
+tl_wait_for 20 "three keepalives answered by the IPv6 phone" phone_options 3
 
 tl_spawn caller "$TL_NS_CALLEE" sipp -sf "$SIP_SCEN/uac_call.xml" -i "$TL_CALLEE_IP" -p "$SIP_UAC_PORT" \
 	-m 1 -nostdin -timeout 30s -s alice -set mport "$SIP_CALLER_RTP" -d 300 \
 	-trace_err -error_file "$TL_TMP/caller.errors" -trace_msg -message_file "$TL_TMP/caller.msgs" \
 	"$TL_RELAY_A_IP:$SIP_CTL_PORT"
-tl_wait_for 10 "the phone to ring at its flow" grep -q '^INVITE' "$TL_TMP/phone.out"
+tl_wait_for 20 "the phone to ring at its flow" grep -q '^INVITE' "$TL_TMP/phone.out"
 grep -q "^INVITE \[$TL_RELAY_A6\]:$SIP_CTL_PORT\$" "$TL_TMP/phone.out" ||
 	tl_fail "the INVITE did not come from [$TL_RELAY_A6]:$SIP_CTL_PORT: $(grep INVITE "$TL_TMP/phone.out")"
 sip_expect caller 30 "the call to the IPv6 phone"

@@ -27,7 +27,7 @@ sip_controller_start ".sip.listen6 = \"::1\" | .relays[0].interfaces = [\"lo\", 
 	| .trunks += [{name: \"prov\", relay_interface: \"lo6\", register: {username: \"acc55\", password: \"s3cret\",
 		registrar: \"sip:[::1]:$REGPORT\", domain: \"provider.example\", contact_user: \"$DDI\",
 		expires: 60, timeout: 1, retry_min: 0.5, retry_max: 2}}]"
-tl_wait_for 10 "registered at [::1]" reg_state '.state == "registered" and .last_code == 200 and .attempts == 1'
+tl_wait_for 20 "registered at [::1]" reg_state '.state == "registered" and .last_code == 200 and .attempts == 1'
 sip_expect registrar 15 "the IPv6 registrar saw the REGISTER and its refresh"
 reg_state '.state == "registered" and .refreshes >= 1 and .attempts == 1' ||
 	tl_fail "the refresh is not counted: $(sip_ctl --json trunks)"

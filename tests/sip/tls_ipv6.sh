@@ -62,7 +62,7 @@ tls_call() {
 	local name=$1 ip=$2 fport=$3 target=$4 gw=$5 gwip=$6 gwport=$7
 	tl_spawn "front_$name" - python3 "$TL_ROOT/tests/lib/tls_relay.py" client "$ip" "$fport" \
 		"$target" "$TLS_PORT" --bind "$ip" --timeout 40
-	tl_wait_for 5 "the $name TLS front" grep -q listening "$TL_TMP/front_$name.out"
+	tl_wait_for 20 "the $name TLS front" grep -q listening "$TL_TMP/front_$name.out"
 	tl_spawn "$gw" - sipp -sf "$TL_TMP/uas_answer.xml" -i "$gwip" -p "$gwport" \
 		-m 1 -nostdin -timeout 30s -set mport "$SIP_CALLEE_RTP" -set mip "$gwip" \
 		-trace_err -error_file "$TL_TMP/$gw.errors" -trace_msg -message_file "$TL_TMP/$gw.msgs"

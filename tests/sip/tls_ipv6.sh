@@ -11,7 +11,10 @@
 #      [::1] (sent by the IPv6 listener);
 #   3. a caller connects over TLS to 127.0.0.1: its call is set up too,
 #      to the IPv4 gateway, with IPv4 in Via and Contact;
-#   4. tls_listen6 without listen6, or a non-IPv6 value: file:line errors.
+#   4. tls_listen6 without listen6, or a non-IPv6 value: file:line errors;
+#   5. TLS we open over IPv6 is verified (the IPv6 stack has tls.c's
+#      tags): a TLS gateway at [::1] whose certificate names "localhost"
+#      fails verification, the caller gets 503, the CDR says why.
 # Not run under ASan: Sofia's TLS transport (1.12.11) leaks the OpenSSL
 # state of each closed TLS connection (LeakSanitizer, inside libssl).
 . "$(dirname "$0")/../lib/sip.sh"
@@ -30,7 +33,7 @@ cp "$TL_TMP/tls/cert.pem" "$TL_TMP/tls/cafile.pem"
 
 # SIPp writes [local_ip] of an IPv6 address in brackets, which is no
 # SDP: the copies name [$mip] (-set mip ADDR).
-for f in uac_call.xml uas_answer.xml; do
+for f in uac_call.xml uas_answer.xml uac_503.xml; do
 	sed -e 's/<Global variables="mport"\/>/<Global variables="mport,mip"\/>/' \
 		-e 's/^\( *[oc]=.*IN IP\[[a-z_]*\]\) \[local_ip\]$/\1 [$mip]/' \
 		"$SIP_SCEN/$f" >"$TL_TMP/$f" || tl_fail "cannot write $TL_TMP/$f"
@@ -113,5 +116,26 @@ bad() {	# bad NAME JQ-FILTER REGEX
 }
 bad no_listen6 'del(.sip.listen6)' 'sip\.tls_listen6: .*needs sip\.listen6'
 bad v4_tls6 '.sip.tls_listen6 = "127.0.0.1"' 'sip\.tls_listen6: .*not an IPv6'
+
+tl_log "5. outbound TLS over IPv6 is verified: a gateway at [::1] whose certificate does not name ::1"
+FRONT6=$((SIP_BASE + 8))
+tl_spawn front_gw6 - python3 "$TL_ROOT/tests/lib/tls_relay.py" server ::1 "$FRONT6" 127.0.0.1 "$SIP_GW3_PORT" \
+	--cert "$TL_TMP/tls/cert.pem" --key "$TL_TMP/tls/key.pem" --timeout 40
+tl_wait_for 20 "the IPv6 TLS gateway front" grep -q listening "$TL_TMP/front_gw6.out"
+sip_controller_start "$conf | .sip.tls_verify = true | .invite_timeout = 3
+	| .gateways += [{name: \"gwtls6\", host: \"[::1]\", port: $FRONT6, transport: \"tls\", relay_interface: \"lo6\"}]
+	| .carriers += [{name: \"ctls6\", gateways: [{gateway: \"gwtls6\"}]}]
+	| .routes = [{name: \"tls6\", trunk: \"pbx6\", carriers: [\"ctls6\"]}]"
+grep -q "TLS: servers we call are verified" "$TL_TMP/controller.log" || tl_fail "no TLS trust line in the log"
+tl_spawn refused - sipp -sf "$TL_TMP/uac_503.xml" -i ::1 -p "$SIP_UAC_PORT" -m 1 -nostdin -timeout 30s \
+	-s 441234567 -set mport "$SIP_CALLER_RTP" -set mip ::1 \
+	-trace_err -error_file "$TL_TMP/refused.errors" -trace_msg -message_file "$TL_TMP/refused.msgs" "[::1]:$SIP_CTL_PORT"
+sip_expect refused 30 "the IPv6 caller refused (503): the only gateway's certificate does not verify"
+sip_cdr_wait 3
+tl_assert_json "$SIP_CDR_LAST" '.attempts[0].gateway == "gwtls6" and (.attempts[0].reason | test("TLS verification failed"))' \
+	"CDR: the IPv6 TLS gateway's attempt says TLS verification failed"
+grep -qE "gateway gwtls6 .*: TLS verification failed" "$TL_TMP/controller.log" || tl_fail "no TLS verification failure for gwtls6 in the log"
+grep -q "handshake" "$TL_TMP/front_gw6.out" || tl_fail "the IPv6 TLS gateway front saw no handshake"
+sip_controller_stop
 tl_relayd_stop
 tl_pass

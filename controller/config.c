@@ -656,7 +656,7 @@ parse_sip(cfg_t *c, json_t *o, struct ctl_conf *conf)
 	static const char *const keys[] = { "listen", "listen6", "tls_listen",
 	    "tls_cert_dir", "advertise", "udp_rmem", "user_agent",
 	    "tls_verify", "tls_verify_depth", "tls_client_cert",
-	    "tls_client_subjects", "tls_advertise", NULL };
+	    "tls_client_subjects", "tls_advertise", "tls_listen6", "advertise6", NULL };
 
 	if (o == NULL)
 		return tls_parse(c, o, conf);
@@ -667,15 +667,20 @@ parse_sip(cfg_t *c, json_t *o, struct ctl_conf *conf)
 	    sizeof(conf->listen6), false) < 0 ||
 	    proto_cfg_string(c, o, "sip", "tls_listen", conf->tls_listen,
 	    sizeof(conf->tls_listen), false) < 0 ||
+	    proto_cfg_string(c, o, "sip", "tls_listen6", conf->tls_listen6,
+	    sizeof(conf->tls_listen6), false) < 0 ||
 	    proto_cfg_string(c, o, "sip", "tls_cert_dir", conf->tls_cert_dir,
 	    sizeof(conf->tls_cert_dir), false) < 0 ||
 	    proto_cfg_string(c, o, "sip", "advertise", conf->advertise,
 	    sizeof(conf->advertise), false) < 0 ||
 	    proto_cfg_string(c, o, "sip", "tls_advertise", conf->tls_advertise,
 	    sizeof(conf->tls_advertise), false) < 0 ||
+	    proto_cfg_string(c, o, "sip", "advertise6", conf->advertise6,
+	    sizeof(conf->advertise6), false) < 0 ||
 	    listen_check(c, "advertise", conf->advertise) < 0 ||	/* listen.c */
 	    listen_check(c, "tls_advertise", conf->tls_advertise) < 0 ||
 	    listen6_check(c, conf) < 0 ||
+	    stack6_check(c, conf) < 0 ||	/* stack6.c */
 	    get_int(c, o, "sip", "udp_rmem", &conf->udp_rmem, 0, 1 << 30) < 0 ||
 	    proto_cfg_string(c, o, "sip", "user_agent", conf->user_agent,
 	    sizeof(conf->user_agent), false) < 0)

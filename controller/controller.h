@@ -1,7 +1,8 @@
 /*
  * controller.h: trunkline-controller, the SIP B2BUA (Sofia-SIP nua).
  *
- * One process, one su_root, one nua, single-threaded. sipfilter.c sees
+ * One process, one su_root, one nua per address family (stack6.c),
+ * single-threaded. sipfilter.c sees
  * each UDP datagram before the stack does and discards what the stack
  * must never see (strangers in drop mode, scanners, banned sources,
  * requests without To tag in a call's dialog). Every request
@@ -215,9 +216,11 @@ struct ctl_conf {
 	char			 listen[128];	/* host:port, UDP and TCP */
 	char			 listen6[64];	/* listen.c: IPv6 address, same port */
 	char			 tls_listen[128];
+	char			 tls_listen6[64];	/* stack6.c: IPv6, tls_listen's port */
 	char			 tls_cert_dir[256];
 	char			 advertise[64];	/* listen.c: our public host[:port] */
 	char			 tls_advertise[64];	/* ... of the TLS listener */
+	char			 advertise6[64];	/* listen.c: "[v6]" or "[v6]:port" */
 	/* tls.c: the trust model (issue 15) */
 	bool			 tls_verify;	/* servers we connect to */
 	int			 tls_verify_depth;
@@ -1013,6 +1016,8 @@ int	 listen_check(struct proto_cfg *, const char *key, const char *value);
 int	 listen6_check(struct proto_cfg *, struct ctl_conf *);
 /* "sip:[listen6]:port" for the stack; -ENOENT without sip.listen6. */
 int	 listen_url6(const struct ctl_conf *, char *out, size_t len);
+/* "sips:[tls_listen6]:port" (advertise6 as for advertise), or "". */
+void	 listen_sips6(const struct ctl_conf *, char *out, size_t len);
 /* AF_INET6, AF_INET or AF_UNSPEC (a name): the host of a URI or host. */
 int	 listen_family(const char *uri);
 /* With two listeners (sip.listen6): our Contact ("<sip:host:port>") and
@@ -1022,10 +1027,15 @@ int	 listen_contact(const struct ctl_conf *, int family, enum transport,
 	    char *out, size_t len);
 int	 listen_host(const struct ctl_conf *, int family, char *out,
 	    size_t len);
-/* With sip.listen6, a URI to an IPv6 host as an outbound proxy the stack
- * sends through the IPv6 listener; -ENOENT: not needed (send as is). */
-int	 listen_route6(const struct ctl_conf *, const char *uri, char *out,
-	    size_t len);
+
+/* ---- stack6.c: one nua per address family (issue 15) ---- */
+/* The stack that sends to a peer of that family (a name: IPv4's). */
+nua_t	*stack_for(struct ctl *, int family);
+nua_t	*stack_for_uri(struct ctl *, const char *uri);
+int	 stack6_check(struct proto_cfg *, struct ctl_conf *);
+/* nua_shutdown() of every stack; stack_down(): one finished, the last? */
+void	 stack_shutdown(struct ctl *);
+bool	 stack_down(struct ctl *);
 
 /* ---- tls.c: TLS peer verification (issue 15) ---- */
 /* The sip keys tls_verify, tls_verify_depth, tls_client_cert,
@@ -1070,7 +1080,10 @@ struct ctl_stats {
 struct ctl {
 	su_home_t		 home[1];
 	su_root_t		*root;
-	nua_t			*nua;
+	nua_t			*nua;		/* IPv4 listeners (and a name's) */
+	nua_t			*nua6;		/* stack6.c: the IPv6 listeners */
+	nua_t			*ev_nua;	/* the stack whose event is handled */
+	int			 nstacks;	/* stack6.c: not yet shut down */
 	struct ctl_conf		*conf;
 	const char		*conf_path;
 	enum log_level		 log_level;

@@ -469,11 +469,11 @@ fork_event(struct ctl *c, nua_event_t event, int status, struct leg **lp,
 		return true;
 	case nua_i_bye:
 		if (status < 200)
-			nua_respond(f->leg.nh, SIP_200_OK, NUTAG_WITH_THIS(c->nua),
+			nua_respond(f->leg.nh, SIP_200_OK, NUTAG_WITH_THIS(c->ev_nua),
 			    TAG_END());
 		return true;
 	case nua_i_options:
-		nua_respond(f->leg.nh, SIP_200_OK, NUTAG_WITH_THIS(c->nua),
+		nua_respond(f->leg.nh, SIP_200_OK, NUTAG_WITH_THIS(c->ev_nua),
 		    TAG_END());
 		return true;
 	case nua_i_invite:
@@ -487,7 +487,7 @@ fork_event(struct ctl *c, nua_event_t event, int status, struct leg **lp,
 	case nua_i_register:
 		/* Nothing in a fork's early dialog is passed on. */
 		nua_respond(f->leg.nh, SIP_488_NOT_ACCEPTABLE,
-		    NUTAG_WITH_THIS(c->nua), TAG_END());
+		    NUTAG_WITH_THIS(c->ev_nua), TAG_END());
 		return true;
 	default:
 		return true;

@@ -163,7 +163,6 @@ gateway_invite(struct call *k, struct leg *l, int i, size_t *entry)
 	char ruri[420], to[320], from[320], port[8] = "", tp[20] = "";
 	char cid[320] = "", hostbuf[160], route[220] = "", mf[12], ctype[96];
 	const char *host, *user, *st;
-	char route6[sizeof(ruri) + 64];
 	int fam;
 	json_t *att;
 
@@ -204,14 +203,10 @@ gateway_invite(struct call *k, struct leg *l, int i, size_t *entry)
 	if (gw->proxy[0] != '\0')
 		snprintf(route, sizeof(route), "<%s%s>", gw->proxy,
 		    strstr(gw->proxy, ";lr") ? "" : ";lr");
-	l->nh = nua_handle(c->nua, l, NUTAG_URL(ruri),
+	l->nh = nua_handle(stack_for(c, fam), l, NUTAG_URL(ruri),
 	    SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from), TAG_END());
 	if (l->nh != NULL && gw->flow[0])	/* location.c: a NAT'd phone */
 		nua_set_hparams(l->nh, NUTAG_PROXY(gw->flow), TAG_END());
-	/* listen.c: an IPv6 gateway or phone, with two listeners */
-	if (l->nh != NULL && gw->proxy[0] == '\0' && listen_route6(k->conf,
-	    gw->flow[0] ? gw->flow : ruri, route6, sizeof(route6)) == 0)
-		nua_set_hparams(l->nh, NUTAG_PROXY(route6), TAG_END());
 	if (l->nh == NULL)
 		return -ENOMEM;
 	if (k->late_offer)

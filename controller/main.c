@@ -37,6 +37,7 @@ ctl_reload(struct ctl *c, char *err, size_t errlen)
 	if (strcmp(conf->listen, c->conf->listen) != 0 ||
 	    strcmp(conf->listen6, c->conf->listen6) != 0 ||
 	    strcmp(conf->tls_listen, c->conf->tls_listen) != 0 ||
+	    strcmp(conf->tls_listen6, c->conf->tls_listen6) != 0 ||
 	    strcmp(conf->socket_path, c->conf->socket_path) != 0 ||
 	    (conf->web == NULL) != (c->conf->web == NULL) ||
 	    (conf->web && strcmp(conf->web->listen, c->conf->web->listen)))
@@ -44,6 +45,7 @@ ctl_reload(struct ctl *c, char *err, size_t errlen)
 		    "sip.tls_listen, control.socket and web change only on restart");
 	if (strcmp(conf->advertise, c->conf->advertise) != 0 ||
 	    strcmp(conf->tls_advertise, c->conf->tls_advertise) != 0 ||
+	    strcmp(conf->advertise6, c->conf->advertise6) != 0 ||
 	    strcmp(conf->tls_cert_dir, c->conf->tls_cert_dir) != 0 ||
 	    conf->tls_verify != c->conf->tls_verify ||
 	    conf->tls_verify_depth != c->conf->tls_verify_depth ||
@@ -93,7 +95,7 @@ on_signal(struct ctl *c, su_wait_t *w, void *arg)
 		c->quitting = true;
 		clog_msg(c, LL_INFO, "signal %u: shutting down (%d calls are "
 		    "hung up)", si.ssi_signo, c->ncalls);
-		nua_shutdown(c->nua);
+		stack_shutdown(c);	/* stack6.c: both families' */
 	}
 	return 0;
 }

@@ -279,6 +279,9 @@ protect_apply(struct ctl *c)
 	if (c->nua != NULL && p != NULL)
 		nua_set_params(c->nua, NTATAG_MAXSIZE((usize_t)p->max_message),
 		    TAG_END());
+	if (c->nua6 != NULL && p != NULL)	/* stack6.c */
+		nua_set_params(c->nua6, NTATAG_MAXSIZE((usize_t)p->max_message),
+		    TAG_END());
 	listenfilter_apply(c);	/* drop mode: TCP/TLS from trunks only */
 }
 

@@ -124,8 +124,12 @@ register_parse(struct proto_cfg *c, json_t *o, const char *path,
 	if (r->contact_user[0] == '\0')
 		snprintf(r->contact_user, sizeof(r->contact_user), "%s",
 		    r->username);
-	/* A numeric registrar: calls to our contact must come from it. */
-	r->has_src = addr_parse(u->url_host, 0, &r->src) == 0;
+	/* A numeric registrar: calls to our contact must come from it. An
+	 * IPv6 one is bracketed in its URI ("sip:[2001:db8::1]"). */
+	snprintf(q, sizeof(q), "%.*s", u->url_host[0] == '[' ?
+	    (int)strcspn(u->url_host + 1, "]") : (int)strlen(u->url_host),
+	    u->url_host + (u->url_host[0] == '['));
+	r->has_src = addr_parse(q, 0, &r->src) == 0;
 out:
 	su_home_deinit(home);
 	return rc;
@@ -152,7 +156,9 @@ start(struct ctl *c, struct reg_state *r)
 	r->auth_tried = false;
 	r->attempts++;
 	snprintf(params, sizeof(params), "tlr=%s", r->secret);
-	r->nh = nua_handle(c->nua, NULL, SIPTAG_TO_STR(aor),
+	/* stack6.c: an IPv6 registrar by the IPv6 listener */
+	r->nh = nua_handle(stack_for_uri(c, r->rc.registrar), NULL,
+	    SIPTAG_TO_STR(aor),
 	    SIPTAG_FROM_STR(aor), TAG_END());
 	if (r->nh == NULL) {
 		su_timer_set_interval(r->timer, on_timer, r, 1000);

@@ -165,6 +165,8 @@ int tl_genl_register(void);
 void tl_genl_unregister(void);
 void *tl_genl_event_put(struct sk_buff *msg, u8 cmd);
 void tl_genl_event_send(struct net *net, struct sk_buff *msg);
+int tl_put_addr(struct sk_buff *msg, u8 family, int a4, int a6,
+		const u32 *addr);
 
 /* tl_main.c */
 extern unsigned int tl_net_id;

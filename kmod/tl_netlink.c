@@ -198,8 +198,8 @@ static int tl_cmd_del(struct sk_buff *skb, struct genl_info *info)
 }
 
 /* An address of a family: the IPv4 attribute, or its IPv6 twin. */
-static int tl_put_addr(struct sk_buff *msg, u8 family, int a4, int a6,
-		       const u32 *addr)
+int tl_put_addr(struct sk_buff *msg, u8 family, int a4, int a6,
+		const u32 *addr)
 {
 	if (family == AF_INET6)
 		return nla_put(msg, a6, 16, addr);

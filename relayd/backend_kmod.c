@@ -160,6 +160,7 @@ kmod_free(struct kmod_state *ks)
 	kmod_learn_close(ks);
 	kstale_free(&ks->stale);
 	free(ks->buf);
+	free(ks->ibuf);
 	free(ks);
 }
 
@@ -488,8 +489,12 @@ kmod_put_streams(struct kmod_state *ks, struct kmod_stream *const *plans,
 	 * one message before it says so */
 	size_t limit = KMOD_BATCH_STREAMS * 2 * KMOD_MAX_ENTRIES * KMOD_REQ_MAX;
 	int errs[KMOD_BATCH_STREAMS * 2 * KMOD_MAX_ENTRIES], tmp[KMOD_MAX_ENTRIES];
-	char *buf = malloc(2 * limit);
 	int rc = 0;
+	char *buf;
+
+	if (ks->ibuf == NULL)		/* kept: an install is frequent */
+		ks->ibuf = malloc(2 * limit);
+	buf = ks->ibuf;
 
 	for (size_t off = 0; off < n; off += KMOD_BATCH_STREAMS) {
 		size_t m = n - off < KMOD_BATCH_STREAMS ? n - off :
@@ -523,7 +528,6 @@ kmod_put_streams(struct kmod_state *ks, struct kmod_stream *const *plans,
 				batch(ks, s, TL_CMD_DEL, false, tmp);
 		}
 	}
-	free(buf);
 	return buf == NULL ? -ENOMEM : rc;
 }
 

@@ -23,6 +23,7 @@ struct kmod_state {
 	uint32_t		 seq;
 	char			*buf;		/* one chunk of requests */
 	size_t			 buflen;
+	char			*ibuf;		/* kmod_put_streams' requests */
 	struct kstale		 stale;		/* removals not acknowledged */
 	uint64_t		 stale_retry_ms;
 	struct kmod_learn	*learn;		/* NULL: streams latch in userspace */

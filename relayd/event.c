@@ -126,6 +126,9 @@ dispatch(struct relayd *rd, struct epoll_event *ev, int sigfd)
 	case TAG_SIGNAL:
 		on_signal(rd, sigfd);
 		break;
+	case TAG_BACKEND:
+		backend_event(rd);
+		break;
 	}
 }
 

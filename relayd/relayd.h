@@ -42,7 +42,8 @@ struct stream;
 struct leg;
 
 /* Every epoll registration points at a struct that starts with this. */
-enum tag_kind { TAG_LEG = 1, TAG_CONTROL, TAG_CONN, TAG_TIMER, TAG_SIGNAL };
+enum tag_kind { TAG_LEG = 1, TAG_CONTROL, TAG_CONN, TAG_TIMER, TAG_SIGNAL,
+	TAG_BACKEND };
 struct evtag {
 	enum tag_kind	 kind;
 };
@@ -551,6 +552,12 @@ struct backend_ops {
 	 * streams are offered to install once latched.
 	 */
 	int		(*learn)(struct relayd *, void *priv, struct stream *);
+	/* learn for n streams in one batch (rcs[i]: learn's result for
+	 * sts[i]); NULL: learn is called for each. */
+	int		(*learn_batch)(struct relayd *, void *priv,
+			    struct stream **sts, size_t n, int *rcs);
+	/* A descriptor the backend registered with TAG_BACKEND is ready. */
+	void		(*event)(struct relayd *, void *priv);
 	/*
 	 * install only queues (flush commits): the backend calls
 	 * backend_stream_carried itself once the kernel has the stream.
@@ -573,6 +580,9 @@ int	 backend_select(struct relayd *, const char *want, char *err,
 void	 backend_close(struct relayd *);
 void	 backend_stream_latched(struct relayd *, struct stream *);
 void	 backend_stream_learn(struct relayd *, struct stream *);
+/* backend_stream_learn for n streams, in one batch where the backend can
+ * (the offer/answer path: once per loop round). */
+void	 backend_streams_learn(struct relayd *, struct stream **, size_t n);
 void	 backend_stream_remove(struct relayd *, struct stream *);
 /* Out of the backend at the end of a call: path and reason stay as the
  * call's last word on where its media went. */
@@ -581,6 +591,7 @@ void	 backend_sync_counters(struct relayd *);
 void	 backend_sync_session(struct relayd *, const struct session *);
 const char *stream_path_name(const struct relayd *, const struct stream *);
 void	 backend_flush(struct relayd *);
+void	 backend_event(struct relayd *);
 void	 backend_adopt_done(struct relayd *);
 
 /*

@@ -332,6 +332,12 @@ for m in 6 x; do
 	check "kadopt -$m: adopt, remove; then adopt refuses" kadopt -$m remove 17
 	check "kadopt -$m: no entry left" test "$(tlk count)" = 0
 done
+# batched installs: 40 streams in one call (three sends of at most 16),
+# one of them refused by the kernel; each stream gets its own result
+check "kadopt batch: 40 streams in one call, stream 20 alone refused (EADDRNOTAVAIL)" kadopt batch 40 20
+check "kadopt batch: the other 39 streams' 78 entries are in, none of stream 20's" test "$(tlk count)" = 78
+check "kadopt unbatch: removed" kadopt unbatch 40
+check "kadopt unbatch: no entry left" test "$(tlk count)" = 0
 
 # --- rmmod with entries present --------------------------------------------------
 tlk bulk add 1000 $R_A:40000 $R_B:30002 $B:5000

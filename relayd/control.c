@@ -532,8 +532,18 @@ conn_readable(struct relayd *rd, struct conn *cn)
 	for (int i = 0; i < READS_PER_WAKEUP; i++) {
 		/* Draining after an error: what comes is read and dropped. */
 		rc = proto_framer_recv(cn->closing ? NULL : &cn->in, cn->fd);
+		if (rc == -EPIPE && cn->out.len > 0) {
+			/*
+			 * The client sent its last request and shut its side:
+			 * its replies still go (best effort), after their
+			 * journal lines, as at the end of a loop round.
+			 */
+			journal_flush(rd);
+			conn_flush(rd, cn);
+		}
 		if (rc < 0) {
-			conn_close(rd, cn);
+			if (cn->fd >= 0)
+				conn_close(rd, cn);
 			return;
 		}
 		if (rc == 0)

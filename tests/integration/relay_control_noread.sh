@@ -63,5 +63,21 @@ CLOSED=$(tl_summary noread | jq .closed)
 [ "$CLOSED" = "$CUT" ] || tl_fail "the relay logged $CUT connections closed, the clients saw $CLOSED"
 tl_log "$CUT of $N connections closed for not reading"
 tl_rpc_ok '{"cmd":"ping"}' "relay alive"
+# Replies wait for the end of the loop round: a client that sends its
+# requests and shuts its side at once still gets every reply.
+HALF=$(timeout 10 python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.sendall(b"".join(b"{\"id\":%d,\"cmd\":\"ping\"}\n" % i for i in range(50)))
+s.shutdown(socket.SHUT_WR)
+data = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    data += d
+print(data.count(b"\"pong\":true"))' "$TL_SOCK")
+[ "$HALF" = 50 ] || tl_fail "a client that shut its side after 50 pings got ${HALF:-no} replies"
 tl_relayd_stop
 tl_pass

@@ -117,7 +117,9 @@ proto_outbuf_flush(struct proto_outbuf *o, int fd)
 	}
 	if (rc < 0)
 		return rc;
-	memmove(o->buf, o->buf + done, o->len - done);
+	/* Nothing sent (a peer that does not read): no copy of the backlog. */
+	if (done > 0)
+		memmove(o->buf, o->buf + done, o->len - done);
 	o->len -= done;
 	return o->len > 0;
 }

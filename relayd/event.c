@@ -148,6 +148,8 @@ event_loop(struct relayd *rd, int sigfd)
 			dispatch(rd, &evs[i], sigfd);
 		backend_flush(rd);
 		journal_flush(rd);
+		/* after the journal: a reply never precedes its state */
+		control_flush(rd);
 		graveyard_empty(rd);
 	}
 	return 0;

@@ -32,6 +32,7 @@
 #define RELAYD_CLOSE_DEADLINE_MS 2000		/* draining after an error */
 #define RELAYD_CONN_OUTBUF_MAX	(4u << 20)	/* replies a client left unread */
 #define RELAYD_EVQ_MAX		(64u << 20)	/* events, then resync */
+#define RELAYD_CTL_QUEUED_MAX	(32u << 20)	/* all connections' unsent */
 #define RELAYD_TICK_MS		100
 #define RELAYD_BATCH		32		/* recvmmsg/sendmmsg batch */
 #define RELAYD_MAX_PKT		2048
@@ -662,6 +663,10 @@ void	 control_close(struct relayd *);
 void	 control_event(struct relayd *, uint32_t events, void *tag);
 /* Every tick: close connections past their deadline. */
 void	 control_tick(struct relayd *);
+/* Once per loop round, after journal_flush(): write the replies queued. */
+void	 control_flush(struct relayd *);
+/* Bytes of replies and events all connections have not read (stats). */
+size_t	 control_queued(const struct relayd *);
 /* Send an event to every subscriber of `name`. Steals msg. */
 void	 control_broadcast(struct relayd *, const char *name, json_t *msg);
 bool	 conn_subscribe(struct conn *, json_t *events, struct proto_error *);

@@ -24,6 +24,7 @@ extra=(--bin "$TK_BUILD/trunkline-controller" --bin "$(command -v sipp)"
 for f in uac_waitbye.xml uas_answer.xml; do
 	extra+=(--file "$TK_ROOT/tests/sip/scenarios/$f:/test/tests/sip/scenarios/$f")
 done
+extra+=(--file "$TK_DIR/guest/uas_options.xml:/test/uas_options.xml")
 [ -n "${TL_KMOD_SIP6_BACKEND:-}" ] && extra+=(--append "trunkline_test.backend=$TL_KMOD_SIP6_BACKEND")
 tk_boot sip6.bash --timeout 420 "${extra[@]}" || tk_fail "guest scenario failed (console above)"
 echo "PASS: $TK_NAME"

@@ -409,6 +409,10 @@ void	 sdp_origin_clear(struct sdp_origin *o);
 char	*sdp_rewrite(const char *body, size_t len,
 	    const struct media_desc *media, struct sdp_origin *o, char *err,
 	    size_t errlen);
+/* An answer declining every stream of an offer (m= port 0, hold
+ * addresses, a fresh o=): for an offer we must answer but not take
+ * (fork.c, a late 2xx). malloc'd, or NULL and err. */
+char	*sdp_decline(const char *body, size_t len, char *err, size_t errlen);
 
 /* ---- relay.c: the relayd clients; the only file that builds or reads
  * relay messages ---- */
@@ -675,8 +679,9 @@ void	 gateway_connected(struct call *, int status);
 /* ---- lateoffer.c: an INVITE without SDP (delayed offer) ---- */
 /* The call is routed: pick its relay and call the gateway without SDP. */
 void	 lateoffer_start(struct call *);
-/* B's handle was made: B's reliable 18x are PRACKed by lateoffer.c. */
-void	 lateoffer_b_leg(struct call *);
+/* B's (or a fork's) handle was made: its reliable 18x are PRACKed by
+ * lateoffer.c. */
+void	 lateoffer_b_leg(struct leg *);
 /* B's 18x: true if handled here (a reliable one with the offer). */
 bool	 lateoffer_b_early(struct call *, int status, const sip_t *);
 /* B's 2xx: with the offer (through the relay to the caller's 2xx), or
@@ -688,6 +693,11 @@ bool	 lateoffer_ack(struct call *, const sip_t *);
 /* The caller's PRACK (the stack answered it): the answer to an offer
  * in a reliable 18x goes to B in B's PRACK. */
 void	 lateoffer_prack(struct call *, const sip_t *);
+/* fork.c, a late offer forked: a fork's reliable 18x is PRACKed at once
+ * without SDP (its offer is not passed on); a fork's 2xx that lost is
+ * ACKed with an answer declining its offer's streams. */
+void	 lateoffer_fork_early(struct leg *, const sip_t *);
+void	 lateoffer_ack_declined(struct call *, struct leg *, const sip_t *);
 
 /* ---- fork.c: parallel forking to an account's contacts (issue 15) ---- */
 enum { FORK_DEFAULT, FORK_PARALLEL, FORK_SEQUENTIAL };
@@ -698,8 +708,9 @@ struct forkset;
 int	 fork_parse(struct proto_cfg *, json_t *o, const char *path,
 	    int *mode);
 /* gateway_start(): the candidates from k->attempt on are two or more
- * SIP contacts of an account whose forking is parallel (and the call
- * has an offer: a late offer rings them one after another). */
+ * SIP contacts of an account whose forking is parallel (the call has
+ * an offer, or is a late offer: each contact gets an INVITE without SDP
+ * and the first 2xx's offer is the one the caller gets). */
 bool	 fork_wanted(const struct call *);
 /* Ring them all: one leg each; attempt.c's clock runs for the set. */
 void	 fork_start(struct call *);

@@ -2,7 +2,12 @@
  * fork.c: parallel forking (issue 15). A call to a local account rings
  * every registered SIP contact of the account at once (the default; an
  * account or the top level may say "forking": "sequential", and then
- * gateway.c tries them one after another as before). A logged-in
+ * gateway.c tries them one after another as before). A late offer (an
+ * INVITE without SDP, lateoffer.c) forks too: each contact gets an
+ * INVITE without SDP and offers in its 2xx; the winner's offer goes
+ * through lateoffer.c like one gateway's, a loser's 2xx is ACKed with
+ * an answer declining its streams, and no fork's 18x SDP is passed on
+ * (there is no relay session before the winner's offer). A logged-in
  * browser of the account (webcall.c) still rings first and alone: the
  * relay's B leg has one transport, WebRTC or plain RTP, so a browser and
  * phones cannot share it while ringing; the phones fork after it.
@@ -108,7 +113,7 @@ fork_wanted(const struct call *k)
 	    k->conf->forking;
 	int i = k->attempt;
 
-	if (mode == FORK_SEQUENTIAL || k->late_offer || k->b_offer == NULL)
+	if (mode == FORK_SEQUENTIAL || (k->b_offer == NULL && !k->late_offer))
 		return false;
 	while (i < k->ncand && is_contact(k, i))
 		i++;
@@ -330,7 +335,9 @@ fork_early(struct call *k, struct fork *f, int status, const sip_t *sip)
 
 	attempt_progress(k, status);	/* the first 18x: ring time */
 	k->state = CS_EARLY;
-	if (sip->sip_payload != NULL && sip->sip_payload->pl_len > 0)
+	if (k->late_offer)	/* no session yet: its SDP waits for a 2xx */
+		lateoffer_fork_early(&f->leg, sip);
+	else if (sip->sip_payload != NULL && sip->sip_payload->pl_len > 0)
 		multipart_sdp(sip, &body, &len);
 	if (len > 0 && (copy = strndup(body, len)) != NULL) {
 		free(f->early);
@@ -376,13 +383,16 @@ fork_win(struct call *k, struct fork *f)
 
 /* A 2xx that lost (another fork won, or we cancelled it): ACK, BYE. */
 static void
-fork_late(struct call *k, struct fork *f, int status)
+fork_late(struct call *k, struct fork *f, int status, const sip_t *sip)
 {
 	clog_msg(k->ctl, LL_INFO, "call %s: contact %d answered %d too late: "
 	    "ACK and BYE", k->call_id, f->cand + 1, status);
 	f->code = status;
 	call_attempt_code_at(k, f->entry, status);
-	nua_ack(f->leg.nh, TAG_END());
+	if (k->late_offer)	/* its 2xx offered: the ACK answers */
+		lateoffer_ack_declined(k, &f->leg, sip);
+	else
+		nua_ack(f->leg.nh, TAG_END());
 	nua_bye(f->leg.nh, SIPTAG_REASON_STR(REASON_ELSEWHERE), TAG_END());
 	f->leg.answered = true;
 	f->lost = false;	/* its BYE gets the guard's full time */
@@ -450,7 +460,7 @@ fork_event(struct ctl *c, nua_event_t event, int status, struct leg **lp,
 			return true;
 		}
 		if (!up || sip == NULL) {
-			fork_late(k, f, status);
+			fork_late(k, f, status, sip);
 			return true;
 		}
 		fork_win(k, f);

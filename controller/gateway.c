@@ -215,7 +215,7 @@ gateway_invite(struct call *k, struct leg *l, int i, size_t *entry)
 	if (l->nh == NULL)
 		return -ENOMEM;
 	if (k->late_offer)
-		lateoffer_b_leg(k);	/* its PRACKs are ours */
+		lateoffer_b_leg(l);	/* its PRACKs are ours */
 	clog_msg(c, LL_INFO, "call %s: attempt %d: %s -> %s", k->call_id,
 	    i + 1, gw->name, ruri);
 	snprintf(mf, sizeof(mf), "%u", k->max_forwards);

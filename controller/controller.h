@@ -627,6 +627,9 @@ struct call {
 	int			 att_entry;	/* 1 + index of B's attempt in
 						 * attempts; 0: the last one */
 	struct forkset		*fork;		/* fork.c: NULL never forked */
+	char			*fork_offer;	/* webcall.c: the phones' plain
+						 * offer while a browser rings
+						 * along (NULL: k->b_offer) */
 	/* listen.c: with sip.listen6, our Contact on each leg (the far
 	 * side's family), "" nua's own */
 	char			 a_contact[96], b_contact[96];
@@ -712,8 +715,20 @@ int	 fork_parse(struct proto_cfg *, json_t *o, const char *path,
  * an offer, or is a late offer: each contact gets an INVITE without SDP
  * and the first 2xx's offer is the one the caller gets). */
 bool	 fork_wanted(const struct call *);
-/* Ring them all: one leg each; attempt.c's clock runs for the set. */
+/* Ring them all: one leg each; attempt.c's clock runs for the set. With
+ * a browser ringing in k->b (webcall.c), the contacts after it ring
+ * along with it (their offer k->fork_offer) on the browser's clock. */
 void	 fork_start(struct call *);
+/* webcall_ring(): the browser at k->attempt is followed by SIP contacts
+ * of a parallel-forking account (and the call has an offer): they ring
+ * along with it. */
+bool	 fork_with_web(const struct call *);
+/* webcall.c, a browser ringing along with the contacts: it answered
+ * (the contacts are cancelled, completed elsewhere), or it failed with
+ * code (true: the set goes on without it, or the call ends with the
+ * set's best answer; false: no set rings, b_response() as before). */
+void	 fork_web_answered(struct call *);
+bool	 fork_web_failed(struct call *, int code);
 /* b2bua.c, for a leg of side LEG_FORK: true if handled; false when the
  * fork won with this 2xx: *l is now &k->b, to be handled as B's 2xx. */
 bool	 fork_event(struct ctl *, nua_event_t, int status, struct leg **l,
@@ -1360,6 +1375,9 @@ int	 webcall_b_offer(struct call *, const struct media_desc *relay_media,
 void	 webcall_ring(struct call *);
 /* ring_timeout expired while the browser rang (gateway.c's timer). */
 void	 webcall_ring_timeout(struct call *);
+/* fork.c: a contact's 2xx won over the browser ringing along: the
+ * browser gets "ended" (completed elsewhere) and leaves k->b now. */
+void	 webcall_fork_lost(struct call *);
 int	 webcall_switch(struct call *);
 struct webleg *webcall_find(struct webconn *, const char *id);
 void	 webcall_conn_gone(struct webconn *);

@@ -568,6 +568,7 @@ webcall_switch(struct call *k)
 		return 1;
 	}
 	webcall_offer_media(k, media);
+	k->fork_offer = NULL;	/* (k->home) made again from the reply */
 	clog_msg(k->ctl, LL_INFO, "call %s: re-offer for %s (%s)", k->call_id,
 	    k->cand[k->attempt].gw->name, k->b_web ? "WebRTC" : "RTP");
 	relay_offer(k, media, on_reoffered, k);

@@ -412,6 +412,10 @@ void	 sdp_origin_clear(struct sdp_origin *o);
 char	*sdp_rewrite(const char *body, size_t len,
 	    const struct media_desc *media, struct sdp_origin *o, char *err,
 	    size_t errlen);
+/* An answer declining every stream of an offer (m= port 0, hold
+ * addresses, a fresh o=): for an offer we must answer but not take
+ * (fork.c, a late 2xx). malloc'd, or NULL and err. */
+char	*sdp_decline(const char *body, size_t len, char *err, size_t errlen);
 
 /* ---- relay.c: the relayd clients; the only file that builds or reads
  * relay messages ---- */
@@ -626,6 +630,9 @@ struct call {
 	int			 att_entry;	/* 1 + index of B's attempt in
 						 * attempts; 0: the last one */
 	struct forkset		*fork;		/* fork.c: NULL never forked */
+	char			*fork_offer;	/* webcall.c: the phones' plain
+						 * offer while a browser rings
+						 * along (NULL: k->b_offer) */
 	/* listen.c: with sip.listen6, our Contact on each leg (the far
 	 * side's family), "" nua's own */
 	char			 a_contact[96], b_contact[96];
@@ -678,8 +685,9 @@ void	 gateway_connected(struct call *, int status);
 /* ---- lateoffer.c: an INVITE without SDP (delayed offer) ---- */
 /* The call is routed: pick its relay and call the gateway without SDP. */
 void	 lateoffer_start(struct call *);
-/* B's handle was made: B's reliable 18x are PRACKed by lateoffer.c. */
-void	 lateoffer_b_leg(struct call *);
+/* B's (or a fork's) handle was made: its reliable 18x are PRACKed by
+ * lateoffer.c. */
+void	 lateoffer_b_leg(struct leg *);
 /* B's 18x: true if handled here (a reliable one with the offer). */
 bool	 lateoffer_b_early(struct call *, int status, const sip_t *);
 /* B's 2xx: with the offer (through the relay to the caller's 2xx), or
@@ -691,6 +699,11 @@ bool	 lateoffer_ack(struct call *, const sip_t *);
 /* The caller's PRACK (the stack answered it): the answer to an offer
  * in a reliable 18x goes to B in B's PRACK. */
 void	 lateoffer_prack(struct call *, const sip_t *);
+/* fork.c, a late offer forked: a fork's reliable 18x is PRACKed at once
+ * without SDP (its offer is not passed on); a fork's 2xx that lost is
+ * ACKed with an answer declining its offer's streams. */
+void	 lateoffer_fork_early(struct leg *, const sip_t *);
+void	 lateoffer_ack_declined(struct call *, struct leg *, const sip_t *);
 
 /* ---- fork.c: parallel forking to an account's contacts (issue 15) ---- */
 enum { FORK_DEFAULT, FORK_PARALLEL, FORK_SEQUENTIAL };
@@ -701,11 +714,24 @@ struct forkset;
 int	 fork_parse(struct proto_cfg *, json_t *o, const char *path,
 	    int *mode);
 /* gateway_start(): the candidates from k->attempt on are two or more
- * SIP contacts of an account whose forking is parallel (and the call
- * has an offer: a late offer rings them one after another). */
+ * SIP contacts of an account whose forking is parallel (the call has
+ * an offer, or is a late offer: each contact gets an INVITE without SDP
+ * and the first 2xx's offer is the one the caller gets). */
 bool	 fork_wanted(const struct call *);
-/* Ring them all: one leg each; attempt.c's clock runs for the set. */
+/* Ring them all: one leg each; attempt.c's clock runs for the set. With
+ * a browser ringing in k->b (webcall.c), the contacts after it ring
+ * along with it (their offer k->fork_offer) on the browser's clock. */
 void	 fork_start(struct call *);
+/* webcall_ring(): the browser at k->attempt is followed by SIP contacts
+ * of a parallel-forking account (and the call has an offer): they ring
+ * along with it. */
+bool	 fork_with_web(const struct call *);
+/* webcall.c, a browser ringing along with the contacts: it answered
+ * (the contacts are cancelled, completed elsewhere), or it failed with
+ * code (true: the set goes on without it, or the call ends with the
+ * set's best answer; false: no set rings, b_response() as before). */
+void	 fork_web_answered(struct call *);
+bool	 fork_web_failed(struct call *, int code);
 /* b2bua.c, for a leg of side LEG_FORK: true if handled; false when the
  * fork won with this 2xx: *l is now &k->b, to be handled as B's 2xx. */
 bool	 fork_event(struct ctl *, nua_event_t, int status, struct leg **l,
@@ -1362,6 +1388,9 @@ int	 webcall_b_offer(struct call *, const struct media_desc *relay_media,
 void	 webcall_ring(struct call *);
 /* ring_timeout expired while the browser rang (gateway.c's timer). */
 void	 webcall_ring_timeout(struct call *);
+/* fork.c: a contact's 2xx won over the browser ringing along: the
+ * browser gets "ended" (completed elsewhere) and leaves k->b now. */
+void	 webcall_fork_lost(struct call *);
 int	 webcall_switch(struct call *);
 struct webleg *webcall_find(struct webconn *, const char *id);
 void	 webcall_conn_gone(struct webconn *);

@@ -228,6 +228,9 @@ struct ctl_conf {
 	char			 user_agent[64];
 	char			 socket_path[108];
 	unsigned		 socket_mode;
+	double			 control_idle_timeout;	/* control.c: to the
+							 * first request */
+	int			 control_max_pending;	/* control.c */
 	char			 cdr_path[256];
 	enum log_level		 log_level;
 	bool			 unknown_drop;	/* silence instead of 403 */
@@ -1046,6 +1049,8 @@ void	 tls_attempt_note(struct call *, json_t *attempt, int code);
 /* ---- control.c ---- */
 int	 control_open(struct ctl *);
 void	 control_close(struct ctl *);
+/* The socket's connections and what its limits refused (status). */
+json_t	*control_json(struct ctl *);
 
 /* ---- main.c ---- */
 int	 ctl_reload(struct ctl *, char *err, size_t errlen);

@@ -13,6 +13,11 @@
  * and a deadline (control.idle_timeout) to send that request. A line over
  * PROTO_MAX_LINE gets line_too_long, and the connection is closed once
  * the reply is out or at the same deadline.
+ *
+ * Out of descriptors, accept() fails and the listening socket stays
+ * readable: a spare descriptor is given up to accept and close the
+ * waiting connections (proto_accept_shed), so the loop does not spin;
+ * without one the listener pauses for a second.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -49,6 +54,10 @@ struct ctl_srv {
 	int		 npending;
 	su_timer_t	*timer;		/* deadlines; armed while any */
 	uint64_t	 evicted, timed_out, too_long;
+	int		 reserve;	/* spare descriptor, -1 none */
+	bool		 starved;	/* accept ran out of descriptors */
+	double		 paused_until;	/* listener off until; 0: on */
+	uint64_t	 shed;		/* closed at once for want of fds */
 };
 
 static void	arm_timer(struct ctl *);
@@ -298,6 +307,10 @@ on_deadline(struct ctl *c, su_timer_t *t, void *arg)
 	struct conn *cn, *next;
 	double now = mono_now();
 
+	if (s->paused_until != 0 && now >= s->paused_until) {
+		s->paused_until = 0;
+		su_root_eventmask(c->root, s->widx, s->fd, SU_WAIT_ACCEPT);
+	}
 	for (cn = LIST_FIRST(&s->conns); cn != NULL; cn = next) {
 		next = LIST_NEXT(cn, entry);
 		if (cn->deadline == 0 || now < cn->deadline)
@@ -317,7 +330,7 @@ arm_timer(struct ctl *c)
 {
 	struct ctl_srv *s = c->srv;
 	struct conn *cn;
-	double first = 0;
+	double first = s->paused_until;
 
 	LIST_FOREACH(cn, &s->conns, entry)
 		if (cn->deadline != 0 && (first == 0 || cn->deadline < first))
@@ -376,10 +389,37 @@ control_json(struct ctl *c)
 {
 	struct ctl_srv *s = c->srv;
 
-	return json_pack("{s:i,s:i,s:I,s:I,s:I}", "connections", s->nconns,
-	    "pending", s->npending, "evicted", (json_int_t)s->evicted,
+	return json_pack("{s:i,s:i,s:I,s:I,s:I,s:I}", "connections",
+	    s->nconns, "pending", s->npending,
+	    "evicted", (json_int_t)s->evicted,
 	    "timed_out", (json_int_t)s->timed_out,
-	    "too_long", (json_int_t)s->too_long);
+	    "too_long", (json_int_t)s->too_long,
+	    "shed", (json_int_t)s->shed);
+}
+
+/* accept() said EMFILE or ENFILE: close what waits (logged once per
+ * shortage), or pause the listener if there is no spare descriptor. */
+static void
+accept_starved(struct ctl *c, int err)
+{
+	struct ctl_srv *s = c->srv;
+	int rc = 0, n = 0;
+
+	if (!s->starved)
+		clog_msg(c, LL_WARNING, "control: accept: %s; closing new "
+		    "connections at once until descriptors are freed",
+		    strerror(err));
+	s->starved = true;
+	while (n < 1024 && (rc = proto_accept_shed(s->fd, &s->reserve)) == 0)
+		n++;
+	s->shed += n;
+	if (rc == 0 || rc == -EAGAIN)
+		return;
+	clog_msg(c, LL_WARNING, "control: no spare descriptor (%s); not "
+	    "accepting for a second", strerror(-rc));
+	su_root_eventmask(c->root, s->widx, s->fd, 0);
+	s->paused_until = mono_now() + 1;
+	arm_timer(c);
 }
 
 static int
@@ -391,6 +431,12 @@ on_accept(struct ctl *c, su_wait_t *w, void *arg)
 
 	while ((fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK |
 	    SOCK_CLOEXEC)) >= 0) {
+		if (s->starved) {
+			s->starved = false;
+			clog_msg(c, LL_INFO, "control: accepting connections "
+			    "again (%llu closed at once so far)",
+			    (unsigned long long)s->shed);
+		}
 		if (s->npending >= c->conf->control_max_pending)
 			pending_evict_oldest(c);
 		if ((cn = calloc(1, sizeof(*cn))) == NULL) {
@@ -415,6 +461,8 @@ on_accept(struct ctl *c, su_wait_t *w, void *arg)
 		s->nconns++;
 		s->npending++;
 	}
+	if (errno == EMFILE || errno == ENFILE)
+		accept_starved(c, errno);
 	arm_timer(c);
 	return 0;
 }
@@ -430,6 +478,7 @@ control_open(struct ctl *c)
 		return -ENOMEM;
 	c->srv = s;
 	s->fd = -1;
+	s->reserve = proto_reserve_open();	/* -1: pause when starved */
 	if (strlen(path) >= sizeof(sun.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sun.sun_path, path);
@@ -463,6 +512,8 @@ control_close(struct ctl *c)
 		conn_close(LIST_FIRST(&s->conns));
 	if (s->timer != NULL)
 		su_timer_destroy(s->timer);
+	if (s->reserve >= 0)
+		close(s->reserve);
 	if (s->fd >= 0) {
 		if (s->widx > 0)
 			su_root_deregister(c->root, s->widx);

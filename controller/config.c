@@ -867,6 +867,7 @@ conf_free(struct ctl_conf *conf)
 	for (int i = 0; conf->gateways && i < conf->ngateways + 1; i++)
 		free(conf->gateways[i].probe);
 	protect_conf_free(conf->protect);
+	srcindex_free(conf->srcidx);
 	web_conf_free(conf->web);
 	for (int i = 0; conf->carriers && i < conf->ncarriers + 1; i++)
 		free(conf->carriers[i].gws);
@@ -943,6 +944,8 @@ config_load(const char *path, su_root_t *root, struct ctl_conf **out,
 		conf_free(conf);
 		return -1;
 	}
+	/* NULL (out of memory) leaves identify.c's scan: slower, same answer. */
+	conf->srcidx = srcindex_build(conf->trunks, conf->ntrunks);
 	*out = conf;
 	return 0;
 }

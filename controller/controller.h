@@ -262,6 +262,7 @@ struct ctl_conf {
 	int			 min_se;
 	struct web_conf		*web;		/* web.c: NULL no listener */
 	int			 forking;	/* fork.c: FORK_PARALLEL, FORK_SEQUENTIAL */
+	struct source_index	*srcidx;	/* srcindex.c: NULL: scan */
 };
 
 /* 0, or -1 with "file:line: field: message" in err. root may be NULL
@@ -282,6 +283,15 @@ bool	 source_match(const struct source *, const struct sockaddr *,
 /* The trunk whose sources match, or NULL. */
 struct trunk *identify_by_source(const struct ctl_conf *,
 	    const struct sockaddr *, enum transport);
+/* srcindex.c: every trunk's sources in a hash per prefix length, built
+ * by config_load() (conf->srcidx); the answer identify_by_source() gives,
+ * without a scan of every source. any_transport: ignore the sources'
+ * transport (protect.c). NULL when out of memory. */
+struct source_index;
+struct source_index *srcindex_build(struct trunk *, int ntrunks);
+void	 srcindex_free(struct source_index *);
+struct trunk *srcindex_lookup(const struct source_index *,
+	    const struct sockaddr *, enum transport, bool any_transport);
 /* The trunk with this digest username, or NULL. */
 struct trunk *identify_by_account(const struct ctl_conf *, const char *user);
 /* The transport a request arrived on (the socket's, never Via's word). */

@@ -1062,6 +1062,17 @@ void	 control_close(struct ctl *);
 /* The socket's connections and what its limits refused (status). */
 json_t	*control_json(struct ctl *);
 
+/* ---- shutdown.c: SIGTERM to exit, bounded ---- */
+/* Registrations in place are removed (un-REGISTER, a short deadline),
+ * REGISTERs in flight dropped, then nua_shutdown() with a deadline of
+ * its own. */
+void	 shutdown_start(struct ctl *);
+/* register.c: an un-REGISTER was answered. */
+void	 shutdown_continue(struct ctl *);
+/* register.c: start (force: drop) the un-REGISTERs; how many are in
+ * flight. */
+int	 register_shutdown(struct ctl *, bool force);
+
 /* ---- main.c ---- */
 int	 ctl_reload(struct ctl *, char *err, size_t errlen);
 
@@ -1103,6 +1114,8 @@ struct ctl {
 	su_timer_t		*drop_timer;
 	double			 started;
 	bool			 quitting;
+	bool			 stack_down;	/* shutdown.c: nua_shutdown() sent */
+	su_timer_t		*shutdown_timer;	/* shutdown.c */
 	char			 contact[160];
 	struct gw_health	*health;	/* health.c, by gateway name */
 	struct reg_state	*regs;		/* register.c, by trunk name */

@@ -231,6 +231,9 @@ struct ctl_conf {
 	char			 user_agent[64];
 	char			 socket_path[108];
 	unsigned		 socket_mode;
+	double			 control_idle_timeout;	/* control.c: to the
+							 * first request */
+	int			 control_max_pending;	/* control.c */
 	char			 cdr_path[256];
 	enum log_level		 log_level;
 	bool			 unknown_drop;	/* silence instead of 403 */
@@ -262,6 +265,7 @@ struct ctl_conf {
 	int			 min_se;
 	struct web_conf		*web;		/* web.c: NULL no listener */
 	int			 forking;	/* fork.c: FORK_PARALLEL, FORK_SEQUENTIAL */
+	struct source_index	*srcidx;	/* srcindex.c: NULL: scan */
 };
 
 /* 0, or -1 with "file:line: field: message" in err. root may be NULL
@@ -282,6 +286,15 @@ bool	 source_match(const struct source *, const struct sockaddr *,
 /* The trunk whose sources match, or NULL. */
 struct trunk *identify_by_source(const struct ctl_conf *,
 	    const struct sockaddr *, enum transport);
+/* srcindex.c: every trunk's sources in a hash per prefix length, built
+ * by config_load() (conf->srcidx); the answer identify_by_source() gives,
+ * without a scan of every source. any_transport: ignore the sources'
+ * transport (protect.c). NULL when out of memory. */
+struct source_index;
+struct source_index *srcindex_build(struct trunk *, int ntrunks);
+void	 srcindex_free(struct source_index *);
+struct trunk *srcindex_lookup(const struct source_index *,
+	    const struct sockaddr *, enum transport, bool any_transport);
 /* The trunk with this digest username, or NULL. */
 struct trunk *identify_by_account(const struct ctl_conf *, const char *user);
 /* The transport a request arrived on (the socket's, never Via's word). */
@@ -1082,6 +1095,19 @@ void	 tls_attempt_note(struct call *, json_t *attempt, int code);
 /* ---- control.c ---- */
 int	 control_open(struct ctl *);
 void	 control_close(struct ctl *);
+/* The socket's connections and what its limits refused (status). */
+json_t	*control_json(struct ctl *);
+
+/* ---- shutdown.c: SIGTERM to exit, bounded ---- */
+/* Registrations in place are removed (un-REGISTER, a short deadline),
+ * REGISTERs in flight dropped, then nua_shutdown() with a deadline of
+ * its own. */
+void	 shutdown_start(struct ctl *);
+/* register.c: an un-REGISTER was answered. */
+void	 shutdown_continue(struct ctl *);
+/* register.c: start (force: drop) the un-REGISTERs; how many are in
+ * flight. */
+int	 register_shutdown(struct ctl *, bool force);
 
 /* ---- main.c ---- */
 int	 ctl_reload(struct ctl *, char *err, size_t errlen);
@@ -1127,6 +1153,8 @@ struct ctl {
 	su_timer_t		*drop_timer;
 	double			 started;
 	bool			 quitting;
+	bool			 stack_down;	/* shutdown.c: nua_shutdown() sent */
+	su_timer_t		*shutdown_timer;	/* shutdown.c */
 	char			 contact[160];
 	struct gw_health	*health;	/* health.c, by gateway name */
 	struct reg_state	*regs;		/* register.c, by trunk name */

@@ -92,10 +92,9 @@ on_signal(struct ctl *c, su_wait_t *w, void *arg)
 		}
 		if (c->quitting)
 			continue;
-		c->quitting = true;
 		clog_msg(c, LL_INFO, "signal %u: shutting down (%d calls are "
 		    "hung up)", si.ssi_signo, c->ncalls);
-		stack_shutdown(c);	/* stack6.c: both families' */
+		shutdown_start(c);	/* shutdown.c */
 	}
 	return 0;
 }
@@ -199,6 +198,8 @@ out:
 	relay_close_all(&c);
 	health_close(&c);
 	register_close(&c);
+	if (c.shutdown_timer != NULL)
+		su_timer_destroy(c.shutdown_timer);
 	protect_close(&c);
 	b2bua_close(&c);
 	refusal_close(&c, true);

@@ -312,6 +312,8 @@ protect_close(struct ctl *c)
 static bool
 from_trunk(const struct ctl_conf *conf, const struct sockaddr *sa)
 {
+	if (conf->srcidx != NULL)
+		return srcindex_lookup(conf->srcidx, sa, TP_ANY, true) != NULL;
 	for (int i = 0; i < conf->ntrunks; i++)
 		for (int k = 0; k < conf->trunks[i].nsources; k++) {
 			const struct source *s = &conf->trunks[i].sources[k];

@@ -48,6 +48,7 @@ struct reg_state {
 	double		 expires_at;	/* mono, in RS_REGISTERED */
 	double		 since;
 	bool		 auth_tried, live;
+	bool		 unregistering;	/* at shutdown */
 	char		 secret[33];	/* our Contact's tlr= parameter */
 	nua_handle_t	*nh;
 	su_timer_t	*timer;		/* reply timeout, then retry */
@@ -243,6 +244,11 @@ register_event(struct ctl *c, nua_event_t ev, int status, nua_handle_t *nh,
 			break;
 	if (r == NULL)
 		return false;
+	if (ev == nua_r_unregister && status >= 200 && c->quitting) {
+		drop_handle(r);		/* shutdown.c waits for these */
+		shutdown_continue(c);
+		return true;
+	}
 	if (status < 200 || ev == nua_r_unregister)
 		return true;
 	su_timer_reset(r->timer);
@@ -355,6 +361,31 @@ register_sync(struct ctl *c)
 		r->nh = NULL;
 		reg_free(r);
 	}
+}
+
+int
+register_shutdown(struct ctl *c, bool force)
+{
+	int n = 0;
+
+	for (struct reg_state *r = c->regs; r != NULL; r = r->next) {
+		su_timer_reset(r->timer);
+		if (r->nh == NULL)
+			continue;
+		/* Only a registration in place is removed; a REGISTER in
+		 * flight (or one past its deadline) is dropped, since it
+		 * would hold nua_shutdown() for up to 30 s. */
+		if (force || r->state != RS_REGISTERED) {
+			drop_handle(r);
+			continue;
+		}
+		if (!r->unregistering) {
+			r->unregistering = true;
+			nua_unregister(r->nh, TAG_END());
+		}
+		n++;
+	}
+	return n;
 }
 
 void

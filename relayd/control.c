@@ -73,6 +73,9 @@ struct ctl_state {
 	size_t			 queued;	/* sum of every conn's held */
 	int			 nconns;	/* Unix and authenticated TCP */
 	int			 npreauth;	/* TCP before auth */
+	int			 reserve;	/* spare fd for EMFILE, <0 none */
+	bool			 starved;	/* accept out of descriptors */
+	uint64_t		 paused_until_ms;	/* listeners off */
 	uint64_t		 seq;		/* of the last event sent */
 };
 
@@ -156,6 +159,7 @@ control_open(struct relayd *rd)
 		return -ENOMEM;
 	rd->ctl = c;
 	c->unix_l.fd = c->tcp_l.fd = -1;
+	c->reserve = proto_reserve_open();
 	fd = listen_unix(rd);
 	if (fd < 0) {
 		rlog(rd, LL_ERROR, "control socket %s: %s", rd->conf.socket_path,
@@ -219,6 +223,8 @@ control_close(struct relayd *rd)
 	}
 	if (c->tcp_l.fd >= 0)
 		close(c->tcp_l.fd);
+	if (c->reserve >= 0)
+		close(c->reserve);
 	free(c);
 	rd->ctl = NULL;
 }
@@ -577,6 +583,35 @@ preauth_evict_oldest(struct relayd *rd)
 	conn_close(rd, oldest);
 }
 
+/*
+ * accept() said EMFILE or ENFILE and the listener stays readable: epoll
+ * would spin on it. The spare descriptor accepts and closes what waits
+ * (logged once per shortage); without one, both listeners pause for a
+ * second (control_tick resumes them).
+ */
+static void
+accept_starved(struct relayd *rd, struct listener *l, int err)
+{
+	struct ctl_state *c = rd->ctl;
+	int rc = 0, n = 0;
+
+	if (!c->starved)
+		rlog(rd, LL_WARNING, "control%s: accept: %s; closing new "
+		    "connections at once until descriptors are freed",
+		    l->tcp ? " TCP" : "", strerror(err));
+	c->starved = true;
+	while (n < 1024 && (rc = proto_accept_shed(l->fd, &c->reserve)) == 0)
+		n++;
+	if (rc == 0 || rc == -EAGAIN)
+		return;
+	rlog(rd, LL_WARNING, "control: no spare descriptor (%s); not "
+	    "accepting for a second", strerror(-rc));
+	epoll_del(rd, c->unix_l.fd);
+	if (c->tcp_l.fd >= 0)
+		epoll_del(rd, c->tcp_l.fd);
+	c->paused_until_ms = now_ms() + 1000;
+}
+
 static void
 accept_conn(struct relayd *rd, struct listener *l)
 {
@@ -589,6 +624,10 @@ accept_conn(struct relayd *rd, struct listener *l)
 	int cap = l->tcp ? RELAYD_MAX_PREAUTH : RELAYD_MAX_CONNS;
 
 	while ((fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		if (c->starved) {
+			c->starved = false;
+			rlog(rd, LL_INFO, "control: accepting connections again");
+		}
 		if (l->tcp && *count >= cap)
 			preauth_evict_oldest(rd);
 		if (*count >= cap || (cn = calloc(1, sizeof(*cn))) == NULL) {
@@ -616,6 +655,8 @@ accept_conn(struct relayd *rd, struct listener *l)
 		(*count)++;
 		rlog(rd, LL_DEBUG, "control connection %d opened", fd);
 	}
+	if (errno == EMFILE || errno == ENFILE)
+		accept_starved(rd, l, errno);
 }
 
 void
@@ -652,6 +693,13 @@ control_tick(struct relayd *rd)
 
 	if (rd->ctl == NULL)
 		return;
+	if (rd->ctl->paused_until_ms != 0 && now >= rd->ctl->paused_until_ms) {
+		rd->ctl->paused_until_ms = 0;
+		epoll_add(rd, rd->ctl->unix_l.fd, EPOLLIN, &rd->ctl->unix_l.tag);
+		if (rd->ctl->tcp_l.fd >= 0)
+			epoll_add(rd, rd->ctl->tcp_l.fd, EPOLLIN,
+			    &rd->ctl->tcp_l.tag);
+	}
 	for (cn = LIST_FIRST(&rd->ctl->conns); cn != NULL; cn = next) {
 		next = LIST_NEXT(cn, entry);
 		if (cn->deadline_ms == 0 || now < cn->deadline_ms)

@@ -21,6 +21,11 @@ integration tests (tests/integration/relay_control_*.sh).
                                             closed), write a JSON summary to
                                             READY, wait for the file GO,
                                             print the summary again
+  ctlclient.py unixidle SOCK N SECS         the same on a Unix socket
+  ctlclient.py bigline SOCK BYTES SECS      send BYTES without a newline
+                                            (as far as the server reads);
+                                            print its reply and whether it
+                                            closed the connection in SECS
 
 Every loop is bounded in count and time.
 """
@@ -126,10 +131,23 @@ def slowsub(path, gofile, n, secs):
     return 0
 
 
-def idle(host, port, n, secs):
+def idle(host, port, n, secs, path=None):
     conns = []
     for _ in range(n):
-        c = socket.create_connection((host, port), timeout=5)
+        if path is not None:
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            # A full backlog says EAGAIN on a Unix socket: retry (bounded).
+            limit = time.monotonic() + 5
+            while True:
+                try:
+                    c.connect(path)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > limit:
+                        raise
+                    time.sleep(0.01)
+        else:
+            c = socket.create_connection((host, port), timeout=5)
         c.setblocking(False)
         conns.append(c)
     print(json.dumps({"opened": len(conns)}), flush=True)
@@ -226,6 +244,35 @@ def noread(path, n, nbytes, ready, gofile, secs):
     return 0
 
 
+def bigline(path, nbytes, secs):
+    s = unix(path)
+    s.setblocking(False)
+    chunk = b"x" * 65536
+    sent, buf, closed = 0, b"", False
+    deadline = time.monotonic() + secs
+    while not closed and time.monotonic() < deadline:
+        w = [s] if sent < nbytes else []
+        r, w, _ = select.select([s], w, [], max(0, deadline - time.monotonic()))
+        if w:
+            try:
+                sent += s.send(chunk[:nbytes - sent])
+            except BlockingIOError:
+                pass
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+        if r:
+            try:
+                data = s.recv(65536)
+            except ConnectionResetError:
+                data = b""
+            if data == b"":
+                closed = True
+            buf += data
+    lines = [json.loads(l) for l in buf.split(b"\n") if l.strip()]
+    print(json.dumps({"sent": sent, "replies": lines, "closed": closed}))
+    return 0
+
+
 def main():
     mode = sys.argv[1]
     a = sys.argv[2:]
@@ -237,6 +284,10 @@ def main():
         return idle(a[0], int(a[1]), int(a[2]), float(a[3]))
     if mode == "noread":
         return noread(a[0], int(a[1]), int(a[2]), a[3], a[4], float(a[5]))
+    if mode == "unixidle":
+        return idle(None, 0, int(a[1]), float(a[2]), path=a[0])
+    if mode == "bigline":
+        return bigline(a[0], int(a[1]), float(a[2]))
     print(__doc__, file=sys.stderr)
     return 2
 

@@ -6,8 +6,11 @@
 # pipelined requests, replies read as they come).
 #
 #   bench/offer-rate.sh [-b BUILD] [-o OUT.json] [-n STREAMS] [-r ROUNDS]
-#                       [-c CONNS] [-w WINDOW] [-B BACKENDS]
+#                       [-c CONNS] [-w WINDOW] [-B BACKENDS] [-X BUILD2]
 #
+# -X BUILD2: a second relayd build (another commit's build/ directory) runs
+# as well, its backends named BACKEND@x, interleaved round by round with
+# the first: a before/after ratio from one run on a shared machine.
 # relayd runs in its own network namespace (two relay addresses on lo),
 # pinned to CPU 1, the client to CPU 0. A round = STREAMS calls offered
 # and answered (one audio stream each), then all deleted. STREAMS defaults
@@ -21,8 +24,8 @@ set -eu -o pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$ROOT/build
 OUTF=$ROOT/build/bench/offer-rate.json
-N=4000 ROUNDS=5 CONNS=1 WINDOW=256 BACKENDS=userspace,nft
-while getopts b:o:n:r:c:w:B: opt; do
+N=4000 ROUNDS=5 CONNS=1 WINDOW=1024 BACKENDS=userspace,nft XBUILD=
+while getopts b:o:n:r:c:w:B:X: opt; do
 	case $opt in
 	b) BUILD=$(cd "$OPTARG" && pwd) ;;
 	o) OUTF=$OPTARG ;;
@@ -31,11 +34,12 @@ while getopts b:o:n:r:c:w:B: opt; do
 	c) CONNS=$OPTARG ;;
 	w) WINDOW=$OPTARG ;;
 	B) BACKENDS=$OPTARG ;;
-	*) echo "usage: $0 [-b BUILD] [-o OUT.json] [-n STREAMS] [-r ROUNDS] [-c CONNS] [-w WINDOW] [-B BACKENDS]" >&2; exit 2 ;;
+	X) XBUILD=$(cd "$OPTARG" && pwd) ;;
+	*) echo "usage: $0 [-b BUILD] [-o OUT.json] [-n STREAMS] [-r ROUNDS] [-c CONNS] [-w WINDOW] [-B BACKENDS] [-X BUILD2]" >&2; exit 2 ;;
 	esac
 done
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespace)" >&2; exit 77; }
-for t in "$BUILD/trunkline-relayd" "$BUILD/tools/offerload"; do
+for t in "$BUILD/trunkline-relayd" "$BUILD/tools/offerload" ${XBUILD:+"$XBUILD/trunkline-relayd"}; do
 	[ -x "$t" ] || { echo "$t not built (make)" >&2; exit 1; }
 done
 mkdir -p "$(dirname "$OUTF")"
@@ -52,7 +56,7 @@ trap cleanup EXIT
 ip netns add "$NS"
 ip -n "$NS" link set lo up
 # each backend its own pair of relay addresses (both relayds bind the same ports)
-for i in 1 2 3; do
+for i in 1 2 3 4 5; do
 	ip -n "$NS" addr add 10.77.1.$i/32 dev lo
 	ip -n "$NS" addr add 10.77.2.$i/32 dev lo
 done
@@ -61,24 +65,25 @@ ip netns exec "$NS" sysctl -qw net.netfilter.nf_conntrack_acct=1 2>/dev/null || 
 CPU_D=1 CPU_C=0
 [ "$(nproc)" -gt 1 ] || CPU_D=0
 
-# start BACKEND K: relayd for BACKEND in the namespace, on 10.77.{1,2}.K;
-# sets PID_<backend>
+# start NAME K [BUILD]: relayd for backend NAME (BACKEND or BACKEND@x) in
+# the namespace, on 10.77.{1,2}.K; sets PID_<name>
 start() {
-	local be=$1 k=$2 conf=$TMP/$1.json sock=$TMP/$1.sock
-	mkdir -p "$TMP/$be.journal"
-	jq -n --arg s "$sock" --arg be "$be" --arg a "10.77.1.$k" --arg b "10.77.2.$k" --arg j "$TMP/$be.journal" --argjson n "$N" '{
+	local be=${1%@x} k=$2 bin=${3:-$BUILD} conf=$TMP/$1.json sock=$TMP/$1.sock
+	local name=$1 var=PID_${1/@/_}
+	mkdir -p "$TMP/$name.journal"
+	jq -n --arg s "$sock" --arg be "$be" --arg a "10.77.1.$k" --arg b "10.77.2.$k" --arg j "$TMP/$name.journal" --argjson n "$N" '{
 		control: {socket: $s, mode: "0600"},
 		interfaces: [{name: "caller", bind: $a, advertise: $a}, {name: "callee", bind: $b}],
 		ports: {min: 20000, max: (20000 + 2 * $n + 99)},
 		timeouts: {setup: 3600, inactivity: 3600, hold: 3600, max_duration: 14400},
 		backend: $be, log_level: "warning", journal: $j}' >"$conf"
-	ip netns exec "$NS" taskset -c "$CPU_D" "$BUILD/trunkline-relayd" -f "$conf" -d \
-		>/dev/null 2>"$TMP/$be.log" &
+	ip netns exec "$NS" taskset -c "$CPU_D" "$bin/trunkline-relayd" -f "$conf" -d \
+		>/dev/null 2>"$TMP/$name.log" &
 	local pid=$!
 	PIDS+=("$pid")
 	for _ in $(seq 100); do [ -S "$sock" ] && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	[ -S "$sock" ] || { echo "relayd ($be) did not start: $(tail -n 3 "$TMP/$be.log")" >&2; return 1; }
-	eval "PID_$be=$pid"
+	[ -S "$sock" ] || { echo "relayd ($name) did not start: $(tail -n 3 "$TMP/$name.log")" >&2; return 1; }
+	eval "$var=$pid"
 }
 
 live=()
@@ -86,22 +91,25 @@ k=0
 for be in ${BACKENDS//,/ }; do
 	k=$((k + 1))
 	if start "$be" "$k"; then live+=("$be"); else echo "offer-rate: $be skipped" >&2; fi
+	[ -n "$XBUILD" ] || continue
+	k=$((k + 1))
+	if start "$be@x" "$k" "$XBUILD"; then live+=("$be@x"); else echo "offer-rate: $be@x skipped" >&2; fi
 done
 [ ${#live[@]} -gt 0 ] || { echo "offer-rate: no backend started" >&2; exit 1; }
 : >"$TMP/rounds.jsonl"
 for r in $(seq "$ROUNDS"); do
 	for be in "${live[@]}"; do
-		pid_var=PID_$be
+		pid_var=PID_${be/@/_}
 		taskset -c "$CPU_C" "$BUILD/tools/offerload" -s "$TMP/$be.sock" -n "$N" -c "$CONNS" \
 			-w "$WINDOW" -p "${!pid_var}" -A 10.77.9.2 -B 10.77.9.3 -i caller,callee |
 			jq -c --arg be "$be" --argjson r "$r" '. + {backend: $be, round: $r}' >>"$TMP/rounds.jsonl"
 		echo "offer-rate: round $r $be: $(tail -n 1 "$TMP/rounds.jsonl" | jq -r '"\(.streams_per_s) streams/s, relayd CPU allows \(.streams_per_relayd_cpu_s)/s"')" >&2
 	done
 done
-jq -s --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --argjson n "$N" --argjson c "$CONNS" --argjson w "$WINDOW" '
+jq -s --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --arg x "$XBUILD" --argjson n "$N" --argjson c "$CONNS" --argjson w "$WINDOW" '
 	def med: sort | .[length / 2 | floor];
 	{bench: "offer-rate", streams_per_round: $n, conns: $c, window: $w,
-	 load_average: $load,
+	 load_average: $load, build_x: $x,
 	 what: "offer+answer per stream over the control protocol (C client, pipelined), end to end: first request written to last reply read; then every call deleted",
 	 backends: (group_by(.backend) | map({
 		backend: .[0].backend, rounds: length,

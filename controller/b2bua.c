@@ -73,7 +73,7 @@ drop_release(struct ctl *c, nua_handle_t *nh, nua_saved_event_t *saved)
 void
 drop_request(struct ctl *c, nua_handle_t *nh)
 {
-	msg_t *m = c->nua != NULL ? nua_current_request(c->nua) : NULL;
+	msg_t *m = c->ev_nua != NULL ? nua_current_request(c->ev_nua) : NULL;
 	sip_t const *sip = m != NULL ? sip_object(m) : NULL;
 	bool invite = sip == NULL || sip->sip_request == NULL ||
 	    sip->sip_request->rq_method == sip_method_invite;
@@ -82,13 +82,13 @@ drop_request(struct ctl *c, nua_handle_t *nh)
 
 	if (c->ndropped >= DROP_MAX || (d = calloc(1, sizeof(*d))) == NULL) {
 		if (!invite)
-			nua_save_event(c->nua, now);
+			nua_save_event(c->ev_nua, now);
 		drop_release(c, nh, now);
 		return;
 	}
 	d->nh = nh;
 	if (!invite)
-		nua_save_event(c->nua, d->saved);
+		nua_save_event(c->ev_nua, d->saved);
 	d->until = mono_now() + DROP_HOLD_S;
 	for (pp = &c->dropped; *pp != NULL; pp = &(*pp)->next)
 		;
@@ -149,6 +149,7 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 {
 	int cs = -1, pc;
 
+	c->ev_nua = nua;	/* stack6.c: answers go by the stack asked */
 	/* Probes and registrations (health.c, register.c); then the edge
 	 * protection on every request outside a dialog (protect.c). */
 	if (l == NULL && (health_event(c, event, status, nh) ||
@@ -291,7 +292,7 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 			info_response(c, l, status, sip);
 		return;
 	case nua_r_shutdown:
-		if (status >= 200)
+		if (status >= 200 && stack_down(c))	/* stack6.c: both */
 			su_root_break(c->root);
 		return;
 	case nua_i_register:
@@ -330,24 +331,14 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 /* ---- setup ---- */
 
 
-int
-b2bua_open(struct ctl *c)
+/* One stack (stack6.c: one per family): its listeners, our behaviour. */
+static nua_t *
+stack_create(struct ctl *c, const char *url, const char *sips,
+    tagi_t *tls)
 {
 	struct ctl_conf *conf = c->conf;
-	char url[200], sips[200] = "";
-	int rc;
 
-	/* listen.c: with sip.advertise, our Via and Contact name the public
-	 * address (1:1 NAT); c->contact is our host in From. */
-	listen_urls(conf, url, sizeof(url), sips, sizeof(sips), c->contact,
-	    sizeof(c->contact));
-	/* sip.listen6: nua opens a second listener only for its "SIPS" URL
-	 * (no other way to add one in this Sofia); a "sip:" URL there is
-	 * bound as UDP and TCP. config.c refuses listen6 with tls_listen. */
-	if (sips[0] == '\0')
-		(void)listen_url6(conf, sips, sizeof(sips));
-	tls_log_open(c);
-	c->nua = nua_create(c->root, on_event, c,
+	return nua_create(c->root, on_event, c,
 	    NUTAG_URL(url),
 	    TAG_IF(sips[0], NUTAG_SIPS_URL(sips)),
 	    TAG_IF(sips[0], TPTAG_CERTIFICATE(conf->tls_cert_dir)),
@@ -374,10 +365,36 @@ b2bua_open(struct ctl *c)
 	    SIPTAG_USER_AGENT_STR(conf->user_agent),
 	    NTATAG_UDP_MTU(65535),
 	    TPTAG_UDP_RMEM(conf->udp_rmem),
-	    TAG_NEXT(tls_tags(c)));	/* tls.c: peer verification */
+	    TAG_NEXT(tls));	/* tls.c: peer verification */
+}
+
+int
+b2bua_open(struct ctl *c)
+{
+	struct ctl_conf *conf = c->conf;
+	char url[200], sips[200] = "", url6[200] = "", sips6[200] = "";
+	tagi_t *tls;
+	int rc;
+
+	/* listen.c: with sip.advertise, our Via and Contact name the public
+	 * address (1:1 NAT); c->contact is our host in From. */
+	listen_urls(conf, url, sizeof(url), sips, sizeof(sips), c->contact,
+	    sizeof(c->contact));
+	/* stack6.c: the IPv6 listeners are a second stack's */
+	(void)listen_url6(conf, url6, sizeof(url6));
+	listen_sips6(conf, sips6, sizeof(sips6));
+	tls_log_open(c);
+	tls = tls_tags(c);
+	c->nua = stack_create(c, url, sips, tls);
 	if (c->nua == NULL) {
 		clog_msg(c, LL_ERROR, "cannot listen on %s%s%s (address in "
 		    "use, or not local?)", url, sips[0] ? " / " : "", sips);
+		return -EADDRINUSE;
+	}
+	if (url6[0] != '\0' &&
+	    (c->nua6 = stack_create(c, url6, sips6, tls)) == NULL) {
+		clog_msg(c, LL_ERROR, "cannot listen on %s%s%s (address in "
+		    "use, or not local?)", url6, sips6[0] ? " / " : "", sips6);
 		return -EADDRINUSE;
 	}
 	c->drop_timer = su_timer_create(su_root_task(c->root), 1000);
@@ -388,7 +405,10 @@ b2bua_open(struct ctl *c)
 		return rc;
 	}
 	clog_msg(c, LL_INFO, "SIP on %s (UDP and TCP)%s%s", url,
-	    !sips[0] ? "" : conf->listen6[0] ? " and " : ", TLS on ", sips);
+	    sips[0] ? ", TLS on " : "", sips);
+	if (c->nua6 != NULL)
+		clog_msg(c, LL_INFO, "SIP on %s (UDP and TCP)%s%s", url6,
+		    sips6[0] ? ", TLS on " : "", sips6);
 	if (conf->tls_listen[0])
 		clog_msg(c, conf->tls_verify ? LL_INFO : LL_WARNING, "TLS: servers we call are %s; clients "
 		    "%s", conf->tls_verify ? "verified (chain and name)" :
@@ -407,9 +427,12 @@ b2bua_close(struct ctl *c)
 	drop_expire(c, true);
 	sipfilter_close(c);
 	listenfilter_close(c);
+	if (c->nua6 != NULL)
+		nua_destroy(c->nua6);
+	c->nua6 = NULL;
 	if (c->nua != NULL)
 		nua_destroy(c->nua);
-	c->nua = NULL;
+	c->nua = c->ev_nua = NULL;
 	tls_log_close(c);
 	call_end_all(c);	/* calls still here at exit */
 }

@@ -656,7 +656,7 @@ parse_sip(cfg_t *c, json_t *o, struct ctl_conf *conf)
 	static const char *const keys[] = { "listen", "listen6", "tls_listen",
 	    "tls_cert_dir", "advertise", "udp_rmem", "user_agent",
 	    "tls_verify", "tls_verify_depth", "tls_client_cert",
-	    "tls_client_subjects", "tls_advertise", NULL };
+	    "tls_client_subjects", "tls_advertise", "tls_listen6", "advertise6", NULL };
 
 	if (o == NULL)
 		return tls_parse(c, o, conf);
@@ -667,15 +667,20 @@ parse_sip(cfg_t *c, json_t *o, struct ctl_conf *conf)
 	    sizeof(conf->listen6), false) < 0 ||
 	    proto_cfg_string(c, o, "sip", "tls_listen", conf->tls_listen,
 	    sizeof(conf->tls_listen), false) < 0 ||
+	    proto_cfg_string(c, o, "sip", "tls_listen6", conf->tls_listen6,
+	    sizeof(conf->tls_listen6), false) < 0 ||
 	    proto_cfg_string(c, o, "sip", "tls_cert_dir", conf->tls_cert_dir,
 	    sizeof(conf->tls_cert_dir), false) < 0 ||
 	    proto_cfg_string(c, o, "sip", "advertise", conf->advertise,
 	    sizeof(conf->advertise), false) < 0 ||
 	    proto_cfg_string(c, o, "sip", "tls_advertise", conf->tls_advertise,
 	    sizeof(conf->tls_advertise), false) < 0 ||
+	    proto_cfg_string(c, o, "sip", "advertise6", conf->advertise6,
+	    sizeof(conf->advertise6), false) < 0 ||
 	    listen_check(c, "advertise", conf->advertise) < 0 ||	/* listen.c */
 	    listen_check(c, "tls_advertise", conf->tls_advertise) < 0 ||
 	    listen6_check(c, conf) < 0 ||
+	    stack6_check(c, conf) < 0 ||	/* stack6.c */
 	    get_int(c, o, "sip", "udp_rmem", &conf->udp_rmem, 0, 1 << 30) < 0 ||
 	    proto_cfg_string(c, o, "sip", "user_agent", conf->user_agent,
 	    sizeof(conf->user_agent), false) < 0)
@@ -698,14 +703,19 @@ parse_sip(cfg_t *c, json_t *o, struct ctl_conf *conf)
 static int
 parse_control(cfg_t *c, json_t *o, struct ctl_conf *conf)
 {
-	static const char *const keys[] = { "socket", "mode", NULL };
+	static const char *const keys[] = { "socket", "mode", "idle_timeout",
+	    "max_pending", NULL };
 
 	if (o == NULL)
 		return 0;
 	if (proto_cfg_keys(c, o, "control", keys) < 0 ||
 	    proto_cfg_string(c, o, "control", "socket", conf->socket_path,
 	    sizeof(conf->socket_path), false) < 0 ||
-	    proto_cfg_mode(c, o, "control", "mode", &conf->socket_mode) < 0)
+	    proto_cfg_mode(c, o, "control", "mode", &conf->socket_mode) < 0 ||
+	    proto_cfg_number(c, o, "control", "idle_timeout",
+	    &conf->control_idle_timeout, 0.1, 3600) < 0 ||
+	    get_int(c, o, "control", "max_pending", &conf->control_max_pending,
+	    1, 4096) < 0)
 		return -1;
 	return 0;
 }
@@ -822,6 +832,8 @@ defaults(struct ctl_conf *conf)
 	strcpy(conf->user_agent, "trunkline-controller/" TRUNKLINE_VERSION);
 	strcpy(conf->socket_path, "/run/trunkline/controller.sock");
 	conf->socket_mode = 0660;
+	conf->control_idle_timeout = 10;
+	conf->control_max_pending = 32;
 	strcpy(conf->cdr_path, "/var/log/trunkline/cdr.jsonl");
 	conf->log_level = LL_INFO;
 	conf->invite_timeout = 8;
@@ -860,6 +872,7 @@ conf_free(struct ctl_conf *conf)
 	for (int i = 0; conf->gateways && i < conf->ngateways + 1; i++)
 		free(conf->gateways[i].probe);
 	protect_conf_free(conf->protect);
+	srcindex_free(conf->srcidx);
 	web_conf_free(conf->web);
 	for (int i = 0; conf->carriers && i < conf->ncarriers + 1; i++)
 		free(conf->carriers[i].gws);
@@ -936,6 +949,8 @@ config_load(const char *path, su_root_t *root, struct ctl_conf **out,
 		conf_free(conf);
 		return -1;
 	}
+	/* NULL (out of memory) leaves identify.c's scan: slower, same answer. */
+	conf->srcidx = srcindex_build(conf->trunks, conf->ntrunks);
 	*out = conf;
 	return 0;
 }

@@ -5,10 +5,24 @@
  * stack. Each connection reads newline-framed requests and answers them
  * in order; output is buffered and a connection that will not read its
  * replies is cut.
+ *
+ * The socket's file mode is its only authentication, so a connection
+ * counts as pending until its first complete request: pending ones have
+ * a pool of their own (control.max_pending; when it is full the oldest
+ * makes room, so a flood of idle clients cannot lock trunklinectl out)
+ * and a deadline (control.idle_timeout) to send that request. A line over
+ * PROTO_MAX_LINE gets line_too_long, and the connection is closed once
+ * the reply is out or at the same deadline.
+ *
+ * Out of descriptors, accept() fails and the listening socket stays
+ * readable: a spare descriptor is given up to accept and close the
+ * waiting connections (proto_accept_shed), so the loop does not spin;
+ * without one the listener pauses for a second.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -24,6 +38,8 @@ struct conn {
 	int		 fd, widx;
 	su_wait_t	 wait[1];
 	bool		 closing;
+	bool		 pending;	/* no complete request yet */
+	double		 deadline;	/* monotonic; 0: none */
 	struct proto_framer in;
 	struct proto_outbuf out;
 	LIST_ENTRY(conn) entry;
@@ -34,8 +50,17 @@ struct ctl_srv {
 	su_wait_t	 wait[1];
 	char		 path[108];
 	LIST_HEAD(, conn) conns;
-	int		 nconns;
+	int		 nconns;	/* all, pending included */
+	int		 npending;
+	su_timer_t	*timer;		/* deadlines; armed while any */
+	uint64_t	 evicted, timed_out, too_long;
+	int		 reserve;	/* spare descriptor, -1 none */
+	bool		 starved;	/* accept ran out of descriptors */
+	double		 paused_until;	/* listener off until; 0: on */
+	uint64_t	 shed;		/* closed at once for want of fds */
 };
+
+static void	arm_timer(struct ctl *);
 
 static void
 conn_close(struct conn *cn)
@@ -48,7 +73,39 @@ conn_close(struct conn *cn)
 	proto_outbuf_free(&cn->out);
 	LIST_REMOVE(cn, entry);
 	s->nconns--;
+	if (cn->pending)
+		s->npending--;
 	free(cn);
+}
+
+/* The first complete request: out of the pending pool if the main one
+ * has room (else it stays pending, answered until its deadline). */
+static void
+conn_promote(struct conn *cn)
+{
+	struct ctl_srv *s = cn->ctl->srv;
+
+	if (!cn->pending || s->nconns - s->npending >= CTL_MAX_CONNS)
+		return;
+	cn->pending = false;
+	s->npending--;
+	if (!cn->closing)
+		cn->deadline = 0;
+}
+
+/* A line too long: reply, then close once it is out (conn_flush), or at
+ * the deadline if the client will not read it. */
+static void
+conn_too_long(struct conn *cn)
+{
+	struct ctl *c = cn->ctl;
+
+	c->srv->too_long++;
+	clog_msg(c, LL_WARNING, "control connection %d: line over %d bytes; "
+	    "closing it", cn->fd, PROTO_MAX_LINE);
+	cn->closing = true;
+	cn->deadline = mono_now() + c->conf->control_idle_timeout;
+	arm_timer(c);
 }
 
 /* -1: the connection is gone. */
@@ -61,8 +118,11 @@ conn_flush(struct conn *cn)
 		conn_close(cn);
 		return -1;
 	}
-	if (!more && cn->closing)
-		shutdown(cn->fd, SHUT_WR);
+	if (!more && cn->closing) {
+		/* The error is out: nothing more will be read. */
+		conn_close(cn);
+		return -1;
+	}
 	su_root_eventmask(cn->ctl->root, cn->widx, cn->fd,
 	    SU_WAIT_IN | (more ? SU_WAIT_OUT : 0));
 	return 0;
@@ -151,6 +211,7 @@ run(struct ctl *c, const char *cmd, json_t *req, json_t *id)
 		json_object_set_new(r, "refusals", refusals_json(c));
 		json_object_set_new(r, "auth", auth_json(c));
 		json_object_set_new(r, "web", web_json(c));
+		json_object_set_new(r, "control", control_json(c));
 	} else if (strcmp(cmd, "calls") == 0) {
 		json_object_set_new(r, "calls", calls_to_json(c));
 	} else if (strcmp(cmd, "trunks") == 0) {
@@ -226,14 +287,139 @@ on_conn(struct ctl *c, su_wait_t *w, void *arg)
 	if (rc == 0 || cn->closing)
 		return 0;
 	while ((rc = proto_framer_next(&cn->in, &line, &len)) == 1) {
+		conn_promote(cn);
 		if (conn_send(cn, handle_line(c, line, len)) < 0)
 			return 0;
 	}
 	if (rc == -EMSGSIZE) {
-		cn->closing = true;
+		conn_too_long(cn);
 		conn_send(cn, proto_reply_too_long());
 	}
 	return 0;
+}
+
+/* Pending connections past their deadline, and those draining after an
+ * error; re-armed while any deadline is left. */
+static void
+on_deadline(struct ctl *c, su_timer_t *t, void *arg)
+{
+	struct ctl_srv *s = c->srv;
+	struct conn *cn, *next;
+	double now = mono_now();
+
+	if (s->paused_until != 0 && now >= s->paused_until) {
+		s->paused_until = 0;
+		su_root_eventmask(c->root, s->widx, s->fd, SU_WAIT_ACCEPT);
+	}
+	for (cn = LIST_FIRST(&s->conns); cn != NULL; cn = next) {
+		next = LIST_NEXT(cn, entry);
+		if (cn->deadline == 0 || now < cn->deadline)
+			continue;
+		if (!cn->closing)
+			s->timed_out++;
+		clog_msg(c, LL_INFO, "control connection %d: %s; closing it",
+		    cn->fd, cn->closing ? "still open after an error" :
+		    "no request in time");
+		conn_close(cn);
+	}
+	arm_timer(c);
+}
+
+static void
+arm_timer(struct ctl *c)
+{
+	struct ctl_srv *s = c->srv;
+	struct conn *cn;
+	double first = s->paused_until;
+
+	LIST_FOREACH(cn, &s->conns, entry)
+		if (cn->deadline != 0 && (first == 0 || cn->deadline < first))
+			first = cn->deadline;
+	if (first == 0 || s->timer == NULL)
+		return;
+	double ms = (first - mono_now()) * 1000 + 10;
+	su_timer_set_interval(s->timer, on_deadline, NULL,
+	    ms < 10 ? 10 : (su_duration_t)ms);
+}
+
+/*
+ * The pending pool is full: the oldest makes room. A client that sends
+ * its request at once (trunklinectl) then gets in even while idle
+ * connections keep arriving; refusing the newcomer would let a flood of
+ * them lock it out.
+ */
+static bool
+conn_has_input(const struct conn *cn)
+{
+	int n = 0;
+
+	return cn->in.len > cn->in.off || (ioctl(cn->fd, FIONREAD, &n) == 0 && n > 0);
+}
+
+/* A connection whose request waits unread (accepted in the same burst as
+ * the flood) is spared while an idle one is left. */
+static void
+pending_evict_oldest(struct ctl *c)
+{
+	struct conn *cn, *oldest = NULL, *idle = NULL;
+
+	LIST_FOREACH(cn, &c->srv->conns, entry) {
+		if (!cn->pending)
+			continue;
+		if (oldest == NULL || cn->deadline < oldest->deadline)
+			oldest = cn;
+		if (!conn_has_input(cn) && (idle == NULL ||
+		    cn->deadline < idle->deadline))
+			idle = cn;
+	}
+	if (idle != NULL)
+		oldest = idle;
+	if (oldest == NULL)
+		return;
+	if (c->srv->evicted++ == 0 || c->srv->evicted % 1000 == 0)
+		clog_msg(c, LL_WARNING, "control: %d connections without a "
+		    "request (control.max_pending); closing the oldest "
+		    "(%llu so far)", c->srv->npending,
+		    (unsigned long long)c->srv->evicted);
+	conn_close(oldest);
+}
+
+json_t *
+control_json(struct ctl *c)
+{
+	struct ctl_srv *s = c->srv;
+
+	return json_pack("{s:i,s:i,s:I,s:I,s:I,s:I}", "connections",
+	    s->nconns, "pending", s->npending,
+	    "evicted", (json_int_t)s->evicted,
+	    "timed_out", (json_int_t)s->timed_out,
+	    "too_long", (json_int_t)s->too_long,
+	    "shed", (json_int_t)s->shed);
+}
+
+/* accept() said EMFILE or ENFILE: close what waits (logged once per
+ * shortage), or pause the listener if there is no spare descriptor. */
+static void
+accept_starved(struct ctl *c, int err)
+{
+	struct ctl_srv *s = c->srv;
+	int rc = 0, n = 0;
+
+	if (!s->starved)
+		clog_msg(c, LL_WARNING, "control: accept: %s; closing new "
+		    "connections at once until descriptors are freed",
+		    strerror(err));
+	s->starved = true;
+	while (n < 1024 && (rc = proto_accept_shed(s->fd, &s->reserve)) == 0)
+		n++;
+	s->shed += n;
+	if (rc == 0 || rc == -EAGAIN)
+		return;
+	clog_msg(c, LL_WARNING, "control: no spare descriptor (%s); not "
+	    "accepting for a second", strerror(-rc));
+	su_root_eventmask(c->root, s->widx, s->fd, 0);
+	s->paused_until = mono_now() + 1;
+	arm_timer(c);
 }
 
 static int
@@ -245,13 +431,22 @@ on_accept(struct ctl *c, su_wait_t *w, void *arg)
 
 	while ((fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK |
 	    SOCK_CLOEXEC)) >= 0) {
-		if (s->nconns >= CTL_MAX_CONNS ||
-		    (cn = calloc(1, sizeof(*cn))) == NULL) {
+		if (s->starved) {
+			s->starved = false;
+			clog_msg(c, LL_INFO, "control: accepting connections "
+			    "again (%llu closed at once so far)",
+			    (unsigned long long)s->shed);
+		}
+		if (s->npending >= c->conf->control_max_pending)
+			pending_evict_oldest(c);
+		if ((cn = calloc(1, sizeof(*cn))) == NULL) {
 			close(fd);
 			continue;
 		}
 		cn->ctl = c;
 		cn->fd = fd;
+		cn->pending = true;
+		cn->deadline = mono_now() + c->conf->control_idle_timeout;
 		proto_framer_init(&cn->in, PROTO_MAX_LINE);
 		proto_outbuf_init(&cn->out, CONN_OUTBUF_MAX);
 		su_wait_create(cn->wait, fd, SU_WAIT_IN);
@@ -264,7 +459,11 @@ on_accept(struct ctl *c, su_wait_t *w, void *arg)
 		}
 		LIST_INSERT_HEAD(&s->conns, cn, entry);
 		s->nconns++;
+		s->npending++;
 	}
+	if (errno == EMFILE || errno == ENFILE)
+		accept_starved(c, errno);
+	arm_timer(c);
 	return 0;
 }
 
@@ -279,6 +478,7 @@ control_open(struct ctl *c)
 		return -ENOMEM;
 	c->srv = s;
 	s->fd = -1;
+	s->reserve = proto_reserve_open();	/* -1: pause when starved */
 	if (strlen(path) >= sizeof(sun.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sun.sun_path, path);
@@ -290,6 +490,9 @@ control_open(struct ctl *c)
 	if (bind(s->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
 	    chmod(path, c->conf->socket_mode) < 0 || listen(s->fd, 64) < 0)
 		return -errno;
+	s->timer = su_timer_create(su_root_task(c->root), 1000);
+	if (s->timer == NULL)
+		return -ENOMEM;
 	su_wait_create(s->wait, s->fd, SU_WAIT_ACCEPT);
 	s->widx = su_root_register(c->root, s->wait, on_accept, s, 0);
 	if (s->widx <= 0)
@@ -307,6 +510,10 @@ control_close(struct ctl *c)
 		return;
 	while (!LIST_EMPTY(&s->conns))
 		conn_close(LIST_FIRST(&s->conns));
+	if (s->timer != NULL)
+		su_timer_destroy(s->timer);
+	if (s->reserve >= 0)
+		close(s->reserve);
 	if (s->fd >= 0) {
 		if (s->widx > 0)
 			su_root_deregister(c->root, s->widx);

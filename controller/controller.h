@@ -1,7 +1,8 @@
 /*
  * controller.h: trunkline-controller, the SIP B2BUA (Sofia-SIP nua).
  *
- * One process, one su_root, one nua, single-threaded. sipfilter.c sees
+ * One process, one su_root, one nua per address family (stack6.c),
+ * single-threaded. sipfilter.c sees
  * each UDP datagram before the stack does and discards what the stack
  * must never see (strangers in drop mode, scanners, banned sources,
  * requests without To tag in a call's dialog). Every request
@@ -215,9 +216,11 @@ struct ctl_conf {
 	char			 listen[128];	/* host:port, UDP and TCP */
 	char			 listen6[64];	/* listen.c: IPv6 address, same port */
 	char			 tls_listen[128];
+	char			 tls_listen6[64];	/* stack6.c: IPv6, tls_listen's port */
 	char			 tls_cert_dir[256];
 	char			 advertise[64];	/* listen.c: our public host[:port] */
 	char			 tls_advertise[64];	/* ... of the TLS listener */
+	char			 advertise6[64];	/* listen.c: "[v6]" or "[v6]:port" */
 	/* tls.c: the trust model (issue 15) */
 	bool			 tls_verify;	/* servers we connect to */
 	int			 tls_verify_depth;
@@ -228,6 +231,9 @@ struct ctl_conf {
 	char			 user_agent[64];
 	char			 socket_path[108];
 	unsigned		 socket_mode;
+	double			 control_idle_timeout;	/* control.c: to the
+							 * first request */
+	int			 control_max_pending;	/* control.c */
 	char			 cdr_path[256];
 	enum log_level		 log_level;
 	bool			 unknown_drop;	/* silence instead of 403 */
@@ -259,6 +265,7 @@ struct ctl_conf {
 	int			 min_se;
 	struct web_conf		*web;		/* web.c: NULL no listener */
 	int			 forking;	/* fork.c: FORK_PARALLEL, FORK_SEQUENTIAL */
+	struct source_index	*srcidx;	/* srcindex.c: NULL: scan */
 };
 
 /* 0, or -1 with "file:line: field: message" in err. root may be NULL
@@ -279,6 +286,15 @@ bool	 source_match(const struct source *, const struct sockaddr *,
 /* The trunk whose sources match, or NULL. */
 struct trunk *identify_by_source(const struct ctl_conf *,
 	    const struct sockaddr *, enum transport);
+/* srcindex.c: every trunk's sources in a hash per prefix length, built
+ * by config_load() (conf->srcidx); the answer identify_by_source() gives,
+ * without a scan of every source. any_transport: ignore the sources'
+ * transport (protect.c). NULL when out of memory. */
+struct source_index;
+struct source_index *srcindex_build(struct trunk *, int ntrunks);
+void	 srcindex_free(struct source_index *);
+struct trunk *srcindex_lookup(const struct source_index *,
+	    const struct sockaddr *, enum transport, bool any_transport);
 /* The trunk with this digest username, or NULL. */
 struct trunk *identify_by_account(const struct ctl_conf *, const char *user);
 /* The transport a request arrived on (the socket's, never Via's word). */
@@ -409,6 +425,10 @@ void	 sdp_origin_clear(struct sdp_origin *o);
 char	*sdp_rewrite(const char *body, size_t len,
 	    const struct media_desc *media, struct sdp_origin *o, char *err,
 	    size_t errlen);
+/* An answer declining every stream of an offer (m= port 0, hold
+ * addresses, a fresh o=): for an offer we must answer but not take
+ * (fork.c, a late 2xx). malloc'd, or NULL and err. */
+char	*sdp_decline(const char *body, size_t len, char *err, size_t errlen);
 
 /* ---- relay.c: the relayd clients; the only file that builds or reads
  * relay messages ---- */
@@ -623,6 +643,9 @@ struct call {
 	int			 att_entry;	/* 1 + index of B's attempt in
 						 * attempts; 0: the last one */
 	struct forkset		*fork;		/* fork.c: NULL never forked */
+	char			*fork_offer;	/* webcall.c: the phones' plain
+						 * offer while a browser rings
+						 * along (NULL: k->b_offer) */
 	/* listen.c: with sip.listen6, our Contact on each leg (the far
 	 * side's family), "" nua's own */
 	char			 a_contact[96], b_contact[96];
@@ -675,8 +698,9 @@ void	 gateway_connected(struct call *, int status);
 /* ---- lateoffer.c: an INVITE without SDP (delayed offer) ---- */
 /* The call is routed: pick its relay and call the gateway without SDP. */
 void	 lateoffer_start(struct call *);
-/* B's handle was made: B's reliable 18x are PRACKed by lateoffer.c. */
-void	 lateoffer_b_leg(struct call *);
+/* B's (or a fork's) handle was made: its reliable 18x are PRACKed by
+ * lateoffer.c. */
+void	 lateoffer_b_leg(struct leg *);
 /* B's 18x: true if handled here (a reliable one with the offer). */
 bool	 lateoffer_b_early(struct call *, int status, const sip_t *);
 /* B's 2xx: with the offer (through the relay to the caller's 2xx), or
@@ -688,6 +712,11 @@ bool	 lateoffer_ack(struct call *, const sip_t *);
 /* The caller's PRACK (the stack answered it): the answer to an offer
  * in a reliable 18x goes to B in B's PRACK. */
 void	 lateoffer_prack(struct call *, const sip_t *);
+/* fork.c, a late offer forked: a fork's reliable 18x is PRACKed at once
+ * without SDP (its offer is not passed on); a fork's 2xx that lost is
+ * ACKed with an answer declining its offer's streams. */
+void	 lateoffer_fork_early(struct leg *, const sip_t *);
+void	 lateoffer_ack_declined(struct call *, struct leg *, const sip_t *);
 
 /* ---- fork.c: parallel forking to an account's contacts (issue 15) ---- */
 enum { FORK_DEFAULT, FORK_PARALLEL, FORK_SEQUENTIAL };
@@ -698,11 +727,24 @@ struct forkset;
 int	 fork_parse(struct proto_cfg *, json_t *o, const char *path,
 	    int *mode);
 /* gateway_start(): the candidates from k->attempt on are two or more
- * SIP contacts of an account whose forking is parallel (and the call
- * has an offer: a late offer rings them one after another). */
+ * SIP contacts of an account whose forking is parallel (the call has
+ * an offer, or is a late offer: each contact gets an INVITE without SDP
+ * and the first 2xx's offer is the one the caller gets). */
 bool	 fork_wanted(const struct call *);
-/* Ring them all: one leg each; attempt.c's clock runs for the set. */
+/* Ring them all: one leg each; attempt.c's clock runs for the set. With
+ * a browser ringing in k->b (webcall.c), the contacts after it ring
+ * along with it (their offer k->fork_offer) on the browser's clock. */
 void	 fork_start(struct call *);
+/* webcall_ring(): the browser at k->attempt is followed by SIP contacts
+ * of a parallel-forking account (and the call has an offer): they ring
+ * along with it. */
+bool	 fork_with_web(const struct call *);
+/* webcall.c, a browser ringing along with the contacts: it answered
+ * (the contacts are cancelled, completed elsewhere), or it failed with
+ * code (true: the set goes on without it, or the call ends with the
+ * set's best answer; false: no set rings, b_response() as before). */
+void	 fork_web_answered(struct call *);
+bool	 fork_web_failed(struct call *, int code);
 /* b2bua.c, for a leg of side LEG_FORK: true if handled; false when the
  * fork won with this 2xx: *l is now &k->b, to be handled as B's 2xx. */
 bool	 fork_event(struct ctl *, nua_event_t, int status, struct leg **l,
@@ -1013,6 +1055,8 @@ int	 listen_check(struct proto_cfg *, const char *key, const char *value);
 int	 listen6_check(struct proto_cfg *, struct ctl_conf *);
 /* "sip:[listen6]:port" for the stack; -ENOENT without sip.listen6. */
 int	 listen_url6(const struct ctl_conf *, char *out, size_t len);
+/* "sips:[tls_listen6]:port" (advertise6 as for advertise), or "". */
+void	 listen_sips6(const struct ctl_conf *, char *out, size_t len);
 /* AF_INET6, AF_INET or AF_UNSPEC (a name): the host of a URI or host. */
 int	 listen_family(const char *uri);
 /* With two listeners (sip.listen6): our Contact ("<sip:host:port>") and
@@ -1022,10 +1066,15 @@ int	 listen_contact(const struct ctl_conf *, int family, enum transport,
 	    char *out, size_t len);
 int	 listen_host(const struct ctl_conf *, int family, char *out,
 	    size_t len);
-/* With sip.listen6, a URI to an IPv6 host as an outbound proxy the stack
- * sends through the IPv6 listener; -ENOENT: not needed (send as is). */
-int	 listen_route6(const struct ctl_conf *, const char *uri, char *out,
-	    size_t len);
+
+/* ---- stack6.c: one nua per address family (issue 15) ---- */
+/* The stack that sends to a peer of that family (a name: IPv4's). */
+nua_t	*stack_for(struct ctl *, int family);
+nua_t	*stack_for_uri(struct ctl *, const char *uri);
+int	 stack6_check(struct proto_cfg *, struct ctl_conf *);
+/* nua_shutdown() of every stack; stack_down(): one finished, the last? */
+void	 stack_shutdown(struct ctl *);
+bool	 stack_down(struct ctl *);
 
 /* ---- tls.c: TLS peer verification (issue 15) ---- */
 /* The sip keys tls_verify, tls_verify_depth, tls_client_cert,
@@ -1046,6 +1095,19 @@ void	 tls_attempt_note(struct call *, json_t *attempt, int code);
 /* ---- control.c ---- */
 int	 control_open(struct ctl *);
 void	 control_close(struct ctl *);
+/* The socket's connections and what its limits refused (status). */
+json_t	*control_json(struct ctl *);
+
+/* ---- shutdown.c: SIGTERM to exit, bounded ---- */
+/* Registrations in place are removed (un-REGISTER, a short deadline),
+ * REGISTERs in flight dropped, then nua_shutdown() with a deadline of
+ * its own. */
+void	 shutdown_start(struct ctl *);
+/* register.c: an un-REGISTER was answered. */
+void	 shutdown_continue(struct ctl *);
+/* register.c: start (force: drop) the un-REGISTERs; how many are in
+ * flight. */
+int	 register_shutdown(struct ctl *, bool force);
 
 /* ---- main.c ---- */
 int	 ctl_reload(struct ctl *, char *err, size_t errlen);
@@ -1070,7 +1132,10 @@ struct ctl_stats {
 struct ctl {
 	su_home_t		 home[1];
 	su_root_t		*root;
-	nua_t			*nua;
+	nua_t			*nua;		/* IPv4 listeners (and a name's) */
+	nua_t			*nua6;		/* stack6.c: the IPv6 listeners */
+	nua_t			*ev_nua;	/* the stack whose event is handled */
+	int			 nstacks;	/* stack6.c: not yet shut down */
 	struct ctl_conf		*conf;
 	const char		*conf_path;
 	enum log_level		 log_level;
@@ -1088,6 +1153,8 @@ struct ctl {
 	su_timer_t		*drop_timer;
 	double			 started;
 	bool			 quitting;
+	bool			 stack_down;	/* shutdown.c: nua_shutdown() sent */
+	su_timer_t		*shutdown_timer;	/* shutdown.c */
 	char			 contact[160];
 	struct gw_health	*health;	/* health.c, by gateway name */
 	struct reg_state	*regs;		/* register.c, by trunk name */
@@ -1349,6 +1416,9 @@ int	 webcall_b_offer(struct call *, const struct media_desc *relay_media,
 void	 webcall_ring(struct call *);
 /* ring_timeout expired while the browser rang (gateway.c's timer). */
 void	 webcall_ring_timeout(struct call *);
+/* fork.c: a contact's 2xx won over the browser ringing along: the
+ * browser gets "ended" (completed elsewhere) and leaves k->b now. */
+void	 webcall_fork_lost(struct call *);
 int	 webcall_switch(struct call *);
 struct webleg *webcall_find(struct webconn *, const char *id);
 void	 webcall_conn_gone(struct webconn *);

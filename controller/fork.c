@@ -2,10 +2,23 @@
  * fork.c: parallel forking (issue 15). A call to a local account rings
  * every registered SIP contact of the account at once (the default; an
  * account or the top level may say "forking": "sequential", and then
- * gateway.c tries them one after another as before). A logged-in
- * browser of the account (webcall.c) still rings first and alone: the
- * relay's B leg has one transport, WebRTC or plain RTP, so a browser and
- * phones cannot share it while ringing; the phones fork after it.
+ * gateway.c tries them one after another as before). A late offer (an
+ * INVITE without SDP, lateoffer.c) forks too: each contact gets an
+ * INVITE without SDP and offers in its 2xx; the winner's offer goes
+ * through lateoffer.c like one gateway's, a loser's 2xx is ACKed with
+ * an answer declining its streams, and no fork's 18x SDP is passed on
+ * (there is no relay session before the winner's offer). A logged-in
+ * browser of the account (webcall.c) rings along with the contacts: it
+ * stays in k->b (webcall_ring() starts the set after it, on its clock),
+ * the relay's B leg is WebRTC while they ring (the browser's offer) and
+ * the contacts' offer names the same B port as plain RTP
+ * (k->fork_offer); a contact's answer turns the leg plain (relayd keeps
+ * the ports), so no contact's early media is passed on while the
+ * browser rings (it would void the browser's ICE credentials). The
+ * browser answering cancels the contacts (fork_web_answered()); a
+ * contact winning ends the browser (webcall_fork_lost()); the browser
+ * declining or going away leaves the contacts ringing
+ * (fork_web_failed()). A late offer still skips the browser.
  *
  * Each contact gets its own leg (side LEG_FORK, its own nua handle and
  * CDR attempt entry); the set shares the call's B offer and attempt.c's
@@ -100,19 +113,42 @@ is_contact(const struct call *k, int i)
 	    strncmp(k->cand[i].gw->name, "account:", 8) == 0;
 }
 
+static int
+fork_mode(const struct call *k)
+{
+	const struct account *a = k->callee;
+
+	return a != NULL && a->forking != FORK_DEFAULT ? a->forking :
+	    k->conf->forking;
+}
+
+/* How many SIP contacts follow from candidate i on. */
+static int
+contacts_from(const struct call *k, int i)
+{
+	int n = 0;
+
+	while (i + n < k->ncand && is_contact(k, i + n))
+		n++;
+	return n;
+}
+
 bool
 fork_wanted(const struct call *k)
 {
-	const struct account *a = k->callee;
-	int mode = a != NULL && a->forking != FORK_DEFAULT ? a->forking :
-	    k->conf->forking;
-	int i = k->attempt;
-
-	if (mode == FORK_SEQUENTIAL || k->late_offer || k->b_offer == NULL)
+	if (fork_mode(k) == FORK_SEQUENTIAL ||
+	    (k->b_offer == NULL && !k->late_offer))
 		return false;
-	while (i < k->ncand && is_contact(k, i))
-		i++;
-	return i - k->attempt >= 2;
+	return contacts_from(k, k->attempt) >= 2;
+}
+
+bool
+fork_with_web(const struct call *k)
+{
+	return fork_mode(k) != FORK_SEQUENTIAL && !k->late_offer &&
+	    k->b_offer != NULL && k->attempt < k->ncand &&
+	    candidate_is_web(&k->cand[k->attempt]) &&
+	    contacts_from(k, k->attempt + 1) >= 1;
 }
 
 static struct fork *
@@ -263,6 +299,7 @@ fork_start(struct call *k)
 {
 	struct forkset *fs = k->fork;
 	struct fork *f;
+	bool web = k->b.web != NULL;	/* a browser rings along */
 	int rc;
 
 	if (fs == NULL && (fs = calloc(1, sizeof(*fs))) != NULL &&
@@ -280,13 +317,16 @@ fork_start(struct call *k)
 	fs->gen++;
 	fs->n = fs->best = 0;
 	fs->early = fs->winner = NULL;
-	k->b = (struct leg){ k, NULL, 1, k->b.sdp, false, NULL };
-	free(k->b_early);
-	k->b_early = NULL;
-	k->b_acked = k->auth_tried = false;
-	k->att_entry = 0;
-	k->state = CS_CALLING;
-	for (int i = k->attempt; i < k->ncand && is_contact(k, i); i++) {
+	if (!web) {
+		k->b = (struct leg){ k, NULL, 1, k->b.sdp, false, NULL };
+		free(k->b_early);
+		k->b_early = NULL;
+		k->b_acked = k->auth_tried = false;
+		k->att_entry = 0;
+		k->state = CS_CALLING;
+	}
+	for (int i = k->attempt + (web ? 1 : 0); i < k->ncand &&
+	    is_contact(k, i); i++) {
 		if ((f = calloc(1, sizeof(*f))) == NULL)
 			break;
 		f->leg = (struct leg){ k, NULL, LEG_FORK, { 0, 0, 0, NULL },
@@ -307,6 +347,11 @@ fork_start(struct call *k)
 			continue;
 		}
 		fs->n++;
+	}
+	if (web) {	/* the browser's clock (webcall_ring()) runs on */
+		clog_msg(k->ctl, LL_INFO, "call %s: %d contacts ring along with "
+		    "the browser", k->call_id, fs->n);
+		return;
 	}
 	if (fs->n == 0) {
 		call_fail(k, 500, "cannot ring the contacts");
@@ -330,7 +375,11 @@ fork_early(struct call *k, struct fork *f, int status, const sip_t *sip)
 
 	attempt_progress(k, status);	/* the first 18x: ring time */
 	k->state = CS_EARLY;
-	if (sip->sip_payload != NULL && sip->sip_payload->pl_len > 0)
+	if (k->late_offer)	/* no session yet: its SDP waits for a 2xx */
+		lateoffer_fork_early(&f->leg, sip);
+	else if (k->b.web != NULL)
+		;	/* plain early media would void the browser's WebRTC leg */
+	else if (sip->sip_payload != NULL && sip->sip_payload->pl_len > 0)
 		multipart_sdp(sip, &body, &len);
 	if (len > 0 && (copy = strndup(body, len)) != NULL) {
 		free(f->early);
@@ -363,6 +412,8 @@ fork_win(struct call *k, struct fork *f)
 	clog_msg(k->ctl, LL_INFO, "call %s: contact %d answered; %d other "
 	    "contacts cancelled", k->call_id, f->cand + 1,
 	    cancel_forks(k, f, REASON_ELSEWHERE));
+	if (k->b.web != NULL)	/* its answer makes the relay's B leg plain */
+		webcall_fork_lost(k);
 	k->attempt = f->cand;
 	k->att_entry = (int)f->entry + 1;
 	k->b.nh = f->leg.nh;
@@ -376,13 +427,16 @@ fork_win(struct call *k, struct fork *f)
 
 /* A 2xx that lost (another fork won, or we cancelled it): ACK, BYE. */
 static void
-fork_late(struct call *k, struct fork *f, int status)
+fork_late(struct call *k, struct fork *f, int status, const sip_t *sip)
 {
 	clog_msg(k->ctl, LL_INFO, "call %s: contact %d answered %d too late: "
 	    "ACK and BYE", k->call_id, f->cand + 1, status);
 	f->code = status;
 	call_attempt_code_at(k, f->entry, status);
-	nua_ack(f->leg.nh, TAG_END());
+	if (k->late_offer)	/* its 2xx offered: the ACK answers */
+		lateoffer_ack_declined(k, &f->leg, sip);
+	else
+		nua_ack(f->leg.nh, TAG_END());
 	nua_bye(f->leg.nh, SIPTAG_REASON_STR(REASON_ELSEWHERE), TAG_END());
 	f->leg.answered = true;
 	f->lost = false;	/* its BYE gets the guard's full time */
@@ -423,8 +477,36 @@ fork_final(struct call *k, struct fork *f, int status)
 		return;
 	}
 	fs->best = best_code(fs->best, status);
+	if (!set_live(fs) && k->b.web == NULL)	/* else the browser rings on */
+		set_failed(k);
+}
+
+void
+fork_web_answered(struct call *k)
+{
+	if (k->fork != NULL)
+		clog_msg(k->ctl, LL_INFO, "call %s: the browser answered; %d "
+		    "contacts cancelled", k->call_id,
+		    cancel_forks(k, NULL, REASON_ELSEWHERE));
+}
+
+bool
+fork_web_failed(struct call *k, int code)
+{
+	struct forkset *fs = k->fork;
+
+	if (fs == NULL || fs->winner != NULL || k->b.web == NULL)
+		return false;
+	clog_msg(k->ctl, LL_INFO, "call %s: the browser: %d; the contacts "
+	    "ring on", k->call_id, code);
+	call_attempt_code(k, code);	/* the browser's entry (att_entry) */
+	call_drop_leg(&k->b);
+	k->att_entry = 0;
+	k->b_acked = false;	/* a contact's 2xx waits for the caller's ACK */
+	fs->best = best_code(fs->best, code);
 	if (!set_live(fs))
 		set_failed(k);
+	return true;
 }
 
 bool
@@ -450,7 +532,7 @@ fork_event(struct ctl *c, nua_event_t event, int status, struct leg **lp,
 			return true;
 		}
 		if (!up || sip == NULL) {
-			fork_late(k, f, status);
+			fork_late(k, f, status, sip);
 			return true;
 		}
 		fork_win(k, f);
@@ -469,11 +551,11 @@ fork_event(struct ctl *c, nua_event_t event, int status, struct leg **lp,
 		return true;
 	case nua_i_bye:
 		if (status < 200)
-			nua_respond(f->leg.nh, SIP_200_OK, NUTAG_WITH_THIS(c->nua),
+			nua_respond(f->leg.nh, SIP_200_OK, NUTAG_WITH_THIS(c->ev_nua),
 			    TAG_END());
 		return true;
 	case nua_i_options:
-		nua_respond(f->leg.nh, SIP_200_OK, NUTAG_WITH_THIS(c->nua),
+		nua_respond(f->leg.nh, SIP_200_OK, NUTAG_WITH_THIS(c->ev_nua),
 		    TAG_END());
 		return true;
 	case nua_i_invite:
@@ -487,7 +569,7 @@ fork_event(struct ctl *c, nua_event_t event, int status, struct leg **lp,
 	case nua_i_register:
 		/* Nothing in a fork's early dialog is passed on. */
 		nua_respond(f->leg.nh, SIP_488_NOT_ACCEPTABLE,
-		    NUTAG_WITH_THIS(c->nua), TAG_END());
+		    NUTAG_WITH_THIS(c->ev_nua), TAG_END());
 		return true;
 	default:
 		return true;

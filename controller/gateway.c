@@ -163,7 +163,9 @@ gateway_invite(struct call *k, struct leg *l, int i, size_t *entry)
 	char ruri[420], to[320], from[320], port[8] = "", tp[20] = "";
 	char cid[320] = "", hostbuf[160], route[220] = "", mf[12], ctype[96];
 	const char *host, *user, *st;
-	char route6[sizeof(ruri) + 64];
+	/* webcall.c: contacts ringing along with a browser */
+	const char *offer = l->side == LEG_FORK && k->fork_offer != NULL ?
+	    k->fork_offer : k->b_offer;
 	int fam;
 	json_t *att;
 
@@ -204,35 +206,30 @@ gateway_invite(struct call *k, struct leg *l, int i, size_t *entry)
 	if (gw->proxy[0] != '\0')
 		snprintf(route, sizeof(route), "<%s%s>", gw->proxy,
 		    strstr(gw->proxy, ";lr") ? "" : ";lr");
-	l->nh = nua_handle(c->nua, l, NUTAG_URL(ruri),
+	l->nh = nua_handle(stack_for(c, fam), l, NUTAG_URL(ruri),
 	    SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from), TAG_END());
 	if (l->nh != NULL && gw->flow[0])	/* location.c: a NAT'd phone */
 		nua_set_hparams(l->nh, NUTAG_PROXY(gw->flow), TAG_END());
-	/* listen.c: an IPv6 gateway or phone, with two listeners */
-	if (l->nh != NULL && gw->proxy[0] == '\0' && listen_route6(k->conf,
-	    gw->flow[0] ? gw->flow : ruri, route6, sizeof(route6)) == 0)
-		nua_set_hparams(l->nh, NUTAG_PROXY(route6), TAG_END());
 	if (l->nh == NULL)
 		return -ENOMEM;
 	if (k->late_offer)
-		lateoffer_b_leg(k);	/* its PRACKs are ours */
+		lateoffer_b_leg(l);	/* its PRACKs are ours */
 	clog_msg(c, LL_INFO, "call %s: attempt %d: %s -> %s", k->call_id,
 	    i + 1, gw->name, ruri);
 	snprintf(mf, sizeof(mf), "%u", k->max_forwards);
 	st = session_timer_offer(k);
 	/* multipart.c: a SIP-I caller's other parts, if gw takes them */
 	free(k->b_body);
-	k->b_body = k->b_offer != NULL ? multipart_body(k, gw, k->b_offer,
+	k->b_body = offer != NULL ? multipart_body(k, gw, offer,
 	    ctype, sizeof(ctype)) : NULL;
 	/* No SDP for a late offer (lateoffer.c): the gateway offers. */
 	nua_invite(l->nh,
-	    TAG_IF(k->b_offer, SIPTAG_CONTENT_TYPE_STR(k->b_body ? ctype :
+	    TAG_IF(offer, SIPTAG_CONTENT_TYPE_STR(k->b_body ? ctype :
 	    "application/sdp")),
 	    TAG_IF(k->b_body, SIPTAG_MIME_VERSION_STR("1.0")),
 	    TAG_IF(st, SIPTAG_HEADER_STR(st)),
 	    SIPTAG_MAX_FORWARDS_STR(mf),
-	    TAG_IF(k->b_offer, SIPTAG_PAYLOAD_STR(k->b_body ? k->b_body :
-	    k->b_offer)),
+	    TAG_IF(offer, SIPTAG_PAYLOAD_STR(k->b_body ? k->b_body : offer)),
 	    TAG_IF(route[0], SIPTAG_ROUTE_STR(route)),
 	    TAG_IF(k->b_contact[0], SIPTAG_CONTACT_STR(k->b_contact)),
 	    TAG_IF(cid[0], SIPTAG_HEADER_STR(cid)),

@@ -176,7 +176,7 @@ static void
 send_probe(struct ctl *c, struct gw_health *h, const struct gateway *g)
 {
 	char uri[320], port[8] = "", tp[20] = "", from[220], route[220] = "";
-	char host[160], r6[400];
+	char host[160];
 
 	if (g->port != 0)
 		snprintf(port, sizeof(port), ":%u", g->port);
@@ -195,15 +195,13 @@ send_probe(struct ctl *c, struct gw_health *h, const struct gateway *g)
 		    strstr(g->proxy, ";lr") ? "" : ";lr");
 	h->sent = mono_now();
 	h->probes++;
-	h->nh = nua_handle(c->nua, NULL, NUTAG_URL(uri), SIPTAG_TO_STR(uri),
+	h->nh = nua_handle(stack_for_uri(c, g->proxy[0] ? g->proxy : uri),
+	    NULL, NUTAG_URL(uri), SIPTAG_TO_STR(uri),
 	    SIPTAG_FROM_STR(from), TAG_END());
 	if (h->nh == NULL) {
 		result(c, h, g->probe, 500);
 		return;
 	}
-	if (g->proxy[0] == '\0' && listen_route6(c->conf, uri, r6,
-	    sizeof(r6)) == 0)
-		nua_set_hparams(h->nh, NUTAG_PROXY(r6), TAG_END());
 	nua_options(h->nh, TAG_IF(route[0], SIPTAG_ROUTE_STR(route)),
 	    SIPTAG_MAX_FORWARDS_STR("70"), TAG_END());
 	su_timer_set_interval(h->timer, on_timer, h,

@@ -140,6 +140,8 @@ identify_by_source(const struct ctl_conf *conf, const struct sockaddr *sa,
 	struct trunk *best = NULL;
 	int best_plen = -1;
 
+	if (conf->srcidx != NULL)
+		return srcindex_lookup(conf->srcidx, sa, tp, false);
 	/* The most specific source wins, whatever the trunk order. */
 	for (int i = 0; i < conf->ntrunks; i++)
 		for (int j = 0; j < conf->trunks[i].nsources; j++) {

@@ -47,21 +47,6 @@ fmt_sa(const struct sockaddr *sa, char *buf, size_t len)
 	    ip, port);
 }
 
-/* listen.c: our requests to an IPv6 caller (BYE, re-INVITE) go out of
- * the IPv6 listener, with two listeners. */
-static void
-caller_route6(struct call *k, const sip_t *sip)
-{
-	char uri[256], route[320];
-
-	if (sip->sip_contact == NULL || sip->sip_contact->m_url->url_host ==
-	    NULL || url_e(uri, sizeof(uri), sip->sip_contact->m_url) < 0)
-		return;
-	uri[sizeof(uri) - 1] = '\0';
-	if (listen_route6(k->conf, uri, route, sizeof(route)) == 0)
-		nua_set_hparams(k->a.nh, NUTAG_PROXY(route), TAG_END());
-}
-
 /* The username the caller authenticates as (credentials), else From's. */
 static const char *
 account_name(su_home_t *home, const sip_t *sip)
@@ -253,7 +238,6 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 		return;
 	}
 	k->trunk = t;
-	caller_route6(k, sip);
 	session_timer_caller(k, sip);
 	/* identity.c: PAI trust is by address, never by a digest login. */
 	k->from_source = identify_by_source(conf, ai->ai_addr,

@@ -20,6 +20,12 @@
  * and its SDP is not passed on: a caller cannot answer an offer in an
  * unreliable provisional, and the same offer comes again in the 2xx (RFC
  * 6337 section 3.1.1).
+ *
+ * The contacts of a local account ring in parallel (fork.c) with the
+ * same INVITE without SDP; each fork's reliable 18x is PRACKed at once
+ * (its offer is not passed on: the caller can only answer one offer,
+ * and the fork that made it may lose), the first 2xx goes on here as
+ * B's, and a losing 2xx is ACKed with an answer declining its streams.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,16 +191,17 @@ lateoffer_b_answer(struct call *k, int status, const sip_t *sip)
 }
 
 void
-lateoffer_b_leg(struct call *k)
+lateoffer_b_leg(struct leg *l)
 {
 	/* The handle's own list replaces the stack's: keep those too. */
-	nua_set_hparams(k->b.nh, NUTAG_APPL_METHOD("UPDATE, REGISTER, "
+	nua_set_hparams(l->nh, NUTAG_APPL_METHOD("UPDATE, REGISTER, "
 	    "OPTIONS, BYE, PRACK"), TAG_END());
 }
 
-/* B's PRACK for its reliable 18x (RFC 3262 7.2: RAck), with sdp or not. */
+/* The PRACK on nh for its reliable 18x (RFC 3262 7.2: RAck), with sdp
+ * or not. */
 static void
-b_prack(struct call *k, uint32_t rseq, uint32_t cseq, const char *sdp)
+prack(nua_handle_t *nh, uint32_t rseq, uint32_t cseq, const char *sdp)
 {
 	sip_rack_t rack[1];
 
@@ -203,7 +210,7 @@ b_prack(struct call *k, uint32_t rseq, uint32_t cseq, const char *sdp)
 	rack->ra_cseq = cseq;
 	rack->ra_method = sip_method_invite;
 	rack->ra_method_name = "INVITE";
-	nua_prack(k->b.nh, SIPTAG_RACK(rack),
+	nua_prack(nh, SIPTAG_RACK(rack),
 	    TAG_IF(sdp, SIPTAG_CONTENT_TYPE_STR("application/sdp")),
 	    TAG_IF(sdp, SIPTAG_PAYLOAD_STR(sdp)), TAG_END());
 }
@@ -225,8 +232,49 @@ lateoffer_b_early(struct call *k, int status, const sip_t *sip)
 	}
 	/* Without an offer for the caller (none in it, one already, or a
 	 * caller without 100rel): acknowledged now. */
-	b_prack(k, sip->sip_rseq->rs_response, sip->sip_cseq->cs_seq, NULL);
+	prack(k->b.nh, sip->sip_rseq->rs_response, sip->sip_cseq->cs_seq,
+	    NULL);
 	return false;
+}
+
+/*
+ * A fork's reliable 18x (fork.c): PRACKed at once without SDP. Several
+ * contacts ring at once and only the one that answers first is the
+ * caller's peer, so no fork's early offer goes to the caller (it could
+ * not take back an answer given to a fork that then loses); the winner
+ * offers again in its 2xx (RFC 6337 section 3.1.1), as above.
+ */
+void
+lateoffer_fork_early(struct leg *l, const sip_t *sip)
+{
+	if (sip == NULL || sip->sip_rseq == NULL || sip->sip_cseq == NULL ||
+	    !sip_has_feature(sip->sip_require, "100rel"))
+		return;
+	prack(l->nh, sip->sip_rseq->rs_response, sip->sip_cseq->cs_seq, NULL);
+}
+
+/*
+ * A fork's 2xx that lost (fork.c hangs it up next): its ACK. A 2xx to
+ * our INVITE without SDP carries the contact's offer, and the ACK must
+ * then carry an answer (RFC 3261 13.2.2.4): every stream declined (port
+ * 0, no address), so the contact sends no media before our BYE.
+ */
+void
+lateoffer_ack_declined(struct call *k, struct leg *l, const sip_t *sip)
+{
+	char err[160], *sdp = NULL;
+	const char *body;
+	size_t len = 0;
+
+	if (has_sdp(sip))
+		multipart_sdp(sip, &body, &len);
+	if (len > 0 && (sdp = sdp_decline(body, len, err, sizeof(err))) ==
+	    NULL)
+		clog_msg(k->ctl, LL_NOTICE, "call %s: a late 2xx's offer: %s: "
+		    "ACK without an answer", k->call_id, err);
+	nua_ack(l->nh, TAG_IF(sdp, SIPTAG_CONTENT_TYPE_STR("application/sdp")),
+	    TAG_IF(sdp, SIPTAG_PAYLOAD_STR(sdp)), TAG_END());
+	free(sdp);
 }
 
 void
@@ -277,7 +325,7 @@ on_late_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 		late_fail(k, err);
 	} else if (k->late_early) {
 		k->late_state = LO_DONE;
-		b_prack(k, k->late_rseq, k->late_cseq, sdp);
+		prack(k->b.nh, k->late_rseq, k->late_cseq, sdp);
 	} else {
 		k->late_state = LO_DONE;
 		k->b_acked = true;

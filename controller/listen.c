@@ -103,14 +103,14 @@ listen_check(struct proto_cfg *cf, const char *key, const char *v)
 }
 
 /*
- * sip.listen6 (issue 15, IPv6 end to end): an IPv6 address the stack
- * binds too, on sip.listen's port, next to an IPv4 sip.listen. Sofia's
- * nua knows one Contact per transport and picks it by the request's From
- * or To, never by the far side's family, so with two listeners every
- * leg names the listener of its far side's family itself
- * (listen_contact()): an IPv6 side sees only IPv6 addresses of ours,
- * an IPv4 side only IPv4 ones.
+ * sip.listen6 (issue 15, IPv6 end to end): an IPv6 address the IPv6
+ * stack (stack6.c) binds, on sip.listen's port, next to an IPv4
+ * sip.listen. Every leg names the listener of its far side's family
+ * (listen_contact(), listen_host(): Contact, our From host): an IPv6
+ * side sees only IPv6 addresses of ours, an IPv4 side only IPv4 ones.
  */
+static int advertise6_check(struct proto_cfg *, struct ctl_conf *);
+
 int
 listen6_check(struct proto_cfg *cf, struct ctl_conf *conf)
 {
@@ -120,7 +120,7 @@ listen6_check(struct proto_cfg *cf, struct ctl_conf *conf)
 	size_t n;
 
 	if (conf->listen6[0] == '\0')
-		return 0;
+		return advertise6_check(cf, conf);	/* refused alone */
 	/* Brackets are optional: "[2001:db8::1]" or "2001:db8::1". */
 	snprintf(v, sizeof(v), "%s", conf->listen6);
 	n = strlen(v);
@@ -139,13 +139,49 @@ listen6_check(struct proto_cfg *cf, struct ctl_conf *conf)
 		return proto_cfg_fail(cf, "sip.listen6", "needs an IPv4 "
 		    "address in sip.listen ('%s'; an IPv6-only listener is "
 		    "sip.listen \"[ADDR]:PORT\" alone)", conf->listen);
-	if (conf->tls_listen[0] != '\0')
-		return proto_cfg_fail(cf, "sip.listen6", "does not go with "
-		    "sip.tls_listen yet (TLS listens on one address)");
-	if (conf->advertise[0] != '\0')
-		return proto_cfg_fail(cf, "sip.listen6", "does not go with "
-		    "sip.advertise (an advertised address is one family's)");
 	snprintf(conf->listen6, sizeof(conf->listen6), "%s", v);	/* bare */
+	return advertise6_check(cf, conf);
+}
+
+/*
+ * sip.advertise6: the IPv6 listeners' public address (1:1 NAT, or a
+ * NAT66/NPTv6 prefix translation), "[2001:db8::10]", "[...]:PORT" or a
+ * bare address; stored bracketed. The IPv6 stack binds
+ * "sip:[PUBLIC]:PORT;maddr=LOCAL" as the IPv4 one does with advertise.
+ */
+static int
+advertise6_check(struct proto_cfg *cf, struct ctl_conf *conf)
+{
+	struct in6_addr a6;
+	char h[160], p[8], v[64];
+	long port;
+	int n;
+
+	if (conf->advertise6[0] == '\0')
+		return 0;
+	if (conf->listen6[0] == '\0')
+		return proto_cfg_fail(cf, "sip.advertise6", "needs sip.listen6 "
+		    "(the IPv6 listener it stands for)");
+	p[0] = '\0';
+	if (conf->advertise6[0] != '[')
+		snprintf(h, sizeof(h), "[%s]", conf->advertise6);
+	else if (split(conf->advertise6, h, sizeof(h), p, sizeof(p)) < 0)
+		h[0] = '\0';
+	snprintf(v, sizeof(v), "%.*s", h[0] ? (int)strlen(h) - 2 : 0, h + 1);
+	if (h[0] == '\0' || inet_pton(AF_INET6, v, &a6) != 1 ||
+	    IN6_IS_ADDR_V4MAPPED(&a6) || IN6_IS_ADDR_UNSPECIFIED(&a6))
+		return proto_cfg_fail(cf, "sip.advertise6", "'%s' is not an "
+		    "IPv6 address (\"2001:db8::10\" or \"[2001:db8::10]:5060\")",
+		    conf->advertise6);
+	port = p[0] ? strtol(p, NULL, 10) : 1;
+	if (p[0] && (strspn(p, "0123456789") != strlen(p) || port < 1 ||
+	    port > 65535))
+		return proto_cfg_fail(cf, "sip.advertise6", "'%s': port must be "
+		    "1..65535", conf->advertise6);
+	n = snprintf(h, sizeof(h), "[%s]%s%s", v, p[0] ? ":" : "", p);
+	if (n < 0 || (size_t)n >= sizeof(conf->advertise6))
+		return proto_cfg_fail(cf, "sip.advertise6", "too long");
+	memcpy(conf->advertise6, h, (size_t)n + 1);
 	return 0;
 }
 
@@ -154,12 +190,31 @@ listen_url6(const struct ctl_conf *conf, char *out, size_t len)
 {
 	char h[128], p[8];
 
+	char lv6[160];
+
 	if (conf->listen6[0] == '\0')
 		return -ENOENT;
 	if (split(conf->listen, h, sizeof(h), p, sizeof(p)) < 0)
 		return -EINVAL;
-	snprintf(out, len, "sip:[%s]%s%s", conf->listen6, p[0] ? ":" : "", p);
+	/* sip.advertise6: "sip:[PUBLIC]:PORT;maddr=LOCAL", as for IPv4 */
+	snprintf(lv6, sizeof(lv6), "[%s]%s%s", conf->listen6, p[0] ? ":" : "",
+	    p);
+	one("sip", lv6, conf->advertise6, out, len);
 	return 0;
+}
+
+/* The IPv6 TLS listener (stack6.c): tls_listen's port, advertise6. */
+void
+listen_sips6(const struct ctl_conf *conf, char *out, size_t len)
+{
+	char lv6[160];
+
+	out[0] = '\0';
+	if (conf->tls_listen6[0] == '\0')
+		return;
+	snprintf(lv6, sizeof(lv6), "[%s]:%u", conf->tls_listen6,
+	    stacksock_port(conf->tls_listen, 5061));
+	one("sips", lv6, conf->advertise6, out, len);
 }
 
 /* The family of a SIP URI's or a host's host part: AF_INET6 for an IPv6
@@ -190,6 +245,34 @@ listen_family(const char *uri)
 	return inet_pton(AF_INET, buf, &a4) == 1 ? AF_INET : AF_UNSPEC;
 }
 
+/* Our host and port as the side of that family sees them: the
+ * advertised address (advertise, advertise6) or the listener's; the
+ * port an advertised one names, else the listen port. */
+static int
+ours(const struct ctl_conf *conf, int family, char *h, size_t hlen,
+    char *p, size_t plen)
+{
+	const char *adv = family == AF_INET6 ? conf->advertise6 :
+	    conf->advertise;
+	char lh[128];
+
+	if (split(conf->listen, lh, sizeof(lh), p, plen) < 0)
+		return -EINVAL;
+	if (adv[0] != '\0') {
+		char ap[8];
+		if (split(adv, h, hlen, ap, sizeof(ap)) < 0)
+			return -EINVAL;
+		if (ap[0] != '\0')
+			snprintf(p, plen, "%s", ap);
+		return 0;
+	}
+	if (family == AF_INET6)
+		snprintf(h, hlen, "[%s]", conf->listen6);
+	else
+		snprintf(h, hlen, "%s", lh);
+	return 0;
+}
+
 int
 listen_contact(const struct ctl_conf *conf, int family, enum transport tp,
     char *out, size_t len)
@@ -201,10 +284,8 @@ listen_contact(const struct ctl_conf *conf, int family, enum transport tp,
 	if (conf->listen6[0] == '\0' || (family != AF_INET &&
 	    family != AF_INET6) || tp == TP_TLS)
 		return -ENOENT;
-	if (split(conf->listen, h, sizeof(h), p, sizeof(p)) < 0)
+	if (ours(conf, family, h, sizeof(h), p, sizeof(p)) < 0)
 		return -EINVAL;
-	if (family == AF_INET6)
-		snprintf(h, sizeof(h), "[%s]", conf->listen6);
 	snprintf(out, len, "<sip:%s%s%s%s>", h, p[0] ? ":" : "", p,
 	    tp == TP_TCP ? ";transport=tcp" : "");
 	return 0;
@@ -218,34 +299,5 @@ listen_host(const struct ctl_conf *conf, int family, char *out, size_t len)
 	if (conf->listen6[0] == '\0' || (family != AF_INET &&
 	    family != AF_INET6))
 		return -ENOENT;
-	if (family == AF_INET6)
-		snprintf(out, len, "[%s]", conf->listen6);
-	else if (split(conf->listen, out, len, p, sizeof(p)) < 0)
-		return -EINVAL;
-	return 0;
-}
-
-/*
- * Requests to an IPv6 peer with two listeners: Sofia's transport picks
- * the listener by the family of the destination host, but takes a
- * bracketed IPv6 reference ("[2001:db8::1]", how a URI writes it) for a
- * name and sends from the first listener, the IPv4 one (EAFNOSUPPORT).
- * An maddr parameter with the bare address is what it reads as IPv6:
- * legs towards an IPv6 peer send through an outbound proxy URI (never
- * written into a message) that carries it.
- */
-int
-listen_route6(const struct ctl_conf *conf, const char *uri, char *out,
-    size_t len)
-{
-	const char *lb, *rb;
-	int n;
-
-	if (conf->listen6[0] == '\0' || listen_family(uri) != AF_INET6 ||
-	    (lb = strchr(uri, '[')) == NULL || (rb = strchr(lb, ']')) == NULL ||
-	    strstr(uri, ";maddr=") != NULL)
-		return -ENOENT;
-	n = snprintf(out, len, "%s;maddr=%.*s", uri, (int)(rb - lb - 1),
-	    lb + 1);
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+	return ours(conf, family, out, len, p, sizeof(p));
 }

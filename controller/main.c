@@ -37,6 +37,7 @@ ctl_reload(struct ctl *c, char *err, size_t errlen)
 	if (strcmp(conf->listen, c->conf->listen) != 0 ||
 	    strcmp(conf->listen6, c->conf->listen6) != 0 ||
 	    strcmp(conf->tls_listen, c->conf->tls_listen) != 0 ||
+	    strcmp(conf->tls_listen6, c->conf->tls_listen6) != 0 ||
 	    strcmp(conf->socket_path, c->conf->socket_path) != 0 ||
 	    (conf->web == NULL) != (c->conf->web == NULL) ||
 	    (conf->web && strcmp(conf->web->listen, c->conf->web->listen)))
@@ -44,6 +45,7 @@ ctl_reload(struct ctl *c, char *err, size_t errlen)
 		    "sip.tls_listen, control.socket and web change only on restart");
 	if (strcmp(conf->advertise, c->conf->advertise) != 0 ||
 	    strcmp(conf->tls_advertise, c->conf->tls_advertise) != 0 ||
+	    strcmp(conf->advertise6, c->conf->advertise6) != 0 ||
 	    strcmp(conf->tls_cert_dir, c->conf->tls_cert_dir) != 0 ||
 	    conf->tls_verify != c->conf->tls_verify ||
 	    conf->tls_verify_depth != c->conf->tls_verify_depth ||
@@ -90,10 +92,9 @@ on_signal(struct ctl *c, su_wait_t *w, void *arg)
 		}
 		if (c->quitting)
 			continue;
-		c->quitting = true;
 		clog_msg(c, LL_INFO, "signal %u: shutting down (%d calls are "
 		    "hung up)", si.ssi_signo, c->ncalls);
-		nua_shutdown(c->nua);
+		shutdown_start(c);	/* shutdown.c */
 	}
 	return 0;
 }
@@ -197,6 +198,8 @@ out:
 	relay_close_all(&c);
 	health_close(&c);
 	register_close(&c);
+	if (c.shutdown_timer != NULL)
+		su_timer_destroy(c.shutdown_timer);
 	protect_close(&c);
 	b2bua_close(&c);
 	refusal_close(&c, true);

@@ -75,7 +75,7 @@ natping_binding(struct ctl *c, struct location *l)
 static void
 ping(struct ctl *c, struct location *l)
 {
-	char uri[200], hp[80], to[300], r6[280];
+	char uri[200], hp[80], to[300];
 	struct natping *p;
 	url_t u[1];
 	char buf[256];
@@ -93,15 +93,13 @@ ping(struct ctl *c, struct location *l)
 	snprintf(to, sizeof(to), "<%s>", l->contact);
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return;
-	p->nh = nua_handle(c->nua, NULL, NUTAG_URL(uri), SIPTAG_TO_STR(to),
+	p->nh = nua_handle(stack_for_uri(c, uri), NULL, NUTAG_URL(uri),
+	    SIPTAG_TO_STR(to),
 	    TAG_END());
 	if (p->nh == NULL) {
 		free(p);
 		return;
 	}
-	/* listen.c: to an IPv6 phone by the IPv6 listener (sip.listen6) */
-	if (listen_route6(c->conf, uri, r6, sizeof(r6)) == 0)
-		nua_set_hparams(p->nh, NUTAG_PROXY(r6), TAG_END());
 	nua_options(p->nh, TAG_END());
 	p->until = mono_now() + NATPING_HOLD_S;
 	p->next = c->natpings;

@@ -279,6 +279,9 @@ protect_apply(struct ctl *c)
 	if (c->nua != NULL && p != NULL)
 		nua_set_params(c->nua, NTATAG_MAXSIZE((usize_t)p->max_message),
 		    TAG_END());
+	if (c->nua6 != NULL && p != NULL)	/* stack6.c */
+		nua_set_params(c->nua6, NTATAG_MAXSIZE((usize_t)p->max_message),
+		    TAG_END());
 	listenfilter_apply(c);	/* drop mode: TCP/TLS from trunks only */
 }
 
@@ -309,6 +312,8 @@ protect_close(struct ctl *c)
 static bool
 from_trunk(const struct ctl_conf *conf, const struct sockaddr *sa)
 {
+	if (conf->srcidx != NULL)
+		return srcindex_lookup(conf->srcidx, sa, TP_ANY, true) != NULL;
 	for (int i = 0; i < conf->ntrunks; i++)
 		for (int k = 0; k < conf->trunks[i].nsources; k++) {
 			const struct source *s = &conf->trunks[i].sources[k];

@@ -48,6 +48,7 @@ struct reg_state {
 	double		 expires_at;	/* mono, in RS_REGISTERED */
 	double		 since;
 	bool		 auth_tried, live;
+	bool		 unregistering;	/* at shutdown */
 	char		 secret[33];	/* our Contact's tlr= parameter */
 	nua_handle_t	*nh;
 	su_timer_t	*timer;		/* reply timeout, then retry */
@@ -124,8 +125,12 @@ register_parse(struct proto_cfg *c, json_t *o, const char *path,
 	if (r->contact_user[0] == '\0')
 		snprintf(r->contact_user, sizeof(r->contact_user), "%s",
 		    r->username);
-	/* A numeric registrar: calls to our contact must come from it. */
-	r->has_src = addr_parse(u->url_host, 0, &r->src) == 0;
+	/* A numeric registrar: calls to our contact must come from it. An
+	 * IPv6 one is bracketed in its URI ("sip:[2001:db8::1]"). */
+	snprintf(q, sizeof(q), "%.*s", u->url_host[0] == '[' ?
+	    (int)strcspn(u->url_host + 1, "]") : (int)strlen(u->url_host),
+	    u->url_host + (u->url_host[0] == '['));
+	r->has_src = addr_parse(q, 0, &r->src) == 0;
 out:
 	su_home_deinit(home);
 	return rc;
@@ -152,7 +157,9 @@ start(struct ctl *c, struct reg_state *r)
 	r->auth_tried = false;
 	r->attempts++;
 	snprintf(params, sizeof(params), "tlr=%s", r->secret);
-	r->nh = nua_handle(c->nua, NULL, SIPTAG_TO_STR(aor),
+	/* stack6.c: an IPv6 registrar by the IPv6 listener */
+	r->nh = nua_handle(stack_for_uri(c, r->rc.registrar), NULL,
+	    SIPTAG_TO_STR(aor),
 	    SIPTAG_FROM_STR(aor), TAG_END());
 	if (r->nh == NULL) {
 		su_timer_set_interval(r->timer, on_timer, r, 1000);
@@ -237,6 +244,11 @@ register_event(struct ctl *c, nua_event_t ev, int status, nua_handle_t *nh,
 			break;
 	if (r == NULL)
 		return false;
+	if (ev == nua_r_unregister && status >= 200 && c->quitting) {
+		drop_handle(r);		/* shutdown.c waits for these */
+		shutdown_continue(c);
+		return true;
+	}
 	if (status < 200 || ev == nua_r_unregister)
 		return true;
 	su_timer_reset(r->timer);
@@ -349,6 +361,31 @@ register_sync(struct ctl *c)
 		r->nh = NULL;
 		reg_free(r);
 	}
+}
+
+int
+register_shutdown(struct ctl *c, bool force)
+{
+	int n = 0;
+
+	for (struct reg_state *r = c->regs; r != NULL; r = r->next) {
+		su_timer_reset(r->timer);
+		if (r->nh == NULL)
+			continue;
+		/* Only a registration in place is removed; a REGISTER in
+		 * flight (or one past its deadline) is dropped, since it
+		 * would hold nua_shutdown() for up to 30 s. */
+		if (force || r->state != RS_REGISTERED) {
+			drop_handle(r);
+			continue;
+		}
+		if (!r->unregistering) {
+			r->unregistering = true;
+			nua_unregister(r->nh, TAG_END());
+		}
+		n++;
+	}
+	return n;
 }
 
 void

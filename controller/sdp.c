@@ -533,3 +533,28 @@ sdp_origin_clear(struct sdp_origin *o)
 	free(o->body);
 	o->body = NULL;
 }
+
+char *
+sdp_decline(const char *body, size_t len, char *err, size_t errlen)
+{
+	su_home_t home[1] = { SU_HOME_INIT(home) };
+	sdp_parser_t *p;
+	sdp_session_t *s = parse(home, body, len, &p, err, errlen);
+	char *out = NULL;
+
+	if (s != NULL) {
+		hide_session(home, s, "0.0.0.0");
+		for (sdp_media_t *m = s->sdp_media; m != NULL; m = m->m_next) {
+			strip_attrs(&m->m_attributes, true);
+			set_conn(home, m->m_connections, "0.0.0.0");
+			m->m_port = 0;
+		}
+		s->sdp_origin->o_id = new_session_id();
+		s->sdp_origin->o_version = 1;
+		out = print(home, s, err, errlen);
+	}
+	if (p != NULL)
+		sdp_parser_free(p);
+	su_home_deinit(home);
+	return out;
+}

@@ -152,7 +152,8 @@ static bool
 conf_host(const struct ctl_conf *conf, const char *host,
     const struct sockaddr_storage *ss, bool is_addr)
 {
-	const char *hps[] = { conf->listen, conf->tls_listen, conf->advertise };
+	const char *hps[] = { conf->listen, conf->tls_listen, conf->advertise,
+	    conf->advertise6 };
 	struct sockaddr_storage h;
 	char buf[160];
 	unsigned port;
@@ -372,7 +373,7 @@ our_port(const struct ctl_conf *conf, bool tls)
 static int
 loop_refused(struct ctl *c, const sip_t *sip, int code, const char *why)
 {
-	msg_t *m = c->nua != NULL ? nua_current_request(c->nua) : NULL;
+	msg_t *m = c->ev_nua != NULL ? nua_current_request(c->ev_nua) : NULL;
 
 	c->stats.loops_refused++;
 	if (m != NULL && msg_addrinfo(m) != NULL)

@@ -358,9 +358,10 @@ webcall_hangup(struct webconn *cn, const char *id)
 		    k->a.answered) ? 200 : k->b.web == wl ? 603 : 487,
 		    "reason", "hangup"));
 	wl->ended = true;
-	if (k->b.web == wl && !k->b.answered)	/* an incoming call declined */
-		b_response(cn->ctl, &k->b, 603, NULL);
-	else
+	if (k->b.web == wl && !k->b.answered) {	/* an incoming call declined */
+		if (!fork_web_failed(k, 603))	/* phones ringing along */
+			b_response(cn->ctl, &k->b, 603, NULL);
+	} else
 		leg_terminated(cn->ctl, k->b.web == wl ? &k->b : &k->a);
 	return 0;
 }
@@ -375,9 +376,10 @@ webcall_conn_gone(struct webconn *cn)
 		unlink_leg(wl);
 		if (wl->ended)
 			continue;
-		if (k->b.web == wl && !k->b.answered)
-			b_response(cn->ctl, &k->b, 480, NULL);
-		else
+		if (k->b.web == wl && !k->b.answered) {
+			if (!fork_web_failed(k, 480))	/* phones ring on */
+				b_response(cn->ctl, &k->b, 480, NULL);
+		} else
 			leg_terminated(cn->ctl, k->b.web == wl ? &k->b : &k->a);
 	}
 }
@@ -432,6 +434,36 @@ webcall_offer_media(struct call *k, struct media_desc *media)
 	set_peer(media, peer);
 }
 
+/*
+ * The offer for SIP contacts ringing along with the browser (fork.c):
+ * A's SDP on the same relay B port as plain RTP. The B leg is WebRTC
+ * while they ring (its ICE credentials are the browser's, and relayd
+ * draws new ones whenever a leg turns WebRTC again); a contact's plain
+ * answer turns it plain on the same ports (relayd's apply_media_rtc()).
+ */
+static void
+fork_offer(struct call *k, const struct media_desc *relay_media)
+{
+	struct media_desc md;
+	char err[160], *sdp;
+
+	k->fork_offer = NULL;
+	memcpy(&md, relay_media, sizeof(md));
+	for (int i = 0; i < md.n; i++) {
+		md.line[i].rtcp_mux = false;
+		md.line[i].rtcp_port = 0;	/* RTP + 1 */
+	}
+	if ((sdp = sdp_rewrite(k->offer, strlen(k->offer), &md, &k->b.sdp,
+	    err, sizeof(err))) == NULL) {
+		clog_msg(k->ctl, LL_NOTICE, "call %s: no plain offer for the "
+		    "contacts: %s: they ring after the browser", k->call_id,
+		    err);
+		return;
+	}
+	k->fork_offer = su_strdup(k->home, sdp);
+	free(sdp);
+}
+
 int
 webcall_b_offer(struct call *k, const struct media_desc *relay_media,
     char *err, size_t errlen)
@@ -440,7 +472,31 @@ webcall_b_offer(struct call *k, const struct media_desc *relay_media,
 	/* A's codecs (G.711 and telephone-event among them), the relay's
 	 * WebRTC leg: an offer for the browser, mid 0. */
 	k->b_offer = websdp_answer(relay_media, k->offer, NULL, err, errlen);
+	if (k->b_offer != NULL && fork_with_web(k))
+		fork_offer(k, relay_media);
 	return k->b_offer != NULL ? 0 : -EINVAL;
+}
+
+void
+webcall_fork_lost(struct call *k)
+{
+	struct webleg *wl = k->b.web;
+
+	if (wl == NULL)
+		return;
+	clog_msg(k->ctl, LL_INFO, "call %s: web user %s: completed elsewhere",
+	    k->call_id, k->cand[k->attempt].gw->host);
+	if (!wl->ended) {
+		wl->ended = true;
+		event(wl, json_pack("{s:s,s:s,s:i,s:s}", "type", "ended",
+		    "call", wl->id, "code", 487, "reason",
+		    "completed elsewhere"));
+	}
+	call_attempt_code(k, 487);	/* its entry: k->att_entry */
+	/* Now, not on the next turn: the winner takes k->b at once. */
+	webleg_destroy(&k->b);
+	k->b_web = false;
+	k->b_acked = false;
 }
 
 static void
@@ -512,6 +568,7 @@ webcall_switch(struct call *k)
 		return 1;
 	}
 	webcall_offer_media(k, media);
+	k->fork_offer = NULL;	/* (k->home) made again from the reply */
 	clog_msg(k->ctl, LL_INFO, "call %s: re-offer for %s (%s)", k->call_id,
 	    k->cand[k->attempt].gw->name, k->b_web ? "WebRTC" : "RTP");
 	relay_offer(k, media, on_reoffered, k);
@@ -527,6 +584,8 @@ webcall_ring(struct call *k)
 
 	json_array_append_new(k->attempts, json_pack("{s:s,s:s}", "gateway",
 	    cd->gw->name, "carrier", cd->carrier));
+	if (cn != NULL && k->fork_offer != NULL && fork_with_web(k))
+		k->att_entry = (int)json_array_size(k->attempts);
 	if (cn == NULL || cn->nlegs >= WEB_MAX_CALLS ||
 	    (wl = calloc(1, sizeof(*wl))) == NULL) {
 		/* logged out meanwhile, or busy: like a phone's 480/486 */
@@ -557,6 +616,10 @@ webcall_ring(struct call *k)
 		webleg_respond(&k->a, 180, NULL);
 	else if (k->a.nh != NULL)
 		nua_respond(k->a.nh, SIP_180_RINGING, TAG_END());
+	/* fork.c: the account's phones ring along (one relay session: the
+	 * phones' offer is the same B port as plain RTP, k->fork_offer). */
+	if (k->fork_offer != NULL && fork_with_web(k))
+		fork_start(k);
 }
 
 /*
@@ -580,6 +643,7 @@ webcall_ring_timeout(struct call *k)
 	call_hungup(k, BY_CONTROLLER, "ring timeout");
 	call_fail(k, 480, "ring timeout");
 	webleg_bye(&k->b, "ring timeout");
+	fork_cancel_all(k, "SIP;cause=480;text=\"ring timeout\"");
 }
 
 int
@@ -614,6 +678,7 @@ webcall_answer(struct webconn *cn, const char *id, const char *sdp,
 	snprintf(k->to_tag, sizeof(k->to_tag), "web-%s", id);
 	clog_msg(k->ctl, LL_INFO, "call %s: web user %s answers", k->call_id,
 	    cn->user);
+	fork_web_answered(k);	/* fork.c: phones ringing along */
 	b2bua_answer(k, 200, media, plain);
 	free(plain);
 	return 0;

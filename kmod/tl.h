@@ -25,7 +25,14 @@
 #include "tl_logic.h"
 #include "tl_learn.h"
 
-#define TL_HASH_BITS	14
+/*
+ * The bucket array's size: 2^tl_hash_bits (module parameter hash_bits),
+ * 2^TL_USERNS_HASH_BITS at most in a namespace of a non-initial user
+ * namespace (its entries are limited to a few thousand).
+ */
+#define TL_HASH_BITS_MIN	8
+#define TL_HASH_BITS_MAX	22
+#define TL_USERNS_HASH_BITS	12
 
 struct tl_pcpu_stats {
 	u64			packets;
@@ -86,7 +93,12 @@ struct tl_rtp_state {
 
 struct tl_net {
 	struct mutex		lock;		/* writers */
-	struct hlist_head	*buckets;
+	/*
+	 * Allocated at the first insert, so a namespace that never holds an
+	 * entry costs nothing; published once, freed at namespace exit.
+	 */
+	struct hlist_head __rcu	*buckets;
+	u8			hash_bits;
 	u32			seed;
 	unsigned int		count;
 	/*
@@ -106,6 +118,7 @@ struct tl_counters {
 
 extern unsigned int tl_max_entries;
 extern unsigned int tl_userns_max_entries;
+extern unsigned int tl_hash_bits;
 
 /* tl_table.c */
 struct tl_net *tl_net(const struct net *net);
@@ -117,6 +130,7 @@ void tl_entry_free(struct tl_entry *e);
 int tl_table_insert(struct tl_net *tn, struct tl_entry *e);
 int tl_table_delete(struct tl_net *tn, const struct tl_key *key);
 unsigned int tl_table_flush(struct tl_net *tn, bool by_cookie, u64 cookie);
+struct hlist_head *tl_table_buckets(const struct tl_net *tn);
 void tl_entry_counters(const struct tl_entry *e, struct tl_counters *c);
 
 /* tl_learn.c */
@@ -151,6 +165,8 @@ int tl_genl_register(void);
 void tl_genl_unregister(void);
 void *tl_genl_event_put(struct sk_buff *msg, u8 cmd);
 void tl_genl_event_send(struct net *net, struct sk_buff *msg);
+int tl_put_addr(struct sk_buff *msg, u8 family, int a4, int a6,
+		const u32 *addr);
 
 /* tl_main.c */
 extern unsigned int tl_net_id;

@@ -138,6 +138,8 @@ int tl_learn_fill(struct sk_buff *msg, const struct tl_entry *e)
 	return tl_learn_put(msg, &l);
 }
 
+#define TL_LEARN_EVENT_SIZE	256
+
 /* Tell the "learn" group; in softirq, so nothing may sleep. */
 static void tl_learn_notify(struct net *net, const struct tl_entry *e,
 			    const struct tl_learner *l)
@@ -145,14 +147,20 @@ static void tl_learn_notify(struct net *net, const struct tl_entry *e,
 	struct sk_buff *msg;
 	void *hdr;
 
-	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_ATOMIC);
+	/*
+	 * The event is about 110 bytes: a small buffer, so the listener's
+	 * receive buffer (charged by truesize) holds many more events than
+	 * with NLMSG_DEFAULT_SIZE's page before it overflows.
+	 */
+	msg = genlmsg_new(TL_LEARN_EVENT_SIZE, GFP_ATOMIC);
 	if (!msg)
 		return;		/* the owner's GET still finds it */
 	hdr = tl_genl_event_put(msg, TL_CMD_LEARNED);
 	if (!hdr ||
 	    nla_put_u8(msg, TL_A_FAMILY, e->key.family) ||
 	    nla_put_u8(msg, TL_A_PROTO, e->key.proto) ||
-	    nla_put_in_addr(msg, TL_A_LOCAL_ADDR4, (__force __be32)e->key.addr[0]) ||
+	    tl_put_addr(msg, e->key.family, TL_A_LOCAL_ADDR4,
+			TL_A_LOCAL_ADDR6, e->key.addr) ||
 	    nla_put_u16(msg, TL_A_LOCAL_PORT, e->key.port) ||
 	    nla_put_u64_64bit(msg, TL_A_COOKIE, e->cookie, TL_A_PAD) ||
 	    tl_learn_put(msg, l)) {

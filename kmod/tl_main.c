@@ -30,6 +30,16 @@ module_param_named(userns_max_entries, tl_userns_max_entries, uint, 0644);
 MODULE_PARM_DESC(userns_max_entries,
 		 "entries per network namespace owned by a non-initial user namespace (default 4096)");
 
+/*
+ * Buckets per namespace, 2^hash_bits (8..22), read when a namespace is
+ * created: 2^17 (1 MiB, allocated at its first entry) keeps chains under
+ * one entry on average up to about 100,000 entries.
+ */
+unsigned int tl_hash_bits __read_mostly = 17;
+module_param_named(hash_bits, tl_hash_bits, uint, 0644);
+MODULE_PARM_DESC(hash_bits,
+		 "log2 of the hash buckets per network namespace, 8..22 (default 17; at most 12 for a namespace of a non-initial user namespace)");
+
 static int __net_init tl_net_init(struct net *net)
 {
 	struct tl_net *tn = tl_net(net);

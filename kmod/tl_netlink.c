@@ -198,8 +198,8 @@ static int tl_cmd_del(struct sk_buff *skb, struct genl_info *info)
 }
 
 /* An address of a family: the IPv4 attribute, or its IPv6 twin. */
-static int tl_put_addr(struct sk_buff *msg, u8 family, int a4, int a6,
-		       const u32 *addr)
+int tl_put_addr(struct sk_buff *msg, u8 family, int a4, int a6,
+		const u32 *addr)
 {
 	if (family == AF_INET6)
 		return nla_put(msg, a6, 16, addr);
@@ -311,13 +311,15 @@ static int tl_cmd_dump(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	struct tl_net *tn = tl_net(sock_net(skb->sk));
 	unsigned long bucket = cb->args[0], skip = cb->args[1], idx;
+	struct hlist_head *b;
 	struct tl_entry *e;
 	int err = 0;
 
 	rcu_read_lock();
-	for (; bucket < (1u << TL_HASH_BITS); bucket++, skip = 0) {
+	b = tl_table_buckets(tn);
+	for (; b && bucket < (1u << tn->hash_bits); bucket++, skip = 0) {
 		idx = 0;
-		hlist_for_each_entry_rcu(e, &tn->buckets[bucket], node) {
+		hlist_for_each_entry_rcu(e, &b[bucket], node) {
 			if (idx++ < skip)
 				continue;
 			err = tl_fill(skb, e, NETLINK_CB(cb->skb).portid,

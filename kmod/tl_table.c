@@ -3,11 +3,13 @@
  * tl_table.c: the forwarding table of one network namespace.
  *
  * A fixed array of hash buckets (hlist) keyed by (family, protocol, local
- * address, local port). The packet path looks entries up under RCU and
- * never takes a lock or allocates; netlink handlers change the table under
- * tn->lock and free entries after a grace period. Replace swaps the entry
- * in one hlist_replace_rcu(), so a reader sees the old or the new entry,
- * never a mix, and packets keep flowing through a re-latch.
+ * address, local port), 2^hash_bits of them (module parameter, default
+ * 2^17: under one entry per chain up to about 100,000 entries), allocated
+ * at the namespace's first insert. The packet path looks entries up under
+ * RCU and never takes a lock or allocates; netlink handlers change the
+ * table under tn->lock and free entries after a grace period. Replace
+ * swaps the entry in one hlist_replace_rcu(), so a reader sees the old or
+ * the new entry, never a mix, and packets keep flowing through a re-latch.
  */
 #include <linux/slab.h>
 #include <linux/percpu.h>
@@ -23,12 +25,17 @@ struct tl_net *tl_net(const struct net *net)
 	return net_generic(net, tl_net_id);
 }
 
+/* NULL before the first insert. Caller holds rcu_read_lock() or tn->lock. */
+struct hlist_head *tl_table_buckets(const struct tl_net *tn)
+{
+	return rcu_dereference_check(tn->buckets, lockdep_is_held(&tn->lock));
+}
+
 static struct hlist_head *tl_bucket(const struct tl_net *tn,
+				    struct hlist_head *b,
 				    const struct tl_key *key)
 {
-	u32 h = tl_key_hash(key, tn->seed) >> (32 - TL_HASH_BITS);
-
-	return &tn->buckets[h];
+	return &b[tl_key_hash(key, tn->seed) >> (32 - tn->hash_bits)];
 }
 
 /*
@@ -40,10 +47,12 @@ int tl_table_init(struct tl_net *tn, bool userns)
 {
 	mutex_init(&tn->lock);
 	tn->userns = userns;
-	tn->buckets = kvcalloc(1u << TL_HASH_BITS, sizeof(*tn->buckets),
-			       GFP_KERNEL_ACCOUNT);
-	if (!tn->buckets)
-		return -ENOMEM;
+	/* read once per namespace: a later change applies to new ones */
+	tn->hash_bits = clamp_t(unsigned int, READ_ONCE(tl_hash_bits),
+				TL_HASH_BITS_MIN, TL_HASH_BITS_MAX);
+	if (userns)
+		tn->hash_bits = min_t(u8, tn->hash_bits, TL_USERNS_HASH_BITS);
+	RCU_INIT_POINTER(tn->buckets, NULL);
 	tn->seed = get_random_u32();
 	tn->count = 0;
 	return 0;
@@ -54,16 +63,33 @@ void tl_table_exit(struct tl_net *tn)
 {
 	tl_table_flush(tn, false, 0);
 	/* entries are freed by call_rcu; the buckets are not read by them */
-	kvfree(tn->buckets);
-	tn->buckets = NULL;
+	kvfree(rcu_dereference_protected(tn->buckets, 1));
+	RCU_INIT_POINTER(tn->buckets, NULL);
+}
+
+/* The bucket array, allocated on first use. Caller holds tn->lock. */
+static struct hlist_head *tl_table_grab(struct tl_net *tn)
+{
+	struct hlist_head *b = rcu_dereference_protected(tn->buckets,
+					lockdep_is_held(&tn->lock));
+
+	if (b)
+		return b;
+	b = kvcalloc(1u << tn->hash_bits, sizeof(*b), GFP_KERNEL_ACCOUNT);
+	if (b)
+		rcu_assign_pointer(tn->buckets, b);
+	return b;
 }
 
 /* Caller holds rcu_read_lock() or tn->lock. */
 struct tl_entry *tl_lookup(const struct tl_net *tn, const struct tl_key *key)
 {
+	struct hlist_head *b = tl_table_buckets(tn);
 	struct tl_entry *e;
 
-	hlist_for_each_entry_rcu(e, tl_bucket(tn, key), node,
+	if (!b)
+		return NULL;
+	hlist_for_each_entry_rcu(e, tl_bucket(tn, b, key), node,
 				 lockdep_is_held(&tn->lock)) {
 		if (tl_key_equal(&e->key, key))
 			return e;
@@ -125,6 +151,7 @@ static void tl_entry_free_rcu(struct rcu_head *head)
  */
 int tl_table_insert(struct tl_net *tn, struct tl_entry *e)
 {
+	struct hlist_head *b;
 	struct tl_entry *old;
 	int err = 0;
 
@@ -149,7 +176,12 @@ int tl_table_insert(struct tl_net *tn, struct tl_entry *e)
 		err = -ENOSPC;
 		goto out;
 	}
-	hlist_add_head_rcu(&e->node, tl_bucket(tn, &e->key));
+	b = tl_table_grab(tn);
+	if (!b) {
+		err = -ENOMEM;
+		goto out;
+	}
+	hlist_add_head_rcu(&e->node, tl_bucket(tn, b, &e->key));
 	tn->count++;
 out:
 	mutex_unlock(&tn->lock);
@@ -174,13 +206,15 @@ int tl_table_delete(struct tl_net *tn, const struct tl_key *key)
 /* Remove every entry, or every entry carrying cookie. Returns how many. */
 unsigned int tl_table_flush(struct tl_net *tn, bool by_cookie, u64 cookie)
 {
+	struct hlist_head *b;
 	struct hlist_node *tmp;
 	struct tl_entry *e;
 	unsigned int i, n = 0;
 
 	mutex_lock(&tn->lock);
-	for (i = 0; i < (1u << TL_HASH_BITS); i++) {
-		hlist_for_each_entry_safe(e, tmp, &tn->buckets[i], node) {
+	b = tl_table_buckets(tn);
+	for (i = 0; b && i < (1u << tn->hash_bits); i++) {
+		hlist_for_each_entry_safe(e, tmp, &b[i], node) {
 			if (by_cookie && e->cookie != cookie)
 				continue;
 			hlist_del_rcu(&e->node);

@@ -7,9 +7,11 @@
  * writability stay with each daemon.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "proto.h"
 
@@ -117,7 +119,9 @@ proto_outbuf_flush(struct proto_outbuf *o, int fd)
 	}
 	if (rc < 0)
 		return rc;
-	memmove(o->buf, o->buf + done, o->len - done);
+	/* Nothing sent (a peer that does not read): no copy of the backlog. */
+	if (done > 0)
+		memmove(o->buf, o->buf + done, o->len - done);
 	o->len -= done;
 	return o->len > 0;
 }
@@ -148,4 +152,30 @@ proto_reply_too_long(void)
 	proto_errorf(&err, PROTO_E_TOO_LONG, "line longer than %d bytes; "
 	    "closing the connection", PROTO_MAX_LINE);
 	return proto_reply_error(NULL, &err);
+}
+
+int
+proto_reserve_open(void)
+{
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int
+proto_accept_shed(int listen_fd, int *reserve)
+{
+	int fd, err = 0;
+
+	if (*reserve < 0 && (*reserve = proto_reserve_open()) < 0)
+		return *reserve;
+	close(*reserve);
+	*reserve = -1;
+	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		err = errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	else
+		close(fd);
+	*reserve = proto_reserve_open();
+	return err;
 }

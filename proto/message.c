@@ -83,23 +83,3 @@ proto_event(const char *name)
 {
 	return json_pack("{s:s}", "event", name);
 }
-
-char *
-proto_encode(const json_t *msg, size_t *len)
-{
-	char *s = json_dumps(msg, JSON_COMPACT), *line;
-	size_t n;
-
-	if (s == NULL)
-		return NULL;
-	n = strlen(s);
-	line = realloc(s, n + 2);
-	if (line == NULL) {
-		free(s);
-		return NULL;
-	}
-	line[n] = '\n';
-	line[n + 1] = '\0';
-	*len = n + 1;
-	return line;
-}

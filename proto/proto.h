@@ -107,6 +107,16 @@ int	proto_framer_next(struct proto_framer *f, char **line, size_t *len);
 int	proto_framer_recv(struct proto_framer *f, int fd);
 /* The line_too_long error reply sent before closing (id null). */
 json_t	*proto_reply_too_long(void);
+/*
+ * Out of descriptors (accept said EMFILE or ENFILE), a listening socket
+ * stays readable and an event loop would spin on it. proto_reserve_open()
+ * holds one spare descriptor (-errno if it cannot); proto_accept_shed()
+ * gives it up to accept one waiting connection and close it at once, then
+ * takes it back: 0 one was shed, -EAGAIN none was waiting, other -errno
+ * (no spare: the caller pauses the listener instead).
+ */
+int	proto_reserve_open(void);
+int	proto_accept_shed(int listen_fd, int *reserve);
 
 /*
  * Outgoing lines of one connection, at most `max` bytes queued.

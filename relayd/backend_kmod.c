@@ -160,6 +160,7 @@ kmod_free(struct kmod_state *ks)
 	kmod_learn_close(ks);
 	kstale_free(&ks->stale);
 	free(ks->buf);
+	free(ks->ibuf);
 	free(ks);
 }
 
@@ -451,13 +452,92 @@ batch(struct kmod_state *ks, const struct kmod_stream *s, uint8_t cmd,
 	return rc;
 }
 
+/*
+ * The entries of plans[0..m-1] as one request list: DEL then ADD per
+ * stream (a stale entry of a crashed relay lends no counters). Returns
+ * the number of requests.
+ */
+static int
+put_streams(struct kmod_state *ks, struct mnl_nlmsg_batch *b,
+    struct kmod_stream *const *plans, size_t m)
+{
+	int nreq = 0;
+
+	for (size_t i = 0; i < m; i++) {
+		const struct kmod_stream *s = plans[i];
+
+		for (int e = 0; e < s->n; e++, nreq++) {
+			put_key(put_req(ks, mnl_nlmsg_batch_current(b),
+			    TL_CMD_DEL, NLM_F_ACK), &s->e[e]);
+			mnl_nlmsg_batch_next(b);
+		}
+		for (int e = 0; e < s->n; e++, nreq++) {
+			put_add(ks, mnl_nlmsg_batch_current(b), &s->e[e],
+			    s->cookie);
+			mnl_nlmsg_batch_next(b);
+		}
+	}
+	return nreq;
+}
+
+int
+kmod_put_streams(struct kmod_state *ks, struct kmod_stream *const *plans,
+    size_t n, int *rcs)
+{
+	/* the largest ADD (IPv6 key, source and output, learning) is under
+	 * KMOD_REQ_MAX; twice the limit: libmnl's batch may overrun it by
+	 * one message before it says so */
+	size_t limit = KMOD_BATCH_STREAMS * 2 * KMOD_MAX_ENTRIES * KMOD_REQ_MAX;
+	int errs[KMOD_BATCH_STREAMS * 2 * KMOD_MAX_ENTRIES], tmp[KMOD_MAX_ENTRIES];
+	int rc = 0;
+	char *buf;
+
+	if (ks->ibuf == NULL)		/* kept: an install is frequent */
+		ks->ibuf = malloc(2 * limit);
+	buf = ks->ibuf;
+
+	for (size_t off = 0; off < n; off += KMOD_BATCH_STREAMS) {
+		size_t m = n - off < KMOD_BATCH_STREAMS ? n - off :
+		    KMOD_BATCH_STREAMS;
+		struct mnl_nlmsg_batch *b;
+		uint32_t first = ks->seq + 1;
+		int nreq, base = 0;
+
+		if (buf == NULL || rc < 0) {
+			for (size_t i = off; i < n; i++)
+				rcs[i] = buf == NULL ? -ENOMEM : rc;
+			break;
+		}
+		b = mnl_nlmsg_batch_start(buf, limit);
+		nreq = put_streams(ks, b, plans + off, m);
+		rc = exchange(ks, mnl_nlmsg_batch_head(b),
+		    mnl_nlmsg_batch_size(b), first, nreq, errs, NULL, NULL);
+		mnl_nlmsg_batch_stop(b);
+		for (size_t i = 0; i < m; i++) {
+			const struct kmod_stream *s = plans[off + i];
+
+			rcs[off + i] = rc;
+			for (int e = 0; rc == 0 && e < s->n; e++)
+				if (errs[base + s->n + e] < 0 &&
+				    rcs[off + i] == 0)
+					rcs[off + i] = errs[base + s->n + e];
+			base += 2 * s->n;
+			/* one entry failed (or the exchange did): the
+			 * stream stays in userspace, its others go */
+			if (rcs[off + i] < 0)
+				batch(ks, s, TL_CMD_DEL, false, tmp);
+		}
+	}
+	return buf == NULL ? -ENOMEM : rc;
+}
+
 static int
 kmod_install(struct relayd *rd, void *priv, struct stream *st)
 {
 	struct kmod_state *ks = priv;
 	struct kmod_stream *s;
 	const char *why = unsuitable(rd, st);
-	int errs[KMOD_MAX_ENTRIES], rc, i;
+	int rc, i;
 
 	if (why != NULL) {
 		stream_set_reason(st,
@@ -473,12 +553,8 @@ kmod_install(struct relayd *rd, void *priv, struct stream *st)
 		free(s);
 		return -EOPNOTSUPP;
 	}
-	rc = batch(ks, s, TL_CMD_ADD, true, errs);
-	for (i = 0; rc == 0 && i < s->n; i++)
-		if (errs[i] < 0)
-			rc = errs[i];
+	kmod_put_streams(ks, &s, 1, &rc);
 	if (rc < 0) {
-		batch(ks, s, TL_CMD_DEL, false, errs);	/* undo the others */
 		stream_set_reason(st,
 		    "latched; kernel install failed: %s", strerror(-rc));
 		free(s);
@@ -1048,6 +1124,13 @@ kmod_adopt_done(struct relayd *rd, void *priv)
 	free(c.gone);
 }
 
+/* The learn group's socket is readable (kmod_learn.c registered it). */
+static void
+kmod_event(struct relayd *rd, void *priv)
+{
+	kmod_learn_event(rd, priv);
+}
+
 /* End of a loop round: entries whose removal was not acknowledged. */
 static void
 kmod_flush(struct relayd *rd, void *priv)
@@ -1097,4 +1180,6 @@ const struct backend_ops backend_kmod_ops = {
 	.adopt = kmod_adopt,
 	.adopt_done = kmod_adopt_done,
 	.learn = kmod_learn,
+	.learn_batch = kmod_learn_streams,
+	.event = kmod_event,
 };

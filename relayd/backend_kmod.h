@@ -12,6 +12,8 @@
 
 #define KMOD_MAX_ENTRIES	4	/* per stream */
 #define KMOD_CHUNK		64	/* requests per sendto: replies fit rcvbuf */
+#define KMOD_BATCH_STREAMS	16	/* streams per sendto of an install */
+#define KMOD_REQ_MAX		256	/* bytes: the largest ADD request */
 
 struct kmod_learn;
 
@@ -21,6 +23,7 @@ struct kmod_state {
 	uint32_t		 seq;
 	char			*buf;		/* one chunk of requests */
 	size_t			 buflen;
+	char			*ibuf;		/* kmod_put_streams' requests */
 	struct kstale		 stale;		/* removals not acknowledged */
 	uint64_t		 stale_retry_ms;
 	struct kmod_learn	*learn;		/* NULL: streams latch in userspace */
@@ -67,11 +70,37 @@ int	 plan_entry(const struct relayd *, const struct stream *,
 int	 batch(struct kmod_state *, const struct kmod_stream *, uint8_t cmd,
 	    bool clean, int *errs);
 
+/*
+ * Batched installs: the entries of n planned streams (plan_stream or
+ * plan_learning) go into the kernel, KMOD_BATCH_STREAMS streams per
+ * sendmsg (DEL then ADD for each entry, NLM_F_ACK on each request), the
+ * acks read after each send. rcs[i] is stream i's result: 0, or the first
+ * failed entry's -errno (its other entries are removed again: a stream is
+ * all in the kernel or not at all). Nothing is lost: every stream gets its
+ * own result. Returns 0, or -errno when an exchange itself failed (the
+ * streams of that and later sends then carry it).
+ */
+int	 kmod_put_streams(struct kmod_state *, struct kmod_stream *const *plans,
+	    size_t n, int *rcs);
+
 /* kmod_learn.c */
 int	 kmod_learn_open(struct relayd *, struct kmod_state *);
 void	 kmod_learn_close(struct kmod_state *);
 int	 kmod_learn(struct relayd *, void *priv, struct stream *);
-/* Events in, windows out (the backend's flush, each loop round). */
+/*
+ * kmod_learn for n streams in one batch (backend_ops.learn_batch): the
+ * offer/answer path calls it once per loop round with every stream whose
+ * answer came in. rcs[i] is what kmod_learn would return for sts[i], with
+ * its path_reason set the same way; a stream with rcs[i] < 0 latches in
+ * userspace. Returns 0, or -errno if no stream could be tried.
+ */
+int	 kmod_learn_streams(struct relayd *, void *priv, struct stream **sts,
+	    size_t n, int *rcs);
+/* The event socket is readable (epoll, TAG_BACKEND): events in; a lost
+ * event (ENOBUFS) makes a resync, a dump of the table. */
+void	 kmod_learn_event(struct relayd *, struct kmod_state *);
+/* The backend's flush, each loop round: when windows are due, events
+ * in first, then windows out; a resync that failed, again. */
 void	 kmod_learn_poll(struct relayd *, struct kmod_state *);
 /* The stream leaves the kernel (remove): forget it. */
 void	 kmod_learn_forget(struct kmod_state *, const struct stream *);

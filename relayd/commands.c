@@ -704,11 +704,12 @@ cmd_stats(struct relayd *rd, json_t *id)
 	    "errors", (json_int_t)rd->totals.errors,
 	    "sessions_created", (json_int_t)rd->totals.sessions_created,
 	    "sessions_timed_out", (json_int_t)rd->totals.sessions_timed_out));
-	json_object_update_new(reply, json_pack("{s:I, s:b, s:I}",
+	json_object_update_new(reply, json_pack("{s:I, s:b, s:I, s:I}",
 	    "journal_errors", (json_int_t)rd->totals.journal_errors,
 	    "journal_behind", journal_behind(rd),
 	    "kernel_remove_errors",
-	    (json_int_t)rd->totals.kernel_remove_errors));
+	    (json_int_t)rd->totals.kernel_remove_errors,
+	    "control_queued_bytes", (json_int_t)control_queued(rd)));
 	json_object_set_new(reply, "webrtc", webrtc_totals_json(rd));
 	stats_sockets(rd, reply);
 	return reply;

@@ -16,6 +16,20 @@
  * timeouts in one tick) is delivered, not cut. Only past RELAYD_EVQ_MAX
  * are events dropped, and then the subscriber gets a `resync` event that
  * says how many and which sequence numbers it missed.
+ *
+ * Replies are not written one by one: a wakeup reads what the client sent
+ * (pipelined requests), answers every complete line into the output and
+ * marks the connection; control_flush(), once per event-loop round after
+ * journal_flush(), writes each marked connection's output in one send().
+ * So the journal line of an offer is written before its reply leaves,
+ * and a client pipelining N requests costs one write, not N, and one
+ * wakeup on its side (bench/findings/offer-rate.md).
+ *
+ * All connections together hold at most RELAYD_CTL_QUEUED_MAX bytes of
+ * unsent replies and events: each one's caps alone would allow 256 times
+ * 68 MiB. A reply that would pass it closes the connection holding the
+ * most (logged); an event that would pass it is dropped for that
+ * subscriber (resync, as above).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +53,9 @@ struct conn {
 	struct evtag		 tag;	/* TAG_CONN */
 	int			 fd;
 	bool			 tcp, authed, subscribed, closing;
+	bool			 pollout;	/* EPOLLOUT asked for */
+	bool			 pending;	/* on ctl_state.pending */
+	size_t			 held;	/* out.len + evq.len, as counted */
 	uint64_t		 deadline_ms;	/* 0: none (control_tick) */
 	struct proto_framer	 in;
 	struct proto_outbuf	 out;	/* replies, and events fed from evq */
@@ -46,18 +63,47 @@ struct conn {
 	uint64_t		 missed;	/* events dropped since evq filled */
 	uint64_t		 missed_first;	/* seq of the first of them */
 	LIST_ENTRY(conn)	 entry;
+	LIST_ENTRY(conn)	 pend;	/* output to write this round */
 };
 
 struct ctl_state {
 	struct listener		 unix_l, tcp_l;
 	LIST_HEAD(, conn)	 conns;
+	LIST_HEAD(, conn)	 pending;	/* control_flush() writes these */
+	size_t			 queued;	/* sum of every conn's held */
 	int			 nconns;	/* Unix and authenticated TCP */
 	int			 npreauth;	/* TCP before auth */
+	int			 reserve;	/* spare fd for EMFILE, <0 none */
+	bool			 starved;	/* accept out of descriptors */
+	uint64_t		 paused_until_ms;	/* listeners off */
 	uint64_t		 seq;		/* of the last event sent */
 };
 
 /* Events fill out up to here: the rest of the cap stays for replies. */
 #define EVENT_FEED_LIMIT	(RELAYD_CONN_OUTBUF_MAX / 2)
+/* Reads per wakeup (16 KiB each): pipelined requests are answered in
+ * batches, yet one client cannot hold the loop (media, other clients). */
+#define READS_PER_WAKEUP	4
+
+/* Keep the global count of queued bytes in step with cn's buffers. */
+static void
+conn_account(struct ctl_state *c, struct conn *cn)
+{
+	size_t now = cn->out.len + cn->evq.len;
+
+	c->queued = c->queued - cn->held + now;
+	cn->held = now;
+}
+
+/* Write cn's output at the end of this loop round (control_flush). */
+static void
+conn_mark(struct ctl_state *c, struct conn *cn)
+{
+	if (cn->pending)
+		return;
+	cn->pending = true;
+	LIST_INSERT_HEAD(&c->pending, cn, pend);
+}
 
 static int
 listen_unix(struct relayd *rd)
@@ -113,6 +159,7 @@ control_open(struct relayd *rd)
 		return -ENOMEM;
 	rd->ctl = c;
 	c->unix_l.fd = c->tcp_l.fd = -1;
+	c->reserve = proto_reserve_open();
 	fd = listen_unix(rd);
 	if (fd < 0) {
 		rlog(rd, LL_ERROR, "control socket %s: %s", rd->conf.socket_path,
@@ -149,6 +196,10 @@ conn_close(struct relayd *rd, struct conn *cn)
 	proto_framer_free(&cn->in);
 	proto_outbuf_free(&cn->out);
 	proto_outbuf_free(&cn->evq);
+	conn_account(c, cn);
+	if (cn->pending)
+		LIST_REMOVE(cn, pend);
+	cn->pending = false;
 	LIST_REMOVE(cn, entry);
 	if (cn->tcp && !cn->authed)
 		c->npreauth--;
@@ -172,10 +223,13 @@ control_close(struct relayd *rd)
 	}
 	if (c->tcp_l.fd >= 0)
 		close(c->tcp_l.fd);
+	if (c->reserve >= 0)
+		close(c->reserve);
 	free(c);
 	rd->ctl = NULL;
 }
 
+/* Only a change costs a syscall: most flushes empty the buffer. */
 static void
 conn_want_write(struct relayd *rd, struct conn *cn, bool want)
 {
@@ -184,6 +238,9 @@ conn_want_write(struct relayd *rd, struct conn *cn, bool want)
 		.data.ptr = &cn->tag,
 	};
 
+	if (want == cn->pollout)
+		return;
+	cn->pollout = want;
 	epoll_ctl(rd->epfd, EPOLL_CTL_MOD, cn->fd, &ev);
 }
 
@@ -248,6 +305,7 @@ conn_flush(struct relayd *rd, struct conn *cn)
 			return -1;
 		}
 		more = proto_outbuf_flush(&cn->out, cn->fd);
+		conn_account(rd->ctl, cn);
 		if (more < 0) {
 			conn_close(rd, cn);
 			return -1;
@@ -266,14 +324,59 @@ conn_flush(struct relayd *rd, struct conn *cn)
 	return 0;
 }
 
-/* Queue one message (stolen) and try to write it. -1: connection gone. */
+/* The connection holding the most unsent bytes, or NULL. */
+static struct conn *
+conn_largest(struct ctl_state *c)
+{
+	struct conn *cn, *big = NULL;
+
+	LIST_FOREACH(cn, &c->conns, entry)
+		if (cn->held > 0 && (big == NULL || cn->held > big->held))
+			big = cn;
+	return big;
+}
+
+/*
+ * Make room for len more bytes under the global cap by closing the
+ * connections that hold the most. -1: cn itself was closed.
+ */
+static int
+ctl_make_room(struct relayd *rd, struct conn *cn, size_t len)
+{
+	struct ctl_state *c = rd->ctl;
+	struct conn *big;
+
+	/* Bounded: each round closes a connection that held bytes. */
+	while (c->queued + len > RELAYD_CTL_QUEUED_MAX &&
+	    (big = conn_largest(c)) != NULL) {
+		rlog(rd, LL_WARNING, "control connection %d does not read: "
+		    "%zu bytes of replies and events queued for it, %zu for "
+		    "all connections (cap %u); closing it", big->fd, big->held,
+		    c->queued, RELAYD_CTL_QUEUED_MAX);
+		conn_close(rd, big);
+		if (big == cn)
+			return -1;
+	}
+	return 0;
+}
+
+/* Queue one message (stolen) for this round's flush. -1: connection gone. */
 static int
 conn_send(struct relayd *rd, struct conn *cn, json_t *msg)
 {
-	int rc = proto_outbuf_append(&cn->out, msg);
+	size_t len;
+	char *line = msg != NULL ? proto_encode(msg, &len) : NULL;
+	int rc;
 
-	if (rc == -EINVAL)
+	json_decref(msg);
+	if (line == NULL)
 		return 0;	/* nothing to send */
+	if (ctl_make_room(rd, cn, len) < 0) {
+		free(line);
+		return -1;
+	}
+	rc = proto_outbuf_append_raw(&cn->out, line, len);
+	free(line);
 	if (rc == -EMSGSIZE)
 		rlog(rd, LL_WARNING, "control connection %d does not read its "
 		    "replies (%zu bytes queued); closing it", cn->fd,
@@ -282,7 +385,31 @@ conn_send(struct relayd *rd, struct conn *cn, json_t *msg)
 		conn_close(rd, cn);
 		return -1;
 	}
-	return conn_flush(rd, cn);
+	conn_account(rd->ctl, cn);
+	conn_mark(rd->ctl, cn);
+	return 0;
+}
+
+size_t
+control_queued(const struct relayd *rd)
+{
+	return rd->ctl != NULL ? rd->ctl->queued : 0;
+}
+
+void
+control_flush(struct relayd *rd)
+{
+	struct ctl_state *c = rd->ctl;
+	struct conn *cn;
+
+	/* Bounded: each round takes one off the list (closed or flushed). */
+	while (c != NULL && (cn = LIST_FIRST(&c->pending)) != NULL) {
+		LIST_REMOVE(cn, pend);
+		cn->pending = false;
+		/* A full socket: EPOLLOUT flushes it, not every round. */
+		if (!cn->pollout)
+			conn_flush(rd, cn);
+	}
 }
 
 static bool
@@ -370,39 +497,67 @@ handle_line(struct relayd *rd, struct conn *cn, const char *line, size_t len,
 	return reply;
 }
 
-static void
-conn_readable(struct relayd *rd, struct conn *cn)
+/* Answer the complete lines read so far. -1: stop reading (closed). */
+static int
+conn_lines(struct relayd *rd, struct conn *cn)
 {
 	char *line;
 	size_t len;
 	int rc;
 
-	/* Draining after an error: what comes is read and dropped. */
-	rc = proto_framer_recv(cn->closing ? NULL : &cn->in, cn->fd);
-	if (rc < 0) {
-		conn_close(rd, cn);
-		return;
-	}
-	if (rc == 0 || cn->closing)
-		return;
 	while ((rc = proto_framer_next(&cn->in, &line, &len)) == 1) {
 		bool close_now = false;
 
 		if (conn_send(rd, cn, handle_line(rd, cn, line, len,
 		    &close_now)) < 0)
-			return;
+			return -1;
 		if (close_now) {
-			conn_close(rd, cn);
-			return;
+			conn_flush(rd, cn);	/* best effort, once */
+			if (cn->fd >= 0)
+				conn_close(rd, cn);
+			return -1;
 		}
 		if (cn->closing)
-			return;
+			return -1;
 	}
 	if (rc == -EMSGSIZE) {
 		rlog(rd, LL_WARNING, "control connection %d: line over %d "
 		    "bytes; closing it", cn->fd, PROTO_MAX_LINE);
 		conn_set_closing(cn);
 		conn_send(rd, cn, proto_reply_too_long());
+		return -1;
+	}
+	return 0;
+}
+
+static void
+conn_readable(struct relayd *rd, struct conn *cn)
+{
+	int rc;
+
+	for (int i = 0; i < READS_PER_WAKEUP; i++) {
+		/* Draining after an error: what comes is read and dropped. */
+		rc = proto_framer_recv(cn->closing ? NULL : &cn->in, cn->fd);
+		if (rc == -EPIPE && cn->out.len > 0) {
+			/*
+			 * The client sent its last request and shut its side:
+			 * its replies still go (best effort), after their
+			 * journal lines, as at the end of a loop round.
+			 */
+			journal_flush(rd);
+			conn_flush(rd, cn);
+		}
+		if (rc < 0) {
+			if (cn->fd >= 0)
+				conn_close(rd, cn);
+			return;
+		}
+		if (rc == 0)
+			return;
+		if (cn->closing)
+			continue;
+		if (conn_lines(rd, cn) < 0)
+			return;
 	}
 }
 
@@ -428,6 +583,35 @@ preauth_evict_oldest(struct relayd *rd)
 	conn_close(rd, oldest);
 }
 
+/*
+ * accept() said EMFILE or ENFILE and the listener stays readable: epoll
+ * would spin on it. The spare descriptor accepts and closes what waits
+ * (logged once per shortage); without one, both listeners pause for a
+ * second (control_tick resumes them).
+ */
+static void
+accept_starved(struct relayd *rd, struct listener *l, int err)
+{
+	struct ctl_state *c = rd->ctl;
+	int rc = 0, n = 0;
+
+	if (!c->starved)
+		rlog(rd, LL_WARNING, "control%s: accept: %s; closing new "
+		    "connections at once until descriptors are freed",
+		    l->tcp ? " TCP" : "", strerror(err));
+	c->starved = true;
+	while (n < 1024 && (rc = proto_accept_shed(l->fd, &c->reserve)) == 0)
+		n++;
+	if (rc == 0 || rc == -EAGAIN)
+		return;
+	rlog(rd, LL_WARNING, "control: no spare descriptor (%s); not "
+	    "accepting for a second", strerror(-rc));
+	epoll_del(rd, c->unix_l.fd);
+	if (c->tcp_l.fd >= 0)
+		epoll_del(rd, c->tcp_l.fd);
+	c->paused_until_ms = now_ms() + 1000;
+}
+
 static void
 accept_conn(struct relayd *rd, struct listener *l)
 {
@@ -440,6 +624,10 @@ accept_conn(struct relayd *rd, struct listener *l)
 	int cap = l->tcp ? RELAYD_MAX_PREAUTH : RELAYD_MAX_CONNS;
 
 	while ((fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		if (c->starved) {
+			c->starved = false;
+			rlog(rd, LL_INFO, "control: accepting connections again");
+		}
 		if (l->tcp && *count >= cap)
 			preauth_evict_oldest(rd);
 		if (*count >= cap || (cn = calloc(1, sizeof(*cn))) == NULL) {
@@ -467,6 +655,8 @@ accept_conn(struct relayd *rd, struct listener *l)
 		(*count)++;
 		rlog(rd, LL_DEBUG, "control connection %d opened", fd);
 	}
+	if (errno == EMFILE || errno == ENFILE)
+		accept_starved(rd, l, errno);
 }
 
 void
@@ -503,6 +693,13 @@ control_tick(struct relayd *rd)
 
 	if (rd->ctl == NULL)
 		return;
+	if (rd->ctl->paused_until_ms != 0 && now >= rd->ctl->paused_until_ms) {
+		rd->ctl->paused_until_ms = 0;
+		epoll_add(rd, rd->ctl->unix_l.fd, EPOLLIN, &rd->ctl->unix_l.tag);
+		if (rd->ctl->tcp_l.fd >= 0)
+			epoll_add(rd, rd->ctl->tcp_l.fd, EPOLLIN,
+			    &rd->ctl->tcp_l.tag);
+	}
 	for (cn = LIST_FIRST(&rd->ctl->conns); cn != NULL; cn = next) {
 		next = LIST_NEXT(cn, entry);
 		if (cn->deadline_ms == 0 || now < cn->deadline_ms)
@@ -520,15 +717,18 @@ conn_queue_event(struct relayd *rd, struct conn *cn, const char *line,
     size_t len, uint64_t seq)
 {
 	if (cn->missed == 0 &&
+	    rd->ctl->queued + len <= RELAYD_CTL_QUEUED_MAX &&
 	    proto_outbuf_append_raw(&cn->evq, line, len) == 0) {
-		conn_flush(rd, cn);
+		conn_account(rd->ctl, cn);
+		conn_mark(rd->ctl, cn);
 		return;
 	}
 	if (cn->missed++ == 0) {
 		cn->missed_first = seq;
 		rlog(rd, LL_WARNING, "control connection %d: %zu bytes of "
-		    "events unread; dropping events from seq %llu until it "
-		    "catches up, then sending resync", cn->fd, cn->evq.len,
+		    "events unread (%zu for all connections); dropping events "
+		    "from seq %llu until it catches up, then sending resync",
+		    cn->fd, cn->evq.len, rd->ctl->queued,
 		    (unsigned long long)seq);
 	}
 }

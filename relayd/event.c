@@ -126,6 +126,9 @@ dispatch(struct relayd *rd, struct epoll_event *ev, int sigfd)
 	case TAG_SIGNAL:
 		on_signal(rd, sigfd);
 		break;
+	case TAG_BACKEND:
+		backend_event(rd);
+		break;
 	}
 }
 
@@ -145,6 +148,8 @@ event_loop(struct relayd *rd, int sigfd)
 			dispatch(rd, &evs[i], sigfd);
 		backend_flush(rd);
 		journal_flush(rd);
+		/* after the journal: a reply never precedes its state */
+		control_flush(rd);
 		graveyard_empty(rd);
 	}
 	return 0;

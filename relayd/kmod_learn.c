@@ -12,20 +12,25 @@
  * become plain strict ones, as if it had latched in userspace.
  *
  * Strangers are dropped in the kernel while a stream learns and counted
- * as the leg's drops (the entries' mismatch counters). Events are read
- * at the end of each loop round (the backend's flush), before windows
- * are checked, so a source the kernel took before its window ended is
- * never overtaken by relayd fixing an older candidate. A stream learns
+ * as the leg's drops (the entries' mismatch counters). The event socket
+ * is in relayd's epoll (TAG_BACKEND): events are handled as they arrive,
+ * and read once more right before windows are checked, so a source the
+ * kernel took before its window ended is never overtaken by relayd
+ * fixing an older candidate. Events lost to a full receive buffer
+ * (ENOBUFS) are made up by a resync: a dump of the module's table, each
+ * learning entry's state applied as if its event had come. A stream learns
  * in userspace instead when the module has no "learn" group (older
  * module), endpoint_learning is not "heuristic", strict_source is off,
  * or an address is not IPv4.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
 
 #include <linux/genetlink.h>
@@ -47,11 +52,14 @@ struct learn_node {
 };
 
 struct kmod_learn {
+	struct evtag		 tag;		/* TAG_BACKEND */
 	struct mnl_socket	*ev;		/* joined to the "learn" group */
 	struct learn_node	*buckets[LEARN_BUCKETS];
 	size_t			 nlegs;
 	uint64_t		 check_ms;
-	uint64_t		 overruns;
+	uint64_t		 overruns;	/* ENOBUFS seen */
+	uint64_t		 resyncs;	/* dumps that made up for them */
+	bool			 resync;	/* events were lost: dump */
 };
 
 /* A learning entry's IPv4 address (learn_unsuitable: IPv4 only). */
@@ -210,12 +218,31 @@ resolve_group(struct mnl_socket *nl, uint32_t *id)
 	return -EIO;
 }
 
+/*
+ * The event socket's receive buffer. TL_KMOD_LEARN_RCVBUF (bytes) is for
+ * tests only: a small buffer makes an overflow, and its resync, cheap to
+ * provoke (tests/kmod/guest/learn_flood.bash).
+ */
+static int
+learn_rcvbuf(void)
+{
+	const char *v = getenv("TL_KMOD_LEARN_RCVBUF");
+	long n;
+	char *end;
+
+	if (v == NULL || *v == '\0')
+		return LEARN_RCVBUF;
+	n = strtol(v, &end, 10);
+	return *end == '\0' && n >= 1024 && n <= LEARN_RCVBUF ? (int)n :
+	    LEARN_RCVBUF;
+}
+
 int
 kmod_learn_open(struct relayd *rd, struct kmod_state *ks)
 {
 	struct timeval tv = { .tv_sec = 2 };
 	struct kmod_learn *kl = calloc(1, sizeof(*kl));
-	int rcvbuf = LEARN_RCVBUF, rc, fd;
+	int rcvbuf = learn_rcvbuf(), rc, fd;
 	uint32_t grp;
 
 	if (kl == NULL)
@@ -233,6 +260,12 @@ kmod_learn_open(struct relayd *rd, struct kmod_state *ks)
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
 	if (mnl_socket_setsockopt(kl->ev, NETLINK_ADD_MEMBERSHIP, &grp,
 	    sizeof(grp)) < 0 || fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
+		rc = -errno;
+		goto err;
+	}
+	/* closing the socket (kmod_learn_close) takes it out of epoll */
+	kl->tag.kind = TAG_BACKEND;
+	if (epoll_add(rd, fd, EPOLLIN, &kl->tag) < 0) {
 		rc = -errno;
 		goto err;
 	}
@@ -403,14 +436,16 @@ index_legs(struct kmod_learn *kl, const struct kmod_stream *s)
 			(void)add_node(kl, &s->e[i]);
 }
 
-int
-kmod_learn(struct relayd *rd, void *priv, struct stream *st)
+/* Why st cannot learn in the kernel (path_reason set), or plan it. */
+static int
+learn_prepare(struct relayd *rd, struct kmod_state *ks, struct stream *st,
+    struct kmod_stream **out)
 {
-	struct kmod_state *ks = priv;
 	const char *why = learn_unsuitable(rd, st);
-	int errs[KMOD_MAX_ENTRIES], rc;
 	struct kmod_stream *s;
+	int rc;
 
+	*out = NULL;
 	if (ks->learn == NULL)
 		return -EOPNOTSUPP;
 	if (why != NULL) {
@@ -420,12 +455,27 @@ kmod_learn(struct relayd *rd, void *priv, struct stream *st)
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return -ENOMEM;
-	if ((rc = plan_learning(rd, st, s)) < 0)
-		goto err;
-	rc = acked(batch(ks, s, TL_CMD_ADD, true, errs), errs, s->n);
+	if ((rc = plan_learning(rd, st, s)) < 0) {
+		free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+/* s is in the kernel (rc 0) and st's now, or st latches in userspace. */
+static void
+learn_commit(struct relayd *rd, struct kmod_state *ks, struct stream *st,
+    struct kmod_stream *s, int rc)
+{
 	if (rc < 0) {
-		batch(ks, s, TL_CMD_DEL, false, errs);	/* undo the others */
-		goto err;
+		stream_set_reason(st, "latching in userspace: kernel "
+		    "learning install failed: %s", strerror(-rc));
+		rlog(rd, LL_WARNING, "kmod: call %s stream %d: learning in the "
+		    "kernel: %s; latching in userspace", st->session->call_id,
+		    st->index, strerror(-rc));
+		free(s);
+		return;
 	}
 	for (int i = 0; i < s->n; i++) {
 		struct kstale_key k = { s->e[i].laddr, s->e[i].lport };
@@ -438,15 +488,51 @@ kmod_learn(struct relayd *rd, void *priv, struct stream *st)
 	index_legs(ks->learn, s);
 	stream_set_reason(st, "learning in "
 	    "trunkline.ko; %d entries", s->n);
-	return 0;
+}
 
-err:
-	stream_set_reason(st, "latching in "
-	    "userspace: kernel learning install failed: %s", strerror(-rc));
-	rlog(rd, LL_WARNING, "kmod: call %s stream %d: learning in the kernel: "
-	    "%s; latching in userspace", st->session->call_id, st->index,
-	    strerror(-rc));
-	free(s);
+int
+kmod_learn_streams(struct relayd *rd, void *priv, struct stream **sts,
+    size_t n, int *rcs)
+{
+	struct kmod_state *ks = priv;
+	struct kmod_stream **plans = calloc(n ? n : 1, sizeof(*plans));
+	size_t *idx = calloc(n ? n : 1, sizeof(*idx));
+	int *prc = calloc(n ? n : 1, sizeof(*prc));
+	size_t np = 0;
+
+	if (plans == NULL || idx == NULL || prc == NULL) {
+		free(plans);
+		free(idx);
+		free(prc);
+		for (size_t i = 0; i < n; i++)
+			rcs[i] = -ENOMEM;
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		rcs[i] = learn_prepare(rd, ks, sts[i], &plans[np]);
+		if (rcs[i] == 0)
+			idx[np++] = i;
+		else if (rcs[i] != -EOPNOTSUPP)
+			learn_commit(rd, ks, sts[i], NULL, rcs[i]);
+	}
+	if (np > 0)
+		kmod_put_streams(ks, plans, np, prc);
+	for (size_t j = 0; j < np; j++) {
+		rcs[idx[j]] = prc[j];
+		learn_commit(rd, ks, sts[idx[j]], plans[j], prc[j]);
+	}
+	free(plans);
+	free(idx);
+	free(prc);
+	return 0;
+}
+
+int
+kmod_learn(struct relayd *rd, void *priv, struct stream *st)
+{
+	int rc;
+
+	kmod_learn_streams(rd, priv, &st, 1, &rc);
 	return rc;
 }
 
@@ -558,6 +644,13 @@ on_learned(struct relayd *rd, struct kmod_state *ks, const struct learned *l)
 	sin.sin_port = htons(l->sport);
 	memset(&src, 0, sizeof(src));
 	memcpy(&src, &sin, sizeof(sin));
+	if (leg->is_latched[SK_RTP] && raddr_equal(&leg->latched[SK_RTP], &src) &&
+	    leg->learn.rank == l->rank &&
+	    leg->learn.learning == (l->state != TL_LEARN_FIXED))
+		return;		/* known already (a resync reads it all) */
+	if (leg->is_latched[SK_RTP] && l->rank < leg->learn.rank)
+		return;		/* older than a resync: the kernel's rank
+				 * only goes up */
 	latch_learned(leg, &src, (enum learn_rank)l->rank,
 	    l->state == TL_LEARN_FIXED, now_ms());
 	rlog(rd, LL_DEBUG, "call %s stream %d leg %c: trunkline.ko learned %s "
@@ -568,27 +661,89 @@ on_learned(struct relayd *rd, struct kmod_state *ks, const struct learned *l)
 	update_stream(rd, ks, leg->stream);
 }
 
+/* What a resync's dump found: the learning entries that took a source. */
+struct dump_ctx {
+	struct kmod_learn	*kl;
+	struct learned		*v;
+	size_t			 n, cap;
+	bool			 nomem;
+};
+
+static void
+on_dump_learned(const struct nlmsghdr *h, void *arg)
+{
+	struct dump_ctx *c = arg;
+	struct learned l, *v;
+
+	parse_learned(h, &l);
+	if (!l.has_src || find_node(c->kl, l.laddr, l.lport) == NULL)
+		return;		/* not ours, or nothing taken yet */
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 256;
+		if ((v = realloc(c->v, cap * sizeof(*v))) == NULL) {
+			c->nomem = true;
+			return;
+		}
+		c->v = v;
+		c->cap = cap;
+	}
+	c->v[c->n++] = l;
+}
+
+/*
+ * Events were lost (the receive buffer overflowed): dump the table and
+ * apply every learning entry's state, as its events would have. The dump
+ * is read whole before anything is applied: applying sends requests on
+ * the same socket. A failed dump is tried again at the next round.
+ */
+static void
+resync(struct relayd *rd, struct kmod_state *ks)
+{
+	struct dump_ctx c = { .kl = ks->learn };
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+	int rc, err = 0;
+
+	nlh = put_req(ks, buf, TL_CMD_GET, NLM_F_DUMP | NLM_F_ACK);
+	rc = exchange(ks, nlh, nlh->nlmsg_len, nlh->nlmsg_seq, 1, &err,
+	    on_dump_learned, &c);
+	if (rc == 0)
+		rc = err < 0 ? err : c.nomem ? -ENOMEM : 0;
+	if (rc < 0) {
+		rlog(rd, LL_WARNING, "kmod: learning events lost (receive "
+		    "buffer full), and reading the table failed: %s; trying "
+		    "again", strerror(-rc));
+		free(c.v);
+		return;
+	}
+	ks->learn->resync = false;
+	ks->learn->resyncs++;
+	rlog(rd, LL_NOTICE, "kmod: learning events lost (receive buffer "
+	    "full, %" PRIu64 " time(s)); read the table again: %zu learning "
+	    "entries with a source", ks->learn->overruns, c.n);
+	for (size_t i = 0; i < c.n; i++)
+		on_learned(rd, ks, &c.v[i]);
+	free(c.v);
+}
+
 static void
 read_events(struct relayd *rd, struct kmod_state *ks)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	ssize_t n;
 
-	/* bounded: a flood cannot keep the loop here */
+	/* bounded: a flood cannot keep the loop here (epoll calls again) */
 	for (int round = 0; round < 256; round++) {
 		n = recv(mnl_socket_get_fd(ks->learn->ev), buf, sizeof(buf),
 		    MSG_DONTWAIT);
 		if (n < 0 && errno == ENOBUFS) {
-			/* events were lost; the window still fixes every
-			 * candidate we know, and the kernel keeps the
-			 * stranger out (strict after the window) */
-			if (ks->learn->overruns++ == 0)
-				rlog(rd, LL_WARNING, "kmod: learning events "
-				    "lost (receive buffer full)");
+			/* events were lost: the table tells what they said */
+			ks->learn->overruns++;
+			ks->learn->resync = true;
 			continue;
 		}
 		if (n <= 0)
-			return;
+			break;
 		for (const struct nlmsghdr *h = (const void *)buf;
 		    mnl_nlmsg_ok(h, (int)n); h = mnl_nlmsg_next(h, (int *)&n)) {
 			const struct genlmsghdr *g = mnl_nlmsg_get_payload(h);
@@ -601,6 +756,8 @@ read_events(struct relayd *rd, struct kmod_state *ks)
 			on_learned(rd, ks, &l);
 		}
 	}
+	if (ks->learn->resync)
+		resync(rd, ks);
 }
 
 /* Windows that ended: the candidates are the peers now. */
@@ -613,8 +770,6 @@ check_windows(struct relayd *rd, struct kmod_state *ks)
 	size_t ndue = 0, cap = 0;
 	uint64_t now = now_ms();
 
-	if (now < kl->check_ms || kl->nlegs == 0)
-		return;
 	kl->check_ms = now + LEARN_CHECK_MS;
 	latch_policy_init(&pol, &rd->conf);
 	for (size_t b = 0; b < LEARN_BUCKETS; b++)
@@ -641,9 +796,22 @@ check_windows(struct relayd *rd, struct kmod_state *ks)
 }
 
 void
+kmod_learn_event(struct relayd *rd, struct kmod_state *ks)
+{
+	if (ks->learn != NULL)
+		read_events(rd, ks);
+}
+
+void
 kmod_learn_poll(struct relayd *rd, struct kmod_state *ks)
 {
-	if (ks->learn == NULL)
+	struct kmod_learn *kl = ks->learn;
+
+	if (kl == NULL)
+		return;
+	if (kl->resync)		/* a dump that failed: again */
+		resync(rd, ks);
+	if (now_ms() < kl->check_ms || kl->nlegs == 0)
 		return;
 	read_events(rd, ks);	/* first: what the kernel took in time */
 	check_windows(rd, ks);

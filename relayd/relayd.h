@@ -32,6 +32,7 @@
 #define RELAYD_CLOSE_DEADLINE_MS 2000		/* draining after an error */
 #define RELAYD_CONN_OUTBUF_MAX	(4u << 20)	/* replies a client left unread */
 #define RELAYD_EVQ_MAX		(64u << 20)	/* events, then resync */
+#define RELAYD_CTL_QUEUED_MAX	(32u << 20)	/* all connections' unsent */
 #define RELAYD_TICK_MS		100
 #define RELAYD_BATCH		32		/* recvmmsg/sendmmsg batch */
 #define RELAYD_MAX_PKT		2048
@@ -42,7 +43,8 @@ struct stream;
 struct leg;
 
 /* Every epoll registration points at a struct that starts with this. */
-enum tag_kind { TAG_LEG = 1, TAG_CONTROL, TAG_CONN, TAG_TIMER, TAG_SIGNAL };
+enum tag_kind { TAG_LEG = 1, TAG_CONTROL, TAG_CONN, TAG_TIMER, TAG_SIGNAL,
+	TAG_BACKEND };
 struct evtag {
 	enum tag_kind	 kind;
 };
@@ -600,6 +602,12 @@ struct backend_ops {
 	 * streams are offered to install once latched.
 	 */
 	int		(*learn)(struct relayd *, void *priv, struct stream *);
+	/* learn for n streams in one batch (rcs[i]: learn's result for
+	 * sts[i]); NULL: learn is called for each. */
+	int		(*learn_batch)(struct relayd *, void *priv,
+			    struct stream **sts, size_t n, int *rcs);
+	/* A descriptor the backend registered with TAG_BACKEND is ready. */
+	void		(*event)(struct relayd *, void *priv);
 	/*
 	 * install only queues (flush commits): the backend calls
 	 * backend_stream_carried itself once the kernel has the stream.
@@ -622,6 +630,9 @@ int	 backend_select(struct relayd *, const char *want, char *err,
 void	 backend_close(struct relayd *);
 void	 backend_stream_latched(struct relayd *, struct stream *);
 void	 backend_stream_learn(struct relayd *, struct stream *);
+/* backend_stream_learn for n streams, in one batch where the backend can
+ * (the offer/answer path: once per loop round). */
+void	 backend_streams_learn(struct relayd *, struct stream **, size_t n);
 void	 backend_stream_remove(struct relayd *, struct stream *);
 /* Out of the backend at the end of a call: path and reason stay as the
  * call's last word on where its media went. */
@@ -630,6 +641,7 @@ void	 backend_sync_counters(struct relayd *);
 void	 backend_sync_session(struct relayd *, const struct session *);
 const char *stream_path_name(const struct relayd *, const struct stream *);
 void	 backend_flush(struct relayd *);
+void	 backend_event(struct relayd *);
 void	 backend_adopt_done(struct relayd *);
 
 /*
@@ -700,6 +712,10 @@ void	 control_close(struct relayd *);
 void	 control_event(struct relayd *, uint32_t events, void *tag);
 /* Every tick: close connections past their deadline. */
 void	 control_tick(struct relayd *);
+/* Once per loop round, after journal_flush(): write the replies queued. */
+void	 control_flush(struct relayd *);
+/* Bytes of replies and events all connections have not read (stats). */
+size_t	 control_queued(const struct relayd *);
 /* Send an event to every subscriber of `name`. Steals msg. */
 void	 control_broadcast(struct relayd *, const char *name, json_t *msg);
 bool	 conn_subscribe(struct conn *, json_t *events, struct proto_error *);

@@ -11,6 +11,21 @@ integration tests (tests/integration/relay_control_*.sh).
   ctlclient.py idle HOST PORT N SECS        open N TCP connections, send
                                             nothing; print how many the
                                             server closed within SECS
+  ctlclient.py noread SOCK N BYTES READY GO SECS
+                                            N connections, each offers a
+                                            call and offers it again until
+                                            about BYTES of replies are due
+                                            (60 kB ids, echoed in each
+                                            reply), reading nothing; once the
+                                            relay took every request (or
+                                            closed), write a JSON summary to
+                                            READY, wait for the file GO,
+                                            print the summary again
+  ctlclient.py unixidle SOCK N SECS         the same on a Unix socket
+  ctlclient.py bigline SOCK BYTES SECS      send BYTES without a newline
+                                            (as far as the server reads);
+                                            print its reply and whether it
+                                            closed the connection in SECS
 
 Every loop is bounded in count and time.
 """
@@ -116,10 +131,23 @@ def slowsub(path, gofile, n, secs):
     return 0
 
 
-def idle(host, port, n, secs):
+def idle(host, port, n, secs, path=None):
     conns = []
     for _ in range(n):
-        c = socket.create_connection((host, port), timeout=5)
+        if path is not None:
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            # A full backlog says EAGAIN on a Unix socket: retry (bounded).
+            limit = time.monotonic() + 5
+            while True:
+                try:
+                    c.connect(path)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > limit:
+                        raise
+                    time.sleep(0.01)
+        else:
+            c = socket.create_connection((host, port), timeout=5)
         c.setblocking(False)
         conns.append(c)
     print(json.dumps({"opened": len(conns)}), flush=True)
@@ -140,6 +168,111 @@ def idle(host, port, n, secs):
     return 0
 
 
+def hung_up(conns):
+    """Connections the relay closed (POLLHUP), without reading them."""
+    p = select.poll()
+    for c in conns:
+        p.register(c, select.POLLHUP)
+    return sum(1 for _, ev in p.poll(0) if ev & (select.POLLHUP | select.POLLERR))
+
+
+def noread(path, n, nbytes, ready, gofile, secs):
+    import fcntl
+    import termios
+    # The reply echoes the request's id: a 60,000-byte id makes every
+    # offer's reply as long, cheaply for both sides. Measured once on a
+    # connection that reads.
+    pad = "x" * 60000
+
+    def offer(i, c):
+        return json.dumps({"id": f"{pad}{i}", "cmd": "offer", "call_id": c,
+                           "from_tag": "f", "media": [
+                               {"type": "audio", "address": "192.0.2.10",
+                                "rtp_port": 4000}]})
+    probe = unix(path)
+    probe.sendall((offer(0, "nr-probe") + "\n").encode())
+    buf, got, deadline = b"", [], time.monotonic() + 10
+    while not got and time.monotonic() < deadline:
+        got, buf, closed = read_lines(probe, buf, deadline)
+    if not got or not got[0].get("ok"):
+        print(f"noread: probe failed: {got}", file=sys.stderr)
+        return 1
+    qlen = len(json.dumps(got[0], separators=(",", ":"))) + 1
+    k = max(1, nbytes // qlen)
+    conns = []
+    for c in range(n):
+        s = unix(path)
+        s.setblocking(False)
+        # a new call, then offers again (re-INVITEs) of the same call
+        lines = [offer(i, f"nr-{c}") for i in range(k)]
+        conns.append([s, ("\n".join(lines) + "\n").encode()])
+    # Send everything (the relay reads as it answers), then wait until it
+    # has taken every byte: SIOCOUTQ is what the peer has not read yet.
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        left = 0
+        for cw in conns:
+            s, data = cw
+            if data:
+                try:
+                    cw[1] = data[s.send(data):]
+                except BlockingIOError:
+                    pass
+                except (BrokenPipeError, ConnectionResetError):
+                    cw[1] = b""
+            try:
+                outq = fcntl.ioctl(s, termios.TIOCOUTQ, b"\0\0\0\0")
+                left += len(cw[1]) + int.from_bytes(outq, "little")
+            except OSError:
+                pass
+        if left == 0:
+            break
+        time.sleep(0.02)
+    summary = {"conns": n, "offers_each": k, "reply_bytes": qlen,
+               "unsent": left, "closed": hung_up([c[0] for c in conns])}
+    with open(ready + ".tmp", "w") as f:
+        json.dump(summary, f)
+    os.rename(ready + ".tmp", ready)
+    limit = time.monotonic() + secs
+    while not os.path.exists(gofile) and time.monotonic() < limit:
+        time.sleep(0.05)
+    summary["closed"] = hung_up([c[0] for c in conns])
+    print(json.dumps(summary))
+    for c in conns:
+        c[0].close()
+    probe.close()
+    return 0
+
+
+def bigline(path, nbytes, secs):
+    s = unix(path)
+    s.setblocking(False)
+    chunk = b"x" * 65536
+    sent, buf, closed = 0, b"", False
+    deadline = time.monotonic() + secs
+    while not closed and time.monotonic() < deadline:
+        w = [s] if sent < nbytes else []
+        r, w, _ = select.select([s], w, [], max(0, deadline - time.monotonic()))
+        if w:
+            try:
+                sent += s.send(chunk[:nbytes - sent])
+            except BlockingIOError:
+                pass
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+        if r:
+            try:
+                data = s.recv(65536)
+            except ConnectionResetError:
+                data = b""
+            if data == b"":
+                closed = True
+            buf += data
+    lines = [json.loads(l) for l in buf.split(b"\n") if l.strip()]
+    print(json.dumps({"sent": sent, "replies": lines, "closed": closed}))
+    return 0
+
+
 def main():
     mode = sys.argv[1]
     a = sys.argv[2:]
@@ -149,6 +282,12 @@ def main():
         return slowsub(a[0], a[1], int(a[2]), float(a[3]))
     if mode == "idle":
         return idle(a[0], int(a[1]), int(a[2]), float(a[3]))
+    if mode == "noread":
+        return noread(a[0], int(a[1]), int(a[2]), a[3], a[4], float(a[5]))
+    if mode == "unixidle":
+        return idle(None, 0, int(a[1]), float(a[2]), path=a[0])
+    if mode == "bigline":
+        return bigline(a[0], int(a[1]), float(a[2]))
     print(__doc__, file=sys.stderr)
     return 2
 

@@ -41,7 +41,8 @@ def reply(sock, addr, hdrs, code):
 
 
 def serve(ip, port, modefile):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET,
+                      socket.SOCK_DGRAM)
     s.bind((ip, port))
     s.settimeout(0.5)
     end = time.time() + 120

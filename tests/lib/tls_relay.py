@@ -65,6 +65,11 @@ def pump(a, b, deadline, via):
     return up, down
 
 
+def family(ip):
+    """IPv6 addresses too (the IPv6 listeners' tests)."""
+    return socket.AF_INET6 if ":" in ip else socket.AF_INET
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("mode", choices=["server", "client"])
@@ -94,7 +99,7 @@ def main():
         if a.cert:
             ctx.load_cert_chain(a.cert, a.key)
 
-    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls = socket.socket(family(a.ip), socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind((a.ip, a.port))
     ls.listen(8)
@@ -111,7 +116,7 @@ def main():
                 say("handshake ok", peer.get("subject") if peer else "-")
                 t = socket.create_connection((a.target_ip, a.target_port), 5)
             else:
-                t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                t = socket.socket(family(a.target_ip), socket.SOCK_STREAM)
                 if a.bind:
                     t.bind((a.bind, 0))
                 t.settimeout(5)

@@ -2,7 +2,7 @@
 """udp_phone.py: a phone behind NAT for the edge tests (issue 15).
 
   udp_phone.py IP PORT REGISTRAR-IP REGISTRAR-PORT USER PASSWORD MPORT
-      [--timeout S]
+      [--timeout S] [--contact-host HOST]
 
 Binds IP:PORT (a private address), registers USER with Contact
 <sip:USER@IP:PORT> (answering the 401 digest challenge), prints
@@ -10,7 +10,9 @@ Binds IP:PORT (a private address), registers USER with Contact
 source of each request (the NAT's side): OPTIONS -> 200 ("OPTIONS <n>");
 INVITE -> 180 and 200 with SDP c=IP m=audio MPORT ("INVITE <source>");
 ACK ("ACK"); BYE -> 200 ("BYE", exit 0). At most --timeout seconds
-(default 60): exit 1. Standard library only.
+(default 60): exit 1. IPv6 addresses too; --contact-host writes
+another address in Contact than the one bound (a NAT without a NAT
+namespace: the registrar sees the source differ). Standard library only.
 """
 import argparse
 import hashlib
@@ -29,7 +31,15 @@ p.add_argument("user")
 p.add_argument("password")
 p.add_argument("mport", type=int)
 p.add_argument("--timeout", type=float, default=60)
+p.add_argument("--contact-host")
 a = p.parse_args()
+
+
+def host(ip):
+    return "[%s]" % ip if ":" in ip else ip
+
+
+CH = host(a.contact_host or a.ip)
 deadline = time.time() + a.timeout
 
 
@@ -64,7 +74,7 @@ def recv(s):
 
 
 def register(s, cseq, auth):
-    uri = "sip:%s:%d" % (a.reg_ip, a.reg_port)
+    uri = "sip:%s:%d" % (host(a.reg_ip), a.reg_port)
     msg = ("REGISTER %s SIP/2.0\r\n"
            "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK-%d;rport\r\n"
            "From: <sip:%s@%s>;tag=natphone\r\n"
@@ -74,8 +84,9 @@ def register(s, cseq, auth):
            "Contact: <sip:%s@%s:%d>\r\n"
            "Expires: 120\r\n%s"
            "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n") % (
-        uri, a.ip, a.port, random.randint(1, 1 << 30), a.user, a.reg_ip,
-        a.user, a.reg_ip, a.port, a.ip, cseq, a.user, a.ip, a.port, auth)
+        uri, host(a.ip), a.port, random.randint(1, 1 << 30), a.user,
+        host(a.reg_ip), a.user, host(a.reg_ip), a.port, a.ip, cseq, a.user,
+        CH, a.port, auth)
     s.sendto(msg.encode(), (a.reg_ip, a.reg_port))
     return uri
 
@@ -102,7 +113,8 @@ def reply(s, src, code, hdrs, totag="", extra="", body=""):
 
 
 def main():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(socket.AF_INET6 if ":" in a.ip else socket.AF_INET,
+                      socket.SOCK_DGRAM)
     s.bind((a.ip, a.port))
     uri = register(s, 1, "")
     start, hdrs = final(s)
@@ -126,10 +138,11 @@ def main():
         return 1
     say("REGISTERED")
     options = 0
-    sdp = ("v=0\r\no=phone 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\n"
+    fam = "IP6" if ":" in a.ip else "IP4"
+    sdp = ("v=0\r\no=phone 1 1 IN %s %s\r\ns=-\r\nc=IN %s %s\r\nt=0 0\r\n"
            "m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
-           "a=sendrecv\r\n") % (a.ip, a.ip, a.mport)
-    contact = "Contact: <sip:%s@%s:%d>" % (a.user, a.ip, a.port)
+           "a=sendrecv\r\n") % (fam, a.ip, fam, a.ip, a.mport)
+    contact = "Contact: <sip:%s@%s:%d>" % (a.user, CH, a.port)
     while True:
         start, hdrs, _, src = recv(s)
         method = start.split(" ")[0]
@@ -138,7 +151,7 @@ def main():
             say("OPTIONS", options)
             reply(s, src, "200 OK", hdrs)
         elif method == "INVITE":
-            say("INVITE", "%s:%d" % src)
+            say("INVITE", "%s:%d" % (host(src[0]), src[1]))
             reply(s, src, "180 Ringing", hdrs, "natphone", contact)
             reply(s, src, "200 OK", hdrs, "natphone",
                   contact + "\r\nContent-Type: application/sdp", sdp)

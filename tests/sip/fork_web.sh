@@ -2,10 +2,10 @@
 # run-also: asan
 #
 # Parallel forking with a logged-in browser (issues 14 and 15): a call to
-# the account rings the browser first and alone (the relay's B leg has
-# one transport); the browser goes away while ringing (480) and the
-# relay's B leg is re-offered as plain RTP; then the two registered
-# phones (127.0.7.2, .3) ring in parallel, .3 answers, .2 is cancelled.
+# the account rings the browser and the two registered phones (127.0.7.2,
+# .3) together; the browser goes away while ringing (480) and the phones
+# ring on (their offer is plain RTP on the relay's B port); .3 answers,
+# .2 is cancelled.
 # Needs the relay's WebRTC legs; skipped otherwise.
 . "$(dirname "$0")/../lib/sip.sh"
 PY=/usr/bin/python3

@@ -188,6 +188,17 @@ test_errors(void **state)
 	    "1: sip.advertise: 'a b' is not HOST or HOST:PORT");
 	expect_error("{\"sip\": {\"tls_advertise\": \"198.51.100.1:0\"}}",
 	    "1: sip.tls_advertise: '198.51.100.1:0': port must be 1..65535");
+	/* stack6.c, listen.c: the IPv6 listeners and their public address */
+	expect_error("{\"sip\": {\"listen6\": \"::1\",\n\"advertise6\": \"192.0.2.1\"}}",
+	    "2: sip.advertise6: '192.0.2.1' is not an IPv6 address");
+	expect_error("{\"sip\": {\"advertise6\": \"2001:db8::1\"}}",
+	    "1: sip.advertise6: needs sip.listen6");
+	expect_error("{\"sip\": {\"listen6\": \"::1\", \"advertise6\": \"[2001:db8::1]:0\"}}",
+	    "1: sip.advertise6: '[2001:db8::1]:0': port must be 1..65535");
+	expect_error("{\"sip\": {\"tls_listen6\": \"::1\"}}",
+	    "1: sip.tls_listen6: needs sip.listen6 and sip.tls_listen");
+	expect_error("{\"sip\": {\"listen6\": \"::1\", \"tls_listen6\": \"10.0.0.1\"}}",
+	    "1: sip.tls_listen6: '10.0.0.1' is not an IPv6 address");
 	expect_error("{\"registrar\": {\"nat_keepalive\": -1}}",
 	    "1: registrar.nat_keepalive: must be between");
 	expect_error("{\"lcr\": [{\"name\": \"t\", \"prefixes\": [\n {\"prefix\": \"4a\", \"carriers\": []}]}]}",

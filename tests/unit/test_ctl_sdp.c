@@ -225,6 +225,29 @@ test_ipv6_unspecified_is_hold(void **state)
 	}
 }
 
+/* fork.c's answer to a losing late 2xx: every stream declined, hold
+ * addresses, nothing of the offerer's (addresses, ICE, names). */
+static void
+test_decline_rejects_every_stream(void **state)
+{
+	char err[160];
+	char *out = sdp_decline(leaky, strlen(leaky), err, sizeof(err));
+
+	if (out == NULL)
+		fail_msg("decline: %s", err);
+	assert_non_null(strstr(out, "m=audio 0 RTP/AVP 0 101"));
+	assert_non_null(strstr(out, "m=video 0 RTP/AVP 31"));
+	assert_all_c(out, "c=IN IP4 0.0.0.0");
+	assert_null(strstr(out, "10.11.12."));
+	assert_null(strstr(out, "172.16.99.5"));
+	assert_null(strstr(out, "198.51.100.77"));
+	assert_null(strstr(out, "a=candidate"));
+	assert_null(strstr(out, "alice"));
+	assert_null(strstr(out, "a=rtcp"));
+	free(out);
+	assert_null(sdp_decline("garbage", 7, err, sizeof(err)));
+}
+
 int
 main(void)
 {
@@ -234,6 +257,7 @@ main(void)
 		cmocka_unit_test(test_origin_and_name_ours_per_leg),
 		cmocka_unit_test(test_origin_version_per_leg),
 		cmocka_unit_test(test_ipv6_unspecified_is_hold),
+		cmocka_unit_test(test_decline_rejects_every_stream),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -172,6 +172,37 @@ test_key_hash_spreads_ports(void **state)
 	assert_true(max <= 8);
 }
 
+/*
+ * 100,000 keys (two addresses, 50,000 ports each) over the default 2^17
+ * buckets (hash_bits): about 0.76 per bucket, as a uniform hash would
+ * place them (empty buckets about e^-0.76 = 47 %), no long chain.
+ */
+static void
+test_key_hash_spreads_100k(void **state)
+{
+	static unsigned counts[1 << 17];
+	struct tl_key key;
+	unsigned max = 0, empty = 0;
+
+	memset(&key, 0, sizeof(key));
+	key.family = 2;
+	key.proto = 17;
+	for (unsigned a = 1; a <= 2; a++)
+		for (unsigned port = 10000; port < 60000; port++) {
+			unsigned b;
+
+			key.addr[0] = htonl(0x0a000100 + a);
+			key.port = (uint16_t)port;
+			b = tl_key_hash(&key, 0x5eed) >> (32 - 17);
+			if (++counts[b] > max)
+				max = counts[b];
+		}
+	for (unsigned b = 0; b < (1u << 17); b++)
+		empty += counts[b] == 0;
+	assert_true(max <= 10);
+	assert_true(empty > (1u << 17) * 40 / 100 && empty < (1u << 17) * 54 / 100);
+}
+
 static void
 test_key_equal(void **state)
 {
@@ -201,6 +232,7 @@ main(void)
 		cmocka_unit_test(test_rtp_loss_matches_relayd),
 		cmocka_unit_test(test_rtp_ignores_rtcp_and_short),
 		cmocka_unit_test(test_key_hash_spreads_ports),
+		cmocka_unit_test(test_key_hash_spreads_100k),
 		cmocka_unit_test(test_key_equal),
 	};
 

@@ -165,7 +165,7 @@ M_A=$(jq '.media[0].rtp_port' <<<"$TL_REPLY")
 # (payload type 0, the caller's SSRC, from leg B's port) and stops when
 # the media does.
 tl_sink k1m_erx "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5000" -f "$TL_RELAY_B_IP:$M_B" -p 0 \
-	-S 0x1000 -i 2 -t 120 --allow-reorder
+	-S 0x1000 -i 8 -t 120 --allow-reorder
 tl_gen k1m_ctx "$TL_NS_CALLER" -b "$TL_CALLER_IP:4000" -d "$TL_RELAY_A_IP:$M_A" -S 0x1000 -c 24000 -r 200
 tl_gen k1m_etx "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5000" -d "$TL_RELAY_B_IP:$M_B" -S 0x2000 -c 24000 -r 200
 tl_wait_for 30 "call k1m on path kmod" installed

@@ -141,23 +141,28 @@ EOF
 chmod +x "$ROOT/init"
 (cd "$ROOT" && find . -print0 | cpio --null -o -H newc --quiet) | gzip -1 >"$WORK/initramfs.gz" || exit 2
 
-LOG=${LOG:-$WORK/console.log}
-: >"$LOG"
+# The verdict reads this run's own copy of the console: --log may name a
+# file another run of the same test writes at the same time (its PASS
+# line would pass this run).
+CONSOLE=$WORK/console.log
 echo "qemu.sh: kernel $KVER ($(basename "$KERNEL")), initramfs $(du -h "$WORK/initramfs.gz" | cut -f1), $SMP cpus"
 t0=$SECONDS
 # -nodefaults -nic none: the guest has no network to the outside.
 # panic=-1 -no-reboot: a panic ends qemu. panic_on_warn: a WARN is a panic.
+# no_timer_check: under host load the emulated 8254 ticks too slowly for
+# the kernel's IO-APIC timer check, which then panics at boot ("IO-APIC +
+# timer doesn't work"); the check proves nothing about our module.
 timeout -k 5 "$TIMEOUT" qemu-system-x86_64 -nodefaults -no-user-config -nic none \
 	-display none -machine pc -accel tcg -cpu qemu64 -smp "$SMP" -m "$MEM" "${ICOUNT[@]}" \
 	-kernel "$KERNEL" -initrd "$WORK/initramfs.gz" \
-	-append "console=ttyS0 panic=-1 panic_on_warn=1 oops=panic quiet loglevel=4 $APPEND" \
-	-serial stdio -no-reboot </dev/null 2>&1 | tr -d '\r' | tee -a "$LOG"
+	-append "console=ttyS0 no_timer_check panic=-1 panic_on_warn=1 oops=panic quiet loglevel=4 $APPEND" \
+	-serial stdio -no-reboot </dev/null 2>&1 | tr -d '\r' | tee "$CONSOLE" ${LOG:+"$LOG"}
 qrc=${PIPESTATUS[0]}
 echo "qemu.sh: qemu exit $qrc after $((SECONDS - t0))s"
 [ "$qrc" = 124 ] && echo "qemu.sh: TIMEOUT after ${TIMEOUT}s"
-if grep -qE '(Kernel panic|BUG:|Oops|WARNING:|general protection fault)' "$LOG"; then
+if grep -qE '(Kernel panic|BUG:|Oops|WARNING:|general protection fault)' "$CONSOLE"; then
 	echo "qemu.sh: kernel warning, oops or panic in the console log"
 	exit 1
 fi
-grep -q '^KMOD-TEST: PASS' "$LOG" && exit 0
+grep -q '^KMOD-TEST: PASS' "$CONSOLE" && exit 0
 exit 1

@@ -13,6 +13,12 @@
  *   kadopt moved        the caller latched elsewhere: adopt must refuse
  *                       (-ENOENT), the entries do not match the stream
  *   kadopt remove       adopt, then remove: the entries are gone
+ *   kadopt batch N BAD  batched installs (kmod_put_streams): N two-entry
+ *                       streams in one call, stream BAD's output source
+ *                       not local; every other stream must be in, BAD
+ *                       refused with EADDRNOTAVAIL and none of its
+ *                       entries left; `tlk count` then shows 2 * (N - 1)
+ *   kadopt unbatch N    remove what `batch N` installed
  *
  * kadopt -6 MODE: the same with both legs on IPv6 (::1); kadopt -x MODE:
  * leg A on IPv4 (127.0.0.1), leg B on IPv6 (::1), so the kernel
@@ -28,6 +34,8 @@
 #include <unistd.h>
 
 #include "relayd.h"
+#include "trunkline_uapi.h"
+#include "backend_kmod.h"
 
 #define CALLER_PORT	4000
 #define CALLEE_PORT	5000
@@ -98,6 +106,67 @@ make_stream(uint16_t caller_port)
 	return st;
 }
 
+/* Stream i of `batch`: ports 43000 + 2i and + 2i + 1 on 127.0.0.1. */
+static void
+plan_batch(struct kmod_stream *s, int i, bool bad)
+{
+	struct sockaddr_storage lo, out;
+
+	memset(s, 0, sizeof(*s));
+	s->n = 2;
+	s->cookie = 0xba7c0000u + (unsigned)i;
+	addr_parse("127.0.0.1", 0, &lo);
+	addr_parse(bad ? "192.0.2.1" : "127.0.0.1", 0, &out);
+	for (int e = 0; e < 2; e++) {
+		struct kentry *k = &s->e[e];
+		uint16_t port;
+
+		kaddr_of(&lo, &k->laddr, &port);
+		k->saddr = k->odaddr = k->laddr;
+		kaddr_of(&out, &k->osaddr, &port);
+		k->lport = (uint16_t)(43000 + 2 * i + e);
+		k->sport = (uint16_t)(4000 + e);
+		k->osport = (uint16_t)(42000 + e);
+		k->odport = (uint16_t)(5000 + e);
+	}
+}
+
+static int
+batch_mode(bool install, int n, int bad)
+{
+	struct kmod_state *ks = rd.backend.priv;
+	struct kmod_stream *plans = calloc((size_t)n, sizeof(*plans));
+	struct kmod_stream **pp = calloc((size_t)n, sizeof(*pp));
+	int *rcs = calloc((size_t)n, sizeof(*rcs)), errs[KMOD_MAX_ENTRIES];
+	int fails = 0;
+
+	if (plans == NULL || pp == NULL || rcs == NULL || n < 1)
+		return 2;
+	for (int i = 0; i < n; i++) {
+		plan_batch(&plans[i], i, i == bad);
+		pp[i] = &plans[i];
+	}
+	if (!install) {
+		for (int i = 0; i < n; i++)
+			batch(ks, &plans[i], TL_CMD_DEL, false, errs);
+		return 0;
+	}
+	if (kmod_put_streams(ks, pp, (size_t)n, rcs) < 0)
+		fails++;
+	for (int i = 0; i < n; i++) {
+		int want = i == bad ? -EADDRNOTAVAIL : 0;
+
+		if (rcs[i] != want) {
+			printf("kadopt: batch: stream %d: %d (%s), want %d\n",
+			    i, rcs[i], strerror(-rcs[i]), want);
+			fails++;
+		}
+	}
+	printf("kadopt: batch: %d streams in one call, %d results wrong\n",
+	    n, fails);
+	return fails ? 1 : 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -159,6 +228,12 @@ main(int argc, char **argv)
 		}
 		_exit(0);	/* keep what is in the kernel as it is */
 	}
-	fprintf(stderr, "usage: kadopt [-6|-x] install|adopt|moved|remove\n");
+	if (!strcmp(mode, "batch") || !strcmp(mode, "unbatch")) {
+		(void)make_stream(CALLER_PORT);	/* the backend, opened */
+		return batch_mode(!strcmp(mode, "batch"),
+		    argc > 2 ? atoi(argv[2]) : 0, argc > 3 ? atoi(argv[3]) : -1);
+	}
+	fprintf(stderr, "usage: kadopt [-6|-x] install|adopt|moved|remove|"
+	    "batch N BAD|unbatch N\n");
 	return 2;
 }

@@ -47,7 +47,7 @@ tl_sink caller_rx "$TL_NS_CALLER" -b "$TL_CALLER_IP:4100" -f "$TL_RELAY_A_IP:$A"
 # The caller first: until it sends, the relay can only send to its SDP
 # port, where nobody listens behind a NAT.
 tl_gen caller_tx "$TL_NS_CALLER" -b "$TL_CALLER_IP:4100" -d "$TL_RELAY_A_IP:$A" -S 0x1000 -c "$N" -r 200
-tl_wait_for 1 "leg A to have a candidate" has_candidate
+tl_wait_for 5 "leg A to have a candidate" has_candidate	# from the first packet: the window starts there
 tl_gen callee_tx "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5000" -d "$TL_RELAY_B_IP:$B" -S 0x2000 -c "$N" -r 200
 tl_wait_for 1 "leg A learning (userspace) while leg B is fixed" learning
 tl_assert_json "$TL_REPLY" ".streams[0].legs[0].learning.source == \"$TL_CALLER_IP:4100\" and .streams[0].legs[0].learning.rank == \"address\" and .streams[0].legs[0].latched == null" \

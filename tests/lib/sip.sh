@@ -386,6 +386,29 @@ sip_phone() {
 	tl_wait_for 15 "phone $name on $ip:$port" sip_listening "$port"
 }
 
+# sip_elsewhere NAME [METHOD]: the CANCEL (or METHOD: a late 2xx's BYE)
+# that NAME, a fork that lost, received carries Reason: SIP;cause=200
+# "Call completed elsewhere".
+sip_elsewhere() {
+	awk -v m="^${2:-CANCEL} " '$0 ~ m {c=1} c && /^Reason: SIP;cause=200;text="Call completed elsewhere"/{f=1} /^$/{c=0} END{exit !f}' \
+		"$TL_TMP/$1.msgs"
+}
+
+# sip_media_both IP WHAT: 40 RTP packets each way between the caller
+# (127.0.0.2) and the phone at IP through the relay's A and B ports of
+# the answered call (sip_session_ports), each from the relay's port.
+sip_media_both() {
+	local ip=$1 what=$2
+	tl_sink rxp - -b "$ip:$SIP_CALLEE_RTP" -f "127.0.0.1:$SIP_B_PORT" -e 40 -t 10
+	tl_sink rxa - -b "127.0.0.2:$SIP_CALLER_RTP" -f "127.0.0.1:$SIP_A_PORT" -e 40 -t 10
+	tl_gen gena - -d "127.0.0.1:$SIP_A_PORT" -b "127.0.0.2:$SIP_CALLER_RTP" -c 40 -r 100
+	tl_gen genp - -d "127.0.0.1:$SIP_B_PORT" -b "$ip:$SIP_CALLEE_RTP" -c 40 -r 100
+	tl_expect_ok gena 10 "rtpgen caller"
+	tl_expect_ok genp 10 "rtpgen $what"
+	tl_expect_ok rxp 15 "caller -> $what RTP through the relay"
+	tl_expect_ok rxa 15 "$what -> caller RTP through the relay"
+}
+
 # sip_uac_from NAME SCENARIO SRC-IP SERVICE [sipp args...]: like sip_uac,
 # to SERVICE.
 sip_uac_from() {

@@ -53,14 +53,7 @@ grep -q "^m=audio $SIP_B_PORT RTP/AVP " <<<"$inv" || tl_fail "phone .3's offer i
 grep -qE 'a=ice|fingerprint|SAVPF|a=candidate|rtcp-mux' <<<"$inv" && tl_fail "phone .3's offer has WebRTC attributes: $inv"
 sed -n '/^SIP\/2.0 200/,/^---/p' "$TL_TMP/caller.msgs" | grep -q "^m=audio $SIP_A_PORT RTP/AVP" ||
 	tl_fail "the caller's 200 is not plain RTP on the relay's A port $SIP_A_PORT"
-tl_sink rx3 - -b "$P.3:$SIP_CALLEE_RTP" -f "127.0.0.1:$SIP_B_PORT" -e 40 -t 10
-tl_sink rxa - -b "127.0.0.2:$SIP_CALLER_RTP" -f "127.0.0.1:$SIP_A_PORT" -e 40 -t 10
-tl_gen gena - -d "127.0.0.1:$SIP_A_PORT" -b "127.0.0.2:$SIP_CALLER_RTP" -c 40 -r 100
-tl_gen gen3 - -d "127.0.0.1:$SIP_B_PORT" -b "$P.3:$SIP_CALLEE_RTP" -c 40 -r 100
-tl_expect_ok gena 10 "rtpgen caller"
-tl_expect_ok gen3 10 "rtpgen phone .3"
-tl_expect_ok rx3 15 "caller -> phone .3 RTP through the relay"
-tl_expect_ok rxa 15 "phone .3 -> caller RTP through the relay"
+sip_media_both "$P.3" "phone .3"
 sip_expect caller 30 "the caller's call completes on phone .3"
 sip_expect ph3 30 "phone .3 answers"
 sip_expect ph2 30 "phone .2 refuses (busy)"
@@ -82,8 +75,7 @@ sip_expect caller2 30 "the caller's call completes on the browser"
 sip_expect ph2b 15 "phone .2 rings and is cancelled"
 sip_expect ph3b 15 "phone .3 rings and is cancelled"
 for i in 2 3; do
-	awk '/^CANCEL /{c=1} c && /^Reason: SIP;cause=200;text="Call completed elsewhere"/{f=1} /^$/{c=0} END{exit !f}' \
-		"$TL_TMP/ph${i}b.msgs" || tl_fail "phone .$i's CANCEL has no Reason: completed elsewhere"
+	sip_elsewhere "ph${i}b" || tl_fail "phone .$i's CANCEL has no Reason: completed elsewhere"
 done
 tl_reap web2 20 || tl_fail "the browser side failed: $(cat "$TL_TMP/web2.err")"
 jq -se '.[0].type == "incoming" and .[-1].type == "ended" and .[-1].code == 200' "$TL_TMP/in2.jsonl" >/dev/null ||

@@ -409,6 +409,37 @@ sip_media_both() {
 	tl_expect_ok rxa 15 "$what -> caller RTP through the relay"
 }
 
+# sip_fork_race UAS UAC WHAT: phones .2 and .3 of $P (an account's three
+# registered contacts) answer at once with scenario UAS, .4 rings; the
+# caller (scenario UAC) gets the first 2xx, the late one is hung up with
+# BYE (completed elsewhere), .4 gets a CANCEL (completed elsewhere), and
+# the CDR has two 200s and a 487. Sets SIP_FORK_WINNER and
+# SIP_FORK_LOSER (ph2b or ph3b) for the caller's own checks.
+sip_fork_race() {
+	local uas=$1 uac=$2 what=$3 contact
+	sip_phone ph2b "$uas" "$P.2" "$SIP_GW3_PORT"
+	sip_phone ph3b "$uas" "$P.3" "$SIP_GW3_PORT"
+	sip_phone ph4b uas_ring.xml "$P.4" "$SIP_GW3_PORT"
+	SIP_SERVICE=alice sip_uac caller2 "$uac" 127.0.0.2 -d 2000
+	sip_expect caller2 30 "$what with two answers"
+	sip_expect ph2b 15 "phone .2 answers (and wins or is hung up)"
+	sip_expect ph3b 15 "phone .3 answers (and wins or is hung up)"
+	sip_expect ph4b 15 "phone .4 rings and is cancelled"
+	sip_elsewhere ph4b || tl_fail "phone .4's CANCEL has no Reason"
+	sip_cdr_wait 2
+	contact=$(jq -r '.contact' <<<"$SIP_CDR_LAST")
+	case $contact in
+	"sip:alice@$P.2:$SIP_GW3_PORT") SIP_FORK_LOSER=ph3b SIP_FORK_WINNER=ph2b ;;
+	"sip:alice@$P.3:$SIP_GW3_PORT") SIP_FORK_LOSER=ph2b SIP_FORK_WINNER=ph3b ;;
+	*) tl_fail "CDR contact '$contact' is neither .2 nor .3" ;;
+	esac
+	tl_log "winner $contact; $SIP_FORK_LOSER answered too late"
+	sip_elsewhere "$SIP_FORK_LOSER" BYE ||
+		tl_fail "the late 2xx was not hung up with BYE (Reason: completed elsewhere)"
+	tl_assert_json "$SIP_CDR_LAST" '.final_code == 200 and .forks == 3 and ([.attempts[].code] | sort == [200, 200, 487])' \
+		"CDR: two 200s (one late), one 487"
+}
+
 # sip_uac_from NAME SCENARIO SRC-IP SERVICE [sipp args...]: like sip_uac,
 # to SERVICE.
 sip_uac_from() {

@@ -131,49 +131,6 @@ backend_stream_learn(struct relayd *rd, struct stream *st)
 }
 
 void
-backend_streams_learn(struct relayd *rd, struct stream **sts, size_t n)
-{
-	const struct backend_ops *ops = rd->backend.ops;
-	struct stream **v;
-	size_t m = 0;
-	int *rcs;
-
-	if (ops == NULL || ops->learn == NULL)
-		return;
-	v = calloc(n ? n : 1, sizeof(*v));
-	rcs = calloc(n ? n : 1, sizeof(*rcs));
-	if (ops->learn_batch == NULL || v == NULL || rcs == NULL) {
-		for (size_t i = 0; i < n; i++)	/* one at a time works too */
-			backend_stream_learn(rd, sts[i]);
-		free(v);
-		free(rcs);
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct stream *st = sts[i];
-
-		if (st->path == PATH_KERNEL || stream_has_webrtc(st))
-			continue;
-		if (stream_fully_latched(st))
-			backend_stream_latched(rd, st);
-		else
-			v[m++] = st;
-	}
-	if (m > 0)
-		ops->learn_batch(rd, rd->backend.priv, v, m, rcs);
-	for (size_t i = 0; i < m; i++) {
-		if (rcs[i] < 0)
-			continue;
-		v[i]->path = PATH_KERNEL;
-		rlog(rd, LL_DEBUG, "call %s stream %d learning in %s",
-		    v[i]->session->call_id, v[i]->index, ops->name);
-		backend_stream_carried(rd, v[i]);
-	}
-	free(v);
-	free(rcs);
-}
-
-void
 backend_stream_release(struct relayd *rd, struct stream *st)
 {
 	const struct backend_ops *ops = rd->backend.ops;

@@ -1180,6 +1180,5 @@ const struct backend_ops backend_kmod_ops = {
 	.adopt = kmod_adopt,
 	.adopt_done = kmod_adopt_done,
 	.learn = kmod_learn,
-	.learn_batch = kmod_learn_streams,
 	.event = kmod_event,
 };

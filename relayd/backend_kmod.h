@@ -88,9 +88,9 @@ int	 kmod_learn_open(struct relayd *, struct kmod_state *);
 void	 kmod_learn_close(struct kmod_state *);
 int	 kmod_learn(struct relayd *, void *priv, struct stream *);
 /*
- * kmod_learn for n streams in one batch (backend_ops.learn_batch): the
- * offer/answer path calls it once per loop round with every stream whose
- * answer came in. rcs[i] is what kmod_learn would return for sts[i], with
+ * kmod_learn for n streams in one batch (kmod_put_streams); kmod_learn
+ * is its one-stream case. Nothing batches answers across a loop round
+ * yet (that would make an answer's reply wait for the round). rcs[i] is what kmod_learn would return for sts[i], with
  * its path_reason set the same way; a stream with rcs[i] < 0 latches in
  * userspace. Returns 0, or -errno if no stream could be tried.
  */

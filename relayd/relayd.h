@@ -602,10 +602,6 @@ struct backend_ops {
 	 * streams are offered to install once latched.
 	 */
 	int		(*learn)(struct relayd *, void *priv, struct stream *);
-	/* learn for n streams in one batch (rcs[i]: learn's result for
-	 * sts[i]); NULL: learn is called for each. */
-	int		(*learn_batch)(struct relayd *, void *priv,
-			    struct stream **sts, size_t n, int *rcs);
 	/* A descriptor the backend registered with TAG_BACKEND is ready. */
 	void		(*event)(struct relayd *, void *priv);
 	/*
@@ -630,9 +626,6 @@ int	 backend_select(struct relayd *, const char *want, char *err,
 void	 backend_close(struct relayd *);
 void	 backend_stream_latched(struct relayd *, struct stream *);
 void	 backend_stream_learn(struct relayd *, struct stream *);
-/* backend_stream_learn for n streams, in one batch where the backend can
- * (the offer/answer path: once per loop round). */
-void	 backend_streams_learn(struct relayd *, struct stream **, size_t n);
 void	 backend_stream_remove(struct relayd *, struct stream *);
 /* Out of the backend at the end of a call: path and reason stay as the
  * call's last word on where its media went. */

@@ -53,9 +53,10 @@ while getopts b:o:r:s:R:F:T opt; do
 	esac
 done
 shift $((OPTIND - 1))
-SPECS=${*:-fwd:1000 fwd_ct:1000 nft:1000 nft:50000}
+SPECS=${*:-fwd:1000 fwd_ct:1000 fwd_ct:50000 nft:1000 nft:50000}
 # table: OUT/pkt-cost.md from OUT/pkt-cost.jsonl. Per path medians and spread (min-max over rounds); ratios per round
-# against fwd (and nft@50000 against nft@1000), then their median and spread.
+# against fwd (and nft@50000 against nft@1000, fwd_ct@50000 against
+# fwd_ct@1000: conntrack's own growth), then their median and spread.
 table() {
 jq -rs --argjson rate "$RATE" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" '
 	def med: sort | if length == 0 then null else .[length / 2 | floor] end;
@@ -87,6 +88,19 @@ jq -rs --argjson rate "$RATE" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" '
 		($np | sort_by(split("-")[1] | tonumber)) as $s
 		| per_round($s[-1]; $s[0]) as $q
 		| "nft at \($s[-1] | split("-")[1]) streams vs \($s[0] | split("-")[1]) streams, per round: \(within($q)); median \($q | med * 100 | round / 100) over \($q | length) rounds (target <= 1.1)"
+	   else empty end),
+	(($paths | map(select(startswith("fwd_ct-")))) as $cp
+	 | ($paths | map(select(startswith("nft-")))) as $np
+	 | if ($cp | length) >= 2 then
+		($cp | sort_by(split("-")[1] | tonumber)) as $c
+		| per_round($c[-1]; $c[0]) as $q
+		| "\nconntrack alone (fwd_ct) at \($c[-1] | split("-")[1]) vs \($c[0] | split("-")[1]) flows, per round: \(within($q)); median \($q | med * 100 | round / 100): the kernel'"'"'s own growth, which every conntrack path has",
+		  (if ($np | length) >= 2 then
+			($np | sort_by(split("-")[1] | tonumber)) as $s
+			| [range(0; [$q, per_round($s[-1]; $s[0])] | map(length) | min) as $i
+			   | per_round($s[-1]; $s[0])[$i] / $q[$i]] as $g
+			| "\nnft'"'"'s growth beyond conntrack'"'"'s (nft ratio / fwd_ct ratio, per round): \(within($g)); median \($g | med * 100 | round / 100)"
+		   else empty end)
 	   else empty end)
 '  "$OUT/pkt-cost.jsonl" >"$OUT/pkt-cost.md"
 }

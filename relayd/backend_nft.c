@@ -399,9 +399,8 @@ static int
 apply(struct nft_priv *p, const struct nft_rm *rm, size_t nrm,
     struct stream *const *in, size_t nin, char *why, size_t len)
 {
-	int rc = nft_tx_begin(p->nft);
-
 	struct nft_flow f[4];
+	int rc = nft_tx_begin(p->nft);
 
 	for (size_t i = 0; rc == 0 && i < nrm; i++)
 		rc = nft_tx_flows(p->nft, false, f, ns_flows(p, rm[i].ns, f));
@@ -860,7 +859,8 @@ nft_remove(struct relayd *rd, void *priv, struct stream *st)
 	if (!(ns->flags & NS_INSTALLED)) {
 		size_t i = *pidx(ns);
 		p->pending[i] = p->pending[--p->npending];
-		*pidx(p->pending[i]->backend_priv) = (uint32_t)i;
+		if (i < p->npending)	/* another stream took its place */
+			*pidx(p->pending[i]->backend_priv) = (uint32_t)i;
 		free(ns);
 		return 0;
 	}

@@ -31,9 +31,13 @@
  * `peer` to `local` leave from `out_local` to `out_peer`. Addresses and
  * ports in network byte order; the *_addr fields for AF_INET, the *6
  * fields for AF_INET6. A flow is of one family (checked before it is
- * made), so the two sets share their bytes. Flows are made when they are
- * needed (a transaction, a conntrack request) from the streams' compact
- * state below, and not kept.
+ * made), so the two sets share their bytes; every reader looks at
+ * `family` first (conntrack.c, nft_ruleset.c). Flows are made when they
+ * are needed (a transaction, a conntrack request) from the streams'
+ * compact state below, and not kept. (d935b70 had this union once and
+ * ipv6_calls failed in one -O2 run; no cause was found in the code,
+ * under UBSan or valgrind, and the union passed every run since:
+ * bench/results/2026-12-03-vm-scale-mem.md.)
  */
 struct nft_flow {
 	int		 family;

@@ -27,6 +27,7 @@
  * addresses within one family only.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,23 +47,17 @@
 #define CT_READS_PER_S		10000
 #define CT_RETRY_MS		1000	/* failed conntrack deletes, retried */
 #define SMALL_BATCH		8
+/*
+ * When a stream was read last, in ticks of 256 ms modulo 2^16 (4.6 h; a
+ * wrap only makes one read come early or late).
+ */
+#define READ_TICK_MS		256
+#define READ_TICK(ms)		((uint16_t)((ms) / READ_TICK_MS))
 
-enum ns_state { NS_PENDING, NS_INSTALLED };
-
-/* One stream in the kernel (or about to be). */
-struct nft_stream {
-	struct stream	*st;
-	enum ns_state	 state;
-	size_t		 nflows;		/* 2 (rtcp-mux) or 4 */
-	struct nft_flow	 flows[4];	/* A-in RTP, B-in RTP, A-in RTCP, B-in RTCP */
-	uint64_t	 last_read_ms;
-	struct {
-		uint32_t	 id;
-		uint64_t	 pkts[2], bytes[2];	/* into leg A, leg B */
-	} entry[2];				/* RTP, RTCP */
-	uint64_t	 base_pkts[2], base_bytes[2];	/* ended entries, per leg */
-	uint64_t	 seen_pkts[2], seen_bytes[2];	/* kernel totals added */
-	size_t		 pidx;			/* index in pending */
+/* A removal queued for the flush; st NULL once the stream is freed. */
+struct nft_rm {
+	struct nft_stream	*ns;
+	struct stream		*st;
 };
 
 struct nft_priv {
@@ -70,6 +65,11 @@ struct nft_priv {
 	struct ct_sock	 *ct;
 	uint16_t	  port_min, port_max;
 	struct nft_addrs  addrs;		/* notrack scope */
+	/* Each interface's own address (local_addr), for the flows. */
+	struct {
+		int		 family;	/* 0: none (a wildcard) */
+		uint8_t		 a[16];
+	} local[RELAYD_MAX_IFACES];
 	bool		  v6_forwarding;	/* else IPv6 stays in userspace */
 	bool		  rebuild;		/* table kept for adoption */
 	bool		  existed, existed6;	/* ip, ip6 table */
@@ -77,9 +77,9 @@ struct nft_priv {
 	size_t		  nold;
 	struct nft_elem	 *adopted;
 	size_t		  nadopted, adopted_cap;
-	struct nft_stream **pending;
+	struct stream	**pending;		/* their backend_priv */
 	size_t		  npending, pending_cap;
-	struct nft_stream **rm;			/* elements to take out */
+	struct nft_rm	 *rm;			/* elements to take out */
 	size_t		  nrm, rm_cap;
 	struct nft_flow	 *ct_retry;		/* entries whose delete failed */
 	size_t		  nct_retry;
@@ -185,6 +185,10 @@ relay_addrs(const struct relayd *rd, struct nft_priv *p)
 	for (int i = 0; i < rd->conf.nifaces; i++) {
 		if (local_addr(rd, i, &ss) < 0)
 			continue;
+		p->local[i].family = ss.ss_family;
+		memcpy(p->local[i].a, ss.ss_family == AF_INET6 ? (const void *)
+		    in6(&ss) : &((struct sockaddr_in *)&ss)->sin_addr,
+		    ss.ss_family == AF_INET6 ? 16 : 4);
 		if (ss.ss_family == AF_INET6) {
 			for (j = 0; j < a->n6 &&
 			    memcmp(&a->v6[j], in6(&ss), 16) != 0; j++)
@@ -201,14 +205,118 @@ relay_addrs(const struct relayd *rd, struct nft_priv *p)
 	}
 }
 
-/* Address of ss into the flow's field of its family (4 or 6). */
-static void
-put_addr(const struct sockaddr_storage *ss, uint32_t *a4, struct in6_addr *a6)
+/* ---- a stream's compact state and its flows ---- */
+
+static size_t
+alen(int family)
 {
-	if (ss->ss_family == AF_INET6)
-		*a6 = *in6(ss);
+	return family == AF_INET6 ? 16 : 4;
+}
+
+static size_t
+kind_size(int family)
+{
+	return sizeof(struct nft_kind) + 2 * alen(family);
+}
+
+size_t
+nft_stream_size(int family, int nkinds)
+{
+	return offsetof(struct nft_stream, kinds) +
+	    (size_t)nkinds * kind_size(family);
+}
+
+static int
+ns_family(const struct nft_stream *ns)
+{
+	return ns->flags & NS_V6 ? AF_INET6 : AF_INET;
+}
+
+static int
+ns_kinds(const struct nft_stream *ns)
+{
+	return ns->flags & NS_RTCP ? 2 : 1;
+}
+
+/* RELAYD_MAX_IFACES fits in 4 bits */
+_Static_assert(RELAYD_MAX_IFACES <= 16, "nft_stream.ifaces: 4 bits each");
+
+static int
+ns_iface(const struct nft_stream *ns, int side)
+{
+	return side == SIDE_A ? ns->ifaces & 0x0f : ns->ifaces >> 4;
+}
+
+struct nft_kind *
+nft_stream_kind(const struct nft_stream *ns, int kind)
+{
+	return (struct nft_kind *)((uint8_t *)ns->kinds +
+	    (size_t)kind * kind_size(ns_family(ns)));
+}
+
+/* The side's peer address of a kind of a stream of that family. */
+static uint8_t *
+kind_peer(const struct nft_stream *ns, int kind, int side)
+{
+	return (uint8_t *)(nft_stream_kind(ns, kind) + 1) +
+	    (size_t)side * alen(ns_family(ns));
+}
+
+/* An address of `family` into a flow's field (4 or 16 bytes). */
+static void
+put_addr(int family, const uint8_t *a, uint32_t *a4, struct in6_addr *a6)
+{
+	if (family == AF_INET6)
+		memcpy(a6, a, 16);
 	else
-		*a4 = ((const struct sockaddr_in *)ss)->sin_addr.s_addr;
+		memcpy(a4, a, 4);
+}
+
+/*
+ * Flow `dir` of a kind: 0 into leg A (peer A -> local A, out from local
+ * B to peer B), 1 into leg B.
+ */
+static void
+ns_flow(const struct nft_priv *p, const struct nft_stream *ns, int kind,
+    int dir, struct nft_flow *f)
+{
+	const struct nft_kind *k = nft_stream_kind(ns, kind);
+	int in = dir, out = !dir, fam = ns_family(ns);
+
+	memset(f, 0, sizeof(*f));
+	f->family = fam;
+	put_addr(fam, kind_peer(ns, kind, in), &f->peer_addr, &f->peer6);
+	put_addr(fam, p->local[ns_iface(ns, in)].a, &f->local_addr,
+	    &f->local6);
+	put_addr(fam, p->local[ns_iface(ns, out)].a, &f->out_local_addr,
+	    &f->out_local6);
+	put_addr(fam, kind_peer(ns, kind, out), &f->out_peer_addr,
+	    &f->out_peer6);
+	f->peer_port = k->peer_port[in];
+	f->local_port = htons((uint16_t)(ns->port[in] + kind));
+	f->out_local_port = htons((uint16_t)(ns->port[out] + kind));
+	f->out_peer_port = k->peer_port[out];
+}
+
+/* All flows of a stream into f[4], in the order A-in RTP, B-in RTP,
+ * A-in RTCP, B-in RTCP; returns how many (2 with rtcp-mux, else 4). */
+static size_t
+ns_flows(const struct nft_priv *p, const struct nft_stream *ns,
+    struct nft_flow *f)
+{
+	size_t n = 0;
+
+	for (int k = 0; k < ns_kinds(ns); k++)
+		for (int dir = 0; dir < 2; dir++)
+			ns_flow(p, ns, k, dir, &f[n++]);
+	return n;
+}
+
+static const uint8_t *
+ss_addr(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET6 ? (const uint8_t *)in6(ss) :
+	    (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
 }
 
 static uint16_t
@@ -219,88 +327,86 @@ port_of(const struct sockaddr_storage *ss)
 	    ((const struct sockaddr_in *)ss)->sin_port;
 }
 
-/* A flow peer -> local that leaves from out_local to out_peer. */
-static void
-make_flow(struct nft_flow *f, const struct sockaddr_storage *peer,
-    const struct sockaddr_storage *local, uint16_t lport,
-    const struct sockaddr_storage *out_local, uint16_t olport,
-    const struct sockaddr_storage *out_peer)
-{
-	memset(f, 0, sizeof(*f));
-	f->family = local->ss_family;
-	put_addr(peer, &f->peer_addr, &f->peer6);
-	put_addr(local, &f->local_addr, &f->local6);
-	put_addr(out_local, &f->out_local_addr, &f->out_local6);
-	put_addr(out_peer, &f->out_peer_addr, &f->out_peer6);
-	f->peer_port = port_of(peer);
-	f->local_port = htons(lport);
-	f->out_local_port = htons(olport);
-	f->out_peer_port = port_of(out_peer);
-}
-
-/* Fill ns->flows from the stream's latched peers; why on failure. */
-static int
-stream_flows(const struct relayd *rd, const struct nft_priv *p,
-    const struct stream *st, struct nft_stream *ns, char *why, size_t len)
+/*
+ * The compact state of a stream from its latched peers (a new
+ * allocation, state pending), or NULL with why; *rc says the error.
+ */
+static struct nft_stream *
+stream_state(const struct relayd *rd, const struct nft_priv *p,
+    const struct stream *st, char *why, size_t len, int *rc)
 {
 	const struct leg *a = &st->leg[SIDE_A], *b = &st->leg[SIDE_B];
-	struct sockaddr_storage la, lb, pa, pb;
-	size_t kinds;
+	struct sockaddr_storage peer[2][2];	/* [kind][side] */
+	struct nft_stream *ns;
+	int fa = p->local[a->iface].family, kinds;
 
+	*rc = -EOPNOTSUPP;
 	if (a->sdp.rtcp_mux != b->sdp.rtcp_mux) {
 		snprintf(why, len, "rtcp-mux on one leg only: RTCP is "
 		    "demultiplexed in userspace");
-		return -EOPNOTSUPP;
+		return NULL;
 	}
-	if (local_addr(rd, a->iface, &la) < 0 ||
-	    local_addr(rd, b->iface, &lb) < 0) {
+	if (fa == 0 || p->local[b->iface].family == 0) {
 		snprintf(why, len, "the nft backend needs an interface "
 		    "address (bind or advertise), not a wildcard");
-		return -EOPNOTSUPP;
+		return NULL;
 	}
-	if (la.ss_family != lb.ss_family) {
+	if (fa != p->local[b->iface].family) {
 		snprintf(why, len, "IPv4/IPv6 bridging: conntrack NAT cannot "
 		    "translate between address families; relayed in userspace");
-		return -EOPNOTSUPP;
+		return NULL;
 	}
-	if (la.ss_family == AF_INET6 && !p->v6_forwarding) {
+	if (fa == AF_INET6 && !p->v6_forwarding) {
 		snprintf(why, len, "net.ipv6.conf.all.forwarding is not 1: "
 		    "IPv6 streams are relayed in userspace");
-		return -EOPNOTSUPP;
+		return NULL;
 	}
 	kinds = a->sdp.rtcp_mux ? 1 : 2;
-	ns->nflows = 2 * kinds;
-	for (size_t k = 0; k < kinds; k++) {
-		uint16_t off = (uint16_t)k;
-		if (!leg_destination(a, (enum sock_kind)k, &pa) ||
-		    !leg_destination(b, (enum sock_kind)k, &pb) ||
-		    pa.ss_family != la.ss_family ||
-		    pb.ss_family != lb.ss_family) {
+	for (int k = 0; k < kinds; k++)
+		if (!leg_destination(a, (enum sock_kind)k, &peer[k][SIDE_A]) ||
+		    !leg_destination(b, (enum sock_kind)k, &peer[k][SIDE_B]) ||
+		    peer[k][SIDE_A].ss_family != fa ||
+		    peer[k][SIDE_B].ss_family != fa) {
 			snprintf(why, len, "a peer's address family is not "
 			    "its interface's: relayed in userspace");
-			return -EOPNOTSUPP;
+			return NULL;
 		}
-		make_flow(&ns->flows[2 * k], &pa, &la, a->port + off, &lb,
-		    b->port + off, &pb);
-		make_flow(&ns->flows[2 * k + 1], &pb, &lb, b->port + off, &la,
-		    a->port + off, &pa);
+	ns = calloc(1, nft_stream_size(fa, kinds));
+	if (ns == NULL) {
+		snprintf(why, len, "out of memory");
+		*rc = -ENOMEM;
+		return NULL;
 	}
-	return 0;
+	ns->flags = (fa == AF_INET6 ? NS_V6 : 0) | (kinds == 2 ? NS_RTCP : 0);
+	ns->port[SIDE_A] = a->port;
+	ns->port[SIDE_B] = b->port;
+	ns->ifaces = (uint8_t)(a->iface | b->iface << 4);
+	for (int k = 0; k < kinds; k++)
+		for (int side = SIDE_A; side <= SIDE_B; side++) {
+			nft_stream_kind(ns, k)->peer_port[side] =
+			    port_of(&peer[k][side]);
+			memcpy(kind_peer(ns, k, side), ss_addr(&peer[k][side]),
+			    alen(fa));
+		}
+	*rc = 0;
+	return ns;
 }
 
 /* ---- transactions ---- */
 
 /* One transaction: removals, then installs; 0 or the error with why. */
 static int
-apply(struct nft_priv *p, struct nft_stream **rm, size_t nrm,
-    struct nft_stream **in, size_t nin, char *why, size_t len)
+apply(struct nft_priv *p, const struct nft_rm *rm, size_t nrm,
+    struct stream *const *in, size_t nin, char *why, size_t len)
 {
+	struct nft_flow f[4];
 	int rc = nft_tx_begin(p->nft);
 
 	for (size_t i = 0; rc == 0 && i < nrm; i++)
-		rc = nft_tx_flows(p->nft, false, rm[i]->flows, rm[i]->nflows);
+		rc = nft_tx_flows(p->nft, false, f, ns_flows(p, rm[i].ns, f));
 	for (size_t i = 0; rc == 0 && i < nin; i++)
-		rc = nft_tx_flows(p->nft, true, in[i]->flows, in[i]->nflows);
+		rc = nft_tx_flows(p->nft, true, f,
+		    ns_flows(p, in[i]->backend_priv, f));
 	if (rc == 0)
 		return nft_tx_commit(p->nft, why, len);
 	nft_tx_abort(p->nft);
@@ -309,10 +415,10 @@ apply(struct nft_priv *p, struct nft_stream **rm, size_t nrm,
 }
 
 static void
-install_failed(struct relayd *rd, struct nft_priv *p, struct nft_stream *ns,
+install_failed(struct relayd *rd, struct nft_priv *p, struct stream *st,
     const char *why)
 {
-	struct stream *st = ns->st;
+	struct nft_stream *ns = st->backend_priv;
 
 	st->path = PATH_USERSPACE;
 	st->backend_priv = NULL;
@@ -324,22 +430,24 @@ install_failed(struct relayd *rd, struct nft_priv *p, struct nft_stream *ns,
 }
 
 static void
-installed(struct relayd *rd, struct nft_priv *p, struct nft_stream *ns)
+installed(struct relayd *rd, struct nft_priv *p, struct stream *st)
 {
-	backend_stream_carried(rd, ns->st);	/* sockets close this round */
-	ns->state = NS_INSTALLED;
+	struct nft_stream *ns = st->backend_priv;
+
+	backend_stream_carried(rd, st);	/* sockets close this round */
+	ns->flags |= NS_INSTALLED;
+	nft_stream_kind(ns, 0)->ct_id = 0;	/* held the pending index */
 	p->installed++;
-	if (ns->flows[0].family == AF_INET6)	/* literals: no copy per stream */
-		stream_set_reason(ns->st, "latched; rewritten by conntrack NAT "
+	if (ns->flags & NS_V6)	/* literals: no copy per stream */
+		stream_set_reason(st, "latched; rewritten by conntrack NAT "
 		    "(nft table ip6 " NFT_TABLE ")");
 	else
-		stream_set_reason(ns->st, "latched; rewritten by conntrack NAT "
+		stream_set_reason(st, "latched; rewritten by conntrack NAT "
 		    "(nft table ip " NFT_TABLE ")");
 }
 
-static void entry_update(struct nft_stream *, int, const struct ct_counters *);
-static void stream_update(struct relayd *, struct nft_stream *, uint64_t,
-    int64_t);
+static void kind_update(struct relayd *, struct nft_stream *,
+    struct stream *, int, const struct ct_counters *, uint64_t, int64_t);
 
 /*
  * The entries' last counts, for streams whose elements just went: no
@@ -348,7 +456,7 @@ static void stream_update(struct relayd *, struct nft_stream *, uint64_t,
  * after the loop round (defer_free), and this runs within it.
  */
 static void
-final_counters(struct relayd *rd, struct nft_priv *p, struct nft_stream **v,
+final_counters(struct relayd *rd, struct nft_priv *p, const struct nft_rm *v,
     size_t n, const struct nft_flow *flows, size_t nf)
 {
 	struct ct_counters *out = calloc(nf ? nf : 1, sizeof(*out));
@@ -365,12 +473,10 @@ final_counters(struct relayd *rd, struct nft_priv *p, struct nft_stream **v,
 		free(out);
 		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		for (size_t kind = 0; kind < v[i]->nflows / 2; kind++)
-			entry_update(v[i], (int)kind, &out[k++]);
-		if (v[i]->st != NULL)
-			stream_update(rd, v[i], now, wall);
-	}
+	for (size_t i = 0; i < n; i++)
+		for (int kind = 0; kind < ns_kinds(v[i].ns); kind++)
+			kind_update(rd, v[i].ns, v[i].st, kind, &out[k++],
+			    now, wall);
 	free(out);
 }
 
@@ -419,7 +525,7 @@ rm_partition(struct nft_priv *p, bool *failed)
 
 	for (size_t i = 0; failed != NULL && i < p->nrm; i++)
 		if (!failed[i]) {
-			struct nft_stream *t = p->rm[done];
+			struct nft_rm t = p->rm[done];
 			p->rm[done] = p->rm[i];
 			p->rm[i] = t;
 			failed[i] = failed[done];
@@ -487,16 +593,16 @@ nft_flush(struct relayd *rd, void *priv)
 	 */
 	flows = malloc((done * 4 + p->nct_retry + 1) * sizeof(*flows));
 	for (size_t i = 0; flows != NULL && i < done; i++)
-		for (size_t f = 0; f < p->rm[i]->nflows; f += 2)
-			flows[nf++] = p->rm[i]->flows[f];
+		for (int k = 0; k < ns_kinds(p->rm[i].ns); k++)
+			ns_flow(p, p->rm[i].ns, k, 0, &flows[nf++]);
 	if (nf > 0)
 		final_counters(rd, p, p->rm, done, flows, nf);
 	for (size_t i = 0; i < p->nrm; i++) {
 		if (i < done) {
-			free(p->rm[i]);
+			free(p->rm[i].ns);
 			continue;
 		}
-		p->rm[i]->st = NULL;	/* the stream is freed after this round */
+		p->rm[i].st = NULL;	/* the stream is freed after this round */
 		p->rm[i - done] = p->rm[i];
 	}
 	p->nrm -= done;
@@ -528,7 +634,7 @@ free_priv(struct nft_priv *p)
 	free(p->adopted);
 	free(p->pending);
 	for (size_t i = 0; i < p->nrm; i++)
-		free(p->rm[i]);
+		free(p->rm[i].ns);
 	free(p->rm);
 	free(p->ct_retry);
 	free(p);
@@ -663,8 +769,10 @@ nft_close(struct relayd *rd, void *priv)
 	char why[256];
 	int rc;
 
-	for (size_t i = 0; i < p->npending; i++)
-		free(p->pending[i]);
+	for (size_t i = 0; i < p->npending; i++) {
+		free(p->pending[i]->backend_priv);
+		p->pending[i]->backend_priv = NULL;
+	}
 	p->npending = 0;	/* rm and ct_retry: the table and entries go */
 	rc = nft_tx_begin(p->nft);
 	if (rc == 0 && (rc = nft_tx_table_delete(p->nft, AF_INET)) == 0 &&
@@ -687,19 +795,29 @@ nft_close(struct relayd *rd, void *priv)
 	free_priv(p);
 }
 
+/*
+ * A pending stream's index in p->pending is kept in its first kind's
+ * ct_id, unused until the stream is installed (4 bytes less per stream).
+ */
+static uint32_t *
+pidx(struct nft_stream *ns)
+{
+	return &nft_stream_kind(ns, 0)->ct_id;
+}
+
 static int
-push_pending(struct nft_priv *p, struct nft_stream *ns)
+push_pending(struct nft_priv *p, struct stream *st)
 {
 	if (p->npending == p->pending_cap) {
 		size_t cap = p->pending_cap ? p->pending_cap * 2 : 256;
-		struct nft_stream **v = realloc(p->pending, cap * sizeof(*v));
+		struct stream **v = realloc(p->pending, cap * sizeof(*v));
 		if (v == NULL)
 			return -ENOMEM;
 		p->pending = v;
 		p->pending_cap = cap;
 	}
-	ns->pidx = p->npending;
-	p->pending[p->npending++] = ns;
+	*pidx(st->backend_priv) = (uint32_t)p->npending;
+	p->pending[p->npending++] = st;
 	return 0;
 }
 
@@ -707,24 +825,21 @@ static int
 nft_install(struct relayd *rd, void *priv, struct stream *st)
 {
 	struct nft_priv *p = priv;
-	struct nft_stream *ns = calloc(1, sizeof(*ns));
+	struct nft_stream *ns;
 	char why[256];
 	int rc;
 
-	if (ns == NULL)
-		return -ENOMEM;
-	rc = stream_flows(rd, p, st, ns, why, sizeof(why));
-	if (rc < 0)
+	ns = stream_state(rd, p, st, why, sizeof(why), &rc);
+	if (ns == NULL) {
 		stream_set_reason(st, "%s", why);
-	else
-		rc = push_pending(p, ns);
-	if (rc < 0) {
+		return rc;
+	}
+	st->backend_priv = ns;
+	if ((rc = push_pending(p, st)) < 0) {
+		st->backend_priv = NULL;
 		free(ns);
 		return rc;
 	}
-	ns->st = st;
-	ns->state = NS_PENDING;
-	st->backend_priv = ns;
 	stream_set_reason(st,
 	    "latched; entering the kernel (nft)");
 	return 0;
@@ -735,27 +850,31 @@ nft_remove(struct relayd *rd, void *priv, struct stream *st)
 {
 	struct nft_priv *p = priv;
 	struct nft_stream *ns = st->backend_priv;
+	struct nft_flow f[4];
 	char why[256];
 
 	if (ns == NULL)
 		return 0;
 	st->backend_priv = NULL;
-	if (ns->state == NS_PENDING) {
-		size_t i = ns->pidx;
+	if (!(ns->flags & NS_INSTALLED)) {
+		size_t i = *pidx(ns);
 		p->pending[i] = p->pending[--p->npending];
-		p->pending[i]->pidx = i;
+		if (i < p->npending)	/* another stream took its place */
+			*pidx(p->pending[i]->backend_priv) = (uint32_t)i;
 		free(ns);
 		return 0;
 	}
 	p->installed--;
 	if (p->nrm == p->rm_cap) {
 		size_t cap = p->rm_cap ? p->rm_cap * 2 : 256;
-		struct nft_stream **v = realloc(p->rm, cap * sizeof(*v));
+		struct nft_rm *v = realloc(p->rm, cap * sizeof(*v));
 		if (v == NULL) {
 			/* No room to queue it: its elements go now. */
-			int rc = apply(p, &ns, 1, NULL, 0, why, sizeof(why));
+			struct nft_rm one = { .ns = ns, .st = st };
+			int rc = apply(p, &one, 1, NULL, 0, why, sizeof(why));
 			if (rc == 0)
-				rc = ct_delete_flows(p->ct, ns->flows, ns->nflows);
+				rc = ct_delete_flows(p->ct, f,
+				    ns_flows(p, ns, f));
 			if (rc != 0) {
 				rd->totals.kernel_remove_errors++;
 				rlog(rd, LL_ERROR, "nft: out of memory queueing "
@@ -770,64 +889,66 @@ nft_remove(struct relayd *rd, void *priv, struct stream *st)
 		p->rm_cap = cap;
 	}
 	/* Taken out at the flush, which reads the final counters into st. */
-	ns->st = st;
-	p->rm[p->nrm++] = ns;
+	p->rm[p->nrm].ns = ns;
+	p->rm[p->nrm++].st = st;
 	return 0;
 }
 
-/* Fold one entry reading into the stream's per-leg counters. */
-static void
-entry_update(struct nft_stream *ns, int kind, const struct ct_counters *c)
+void
+nft_kind_count(struct nft_kind *k, const struct ct_counters *c,
+    uint32_t pkts[2], uint32_t bytes[2])
 {
 	int a = c->orig_from_peer ? 0 : 1;	/* counter index into leg A */
+	uint32_t p[2], b[2];
 
-	if (!c->found || c->id != ns->entry[kind].id) {
-		/* The entry we knew ended (timeout): keep what it counted. */
-		for (int side = SIDE_A; side <= SIDE_B; side++) {
-			ns->base_pkts[side] += ns->entry[kind].pkts[side];
-			ns->base_bytes[side] += ns->entry[kind].bytes[side];
-		}
-		memset(&ns->entry[kind], 0, sizeof(ns->entry[kind]));
+	if (!c->found || c->id != k->ct_id) {
+		/* A new entry (the one we knew ended: what it counted up to
+		 * the last reading is in the stats already), or none. */
+		memset(k->pkts, 0, sizeof(k->pkts));
+		memset(k->bytes, 0, sizeof(k->bytes));
+		k->ct_id = c->found ? c->id : 0;
 	}
-	if (!c->found)
+	if (!c->found) {
+		pkts[0] = pkts[1] = bytes[0] = bytes[1] = 0;
 		return;
-	ns->entry[kind].id = c->id;
-	ns->entry[kind].pkts[SIDE_A] = c->pkts[a];
-	ns->entry[kind].bytes[SIDE_A] = c->bytes[a];
-	ns->entry[kind].pkts[SIDE_B] = c->pkts[!a];
-	ns->entry[kind].bytes[SIDE_B] = c->bytes[!a];
+	}
+	p[SIDE_A] = (uint32_t)c->pkts[a];
+	b[SIDE_A] = (uint32_t)c->bytes[a];
+	p[SIDE_B] = (uint32_t)c->pkts[!a];
+	b[SIDE_B] = (uint32_t)c->bytes[!a];
+	for (int side = SIDE_A; side <= SIDE_B; side++) {
+		pkts[side] = p[side] - k->pkts[side];	/* modulo 2^32 */
+		bytes[side] = b[side] - k->bytes[side];
+		k->pkts[side] = p[side];
+		k->bytes[side] = b[side];
+	}
 }
 
 /*
- * Add what the kernel counted since the last reading to the legs' stats;
- * packets relayed in userspace meanwhile (stragglers queued at the
- * switch, or before it) stay counted.
+ * Add what the kernel counted since the last reading of a kind's entry
+ * to the legs' stats; packets relayed in userspace meanwhile (stragglers
+ * queued at the switch, or before it) stay counted. A removal whose
+ * stream is gone (st NULL) only reads.
  */
 static void
-stream_update(struct relayd *rd, struct nft_stream *ns, uint64_t now,
-    int64_t wall)
+kind_update(struct relayd *rd, struct nft_stream *ns, struct stream *st,
+    int kind, const struct ct_counters *c, uint64_t now, int64_t wall)
 {
-	for (int side = SIDE_A; side <= SIDE_B; side++) {
-		struct leg_stats *ls = &ns->st->leg[side].stats;
-		uint64_t pk = ns->base_pkts[side], by = ns->base_bytes[side];
-		for (int k = 0; k < 2; k++) {
-			pk += ns->entry[k].pkts[side];
-			by += ns->entry[k].bytes[side];
-		}
-		if (pk > ns->seen_pkts[side]) {
-			ls->packets += pk - ns->seen_pkts[side];
-			ls->kpackets += pk - ns->seen_pkts[side];
-			rd->totals.packets += pk - ns->seen_pkts[side];
-			if (by > ns->seen_bytes[side]) {
-				ls->bytes += by - ns->seen_bytes[side];
-				ls->kbytes += by - ns->seen_bytes[side];
-				rd->totals.bytes += by - ns->seen_bytes[side];
-			}
-			ls->last_seen_ms = now;
-			ls->last_seen_wall = wall;
-		}
-		ns->seen_pkts[side] = pk;
-		ns->seen_bytes[side] = by;
+	uint32_t pk[2], by[2];
+
+	nft_kind_count(nft_stream_kind(ns, kind), c, pk, by);
+	for (int side = SIDE_A; st != NULL && side <= SIDE_B; side++) {
+		struct leg_stats *ls = &st->leg[side].stats;
+		if (pk[side] == 0)
+			continue;
+		ls->packets += pk[side];
+		ls->kpackets += pk[side];
+		ls->bytes += by[side];
+		ls->kbytes += by[side];
+		rd->totals.packets += pk[side];
+		rd->totals.bytes += by[side];
+		ls->last_seen_ms = now;
+		ls->last_seen_wall = wall;
 	}
 }
 
@@ -836,7 +957,7 @@ nft_read_counters(struct relayd *rd, void *priv, struct stream **sts,
     size_t n)
 {
 	struct nft_priv *p = priv;
-	struct nft_stream **which;
+	struct stream **which;
 	struct nft_flow *flows;
 	struct ct_counters *out;
 	uint64_t now = now_ms();
@@ -863,22 +984,24 @@ nft_read_counters(struct relayd *rd, void *priv, struct stream **sts,
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct nft_stream *ns = sts[i]->backend_priv;
-		if (ns == NULL || ns->state != NS_INSTALLED)
+		if (ns == NULL || !(ns->flags & NS_INSTALLED))
 			continue;
-		if (n > SMALL_BATCH && now - ns->last_read_ms < period)
+		if (n > SMALL_BATCH && (uint64_t)(uint16_t)(READ_TICK(now) -
+		    ns->last_read) * READ_TICK_MS < period)
 			continue;
-		ns->last_read_ms = now;
-		which[nw++] = ns;
-		for (size_t k = 0; k < ns->nflows / 2; k++)
-			flows[nf++] = ns->flows[2 * k];
+		ns->last_read = READ_TICK(now);
+		which[nw++] = sts[i];
+		for (int k = 0; k < ns_kinds(ns); k++)
+			ns_flow(p, ns, k, 0, &flows[nf++]);
 	}
 	rc = nf > 0 ? ct_get_flows(p->ct, flows, nf, out) : 0;
 	if (rc == 0) {
 		nf = 0;
 		for (size_t i = 0; i < nw; i++) {
-			for (size_t k = 0; k < which[i]->nflows / 2; k++)
-				entry_update(which[i], (int)k, &out[nf++]);
-			stream_update(rd, which[i], now, wall);
+			struct nft_stream *ns = which[i]->backend_priv;
+			for (int k = 0; k < ns_kinds(ns); k++)
+				kind_update(rd, ns, which[i], k, &out[nf++],
+				    now, wall);
 		}
 	} else {
 		rlog(rd, LL_WARNING, "nft: reading %zu conntrack counters: %s",
@@ -895,20 +1018,20 @@ nft_adopt(struct relayd *rd, void *priv, struct stream *st)
 {
 	struct nft_priv *p = priv;
 	struct nft_stream *ns;
+	struct nft_flow f[4];
+	size_t nf;
 	char why[160];
+	int rc;
 
 	if (!p->rebuild || p->nold == 0)
 		return -ENOENT;
-	ns = calloc(1, sizeof(*ns));
+	ns = stream_state(rd, p, st, why, sizeof(why), &rc);
 	if (ns == NULL)
-		return -ENOMEM;
-	if (stream_flows(rd, p, st, ns, why, sizeof(why)) < 0) {
-		free(ns);
-		return -ENOENT;
-	}
-	for (size_t i = 0; i < ns->nflows; i++) {
+		return rc == -ENOMEM ? rc : -ENOENT;
+	nf = ns_flows(p, ns, f);
+	for (size_t i = 0; i < nf; i++) {
 		struct nft_elem e, *found;
-		nft_flow_elem(&ns->flows[i], &e);
+		nft_flow_elem(&f[i], &e);
 		found = bsearch(&e, p->old, p->nold, sizeof(e), nft_elem_cmp);
 		if (found == NULL || memcmp(found->data, e.data,
 		    sizeof(e.data)) != 0) {
@@ -916,10 +1039,10 @@ nft_adopt(struct relayd *rd, void *priv, struct stream *st)
 			return -ENOENT;
 		}
 	}
-	if (p->nadopted + ns->nflows > p->adopted_cap) {
+	if (p->nadopted + nf > p->adopted_cap) {
 		size_t cap = p->adopted_cap ? p->adopted_cap * 2 : 1024;
 		struct nft_elem *v;
-		while (cap < p->nadopted + ns->nflows)
+		while (cap < p->nadopted + nf)
 			cap *= 2;
 		v = realloc(p->adopted, cap * sizeof(*v));
 		if (v == NULL) {
@@ -929,14 +1052,12 @@ nft_adopt(struct relayd *rd, void *priv, struct stream *st)
 		p->adopted = v;
 		p->adopted_cap = cap;
 	}
-	for (size_t i = 0; i < ns->nflows; i++) {
-		nft_flow_elem(&ns->flows[i], &p->adopted[p->nadopted++]);
-	}
+	for (size_t i = 0; i < nf; i++)
+		nft_flow_elem(&f[i], &p->adopted[p->nadopted++]);
 	/* The journal kept the userspace counts only (journal.c): the
 	 * entries' counts since their creation are added on the next read. */
-	ns->st = st;
 	st->backend_priv = ns;
-	installed(rd, p, ns);
+	installed(rd, p, st);
 	return 0;
 }
 

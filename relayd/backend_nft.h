@@ -30,17 +30,70 @@
  * One direction of one kind (RTP or RTCP) of a stream: packets from
  * `peer` to `local` leave from `out_local` to `out_peer`. Addresses and
  * ports in network byte order; the *_addr fields for AF_INET, the *6
- * fields for AF_INET6 (both legs of a flow are of one family). The two
- * sets do not share their bytes: with a union the IPv6 calls' kernel
- * counters were never read back (ipv6_calls, -O2 build only; not yet
- * understood, see the session note).
+ * fields for AF_INET6. A flow is of one family (checked before it is
+ * made), so the two sets share their bytes; every reader looks at
+ * `family` first (conntrack.c, nft_ruleset.c). Flows are made when they
+ * are needed (a transaction, a conntrack request) from the streams'
+ * compact state below, and not kept. (d935b70 had this union once and
+ * ipv6_calls failed in one -O2 run; no cause was found in the code,
+ * under UBSan or valgrind, and the union passed every run since:
+ * bench/results/2026-12-03-vm-scale-mem.md.)
  */
 struct nft_flow {
 	int		 family;
-	uint32_t	 peer_addr, local_addr, out_local_addr, out_peer_addr;
-	struct in6_addr	 peer6, local6, out_local6, out_peer6;
+	union {
+		struct {
+			uint32_t	 peer_addr, local_addr, out_local_addr,
+					 out_peer_addr;
+		};
+		struct {
+			struct in6_addr	 peer6, local6, out_local6, out_peer6;
+		};
+	};
 	uint16_t	 peer_port, local_port, out_local_port, out_peer_port;
 };
+
+/*
+ * One stream in the kernel (or about to be), kept per stream for as long
+ * as the kernel carries it, so it is small (issue 16: 1 KiB per stream in
+ * all; 72 bytes, an 80-byte malloc chunk, for IPv4 with RTCP): the flows
+ * are made again from it when needed, local addresses are the
+ * interfaces' (by index), and per kind (RTP, and RTCP unless rtcp-mux)
+ * only the two peers and the conntrack entry's last reading. No pointer
+ * back to the stream: the pending and removal queues hold it. The peers are copies, not the legs' latched addresses: a leg
+ * re-latches before its stream is taken out, and the removal must name
+ * the flows that were installed.
+ */
+struct nft_kind {
+	uint32_t	 ct_id;		/* conntrack entry last read; 0 none */
+	/* Its last reading into leg A, leg B: low 32 bits (deltas are
+	 * taken modulo 2^32; reads come every few seconds at most). */
+	uint32_t	 pkts[2], bytes[2];
+	uint16_t	 peer_port[2];	/* leg A's peer, leg B's; network order */
+	/* then the two peers' addresses, 4 or 16 bytes each */
+};
+#define NS_V6		0x01	/* both legs IPv6 (table ip6) */
+#define NS_INSTALLED	0x02	/* else pending: in nft_priv.pending, its
+				 * index there in its first kind's ct_id */
+#define NS_RTCP		0x04	/* two kinds (RTP, RTCP); else rtcp-mux */
+struct nft_stream {
+	uint16_t	 port[2];	/* RTP port of leg A, leg B (RTCP + 1) */
+	uint8_t		 ifaces;	/* leg A's interface | leg B's << 4 */
+	uint8_t		 flags;		/* NS_* */
+	uint16_t	 last_read;	/* when it was read last (READ_TICK) */
+	uint32_t	 kinds[];	/* 1 or 2 struct nft_kind with addresses */
+};
+/* The allocation of a stream of that family and number of kinds. */
+size_t	 nft_stream_size(int family, int nkinds);
+struct nft_kind *nft_stream_kind(const struct nft_stream *, int kind);
+/*
+ * Fold a conntrack reading (found or not) of a kind's entry into its
+ * last reading; pkts/bytes get what the kernel counted since, into leg
+ * A and leg B.
+ */
+struct ct_counters;
+void	 nft_kind_count(struct nft_kind *, const struct ct_counters *,
+	    uint32_t pkts[2], uint32_t bytes[2]);
 
 /*
  * dnat4/dnat6 element: key saddr.sport.daddr.dport, data

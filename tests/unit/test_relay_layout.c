@@ -38,7 +38,13 @@
 #define CEIL_LEG		336
 #define CEIL_SESSION		120	/* strings held apart, at their length */
 #define CEIL_RADDR		24
-#define CEIL_NFT_FLOW		92	/* nft backend: four per stream */
+#define CEIL_NFT_FLOW		76	/* nft backend: made when needed */
+/* nft backend's state per stream in the kernel (struct nft_stream and its
+ * kinds): IPv4 with RTCP (the bench's streams), IPv4 rtcp-mux, IPv6. */
+#define CEIL_NFT4		72	/* an 80-byte malloc chunk */
+#define CEIL_NFT4_MUX		40
+#define CEIL_NFT6		120
+#define CEIL_NFT4_CHUNK		80	/* glibc's count: what RSS grows by */
 
 static void
 test_structs_within_their_ceilings(void **state)
@@ -56,6 +62,12 @@ test_structs_within_their_ceilings(void **state)
 	assert_true(sizeof(struct session) <= CEIL_SESSION);
 	assert_true(sizeof(struct raddr) <= CEIL_RADDR);
 	assert_true(sizeof(struct nft_flow) <= CEIL_NFT_FLOW);
+	printf("# nft_stream: IPv4 %zu (rtcp-mux %zu), IPv6 %zu (rtcp-mux "
+	    "%zu)\n", nft_stream_size(AF_INET, 2), nft_stream_size(AF_INET, 1),
+	    nft_stream_size(AF_INET6, 2), nft_stream_size(AF_INET6, 1));
+	assert_true(nft_stream_size(AF_INET, 2) <= CEIL_NFT4);
+	assert_true(nft_stream_size(AF_INET, 1) <= CEIL_NFT4_MUX);
+	assert_true(nft_stream_size(AF_INET6, 2) <= CEIL_NFT6);
 	assert_true(sizeof(struct stream) + sizeof(struct session) <=
 	    BUDGET_PER_STREAM);
 }
@@ -120,6 +132,93 @@ test_heap_per_stream_within_budget(void **state)
 	ports_free(&rd->pools[0]);
 	close(rd->epfd);
 	free(rd);
+}
+
+/*
+ * The nft backend's state of an IPv4 stream with RTCP, as malloc counts
+ * it (chunk header and rounding included): what bench/scale's relay
+ * grows by per stream for it.
+ */
+static void
+test_nft_stream_heap(void **state)
+{
+	enum { N = 1000 };
+	void **v = calloc(N, sizeof(*v));
+	size_t before, after;
+
+	(void)state;
+	assert_non_null(v);
+	before = mallinfo2().uordblks;
+	for (int i = 0; i < N; i++)
+		assert_non_null(v[i] = calloc(1, nft_stream_size(AF_INET, 2)));
+	after = mallinfo2().uordblks;
+	printf("# nft_stream heap, IPv4 with RTCP: %zu B (ceiling %d)\n",
+	    (after - before) / N, CEIL_NFT4_CHUNK);
+	if (HEAP_COUNTED)
+		assert_true((after - before) / N <= CEIL_NFT4_CHUNK);
+	for (int i = 0; i < N; i++)
+		free(v[i]);
+	free(v);
+}
+
+static struct ct_counters
+reading(uint32_t id, bool from_peer, uint64_t p0, uint64_t b0, uint64_t p1,
+    uint64_t b1)
+{
+	struct ct_counters c = { .found = true, .id = id,
+	    .orig_from_peer = from_peer, .pkts = { p0, p1 },
+	    .bytes = { b0, b1 } };
+	return c;
+}
+
+/*
+ * A kind's counters keep only the last reading's low 32 bits: what the
+ * kernel counted since is still right across a 2^32 wrap, a new entry
+ * (another id: the old one timed out) counts from 0, and an entry found
+ * the other way round (created by leg B's peer) counts into the right
+ * legs.
+ */
+static void
+test_nft_kind_counts_deltas(void **state)
+{
+	uint8_t buf[64] = { 0 };
+	struct nft_kind *k = (struct nft_kind *)(void *)buf;
+	struct ct_counters c, none = { .found = false };
+	uint32_t p[2], b[2];
+
+	(void)state;
+	c = reading(7, true, 10, 1000, 4, 400);
+	nft_kind_count(k, &c, p, b);
+	assert_int_equal(p[SIDE_A], 10);
+	assert_int_equal(b[SIDE_A], 1000);
+	assert_int_equal(p[SIDE_B], 4);
+	assert_int_equal(b[SIDE_B], 400);
+	/* bytes past 2^32 between readings: the delta is still right */
+	c = reading(7, true, 15, (1ull << 32) + 500, 9, 900);
+	nft_kind_count(k, &c, p, b);
+	assert_int_equal(p[SIDE_A], 5);
+	assert_int_equal(b[SIDE_A], (uint32_t)((1ull << 32) + 500 - 1000));
+	assert_int_equal(p[SIDE_B], 5);
+	assert_int_equal(b[SIDE_B], 500);
+	c = reading(7, true, 15, (1ull << 32) + 700, 9, 900);
+	nft_kind_count(k, &c, p, b);
+	assert_int_equal(b[SIDE_A], 200);
+	assert_int_equal(p[SIDE_A], 0);
+	/* the entry ended: nothing new; then another one, counted from 0,
+	 * created by leg B's peer (original direction into leg B) */
+	nft_kind_count(k, &none, p, b);
+	assert_int_equal(p[SIDE_A] + p[SIDE_B] + b[SIDE_A] + b[SIDE_B], 0);
+	c = reading(8, false, 3, 300, 2, 200);
+	nft_kind_count(k, &c, p, b);
+	assert_int_equal(p[SIDE_A], 2);
+	assert_int_equal(b[SIDE_A], 200);
+	assert_int_equal(p[SIDE_B], 3);
+	assert_int_equal(b[SIDE_B], 300);
+	/* replaced between two readings, without a miss in between */
+	c = reading(9, true, 1, 100, 1, 100);
+	nft_kind_count(k, &c, p, b);
+	assert_int_equal(p[SIDE_A], 1);
+	assert_int_equal(b[SIDE_B], 100);
 }
 
 static struct sockaddr_storage
@@ -221,6 +320,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_structs_within_their_ceilings),
 		cmocka_unit_test(test_heap_per_stream_within_budget),
+		cmocka_unit_test(test_nft_stream_heap),
+		cmocka_unit_test(test_nft_kind_counts_deltas),
 		cmocka_unit_test(test_raddr_stands_for_the_sockaddr),
 		cmocka_unit_test(test_reason_and_strings_keep_their_text),
 	};

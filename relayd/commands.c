@@ -490,10 +490,13 @@ cmd_offer(struct relayd *rd, json_t *req, json_t *id)
 	reply = apply_media(rd, "offer", s, side, media, id, &err);
 	if (reply != NULL) {
 		journal_save(rd, s);
+		timers_arm(rd, s);
 		return reply;
 	}
 	if (created)
 		session_destroy(rd, s);
+	else
+		timers_arm(rd, s);	/* a part may have applied (hold) */
 	rlog(rd, LL_WARNING, "offer call %s: %s", call_id, err.message);
 	return error_reply(id, &err);
 }
@@ -560,8 +563,10 @@ cmd_answer(struct relayd *rd, json_t *req, json_t *id)
 		side = SIDE_B;
 	}
 	reply = apply_media(rd, "answer", s, side, media, id, &err);
-	if (reply == NULL)
+	if (reply == NULL) {
+		timers_arm(rd, s);	/* a part may have applied (hold) */
 		return error_reply(id, &err);
+	}
 	s->state = SS_ANSWERED;
 	/*
 	 * The final answer ends the ringing: the setup timeout starts. From
@@ -572,6 +577,7 @@ cmd_answer(struct relayd *rd, json_t *req, json_t *id)
 		s->answered_ms = now_ms();
 	}
 	journal_save(rd, s);
+	timers_arm(rd, s);
 	return reply;
 }
 

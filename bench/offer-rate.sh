@@ -7,10 +7,13 @@
 #
 #   bench/offer-rate.sh [-b BUILD] [-o OUT.json] [-n STREAMS] [-r ROUNDS]
 #                       [-c CONNS] [-w WINDOW] [-B BACKENDS] [-X BUILD2]
+#                       [-H HOLD_S]
 #
 # -X BUILD2: a second relayd build (another commit's build/ directory) runs
 # as well, its backends named BACKEND@x, interleaved round by round with
 # the first: a before/after ratio from one run on a shared machine.
+# -H HOLD_S: the calls stay up HOLD_S seconds between the answers and the
+# deletes; relayd's CPU over that idle hold is reported (its timers).
 # relayd runs in its own network namespace (two relay addresses on lo),
 # pinned to CPU 1, the client to CPU 0. A round = STREAMS calls offered
 # and answered (one audio stream each), then all deleted. STREAMS defaults
@@ -24,8 +27,8 @@ set -eu -o pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$ROOT/build
 OUTF=$ROOT/build/bench/offer-rate.json
-N=4000 ROUNDS=5 CONNS=1 WINDOW=1024 BACKENDS=userspace,nft XBUILD=
-while getopts b:o:n:r:c:w:B:X: opt; do
+N=4000 ROUNDS=5 CONNS=1 WINDOW=1024 BACKENDS=userspace,nft XBUILD= HOLD=0
+while getopts b:o:n:r:c:w:B:X:H: opt; do
 	case $opt in
 	b) BUILD=$(cd "$OPTARG" && pwd) ;;
 	o) OUTF=$OPTARG ;;
@@ -35,7 +38,8 @@ while getopts b:o:n:r:c:w:B:X: opt; do
 	w) WINDOW=$OPTARG ;;
 	B) BACKENDS=$OPTARG ;;
 	X) XBUILD=$(cd "$OPTARG" && pwd) ;;
-	*) echo "usage: $0 [-b BUILD] [-o OUT.json] [-n STREAMS] [-r ROUNDS] [-c CONNS] [-w WINDOW] [-B BACKENDS] [-X BUILD2]" >&2; exit 2 ;;
+	H) HOLD=$OPTARG ;;
+	*) echo "usage: $0 [-b BUILD] [-o OUT.json] [-n STREAMS] [-r ROUNDS] [-c CONNS] [-w WINDOW] [-B BACKENDS] [-X BUILD2] [-H HOLD_S]" >&2; exit 2 ;;
 	esac
 done
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespace)" >&2; exit 77; }
@@ -101,9 +105,9 @@ for r in $(seq "$ROUNDS"); do
 	for be in "${live[@]}"; do
 		pid_var=PID_${be/@/_}
 		taskset -c "$CPU_C" "$BUILD/tools/offerload" -s "$TMP/$be.sock" -n "$N" -c "$CONNS" \
-			-w "$WINDOW" -p "${!pid_var}" -A 10.77.9.2 -B 10.77.9.3 -i caller,callee |
+			-w "$WINDOW" -p "${!pid_var}" -A 10.77.9.2 -B 10.77.9.3 -i caller,callee -H "$HOLD" |
 			jq -c --arg be "$be" --argjson r "$r" '. + {backend: $be, round: $r}' >>"$TMP/rounds.jsonl"
-		echo "offer-rate: round $r $be: $(tail -n 1 "$TMP/rounds.jsonl" | jq -r '"\(.streams_per_s) streams/s, relayd CPU allows \(.streams_per_relayd_cpu_s)/s"')" >&2
+		echo "offer-rate: round $r $be: $(tail -n 1 "$TMP/rounds.jsonl" | jq -r '"\(.streams_per_s) streams/s, relayd CPU allows \(.streams_per_relayd_cpu_s)/s\(if .relayd_cpu_hold_ms then ", relayd CPU over the idle hold \(.relayd_cpu_hold_ms) ms" else "" end)"')" >&2
 	done
 done
 jq -s --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --arg x "$XBUILD" --argjson n "$N" --argjson c "$CONNS" --argjson w "$WINDOW" '
@@ -117,8 +121,9 @@ jq -s --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --arg x "$XBUILD" --argjson 
 		streams_per_s_max: (map(.streams_per_s) | max),
 		streams_per_relayd_cpu_s: (map(.streams_per_relayd_cpu_s) | med),
 		deletes_per_s: (map(.deletes_per_s) | med),
+		relayd_cpu_hold_ms: (map(.relayd_cpu_hold_ms // empty) | if length > 0 then med else null end),
 		# memory: growth over the first round (a fresh relayd; later rounds
 		# reuse what the deletes freed)
 		rss_bytes_per_stream: (map(select(.round == 1)) | .[0].rss_bytes_per_stream)})),
 	 rounds: .}' "$TMP/rounds.jsonl" >"$OUTF"
-jq -r '.backends[] | "\(.backend): \(.streams_per_s) streams/s (\(.streams_per_s_min)-\(.streams_per_s_max)), relayd CPU allows \(.streams_per_relayd_cpu_s)/s, RSS \(.rss_bytes_per_stream) B/stream"' "$OUTF"
+jq -r '.backends[] | "\(.backend): \(.streams_per_s) streams/s (\(.streams_per_s_min)-\(.streams_per_s_max)), relayd CPU allows \(.streams_per_relayd_cpu_s)/s, RSS \(.rss_bytes_per_stream) B/stream\(if .relayd_cpu_hold_ms then ", idle hold: \(.relayd_cpu_hold_ms) ms CPU" else "" end)"' "$OUTF"

@@ -4,6 +4,7 @@
  *
  *   offerload -s SOCKET -n STREAMS [-c CONNS] [-w WINDOW] [-r ROUNDS]
  *             [-p RELAYD_PID] [-A ADDR] [-B ADDR] [-i IFACE_A,IFACE_B]
+ *             [-H HOLD_S]
  *
  * Per round: STREAMS calls, each an `offer` then an `answer` (one stream
  * each), spread over CONNS connections, with up to WINDOW requests in
@@ -12,6 +13,9 @@
  * every call is deleted the same way (timed too), so the next round starts
  * from an empty relay. With -p, relayd's own CPU time (schedstat of all its
  * threads) and its RSS growth over the offers are reported as well.
+ * With -H, the calls stay up HOLD_S seconds before the deletes, and
+ * relayd's CPU time over that idle hold is reported (its timers' cost:
+ * what holding calls costs when nothing happens).
  *
  * One JSON line per round on stdout; exit 0 when every reply was ok, 1 if
  * any was an error (the first is printed), 2 on usage errors.
@@ -51,6 +55,7 @@ struct opts {
 	const char	*iface;
 	int		 n, conns, window, rounds;
 	long		 pid;
+	double		 hold_s;
 };
 
 static unsigned long errors;
@@ -69,7 +74,8 @@ static __attribute__((noreturn)) void
 usage(void)
 {
 	fprintf(stderr, "usage: offerload -s SOCKET -n STREAMS [-c CONNS] [-w WINDOW] "
-	    "[-r ROUNDS] [-p RELAYD_PID] [-A ADDR] [-B ADDR] [-i IFACE_A,IFACE_B]\n");
+	    "[-r ROUNDS] [-p RELAYD_PID] [-A ADDR] [-B ADDR] [-i IFACE_A,IFACE_B] "
+	    "[-H HOLD_S]\n");
 	exit(2);
 }
 
@@ -286,7 +292,7 @@ parse(int argc, char **argv, struct opts *o)
 
 	*o = (struct opts){ .addr_a = "192.0.2.10", .addr_b = "192.0.2.20",
 	    .conns = 1, .window = 256, .rounds = 1 };
-	while ((ch = getopt(argc, argv, "s:n:c:w:r:p:A:B:i:")) != -1) {
+	while ((ch = getopt(argc, argv, "s:n:c:w:r:p:A:B:i:H:")) != -1) {
 		switch (ch) {
 		case 's': o->sock = optarg; break;
 		case 'n': o->n = atoi(optarg); break;
@@ -297,11 +303,13 @@ parse(int argc, char **argv, struct opts *o)
 		case 'A': o->addr_a = optarg; break;
 		case 'B': o->addr_b = optarg; break;
 		case 'i': o->iface = optarg; break;
+		case 'H': o->hold_s = atof(optarg); break;
 		default: usage();
 		}
 	}
 	if (!o->sock || o->n <= 0 || o->conns <= 0 || o->conns > MAX_CONNS ||
 	    o->window <= 0 || o->window > 65536 || o->rounds <= 0 ||
+	    o->hold_s < 0 || o->hold_s > 3600 ||
 	    (o->iface && !strchr(o->iface, ',')) || strlen(o->addr_a) > 45 ||
 	    strlen(o->addr_b) > 45)
 		usage();
@@ -323,7 +331,7 @@ static int
 run_rounds(const struct opts *o, struct conn *cs)
 {
 	for (int r = 0; r < o->rounds; r++) {
-		uint64_t c0 = proc_cpu_ns(o->pid), c1, c2;
+		uint64_t c0 = proc_cpu_ns(o->pid), c1, c2, h0 = 0, h1 = 0;
 		long rss0 = proc_rss_kb(o->pid), rss1;
 		double t_oa = phase(o, cs, false, r), t_del;
 
@@ -331,6 +339,12 @@ run_rounds(const struct opts *o, struct conn *cs)
 		rss1 = proc_rss_kb(o->pid);
 		if (t_oa < 0)
 			return 1;
+		if (o->hold_s > 0) {
+			h0 = proc_cpu_ns(o->pid);
+			usleep((useconds_t)(o->hold_s * 1e6));
+			h1 = proc_cpu_ns(o->pid);
+			c1 += h1 - h0;	/* the deletes' CPU starts here */
+		}
 		t_del = phase(o, cs, true, r);
 		c2 = proc_cpu_ns(o->pid);
 		if (t_del < 0)
@@ -343,6 +357,9 @@ run_rounds(const struct opts *o, struct conn *cs)
 			printf(",\"relayd_cpu_offer_answer_s\":%.4f,\"streams_per_relayd_cpu_s\":%.0f,"
 			    "\"relayd_cpu_delete_s\":%.4f", (double)(c1 - c0) / 1e9,
 			    o->n / ((double)(c1 - c0) / 1e9), (double)(c2 - c1) / 1e9);
+		if (o->hold_s > 0 && o->pid > 0)
+			printf(",\"hold_s\":%.1f,\"relayd_cpu_hold_ms\":%.2f", o->hold_s,
+			    (double)(h1 - h0) / 1e6);
 		if (rss0 > 0 && rss1 > 0)
 			printf(",\"rss_start_kb\":%ld,\"rss_kb\":%ld,\"rss_bytes_per_stream\":%.0f",
 			    rss0, rss1, (double)(rss1 - rss0) * 1024 / o->n);

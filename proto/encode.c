@@ -98,14 +98,34 @@ put_real(struct enc *e, double v)
 	put(e, out, n);
 }
 
+/* Bytes a JSON string must escape: '"', '\\' and the controls. */
+static bool
+needs_escape(unsigned char c)
+{
+	return c < 0x20 || c == '"' || c == '\\';
+}
+
 static void
 put_str(struct enc *e, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	size_t run = 0;
+	size_t run = 0, i = 0;
 
+	/* The usual string (a tag, an address) needs no escape: one copy. */
+	while (i < len && !needs_escape((unsigned char)s[i]))
+		i++;
+	if (i == len) {
+		need(e, len + 2);
+		if (e->err)
+			return;
+		e->buf[e->len++] = '"';
+		memcpy(e->buf + e->len, s, len);
+		e->len += len;
+		e->buf[e->len++] = '"';
+		return;
+	}
 	put(e, "\"", 1);
-	for (size_t i = 0; i < len; i++) {
+	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		char esc[6] = { '\\', 0 };
 		size_t n = 2;

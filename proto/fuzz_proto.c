@@ -2,7 +2,8 @@
  * fuzz_proto.c: libFuzzer target for everything that reads untrusted
  * bytes in proto/: the framer (fed in chunks whose sizes come from the
  * input), request validation for both roles, client-side message parsing,
- * reply building and encoding, and the config field locator.
+ * reply building and encoding, and the config field locator; and that
+ * jsonfast.c's fast path never parses a line otherwise than jansson.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,6 +12,21 @@
 #include "proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* jsonfast.c's promise: what it parses, json_loadb parses alike. */
+static void
+same_as_jansson(const char *line, size_t len)
+{
+	json_t *fast = proto_json_fast(line, len), *slow;
+
+	if (fast == NULL)
+		return;
+	slow = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
+	if (slow == NULL || !json_equal(fast, slow))
+		abort();
+	json_decref(fast);
+	json_decref(slow);
+}
 
 static void
 one_line(const char *line, size_t len)
@@ -33,6 +49,7 @@ one_line(const char *line, size_t len)
 	}
 	msg = proto_parse_message(line, len, &err);
 	json_decref(msg);
+	same_as_jansson(line, len);
 }
 
 int

@@ -147,6 +147,14 @@ int	proto_outbuf_move_lines(struct proto_outbuf *dst,
 int	proto_outbuf_flush(struct proto_outbuf *o, int fd);
 
 /*
+ * jsonfast.c: the plain requests controllers send (no escapes, ASCII,
+ * integers), parsed without jansson's lexer: exactly what json_loadb would
+ * return, or NULL for anything else (then json_loadb decides, errors
+ * included).
+ */
+json_t	*proto_json_fast(const char *text, size_t len);
+
+/*
  * Parse and validate one request line for a role.
  * Success: returns the request object (caller owns a reference); *cmd
  * points at its command name (valid while the object lives).

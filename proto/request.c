@@ -32,7 +32,9 @@ proto_parse_request(const char *line, size_t len, enum proto_role role,
 
 	*id = json_null();
 	*cmd = NULL;
-	req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	req = proto_json_fast(line, len);
+	if (req == NULL)
+		req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (req == NULL) {
 		proto_errorf(err, PROTO_E_PARSE, "invalid JSON at column %d: %s",
 		    jerr.column, jerr.text);

@@ -3,6 +3,7 @@
  * Validation is table-driven so that a new command is a table entry, and
  * every error message names the command and the field's path.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "proto.h"
@@ -132,8 +133,39 @@ in_set(const char *s, const char *const *set)
 	return false;
 }
 
+/*
+ * Where a value is in the request ("media[0].address"), written out only
+ * for an error message: printing every field's path up front was most of
+ * the validation's cost (issue 16: 50,000 offers/s).
+ */
+struct fpath {
+	const struct fpath	*up;	/* NULL: the request itself */
+	const char		*key;	/* NULL: an array index */
+	size_t			 index;
+};
+
+static const char *
+path_text(const struct fpath *p, char *buf, size_t len)
+{
+	size_t n;
+
+	buf[0] = '\0';
+	if (p == NULL)
+		return buf;
+	path_text(p->up, buf, len);
+	n = strlen(buf);
+	if (p->key != NULL)
+		snprintf(buf + n, len - n, "%s%.*s", n ? "." : "",
+		    (int)proto_utf8_prefix(p->key, 64), p->key);
+	else
+		snprintf(buf + n, len - n, "[%zu]", p->index);
+	return buf;
+}
+
+#define PATH(p)	path_text((p), (char[160]){ 0 }, 160)
+
 static int
-check_string(const struct field *f, const char *path, json_t *v,
+check_string(const struct field *f, const struct fpath *at, json_t *v,
     struct proto_error *err, const char *cmd)
 {
 	const char *s = json_string_value(v);
@@ -141,48 +173,48 @@ check_string(const struct field *f, const char *path, json_t *v,
 
 	if (f->max > 0 && (n < (size_t)f->min || n > (size_t)f->max))
 		return proto_errorf(err, PROTO_E_VALUE, "%s: %s: length must "
-		    "be %lld..%lld", cmd, path, f->min, f->max);
+		    "be %lld..%lld", cmd, PATH(at), f->min, f->max);
 	/* Identifiers (call ids, tags, labels) reach logs and tables. */
 	for (size_t i = 0; f->max > 0 && i < n; i++)
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
 			return proto_errorf(err, PROTO_E_VALUE, "%s: %s: control "
-			    "character 0x%02x at byte %zu", cmd, path,
+			    "character 0x%02x at byte %zu", cmd, PATH(at),
 			    (unsigned char)s[i], i);
 	if (f->values != NULL && !in_set(s, f->values))
 		return proto_errorf(err, PROTO_E_VALUE, "%s: %s: '%.*s' is "
-		    "not an allowed value", cmd, path,
+		    "not an allowed value", cmd, PATH(at),
 		    (int)proto_utf8_prefix(s, 64), s);
 	return 0;
 }
 
-static int check_object(const struct field *, json_t *, const char *,
-    const char *, struct proto_error *);
+static int check_object(const struct field *, json_t *,
+    const struct fpath *, const char *, struct proto_error *);
 
 static int
-check_array(const struct field *f, const char *path, json_t *v,
+check_array(const struct field *f, const struct fpath *at, json_t *v,
     struct proto_error *err, const char *cmd)
 {
 	size_t i, n = json_array_size(v);
-	char sub[160];
 	json_t *item;
 
 	if (n < (size_t)f->min || n > (size_t)f->max)
 		return proto_errorf(err, PROTO_E_VALUE, "%s: %s: %lld..%lld "
-		    "entries required, got %zu", cmd, path, f->min, f->max, n);
+		    "entries required, got %zu", cmd, PATH(at), f->min, f->max,
+		    n);
 	json_array_foreach(v, i, item) {
-		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+		struct fpath sub = { at, NULL, i };
 		if (f->type == FT_OBJARRAY) {
-			if (check_object(f->items, item, sub, cmd, err) < 0)
+			if (check_object(f->items, item, &sub, cmd, err) < 0)
 				return -1;
 			continue;
 		}
 		if (!json_is_string(item))
 			return proto_errorf(err, PROTO_E_TYPE, "%s: %s: expected "
-			    "string, got %s", cmd, sub, type_name(item));
+			    "string, got %s", cmd, PATH(&sub), type_name(item));
 		if (f->values != NULL && !in_set(json_string_value(item),
 		    f->values))
 			return proto_errorf(err, PROTO_E_VALUE, "%s: %s: '%.*s' "
-			    "is not an allowed value", cmd, sub,
+			    "is not an allowed value", cmd, PATH(&sub),
 			    (int)proto_utf8_prefix(json_string_value(item), 64),
 			    json_string_value(item));
 	}
@@ -190,7 +222,7 @@ check_array(const struct field *f, const char *path, json_t *v,
 }
 
 static int
-check_field(const struct field *f, const char *path, json_t *v,
+check_field(const struct field *f, const struct fpath *at, json_t *v,
     const char *cmd, struct proto_error *err)
 {
 	static const char *const want[] = { [FT_STRING] = "string",
@@ -206,55 +238,55 @@ check_field(const struct field *f, const char *path, json_t *v,
 	}
 	if (!ok)
 		return proto_errorf(err, PROTO_E_TYPE, "%s: %s: expected %s, "
-		    "got %s", cmd, path, want[f->type], type_name(v));
+		    "got %s", cmd, PATH(at), want[f->type], type_name(v));
 	if (f->type == FT_STRING)
-		return check_string(f, path, v, err, cmd);
+		return check_string(f, at, v, err, cmd);
 	if (f->type == FT_INT && (json_integer_value(v) < f->min ||
 	    json_integer_value(v) > f->max))
 		return proto_errorf(err, PROTO_E_VALUE, "%s: %s: must be "
-		    "%lld..%lld", cmd, path, f->min, f->max);
+		    "%lld..%lld", cmd, PATH(at), f->min, f->max);
 	if (f->type == FT_OBJARRAY || f->type == FT_STRARRAY)
-		return check_array(f, path, v, err, cmd);
+		return check_array(f, at, v, err, cmd);
 	return 0;
 }
 
 static int
-check_object(const struct field *fields, json_t *obj, const char *base,
-    const char *cmd, struct proto_error *err)
+check_object(const struct field *fields, json_t *obj,
+    const struct fpath *base, const char *cmd, struct proto_error *err)
 {
 	const struct field *f;
-	const char *key;
-	char path[128];
+	const char *key, *b;
 	json_t *v;
 
 	if (!json_is_object(obj))
 		return proto_errorf(err, PROTO_E_TYPE, "%s: %s: expected "
-		    "object, got %s", cmd, base, type_name(obj));
+		    "object, got %s", cmd, PATH(base), type_name(obj));
 	json_object_foreach(obj, key, v) {
-		if (base[0] == '\0' && (strcmp(key, "id") == 0 ||
+		struct fpath here = { base, key, 0 };
+		if (base == NULL && (strcmp(key, "id") == 0 ||
 		    strcmp(key, "cmd") == 0))
 			continue;
 		for (f = fields; f->name != NULL; f++)
 			if (strcmp(f->name, key) == 0)
 				break;
-		snprintf(path, sizeof(path), "%s%s%.*s", base,
-		    base[0] ? "." : "", (int)proto_utf8_prefix(key, 64), key);
 		if (f->name == NULL)
 			return proto_errorf(err, PROTO_E_UNKNOWN_FIELD,
-			    "%s: unknown field '%s'", cmd, path);
-		if (check_field(f, path, v, cmd, err) < 0)
+			    "%s: unknown field '%s'", cmd, PATH(&here));
+		if (check_field(f, &here, v, cmd, err) < 0)
 			return -1;
 	}
 	for (f = fields; f->name != NULL; f++)
-		if (f->required && json_object_get(obj, f->name) == NULL)
+		if (f->required && json_object_get(obj, f->name) == NULL) {
+			b = PATH(base);
 			return proto_errorf(err, PROTO_E_MISSING, "%s: missing "
-			    "required field '%s%s%s'", cmd, base,
-			    base[0] ? "." : "", f->name);
+			    "required field '%s%s%s'", cmd, b, b[0] ? "." : "",
+			    f->name);
+		}
 	return 0;
 }
 
 int
 schema_validate(const struct command *c, json_t *req, struct proto_error *err)
 {
-	return check_object(c->fields, req, "", c->name, err);
+	return check_object(c->fields, req, NULL, c->name, err);
 }

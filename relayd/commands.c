@@ -49,6 +49,16 @@ seconds_since(uint64_t start_ms)
 
 /* ---- JSON views of sessions ---- */
 
+/*
+ * Members set one by one, keys being literals: json_pack scanned its
+ * format for every leg of every delete reply (issue 16).
+ */
+static void
+set(json_t *o, const char *key, json_t *v)
+{
+	json_object_set_new_nocheck(o, key, v);
+}
+
 static json_t *
 addr_json(const struct sockaddr_storage *ss, bool set)
 {
@@ -64,11 +74,28 @@ learning_json(const struct leg *leg)
 	const struct leg_learn *l = &leg->learn;
 	bool has = leg->is_latched[SK_RTP];
 
-	return json_pack("{s:s, s:o, s:s, s:I}", "state", !has ? "open" :
-	    l->learning ? "learning" : "fixed",
-	    "source", addr_json(RADDR_SS(&leg->latched[SK_RTP]), has),
-	    "rank", learn_rank_name(latch_rank(leg)),
-	    "relearns", (json_int_t)l->relearns);
+	json_t *o = json_object();
+
+	set(o, "state", json_string_nocheck(!has ? "open" :
+	    l->learning ? "learning" : "fixed"));
+	set(o, "source", addr_json(RADDR_SS(&leg->latched[SK_RTP]), has));
+	set(o, "rank", json_string_nocheck(learn_rank_name(latch_rank(leg))));
+	set(o, "relearns", json_integer((json_int_t)l->relearns));
+	return o;
+}
+
+static json_t *
+stats_json(const struct leg_stats *st)
+{
+	json_t *o = json_object();
+
+	set(o, "packets", json_integer((json_int_t)st->packets));
+	set(o, "bytes", json_integer((json_int_t)st->bytes));
+	set(o, "drops", json_integer((json_int_t)st->drops));
+	set(o, "stun", json_integer((json_int_t)st->stun));
+	set(o, "lost", json_integer((json_int_t)st->lost));
+	set(o, "last_seen", json_integer((json_int_t)st->last_seen_wall));
+	return o;
 }
 
 static json_t *
@@ -83,22 +110,23 @@ leg_json(const struct relayd *rd, const struct leg *leg)
 	if (addr_is_any(&local))
 		addr_parse(ifc->advertise, 0, &local);
 	addr_set_port(&local, leg->port);
-	o = json_pack("{s:s, s:s, s:s}", "side", leg->side == SIDE_A ? "A" : "B",
-	    "interface", ifc->name, "local", addr_fmt(&local, buf, sizeof(buf)));
+	o = json_object();
+	set(o, "side", json_string_nocheck(leg->side == SIDE_A ? "A" : "B"));
+	set(o, "interface", json_string(ifc->name));
+	set(o, "local", json_string_nocheck(addr_fmt(&local, buf,
+	    sizeof(buf))));
 	addr_set_port(&local, (uint16_t)(leg->port + 1));
-	json_object_set_new(o, "local_rtcp",
-	    json_string(addr_fmt(&local, buf, sizeof(buf))));
-	json_object_set_new(o, "sdp", addr_json(RADDR_SS(&leg->sdp.rtp),
-	    leg->sdp.set));
-	json_object_set_new(o, "latched",
-	    addr_json(RADDR_SS(&leg->latched[SK_RTP]),
+	set(o, "local_rtcp", json_string_nocheck(addr_fmt(&local, buf,
+	    sizeof(buf))));
+	set(o, "sdp", addr_json(RADDR_SS(&leg->sdp.rtp), leg->sdp.set));
+	set(o, "latched", addr_json(RADDR_SS(&leg->latched[SK_RTP]),
 	    leg->is_latched[SK_RTP] && !leg->learn.learning));
-	json_object_set_new(o, "latched_rtcp",
-	    addr_json(RADDR_SS(&leg->latched[SK_RTCP]), leg->is_latched[SK_RTCP]));
-	json_object_set_new(o, "learning", learning_json(leg));
+	set(o, "latched_rtcp", addr_json(RADDR_SS(&leg->latched[SK_RTCP]),
+	    leg->is_latched[SK_RTCP]));
+	set(o, "learning", learning_json(leg));
 	/* false while the kernel carries it (legsock.c), or a port could
 	 * not be bound again: bind_error says why. */
-	json_object_set_new(o, "sockets", json_boolean(leg_bound(leg)));
+	set(o, "sockets", json_boolean(leg_bound(leg)));
 	if (leg->bind_err < 0)
 		json_object_set_new(o, "bind_error",
 		    json_string(strerror(-leg->bind_err)));
@@ -106,13 +134,8 @@ leg_json(const struct relayd *rd, const struct leg *leg)
 		json_object_set_new(o, "transport", json_string(leg->transport));
 	if (leg->rtc != NULL)
 		json_object_set_new(o, "webrtc", webrtc_json(leg));
-	json_object_set_new(o, "direction",
-	    json_string(dir_names[leg->sdp.direction]));
-	json_object_set_new(o, "stats", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
-	    "packets", (json_int_t)st->packets, "bytes", (json_int_t)st->bytes,
-	    "drops", (json_int_t)st->drops, "stun", (json_int_t)st->stun,
-	    "lost", (json_int_t)st->lost,
-	    "last_seen", (json_int_t)st->last_seen_wall));
+	set(o, "direction", json_string_nocheck(dir_names[leg->sdp.direction]));
+	set(o, "stats", stats_json(st));
 	return o;
 }
 
@@ -123,13 +146,16 @@ streams_to_json(const struct relayd *rd, const struct session *s)
 
 	for (int i = 0; i < s->nstreams; i++) {
 		const struct stream *st = s->streams[i];
-		json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:s}", "index", i,
-		    "type", st->type, "transport", st->transport,
-		    "path", stream_path_name(rd, st), "path_reason",
-		    stream_reason(st));
-		json_object_set_new(o, "legs", json_pack("[o, o]",
-		    leg_json(rd, &st->leg[SIDE_A]),
-		    leg_json(rd, &st->leg[SIDE_B])));
+		json_t *o = json_object(), *legs = json_array();
+
+		set(o, "index", json_integer(i));
+		set(o, "type", json_string(st->type));
+		set(o, "transport", json_string(st->transport));
+		set(o, "path", json_string(stream_path_name(rd, st)));
+		set(o, "path_reason", json_string(stream_reason(st)));
+		json_array_append_new(legs, leg_json(rd, &st->leg[SIDE_A]));
+		json_array_append_new(legs, leg_json(rd, &st->leg[SIDE_B]));
+		set(o, "legs", legs);
 		json_array_append_new(arr, o);
 	}
 	return arr;
@@ -307,16 +333,17 @@ media_reply(const struct relayd *rd, const struct stream *st, int out_side,
 	bool disabled = addr_port(&from->rtp) == 0;
 	json_t *o;
 
-	o = json_pack("{s:s, s:s, s:s, s:i, s:i, s:b, s:s}",
-	    "type", st->type, "transport", leg->transport[0] != '\0' ?
-	    leg->transport : st->transport,
-	    "address", rd->conf.ifaces[leg->iface].advertise,
-	    "rtp_port", disabled ? 0 : leg->port,
-	    "rtcp_port", disabled ? 0 : leg->port + 1,
-	    /* a browser's rtcp-mux is not the SIP side's */
-	    "rtcp_mux", from->rtcp_mux && (leg->rtc != NULL ||
-	    !st->leg[!out_side].rtc),
-	    "direction", dir_names[from->direction]);
+	o = json_object();
+	set(o, "type", json_string(st->type));
+	set(o, "transport", json_string(leg->transport[0] != '\0' ?
+	    leg->transport : st->transport));
+	set(o, "address", json_string(rd->conf.ifaces[leg->iface].advertise));
+	set(o, "rtp_port", json_integer(disabled ? 0 : leg->port));
+	set(o, "rtcp_port", json_integer(disabled ? 0 : leg->port + 1));
+	/* a browser's rtcp-mux is not the SIP side's */
+	set(o, "rtcp_mux", json_boolean(from->rtcp_mux && (leg->rtc != NULL ||
+	    !st->leg[!out_side].rtc)));
+	set(o, "direction", json_string_nocheck(dir_names[from->direction]));
 	if (leg->rtc != NULL && !disabled)
 		webrtc_reply(rd, leg, o);	/* ICE-lite, DTLS, candidates */
 	return o;
@@ -490,10 +517,13 @@ cmd_offer(struct relayd *rd, json_t *req, json_t *id)
 	reply = apply_media(rd, "offer", s, side, media, id, &err);
 	if (reply != NULL) {
 		journal_save(rd, s);
+		timers_arm(rd, s);
 		return reply;
 	}
 	if (created)
 		session_destroy(rd, s);
+	else
+		timers_arm(rd, s);	/* a part may have applied (hold) */
 	rlog(rd, LL_WARNING, "offer call %s: %s", call_id, err.message);
 	return error_reply(id, &err);
 }
@@ -560,8 +590,10 @@ cmd_answer(struct relayd *rd, json_t *req, json_t *id)
 		side = SIDE_B;
 	}
 	reply = apply_media(rd, "answer", s, side, media, id, &err);
-	if (reply == NULL)
+	if (reply == NULL) {
+		timers_arm(rd, s);	/* a part may have applied (hold) */
 		return error_reply(id, &err);
+	}
 	s->state = SS_ANSWERED;
 	/*
 	 * The final answer ends the ringing: the setup timeout starts. From
@@ -572,6 +604,7 @@ cmd_answer(struct relayd *rd, json_t *req, json_t *id)
 		s->answered_ms = now_ms();
 	}
 	journal_save(rd, s);
+	timers_arm(rd, s);
 	return reply;
 }
 

@@ -37,7 +37,6 @@
  * the recovery.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,37 +200,6 @@ reserve(struct journal *j, size_t n)
 	return 0;
 }
 
-/*
- * Printed once into the room there is (twice only when a line piece
- * passes it): the journal line of every offer and answer comes through
- * here, and a vsnprintf to measure first doubled its cost.
- */
-static int __attribute__((format(printf, 2, 3)))
-put(struct journal *j, const char *fmt, ...)
-{
-	va_list ap;
-	size_t room;
-	int n;
-
-	if (reserve(j, 256) < 0)
-		return -ENOMEM;
-	room = j->cap - j->len;
-	va_start(ap, fmt);
-	n = vsnprintf(j->buf + j->len, room, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return -ENOMEM;
-	if ((size_t)n >= room) {
-		if (reserve(j, (size_t)n + 1) < 0)
-			return -ENOMEM;
-		va_start(ap, fmt);
-		vsnprintf(j->buf + j->len, (size_t)n + 1, fmt, ap);
-		va_end(ap);
-	}
-	j->len += (size_t)n;
-	return 0;
-}
-
 /* Literal JSON text: no printf at all. */
 static int
 put_lit(struct journal *j, const char *text)
@@ -242,6 +210,44 @@ put_lit(struct journal *j, const char *text)
 		return -ENOMEM;
 	memcpy(j->buf + j->len, text, n);
 	j->len += n;
+	return 0;
+}
+
+/* A number without printf (every leg's port and counters, per line). */
+static int
+put_i64(struct journal *j, int64_t v)
+{
+	char tmp[24];
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+	int n = 0;
+
+	if (reserve(j, sizeof(tmp)) < 0)
+		return -ENOMEM;
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		j->buf[j->len++] = '-';
+	while (n > 0)
+		j->buf[j->len++] = tmp[--n];
+	return 0;
+}
+
+static int
+put_u64(struct journal *j, uint64_t v)
+{
+	char tmp[24];
+	int n = 0;
+
+	if (reserve(j, sizeof(tmp)) < 0)
+		return -ENOMEM;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	while (n > 0)
+		j->buf[j->len++] = tmp[--n];
 	return 0;
 }
 
@@ -286,12 +292,14 @@ put_leg(struct journal *j, const struct leg *leg)
 {
 	const struct leg_sdp *e = &leg->sdp;
 	/* Kernel counts come back from the kernel after a restart. */
-	int rc = put(j, "{\"port\":%u,\"latched\":", leg->port);
+	int rc = put_lit(j, "{\"port\":");
 
 	/* A candidate still being learned is not a peer: a restart
 	 * would fix it (latch.c); the leg learns again instead. */
 	bool fixed = leg->is_latched[SK_RTP] && !leg->learn.learning;
 
+	rc = rc ?: put_u64(j, leg->port);
+	rc = rc ?: put_lit(j, ",\"latched\":");
 	rc = rc ?: put_addr(j, &leg->latched[SK_RTP], fixed);
 	rc = rc ?: put_lit(j, ",\"latched_rtcp\":");
 	rc = rc ?: put_addr(j, &leg->latched[SK_RTCP],
@@ -301,16 +309,22 @@ put_leg(struct journal *j, const struct leg *leg)
 		rc = rc ?: put_addr(j, &e->rtp, true);
 		rc = rc ?: put_lit(j, ",\"rtcp\":");
 		rc = rc ?: put_addr(j, &e->rtcp, true);
-		rc = rc ?: put(j, ",\"rtcp_mux\":%s,\"direction\":\"%s\"}",
-		    e->rtcp_mux ? "true" : "false", dir_names[e->direction]);
+		rc = rc ?: put_lit(j, e->rtcp_mux ? ",\"rtcp_mux\":true" :
+		    ",\"rtcp_mux\":false");
+		rc = rc ?: put_lit(j, ",\"direction\":\"");
+		rc = rc ?: put_lit(j, dir_names[e->direction]);
+		rc = rc ?: put_lit(j, "\"}");
 	}
 	/* last_seen: the timers need it (restore_leg says how). */
-	return rc ?: put(j, ",\"stats\":{\"packets\":%llu,\"bytes\":%llu,"
-	    "\"drops\":%llu,\"last_seen\":%lld}}",
-	    (unsigned long long)(leg->stats.packets - leg->stats.kpackets),
-	    (unsigned long long)(leg->stats.bytes - leg->stats.kbytes),
-	    (unsigned long long)leg->stats.drops,
-	    (long long)leg->stats.last_seen_wall);
+	rc = rc ?: put_lit(j, ",\"stats\":{\"packets\":");
+	rc = rc ?: put_u64(j, leg->stats.packets - leg->stats.kpackets);
+	rc = rc ?: put_lit(j, ",\"bytes\":");
+	rc = rc ?: put_u64(j, leg->stats.bytes - leg->stats.kbytes);
+	rc = rc ?: put_lit(j, ",\"drops\":");
+	rc = rc ?: put_u64(j, leg->stats.drops);
+	rc = rc ?: put_lit(j, ",\"last_seen\":");
+	rc = rc ?: put_i64(j, leg->stats.last_seen_wall);
+	return rc ?: put_lit(j, "}}");
 }
 
 static int
@@ -321,8 +335,8 @@ put_stream(struct journal *j, const struct stream *st)
 	rc = rc ?: put_str(j, st->type);
 	rc = rc ?: put_lit(j, ",\"transport\":");
 	rc = rc ?: put_str(j, st->transport);
-	rc = rc ?: put(j, ",\"kernel\":%s,\"legs\":[",
-	    st->path == PATH_KERNEL ? "true" : "false");
+	rc = rc ?: put_lit(j, st->path == PATH_KERNEL ?
+	    ",\"kernel\":true,\"legs\":[" : ",\"kernel\":false,\"legs\":[");
 	rc = rc ?: put_leg(j, &st->leg[SIDE_A]);
 	rc = rc ?: put_lit(j, ",");
 	rc = rc ?: put_leg(j, &st->leg[SIDE_B]);
@@ -335,8 +349,10 @@ put_session(struct journal *j, const struct relayd *rd,
     const struct session *s)
 {
 	size_t before = j->len;
-	int rc = put(j, "{\"v\":%d,\"call_id\":", JOURNAL_VERSION);
+	int rc = put_lit(j, "{\"v\":");
 
+	rc = rc ?: put_u64(j, JOURNAL_VERSION);
+	rc = rc ?: put_lit(j, ",\"call_id\":");
 	rc = rc ?: put_str(j, s->call_id);
 	rc = rc ?: put_lit(j, ",\"from_tag\":");
 	rc = rc ?: put_str(j, s->tag[SIDE_A]);
@@ -344,14 +360,16 @@ put_session(struct journal *j, const struct relayd *rd,
 	rc = rc ?: put_str(j, s->tag[SIDE_B]);
 	rc = rc ?: put_lit(j, ",\"label\":");
 	rc = rc ?: put_str(j, s->label);
-	rc = rc ?: put(j, ",\"state\":\"%s\",%s\"interfaces\":[",
-	    s->state == SS_OFFERED ? "offered" : "answered",
-	    s->ringing ? "\"ringing\":true," : "");
+	rc = rc ?: put_lit(j, s->state == SS_OFFERED ?
+	    ",\"state\":\"offered\"," : ",\"state\":\"answered\",");
+	rc = rc ?: put_lit(j, s->ringing ? "\"ringing\":true," : "");
+	rc = rc ?: put_lit(j, "\"interfaces\":[");
 	rc = rc ?: put_str(j, rd->conf.ifaces[s->iface[SIDE_A]].name);
 	rc = rc ?: put_lit(j, ",");
 	rc = rc ?: put_str(j, rd->conf.ifaces[s->iface[SIDE_B]].name);
-	rc = rc ?: put(j, "],\"created\":%lld,\"streams\":[",
-	    (long long)s->created_wall);
+	rc = rc ?: put_lit(j, "],\"created\":");
+	rc = rc ?: put_i64(j, s->created_wall);
+	rc = rc ?: put_lit(j, ",\"streams\":[");
 	for (int i = 0; rc == 0 && i < s->nstreams; i++) {
 		rc = i ? put_lit(j, ",") : 0;
 		rc = rc ?: put_stream(j, s->streams[i]);
@@ -397,7 +415,8 @@ journal_drop(struct relayd *rd, const struct session *s)
 	if (j == NULL || j->behind)
 		return;
 	before = j->len;
-	if (put(j, "{\"v\":%d,\"drop\":", JOURNAL_VERSION) < 0 ||
+	if (put_lit(j, "{\"v\":") < 0 || put_u64(j, JOURNAL_VERSION) < 0 ||
+	    put_lit(j, ",\"drop\":") < 0 ||
 	    put_str(j, s->call_id) < 0 || put_lit(j, "}\n") < 0) {
 		j->len = before;
 		rlog(rd, LL_ERROR, "journal: call %s: out of memory; a restart "

@@ -146,8 +146,7 @@ teardown(struct relayd *rd)
 	session_table_free(&rd->sessions);
 	for (int i = 0; i < rd->conf.nifaces; i++)
 		ports_free(&rd->pools[i]);
-	if (rd->timerfd >= 0)
-		close(rd->timerfd);
+	timers_close(rd);
 	if (rd->epfd >= 0)
 		close(rd->epfd);
 }

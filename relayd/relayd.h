@@ -360,12 +360,33 @@ struct stream {
 
 enum session_state { SS_OFFERED, SS_ANSWERED };
 
+/*
+ * ---- theap.c: a binary min-heap of deadlines, each node embedded in
+ * what it times (a session): arm, re-arm and removal in O(log n), the
+ * earliest in O(1). `at` is in timer ticks (timers.c), 32 bits so that a
+ * session keeps its 120 bytes (issue 16's 1 KiB per stream). ----
+ */
+struct theap_node {
+	uint32_t	 at;		/* deadline, in ticks */
+	uint32_t	 pos;		/* index in the heap + 1; 0: not in it */
+};
+struct theap {
+	struct theap_node **v;
+	size_t		 n, cap;
+};
+/* Insert, or move a node already in: 0, or -ENOMEM (then not armed). */
+int	 theap_set(struct theap *, struct theap_node *, uint32_t at);
+void	 theap_del(struct theap *, struct theap_node *);	/* if in */
+struct theap_node *theap_top(const struct theap *);	/* NULL: empty */
+int	 theap_reserve(struct theap *, size_t n);
+void	 theap_free(struct theap *);
+
 struct session {
 	/* at their length (session_set_str); never NULL, "" when unset */
 	const char		*call_id;
 	const char		*tag[2];	/* [A] from, [B] to */
 	const char		*label;
-	enum session_state	 state;
+	uint8_t			 state;		/* enum session_state */
 	/*
 	 * Ringing (the offer said so): the call is being set up and the
 	 * controller times its ringing; no setup or inactivity timeout
@@ -374,13 +395,14 @@ struct session {
 	 * timeout counts from it (0: from the creation).
 	 */
 	bool			 ringing;
+	int			 nstreams;	/* here: no padding to waste */
 	uint64_t		 answered_ms;
 	int			 iface[2];
 	uint64_t		 created_ms;
 	int64_t			 created_wall;
 	struct stream		**streams;	/* each allocated alone: epoll holds leg pointers */
 	struct stream		*stream0;	/* streams' room while there is one */
-	int			 nstreams;
+	struct theap_node	 timer;		/* its next deadline (timers.c) */
 	struct session		*hnext;		/* hash chain */
 	struct session		*prev, *next;	/* all sessions, creation order */
 };
@@ -720,9 +742,26 @@ json_t	*command_run(struct relayd *, struct conn *, const char *cmd,
 json_t	*session_to_json(const struct relayd *, const struct session *);
 json_t	*streams_to_json(const struct relayd *, const struct session *);
 
-/* ---- timers.c ---- */
+/*
+ * ---- timers.c: every session has one deadline in a heap (theap.c), the
+ * earliest moment one of its timeouts could end it, so a tick costs what
+ * expires, not the number of sessions ----
+ */
+struct timers {
+	struct theap	 heap;
+	uint64_t	 base_ms;	/* tick 0 */
+	uint64_t	 sync_ms;	/* next refresh of kernel counters */
+};
 int	 timers_open(struct relayd *);
+void	 timers_close(struct relayd *);
 void	 timers_tick(struct relayd *);
+/* A session changed (created, offer, answer, restored): its deadline
+ * again. Packets need no call: they only move a deadline later. */
+void	 timers_arm(struct relayd *, struct session *);
+void	 timers_disarm(struct relayd *, struct session *);
+/* The earliest time (ms) a timeout could end s; UINT64_MAX: never. */
+uint64_t session_deadline(const struct relayd *, const struct session *,
+	    uint64_t now_ms);
 /* Why a session should end now, or NULL. */
 const char *session_expired(const struct relayd *, const struct session *,
 	    uint64_t now_ms);
@@ -770,6 +809,7 @@ struct relayd {
 	struct fwd_state	*fwd;
 	int			 timerfd;
 	struct evtag		 timer_tag;
+	struct timers		 timers;	/* timers.c */
 	struct deferred		*graveyard;	/* see defer_free() */
 	struct journal		*journal;	/* NULL: none */
 	struct dtls_ctx		*dtls;		/* WebRTC legs' certificate */

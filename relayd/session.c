@@ -372,6 +372,7 @@ void
 session_destroy(struct relayd *rd, struct session *s)
 {
 	journal_drop(rd, s);
+	timers_disarm(rd, s);
 	for (int i = 0; i < s->nstreams; i++)
 		stream_free(rd, s->streams[i]);
 	if (s->streams != &s->stream0)

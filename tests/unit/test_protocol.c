@@ -124,6 +124,76 @@ test_validation_errors_name_the_field(void **state)
 	    NULL), PROTO_E_PARSE);	/* duplicate keys */
 }
 
+/* The whole message, path included, as clients and logs see it. */
+static void
+test_validation_error_paths_are_exact(void **state)
+{
+	static const struct {
+		const char *req, *msg;
+	} cases[] = {
+		{ "{\"cmd\":\"query\"}",
+		  "query: missing required field 'call_id'" },
+		{ "{\"cmd\":\"offer\",\"call_id\":\"c\",\"from_tag\":\"f\","
+		  "\"media\":[{\"type\":\"audio\",\"address\":\"1.2.3.4\","
+		  "\"rtp_port\":4},{\"type\":\"audio\",\"rtp_port\":4}]}",
+		  "offer: missing required field 'media[1].address'" },
+		{ "{\"cmd\":\"offer\",\"call_id\":\"c\",\"from_tag\":\"f\","
+		  "\"media\":[5]}",
+		  "offer: media[0]: expected object, got integer" },
+		{ "{\"cmd\":\"offer\",\"call_id\":\"c\",\"from_tag\":\"f\","
+		  "\"media\":[{\"type\":\"audio\",\"address\":\"1.2.3.4\","
+		  "\"rtp_port\":4}],\"interfaces\":[\"a\",7]}",
+		  "offer: interfaces[1]: expected string, got integer" },
+		{ "{\"cmd\":\"offer\",\"call_id\":\"c\\u0001\",\"from_tag\":"
+		  "\"f\",\"media\":[{\"type\":\"audio\",\"address\":\"1.2.3.4\","
+		  "\"rtp_port\":4}]}",
+		  "offer: call_id: control character 0x01 at byte 1" },
+		{ "{\"cmd\":\"offer\",\"call_id\":\"c\",\"from_tag\":\"f\","
+		  "\"media\":[{\"type\":\"audio\",\"address\":\"1.2.3.4\","
+		  "\"rtp_port\":4,\"direction\":\"up\"}]}",
+		  "offer: media[0].direction: 'up' is not an allowed value" },
+		{ "{\"cmd\":\"offer\",\"call_id\":\"c\",\"from_tag\":\"f\","
+		  "\"media\":[{\"type\":\"audio\",\"address\":\"1.2.3.4\","
+		  "\"rtp_port\":4,\"ice_ufrag\":\"ab\"}]}",
+		  "offer: media[0].ice_ufrag: length must be 4..256" },
+		{ "{\"cmd\":\"subscribe\",\"events\":[\"timeout\",\"x\"]}",
+		  "subscribe: events[1]: 'x' is not an allowed value" },
+		{ "{\"cmd\":\"list\",\"limit\":0}",
+		  "list: limit: must be 1..2000" },
+	};
+	char msg[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_true(parse(cases[i].req, msg, sizeof(msg), NULL) != 0);
+		assert_string_equal(msg, cases[i].msg);
+	}
+}
+
+/* addr_fmt prints without printf now: the same text as inet_ntop. */
+static void
+test_addr_fmt_ipv4_and_ipv6(void **state)
+{
+	struct sockaddr_storage ss;
+	char buf[64], small[8];
+
+	(void)state;
+	assert_int_equal(addr_parse("0.0.0.0", 0, &ss), 0);
+	assert_string_equal(addr_fmt(&ss, buf, sizeof(buf)), "0.0.0.0:0");
+	assert_int_equal(addr_parse("255.255.255.255", 65535, &ss), 0);
+	assert_string_equal(addr_fmt(&ss, buf, sizeof(buf)),
+	    "255.255.255.255:65535");
+	assert_int_equal(addr_parse("10.1.20.3", 7, &ss), 0);
+	assert_string_equal(addr_fmt(&ss, buf, sizeof(buf)), "10.1.20.3:7");
+	/* cut like snprintf */
+	assert_string_equal(addr_fmt(&ss, small, sizeof(small)), "10.1.20");
+	assert_int_equal(addr_parse("2001:db8::1", 5060, &ss), 0);
+	assert_string_equal(addr_fmt(&ss, buf, sizeof(buf)),
+	    "[2001:db8::1]:5060");
+	ss.ss_family = AF_UNSPEC;
+	assert_string_equal(addr_fmt(&ss, buf, sizeof(buf)), "-");
+}
+
 static void
 test_valid_offer_accepted(void **state)
 {
@@ -184,6 +254,8 @@ main(void)
 		cmocka_unit_test(test_lines_split_across_feeds_and_crlf),
 		cmocka_unit_test(test_line_at_limit_accepted_over_limit_rejected),
 		cmocka_unit_test(test_validation_errors_name_the_field),
+		cmocka_unit_test(test_validation_error_paths_are_exact),
+		cmocka_unit_test(test_addr_fmt_ipv4_and_ipv6),
 		cmocka_unit_test(test_valid_offer_accepted),
 		cmocka_unit_test(test_error_reply_carries_id_and_code),
 		cmocka_unit_test(test_locate_finds_nested_fields_lines),

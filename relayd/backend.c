@@ -205,11 +205,16 @@ batch_flush(struct relayd *rd, struct counter_batch *b)
 		rd->backend.ops->read_counters(rd, rd->backend.priv, b->streams,
 		    b->n);
 	/* A backend that lost a stream's entries (module unloaded) handed
-	 * it back to userspace: it needs its sockets again. */
-	for (size_t i = 0; i < b->n; i++)
-		if (b->streams[i]->path != PATH_KERNEL &&
-		    stream_sockless(b->streams[i]))
-			stream_sockets_open(rd, b->streams[i]);
+	 * it back to userspace: it needs its sockets again (a held offer
+	 * too: offerhold.c). */
+	for (size_t i = 0; i < b->n; i++) {
+		struct stream *st = b->streams[i];
+
+		if (st->held && st->backend_priv == NULL)
+			st->held = false;
+		if (st->path != PATH_KERNEL && !st->held && stream_sockless(st))
+			stream_sockets_open(rd, st);
+	}
 	b->n = 0;
 }
 
@@ -218,7 +223,8 @@ batch_session(struct relayd *rd, struct counter_batch *b,
     const struct session *s)
 {
 	for (int i = 0; i < s->nstreams; i++) {
-		if (s->streams[i]->path != PATH_KERNEL)
+		/* held offers too: their early drops, and a lost entry */
+		if (s->streams[i]->path != PATH_KERNEL && !s->streams[i]->held)
 			continue;
 		b->streams[b->n++] = s->streams[i];
 		if (b->n == sizeof(b->streams) / sizeof(b->streams[0]))

@@ -92,10 +92,11 @@ int	 kmod_put_streams(struct kmod_state *, struct kmod_stream *const *plans,
 /* kmod_hold.c: offers held in the kernel until their answer */
 int	 kmod_hold(struct relayd *, void *priv, struct stream **sts, size_t n,
 	    int *rcs);
-/* s replaced the held entries of `held` (the answer): delete the ones s
- * does not use (RTCP ports of a muxed stream), free `held`. */
+/* s replaced the held entries of `held` (the answer): s takes over what
+ * was read of their counters; the ones s does not use (RTCP ports of a
+ * muxed stream) are deleted; `held` is freed. */
 void	 kmod_hold_replaced(struct kmod_state *, struct kmod_stream *held,
-	    const struct kmod_stream *s);
+	    struct kmod_stream *s);
 
 /* kmod_learn.c */
 int	 kmod_learn_open(struct relayd *, struct kmod_state *);

@@ -149,26 +149,37 @@ kmod_hold(struct relayd *rd, void *priv, struct stream **sts, size_t n,
 	return 0;
 }
 
-static bool
-has_key(const struct kmod_stream *s, const struct kentry *e)
+/* The entry of s with e's key, or NULL. */
+static struct kentry *
+same_key(struct kmod_stream *s, const struct kentry *e)
 {
 	for (int i = 0; i < s->n; i++)
 		if (s->e[i].lport == e->lport &&
 		    kaddr_equal(&s->e[i].laddr, &e->laddr))
-			return true;
-	return false;
+			return &s->e[i];
+	return NULL;
 }
 
 void
 kmod_hold_replaced(struct kmod_state *ks, struct kmod_stream *held,
-    const struct kmod_stream *s)
+    struct kmod_stream *s)
 {
 	struct kmod_stream left = { .n = 0, .cookie = held->cookie };
 	int errs[KMOD_MAX_ENTRIES];
+	struct kentry *to;
 
-	for (int i = 0; i < held->n; i++)
-		if (!has_key(s, &held->e[i]))
-			left.e[left.n++] = held->e[i];
+	for (int i = 0; i < held->n; i++) {
+		/* the kernel carried the counters over: so does relayd
+		 * (what was read of them is in the legs' drops already) */
+		if ((to = same_key(s, &held->e[i])) != NULL) {
+			to->packets = held->e[i].packets;
+			to->bytes = held->e[i].bytes;
+			to->mismatch = held->e[i].mismatch;
+			continue;
+		}
+		left.e[left.n++] = held->e[i];
+	}
+	s->read_ms = held->read_ms;
 	/* a delete that fails is retried until the kernel confirms it */
 	if (left.n > 0 && batch(ks, &left, TL_CMD_DEL, false, errs) == 0) {
 		for (int i = 0; i < left.n; i++)

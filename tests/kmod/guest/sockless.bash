@@ -6,9 +6,9 @@
 # exhaust at about 120 offers.
 #   1. an offered call: its four ports hold TL_F_HOLD entries and relayd
 #      no socket; the callee's early packets to the published leg B port
-#      are dropped and counted in the kernel, and draw no ICMP port
-#      unreachable (Icmp OutDestUnreachs; a packet to a port with neither
-#      entry nor socket, the control, draws one);
+#      are dropped and counted in the kernel (query: leg B's drops), and
+#      draw no ICMP port unreachable (Icmp OutDestUnreachs; a packet to a
+#      port with neither entry nor socket, the control, draws one);
 #   2. 2,000 more offers (pipelined, unanswered): every one ok, relayd's
 #      descriptors stay what they were, 4 held entries each;
 #   3. the first call's answer: its entries learn in the kernel (replaced
@@ -80,6 +80,9 @@ RTCP_MM=$(field mismatch "$(tlk_get "$TL_RELAY_B_IP:$((B_PORT + 1))")")
 [ "$RTP_MM" = "$EARLY" ] && [ "$RTCP_MM" = $((EARLY / 2)) ] ||
 	tl_fail "early packets: the held entries counted $RTP_MM RTP and $RTCP_MM RTCP, expected $EARLY and $((EARLY / 2))"
 tl_log "early: $EARLY RTP + $((EARLY / 2)) RTCP packets dropped and counted in the kernel, no ICMP (OutDestUnreachs stays $U2)"
+query "$CALL"
+tl_assert_json "$TL_REPLY" ".streams[0].legs[1].stats.drops == $((EARLY + EARLY / 2)) and .streams[0].legs[0].stats.drops == 0" \
+	"offer: the early packets are leg B's drops in query"
 
 # ---- 2. 2,000 offers: no descriptor more ---------------------------------------
 F0=$(fds)

@@ -87,7 +87,10 @@ kmod-clean:
 ifeq ($(SAN),0)
 all: kmod-auto
 endif
-all: $(BUILD)/kmod-tools/tlk $(BUILD)/kmod-tools/kadopt
+all: $(BUILD)/kmod-tools/tlk $(BUILD)/kmod-tools/kadopt $(BUILD)/kmod-tools/offerhold
+$(BUILD)/kmod-tools/offerhold: $(BUILD)/tests/kmod/tools/offerhold.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
 $(BUILD)/kmod-tools/tlk: $(BUILD)/tests/kmod/tools/tlk.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libmnl 2>/dev/null || echo -lmnl)

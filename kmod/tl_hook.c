@@ -180,6 +180,11 @@ static unsigned int tl_hook_v4(void *priv, struct sk_buff *skb,
 	e = tl_lookup(tl_net(state->net), &key);
 	if (!e)
 		return NF_ACCEPT;
+	if (unlikely(e->flags & TL_F_HOLD)) {
+		/* offered, not answered: no output yet, and no socket */
+		tl_count(e, 0, true);
+		return NF_DROP;
+	}
 	if (e->learn ? !tl_learn_packet(state->net, e, iph->saddr,
 					ntohs(uh->source)) :
 	    !tl_source_ok(e, iph->saddr, ntohs(uh->source))) {

@@ -378,6 +378,10 @@ unsigned int tl_hook_v6(void *priv, struct sk_buff *skb,
 	e = tl_lookup(tl_net(state->net), &key);
 	if (!e)
 		return NF_ACCEPT;
+	if (unlikely(e->flags & TL_F_HOLD)) {	/* tl_hook.c */
+		tl_count(e, 0, true);
+		return NF_DROP;
+	}
 	if (!tl_source_ok6(e, &ip6h->saddr, ntohs(uh->source))) {
 		tl_count(e, 0, true);
 		return e->flags & TL_F_MISMATCH_DROP ? NF_DROP : NF_ACCEPT;

@@ -73,6 +73,40 @@ static int tl_parse_key(struct genl_info *info, struct tl_key *key)
 	return 0;
 }
 
+/*
+ * A held entry (TL_F_HOLD): an offered port whose output the owner does
+ * not know yet. It only counts and drops, so it takes nothing else.
+ */
+static int tl_parse_hold(struct genl_info *info, struct tl_entry *e)
+{
+	static const int refused[] = {
+		TL_A_SRC_ADDR4, TL_A_SRC_PORT, TL_A_SRC_ADDR6,
+		TL_A_OUT_SADDR4, TL_A_OUT_SPORT, TL_A_OUT_DADDR4,
+		TL_A_OUT_DPORT, TL_A_OUT_SADDR6, TL_A_OUT_DADDR6, TL_A_DSCP,
+		TL_A_SDP_ADDR4, TL_A_SDP_PORT, TL_A_LEARN_WINDOW_MS,
+	};
+	struct nlattr **tb = info->attrs;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(refused); i++)
+		if (tb[refused[i]]) {
+			NL_SET_ERR_MSG_ATTR(info->extack, tb[refused[i]],
+					    "a held entry (TL_F_HOLD) has no source, output or learning");
+			return -EINVAL;
+		}
+	e->flags = nla_get_u32(tb[TL_A_FLAGS]);
+	if (e->flags & ~(TL_F_HOLD | TL_F_MISMATCH_DROP)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, tb[TL_A_FLAGS],
+				    "TL_F_HOLD combines with TL_F_MISMATCH_DROP only");
+		return -EINVAL;
+	}
+	e->flags |= TL_F_MISMATCH_DROP;	/* what a held entry does */
+	e->src_any = true;
+	if (tb[TL_A_COOKIE])
+		e->cookie = nla_get_u64(tb[TL_A_COOKIE]);
+	return 0;
+}
+
 /* The rest of an ADD request: source check, output, options. */
 static int tl_parse_entry(struct net *net, struct genl_info *info,
 			  struct tl_entry *e)
@@ -82,6 +116,8 @@ static int tl_parse_entry(struct net *net, struct genl_info *info,
 	__be32 saddr;
 	int err;
 
+	if (tb[TL_A_FLAGS] && (nla_get_u32(tb[TL_A_FLAGS]) & TL_F_HOLD))
+		return tl_parse_hold(info, e);
 	if (GENL_REQ_ATTR_CHECK(info, TL_A_OUT_SPORT) ||
 	    GENL_REQ_ATTR_CHECK(info, TL_A_OUT_DPORT))
 		return -EINVAL;
@@ -222,17 +258,20 @@ static int tl_fill(struct sk_buff *msg, const struct tl_entry *e, u32 portid,
 	    tl_put_addr(msg, e->key.family, TL_A_LOCAL_ADDR4,
 			TL_A_LOCAL_ADDR6, e->key.addr) ||
 	    nla_put_u16(msg, TL_A_LOCAL_PORT, e->key.port) ||
-	    tl_put_addr(msg, e->out.family, TL_A_OUT_SADDR4,
-			TL_A_OUT_SADDR6, e->out.saddr) ||
-	    nla_put_u16(msg, TL_A_OUT_SPORT, e->out.sport) ||
-	    tl_put_addr(msg, e->out.family, TL_A_OUT_DADDR4,
-			TL_A_OUT_DADDR6, e->out.daddr) ||
-	    nla_put_u16(msg, TL_A_OUT_DPORT, e->out.dport) ||
 	    nla_put_u32(msg, TL_A_FLAGS, e->flags) ||
 	    nla_put_u64_64bit(msg, TL_A_COOKIE, e->cookie, TL_A_PAD) ||
 	    nla_put_u64_64bit(msg, TL_A_PACKETS, c.packets, TL_A_PAD) ||
 	    nla_put_u64_64bit(msg, TL_A_BYTES, c.bytes, TL_A_PAD) ||
 	    nla_put_u64_64bit(msg, TL_A_MISMATCH, c.mismatch, TL_A_PAD))
+		goto err_cancel;
+	/* a held entry has no output (TL_F_HOLD) */
+	if (!(e->flags & TL_F_HOLD) &&
+	    (tl_put_addr(msg, e->out.family, TL_A_OUT_SADDR4,
+			 TL_A_OUT_SADDR6, e->out.saddr) ||
+	     nla_put_u16(msg, TL_A_OUT_SPORT, e->out.sport) ||
+	     tl_put_addr(msg, e->out.family, TL_A_OUT_DADDR4,
+			 TL_A_OUT_DADDR6, e->out.daddr) ||
+	     nla_put_u16(msg, TL_A_OUT_DPORT, e->out.dport)))
 		goto err_cancel;
 	if (!e->src_any &&
 	    (tl_put_addr(msg, e->key.family, TL_A_SRC_ADDR4,

@@ -87,7 +87,15 @@ enum tl_flags {
 	 * candidate (or absent); SDP_ADDR4/SDP_PORT and LEARN_WINDOW_MS
 	 * are required. Each source taken is multicast (TL_CMD_LEARNED). */
 	TL_F_LEARN		= 1u << 3,
-	TL_F_ALL		= (1u << 4) - 1,
+	/* Held: the port is offered and the entry's output is not known
+	 * yet (no answer). Every packet is counted as a mismatch and
+	 * dropped: it never reaches the stack, so no ICMP port unreachable
+	 * and no socket is needed. Takes no OUT_*, SRC_*, DSCP or learning
+	 * attributes, and no other flag but MISMATCH_DROP; the owner
+	 * replaces it (ADD) with the real entry at the answer, and the
+	 * counters carry over. */
+	TL_F_HOLD		= 1u << 4,
+	TL_F_ALL		= (1u << 5) - 1,
 };
 
 /* The multicast group of TL_CMD_LEARNED (needs CAP_NET_ADMIN to join). */

@@ -81,6 +81,7 @@ backend_close(struct relayd *rd)
 	rd->backend.ops = NULL;
 	rd->backend.priv = NULL;
 	unbind_free(rd);	/* streams it carried: nothing left to close */
+	hold_free(rd);
 }
 
 /* Both legs latched: offer the stream to the backend. */
@@ -108,26 +109,52 @@ backend_stream_latched(struct relayd *rd, struct stream *st)
 	}
 }
 
-/* Both SDPs are in: a backend that learns in the kernel takes it now. */
+static bool
+stream_answered(const struct stream *st)
+{
+	return st->leg[SIDE_A].sdp.set && st->leg[SIDE_B].sdp.set;
+}
+
+/*
+ * An offer or answer was applied. An offer (one SDP in) stays held by
+ * the backend until the answer (offerhold.c). Both SDPs in: a backend
+ * that learns in the kernel takes the stream now, replacing what it
+ * held; a stream it does not take binds its sockets.
+ */
 void
 backend_stream_learn(struct relayd *rd, struct stream *st)
 {
 	const struct backend_ops *ops = rd->backend.ops;
+	bool holding = st->held || st->hold_queued;
 
-	if (ops == NULL || ops->learn == NULL || st->path == PATH_KERNEL ||
-	    stream_has_webrtc(st))
+	if (ops == NULL || st->path == PATH_KERNEL)
 		return;
-	if (stream_fully_latched(st)) {
-		backend_stream_latched(rd, st);
+	if (!stream_answered(st)) {
+		if (holding && stream_has_webrtc(st))
+			stream_unhold(rd, st);	/* SRTP: userspace */
 		return;
 	}
-	if (ops->learn(rd, rd->backend.priv, st) == 0) {
-		st->path = PATH_KERNEL;
-		rlog(rd, LL_DEBUG, "call %s stream %d learning in %s",
-		    st->session->call_id, st->index, ops->name);
-		/* the kernel learns and drops strangers: no socket needed */
-		backend_stream_carried(rd, st);
+	if (ops->learn != NULL && !stream_has_webrtc(st)) {
+		if (stream_fully_latched(st)) {
+			if (holding)
+				stream_unhold(rd, st);
+			backend_stream_latched(rd, st);
+			return;
+		}
+		if (ops->learn(rd, rd->backend.priv, st) == 0) {
+			hold_forget(rd, st);
+			st->held = false;	/* replaced by the learn */
+			st->path = PATH_KERNEL;
+			rlog(rd, LL_DEBUG, "call %s stream %d learning in %s",
+			    st->session->call_id, st->index, ops->name);
+			/* the kernel learns and drops strangers: no socket
+			 * needed */
+			backend_stream_carried(rd, st);
+			return;
+		}
 	}
+	if (holding)
+		stream_unhold(rd, st);	/* latches in userspace */
 }
 
 void
@@ -136,6 +163,16 @@ backend_stream_release(struct relayd *rd, struct stream *st)
 	const struct backend_ops *ops = rd->backend.ops;
 	int rc;
 
+	hold_forget(rd, st);
+	if (st->held && ops != NULL && ops->remove != NULL) {
+		/* an offer that ends unanswered: its held entries go */
+		st->held = false;
+		if ((rc = ops->remove(rd, rd->backend.priv, st)) < 0)
+			rlog(rd, LL_WARNING, "remove held call %s stream %d "
+			    "from %s: %s", st->session->call_id, st->index,
+			    ops->name, strerror(-rc));
+		return;
+	}
 	if (st->path != PATH_KERNEL || ops == NULL || ops->remove == NULL)
 		return;
 	rc = ops->remove(rd, rd->backend.priv, st);
@@ -168,11 +205,16 @@ batch_flush(struct relayd *rd, struct counter_batch *b)
 		rd->backend.ops->read_counters(rd, rd->backend.priv, b->streams,
 		    b->n);
 	/* A backend that lost a stream's entries (module unloaded) handed
-	 * it back to userspace: it needs its sockets again. */
-	for (size_t i = 0; i < b->n; i++)
-		if (b->streams[i]->path != PATH_KERNEL &&
-		    stream_sockless(b->streams[i]))
-			stream_sockets_open(rd, b->streams[i]);
+	 * it back to userspace: it needs its sockets again (a held offer
+	 * too: offerhold.c). */
+	for (size_t i = 0; i < b->n; i++) {
+		struct stream *st = b->streams[i];
+
+		if (st->held && st->backend_priv == NULL)
+			st->held = false;
+		if (st->path != PATH_KERNEL && !st->held && stream_sockless(st))
+			stream_sockets_open(rd, st);
+	}
 	b->n = 0;
 }
 
@@ -181,7 +223,8 @@ batch_session(struct relayd *rd, struct counter_batch *b,
     const struct session *s)
 {
 	for (int i = 0; i < s->nstreams; i++) {
-		if (s->streams[i]->path != PATH_KERNEL)
+		/* held offers too: their early drops, and a lost entry */
+		if (s->streams[i]->path != PATH_KERNEL && !s->streams[i]->held)
 			continue;
 		b->streams[b->n++] = s->streams[i];
 		if (b->n == sizeof(b->streams) / sizeof(b->streams[0]))
@@ -232,6 +275,7 @@ stream_path_name(const struct relayd *rd, const struct stream *st)
 void
 backend_flush(struct relayd *rd)
 {
+	hold_run(rd);	/* this round's offers, before their replies */
 	if (rd->backend.ops != NULL && rd->backend.ops->flush != NULL)
 		rd->backend.ops->flush(rd, rd->backend.priv);
 	unbind_run(rd);

@@ -400,6 +400,12 @@ put_add(struct kmod_state *ks, char *buf, const struct kentry *e,
 	    (e->drop ? TL_F_MISMATCH_DROP : 0) | (e->learn ? TL_F_LEARN : 0);
 
 	put_key(nlh, e);
+	if (e->hold) {	/* kmod_hold.c: counts and drops, no output yet */
+		mnl_attr_put_u32(nlh, TL_A_FLAGS, TL_F_HOLD |
+		    TL_F_MISMATCH_DROP);
+		mnl_attr_put_u64(nlh, TL_A_COOKIE, cookie);
+		return;
+	}
 	if (!e->no_src) {	/* kmod_learn.c: no candidate yet */
 		put_kaddr(nlh, TL_A_SRC_ADDR4, TL_A_SRC_ADDR6, &e->saddr);
 		if (!e->any_port)
@@ -466,7 +472,7 @@ put_streams(struct kmod_state *ks, struct mnl_nlmsg_batch *b,
 	for (size_t i = 0; i < m; i++) {
 		const struct kmod_stream *s = plans[i];
 
-		for (int e = 0; e < s->n; e++, nreq++) {
+		for (int e = 0; !s->replace && e < s->n; e++, nreq++) {
 			put_key(put_req(ks, mnl_nlmsg_batch_current(b),
 			    TL_CMD_DEL, NLM_F_ACK), &s->e[e]);
 			mnl_nlmsg_batch_next(b);
@@ -515,13 +521,14 @@ kmod_put_streams(struct kmod_state *ks, struct kmod_stream *const *plans,
 		mnl_nlmsg_batch_stop(b);
 		for (size_t i = 0; i < m; i++) {
 			const struct kmod_stream *s = plans[off + i];
+			int ndel = s->replace ? 0 : s->n;
 
 			rcs[off + i] = rc;
 			for (int e = 0; rc == 0 && e < s->n; e++)
-				if (errs[base + s->n + e] < 0 &&
+				if (errs[base + ndel + e] < 0 &&
 				    rcs[off + i] == 0)
-					rcs[off + i] = errs[base + s->n + e];
-			base += 2 * s->n;
+					rcs[off + i] = errs[base + ndel + e];
+			base += ndel + s->n;
 			/* one entry failed (or the exchange did): the
 			 * stream stays in userspace, its others go */
 			if (rcs[off + i] < 0)
@@ -1181,4 +1188,5 @@ const struct backend_ops backend_kmod_ops = {
 	.adopt_done = kmod_adopt_done,
 	.learn = kmod_learn,
 	.event = kmod_event,
+	.hold = kmod_hold,
 };

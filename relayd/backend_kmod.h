@@ -39,6 +39,8 @@ struct kentry {
 	 * endpoint; no_src: no candidate yet; any_port: SRC_PORT absent;
 	 * drop: strangers are dropped and counted in the kernel */
 	bool			 learn, no_src, any_port, drop;
+	/* kmod_hold.c: an offered port, TL_F_HOLD (no output yet) */
+	bool			 hold;
 	uint32_t		 sdpaddr, window_ms;
 	uint16_t		 sdpport;
 	uint64_t		 packets, bytes, lost, mismatch;	/* last read */
@@ -51,6 +53,9 @@ struct kmod_stream {
 	uint64_t		 lost_base[2];	/* userspace loss at install, per side */
 	uint64_t		 read_ms;
 	bool			 learning;	/* a leg learns in the kernel */
+	/* the install replaces entries the stream holds (ADD only: no
+	 * moment without an entry, and the counters carry over) */
+	bool			 replace;
 };
 
 typedef void (*reply_fn)(const struct nlmsghdr *, void *);
@@ -71,9 +76,10 @@ int	 batch(struct kmod_state *, const struct kmod_stream *, uint8_t cmd,
 	    bool clean, int *errs);
 
 /*
- * Batched installs: the entries of n planned streams (plan_stream or
- * plan_learning) go into the kernel, KMOD_BATCH_STREAMS streams per
- * sendmsg (DEL then ADD for each entry, NLM_F_ACK on each request), the
+ * Batched installs: the entries of n planned streams (plan_stream,
+ * plan_learning or kmod_hold's) go into the kernel, KMOD_BATCH_STREAMS
+ * streams per sendmsg (DEL then ADD for each entry, or ADD only for a
+ * plan that `replace`s held entries; NLM_F_ACK on each request), the
  * acks read after each send. rcs[i] is stream i's result: 0, or the first
  * failed entry's -errno (its other entries are removed again: a stream is
  * all in the kernel or not at all). Nothing is lost: every stream gets its
@@ -82,6 +88,15 @@ int	 batch(struct kmod_state *, const struct kmod_stream *, uint8_t cmd,
  */
 int	 kmod_put_streams(struct kmod_state *, struct kmod_stream *const *plans,
 	    size_t n, int *rcs);
+
+/* kmod_hold.c: offers held in the kernel until their answer */
+int	 kmod_hold(struct relayd *, void *priv, struct stream **sts, size_t n,
+	    int *rcs);
+/* s replaced the held entries of `held` (the answer): s takes over what
+ * was read of their counters; the ones s does not use (RTCP ports of a
+ * muxed stream) are deleted; `held` is freed. */
+void	 kmod_hold_replaced(struct kmod_state *, struct kmod_stream *held,
+	    struct kmod_stream *s);
 
 /* kmod_learn.c */
 int	 kmod_learn_open(struct relayd *, struct kmod_state *);

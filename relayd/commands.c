@@ -712,6 +712,8 @@ stats_sockets(const struct relayd *rd, json_t *reply)
 	    "streams_without_sockets", (json_int_t)sockless,
 	    "rebind_failures", (json_int_t)rd->totals.rebind_failures,
 	    "ports_unreserved", (json_int_t)rd->ports_unreserved));
+	json_object_set_new(reply, "hold_failures",	/* offerhold.c */
+	    json_integer((json_int_t)rd->totals.hold_failures));
 }
 
 static json_t *

@@ -459,6 +459,8 @@ learn_prepare(struct relayd *rd, struct kmod_state *ks, struct stream *st,
 		free(s);
 		return rc;
 	}
+	/* the offer's held entries (kmod_hold.c) are replaced in place */
+	s->replace = st->held && st->backend_priv != NULL;
 	*out = s;
 	return 0;
 }
@@ -484,6 +486,9 @@ learn_commit(struct relayd *rd, struct kmod_state *ks, struct stream *st,
 	}
 	s->lost_base[SIDE_A] = st->leg[SIDE_A].stats.lost;
 	s->lost_base[SIDE_B] = st->leg[SIDE_B].stats.lost;
+	if (s->replace)
+		kmod_hold_replaced(ks, st->backend_priv, s);
+	s->replace = false;
 	st->backend_priv = s;
 	index_legs(ks->learn, s);
 	stream_set_reason(st, "learning in "

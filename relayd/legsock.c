@@ -188,12 +188,17 @@ leg_rebind(struct relayd *rd, struct leg *leg)
 	return rc;
 }
 
-/* A stream back in userspace binds its ports again; 0 or the first error. */
+/*
+ * A stream back in userspace binds its ports again; 0 or the first error.
+ * An offer the backend holds (or is about to) has no socket on purpose.
+ */
 int
 stream_sockets_open(struct relayd *rd, struct stream *st)
 {
 	int rc = 0, r;
 
+	if (st->held || st->hold_queued)
+		return 0;	/* offerhold.c: the backend holds its ports */
 	unbind_forget(rd, st);
 	for (int side = SIDE_A; side <= SIDE_B; side++) {
 		r = leg_rebind(rd, &st->leg[side]);

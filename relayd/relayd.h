@@ -355,6 +355,10 @@ struct stream {
 	char			*path_reason;	/* stream_set_reason(); at its length */
 	void			*backend_priv;	/* the backend's per-stream state */
 	bool			 unbind_queued;	/* sockets close this round */
+	/* offerhold.c: offered with ports and no sockets; the backend
+	 * holds them (entries that count and drop) until the answer */
+	bool			 hold_queued;	/* held at the end of this round */
+	bool			 held;
 	bool			 reason_owned;	/* path_reason is ours, not a literal */
 };
 
@@ -627,6 +631,15 @@ struct backend_ops {
 	/* A descriptor the backend registered with TAG_BACKEND is ready. */
 	void		(*event)(struct relayd *, void *priv);
 	/*
+	 * Offered streams (one SDP in) whose ports have no sockets: hold
+	 * their ports until the answer (count and drop what reaches them),
+	 * n in one batch; rcs[i] 0, or -errno and stream i binds sockets
+	 * (offerhold.c). The answer's learn or install replaces the held
+	 * entries, remove deletes them. NULL: offers bind their sockets.
+	 */
+	int		(*hold)(struct relayd *, void *priv, struct stream **,
+			    size_t n, int *rcs);
+	/*
 	 * install only queues (flush commits): the backend calls
 	 * backend_stream_carried itself once the kernel has the stream.
 	 */
@@ -676,6 +689,20 @@ void	 unbind_free(struct relayd *);
 int	 stream_sockets_open(struct relayd *, struct stream *);
 bool	 leg_bound(const struct leg *);
 bool	 stream_sockless(const struct stream *);	/* a leg has no socket */
+
+/*
+ * ---- offerhold.c: an offer opens no sockets when the backend can hold
+ * its ports (kmod): the ports are taken, the stream queued, and at the
+ * end of the round the backend holds the round's offers in one batch;
+ * what it cannot hold binds its sockets then ----
+ */
+/* 1: this backend binds offers (take nothing); 0: port taken; -ENOSPC. */
+int	 leg_take_sockless(struct relayd *, struct leg *);
+void	 hold_forget(struct relayd *, struct stream *);
+void	 hold_run(struct relayd *);
+void	 hold_free(struct relayd *);
+/* The answer, or a change the backend cannot hold: out of the hold, bound. */
+void	 stream_unhold(struct relayd *, struct stream *);
 
 /* ---- kmod_stale.c: kernel entries to delete again (backend_kmod.c) ---- */
 /* An address as trunkline.ko keys it: IPv4 in a[0..3], the rest zero. */
@@ -792,6 +819,7 @@ struct relayd_totals {
 	uint64_t	 kernel_remove_errors;	/* kernel state kept to retry */
 	struct rtc_totals	 rtc;	/* WebRTC legs (webrtc.c) */
 	uint64_t	 rebind_failures;	/* a port taken while in the kernel */
+	uint64_t	 hold_failures;		/* offers the backend could not hold */
 };
 
 /* The daemon context: the only mutable state there is. */
@@ -816,6 +844,7 @@ struct relayd {
 	enum rtc_lib		 rtc_lib;	/* webrtc_lib_start() */
 	char			 rtc_lib_error[192];	/* why it failed */
 	struct unbind_queue	 unbind;	/* legsock.c */
+	struct unbind_queue	 holdq;		/* offerhold.c */
 	int			 ports_unreserved;	/* net.c, at start */
 };
 

@@ -214,8 +214,10 @@ leg_open(struct relayd *rd, struct leg *leg)
 	const struct sockaddr_storage *bind_addr = &rd->conf.ifaces[leg->iface].bind;
 	size_t tries = ports_available(pp);
 	uint16_t port;
-	int fd[2];
+	int fd[2], sockless;
 
+	if ((sockless = leg_take_sockless(rd, leg)) <= 0)
+		return sockless;	/* offerhold.c: the backend holds them */
 	while (tries-- > 0) {
 		if (ports_take(pp, &port) < 0)
 			break;

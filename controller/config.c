@@ -704,7 +704,7 @@ static int
 parse_control(cfg_t *c, json_t *o, struct ctl_conf *conf)
 {
 	static const char *const keys[] = { "socket", "mode", "idle_timeout",
-	    "max_pending", NULL };
+	    "max_pending", "established_timeout", NULL };
 
 	if (o == NULL)
 		return 0;
@@ -715,8 +715,14 @@ parse_control(cfg_t *c, json_t *o, struct ctl_conf *conf)
 	    proto_cfg_number(c, o, "control", "idle_timeout",
 	    &conf->control_idle_timeout, 0.1, 3600) < 0 ||
 	    get_int(c, o, "control", "max_pending", &conf->control_max_pending,
-	    1, 4096) < 0)
+	    1, 4096) < 0 ||
+	    proto_cfg_number(c, o, "control", "established_timeout",
+	    &conf->control_established_timeout, 0, 86400) < 0)
 		return -1;
+	if (conf->control_established_timeout > 0 &&
+	    conf->control_established_timeout < 1)
+		return fail(c, "control.established_timeout", "0 (never) or "
+		    "1 to 86400 seconds");
 	return 0;
 }
 
@@ -834,6 +840,7 @@ defaults(struct ctl_conf *conf)
 	conf->socket_mode = 0660;
 	conf->control_idle_timeout = 10;
 	conf->control_max_pending = 32;
+	conf->control_established_timeout = 300;
 	strcpy(conf->cdr_path, "/var/log/trunkline/cdr.jsonl");
 	conf->log_level = LL_INFO;
 	conf->invite_timeout = 8;

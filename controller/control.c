@@ -12,7 +12,11 @@
  * makes room, so a flood of idle clients cannot lock trunklinectl out)
  * and a deadline (control.idle_timeout) to send that request. A line over
  * PROTO_MAX_LINE gets line_too_long, and the connection is closed once
- * the reply is out or at the same deadline.
+ * the reply is out or at the same deadline. After its first request a
+ * connection holds one of the CTL_MAX_CONNS slots, so it must go on
+ * sending requests: one silent for control.established_timeout (long:
+ * trunklinectl and scripts reconnect) is closed, or clients that sent
+ * one request each and went quiet would hold every slot for good.
  *
  * Out of descriptors, accept() fails and the listening socket stays
  * readable: a spare descriptor is given up to accept and close the
@@ -54,6 +58,8 @@ struct ctl_srv {
 	int		 npending;
 	su_timer_t	*timer;		/* deadlines; armed while any */
 	uint64_t	 evicted, timed_out, too_long;
+	uint64_t	 idle_closed;	/* established, silent too long */
+	double		 timer_due;	/* the timer's deadline; 0: none */
 	int		 reserve;	/* spare descriptor, -1 none */
 	bool		 starved;	/* accept ran out of descriptors */
 	double		 paused_until;	/* listener off until; 0: on */
@@ -78,6 +84,23 @@ conn_close(struct conn *cn)
 	free(cn);
 }
 
+/* A complete request from an established connection: it may stay
+ * control.established_timeout more (the timer is moved only if it would
+ * fire too late; firing early just re-arms it). */
+static void
+conn_touch(struct conn *cn)
+{
+	struct ctl *c = cn->ctl;
+	double t = c->conf->control_established_timeout;
+
+	if (cn->pending || cn->closing)
+		return;
+	cn->deadline = t > 0 ? mono_now() + t : 0;
+	if (cn->deadline != 0 && (c->srv->timer_due == 0 ||
+	    cn->deadline < c->srv->timer_due))
+		arm_timer(c);
+}
+
 /* The first complete request: out of the pending pool if the main one
  * has room (else it stays pending, answered until its deadline). */
 static void
@@ -89,8 +112,6 @@ conn_promote(struct conn *cn)
 		return;
 	cn->pending = false;
 	s->npending--;
-	if (!cn->closing)
-		cn->deadline = 0;
 }
 
 /* A line too long: reply, then close once it is out (conn_flush), or at
@@ -288,6 +309,7 @@ on_conn(struct ctl *c, su_wait_t *w, void *arg)
 		return 0;
 	while ((rc = proto_framer_next(&cn->in, &line, &len)) == 1) {
 		conn_promote(cn);
+		conn_touch(cn);
 		if (conn_send(cn, handle_line(c, line, len)) < 0)
 			return 0;
 	}
@@ -315,11 +337,14 @@ on_deadline(struct ctl *c, su_timer_t *t, void *arg)
 		next = LIST_NEXT(cn, entry);
 		if (cn->deadline == 0 || now < cn->deadline)
 			continue;
-		if (!cn->closing)
+		if (!cn->closing && cn->pending)
 			s->timed_out++;
+		else if (!cn->closing)
+			s->idle_closed++;
 		clog_msg(c, LL_INFO, "control connection %d: %s; closing it",
 		    cn->fd, cn->closing ? "still open after an error" :
-		    "no request in time");
+		    cn->pending ? "no request in time" : "no request within "
+		    "control.established_timeout");
 		conn_close(cn);
 	}
 	arm_timer(c);
@@ -335,6 +360,7 @@ arm_timer(struct ctl *c)
 	LIST_FOREACH(cn, &s->conns, entry)
 		if (cn->deadline != 0 && (first == 0 || cn->deadline < first))
 			first = cn->deadline;
+	s->timer_due = s->timer != NULL ? first : 0;
 	if (first == 0 || s->timer == NULL)
 		return;
 	double ms = (first - mono_now()) * 1000 + 10;
@@ -389,10 +415,11 @@ control_json(struct ctl *c)
 {
 	struct ctl_srv *s = c->srv;
 
-	return json_pack("{s:i,s:i,s:I,s:I,s:I,s:I}", "connections",
+	return json_pack("{s:i,s:i,s:I,s:I,s:I,s:I,s:I}", "connections",
 	    s->nconns, "pending", s->npending,
 	    "evicted", (json_int_t)s->evicted,
 	    "timed_out", (json_int_t)s->timed_out,
+	    "idle_closed", (json_int_t)s->idle_closed,
 	    "too_long", (json_int_t)s->too_long,
 	    "shed", (json_int_t)s->shed);
 }

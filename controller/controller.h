@@ -234,6 +234,8 @@ struct ctl_conf {
 	double			 control_idle_timeout;	/* control.c: to the
 							 * first request */
 	int			 control_max_pending;	/* control.c */
+	double			 control_established_timeout;	/* after
+						 * it, between requests; 0 never */
 	char			 cdr_path[256];
 	enum log_level		 log_level;
 	bool			 unknown_drop;	/* silence instead of 403 */

@@ -46,7 +46,9 @@ parse_tcp(struct cfgctx *c, json_t *tcp, struct relayd_conf *conf)
 static int
 parse_control(struct cfgctx *c, json_t *ctl, struct relayd_conf *conf)
 {
-	static const char *const keys[] = { "socket", "mode", "tcp", NULL };
+	static const char *const keys[] = { "socket", "mode", "tcp",
+	    "idle_timeout", "max_pending", NULL };
+	double pending = conf->control_max_pending;
 	json_t *tcp;
 
 	if (ctl == NULL)
@@ -54,8 +56,15 @@ parse_control(struct cfgctx *c, json_t *ctl, struct relayd_conf *conf)
 	if (check_keys(c, ctl, "control", keys) < 0 ||
 	    get_string(c, ctl, "control", "socket", conf->socket_path,
 	    sizeof(conf->socket_path), false) < 0 ||
-	    proto_cfg_mode(c, ctl, "control", "mode", &conf->socket_mode) < 0)
+	    proto_cfg_mode(c, ctl, "control", "mode", &conf->socket_mode) < 0 ||
+	    get_number(c, ctl, "control", "idle_timeout",
+	    &conf->control_idle_timeout, 0.1, 3600) < 0 ||
+	    get_number(c, ctl, "control", "max_pending", &pending, 1,
+	    4096) < 0)
 		return -1;
+	if (pending != (int)pending)
+		return fail(c, "control.max_pending", "must be an integer");
+	conf->control_max_pending = (int)pending;
 	tcp = json_object_get(ctl, "tcp");
 	return tcp == NULL ? 0 : parse_tcp(c, tcp, conf);
 }
@@ -296,6 +305,8 @@ config_defaults(struct relayd_conf *conf)
 	memset(conf, 0, sizeof(*conf));
 	strcpy(conf->socket_path, "/run/trunkline/relayd.sock");
 	conf->socket_mode = 0660;
+	conf->control_idle_timeout = 10;
+	conf->control_max_pending = 32;
 	conf->nifaces = 1;
 	strcpy(conf->ifaces[0].name, "default");
 	addr_parse("127.0.0.1", 0, &conf->ifaces[0].bind);

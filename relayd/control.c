@@ -9,7 +9,14 @@
  * Unauthenticated TCP connections have a cap and a deadline of their own
  * (RELAYD_MAX_PREAUTH, RELAYD_AUTH_DEADLINE_MS), so that idle strangers
  * cannot take the slots the controller and the Unix socket need; a wrong
- * secret closes the connection at once.
+ * secret closes the connection at once. The Unix socket's file mode is
+ * its only authentication, so a Unix connection waits in a pool of its
+ * own until its first complete request (control.max_pending; when full,
+ * the oldest idle one makes room) with a deadline to send it
+ * (control.idle_timeout): hundreds of local clients that connect and say
+ * nothing cannot take the 256 slots either. A line over PROTO_MAX_LINE
+ * gets line_too_long and the connection is closed; `stats` counts all
+ * of these under `control`.
  *
  * Events carry a sequence number and wait in a queue of their own (evq),
  * fed into the output as the subscriber reads: a burst (thousands of
@@ -36,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/queue.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -55,6 +63,7 @@ struct conn {
 	bool			 tcp, authed, subscribed, closing;
 	bool			 pollout;	/* EPOLLOUT asked for */
 	bool			 pending;	/* on ctl_state.pending */
+	bool			 waiting;	/* Unix, no complete request yet */
 	size_t			 held;	/* out.len + evq.len, as counted */
 	uint64_t		 deadline_ms;	/* 0: none (control_tick) */
 	struct proto_framer	 in;
@@ -73,6 +82,11 @@ struct ctl_state {
 	size_t			 queued;	/* sum of every conn's held */
 	int			 nconns;	/* Unix and authenticated TCP */
 	int			 npreauth;	/* TCP before auth */
+	int			 nwaiting;	/* Unix before a request */
+	uint64_t		 evicted;	/* closed to make room */
+	uint64_t		 timed_out;	/* no request or auth in time */
+	uint64_t		 too_long;	/* a line over PROTO_MAX_LINE */
+	uint64_t		 shed;		/* closed at once, no fds */
 	int			 reserve;	/* spare fd for EMFILE, <0 none */
 	bool			 starved;	/* accept out of descriptors */
 	uint64_t		 paused_until_ms;	/* listeners off */
@@ -201,7 +215,9 @@ conn_close(struct relayd *rd, struct conn *cn)
 		LIST_REMOVE(cn, pend);
 	cn->pending = false;
 	LIST_REMOVE(cn, entry);
-	if (cn->tcp && !cn->authed)
+	if (cn->waiting)
+		c->nwaiting--;
+	else if (cn->tcp && !cn->authed)
 		c->npreauth--;
 	else
 		c->nconns--;
@@ -448,6 +464,31 @@ conn_authed(struct relayd *rd, struct conn *cn, json_t *id)
 	return proto_reply_ok(id);
 }
 
+/*
+ * A Unix connection's first complete request: it leaves the waiting pool
+ * for the main one if that has room. If not, it stays waiting, is
+ * answered, and is closed at its deadline (or evicted) like any other.
+ */
+static void
+conn_promote(struct relayd *rd, struct conn *cn)
+{
+	struct ctl_state *c = rd->ctl;
+
+	if (!cn->waiting)
+		return;
+	if (c->nconns >= RELAYD_MAX_CONNS) {
+		rlog(rd, LL_WARNING, "control connection %d: %d connections "
+		    "already; answering it until its deadline", cn->fd,
+		    c->nconns);
+		return;
+	}
+	cn->waiting = false;
+	c->nwaiting--;
+	c->nconns++;
+	if (!cn->closing)
+		cn->deadline_ms = 0;
+}
+
 static json_t *
 handle_auth(struct relayd *rd, struct conn *cn, json_t *req, json_t *id,
     bool *close_now)
@@ -491,6 +532,10 @@ handle_line(struct relayd *rd, struct conn *cn, const char *line, size_t len,
 		reply = proto_reply_error(id, &err);
 	} else {
 		reply = command_run(rd, cn, cmd, req, id);
+		/* The connection counters live here, with the connections. */
+		if (strcmp(cmd, "stats") == 0 &&
+		    json_is_true(json_object_get(reply, "ok")))
+			json_object_set_new(reply, "control", control_json(rd));
 	}
 	json_decref(req);
 	json_decref(id);
@@ -508,6 +553,7 @@ conn_lines(struct relayd *rd, struct conn *cn)
 	while ((rc = proto_framer_next(&cn->in, &line, &len)) == 1) {
 		bool close_now = false;
 
+		conn_promote(rd, cn);
 		if (conn_send(rd, cn, handle_line(rd, cn, line, len,
 		    &close_now)) < 0)
 			return -1;
@@ -521,6 +567,7 @@ conn_lines(struct relayd *rd, struct conn *cn)
 			return -1;
 	}
 	if (rc == -EMSGSIZE) {
+		rd->ctl->too_long++;
 		rlog(rd, LL_WARNING, "control connection %d: line over %d "
 		    "bytes; closing it", cn->fd, PROTO_MAX_LINE);
 		conn_set_closing(cn);
@@ -580,7 +627,68 @@ preauth_evict_oldest(struct relayd *rd)
 		return;
 	rlog(rd, LL_INFO, "control TCP: %d connections waiting for auth; "
 	    "closing the oldest (%d)", rd->ctl->npreauth, oldest->fd);
+	rd->ctl->evicted++;
 	conn_close(rd, oldest);
+}
+
+/* Input read but not yet a complete line, or waiting in the socket. */
+static bool
+conn_has_input(const struct conn *cn)
+{
+	int n = 0;
+
+	return cn->in.len > cn->in.off ||
+	    (ioctl(cn->fd, FIONREAD, &n) == 0 && n > 0);
+}
+
+/*
+ * The waiting pool (Unix, before the first request) is full: the oldest
+ * idle connection makes room, so that a client that sends its request at
+ * once (trunklinectl, the controller) always gets in. One whose request
+ * waits unread (accepted in the same burst as the flood) is spared while
+ * an idle one is left.
+ */
+static void
+waiting_evict_oldest(struct relayd *rd)
+{
+	struct ctl_state *c = rd->ctl;
+	struct conn *cn, *oldest = NULL, *idle = NULL;
+
+	LIST_FOREACH(cn, &c->conns, entry) {
+		if (!cn->waiting)
+			continue;
+		if (oldest == NULL || cn->deadline_ms < oldest->deadline_ms)
+			oldest = cn;
+		if (!conn_has_input(cn) && (idle == NULL ||
+		    cn->deadline_ms < idle->deadline_ms))
+			idle = cn;
+	}
+	if (idle != NULL)
+		oldest = idle;
+	if (oldest == NULL)
+		return;
+	/* A flood would write a line per connection: the first, then one
+	 * in a thousand. */
+	if (c->evicted++ == 0 || c->evicted % 1000 == 0)
+		rlog(rd, LL_WARNING, "control: %d connections without a "
+		    "request (control.max_pending); closing the oldest "
+		    "(%llu closed to make room so far)", c->nwaiting,
+		    (unsigned long long)c->evicted);
+	conn_close(rd, oldest);
+}
+
+json_t *
+control_json(const struct relayd *rd)
+{
+	const struct ctl_state *c = rd->ctl;
+
+	return json_pack("{s:i, s:i, s:I, s:I, s:I, s:I}",
+	    "connections", c->nconns + c->npreauth + c->nwaiting,
+	    "pending", c->npreauth + c->nwaiting,
+	    "evicted", (json_int_t)c->evicted,
+	    "timed_out", (json_int_t)c->timed_out,
+	    "too_long", (json_int_t)c->too_long,
+	    "shed", (json_int_t)c->shed);
 }
 
 /*
@@ -602,6 +710,7 @@ accept_starved(struct relayd *rd, struct listener *l, int err)
 	c->starved = true;
 	while (n < 1024 && (rc = proto_accept_shed(l->fd, &c->reserve)) == 0)
 		n++;
+	c->shed += (uint64_t)n;
 	if (rc == 0 || rc == -EAGAIN)
 		return;
 	rlog(rd, LL_WARNING, "control: no spare descriptor (%s); not "
@@ -619,29 +728,36 @@ accept_conn(struct relayd *rd, struct listener *l)
 	struct conn *cn;
 	int fd;
 
-	/* TCP connections start in the pre-auth pool, with a deadline. */
-	int *count = l->tcp ? &c->npreauth : &c->nconns;
-	int cap = l->tcp ? RELAYD_MAX_PREAUTH : RELAYD_MAX_CONNS;
+	/* Both start in a pool of their own, with a deadline: TCP until
+	 * auth, Unix until its first request (conn_promote). */
+	int *count = l->tcp ? &c->npreauth : &c->nwaiting;
+	int cap = l->tcp ? RELAYD_MAX_PREAUTH : rd->conf.control_max_pending;
 
 	while ((fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
 		if (c->starved) {
 			c->starved = false;
 			rlog(rd, LL_INFO, "control: accepting connections again");
 		}
-		if (l->tcp && *count >= cap)
-			preauth_evict_oldest(rd);
+		if (*count >= cap) {
+			if (l->tcp)
+				preauth_evict_oldest(rd);
+			else
+				waiting_evict_oldest(rd);
+		}
 		if (*count >= cap || (cn = calloc(1, sizeof(*cn))) == NULL) {
 			rlog(rd, LL_WARNING, "control%s: %d connections %s"
 			    "already; refusing another", l->tcp ? " TCP" : "",
-			    *count, l->tcp ? "waiting for auth " : "");
+			    *count, l->tcp ? "waiting for auth " :
+			    "waiting for a request ");
 			close(fd);
 			continue;
 		}
 		cn->tag.kind = TAG_CONN;
 		cn->fd = fd;
 		cn->tcp = l->tcp;
-		if (l->tcp)
-			cn->deadline_ms = now_ms() + RELAYD_AUTH_DEADLINE_MS;
+		cn->waiting = !l->tcp;
+		cn->deadline_ms = now_ms() + (l->tcp ? RELAYD_AUTH_DEADLINE_MS :
+		    (uint64_t)(rd->conf.control_idle_timeout * 1000));
 		proto_framer_init(&cn->in, PROTO_MAX_LINE);
 		proto_outbuf_init(&cn->out, RELAYD_CONN_OUTBUF_MAX);
 		proto_outbuf_init(&cn->evq, RELAYD_EVQ_MAX);
@@ -704,9 +820,11 @@ control_tick(struct relayd *rd)
 		next = LIST_NEXT(cn, entry);
 		if (cn->deadline_ms == 0 || now < cn->deadline_ms)
 			continue;
+		if (!cn->closing)
+			rd->ctl->timed_out++;
 		rlog(rd, LL_INFO, "control connection %d: %s; closing it",
 		    cn->fd, cn->closing ? "still open after an error" :
-		    "no auth in time");
+		    cn->waiting ? "no request in time" : "no auth in time");
 		conn_close(rd, cn);
 	}
 }

@@ -32,7 +32,8 @@ usage(void)
 static int
 raise_nofile(struct relayd *rd)
 {
-	const rlim_t base = 64 + RELAYD_MAX_CONNS + RELAYD_MAX_PREAUTH;
+	const rlim_t base = 64 + RELAYD_MAX_CONNS + RELAYD_MAX_PREAUTH +
+	    (rlim_t)rd->conf.control_max_pending;
 	rlim_t need = base;
 	struct rlimit rl;
 

@@ -97,6 +97,8 @@ struct relayd_conf {
 	bool			 tcp_enabled;
 	struct sockaddr_storage	 tcp_listen;
 	char			 tcp_secret[256];
+	double			 control_idle_timeout;	/* s, to a request */
+	int			 control_max_pending;	/* Unix, before one */
 	char			 dtls_cert[256];	/* PEM; "": made at start */
 	char			 dtls_key[256];
 	double			 consent_timeout;	/* s, RFC 7675 */
@@ -758,6 +760,8 @@ void	 control_tick(struct relayd *);
 void	 control_flush(struct relayd *);
 /* Bytes of replies and events all connections have not read (stats). */
 size_t	 control_queued(const struct relayd *);
+/* Connection counts and limit counters (stats.control). */
+json_t	*control_json(const struct relayd *);
 /* Send an event to every subscriber of `name`. Steals msg. */
 void	 control_broadcast(struct relayd *, const char *name, json_t *msg);
 bool	 conn_subscribe(struct conn *, json_t *events, struct proto_error *);

@@ -16,7 +16,9 @@ set -u -o pipefail
 # shellcheck source=../lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
 
-INACTIVITY=3
+# Long enough that no call ends by itself while a loaded host runs the
+# checks between its media and the crash, or before the delete below.
+INACTIVITY=10
 tl_init
 tl_netns_setup
 tl_nft_prepare
@@ -64,7 +66,7 @@ both_in_kernel() {
 		tl_rpc "{\"cmd\":\"query\",\"call_id\":\"$c\"}" && jq -e '.streams[0].path == "nft"' <<<"$TL_REPLY" >/dev/null || return 1
 	done
 }
-tl_wait_for 5 "both calls in the kernel" both_in_kernel
+tl_wait_for 15 "both calls in the kernel" both_in_kernel
 [ "$(tl_nft_flows)" = 8 ] || tl_fail "expected 8 dnat4 elements, got $(tl_nft_flows)"
 [ "$(grep -c '"call_id"' "$TL_TMP/journal/journal.log")" -ge 2 ] || tl_fail "no session lines in $TL_TMP/journal/journal.log"
 
@@ -81,6 +83,9 @@ traffic_start p2 300 1200 400
 sleep 1		# a third of the traffic passes with no relayd at all
 mv "$TL_TMP/relayd.log" "$TL_TMP/relayd-first.log"
 tl_relayd_start "$TL_TMP/relayd.json"
+# Listening from now: c1's timeout (c2 is deleted below, which sends no
+# event) cannot come before the listener, however slow the checks are.
+tl_spawn events - "$TL_CTL" -s "$TL_SOCK" --json events --count 1 --timeout 90
 traffic_check p2 "across the kill -9 and the restart"
 [ "$(tl_udp_in)" = "$UDP0" ] || tl_fail "$(($(tl_udp_in) - UDP0)) datagrams reached relayd's sockets during/after the restart"
 tl_log "media flowed through the crash and the restart; 0 datagrams reached the sockets"
@@ -106,8 +111,7 @@ C2CT=$(ip netns exec "$TL_NS_RELAY" conntrack -L -p udp --orig-src "$TL_CALLER_I
 [ "$C2CT" = 0 ] || tl_fail "$C2CT conntrack entries of c2 left after delete"
 
 # c1 times out (no more media).
-tl_spawn events - "$TL_CTL" -s "$TL_SOCK" --json events --count 1 --timeout 20
-tl_reap events 20
+tl_reap events 90
 [ "$TL_RC" = 0 ] || tl_fail "no timeout event for c1: $(cat "$TL_TMP/events.out" "$TL_TMP/events.err")"
 EV=$(grep -m1 '"event"' "$TL_TMP/events.out")
 tl_assert_json "$EV" '.event == "timeout" and .call_id == "c1" and .reason == "inactivity"' "c1 ended by inactivity"

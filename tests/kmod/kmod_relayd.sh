@@ -12,10 +12,10 @@
 # run with the ASan/UBSan relayd (its netlink code under the sanitizers).
 #
 # run-also: asan
-# timeout: 300
+# timeout: 540
 set -u -o pipefail
 . "$(dirname "$0")/lib/host.sh"
 
 tk_prepare
-tk_boot relayd.bash --timeout 240 || tk_fail "guest scenario failed (console above)"
+tk_boot relayd.bash --timeout 480 || tk_fail "guest scenario failed (console above)"
 echo "PASS: $TK_NAME"

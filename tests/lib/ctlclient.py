@@ -26,6 +26,17 @@ integration tests (tests/integration/relay_control_*.sh).
                                             (as far as the server reads);
                                             print its reply and whether it
                                             closed the connection in SECS
+  ctlclient.py sentidle SOCK N SECS         N Unix connections, each sends
+                                            one ping and reads its reply,
+                                            then idles; print how many were
+                                            answered, then how many the
+                                            server closed within SECS (and
+                                            the seconds the last one took)
+  ctlclient.py poll SOCK INTERVAL SECS      one Unix connection sending
+                                            status every INTERVAL for SECS;
+                                            print how many were answered,
+                                            whether the server closed it,
+                                            and the last reply's "control"
 
 Every loop is bounded in count and time.
 """
@@ -273,6 +284,74 @@ def bigline(path, nbytes, secs):
     return 0
 
 
+def request(s, buf, line, deadline):
+    """Send one line, read its reply (bounded); (reply or None, rest, closed)."""
+    try:
+        s.sendall(line)
+    except (BrokenPipeError, ConnectionResetError):
+        return None, buf, True
+    while time.monotonic() < deadline:
+        msgs, buf, closed = read_lines(s, buf, deadline)
+        if msgs:
+            return msgs[0], buf, closed
+        if closed:
+            return None, buf, True
+    return None, buf, False
+
+
+def sentidle(path, n, secs):
+    # One after another, each answered before the next connects (a
+    # flood of connections without a request would be evicted).
+    conns, answered = [], 0
+    deadline = time.monotonic() + 30
+    for i in range(n):
+        s = unix(path)
+        reply, _, _ = request(s, b"", b'{"id":%d,"cmd":"ping"}\n' % i, deadline)
+        answered += reply is not None and reply.get("pong") is True
+        s.setblocking(False)
+        conns.append(s)
+    t0 = time.monotonic()
+    print(json.dumps({"answered": answered}), flush=True)
+    closed, last = set(), None
+    deadline = t0 + secs
+    while len(closed) < n and time.monotonic() < deadline:
+        live = [c for c in conns if c.fileno() not in closed]
+        r, _, _ = select.select(live, [], [], max(0, deadline - time.monotonic()))
+        for c in r:
+            try:
+                if c.recv(4096) == b"":
+                    closed.add(c.fileno())
+            except (ConnectionResetError, BlockingIOError):
+                closed.add(c.fileno())
+            last = time.monotonic() - t0
+    print(json.dumps({"answered": answered, "closed": len(closed),
+                      "last_closed_after": last}))
+    for c in conns:
+        c.close()
+    return 0
+
+
+def poll(path, interval, secs):
+    s = unix(path)
+    buf, answered, closed, last = b"", 0, False, None
+    end = time.monotonic() + secs
+    sent = 0
+    while time.monotonic() < end and not closed:
+        sent += 1
+        reply, buf, closed = request(s, buf, b'{"id":%d,"cmd":"status"}\n' % sent,
+                                     time.monotonic() + 5)
+        if reply is not None and reply.get("ok") is True:
+            answered += 1
+            last = reply.get("control")
+        elif reply is None:
+            closed = True
+        time.sleep(interval)
+    print(json.dumps({"sent": sent, "answered": answered, "closed": closed,
+                      "control": last}))
+    s.close()
+    return 0
+
+
 def main():
     mode = sys.argv[1]
     a = sys.argv[2:]
@@ -288,6 +367,10 @@ def main():
         return idle(None, 0, int(a[1]), float(a[2]), path=a[0])
     if mode == "bigline":
         return bigline(a[0], int(a[1]), float(a[2]))
+    if mode == "sentidle":
+        return sentidle(a[0], int(a[1]), float(a[2]))
+    if mode == "poll":
+        return poll(a[0], float(a[1]), float(a[2]))
     print(__doc__, file=sys.stderr)
     return 2
 

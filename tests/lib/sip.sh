@@ -452,3 +452,54 @@ sip_uac_from() {
 		-trace_err -error_file "$TL_TMP/$name.errors" -trace_msg -message_file "$TL_TMP/$name.msgs" \
 		$(sip_auth_uri "$svc" "$@") "$@" "127.0.0.1:$SIP_CTL_PORT"
 }
+
+# ---- IPv6 and NAT'd phones (the *6.sh tests, nat_phone) ----
+
+# sip_scen6 SCENARIO...: copies in $TL_TMP whose SDP names [$mip] (-set
+# mip ADDR): SIPp writes [local_ip] of an IPv6 address in brackets, which
+# is no SDP. Use them as $TL_TMP/SCENARIO.
+sip_scen6() {
+	local f
+	for f in "$@"; do
+		sed -e 's/<Global variables="mport"\/>/<Global variables="mport,mip"\/>/' \
+			-e 's/^\( *[oc]=.*IN IP\[[a-z_]*\]\) \[local_ip\]$/\1 [$mip]/' \
+			"$SIP_SCEN/$f" >"$TL_TMP/$f" || tl_fail "cannot write $TL_TMP/$f"
+		grep -q '\[\$mip\]' "$TL_TMP/$f" || tl_fail "$f: no SDP address replaced"
+	done
+}
+
+# sip_route6 GW-PORT: a controller config filter (for sip_controller_start)
+# with an IPv6 trunk pbx6 (::1) routed to an IPv6 gateway gw6 ([::1]:
+# GW-PORT) through carrier c6, both on the relay interface lo6; the other
+# calls keep the default route.
+sip_route6() {
+	echo ".relays[0].interfaces = [\"lo\", \"lo\"]
+	| .trunks += [{name: \"pbx6\", sources: [\"::1/128\"], relay_interface: \"lo6\"}]
+	| .gateways += [{name: \"gw6\", host: \"[::1]\", port: $1, relay_interface: \"lo6\"}]
+	| .carriers += [{name: \"c6\", gateways: [{gateway: \"gw6\"}]}]
+	| .routes = [{name: \"v6\", trunk: \"pbx6\", carriers: [\"c6\"]}, {name: \"all\", lcr: \"lcr\"}]"
+}
+
+# sip_conf_bad NAME JQ-FILTER REGEX: the controller's config with FILTER
+# applied must be refused with "NAME.json:LINE: " and REGEX (the field).
+sip_conf_bad() {
+	jq "$2" "$TL_TMP/controller.json" >"$TL_TMP/$1.json" || tl_fail "jq $2"
+	"$TL_CONTROLLER" -n -f "$TL_TMP/$1.json" >"$TL_TMP/$1.log" 2>&1 && tl_fail "$1: accepted"
+	grep -qE "$1\.json:[0-9]+: $3" "$TL_TMP/$1.log" || tl_fail "$1: no file:line and field: $(cat "$TL_TMP/$1.log")"
+}
+
+# sip_phone_registered CONTACT SOURCE-PREFIX: the udp_phone.py phone
+# (spawned as "phone") registered, and alice's location holds CONTACT,
+# natted, seen from a source starting with SOURCE-PREFIX.
+sip_phone_registered() {
+	local loc
+	tl_wait_for 20 "the phone to register" grep -q REGISTERED "$TL_TMP/phone.out"
+	loc=$(sip_ctl --json locations) || tl_fail "locations"
+	tl_assert_json "$loc" "[.locations[] | select(.account == \"alice\" and .contact == \"$1\" and (.source | startswith(\"$2\")) and .natted == true)] | length == 1" \
+		"the location holds the private contact $1, the source $2..., natted"
+}
+
+# sip_phone_options N: the phone has answered at least N keepalives.
+sip_phone_options() {
+	[ "$(grep -c '^OPTIONS' "$TL_TMP/phone.out")" -ge "$1" ]
+}

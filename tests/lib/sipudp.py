@@ -8,7 +8,7 @@
   sipudp.py sink IP PORT
       Reads and never answers; prints each request's method and Call-ID.
   sipudp.py options SRC-IP DST-IP DST-PORT [--count N] [--rate R]
-      [--ua UA] [--pad BYTES] [--body BYTES] [--wait S]
+      [--ua UA] [--pad BYTES] [--body BYTES] [--wait S] [--expect N]
       Sends N OPTIONS (distinct Call-IDs) at R per second and prints JSON
       {"sent": N, "answered": M, "codes": {"200": M, ...}}.
 """
@@ -69,7 +69,7 @@ def serve(ip, port, modefile):
 def options(argv):
     src, dst, dport = argv[0], argv[1], int(argv[2])
     opts = {"--count": "1", "--rate": "50", "--ua": "trunkline-test", "--pad": "0",
-            "--body": "0", "--wait": "1.5"}
+            "--body": "0", "--wait": "1.5", "--expect": "0"}
     i = 3
     while i < len(argv):
         opts[argv[i]] = argv[i + 1]
@@ -118,8 +118,11 @@ def options(argv):
         delay = t0 + (n + 1) / rate - time.time()
         if delay > 0:
             time.sleep(delay)
+    # --wait S after the last request; with --expect N, less once N
+    # requests are answered
     end = time.time() + float(opts["--wait"])
-    while time.time() < end:
+    expect = int(opts["--expect"])
+    while time.time() < end and (expect == 0 or len(answered) < expect):
         drain()
         time.sleep(0.02)
     print(json.dumps({"sent": count, "answered": len(answered), "codes": codes}))

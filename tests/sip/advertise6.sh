@@ -18,19 +18,10 @@
 ip -6 addr show dev lo | grep -q '::1/128' || tl_skip "no ::1 on lo"
 sip_init
 PUB=192.0.2.10 PUB6=2001:db8::10 RELAY6=2001:db8::20
-for f in uac_call.xml uas_answer.xml; do
-	sed -e 's/<Global variables="mport"\/>/<Global variables="mport,mip"\/>/' \
-		-e 's/^\( *[oc]=.*IN IP\[[a-z_]*\]\) \[local_ip\]$/\1 [$mip]/' \
-		"$SIP_SCEN/$f" >"$TL_TMP/$f" || tl_fail "cannot write $TL_TMP/$f"
-	grep -q '\[\$mip\]' "$TL_TMP/$f" || tl_fail "$f: no SDP address replaced"
-done
+sip_scen6 uac_call.xml uas_answer.xml
 sip_relayd_start ".interfaces[0].advertise = \"192.0.2.20\" | .interfaces += [{name: \"lo6\", bind: \"::1\", advertise: \"$RELAY6\"}]"
 sip_controller_start ".sip.listen6 = \"::1\" | .sip.advertise = \"$PUB\" | .sip.advertise6 = \"$PUB6\"
-	| .relays[0].interfaces = [\"lo\", \"lo\"]
-	| .trunks += [{name: \"pbx6\", sources: [\"::1/128\"], relay_interface: \"lo6\"}]
-	| .gateways += [{name: \"gw6\", host: \"[::1]\", port: $SIP_GW1_PORT, relay_interface: \"lo6\"}]
-	| .carriers += [{name: \"c6\", gateways: [{gateway: \"gw6\"}]}]
-	| .routes = [{name: \"v6\", trunk: \"pbx6\", carriers: [\"c6\"]}, {name: \"all\", lcr: \"lcr\"}]"
+	| $(sip_route6 "$SIP_GW1_PORT")"
 grep -q "SIP on sip:\[$PUB6\]:$SIP_CTL_PORT;maddr=::1 " "$TL_TMP/controller.log" ||
 	tl_fail "the IPv6 stack does not bind [$PUB6];maddr=::1: $(grep 'SIP on' "$TL_TMP/controller.log")"
 
@@ -65,13 +56,8 @@ tl_assert_json "$SIP_CDR_LAST" '.final_code == 200 and .gateway == "gw6" and .tr
 tl_wait_for 10 "no call left" sip_no_calls
 sip_controller_stop
 
-bad() {	# bad NAME JQ-FILTER REGEX
-	jq "$2" "$TL_TMP/controller.json" >"$TL_TMP/$1.json" || tl_fail "jq $2"
-	"$TL_CONTROLLER" -n -f "$TL_TMP/$1.json" >"$TL_TMP/$1.log" 2>&1 && tl_fail "$1: accepted"
-	grep -qE "$1\.json:[0-9]+: $3" "$TL_TMP/$1.log" || tl_fail "$1: no file:line and field: $(cat "$TL_TMP/$1.log")"
-}
-bad adv6_v4 '.sip.advertise6 = "192.0.2.10"' "sip\.advertise6: .*not an IPv6 address"
-bad adv6_port '.sip.advertise6 = "[2001:db8::10]:70000"' "sip\.advertise6: .*port must be"
-bad adv6_alone 'del(.sip.listen6)' "sip\.advertise6: .*needs sip\.listen6"
+sip_conf_bad adv6_v4 '.sip.advertise6 = "192.0.2.10"' "sip\.advertise6: .*not an IPv6 address"
+sip_conf_bad adv6_port '.sip.advertise6 = "[2001:db8::10]:70000"' "sip\.advertise6: .*port must be"
+sip_conf_bad adv6_alone 'del(.sip.listen6)' "sip\.advertise6: .*needs sip\.listen6"
 tl_relayd_stop
 tl_pass

@@ -13,8 +13,8 @@
 command -v python3 >/dev/null 2>&1 || tl_skip "python3 not installed"
 command -v prlimit >/dev/null 2>&1 || tl_skip "prlimit not installed"
 sip_init
-sip_relayd_start
-# Idle control connections stay for the test (idle_timeout 60).
+# Idle control connections stay for the test (idle_timeout 60, both).
+sip_relayd_start '.control.idle_timeout = 60'
 sip_controller_start '.control.idle_timeout = 60'
 
 cpu_ticks() {
@@ -77,6 +77,8 @@ starve relayd "$TL_RELAYD_PID" "$TL_SOCK" "$TL_TMP/relayd.log"
 tl_wait_for 10 "relayd to answer ping again" tl_ping
 grep -q "control: accepting connections again" "$TL_TMP/relayd.log" ||
 	tl_fail "relayd did not log that it accepts again"
+tl_rpc_ok '{"cmd":"stats"}' "relayd stats"
+tl_assert_json "$TL_REPLY" '.control.shed >= 1' "stats.control.shed counts the connections closed at once"
 
 sip_controller_stop
 tl_relayd_stop

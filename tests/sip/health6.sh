@@ -15,9 +15,7 @@
 ip -6 addr show dev lo | grep -q '::1/128' || tl_skip "no ::1 on lo"
 sip_init
 PX_CALL=$((SIP_BASE + 6))
-sed -e 's/<Global variables="mport"\/>/<Global variables="mport,mip"\/>/' \
-	-e 's/^\( *[oc]=.*IN IP\[[a-z_]*\]\) \[local_ip\]$/\1 [$mip]/' \
-	"$SIP_SCEN/uas_answer.xml" >"$TL_TMP/uas_answer.xml" || tl_fail "cannot write uas_answer.xml"
+sip_scen6 uas_answer.xml
 echo 200 >"$TL_TMP/gw.mode"
 tl_spawn gw6 - python3 "$TL_ROOT/tests/lib/sipudp.py" gw ::1 "$SIP_GW1_PORT" "$TL_TMP/gw.mode"
 tl_spawn px - python3 "$TL_ROOT/tests/lib/sipudp.py" gw ::1 "$SIP_GW3_PORT" "$TL_TMP/gw.mode"

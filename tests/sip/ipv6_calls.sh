@@ -106,15 +106,7 @@ sipp_in() {
 		-timeout 60s -trace_err -error_file "$TL_TMP/$name.errors" \
 		-trace_msg -message_file "$TL_TMP/$name.msgs" "$@"
 }
-# scen6 SCENARIO: a copy whose SDP names [$mip] (-set mip ADDR): SIPp
-# writes [local_ip] of an IPv6 address in brackets, which is no SDP.
-scen6() {
-	sed -e 's/<Global variables="mport"\/>/<Global variables="mport,mip"\/>/' \
-		-e 's/^\( *[oc]=.*IN IP\[[a-z_]*\]\) \[local_ip\]$/\1 [$mip]/' \
-		"$SIP_SCEN/$1" >"$TL_TMP/$1" || tl_fail "cannot write $TL_TMP/$1"
-	grep -q '\[\$mip\]' "$TL_TMP/$1" || tl_fail "scen6 $1: no SDP address replaced"
-}
-for f in uac_call.xml uas_answer.xml uac_waitbye.xml uas_bye.xml; do scen6 "$f"; done
+sip_scen6 uac_call.xml uas_answer.xml uac_waitbye.xml uas_bye.xml
 listening_in() { ip netns exec "$1" ss -ulnH "sport = :$2" | grep -q .; }
 # ports CALLID: the relay's leg A and leg B RTP ports (IPv6 "[a]:p" too).
 ports() {

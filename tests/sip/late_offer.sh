@@ -23,7 +23,9 @@ sip_init
 sip_relayd_start
 sip_controller_start
 sip_uas gw1 uas_lateoffer.xml "$SIP_GW1_PORT"
-sip_uac caller uac_lateoffer.xml 127.0.0.2 -d 6000
+# 10 s: the checks and the RTP below must be done before the BYE, even
+# on a loaded host
+sip_uac caller uac_lateoffer.xml 127.0.0.2 -d 10000
 
 tl_wait_for 10 "the relay to hold an answered session" sip_answered_call
 tl_wait_for 5 "the session's ports" sip_session_ports "$SIP_CALL_ID"
@@ -75,7 +77,9 @@ tl_wait_for 5 "no call left in the controller and the relay" sip_no_calls
 
 tl_log "a re-INVITE in a late-offer call"
 sip_uas gw1r uas_lateoffer_reinvite.xml "$SIP_GW1_PORT"
-sip_uac callerr uac_lateoffer_reinvite.xml 127.0.0.2 -d 500
+# the call lasts 6 s (3 s to the re-INVITE, 3 s after): the test reads
+# the relay's ports while it is up
+sip_uac callerr uac_lateoffer_reinvite.xml 127.0.0.2 -d 3000
 tl_wait_for 10 "the relay to hold an answered session" sip_answered_call
 tl_wait_for 5 "the session's ports" sip_session_ports "$SIP_CALL_ID"
 sip_expect callerr 30 "the late-offer caller's re-INVITE is answered a=recvonly"

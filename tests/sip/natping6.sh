@@ -49,14 +49,8 @@ tl_wait_for 20 "the controller to connect to the relay" grep -q 'relay r1 connec
 PPORT=$((SIP_BASE + 6))
 tl_spawn phone "$TL_NS_CALLER" python3 "$TL_ROOT/tests/lib/udp_phone.py" "$TL_CALLER6" "$PPORT" \
 	"$TL_RELAY_A6" "$SIP_CTL_PORT" alice apass "$SIP_CALLEE_RTP" --timeout 40 --contact-host fd00:99::2
-tl_wait_for 20 "the phone to register" grep -q REGISTERED "$TL_TMP/phone.out"
-loc=$(sip_ctl --json locations)
-tl_assert_json "$loc" "[.locations[] | select(.account == \"alice\" and .contact == \"sip:alice@[fd00:99::2]:$PPORT\" and (.source | startswith(\"[$TL_CALLER6]:\")) and .natted == true)] | length == 1" \
-	"the location holds the private contact, the source [$TL_CALLER6], natted"
-phone_options() {
-	[ "$(grep -c '^OPTIONS' "$TL_TMP/phone.out")" -ge "$1" ]
-}
-tl_wait_for 20 "three keepalives answered by the IPv6 phone" phone_options 3
+sip_phone_registered "sip:alice@[fd00:99::2]:$PPORT" "[$TL_CALLER6]:"
+tl_wait_for 20 "three keepalives answered by the IPv6 phone" sip_phone_options 3
 
 tl_spawn caller "$TL_NS_CALLEE" sipp -sf "$SIP_SCEN/uac_call.xml" -i "$TL_CALLEE_IP" -p "$SIP_UAC_PORT" \
 	-m 1 -nostdin -timeout 30s -s alice -set mport "$SIP_CALLER_RTP" -d 300 \

@@ -15,9 +15,7 @@ sip_init
 sip_relayd_start '.interfaces += [{name: "lo6", bind: "::1"}]'
 REGPORT=$SIP_GW3_PORT
 DDI=4420001
-sed -e 's/<Global variables="mport"\/>/<Global variables="mport,mip"\/>/' \
-	-e 's/^\( *[oc]=.*IN IP\[[a-z_]*\]\) \[local_ip\]$/\1 [$mip]/' \
-	"$SIP_SCEN/uac_call.xml" >"$TL_TMP/uac_call.xml" || tl_fail "cannot write uac_call.xml"
+sip_scen6 uac_call.xml
 reg_state() {
 	sip_trunks ".trunks[] | select(.name == \"prov\") | .registration | $1"
 }

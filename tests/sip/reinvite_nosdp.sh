@@ -16,11 +16,12 @@ sip_init
 sip_relayd_start
 sip_controller_start
 sip_uas gw1 uas_answer.xml "$SIP_GW1_PORT"
-sip_uac caller uac_reinvite_nosdp.xml 127.0.0.2 -d 2000
+sip_uac caller uac_reinvite_nosdp.xml 127.0.0.2 -d 3000
 
 tl_wait_for 10 "the relay to hold an answered session" sip_answered_call
 tl_wait_for 5 "the session's ports" sip_session_ports "$SIP_CALL_ID"
-# 200 packets at 50/s each way: 4 s, across the re-INVITE at 2 s
+# 200 packets at 50/s each way: 4 s, across the re-INVITE at 3 s; the
+# BYE comes 7 s after it, so a loaded host's slow start does not cut them
 tl_sink sink_callee - -b "127.0.0.1:$SIP_CALLEE_RTP" -f "127.0.0.1:$SIP_B_PORT" -e 200 -t 12
 tl_sink sink_caller - -b "127.0.0.2:$SIP_CALLER_RTP" -f "127.0.0.1:$SIP_A_PORT" -e 200 -t 12
 tl_gen gen_caller - -d "127.0.0.1:$SIP_A_PORT" -b "127.0.0.2:$SIP_CALLER_RTP" -c 200 -r 50

@@ -26,7 +26,10 @@ leg_a_is() {
 for code in 491 488; do
 	tl_log "the gateway refuses the re-INVITE with $code"
 	sip_uas "gw$code" "uas_reinvite_$code.xml" "$SIP_GW1_PORT"
-	sip_uac "caller$code" "uac_reinvite_$code.xml" 127.0.0.2 -d 1500 -set mport2 "$MOVED"
+	# 5 s before the re-INVITE: the checks of the session before it must
+	# not race with it on a loaded host (likewise the 8 s before the BYE
+	# in the scenario, for the RTP after the refusal).
+	sip_uac "caller$code" "uac_reinvite_$code.xml" 127.0.0.2 -d 5000 -set mport2 "$MOVED"
 	tl_wait_for 10 "the relay to hold an answered session" sip_answered_call
 	tl_wait_for 5 "the session's ports" sip_session_ports "$SIP_CALL_ID"
 	[ "$(leg_a_sdp)" = "127.0.0.2:$SIP_CALLER_RTP" ] || tl_fail "leg A before the re-offer: $(leg_a_sdp)"

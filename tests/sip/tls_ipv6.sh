@@ -31,23 +31,12 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=localhost" \
 cat "$TL_TMP/tls/key.pem" "$TL_TMP/tls/cert.pem" >"$TL_TMP/tls/agent.pem"
 cp "$TL_TMP/tls/cert.pem" "$TL_TMP/tls/cafile.pem"
 
-# SIPp writes [local_ip] of an IPv6 address in brackets, which is no
-# SDP: the copies name [$mip] (-set mip ADDR).
-for f in uac_call.xml uas_answer.xml uac_503.xml; do
-	sed -e 's/<Global variables="mport"\/>/<Global variables="mport,mip"\/>/' \
-		-e 's/^\( *[oc]=.*IN IP\[[a-z_]*\]\) \[local_ip\]$/\1 [$mip]/' \
-		"$SIP_SCEN/$f" >"$TL_TMP/$f" || tl_fail "cannot write $TL_TMP/$f"
-	grep -q '\[\$mip\]' "$TL_TMP/$f" || tl_fail "$f: no SDP address replaced"
-done
+sip_scen6 uac_call.xml uas_answer.xml uac_503.xml
 
 sip_relayd_start '.interfaces += [{name: "lo6", bind: "::1"}]'
 conf=".sip.listen6 = \"::1\" | .sip.tls_listen = \"127.0.0.1:$TLS_PORT\"
 	| .sip.tls_listen6 = \"[::1]\" | .sip.tls_cert_dir = \"$TL_TMP/tls\"
-	| .sip.tls_verify = false | .relays[0].interfaces = [\"lo\", \"lo\"]
-	| .trunks += [{name: \"pbx6\", sources: [\"::1/128\"], relay_interface: \"lo6\"}]
-	| .gateways += [{name: \"gw6\", host: \"[::1]\", port: $SIP_GW2_PORT, relay_interface: \"lo6\"}]
-	| .carriers += [{name: \"c6\", gateways: [{gateway: \"gw6\"}]}]
-	| .routes = [{name: \"v6\", trunk: \"pbx6\", carriers: [\"c6\"]}, {name: \"all\", lcr: \"lcr\"}]"
+	| .sip.tls_verify = false | $(sip_route6 "$SIP_GW2_PORT")"
 sip_controller_start "$conf"
 grep -q "SIP on sip:\[::1\]:$SIP_CTL_PORT (UDP and TCP), TLS on sips:\[::1\]:$TLS_PORT" "$TL_TMP/controller.log" ||
 	tl_fail "no IPv6 UDP/TCP/TLS listeners in the log: $(grep 'SIP on' "$TL_TMP/controller.log")"
@@ -109,13 +98,8 @@ tl_wait_for 10 "no call left" sip_no_calls
 sip_controller_stop
 
 # config errors name the file, line and field
-bad() {	# bad NAME JQ-FILTER REGEX
-	jq "$2" "$TL_TMP/controller.json" >"$TL_TMP/$1.json" || tl_fail "jq $2"
-	"$TL_CONTROLLER" -n -f "$TL_TMP/$1.json" >"$TL_TMP/$1.log" 2>&1 && tl_fail "$1: accepted"
-	grep -qE "$1\.json:[0-9]+: $3" "$TL_TMP/$1.log" || tl_fail "$1: no file:line and field: $(cat "$TL_TMP/$1.log")"
-}
-bad no_listen6 'del(.sip.listen6)' 'sip\.tls_listen6: .*needs sip\.listen6'
-bad v4_tls6 '.sip.tls_listen6 = "127.0.0.1"' 'sip\.tls_listen6: .*not an IPv6'
+sip_conf_bad no_listen6 'del(.sip.listen6)' 'sip\.tls_listen6: .*needs sip\.listen6'
+sip_conf_bad v4_tls6 '.sip.tls_listen6 = "127.0.0.1"' 'sip\.tls_listen6: .*not an IPv6'
 
 tl_log "5. outbound TLS over IPv6 is verified: a gateway at [::1] whose certificate does not name ::1"
 FRONT6=$((SIP_BASE + 8))

@@ -143,6 +143,7 @@ test_full(void **state)
 	assert_true(c->invite_timeout == 8);
 	assert_true(c->ring_timeout == 180 && !c->failover_early);
 	assert_string_equal(c->socket_path, "/run/trunkline/controller.sock");
+	assert_true(c->control_established_timeout == 300);
 	config_unref(c);
 }
 
@@ -151,6 +152,10 @@ test_errors(void **state)
 {
 	expect_error("{\n  \"sip\": {\"listen\": 5}\n}\n", "2: sip.listen: expected a string");
 	expect_error("{\n  \"nope\": 1\n}\n", "2: nope: unknown field");
+	expect_error("{\"control\": {\n\"established_timeout\": 0.5}}",
+	    "2: control.established_timeout: 0 (never) or 1 to 86400");
+	expect_error("{\"control\": {\n\"established_timeout\": -1}}",
+	    "2: control.established_timeout: must be between 0 and 86400");
 	expect_error("{\n \"trunks\": [\n  {\"name\": \"a\",\n   \"sources\": [\"10.0.0.300\"]}]}\n",
 	    "4: trunks[0].sources[0]: '10.0.0.300' is not an address");
 	expect_error("{\"trunks\": [{\"name\": \"a\"}]}", "1: trunks[0]: a trunk needs");

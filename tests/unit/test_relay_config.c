@@ -104,6 +104,12 @@ test_defaults_when_absent(void **state)
 	assert_true(c.strict_source);
 	assert_string_equal(c.backend, "auto");
 	assert_string_equal(c.journal, "/run/trunkline/journal");
+	assert_true(c.control_idle_timeout == 10);
+	assert_int_equal(c.control_max_pending, 32);
+	assert_int_equal(load(*state, "{\"control\": {\"idle_timeout\": 2.5, "
+	    "\"max_pending\": 100}}", &c, msg, sizeof(msg)), 0);
+	assert_true(c.control_idle_timeout == 2.5);
+	assert_int_equal(c.control_max_pending, 100);
 }
 
 static void
@@ -182,6 +188,15 @@ test_errors_name_file_line_and_field(void **state)
 	expect_error(state, "{\n\"journal\": 5\n}", "F:2: journal: expected a string");
 	expect_error(state, "{\"control\": {\n\"mode\": \"0999\"}}",
 	    "F:2: control.mode: '0999' is not an octal file mode");
+	expect_error(state, "{\"control\": {\"socket\": \"/x\",\n\n"
+	    "\"idle_timeout\": 0}}", "F:3: control.idle_timeout: must be "
+	    "between 0.1 and 3600");
+	expect_error(state, "{\"control\": {\n\"max_pending\": 2.5}}",
+	    "F:2: control.max_pending: must be an integer");
+	expect_error(state, "{\"control\": {\n\"max_pending\": 0}}",
+	    "F:2: control.max_pending: must be between 1 and 4096");
+	expect_error(state, "{\"control\": {\n\"idle_timeout\": \"10\"}}",
+	    "F:2: control.idle_timeout: expected a number");
 	expect_error(state, "{\"endpoint_learning\": {\n\"mode\": \"first\"}}",
 	    "F:2: endpoint_learning.mode: 'first' is not one of heuristic");
 	expect_error(state, "{\"endpoint_learning\": {\n\n\"window\": 0}}",

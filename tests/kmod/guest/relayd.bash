@@ -34,7 +34,11 @@ export TL_RELAYD=/sbin/trunkline-relayd TL_CTL=/sbin/trunklinectl \
 # shellcheck source=../../lib/netns.sh
 . /test/tests/lib/netns.sh
 
-INACTIVITY=5	# the emulated machine under load needs seconds between queries
+# The emulated machine under host load needs seconds per query (13 s for
+# an offer and an answer were seen at load 9): the calls' timers must not
+# fire while the test is still busy with a call whose media is meant to
+# keep it alive.
+INACTIVITY=10
 SIZE=172
 
 insmod /test/trunkline.ko || tl_fail "insmod trunkline.ko"
@@ -43,7 +47,8 @@ tl_netns_setup
 tl_relayd_config "$TL_TMP/relayd.json" ".timeouts.inactivity = $INACTIVITY | .timeouts.setup = 60"
 # Sections 4 and 5 stop a call's media and then query it several times
 # before relayd is killed: a longer timeout, so it does not end meanwhile.
-tl_relayd_config "$TL_TMP/relayd-k.json" ".timeouts.inactivity = $((INACTIVITY * 2)) | .timeouts.setup = 60"
+KILL_INACTIVITY=$((INACTIVITY * 2))
+tl_relayd_config "$TL_TMP/relayd-k.json" ".timeouts.inactivity = $KILL_INACTIVITY | .timeouts.setup = 60"
 tl_relayd_start "$TL_TMP/relayd.json"
 tl_rpc_ok '{"cmd":"hello"}' "hello"
 tl_assert_json "$TL_REPLY" '.backend == "kmod"' "hello: backend kmod chosen automatically"
@@ -87,7 +92,9 @@ burst() {
 }
 
 # bg_media NAME COUNT: both ends send in the background (no sinks), so a
-# call latches and stays alive however slow the emulated machine is.
+# call latches and stays alive however slow the emulated machine is (the
+# callers use 12000: 60 s, and stop it themselves; with 3000 a loaded
+# guest's media ended before both calls were seen in the kernel).
 bg_media() {
 	tl_gen "$1_c" "$TL_NS_CALLER" -b "$TL_CALLER_IP:4000" -d "$TL_A_LIST" -R -S 0x1000 -c "$2" -r 200
 	tl_gen "$1_e" "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5000" -d "$TL_B_LIST" -R -S 0x2000 -c "$2" -r 200
@@ -97,15 +104,15 @@ bg_media() {
 installed() { query "$CALL" && jq -e '.streams[0].path == "kmod" and all(.streams[0].legs[]; .learning.state == "fixed")' <<<"$TL_REPLY"; }
 
 # ---- 1+2. into the kernel; kernel-only media keeps the call; silence ends it --
-# One continuous burst (10 s at 200 pps, twice the inactivity timeout; long, so
+# One continuous burst (20 s at 200 pps, twice the inactivity timeout; long, so
 # that the third parties below, started once the stream is seen in the
 # kernel, are done before it ends even on a slow emulated machine): it
 # latches in userspace, moves into the kernel, and goes on there. A third
 # party sends to leg A meanwhile.
 CALL=k1
-COUNT=2000 ATT=60 ATTR=30
+COUNT=4000 ATT=60 ATTR=30
 tl_offer_answer "$CALL" 1
-tl_spawn events - "$TL_CTL" -s "$TL_SOCK" --json events --count 1 --timeout 60
+tl_spawn events - "$TL_CTL" -s "$TL_SOCK" --json events --count 1 --timeout 120
 REORDER=--allow-reorder burst_start k1 "$COUNT" 0
 tl_wait_for 30 "call $CALL on path kmod" installed
 # the third party starts once the call is latched (before, the first
@@ -189,7 +196,7 @@ tl_log "rtcp-mux call in the kernel: $ATTR injected RTCP packets reached no sock
 # ---- 3. a clean exit removes the entries ----------------------------------------
 CALL=k2
 tl_offer_answer "$CALL" 1
-bg_media k2 3000
+bg_media k2 12000
 tl_wait_for 30 "call $CALL on path kmod" installed
 [ "$(kentries)" = 4 ] || tl_fail "call $CALL: expected 4 kernel entries"
 tl_relayd_stop
@@ -212,7 +219,7 @@ k4_media() {
 	tl_gen "$1_c" "$TL_NS_CALLER" -b "$TL_CALLER_IP:4100" -d "$K4_A" -R -S 0x1004 -c 6000 -r 100
 	tl_gen "$1_e" "$TL_NS_CALLEE" -b "$TL_CALLEE_IP:5100" -d "$K4_B" -R -S 0x2004 -c 6000 -r 100
 }
-bg_media k3 3000
+bg_media k3 12000
 k4_media k4a
 both_installed() {
 	local c
@@ -264,6 +271,9 @@ k3_flowing() { [ "$(kpackets)" -ge $((K0 + 100)) ]; }
 tl_wait_for 10 "100 packets of k3 relayed in the kernel with relayd dead" k3_flowing
 mv "$TL_TMP/relayd.log" "$TL_TMP/relayd-killed.log"
 tl_relayd_start "$TL_TMP/relayd-k.json"
+# Listening from now: k3's timeout (k4 is deleted below, which sends no
+# event) cannot come before the listener, however slow the guest is.
+tl_spawn events - "$TL_CTL" -s "$TL_SOCK" --json events --count 1 --timeout 150
 grep -q "journal: restored 2 sessions (2 streams: 2 adopted in the kernel" "$TL_TMP/relayd.log" ||
 	tl_fail "the new relayd did not adopt both streams: $(grep -E 'journal|kmod' "$TL_TMP/relayd.log")"
 grep -q "orphaned" "$TL_TMP/relayd.log" && tl_fail "adopted entries were taken for orphans: $(grep orphaned "$TL_TMP/relayd.log")"
@@ -283,10 +293,9 @@ tl_rpc_ok '{"cmd":"delete","call_id":"k4"}' "delete k4"
 [ "$(kentries)" = 4 ] || tl_fail "expected k3's 4 entries after deleting k4, found $(kentries)"
 tl_kill_pid "${TL_PID[k4a_c]}"; tl_kill_pid "${TL_PID[k4a_e]}"
 # k3 lives on kernel counters while its media flows, then times out
-tl_spawn events - "$TL_CTL" -s "$TL_SOCK" --json events --count 1 --timeout 60
 REORDER=
 burst_end k3x
-tl_reap events 30
+tl_reap events $((KILL_INACTIVITY + 60))
 [ "$TL_RC" = 0 ] || tl_fail "no timeout event for k3 after its media stopped (exit $TL_RC)"
 EV=$(grep -m1 '"event"' "$TL_TMP/events.out")
 tl_assert_json "$EV" '.event == "timeout" and .call_id == "k3" and .reason == "inactivity" and .streams[0].path == "kmod"' \
@@ -306,7 +315,7 @@ tl_rpc_ok "{\"cmd\":\"offer\",\"call_id\":\"k6\",\"from_tag\":\"ft-k6\",\"interf
 K4_B="$TL_RELAY_B_IP:$(jq '.media[0].rtp_port' <<<"$TL_REPLY")"
 tl_rpc_ok "{\"cmd\":\"answer\",\"call_id\":\"k6\",\"from_tag\":\"ft-k6\",\"to_tag\":\"tt-k6\",\"media\":[{\"type\":\"audio\",\"address\":\"$TL_CALLEE_IP\",\"rtp_port\":5100}]}" "answer k6"
 K4_A="$TL_RELAY_A_IP:$(jq '.media[0].rtp_port' <<<"$TL_REPLY")"
-bg_media k5 3000
+bg_media k5 12000
 k4_media k6
 k56_installed() {
 	local c

@@ -1,0 +1,68 @@
+#!/bin/bash
+# run-also: build
+#
+# relay_control_hostile.sh: hostile local clients of relayd's Unix control
+# socket cannot lock the controller out or hold the relay's memory. 500
+# idle connections (more than control.max_pending and the 256 connection
+# slots) and one client sending a 10 MB line without newline, all held
+# open: stats and offer are still answered at once, every time; the 10 MB
+# line gets line_too_long and its connection is closed; relayd's RSS does
+# not grow by the 10 MB; every idle connection is closed by the relay (the
+# oldest at once when the waiting pool is full, the rest at
+# control.idle_timeout, 2 s here); stats.control counts all of it.
+#
+# On the parent (no waiting pool, no deadline on the Unix socket) the idle
+# clients took the 256 slots for good: trunklinectl was accepted and closed
+# at once ("stats 1 with 500 idle connections held" failed).
+#
+set -u -o pipefail
+# shellcheck source=../lib/netns.sh
+. "$(dirname "$0")/../lib/netns.sh"
+
+CLIENT=$(dirname "$0")/../lib/ctlclient.py
+tl_init
+command -v python3 >/dev/null 2>&1 || tl_skip "python3 not installed"
+tl_netns_setup
+tl_relayd_config "$TL_TMP/relayd.json" \
+	'.control.idle_timeout = 2 | .control.max_pending = 16 | .timeouts.setup = 600 | .log_level = "info"'
+tl_relayd_start "$TL_TMP/relayd.json"
+rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$TL_RELAYD_PID/status"; }
+RSS0=$(rss)
+
+tl_spawn idle - python3 "$CLIENT" unixidle "$TL_SOCK" 500 30
+tl_spawn big - python3 "$CLIENT" bigline "$TL_SOCK" 10000000 20
+tl_wait_for 30 "500 idle connections opened" grep -q opened "$TL_TMP/idle.out"
+
+# A normal client gets in while they are held, every time, within 5 s.
+for i in 1 2 3 4 5; do
+	OUT=$(timeout 5 "$TL_CTL" -s "$TL_SOCK" --json stats) ||
+		tl_fail "stats $i with 500 idle connections held"
+	tl_assert_json "$OUT" '.ok == true' "stats $i"
+	OUT=$(timeout 5 "$TL_CTL" -s "$TL_SOCK" --json raw \
+		"{\"cmd\":\"offer\",\"call_id\":\"hostile-$i\",\"from_tag\":\"f$i\",\"media\":[{\"type\":\"audio\",\"address\":\"$TL_CALLER_IP\",\"rtp_port\":4000}]}") ||
+		tl_fail "offer $i with 500 idle connections held"
+	tl_assert_json "${OUT##*$'\n'}" '.ok == true and (.media | length) == 1' "offer $i"
+done
+
+tl_expect_ok big 30 "10 MB line client"
+tl_log "10 MB client: $(tl_summary big | jq -c '{sent, closed, replies}')"
+tl_assert_json "$(tl_summary big)" '.closed == true and .replies[0].ok == false and .replies[0].error.code == "line_too_long"' \
+	"the 10 MB line gets line_too_long and the connection is closed"
+grep -q "line over 65536 bytes; closing it" "$TL_TMP/relayd.log" ||
+	tl_fail "no 'line over 65536 bytes' in the relay log"
+RSS1=$(rss)
+tl_log "relayd RSS ${RSS0} KiB before, ${RSS1} KiB after the attack"
+[ $((RSS1 - RSS0)) -lt $((5 * 1024)) ] ||
+	tl_fail "relayd RSS grew by $(((RSS1 - RSS0) / 1024)) MiB (a 10 MB line must not be buffered)"
+
+tl_expect_ok idle 40 "idle client"
+tl_assert_json "$(tl_summary idle)" '.closed == 500' "the relay closed all 500 idle connections"
+grep -q "no request in time" "$TL_TMP/relayd.log" || tl_fail "no 'no request in time' in the relay log"
+grep -q "connections without a request (control.max_pending)" "$TL_TMP/relayd.log" ||
+	tl_fail "no eviction logged"
+tl_rpc_ok '{"cmd":"stats"}' "stats after the attack"
+tl_assert_json "$TL_REPLY" '.control.connections == 1 and .control.pending == 0 and .control.evicted >= 400 and .control.timed_out >= 1 and .control.too_long == 1 and .control.shed == 0' \
+	"stats.control counts the attack and holds only this connection"
+tl_log "stats.control: $(jq -c .control <<<"$TL_REPLY")"
+tl_relayd_stop
+tl_pass

@@ -99,6 +99,7 @@ relay_free(struct relayd *rd)
 		session_destroy(rd, rd->sessions.first);
 	graveyard_empty(rd);
 	hold_free(rd);
+	timers_close(rd);
 	unbind_free(rd);
 	session_table_free(&rd->sessions);
 	ports_free(&rd->pools[0]);

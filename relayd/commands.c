@@ -233,6 +233,7 @@ copy_field(char *dst, size_t len, const char *src)
 struct media_rtc {
 	const char		*transport;	/* of the sender's SDP */
 	const char		*peer_transport;	/* NULL: default */
+	const char		*type_atom, *transport_atom, *peer_atom;
 	bool			 savpf;
 	struct rtc_remote	 rem;
 };
@@ -289,6 +290,32 @@ parse_media_rtc(const char *cmd, json_t *m, size_t i, struct media_rtc *mr,
 	return 0;
 }
 
+/*
+ * The media entry's SDP words as atoms (atom.c), before anything changes:
+ * a full table refuses only words it has never seen.
+ */
+static int
+media_atoms(struct relayd *rd, const char *cmd, json_t *m, size_t i,
+    struct media_rtc *mr, struct proto_error *err)
+{
+	const char *bad = NULL;
+
+	if ((mr->type_atom = atom_get(&rd->atoms, str(m, "type"),
+	    ATOM_TYPE_MAX)) == NULL)
+		bad = "type";
+	else if ((mr->transport_atom = atom_get(&rd->atoms, mr->transport,
+	    ATOM_MAXLEN)) == NULL)
+		bad = "transport";
+	else if (mr->peer_transport != NULL && (mr->peer_atom =
+	    atom_get(&rd->atoms, mr->peer_transport, ATOM_MAXLEN)) == NULL)
+		bad = "peer_transport";
+	if (bad == NULL)
+		return 0;
+	return proto_errorf(err, PROTO_E_VALUE, "%s: media[%zu].%s: relayd "
+	    "keeps at most %d distinct SDP words and has no room for this new "
+	    "one", cmd, i, bad, ATOMS_MAX);
+}
+
 /* Each leg speaks its peer's transport; a SAVPF one is a WebRTC leg. */
 static int
 apply_media_rtc(struct relayd *rd, struct stream *st, int side,
@@ -298,13 +325,11 @@ apply_media_rtc(struct relayd *rd, struct stream *st, int side,
 	struct leg *legs[2] = { me, peer };
 	int rc;
 
-	copy_field(me->transport, sizeof(me->transport), mr->transport);
-	if (mr->peer_transport != NULL)
-		copy_field(peer->transport, sizeof(peer->transport),
-		    mr->peer_transport);
+	me->transport = mr->transport_atom;
+	if (mr->peer_atom != NULL)
+		peer->transport = mr->peer_atom;
 	else if (peer->transport[0] == '\0')
-		copy_field(peer->transport, sizeof(peer->transport),
-		    mr->transport);
+		peer->transport = mr->transport_atom;
 	for (int k = 0; k < 2; k++) {
 		bool want = strcmp(legs[k]->transport, RTC_TRANSPORT) == 0;
 		if (!want) {
@@ -394,18 +419,16 @@ apply_media(struct relayd *rd, const char *cmd, struct session *s, int side,
 
 	json_array_foreach(media, i, m)
 		if (parse_media(cmd, m, i, &ep[i], err) < 0 ||
-		    parse_media_rtc(cmd, m, i, &mr[i], err) < 0)
+		    parse_media_rtc(cmd, m, i, &mr[i], err) < 0 ||
+		    media_atoms(rd, cmd, m, i, &mr[i], err) < 0)
 			return NULL;
 	if (session_add_streams(rd, s, (int)n, err) < 0)
 		return NULL;
 	out = json_array();
 	for (i = 0; i < n; i++) {
 		struct stream *st = s->streams[i];
-		json_t *mi = json_array_get(media, i);
-		copy_field(st->type, sizeof(st->type), str(mi, "type"));
-		copy_field(st->transport, sizeof(st->transport),
-		    json_object_get(mi, "transport") ? str(mi, "transport") :
-		    "RTP/AVP");
+		st->type = mr[i].type_atom;
+		st->transport = mr[i].transport_atom;
 		/* A port lost to another process while in the kernel: retry. */
 		if (st->path != PATH_KERNEL && stream_sockless(st))
 			stream_sockets_open(rd, st);

@@ -654,10 +654,19 @@ restore_leg(struct leg *leg, json_t *o)
 	return 0;
 }
 
-static void
-copy(char *dst, size_t len, json_t *v)
+/* A journaled SDP word; a full atom table keeps the stream, without it. */
+static const char *
+restore_atom(struct relayd *rd, json_t *v, size_t max)
 {
-	snprintf(dst, len, "%s", json_is_string(v) ? json_string_value(v) : "");
+	const char *a = atom_get(&rd->atoms, json_string_value(v), max);
+
+	if (a == NULL) {
+		rlog(rd, LL_WARNING, "journal: no room for SDP word '%s' "
+		    "(%d distinct at most); the stream keeps none",
+		    json_string_value(v), ATOMS_MAX);
+		a = "";
+	}
+	return a;
 }
 
 struct restore_count {
@@ -671,9 +680,9 @@ restore_stream(struct relayd *rd, struct stream *st, json_t *o,
 	const struct backend_ops *ops = rd->backend.ops;
 	json_t *legs = json_object_get(o, "legs");
 
-	copy(st->type, sizeof(st->type), json_object_get(o, "type"));
-	copy(st->transport, sizeof(st->transport),
-	    json_object_get(o, "transport"));
+	st->type = restore_atom(rd, json_object_get(o, "type"), ATOM_TYPE_MAX);
+	st->transport = restore_atom(rd, json_object_get(o, "transport"),
+	    ATOM_MAXLEN);
 	for (int side = SIDE_A; side <= SIDE_B; side++)
 		restore_leg(&st->leg[side], json_array_get(legs, (size_t)side));
 	n->streams++;

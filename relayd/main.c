@@ -101,6 +101,7 @@ setup(struct relayd *rd)
 			return -1;
 		}
 	if (session_table_init(&rd->sessions, 1024) < 0 ||
+	    atoms_init(&rd->atoms) < 0 ||
 	    forward_init(rd) < 0)
 		return -1;
 	rd->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -148,6 +149,7 @@ teardown(struct relayd *rd)
 	for (int i = 0; i < rd->conf.nifaces; i++)
 		ports_free(&rd->pools[i]);
 	timers_close(rd);
+	atoms_free(&rd->atoms);
 	if (rd->epfd >= 0)
 		close(rd->epfd);
 }

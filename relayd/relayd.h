@@ -341,7 +341,7 @@ struct leg {
 	struct leg_learn	 learn;
 	struct leg_stats	 stats;
 	struct rtp_seq		 seq;
-	char			 transport[32];	/* its peer's SDP; "" unknown */
+	const char		*transport;	/* its peer's SDP (an atom); "" unknown */
 	struct rtc_leg		*rtc;		/* WebRTC leg; NULL: plain */
 };
 
@@ -351,8 +351,8 @@ struct stream {
 	struct session		*session;
 	int			 index;
 	enum stream_path	 path;
-	char			 type[16];
-	char			 transport[32];
+	const char		*type;		/* atoms (atom.c), never NULL */
+	const char		*transport;
 	struct leg		 leg[2];
 	char			*path_reason;	/* stream_set_reason(); at its length */
 	void			*backend_priv;	/* the backend's per-stream state */
@@ -827,8 +827,24 @@ struct relayd_totals {
 };
 
 /* The daemon context: the only mutable state there is. */
+/*
+ * ---- atom.c: SDP words (media type, transport) kept once per relay and
+ * shared by the streams; bounded, common ones preloaded ----
+ */
+#define ATOMS_MAX	256
+#define ATOM_MAXLEN	31	/* the longest kept; longer ones are cut */
+#define ATOM_TYPE_MAX	15	/* a media type is cut here, as before */
+struct atoms {
+	char		*v[ATOMS_MAX];
+	size_t		 n;
+};
+const char	*atom_get(struct atoms *, const char *, size_t max);
+int		 atoms_init(struct atoms *);
+void		 atoms_free(struct atoms *);
+
 struct relayd {
 	struct relayd_conf	 conf;
+	struct atoms		 atoms;		/* atom.c */
 	int			 epfd;
 	bool			 quit;
 	uint64_t		 started_ms;

@@ -271,10 +271,12 @@ stream_new(struct relayd *rd, struct session *s, int index)
 	st->session = s;
 	st->index = index;
 	st->path = PATH_USERSPACE;
+	st->type = st->transport = "";
 	stream_set_reason(st, "latching");
 	for (int side = SIDE_A; side <= SIDE_B; side++) {
 		struct leg *leg = &st->leg[side];
 		leg->stream = st;
+		leg->transport = "";
 		leg->side = (enum leg_side)side;
 		leg->iface = s->iface[side];
 		for (int k = SK_RTP; k <= SK_RTCP; k++) {

@@ -100,6 +100,7 @@ relay_free(struct relayd *rd)
 	graveyard_empty(rd);
 	hold_free(rd);
 	timers_close(rd);
+	atoms_free(&rd->atoms);
 	unbind_free(rd);
 	session_table_free(&rd->sessions);
 	ports_free(&rd->pools[0]);

@@ -49,6 +49,7 @@ teardown(void **state)
 	graveyard_empty(rd);
 	backend_close(rd);
 	session_table_free(&rd->sessions);
+	atoms_free(&rd->atoms);
 	ports_free(&rd->pools[0]);
 	close(rd->epfd);
 	free(rd);

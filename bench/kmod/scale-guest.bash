@@ -59,14 +59,23 @@ t0=$(cut -d' ' -f1 /proc/uptime)
 /sbin/kscale -s "$TL_SOCK" -p "$TL_RELAYD_PID" -n "$STREAMS" -w "$WAVE" -S "$SAMPLE" \
 	-c "$COUNT" -r "$RATE" -A "$IPS_A" -B "$IPS_B" \
 	-C "$TL_NS_CALLER:$TL_CALLER_IP:7000" -E "$TL_NS_CALLEE:$TL_CALLEE_IP:9000" \
-	-k "/sbin/ip netns exec $TL_NS_RELAY /sbin/tlk count" >"$TL_TMP/scale.json" 2>"$TL_TMP/scale.err"
+	-k "/sbin/ip netns exec $TL_NS_RELAY /sbin/tlk count" -d "$TL_TMP" >"$TL_TMP/scale.json" 2> >(tee "$TL_TMP/scale.err" >&2)
 rc=$?
 t1=$(cut -d' ' -f1 /proc/uptime)
-tail -n 3 "$TL_TMP/scale.err"
 [ -s "$TL_TMP/scale.json" ] || tl_fail "kscale printed nothing (exit $rc): $(tail -n 5 "$TL_TMP/scale.err")"
-echo "SCALE-RESULT $(jq -c --arg t "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
+# slab_growth: the caches that grew most over the install (objects in use
+# x object size): which allocations the entries are
+slab_growth() {
+	awk 'FNR == NR { if ($1 !~ /^(#|slabinfo)/) a[$1] = $2; next }
+		$1 !~ /^(#|slabinfo)/ && $2 - a[$1] > 0 {
+			printf "{\"cache\":\"%s\",\"objects\":%d,\"object_size\":%d,\"kb\":%d}\n",
+				$1, $2 - a[$1], $4, ($2 - a[$1]) * $4 / 1024 }' "$1" "$2" |
+		jq -s 'sort_by(-.kb) | .[:8]'
+}
+growth=$(slab_growth "$TL_TMP/slab-start" "$TL_TMP/slab-all" 2>/dev/null || echo null)
+echo "SCALE-RESULT $(jq -c --argjson sg "${growth:-null}" --arg t "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
 	--argjson hb "$HASH_BITS" --argjson me "$MAX_ENTRIES" \
-	'. + {guest_run_s: ($t | tonumber), hash_bits: $hb, max_entries: $me}' "$TL_TMP/scale.json")"
+	'. + {guest_run_s: ($t | tonumber), hash_bits: $hb, max_entries: $me, slab_growth: $sg}' "$TL_TMP/scale.json")"
 [ "$rc" = 0 ] || tl_fail "kscale: checks failed (exit $rc)"
 tl_relayd_stop
 rmmod trunkline || tl_fail "rmmod trunkline"

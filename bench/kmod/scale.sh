@@ -76,7 +76,8 @@ jq -r '"# kmod backend: \(.streams) concurrent streams in one relayd (qemu TCG g
 	"| media, checked per packet (\(.sample) streams x \(.packets_per_stream) each way) | a->b \(.media_a_to_b.received)/\(.media_a_to_b.sent) (\(.media_a_to_b.bad) wrong), b->a \(.media_b_to_a.received)/\(.media_b_to_a.sent) (\(.media_b_to_a.bad) wrong); datagrams to relay sockets: \(.datagrams_to_relay_sockets) |",
 	"| relayd fds | \(.fds_start) at start, \(.fds_max_during_setup) at most during a wave, \(.fds_all_in_kernel) with every stream in the kernel |",
 	"| relayd RSS per stream | \(.bytes_per_stream) B (\(.rss_kib_start) KiB -> \(.rss_kib_all_in_kernel) KiB) |",
-	"| kernel memory per entry (slab + vmalloc + percpu growth / entries) | \(.kernel_bytes_per_entry) B (MemFree fall less relayd RSS growth: \(.memfree_drop_bytes_per_entry_less_relayd_rss) B) |",
+	"| kernel memory per entry (slab + vmalloc + percpu growth / entries, dentry and inode caches dropped first) | \(.kernel_bytes_per_entry) B (an upper bound, MemFree fall less relayd RSS growth, which also holds relayd page tables and its journal on tmpfs: \(.memfree_drop_bytes_per_entry_less_relayd_rss) B) |",
+	"| slab caches that grew most over the install | \(.slab_growth // [] | map("\(.cache) +\(.objects) x \(.object_size) B") | join(", ")) |",
 	"| after deleting every call | \(.relay_streams_after_delete) streams, \(.entries_after_delete) entries; \(.kernel_kb_freed_by_delete) KiB of slab + vmalloc + percpu freed |",
 	"| setup time (emulated machine) | \(.setup_s) s (control \(.setup_control_s) s, waiting for sockets to close \(.setup_wait_s) s), \(.offers_per_s) streams/s; media check \(.media_s) s; delete \(.delete_s) s |",
 	"", "Result: \(if .ok then "every check passed" else "FAILED" end)."' "$OUT/kmod-scale.json" >"$OUT/kmod-scale.md"

@@ -6,7 +6,7 @@
  *
  *   kscale -s SOCK -p RELAYD_PID -n STREAMS -w WAVE -S SAMPLE -c COUNT
  *          -r RATE -A IP,IP.. -B IP,IP.. -C NS:IP:PORT -E NS:IP:PORT
- *          [-k ENTRIES_CMD]
+ *          [-k ENTRIES_CMD] [-d DIR]
  *
  * Waves of WAVE calls are offered, then answered (pipelined, 500 requests
  * in flight, replies in order) over the control socket; call i uses
@@ -22,7 +22,9 @@
  * it arrives once, from its stream's relay address and port, carrying its
  * stream id and sequence number. No datagram may reach a socket of the
  * relay's namespace meanwhile. Last, every call is deleted and the entry
- * count and memory are taken again.
+ * count and memory are taken again. With -d, /proc/slabinfo is copied to
+ * DIR/slab-start, slab-all and slab-deleted at those three points (which
+ * caches the entries took: the guest script compares them).
  *
  * Prints one JSON object; exit 0 when every check passed, 1 otherwise,
  * 2 on usage errors.
@@ -52,7 +54,7 @@
 #define WAIT_S		600	/* per wave: the emulated machine is slow */
 
 struct opts {
-	const char	*sock, *entries_cmd;
+	const char	*sock, *entries_cmd, *slab_dir;
 	long		 pid;
 	int		 n, wave, sample, count, nips;
 	double		 rate;
@@ -305,14 +307,44 @@ struct kmem {
 	long slab, vmalloc, percpu, memfree;
 };
 
+/*
+ * After dropping the dentry and inode caches: counting relayd's fds
+ * (/proc/PID/fd) leaves a proc inode and a dentry per fd seen, ~900 B
+ * each, which would otherwise count as the entries' memory.
+ */
 static struct kmem
 kmem(void)
 {
+	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
+
+	if (fd < 0 || write(fd, "2\n", 2) != 2)
+		die("drop_caches: %s", strerror(errno));
+	close(fd);
 	struct kmem m = {
 		proc_kb("/proc/meminfo", "Slab"), proc_kb("/proc/meminfo", "VmallocUsed"),
 		proc_kb("/proc/meminfo", "Percpu"), proc_kb("/proc/meminfo", "MemFree"),
 	};
 	return m;
+}
+
+/* DIR/slab-NAME: a copy of /proc/slabinfo now (with -d) */
+static void
+slab_snapshot(const struct opts *o, const char *name)
+{
+	char path[512], buf[8192];
+	FILE *in, *out;
+	size_t n;
+
+	if (!o->slab_dir)
+		return;
+	snprintf(path, sizeof(path), "%s/slab-%s", o->slab_dir, name);
+	if (!(in = fopen("/proc/slabinfo", "r")) || !(out = fopen(path, "w")))
+		die("slabinfo to %s: %s", path, strerror(errno));
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		fwrite(buf, 1, n, out);
+	fclose(in);
+	if (fclose(out))
+		die("writing %s: %s", path, strerror(errno));
 }
 
 static void
@@ -495,7 +527,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: kscale -s SOCK -p PID -n STREAMS -w WAVE -S SAMPLE -c COUNT "
-	    "-r RATE -A IPS -B IPS -C NS:IP:PORT -E NS:IP:PORT [-k ENTRIES_CMD]\n");
+	    "-r RATE -A IPS -B IPS -C NS:IP:PORT -E NS:IP:PORT [-k ENTRIES_CMD] [-d DIR]\n");
 	exit(2);
 }
 
@@ -505,7 +537,7 @@ parse(int argc, char **argv, struct opts *o)
 	int c, na = 0, nb = 0;
 
 	*o = (struct opts){ .n = 1000, .wave = 3000, .sample = 100, .count = 5, .rate = 200 };
-	while ((c = getopt(argc, argv, "s:p:n:w:S:c:r:A:B:C:E:k:")) != -1) {
+	while ((c = getopt(argc, argv, "s:p:n:w:S:c:r:A:B:C:E:k:d:")) != -1) {
 		switch (c) {
 		case 's': o->sock = optarg; break;
 		case 'p': o->pid = atol(optarg); break;
@@ -519,6 +551,7 @@ parse(int argc, char **argv, struct opts *o)
 		case 'C': parse_ep(optarg, o->ns_c, sizeof(o->ns_c), &o->caller); break;
 		case 'E': parse_ep(optarg, o->ns_e, sizeof(o->ns_e), &o->callee); break;
 		case 'k': o->entries_cmd = optarg; break;
+		case 'd': o->slab_dir = optarg; break;
 		default: usage();
 		}
 	}
@@ -552,6 +585,7 @@ main(int argc, char **argv)
 
 	printf("{\"streams\":%d,\"wave\":%d,\"interfaces\":%d,\"rss_kib_start\":%ld,\"fds_start\":%d,"
 	    "\"entries_start\":%ld,", o.n, o.wave, 2 * o.nips, rss_kb(o.pid), nfds(o.pid), entries(&o));
+	slab_snapshot(&o, "start");
 	m0 = kmem();
 	print_kmem("kmem_start", m0);
 	t0 = now();
@@ -591,6 +625,7 @@ main(int argc, char **argv)
 		    jint(r, "streams"), jint(r, "sockets"), jint(r, "streams_without_sockets"));
 	}
 	m1 = kmem();
+	slab_snapshot(&o, "all");
 	e_all = entries(&o);
 	printf("\"fds_max_during_setup\":%d,\"fds_all_in_kernel\":%d,\"rss_kib_all_in_kernel\":%ld,"
 	    "\"entries_all\":%ld,", max_fds, nfds(o.pid), rss_kb(o.pid), e_all);
@@ -646,6 +681,7 @@ main(int argc, char **argv)
 		while ((e_after = entries(&o)) > 0 && now() < end)
 			poll(NULL, 0, 200);
 		m2 = kmem();
+		slab_snapshot(&o, "deleted");
 		printf("\"relay_streams_after_delete\":%ld,\"entries_after_delete\":%ld,", left, e_after);
 		print_kmem("kmem_after_delete", m2);
 		ok = ok && left == 0 && e_after == 0;

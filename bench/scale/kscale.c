@@ -658,6 +658,7 @@ main(int argc, char **argv)
 
 		if (!ab.seen || !ba.seen)
 			die("out of memory");
+		fprintf(stderr, "kscale: media on %d streams\n", nsample);
 		u0 = udp_in(o.pid);
 		sent_ab = media(&ab, &o, stride, nsample);
 		sent_ba = media(&ba, &o, stride, nsample);
@@ -670,6 +671,7 @@ main(int argc, char **argv)
 		    udp_in(o.pid) == u0;
 	}
 
+	fprintf(stderr, "kscale: media checked, deleting %d calls\n", o.n);
 	t0 = now();
 	ctl_many(&c, &o, 0, o.n, mk_delete, NULL);
 	printf("\"delete_s\":%.1f,", now() - t0);

@@ -630,6 +630,11 @@ main(int argc, char **argv)
 	printf("\"fds_max_during_setup\":%d,\"fds_all_in_kernel\":%d,\"rss_kib_all_in_kernel\":%ld,"
 	    "\"entries_all\":%ld,", max_fds, nfds(o.pid), rss_kb(o.pid), e_all);
 	print_kmem("kmem_all", m1);
+	/* on the console too: a run stopped later keeps these */
+	fprintf(stderr, "kscale: all in the kernel: %ld entries, relayd %d fds, RSS %ld KiB; "
+	    "slab+vmalloc+percpu %ld -> %ld KiB, MemFree %ld -> %ld KiB\n", e_all, nfds(o.pid),
+	    rss_kb(o.pid), m0.slab + m0.vmalloc + m0.percpu, m1.slab + m1.vmalloc + m1.percpu,
+	    m0.memfree, m1.memfree);
 	{
 		char path[64];
 		snprintf(path, sizeof(path), "/proc/%ld/limits", o.pid);
@@ -667,6 +672,8 @@ main(int argc, char **argv)
 		    "\"media_b_to_a\":{\"sent\":%ld,\"received\":%ld,\"bad\":%ld},"
 		    "\"datagrams_to_relay_sockets\":%ld,", nsample, o.count, now() - tm,
 		    sent_ab, ab.received, ab.bad, sent_ba, ba.received, ba.bad, udp_in(o.pid) - u0);
+		fprintf(stderr, "kscale: media a->b %ld/%ld (%ld bad), b->a %ld/%ld (%ld bad)\n",
+		    ab.received, sent_ab, ab.bad, ba.received, sent_ba, ba.bad);
 		ok = ab.received == sent_ab && ab.bad == 0 && ba.received == sent_ba && ba.bad == 0 &&
 		    udp_in(o.pid) == u0;
 	}

@@ -265,3 +265,10 @@ all: $(BUILD)/tools/offerload
 $(BUILD)/tools/offerload: $(BUILD)/bench/offerload.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
+
+# bench/scale/kscale: the kmod scale run's client in the qemu guest
+# (bench/kmod/scale.sh).
+all: $(BUILD)/tools/kscale
+$(BUILD)/tools/kscale: $(BUILD)/bench/scale/kscale.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^

@@ -7,7 +7,8 @@
 # kernel path at 1,000 vs 50,000 streams (bench/nft/pkt-cost.sh,
 # -pkt-cost.{jsonl,md}), offer+answer streams/s with the C load client
 # (bench/offer-rate.sh, -offer-rate.json), and trunkline.ko in a qemu guest
-# (bench/kmod, -kmod.json); their tables are appended to the .md. The
+# (bench/kmod, -kmod.json, and at scale, -kmod-scale.json); their tables
+# are appended to the .md. The
 # metric of every cost comparison: bench/README.md, "The per-packet metric".
 #
 #   bench/run.sh [--quick | --long] [-- extra arguments for bench/media/media.py]
@@ -29,10 +30,10 @@ OUTDIR=${BENCH_OUT:-bench/results}
 BACKENDS=${BENCH_BACKENDS:-userspace,nft,kmod}
 
 profile=(--streams 1000,10000,50000 --reps 5 --secs 2)
-rounds=5 kmod_rounds=5
+rounds=5 kmod_rounds=5 kscale_streams=100000
 while [ $# -gt 0 ]; do
 	case $1 in
-	--quick) profile=(--streams 1000 --reps 2 --secs 1 --ladder-reps 1); rounds=2 kmod_rounds=2 ;;
+	--quick) profile=(--streams 1000 --reps 2 --secs 1 --ladder-reps 1); rounds=2 kmod_rounds=2 kscale_streams=5000 ;;
 	--long) profile=(--streams 1000,10000,50000 --reps 7 --secs 3 --ladder-reps 3); rounds=7 kmod_rounds=7 ;;
 	--) shift; break ;;
 	*) echo "usage: bench/run.sh [--quick|--long] [-- media.py args]" >&2; exit 2 ;;
@@ -109,6 +110,19 @@ if [[ ,$BACKENDS, == *,kmod,* ]]; then
 		rm -f "$OUTDIR/$stamp-kmod.log"
 	else
 		echo "bench: kmod guest run failed or skipped: see $OUTDIR/$stamp-kmod.log" >&2
+	fi
+fi
+# The same with the kmod backend, in a qemu guest (bench/kmod/scale.sh;
+# bounded by KSCALE_TIMEOUT, 1 h here; --quick: 5,000 streams).
+if [[ ,$BACKENDS, == *,kmod,* ]]; then
+	echo "bench: kmod scale (qemu guest, $kscale_streams streams) -> $OUTDIR/$stamp-kmod-scale.json"
+	if TL_BUILD=$BUILD KSCALE_TIMEOUT=${KSCALE_TIMEOUT:-3600} bench/kmod/scale.sh "$kscale_streams" \
+		>"$OUTDIR/$stamp-kmod-scale.log" 2>&1; then
+		cp build/bench/kmod-scale.json "$OUTDIR/$stamp-kmod-scale.json"
+		{ echo; cat build/bench/kmod-scale.md; } >>"$OUTDIR/$stamp.md"
+		rm -f "$OUTDIR/$stamp-kmod-scale.log"
+	else
+		echo "bench: kmod scale failed or skipped: see $OUTDIR/$stamp-kmod-scale.log" >&2
 	fi
 fi
 # 100,000 streams in one relay at RLIMIT_NOFILE 20,000 (bench/scale).

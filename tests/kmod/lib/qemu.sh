@@ -152,11 +152,13 @@ t0=$SECONDS
 # no_timer_check: under host load the emulated 8254 ticks too slowly for
 # the kernel's IO-APIC timer check, which then panics at boot ("IO-APIC +
 # timer doesn't work"); the check proves nothing about our module.
+# stdbuf: tr would hold the console in its buffer until qemu ends; a long
+# run (bench/kmod/scale.sh) shows its progress in --log as it goes.
 timeout -k 5 "$TIMEOUT" qemu-system-x86_64 -nodefaults -no-user-config -nic none \
 	-display none -machine pc -accel tcg -cpu qemu64 -smp "$SMP" -m "$MEM" "${ICOUNT[@]}" \
 	-kernel "$KERNEL" -initrd "$WORK/initramfs.gz" \
 	-append "console=ttyS0 no_timer_check panic=-1 panic_on_warn=1 oops=panic quiet loglevel=4 $APPEND" \
-	-serial stdio -no-reboot </dev/null 2>&1 | tr -d '\r' | tee "$CONSOLE" ${LOG:+"$LOG"}
+	-serial stdio -no-reboot </dev/null 2>&1 | stdbuf -oL tr -d '\r' | tee "$CONSOLE" ${LOG:+"$LOG"}
 qrc=${PIPESTATUS[0]}
 echo "qemu.sh: qemu exit $qrc after $((SECONDS - t0))s"
 [ "$qrc" = 124 ] && echo "qemu.sh: TIMEOUT after ${TIMEOUT}s"

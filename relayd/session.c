@@ -146,17 +146,42 @@ session_set_str(const char **field, const char *src)
 	return 0;
 }
 
+/*
+ * The call id and the caller's tag are set once, together: one allocation
+ * holds both (a malloc chunk is 32 B at least; issue 16's 1 KiB per
+ * stream). tag[SIDE_A] points into call_id's buffer.
+ */
+static int
+session_set_ids(struct session *s, const char *call_id, const char *from_tag)
+{
+	size_t n = strnlen(call_id, PROTO_MAX_STRING);
+	size_t m = strnlen(from_tag, PROTO_MAX_STRING);
+	char *p = malloc(n + m + 2);
+
+	if (p == NULL)
+		return -ENOMEM;
+	memcpy(p, call_id, n);
+	p[n] = '\0';
+	proto_utf8_trim(p);	/* a cut keeps it valid UTF-8 */
+	memcpy(p + n + 1, from_tag, m);
+	p[n + 1 + m] = '\0';
+	proto_utf8_trim(p + n + 1);
+	s->call_id = p;
+	s->tag[SIDE_A] = p + n + 1;
+	return 0;
+}
+
 static void
 strings_free(struct session *s)
 {
-	const char **f[] = { &s->call_id, &s->tag[SIDE_A], &s->tag[SIDE_B],
-	    &s->label };
+	const char **f[] = { &s->call_id, &s->tag[SIDE_B], &s->label };
 
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
 		if (*f[i] != empty)
 			free((char *)*f[i]);
 		*f[i] = empty;
 	}
+	s->tag[SIDE_A] = empty;	/* it was in call_id's buffer */
 }
 
 struct session *
@@ -169,9 +194,7 @@ session_create(struct relayd *rd, const char *call_id, const char *from_tag,
 	if (s == NULL)
 		return NULL;
 	s->call_id = s->tag[SIDE_A] = s->tag[SIDE_B] = s->label = empty;
-	if (session_set_str(&s->call_id, call_id) < 0 ||
-	    session_set_str(&s->tag[SIDE_A], from_tag) < 0) {
-		strings_free(s);
+	if (session_set_ids(s, call_id, from_tag) < 0) {
 		free(s);
 		return NULL;
 	}

@@ -355,6 +355,13 @@ sip_uas_at() {
 	tl_wait_for 15 "SIPp $name to listen on $ip:$port" sip_listening "$port"
 }
 
+# sip_gw_mode FILE MODE: what a sipudp.py gateway answers OPTIONS with
+# ("silent" or a code), replaced in one rename so the responder never
+# reads a truncated file.
+sip_gw_mode() {
+	printf '%s\n' "$2" >"$1.new" && mv -f "$1.new" "$1"
+}
+
 # sip_trunks JQ-EXPR: the controller's `trunks` reply satisfies it.
 sip_trunks() {
 	local r

@@ -40,7 +40,22 @@ def reply(sock, addr, hdrs, code):
     sock.sendto(("\r\n".join(out) + "\r\n\r\n").encode(), addr)
 
 
+def read_mode(modefile, previous):
+    """The mode file's word: "silent" or a status code. A test rewrites
+    the file while we serve, so a read can see it empty or half written
+    (the shell truncates before it writes): then the previous mode holds
+    rather than the responder dying on int("")."""
+    try:
+        mode = open(modefile).read().strip()
+    except OSError:
+        return previous
+    if mode == "silent" or (mode.isdigit() and 100 <= int(mode) <= 699):
+        return mode
+    return previous
+
+
 def serve(ip, port, modefile):
+    mode = "200"
     s = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET,
                       socket.SOCK_DGRAM)
     s.bind((ip, port))
@@ -58,10 +73,7 @@ def serve(ip, port, modefile):
         print(method, hdrs.get("call-id", ["?"])[0], flush=True)
         if modefile is None or method != "OPTIONS":
             continue
-        try:
-            mode = open(modefile).read().strip()
-        except OSError:
-            mode = "200"
+        mode = read_mode(modefile, mode)
         if mode != "silent":
             reply(s, addr, hdrs, int(mode))
 

@@ -13,7 +13,7 @@
 sip_init
 sip_relayd_start
 GW1=$SIP_NET6.1
-echo 200 >"$TL_TMP/gw1.mode"
+sip_gw_mode "$TL_TMP/gw1.mode" 200
 sip_controller_start ".trunks[0].sources = [\"$SIP_NET6.2\"] |
 	.gateways[0].host = \"$GW1\" |
 	.gateways[0].probe = {interval: 1, timeout: 0.5, up_after: 2, codes: [200, 404]}"
@@ -27,7 +27,7 @@ sip_ctl trunks >"$TL_TMP/trunks.txt" || tl_fail "trunklinectl trunks failed"
 grep -Eq '^gw1 .* up +200 ' "$TL_TMP/trunks.txt" || tl_fail "trunklinectl trunks: no 'gw1 ... up 200': $(cat "$TL_TMP/trunks.txt")"
 
 tl_log "gw1 goes silent"
-echo silent >"$TL_TMP/gw1.mode"
+sip_gw_mode "$TL_TMP/gw1.mode" silent
 t0=$(tl_now_us)
 tl_wait_for 10 "gw1 down" sip_trunks '.gateways[] | select(.name == "gw1") | .state == "down" and .last_code == 0'
 t1=$(tl_now_us)
@@ -52,12 +52,12 @@ tl_assert_json "$SIP_CDR_LAST" '.gateway == "gw2" and .final_code == 200 and .at
 [ "$(grep -c '^INVITE' "$TL_TMP/gw1.out")" = "$invites_before" ] || tl_fail "gw1 got an INVITE while down"
 
 tl_log "gw1 answers again: up after two successes"
-echo 404 >"$TL_TMP/gw1.mode"	# an accepted code (codes: [200, 404])
+sip_gw_mode "$TL_TMP/gw1.mode" 404	# an accepted code (codes: [200, 404])
 tl_wait_for 10 "gw1 up again" sip_trunks '.gateways[] | select(.name == "gw1") | .state == "up" and .last_code == 404'
 grep -q 'gateway gw1: down -> up' "$TL_TMP/controller.log" || tl_fail "down -> up not logged"
 
 tl_log "gw1 answers 503 (not accepted): down"
-echo 503 >"$TL_TMP/gw1.mode"
+sip_gw_mode "$TL_TMP/gw1.mode" 503
 tl_wait_for 10 "gw1 down on 503" sip_trunks '.gateways[] | select(.name == "gw1") | .state == "down" and .last_code == 503'
 
 tl_log "all gateways of the route down: 503 to the caller"

@@ -16,7 +16,7 @@ ip -6 addr show dev lo | grep -q '::1/128' || tl_skip "no ::1 on lo"
 sip_init
 PX_CALL=$((SIP_BASE + 6))
 sip_scen6 uas_answer.xml
-echo 200 >"$TL_TMP/gw.mode"
+sip_gw_mode "$TL_TMP/gw.mode" 200
 tl_spawn gw6 - python3 "$TL_ROOT/tests/lib/sipudp.py" gw ::1 "$SIP_GW1_PORT" "$TL_TMP/gw.mode"
 tl_spawn px - python3 "$TL_ROOT/tests/lib/sipudp.py" gw ::1 "$SIP_GW3_PORT" "$TL_TMP/gw.mode"
 tl_wait_for 20 "the IPv6 OPTIONS responders" bash -c "ss -ulnH 'sport = :$SIP_GW1_PORT' | grep -q . && ss -ulnH 'sport = :$SIP_GW3_PORT' | grep -q ."

@@ -22,6 +22,12 @@
 #   nft     the relay runs the nft backend (bench/nft/nftdrive, this build's
 #           code) with STREAMS streams; packets go to 10.0.1.1:PORT and
 #           leave rewritten 10.0.2.1:PORT -> 10.0.2.2:9000 (conntrack NAT)
+#   sl      a prototype, not a backend: the same rewrite as nft without
+#           conntrack (notrack at raw priority, then stateless payload
+#           rewrites from maps keyed by a per-stream id in the packet mark;
+#           the strict source check and per-stream counters are one set
+#           lookup with element counters). What a conntrack-free nft
+#           backend would cost; see bench/findings/nft-stateless.md
 # The flood of every measurement spreads over all STREAMS flows. The ratio
 # nft@50000 / nft@1000 (per round, then the median) is the "cost at 50,000
 # vs 1,000 streams" of the README's targets: the two tables are loaded at
@@ -83,12 +89,18 @@ jq -rs --argjson rate "$RATE" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" '
 	(if ([$rt[] | select(.pps < 0.9 * $rate)] | length) > 0 then
 	   "**The sender did not reach the offered rate in \([$rt[] | select(.pps < 0.9 * $rate)] | length) of \($rt | length) runs** (other processes took its CPU): those paths were compared at lower rates than offered. The sender batches 64 packets per sendmmsg whatever the rate, so its per-packet cost moves little with the rate, but the comparison is less equal than the metric asks.\n"
 	 else empty end),
-	(($paths | map(select(startswith("nft-")))) as $np
+	(["nft", "sl"][] as $k
+	 | ($paths | map(select(startswith($k + "-")))) as $np
 	 | if ($np | length) >= 2 then
 		($np | sort_by(split("-")[1] | tonumber)) as $s
 		| per_round($s[-1]; $s[0]) as $q
-		| "nft at \($s[-1] | split("-")[1]) streams vs \($s[0] | split("-")[1]) streams, per round: \(within($q)); median \($q | med * 100 | round / 100) over \($q | length) rounds (target <= 1.1)"
+		| "\($k) at \($s[-1] | split("-")[1]) streams vs \($s[0] | split("-")[1]) streams, per round: \(within($q)); median \($q | med * 100 | round / 100) over \($q | length) rounds\(if $k == "nft" then " (target <= 1.1)" else " (stateless prototype)" end)\n"
 	   else empty end),
+	(($paths | map(select(startswith("sl-")))) as $sp
+	 | ($paths | map(select(startswith("nft-")))) as $np
+	 | [$sp[] as $a | $np[] as $b | select(($a | split("-")[1]) == ($b | split("-")[1])) | [$a, $b]] as $pairs
+	 | $pairs[] as [$a, $b] | per_round($a; $b) as $q
+	 | "stateless prototype vs nft at \($a | split("-")[1]) streams, per round: \(within($q)); median \($q | med * 100 | round / 100)\n"),
 	(($paths | map(select(startswith("fwd_ct-")))) as $cp
 	 | ($paths | map(select(startswith("nft-")))) as $np
 	 | if ($cp | length) >= 2 then
@@ -235,10 +247,49 @@ measure() {
 		  ns_per_pkt: (if $pk > 0 then ($gen + $ksi) / $pk else null end), warm_s: $warm}'
 }
 
+# sl_ruleset N: the stateless prototype's table for N streams, addressed
+# as blast() sends (above 30,000 the second half on 10.1.1.1, leaving from
+# 10.1.2.1). Stream i (mark i+1): caller 10.0.1.2:7000 -> relay
+# A:2000+2i, out as relay B:2000+2i -> 10.0.2.2:9000.
+sl_ruleset() {
+	local n=$1 half=$1
+	[ "$n" -gt 30000 ] && half=$(($1 / 2))
+	cat <<-'NFT'
+	table ip sl {
+		map id { type ipv4_addr . inet_service : mark; }
+		set peer { type ipv4_addr . inet_service . mark; counter; }
+		map da { type mark : ipv4_addr; }
+		map dp { type mark : inet_service; }
+		map sa { type mark : ipv4_addr; }
+		map sp { type mark : inet_service; }
+		chain pre {
+			type filter hook prerouting priority raw; policy accept;
+			meta l4proto udp meta mark set ip daddr . udp dport map @id ip saddr . udp sport . meta mark @peer notrack ip daddr set meta mark map @da udp dport set meta mark map @dp accept
+			meta l4proto udp ip daddr { 10.0.1.1, 10.1.1.1 } drop
+		}
+		chain post {
+			type filter hook postrouting priority srcnat; policy accept;
+			meta mark != 0 ip saddr set meta mark map @sa udp sport set meta mark map @sp
+		}
+	}
+	NFT
+	awk -v n="$n" -v half="$half" 'BEGIN {
+		for (i = 0; i < n; i++) {
+			k = i < half ? i : i - half; port = 2000 + 2 * k; m = i + 1
+			a = i < half ? "10.0" : "10.1"
+			printf "add element ip sl id { %s.1.1 . %d : %d }\n", a, port, m
+			printf "add element ip sl peer { 10.0.1.2 . 7000 . %d }\n", m
+			printf "add element ip sl da { %d : 10.0.2.2 }\n", m
+			printf "add element ip sl dp { %d : 9000 }\n", m
+			printf "add element ip sl sa { %d : %s.2.1 }\n", m, a
+			printf "add element ip sl sp { %d : %d }\n", m, port
+		} }'
+}
+
 ids=()
 for spec in $SPECS; do
 	kind=${spec%%:*} n=${spec#*:}
-	case $kind in fwd|fwd_ct|nft) ;; *) echo "unknown path $kind" >&2; exit 2 ;; esac
+	case $kind in fwd|fwd_ct|nft|sl) ;; *) echo "unknown path $kind" >&2; exit 2 ;; esac
 	id=$kind-$n
 	ids+=("$id")
 	topo "$id"
@@ -250,6 +301,10 @@ for spec in $SPECS; do
 			chain ctfwd { type filter hook forward priority 0; policy accept; ct state invalid drop; }
 		}
 		NFT
+		;;
+	sl)
+		sl_ruleset "$n" >"$TMP/sl.$id.nft"
+		ip netns exec "$P-$id-r" nft -f "$TMP/sl.$id.nft"
 		;;
 	nft)
 		ip netns exec "$P-$id-r" sysctl -qw net.netfilter.nf_conntrack_acct=1

@@ -1,8 +1,8 @@
 #!/bin/bash
 # exclusive
 #
-# nft_pkt_cost.sh: smoke run of bench/nft/pkt-cost.sh (plain forwarding and
-# the nft backend at 200 streams, one round at 5,000 packets/s for 1 s, a
+# nft_pkt_cost.sh: smoke run of bench/nft/pkt-cost.sh (plain forwarding,
+# the nft backend and the stateless prototype at 200 streams, one round at 5,000 packets/s for 1 s, a
 # 10,000-packet flood), so the per-packet bench keeps working.
 # Not timing-sensitive: it asserts that every packet was delivered on both
 # paths, that CPU time was read, and that the table was written; the
@@ -18,13 +18,13 @@ for t in jq nft ethtool taskset; do
 done
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-FLOOD_PKTS=10000 "$ROOT/bench/nft/pkt-cost.sh" -b "$BUILD" -o "$OUT" -r 1 -s 1 -R 5000 fwd:200 nft:200 || exit 1
-[ "$(wc -l <"$OUT/pkt-cost.jsonl")" = 4 ] || { echo "FAIL: expected 4 measurements"; cat "$OUT/pkt-cost.jsonl"; exit 1; }
+FLOOD_PKTS=10000 "$ROOT/bench/nft/pkt-cost.sh" -b "$BUILD" -o "$OUT" -r 1 -s 1 -R 5000 fwd:200 nft:200 sl:200 || exit 1
+[ "$(wc -l <"$OUT/pkt-cost.jsonl")" = 6 ] || { echo "FAIL: expected 6 measurements"; cat "$OUT/pkt-cost.jsonl"; exit 1; }
 jq -es 'all(.[]; .delivered >= .sent and .ns_per_pkt > 0) and
-	([.[] | select(.mode == "rate")] | length == 2) and ([.[] | select(.mode == "flood")] | length == 2)' \
+	([.[] | select(.mode == "rate")] | length == 3) and ([.[] | select(.mode == "flood")] | length == 3)' \
 	"$OUT/pkt-cost.jsonl" >/dev/null ||
 	{ echo "FAIL: packets lost or no CPU measured"; cat "$OUT/pkt-cost.jsonl"; exit 1; }
-grep -q '^| nft | 200 |' "$OUT/pkt-cost.md" || { echo "FAIL: no table"; cat "$OUT/pkt-cost.md"; exit 1; }
+grep -q '^| nft | 200 |' "$OUT/pkt-cost.md" && grep -q '^| sl | 200 |' "$OUT/pkt-cost.md" || { echo "FAIL: no table"; cat "$OUT/pkt-cost.md"; exit 1; }
 grep -q '^| fwd | 200 | .* | 1 (reference) |' "$OUT/pkt-cost.md" || { echo "FAIL: no fwd reference row"; cat "$OUT/pkt-cost.md"; exit 1; }
 # The table's growth lines, from a synthetic run (-T: the table only):
 # conntrack alone 1.2x, nft 1.32x from 1,000 to 50,000 -> nft beyond it 1.1x.

@@ -164,13 +164,24 @@ async def browser(a):
             out["frames"] += 1
         except (asyncio.TimeoutError, MediaStreamError):
             break
+    await final_stats(pc, out)
+    await pc.close()
+    return out
+
+
+async def final_stats(pc, out):
+    """packets_sent (and packets_received) once nothing is sent any more.
+    Read while aiortc's sender task still runs, the count can fall short of
+    what the far end receives: the sender goes on between getStats() and
+    close() (webrtc_hostile failed so, 182 received of "181"). A stopped
+    sender's count is final; close() stops it again harmlessly."""
+    for t in pc.getTransceivers():
+        await t.sender.stop()
     for r in (await pc.getStats()).values():
         if r.type == "outbound-rtp":
             out["packets_sent"] = r.packetsSent
         elif r.type == "inbound-rtp":
             out["packets_received"] = r.packetsReceived
-    await pc.close()
-    return out
 
 
 def offer_entry(sdp):

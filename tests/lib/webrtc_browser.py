@@ -157,6 +157,7 @@ async def incoming(a):
             elif m.get("type") == "ended":
                 out["ended_after"] = round(
                     time.monotonic() - out.get("incoming_at", 0), 2)
+                out["ended_wall"] = time.time()  # to compare with SIPp's
                 break
     return out
 

@@ -18,7 +18,7 @@ sip_controller_start ".trunks[0].sources = [\"$SIP_NET6.2\"] |
 	.gateways[0].host = \"$GW1\" |
 	.gateways[0].probe = {interval: 1, timeout: 0.5, up_after: 2, codes: [200, 404]}"
 tl_spawn gw1 - python3 "$TL_ROOT/tests/lib/sipudp.py" gw "$GW1" "$SIP_GW1_PORT" "$TL_TMP/gw1.mode"
-tl_wait_for 5 "gw1 (OPTIONS responder) to listen" sip_listening "$SIP_GW1_PORT"
+tl_wait_for 20 "gw1 (OPTIONS responder) to listen" sip_listening "$SIP_GW1_PORT"
 
 tl_wait_for 10 "gw1 up with code 200" sip_trunks \
 	'.gateways[] | select(.name == "gw1") | .state == "up" and .last_code == 200 and .latency_ms > 0 and .probes >= 1'

@@ -9,6 +9,7 @@
 # The limits these tests give the daemon: 2 s for a connection's first
 # request, 16 connections waiting for one (past that the oldest is
 # evicted). A jq filter for tl_relayd_config or sip_controller_start.
+# shellcheck disable=SC2034 # used by the scripts that source this
 CTL_HOSTILE_LIMITS='.control.idle_timeout = 2 | .control.max_pending = 16'
 
 ctl_hostile_init() {

@@ -81,7 +81,7 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("10.0.1.2", 4100))
 s.sendto(b"early", ("10.0.1.1", 30020))
 '
-tl_wait_for 2 "the stale entry on the relay address" test "$(ct_count --orig-port-dst 30020)" = 1
+tl_wait_for 10 "the stale entry on the relay address" test "$(ct_count --orig-port-dst 30020)" = 1
 
 tl_relayd_config "$TL_TMP/relayd.json" '.backend = "nft"'
 tl_relayd_start "$TL_TMP/relayd.json"

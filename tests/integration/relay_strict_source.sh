@@ -69,7 +69,7 @@ drops_reached() {
 	query
 	[ "$(jq '.streams[0].legs[0].stats.drops' <<<"$TL_REPLY")" -ge $((DROPS0 + INJECTED)) ]
 }
-tl_try_for 3 drops_reached || true
+tl_try_for 15 drops_reached || true	# a loaded machine; exact below
 query
 tl_assert_json "$TL_REPLY" ".streams[0].legs[0].stats.drops == $((DROPS0 + INJECTED))" \
 	"leg A drops must grow by exactly the $INJECTED injected packets (was $DROPS0)"

@@ -491,6 +491,14 @@ tl_summary() {
 	tail -n 1 "$TL_TMP/$1.out"
 }
 
+# tl_rcvbuf_errors NS: the UDP datagrams the kernel dropped in namespace NS
+# because a socket's receive buffer was full (its reader stalled): what a
+# test logs next to a packet count, to tell loss on a loaded machine from
+# a relay that dropped or misrouted.
+tl_rcvbuf_errors() {
+	ip netns exec "$1" awk '/^Udp:/ && $6 ~ /^[0-9]+$/ { print $6 }' /proc/net/snmp
+}
+
 # ---- the nft backend (tests/integration/nft_*.sh) ----
 
 # tl_nft_prepare: what the nft backend needs in the relay ns (IP forwarding,

@@ -122,6 +122,22 @@ sip_web_init() {
 	tl_rpc_ok '{"cmd":"hello"}' "relay hello"
 	jq -e '.features | index("webrtc") != null' >/dev/null <<<"$TL_REPLY" ||
 		tl_skip "relayd's hello features lack \"webrtc\""
+	sip_relay_webrtc_start
+}
+
+# sip_relay_webrtc_start: the relay starts its WebRTC library (OpenSSL,
+# libsrtp, a new DTLS certificate) at its first WebRTC leg, inside that
+# offer: 0.5 s here for the normal build and 1.2 s for the sanitizer one
+# on a loaded machine, past the controller's relay_timeout (1 s), so a
+# test's first browser call could fail as "relay r1: no reply" before its
+# own subject was reached (fork_web_phones). A leg of our own, deleted at
+# once, starts it before the controller's first call.
+sip_relay_webrtc_start() {
+	local fp
+	fp="sha-256 $(printf 'AB:%.0s' $(seq 31))AB"
+	tl_rpc_ok "{\"cmd\":\"offer\",\"call_id\":\"webrtc-start\",\"from_tag\":\"t\",\"media\":[{\"type\":\"audio\",\"transport\":\"UDP/TLS/RTP/SAVPF\",\"address\":\"127.0.0.1\",\"rtp_port\":9,\"rtcp_mux\":true,\"ice_ufrag\":\"strt\",\"ice_pwd\":\"abcdefghijklmnopqrstuv\",\"fingerprint\":\"$fp\",\"setup\":\"actpass\",\"peer_transport\":\"RTP/AVP\"}]}" \
+		"a WebRTC leg to start the relay's WebRTC library"
+	tl_rpc_ok '{"cmd":"delete","call_id":"webrtc-start"}' "delete the starting leg"
 }
 
 # sip_relayd_start [JQ-FILTER]: relayd on 127.0.0.1, userspace backend.
@@ -252,8 +268,9 @@ sip_auth_uri() {
 sip_uac() {
 	local name=$1 scen=$2 ip=$3
 	shift 3
+	[ -f "$scen" ] || scen=$SIP_SCEN/$scen
 	# shellcheck disable=SC2046
-	tl_spawn "$name" - sipp -sf "$SIP_SCEN/$scen" -i "$ip" -p "$SIP_UAC_PORT" \
+	tl_spawn "$name" - sipp -sf "$scen" -i "$ip" -p "$SIP_UAC_PORT" \
 		-m 1 -nostdin -timeout 60s -s "${SIP_SERVICE:-441234567}" -set mport "$SIP_CALLER_RTP" \
 		-trace_err -error_file "$TL_TMP/$name.errors" \
 		-trace_msg -message_file "$TL_TMP/$name.msgs" \
@@ -399,6 +416,47 @@ sip_phone() {
 sip_elsewhere() {
 	awk -v m="^${2:-CANCEL} " '$0 ~ m {c=1} c && /^Reason: SIP;cause=200;text="Call completed elsewhere"/{f=1} /^$/{c=0} END{exit !f}' \
 		"$TL_TMP/$1.msgs"
+}
+
+# sip_held SCENARIO: a copy of a caller scenario (uac_call.xml,
+# uac_lateoffer.xml) that stays on the line until sip_hangup, not for a
+# fixed -d: a test that checks media during the call must not race the
+# caller's BYE (under load fork_web_phones' 4 s ran out before its RTP
+# check did: 1 of 40 packets). Sets SIP_HELD to the copy, for sip_uac.
+sip_held() {
+	SIP_HELD=$TL_TMP/held_$1
+	sed 's|<pause/>|<recv request="INFO" timeout="30000"/>|' "$SIP_SCEN/$1" >"$SIP_HELD" ||
+		tl_fail "cannot write $SIP_HELD"
+	grep -q '<recv request="INFO"' "$SIP_HELD" || tl_fail "$1 has no <pause/> to hold the call at"
+}
+
+# sip_hangup NAME: the held caller NAME (sip_held) hangs up now; its BYE
+# follows. The signal is an INFO from the test straight to SIPp's port,
+# matched by the call's Call-ID: the controller never sees it. After the
+# caller's ACK only (an INFO before it would be an unexpected message).
+sip_hangup() {
+	local name=$1 cid
+	tl_wait_for 30 "$name's ACK" grep -q '^ACK ' "$TL_TMP/$name.msgs"
+	# its own INVITE's: the trace may open with a stray retransmission
+	# for the previous caller on this port
+	cid=$(awk '/^INVITE / {f = 1} f && /^Call-ID:/ {sub(/\r$/, ""); print $2; exit}' "$TL_TMP/$name.msgs")
+	[ -n "$cid" ] || tl_fail "no INVITE with a Call-ID in $name's messages"
+	python3 "$TL_ROOT/tests/lib/sipraw.py" 127.0.0.1 127.0.0.2 "$SIP_UAC_PORT" --method INFO \
+		--call-id "$cid" --from-tag hangup --cseq 9 --wait 0 >/dev/null ||
+		tl_fail "could not tell $name to hang up"
+}
+
+# sip_msg_time NAME REGEX: when SIPp NAME sent or received its first
+# message whose first line matches REGEX (awk), in seconds since the epoch
+# from its -trace_msg file; fails if there is none. For tests that check
+# an order of events rather than a duration a loaded machine stretches.
+sip_msg_time() {
+	local t
+	t=$(awk -v re="$2" '/^-+ [0-9-]+ [0-9:.]+$/ {t = $2 " " $3; first = 1; next}
+		first && NF && !/^[A-Z]+ message (sent|received)/ {first = 0; if ($0 ~ re) {print t; exit}}' \
+		"$TL_TMP/$1.msgs")
+	[ -n "$t" ] || tl_fail "$1 has no message matching '$2'"
+	date -d "$t" +%s.%6N
 }
 
 # sip_media_both IP WHAT: 40 RTP packets each way between the caller

@@ -30,7 +30,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import webclient as wc                              # noqa: E402
-from webrtc_peer import Corrupter                   # noqa: E402
+from webrtc_peer import Corrupter, final_stats      # noqa: E402
 
 
 def summary(m):
@@ -125,9 +125,7 @@ async def call(a):
     stop.set()
     if counter is not None:
         await asyncio.wait([counter], timeout=2)
-    for r in (await pc.getStats()).values():
-        if r.type == "outbound-rtp":
-            out["packets_sent"] = r.packetsSent
+    await final_stats(pc, out)
     await pc.close()
     return out
 
@@ -159,6 +157,7 @@ async def incoming(a):
             elif m.get("type") == "ended":
                 out["ended_after"] = round(
                     time.monotonic() - out.get("incoming_at", 0), 2)
+                out["ended_wall"] = time.time()  # to compare with SIPp's
                 break
     return out
 

@@ -20,11 +20,14 @@ for tests/integration/webrtc_*.sh. Run with Debian's /usr/bin/python3
       to B (setup actpass), B's answer goes back; counts frames both ways.
       --b-passive: B answers setup:passive (the relay is then its client).
 
-  webrtc_peer.py plain --bind IP:PORT --secs N --out FILE [--go FILE]
+  webrtc_peer.py plain --bind IP:PORT --secs N --out FILE [--stop FILE]
       the SIP side: a plain RTP endpoint. Counts the RTP it receives
       (version 2, payload type 0, one SSRC, rising sequence numbers) and,
       from the first packet on, sends PCMU back to its source at 50/s;
-      ends after N seconds, or 1.5 s after the last packet received.
+      ends after N seconds, or 1.5 s after the last packet received. With
+      --stop it ends only once FILE exists (the test's word that the
+      browser is done) and 0.5 s passed without a packet: a browser that
+      stalls for over 1.5 s on a loaded machine is not taken for gone.
 
   webrtc_peer.py stun --to IP:PORT --user U --pwd P --mode MODE --count N
                  --out FILE
@@ -164,13 +167,24 @@ async def browser(a):
             out["frames"] += 1
         except (asyncio.TimeoutError, MediaStreamError):
             break
+    await final_stats(pc, out)
+    await pc.close()
+    return out
+
+
+async def final_stats(pc, out):
+    """packets_sent (and packets_received) once nothing is sent any more.
+    Read while aiortc's sender task still runs, the count can fall short of
+    what the far end receives: the sender goes on between getStats() and
+    close() (webrtc_hostile failed so, 182 received of "181"). A stopped
+    sender's count is final; close() stops it again harmlessly."""
+    for t in pc.getTransceivers():
+        await t.sender.stop()
     for r in (await pc.getStats()).values():
         if r.type == "outbound-rtp":
             out["packets_sent"] = r.packetsSent
         elif r.type == "inbound-rtp":
             out["packets_received"] = r.packetsReceived
-    await pc.close()
-    return out
 
 
 def offer_entry(sdp):
@@ -291,7 +305,11 @@ def plain(a):
     end = time.monotonic() + a.secs
     last_rx = None
     while time.monotonic() < end:
-        if last_rx is not None and time.monotonic() - last_rx > 1.5:
+        if a.stop:
+            if (os.path.exists(a.stop) and
+                    (last_rx is None or time.monotonic() - last_rx > 0.5)):
+                break       # the browser is done and nothing is in flight
+        elif last_rx is not None and time.monotonic() - last_rx > 1.5:
             break           # the call is over: the browser went quiet
         try:
             pkt, src = s.recvfrom(4096)
@@ -397,6 +415,8 @@ def main():
     q.add_argument("--bind", required=True)
     q.add_argument("--secs", type=float, default=6)
     q.add_argument("--out", required=True)
+    q.add_argument("--stop", default="",
+                   help="end once this file exists (and 0.5 s is quiet)")
     t = sub.add_parser("stun")
     t.add_argument("--to", required=True)
     t.add_argument("--user", required=True)

@@ -21,7 +21,7 @@ awk '/<recv request="REGISTER" timeout/ {exit} {print}' "$SIP_SCEN/reg_200.xml" 
 echo '</scenario>' >>"$TL_TMP/reg_once.xml"
 tl_spawn registrar - sipp -sf "$TL_TMP/reg_once.xml" -i 127.0.0.1 -p "$REGPORT" -m 1 -nostdin -timeout 60s \
 	-trace_err -error_file "$TL_TMP/registrar.errors" -trace_msg -message_file "$TL_TMP/registrar.msgs"
-tl_wait_for 5 "the registrar on 127.0.0.1:$REGPORT" sip_listening "$REGPORT"
+tl_wait_for 20 "the registrar on 127.0.0.1:$REGPORT" sip_listening "$REGPORT"
 sip_controller_start ".trunks += [
 	{name: \"host\", register: {username: \"acc55\", password: \"s3cret\",
 		registrar: \"sip:provider.invalid:$REGPORT\", contact_user: \"$DDI1\", expires: 3600}},

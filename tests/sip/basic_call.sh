@@ -12,7 +12,9 @@ sip_init
 sip_relayd_start
 sip_controller_start
 sip_uas gw1 uas_answer.xml "$SIP_GW1_PORT"
-sip_uac caller uac_call.xml 127.0.0.2 -d 6000
+# The caller stays on until the media check is done (sip_hangup).
+sip_held uac_call.xml
+sip_uac caller "$SIP_HELD" 127.0.0.2
 
 tl_wait_for 10 "the relay to hold an answered session" sip_answered_call
 tl_wait_for 5 "the session's ports" sip_session_ports "$SIP_CALL_ID"
@@ -33,6 +35,7 @@ tl_expect_ok gen_callee 10 "rtpgen callee"
 tl_expect_ok sink_callee 15 "caller -> callee RTP through the relay"
 tl_expect_ok sink_caller 15 "callee -> caller RTP through the relay"
 
+sip_hangup caller
 sip_expect caller 30 "the caller's call (INVITE/200/ACK/BYE/200)"
 sip_expect gw1 30 "the gateway's call (INVITE/180/200/ACK, BYE received)"
 sip_cdr_wait 1

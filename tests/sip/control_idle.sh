@@ -13,28 +13,23 @@
 # On the parent (no timeout after the first request) the 64 were never
 # closed: "the controller closed 0 of the 64 idle connections in 25 s".
 . "$(dirname "$0")/../lib/sip.sh"
-CLIENT=$TL_ROOT/tests/lib/ctlclient.py
-command -v python3 >/dev/null 2>&1 || tl_skip "python3 not installed"
+. "$(dirname "$0")/../lib/ctl_hostile.sh"
+ctl_hostile_init
 sip_init
 sip_relayd_start
-sip_controller_start '.control.idle_timeout = 2 | .control.max_pending = 16 | .control.established_timeout = 5'
+sip_controller_start "$CTL_HOSTILE_LIMITS | .control.established_timeout = 5"
 
-tl_spawn idle - python3 "$CLIENT" sentidle "$SIP_CTL_SOCK" 64 25
-tl_wait_for 30 "64 connections answered" grep -q answered "$TL_TMP/idle.out"
+ctl_idle idle sentidle "$SIP_CTL_SOCK" 64 25
+ctl_idle_ready idle answered
 tl_assert_json "$(head -n 1 "$TL_TMP/idle.out")" '.answered == 64' "each of the 64 got its ping answered"
 OUT=$(sip_ctl --json status) || tl_fail "status while 64 idle clients hold the slots"
 tl_log "while held: $(jq -c .control <<<"$OUT")"
 tl_assert_json "$OUT" '.control.connections == 65 and .control.pending == 1' \
 	"the 64 hold every main slot (this client is answered from the pending pool)"
 
-tl_expect_ok idle 40 "idle clients"
-tl_log "idle clients: $(tl_summary idle)"
-CLOSED=$(tl_summary idle | jq .closed)
-[ "$CLOSED" = 64 ] || tl_fail "the controller closed $CLOSED of the 64 idle connections in 25 s"
-grep -q "no request within control.established_timeout" "$TL_TMP/controller.log" ||
-	tl_fail "no 'no request within control.established_timeout' in the controller log"
+ctl_idle_closed idle 40 64 "$TL_TMP/controller.log" "no request within control.established_timeout"
 
-tl_spawn poll - python3 "$CLIENT" poll "$SIP_CTL_SOCK" 0.5 6
+tl_spawn poll - python3 "$CTL_CLIENT" poll "$SIP_CTL_SOCK" 0.5 6
 tl_expect_ok poll 30 "polling client"
 tl_log "polling client: $(tl_summary poll)"
 tl_assert_json "$(tl_summary poll)" '.closed == false and .sent >= 6 and .answered == .sent and .control.pending == 0' \

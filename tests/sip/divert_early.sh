@@ -25,7 +25,7 @@ sip_phone bob "$TL_TMP/uas_183_486.xml" $BOB "$SIP_GW3_PORT"
 tl_spawn carol - sipp -sf "$SIP_SCEN/uas_answer.xml" -i $CAROL -p "$SIP_GW2_PORT" -m 1 -nostdin \
 	-timeout 30s -set mport "$CAROL_RTP" -trace_err -error_file "$TL_TMP/carol.errors" \
 	-trace_msg -message_file "$TL_TMP/carol.msgs"
-tl_wait_for 5 "carol's phone" sip_listening "$SIP_GW2_PORT"
+tl_wait_for 20 "carol's phone" sip_listening "$SIP_GW2_PORT"
 sip_uac_from caller uac_call.xml 127.0.0.2 bob -d 5000
 
 answered_by_carol() {

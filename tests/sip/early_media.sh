@@ -56,10 +56,12 @@ tl_kill_pid "${TL_PID[gw2watch]}" 1
 tl_log "183 with SDP, then 200 without SDP: the 183's answer stands"
 tl_wait_for 5 "gw1's port to close" bash -c "! ss -ulnH 'sport = :$SIP_GW1_PORT' | grep -q ."
 sip_uas gw1b uas_183_200.xml "$SIP_GW1_PORT"
-sip_uac caller2 uac_call.xml 127.0.0.2 -d 4000
+sip_held uac_call.xml	# on the line until the media check is done
+sip_uac caller2 "$SIP_HELD" 127.0.0.2
 tl_wait_for 10 "the final answer at the relay" session_where '.ringing == false and .state == "answered"'
 tl_wait_for 5 "the session's ports" sip_session_ports "$SIP_CALL_ID"
 media nosdp 40 "$SIP_CALLEE_RTP"
+sip_hangup caller2
 sip_expect caller2 20 "the caller's call (183, 200 with the 183's SDP, ACK, BYE)"
 sip_expect gw1b 10 "gw1's call (183, 200 without SDP, ACK, BYE)"
 grep -A 30 "SIP/2.0 200 OK" "$TL_TMP/caller2.msgs" | grep -q "m=audio $SIP_A_PORT " ||
@@ -76,7 +78,8 @@ sip_controller_start '.routes[0].failover_after_early = true'
 tl_wait_for 5 "gw1's port to close" bash -c "! ss -ulnH 'sport = :$SIP_GW1_PORT' | grep -q ."
 sip_uas gw1c uas_183_503.xml "$SIP_GW1_PORT"
 sip_uas gw2 uas_answer.xml "$SIP_GW2_PORT" -set mport "$GW2_RTP"
-sip_uac caller3 uac_call.xml 127.0.0.2 -d 6000
+sip_held uac_call.xml
+sip_uac caller3 "$SIP_HELD" 127.0.0.2
 tl_wait_for 5 "gw1's early answer at the relay" session_where '.ringing == true and .state == "answered"'
 tl_wait_for 5 "the session's ports" sip_session_ports "$SIP_CALL_ID"
 q=$(timeout 5 "$TL_CTL" -s "$TL_SOCK" --json query "$SIP_CALL_ID") || tl_fail "query"
@@ -106,6 +109,7 @@ tl_wait_for 5 "gw1's media port watched" bash -c "ss -ulnH 'sport = :$SIP_CALLEE
 media gw2 40 "$GW2_RTP"
 tl_reap gw1media 10
 [ "$(cat "$TL_TMP/gw1media.out")" = 0 ] || tl_fail "$(cat "$TL_TMP/gw1media.out") packets went to gw1's media address after the switch"
+sip_hangup caller3
 sip_expect caller3 30 "the caller's call through gw2"
 sip_expect gw1c 10 "gw1's call (183, 503, ACK)"
 sip_expect gw2 10 "gw2's call"

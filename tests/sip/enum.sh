@@ -19,7 +19,7 @@ zone=$(jq -nc --arg hit "sip:\\1@$ENUMUA:$SIP_GW3_PORT" '{
 		[10, 20, "u", "E2U+sip", ("!^\\+31(.*)$!" + $hit + "!")]],
 	"0.0.7.7.4.4.e164.test": "drop"}')
 tl_spawn dns - python3 "$TL_ROOT/tests/lib/naptr_dns.py" 127.0.7.53 53 "$zone"
-tl_wait_for 5 "the test DNS server" grep -q READY "$TL_TMP/dns.out"
+tl_wait_for 20 "the test DNS server" grep -q READY "$TL_TMP/dns.out"
 printf 'nameserver 127.0.7.53\noptions timeout:5 attempts:1\n' >"$TL_TMP/resolv.conf"
 sip_relayd_start
 sip_controller_start ".enum = {suffix: \"e164.test\", resolv_conf: \"$TL_TMP/resolv.conf\", timeout: 1, domains: [\"$ENUMUA\"]}"

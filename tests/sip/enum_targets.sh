@@ -24,7 +24,7 @@ zone=$(jq -nc --arg gw "sip:00900123@$CARRIER:$SIP_GW2_PORT" --arg out "sip:0090
 	"3.6.5.4.3.2.1.0.2.1.3.e164.test": [[10, 10, "u", "E2U+sip", ("!^.*$!" + $self + "!")]],
 	"5.6.5.4.3.2.1.0.2.1.3.e164.test": [[10, 10, "u", "E2U+sip", ("!^.*$!" + $gw2 + "!")]]}')
 tl_spawn dns - python3 "$TL_ROOT/tests/lib/naptr_dns.py" "$DNS" 53 "$zone"
-tl_wait_for 5 "the test DNS server" grep -q READY "$TL_TMP/dns.out"
+tl_wait_for 20 "the test DNS server" grep -q READY "$TL_TMP/dns.out"
 printf 'nameserver %s\noptions timeout:5 attempts:1\n' "$DNS" >"$TL_TMP/resolv.conf"
 GWS=".gateways += [{name: \"carrier\", host: \"$CARRIER\", port: $SIP_GW2_PORT},
 	{name: \"carrier2\", host: \"$CARRIER2\", port: $SIP_GW3_PORT}]"
@@ -33,9 +33,9 @@ sip_controller_start "$GWS
 	| .enum = {suffix: \"e164.test\", resolv_conf: \"$TL_TMP/resolv.conf\", timeout: 2, domains: [\"127.0.7.6\"]}"
 
 tl_spawn carrier - python3 "$TL_ROOT/tests/lib/sipudp.py" sink "$CARRIER" "$SIP_GW2_PORT"
-tl_wait_for 5 "the carrier sink" sip_listening "$SIP_GW2_PORT"
+tl_wait_for 20 "the carrier sink" sip_listening "$SIP_GW2_PORT"
 tl_spawn outside - python3 "$TL_ROOT/tests/lib/sipudp.py" sink "$OUTSIDE" "$SIP_GW3_PORT"
-tl_wait_for 5 "the sink on $OUTSIDE" sip_listening "$SIP_GW3_PORT"
+tl_wait_for 20 "the sink on $OUTSIDE" sip_listening "$SIP_GW3_PORT"
 sed -e 's/response="403"/response="404"/' "$SIP_SCEN/uac_403.xml" >"$TL_TMP/uac_404.xml"
 
 # 1. Refused answers: the rules decide (404), nothing reaches the targets.

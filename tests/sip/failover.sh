@@ -32,7 +32,7 @@ tl_log "gw1 603 -> final"
 sed -e 's/503 Service Unavailable/603 Decline/' -e 's/uas_503/uas_603/' "$SIP_SCEN/uas_503.xml" >"$TL_TMP/uas_603.xml"
 sed -e 's/response="403"/response="603"/' "$SIP_SCEN/uac_403.xml" >"$TL_TMP/uac_603.xml"
 tl_spawn gw1d - sipp -sf "$TL_TMP/uas_603.xml" -i 127.0.0.1 -p "$SIP_GW1_PORT" -m 1 -nostdin -timeout 30s
-tl_wait_for 5 "gw1 (603) to listen" sip_listening "$SIP_GW1_PORT"
+tl_wait_for 20 "gw1 (603) to listen" sip_listening "$SIP_GW1_PORT"
 sip_blackhole gw2watch "$SIP_GW2_PORT"
 tl_spawn caller3 - sipp -sf "$TL_TMP/uac_603.xml" -i 127.0.0.2 -p "$SIP_UAC_PORT" -m 1 -nostdin \
 	-timeout 30s -s 441234567 -set mport "$SIP_CALLER_RTP" -trace_err -error_file "$TL_TMP/caller3.errors" \

@@ -29,7 +29,9 @@ sed 's|<send retrans="500">|<pause milliseconds="500"/>\n  <send retrans="500">|
 sip_phone ph2 uas_ring.xml $P.2 "$SIP_GW3_PORT"
 sip_phone ph3 "$TL_TMP/uas_answer_slow.xml" $P.3 "$SIP_GW3_PORT"
 sip_phone ph4 uas_ring.xml $P.4 "$SIP_GW3_PORT"
-SIP_SERVICE=alice sip_uac caller uac_call.xml 127.0.0.2 -d 5000
+# The caller stays on until the media check is done (sip_hangup).
+sip_held uac_call.xml
+SIP_SERVICE=alice sip_uac caller "$SIP_HELD" 127.0.0.2
 
 tl_wait_for 10 "the relay to hold an answered session" sip_answered_call
 tl_wait_for 5 "the session's ports" sip_session_ports "$SIP_CALL_ID"
@@ -52,6 +54,7 @@ for i in 2 4; do
 	[ "$(jq .received "$TL_TMP/rx$i.out")" = 0 ] || tl_fail "phone .$i got RTP: $(cat "$TL_TMP/rx$i.out")"
 done
 
+sip_hangup caller
 sip_expect caller 30 "the caller's call (INVITE/200/ACK/BYE)"
 sip_expect ph3 30 "phone .3 answers and gets the BYE"
 sip_cdr_wait 1

@@ -38,10 +38,21 @@ sed 's|<send retrans="500">|<pause milliseconds="2500"/>\n  <send retrans="500">
 sip_phone ph2 uas_ring.xml $P.2 "$SIP_GW3_PORT"
 sip_phone ph3 "$TL_TMP/uas_lateoffer_slow.xml" $P.3 "$SIP_GW3_PORT"
 sip_phone ph4 uas_ring.xml $P.4 "$SIP_GW3_PORT"
-SIP_SERVICE=alice sip_uac caller uac_lateoffer.xml 127.0.0.2 -d 5000
-tl_wait_for 2.5 "all three phones to get an INVITE without SDP within the ring window" all_invited
+# The caller stays on until the media check is done (sip_hangup).
+sip_held uac_lateoffer.xml
+SIP_SERVICE=alice sip_uac caller "$SIP_HELD" 127.0.0.2
+tl_wait_for 15 "all three phones to get an INVITE without SDP" all_invited
 
 tl_wait_for 10 "the relay to hold an answered session" sip_answered_call
+# Within the ring window: .2 and .4 had their INVITE before .3 answered
+# (an order of SIPp's timestamps; a 2.5 s deadline from the test's side
+# also counted SIPp's start on a loaded machine).
+T200=$(sip_msg_time ph3 '^SIP/2.0 200')
+for i in 2 4; do
+	T=$(sip_msg_time "ph$i" '^INVITE ')
+	awk -v a="$T" -v b="$T200" 'BEGIN { exit !(a < b) }' ||
+		tl_fail "phone .$i got its INVITE ($T) only after .3 answered ($T200)"
+done
 tl_wait_for 5 "the session's ports" sip_session_ports "$SIP_CALL_ID"
 tl_log "call $SIP_CALL_ID: caller <-> 127.0.0.1:$SIP_A_PORT | 127.0.0.1:$SIP_B_PORT <-> phone .3"
 sip_expect ph2 10 "phone .2 rings and is cancelled"
@@ -70,6 +81,7 @@ for i in 2 4; do
 	[ "$(jq .received "$TL_TMP/rx$i.out")" = 0 ] || tl_fail "phone .$i got RTP: $(cat "$TL_TMP/rx$i.out")"
 done
 
+sip_hangup caller
 sip_expect caller 30 "the late-offer caller: 200 with .3's offer, ACK with the answer, BYE"
 sip_expect ph3 30 "phone .3: INVITE without SDP, 200 with the offer, ACK with the relay's answer, BYE"
 sip_cdr_wait 1

@@ -29,7 +29,7 @@ tl_assert_json "$SIP_CDR_LAST" '.gateway == "viaproxy" and .final_code == 200 an
 tl_spawn gwtcp - sipp -sf "$SIP_SCEN/uas_answer.xml" -t t1 -i 127.0.0.1 -p "$SIP_GW2_PORT" -m 1 -nostdin \
 	-timeout 30s -set mport "$SIP_CALLEE_RTP" -trace_msg -message_file "$TL_TMP/gwtcp.msgs" \
 	-trace_err -error_file "$TL_TMP/gwtcp.errors"
-tl_wait_for 5 "the TCP gateway to listen" sip_listening "$SIP_GW2_PORT"
+tl_wait_for 20 "the TCP gateway to listen" sip_listening "$SIP_GW2_PORT"
 SIP_SERVICE=451234 sip_uac caller2 uac_call.xml 127.0.0.2 -d 200
 sip_expect caller2 30 "the call to the TCP gateway"
 sip_expect gwtcp 30 "the TCP gateway's side"

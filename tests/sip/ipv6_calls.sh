@@ -155,7 +155,7 @@ one_call() {
 	local cfam=${10} crelay=${11} efam=${12} erelay=${13} c=uac$1 e=uas$1
 	SIP_SCEN=$TL_TMP sipp_in "$e" "$ens" "${UAS:-uas_answer.xml}" "$eip" "$eport" -d "${DUR:-6000}" \
 		-set mport "$SIP_CALLEE_RTP" -set mip "$eip"
-	tl_wait_for 5 "SIPp $e to listen" listening_in "$ens" "$eport"
+	tl_wait_for 20 "SIPp $e to listen" listening_in "$ens" "$eport"
 	SIP_SCEN=$TL_TMP sipp_in "$c" "$cns" "${UAC:-uac_call.xml}" "$cip" "$cport" -s "$svc" \
 		-set mport "$SIP_CALLER_RTP" -set mip "$cip" -d "${DUR:-6000}" "$target"
 	tl_wait_for 10 "call $n: an answered session" sip_answered_call

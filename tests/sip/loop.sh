@@ -48,7 +48,7 @@ grep -q "^Max-Forwards: 69" "$TL_TMP/gw1.msgs" || tl_fail "gw1's INVITE does not
 
 # 3. Max-Forwards 0: 483, and nothing reaches the gateway.
 tl_spawn gwsink - python3 "$TL_ROOT/tests/lib/sipudp.py" sink 127.0.0.1 "$SIP_GW1_PORT"
-tl_wait_for 5 "the gateway sink" sip_listening "$SIP_GW1_PORT"
+tl_wait_for 20 "the gateway sink" sip_listening "$SIP_GW1_PORT"
 sed -e 's/response="403"/response="483"/' -e '0,/Max-Forwards: 70/s//Max-Forwards: 0/' \
 	"$SIP_SCEN/uac_403.xml" >"$TL_TMP/uac_483.xml"
 grep -q "Max-Forwards: 0" "$TL_TMP/uac_483.xml" || tl_fail "cannot build the Max-Forwards 0 INVITE"

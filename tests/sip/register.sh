@@ -78,7 +78,7 @@ sip_controller_stop
 
 tl_log "4. no answer: timeouts, backoff up to the cap"
 tl_spawn sink - python3 "$TL_ROOT/tests/lib/sipudp.py" sink "$REG" "$REGPORT"
-tl_wait_for 5 "the silent registrar" sip_listening "$REGPORT"
+tl_wait_for 20 "the silent registrar" sip_listening "$REGPORT"
 t0=$(tl_now_us)
 sip_controller_start "$(reg_filter '{timeout: 0.5}')"
 tl_wait_for 30 "four attempts" reg_state '.attempts >= 4'

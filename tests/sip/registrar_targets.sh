@@ -34,7 +34,7 @@ sink_quiet() {
 }
 
 tl_spawn carrier - python3 "$TL_ROOT/tests/lib/sipudp.py" sink "$CARRIER" "$SIP_GW2_PORT"
-tl_wait_for 5 "the carrier sink" sip_listening "$SIP_GW2_PORT"
+tl_wait_for 20 "the carrier sink" sip_listening "$SIP_GW2_PORT"
 
 # 1. Hostile contacts: the carrier gateway, us, outside the networks.
 n=0
@@ -78,7 +78,7 @@ tl_assert_json "$loc" "[.locations[] | select(.account == \"alice\" and .contact
 	"the location keeps alice's contact and the flow it came on"
 tl_spawn elsewhere - python3 "$TL_ROOT/tests/lib/sipudp.py" sink "$ELSEWHERE" "$SIP_GW3_PORT"
 sip_phone phone uas_answer.xml $PHONE "$SIP_GW3_PORT"
-tl_wait_for 5 "both $PHONE and $ELSEWHERE to listen on $SIP_GW3_PORT" \
+tl_wait_for 20 "both $PHONE and $ELSEWHERE to listen on $SIP_GW3_PORT" \
 	bash -c "[ \$(ss -ulnH 'sport = :$SIP_GW3_PORT' | wc -l) -ge 2 ]"
 SIP_SERVICE=alice sip_uac call_alice uac_call.xml 127.0.0.2
 sip_expect call_alice 30 "the call to alice completes"

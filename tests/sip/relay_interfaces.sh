@@ -102,7 +102,7 @@ sdp_names() {
 one_call() {
 	local n=$1 cns=$2 cip=$3 ens=$4 eip=$5 eport=$6 crelay=$7 erelay=$8 c=uac$1 e=uas$1
 	sipp_in "$e" "$ens" uas_answer.xml "$eip" "$eport" -set mport "$SIP_CALLEE_RTP"
-	tl_wait_for 5 "SIPp $e to listen" listening_in "$ens" "$eport"
+	tl_wait_for 20 "SIPp $e to listen" listening_in "$ens" "$eport"
 	sipp_in "$c" "$cns" uac_call.xml "$cip" "$SIP_UAC_PORT" -s "${SVC:-441234567}" \
 		-set mport "$SIP_CALLER_RTP" -d 6000 "$ACCESS:$SIP_CTL_PORT"
 	tl_wait_for 10 "call $n: an answered session" sip_answered_call

@@ -11,7 +11,9 @@ sip_init
 sip_relayd_start '.timeouts.setup = 8 | .timeouts.inactivity = 30'
 sip_controller_start
 sip_uas gw1 uas_ring_long.xml "$SIP_GW1_PORT" -timeout 60s
-sip_uac caller uac_call.xml 127.0.0.2 -d 6000 -timeout 60s
+# The caller stays on until the media check is done (sip_hangup).
+sip_held uac_call.xml
+sip_uac caller "$SIP_HELD" 127.0.0.2 -timeout 60s
 
 ringing_session() {
 	local l
@@ -44,6 +46,7 @@ tl_expect_ok gen_callee 10 "rtpgen callee"
 tl_expect_ok sink_callee 15 "caller -> callee RTP through the relay"
 tl_expect_ok sink_caller 15 "callee -> caller RTP through the relay"
 
+sip_hangup caller
 sip_expect caller 20 "the caller's call (INVITE/180 for 24 s/200/ACK/BYE)"
 sip_expect gw1 10 "the gateway's call"
 sip_cdr_wait 1

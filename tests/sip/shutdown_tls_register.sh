@@ -1,10 +1,10 @@
 #!/bin/bash
 #
-# shutdown_tls_register.sh: SIGTERM ends the controller within 3 s while a
-# REGISTER waits on a TLS registrar whose certificate fails verification
+# shutdown_tls_register.sh: SIGTERM ends the controller within 10 s while
+# a REGISTER waits on a TLS registrar whose certificate fails verification
 # (openssl s_server with a self-signed certificate we do not trust): nta
 # is not told, so nua_shutdown() used to wait for the transaction for
-# about 30 s. Exit status 0. Not run against build/asan: the connection
+# about 30 s (the limit was 3 s: tight for a loaded machine). Exit status 0. Not run against build/asan: the connection
 # that failed verification leaks its OpenSSL SSL object (7608 bytes) at
 # exit, on the parent commit as well (after its 30 s), inside Sofia.
 . "$(dirname "$0")/../lib/sip.sh"
@@ -33,8 +33,8 @@ tl_wait_for 10 "the registrar's certificate to be refused" \
 
 pid=$SIP_CTL_PID
 kill -TERM "$pid"
-tl_try_for 3 bash -c "! kill -0 $pid 2>/dev/null" ||
-	tl_fail "the controller still runs 3 s after SIGTERM with a REGISTER pending over TLS"
+tl_try_for 10 bash -c "! kill -0 $pid 2>/dev/null" ||
+	tl_fail "the controller still runs 10 s after SIGTERM with a REGISTER pending over TLS"
 wait "$pid"
 rc=$?
 SIP_CTL_PID=

@@ -70,7 +70,7 @@ cp "$D/ca.pem" "$D/ctl/cafile.pem"
 front() {
 	tl_spawn "front_$1" - python3 "$PY" server 127.0.0.1 "$2" 127.0.0.1 "$3" \
 		--cert "$D/$1.pem" --key "$D/$1.key" --timeout 120
-	tl_wait_for 5 "the $1 TLS front" grep -q listening "$TL_TMP/front_$1.out"
+	tl_wait_for 20 "the $1 TLS front" grep -q listening "$TL_TMP/front_$1.out"
 }
 front self "$FRONT_SELF" "$GW_SELF_TCP"
 front wrong "$FRONT_WRONG" "$GW_WRONG_TCP"
@@ -95,7 +95,9 @@ grep -q "TLS: servers we call are verified" "$TL_TMP/controller.log" || tl_fail 
 sip_uas gw_self uas_answer_tls.xml "$GW_SELF_TCP" -t t1 -set chost 127.0.0.1 -set cport "$FRONT_SELF"
 sip_uas gw_wrong uas_answer_tls.xml "$GW_WRONG_TCP" -t t1 -set chost 127.0.0.1 -set cport "$FRONT_WRONG"
 sip_uas gw_good uas_answer_tls.xml "$GW_GOOD_TCP" -t t1 -set chost 127.0.0.1 -set cport "$FRONT_GOOD"
-sip_uac caller uac_call.xml 127.0.0.2 -d 6000
+# The caller stays on until the media check is done (sip_hangup).
+sip_held uac_call.xml
+sip_uac caller "$SIP_HELD" 127.0.0.2
 
 tl_wait_for 20 "the relay to hold an answered session" sip_answered_call
 tl_wait_for 5 "the session's ports" sip_session_ports "$SIP_CALL_ID"
@@ -107,6 +109,7 @@ tl_expect_ok gen_caller 10 "rtpgen caller"
 tl_expect_ok gen_callee 10 "rtpgen callee"
 tl_expect_ok sink_callee 15 "caller -> callee RTP through the relay (TLS gateway)"
 tl_expect_ok sink_caller 15 "callee -> caller RTP through the relay (TLS gateway)"
+sip_hangup caller
 sip_expect caller 30 "the caller's call through the TLS gateway"
 sip_expect gw_good 30 "the good TLS gateway's call"
 sip_cdr_wait 1
@@ -137,7 +140,7 @@ tl_wait_for 5 "no call left" sip_no_calls
 # opens TLS from 127.0.0.2 (trunk pbx) to the controller.
 CFRONT=$((SIP_BASE + 5))
 tl_spawn cfront - python3 "$PY" client 127.0.0.2 "$CFRONT" 127.0.0.1 "$TLS_PORT" --bind 127.0.0.2 --timeout 60
-tl_wait_for 5 "the caller's TLS front" grep -q listening "$TL_TMP/cfront.out"
+tl_wait_for 20 "the caller's TLS front" grep -q listening "$TL_TMP/cfront.out"
 n=1
 for mode in tls tcp; do
 	n=$((n + 1))
@@ -189,7 +192,7 @@ tl_spawn reg_good - sipp -sf "$SIP_SCEN/reg_200.xml" -i 127.0.0.1 -p "$GW_GOOD_T
 	-timeout 30s -trace_err -error_file "$TL_TMP/reg_good.errors" -trace_msg -message_file "$TL_TMP/reg_good.msgs"
 tl_spawn reg_wrong - sipp -sf "$SIP_SCEN/reg_200.xml" -i 127.0.0.1 -p "$GW_WRONG_TCP" -t t1 -m 1 -nostdin \
 	-timeout 30s -trace_err -error_file "$TL_TMP/reg_wrong.errors" -trace_msg -message_file "$TL_TMP/reg_wrong.msgs"
-tl_wait_for 5 "the TLS registrars" sip_listening "$GW_WRONG_TCP"
+tl_wait_for 20 "the TLS registrars" sip_listening "$GW_WRONG_TCP"
 reg() {
 	echo "{name: \"$1\", register: {username: \"acc55\", password: \"s3cret\",
 		registrar: \"$2\", domain: \"provider.example\", contact_user: \"$3\",

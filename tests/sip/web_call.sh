@@ -22,10 +22,11 @@ sip_init
 WEB=127.0.0.1:$((SIP_BASE + 8))
 WC="$PY $TL_ROOT/tests/lib/webclient.py ws://$WEB/ws"
 sip_relayd_start
-sip_controller_start ".accounts = [{username: \"alice\", password: \"apass\"}]
-	| .web = {listen: \"$WEB\", root: \"$TL_ROOT/web\"}"
 tl_rpc_ok '{"cmd":"hello"}' "relay hello"
 webrtc=$(jq -r '.features | index("webrtc") != null' <<<"$TL_REPLY")
+[ "$webrtc" = true ] && sip_relay_webrtc_start	# before the controller: tests/lib/sip.sh
+sip_controller_start ".accounts = [{username: \"alice\", password: \"apass\"}]
+	| .web = {listen: \"$WEB\", root: \"$TL_ROOT/web\"}"
 
 sip_uas gw1 uas_answer.xml "$SIP_GW1_PORT"
 $WC call alice apass 441234 "$TL_TMP/call1.jsonl" 1 || tl_fail "the web call has no outcome"

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "relayd.h"
+#include "relay_fixture.h"
 
 /* "é" is 2 bytes, "€" 3, "𝄞" 4. */
 static void
@@ -249,34 +250,8 @@ longest_chain(const struct session_table *t)
 static struct relayd *
 relay_new(uint16_t pmin, uint16_t pmax, size_t nbuckets)
 {
-	struct relayd *rd = calloc(1, sizeof(*rd));
-	char err[256];
-
-	assert_non_null(rd);
-	config_defaults(&rd->conf);
-	rd->conf.log_level = LL_ERROR;
-	rd->conf.journal[0] = '\0';
-	rd->conf.port_min = pmin;
-	rd->conf.port_max = pmax;
-	assert_int_equal(ports_init(&rd->pools[0], pmin, pmax), 0);
-	assert_int_equal(session_table_init(&rd->sessions, nbuckets), 0);
-	rd->epfd = epoll_create1(0);
-	assert_true(rd->epfd >= 0);
-	assert_int_equal(backend_select(rd, "userspace", err, sizeof(err)), 0);
-	return rd;
-}
-
-static void
-relay_free(struct relayd *rd)
-{
-	while (rd->sessions.first != NULL)
-		session_destroy(rd, rd->sessions.first);
-	graveyard_empty(rd);
-	backend_close(rd);
-	session_table_free(&rd->sessions);
-	ports_free(&rd->pools[0]);
-	close(rd->epfd);
-	free(rd);
+	return relay_fixture_new(&(struct relay_fixture){ .port_min = pmin,
+	    .port_max = pmax, .buckets = nbuckets, .backend = "userspace" });
 }
 
 /* 64 call ids that share one FNV-1a bucket spread out under the key. */
@@ -298,7 +273,7 @@ test_crafted_call_ids_do_not_share_a_chain(void **state)
 	assert_int_equal(rd->sessions.nbuckets, 4096);
 	/* unkeyed FNV: one chain of 64; keyed: a handful at most */
 	assert_true(longest_chain(&rd->sessions) <= 6);
-	relay_free(rd);
+	relay_fixture_free(rd);
 }
 
 static int
@@ -376,7 +351,7 @@ test_restore_epoll_failure_returns_port_once_and_closes_fds(void **state)
 	assert_true(got[0] != got[1]);
 	ports_release(&rd->pools[0], got[0]);
 	ports_release(&rd->pools[0], got[1]);
-	relay_free(rd);
+	relay_fixture_free(rd);
 }
 
 /*
@@ -437,7 +412,7 @@ test_list_pages_cover_100000_sessions(void **state)
 	assert_true(biggest < RELAYD_CONN_OUTBUF_MAX / 2);
 	print_message("list: %d sessions, %zu pages, largest page %zu bytes\n",
 	    n, pages, biggest);
-	relay_free(rd);
+	relay_fixture_free(rd);
 }
 
 int

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "relayd.h"
+#include "relay_fixture.h"
 
 #define PMIN 41300
 #define PMAX 41307
@@ -53,22 +54,15 @@ static const struct backend_ops fake_ops = {
 static void
 test_delete_reply_has_the_final_counters(void **state)
 {
-	struct relayd *rd = calloc(1, sizeof(*rd));
+	struct relayd *rd = relay_fixture_new(&(struct relay_fixture){
+	    .port_min = PMIN, .port_max = PMAX, .buckets = 4,
+	    .ops = &fake_ops });
 	struct proto_error perr;
 	struct session *s;
 	struct stream *st;
 	json_t *req, *reply, *legs;
 
 	(void)state;
-	assert_non_null(rd);
-	config_defaults(&rd->conf);
-	rd->conf.journal[0] = '\0';
-	assert_int_equal(ports_init(&rd->pools[0], PMIN, PMAX), 0);
-	assert_int_equal(session_table_init(&rd->sessions, 4), 0);
-	rd->epfd = epoll_create1(0);
-	assert_true(rd->epfd >= 0);
-	rd->backend.ops = &fake_ops;
-
 	s = session_create(rd, "call-1", "ft-1", 0, 0);
 	assert_non_null(s);
 	assert_int_equal(session_add_streams(rd, s, 1, &perr), 0);
@@ -93,12 +87,7 @@ test_delete_reply_has_the_final_counters(void **state)
 	assert_null(session_find(&rd->sessions, "call-1"));
 	json_decref(req);
 	json_decref(reply);
-
-	graveyard_empty(rd);
-	session_table_free(&rd->sessions);
-	ports_free(&rd->pools[0]);
-	close(rd->epfd);
-	free(rd);
+	relay_fixture_free(rd);
 }
 
 int

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "relayd.h"
+#include "relay_fixture.h"
 
 #define PMIN 41320
 #define PMAX 41339
@@ -78,34 +79,10 @@ static const struct backend_ops fake_ops = {
 static struct relayd *
 relay_new(void)
 {
-	struct relayd *rd = calloc(1, sizeof(*rd));
-
-	assert_non_null(rd);
-	config_defaults(&rd->conf);
-	rd->conf.journal[0] = '\0';
-	assert_int_equal(ports_init(&rd->pools[0], PMIN, PMAX), 0);
-	assert_int_equal(session_table_init(&rd->sessions, 4), 0);
-	rd->epfd = epoll_create1(0);
-	assert_true(rd->epfd >= 0);
-	rd->backend.ops = &fake_ops;
 	hold_rc = learn_rc = holds = learns = removals = 0;
-	return rd;
-}
-
-static void
-relay_free(struct relayd *rd)
-{
-	while (rd->sessions.first != NULL)
-		session_destroy(rd, rd->sessions.first);
-	graveyard_empty(rd);
-	hold_free(rd);
-	timers_close(rd);
-	atoms_free(&rd->atoms);
-	unbind_free(rd);
-	session_table_free(&rd->sessions);
-	ports_free(&rd->pools[0]);
-	close(rd->epfd);
-	free(rd);
+	return relay_fixture_new(&(struct relay_fixture){
+	    .port_min = PMIN, .port_max = PMAX, .buckets = 4,
+	    .ops = &fake_ops });
 }
 
 static void
@@ -174,7 +151,7 @@ test_offer_held_then_learned(void **state)
 	assert_int_equal(removals, 0);		/* replaced, not removed */
 	backend_flush(rd);
 	assert_int_equal(socks(st), 0);
-	relay_free(rd);
+	relay_fixture_free(rd);
 }
 
 static void
@@ -196,7 +173,7 @@ test_refused_hold_binds(void **state)
 	backend_flush(rd);
 	assert_int_equal(socks(stream_of(rd, "c3")), 4);
 	assert_int_equal(rd->totals.hold_failures, 1);
-	relay_free(rd);
+	relay_fixture_free(rd);
 }
 
 static void
@@ -216,7 +193,7 @@ test_answer_not_learned_binds(void **state)
 	assert_int_equal(removals, 1);		/* the held entries went */
 	assert_int_equal(st->path, PATH_USERSPACE);
 	assert_int_equal(socks(st), 4);
-	relay_free(rd);
+	relay_fixture_free(rd);
 }
 
 static void
@@ -239,7 +216,7 @@ test_delete_before_answer(void **state)
 	assert_int_equal(removals, 1);
 	assert_int_equal(ports_available(&rd->pools[0]),
 	    (PMAX - PMIN + 1) / 2);
-	relay_free(rd);
+	relay_fixture_free(rd);
 }
 
 static void
@@ -265,7 +242,7 @@ test_answered_in_its_round(void **state)
 	backend_flush(rd);
 	assert_int_equal(holds, 0);
 	assert_int_equal(socks(st), 4);
-	relay_free(rd);
+	relay_fixture_free(rd);
 }
 
 int

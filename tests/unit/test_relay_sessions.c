@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "relayd.h"
+#include "relay_fixture.h"
 
 #define PMIN 41000
 #define PMAX 41007	/* four pairs */
@@ -23,36 +24,16 @@
 static int
 setup(void **state)
 {
-	struct relayd *rd = calloc(1, sizeof(*rd));
-	char err[256];
-
-	config_defaults(&rd->conf);
-	rd->conf.log_level = LL_ERROR;
-	rd->conf.port_min = PMIN;
-	rd->conf.port_max = PMAX;
-	assert_int_equal(ports_init(&rd->pools[0], PMIN, PMAX), 0);
-	assert_int_equal(session_table_init(&rd->sessions, 4), 0);
-	rd->epfd = epoll_create1(0);
-	assert_true(rd->epfd >= 0);
-	assert_int_equal(backend_select(rd, "auto", err, sizeof(err)), 0);
-	*state = rd;
+	*state = relay_fixture_new(&(struct relay_fixture){
+	    .port_min = PMIN, .port_max = PMAX, .buckets = 4,
+	    .backend = "auto" });
 	return 0;
 }
 
 static int
 teardown(void **state)
 {
-	struct relayd *rd = *state;
-
-	while (rd->sessions.first != NULL)
-		session_destroy(rd, rd->sessions.first);
-	graveyard_empty(rd);
-	backend_close(rd);
-	session_table_free(&rd->sessions);
-	atoms_free(&rd->atoms);
-	ports_free(&rd->pools[0]);
-	close(rd->epfd);
-	free(rd);
+	relay_fixture_free(*state);
 	return 0;
 }
 

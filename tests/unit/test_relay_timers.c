@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "relayd.h"
+#include "relay_fixture.h"
 
 /* Every parent no later than its children, every pos right. */
 static void
@@ -166,35 +167,15 @@ test_heap_100000_nodes(void **state)
 static int
 setup(void **state)
 {
-	struct relayd *rd = calloc(1, sizeof(*rd));
-	char err[256];
-
-	assert_non_null(rd);
-	config_defaults(&rd->conf);
-	rd->conf.log_level = LL_ERROR;
-	rd->conf.journal[0] = '\0';
-	rd->timerfd = -1;
-	assert_int_equal(session_table_init(&rd->sessions, 16), 0);
-	rd->epfd = epoll_create1(0);
-	assert_true(rd->epfd >= 0);
-	assert_int_equal(backend_select(rd, "userspace", err, sizeof(err)), 0);
-	*state = rd;
+	*state = relay_fixture_new(&(struct relay_fixture){
+	    .buckets = 16, .backend = "userspace" });
 	return 0;
 }
 
 static int
 teardown(void **state)
 {
-	struct relayd *rd = *state;
-
-	while (rd->sessions.first != NULL)
-		session_destroy(rd, rd->sessions.first);
-	graveyard_empty(rd);
-	backend_close(rd);
-	timers_close(rd);
-	session_table_free(&rd->sessions);
-	close(rd->epfd);
-	free(rd);
+	relay_fixture_free(*state);
 	return 0;
 }
 

@@ -233,7 +233,8 @@ static int
 parse_webrtc(struct cfgctx *c, json_t *o, struct relayd_conf *conf)
 {
 	static const char *const keys[] = { "certificate", "key",
-	    "consent_timeout", NULL };
+	    "consent_timeout", "start", NULL };
+	char start[16] = "startup";
 
 	if (o == NULL)
 		return 0;
@@ -245,8 +246,15 @@ parse_webrtc(struct cfgctx *c, json_t *o, struct relayd_conf *conf)
 	    get_string(c, o, "webrtc", "key", conf->dtls_key,
 	    sizeof(conf->dtls_key), false) < 0 ||
 	    get_number(c, o, "webrtc", "consent_timeout",
-	    &conf->consent_timeout, 0.5, 300) < 0)
+	    &conf->consent_timeout, 0.5, 300) < 0 ||
+	    get_string(c, o, "webrtc", "start", start, sizeof(start),
+	    false) < 0)
 		return -1;
+	if (strcmp(start, "first_leg") == 0)
+		conf->rtc_first_leg = true;
+	else if (strcmp(start, "startup") != 0)
+		return fail(c, "webrtc.start", "'%s': expected \"startup\" "
+		    "or \"first_leg\"", start);
 	if (conf->dtls_cert[0] == '\0' && conf->dtls_key[0] == '\0')
 		return 0;	/* a certificate made at start */
 	if (conf->dtls_key[0] == '\0')

@@ -102,6 +102,7 @@ struct relayd_conf {
 	char			 dtls_cert[256];	/* PEM; "": made at start */
 	char			 dtls_key[256];
 	double			 consent_timeout;	/* s, RFC 7675 */
+	bool			 rtc_first_leg;	/* webrtc.start "first_leg" */
 	struct iface_conf	 ifaces[RELAYD_MAX_IFACES];
 	int			 nifaces;
 	uint16_t		 port_min, port_max;

@@ -76,8 +76,9 @@ webrtc_lib_start(struct relayd *rd)
 		    "DTLS: %s", err);
 	else {
 		rd->rtc_lib = RTC_LIB_READY;
-		rlog(rd, LL_INFO, "webrtc: started at the first WebRTC leg: "
-		    "DTLS certificate %s, %s", rd->conf.dtls_cert[0] ?
+		rlog(rd, LL_INFO, "webrtc: started %s: DTLS certificate %s, %s",
+		    rd->conf.rtc_first_leg ? "at the first WebRTC leg" :
+		    "at start", rd->conf.dtls_cert[0] ?
 		    rd->conf.dtls_cert : "made now", dtls_fingerprint(rd));
 		return 0;
 	}

@@ -1,8 +1,15 @@
 #!/bin/bash
 #
-# webrtc_lazy.sh: relayd starts libsrtp2 and its DTLS context at the
-# first WebRTC leg, not at start (libsrtp2's init fails in some guests:
-# a relay that never sees a browser must not depend on it).
+# webrtc_lazy.sh: when relayd starts libsrtp2 and its DTLS context, and
+# what a failed start does (libsrtp2's init fails in some guests: a relay
+# that never sees a browser must not depend on it).
+#  0. By default at start, before any request: stats.webrtc.state is
+#     "ready" at once and the first WebRTC offer does not pay for OpenSSL
+#     and a new certificate (0.5-1.2 s on a loaded machine, past the
+#     controller's relay_timeout: the first browser call failed). A bad
+#     webrtc.start is a config error with file:line and the field. On the
+#     parent the state was "untried" until the first WebRTC leg.
+# With webrtc.start "first_leg" (the old behaviour):
 #  1. With a configured certificate (checked at start): hello lists
 #     "webrtc" (supported unless its start failed), stats.webrtc.state is
 #     "untried" and nothing was started.
@@ -36,8 +43,24 @@ features_webrtc() {
 	jq -r '.features | index("webrtc") != null' <<<"$TL_REPLY"
 }
 
+# 0. The default: started at start.
+tl_relayd_config "$TL_TMP/relayd0.json" ".webrtc = {certificate: \"$D/r.pem\", key: \"$D/r.key\"}"
+tl_relayd_start "$TL_TMP/relayd0.json"
+tl_rpc_ok '{"cmd":"stats"}' "stats"
+tl_assert_json "$TL_REPLY" '.webrtc.state == "ready" and .webrtc.legs == 0' "started at start, before any WebRTC leg"
+grep -q "webrtc: started at start: DTLS certificate $D/r.pem" "$TL_TMP/relayd.log" || tl_fail "the start is not logged"
+[ "$(features_webrtc)" = true ] || tl_fail "hello lacks webrtc"
+mv "$D/r.pem" "$D/r.pem.gone"	# loaded at start: files gone later change nothing
+tl_rpc_ok "$(SAVPF_OFFER w0)" "a WebRTC offer after the files went away"
+tl_assert_json "$TL_REPLY" '.media[0].fingerprint | startswith("sha-256 ")' "it carries the fingerprint"
+mv "$D/r.pem.gone" "$D/r.pem"
+tl_relayd_stop
+tl_relayd_config "$TL_TMP/bad.json" '.webrtc = {start: "later"}'
+out=$("$TL_RELAYD" -n -f "$TL_TMP/bad.json" 2>&1) && tl_fail "webrtc.start \"later\" was accepted"
+grep -Eq 'bad.json:[0-9]+: webrtc\.start: .*later' <<<"$out" || tl_fail "unexpected error for a bad webrtc.start: $out"
+
 # 1. Configured certificate: checked at start, nothing started.
-tl_relayd_config "$TL_TMP/relayd.json" ".webrtc = {certificate: \"$D/r.pem\", key: \"$D/r.key\"}"
+tl_relayd_config "$TL_TMP/relayd.json" ".webrtc = {certificate: \"$D/r.pem\", key: \"$D/r.key\", start: \"first_leg\"}"
 tl_relayd_start "$TL_TMP/relayd.json"
 [ "$(features_webrtc)" = true ] || tl_fail "hello lacks webrtc before any WebRTC leg"
 tl_rpc_ok '{"cmd":"stats"}' "stats"
@@ -63,7 +86,7 @@ tl_rpc_ok "{\"cmd\":\"offer\",\"call_id\":\"p1\",\"from_tag\":\"a\",\"interfaces
 tl_relayd_stop
 
 # 3. A made certificate: started by the first WebRTC offer.
-tl_relayd_config "$TL_TMP/relayd2.json"
+tl_relayd_config "$TL_TMP/relayd2.json" '.webrtc = {start: "first_leg"}'
 tl_relayd_start "$TL_TMP/relayd2.json"
 tl_rpc_ok '{"cmd":"stats"}' "stats"
 tl_assert_json "$TL_REPLY" '.webrtc.state == "untried"' "untried at start"

@@ -24,7 +24,7 @@ WC="$PY $TL_ROOT/tests/lib/webclient.py ws://$WEB/ws"
 sip_relayd_start
 tl_rpc_ok '{"cmd":"hello"}' "relay hello"
 webrtc=$(jq -r '.features | index("webrtc") != null' <<<"$TL_REPLY")
-[ "$webrtc" = true ] && sip_relay_webrtc_start	# before the controller: tests/lib/sip.sh
+[ "$webrtc" = true ] && sip_relay_webrtc_ready	# before the controller: tests/lib/sip.sh
 sip_controller_start ".accounts = [{username: \"alice\", password: \"apass\"}]
 	| .web = {listen: \"$WEB\", root: \"$TL_ROOT/web\"}"
 

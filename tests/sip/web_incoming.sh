@@ -30,7 +30,7 @@ sip_relayd_start
 tl_rpc_ok '{"cmd":"hello"}' "relay hello"
 jq -e '.features | index("webrtc") != null' >/dev/null <<<"$TL_REPLY" ||
 	tl_skip "relayd's hello features lack \"webrtc\" (the relay half of issue 14): calls to a browser need WebRTC legs on the relay"
-sip_relay_webrtc_start	# before the first call: tests/lib/sip.sh
+sip_relay_webrtc_ready	# before the first call: tests/lib/sip.sh
 sip_controller_start ".accounts = [{username: \"alice\", password: \"apass\"}, {username: \"bob\", password: \"bpass\"}]
 	| .registrar = {min_expires: 1, default_expires: 60, max_expires: 3600}
 	| .web = {listen: \"$WEB\", root: \"$TL_ROOT/web\"}"

@@ -23,7 +23,7 @@ MODULE_PARM_DESC(max_entries, "entries per network namespace (default 262144)");
 
 /*
  * Namespaces an unprivileged user can create: each costs at most this many
- * entries (232 B each, charged to the creator's memory cgroup).
+ * entries (224 B each, charged to the creator's memory cgroup).
  */
 unsigned int tl_userns_max_entries __read_mostly = 4096;
 module_param_named(userns_max_entries, tl_userns_max_entries, uint, 0644);

@@ -100,8 +100,10 @@ static struct kmem_cache *tl_entry_cache __read_mostly;
 static struct kmem_cache *tl_state_cache __read_mostly;
 
 /*
- * One cache per object, so an entry costs its size and not the next
- * kmalloc size (a 128 B entry and a 104 B state were 192 + 128 B there).
+ * One cache per object: an object costs its size, not the next kmalloc
+ * size (128 and 96 B happen to be kmalloc sizes; a field added later
+ * would not round up unseen), and /sys/kernel/slab/tl_entry and
+ * tl_state show the module's objects (tests/kmod/guest/entry_mem.sh).
  * Not SLAB_ACCOUNT: each allocation says __GFP_ACCOUNT itself.
  */
 int tl_table_caches_init(void)

@@ -18,7 +18,8 @@
 #include <linux/mutex.h>
 #include <linux/rcupdate.h>
 #include <linux/spinlock.h>
-#include <linux/u64_stats_sync.h>
+#include <linux/atomic.h>
+#include <linux/refcount.h>
 #include <net/net_namespace.h>
 
 #include "trunkline_uapi.h"
@@ -34,13 +35,14 @@
 #define TL_HASH_BITS_MAX	22
 #define TL_USERNS_HASH_BITS	12
 
-struct tl_pcpu_stats {
-	u64			packets;
-	u64			bytes;
-	u64			mismatch;
-	unsigned long		last;		/* jiffies of the last packet */
-	struct u64_stats_sync	syncp;
-};
+/*
+ * An entry's size (issue 16: at most 256 B of kernel memory per entry,
+ * whatever the number of CPUs): struct tl_entry is 128 B and struct
+ * tl_state 96 B, each from its own kmem_cache (no kmalloc rounding),
+ * nothing per CPU. BUILD_BUG_ON in tl_table.c keeps them there.
+ */
+#define TL_ENTRY_SIZE_MAX	128
+#define TL_STATE_SIZE_MAX	96
 
 /* Output of an entry: where the rewritten packet goes. */
 struct tl_out {
@@ -49,46 +51,72 @@ struct tl_out {
 	u16	sport;		/* host order */
 	u16	dport;
 	u8	family;		/* AF_INET6: translated if the key is IPv4 */
+	u8	dscp;		/* with TL_F_DSCP */
+};
+
+/* A learning entry's configuration (TL_F_LEARN, IPv4 only). */
+struct tl_learn_cfg {
+	__be32		sdp_addr;
+	u16		sdp_port;	/* 0: no SDP endpoint */
+	u16		window_ms;	/* 1..60000 */
+};
+
+/*
+ * What a learning entry learned so far, packed: the hook unpacks it, with
+ * the entry's tl_learn_cfg, into tl_learn.h's struct tl_learner only
+ * when a source is not the peer; the peer's packets are checked here.
+ */
+struct tl_learn4 {
+	u64		window_end;	/* jiffies_64, set by the first candidate */
+	__be32		peer_addr;	/* the peer, or the candidate */
+	u16		peer_port;
+	u8		rank;		/* enum tl_rank of the peer */
+	u8		latched:1;
+	u8		learning:1;
+	u8		sdp_only:1;
+	u8		learnable:1;
+};
+
+/*
+ * What an entry counts and learns. It outlives a replace: the replacement
+ * takes a reference to its predecessor's state, so a re-latch keeps the
+ * counters, the RTP state (when both track RTP) and what was learned
+ * (same SDP endpoint), and readers of the replaced entry, until its grace
+ * period ends, count into the same state. Freed with the last reference.
+ *
+ * The counters are shared atomics, not per CPU: an entry is one media
+ * flow, which RSS steers to one CPU, so the cache line stays on that CPU
+ * (the entry's lock is taken there anyway for RTP and learning), and 64
+ * possible CPUs cost nothing more (per-CPU counters were 40 B per
+ * possible CPU and entry: 2.5 KiB on a 64-CPU host).
+ */
+struct tl_state {
+	atomic64_t		packets;
+	atomic64_t		bytes;	/* UDP payload */
+	atomic64_t		mismatch;
+	unsigned long		last;	/* jiffies of the last forwarded packet */
+	spinlock_t		lock;	/* rtp and learn: one writer at a time */
+	refcount_t		ref;	/* entries that point here */
+	struct tl_rtp		rtp;	/* with TL_F_RTP */
+	struct tl_learn4	learn;	/* with TL_F_LEARN */
 };
 
 struct tl_entry {
 	struct hlist_node	node;
-	struct rcu_head		rcu;
 	struct tl_key		key;
-	u32			src_addr[4];	/* expected source */
+	u8			flags;		/* TL_F_* (TL_F_ALL fits) */
+	bool			src_port_any:1;	/* TL_A_SRC_PORT was absent */
+	bool			src_any:1;	/* no expected source at all */
 	u16			src_port;
-	bool			src_port_any;	/* TL_A_SRC_PORT was absent */
-	bool			src_any;	/* no expected source at all */
-	u8			dscp;
-	u32			flags;		/* TL_F_* */
-	u64			cookie;
+	union {
+		u32			src_addr[4];	/* expected source */
+		/* TL_F_LEARN: the learner checks the source (src_any) */
+		struct tl_learn_cfg	lcfg;
+	};
 	struct tl_out		out;
-	/*
-	 * Counters and RTP state move to the replacement on replace, so a
-	 * re-latch keeps them. The entry that frees them is the one that
-	 * still owns them: readers of a replaced entry may still count
-	 * into them until its grace period ends, which comes before the
-	 * grace period of any later removal of the replacement.
-	 */
-	struct tl_pcpu_stats __percpu *stats;
-	struct tl_rtp_state	*rtp;		/* NULL without TL_F_RTP */
-	bool			own_stats;
-	bool			own_rtp;
-	/* TL_F_LEARN: the source is learned (src_any is set, unused) */
-	struct tl_learning	*learn;
-	bool			own_learn;
-};
-
-/* What a learning entry learned so far: one writer at a time. */
-struct tl_learning {
-	spinlock_t		lock;
-	struct tl_learner	l;	/* time in jiffies */
-};
-
-/* RTP tracking state: one writer at a time, from any CPU. */
-struct tl_rtp_state {
-	spinlock_t	lock;
-	struct tl_rtp	rtp;
+	u64			cookie;
+	struct tl_state		*st;
+	struct rcu_head		rcu;
 };
 
 struct tl_net {
@@ -125,7 +153,9 @@ struct tl_net *tl_net(const struct net *net);
 int tl_table_init(struct tl_net *tn, bool userns);
 void tl_table_exit(struct tl_net *tn);
 struct tl_entry *tl_lookup(const struct tl_net *tn, const struct tl_key *key);
-struct tl_entry *tl_entry_alloc(bool rtp);
+int tl_table_caches_init(void);
+void tl_table_caches_exit(void);
+struct tl_entry *tl_entry_alloc(void);
 void tl_entry_free(struct tl_entry *e);
 int tl_table_insert(struct tl_net *tn, struct tl_entry *e);
 int tl_table_delete(struct tl_net *tn, const struct tl_key *key);
@@ -137,7 +167,7 @@ void tl_entry_counters(const struct tl_entry *e, struct tl_counters *c);
 struct genl_info;
 struct sk_buff;
 int tl_learn_parse(struct genl_info *info, struct tl_entry *e);
-void tl_learn_carry(struct tl_entry *e, struct tl_entry *old);
+bool tl_learn_keeps(const struct tl_entry *e, const struct tl_entry *old);
 int tl_learn_fill(struct sk_buff *msg, const struct tl_entry *e);
 bool tl_learn_packet(struct net *net, struct tl_entry *e, __be32 saddr,
 		     u16 sport);

@@ -32,19 +32,19 @@ static bool tl_source_ok(const struct tl_entry *e, __be32 saddr, u16 sport)
 	       (e->src_port_any || e->src_port == sport);
 }
 
+/* Uncontended atomics: a flow is on one CPU (see struct tl_state). */
 void tl_count(struct tl_entry *e, unsigned int len, bool mismatch)
 {
-	struct tl_pcpu_stats *s = this_cpu_ptr(e->stats);
+	struct tl_state *st = e->st;
 
-	u64_stats_update_begin(&s->syncp);
 	if (mismatch) {
-		s->mismatch++;
-	} else {
-		s->packets++;
-		s->bytes += len;
-		s->last = jiffies;
+		atomic64_inc(&st->mismatch);
+		return;
 	}
-	u64_stats_update_end(&s->syncp);
+	atomic64_add(len, &st->bytes);
+	WRITE_ONCE(st->last, jiffies);
+	smp_wmb();	/* a reader that sees the packet sees its time */
+	atomic64_inc(&st->packets);
 }
 
 void tl_track_rtp(struct tl_entry *e, struct sk_buff *skb, unsigned int thoff,
@@ -59,9 +59,9 @@ void tl_track_rtp(struct tl_entry *e, struct sk_buff *skb, unsigned int thoff,
 			       buf);
 	if (!p)
 		return;
-	spin_lock(&e->rtp->lock);
-	tl_rtp_update(&e->rtp->rtp, p, ulen - sizeof(struct udphdr));
-	spin_unlock(&e->rtp->lock);
+	spin_lock(&e->st->lock);
+	tl_rtp_update(&e->st->rtp, p, ulen - sizeof(struct udphdr));
+	spin_unlock(&e->st->lock);
 }
 
 /* Rewrite addresses and ports; the UDP checksum follows incrementally. */
@@ -97,7 +97,7 @@ static void tl_rewrite_v4(const struct tl_entry *e, struct sk_buff *skb,
 	iph->saddr = nsaddr;
 	iph->daddr = ndaddr;
 	if (e->flags & TL_F_DSCP)
-		iph->tos = (iph->tos & INET_ECN_MASK) | (e->dscp << 2);
+		iph->tos = (iph->tos & INET_ECN_MASK) | (e->out.dscp << 2);
 	iph->ttl--;
 	ip_send_check(iph);
 }
@@ -125,7 +125,7 @@ static unsigned int tl_forward_v4(struct net *net, struct tl_entry *e,
 	fl4.daddr = (__force __be32)e->out.daddr[0];
 	fl4.saddr = (__force __be32)e->out.saddr[0];
 	fl4.flowi4_proto = IPPROTO_UDP;
-	fl4.flowi4_tos = RT_TOS(e->flags & TL_F_DSCP ? e->dscp << 2 : iph->tos);
+	fl4.flowi4_tos = RT_TOS(e->flags & TL_F_DSCP ? e->out.dscp << 2 : iph->tos);
 	fl4.flowi4_mark = skb->mark;
 	fl4.fl4_sport = htons(e->out.sport);
 	fl4.fl4_dport = htons(e->out.dport);
@@ -133,7 +133,7 @@ static unsigned int tl_forward_v4(struct net *net, struct tl_entry *e,
 	if (IS_ERR(rt))
 		return NF_ACCEPT;	/* no route: let the daemon see it */
 
-	if (e->rtp)
+	if (e->flags & TL_F_RTP)
 		tl_track_rtp(e, skb, thoff, ulen);
 	tl_rewrite_v4(e, skb, iph, uh);
 	tl_count(e, ulen - sizeof(*uh), false);
@@ -185,7 +185,7 @@ static unsigned int tl_hook_v4(void *priv, struct sk_buff *skb,
 		tl_count(e, 0, true);
 		return NF_DROP;
 	}
-	if (e->learn ? !tl_learn_packet(state->net, e, iph->saddr,
+	if ((e->flags & TL_F_LEARN) ? !tl_learn_packet(state->net, e, iph->saddr,
 					ntohs(uh->source)) :
 	    !tl_source_ok(e, iph->saddr, ntohs(uh->source))) {
 		tl_count(e, 0, true);

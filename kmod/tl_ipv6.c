@@ -200,7 +200,7 @@ static unsigned int tl_forward_v6(struct net *net, struct tl_entry *e,
 	ip6h = ipv6_hdr(skb);
 	tl_in6(&nsa, e->out.saddr);
 	tl_in6(&nda, e->out.daddr);
-	if (e->rtp)
+	if (e->flags & TL_F_RTP)
 		tl_track_rtp(e, skb, thoff, ulen);
 	tl_csum_readdr(e, skb, uh, &ip6h->saddr, &ip6h->daddr, 16, &nsa, &nda,
 		       16);
@@ -209,7 +209,7 @@ static unsigned int tl_forward_v6(struct net *net, struct tl_entry *e,
 	ip6h->saddr = nsa;
 	ip6h->daddr = nda;
 	if (e->flags & TL_F_DSCP)
-		ipv6_change_dsfield(ip6h, INET_ECN_MASK, e->dscp << 2);
+		ipv6_change_dsfield(ip6h, INET_ECN_MASK, e->out.dscp << 2);
 	ip6h->hop_limit--;
 	tl_count(e, ulen - sizeof(*uh), false);
 	return tl_send6(net, skb, dst);
@@ -254,10 +254,10 @@ unsigned int tl_forward_4to6(struct net *net, struct tl_entry *e,
 	ttl = iph->ttl;
 	tos = iph->tos;
 	if (e->flags & TL_F_DSCP)
-		tos = (tos & INET_ECN_MASK) | (e->dscp << 2);
+		tos = (tos & INET_ECN_MASK) | (e->out.dscp << 2);
 	tl_in6(&nsa, e->out.saddr);
 	tl_in6(&nda, e->out.daddr);
-	if (e->rtp)
+	if (e->flags & TL_F_RTP)
 		tl_track_rtp(e, skb, thoff, ulen);
 	full = tl_csum_readdr(e, skb, uh, &osa, &oda, 4, &nsa, &nda, 16);
 	uh->source = htons(e->out.sport);
@@ -307,7 +307,7 @@ static unsigned int tl_forward_6to4(struct net *net, struct tl_entry *e,
 	ip6h = ipv6_hdr(skb);
 	tos = ipv6_get_dsfield(ip6h);
 	if (e->flags & TL_F_DSCP)
-		tos = (tos & INET_ECN_MASK) | (e->dscp << 2);
+		tos = (tos & INET_ECN_MASK) | (e->out.dscp << 2);
 	nsa = (__force __be32)e->out.saddr[0];
 	nda = (__force __be32)e->out.daddr[0];
 	memset(&fl4, 0, sizeof(fl4));
@@ -325,7 +325,7 @@ static unsigned int tl_forward_6to4(struct net *net, struct tl_entry *e,
 	osa = ip6h->saddr;
 	oda = ip6h->daddr;
 	hop = ip6h->hop_limit;
-	if (e->rtp)
+	if (e->flags & TL_F_RTP)
 		tl_track_rtp(e, skb, thoff, ulen);
 	tl_csum_readdr(e, skb, uh, &osa, &oda, 16, &nsa, &nda, 4);
 	uh->source = htons(e->out.sport);

@@ -27,11 +27,40 @@ static struct tl_ep tl_ep4(__be32 addr, u16 port)
 	return ep;
 }
 
+/* The packed learner as tl_learn.h's; time in jiffies. */
+static void tl_learn_unpack(const struct tl_learn_cfg *cfg,
+			    const struct tl_learn4 *c, struct tl_learner *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->sdp = tl_ep4(cfg->sdp_addr, cfg->sdp_port);
+	l->peer = tl_ep4(c->peer_addr, c->peer_port);
+	l->window_end = c->window_end;
+	l->window = msecs_to_jiffies(cfg->window_ms);
+	l->rank = c->rank;
+	l->latched = c->latched;
+	l->learning = c->learning;
+	l->sdp_only = c->sdp_only;
+	l->learnable = c->learnable;
+}
+
+/* Back, after tl_learner_packet(): the configuration stays. */
+static void tl_learn_pack(const struct tl_learner *l, struct tl_learn4 *c)
+{
+	c->peer_addr = (__force __be32)l->peer.addr[0];
+	c->peer_port = l->peer.port;
+	c->window_end = l->window_end;
+	c->rank = l->rank;
+	c->latched = l->latched;
+	c->learning = l->learning;
+}
+
 /* The learning attributes of an ADD; e's source, if any, is a candidate. */
 int tl_learn_parse(struct genl_info *info, struct tl_entry *e)
 {
 	struct nlattr **tb = info->attrs;
-	struct tl_learning *ls;
+	struct tl_learn4 *c = &e->st->learn;
+	struct tl_learner l;
+	struct tl_ep src;
 	u32 ms;
 
 	if (!(e->flags & TL_F_LEARN)) {
@@ -64,62 +93,55 @@ int tl_learn_parse(struct genl_info *info, struct tl_entry *e)
 				    "learning window out of range (1..60000 ms)");
 		return -ERANGE;
 	}
-	ls = kzalloc(sizeof(*ls), GFP_KERNEL_ACCOUNT);
-	if (!ls)
-		return -ENOMEM;
-	spin_lock_init(&ls->lock);
-	ls->l.sdp = tl_ep4(nla_get_in_addr(tb[TL_A_SDP_ADDR4]),
-			   nla_get_u16(tb[TL_A_SDP_PORT]));
-	ls->l.window = msecs_to_jiffies(ms);
-	/* the owner installs once both SDPs are in: the peer knows where
-	 * to send, so candidates of every rank count */
-	ls->l.learnable = true;
+	/* the candidate first: the configuration takes its place */
+	src = tl_ep4((__force __be32)e->src_addr[0], e->src_port);
+	e->lcfg.sdp_addr = nla_get_in_addr(tb[TL_A_SDP_ADDR4]);
+	e->lcfg.sdp_port = nla_get_u16(tb[TL_A_SDP_PORT]);
+	e->lcfg.window_ms = ms;
+	/* e's state is its own until it is published: no lock. The owner
+	 * installs once both SDPs are in: the peer knows where to send,
+	 * so candidates of every rank count */
+	c->learnable = true;
 	if (!e->src_any) {
-		struct tl_ep src = tl_ep4((__force __be32)e->src_addr[0],
-					  e->src_port);
-
-		tl_learner_packet(&ls->l, &src, get_jiffies_64());
+		tl_learn_unpack(&e->lcfg, c, &l);
+		tl_learner_packet(&l, &src, get_jiffies_64());
+		tl_learn_pack(&l, c);
 	}
 	e->src_any = true;	/* the learner checks the source */
-	e->learn = ls;
-	e->own_learn = true;
 	return 0;
 }
 
 /*
  * Replacing a learning entry with one for the same SDP endpoint keeps
  * what was learned: the owner replaces entries to change their output
- * while the kernel learns their source. Caller holds the table lock.
+ * while the kernel learns their source.
  */
-void tl_learn_carry(struct tl_entry *e, struct tl_entry *old)
+bool tl_learn_keeps(const struct tl_entry *e, const struct tl_entry *old)
 {
-	if (!e->learn || !old->learn ||
-	    !tl_ep_equal(&e->learn->l.sdp, &old->learn->l.sdp))
-		return;
-	kfree(e->learn);
-	e->learn = old->learn;
-	old->own_learn = false;
+	return (old->flags & TL_F_LEARN) &&
+	       e->lcfg.sdp_addr == old->lcfg.sdp_addr &&
+	       e->lcfg.sdp_port == old->lcfg.sdp_port;
 }
 
-static u8 tl_learn_state_of(const struct tl_learner *l)
+static u8 tl_learn_state_of(const struct tl_learn4 *c)
 {
-	if (!l->latched)
+	if (!c->latched)
 		return TL_LEARN_OPEN;
-	return l->learning ? TL_LEARN_LEARNING : TL_LEARN_FIXED;
+	return c->learning ? TL_LEARN_LEARNING : TL_LEARN_FIXED;
 }
 
-static int tl_learn_put(struct sk_buff *msg, const struct tl_learner *l)
+static int tl_learn_put(struct sk_buff *msg, const struct tl_learn_cfg *cfg,
+			const struct tl_learn4 *c)
 {
-	if (nla_put_in_addr(msg, TL_A_SDP_ADDR4, (__force __be32)l->sdp.addr[0]) ||
-	    nla_put_u16(msg, TL_A_SDP_PORT, l->sdp.port) ||
-	    nla_put_u32(msg, TL_A_LEARN_WINDOW_MS,
-			jiffies_to_msecs((unsigned long)l->window)) ||
-	    nla_put_u8(msg, TL_A_LEARN_STATE, tl_learn_state_of(l)))
+	if (nla_put_in_addr(msg, TL_A_SDP_ADDR4, cfg->sdp_addr) ||
+	    nla_put_u16(msg, TL_A_SDP_PORT, cfg->sdp_port) ||
+	    nla_put_u32(msg, TL_A_LEARN_WINDOW_MS, cfg->window_ms) ||
+	    nla_put_u8(msg, TL_A_LEARN_STATE, tl_learn_state_of(c)))
 		return -EMSGSIZE;
-	if (l->latched &&
-	    (nla_put_in_addr(msg, TL_A_SRC_ADDR4, (__force __be32)l->peer.addr[0]) ||
-	     nla_put_u16(msg, TL_A_SRC_PORT, l->peer.port) ||
-	     nla_put_u8(msg, TL_A_LEARN_RANK, l->rank)))
+	if (c->latched &&
+	    (nla_put_in_addr(msg, TL_A_SRC_ADDR4, c->peer_addr) ||
+	     nla_put_u16(msg, TL_A_SRC_PORT, c->peer_port) ||
+	     nla_put_u8(msg, TL_A_LEARN_RANK, c->rank)))
 		return -EMSGSIZE;
 	return 0;
 }
@@ -127,22 +149,23 @@ static int tl_learn_put(struct sk_buff *msg, const struct tl_learner *l)
 /* A GET reply: the learner as it stands (a window that ran out is over). */
 int tl_learn_fill(struct sk_buff *msg, const struct tl_entry *e)
 {
-	struct tl_learner l;
+	struct tl_learn4 c;
 
-	if (!e->learn)
+	if (!(e->flags & TL_F_LEARN))
 		return 0;
-	spin_lock_bh(&e->learn->lock);
-	l = e->learn->l;
-	spin_unlock_bh(&e->learn->lock);
-	tl_learner_expire(&l, get_jiffies_64());
-	return tl_learn_put(msg, &l);
+	spin_lock_bh(&e->st->lock);
+	c = e->st->learn;
+	spin_unlock_bh(&e->st->lock);
+	if (c.latched && c.learning && get_jiffies_64() >= c.window_end)
+		c.learning = false;	/* as tl_learner_expire() */
+	return tl_learn_put(msg, &e->lcfg, &c);
 }
 
 #define TL_LEARN_EVENT_SIZE	256
 
 /* Tell the "learn" group; in softirq, so nothing may sleep. */
 static void tl_learn_notify(struct net *net, const struct tl_entry *e,
-			    const struct tl_learner *l)
+			    const struct tl_learn4 *c)
 {
 	struct sk_buff *msg;
 	void *hdr;
@@ -163,7 +186,7 @@ static void tl_learn_notify(struct net *net, const struct tl_entry *e,
 			TL_A_LOCAL_ADDR6, e->key.addr) ||
 	    nla_put_u16(msg, TL_A_LOCAL_PORT, e->key.port) ||
 	    nla_put_u64_64bit(msg, TL_A_COOKIE, e->cookie, TL_A_PAD) ||
-	    tl_learn_put(msg, l)) {
+	    tl_learn_put(msg, &e->lcfg, c)) {
 		nlmsg_free(msg);
 		return;
 	}
@@ -171,19 +194,34 @@ static void tl_learn_notify(struct net *net, const struct tl_entry *e,
 	tl_genl_event_send(net, msg);
 }
 
-/* The hook's source check for a learning entry: may the packet pass? */
+/*
+ * The hook's source check for a learning entry: may the packet pass? The
+ * peer's packets (all of them, once learned) are accepted on the packed
+ * state; anything else goes through tl_learner_packet().
+ */
 bool tl_learn_packet(struct net *net, struct tl_entry *e, __be32 saddr,
 		     u16 sport)
 {
-	struct tl_ep src = tl_ep4(saddr, sport);
+	struct tl_learn4 *c = &e->st->learn, snap;
+	u64 now = get_jiffies_64();
 	enum tl_learn_verdict v;
-	struct tl_learner snap;
+	struct tl_learner l;
+	struct tl_ep src;
 
-	spin_lock(&e->learn->lock);
-	v = tl_learner_packet(&e->learn->l, &src, get_jiffies_64());
+	spin_lock(&e->st->lock);
+	if (c->latched && c->peer_addr == saddr && c->peer_port == sport) {
+		if (c->learning && now >= c->window_end)
+			c->learning = false;	/* as tl_learner_expire() */
+		spin_unlock(&e->st->lock);
+		return true;
+	}
+	src = tl_ep4(saddr, sport);
+	tl_learn_unpack(&e->lcfg, c, &l);
+	v = tl_learner_packet(&l, &src, now);
+	tl_learn_pack(&l, c);
 	if (v == TL_LEARN_TAKE || v == TL_LEARN_FIX)
-		snap = e->learn->l;
-	spin_unlock(&e->learn->lock);
+		snap = *c;
+	spin_unlock(&e->st->lock);
 	if (v == TL_LEARN_TAKE || v == TL_LEARN_FIX)
 		tl_learn_notify(net, e, &snap);
 	return v != TL_LEARN_REJECT;

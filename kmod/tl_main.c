@@ -23,7 +23,7 @@ MODULE_PARM_DESC(max_entries, "entries per network namespace (default 262144)");
 
 /*
  * Namespaces an unprivileged user can create: each costs at most this many
- * entries (about 1 kB each, charged to the creator's memory cgroup).
+ * entries (224 B each, charged to the creator's memory cgroup).
  */
 unsigned int tl_userns_max_entries __read_mostly = 4096;
 module_param_named(userns_max_entries, tl_userns_max_entries, uint, 0644);
@@ -76,9 +76,12 @@ static int __init tl_init(void)
 {
 	int err;
 
-	err = register_pernet_subsys(&tl_net_ops);
+	err = tl_table_caches_init();
 	if (err)
 		return err;
+	err = register_pernet_subsys(&tl_net_ops);
+	if (err)
+		goto err_caches;
 	err = tl_genl_register();
 	if (err)
 		goto err_pernet;
@@ -88,6 +91,9 @@ static int __init tl_init(void)
 
 err_pernet:
 	unregister_pernet_subsys(&tl_net_ops);
+	rcu_barrier();
+err_caches:
+	tl_table_caches_exit();
 	return err;
 }
 
@@ -98,6 +104,7 @@ static void __exit tl_exit(void)
 	unregister_pernet_subsys(&tl_net_ops);
 	/* entries are freed by call_rcu() callbacks living in this module */
 	rcu_barrier();
+	tl_table_caches_exit();
 	pr_info("trunkline: unloaded\n");
 }
 

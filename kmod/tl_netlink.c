@@ -180,7 +180,7 @@ source:
 	if (e->flags & TL_F_DSCP) {
 		if (GENL_REQ_ATTR_CHECK(info, TL_A_DSCP))
 			return -EINVAL;
-		e->dscp = nla_get_u8(tb[TL_A_DSCP]);
+		e->out.dscp = nla_get_u8(tb[TL_A_DSCP]);
 	}
 	if (tb[TL_A_COOKIE])
 		e->cookie = nla_get_u64(tb[TL_A_COOKIE]);
@@ -190,13 +190,10 @@ source:
 static int tl_cmd_add(struct sk_buff *skb, struct genl_info *info)
 {
 	struct net *net = genl_info_net(info);
-	struct nlattr **tb = info->attrs;
 	struct tl_entry *e;
-	bool rtp;
 	int err;
 
-	rtp = tb[TL_A_FLAGS] && (nla_get_u32(tb[TL_A_FLAGS]) & TL_F_RTP);
-	e = tl_entry_alloc(rtp);
+	e = tl_entry_alloc();
 	if (!e)
 		return -ENOMEM;
 	err = tl_parse_key(info, &e->key);
@@ -279,7 +276,7 @@ static int tl_fill(struct sk_buff *msg, const struct tl_entry *e, u32 portid,
 	     (!e->src_port_any &&
 	      nla_put_u16(msg, TL_A_SRC_PORT, e->src_port))))
 		goto err_cancel;
-	if ((e->flags & TL_F_DSCP) && nla_put_u8(msg, TL_A_DSCP, e->dscp))
+	if ((e->flags & TL_F_DSCP) && nla_put_u8(msg, TL_A_DSCP, e->out.dscp))
 		goto err_cancel;
 	if (tl_learn_fill(msg, e))
 		goto err_cancel;
@@ -291,12 +288,12 @@ static int tl_fill(struct sk_buff *msg, const struct tl_entry *e, u32 portid,
 				      U32_MAX)))
 			goto err_cancel;
 	}
-	if (e->rtp) {
+	if (e->flags & TL_F_RTP) {
 		struct tl_rtp r;
 
-		spin_lock_bh(&e->rtp->lock);
-		r = e->rtp->rtp;
-		spin_unlock_bh(&e->rtp->lock);
+		spin_lock_bh(&e->st->lock);
+		r = e->st->rtp;
+		spin_unlock_bh(&e->st->lock);
 		if (r.init &&
 		    (nla_put_u32(msg, TL_A_RTP_SSRC, r.ssrc) ||
 		     nla_put_u16(msg, TL_A_RTP_SEQ, r.max_seq) ||

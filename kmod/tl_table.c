@@ -12,7 +12,6 @@
  * the new entry, never a mix, and packets keep flowing through a re-latch.
  */
 #include <linux/slab.h>
-#include <linux/percpu.h>
 #include <linux/random.h>
 #include <linux/jiffies.h>
 #include <linux/mm.h>
@@ -97,46 +96,69 @@ struct tl_entry *tl_lookup(const struct tl_net *tn, const struct tl_key *key)
 	return NULL;
 }
 
-struct tl_entry *tl_entry_alloc(bool rtp)
+static struct kmem_cache *tl_entry_cache __read_mostly;
+static struct kmem_cache *tl_state_cache __read_mostly;
+
+/*
+ * One cache per object: an object costs its size, not the next kmalloc
+ * size (128 and 96 B happen to be kmalloc sizes; a field added later
+ * would not round up unseen), and /sys/kernel/slab/tl_entry and
+ * tl_state show the module's objects (tests/kmod/guest/entry_mem.sh).
+ * Not SLAB_ACCOUNT: each allocation says __GFP_ACCOUNT itself.
+ */
+int tl_table_caches_init(void)
+{
+	BUILD_BUG_ON(sizeof(struct tl_entry) > TL_ENTRY_SIZE_MAX);
+	BUILD_BUG_ON(sizeof(struct tl_state) > TL_STATE_SIZE_MAX);
+	BUILD_BUG_ON(TL_F_ALL > U8_MAX);	/* struct tl_entry's flags */
+	tl_entry_cache = KMEM_CACHE(tl_entry, 0);
+	if (!tl_entry_cache)
+		return -ENOMEM;
+	tl_state_cache = KMEM_CACHE(tl_state, 0);
+	if (!tl_state_cache) {
+		kmem_cache_destroy(tl_entry_cache);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* After rcu_barrier(): no entry is left. */
+void tl_table_caches_exit(void)
+{
+	kmem_cache_destroy(tl_state_cache);
+	kmem_cache_destroy(tl_entry_cache);
+}
+
+struct tl_entry *tl_entry_alloc(void)
 {
 	struct tl_entry *e;
-	int cpu;
+	struct tl_state *st;
 
-	e = kzalloc(sizeof(*e), GFP_KERNEL_ACCOUNT);
+	e = kmem_cache_zalloc(tl_entry_cache, GFP_KERNEL_ACCOUNT);
 	if (!e)
 		return NULL;
-	e->stats = alloc_percpu_gfp(struct tl_pcpu_stats, GFP_KERNEL_ACCOUNT);
-	if (!e->stats)
-		goto err_stats;
-	for_each_possible_cpu(cpu)
-		u64_stats_init(&per_cpu_ptr(e->stats, cpu)->syncp);
-	if (rtp) {
-		e->rtp = kzalloc(sizeof(*e->rtp), GFP_KERNEL_ACCOUNT);
-		if (!e->rtp)
-			goto err_rtp;
-		spin_lock_init(&e->rtp->lock);
+	st = kmem_cache_zalloc(tl_state_cache, GFP_KERNEL_ACCOUNT);
+	if (!st) {
+		kmem_cache_free(tl_entry_cache, e);
+		return NULL;
 	}
-	e->own_stats = true;
-	e->own_rtp = true;
+	spin_lock_init(&st->lock);
+	refcount_set(&st->ref, 1);
+	e->st = st;
 	return e;
+}
 
-err_rtp:
-	free_percpu(e->stats);
-err_stats:
-	kfree(e);
-	return NULL;
+static void tl_state_put(struct tl_state *st)
+{
+	if (refcount_dec_and_test(&st->ref))
+		kmem_cache_free(tl_state_cache, st);
 }
 
 /* Free an entry no reader can see (never published, or after RCU). */
 void tl_entry_free(struct tl_entry *e)
 {
-	if (e->own_stats)
-		free_percpu(e->stats);
-	if (e->own_rtp)
-		kfree(e->rtp);
-	if (e->own_learn)
-		kfree(e->learn);
-	kfree(e);
+	tl_state_put(e->st);
+	kmem_cache_free(tl_entry_cache, e);
 }
 
 static void tl_entry_free_rcu(struct rcu_head *head)
@@ -145,8 +167,31 @@ static void tl_entry_free_rcu(struct rcu_head *head)
 }
 
 /*
- * Publish e. An entry with the same key is replaced: its counters, and its
- * RTP state when both track RTP, carry over, so a re-latch does not reset
+ * e replaces old: e takes old's state, with the parts e tracks and old
+ * did not (RTP, a learner for another SDP endpoint) from e's own, fresh
+ * one. Under the lock: readers of old (and of the entry old replaced,
+ * within its grace period) may be tracking RTP or learning into it.
+ * Caller holds the table lock.
+ */
+static void tl_state_carry(struct tl_entry *e, struct tl_entry *old)
+{
+	struct tl_state *st = old->st;
+
+	spin_lock_bh(&st->lock);
+	if ((e->flags & TL_F_RTP) && !(old->flags & TL_F_RTP))
+		st->rtp = e->st->rtp;
+	if ((e->flags & TL_F_LEARN) && !tl_learn_keeps(e, old))
+		st->learn = e->st->learn;
+	spin_unlock_bh(&st->lock);
+	refcount_inc(&st->ref);
+	tl_state_put(e->st);
+	e->st = st;
+}
+
+/*
+ * Publish e. An entry with the same key is replaced: its counters, its RTP
+ * state when both track RTP and its learner when both learn for the same
+ * SDP endpoint carry over (tl_state_carry), so a re-latch does not reset
  * what the owner reads.
  */
 int tl_table_insert(struct tl_net *tn, struct tl_entry *e)
@@ -158,15 +203,7 @@ int tl_table_insert(struct tl_net *tn, struct tl_entry *e)
 	mutex_lock(&tn->lock);
 	old = tl_lookup(tn, &e->key);
 	if (old) {
-		free_percpu(e->stats);
-		e->stats = old->stats;
-		old->own_stats = false;
-		if (e->rtp && old->rtp) {
-			kfree(e->rtp);
-			e->rtp = old->rtp;
-			old->own_rtp = false;
-		}
-		tl_learn_carry(e, old);
+		tl_state_carry(e, old);
 		hlist_replace_rcu(&old->node, &e->node);
 		call_rcu(&old->rcu, tl_entry_free_rcu);
 		goto out;
@@ -229,31 +266,18 @@ unsigned int tl_table_flush(struct tl_net *tn, bool by_cookie, u64 cookie)
 	return n;
 }
 
-/* Sum the per-CPU counters; safe under RCU or the table lock. */
+/*
+ * The counters; safe under RCU or the table lock. tl_count() sets `last`
+ * before it counts the packet, so a packet seen here has its time.
+ */
 void tl_entry_counters(const struct tl_entry *e, struct tl_counters *c)
 {
-	int cpu;
+	const struct tl_state *st = e->st;
 
-	memset(c, 0, sizeof(*c));
-	for_each_possible_cpu(cpu) {
-		const struct tl_pcpu_stats *s = per_cpu_ptr(e->stats, cpu);
-		u64 packets, bytes, mismatch;
-		unsigned long last;
-		unsigned int start;
-
-		do {
-			start = u64_stats_fetch_begin(&s->syncp);
-			packets = s->packets;
-			bytes = s->bytes;
-			mismatch = s->mismatch;
-			last = READ_ONCE(s->last);
-		} while (u64_stats_fetch_retry(&s->syncp, start));
-		c->packets += packets;
-		c->bytes += bytes;
-		c->mismatch += mismatch;
-		if (packets && (!c->seen || time_after(last, c->last))) {
-			c->last = last;
-			c->seen = true;
-		}
-	}
+	c->packets = atomic64_read(&st->packets);
+	c->bytes = atomic64_read(&st->bytes);
+	c->mismatch = atomic64_read(&st->mismatch);
+	smp_rmb();	/* pairs with tl_count()'s smp_wmb() */
+	c->last = READ_ONCE(st->last);
+	c->seen = c->packets != 0;
 }

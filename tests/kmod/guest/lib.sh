@@ -50,9 +50,14 @@ netns() {
 	$IP addr add "$5/24" dev "$4" && $IP link set "$4" up
 }
 
-# Kernel objects that entries use: kmalloc slab objects and per-CPU kB.
+# Kernel objects that entries use: kmalloc slab objects, the objects of
+# trunkline.ko's own caches (struct tl_entry, struct tl_state) and per-CPU kB.
 mem_snapshot() {
 	slab=$(awk '/^kmalloc-[0-9]/ { s += $2 } END { print s }' /proc/slabinfo)
+	for c in tl_entry tl_state; do
+		[ -r /sys/kernel/slab/$c/objects ] &&
+			slab=$((slab + $(cut -d' ' -f1 /sys/kernel/slab/$c/objects)))
+	done
 	pcpu=$(awk '/^Percpu:/ { print $2 }' /proc/meminfo)
 	echo "$slab $pcpu"
 }

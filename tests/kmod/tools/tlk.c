@@ -9,12 +9,13 @@
  *
  *   tlk [-u] add LOCAL:PORT OUTSRC:PORT OUTDST:PORT [--src IP[:PORT]]
  *                [--drop] [--dscp N] [--rtp] [--cookie N]
+ *                [--learn SDPIP:PORT WINDOW_MS]
  *   tlk [-u] del LOCAL:PORT
  *   tlk [-u] get LOCAL:PORT        one line: key=value ...
  *   tlk [-u] dump                  one line per entry
  *   tlk [-u] count                 number of entries (a dump)
  *   tlk [-u] flush [--cookie N]
- *   tlk bulk add|del N LOCAL:BASEPORT OUTSRC:PORT OUTDST:PORT
+ *   tlk bulk add|del N LOCAL:BASEPORT OUTSRC:PORT OUTDST:PORT [add options]
  *                                  N entries on ports BASEPORT+i, in batches
  *                                  of 256 requests per send, every ack checked
  *   tlk churn ROUNDS N LOCAL:BASEPORT OUTSRC:PORT OUTDST:PORT
@@ -72,6 +73,8 @@ struct entry_req {
 	uint8_t		dscp;
 	uint64_t	cookie;
 	bool		has_cookie;
+	struct endpoint	sdp;		/* with TL_F_LEARN */
+	uint32_t	window_ms;
 };
 
 static void
@@ -261,6 +264,11 @@ put_add(char *buf, const struct entry_req *r)
 		mnl_attr_put_u8(nlh, TL_A_DSCP, r->dscp);
 	if (r->has_cookie)
 		mnl_attr_put_u64(nlh, TL_A_COOKIE, r->cookie);
+	if (r->flags & TL_F_LEARN) {
+		mnl_attr_put_u32(nlh, TL_A_SDP_ADDR4, r->sdp.addr);
+		mnl_attr_put_u16(nlh, TL_A_SDP_PORT, r->sdp.port);
+		mnl_attr_put_u32(nlh, TL_A_LEARN_WINDOW_MS, r->window_ms);
+	}
 	return nlh;
 }
 
@@ -307,6 +315,15 @@ print_entry(const struct nlmsghdr *h, void *data)
 		case TL_A_RTP_SEQ: printf("seq=%u ", mnl_attr_get_u16(a)); break;
 		case TL_A_RTP_LOST: printf("lost=%" PRIu64 " ", mnl_attr_get_u64(a)); break;
 		case TL_A_COUNT: printf("count=%u ", mnl_attr_get_u32(a)); break;
+		case TL_A_SDP_ADDR4:
+			in.s_addr = mnl_attr_get_u32(a);
+			inet_ntop(AF_INET, &in, ab, sizeof(ab));
+			printf("sdp=%s ", ab);
+			break;
+		case TL_A_SDP_PORT: printf("sdp_port=%u ", mnl_attr_get_u16(a)); break;
+		case TL_A_LEARN_WINDOW_MS: printf("window_ms=%u ", mnl_attr_get_u32(a)); break;
+		case TL_A_LEARN_STATE: printf("learn_state=%u ", mnl_attr_get_u8(a)); break;
+		case TL_A_LEARN_RANK: printf("learn_rank=%u ", mnl_attr_get_u8(a)); break;
 		}
 	}
 	printf("\n");
@@ -341,6 +358,12 @@ parse_add_opts(int argc, char **argv, struct entry_req *r)
 			r->flags |= TL_F_MISMATCH_DROP;
 		} else if (!strcmp(argv[i], "--rtp")) {
 			r->flags |= TL_F_RTP;
+		} else if (!strcmp(argv[i], "--learn") && i + 2 < argc) {
+			if (parse_ep(argv[++i], &r->sdp, true) < 0 ||
+			    r->sdp.family != AF_INET)
+				return -1;
+			r->flags |= TL_F_LEARN;
+			r->window_ms = (uint32_t)strtoul(argv[++i], NULL, 10);
 		} else if (!strcmp(argv[i], "--dscp") && i + 1 < argc) {
 			r->flags |= TL_F_DSCP;
 			r->dscp = (uint8_t)atoi(argv[++i]);
@@ -959,11 +982,12 @@ main(int argc, char **argv)
 		return report("flush", talk(nlh, nlh->nlmsg_len, 1, print_entry,
 		    NULL));
 	}
-	if (!strcmp(argv[1], "bulk") && argc == 7) {
+	if (!strcmp(argv[1], "bulk") && argc >= 7) {
 		unsigned long n = strtoul(argv[3], NULL, 10);
 		if (parse_ep(argv[4], &r.local, true) < 0 ||
 		    parse_ep(argv[5], &r.osrc, true) < 0 ||
-		    parse_ep(argv[6], &r.odst, true) < 0)
+		    parse_ep(argv[6], &r.odst, true) < 0 ||
+		    parse_add_opts(argc - 7, argv + 7, &r) < 0)
 			usage();
 		return report("bulk", bulk(!strcmp(argv[2], "add"), n, &r));
 	}

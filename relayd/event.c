@@ -111,6 +111,10 @@ dispatch(struct relayd *rd, struct epoll_event *ev, int sigfd)
 {
 	struct evtag *tag = ev->data.ptr;
 
+	if (ev->data.u64 & PARK_TOKEN_BIT) {
+		port_readable(rd, ev->data.u64);	/* leg sockets: sockpark.c */
+		return;
+	}
 	switch (tag->kind) {
 	case TAG_LEG:
 		forward_readable(rd, (struct leg_sock *)tag);

@@ -67,6 +67,10 @@ struct port_pool {
 	uint16_t	 min, max;	/* min even; max is the last odd port */
 	uint32_t	 rnd[PORTS_RND];	/* getrandom() output not used yet */
 	size_t		 nrnd;
+	/* sockpark.c: whose sockets a pair's are; parked ones */
+	struct leg	**owner;	/* by pair (calloc: unmapped until used) */
+	int		*parked_fd;	/* by port - min, -1 none; NULL until used */
+	size_t		 parked;	/* pairs */
 };
 int	 ports_init(struct port_pool *, uint16_t min, uint16_t max);
 void	 ports_free(struct port_pool *);
@@ -842,6 +846,21 @@ const char	*atom_get(struct atoms *, const char *, size_t max);
 int		 atoms_init(struct atoms *);
 void		 atoms_free(struct atoms *);
 
+/*
+ * ---- sockpark.c: leg sockets in epoll by interface and port (what epoll
+ * hands back has PARK_TOKEN_BIT set; evtag pointers never do), and bound
+ * sockets of free ports kept for the next leg that takes the pair (no
+ * socket/bind/close, no epoll_ctl per call). ----
+ */
+#define PARK_TOKEN_BIT	((uint64_t)1)
+int	 leg_sock_watch(struct relayd *, struct leg *, enum sock_kind);
+int	 park_put(struct relayd *, struct leg *);	/* 1 parked, 0 close */
+int	 park_take(struct relayd *, struct leg *, uint16_t port);
+void	 park_drop(struct relayd *, int iface, uint16_t port);
+void	 port_readable(struct relayd *, uint64_t token);
+size_t	 park_count(const struct relayd *);
+void	 park_free(struct relayd *);
+
 struct relayd {
 	struct relayd_conf	 conf;
 	struct atoms		 atoms;		/* atom.c */
@@ -866,6 +885,7 @@ struct relayd {
 	struct unbind_queue	 unbind;	/* legsock.c */
 	struct unbind_queue	 holdq;		/* offerhold.c */
 	int			 ports_unreserved;	/* net.c, at start */
+	bool			 park_on;	/* sockpark.c; main.c decides */
 };
 
 #endif

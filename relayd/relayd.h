@@ -857,6 +857,7 @@ int	 leg_sock_watch(struct relayd *, struct leg *, enum sock_kind);
 int	 park_put(struct relayd *, struct leg *);	/* 1 parked, 0 close */
 int	 park_take(struct relayd *, struct leg *, uint16_t port);
 void	 park_drop(struct relayd *, int iface, uint16_t port);
+int	 park_evict_one(struct relayd *);	/* EMFILE: 1 if one closed */
 void	 port_readable(struct relayd *, uint64_t token);
 size_t	 park_count(const struct relayd *);
 void	 park_free(struct relayd *);

@@ -251,6 +251,14 @@ leg_open(struct relayd *rd, struct leg *leg)
 		}
 		fd[SK_RTP] = udp_bind(bind_addr, port);
 		fd[SK_RTCP] = fd[SK_RTP] < 0 ? -1 : udp_bind(bind_addr, port + 1);
+		/* Out of descriptors: parked sockets give theirs first. */
+		for (int n = 0; n < 4 && (fd[SK_RTP] == -EMFILE ||
+		    fd[SK_RTCP] == -EMFILE) && park_evict_one(rd); n++) {
+			if (fd[SK_RTP] < 0)
+				fd[SK_RTP] = udp_bind(bind_addr, port);
+			if (fd[SK_RTP] >= 0 && fd[SK_RTCP] < 0)
+				fd[SK_RTCP] = udp_bind(bind_addr, port + 1);
+		}
 		if (fd[SK_RTP] >= 0 && fd[SK_RTCP] >= 0) {
 			/* both owned by the leg at once: leg_close frees both */
 			leg->port = port;

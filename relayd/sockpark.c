@@ -210,6 +210,27 @@ park_drop(struct relayd *rd, int iface, uint16_t port)
 		rd->pools[iface].parked--;
 }
 
+/*
+ * Out of descriptors (the limit was lowered under us): close one parked
+ * pair so that a leg can bind. 1 if one was closed. Rare: a scan is fine.
+ */
+int
+park_evict_one(struct relayd *rd)
+{
+	for (int i = 0; i < rd->conf.nifaces && i < RELAYD_MAX_IFACES; i++) {
+		struct port_pool *pp = &rd->pools[i];
+		size_t n = 2 * npairs(pp);
+		if (pp->parked == 0 || pp->parked_fd == NULL)
+			continue;
+		for (size_t j = 0; j < n; j += 2)
+			if (pp->parked_fd[j] >= 0) {
+				park_drop(rd, i, (uint16_t)(pp->min + j));
+				return 1;
+			}
+	}
+	return 0;
+}
+
 /* epoll: a leg socket, or a parked one, is readable. */
 void
 port_readable(struct relayd *rd, uint64_t token)

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -271,6 +272,42 @@ test_reuse_keeps_fd_count(void **state)
 	close(probe);
 }
 
+/*
+ * Out of descriptors (a limit lowered under the relay): a leg whose pair
+ * is not parked gets the descriptors of a parked pair instead of failing.
+ */
+static void
+test_emfile_evicts_parked(void **state)
+{
+	struct relayd *rd = *state;
+	struct proto_error err;
+	struct rlimit old, low;
+	struct session *s;
+	int next, rc;
+
+	ports_free(&rd->pools[0]);	/* three pairs: one never parked */
+	assert_int_equal(ports_init(&rd->pools[0], PMIN, PMAX + 2), 0);
+	end(rd, call(rd, "c1"));
+	assert_int_equal(park_count(rd), 2);
+	next = dup(0);
+	assert_true(next >= 0);
+	close(next);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)next;	/* no descriptor more */
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	s = session_create(rd, "c2", "ft", 0, 0);
+	rc = session_add_streams(rd, s, 1, &err);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(rc, 0);
+	for (int side = SIDE_A; side <= SIDE_B; side++)
+		assert_true(leg_bound(&s->streams[0]->leg[side]));
+	assert_true(park_count(rd) <= 1);
+	/* nothing parked left to give: the error is the bind's */
+	park_evict_one(rd);
+	assert_int_equal(park_evict_one(rd), 0);
+}
+
 int
 main(void)
 {
@@ -281,6 +318,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_drop_closes_parked_sockets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_parking_closes_as_before, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reuse_keeps_fd_count, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_emfile_evicts_parked, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

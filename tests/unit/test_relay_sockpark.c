@@ -24,8 +24,8 @@
 
 #include "relayd.h"
 
-#define PMIN 41100
-#define PMAX 41103	/* two pairs: one stream, both legs on interface 0 */
+#define PMIN 41600
+#define PMAX 41603	/* two pairs: one stream, both legs on interface 0 */
 
 static int
 setup(void **state)

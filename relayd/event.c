@@ -148,6 +148,11 @@ event_loop(struct relayd *rd, int sigfd)
 			rlog(rd, LL_ERROR, "epoll_wait: %s", strerror(errno));
 			return -1;
 		}
+		if (n > 0) {
+			rd->loop_round++;
+			/* before any command can take a parked pair */
+			park_prepass(rd, evs, n, n == 64);
+		}
 		for (int i = 0; i < n; i++)
 			dispatch(rd, &evs[i], sigfd);
 		backend_flush(rd);

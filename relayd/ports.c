@@ -24,6 +24,7 @@ ports_init(struct port_pool *pp, uint16_t min, uint16_t max)
 		return -EINVAL;
 	n = ((size_t)max - min + 1) / 2;
 	pp->parked_fd = NULL;
+	pp->parked_round = NULL;
 	pp->parked = 0;
 	pp->queue = calloc(n, sizeof(*pp->queue));
 	pp->owner = calloc(n, sizeof(*pp->owner));
@@ -51,6 +52,8 @@ ports_free(struct port_pool *pp)
 	pp->owner = NULL;
 	free(pp->parked_fd);
 	pp->parked_fd = NULL;
+	free(pp->parked_round);
+	pp->parked_round = NULL;
 	pp->parked = 0;
 	pp->cap = pp->count = 0;
 }

@@ -70,6 +70,7 @@ struct port_pool {
 	/* sockpark.c: whose sockets a pair's are; parked ones */
 	struct leg	**owner;	/* by pair (calloc: unmapped until used) */
 	int		*parked_fd;	/* by port - min, -1 none; NULL until used */
+	uint32_t	*parked_round;	/* by pair: loop round it was parked in */
 	size_t		 parked;	/* pairs */
 };
 int	 ports_init(struct port_pool *, uint16_t min, uint16_t max);
@@ -859,6 +860,8 @@ int	 park_take(struct relayd *, struct leg *, uint16_t port);
 void	 park_drop(struct relayd *, int iface, uint16_t port);
 int	 park_evict_one(struct relayd *);	/* EMFILE: 1 if one closed */
 void	 port_readable(struct relayd *, uint64_t token);
+struct epoll_event;
+void	 park_prepass(struct relayd *, struct epoll_event *, int n, bool full);
 size_t	 park_count(const struct relayd *);
 void	 park_free(struct relayd *);
 
@@ -887,6 +890,8 @@ struct relayd {
 	struct unbind_queue	 holdq;		/* offerhold.c */
 	int			 ports_unreserved;	/* net.c, at start */
 	bool			 park_on;	/* sockpark.c; main.c decides */
+	bool			 park_unsure;	/* park_prepass: drain at take */
+	uint64_t		 loop_round;	/* event_loop's epoll_waits */
 };
 
 #endif

@@ -18,11 +18,13 @@
  *   among the older half; a parked pair is used only when the ring hands
  *   out that very pair, so parking never makes ports predictable.
  * - That a new leg hears nothing sent to its port before it existed. A
- *   parked socket has no owner: whatever reaches it is read and dropped
- *   (port_readable), and the pair is drained once more when a leg takes
- *   it (one recvmmsg per socket, EAGAIN unless something came since):
- *   what the leg reads afterwards arrived after it took the port, as with
- *   a socket bound then.
+ *   parked socket has no owner: whatever reaches it is read and dropped,
+ *   and each loop round drains the parked sockets its epoll_wait named
+ *   before any command runs (park_prepass). A pair taken in that round
+ *   then holds only what arrived after the epoll_wait, as a socket bound
+ *   then could; where that cannot be known (parked in this very round, a
+ *   full epoll batch, a drain cut short by a flood) the pair is drained
+ *   when taken (one recv per socket).
  * - The file descriptor budget. Parking is on only when RLIMIT_NOFILE
  *   covers a socket for every port of the range (always so for the
  *   userspace backend; main.c decides); a kernel backend with a smaller
@@ -77,9 +79,17 @@ park_slot(struct relayd *rd, int iface, unsigned port, bool alloc)
 	if (port < pp->min || port > pp->max)
 		return NULL;
 	if (pp->parked_fd == NULL) {
-		if (!alloc ||
-		    (pp->parked_fd = malloc(n * sizeof(*pp->parked_fd))) == NULL)
+		if (!alloc)
 			return NULL;
+		pp->parked_fd = malloc(n * sizeof(*pp->parked_fd));
+		pp->parked_round = calloc(n / 2, sizeof(*pp->parked_round));
+		if (pp->parked_fd == NULL || pp->parked_round == NULL) {
+			free(pp->parked_fd);
+			free(pp->parked_round);
+			pp->parked_fd = NULL;
+			pp->parked_round = NULL;
+			return NULL;
+		}
 		for (size_t i = 0; i < n; i++)
 			pp->parked_fd[i] = -1;
 	}
@@ -101,8 +111,9 @@ leg_sock_watch(struct relayd *rd, struct leg *leg, enum sock_kind k)
 	    -errno : 0;
 }
 
-/* Read and drop what is queued on fd; bounded like forward_readable. */
-static void
+/* Read and drop what is queued on fd, bounded like forward_readable:
+ * true if it is empty now. */
+static bool
 drain(int fd)
 {
 	struct mmsghdr m[PARK_DRAIN_BATCH];
@@ -120,8 +131,9 @@ drain(int fd)
 	for (int r = 0; r < PARK_DRAIN_ROUNDS; r++) {
 		n = recvmmsg(fd, m, PARK_DRAIN_BATCH, MSG_DONTWAIT, NULL);
 		if (n < PARK_DRAIN_BATCH)
-			break;
+			return true;
 	}
+	return false;
 }
 
 /* A pair being taken is almost always empty: one recv() says so, at less
@@ -132,7 +144,23 @@ drain_taken(int fd)
 	uint8_t byte;
 
 	if (recv(fd, &byte, 1, MSG_DONTWAIT | MSG_TRUNC) >= 0)
-		drain(fd);
+		(void)drain(fd);
+}
+
+/*
+ * The loop round a pair was parked in: set it (set) or say whether it is
+ * the current one (a pair parked after this round's epoll_wait may hold
+ * what its call's peer sent since, unread).
+ */
+static bool
+pair_round(struct relayd *rd, int iface, unsigned port, bool set)
+{
+	struct port_pool *pp = &rd->pools[iface];
+	uint32_t *r = &pp->parked_round[(port - pp->min) / 2];
+
+	if (set)
+		*r = (uint32_t)rd->loop_round;
+	return *r == (uint32_t)rd->loop_round;
 }
 
 /*
@@ -161,6 +189,7 @@ park_put(struct relayd *rd, struct leg *leg)
 		*s[k] = leg->sock[k].fd;
 		leg->sock[k].fd = -1;
 	}
+	pair_round(rd, leg->iface, leg->port, true);
 	rd->pools[leg->iface].parked++;
 	return 1;
 }
@@ -174,6 +203,7 @@ park_take(struct relayd *rd, struct leg *leg, uint16_t port)
 {
 	int *s[2];
 	struct leg **o;
+	bool must_drain;
 
 	s[SK_RTP] = park_slot(rd, leg->iface, port, false);
 	s[SK_RTCP] = park_slot(rd, leg->iface, (unsigned)port + 1, false);
@@ -182,8 +212,11 @@ park_take(struct relayd *rd, struct leg *leg, uint16_t port)
 		return 0;
 	if ((o = owner_slot(rd, leg->iface, port)) == NULL)
 		return 0;	/* cannot be: allocated when they were bound */
+	must_drain = rd->park_unsure ||
+	    pair_round(rd, leg->iface, port, false);
 	for (int k = SK_RTP; k <= SK_RTCP; k++) {
-		drain_taken(*s[k]);
+		if (must_drain)
+			drain_taken(*s[k]);
 		leg->sock[k].fd = *s[k];
 		*s[k] = -1;
 	}
@@ -241,9 +274,9 @@ port_readable(struct relayd *rd, uint64_t token)
 	struct leg **o;
 	int *s;
 
-	if (iface >= rd->conf.nifaces ||
+	if (token == PARK_TOKEN_BIT || iface >= rd->conf.nifaces ||
 	    (o = owner_slot(rd, iface, port)) == NULL)
-		return;
+		return;		/* park_prepass did it, or not ours */
 	if (*o != NULL) {
 		/* its fd is -1 if the stream went to the kernel meanwhile */
 		forward_readable(rd, &(*o)->sock[k]);
@@ -252,6 +285,38 @@ port_readable(struct relayd *rd, uint64_t token)
 	s = park_slot(rd, iface, port, false);
 	if (s != NULL && *s >= 0)
 		drain(*s);	/* nobody listens on a free port */
+}
+
+/*
+ * Each loop round, before any event is dispatched: drain the parked
+ * sockets this epoll_wait named. Then every parked pair taken in the round
+ * holds only what arrived after the epoll_wait, as a socket bound then
+ * would, so park_take needs no system call, unless: the pair was parked
+ * in this round (its call's packets since), the batch came back full
+ * (epoll may not have named every ready socket), or a drain here stopped
+ * at its bound (a flood); then park_unsure, and takes drain.
+ */
+void
+park_prepass(struct relayd *rd, struct epoll_event *evs, int n, bool full)
+{
+	rd->park_unsure = full;
+	for (int i = 0; i < n; i++) {
+		uint64_t t = evs[i].data.u64;
+		int iface = (int)(t >> 1 & 0x7f);
+		unsigned port = (unsigned)(t >> 8 & 0xffff);
+		struct leg **o;
+		int *s;
+
+		if (!(t & PARK_TOKEN_BIT) || iface >= rd->conf.nifaces ||
+		    (o = owner_slot(rd, iface, port)) == NULL || *o != NULL)
+			continue;
+		s = park_slot(rd, iface, port, false);
+		if (s == NULL || *s < 0)
+			continue;
+		if (!drain(*s))
+			rd->park_unsure = true;
+		evs[i].data.u64 = PARK_TOKEN_BIT;	/* done: port 0 */
+	}
 }
 
 size_t
@@ -278,6 +343,8 @@ park_free(struct relayd *rd)
 				close(pp->parked_fd[j]);
 		free(pp->parked_fd);
 		pp->parked_fd = NULL;
+		free(pp->parked_round);
+		pp->parked_round = NULL;
 		pp->parked = 0;
 	}
 }

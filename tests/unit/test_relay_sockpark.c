@@ -209,6 +209,71 @@ test_parked_socket_readable_is_dropped(void **state)
 	port_readable(rd, PARK_TOKEN_BIT | (uint64_t)5 << 1 | (uint64_t)PMIN << 8);
 }
 
+/* The next round: what its epoll_wait named, its pre-pass drained. */
+static int
+next_round(struct relayd *rd, bool full)
+{
+	struct epoll_event ev[16];
+	int n = epoll_wait(rd->epfd, ev, 16, 1000);
+
+	assert_true(n >= 0);
+	rd->loop_round++;
+	/* no dispatch after it: a command may come first in the batch */
+	park_prepass(rd, ev, n, full);
+	return n;
+}
+
+/*
+ * A pair parked in an earlier round: the round's pre-pass drained it, so
+ * taking it needs no recv; what arrives after the epoll_wait is the new
+ * leg's, as with a socket bound then.
+ */
+static void
+test_prepass_drains_before_take(void **state)
+{
+	struct relayd *rd = *state;
+	struct session *s = call(rd, "c1");
+	uint16_t pa = s->streams[0]->leg[SIDE_A].port;
+
+	end(rd, s);
+	send_to(pa, 40);	/* more than one recvmmsg batch */
+	send_to(pa + 1, 2);
+	assert_true(next_round(rd, false) >= 2);
+	assert_false(rd->park_unsure);
+	s = call(rd, "c2");
+	for (int side = SIDE_A; side <= SIDE_B; side++)
+		for (int k = SK_RTP; k <= SK_RTCP; k++)
+			assert_false(queued(s->streams[0]->leg[side].sock[k].fd));
+}
+
+/* Where the round cannot vouch for a pair, taking it drains it. */
+static void
+test_take_drains_when_unsure(void **state)
+{
+	struct relayd *rd = *state;
+	struct session *s = call(rd, "c1");
+	uint16_t pa = s->streams[0]->leg[SIDE_A].port;
+
+	/* a full batch: a ready socket may not have been named */
+	end(rd, s);
+	next_round(rd, true);
+	send_to(pa, 3);	/* after the epoll_wait */
+	assert_true(rd->park_unsure);
+	s = call(rd, "c2");
+	assert_false(queued(s->streams[0]->leg[SIDE_A].sock[SK_RTP].fd));
+	assert_false(queued(s->streams[0]->leg[SIDE_B].sock[SK_RTP].fd));
+
+	/* parked in this very round: its call's last packets are unread */
+	next_round(rd, false);
+	assert_false(rd->park_unsure);
+	pa = s->streams[0]->leg[SIDE_A].port;
+	send_to(pa, 3);
+	end(rd, s);
+	s = call(rd, "c3");
+	assert_false(queued(s->streams[0]->leg[SIDE_A].sock[SK_RTP].fd));
+	assert_false(queued(s->streams[0]->leg[SIDE_B].sock[SK_RTP].fd));
+}
+
 /* A held offer or a restart takes a port without a socket. */
 static void
 test_drop_closes_parked_sockets(void **state)
@@ -319,6 +384,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_no_parking_closes_as_before, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reuse_keeps_fd_count, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_emfile_evicts_parked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prepass_drains_before_take, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_take_drains_when_unsure, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -91,12 +91,34 @@ fast_word(struct fast *f, const char *w, size_t n, json_t *v)
 	return v;
 }
 
+enum sep { SEP_MORE, SEP_CLOSE, SEP_BAD };
+
+/* After a member or element: a comma (and what follows it), or close. */
+static enum sep
+fast_sep(struct fast *f, char close)
+{
+	skip_ws(f);
+	if (f->p == f->end)
+		return SEP_BAD;
+	if (*f->p == ',') {
+		f->p++;
+		skip_ws(f);
+		return SEP_MORE;
+	}
+	if (*f->p == close) {
+		f->p++;
+		return SEP_CLOSE;
+	}
+	return SEP_BAD;
+}
+
 static json_t *
 fast_object(struct fast *f, int depth)
 {
 	json_t *o = json_object(), *v;
 	const char *key;
 	size_t klen;
+	enum sep sep;
 
 	if (o == NULL)
 		return NULL;
@@ -120,17 +142,11 @@ fast_object(struct fast *f, int depth)
 			break;
 		if (json_object_setn_new_nocheck(o, key, klen, v) < 0)
 			break;
-		skip_ws(f);
-		if (f->p < f->end && *f->p == ',') {
-			f->p++;
-			skip_ws(f);
-			continue;
-		}
-		if (f->p < f->end && *f->p == '}') {
-			f->p++;
+		sep = fast_sep(f, '}');
+		if (sep == SEP_CLOSE)
 			return o;
-		}
-		break;
+		if (sep == SEP_BAD)
+			break;
 	}
 	json_decref(o);
 	return NULL;
@@ -140,6 +156,7 @@ static json_t *
 fast_array(struct fast *f, int depth)
 {
 	json_t *a = json_array(), *v;
+	enum sep sep;
 
 	if (a == NULL)
 		return NULL;
@@ -153,17 +170,11 @@ fast_array(struct fast *f, int depth)
 		if ((v = fast_value(f, depth + 1)) == NULL ||
 		    json_array_append_new(a, v) < 0)
 			break;
-		skip_ws(f);
-		if (f->p < f->end && *f->p == ',') {
-			f->p++;
-			skip_ws(f);
-			continue;
-		}
-		if (f->p < f->end && *f->p == ']') {
-			f->p++;
+		sep = fast_sep(f, ']');
+		if (sep == SEP_CLOSE)
 			return a;
-		}
-		break;
+		if (sep == SEP_BAD)
+			break;
 	}
 	json_decref(a);
 	return NULL;

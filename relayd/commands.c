@@ -737,6 +737,8 @@ stats_sockets(const struct relayd *rd, json_t *reply)
 	    "ports_unreserved", (json_int_t)rd->ports_unreserved));
 	json_object_set_new(reply, "hold_failures",	/* offerhold.c */
 	    json_integer((json_int_t)rd->totals.hold_failures));
+	json_object_set_new(reply, "sockets_parked",	/* sockpark.c */
+	    json_integer((json_int_t)(2 * park_count(rd))));
 }
 
 static json_t *

@@ -111,6 +111,10 @@ dispatch(struct relayd *rd, struct epoll_event *ev, int sigfd)
 {
 	struct evtag *tag = ev->data.ptr;
 
+	if (ev->data.u64 & PARK_TOKEN_BIT) {
+		port_readable(rd, ev->data.u64);	/* leg sockets: sockpark.c */
+		return;
+	}
 	switch (tag->kind) {
 	case TAG_LEG:
 		forward_readable(rd, (struct leg_sock *)tag);
@@ -143,6 +147,11 @@ event_loop(struct relayd *rd, int sigfd)
 		if (n < 0 && errno != EINTR) {
 			rlog(rd, LL_ERROR, "epoll_wait: %s", strerror(errno));
 			return -1;
+		}
+		if (n > 0) {
+			rd->loop_round++;
+			/* before any command can take a parked pair */
+			park_prepass(rd, evs, n, n == 64);
 		}
 		for (int i = 0; i < n; i++)
 			dispatch(rd, &evs[i], sigfd);

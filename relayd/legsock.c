@@ -146,16 +146,16 @@ static int
 sock_rebind(struct relayd *rd, struct leg *leg, enum sock_kind k)
 {
 	const struct sockaddr_storage *addr = &rd->conf.ifaces[leg->iface].bind;
-	int fd = udp_bind(addr, (uint16_t)(leg->port + k));
+	int fd = udp_bind(addr, (uint16_t)(leg->port + k)), rc;
 
 	if (fd < 0)
 		return fd;
-	if (epoll_add(rd, fd, EPOLLIN, &leg->sock[k].tag) < 0) {
-		int rc = -errno;
+	leg->sock[k].fd = fd;
+	if ((rc = leg_sock_watch(rd, leg, k)) < 0) {
 		close(fd);
+		leg->sock[k].fd = -1;
 		return rc;
 	}
-	leg->sock[k].fd = fd;
 	return 0;
 }
 

@@ -41,12 +41,17 @@ raise_nofile(struct relayd *rd)
 		need += 2 * rd->pools[i].cap;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return -errno;
+	/* Sockets of free ports are kept bound (sockpark.c) only when the
+	 * limit has room for every port of the range: never at a latching
+	 * leg's expense. */
+	rd->park_on = true;
 	if (rl.rlim_cur >= need)
 		return 0;
 	if (rl.rlim_max < need) {
 		struct rlimit want = { need, need };
 		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
 			return 0;
+		rd->park_on = false;
 		if (strcmp(rd->backend.ops->name, "userspace") != 0) {
 			/* Streams in the kernel hold no sockets (legsock.c):
 			 * only latching streams need them. */
@@ -154,6 +159,7 @@ teardown(struct relayd *rd)
 	journal_close(rd);
 	forward_free(rd);
 	session_table_free(&rd->sessions);
+	park_free(rd);
 	for (int i = 0; i < rd->conf.nifaces; i++)
 		ports_free(&rd->pools[i]);
 	timers_close(rd);

@@ -57,6 +57,7 @@ leg_take_sockless(struct relayd *rd, struct leg *leg)
 		return 1;
 	if (ports_take(pp, &port) < 0)
 		return -ENOSPC;
+	park_drop(rd, leg->iface, port);	/* held: no socket of ours on it */
 	if (hold_queue(rd, leg->stream) < 0) {
 		ports_release(pp, port);
 		return 1;	/* out of memory: bind as before */

@@ -23,9 +23,15 @@ ports_init(struct port_pool *pp, uint16_t min, uint16_t max)
 	if ((min & 1) != 0 || max <= min)
 		return -EINVAL;
 	n = ((size_t)max - min + 1) / 2;
+	pp->parked_fd = NULL;
+	pp->parked_round = NULL;
+	pp->parked = 0;
 	pp->queue = calloc(n, sizeof(*pp->queue));
-	if (pp->queue == NULL)
+	pp->owner = calloc(n, sizeof(*pp->owner));
+	if (pp->queue == NULL || pp->owner == NULL) {
+		ports_free(pp);
 		return -ENOMEM;
+	}
 	pp->cap = n;
 	pp->head = 0;
 	pp->count = n;
@@ -42,6 +48,13 @@ ports_free(struct port_pool *pp)
 {
 	free(pp->queue);
 	pp->queue = NULL;
+	free(pp->owner);	/* sockpark.c: park_free closed the sockets */
+	pp->owner = NULL;
+	free(pp->parked_fd);
+	pp->parked_fd = NULL;
+	free(pp->parked_round);
+	pp->parked_round = NULL;
+	pp->parked = 0;
 	pp->cap = pp->count = 0;
 }
 

@@ -67,6 +67,11 @@ struct port_pool {
 	uint16_t	 min, max;	/* min even; max is the last odd port */
 	uint32_t	 rnd[PORTS_RND];	/* getrandom() output not used yet */
 	size_t		 nrnd;
+	/* sockpark.c: whose sockets a pair's are; parked ones */
+	struct leg	**owner;	/* by pair (calloc: unmapped until used) */
+	int		*parked_fd;	/* by port - min, -1 none; NULL until used */
+	uint32_t	*parked_round;	/* by pair: loop round it was parked in */
+	size_t		 parked;	/* pairs */
 };
 int	 ports_init(struct port_pool *, uint16_t min, uint16_t max);
 void	 ports_free(struct port_pool *);
@@ -843,6 +848,24 @@ const char	*atom_get(struct atoms *, const char *, size_t max);
 int		 atoms_init(struct atoms *);
 void		 atoms_free(struct atoms *);
 
+/*
+ * ---- sockpark.c: leg sockets in epoll by interface and port (what epoll
+ * hands back has PARK_TOKEN_BIT set; evtag pointers never do), and bound
+ * sockets of free ports kept for the next leg that takes the pair (no
+ * socket/bind/close, no epoll_ctl per call). ----
+ */
+#define PARK_TOKEN_BIT	((uint64_t)1)
+int	 leg_sock_watch(struct relayd *, struct leg *, enum sock_kind);
+int	 park_put(struct relayd *, struct leg *);	/* 1 parked, 0 close */
+int	 park_take(struct relayd *, struct leg *, uint16_t port);
+void	 park_drop(struct relayd *, int iface, uint16_t port);
+int	 park_evict_one(struct relayd *);	/* EMFILE: 1 if one closed */
+void	 port_readable(struct relayd *, uint64_t token);
+struct epoll_event;
+void	 park_prepass(struct relayd *, struct epoll_event *, int n, bool full);
+size_t	 park_count(const struct relayd *);
+void	 park_free(struct relayd *);
+
 struct relayd {
 	struct relayd_conf	 conf;
 	struct atoms		 atoms;		/* atom.c */
@@ -867,6 +890,9 @@ struct relayd {
 	struct unbind_queue	 unbind;	/* legsock.c */
 	struct unbind_queue	 holdq;		/* offerhold.c */
 	int			 ports_unreserved;	/* net.c, at start */
+	bool			 park_on;	/* sockpark.c; main.c decides */
+	bool			 park_unsure;	/* park_prepass: drain at take */
+	uint64_t		 loop_round;	/* event_loop's epoll_waits */
 };
 
 #endif

@@ -213,6 +213,7 @@ static void
 leg_close(struct relayd *rd, struct leg *leg)
 {
 	webrtc_leg_disable(leg);
+	park_put(rd, leg);	/* kept bound for the next leg: sockpark.c */
 	for (int k = SK_RTP; k <= SK_RTCP; k++) {
 		if (leg->sock[k].fd < 0)
 			continue;
@@ -244,17 +245,33 @@ leg_open(struct relayd *rd, struct leg *leg)
 	while (tries-- > 0) {
 		if (ports_take(pp, &port) < 0)
 			break;
+		if (park_take(rd, leg, port) > 0) {
+			leg->port = port;	/* its sockets still bound */
+			return 0;
+		}
 		fd[SK_RTP] = udp_bind(bind_addr, port);
 		fd[SK_RTCP] = fd[SK_RTP] < 0 ? -1 : udp_bind(bind_addr, port + 1);
+		/* Out of descriptors: parked sockets give theirs first. */
+		for (int n = 0; n < 4 && (fd[SK_RTP] == -EMFILE ||
+		    fd[SK_RTCP] == -EMFILE) && park_evict_one(rd); n++) {
+			if (fd[SK_RTP] < 0)
+				fd[SK_RTP] = udp_bind(bind_addr, port);
+			if (fd[SK_RTP] >= 0 && fd[SK_RTCP] < 0)
+				fd[SK_RTCP] = udp_bind(bind_addr, port + 1);
+		}
 		if (fd[SK_RTP] >= 0 && fd[SK_RTCP] >= 0) {
 			/* both owned by the leg at once: leg_close frees both */
 			leg->port = port;
 			leg->sock[SK_RTP].fd = fd[SK_RTP];
 			leg->sock[SK_RTCP].fd = fd[SK_RTCP];
 			for (int k = SK_RTP; k <= SK_RTCP; k++) {
-				if (epoll_add(rd, fd[k], EPOLLIN,
-				    &leg->sock[k].tag) < 0) {
-					int rc = -errno;
+				int rc = leg_sock_watch(rd, leg, (enum sock_kind)k);
+				if (rc < 0) {
+					/* not parked: one may not be in epoll */
+					for (int j = SK_RTP; j <= SK_RTCP; j++) {
+						close(leg->sock[j].fd);
+						leg->sock[j].fd = -1;
+					}
 					leg_close(rd, leg);
 					return rc;
 				}
@@ -387,6 +404,7 @@ session_restore_streams(struct relayd *rd, struct session *s, int n,
 			uint16_t port = ports[st->index][side];
 			if (ports_take_port(&rd->pools[leg->iface], port) < 0)
 				return -EADDRINUSE;
+			park_drop(rd, leg->iface, port);	/* owned unbound */
 			/* Owned unbound: a stream the kernel still carries
 			 * never needs a socket (legsock.c). */
 			leg->port = port;

@@ -97,6 +97,11 @@ OB=$(jq '.media[0].rtp_port' <<<"$TL_REPLY")
 # with this call's leg B port, on the same address)
 [ "$OB" != "$B" ] || tl_fail "the pool handed out port $OB of a stream in the kernel"
 tl_rpc_ok '{"cmd":"delete","call_id":"other"}' "delete other"
+# Its four sockets stay bound for the next leg that takes their pairs
+# (sockpark.c): descriptors of the relay, not of this call.
+tl_rpc_ok '{"cmd":"stats"}' "stats"
+tl_assert_json "$TL_REPLY" '.sockets_parked == 4' "delete other: its 4 sockets parked"
+F0=$((F0 + 4))
 # Reserved: 200 ephemeral binds in the relay ns never get one of our ports
 # (the ephemeral range is 30000-30199: without the reservation about half
 # would).

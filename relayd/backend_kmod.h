@@ -27,6 +27,7 @@ struct kmod_state {
 	struct kstale		 stale;		/* removals not acknowledged */
 	uint64_t		 stale_retry_ms;
 	struct kmod_learn	*learn;		/* NULL: streams latch in userspace */
+	uint64_t		 dump_next_ms;	/* kmod_read_all: not before */
 };
 
 /* What one kernel entry is, and what was last read from it. */

@@ -1020,6 +1020,7 @@ kmod_read_all(struct relayd *rd, void *priv, struct stream **sts, size_t n)
 		rc = sync_missing(rd, ks, &c);
 	free(c.slot);
 	took = now_ms() - c.now;
+	rd->backend.dump_ms = took;
 	ks->dump_next_ms = now_ms() + (KMOD_DUMP_SHARE - 1) * took;
 	if (rc < 0)
 		rlog(rd, LL_WARNING, "kmod: reading the counters of %zu "

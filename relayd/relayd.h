@@ -674,6 +674,7 @@ struct backend {
 	uint32_t		 ncarried, carried_cap;
 	bool			 incomplete;
 	uint64_t		 dumps, reads;	/* counter syncs: dumps, per-entry reads */
+	uint64_t		 dump_ms;	/* the last dump took */
 };
 
 extern const struct backend_ops backend_userspace_ops;

@@ -287,10 +287,32 @@ backend_uncarry(struct relayd *rd, struct stream *st)
 
 	if (st->carried_pos == 0)
 		return;
+	if (b->pinned) {	/* positions stay: a hole, closed at unpin */
+		b->carried[st->carried_pos - 1] = NULL;
+		st->carried_pos = 0;
+		return;
+	}
 	last = b->carried[--b->ncarried];	/* the last takes its place */
 	b->carried[st->carried_pos - 1] = last;
 	last->carried_pos = st->carried_pos;
 	st->carried_pos = 0;
+}
+
+void
+backend_carry_pin(struct relayd *rd, bool pin)
+{
+	struct backend *b = &rd->backend;
+	uint32_t n = 0;
+
+	b->pinned = pin;
+	if (pin)
+		return;
+	for (uint32_t i = 0; i < b->ncarried; i++)	/* close the holes */
+		if (b->carried[i] != NULL) {
+			b->carried[n++] = b->carried[i];
+			b->carried[n - 1]->carried_pos = n;
+		}
+	b->ncarried = n;
 }
 
 /* A stream failed to enter the set (no memory): every session, again. */
@@ -312,18 +334,20 @@ void
 backend_carry_free(struct relayd *rd)
 {
 	for (uint32_t i = 0; i < rd->backend.ncarried; i++)
-		rd->backend.carried[i]->carried_pos = 0;
+		if (rd->backend.carried[i] != NULL)
+			rd->backend.carried[i]->carried_pos = 0;
 	free(rd->backend.carried);
 	rd->backend.carried = NULL;
 	rd->backend.ncarried = rd->backend.carried_cap = 0;
+	rd->backend.pinned = false;
 }
 
 /*
  * Refresh kernel counters of every carried stream: the set, not every
- * session; one pass over the backend's table when it has one (read_all),
- * else batches of read_counters. Streams that left the backend leave the
- * set here (from the end: a leaving stream's place takes one already
- * seen).
+ * session; one pass over the backend's table when it has one (read_all:
+ * kmod's spans loop rounds, with the set pinned), else batches of
+ * read_counters. Streams that left the backend leave the set here (from
+ * the end: a leaving stream's place takes one already seen, or a hole).
  */
 void
 backend_sync_counters(struct relayd *rd)
@@ -336,7 +360,7 @@ backend_sync_counters(struct relayd *rd)
 	if (b->incomplete)
 		carry_rebuild(rd);
 	for (uint32_t i = b->ncarried; i-- > 0;)
-		if (!is_carried(b->carried[i]))
+		if (b->carried[i] != NULL && !is_carried(b->carried[i]))
 			backend_uncarry(rd, b->carried[i]);
 	if (ops->read_all != NULL) {
 		ops->read_all(rd, b->priv, b->carried, b->ncarried);
@@ -350,6 +374,8 @@ backend_sync_counters(struct relayd *rd)
 	for (uint32_t i = b->ncarried; i-- > 0;) {
 		struct stream *st = b->carried[i];
 
+		if (st == NULL)
+			continue;
 		after_read(rd, st);
 		if (!is_carried(st))
 			backend_uncarry(rd, st);

@@ -673,6 +673,9 @@ struct backend {
 	struct stream		**carried;
 	uint32_t		 ncarried, carried_cap;
 	bool			 incomplete;
+	/* pinned (a dump spans loop rounds and names streams by position):
+	 * a stream leaving makes a hole (NULL), closed at unpin */
+	bool			 pinned;
 	uint64_t		 dumps, reads;	/* counter syncs: dumps, per-entry reads */
 	uint64_t		 dump_ms;	/* the last dump took */
 };
@@ -696,6 +699,7 @@ void	 backend_carry(struct relayd *, struct stream *);
 /* st is freed: out of the set (nothing if it is not in). */
 void	 backend_uncarry(struct relayd *, struct stream *);
 void	 backend_carry_free(struct relayd *);	/* backend_close */
+void	 backend_carry_pin(struct relayd *, bool pin);
 void	 backend_sync_session(struct relayd *, const struct session *);
 const char *stream_path_name(const struct relayd *, const struct stream *);
 void	 backend_flush(struct relayd *);

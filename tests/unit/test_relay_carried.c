@@ -6,8 +6,10 @@
  * (its entries lost) leaves the set at that sync and binds its sockets
  * again; a freed stream leaves at once (ASan: no dangling pointer); one
  * installed again comes back; a stream that could not enter (no memory)
- * is found by the next sync's walk; a backend without read_all gets the
- * set in batches of read_counters.
+ * is found by the next sync's walk; while a dump pins the set, a stream
+ * that leaves makes a hole and the others keep their places, and the
+ * holes close at unpin; a backend without read_all gets the set in
+ * batches of read_counters.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -56,6 +58,8 @@ static void
 record(struct stream **sts, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
+		if (sts[i] == NULL)
+			continue;	/* a hole: the set is pinned */
 		assert_true(nseen < NCALLS);
 		assert_true(sts[i]->path == PATH_KERNEL || sts[i]->held);
 		seen[nseen++] = sts[i];
@@ -202,6 +206,23 @@ test_sync_reads_the_carried_set_only(void **state)
 	assert_false(rd->backend.incomplete);
 	assert_int_equal(nseen, 3);
 	assert_true(was_seen(d));
+
+	/* pinned (a dump names streams by position): a hole, then closed */
+	backend_carry_pin(rd, true);
+	{
+		uint32_t pos_d = d->carried_pos, n = rd->backend.ncarried;
+
+		session_destroy(rd, calls[3]);		/* a */
+		assert_int_equal(rd->backend.ncarried, n);
+		assert_true(rd->backend.carried[pos_d - 1] == d);
+		sync_now(rd);
+		assert_int_equal(nseen, 2);
+		assert_true(was_seen(b) && was_seen(d));
+	}
+	backend_carry_pin(rd, false);
+	assert_int_equal(rd->backend.ncarried, 2);
+	for (uint32_t i = 0; i < rd->backend.ncarried; i++)
+		assert_int_equal(rd->backend.carried[i]->carried_pos, i + 1);
 	teardown(rd);
 }
 

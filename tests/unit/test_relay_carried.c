@@ -129,6 +129,7 @@ teardown(struct relayd *rd)
 		session_destroy(rd, rd->sessions.first);
 	assert_int_equal(rd->backend.ncarried, 0);
 	backend_carry_free(rd);
+	unbind_free(rd);	/* the sockets queued to close (legsock.c) */
 	graveyard_empty(rd);
 	session_table_free(&rd->sessions);
 	ports_free(&rd->pools[0]);

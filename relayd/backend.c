@@ -279,6 +279,15 @@ backend_carry(struct relayd *rd, struct stream *st)
 	st->carried_pos = b->ncarried;
 }
 
+/* The last stream left: its memory goes too (an idle relay holds none). */
+static void
+carry_empty(struct backend *b)
+{
+	free(b->carried);
+	b->carried = NULL;
+	b->ncarried = b->carried_cap = 0;
+}
+
 void
 backend_uncarry(struct relayd *rd, struct stream *st)
 {
@@ -296,6 +305,8 @@ backend_uncarry(struct relayd *rd, struct stream *st)
 	b->carried[st->carried_pos - 1] = last;
 	last->carried_pos = st->carried_pos;
 	st->carried_pos = 0;
+	if (b->ncarried == 0)
+		carry_empty(b);
 }
 
 void
@@ -313,6 +324,8 @@ backend_carry_pin(struct relayd *rd, bool pin)
 			b->carried[n - 1]->carried_pos = n;
 		}
 	b->ncarried = n;
+	if (n == 0)
+		carry_empty(b);
 }
 
 /* A stream failed to enter the set (no memory): every session, again. */

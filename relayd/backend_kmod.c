@@ -897,6 +897,7 @@ kmod_read_counters(struct relayd *rd, void *priv, struct stream **sts,
  */
 #define KMOD_DUMP_SHARE		5
 #define KMOD_DUMP_SLICE_MS	5
+#define KMOD_DUMP_STALL_MS	10000	/* nothing read so long: abandoned */
 #define SYNC_SEEN		(1u << 31)	/* index slot: its entry was dumped */
 
 struct kmod_dump {
@@ -905,7 +906,7 @@ struct kmod_dump {
 	uint32_t		*slot;		/* NULL: no dump running; else 0:
 						 * empty, (pos << 2 | entry) + 1 */
 	uint32_t		 mask, seq;
-	uint64_t		 started, busy_ms, next_ms;
+	uint64_t		 started, busy_ms, next_ms, rx_ms;
 	int64_t			 wall;
 };
 
@@ -1069,6 +1070,7 @@ dump_continue(struct relayd *rd, struct kmod_state *ks)
 			dump_end(rd, ks, -errno);
 			return;
 		}
+		d->rx_ms = now_ms();
 		for (const struct nlmsghdr *h = (const void *)rbuf;
 		    mnl_nlmsg_ok(h, (int)n); h = mnl_nlmsg_next(h, (int *)&n)) {
 			int err = 0;
@@ -1146,6 +1148,16 @@ kmod_read_all(struct relayd *rd, void *priv, struct stream **sts, size_t n)
 		return rc;
 	}
 	d = ks->dump;
+	if (d->slot != NULL && now_ms() - d->rx_ms > KMOD_DUMP_STALL_MS) {
+		/* the module went away mid-dump? the set must not stay
+		 * pinned: the socket goes (with what the kernel still holds
+		 * for it), a new one at the next sync */
+		rlog(rd, LL_WARNING, "kmod: the counter dump read nothing "
+		    "for %d ms: abandoned, another at the next sync",
+		    KMOD_DUMP_STALL_MS);
+		kmod_dump_close(rd, ks);
+		return -ETIMEDOUT;
+	}
 	if (d->slot != NULL) {
 		dump_continue(rd, ks);
 		return 0;
@@ -1156,7 +1168,7 @@ kmod_read_all(struct relayd *rd, void *priv, struct stream **sts, size_t n)
 		return rc;
 	nlh = put_req(ks, buf, TL_CMD_GET, NLM_F_DUMP | NLM_F_ACK);
 	d->seq = nlh->nlmsg_seq;
-	d->started = now_ms();
+	d->started = d->rx_ms = now_ms();
 	d->wall = time(NULL);
 	d->busy_ms = 0;
 	if (mnl_socket_sendto(d->nl, nlh, nlh->nlmsg_len) < 0) {

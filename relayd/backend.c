@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "relayd.h"
@@ -81,6 +82,7 @@ backend_close(struct relayd *rd)
 	rd->backend.ops = NULL;
 	rd->backend.priv = NULL;
 	unbind_free(rd);	/* streams it carried: nothing left to close */
+	backend_carry_free(rd);
 	hold_free(rd);
 }
 
@@ -98,6 +100,7 @@ backend_stream_latched(struct relayd *rd, struct stream *st)
 	rc = ops->install(rd, rd->backend.priv, st);
 	if (rc == 0) {
 		st->path = PATH_KERNEL;
+		backend_carry(rd, st);
 		rlog(rd, LL_DEBUG, "call %s stream %d installed in %s",
 		    st->session->call_id, st->index, ops->name);
 		if (!ops->deferred_install)
@@ -145,6 +148,7 @@ backend_stream_learn(struct relayd *rd, struct stream *st)
 			hold_forget(rd, st);
 			st->held = false;	/* replaced by the learn */
 			st->path = PATH_KERNEL;
+			backend_carry(rd, st);
 			rlog(rd, LL_DEBUG, "call %s stream %d learning in %s",
 			    st->session->call_id, st->index, ops->name);
 			/* the kernel learns and drops strangers: no socket
@@ -198,23 +202,35 @@ struct counter_batch {
 	size_t		 n;
 };
 
+static bool
+is_carried(const struct stream *st)
+{
+	/* held offers too: their early drops, and a lost entry */
+	return st->path == PATH_KERNEL || st->held;
+}
+
+/*
+ * After a read: a backend that lost a stream's entries (module unloaded)
+ * handed it back to userspace: it needs its sockets again (a held offer
+ * too: offerhold.c).
+ */
+static void
+after_read(struct relayd *rd, struct stream *st)
+{
+	if (st->held && st->backend_priv == NULL)
+		st->held = false;
+	if (st->path != PATH_KERNEL && !st->held && stream_sockless(st))
+		stream_sockets_open(rd, st);
+}
+
 static void
 batch_flush(struct relayd *rd, struct counter_batch *b)
 {
 	if (b->n > 0)
 		rd->backend.ops->read_counters(rd, rd->backend.priv, b->streams,
 		    b->n);
-	/* A backend that lost a stream's entries (module unloaded) handed
-	 * it back to userspace: it needs its sockets again (a held offer
-	 * too: offerhold.c). */
-	for (size_t i = 0; i < b->n; i++) {
-		struct stream *st = b->streams[i];
-
-		if (st->held && st->backend_priv == NULL)
-			st->held = false;
-		if (st->path != PATH_KERNEL && !st->held && stream_sockless(st))
-			stream_sockets_open(rd, st);
-	}
+	for (size_t i = 0; i < b->n; i++)
+		after_read(rd, b->streams[i]);
 	b->n = 0;
 }
 
@@ -223,8 +239,7 @@ batch_session(struct relayd *rd, struct counter_batch *b,
     const struct session *s)
 {
 	for (int i = 0; i < s->nstreams; i++) {
-		/* held offers too: their early drops, and a lost entry */
-		if (s->streams[i]->path != PATH_KERNEL && !s->streams[i]->held)
+		if (!is_carried(s->streams[i]))
 			continue;
 		b->streams[b->n++] = s->streams[i];
 		if (b->n == sizeof(b->streams) / sizeof(b->streams[0]))
@@ -238,17 +253,146 @@ can_read_counters(const struct relayd *rd)
 	return rd->backend.ops != NULL && rd->backend.ops->read_counters != NULL;
 }
 
-/* Refresh kernel counters of every installed stream, in batches. */
+/* ---- the set of carried streams: what the sync walks ---- */
+
+void
+backend_carry(struct relayd *rd, struct stream *st)
+{
+	struct backend *b = &rd->backend;
+
+	if (st->carried_pos != 0)
+		return;
+	if (b->ncarried == b->carried_cap) {
+		/* grows only once the memory is there */
+		uint32_t cap = b->carried_cap ? 2 * b->carried_cap : 1024;
+		struct stream **v = cap > b->carried_cap ?
+		    realloc(b->carried, cap * sizeof(*v)) : NULL;
+
+		if (v == NULL) {
+			b->incomplete = true;	/* the next sync walks all */
+			return;
+		}
+		b->carried = v;
+		b->carried_cap = cap;
+	}
+	b->carried[b->ncarried++] = st;
+	st->carried_pos = b->ncarried;
+}
+
+/* The last stream left: its memory goes too (an idle relay holds none). */
+static void
+carry_empty(struct backend *b)
+{
+	free(b->carried);
+	b->carried = NULL;
+	b->ncarried = b->carried_cap = 0;
+}
+
+void
+backend_uncarry(struct relayd *rd, struct stream *st)
+{
+	struct backend *b = &rd->backend;
+	struct stream *last;
+
+	if (st->carried_pos == 0)
+		return;
+	if (b->pinned) {	/* positions stay: a hole, closed at unpin */
+		b->carried[st->carried_pos - 1] = NULL;
+		st->carried_pos = 0;
+		return;
+	}
+	last = b->carried[--b->ncarried];	/* the last takes its place */
+	b->carried[st->carried_pos - 1] = last;
+	last->carried_pos = st->carried_pos;
+	st->carried_pos = 0;
+	if (b->ncarried == 0)
+		carry_empty(b);
+}
+
+void
+backend_carry_pin(struct relayd *rd, bool pin)
+{
+	struct backend *b = &rd->backend;
+	uint32_t n = 0;
+
+	b->pinned = pin;
+	if (pin)
+		return;
+	for (uint32_t i = 0; i < b->ncarried; i++)	/* close the holes */
+		if (b->carried[i] != NULL) {
+			b->carried[n++] = b->carried[i];
+			b->carried[n - 1]->carried_pos = n;
+		}
+	b->ncarried = n;
+	if (n == 0)
+		carry_empty(b);
+}
+
+/* A stream failed to enter the set (no memory): every session, again. */
+static void
+carry_rebuild(struct relayd *rd)
+{
+	rd->backend.incomplete = false;
+	for (struct session *s = rd->sessions.first; s; s = s->next)
+		for (int i = 0; i < s->nstreams; i++)
+			if (is_carried(s->streams[i]))
+				backend_carry(rd, s->streams[i]);
+	if (rd->backend.incomplete)
+		rlog(rd, LL_ERROR, "backend: out of memory for the set of "
+		    "carried streams: %u of them have their counters read",
+		    rd->backend.ncarried);
+}
+
+void
+backend_carry_free(struct relayd *rd)
+{
+	for (uint32_t i = 0; i < rd->backend.ncarried; i++)
+		if (rd->backend.carried[i] != NULL)
+			rd->backend.carried[i]->carried_pos = 0;
+	free(rd->backend.carried);
+	rd->backend.carried = NULL;
+	rd->backend.ncarried = rd->backend.carried_cap = 0;
+	rd->backend.pinned = false;
+}
+
+/*
+ * Refresh kernel counters of every carried stream: the set, not every
+ * session; one pass over the backend's table when it has one (read_all:
+ * kmod's spans loop rounds, with the set pinned), else batches of
+ * read_counters. Streams that left the backend leave the set here (from
+ * the end: a leaving stream's place takes one already seen, or a hole).
+ */
 void
 backend_sync_counters(struct relayd *rd)
 {
-	struct counter_batch b = { .n = 0 };
+	const struct backend_ops *ops = rd->backend.ops;
+	struct backend *b = &rd->backend;
 
 	if (!can_read_counters(rd))
 		return;
-	for (struct session *s = rd->sessions.first; s; s = s->next)
-		batch_session(rd, &b, s);
-	batch_flush(rd, &b);
+	if (b->incomplete)
+		carry_rebuild(rd);
+	for (uint32_t i = b->ncarried; i-- > 0;)
+		if (b->carried[i] != NULL && !is_carried(b->carried[i]))
+			backend_uncarry(rd, b->carried[i]);
+	if (ops->read_all != NULL) {
+		ops->read_all(rd, b->priv, b->carried, b->ncarried);
+	} else {
+		for (uint32_t off = 0; off < b->ncarried; off += 256) {
+			uint32_t m = b->ncarried - off < 256 ?
+			    b->ncarried - off : 256;
+			ops->read_counters(rd, b->priv, b->carried + off, m);
+		}
+	}
+	for (uint32_t i = b->ncarried; i-- > 0;) {
+		struct stream *st = b->carried[i];
+
+		if (st == NULL)
+			continue;
+		after_read(rd, st);
+		if (!is_carried(st))
+			backend_uncarry(rd, st);
+	}
 }
 
 /* The same for one session, before query or delete report it. */

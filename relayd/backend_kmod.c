@@ -37,9 +37,12 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -220,6 +223,7 @@ err:
 }
 
 static void kmod_flush(struct relayd *, void *);
+static void kmod_dump_close(struct relayd *, struct kmod_state *);
 
 static void
 kmod_close(struct relayd *rd, void *priv)
@@ -229,6 +233,7 @@ kmod_close(struct relayd *rd, void *priv)
 	if (ks == NULL)
 		return;
 	ks->stale_retry_ms = 0;		/* a last try */
+	kmod_dump_close(rd, ks);
 	kmod_flush(rd, ks);
 	if (ks->stale.n > 0)
 		rlog(rd, LL_ERROR, "kmod: %zu entries of ended calls could not "
@@ -810,7 +815,8 @@ entries_lost(struct kmod_state *ks, struct stream *st, int err)
 }
 
 static int
-read_chunk(struct kmod_state *ks, struct slot *slots, int nreq)
+read_chunk(struct relayd *rd, struct kmod_state *ks, struct slot *slots,
+    int nreq)
 {
 	struct mnl_nlmsg_batch *b = mnl_nlmsg_batch_start(ks->buf, ks->buflen);
 	struct read_ctx c = { slots, ks->seq + 1, 0, now_ms(), time(NULL) };
@@ -831,6 +837,7 @@ read_chunk(struct kmod_state *ks, struct slot *slots, int nreq)
 	rc = exchange(ks, mnl_nlmsg_batch_head(b), mnl_nlmsg_batch_size(b),
 	    c.first, nreq, errs, on_counters, &c);
 	mnl_nlmsg_batch_stop(b);
+	rd->backend.reads += (uint64_t)nreq;
 	if (rc < 0)
 		return rc;
 	for (int i = 0; i < nreq; i++)
@@ -850,9 +857,9 @@ kmod_read_counters(struct relayd *rd, void *priv, struct stream **sts,
 	for (size_t i = 0; i < n; i++) {
 		struct kmod_stream *s = sts[i]->backend_priv;
 
-		/* The timer syncs every stream each tick: fine for a few,
-		 * too much for thousands. A query (a few streams) always
-		 * reads; a big sync reads a stream once a second. */
+		/* A query (a few streams) always reads; a big batch reads
+		 * a stream once a second (the periodic sync is a dump:
+		 * kmod_read_all). */
 		if (s == NULL || (n > 8 && now - s->read_ms < KMOD_RESYNC_MS))
 			continue;
 		s->read_ms = now;
@@ -860,13 +867,318 @@ kmod_read_counters(struct relayd *rd, void *priv, struct stream **sts,
 			slots[nreq].st = sts[i];
 			slots[nreq++].entry = k;
 			if (nreq == KMOD_CHUNK) {
-				if ((rc = read_chunk(priv, slots, nreq)) < 0)
+				if ((rc = read_chunk(rd, priv, slots, nreq)) < 0)
 					return rc;
 				nreq = 0;
 			}
 		}
 	}
-	return nreq > 0 ? read_chunk(priv, slots, nreq) : 0;
+	return nreq > 0 ? read_chunk(rd, priv, slots, nreq) : 0;
+}
+
+/*
+ * ---- the periodic sync: one dump of the table for every stream ----
+ *
+ * A GET per entry costs a request per entry per sync: 400,000 a second
+ * at 100,000 streams. One dump reads them all; its entries are matched
+ * back to the streams by key (local address and port, what a GET would
+ * ask) through an index built for this dump only (nothing per stream
+ * stays allocated). The dump has a socket of its own in the event loop
+ * and is read a slice at a time (KMOD_DUMP_SLICE_MS, then the loop serves
+ * what waits), so a big table never stalls calls: the kernel makes the
+ * next part only when the last is read. Meanwhile the set of carried
+ * streams is pinned (backend.c): the index names streams by position, a
+ * stream that leaves leaves a hole, and the entry is checked against the
+ * stream's entries of now before its counters count. An entry of ours the
+ * dump does not bring (flushed, module reloaded) is asked for by GET at
+ * the end, as before: ENOENT hands its stream back to userspace
+ * (entries_lost). The next dump starts at a sync once the last one's
+ * busy time is under a KMOD_DUMP_SHARE-th of the time since its start.
+ */
+#define KMOD_DUMP_SHARE		5
+#define KMOD_DUMP_SLICE_MS	5
+#define KMOD_DUMP_STALL_MS	10000	/* nothing read so long: abandoned */
+#define SYNC_SEEN		(1u << 31)	/* index slot: its entry was dumped */
+
+struct kmod_dump {
+	struct mnl_socket	*nl;		/* its own: other exchanges go on */
+	struct evtag		 tag;		/* TAG_BACKEND */
+	uint32_t		*slot;		/* NULL: no dump running; else 0:
+						 * empty, (pos << 2 | entry) + 1 */
+	uint32_t		 mask, seq;
+	uint64_t		 started, busy_ms, next_ms, rx_ms;
+	int64_t			 wall;
+};
+
+static uint32_t
+key_hash(const struct kaddr *a, uint16_t port)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+
+	for (size_t i = 0; i < sizeof(a->a); i++)
+		h = (h ^ a->a[i]) * 16777619u;
+	h = (h ^ a->family) * 16777619u;
+	h = (h ^ (port & 0xffu)) * 16777619u;
+	return (h ^ (uint32_t)(port >> 8)) * 16777619u;
+}
+
+/* The stream and entry a slot names, if both are still there; or NULL. */
+static struct kentry *
+slot_entry(const struct relayd *rd, uint32_t v, struct stream **st, int *k)
+{
+	const struct kmod_stream *s;
+
+	v = (v & ~SYNC_SEEN) - 1;
+	*k = (int)(v & 3);
+	*st = (v >> 2) < rd->backend.ncarried ? rd->backend.carried[v >> 2] :
+	    NULL;
+	if (*st == NULL || (s = (*st)->backend_priv) == NULL || *k >= s->n)
+		return NULL;
+	return (struct kentry *)&s->e[*k];
+}
+
+/* The index of the entries of sts[0..n-1] by key: 0, or -ENOMEM. */
+static int
+dump_index(struct kmod_dump *d, struct stream **sts, size_t n)
+{
+	size_t entries = 0, cap = 64;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct kmod_stream *s = sts[i] != NULL ?
+		    sts[i]->backend_priv : NULL;
+		entries += s != NULL ? (size_t)s->n : 0;
+	}
+	while (cap < 2 * entries)	/* at most half full: short probes */
+		cap <<= 1;
+	if (n > (SYNC_SEEN >> 2) - 1 || (d->slot = calloc(cap,
+	    sizeof(*d->slot))) == NULL)
+		return -ENOMEM;
+	d->mask = (uint32_t)(cap - 1);
+	for (size_t i = 0; i < n; i++) {
+		const struct kmod_stream *s = sts[i] != NULL ?
+		    sts[i]->backend_priv : NULL;
+
+		for (int k = 0; s != NULL && k < s->n; k++) {
+			uint32_t h = key_hash(&s->e[k].laddr, s->e[k].lport);
+
+			while (d->slot[h & d->mask] != 0)
+				h++;
+			d->slot[h & d->mask] = (uint32_t)(i << 2 | (size_t)k) + 1;
+		}
+	}
+	return 0;
+}
+
+static void
+on_dump_counters(struct relayd *rd, struct kmod_dump *d,
+    const struct nlmsghdr *h)
+{
+	struct reply r;
+
+	parse_reply(h, &r);
+	if (r.laddr.family == 0)
+		return;
+	for (uint32_t i = key_hash(&r.laddr, r.lport); d->slot[i & d->mask];
+	    i++) {
+		uint32_t *v = &d->slot[i & d->mask];
+		struct stream *st;
+		const struct kentry *e;
+		int k;
+
+		if (*v & SYNC_SEEN)
+			continue;
+		e = slot_entry(rd, *v, &st, &k);
+		if (e == NULL) {	/* gone since: nothing to read */
+			*v |= SYNC_SEEN;
+			continue;
+		}
+		if (e->lport != r.lport || !kaddr_equal(&e->laddr, &r.laddr))
+			continue;
+		*v |= SYNC_SEEN;
+		apply_counters(st, k, &r, now_ms(), d->wall);
+		return;
+	}
+	/* not ours, or installed after the dump began: nothing to do */
+}
+
+/* Entries the dump did not bring: a GET each (ENOENT: entries_lost). */
+static int
+dump_missing(struct relayd *rd, struct kmod_state *ks,
+    const struct kmod_dump *d)
+{
+	struct slot slots[KMOD_CHUNK];
+	int nreq = 0, rc;
+
+	for (uint32_t i = 0; i <= d->mask; i++) {
+		if (d->slot[i] == 0 || d->slot[i] & SYNC_SEEN ||
+		    slot_entry(rd, d->slot[i], &slots[nreq].st,
+		    &slots[nreq].entry) == NULL)
+			continue;
+		if (++nreq == KMOD_CHUNK) {
+			if ((rc = read_chunk(rd, ks, slots, nreq)) < 0)
+				return rc;
+			nreq = 0;
+		}
+	}
+	return nreq > 0 ? read_chunk(rd, ks, slots, nreq) : 0;
+}
+
+/* The dump is over (rc 0: complete): missing entries, then unpin. */
+static void
+dump_end(struct relayd *rd, struct kmod_state *ks, int rc)
+{
+	struct kmod_dump *d = ks->dump;
+
+	if (rc == 0)	/* a failed dump proves nothing missing */
+		rc = dump_missing(rd, ks, d);
+	free(d->slot);
+	d->slot = NULL;
+	backend_carry_pin(rd, false);
+	rd->backend.dumps++;
+	rd->backend.dump_ms = now_ms() - d->started;
+	d->next_ms = d->started + KMOD_DUMP_SHARE * d->busy_ms;
+	if (rc < 0)
+		rlog(rd, LL_WARNING, "kmod: reading the counters of every "
+		    "stream (one dump): %s; again at the next sync",
+		    strerror(-rc));
+}
+
+/* Read what the dump socket holds, for a slice of time at most. */
+static void
+dump_continue(struct relayd *rd, struct kmod_state *ks)
+{
+	struct kmod_dump *d = ks->dump;
+	uint64_t t0 = now_ms();
+	char rbuf[32768];
+	ssize_t n;
+
+	if (d == NULL)
+		return;
+	if (d->slot == NULL) {	/* what an abandoned dump left: away */
+		for (int i = 0; i < 64 && recv(mnl_socket_get_fd(d->nl), rbuf,
+		    sizeof(rbuf), MSG_DONTWAIT) > 0; i++)
+			;
+		return;
+	}
+	do {
+		n = recv(mnl_socket_get_fd(d->nl), rbuf, sizeof(rbuf),
+		    MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;		/* the loop calls again */
+			d->busy_ms += now_ms() - t0;
+			dump_end(rd, ks, -errno);
+			return;
+		}
+		d->rx_ms = now_ms();
+		for (const struct nlmsghdr *h = (const void *)rbuf;
+		    mnl_nlmsg_ok(h, (int)n); h = mnl_nlmsg_next(h, (int *)&n)) {
+			int err = 0;
+
+			if (h->nlmsg_seq != d->seq)
+				continue;	/* an earlier, abandoned dump */
+			if (h->nlmsg_type == NLMSG_ERROR)
+				err = ((const struct nlmsgerr *)
+				    mnl_nlmsg_get_payload(h))->error;
+			if (h->nlmsg_type == NLMSG_DONE ||
+			    h->nlmsg_type == NLMSG_ERROR) {
+				d->busy_ms += now_ms() - t0;
+				dump_end(rd, ks, err < 0 ? err : 0);
+				return;
+			}
+			on_dump_counters(rd, d, h);
+		}
+	} while (now_ms() - t0 < KMOD_DUMP_SLICE_MS);
+	d->busy_ms += now_ms() - t0;
+}
+
+static int
+dump_open(struct relayd *rd, struct kmod_state *ks)
+{
+	struct kmod_dump *d = calloc(1, sizeof(*d));
+	int fd;
+
+	if (d == NULL)
+		return -ENOMEM;
+	if ((d->nl = mnl_socket_open(NETLINK_GENERIC)) == NULL ||
+	    mnl_socket_bind(d->nl, 0, MNL_SOCKET_AUTOPID) < 0)
+		goto err;
+	fd = mnl_socket_get_fd(d->nl);
+	d->tag.kind = TAG_BACKEND;
+	/* closing the socket (kmod_dump_close) takes it out of epoll */
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0 ||
+	    epoll_add(rd, fd, EPOLLIN, &d->tag) < 0)
+		goto err;
+	ks->dump = d;
+	return 0;
+err:
+	fd = -errno;
+	if (d->nl != NULL)
+		mnl_socket_close(d->nl);
+	free(d);
+	return fd;
+}
+
+static void
+kmod_dump_close(struct relayd *rd, struct kmod_state *ks)
+{
+	if (ks->dump == NULL)
+		return;
+	if (ks->dump->slot != NULL)
+		backend_carry_pin(rd, false);
+	free(ks->dump->slot);
+	mnl_socket_close(ks->dump->nl);
+	free(ks->dump);
+	ks->dump = NULL;
+}
+
+/* The sync: a dump running goes on; else one starts when it is due. */
+static int
+kmod_read_all(struct relayd *rd, void *priv, struct stream **sts, size_t n)
+{
+	struct kmod_state *ks = priv;
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+	struct kmod_dump *d;
+	int rc;
+
+	if (ks->dump == NULL && (rc = dump_open(rd, ks)) < 0) {
+		rlog(rd, LL_WARNING, "kmod: a socket for counter dumps: %s",
+		    strerror(-rc));
+		return rc;
+	}
+	d = ks->dump;
+	if (d->slot != NULL && now_ms() - d->rx_ms > KMOD_DUMP_STALL_MS) {
+		/* the module went away mid-dump? the set must not stay
+		 * pinned: the socket goes (with what the kernel still holds
+		 * for it), a new one at the next sync */
+		rlog(rd, LL_WARNING, "kmod: the counter dump read nothing "
+		    "for %d ms: abandoned, another at the next sync",
+		    KMOD_DUMP_STALL_MS);
+		kmod_dump_close(rd, ks);
+		return -ETIMEDOUT;
+	}
+	if (d->slot != NULL) {
+		dump_continue(rd, ks);
+		return 0;
+	}
+	if (n == 0 || now_ms() < d->next_ms)
+		return 0;
+	if ((rc = dump_index(d, sts, n)) < 0)
+		return rc;
+	nlh = put_req(ks, buf, TL_CMD_GET, NLM_F_DUMP | NLM_F_ACK);
+	d->seq = nlh->nlmsg_seq;
+	d->started = d->rx_ms = now_ms();
+	d->wall = time(NULL);
+	d->busy_ms = 0;
+	if (mnl_socket_sendto(d->nl, nlh, nlh->nlmsg_len) < 0) {
+		free(d->slot);
+		d->slot = NULL;
+		return -errno;
+	}
+	backend_carry_pin(rd, true);
+	dump_continue(rd, ks);
+	return 0;
 }
 
 /* ---- restart ---- */
@@ -1131,11 +1443,13 @@ kmod_adopt_done(struct relayd *rd, void *priv)
 	free(c.gone);
 }
 
-/* The learn group's socket is readable (kmod_learn.c registered it). */
+/* The learn group's socket is readable (kmod_learn.c registered it), or
+ * the counter dump's. */
 static void
 kmod_event(struct relayd *rd, void *priv)
 {
 	kmod_learn_event(rd, priv);
+	dump_continue(rd, priv);	/* its socket too */
 }
 
 /* End of a loop round: entries whose removal was not acknowledged. */
@@ -1184,6 +1498,7 @@ const struct backend_ops backend_kmod_ops = {
 	.remove = kmod_remove,
 	.flush = kmod_flush,
 	.read_counters = kmod_read_counters,
+	.read_all = kmod_read_all,
 	.adopt = kmod_adopt,
 	.adopt_done = kmod_adopt_done,
 	.learn = kmod_learn,

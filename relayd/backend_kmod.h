@@ -16,6 +16,7 @@
 #define KMOD_REQ_MAX		256	/* bytes: the largest ADD request */
 
 struct kmod_learn;
+struct kmod_dump;	/* backend_kmod.c: the counter sync's dump */
 
 struct kmod_state {
 	struct mnl_socket	*nl;
@@ -27,6 +28,7 @@ struct kmod_state {
 	struct kstale		 stale;		/* removals not acknowledged */
 	uint64_t		 stale_retry_ms;
 	struct kmod_learn	*learn;		/* NULL: streams latch in userspace */
+	struct kmod_dump	*dump;		/* NULL until the first sync */
 };
 
 /* What one kernel entry is, and what was last read from it. */

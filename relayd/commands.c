@@ -770,6 +770,11 @@ cmd_stats(struct relayd *rd, json_t *id)
 	    "kernel_remove_errors",
 	    (json_int_t)rd->totals.kernel_remove_errors,
 	    "control_queued_bytes", (json_int_t)control_queued(rd)));
+	json_object_update_new(reply, json_pack("{s:I, s:I, s:I, s:I}",
+	    "counter_streams", (json_int_t)rd->backend.ncarried,
+	    "counter_dumps", (json_int_t)rd->backend.dumps,
+	    "counter_dump_ms", (json_int_t)rd->backend.dump_ms,
+	    "counter_reads", (json_int_t)rd->backend.reads));
 	json_object_set_new(reply, "webrtc", webrtc_totals_json(rd));
 	stats_sockets(rd, reply);
 	return reply;

@@ -709,6 +709,7 @@ restore_stream(struct relayd *rd, struct stream *st, json_t *o,
 	if (ops != NULL && ops->adopt != NULL &&
 	    ops->adopt(rd, rd->backend.priv, st) == 0) {
 		st->path = PATH_KERNEL;
+		backend_carry(rd, st);
 		n->adopted++;
 		return;
 	}

@@ -156,6 +156,7 @@ hold_run(struct relayd *rd)
 
 		if (rcs[i] == 0) {
 			st->held = true;
+			backend_carry(rd, st);
 			continue;
 		}
 		if (rcs[i] != -EOPNOTSUPP && failed++ == 0) {

@@ -368,6 +368,9 @@ struct stream {
 	bool			 hold_queued;	/* held at the end of this round */
 	bool			 held;
 	bool			 reason_owned;	/* path_reason is ours, not a literal */
+	/* backend.c: position + 1 in rd->backend.carried, 0 when not in it
+	 * (in the padding after the flags: the struct does not grow) */
+	uint32_t		 carried_pos;
 };
 
 enum session_state { SS_OFFERED, SS_ANSWERED };
@@ -620,6 +623,14 @@ struct backend_ops {
 	int		(*read_counters)(struct relayd *, void *priv,
 			    struct stream **, size_t n);
 	/*
+	 * The periodic sync: refresh the counters of every stream the
+	 * backend carries, sts[0..n-1], in one pass over its table (one
+	 * dump), at most as often as that pass is affordable. NULL: the
+	 * sync hands them to read_counters in batches.
+	 */
+	int		(*read_all)(struct relayd *, void *priv,
+			    struct stream **sts, size_t n);
+	/*
 	 * After a restart the journal brought back a stream that was in the
 	 * kernel: 0 if the backend still holds its entries (adopted as they
 	 * are, packets never stopped), else -errno and the stream goes back
@@ -658,6 +669,21 @@ struct backend {
 	const struct backend_ops *ops;
 	void			*priv;
 	char			 reason[640];	/* why this one was chosen */
+	/*
+	 * The streams a backend carries or holds (path PATH_KERNEL, or
+	 * held): the counter sync walks these, not every session. A stream
+	 * enters at the change (backend_carry) and leaves at the sync after
+	 * it left the backend, or when it is freed. `incomplete`: one could
+	 * not enter (no memory); the next sync looks at every session.
+	 */
+	struct stream		**carried;
+	uint32_t		 ncarried, carried_cap;
+	bool			 incomplete;
+	/* pinned (a dump spans loop rounds and names streams by position):
+	 * a stream leaving makes a hole (NULL), closed at unpin */
+	bool			 pinned;
+	uint64_t		 dumps, reads;	/* counter syncs: dumps, per-entry reads */
+	uint64_t		 dump_ms;	/* the last dump took */
 };
 
 extern const struct backend_ops backend_userspace_ops;
@@ -674,6 +700,12 @@ void	 backend_stream_remove(struct relayd *, struct stream *);
  * call's last word on where its media went. */
 void	 backend_stream_release(struct relayd *, struct stream *);
 void	 backend_sync_counters(struct relayd *);
+/* st is now carried or held by the backend: the sync reads it. */
+void	 backend_carry(struct relayd *, struct stream *);
+/* st is freed: out of the set (nothing if it is not in). */
+void	 backend_uncarry(struct relayd *, struct stream *);
+void	 backend_carry_free(struct relayd *);	/* backend_close */
+void	 backend_carry_pin(struct relayd *, bool pin);
 void	 backend_sync_session(struct relayd *, const struct session *);
 const char *stream_path_name(const struct relayd *, const struct stream *);
 void	 backend_flush(struct relayd *);

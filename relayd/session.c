@@ -293,6 +293,7 @@ stream_free(struct relayd *rd, struct stream *st)
 	/* Out of the kernel without binding again: the call is over. */
 	backend_stream_release(rd, st);
 	st->path = PATH_USERSPACE;
+	backend_uncarry(rd, st);
 	unbind_forget(rd, st);
 	leg_close(rd, &st->leg[SIDE_A]);
 	leg_close(rd, &st->leg[SIDE_B]);

@@ -244,8 +244,10 @@ on_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
 		}
 		return;
 	case nua_i_prack:	/* the stack answered it */
-		if (l != NULL && l->side == 0)
+		if (l != NULL && l->side == 0) {
 			lateoffer_prack(l->call, sip);
+			reinvite_a_pracked(l->call);
+		}
 		return;
 	case nua_i_state:
 		tl_gets(tags, NUTAG_CALLSTATE_REF(cs), TAG_END());

@@ -622,6 +622,7 @@ struct call {
 	int			 late_state;	/* lateoffer.c's LO_* */
 	char			*late_sdp;	/* in k->home: B's offer, A's answer */
 	bool			 a_100rel;	/* the caller takes reliable 18x */
+	bool			 a_100rel_req;	/* ... and requires them */
 	bool			 late_early;	/* the offer came in a reliable 18x */
 	uint32_t		 late_rseq, late_cseq;	/* its RAck, for B's PRACK */
 	/* reinvite.c: in-dialog offer/answer (issue 13) */
@@ -632,6 +633,10 @@ struct call {
 	char			*reinv_prev;	/* our SDP on the re-offer's
 						 * target before it (rollback) */
 	uint64_t		 reinv_prev_digest;
+	/* A reliable 18x with our answer awaits the caller's PRACK; an
+	 * early UPDATE for the caller waits for it (RFC 3311 5.1). */
+	bool			 a_prack_wait;
+	char			*reinv_held;	/* that UPDATE's SDP */
 	struct session_timer	*st;		/* session_timer.c (k->home) */
 	struct info_state	*info;		/* info.c (k->home) */
 	struct multipart	*mp;		/* multipart.c: A's other parts */
@@ -797,6 +802,11 @@ void	 reinvite_peer_sdp(struct leg *, const sip_t *);
 void	 reinvite_media_in(struct leg *, const sip_t *);
 /* call_free(): what reinvite.c keeps per call. */
 void	 reinvite_free(struct call *);
+/* An 18x with our SDP went to the caller: if reliable, an early UPDATE
+ * for the caller waits until reinvite_a_pracked() (its PRACK was
+ * answered) or the call's answer. */
+void	 reinvite_a_early(struct call *, int status);
+void	 reinvite_a_pracked(struct call *);
 
 /* ---- session_timer.c: RFC 4028 session timers, per leg ---- */
 struct session_timer;

@@ -307,6 +307,10 @@ on_answered(struct ctl *c, void *arg, const struct relay_reply *rr)
 			    SIPTAG_CONTACT_STR(k->a_contact)),
 			    SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 			    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+			if (ax->status < 200)
+				reinvite_a_early(k, ax->status);
+			else
+				reinvite_a_pracked(k);
 		}
 	}
 	free(sdp);

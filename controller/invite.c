@@ -266,6 +266,7 @@ new_invite(struct ctl *c, nua_t *nua, nua_handle_t *nh, const sip_t *sip)
 	/* lateoffer.c: can the caller take an offer in a reliable 18x? */
 	k->a_100rel = sip_has_feature(sip->sip_supported, "100rel") ||
 	    sip_has_feature(sip->sip_require, "100rel");
+	k->a_100rel_req = sip_has_feature(sip->sip_require, "100rel");
 	/* Local accounts, emergency numbers, ENUM (maybe asynchronous:
 	 * enum.c resumes with b2bua_routed()), then the rules. */
 	if ((k->ncand = local_route(k)) == CTL_ROUTE_PENDING) {

@@ -75,7 +75,8 @@ reinvite_free(struct call *k)
 	free(k->peer_sdp[0]);
 	free(k->peer_sdp[1]);
 	free(k->reinv_prev);
-	k->reinv_prev = NULL;
+	free(k->reinv_held);
+	k->reinv_prev = k->reinv_held = NULL;
 	k->peer_sdp[0] = k->peer_sdp[1] = NULL;
 	sdp_origin_clear(&k->a.sdp);
 	sdp_origin_clear(&k->b.sdp);
@@ -97,6 +98,8 @@ relay_media(struct leg *l, struct media_desc *media, relay_cb *cb)
 	else
 		relay_answer(l->call, media, cb, l->call);
 }
+
+static void	 send_offer(struct call *, struct leg *, const char *sdp);
 
 static struct leg *
 reinv_from(struct call *k)
@@ -140,6 +143,8 @@ reinv_fail(struct call *k, int status)
 	if (k->reinv_ack != NULL && k->reinv_ack->nh != NULL)
 		nua_ack(k->reinv_ack->nh, TAG_END());
 	k->reinv_ack = NULL;
+	free(k->reinv_held);	/* never sent: nothing to roll back there */
+	k->reinv_held = NULL;
 	reinv_respond(k, status, NULL);
 }
 
@@ -227,7 +232,6 @@ on_reinv_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
 	struct call *k = arg;
 	struct leg *to;
 	char err[160], *sdp = NULL;
-	const char *st;
 
 	if (k->finished || k->reinv == 0 || !can_reoffer(k, k->reinv_update)) {
 		call_check(k);
@@ -248,8 +252,24 @@ on_reinv_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
 		free(sdp);
 		return;
 	}
+	if (to == &k->a && k->state == CS_EARLY && k->a_prack_wait) {
+		clog_msg(c, LL_DEBUG, "call %s: the callee's early UPDATE "
+		    "waits for the caller's PRACK", k->call_id);
+		free(k->reinv_held);
+		k->reinv_held = sdp;
+		return;
+	}
+	send_offer(k, to, sdp);
+	free(sdp);
+}
+
+/* The re-offer, through the relay, to leg `to`. */
+static void
+send_offer(struct call *k, struct leg *to, const char *sdp)
+{
 	/* It refreshes that leg too: its session timer goes with it. */
-	st = session_timer_request(to);
+	const char *st = session_timer_request(to);
+
 	if (k->reinv_update)
 		nua_update(to->nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 		    TAG_IF(st, SIPTAG_HEADER_STR(st)),
@@ -258,6 +278,39 @@ on_reinv_offered(struct ctl *c, void *arg, const struct relay_reply *rr)
 		nua_invite(to->nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 		    TAG_IF(st, SIPTAG_HEADER_STR(st)),
 		    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+}
+
+/*
+ * RFC 3311 5.1: the callee (we, on the caller's leg) must not send an
+ * offer in an UPDATE until the caller has PRACKed the reliable 18x that
+ * carried the answer. The gateway's own leg is PRACKed by the stack at
+ * once, so its UPDATE can come before the caller's PRACK (or overtake
+ * our 200 to it): it waits here. Sofia sends a reliable 183 to a caller
+ * that supports 100rel, any reliable 18x to one that requires it.
+ */
+void
+reinvite_a_early(struct call *k, int status)
+{
+	if (k->a_100rel_req || (k->a_100rel && status == 183))
+		k->a_prack_wait = true;
+}
+
+/* The caller's PRACK was answered (the stack reports it after its 200),
+ * or the call was answered: a held early UPDATE goes now. */
+void
+reinvite_a_pracked(struct call *k)
+{
+	char *sdp = k->reinv_held;
+
+	k->a_prack_wait = false;
+	if (sdp == NULL)
+		return;
+	k->reinv_held = NULL;
+	if (!k->finished && k->reinv == 2 && k->a.nh != NULL) {
+		clog_msg(k->ctl, LL_DEBUG, "call %s: the caller PRACKed: "
+		    "the callee's early UPDATE goes on", k->call_id);
+		send_offer(k, &k->a, sdp);
+	}
 	free(sdp);
 }
 

@@ -4,7 +4,8 @@
 # UPDATE before the answer (RFC 3311, an early-dialog re-offer after a
 # reliable 183): the gateway (scenarios/uas_early_update.xml) sends a
 # reliable 183 with SDP, then an UPDATE that moves its media to another
-# port; it must reach the caller (scenarios/uac_early_update.xml) with
+# port; it must reach the caller (scenarios/uac_early_update.xml) only
+# after the 200 to the caller's slow PRACK (RFC 3311 5.1), with
 # the relay's A-leg port (SIPp checks it is not the gateway's), a new o=
 # version of ours, and the caller's answer must come back to the gateway
 # with the relay's B-leg port. Early media then flows through the relay
@@ -20,8 +21,16 @@ NEWPORT=$((SIP_CALLEE_RTP + 2))
 sip_uas gw1 uas_early_update.xml "$SIP_GW1_PORT" -d 1000 -set mport2 "$NEWPORT"
 sip_uac caller uac_early_update.xml 127.0.0.2 -d 4000
 
-tl_wait_for 10 "the gateway's UPDATE answered (200 in its trace)" \
-	grep -q 'CSeq: 1 UPDATE' "$TL_TMP/gw1.msgs"
+# The caller PRACKs 300 ms late; the gateway's UPDATE (its own leg
+# PRACKed by the controller at once) comes at once: the controller holds
+# it until its 200 to the caller's PRACK is out (RFC 3311 5.1). Before,
+# it reached the caller first and SIPp aborted the call.
+tl_wait_for 10 "the gateway's UPDATE at the caller" \
+	grep -q '^UPDATE sip:' "$TL_TMP/caller.msgs"
+t200=$(sip_msg_time caller '^SIP/2.0 200')
+tupd=$(sip_msg_time caller '^UPDATE sip:')
+awk -v a="$t200" -v b="$tupd" 'BEGIN {exit !(a <= b)}' ||
+	tl_fail "the UPDATE ($tupd) reached the caller before the 200 to its PRACK ($t200)"
 tl_wait_for 5 "the relay's answered session" sip_answered_call
 tl_wait_for 5 "the session's ports" sip_session_ports "$SIP_CALL_ID"
 tl_log "call $SIP_CALL_ID: caller <-> 127.0.0.1:$SIP_A_PORT | 127.0.0.1:$SIP_B_PORT <-> callee (now :$NEWPORT)"

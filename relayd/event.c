@@ -20,13 +20,22 @@ struct deferred {
 	void		*ptr;
 };
 
+/*
+ * The monotonic clock, in ms, counted from RELAYD_CLOCK_BASE_MS rather
+ * than from boot: times in the past are kept as now minus an age (a
+ * session the journal brings back keeps its age: journal.c), and after a
+ * reboot that age can exceed the uptime. Counted from boot, the
+ * difference wrapped around to a time far in the future, and such a
+ * session never reached a timeout.
+ */
 uint64_t
 now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return RELAYD_CLOCK_BASE_MS + (uint64_t)ts.tv_sec * 1000 +
+	    (uint64_t)ts.tv_nsec / 1000000;
 }
 
 int

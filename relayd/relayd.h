@@ -838,6 +838,9 @@ const char *session_expired(const struct relayd *, const struct session *,
 void	 session_end(struct relayd *, struct session *, const char *reason);
 
 /* ---- event.c: the loop ---- */
+/* Monotonic ms since an origin 2^40 ms (about 34 years) before boot:
+ * every "now minus an age" in relayd stays above zero. */
+#define RELAYD_CLOCK_BASE_MS	(1ULL << 40)
 uint64_t now_ms(void);
 int	 event_loop(struct relayd *, int sigfd);
 void	 graveyard_empty(struct relayd *);

@@ -3,7 +3,8 @@
  * a session whose identifiers need JSON escaping, "crashes" (its sessions
  * vanish without a drop line), and a second relay on the same journal
  * gets the session back on the same ports with its latched peer; a
- * dropped session stays gone; a torn last line is skipped.
+ * dropped session stays gone; a torn last line is skipped. A session
+ * older than the machine's uptime keeps its age and times out.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -155,12 +157,57 @@ test_session_survives_a_crash(void **state)
 	relay_crash(rd);
 }
 
+/*
+ * A session older than the machine's uptime (the relay comes back after
+ * a reboot, its journal from before): it keeps its age and reaches its
+ * timeout. Before relayd's clock had an origin before boot, "now minus
+ * the age" wrapped around to a time far in the future: the session was
+ * never expired, a call leaked until the next restart.
+ */
+static void
+test_session_older_than_the_uptime_times_out(void **state)
+{
+	struct fixture *f = *state;
+	struct relayd *rd = relay_new(f->dir);
+	struct session *s;
+	struct timespec mono;
+	uint16_t port;
+	int64_t age;
+	uint64_t now;
+
+	assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &mono), 0);
+	age = (int64_t)mono.tv_sec + 2 * 3600;	/* two hours before boot */
+	s = journalled_session(rd, "before-boot", &port);
+	s->created_wall = (int64_t)time(NULL) - age;
+	journal_save(rd, s);
+	journal_flush(rd);
+	relay_crash(rd);
+
+	rd = relay_new(f->dir);
+	rd->conf.max_duration = 3600;
+	assert_int_equal(journal_restore(rd), 0);
+	s = session_find(&rd->sessions, "before-boot");
+	assert_non_null(s);
+	now = now_ms();
+	assert_true(now >= s->created_ms);
+	/* its age survived (a second of slack for the clock's edges) */
+	assert_true((int64_t)((now - s->created_ms) / 1000) >= age - 1);
+	assert_true((int64_t)((now - s->created_ms) / 1000) <= age + 2);
+	assert_non_null(session_expired(rd, s, now));
+	assert_string_equal(session_expired(rd, s, now), "max_duration");
+	assert_true(session_deadline(rd, s, now) <= now);
+	relay_crash(rd);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_session_survives_a_crash,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_session_older_than_the_uptime_times_out, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

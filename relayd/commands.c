@@ -739,6 +739,10 @@ stats_sockets(const struct relayd *rd, json_t *reply)
 	    json_integer((json_int_t)rd->totals.hold_failures));
 	json_object_set_new(reply, "sockets_parked",	/* sockpark.c */
 	    json_integer((json_int_t)(2 * park_count(rd))));
+	json_object_set_new(reply, "ports_warming",	/* sockwarm.c */
+	    json_integer((json_int_t)warm_left(rd)));
+	json_object_set_new(reply, "ports_held_elsewhere",
+	    json_integer((json_int_t)rd->warm.held));
 }
 
 static json_t *

@@ -152,7 +152,12 @@ event_loop(struct relayd *rd, int sigfd)
 	int n;
 
 	while (!rd->quit) {
-		n = epoll_wait(rd->epfd, evs, 64, -1);
+		/* A fresh relay binds its free pairs a slice a round, before
+		 * the epoll_wait that covers them, which does not block until
+		 * they are all bound (sockwarm.c). */
+		if (warm_pending(rd))
+			warm_slice(rd, WARM_SLICE);
+		n = epoll_wait(rd->epfd, evs, 64, warm_pending(rd) ? 0 : -1);
 		if (n < 0 && errno != EINTR) {
 			rlog(rd, LL_ERROR, "epoll_wait: %s", strerror(errno));
 			return -1;

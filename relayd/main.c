@@ -139,6 +139,7 @@ setup(struct relayd *rd)
 	if (journal_open(rd) < 0 || journal_restore(rd) < 0)
 		return -1;
 	backend_adopt_done(rd);
+	warm_start(rd);		/* after the restore: its ports are taken */
 	if ((rc = timers_open(rd)) < 0) {
 		rlog(rd, LL_ERROR, "timer: %s", strerror(-rc));
 		return -1;

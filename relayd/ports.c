@@ -8,12 +8,40 @@
  * sequence would tell anyone who saw one call the ports of the next ones,
  * and a leg's ports are the only secret that keeps strangers from sending
  * to it before its peer does.
+ *
+ * A bit per pair says whether it is in the ring (free): sockwarm.c binds
+ * only free pairs, whatever the ring's order is by then.
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 
 #include "relayd.h"
+
+static void
+mark(struct port_pool *pp, uint16_t port, bool is_free)
+{
+	size_t i = ((size_t)port - pp->min) / 2;
+	uint64_t bit = (uint64_t)1 << (i % 64);
+
+	if (is_free)
+		pp->free_map[i / 64] |= bit;
+	else
+		pp->free_map[i / 64] &= ~bit;
+}
+
+/* Is port's pair in the ring (no leg has it)? */
+bool
+ports_is_free(const struct port_pool *pp, uint16_t port)
+{
+	size_t i;
+
+	if (pp->free_map == NULL || port < pp->min || port > pp->max)
+		return false;
+	i = ((size_t)port - pp->min) / 2;
+	return (pp->free_map[i / 64] >> (i % 64) & 1) != 0;
+}
 
 int
 ports_init(struct port_pool *pp, uint16_t min, uint16_t max)
@@ -28,7 +56,8 @@ ports_init(struct port_pool *pp, uint16_t min, uint16_t max)
 	pp->parked = 0;
 	pp->queue = calloc(n, sizeof(*pp->queue));
 	pp->owner = calloc(n, sizeof(*pp->owner));
-	if (pp->queue == NULL || pp->owner == NULL) {
+	pp->free_map = malloc((n + 63) / 64 * sizeof(*pp->free_map));
+	if (pp->queue == NULL || pp->owner == NULL || pp->free_map == NULL) {
 		ports_free(pp);
 		return -ENOMEM;
 	}
@@ -40,6 +69,7 @@ ports_init(struct port_pool *pp, uint16_t min, uint16_t max)
 	pp->nrnd = 0;
 	for (size_t i = 0; i < n; i++)
 		pp->queue[i] = (uint16_t)(min + 2 * i);
+	memset(pp->free_map, 0xff, (n + 63) / 64 * sizeof(*pp->free_map));
 	return 0;
 }
 
@@ -48,6 +78,8 @@ ports_free(struct port_pool *pp)
 {
 	free(pp->queue);
 	pp->queue = NULL;
+	free(pp->free_map);
+	pp->free_map = NULL;
 	free(pp->owner);	/* sockpark.c: park_free closed the sockets */
 	pp->owner = NULL;
 	free(pp->parked_fd);
@@ -94,6 +126,7 @@ ports_take(struct port_pool *pp, uint16_t *port)
 	*port = pp->queue[pp->head];
 	pp->head = (pp->head + 1) % pp->cap;
 	pp->count--;
+	mark(pp, *port, false);
 	return 0;
 }
 
@@ -108,6 +141,7 @@ ports_take_port(struct port_pool *pp, uint16_t port)
 		pp->queue[k] = pp->queue[pp->head];
 		pp->head = (pp->head + 1) % pp->cap;
 		pp->count--;
+		mark(pp, port, false);
 		return 0;
 	}
 	return -ENOENT;
@@ -122,6 +156,7 @@ ports_release(struct port_pool *pp, uint16_t port)
 		return;
 	pp->queue[(pp->head + pp->count) % pp->cap] = port;
 	pp->count++;
+	mark(pp, port, true);
 }
 
 size_t

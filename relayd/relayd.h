@@ -67,6 +67,7 @@ struct port_pool {
 	uint16_t	 min, max;	/* min even; max is the last odd port */
 	uint32_t	 rnd[PORTS_RND];	/* getrandom() output not used yet */
 	size_t		 nrnd;
+	uint64_t	*free_map;	/* a bit per pair: in the ring */
 	/* sockpark.c: whose sockets a pair's are; parked ones */
 	struct leg	**owner;	/* by pair (calloc: unmapped until used) */
 	int		*parked_fd;	/* by port - min, -1 none; NULL until used */
@@ -80,6 +81,7 @@ int	 ports_take(struct port_pool *, uint16_t *port);	/* -ENOSPC */
 int	 ports_take_port(struct port_pool *, uint16_t port);
 void	 ports_release(struct port_pool *, uint16_t port);
 size_t	 ports_available(const struct port_pool *);
+bool	 ports_is_free(const struct port_pool *, uint16_t port);
 
 /* How a leg finds its peer (latch.c, "endpoint_learning" in the config). */
 enum learn_mode {
@@ -895,11 +897,37 @@ int	 park_put(struct relayd *, struct leg *);	/* 1 parked, 0 close */
 int	 park_take(struct relayd *, struct leg *, uint16_t port);
 void	 park_drop(struct relayd *, int iface, uint16_t port);
 int	 park_evict_one(struct relayd *);	/* EMFILE: 1 if one closed */
+/* Bind a free pair and park it: 1 done, 0 already parked, -errno
+ * (*bad: the port that failed). */
+int	 park_bind(struct relayd *, int iface, uint16_t port, uint16_t *bad);
 void	 port_readable(struct relayd *, uint64_t token);
 struct epoll_event;
 void	 park_prepass(struct relayd *, struct epoll_event *, int n, bool full);
 size_t	 park_count(const struct relayd *);
 void	 park_free(struct relayd *);
+
+/*
+ * ---- sockwarm.c: at start, every free pair of the range bound and parked,
+ * a slice per loop round, so that a fresh relay's offers bind nothing ----
+ */
+#ifndef WARM_SLICE	/* -DWARM_SLICE=1000000: all before the first request */
+#define WARM_SLICE	128	/* pairs per loop round: about 2 ms */
+#endif
+#define WARM_REPORT	8	/* ports another process held, logged */
+struct warm_state {
+	bool		 pending;	/* pairs left to look at */
+	int		 iface;		/* where the next slice starts */
+	size_t		 next;		/* pair index on it */
+	size_t		 bound;		/* pairs bound and parked */
+	size_t		 held;		/* ports another process had bound */
+	uint16_t	 held_port[RELAYD_MAX_IFACES][WARM_REPORT];
+	size_t		 held_n[RELAYD_MAX_IFACES];
+	uint64_t	 started_ms;
+};
+void	 warm_start(struct relayd *);
+bool	 warm_pending(const struct relayd *);
+void	 warm_slice(struct relayd *, size_t pairs);
+size_t	 warm_left(const struct relayd *);	/* pairs not looked at yet */
 
 struct relayd {
 	struct relayd_conf	 conf;
@@ -927,6 +955,7 @@ struct relayd {
 	int			 ports_unreserved;	/* net.c, at start */
 	bool			 park_on;	/* sockpark.c; main.c decides */
 	bool			 park_unsure;	/* park_prepass: drain at take */
+	struct warm_state	 warm;		/* sockwarm.c */
 	uint64_t		 loop_round;	/* event_loop's epoll_waits */
 };
 

@@ -32,6 +32,9 @@
  * - That a parked port is free: a port leaving the ring without a socket
  *   (an offer the kernel holds, a restart) drops its parked sockets.
  *
+ * A fresh relay does not wait for calls to park its pairs: it binds and
+ * parks every free pair itself after the start (sockwarm.c, park_bind).
+ *
  * Memory: an owner pointer per pair in the port pool (calloc: pages of
  * pairs never used stay unmapped), and while parking an fd per port.
  */
@@ -222,6 +225,47 @@ park_take(struct relayd *rd, struct leg *leg, uint16_t port)
 	}
 	*o = leg;
 	rd->pools[leg->iface].parked--;
+	return 1;
+}
+
+/*
+ * A free pair's own sockets, bound now and parked as if a call had ended
+ * on them (sockwarm.c, at start): 1 parked, 0 it was parked already,
+ * -errno with *bad the port that could not be bound or watched.
+ */
+int
+park_bind(struct relayd *rd, int iface, uint16_t port, uint16_t *bad)
+{
+	const struct sockaddr_storage *addr = &rd->conf.ifaces[iface].bind;
+	int *s[2], fd[2] = { -1, -1 }, rc = 0;
+	unsigned k;
+
+	for (k = 0; k < 2; k++)
+		if ((s[k] = park_slot(rd, iface, port + k, true)) == NULL)
+			return -ENOMEM;
+	if (*s[0] >= 0 || *s[1] >= 0)
+		return 0;
+	for (k = 0; k < 2 && rc == 0; k++) {
+		struct epoll_event ev = { .events = EPOLLIN,
+		    .data.u64 = port_token(iface, port + k) };
+		if ((fd[k] = udp_bind(addr, (uint16_t)(port + k))) < 0)
+			rc = fd[k];
+		else if (epoll_ctl(rd->epfd, EPOLL_CTL_ADD, fd[k], &ev) < 0)
+			rc = -errno;
+		if (rc < 0)
+			*bad = (uint16_t)(port + k);
+	}
+	if (rc < 0) {
+		for (k = 0; k < 2; k++)
+			if (fd[k] >= 0)
+				close(fd[k]);
+		return rc;
+	}
+	*s[0] = fd[0];
+	*s[1] = fd[1];
+	/* in epoll before the next epoll_wait: its pre-pass drains them */
+	pair_round(rd, iface, port, true);
+	rd->pools[iface].parked++;
 	return 1;
 }
 

@@ -1,8 +1,9 @@
 #!/bin/bash
 #
 # nft_nosock.sh: a stream the kernel carries (nft) holds no sockets.
-#   - while the stream latches relayd holds its 4 sockets; once nft
-#     carries it, /proc/PID/fd is back to what it was before the offer,
+#   - while the stream latches relayd holds its 4 sockets (taken from the
+#     pairs bound and parked at start); once nft carries it, /proc/PID/fd
+#     is 4 below what it was before the offer,
 #     query says sockets false on both legs, and media still flows
 #     (every packet, both ways, RTP and RTCP);
 #   - its ports stay the relay's: the pool does not hand them out again
@@ -50,12 +51,18 @@ PID=$TL_RELAYD_PID
 fds() { ls "/proc/$PID/fd" | wc -l; }
 tl_rpc_ok '{"cmd":"stats"}' "stats"
 tl_assert_json "$TL_REPLY" '.ports_unreserved == 0' "stats: the range is reserved"
-F0=$(fds)
+warm_done() { tl_rpc '{"cmd":"stats"}' && jq -e '.ports_warming == 0' <<<"$TL_REPLY"; }
+tl_wait_for 10 "relayd to bind its range at start" warm_done
+tl_assert_json "$TL_REPLY" '.sockets_parked == 200' "stats: every pair bound and parked at start (sockwarm.c)"
+F1=$(fds)
 
+# The call takes 4 of the sockets bound at start: no descriptor more.
 tl_offer_answer "$CALL" 1
 A=${TL_A_PORTS[0]} B=${TL_B_PORTS[0]}
-F1=$(fds)
-[ "$F1" = $((F0 + 4)) ] || tl_fail "offer+answer: expected $((F0 + 4)) fds (4 sockets), have $F1"
+[ "$(fds)" = "$F1" ] || tl_fail "offer+answer: expected $F1 fds (4 parked sockets taken), have $(fds)"
+tl_rpc_ok '{"cmd":"stats"}' "stats"
+tl_assert_json "$TL_REPLY" '.sockets == 4 and .sockets_parked == 196' "stats: the call's 4 sockets, the other pairs parked"
+F0=$((F1 - 4))	# the relay without the call's sockets
 
 traffic() {
 	local tag=$1 cport=$2 count=$3
@@ -97,11 +104,11 @@ OB=$(jq '.media[0].rtp_port' <<<"$TL_REPLY")
 # with this call's leg B port, on the same address)
 [ "$OB" != "$B" ] || tl_fail "the pool handed out port $OB of a stream in the kernel"
 tl_rpc_ok '{"cmd":"delete","call_id":"other"}' "delete other"
-# Its four sockets stay bound for the next leg that takes their pairs
+# Its four sockets, taken from the parked ones, are parked again
 # (sockpark.c): descriptors of the relay, not of this call.
 tl_rpc_ok '{"cmd":"stats"}' "stats"
-tl_assert_json "$TL_REPLY" '.sockets_parked == 4' "delete other: its 4 sockets parked"
-F0=$((F0 + 4))
+tl_assert_json "$TL_REPLY" '.sockets_parked == 196' "delete other: its 4 sockets parked again, with every other free pair's"
+[ "$(fds)" = "$F0" ] || tl_fail "after the other call: expected $F0 fds, have $(fds)"
 # Reserved: 200 ephemeral binds in the relay ns never get one of our ports
 # (the ephemeral range is 30000-30199: without the reservation about half
 # would).

@@ -7,7 +7,8 @@
 #   - the new relayd finds both calls in its journal, re-binds their ports
 #     and adopts their kernel flows (a journal line torn by the crash is
 #     skipped): query shows them on path "nft", with
-#     latched peers, and relayd's sockets still see no media;
+#     latched peers, and relayd's sockets still see no media; the new
+#     relayd binds and parks its free pairs, not the adopted ones;
 #   - delete of one call removes its flows and conntrack entries; the
 #     other ends by inactivity timeout, and its state goes too;
 #   - a clean exit leaves no table, no entry of ours, an empty journal.
@@ -103,6 +104,20 @@ for c in 1 2; do
 		"c$c: the kernel's counters (1500 packets per direction so far)"
 done
 [ "$(tl_nft_flows)" = 8 ] || tl_fail "expected 8 dnat4 elements after adoption, got $(tl_nft_flows)"
+
+# The new relayd bound and parked every free pair at start (sockwarm.c),
+# but not the adopted streams' ports: they stay the calls', with no
+# socket (the kernel carries them).
+warm_done() { tl_rpc '{"cmd":"stats"}' && jq -e '.ports_warming == 0' <<<"$TL_REPLY"; }
+tl_wait_for 10 "the new relayd to bind its free pairs" warm_done
+tl_assert_json "$TL_REPLY" '.sockets_parked == 192 and .sockets == 0 and .ports_free == 96' \
+	"after the restart: the 96 free pairs parked, none of the 4 adopted legs' pairs"
+for ap in "$A1" "$B1" "$A2" "$B2"; do
+	for p in "${ap#*:}" $((${ap#*:} + 1)); do
+		[ -z "$(ip netns exec "$TL_NS_RELAY" ss -Hlun "src ${ap%:*}:$p")" ] ||
+			tl_fail "a socket is bound on ${ap%:*}:$p, an adopted stream's port: $(ip netns exec "$TL_NS_RELAY" ss -Hlunp "src ${ap%:*}:$p")"
+	done
+done
 
 # Delete c2: its 4 flows and its conntrack entries go; c1 stays.
 tl_rpc_ok '{"cmd":"delete","call_id":"c2"}' "delete c2"

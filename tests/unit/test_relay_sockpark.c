@@ -4,7 +4,11 @@
  * the same sockets come back, what was sent to the free port is never
  * read by the new leg, epoll hands a parked socket's readiness to no leg,
  * a port leaving the ring without a socket drops them, and without
- * parking (a small fd limit) the ports are closed as before.
+ * parking (a small fd limit) the ports are closed as before. A fresh
+ * relay binds and parks every free pair (sockwarm.c): a port taken back
+ * from the journal is left alone, one that another process holds is
+ * counted and stays in the pool, and what reaches a pair parked so is
+ * dropped like any other parked pair's.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -373,6 +377,149 @@ test_emfile_evicts_parked(void **state)
 	assert_int_equal(park_evict_one(rd), 0);
 }
 
+/* Warm-up to the end, a pair a slice: how many slices it took. */
+static int
+warm_all(struct relayd *rd)
+{
+	int n = 0;
+
+	while (warm_pending(rd) && n < 100) {
+		warm_slice(rd, 1);
+		n++;
+	}
+	assert_false(warm_pending(rd));
+	return n;
+}
+
+/* Every free pair bound and parked; a port a restored leg owns is not. */
+static void
+test_warm_parks_every_free_pair(void **state)
+{
+	struct relayd *rd = *state;
+	struct session *s;
+	int probe, fd0;
+
+	ports_free(&rd->pools[0]);	/* three pairs, one a restored leg's */
+	assert_int_equal(ports_init(&rd->pools[0], PMIN, PMAX + 2), 0);
+	rd->conf.port_max = PMAX + 2;
+	assert_int_equal(ports_take_port(&rd->pools[0], PMIN + 2), 0);
+	warm_start(rd);
+	assert_true(warm_pending(rd));
+	assert_int_equal(warm_left(rd), 3);
+	assert_int_equal(warm_all(rd), 2);	/* the taken pair costs none */
+	assert_int_equal(park_count(rd), 2);
+	assert_int_equal(rd->warm.bound, 2);
+	assert_int_equal(rd->warm.held, 0);
+	assert_int_equal(warm_left(rd), 0);
+	assert_false(port_bindable(PMIN) || port_bindable(PMIN + 1));
+	assert_false(port_bindable(PMIN + 4) || port_bindable(PMIN + 5));
+	assert_true(port_bindable(PMIN + 2) && port_bindable(PMIN + 3));
+
+	/* the first call binds nothing: it takes the parked sockets */
+	fd0 = dup(0);
+	assert_true(fd0 >= 0);
+	close(fd0);
+	s = call(rd, "c1");
+	assert_int_equal(park_count(rd), 0);
+	for (int side = SIDE_A; side <= SIDE_B; side++)
+		assert_true(leg_bound(&s->streams[0]->leg[side]));
+	probe = dup(0);
+	assert_int_equal(probe, fd0);	/* no descriptor more */
+	close(probe);
+	ports_release(&rd->pools[0], PMIN + 2);
+}
+
+/* A port another process holds: counted, and its pair stays free. */
+static void
+test_warm_held_port_stays_in_pool(void **state)
+{
+	struct relayd *rd = *state;
+	struct sockaddr_storage lo;
+	struct session *s;
+	int other;
+	bool got = false;
+
+	addr_parse("127.0.0.1", 0, &lo);
+	other = udp_bind(&lo, PMIN + 1);	/* the RTCP port of pair 0 */
+	assert_true(other >= 0);
+	warm_start(rd);
+	warm_all(rd);
+	assert_int_equal(rd->warm.held, 1);
+	assert_int_equal(rd->warm.held_port[0][0], PMIN + 1);
+	assert_int_equal(park_count(rd), 1);
+	assert_int_equal(ports_available(&rd->pools[0]), 2);
+	assert_true(port_bindable(PMIN));	/* its RTP socket was closed */
+	close(other);
+	/* once the other process let go, a call binds the pair */
+	s = call(rd, "c1");
+	for (int side = SIDE_A; side <= SIDE_B; side++) {
+		assert_true(leg_bound(&s->streams[0]->leg[side]));
+		got |= s->streams[0]->leg[side].port == PMIN;
+	}
+	assert_true(got);
+	assert_int_equal(park_count(rd), 0);
+}
+
+/* What reaches a pair parked at start is dropped, never the new leg's. */
+static void
+test_warm_pair_is_drained(void **state)
+{
+	struct relayd *rd = *state;
+	struct session *s;
+
+	warm_start(rd);
+	warm_all(rd);
+	send_to(PMIN, 40);
+	send_to(PMIN + 3, 2);
+	/* the round after the warm-up: its pre-pass drains them */
+	assert_true(next_round(rd, false) >= 2);
+	s = call(rd, "c1");
+	for (int side = SIDE_A; side <= SIDE_B; side++)
+		for (int k = SK_RTP; k <= SK_RTCP; k++)
+			assert_false(queued(s->streams[0]->leg[side].sock[k].fd));
+	end(rd, s);
+	/* parked in the round that takes them: drained at the take */
+	park_free(rd);
+	ports_free(&rd->pools[0]);
+	assert_int_equal(ports_init(&rd->pools[0], PMIN, PMAX), 0);
+	warm_start(rd);
+	warm_all(rd);
+	send_to(PMIN, 3);
+	send_to(PMIN + 2, 3);
+	s = call(rd, "c2");
+	for (int side = SIDE_A; side <= SIDE_B; side++)
+		assert_false(queued(s->streams[0]->leg[side].sock[SK_RTP].fd));
+}
+
+static int
+fake_hold(struct relayd *rd, void *priv, struct stream **v, size_t n,
+    int *rcs)
+{
+	return 0;
+}
+
+/* No warm-up without parking, nor when the backend holds the offers. */
+static void
+test_warm_off(void **state)
+{
+	struct relayd *rd = *state;
+	const struct backend_ops *real = rd->backend.ops;
+	struct backend_ops holding = *real;
+
+	rd->park_on = false;
+	warm_start(rd);
+	assert_false(warm_pending(rd));
+	assert_int_equal(warm_left(rd), 0);
+	rd->park_on = true;
+	holding.hold = fake_hold;
+	rd->backend.ops = &holding;
+	warm_start(rd);
+	rd->backend.ops = real;
+	assert_false(warm_pending(rd));
+	assert_int_equal(park_count(rd), 0);
+	assert_true(port_bindable(PMIN));
+}
+
 int
 main(void)
 {
@@ -386,6 +533,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_emfile_evicts_parked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prepass_drains_before_take, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_take_drains_when_unsure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_warm_parks_every_free_pair, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_warm_held_port_stays_in_pool, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_warm_pair_is_drained, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_warm_off, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -48,11 +48,16 @@ static int __net_init tl_net_init(struct net *net)
 	err = tl_table_init(tn, net->user_ns != &init_user_ns);
 	if (err)
 		return err;
-	err = tl_hook_register(net);
+	err = tl_probe_init(tn);
 	if (err)
 		goto err_table;
+	err = tl_hook_register(net);
+	if (err)
+		goto err_probe;
 	return 0;
 
+err_probe:
+	tl_probe_exit(tn);
 err_table:
 	tl_table_exit(tn);
 	return err;
@@ -62,6 +67,7 @@ static void __net_exit tl_net_exit(struct net *net)
 {
 	/* unregistering waits for packets in flight in the hook */
 	tl_hook_unregister(net);
+	tl_probe_exit(tl_net(net));
 	tl_table_exit(tl_net(net));
 }
 

@@ -30,6 +30,10 @@ enum tl_cmd {
 	/* event on TL_MCGRP_LEARN: a learning entry took a source (key,
 	 * COOKIE, SRC_ADDR4/SRC_PORT, LEARN_RANK, LEARN_STATE) */
 	TL_CMD_LEARNED,
+	/* doit: the namespace's totals: COUNT (entries), PROBE_ON and,
+	 * with the probe (module parameter probe=1), PROBE_PACKETS and
+	 * PROBE_NS since the namespace was created */
+	TL_CMD_STATS,
 	__TL_CMD_MAX,
 };
 #define TL_CMD_MAX (__TL_CMD_MAX - 1)
@@ -73,6 +77,11 @@ enum tl_attr {
 	TL_A_LEARN_WINDOW_MS,	/* u32: from the first candidate, 1..60000 */
 	TL_A_LEARN_RANK,	/* u8, replies/events: enum tl_rank of SRC */
 	TL_A_LEARN_STATE,	/* u8, replies/events: enum tl_learn_state */
+	/* TL_CMD_STATS replies: the hook's own work (kmod/tl_probe.c) */
+	TL_A_PROBE_ON,		/* u8: the probe is on now */
+	TL_A_PROBE_PACKETS,	/* u64: IPv4 packets forwarded while it was on */
+	TL_A_PROBE_NS,		/* u64: local_clock() ns in the hook for them,
+				 * from its start to the send */
 	__TL_A_MAX,
 };
 #define TL_A_MAX (__TL_A_MAX - 1)

@@ -138,7 +138,10 @@ struct tl_net {
 	 * entries), so it gets the smaller tl_userns_max_entries.
 	 */
 	bool			userns;
-	/* tl_probe.c: per-CPU time and packets of the hook (probe=1) */
+	/*
+	 * tl_probe.c: per-CPU time, packets and histogram of the hook
+	 * (probe=1); allocated with the buckets, never for userns
+	 */
 	struct tl_probe __percpu *probe;
 };
 
@@ -205,10 +208,10 @@ int tl_put_addr(struct sk_buff *msg, u8 family, int a4, int a6,
 
 /* tl_probe.c */
 DECLARE_STATIC_KEY_FALSE(tl_probe_on);
-int tl_probe_init(struct tl_net *tn);
+void tl_probe_alloc(struct tl_net *tn);
 void tl_probe_exit(struct tl_net *tn);
 void tl_probe_account(struct net *net, u64 t0);
-void tl_probe_read(const struct tl_net *tn, u64 *packets, u64 *ns);
+bool tl_probe_read(const struct tl_net *tn, u64 *packets, u64 *ns, u32 *hist);
 bool tl_probe_enabled(void);
 
 /* When the hook starts: 0 with the probe off (a patched-out branch). */

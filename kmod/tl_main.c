@@ -48,16 +48,11 @@ static int __net_init tl_net_init(struct net *net)
 	err = tl_table_init(tn, net->user_ns != &init_user_ns);
 	if (err)
 		return err;
-	err = tl_probe_init(tn);
-	if (err)
-		goto err_table;
 	err = tl_hook_register(net);
 	if (err)
-		goto err_probe;
+		goto err_table;
 	return 0;
 
-err_probe:
-	tl_probe_exit(tn);
 err_table:
 	tl_table_exit(tn);
 	return err;

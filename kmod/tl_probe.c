@@ -4,16 +4,23 @@
  * module parameter probe=1 the IPv4 hook reads local_clock() when it
  * starts and again just before it hands a forwarded packet to
  * ip_local_out(); the difference (header checks, table lookup, source
- * check, route, rewrite, counters) and one packet are added to its
- * namespace's per-CPU totals, which TL_CMD_STATS returns. It exists so
- * the table's share of a packet's cost can be read apart from the stack
- * around it (bench/kmod/pktcost.sh): under emulation the whole path is
- * too noisy to show a chain walk.
+ * check, route, rewrite, counters) goes into its namespace's per-CPU
+ * totals (packets, ns) and a histogram of the time per packet, which
+ * TL_CMD_STATS returns. It exists so the table's share of a packet's
+ * cost can be read apart from the stack around it
+ * (bench/kmod/pktcost.sh): under emulation the whole path is too noisy
+ * to show a chain walk, and the histogram's median leaves out the few
+ * packets that an interrupt or the host's scheduler held up.
  *
  * Off (the default) the hook pays one static branch, patched to a no-op
  * (as netfilter's own nf_hooks_needed keys): no clock read, no store.
+ * The storage (16 B + TL_PROBE_SLOTS u32, 1.4 KiB per possible CPU) is
+ * allocated with the namespace's bucket array at its first entry, so a
+ * namespace without entries has none; a namespace of a non-initial user
+ * namespace (anyone can make one) gets none either.
  */
 #include <linux/moduleparam.h>
+#include <linux/log2.h>
 #include <linux/percpu.h>
 #include <linux/sched/clock.h>
 #include <linux/u64_stats_sync.h>
@@ -26,6 +33,7 @@ struct tl_probe {
 	u64_stats_t		packets;
 	u64_stats_t		ns;
 	struct u64_stats_sync	syncp;
+	u32			hist[TL_PROBE_SLOTS];	/* trunkline_uapi.h */
 };
 
 static int tl_probe_param_set(const char *val, const struct kernel_param *kp)
@@ -58,17 +66,24 @@ module_param_cb(probe, &tl_probe_param_ops, NULL, 0644);
 MODULE_PARM_DESC(probe,
 		 "time the IPv4 hook's work per forwarded packet (TL_CMD_STATS); default off, free when off");
 
-/* 16 B per possible CPU and namespace, charged like its table. */
-int tl_probe_init(struct tl_net *tn)
+/*
+ * Called with the table lock held, before the buckets are published: a
+ * packet that finds an entry finds the probe too. Failing is no error:
+ * the namespace then has no probe (TL_CMD_STATS says 0).
+ */
+void tl_probe_alloc(struct tl_net *tn)
 {
+	struct tl_probe __percpu *p;
 	int cpu;
 
-	tn->probe = alloc_percpu_gfp(struct tl_probe, GFP_KERNEL_ACCOUNT);
-	if (!tn->probe)
-		return -ENOMEM;
+	if (tn->userns || tn->probe)
+		return;
+	p = alloc_percpu_gfp(struct tl_probe, GFP_KERNEL_ACCOUNT);
+	if (!p)
+		return;
 	for_each_possible_cpu(cpu)
-		u64_stats_init(&per_cpu_ptr(tn->probe, cpu)->syncp);
-	return 0;
+		u64_stats_init(&per_cpu_ptr(p, cpu)->syncp);
+	WRITE_ONCE(tn->probe, p);
 }
 
 /* The hooks are gone: nobody adds any more. */
@@ -76,6 +91,20 @@ void tl_probe_exit(struct tl_net *tn)
 {
 	free_percpu(tn->probe);
 	tn->probe = NULL;
+}
+
+/* The histogram slot of a time (trunkline_uapi.h, TL_A_PROBE_HIST). */
+static unsigned int tl_probe_slot(u64 ns)
+{
+	unsigned int e;
+
+	if (ns < TL_PROBE_SUB)
+		return ns;
+	e = ilog2(ns);
+	if (e > TL_PROBE_MAX_LOG)
+		return TL_PROBE_SLOTS - 1;
+	/* e >= 4: ns >> (e - 4) is 16..31, the 1/16 step within 2^e */
+	return TL_PROBE_SUB * (e - 4) + (ns >> (e - 4));
 }
 
 /*
@@ -86,25 +115,38 @@ void tl_probe_exit(struct tl_net *tn)
 void tl_probe_account(struct net *net, u64 t0)
 {
 	u64 d = local_clock() - t0;
-	struct tl_probe *p = this_cpu_ptr(tl_net(net)->probe);
+	struct tl_probe __percpu *pp = READ_ONCE(tl_net(net)->probe);
+	struct tl_probe *p;
 
+	if (!pp)
+		return;
+	p = this_cpu_ptr(pp);
 	u64_stats_update_begin(&p->syncp);
 	u64_stats_inc(&p->packets);
 	u64_stats_add(&p->ns, d);
+	p->hist[tl_probe_slot(d)]++;
 	u64_stats_update_end(&p->syncp);
 }
 
-/* The namespace's totals since it was created (the reader diffs). */
-void tl_probe_read(const struct tl_net *tn, u64 *packets, u64 *ns)
+/*
+ * The namespace's totals since its first entry (the reader diffs);
+ * hist, if not NULL, gets TL_PROBE_SLOTS sums. False: it has no probe.
+ */
+bool tl_probe_read(const struct tl_net *tn, u64 *packets, u64 *ns, u32 *hist)
 {
-	unsigned int start;
+	struct tl_probe __percpu *pp = READ_ONCE(tn->probe);
+	unsigned int start, i;
 	u64 pk, t;
 	int cpu;
 
 	*packets = 0;
 	*ns = 0;
+	if (hist)
+		memset(hist, 0, TL_PROBE_SLOTS * sizeof(*hist));
+	if (!pp)
+		return false;
 	for_each_possible_cpu(cpu) {
-		const struct tl_probe *p = per_cpu_ptr(tn->probe, cpu);
+		const struct tl_probe *p = per_cpu_ptr(pp, cpu);
 
 		do {
 			start = u64_stats_fetch_begin(&p->syncp);
@@ -113,7 +155,11 @@ void tl_probe_read(const struct tl_net *tn, u64 *packets, u64 *ns)
 		} while (u64_stats_fetch_retry(&p->syncp, start));
 		*packets += pk;
 		*ns += t;
+		/* a slot is one u32, read whole; it may run a packet ahead */
+		for (i = 0; hist && i < TL_PROBE_SLOTS; i++)
+			hist[i] += READ_ONCE(p->hist[i]);
 	}
+	return true;
 }
 
 bool tl_probe_enabled(void)

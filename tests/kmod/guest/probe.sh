@@ -60,6 +60,8 @@ S=$(tlk stats)
 echo "$S"
 check "probe: exactly the 40 forwarded while on" test "$(field probe_packets "$S")" = 40
 check "probe: their time is counted (> 0 ns)" test "$(field probe_ns "$S")" -gt 0
+check "probe: the histogram holds the same 40 packets" test "$(field probe_hist "$S" |
+	tr ',' '\n' | awk -F: '{ n += $2 } END { print n + 0 }')" = 40
 NS1=$(field probe_ns "$S")
 
 # packets the module does not forward are not counted

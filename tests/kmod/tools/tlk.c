@@ -16,8 +16,11 @@
  *   tlk [-u] count                 number of entries (a dump)
  *   tlk [-u] flush [--cookie N]
  *   tlk [-u] stats                 one line: count=ENTRIES probe_on=0|1
- *                                  probe_packets=N probe_ns=NS (the
- *                                  namespace's totals, kmod/tl_probe.c)
+ *                                  probe_packets=N probe_ns=NS
+ *                                  probe_hist=SLOT:N,... (the namespace's
+ *                                  totals, kmod/tl_probe.c; the histogram's
+ *                                  slots that are not 0, layout in
+ *                                  trunkline_uapi.h)
  *   tlk bulk add|del N LOCAL:BASEPORT OUTSRC:PORT OUTDST:PORT [add options]
  *                                  N entries on ports BASEPORT+i, in batches
  *                                  of 256 requests per send, every ack checked
@@ -325,6 +328,20 @@ print_entry(const struct nlmsghdr *h, void *data)
 		case TL_A_PROBE_NS:
 			printf("probe_ns=%" PRIu64 " ", mnl_attr_get_u64(a));
 			break;
+		case TL_A_PROBE_HIST: {
+			const uint32_t *slot = mnl_attr_get_payload(a);
+			size_t n = mnl_attr_get_payload_len(a) / sizeof(*slot);
+			const char *sep = "";
+
+			printf("probe_hist=");
+			for (size_t i = 0; i < n; i++)
+				if (slot[i] != 0) {
+					printf("%s%zu:%u", sep, i, slot[i]);
+					sep = ",";
+				}
+			printf(" ");
+			break;
+		}
 		case TL_A_SDP_ADDR4:
 			in.s_addr = mnl_attr_get_u32(a);
 			inet_ntop(AF_INET, &in, ab, sizeof(ab));

@@ -20,7 +20,6 @@
  * namespace (anyone can make one) gets none either.
  */
 #include <linux/moduleparam.h>
-#include <linux/log2.h>
 #include <linux/percpu.h>
 #include <linux/sched/clock.h>
 #include <linux/u64_stats_sync.h>
@@ -91,20 +90,6 @@ void tl_probe_exit(struct tl_net *tn)
 {
 	free_percpu(tn->probe);
 	tn->probe = NULL;
-}
-
-/* The histogram slot of a time (trunkline_uapi.h, TL_A_PROBE_HIST). */
-static unsigned int tl_probe_slot(u64 ns)
-{
-	unsigned int e;
-
-	if (ns < TL_PROBE_SUB)
-		return ns;
-	e = ilog2(ns);
-	if (e > TL_PROBE_MAX_LOG)
-		return TL_PROBE_SLOTS - 1;
-	/* e >= 4: ns >> (e - 4) is 16..31, the 1/16 step within 2^e */
-	return TL_PROBE_SUB * (e - 4) + (ns >> (e - 4));
 }
 
 /*

@@ -14,7 +14,7 @@
  *
  * Off (the default) the hook pays one static branch, patched to a no-op
  * (as netfilter's own nf_hooks_needed keys): no clock read, no store.
- * The storage (16 B + TL_PROBE_SLOTS u32, 1.4 KiB per possible CPU) is
+ * The storage (16 B + TL_PROBE_SLOTS u32: 1.3 KiB per possible CPU) is
  * allocated with the namespace's bucket array at its first entry, so a
  * namespace without entries has none; a namespace of a non-initial user
  * namespace (anyone can make one) gets none either.

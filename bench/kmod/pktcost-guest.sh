@@ -25,8 +25,12 @@
 # from 64 sockets). The host (pktcost.sh) takes the per-round ratios,
 # their median and spread.
 #
-# Usage: sh pktcost-guest.sh ROUNDS RATE SECS FEW MANY [MODULE-PARAMETERS]
-# (MODULE-PARAMETERS: e.g. hash_bits=10, a control with long chains)
+# Usage: sh pktcost-guest.sh ROUNDS RATE SECS FEW MANY [MODULE-PARAMETERS
+#        [ENTRY-OPTIONS]]
+# (MODULE-PARAMETERS: e.g. hash_bits=10, a control with long chains;
+# ENTRY-OPTIONS: tlk add options for every entry, e.g. "--rtp --drop
+# --learn 10.9.1.2:4000 3000", entries as relayd installs them; the
+# sender's address is 10.9.1.2, ports 4000, 4002, ...)
 # Prints one "PKTCOST-RUN {json}" line per window and table, then
 # "PKTCOST-DONE" if every window delivered every packet and the probe
 # counted exactly the packets each table forwarded.
@@ -36,6 +40,7 @@ SECS=${3:-5}
 FEW=${4:-1000}
 MANY=${5:-50000}
 MODARGS=${6:-}
+ENTRYARGS=${7:-}
 IP=/sbin/ip
 PARAM=/sys/module/trunkline/parameters/probe
 BASE=10000
@@ -80,7 +85,8 @@ for k in k1k:"$FEW" k50k:"$MANY"; do
 	id=${k%%:*} n=${k#*:}
 	eval "rs=\$RS_$id"
 	t0=$(cut -d' ' -f1 /proc/uptime)
-	$IP netns exec "$id-r" tlk bulk add "$n" "$rs:$BASE" $RD:30000 $D:5000 >/dev/null || exit 1
+	# shellcheck disable=SC2086
+	$IP netns exec "$id-r" tlk bulk add "$n" "$rs:$BASE" $RD:30000 $D:5000 $ENTRYARGS >/dev/null || exit 1
 	echo "pktcost-guest: $id: $n entries in $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { print b - a }') s"
 done
 # the flows, alternating: k1k's entry i, k50k's entry i * MANY/FEW

@@ -15,7 +15,9 @@
 #        1,000 and 50,000 entries; 1,000 flows on each table)
 # Env: KMOD_BENCH_OUT (output directory), KMOD_INSMOD_ARGS (module
 # parameters, e.g. "hash_bits=10": a control whose chains are long, to
-# show the bench sees a chain walk), KMOD_ICOUNT=SHIFT (qemu
+# show the bench sees a chain walk), KMOD_ENTRY_ARGS (tlk add options
+# for every entry, e.g. "--rtp --drop --learn 10.9.1.2:4000 3000": as
+# relayd installs a stream's entries), KMOD_ICOUNT=SHIFT (qemu
 # -icount: the guest clock counts instructions, 2^SHIFT ns each, so host
 # load does not reach the figures; what is left is what the guest
 # executes), KMOD_TABLE_ONLY=1 (only redraw json/md from -runs.jsonl).
@@ -39,7 +41,7 @@ if [ -z "${KMOD_TABLE_ONLY:-}" ]; then
 	tk_prepare
 	wrapper=$(mktemp "${TMPDIR:-/tmp}/tl-pktcost.XXXXXX")
 	trap 'rm -f "$wrapper"' EXIT
-	echo "sh /test/pktcost.sh $ROUNDS $RATE $SECS $FEW $MANY '${KMOD_INSMOD_ARGS:-}'" >"$wrapper"
+	echo "sh /test/pktcost.sh $ROUNDS $RATE $SECS $FEW $MANY '${KMOD_INSMOD_ARGS:-}' '${KMOD_ENTRY_ARGS:-}'" >"$wrapper"
 	log=$OUT/kmod-pktcost-console.log
 	load0=$(cut -d' ' -f1-3 /proc/loadavg)
 	t0=$(date -u +%H:%M)
@@ -53,8 +55,8 @@ if [ -z "${KMOD_TABLE_ONLY:-}" ]; then
 		--timeout "$limit" --log "$log" >/dev/null || tk_fail "the guest run failed: see $log"
 	grep -q '^PKTCOST-DONE' "$log" || tk_fail "the guest bench did not finish: see $log"
 	grep '^PKTCOST-RUN ' "$log" | sed 's/^PKTCOST-RUN //' | tr -d '\r' >"$RUNS"
-	printf '{"load_before":"%s","load_after":"%s","start_utc":"%s","end_utc":"%s","icount":"%s","insmod_args":"%s"}\n' \
-		"$load0" "$(cut -d' ' -f1-3 /proc/loadavg)" "$t0" "$(date -u +%H:%M)" "$ICOUNT" "${KMOD_INSMOD_ARGS:-}" \
+	printf '{"load_before":"%s","load_after":"%s","start_utc":"%s","end_utc":"%s","icount":"%s","insmod_args":"%s","entry_args":"%s"}\n' \
+		"$load0" "$(cut -d' ' -f1-3 /proc/loadavg)" "$t0" "$(date -u +%H:%M)" "$ICOUNT" "${KMOD_INSMOD_ARGS:-}" "${KMOD_ENTRY_ARGS:-}" \
 		>"$OUT/kmod-pktcost-host.json"
 fi
 
@@ -106,7 +108,7 @@ jq -s --slurpfile host "$OUT/kmod-pktcost-host.json" '
 jq -r 'def r2: . * 100 | round / 100 | tostring | if test("\\.") then (if test("\\.[0-9]$") then . + "0" else . end) else . + ".00" end;
 	def f0: . | round;
 	def row(t; x): "| \(t) | \(x.median | r2)x | \(x.min | r2)-\(x.max | r2) | \(x.n) |";
-	"# trunkline.ko relay step at \(.entries.many) vs \(.entries.few) entries (hook probe, qemu TCG guest\(if .host.icount != "" then ", -icount shift=\(.host.icount)" else "" end)\(if (.host.insmod_args // "") != "" then ", insmod \(.host.insmod_args)" else "" end))\n",
+	"# trunkline.ko relay step at \(.entries.many) vs \(.entries.few) entries (hook probe, qemu TCG guest\(if .host.icount != "" then ", -icount shift=\(.host.icount)" else "" end)\(if (.host.insmod_args // "") != "" then ", insmod \(.host.insmod_args)" else "" end)\(if (.host.entry_args // "") != "" then ", entries: tlk add \(.host.entry_args)" else "" end))\n",
 	"Two relays in one guest, one with \(.entries.few) entries and one with \(.entries.many); one sender alternates packets between them, \(.flows) flows each (at \(.entries.many) every \(.entries.many / .entries.few)-th entry, the rest idle), \(.rate) packets/s in all for \(.secs) s a window; a round is a window with the probe on and one with it off, in alternating order. Hook ns: the module'"'"'s own time per forwarded packet, from the hook'"'"'s start to ip_local_out() (lookup, source check, route, rewrite, counters), local_clock() in the guest (kmod/tl_probe.c); a table'"'"'s figure in a window is its median packet (the probe'"'"'s histogram, interpolated within a 1/16-octave slot), which an interrupt or a stalled vCPU in one packet does not move; the mean is shown too. Both tables'"'"' packets pass in the same seconds, so host load falls on both alike. \(.rounds_used) of \(.rounds) rounds used (every packet delivered, the probe counted each). Host load average \(.host.load_before) at the start (\(.host.start_utc) UTC), \(.host.load_after) at the end (\(.host.end_utc) UTC).\n",
 	"| comparison | median | per-round spread | rounds |",
 	"|---|---|---|---|",

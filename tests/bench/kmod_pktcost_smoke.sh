@@ -15,7 +15,7 @@ rc=$?
 [ "$rc" = 77 ] && { cat "$OUT/out"; exit 77; }
 [ "$rc" = 0 ] || { tail -n 30 "$OUT/out"; echo "FAIL: kmod_pktcost_smoke: exit $rc"; exit 1; }
 jq -e '.rounds == 2 and .rounds_used == 2 and .entries == {few: 100, many: 2000} and
-	([.per_round[] | .ok and .packets.k1k > 0 and .packets.k1k == .packets.k50k and
+	([.per_round[] | .ok and .packets.k1k > 0 and .packets.k50k > 0 and
 	  .hook_ratio > 0 and .hook_p50_ns.k1k > 0] | all) and
 	(.hook_many_vs_few.median | type) == "number"' "$OUT/kmod-pktcost.json" >/dev/null ||
 	{ echo "FAIL: kmod_pktcost_smoke: $(cat "$OUT/kmod-pktcost.json")"; exit 1; }

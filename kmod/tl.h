@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * tl.h: trunkline.ko internals. The module is five files:
+ * tl.h: trunkline.ko internals. The module is seven files:
  *   tl_main.c     module and per-netns setup (hooks, tables)
  *   tl_table.c    the forwarding table: RCU lookups, mutex-held changes
  *   tl_hook.c     the PRE_ROUTING hook: match, check source, rewrite, send

@@ -7,7 +7,8 @@
 # kernel path at 1,000 vs 50,000 streams (bench/nft/pkt-cost.sh,
 # -pkt-cost.{jsonl,md}), offer+answer streams/s with the C load client
 # (bench/offer-rate.sh, -offer-rate.json), and trunkline.ko in a qemu guest
-# (bench/kmod, -kmod.json, and at scale, -kmod-scale.json); their tables
+# (bench/kmod, -kmod.json, its relay step alone at 50,000 vs 1,000
+# entries, -kmod-pktcost.json, and at scale, -kmod-scale.json); their tables
 # are appended to the .md. The
 # metric of every cost comparison: bench/README.md, "The per-packet metric".
 #
@@ -16,9 +17,10 @@
 # Default profile: 1,000 / 10,000 / 50,000 streams, 5 interleaved
 # repetitions of 2 s (a cost run at an equal rate and a flood run each), a
 # loss-free ladder at 1,000 streams, then pkt-cost (5 rounds), offer-rate
-# (5 rounds) and the kmod guest (5 rounds): about 20 minutes on a 2-core
-# machine. --quick: 1,000 streams, 2 repetitions of 1 s, 2 rounds
-# elsewhere (about 4 minutes). --long: 7 repetitions of 3 s.
+# (5 rounds), the kmod guest (5 rounds) and its relay step (9 rounds, about
+# 5 minutes): about 25 minutes on a 2-core machine. --quick: 1,000
+# streams, 2 repetitions of 1 s, 2 rounds elsewhere (3 for the relay
+# step; about 6 minutes). --long: 7 repetitions of 3 s (11 rounds).
 # Environment: BUILD (default build), BENCH_BACKENDS (default
 # userspace,nft,kmod), BENCH_OUT (results directory, default bench/results).
 set -euo pipefail
@@ -30,11 +32,11 @@ OUTDIR=${BENCH_OUT:-bench/results}
 BACKENDS=${BENCH_BACKENDS:-userspace,nft,kmod}
 
 profile=(--streams 1000,10000,50000 --reps 5 --secs 2)
-rounds=5 kmod_rounds=5 kscale_streams=100000
+rounds=5 kmod_rounds=5 kpkt_rounds=9 kscale_streams=100000
 while [ $# -gt 0 ]; do
 	case $1 in
-	--quick) profile=(--streams 1000 --reps 2 --secs 1 --ladder-reps 1); rounds=2 kmod_rounds=2 kscale_streams=5000 ;;
-	--long) profile=(--streams 1000,10000,50000 --reps 7 --secs 3 --ladder-reps 3); rounds=7 kmod_rounds=7 ;;
+	--quick) profile=(--streams 1000 --reps 2 --secs 1 --ladder-reps 1); rounds=2 kmod_rounds=2 kpkt_rounds=3 kscale_streams=5000 ;;
+	--long) profile=(--streams 1000,10000,50000 --reps 7 --secs 3 --ladder-reps 3); rounds=7 kmod_rounds=7 kpkt_rounds=11 ;;
 	--) shift; break ;;
 	*) echo "usage: bench/run.sh [--quick|--long] [-- media.py args]" >&2; exit 2 ;;
 	esac
@@ -110,6 +112,18 @@ if [[ ,$BACKENDS, == *,kmod,* ]]; then
 		rm -f "$OUTDIR/$stamp-kmod.log"
 	else
 		echo "bench: kmod guest run failed or skipped: see $OUTDIR/$stamp-kmod.log" >&2
+	fi
+fi
+# trunkline.ko's relay step alone, timed in the module by its hook probe
+# (bench/kmod/pktcost.sh): 50,000 vs 1,000 entries, interleaved rounds.
+if [[ ,$BACKENDS, == *,kmod,* ]]; then
+	echo "bench: kmod relay step (qemu guest, hook probe) -> $OUTDIR/$stamp-kmod-pktcost.json"
+	if TL_BUILD=$BUILD bench/kmod/pktcost.sh "$kpkt_rounds" >"$OUTDIR/$stamp-kmod-pktcost.log" 2>&1; then
+		cp build/bench/kmod-pktcost.json "$OUTDIR/$stamp-kmod-pktcost.json"
+		{ echo; cat build/bench/kmod-pktcost.md; } >>"$OUTDIR/$stamp.md"
+		rm -f "$OUTDIR/$stamp-kmod-pktcost.log"
+	else
+		echo "bench: kmod pktcost failed or skipped: see $OUTDIR/$stamp-kmod-pktcost.log" >&2
 	fi
 fi
 # The same with the kmod backend, in a qemu guest (bench/kmod/scale.sh;

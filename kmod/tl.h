@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * tl.h: trunkline.ko internals. The module is five files:
+ * tl.h: trunkline.ko internals. The module is seven files:
  *   tl_main.c     module and per-netns setup (hooks, tables)
  *   tl_table.c    the forwarding table: RCU lookups, mutex-held changes
  *   tl_hook.c     the PRE_ROUTING hook: match, check source, rewrite, send
  *   tl_ipv6.c     IPv6: its hook, rewrite, IPv4<->IPv6 translation, attributes
  *   tl_netlink.c  the generic netlink family "trunkline"
  *   tl_learn.c    endpoint learning of TL_F_LEARN entries, its events
+ *   tl_probe.c    opt-in timing of the hook's work (probe=1, TL_CMD_STATS)
  * tl_logic.h, tl_logic6.h and tl_learn.h hold the pure logic a userspace
  * test compiles too.
  */
@@ -20,6 +21,8 @@
 #include <linux/spinlock.h>
 #include <linux/atomic.h>
 #include <linux/refcount.h>
+#include <linux/jump_label.h>
+#include <linux/sched/clock.h>
 #include <net/net_namespace.h>
 
 #include "trunkline_uapi.h"
@@ -135,6 +138,11 @@ struct tl_net {
 	 * entries), so it gets the smaller tl_userns_max_entries.
 	 */
 	bool			userns;
+	/*
+	 * tl_probe.c: per-CPU time, packets and histogram of the hook
+	 * (probe=1); allocated with the buckets, never for userns
+	 */
+	struct tl_probe __percpu *probe;
 };
 
 /* Totals of an entry's per-CPU counters. */
@@ -197,6 +205,32 @@ void *tl_genl_event_put(struct sk_buff *msg, u8 cmd);
 void tl_genl_event_send(struct net *net, struct sk_buff *msg);
 int tl_put_addr(struct sk_buff *msg, u8 family, int a4, int a6,
 		const u32 *addr);
+
+/* tl_probe.c */
+DECLARE_STATIC_KEY_FALSE(tl_probe_on);
+void tl_probe_alloc(struct tl_net *tn);
+void tl_probe_exit(struct tl_net *tn);
+void tl_probe_account(struct net *net, u64 t0);
+bool tl_probe_read(const struct tl_net *tn, u64 *packets, u64 *ns, u32 *hist);
+bool tl_probe_enabled(void);
+
+/* When the hook starts: 0 with the probe off (a patched-out branch). */
+static __always_inline u64 tl_probe_start(void)
+{
+	if (static_branch_unlikely(&tl_probe_on))
+		return local_clock();
+	return 0;
+}
+
+/*
+ * Before the send: a probe turned on after the start has no t0. Takes
+ * the namespace, not its table: with the probe off nothing is looked up.
+ */
+static __always_inline void tl_probe_end(struct net *net, u64 t0)
+{
+	if (static_branch_unlikely(&tl_probe_on) && t0)
+		tl_probe_account(net, t0);
+}
 
 /* tl_main.c */
 extern unsigned int tl_net_id;

@@ -102,8 +102,10 @@ static void tl_rewrite_v4(const struct tl_entry *e, struct sk_buff *skb,
 	ip_send_check(iph);
 }
 
+/* t0: when the hook started, with the probe on (tl_probe.c) */
 static unsigned int tl_forward_v4(struct net *net, struct tl_entry *e,
-				  struct sk_buff *skb, unsigned int thoff)
+				  struct sk_buff *skb, unsigned int thoff,
+				  u64 t0)
 {
 	unsigned int ulen;
 	struct flowi4 fl4;
@@ -146,6 +148,8 @@ static unsigned int tl_forward_v4(struct net *net, struct tl_entry *e,
 	/* relayed media makes no conntrack entry, here or on output */
 	nf_reset_ct(skb);
 	nf_ct_set(skb, NULL, IP_CT_UNTRACKED);
+	/* the module's work ends here; the stack's output path follows */
+	tl_probe_end(net, t0);
 	ip_local_out(net, NULL, skb);
 	return NF_STOLEN;
 }
@@ -153,6 +157,7 @@ static unsigned int tl_forward_v4(struct net *net, struct tl_entry *e,
 static unsigned int tl_hook_v4(void *priv, struct sk_buff *skb,
 			       const struct nf_hook_state *state)
 {
+	u64 t0 = tl_probe_start();	/* 0 unless probe=1 */
 	const struct iphdr *iph = ip_hdr(skb);
 	const struct udphdr *uh;
 	struct udphdr _uh;
@@ -193,7 +198,7 @@ static unsigned int tl_hook_v4(void *priv, struct sk_buff *skb,
 	}
 	if (e->out.family == AF_INET6)	/* translated: tl_ipv6.c */
 		return tl_forward_4to6(state->net, e, skb, thoff);
-	return tl_forward_v4(state->net, e, skb, thoff);
+	return tl_forward_v4(state->net, e, skb, thoff, t0);
 }
 
 static const struct nf_hook_ops tl_hook_ops[] = {

@@ -2,10 +2,11 @@
 /*
  * tl_logic.h: the parts of trunkline.ko that are pure logic, with no skb,
  * no locking and no kernel API: key hashing, RTP sequence/loss tracking
- * and the RFC 1624 incremental checksum update. The module includes it;
- * so does a userspace unit test (tests/unit/test_kmod_logic.c), which
- * checks the checksum update against a full recomputation and the loss
- * counter against relayd's own.
+ * the RFC 1624 incremental checksum update and the hook probe's
+ * histogram slots. The module includes it; so does a userspace unit test
+ * (tests/unit/test_kmod_logic.c), which checks the checksum update
+ * against a full recomputation, the loss counter against relayd's own,
+ * and the slots against the layout trunkline_uapi.h promises readers.
  */
 #ifndef TL_LOGIC_H
 #define TL_LOGIC_H
@@ -20,6 +21,8 @@ typedef uint16_t u16;
 typedef uint32_t u32;
 typedef uint64_t u64;
 #endif
+
+#include "trunkline_uapi.h"
 
 /* ---- the table key ---- */
 
@@ -192,6 +195,31 @@ static inline u16 tl_udp_csum_rewrite(u16 check, u32 osaddr, u32 nsaddr,
 	check = tl_csum_update16(check, osport, nsport);
 	check = tl_csum_update16(check, odport, ndport);
 	return check ? check : 0xffff;
+}
+
+/* ---- the hook probe's histogram (tl_probe.c, TL_A_PROBE_HIST) ---- */
+
+/* The slot of a time in ns: the layout in trunkline_uapi.h. */
+static inline unsigned int tl_probe_slot(u64 ns)
+{
+	unsigned int e;
+
+	if (ns < TL_PROBE_SUB)
+		return (unsigned int)ns;
+	e = 63 - (unsigned int)__builtin_clzll(ns);	/* ilog2, ns > 0 */
+	if (e > TL_PROBE_MAX_LOG)
+		return TL_PROBE_SLOTS - 1;
+	/* e >= 4: ns >> (e - 4) is 16..31, the 1/16 step within 2^e */
+	return TL_PROBE_SUB * (e - 4) + (unsigned int)(ns >> (e - 4));
+}
+
+/* The lowest time of a slot, as a reader computes it from the layout. */
+static inline u64 tl_probe_slot_low(unsigned int s)
+{
+	if (s < TL_PROBE_SUB)
+		return s;
+	return (u64)(TL_PROBE_SUB + (s - TL_PROBE_SUB) % TL_PROBE_SUB)
+		<< ((s - TL_PROBE_SUB) / TL_PROBE_SUB);
 }
 
 #endif

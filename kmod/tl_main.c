@@ -62,6 +62,7 @@ static void __net_exit tl_net_exit(struct net *net)
 {
 	/* unregistering waits for packets in flight in the hook */
 	tl_hook_unregister(net);
+	tl_probe_exit(tl_net(net));
 	tl_table_exit(tl_net(net));
 }
 

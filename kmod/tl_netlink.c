@@ -396,6 +396,39 @@ static int tl_cmd_flush(struct sk_buff *skb, struct genl_info *info)
 	return genlmsg_reply(msg, info);
 }
 
+/* The namespace's totals: entries, and the probe's (tl_probe.c). */
+static int tl_cmd_stats(struct sk_buff *skb, struct genl_info *info)
+{
+	struct tl_net *tn = tl_net(genl_info_net(info));
+	struct sk_buff *msg;
+	struct nlattr *hist;
+	u64 packets, ns;
+	void *hdr;
+
+	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &tl_genl_family, 0, TL_CMD_STATS);
+	if (!hdr)
+		goto err_free;
+	hist = nla_reserve(msg, TL_A_PROBE_HIST,
+			   TL_PROBE_SLOTS * sizeof(u32));
+	if (!hist)
+		goto err_free;
+	tl_probe_read(tn, &packets, &ns, nla_data(hist));
+	if (nla_put_u32(msg, TL_A_COUNT, READ_ONCE(tn->count)) ||
+	    nla_put_u8(msg, TL_A_PROBE_ON, tl_probe_enabled()) ||
+	    nla_put_u64_64bit(msg, TL_A_PROBE_PACKETS, packets, TL_A_PAD) ||
+	    nla_put_u64_64bit(msg, TL_A_PROBE_NS, ns, TL_A_PAD))
+		goto err_free;
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+
+err_free:
+	nlmsg_free(msg);
+	return -EMSGSIZE;
+}
+
 static const struct genl_small_ops tl_genl_ops[] = {
 	{
 		.cmd	= TL_CMD_ADD,
@@ -416,6 +449,11 @@ static const struct genl_small_ops tl_genl_ops[] = {
 	{
 		.cmd	= TL_CMD_FLUSH,
 		.doit	= tl_cmd_flush,
+		.flags	= GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd	= TL_CMD_STATS,
+		.doit	= tl_cmd_stats,
 		.flags	= GENL_UNS_ADMIN_PERM,
 	},
 };

@@ -52,6 +52,7 @@ int tl_table_init(struct tl_net *tn, bool userns)
 	if (userns)
 		tn->hash_bits = min_t(u8, tn->hash_bits, TL_USERNS_HASH_BITS);
 	RCU_INIT_POINTER(tn->buckets, NULL);
+	tn->probe = NULL;
 	tn->seed = get_random_u32();
 	tn->count = 0;
 	return 0;
@@ -75,8 +76,11 @@ static struct hlist_head *tl_table_grab(struct tl_net *tn)
 	if (b)
 		return b;
 	b = kvcalloc(1u << tn->hash_bits, sizeof(*b), GFP_KERNEL_ACCOUNT);
-	if (b)
-		rcu_assign_pointer(tn->buckets, b);
+	if (!b)
+		return NULL;
+	/* before the buckets: a forwarded packet finds it (tl_probe.c) */
+	tl_probe_alloc(tn);
+	rcu_assign_pointer(tn->buckets, b);
 	return b;
 }
 

@@ -30,6 +30,10 @@ enum tl_cmd {
 	/* event on TL_MCGRP_LEARN: a learning entry took a source (key,
 	 * COOKIE, SRC_ADDR4/SRC_PORT, LEARN_RANK, LEARN_STATE) */
 	TL_CMD_LEARNED,
+	/* doit: the namespace's totals: COUNT (entries), PROBE_ON and,
+	 * with the probe (module parameter probe=1), PROBE_PACKETS and
+	 * PROBE_NS since the namespace was created */
+	TL_CMD_STATS,
 	__TL_CMD_MAX,
 };
 #define TL_CMD_MAX (__TL_CMD_MAX - 1)
@@ -73,6 +77,13 @@ enum tl_attr {
 	TL_A_LEARN_WINDOW_MS,	/* u32: from the first candidate, 1..60000 */
 	TL_A_LEARN_RANK,	/* u8, replies/events: enum tl_rank of SRC */
 	TL_A_LEARN_STATE,	/* u8, replies/events: enum tl_learn_state */
+	/* TL_CMD_STATS replies: the hook's own work (kmod/tl_probe.c) */
+	TL_A_PROBE_ON,		/* u8: the probe is on now */
+	TL_A_PROBE_PACKETS,	/* u64: IPv4 packets forwarded while it was on */
+	TL_A_PROBE_NS,		/* u64: local_clock() ns in the hook for them,
+				 * from its start to the send */
+	TL_A_PROBE_HIST,	/* u32[TL_PROBE_SLOTS]: the same packets by
+				 * their time (below) */
 	__TL_A_MAX,
 };
 #define TL_A_MAX (__TL_A_MAX - 1)
@@ -97,6 +108,18 @@ enum tl_flags {
 	TL_F_HOLD		= 1u << 4,
 	TL_F_ALL		= (1u << 5) - 1,
 };
+
+/*
+ * TL_A_PROBE_HIST: forwarded packets by hook time, host-order u32 slots.
+ * Slot s < 16 holds s ns; slot s of 16..335 holds [(16 + m) << k,
+ * (17 + m) << k) ns with k = (s - 16) / 16, m = (s - 16) % 16 (sixteen
+ * slots per power of two, each 1/16 of it wide, up to 2^24 ns); slot
+ * 336 holds 2^24 ns (16.8 ms) and more. A slot wraps at 2^32: readers
+ * take differences, as of the totals.
+ */
+#define TL_PROBE_SUB		16
+#define TL_PROBE_MAX_LOG	23
+#define TL_PROBE_SLOTS		(TL_PROBE_SUB * (TL_PROBE_MAX_LOG - 2) + 1)
 
 /* The multicast group of TL_CMD_LEARNED (needs CAP_NET_ADMIN to join). */
 #define TL_MCGRP_LEARN		"learn"

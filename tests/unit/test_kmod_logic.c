@@ -222,6 +222,42 @@ test_key_equal(void **state)
 	assert_false(tl_key_equal(&a, &b));
 }
 
+/*
+ * Every time lands in the slot whose range, computed as a reader of
+ * TL_A_PROBE_HIST computes it from trunkline_uapi.h, holds it; the
+ * slots are in order and the last one holds 2^24 ns and more.
+ */
+static void
+test_probe_slots_match_uapi_layout(void **state)
+{
+	unsigned int prev = 0;
+
+	(void)state;
+	assert_int_equal(TL_PROBE_SLOTS, 337);
+	for (uint64_t ns = 0; ns < (1ull << 26); ns = ns < 64 ? ns + 1 : ns + ns / 29 + 1) {
+		unsigned int s = tl_probe_slot(ns);
+
+		assert_true(s < TL_PROBE_SLOTS);
+		assert_true(s >= prev);
+		prev = s;
+		if (s == TL_PROBE_SLOTS - 1) {
+			assert_true(ns >= (1ull << 24));
+			continue;
+		}
+		assert_true(tl_probe_slot_low(s) <= ns);
+		assert_true(ns < tl_probe_slot_low(s + 1) ||
+		    (s + 1 == TL_PROBE_SLOTS - 1 && ns < (1ull << 24)));
+	}
+	for (unsigned int s = 0; s + 1 < TL_PROBE_SLOTS; s++) {
+		assert_int_equal(tl_probe_slot(tl_probe_slot_low(s)), s);
+		if (s > 0)
+			assert_int_equal(tl_probe_slot(tl_probe_slot_low(s) - 1), s - 1);
+	}
+	assert_int_equal(tl_probe_slot((1ull << 24) - 1), TL_PROBE_SLOTS - 2);
+	assert_int_equal(tl_probe_slot(1ull << 24), TL_PROBE_SLOTS - 1);
+	assert_int_equal(tl_probe_slot(~0ull), TL_PROBE_SLOTS - 1);
+}
+
 int
 main(void)
 {
@@ -234,6 +270,7 @@ main(void)
 		cmocka_unit_test(test_key_hash_spreads_ports),
 		cmocka_unit_test(test_key_hash_spreads_100k),
 		cmocka_unit_test(test_key_equal),
+		cmocka_unit_test(test_probe_slots_match_uapi_layout),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,6 +15,12 @@
  *   tlk [-u] dump                  one line per entry
  *   tlk [-u] count                 number of entries (a dump)
  *   tlk [-u] flush [--cookie N]
+ *   tlk [-u] stats                 one line: count=ENTRIES probe_on=0|1
+ *                                  probe_packets=N probe_ns=NS
+ *                                  probe_hist=SLOT:N,... (the namespace's
+ *                                  totals, kmod/tl_probe.c; the histogram's
+ *                                  slots that are not 0, layout in
+ *                                  trunkline_uapi.h)
  *   tlk bulk add|del N LOCAL:BASEPORT OUTSRC:PORT OUTDST:PORT [add options]
  *                                  N entries on ports BASEPORT+i, in batches
  *                                  of 256 requests per send, every ack checked
@@ -80,7 +86,7 @@ struct entry_req {
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: tlk [-u] add|del|get|dump|count|flush|bulk|churn|bad ... "
+	fprintf(stderr, "usage: tlk [-u] add|del|get|dump|count|flush|stats|bulk|churn|bad ... "
 	    "(see tests/kmod/tools/tlk.c)\n");
 	exit(2);
 }
@@ -315,6 +321,27 @@ print_entry(const struct nlmsghdr *h, void *data)
 		case TL_A_RTP_SEQ: printf("seq=%u ", mnl_attr_get_u16(a)); break;
 		case TL_A_RTP_LOST: printf("lost=%" PRIu64 " ", mnl_attr_get_u64(a)); break;
 		case TL_A_COUNT: printf("count=%u ", mnl_attr_get_u32(a)); break;
+		case TL_A_PROBE_ON: printf("probe_on=%u ", mnl_attr_get_u8(a)); break;
+		case TL_A_PROBE_PACKETS:
+			printf("probe_packets=%" PRIu64 " ", mnl_attr_get_u64(a));
+			break;
+		case TL_A_PROBE_NS:
+			printf("probe_ns=%" PRIu64 " ", mnl_attr_get_u64(a));
+			break;
+		case TL_A_PROBE_HIST: {
+			const uint32_t *slot = mnl_attr_get_payload(a);
+			size_t n = mnl_attr_get_payload_len(a) / sizeof(*slot);
+			const char *sep = "";
+
+			printf("probe_hist=");
+			for (size_t i = 0; i < n; i++)
+				if (slot[i] != 0) {
+					printf("%s%zu:%u", sep, i, slot[i]);
+					sep = ",";
+				}
+			printf(" ");
+			break;
+		}
 		case TL_A_SDP_ADDR4:
 			in.s_addr = mnl_attr_get_u32(a);
 			inet_ntop(AF_INET, &in, ab, sizeof(ab));
@@ -980,6 +1007,11 @@ main(int argc, char **argv)
 		if (r.has_cookie)
 			mnl_attr_put_u64(nlh, TL_A_COOKIE, r.cookie);
 		return report("flush", talk(nlh, nlh->nlmsg_len, 1, print_entry,
+		    NULL));
+	}
+	if (!strcmp(argv[1], "stats") && argc == 2) {
+		nlh = put_hdr(buf, family_id, TL_CMD_STATS, NLM_F_ACK);
+		return report("stats", talk(nlh, nlh->nlmsg_len, 1, print_entry,
 		    NULL));
 	}
 	if (!strcmp(argv[1], "bulk") && argc >= 7) {

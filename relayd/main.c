@@ -161,6 +161,7 @@ teardown(struct relayd *rd)
 	forward_free(rd);
 	session_table_free(&rd->sessions);
 	park_free(rd);
+	warm_free(rd);
 	for (int i = 0; i < rd->conf.nifaces; i++)
 		ports_free(&rd->pools[i]);
 	timers_close(rd);

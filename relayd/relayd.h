@@ -923,11 +923,24 @@ struct warm_state {
 	uint16_t	 held_port[RELAYD_MAX_IFACES][WARM_REPORT];
 	size_t		 held_n[RELAYD_MAX_IFACES];
 	uint64_t	 started_ms;
+	/* pairs a call left without sockets (a kernel backend carried
+	 * it: legsock.c), to bind and park again: a ring of iface << 16 |
+	 * port, one slot per pair of the range (full: the pair binds at
+	 * its next offer, as before) */
+	uint32_t	*again;
+	size_t		 again_cap, again_head, again_n;
+	uint64_t	 rebound;	/* pairs bound and parked again */
 };
 void	 warm_start(struct relayd *);
+void	 warm_free(struct relayd *);
 bool	 warm_pending(const struct relayd *);
 void	 warm_slice(struct relayd *, size_t pairs);
-size_t	 warm_left(const struct relayd *);	/* pairs not looked at yet */
+/* pairs not bound yet: the start's not looked at, and those queued by
+ * warm_again */
+size_t	 warm_left(const struct relayd *);
+/* A leg let its pair go without sockets: bind and park it again in the
+ * background (a slice per loop round), not at the next offer. */
+void	 warm_again(struct relayd *, int iface, uint16_t port);
 
 struct relayd {
 	struct relayd_conf	 conf;

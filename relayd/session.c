@@ -212,6 +212,9 @@ session_create(struct relayd *rd, const char *call_id, const char *from_tag,
 static void
 leg_close(struct relayd *rd, struct leg *leg)
 {
+	/* a kernel backend carried it without sockets (legsock.c) */
+	bool sockless = leg->port != 0 && !leg_bound(leg);
+
 	webrtc_leg_disable(leg);
 	park_put(rd, leg);	/* kept bound for the next leg: sockpark.c */
 	for (int k = SK_RTP; k <= SK_RTCP; k++) {
@@ -221,8 +224,11 @@ leg_close(struct relayd *rd, struct leg *leg)
 		close(leg->sock[k].fd);
 		leg->sock[k].fd = -1;
 	}
-	if (leg->port != 0)
+	if (leg->port != 0) {
 		ports_release(&rd->pools[leg->iface], leg->port);
+		if (sockless)
+			warm_again(rd, leg->iface, leg->port);
+	}
 	leg->port = 0;
 }
 

@@ -28,9 +28,14 @@
  *   binds nothing, and would close the parked pair it takes).
  * - Security as sockpark.c: a parked socket has no owner; what reaches it
  *   is read and dropped; ports are picked from the ring as before.
+ * - Afterwards, the pairs of a call a kernel backend carried (it had no
+ *   sockets, legsock.c) are bound and parked again the same way when the
+ *   call ends (warm_again), so that an nft relay keeps offering from
+ *   parked pairs.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "relayd.h"
@@ -46,6 +51,7 @@ warm_start(struct relayd *rd)
 {
 	struct warm_state *w = &rd->warm;
 
+	warm_free(rd);
 	memset(w, 0, sizeof(*w));
 	if (!rd->park_on) {
 		rlog(rd, LL_INFO, "ports are bound at each offer: parking is "
@@ -60,25 +66,85 @@ warm_start(struct relayd *rd)
 	}
 	w->pending = rd->conf.nifaces > 0;
 	w->started_ms = now_ms();
+	for (int i = 0; i < rd->conf.nifaces; i++)
+		w->again_cap += pool_pairs(&rd->pools[i]);
+	/* without it, pairs freed without sockets bind at their offer */
+	if ((w->again = calloc(w->again_cap, sizeof(*w->again))) == NULL)
+		w->again_cap = 0;
+}
+
+void
+warm_free(struct relayd *rd)
+{
+	free(rd->warm.again);
+	rd->warm.again = NULL;
+	rd->warm.again_cap = rd->warm.again_n = 0;
 }
 
 bool
 warm_pending(const struct relayd *rd)
 {
-	return rd->warm.pending;
+	return rd->warm.pending || rd->warm.again_n > 0;
 }
 
 size_t
 warm_left(const struct relayd *rd)
 {
 	const struct warm_state *w = &rd->warm;
-	size_t n = 0;
+	size_t n = w->again_n;
 
 	if (!w->pending)
-		return 0;
+		return n;
 	for (int i = w->iface; i < rd->conf.nifaces; i++)
 		n += pool_pairs(&rd->pools[i]) - (i == w->iface ? w->next : 0);
 	return n;
+}
+
+/*
+ * A stream a kernel backend carried holds no sockets (legsock.c): when
+ * its call ends, its pairs go back to the ring unbound, and on a relay
+ * whose calls all go to the kernel every pair would soon be bound at its
+ * offer again, four sockets per stream. Queued here, they are bound and
+ * parked between requests instead.
+ */
+void
+warm_again(struct relayd *rd, int iface, uint16_t port)
+{
+	struct warm_state *w = &rd->warm;
+
+	if (w->again_n >= w->again_cap)
+		return;		/* no queue (parking off), or full */
+	w->again[(w->again_head + w->again_n++) % w->again_cap] =
+	    (uint32_t)iface << 16 | port;
+}
+
+/* Up to pairs of the queued pairs, bound and parked if still free. */
+static void
+again_slice(struct relayd *rd, size_t pairs)
+{
+	struct warm_state *w = &rd->warm;
+	uint16_t bad;
+	int rc;
+
+	while (w->again_n > 0 && pairs-- > 0) {
+		uint32_t v = w->again[w->again_head];
+		int iface = (int)(v >> 16);
+		uint16_t port = (uint16_t)v;
+
+		w->again_head = (w->again_head + 1) % w->again_cap;
+		w->again_n--;
+		if (!ports_is_free(&rd->pools[iface], port))
+			continue;	/* taken meanwhile: its leg binds it */
+		rc = park_bind(rd, iface, port, &bad);
+		if (rc > 0)
+			w->rebound++;
+		else if (rc < 0)
+			/* another process, out of descriptors: the pair
+			 * binds at its offer, which reports what fails */
+			rlog(rd, LL_DEBUG, "interface '%s': binding port %u "
+			    "again after its call: %s",
+			    rd->conf.ifaces[iface].name, bad, strerror(-rc));
+	}
 }
 
 static void
@@ -177,4 +243,6 @@ warm_slice(struct relayd *rd, size_t pairs)
 	/* done with the last pair: the next epoll_wait may block */
 	while (w->pending && w->next >= pool_pairs(&rd->pools[w->iface]))
 		iface_done(rd);
+	if (!w->pending)
+		again_slice(rd, pairs);
 }

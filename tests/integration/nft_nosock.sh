@@ -15,7 +15,9 @@
 #     carries the stream; a re-offer takes the stream back to userspace,
 #     the lost port is reported (log, stats rebind_failures, query
 #     bind_error), the port stays the call's, and the next offer binds it
-#     again once the other process let go; the other leg was bound at once.
+#     again once the other process let go; the other leg was bound at once;
+#   - when the call ends, its pairs (without sockets) are bound and parked
+#     again in the background, as at start (sockwarm.c warm_again).
 # On the parent commit the fd count never drops (4 sockets per stream in
 # the kernel) and query has no "sockets" field.
 #
@@ -175,5 +177,11 @@ tl_wait_for 10 "the stream in nft again with no sockets" carried_sockless
 tl_rpc_ok "{\"cmd\":\"delete\",\"call_id\":\"$CALL\"}" "delete"
 tl_rpc_ok '{"cmd":"stats"}' "stats"
 tl_assert_json "$TL_REPLY" '.ports_free == 100 and .streams == 0' "delete: every pair back in the pool"
+# The call's two pairs had no sockets (nft carried it): bound and parked
+# again between requests (sockwarm.c warm_again), not left for the next
+# offer to bind.
+all_parked() { tl_rpc '{"cmd":"stats"}' && jq -e '.sockets_parked == 200 and .ports_warming == 0' <<<"$TL_REPLY" >/dev/null; }
+tl_wait_for 5 "the pairs nft carried bound and parked again (stats sockets_parked 200)" all_parked
+[ "$(fds)" = "$F1" ] || tl_fail "expected $F1 fds (every pair parked, as before the call), have $(fds)"
 tl_relayd_stop
 tl_pass

@@ -64,6 +64,7 @@ teardown(void **state)
 	session_table_free(&rd->sessions);
 	atoms_free(&rd->atoms);
 	park_free(rd);
+	warm_free(rd);
 	ports_free(&rd->pools[0]);
 	forward_free(rd);
 	close(rd->epfd);

@@ -5,8 +5,8 @@
  * (TL_F_HOLD): no output, since no leg knows where to send before the
  * answer, and every packet counted as a mismatch and dropped, as
  * userspace drops them (latch.c: leg B has no SDP to rank against, leg A
- * no destination). The round's offers go in one kmod_put_streams call,
- * 16 streams per sendmsg.
+ * no destination). The round's offers go in kmod_put_streams calls of
+ * 16 streams, one sendmsg each.
  *
  * At the answer kmod_learn.c replaces the held entries with the learning
  * ones (ADD over the same keys: never a moment without an entry, and the
@@ -116,42 +116,41 @@ hold_commit(struct kmod_state *ks, struct stream *st,
 	kmod_reason_in(st, "held", p);
 }
 
+/*
+ * The round's offers, KMOD_BATCH_STREAMS at a time (what one sendmsg of
+ * kmod_put_streams takes anyway): the plans are transient, and a round of
+ * thousands of offers must not make a heap of them that outlives it
+ * (issue 16: glibc keeps a freed big block, and its pages, for the next).
+ */
 int
 kmod_hold(struct relayd *rd, void *priv, struct stream **sts, size_t n,
     int *rcs)
 {
 	struct kmod_state *ks = priv;
-	struct kmod_plan *plan = calloc(n ? n : 1, sizeof(*plan));
-	struct kmod_plan **plans = calloc(n ? n : 1, sizeof(*plans));
-	struct kmod_stream **kept = calloc(n ? n : 1, sizeof(*kept));
-	size_t *idx = calloc(n ? n : 1, sizeof(*idx));
-	int *prc = calloc(n ? n : 1, sizeof(*prc));
-	size_t np = 0;
+	struct kmod_plan plan[KMOD_BATCH_STREAMS], *plans[KMOD_BATCH_STREAMS];
+	struct kmod_stream *kept[KMOD_BATCH_STREAMS];
+	size_t idx[KMOD_BATCH_STREAMS];
+	int prc[KMOD_BATCH_STREAMS];
 
-	if (plan == NULL || plans == NULL || kept == NULL || idx == NULL ||
-	    prc == NULL) {
-		for (size_t i = 0; i < n; i++)
-			rcs[i] = -ENOMEM;
-		n = 0;
-	}
-	for (size_t i = 0; i < n; i++) {
-		rcs[i] = hold_prepare(rd, ks, sts[i], &plan[np], &kept[np]);
-		if (rcs[i] == 0) {
-			plans[np] = &plan[np];
-			idx[np++] = i;
+	for (size_t off = 0; off < n; off += KMOD_BATCH_STREAMS) {
+		size_t m = n - off < KMOD_BATCH_STREAMS ? n - off :
+		    KMOD_BATCH_STREAMS, np = 0;
+
+		for (size_t i = off; i < off + m; i++) {
+			rcs[i] = hold_prepare(rd, ks, sts[i], &plan[np],
+			    &kept[np]);
+			if (rcs[i] == 0) {
+				plans[np] = &plan[np];
+				idx[np++] = i;
+			}
+		}
+		if (np > 0)
+			kmod_put_streams(ks, plans, np, prc);
+		for (size_t j = 0; j < np; j++) {
+			rcs[idx[j]] = prc[j];
+			hold_commit(ks, sts[idx[j]], plans[j], kept[j], prc[j]);
 		}
 	}
-	if (np > 0)
-		kmod_put_streams(ks, plans, np, prc);
-	for (size_t j = 0; j < np; j++) {
-		rcs[idx[j]] = prc[j];
-		hold_commit(ks, sts[idx[j]], plans[j], kept[j], prc[j]);
-	}
-	free(plan);
-	free(plans);
-	free(kept);
-	free(idx);
-	free(prc);
 	return 0;
 }
 

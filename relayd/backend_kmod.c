@@ -55,6 +55,7 @@
 #include "backend_kmod.h"
 
 #define KMOD_RESYNC_MS		1000	/* a full sync reads a stream at most this often */
+#define KMOD_TICK_SHIFT		8	/* kmod_stream's read_tick: 256 ms */
 #define KMOD_STALE_RETRY_MS	1000	/* between deletes of stale entries */
 
 /* ---- netlink plumbing ---- */
@@ -769,9 +770,17 @@ kmod_count(struct stream *st, int idx, uint64_t packets, uint64_t bytes,
 	/* the kernel's loss estimate of the RTP entry (it may go down:
 	 * a late packet): the leg's loss moves as much */
 	if (k == SK_RTP && !(s->flags & KS_HELD) && lost != NULL) {
-		ls->lost += (uint64_t)(int64_t)(int32_t)((uint32_t)*lost -
-		    s->lost[side]);
-		s->lost[side] = (uint32_t)*lost;
+		uint8_t *l = s->lost[side];
+		uint32_t was = (uint32_t)l[0] | (uint32_t)l[1] << 8 |
+		    (uint32_t)l[2] << 16;
+		uint32_t d = ((uint32_t)*lost - was) & 0xffffffu;
+
+		/* 24 bits, signed */
+		ls->lost += (uint64_t)(int64_t)(d & 0x800000u ?
+		    (int32_t)d - 0x1000000 : (int32_t)d);
+		l[0] = (uint8_t)*lost;
+		l[1] = (uint8_t)(*lost >> 8);
+		l[2] = (uint8_t)(*lost >> 16);
 	}
 }
 
@@ -996,19 +1005,19 @@ kmod_read_counters(struct relayd *rd, void *priv, struct stream **sts,
     size_t n)
 {
 	struct slot slots[KMOD_CHUNK];
-	uint64_t now = now_ms();
+	uint8_t tick = (uint8_t)(now_ms() >> KMOD_TICK_SHIFT);
 	int nreq = 0, rc;
 
 	for (size_t i = 0; i < n; i++) {
 		struct kmod_stream *s = sts[i]->backend_priv;
 
 		/* A query (a few streams) always reads; a big batch reads
-		 * a stream once a second (the periodic sync is a dump:
-		 * kmod_read_all). */
-		if (s == NULL || (n > 8 &&
-		    (uint32_t)now - s->read_ms < KMOD_RESYNC_MS))
+		 * a stream about once a second, 768 to 1024 ms (the periodic
+		 * sync is a dump: kmod_read_all). */
+		if (s == NULL || (n > 8 && (uint8_t)(tick - s->read_tick) <
+		    (KMOD_RESYNC_MS >> KMOD_TICK_SHIFT)))
 			continue;
-		s->read_ms = (uint32_t)now;
+		s->read_tick = tick;
 		for (int k = 0; k < s->n; k++) {
 			slots[nreq].st = sts[i];
 			slots[nreq++].entry = k;

@@ -68,22 +68,29 @@ struct kmod_plan {
  * entry's key is the stream's own (kmod_key: leg port on the leg's
  * interface address), its cookie stream_cookie(); n says which entries
  * there are: 4 (RTP and RTCP of leg A, then of leg B) or 2 (the RTP
- * ports of an rtcp-mux stream). Readings keep their low 32 bits: what the
- * kernel counted since is right across a wrap (a read comes every few
- * seconds; 4 GiB on one entry between two is beyond RTP).
+ * ports of an rtcp-mux stream). Readings keep their low bits: what the
+ * kernel counted since is right across a wrap, as long as less than half
+ * the range passes between two reads (one every few seconds): 4 GiB or
+ * 2^31 packets on one entry, 2^23 packets lost on one leg; the loss grows by
+ * at most 2,999 a packet (TL_RTP_MAX_DROPOUT), so only a peer that jumps
+ * its sequence numbers on purpose, thousands of times between two reads,
+ * gets there, and it makes its own loss figure meaningless anyway. 56
+ * bytes for four entries: a 64-byte malloc chunk.
  */
 struct kcount {
-	uint32_t		 packets, bytes, mismatch;
+	uint32_t		 packets, bytes, mismatch;	/* low 32 bits */
 };
 
 #define KS_LEARNING		0x01	/* a leg learns in the kernel */
 #define KS_HELD			0x02	/* kmod_hold.c: TL_F_HOLD entries */
 
 struct kmod_stream {
-	uint32_t		 read_ms;	/* low 32 bits of now_ms() */
-	uint8_t			 n;		/* entries: 2 or 4 */
-	uint8_t			 flags;		/* KS_* */
-	uint32_t		 lost[2];	/* RTP entry's loss, by side */
+	uint8_t			 n:4;		/* entries: 2 or 4 */
+	uint8_t			 flags:4;	/* KS_* */
+	uint8_t			 read_tick;	/* now_ms() / 256 at the last
+						 * read, its low 8 bits */
+	uint8_t			 lost[2][3];	/* the RTP entry's loss by
+						 * side, low 24 bits (kmod_count) */
 	struct kcount		 c[];		/* by entry */
 };
 

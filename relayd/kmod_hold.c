@@ -185,7 +185,7 @@ kmod_hold_replaced(struct relayd *rd, struct kmod_state *ks,
 		}
 		left.e[left.n++] = e;
 	}
-	s->read_ms = held->read_ms;
+	s->read_tick = held->read_tick;
 	/* a delete that fails is retried until the kernel confirms it */
 	if (left.n > 0 && batch(ks, &left, TL_CMD_DEL, false, errs) == 0) {
 		for (int i = 0; i < left.n; i++)

@@ -50,9 +50,9 @@
  * four entries (RTP and RTCP per leg), two (rtcp-mux); it was a 592-byte
  * struct with every entry's full plan (1,675 B of RSS per stream in
  * bench/results/2026-12-04-vm-kmod-scale3.md). */
-#define CEIL_KMOD4		64	/* an 80-byte malloc chunk */
-#define CEIL_KMOD2		40
-#define CEIL_KMOD4_CHUNK	80
+#define CEIL_KMOD4		56	/* a 64-byte malloc chunk */
+#define CEIL_KMOD2		32
+#define CEIL_KMOD4_CHUNK	64
 
 static void
 test_structs_within_their_ceilings(void **state)
@@ -274,10 +274,10 @@ kmod_test_apply(struct stream *st, int idx, uint64_t packets, uint64_t bytes,
 }
 
 /*
- * What kmod keeps of an entry is the low 32 bits of its last reading:
- * the leg still gets what the kernel counted since, across a 2^32 wrap of
- * the bytes, and the RTP entry's loss moves the leg's loss by as much
- * (down too: a late packet).
+ * What kmod keeps of an entry is the low 32 bits of its last reading
+ * (24 of the loss): the leg still gets what the kernel counted since,
+ * across a 2^32 wrap of the bytes and a 2^24 one of the loss, and the RTP
+ * entry's loss moves the leg's loss by as much (down too: a late packet).
  */
 static void
 test_kmod_counts_deltas(void **state)
@@ -331,6 +331,15 @@ test_kmod_counts_deltas(void **state)
 	kmod_test_apply(st, 0, 3, 300, 2, 2);
 	assert_int_equal(a->packets, 17);
 	assert_int_equal(a->bytes, (1ull << 32) + 700);
+	/* loss past 2^24 over reads (a peer that reset its sequence
+	 * numbers many times), then down by 5 */
+	kmod_test_apply(st, 0, 3, 300, 2, (1ull << 23) - 100);
+	kmod_test_apply(st, 0, 3, 300, 2, (1ull << 24) - 200);
+	assert_int_equal(a->lost, 7 + (1ull << 24) - 200);
+	kmod_test_apply(st, 0, 3, 300, 2, (1ull << 24) + 2);
+	assert_int_equal(a->lost, 7 + (1ull << 24) + 2);
+	kmod_test_apply(st, 0, 3, 300, 2, (1ull << 24) - 3);
+	assert_int_equal(a->lost, 7 + (1ull << 24) - 3);
 
 	st->backend_priv = NULL;
 	free(ks);

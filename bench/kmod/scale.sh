@@ -3,8 +3,9 @@
 # bench/kmod/scale.sh: the kmod backend at scale, in one qemu guest
 # (scale-guest.bash says how): STREAMS concurrent streams in one relayd
 # at RLIMIT_NOFILE 20,000, media checked per packet on a sample, relayd's
-# fds and RSS per stream, the kernel's memory per entry, and every entry
-# freed by the deletes. Writes build/bench/kmod-scale.json and .md.
+# fds and RSS per stream (and its anonymous part, RssAnon), the kernel's
+# memory per entry, and every entry freed by the deletes. Writes
+# build/bench/kmod-scale.json and .md.
 #
 # Usage: bench/kmod/scale.sh [STREAMS [WAVE [SAMPLE [COUNT]]]]
 #        (default 100000 streams in waves of 3000, 1000 sampled streams x
@@ -64,6 +65,8 @@ grep '^SCALE-RESULT ' "$log" | tail -n 1 | sed 's/^SCALE-RESULT //' |
 	def kb(m): m.slab_kb + m.vmalloc_kb + m.percpu_kb;
 	. + {bench: "kmod-scale", host_wall_s: $wall, host_load_average: $load, guest_kernel: $kver,
 	     bytes_per_stream: (((.rss_kib_all_in_kernel - .rss_kib_start) * 1024 / .streams) | floor),
+	     anon_bytes_per_stream: (if .rss_anon_kib_start then
+		((.rss_anon_kib_all_in_kernel - .rss_anon_kib_start) * 1024 / .streams) | floor else null end),
 	     kernel_bytes_per_entry: (((kb(.kmem_all) - kb(.kmem_start)) * 1024 / (.entries_all - .entries_start)) | floor),
 	     kernel_kb_freed_by_delete: (kb(.kmem_all) - kb(.kmem_after_delete)),
 	     memfree_drop_bytes_per_entry_less_relayd_rss: ((((.kmem_start.memfree_kb - .kmem_all.memfree_kb)
@@ -76,6 +79,7 @@ jq -r '"# kmod backend: \(.streams) concurrent streams in one relayd (qemu TCG g
 	"| media, checked per packet (\(.sample) streams x \(.packets_per_stream) each way) | a->b \(.media_a_to_b.received)/\(.media_a_to_b.sent) (\(.media_a_to_b.bad) wrong), b->a \(.media_b_to_a.received)/\(.media_b_to_a.sent) (\(.media_b_to_a.bad) wrong); datagrams to relay sockets: \(.datagrams_to_relay_sockets) |",
 	"| relayd fds | \(.fds_start) at start, \(.fds_max_during_setup) at most during a wave, \(.fds_all_in_kernel) with every stream in the kernel |",
 	"| relayd RSS per stream | \(.bytes_per_stream) B (\(.rss_kib_start) KiB -> \(.rss_kib_all_in_kernel) KiB) |",
+	"| of which anonymous (RssAnon: relayd'"'"'s own memory, without the mapped pages of shared libraries) | \(.anon_bytes_per_stream) B (\(.rss_anon_kib_start) KiB -> \(.rss_anon_kib_all_in_kernel) KiB) |",
 	"| kernel memory per entry (slab + vmalloc + percpu growth / entries, dentry and inode caches dropped first) | \(.kernel_bytes_per_entry) B (an upper bound, MemFree fall less relayd RSS growth, which also holds relayd page tables and its journal on tmpfs: \(.memfree_drop_bytes_per_entry_less_relayd_rss) B) |",
 	"| slab caches that grew most over the install | \(.slab_growth // [] | map("\(.cache) +\(.objects) x \(.object_size) B") | join(", ")) |",
 	"| after deleting every call | \(.relay_streams_after_delete) streams, \(.entries_after_delete) entries; \(.kernel_kb_freed_by_delete) KiB of slab + vmalloc + percpu freed |",

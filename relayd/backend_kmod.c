@@ -1037,8 +1037,10 @@ kmod_read_counters(struct relayd *rd, void *priv, struct stream **sts,
  * A GET per entry costs a request per entry per sync: 400,000 a second
  * at 100,000 streams. One dump reads them all; its entries are matched
  * back to the streams by key (local address and port, what a GET would
- * ask) through an index built for this dump only (nothing per stream
- * stays allocated). The dump has a socket of its own in the event loop
+ * ask) through an index of the streams' legs built for this dump only
+ * (nothing per stream stays allocated; a leg's RTP and RTCP entries share
+ * its slot, keyed by the RTP port: 4 B a leg, at most half full, 2 MiB at
+ * 100,000 streams, mapped for the dump and unmapped after it). The dump has a socket of its own in the event loop
  * and is read a slice at a time (KMOD_DUMP_SLICE_MS, then the loop serves
  * what waits), so a big table never stalls calls: the kernel makes the
  * next part only when the last is read. Meanwhile the set of carried
@@ -1053,7 +1055,12 @@ kmod_read_counters(struct relayd *rd, void *priv, struct stream **sts,
 #define KMOD_DUMP_SHARE		5
 #define KMOD_DUMP_SLICE_MS	5
 #define KMOD_DUMP_STALL_MS	10000	/* nothing read so long: abandoned */
-#define SYNC_SEEN		(1u << 31)	/* index slot: its entry was dumped */
+/* An index slot: 0 empty, else (position + 1) << 3 | side << 2 | seen,
+ * where seen has bit k once the leg's entry of kind k was dumped. */
+#define SLOT_SIDE_B		4u
+#define SLOT_SEEN(k)		(1u << (k))
+#define SLOT_SEEN_ALL		(SLOT_SEEN(SK_RTP) | SLOT_SEEN(SK_RTCP))
+#define SLOT_MAX_STREAMS	((UINT32_MAX >> 3) - 1)
 
 struct kmod_dump {
 	struct mnl_socket	*nl;		/* its own: other exchanges go on */
@@ -1077,22 +1084,31 @@ key_hash(const struct kaddr *a, uint16_t port)
 	return (h ^ (uint32_t)(port >> 8)) * 16777619u;
 }
 
-/* The stream and entry a slot names, if both are still there (its key
- * in e): false if not. */
-static bool
-slot_entry(const struct relayd *rd, uint32_t v, struct stream **st, int *k,
-    struct kentry *e)
+/* The entry of kind k on a side of a stream of n entries, or -1 (the
+ * RTCP port of an rtcp-mux stream has none). */
+static int
+entry_index(int n, enum leg_side side, enum sock_kind k)
 {
+	if (n == KMOD_MAX_ENTRIES)
+		return (int)side * 2 + (int)k;
+	return k == SK_RTP ? (int)side : -1;
+}
+
+/* The stream and side a slot names, and the key of that leg's RTP entry
+ * (in e), if the stream is still there with entries: else NULL. */
+static const struct kmod_stream *
+slot_leg(const struct relayd *rd, uint32_t v, struct stream **st,
+    enum leg_side *side, struct kentry *e)
+{
+	uint32_t pos = (v >> 3) - 1;
 	const struct kmod_stream *s;
 
-	v = (v & ~SYNC_SEEN) - 1;
-	*k = (int)(v & 3);
-	*st = (v >> 2) < rd->backend.ncarried ? rd->backend.carried[v >> 2] :
-	    NULL;
-	if (*st == NULL || (s = (*st)->backend_priv) == NULL || *k >= s->n)
-		return false;
-	kmod_key(rd, *st, s->n, *k, e);
-	return true;
+	*side = (v & SLOT_SIDE_B) ? SIDE_B : SIDE_A;
+	*st = pos < rd->backend.ncarried ? rd->backend.carried[pos] : NULL;
+	if (*st == NULL || (s = (*st)->backend_priv) == NULL)
+		return NULL;
+	kmod_key(rd, *st, s->n, entry_index(s->n, *side, SK_RTP), e);
+	return s;
 }
 
 static void
@@ -1108,16 +1124,13 @@ static int
 dump_index(const struct relayd *rd, struct kmod_dump *d, struct stream **sts,
     size_t n)
 {
-	size_t entries = 0, cap = 64;
+	size_t legs = 0, cap = 64;
 
-	for (size_t i = 0; i < n; i++) {
-		const struct kmod_stream *s = sts[i] != NULL ?
-		    sts[i]->backend_priv : NULL;
-		entries += s != NULL ? (size_t)s->n : 0;
-	}
-	while (cap < 2 * entries)	/* at most half full: short probes */
+	for (size_t i = 0; i < n; i++)
+		legs += sts[i] != NULL && sts[i]->backend_priv != NULL ? 2 : 0;
+	while (cap < 2 * legs)	/* at most half full: short probes */
 		cap <<= 1;
-	if (n > (SYNC_SEEN >> 2) - 1)
+	if (n > SLOT_MAX_STREAMS)
 		return -ENOMEM;
 	/* its own mapping, unmapped at the dump's end: 4 MiB at 100,000
 	 * streams that glibc would otherwise keep in the heap, with its
@@ -1133,16 +1146,17 @@ dump_index(const struct relayd *rd, struct kmod_dump *d, struct stream **sts,
 		const struct kmod_stream *s = sts[i] != NULL ?
 		    sts[i]->backend_priv : NULL;
 
-		for (int k = 0; s != NULL && k < s->n; k++) {
+		for (int side = SIDE_A; s != NULL && side <= SIDE_B; side++) {
 			struct kentry e;
 			uint32_t h;
 
-			kmod_key(rd, sts[i], s->n, k, &e);
+			kmod_key(rd, sts[i], s->n, entry_index(s->n,
+			    (enum leg_side)side, SK_RTP), &e);
 			h = key_hash(&e.laddr, e.lport);
-
 			while (d->slot[h & d->mask] != 0)
 				h++;
-			d->slot[h & d->mask] = (uint32_t)(i << 2 | (size_t)k) + 1;
+			d->slot[h & d->mask] = (uint32_t)(i + 1) << 3 |
+			    (side == SIDE_B ? SLOT_SIDE_B : 0);
 		}
 	}
 	return 0;
@@ -1152,28 +1166,37 @@ static void
 on_dump_counters(struct relayd *rd, struct kmod_dump *d,
     const struct nlmsghdr *h)
 {
+	enum sock_kind k;
+	uint16_t port;
 	struct reply r;
 
 	parse_reply(h, &r);
 	if (r.laddr.family == 0)
 		return;
-	for (uint32_t i = key_hash(&r.laddr, r.lport); d->slot[i & d->mask];
+	k = (r.lport & 1) ? SK_RTCP : SK_RTP;	/* pairs start even */
+	port = (uint16_t)(r.lport & ~1u);
+	for (uint32_t i = key_hash(&r.laddr, port); d->slot[i & d->mask];
 	    i++) {
 		uint32_t *v = &d->slot[i & d->mask];
+		const struct kmod_stream *s;
+		enum leg_side side;
 		struct stream *st;
 		struct kentry e;
-		int k;
+		int idx;
 
-		if (*v & SYNC_SEEN)
+		if ((*v & SLOT_SEEN_ALL) == SLOT_SEEN_ALL)
 			continue;
-		if (!slot_entry(rd, *v, &st, &k, &e)) {
-			*v |= SYNC_SEEN;	/* gone since: nothing to read */
+		if ((s = slot_leg(rd, *v, &st, &side, &e)) == NULL) {
+			*v |= SLOT_SEEN_ALL;	/* gone since: nothing to read */
 			continue;
 		}
-		if (e.lport != r.lport || !kaddr_equal(&e.laddr, &r.laddr))
+		if (e.lport != port || !kaddr_equal(&e.laddr, &r.laddr))
 			continue;
-		*v |= SYNC_SEEN;
-		apply_counters(st, k, &r, now_ms(), d->wall);
+		if ((idx = entry_index(s->n, side, k)) < 0 ||
+		    (*v & SLOT_SEEN(k)))
+			return;		/* not an entry of ours */
+		*v |= SLOT_SEEN(k);
+		apply_counters(st, idx, &r, now_ms(), d->wall);
 		return;
 	}
 	/* not ours, or installed after the dump began: nothing to do */
@@ -1188,16 +1211,30 @@ dump_missing(struct relayd *rd, struct kmod_state *ks,
 	int nreq = 0, rc;
 
 	for (uint32_t i = 0; i <= d->mask; i++) {
+		const struct kmod_stream *s;
+		enum leg_side side;
+		struct stream *st;
 		struct kentry e;
 
-		if (d->slot[i] == 0 || d->slot[i] & SYNC_SEEN ||
-		    !slot_entry(rd, d->slot[i], &slots[nreq].st,
-		    &slots[nreq].entry, &e))
+		if (d->slot[i] == 0 || (s = slot_leg(rd, d->slot[i], &st,
+		    &side, &e)) == NULL)
 			continue;
-		if (++nreq == KMOD_CHUNK) {
-			if ((rc = read_chunk(rd, ks, slots, nreq)) < 0)
-				return rc;
-			nreq = 0;
+		for (int k = SK_RTP; k <= SK_RTCP; k++) {
+			int idx;
+
+			/* a read_chunk may have handed st back (freed) */
+			if ((s = st->backend_priv) == NULL)
+				break;
+			idx = entry_index(s->n, side, (enum sock_kind)k);
+			if (idx < 0 || (d->slot[i] & SLOT_SEEN(k)))
+				continue;
+			slots[nreq].st = st;
+			slots[nreq].entry = idx;
+			if (++nreq == KMOD_CHUNK) {
+				if ((rc = read_chunk(rd, ks, slots, nreq)) < 0)
+					return rc;
+				nreq = 0;
+			}
 		}
 	}
 	return nreq > 0 ? read_chunk(rd, ks, slots, nreq) : 0;

@@ -15,7 +15,9 @@
 # KSCALE_MEM (guest MiB, default 2560), KSCALE_TIMEOUT (s, default 7200),
 # KSCALE_HASH_BITS (default 19: 512 Ki buckets for 400,000 entries),
 # KSCALE_MAX_ENTRIES (default: 4 per stream + 10 %, at least the
-# module's 262144), KSCALE_NOFILE (default 20000).
+# module's 262144), KSCALE_NOFILE (default 20000), KSCALE_THP (the guest's
+# transparent_hugepage setting: always, madvise or never; default: the
+# guest kernel's own).
 # Needs what tests/kmod needs (root, qemu, busybox-static, the headers).
 set -u -o pipefail
 STREAMS=${1:-100000}
@@ -42,7 +44,7 @@ loadlog=$(mktemp "${TMPDIR:-/tmp}/tl-kscale-load.XXXXXX")
 sampler=
 trap 'rm -f "$wrapper" "$loadlog"; [ -n "$sampler" ] && kill "$sampler" 2>/dev/null' EXIT
 echo "#!/bin/bash
-exec /sbin/bash /test/scale.bash $STREAMS $WAVE $SAMPLE $COUNT $RATE $NOFILE $HASH_BITS $MAX_ENTRIES" >"$wrapper"
+THP=${KSCALE_THP:-} exec /sbin/bash /test/scale.bash $STREAMS $WAVE $SAMPLE $COUNT $RATE $NOFILE $HASH_BITS $MAX_ENTRIES" >"$wrapper"
 # the host's load average through the run, once a minute
 (while :; do cut -d' ' -f1 /proc/loadavg >>"$loadlog"; sleep 60; done) &
 sampler=$!
@@ -73,7 +75,7 @@ grep '^SCALE-RESULT ' "$log" | tail -n 1 | sed 's/^SCALE-RESULT //' |
 		- (.rss_kib_all_in_kernel - .rss_kib_start)) * 1024 / (.entries_all - .entries_start)) | floor)}' \
 	>"$OUT/kmod-scale.json" || tk_fail "bad result line in $log"
 jq -r '"# kmod backend: \(.streams) concurrent streams in one relayd (qemu TCG guest, \(.guest_kernel))\n",
-	"One relayd, kmod backend, RLIMIT_NOFILE \(.rlimit_nofile) (CAP_SYS_RESOURCE dropped), \(.interfaces) interfaces; trunkline.ko loaded with max_entries=\(.max_entries) hash_bits=\(.hash_bits). Offers and answers in waves of \(.wave) over the control socket; each wave waits until relayd holds no leg socket (a kmod stream enters the kernel at its answer). Host load average during the run: \(.host_load_average); \(.host_wall_s) s of host time, \(.guest_run_s | floor) s in the guest.\n",
+	"One relayd, kmod backend, RLIMIT_NOFILE \(.rlimit_nofile) (CAP_SYS_RESOURCE dropped), \(.interfaces) interfaces, transparent huge pages \(.transparent_hugepage // "?"); trunkline.ko loaded with max_entries=\(.max_entries) hash_bits=\(.hash_bits). Offers and answers in waves of \(.wave) over the control socket; each wave waits until relayd holds no leg socket (a kmod stream enters the kernel at its answer). Host load average during the run: \(.host_load_average); \(.host_wall_s) s of host time, \(.guest_run_s | floor) s in the guest.\n",
 	"| | figure |", "|---|---|",
 	"| streams in relayd / kernel entries | \(.relay_streams) / \(.entries_all) (sockets open: \(.relay_sockets)) |",
 	"| media, checked per packet (\(.sample) streams x \(.packets_per_stream) each way) | a->b \(.media_a_to_b.received)/\(.media_a_to_b.sent) (\(.media_a_to_b.bad) wrong), b->a \(.media_b_to_a.received)/\(.media_b_to_a.sent) (\(.media_b_to_a.bad) wrong); datagrams to relay sockets: \(.datagrams_to_relay_sockets) |",

@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -54,6 +55,7 @@
 #include "backend_kmod.h"
 
 #define KMOD_RESYNC_MS		1000	/* a full sync reads a stream at most this often */
+#define KMOD_TICK_SHIFT		8	/* kmod_stream's read_tick: 256 ms */
 #define KMOD_STALE_RETRY_MS	1000	/* between deletes of stale entries */
 
 /* ---- netlink plumbing ---- */
@@ -302,6 +304,49 @@ stream_cookie(const struct stream *st)
 	return (h ^ (uint64_t)st->index) * 1099511628211ull;
 }
 
+size_t
+kmod_stream_size(int n)
+{
+	return sizeof(struct kmod_stream) + (size_t)n * sizeof(struct kcount);
+}
+
+struct kmod_stream *
+kmod_stream_new(const struct kmod_plan *p)
+{
+	struct kmod_stream *s = calloc(1, kmod_stream_size(p->n));
+
+	if (s == NULL)
+		return NULL;
+	s->n = (uint8_t)p->n;
+	s->flags = (p->learning ? KS_LEARNING : 0) |
+	    (p->n > 0 && p->e[0].hold ? KS_HELD : 0);
+	return s;
+}
+
+/* The side and kind of entry i of n (the order plan_stream makes). */
+static void
+entry_kind(int n, int i, enum leg_side *side, enum sock_kind *k)
+{
+	*side = n == KMOD_MAX_ENTRIES ? (enum leg_side)(i / 2) :
+	    (enum leg_side)i;
+	*k = n == KMOD_MAX_ENTRIES ? (enum sock_kind)(i % 2) : SK_RTP;
+}
+
+void
+kmod_key(const struct relayd *rd, const struct stream *st, int n, int i,
+    struct kentry *e)
+{
+	enum leg_side side;
+	enum sock_kind k;
+
+	entry_kind(n, i, &side, &k);
+	memset(e, 0, sizeof(*e));
+	e->leg = (struct leg *)&st->leg[side];
+	(void)kaddr_of(&rd->conf.ifaces[e->leg->iface].bind, &e->laddr, NULL);
+	e->lport = (uint16_t)(e->leg->port + k);
+	e->rtp = k == SK_RTP;
+}
+
 /* Entry for packets received on leg `in` (kind k), sent out of the other. */
 int
 plan_entry(const struct relayd *rd, const struct stream *st,
@@ -373,7 +418,7 @@ unsuitable(const struct relayd *rd, const struct stream *st)
 
 static int
 plan_stream(const struct relayd *rd, const struct stream *st,
-    struct kmod_stream *ks)
+    struct kmod_plan *ks)
 {
 	bool mux = st->leg[SIDE_A].sdp.rtcp_mux;	/* both, or neither */
 	int rc;
@@ -436,7 +481,7 @@ put_add(struct kmod_state *ks, char *buf, const struct kentry *e,
  * counters). errs[i] is entry i's status.
  */
 int
-batch(struct kmod_state *ks, const struct kmod_stream *s, uint8_t cmd,
+batch(struct kmod_state *ks, const struct kmod_plan *s, uint8_t cmd,
     bool clean, int *errs)
 {
 	struct mnl_nlmsg_batch *b = mnl_nlmsg_batch_start(ks->buf, ks->buflen);
@@ -470,12 +515,12 @@ batch(struct kmod_state *ks, const struct kmod_stream *s, uint8_t cmd,
  */
 static int
 put_streams(struct kmod_state *ks, struct mnl_nlmsg_batch *b,
-    struct kmod_stream *const *plans, size_t m)
+    struct kmod_plan *const *plans, size_t m)
 {
 	int nreq = 0;
 
 	for (size_t i = 0; i < m; i++) {
-		const struct kmod_stream *s = plans[i];
+		const struct kmod_plan *s = plans[i];
 
 		for (int e = 0; !s->replace && e < s->n; e++, nreq++) {
 			put_key(put_req(ks, mnl_nlmsg_batch_current(b),
@@ -492,7 +537,7 @@ put_streams(struct kmod_state *ks, struct mnl_nlmsg_batch *b,
 }
 
 int
-kmod_put_streams(struct kmod_state *ks, struct kmod_stream *const *plans,
+kmod_put_streams(struct kmod_state *ks, struct kmod_plan *const *plans,
     size_t n, int *rcs)
 {
 	/* the largest ADD (IPv6 key, source and output, learning) is under
@@ -525,7 +570,7 @@ kmod_put_streams(struct kmod_state *ks, struct kmod_stream *const *plans,
 		    mnl_nlmsg_batch_size(b), first, nreq, errs, NULL, NULL);
 		mnl_nlmsg_batch_stop(b);
 		for (size_t i = 0; i < m; i++) {
-			const struct kmod_stream *s = plans[off + i];
+			const struct kmod_plan *s = plans[off + i];
 			int ndel = s->replace ? 0 : s->n;
 
 			rcs[off + i] = rc;
@@ -543,10 +588,58 @@ kmod_put_streams(struct kmod_state *ks, struct kmod_stream *const *plans,
 	return buf == NULL ? -ENOMEM : rc;
 }
 
+/*
+ * The reasons of a stream in the kernel, as literals: a formatted one is
+ * an allocation per stream (reason.c keeps literals as they are), 48 B of
+ * issue 16's 1 KiB.
+ */
+static const char *
+reason_literal(const char *what, int n, bool translated)
+{
+	static const struct {
+		const char	*what, *two, *four, *four_x, *two_x;
+	} r[] = {
+		{ "latched", "latched; 2 entries in trunkline.ko",
+		  "latched; 4 entries in trunkline.ko",
+		  "latched; 4 entries in trunkline.ko (IPv4<->IPv6 translated)",
+		  "latched; 2 entries in trunkline.ko (IPv4<->IPv6 translated)" },
+		{ "learned", "latched (learned in the kernel); 2 entries in "
+		  "trunkline.ko", "latched (learned in the kernel); 4 entries "
+		  "in trunkline.ko", NULL, NULL },
+		{ "learning", "learning in trunkline.ko; 2 entries",
+		  "learning in trunkline.ko; 4 entries", NULL, NULL },
+		{ "adopted", "adopted after restart; 2 entries in trunkline.ko",
+		  "adopted after restart; 4 entries in trunkline.ko", NULL,
+		  NULL },
+		{ "held", "offered; 2 ports held in trunkline.ko until the "
+		  "answer (no sockets)", "offered; 4 ports held in trunkline.ko "
+		  "until the answer (no sockets)", NULL, NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
+		if (strcmp(r[i].what, what) != 0)
+			continue;
+		if (translated && r[i].four_x != NULL)
+			return n == 2 ? r[i].two_x : r[i].four_x;
+		return n == 2 ? r[i].two : r[i].four;
+	}
+	return "in trunkline.ko";
+}
+
+void
+kmod_reason_in(struct stream *st, const char *what, const struct kmod_plan *p)
+{
+	bool x = p->n > 0 && !p->e[0].hold &&
+	    p->e[0].laddr.family != p->e[0].osaddr.family;
+
+	stream_set_reason(st, reason_literal(what, p->n, x));
+}
+
 static int
 kmod_install(struct relayd *rd, void *priv, struct stream *st)
 {
 	struct kmod_state *ks = priv;
+	struct kmod_plan plan, *p = &plan;
 	struct kmod_stream *s;
 	const char *why = unsuitable(rd, st);
 	int rc, i;
@@ -556,33 +649,28 @@ kmod_install(struct relayd *rd, void *priv, struct stream *st)
 		    "latched; not in the kernel: %s", why);
 		return -EOPNOTSUPP;
 	}
-	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return -ENOMEM;
-	if ((rc = plan_stream(rd, st, s)) < 0) {
+	memset(p, 0, sizeof(*p));
+	if ((rc = plan_stream(rd, st, p)) < 0) {
 		stream_set_reason(st,
 		    "latched; not in the kernel: a peer or interface "
 		    "address of an unusable family");
-		free(s);
 		return -EOPNOTSUPP;
 	}
-	kmod_put_streams(ks, &s, 1, &rc);
+	if ((s = kmod_stream_new(p)) == NULL)
+		return -ENOMEM;
+	kmod_put_streams(ks, &p, 1, &rc);
 	if (rc < 0) {
 		stream_set_reason(st,
 		    "latched; kernel install failed: %s", strerror(-rc));
 		free(s);
 		return rc;
 	}
-	for (i = 0; i < s->n; i++) {	/* the clean pass deleted stale ones */
-		struct kstale_key k = { s->e[i].laddr, s->e[i].lport };
+	for (i = 0; i < p->n; i++) {	/* the clean pass deleted stale ones */
+		struct kstale_key k = { p->e[i].laddr, p->e[i].lport };
 		kstale_forget(&ks->stale, &k);
 	}
-	s->lost_base[SIDE_A] = st->leg[SIDE_A].stats.lost;
-	s->lost_base[SIDE_B] = st->leg[SIDE_B].stats.lost;
 	st->backend_priv = s;
-	stream_set_reason(st,
-	    "latched; %d entries in trunkline.ko%s", s->n,
-	    s->e[0].laddr.family != s->e[0].osaddr.family ?
-	    " (IPv4<->IPv6 translated)" : "");
+	kmod_reason_in(st, "latched", p);
 	return 0;
 }
 
@@ -646,36 +734,73 @@ struct read_ctx {
 	int64_t		 wall;
 };
 
+void
+kmod_count(struct stream *st, int idx, uint64_t packets, uint64_t bytes,
+    uint64_t mismatch, const uint64_t *lost)
+{
+	struct kmod_stream *s = st->backend_priv;
+	struct kcount *c = &s->c[idx];
+	enum leg_side side;
+	enum sock_kind k;
+	struct leg_stats *ls;
+	uint32_t dp = (uint32_t)packets - c->packets;
+	uint32_t db = (uint32_t)bytes - c->bytes;
+	uint32_t dm = (uint32_t)mismatch - c->mismatch;
+
+	entry_kind(s->n, idx, &side, &k);
+	ls = &st->leg[side].stats;
+	/* the kernel's counters only grow (an ADD over an entry carries
+	 * them): fewer packets than last time is another entry, counted
+	 * from its own start next time */
+	if ((int32_t)dp >= 0) {
+		/* kpackets/kbytes: what the journal leaves out (journal.c) */
+		ls->packets += dp;
+		ls->bytes += db;
+		ls->kpackets += dp;
+		ls->kbytes += db;
+	}
+	c->packets = (uint32_t)packets;
+	c->bytes = (uint32_t)bytes;
+	/* strangers the kernel dropped (every entry drops them: learning
+	 * streams have no socket path for them): the leg's drops, as
+	 * userspace counts them */
+	if ((int32_t)dm >= 0)
+		ls->drops += dm;
+	c->mismatch = (uint32_t)mismatch;
+	/* the kernel's loss estimate of the RTP entry (it may go down:
+	 * a late packet): the leg's loss moves as much */
+	if (k == SK_RTP && !(s->flags & KS_HELD) && lost != NULL) {
+		uint8_t *l = s->lost[side];
+		uint32_t was = (uint32_t)l[0] | (uint32_t)l[1] << 8 |
+		    (uint32_t)l[2] << 16;
+		uint32_t d = ((uint32_t)*lost - was) & 0xffffffu;
+
+		/* 24 bits, signed */
+		ls->lost += (uint64_t)(int64_t)(d & 0x800000u ?
+		    (int32_t)d - 0x1000000 : (int32_t)d);
+		l[0] = (uint8_t)*lost;
+		l[1] = (uint8_t)(*lost >> 8);
+		l[2] = (uint8_t)(*lost >> 16);
+	}
+}
+
 static void
 apply_counters(struct stream *st, int idx, const struct reply *r,
     uint64_t now, int64_t wall)
 {
-	struct kmod_stream *s = st->backend_priv;
-	struct kentry *e = &s->e[idx];
-	struct leg_stats *ls = &e->leg->stats;
+	const struct kmod_stream *s = st->backend_priv;
+	enum leg_side side;
+	enum sock_kind k;
+	struct leg_stats *ls;
 
-	if (r->packets >= e->packets) {
-		/* kpackets/kbytes: what the journal leaves out (journal.c) */
-		ls->packets += r->packets - e->packets;
-		ls->bytes += r->bytes - e->bytes;
-		ls->kpackets += r->packets - e->packets;
-		ls->kbytes += r->bytes - e->bytes;
-	}
-	e->packets = r->packets;
-	e->bytes = r->bytes;
-	/* strangers the kernel dropped (learning streams have no socket
-	 * path for them): the leg's drops, as userspace counts them */
-	if (e->drop && r->mismatch >= e->mismatch)
-		ls->drops += r->mismatch - e->mismatch;
-	e->mismatch = r->mismatch;
+	kmod_count(st, idx, r->packets, r->bytes, r->mismatch,
+	    r->has_lost ? &r->lost : NULL);
+	entry_kind(s->n, idx, &side, &k);
+	ls = &st->leg[side].stats;
 	if (r->seen && r->packets > 0 && now > r->idle_ms &&
 	    now - r->idle_ms > ls->last_seen_ms) {
 		ls->last_seen_ms = now - r->idle_ms;
 		ls->last_seen_wall = wall - (int64_t)(r->idle_ms / 1000);
-	}
-	if (e->rtp && r->has_lost) {
-		e->lost = r->lost;
-		ls->lost = s->lost_base[e->leg->side] + r->lost;
 	}
 }
 
@@ -712,13 +837,16 @@ keep_stale(struct relayd *rd, struct kmod_state *ks, const struct stream *st,
 	int kept = 0;
 
 	for (int i = 0; i < s->n; i++) {
+		struct kentry e;
+
 		if (kmod_delete_done(rc, rc == 0 ? errs[i] : 0))
 			continue;
-		struct kstale_key k = { s->e[i].laddr, s->e[i].lport };
+		kmod_key(rd, st, s->n, i, &e);
+		struct kstale_key k = { e.laddr, e.lport };
 
 		if (kstale_add(&ks->stale, &k) < 0)
 			rlog(rd, LL_ERROR, "kmod: out of memory: entry on port "
-			    "%u of call %s forgotten", s->e[i].lport,
+			    "%u of call %s forgotten", e.lport,
 			    st->session->call_id);
 		kept++;
 	}
@@ -729,6 +857,35 @@ keep_stale(struct relayd *rd, struct kmod_state *ks, const struct stream *st,
 	    "entries may still forward: deleted again until the kernel "
 	    "confirms", st->session->call_id, st->index,
 	    strerror(rc < 0 ? -rc : EIO), kept);
+}
+
+/*
+ * An entry (its key in e) parked: it expects a source that never is (IPv4
+ * broadcast, IPv6 multicast) and counts what it forwarded before; its
+ * output is never used, so it is the other leg's own address and port
+ * (the family the entry had). A held entry stays held.
+ */
+static struct kentry *
+parked(const struct relayd *rd, const struct stream *st,
+    const struct kmod_stream *s, struct kentry *e)
+{
+	const struct leg *out = &st->leg[e->leg->side == SIDE_A ? SIDE_B :
+	    SIDE_A];
+
+	if (s->flags & KS_HELD) {
+		e->hold = true;
+		return e;
+	}
+	e->saddr = e->laddr;
+	memset(e->saddr.a, 0, sizeof(e->saddr.a));
+	if (e->saddr.family == AF_INET6)
+		e->saddr.a[0] = 0xff;
+	else
+		memset(e->saddr.a, 0xff, 4);
+	(void)kaddr_of(&rd->conf.ifaces[out->iface].bind, &e->osaddr, NULL);
+	e->odaddr = e->osaddr;
+	e->osport = e->odport = (uint16_t)(out->port + !e->rtp);
+	return e;
 }
 
 /*
@@ -746,31 +903,25 @@ kmod_remove(struct relayd *rd, void *priv, struct stream *st)
 	struct mnl_nlmsg_batch *b;
 	struct remove_ctx c = { st, ks->seq + 1, 0, now_ms(), time(NULL) };
 	int errs[3 * KMOD_MAX_ENTRIES], rc;
+	uint64_t cookie;
 
 	if (s == NULL)
 		return 0;
 	kmod_learn_forget(ks, st);
 	c.n = s->n;
+	cookie = stream_cookie(st);
 	b = mnl_nlmsg_batch_start(ks->buf, ks->buflen);
 	for (int pass = 0; pass < 3; pass++)
 		for (int i = 0; i < s->n; i++) {
-			struct kentry parked = s->e[i];
+			struct kentry e;
 			char *p = mnl_nlmsg_batch_current(b);
 
-			/* never a source: IPv4 broadcast, IPv6 multicast */
-			memset(parked.saddr.a, 0, sizeof(parked.saddr.a));
-			if (parked.saddr.family == AF_INET6)
-				parked.saddr.a[0] = 0xff;
-			else
-				memset(parked.saddr.a, 0xff, 4);
-			parked.sport = 0;
-			parked.learn = parked.no_src = parked.any_port = false;
-			parked.drop = false;
+			kmod_key(rd, st, s->n, i, &e);
 			if (pass == 0)
-				put_add(ks, p, &parked, s->cookie);
+				put_add(ks, p, parked(rd, st, s, &e), cookie);
 			else
 				put_key(put_req(ks, p, pass == 1 ? TL_CMD_GET :
-				    TL_CMD_DEL, NLM_F_ACK), &s->e[i]);
+				    TL_CMD_DEL, NLM_F_ACK), &e);
 			mnl_nlmsg_batch_next(b);
 		}
 	rc = exchange(ks, mnl_nlmsg_batch_head(b), mnl_nlmsg_batch_size(b),
@@ -830,8 +981,11 @@ read_chunk(struct relayd *rd, struct kmod_state *ks, struct slot *slots,
 		return 0;
 	for (int i = 0; i < nreq; i++) {
 		struct kmod_stream *s = slots[i].st->backend_priv;
+		struct kentry e;
+
+		kmod_key(rd, slots[i].st, s->n, slots[i].entry, &e);
 		put_key(put_req(ks, mnl_nlmsg_batch_current(b), TL_CMD_GET,
-		    NLM_F_ACK), &s->e[slots[i].entry]);
+		    NLM_F_ACK), &e);
 		mnl_nlmsg_batch_next(b);
 	}
 	rc = exchange(ks, mnl_nlmsg_batch_head(b), mnl_nlmsg_batch_size(b),
@@ -851,18 +1005,19 @@ kmod_read_counters(struct relayd *rd, void *priv, struct stream **sts,
     size_t n)
 {
 	struct slot slots[KMOD_CHUNK];
-	uint64_t now = now_ms();
+	uint8_t tick = (uint8_t)(now_ms() >> KMOD_TICK_SHIFT);
 	int nreq = 0, rc;
 
 	for (size_t i = 0; i < n; i++) {
 		struct kmod_stream *s = sts[i]->backend_priv;
 
 		/* A query (a few streams) always reads; a big batch reads
-		 * a stream once a second (the periodic sync is a dump:
-		 * kmod_read_all). */
-		if (s == NULL || (n > 8 && now - s->read_ms < KMOD_RESYNC_MS))
+		 * a stream about once a second, 768 to 1024 ms (the periodic
+		 * sync is a dump: kmod_read_all). */
+		if (s == NULL || (n > 8 && (uint8_t)(tick - s->read_tick) <
+		    (KMOD_RESYNC_MS >> KMOD_TICK_SHIFT)))
 			continue;
-		s->read_ms = now;
+		s->read_tick = tick;
 		for (int k = 0; k < s->n; k++) {
 			slots[nreq].st = sts[i];
 			slots[nreq++].entry = k;
@@ -882,8 +1037,10 @@ kmod_read_counters(struct relayd *rd, void *priv, struct stream **sts,
  * A GET per entry costs a request per entry per sync: 400,000 a second
  * at 100,000 streams. One dump reads them all; its entries are matched
  * back to the streams by key (local address and port, what a GET would
- * ask) through an index built for this dump only (nothing per stream
- * stays allocated). The dump has a socket of its own in the event loop
+ * ask) through an index of the streams' legs built for this dump only
+ * (nothing per stream stays allocated; a leg's RTP and RTCP entries share
+ * its slot, keyed by the RTP port: 4 B a leg, at most half full, 2 MiB at
+ * 100,000 streams, mapped for the dump and unmapped after it). The dump has a socket of its own in the event loop
  * and is read a slice at a time (KMOD_DUMP_SLICE_MS, then the loop serves
  * what waits), so a big table never stalls calls: the kernel makes the
  * next part only when the last is read. Meanwhile the set of carried
@@ -898,7 +1055,12 @@ kmod_read_counters(struct relayd *rd, void *priv, struct stream **sts,
 #define KMOD_DUMP_SHARE		5
 #define KMOD_DUMP_SLICE_MS	5
 #define KMOD_DUMP_STALL_MS	10000	/* nothing read so long: abandoned */
-#define SYNC_SEEN		(1u << 31)	/* index slot: its entry was dumped */
+/* An index slot: 0 empty, else (position + 1) << 3 | side << 2 | seen,
+ * where seen has bit k once the leg's entry of kind k was dumped. */
+#define SLOT_SIDE_B		4u
+#define SLOT_SEEN(k)		(1u << (k))
+#define SLOT_SEEN_ALL		(SLOT_SEEN(SK_RTP) | SLOT_SEEN(SK_RTCP))
+#define SLOT_MAX_STREAMS	((UINT32_MAX >> 3) - 1)
 
 struct kmod_dump {
 	struct mnl_socket	*nl;		/* its own: other exchanges go on */
@@ -922,48 +1084,79 @@ key_hash(const struct kaddr *a, uint16_t port)
 	return (h ^ (uint32_t)(port >> 8)) * 16777619u;
 }
 
-/* The stream and entry a slot names, if both are still there; or NULL. */
-static struct kentry *
-slot_entry(const struct relayd *rd, uint32_t v, struct stream **st, int *k)
+/* The entry of kind k on a side of a stream of n entries, or -1 (the
+ * RTCP port of an rtcp-mux stream has none). */
+static int
+entry_index(int n, enum leg_side side, enum sock_kind k)
 {
+	if (n == KMOD_MAX_ENTRIES)
+		return (int)side * 2 + (int)k;
+	return k == SK_RTP ? (int)side : -1;
+}
+
+/* The stream and side a slot names, and the key of that leg's RTP entry
+ * (in e), if the stream is still there with entries: else NULL. */
+static const struct kmod_stream *
+slot_leg(const struct relayd *rd, uint32_t v, struct stream **st,
+    enum leg_side *side, struct kentry *e)
+{
+	uint32_t pos = (v >> 3) - 1;
 	const struct kmod_stream *s;
 
-	v = (v & ~SYNC_SEEN) - 1;
-	*k = (int)(v & 3);
-	*st = (v >> 2) < rd->backend.ncarried ? rd->backend.carried[v >> 2] :
-	    NULL;
-	if (*st == NULL || (s = (*st)->backend_priv) == NULL || *k >= s->n)
+	*side = (v & SLOT_SIDE_B) ? SIDE_B : SIDE_A;
+	*st = pos < rd->backend.ncarried ? rd->backend.carried[pos] : NULL;
+	if (*st == NULL || (s = (*st)->backend_priv) == NULL)
 		return NULL;
-	return (struct kentry *)&s->e[*k];
+	kmod_key(rd, *st, s->n, entry_index(s->n, *side, SK_RTP), e);
+	return s;
+}
+
+static void
+slot_free(struct kmod_dump *d)
+{
+	if (d->slot != NULL)
+		munmap(d->slot, ((size_t)d->mask + 1) * sizeof(*d->slot));
+	d->slot = NULL;
 }
 
 /* The index of the entries of sts[0..n-1] by key: 0, or -ENOMEM. */
 static int
-dump_index(struct kmod_dump *d, struct stream **sts, size_t n)
+dump_index(const struct relayd *rd, struct kmod_dump *d, struct stream **sts,
+    size_t n)
 {
-	size_t entries = 0, cap = 64;
+	size_t legs = 0, cap = 64;
 
-	for (size_t i = 0; i < n; i++) {
-		const struct kmod_stream *s = sts[i] != NULL ?
-		    sts[i]->backend_priv : NULL;
-		entries += s != NULL ? (size_t)s->n : 0;
-	}
-	while (cap < 2 * entries)	/* at most half full: short probes */
+	for (size_t i = 0; i < n; i++)
+		legs += sts[i] != NULL && sts[i]->backend_priv != NULL ? 2 : 0;
+	while (cap < 2 * legs)	/* at most half full: short probes */
 		cap <<= 1;
-	if (n > (SYNC_SEEN >> 2) - 1 || (d->slot = calloc(cap,
-	    sizeof(*d->slot))) == NULL)
+	if (n > SLOT_MAX_STREAMS)
 		return -ENOMEM;
+	/* its own mapping, unmapped at the dump's end: 4 MiB at 100,000
+	 * streams that glibc would otherwise keep in the heap, with its
+	 * pages, once its mmap threshold has grown past it */
+	d->slot = mmap(NULL, cap * sizeof(*d->slot), PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (d->slot == MAP_FAILED) {
+		d->slot = NULL;
+		return -ENOMEM;
+	}
 	d->mask = (uint32_t)(cap - 1);
 	for (size_t i = 0; i < n; i++) {
 		const struct kmod_stream *s = sts[i] != NULL ?
 		    sts[i]->backend_priv : NULL;
 
-		for (int k = 0; s != NULL && k < s->n; k++) {
-			uint32_t h = key_hash(&s->e[k].laddr, s->e[k].lport);
+		for (int side = SIDE_A; s != NULL && side <= SIDE_B; side++) {
+			struct kentry e;
+			uint32_t h;
 
+			kmod_key(rd, sts[i], s->n, entry_index(s->n,
+			    (enum leg_side)side, SK_RTP), &e);
+			h = key_hash(&e.laddr, e.lport);
 			while (d->slot[h & d->mask] != 0)
 				h++;
-			d->slot[h & d->mask] = (uint32_t)(i << 2 | (size_t)k) + 1;
+			d->slot[h & d->mask] = (uint32_t)(i + 1) << 3 |
+			    (side == SIDE_B ? SLOT_SIDE_B : 0);
 		}
 	}
 	return 0;
@@ -973,29 +1166,37 @@ static void
 on_dump_counters(struct relayd *rd, struct kmod_dump *d,
     const struct nlmsghdr *h)
 {
+	enum sock_kind k;
+	uint16_t port;
 	struct reply r;
 
 	parse_reply(h, &r);
 	if (r.laddr.family == 0)
 		return;
-	for (uint32_t i = key_hash(&r.laddr, r.lport); d->slot[i & d->mask];
+	k = (r.lport & 1) ? SK_RTCP : SK_RTP;	/* pairs start even */
+	port = (uint16_t)(r.lport & ~1u);
+	for (uint32_t i = key_hash(&r.laddr, port); d->slot[i & d->mask];
 	    i++) {
 		uint32_t *v = &d->slot[i & d->mask];
+		const struct kmod_stream *s;
+		enum leg_side side;
 		struct stream *st;
-		const struct kentry *e;
-		int k;
+		struct kentry e;
+		int idx;
 
-		if (*v & SYNC_SEEN)
+		if ((*v & SLOT_SEEN_ALL) == SLOT_SEEN_ALL)
 			continue;
-		e = slot_entry(rd, *v, &st, &k);
-		if (e == NULL) {	/* gone since: nothing to read */
-			*v |= SYNC_SEEN;
+		if ((s = slot_leg(rd, *v, &st, &side, &e)) == NULL) {
+			*v |= SLOT_SEEN_ALL;	/* gone since: nothing to read */
 			continue;
 		}
-		if (e->lport != r.lport || !kaddr_equal(&e->laddr, &r.laddr))
+		if (e.lport != port || !kaddr_equal(&e.laddr, &r.laddr))
 			continue;
-		*v |= SYNC_SEEN;
-		apply_counters(st, k, &r, now_ms(), d->wall);
+		if ((idx = entry_index(s->n, side, k)) < 0 ||
+		    (*v & SLOT_SEEN(k)))
+			return;		/* not an entry of ours */
+		*v |= SLOT_SEEN(k);
+		apply_counters(st, idx, &r, now_ms(), d->wall);
 		return;
 	}
 	/* not ours, or installed after the dump began: nothing to do */
@@ -1010,14 +1211,30 @@ dump_missing(struct relayd *rd, struct kmod_state *ks,
 	int nreq = 0, rc;
 
 	for (uint32_t i = 0; i <= d->mask; i++) {
-		if (d->slot[i] == 0 || d->slot[i] & SYNC_SEEN ||
-		    slot_entry(rd, d->slot[i], &slots[nreq].st,
-		    &slots[nreq].entry) == NULL)
+		const struct kmod_stream *s;
+		enum leg_side side;
+		struct stream *st;
+		struct kentry e;
+
+		if (d->slot[i] == 0 || (s = slot_leg(rd, d->slot[i], &st,
+		    &side, &e)) == NULL)
 			continue;
-		if (++nreq == KMOD_CHUNK) {
-			if ((rc = read_chunk(rd, ks, slots, nreq)) < 0)
-				return rc;
-			nreq = 0;
+		for (int k = SK_RTP; k <= SK_RTCP; k++) {
+			int idx;
+
+			/* a read_chunk may have handed st back (freed) */
+			if ((s = st->backend_priv) == NULL)
+				break;
+			idx = entry_index(s->n, side, (enum sock_kind)k);
+			if (idx < 0 || (d->slot[i] & SLOT_SEEN(k)))
+				continue;
+			slots[nreq].st = st;
+			slots[nreq].entry = idx;
+			if (++nreq == KMOD_CHUNK) {
+				if ((rc = read_chunk(rd, ks, slots, nreq)) < 0)
+					return rc;
+				nreq = 0;
+			}
 		}
 	}
 	return nreq > 0 ? read_chunk(rd, ks, slots, nreq) : 0;
@@ -1031,8 +1248,7 @@ dump_end(struct relayd *rd, struct kmod_state *ks, int rc)
 
 	if (rc == 0)	/* a failed dump proves nothing missing */
 		rc = dump_missing(rd, ks, d);
-	free(d->slot);
-	d->slot = NULL;
+	slot_free(d);
 	backend_carry_pin(rd, false);
 	rd->backend.dumps++;
 	rd->backend.dump_ms = now_ms() - d->started;
@@ -1126,7 +1342,7 @@ kmod_dump_close(struct relayd *rd, struct kmod_state *ks)
 		return;
 	if (ks->dump->slot != NULL)
 		backend_carry_pin(rd, false);
-	free(ks->dump->slot);
+	slot_free(ks->dump);
 	mnl_socket_close(ks->dump->nl);
 	free(ks->dump);
 	ks->dump = NULL;
@@ -1164,7 +1380,7 @@ kmod_read_all(struct relayd *rd, void *priv, struct stream **sts, size_t n)
 	}
 	if (n == 0 || now_ms() < d->next_ms)
 		return 0;
-	if ((rc = dump_index(d, sts, n)) < 0)
+	if ((rc = dump_index(rd, d, sts, n)) < 0)
 		return rc;
 	nlh = put_req(ks, buf, TL_CMD_GET, NLM_F_DUMP | NLM_F_ACK);
 	d->seq = nlh->nlmsg_seq;
@@ -1172,9 +1388,9 @@ kmod_read_all(struct relayd *rd, void *priv, struct stream **sts, size_t n)
 	d->wall = time(NULL);
 	d->busy_ms = 0;
 	if (mnl_socket_sendto(d->nl, nlh, nlh->nlmsg_len) < 0) {
-		free(d->slot);
-		d->slot = NULL;
-		return -errno;
+		rc = -errno;
+		slot_free(d);
+		return rc;
 	}
 	backend_carry_pin(rd, true);
 	dump_continue(rd, ks);
@@ -1209,15 +1425,14 @@ kmod_adopt(struct relayd *rd, void *priv, struct stream *st)
 {
 	struct kmod_state *ks = priv;
 	struct reply r[KMOD_MAX_ENTRIES];
-	struct kmod_stream *s;
+	struct kmod_plan plan, *s = &plan;
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 
 	if (unsuitable(rd, st) != NULL)
 		return -EOPNOTSUPP;
-	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return -ENOMEM;
+	memset(s, 0, sizeof(*s));
 	if (plan_stream(rd, st, s) < 0)
-		goto err_nomatch;
+		return -ENOENT;
 	for (int i = 0; i < s->n; i++) {
 		struct kentry *e = &s->e[i];
 		struct adopt_ctx c = { .got = false };
@@ -1227,7 +1442,7 @@ kmod_adopt(struct relayd *rd, void *priv, struct stream *st)
 		put_key(nlh, e);
 		if (exchange(ks, nlh, nlh->nlmsg_len, nlh->nlmsg_seq, 1, &err,
 		    on_adopt, &c) < 0 || err < 0 || !c.got)
-			goto err_nomatch;
+			return -ENOENT;
 		if (c.r.cookie != s->cookie ||
 		    !kaddr_equal(&c.r.saddr, &e->saddr) ||
 		    c.r.sport != e->sport ||
@@ -1235,23 +1450,17 @@ kmod_adopt(struct relayd *rd, void *priv, struct stream *st)
 		    c.r.osport != e->osport ||
 		    !kaddr_equal(&c.r.odaddr, &e->odaddr) ||
 		    c.r.odport != e->odport)
-			goto err_nomatch;
+			return -ENOENT;
 		r[i] = c.r;
 	}
-	/* userspace loss before the install is not journalled: the leg's
-	 * loss is the kernel's from here on */
-	for (int side = SIDE_A; side <= SIDE_B; side++)
-		s->lost_base[side] = st->leg[side].stats.lost;
-	st->backend_priv = s;
+	/* userspace loss before the install is not journalled: the kernel's
+	 * loss is added to the leg's from here on */
+	if ((st->backend_priv = kmod_stream_new(s)) == NULL)
+		return -ENOMEM;
 	for (int i = 0; i < s->n; i++)
 		apply_counters(st, i, &r[i], now_ms(), time(NULL));
-	stream_set_reason(st,
-	    "adopted after restart; %d entries in trunkline.ko", s->n);
+	kmod_reason_in(st, "adopted", s);
 	return 0;
-
-err_nomatch:
-	free(s);
-	return -ENOENT;
 }
 
 /* ---- orphans: entries on our ports that no stream of ours adopted ---- */
@@ -1351,9 +1560,13 @@ collect_kept(struct relayd *rd, struct orphan_ctx *c)
 					return -ENOMEM;
 				c->keep = v;
 			}
-			for (int k = 0; k < s->n; k++)
+			for (int k = 0; k < s->n; k++) {
+				struct kentry e;
+
+				kmod_key(rd, se->streams[i], s->n, k, &e);
 				c->keep[c->nkeep++] = (struct kstale_key){
-				    s->e[k].laddr, s->e[k].lport };
+				    e.laddr, e.lport };
+			}
 		}
 	if (c->nkeep > 0)
 		qsort(c->keep, c->nkeep, sizeof(*c->keep), cmp_key);

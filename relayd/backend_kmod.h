@@ -31,7 +31,11 @@ struct kmod_state {
 	struct kmod_dump	*dump;		/* NULL until the first sync */
 };
 
-/* What one kernel entry is, and what was last read from it. */
+/*
+ * What one kernel entry is: planned for an install (ADD), a transient
+ * thing. What stays per stream once its entries are in is struct
+ * kmod_stream below: keys, outputs and the cookie follow from the stream.
+ */
 struct kentry {
 	struct leg		*leg;		/* the leg whose port receives */
 	struct kaddr		 laddr, saddr, osaddr, odaddr;
@@ -45,20 +49,66 @@ struct kentry {
 	bool			 hold;
 	uint32_t		 sdpaddr, window_ms;
 	uint16_t		 sdpport;
-	uint64_t		 packets, bytes, lost, mismatch;	/* last read */
 };
 
-struct kmod_stream {
+/* A stream's entries as one install plans them. */
+struct kmod_plan {
 	struct kentry		 e[KMOD_MAX_ENTRIES];
 	int			 n;
 	uint64_t		 cookie;
-	uint64_t		 lost_base[2];	/* userspace loss at install, per side */
-	uint64_t		 read_ms;
 	bool			 learning;	/* a leg learns in the kernel */
 	/* the install replaces entries the stream holds (ADD only: no
 	 * moment without an entry, and the counters carry over) */
 	bool			 replace;
 };
+
+/*
+ * What relayd keeps of a stream in the kernel (issue 16: 1 KiB per
+ * stream in all): the entries' counters as last read, nothing else. An
+ * entry's key is the stream's own (kmod_key: leg port on the leg's
+ * interface address), its cookie stream_cookie(); n says which entries
+ * there are: 4 (RTP and RTCP of leg A, then of leg B) or 2 (the RTP
+ * ports of an rtcp-mux stream). Readings keep their low bits: what the
+ * kernel counted since is right across a wrap, as long as less than half
+ * the range passes between two reads (one every few seconds): 4 GiB or
+ * 2^31 packets on one entry, 2^23 packets lost on one leg; the loss grows by
+ * at most 2,999 a packet (TL_RTP_MAX_DROPOUT), so only a peer that jumps
+ * its sequence numbers on purpose, thousands of times between two reads,
+ * gets there, and it makes its own loss figure meaningless anyway. 56
+ * bytes for four entries: a 64-byte malloc chunk.
+ */
+struct kcount {
+	uint32_t		 packets, bytes, mismatch;	/* low 32 bits */
+};
+
+#define KS_LEARNING		0x01	/* a leg learns in the kernel */
+#define KS_HELD			0x02	/* kmod_hold.c: TL_F_HOLD entries */
+
+struct kmod_stream {
+	uint8_t			 n:4;		/* entries: 2 or 4 */
+	uint8_t			 flags:4;	/* KS_* */
+	uint8_t			 read_tick;	/* now_ms() / 256 at the last
+						 * read, its low 8 bits */
+	uint8_t			 lost[2][3];	/* the RTP entry's loss by
+						 * side, low 24 bits (kmod_count) */
+	struct kcount		 c[];		/* by entry */
+};
+
+/* The allocation of a stream of n entries. */
+size_t	 kmod_stream_size(int n);
+/* What is kept of p once in the kernel (counters 0); NULL: no memory. */
+struct kmod_stream *kmod_stream_new(const struct kmod_plan *p);
+/* The path_reason of st once p is in (what: "latched", "learned",
+ * "learning", "adopted", "held"): a literal, no allocation. */
+void	 kmod_reason_in(struct stream *st, const char *what,
+	    const struct kmod_plan *p);
+/* A reading of st's entry idx (lost: the RTP loss, if the kernel gave
+ * it) into its leg's counters: what the kernel counted since the last. */
+void	 kmod_count(struct stream *st, int idx, uint64_t packets,
+	    uint64_t bytes, uint64_t mismatch, const uint64_t *lost);
+/* Entry i of a stream of n: its leg, key and kind (the rest zero). */
+void	 kmod_key(const struct relayd *, const struct stream *, int n, int i,
+	    struct kentry *);
 
 typedef void (*reply_fn)(const struct nlmsghdr *, void *);
 
@@ -74,7 +124,7 @@ void	 put_key(struct nlmsghdr *, const struct kentry *);
 int	 plan_entry(const struct relayd *, const struct stream *,
 	    enum leg_side, enum sock_kind, struct kentry *);
 /* One batch of cmd over a stream's entries (DEL first when clean). */
-int	 batch(struct kmod_state *, const struct kmod_stream *, uint8_t cmd,
+int	 batch(struct kmod_state *, const struct kmod_plan *, uint8_t cmd,
 	    bool clean, int *errs);
 
 /*
@@ -88,17 +138,18 @@ int	 batch(struct kmod_state *, const struct kmod_stream *, uint8_t cmd,
  * own result. Returns 0, or -errno when an exchange itself failed (the
  * streams of that and later sends then carry it).
  */
-int	 kmod_put_streams(struct kmod_state *, struct kmod_stream *const *plans,
+int	 kmod_put_streams(struct kmod_state *, struct kmod_plan *const *plans,
 	    size_t n, int *rcs);
 
 /* kmod_hold.c: offers held in the kernel until their answer */
 int	 kmod_hold(struct relayd *, void *priv, struct stream **sts, size_t n,
 	    int *rcs);
-/* s replaced the held entries of `held` (the answer): s takes over what
- * was read of their counters; the ones s does not use (RTCP ports of a
- * muxed stream) are deleted; `held` is freed. */
-void	 kmod_hold_replaced(struct kmod_state *, struct kmod_stream *held,
-	    struct kmod_stream *s);
+/* p replaced the held entries of st (the answer), s is what is kept of
+ * p: s takes over what was read of their counters; the ones p does not
+ * use (RTCP ports of a muxed stream) are deleted; the held state is
+ * freed. */
+void	 kmod_hold_replaced(struct relayd *, struct kmod_state *,
+	    struct stream *st, const struct kmod_plan *p, struct kmod_stream *s);
 
 /* kmod_learn.c */
 int	 kmod_learn_open(struct relayd *, struct kmod_state *);

@@ -5,8 +5,8 @@
  * (TL_F_HOLD): no output, since no leg knows where to send before the
  * answer, and every packet counted as a mismatch and dropped, as
  * userspace drops them (latch.c: leg B has no SDP to rank against, leg A
- * no destination). The round's offers go in one kmod_put_streams call,
- * 16 streams per sendmsg.
+ * no destination). The round's offers go in kmod_put_streams calls of
+ * 16 streams, one sendmsg each.
  *
  * At the answer kmod_learn.c replaces the held entries with the learning
  * ones (ADD over the same keys: never a moment without an entry, and the
@@ -53,7 +53,7 @@ hold_unsuitable(const struct relayd *rd, const struct kmod_state *ks,
 
 static int
 plan_hold(const struct relayd *rd, const struct stream *st,
-    struct kmod_stream *s)
+    struct kmod_plan *s)
 {
 	s->n = 0;
 	for (int side = SIDE_A; side <= SIDE_B; side++)
@@ -74,32 +74,32 @@ plan_hold(const struct relayd *rd, const struct stream *st,
 	return 0;
 }
 
-/* Plan st, or say why not (its path_reason): 0 or -errno. */
+/*
+ * Plan st into p, or say why not (its path_reason): 0 or -errno. What
+ * stays (*out) is made now: a stream in the kernel always has it.
+ */
 static int
 hold_prepare(struct relayd *rd, struct kmod_state *ks, struct stream *st,
-    struct kmod_stream **out)
+    struct kmod_plan *p, struct kmod_stream **out)
 {
 	const char *why = hold_unsuitable(rd, ks, st);
-	struct kmod_stream *s;
 
 	*out = NULL;
 	if (why != NULL) {
 		stream_set_reason(st, "latching; offered with sockets: %s", why);
 		return -EOPNOTSUPP;
 	}
-	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return -ENOMEM;
-	if (plan_hold(rd, st, s) < 0) {
-		free(s);
+	memset(p, 0, sizeof(*p));
+	if (plan_hold(rd, st, p) < 0)
 		return -EOPNOTSUPP;
-	}
-	*out = s;
+	if ((*out = kmod_stream_new(p)) == NULL)
+		return -ENOMEM;
 	return 0;
 }
 
 static void
-hold_commit(struct kmod_state *ks, struct stream *st, struct kmod_stream *s,
-    int rc)
+hold_commit(struct kmod_state *ks, struct stream *st,
+    const struct kmod_plan *p, struct kmod_stream *s, int rc)
 {
 	if (rc < 0) {
 		stream_set_reason(st, "latching; the kernel refused to hold "
@@ -107,79 +107,85 @@ hold_commit(struct kmod_state *ks, struct stream *st, struct kmod_stream *s,
 		free(s);
 		return;
 	}
-	for (int i = 0; i < s->n; i++) {	/* the clean pass deleted them */
-		struct kstale_key k = { s->e[i].laddr, s->e[i].lport };
+	for (int i = 0; i < p->n; i++) {	/* the clean pass deleted them */
+		struct kstale_key k = { p->e[i].laddr, p->e[i].lport };
 
 		kstale_forget(&ks->stale, &k);
 	}
 	st->backend_priv = s;
-	stream_set_reason(st, "offered; %d ports held in trunkline.ko until "
-	    "the answer (no sockets)", s->n);
+	kmod_reason_in(st, "held", p);
 }
 
+/*
+ * The round's offers, KMOD_BATCH_STREAMS at a time (what one sendmsg of
+ * kmod_put_streams takes anyway): the plans are transient, and a round of
+ * thousands of offers must not make a heap of them that outlives it
+ * (issue 16: glibc keeps a freed big block, and its pages, for the next).
+ */
 int
 kmod_hold(struct relayd *rd, void *priv, struct stream **sts, size_t n,
     int *rcs)
 {
 	struct kmod_state *ks = priv;
-	struct kmod_stream **plans = calloc(n ? n : 1, sizeof(*plans));
-	size_t *idx = calloc(n ? n : 1, sizeof(*idx));
-	int *prc = calloc(n ? n : 1, sizeof(*prc));
-	size_t np = 0;
+	struct kmod_plan plan[KMOD_BATCH_STREAMS], *plans[KMOD_BATCH_STREAMS];
+	struct kmod_stream *kept[KMOD_BATCH_STREAMS];
+	size_t idx[KMOD_BATCH_STREAMS];
+	int prc[KMOD_BATCH_STREAMS];
 
-	if (plans == NULL || idx == NULL || prc == NULL) {
-		for (size_t i = 0; i < n; i++)
-			rcs[i] = -ENOMEM;
-		n = 0;
+	for (size_t off = 0; off < n; off += KMOD_BATCH_STREAMS) {
+		size_t m = n - off < KMOD_BATCH_STREAMS ? n - off :
+		    KMOD_BATCH_STREAMS, np = 0;
+
+		for (size_t i = off; i < off + m; i++) {
+			rcs[i] = hold_prepare(rd, ks, sts[i], &plan[np],
+			    &kept[np]);
+			if (rcs[i] == 0) {
+				plans[np] = &plan[np];
+				idx[np++] = i;
+			}
+		}
+		if (np > 0)
+			kmod_put_streams(ks, plans, np, prc);
+		for (size_t j = 0; j < np; j++) {
+			rcs[idx[j]] = prc[j];
+			hold_commit(ks, sts[idx[j]], plans[j], kept[j], prc[j]);
+		}
 	}
-	for (size_t i = 0; i < n; i++) {
-		rcs[i] = hold_prepare(rd, ks, sts[i], &plans[np]);
-		if (rcs[i] == 0)
-			idx[np++] = i;
-	}
-	if (np > 0)
-		kmod_put_streams(ks, plans, np, prc);
-	for (size_t j = 0; j < np; j++) {
-		rcs[idx[j]] = prc[j];
-		hold_commit(ks, sts[idx[j]], plans[j], prc[j]);
-	}
-	free(plans);
-	free(idx);
-	free(prc);
 	return 0;
 }
 
-/* The entry of s with e's key, or NULL. */
-static struct kentry *
-same_key(struct kmod_stream *s, const struct kentry *e)
+/* The entry of p with e's key: its index, or -1. */
+static int
+same_key(const struct kmod_plan *p, const struct kentry *e)
 {
-	for (int i = 0; i < s->n; i++)
-		if (s->e[i].lport == e->lport &&
-		    kaddr_equal(&s->e[i].laddr, &e->laddr))
-			return &s->e[i];
-	return NULL;
+	for (int i = 0; i < p->n; i++)
+		if (p->e[i].lport == e->lport &&
+		    kaddr_equal(&p->e[i].laddr, &e->laddr))
+			return i;
+	return -1;
 }
 
 void
-kmod_hold_replaced(struct kmod_state *ks, struct kmod_stream *held,
-    struct kmod_stream *s)
+kmod_hold_replaced(struct relayd *rd, struct kmod_state *ks,
+    struct stream *st, const struct kmod_plan *p, struct kmod_stream *s)
 {
-	struct kmod_stream left = { .n = 0, .cookie = held->cookie };
-	int errs[KMOD_MAX_ENTRIES];
-	struct kentry *to;
+	struct kmod_stream *held = st->backend_priv;
+	struct kmod_plan left = { .n = 0, .cookie = p->cookie };
+	int errs[KMOD_MAX_ENTRIES], to;
 
 	for (int i = 0; i < held->n; i++) {
+		struct kentry e;
+
+		kmod_key(rd, st, held->n, i, &e);
 		/* the kernel carried the counters over: so does relayd
 		 * (what was read of them is in the legs' drops already) */
-		if ((to = same_key(s, &held->e[i])) != NULL) {
-			to->packets = held->e[i].packets;
-			to->bytes = held->e[i].bytes;
-			to->mismatch = held->e[i].mismatch;
+		if ((to = same_key(p, &e)) >= 0) {
+			s->c[to] = held->c[i];
 			continue;
 		}
-		left.e[left.n++] = held->e[i];
+		left.e[left.n++] = e;
 	}
-	s->read_ms = held->read_ms;
+	s->read_tick = held->read_tick;
 	/* a delete that fails is retried until the kernel confirms it */
 	if (left.n > 0 && batch(ks, &left, TL_CMD_DEL, false, errs) == 0) {
 		for (int i = 0; i < left.n; i++)
@@ -196,4 +202,5 @@ kmod_hold_replaced(struct kmod_state *ks, struct kmod_stream *held,
 		}
 	}
 	free(held);
+	st->backend_priv = NULL;
 }

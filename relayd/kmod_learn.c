@@ -39,30 +39,26 @@
 #include "trunkline_uapi.h"
 #include "backend_kmod.h"
 
-#define LEARN_BUCKETS		4096	/* power of two */
 #define LEARN_CHECK_MS		100	/* windows are checked this often */
 #define LEARN_WALK_MS		5000	/* ...and every leg looked at this often */
 #define LEARN_RCVBUF		(4 << 20)
 
-/* A leg that learns in the kernel, found by its RTP entry's key. */
-struct learn_node {
-	uint32_t		 laddr;
-	uint16_t		 lport;
-	struct leg		*leg;
-	struct learn_node	*next;
-};
-
+/*
+ * A leg that learns in the kernel is found by its RTP entry's key through
+ * the port pool's owner table (sockpark.c: port_owner), which a learning
+ * leg without sockets claims too: no index of its own per leg (issue 16's
+ * 1 KiB per stream). Its stream has KS_LEARNING.
+ */
 struct kmod_learn {
 	struct evtag		 tag;		/* TAG_BACKEND */
 	struct mnl_socket	*ev;		/* joined to the "learn" group */
-	struct learn_node	*buckets[LEARN_BUCKETS];
-	size_t			 nlegs;
+	size_t			 nstreams;	/* with KS_LEARNING */
 	uint64_t		 check_ms;
 	/*
 	 * The walk over every leg (check_windows) waits until a window may
 	 * have ended (due_ms: the earliest end of an open one, UINT64_MAX
 	 * when none is open) or LEARN_WALK_MS passed: at 100,000 streams,
-	 * 200,000 legs that never see media are not walked every 100 ms.
+	 * the calls whose legs never see media are not walked every 100 ms.
 	 */
 	uint64_t		 due_ms, walk_ms;
 	uint64_t		 window_ms;	/* the policy's */
@@ -96,67 +92,60 @@ sdp_ipv4(const struct sockaddr_storage *ss, uint32_t *addr, uint16_t *port)
 	return 0;
 }
 
-static size_t
-bucket_of(uint32_t laddr, uint16_t lport)
+static bool
+is_fixed(const struct leg *leg)
 {
-	uint32_t h = (laddr ^ (uint32_t)lport * 0x9e3779b1u) * 0x85ebca6bu;
-
-	return (h >> 16) & (LEARN_BUCKETS - 1);
+	return leg->is_latched[SK_RTP] && !leg->learn.learning;
 }
 
-static struct learn_node *
-find_node(struct kmod_learn *kl, uint32_t laddr, uint16_t lport)
+/*
+ * The leg whose learning RTP entry has this key, or NULL: a leg of a
+ * stream that learns in the kernel and had not fixed its peer when the
+ * entries were planned (is_fixed changes only through update_stream,
+ * which plans again).
+ */
+static struct leg *
+learning_leg(struct relayd *rd, uint32_t laddr, uint16_t lport)
 {
-	struct learn_node *n = kl->buckets[bucket_of(laddr, lport)];
+	for (int i = 0; i < rd->conf.nifaces; i++) {
+		const struct kmod_stream *s;
+		struct kaddr a;
+		struct leg *leg;
 
-	while (n != NULL && (n->laddr != laddr || n->lport != lport))
-		n = n->next;
-	return n;
+		if (kaddr_of(&rd->conf.ifaces[i].bind, &a, NULL) < 0 ||
+		    a.family != AF_INET || k4(&a) != laddr ||
+		    (leg = port_owner(rd, i, lport)) == NULL ||
+		    leg->port != lport || leg->iface != i)
+			continue;
+		s = leg->stream->backend_priv;
+		if (s != NULL && (s->flags & KS_LEARNING) && !is_fixed(leg))
+			return leg;
+	}
+	return NULL;
 }
 
-static int
-add_node(struct kmod_learn *kl, const struct kentry *e)
-{
-	struct learn_node *n;
-	size_t b = bucket_of(k4(&e->laddr), e->lport);
-
-	if (find_node(kl, k4(&e->laddr), e->lport) != NULL)
-		return 0;
-	if ((n = calloc(1, sizeof(*n))) == NULL)
-		return -ENOMEM;
-	n->laddr = k4(&e->laddr);
-	n->lport = e->lport;
-	n->leg = e->leg;
-	n->next = kl->buckets[b];
-	kl->buckets[b] = n;
-	kl->nlegs++;
-	return 0;
-}
-
+/* s learns (or no longer does): the count the window check looks at. */
 static void
-del_node(struct kmod_learn *kl, uint32_t laddr, uint16_t lport)
+set_learning(struct kmod_learn *kl, struct kmod_stream *s, bool on)
 {
-	struct learn_node **p = &kl->buckets[bucket_of(laddr, lport)], *n;
-
-	for (; (n = *p) != NULL; p = &n->next)
-		if (n->laddr == laddr && n->lport == lport) {
-			*p = n->next;
-			free(n);
-			kl->nlegs--;
-			return;
-		}
+	if (on == !!(s->flags & KS_LEARNING))
+		return;
+	s->flags = (uint8_t)(on ? s->flags | KS_LEARNING :
+	    s->flags & ~KS_LEARNING);
+	if (on)
+		kl->nstreams++;
+	else
+		kl->nstreams--;
 }
 
 void
 kmod_learn_forget(struct kmod_state *ks, const struct stream *st)
 {
-	const struct kmod_stream *s = st->backend_priv;
+	struct kmod_stream *s = st->backend_priv;
 
 	if (ks->learn == NULL || s == NULL)
 		return;
-	for (int i = 0; i < s->n; i++)
-		if (s->e[i].rtp)
-			del_node(ks->learn, k4(&s->e[i].laddr), s->e[i].lport);
+	set_learning(ks->learn, s, false);
 }
 
 /* ---- the event socket ---- */
@@ -300,24 +289,12 @@ kmod_learn_close(struct kmod_state *ks)
 
 	if (kl == NULL)
 		return;
-	for (size_t b = 0; b < LEARN_BUCKETS; b++)
-		while (kl->buckets[b] != NULL) {
-			struct learn_node *n = kl->buckets[b];
-			kl->buckets[b] = n->next;
-			free(n);
-		}
 	mnl_socket_close(kl->ev);
 	free(kl);
 	ks->learn = NULL;
 }
 
 /* ---- what a learning stream's entries are ---- */
-
-static bool
-is_fixed(const struct leg *leg)
-{
-	return leg->is_latched[SK_RTP] && !leg->learn.learning;
-}
 
 /*
  * A learning leg's entries: RTP learns against the SDP endpoint (with
@@ -369,7 +346,7 @@ plan_learn_entry(const struct relayd *rd, const struct stream *st,
 
 static int
 plan_learning(const struct relayd *rd, const struct stream *st,
-    struct kmod_stream *s)
+    struct kmod_plan *s)
 {
 	bool mux = st->leg[SIDE_A].sdp.rtcp_mux;
 	int rc;
@@ -412,21 +389,6 @@ learn_unsuitable(const struct relayd *rd, const struct stream *st)
 	return NULL;
 }
 
-/* Keep what was read from the entries: the kernel carries counters over. */
-static void
-keep_counts(struct kmod_stream *to, const struct kmod_stream *from)
-{
-	for (int i = 0; i < to->n && i < from->n; i++) {
-		to->e[i].packets = from->e[i].packets;
-		to->e[i].bytes = from->e[i].bytes;
-		to->e[i].lost = from->e[i].lost;
-		to->e[i].mismatch = from->e[i].mismatch;
-	}
-	to->lost_base[SIDE_A] = from->lost_base[SIDE_A];
-	to->lost_base[SIDE_B] = from->lost_base[SIDE_B];
-	to->read_ms = from->read_ms;
-}
-
 static int
 acked(int rc, const int *errs, int n)
 {
@@ -447,26 +409,29 @@ note_window(struct kmod_learn *kl, const struct leg *leg)
 }
 
 /*
- * Out of memory, a leg's events are not followed: the kernel still learns
- * and relays it, relayd shows it as it last knew it.
+ * st's entries learn (p): its legs are found by port from now on (one
+ * without sockets claims its pair), and an open window is noted (a
+ * restored one).
  */
 static void
-index_legs(struct kmod_learn *kl, const struct kmod_stream *s)
+index_legs(struct relayd *rd, struct kmod_learn *kl, struct stream *st,
+    const struct kmod_plan *p)
 {
-	for (int i = 0; i < s->n; i++)
-		if (s->e[i].learn) {
-			(void)add_node(kl, &s->e[i]);
-			note_window(kl, s->e[i].leg);	/* a restored one */
+	set_learning(kl, st->backend_priv, true);
+	for (int i = 0; i < p->n; i++)
+		if (p->e[i].learn) {
+			port_own(rd, p->e[i].leg);
+			note_window(kl, p->e[i].leg);
 		}
 }
 
-/* Why st cannot learn in the kernel (path_reason set), or plan it. */
+/* Why st cannot learn in the kernel (path_reason set), or plan it into
+ * p, with what will stay of it (*out). */
 static int
 learn_prepare(struct relayd *rd, struct kmod_state *ks, struct stream *st,
-    struct kmod_stream **out)
+    struct kmod_plan *p, struct kmod_stream **out)
 {
 	const char *why = learn_unsuitable(rd, st);
-	struct kmod_stream *s;
 	int rc;
 
 	*out = NULL;
@@ -477,22 +442,22 @@ learn_prepare(struct relayd *rd, struct kmod_state *ks, struct stream *st,
 		    "latching in userspace: %s", why);
 		return -EOPNOTSUPP;
 	}
-	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return -ENOMEM;
-	if ((rc = plan_learning(rd, st, s)) < 0) {
-		free(s);
+	memset(p, 0, sizeof(*p));
+	if ((rc = plan_learning(rd, st, p)) < 0)
 		return rc;
-	}
+	if ((*out = kmod_stream_new(p)) == NULL)
+		return -ENOMEM;
+	(*out)->flags &= (uint8_t)~KS_LEARNING;	/* index_legs counts it */
 	/* the offer's held entries (kmod_hold.c) are replaced in place */
-	s->replace = st->held && st->backend_priv != NULL;
-	*out = s;
+	p->replace = st->held && st->backend_priv != NULL;
 	return 0;
 }
 
-/* s is in the kernel (rc 0) and st's now, or st latches in userspace. */
+/* p is in the kernel (rc 0) and st's now (s), or st latches in
+ * userspace. */
 static void
 learn_commit(struct relayd *rd, struct kmod_state *ks, struct stream *st,
-    struct kmod_stream *s, int rc)
+    struct kmod_plan *p, struct kmod_stream *s, int rc)
 {
 	if (rc < 0) {
 		stream_set_reason(st, "latching in userspace: kernel "
@@ -503,20 +468,17 @@ learn_commit(struct relayd *rd, struct kmod_state *ks, struct stream *st,
 		free(s);
 		return;
 	}
-	for (int i = 0; i < s->n; i++) {
-		struct kstale_key k = { s->e[i].laddr, s->e[i].lport };
+	for (int i = 0; i < p->n; i++) {
+		struct kstale_key k = { p->e[i].laddr, p->e[i].lport };
 
 		kstale_forget(&ks->stale, &k);
 	}
-	s->lost_base[SIDE_A] = st->leg[SIDE_A].stats.lost;
-	s->lost_base[SIDE_B] = st->leg[SIDE_B].stats.lost;
-	if (s->replace)
-		kmod_hold_replaced(ks, st->backend_priv, s);
-	s->replace = false;
+	if (p->replace)
+		kmod_hold_replaced(rd, ks, st, p, s);
+	p->replace = false;
 	st->backend_priv = s;
-	index_legs(ks->learn, s);
-	stream_set_reason(st, "learning in "
-	    "trunkline.ko; %d entries", s->n);
+	index_legs(rd, ks->learn, st, p);
+	kmod_reason_in(st, "learning", p);
 }
 
 int
@@ -524,13 +486,18 @@ kmod_learn_streams(struct relayd *rd, void *priv, struct stream **sts,
     size_t n, int *rcs)
 {
 	struct kmod_state *ks = priv;
-	struct kmod_stream **plans = calloc(n ? n : 1, sizeof(*plans));
+	struct kmod_plan *plan = calloc(n ? n : 1, sizeof(*plan));
+	struct kmod_plan **plans = calloc(n ? n : 1, sizeof(*plans));
+	struct kmod_stream **kept = calloc(n ? n : 1, sizeof(*kept));
 	size_t *idx = calloc(n ? n : 1, sizeof(*idx));
 	int *prc = calloc(n ? n : 1, sizeof(*prc));
 	size_t np = 0;
 
-	if (plans == NULL || idx == NULL || prc == NULL) {
+	if (plan == NULL || plans == NULL || kept == NULL || idx == NULL ||
+	    prc == NULL) {
+		free(plan);
 		free(plans);
+		free(kept);
 		free(idx);
 		free(prc);
 		for (size_t i = 0; i < n; i++)
@@ -538,19 +505,23 @@ kmod_learn_streams(struct relayd *rd, void *priv, struct stream **sts,
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
-		rcs[i] = learn_prepare(rd, ks, sts[i], &plans[np]);
-		if (rcs[i] == 0)
+		rcs[i] = learn_prepare(rd, ks, sts[i], &plan[np], &kept[np]);
+		if (rcs[i] == 0) {
+			plans[np] = &plan[np];
 			idx[np++] = i;
-		else if (rcs[i] != -EOPNOTSUPP)
-			learn_commit(rd, ks, sts[i], NULL, rcs[i]);
+		} else if (rcs[i] != -EOPNOTSUPP) {
+			learn_commit(rd, ks, sts[i], NULL, NULL, rcs[i]);
+		}
 	}
 	if (np > 0)
 		kmod_put_streams(ks, plans, np, prc);
 	for (size_t j = 0; j < np; j++) {
 		rcs[idx[j]] = prc[j];
-		learn_commit(rd, ks, sts[idx[j]], plans[j], prc[j]);
+		learn_commit(rd, ks, sts[idx[j]], plans[j], kept[j], prc[j]);
 	}
+	free(plan);
 	free(plans);
+	free(kept);
 	free(idx);
 	free(prc);
 	return 0;
@@ -566,6 +537,25 @@ kmod_learn(struct relayd *rd, void *priv, struct stream *st)
 }
 
 /*
+ * The stream's kept state for n entries (rtcp-mux changed by a new
+ * answer): the counters of the entries both have carry over, as the
+ * kernel's do. NULL: no memory (st's is as it was).
+ */
+static struct kmod_stream *
+resized(struct stream *st, int n)
+{
+	struct kmod_stream *s = st->backend_priv, *to;
+
+	if ((to = calloc(1, kmod_stream_size(n))) == NULL)
+		return NULL;
+	memcpy(to, s, kmod_stream_size(n < s->n ? n : s->n));
+	to->n = (uint8_t)n;
+	free(s);
+	st->backend_priv = to;
+	return to;
+}
+
+/*
  * A leg learned: install the stream's entries again (ADD replaces; the
  * kernel keeps a learning entry's state and the counters). Both peers
  * fixed: plain strict entries, the stream is latched.
@@ -573,15 +563,16 @@ kmod_learn(struct relayd *rd, void *priv, struct stream *st)
 static void
 update_stream(struct relayd *rd, struct kmod_state *ks, struct stream *st)
 {
-	struct kmod_stream *s = st->backend_priv, next;
+	struct kmod_stream *s = st->backend_priv;
+	struct kmod_plan next;
 	bool done = stream_fully_latched(st);
 	int errs[KMOD_MAX_ENTRIES], rc;
 
-	if (s == NULL || !s->learning)
+	if (s == NULL || !(s->flags & KS_LEARNING))
 		return;
 	memset(&next, 0, sizeof(next));
 	next.n = 0;
-	next.cookie = s->cookie;
+	next.cookie = stream_cookie(st);
 	if (done) {
 		bool mux = st->leg[SIDE_A].sdp.rtcp_mux;
 		rc = 0;
@@ -607,16 +598,18 @@ update_stream(struct relayd *rd, struct kmod_state *ks, struct stream *st)
 		backend_stream_remove(rd, st);
 		return;
 	}
-	keep_counts(&next, s);
+	if (next.n != s->n && (s = resized(st, next.n)) == NULL) {
+		rlog(rd, LL_WARNING, "kmod: call %s stream %d: out of memory "
+		    "updating learned entries; back to userspace",
+		    st->session->call_id, st->index);
+		backend_stream_remove(rd, st);
+		return;
+	}
 	kmod_learn_forget(ks, st);
-	next.learning = !done;
-	*s = next;
 	if (done)
-		stream_set_reason(st, "latched "
-		    "(learned in the kernel); %d entries in trunkline.ko",
-		    s->n);
+		kmod_reason_in(st, "learned", &next);
 	else
-		index_legs(ks->learn, s);
+		index_legs(rd, ks->learn, st, &next);
 	journal_save(rd, st->session);
 }
 
@@ -655,19 +648,15 @@ parse_learned(const struct nlmsghdr *h, struct learned *l)
 static void
 on_learned(struct relayd *rd, struct kmod_state *ks, const struct learned *l)
 {
-	struct learn_node *n = find_node(ks->learn, l->laddr, l->lport);
+	struct leg *leg = learning_leg(rd, l->laddr, l->lport);
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	struct sockaddr_storage src;
-	const struct kmod_stream *s;
-	struct leg *leg;
 	char buf[64];
 
-	if (n == NULL || !l->has_src || l->rank > RANK_EXACT ||
+	if (leg == NULL || !l->has_src || l->rank > RANK_EXACT ||
 	    l->rank == RANK_NONE)
 		return;		/* an entry that no longer learns */
-	leg = n->leg;
-	s = leg->stream->backend_priv;
-	if (s == NULL || s->cookie != l->cookie)
+	if (stream_cookie(leg->stream) != l->cookie)
 		return;
 	sin.sin_addr.s_addr = l->saddr;
 	sin.sin_port = htons(l->sport);
@@ -693,7 +682,7 @@ on_learned(struct relayd *rd, struct kmod_state *ks, const struct learned *l)
 
 /* What a resync's dump found: the learning entries that took a source. */
 struct dump_ctx {
-	struct kmod_learn	*kl;
+	struct relayd		*rd;
 	struct learned		*v;
 	size_t			 n, cap;
 	bool			 nomem;
@@ -706,7 +695,7 @@ on_dump_learned(const struct nlmsghdr *h, void *arg)
 	struct learned l, *v;
 
 	parse_learned(h, &l);
-	if (!l.has_src || find_node(c->kl, l.laddr, l.lport) == NULL)
+	if (!l.has_src || learning_leg(c->rd, l.laddr, l.lport) == NULL)
 		return;		/* not ours, or nothing taken yet */
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? 2 * c->cap : 256;
@@ -729,7 +718,7 @@ on_dump_learned(const struct nlmsghdr *h, void *arg)
 static void
 resync(struct relayd *rd, struct kmod_state *ks)
 {
-	struct dump_ctx c = { .kl = ks->learn };
+	struct dump_ctx c = { .rd = rd };
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh;
 	int rc, err = 0;
@@ -804,28 +793,38 @@ check_windows(struct relayd *rd, struct kmod_state *ks)
 	kl->walk_ms = now + LEARN_WALK_MS;
 	kl->due_ms = UINT64_MAX;
 	latch_policy_init(&pol, &rd->conf);
-	for (size_t b = 0; b < LEARN_BUCKETS; b++)
-		for (struct learn_node *n = kl->buckets[b]; n; n = n->next) {
-			if (!latch_expire(n->leg, &pol, now)) {
-				note_window(kl, n->leg);	/* still open */
+	for (struct session *se = rd->sessions.first; se; se = se->next)
+		for (int i = 0; i < se->nstreams; i++) {
+			struct stream *st = se->streams[i];
+			const struct kmod_stream *s = st->backend_priv;
+			bool ended = false;
+
+			if (s == NULL || !(s->flags & KS_LEARNING))
 				continue;
+			for (int side = SIDE_A; side <= SIDE_B; side++) {
+				struct leg *leg = &st->leg[side];
+
+				if (is_fixed(leg))
+					continue;	/* no learning entry */
+				if (latch_expire(leg, &pol, now))
+					ended = true;
+				else
+					note_window(kl, leg);	/* still open */
 			}
+			if (!ended)
+				continue;
 			if (ndue == cap) {
 				struct stream **v;
 				cap = cap ? 2 * cap : 16;
 				if ((v = realloc(due, cap * sizeof(*v))) == NULL)
-					break;	/* the next check does it */
+					goto out;	/* the next check does it */
 				due = v;
 			}
-			due[ndue++] = n->leg->stream;
+			due[ndue++] = st;
 		}
-	for (size_t i = 0; i < ndue; i++) {
-		bool seen = false;
-		for (size_t j = 0; j < i; j++)
-			seen |= due[j] == due[i];
-		if (!seen)
-			update_stream(rd, ks, due[i]);
-	}
+out:
+	for (size_t i = 0; i < ndue; i++)
+		update_stream(rd, ks, due[i]);
 	free(due);
 }
 
@@ -845,7 +844,7 @@ kmod_learn_poll(struct relayd *rd, struct kmod_state *ks)
 		return;
 	if (kl->resync)		/* a dump that failed: again */
 		resync(rd, ks);
-	if (now_ms() < kl->check_ms || kl->nlegs == 0)
+	if (now_ms() < kl->check_ms || kl->nstreams == 0)
 		return;
 	if (now_ms() < kl->due_ms && now_ms() < kl->walk_ms) {
 		kl->check_ms = now_ms() + LEARN_CHECK_MS;

@@ -904,6 +904,10 @@ void	 port_readable(struct relayd *, uint64_t token);
 struct epoll_event;
 void	 park_prepass(struct relayd *, struct epoll_event *, int n, bool full);
 size_t	 park_count(const struct relayd *);
+/* A leg without sockets owns its pair too (kmod_learn.c finds it by port);
+ * the owner of port's pair on iface, or NULL. */
+void	 port_own(struct relayd *, struct leg *);
+struct leg *port_owner(struct relayd *, int iface, unsigned port);
 void	 park_free(struct relayd *);
 
 /*

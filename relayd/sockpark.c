@@ -114,6 +114,33 @@ leg_sock_watch(struct relayd *rd, struct leg *leg, enum sock_kind k)
 	    -errno : 0;
 }
 
+/*
+ * A leg without sockets (an offer the kernel holds, a stream that learns
+ * in trunkline.ko) claims its pair all the same: kmod_learn.c finds the
+ * leg of a learning entry by its port here, with no index of its own.
+ * Nothing is in epoll on the pair (its parked sockets were dropped when
+ * the port left the ring), and park_put lets it go with the leg.
+ */
+void
+port_own(struct relayd *rd, struct leg *leg)
+{
+	struct leg **o = owner_slot(rd, leg->iface, leg->port);
+
+	if (o != NULL)
+		*o = leg;
+}
+
+struct leg *
+port_owner(struct relayd *rd, int iface, unsigned port)
+{
+	struct leg **o;
+
+	if (iface < 0 || iface >= rd->conf.nifaces ||
+	    (o = owner_slot(rd, iface, port)) == NULL)
+		return NULL;
+	return *o;
+}
+
 /* Read and drop what is queued on fd, bounded like forward_readable:
  * true if it is empty now. */
 static bool

@@ -21,6 +21,15 @@ export TL_RELAYD=/sbin/trunkline-relayd TL_CTL=/sbin/trunklinectl \
 STREAMS=$1 WAVE=$2 SAMPLE=$3 COUNT=$4 RATE=$5 NOFILE=$6 HASH_BITS=$7 MAX_ENTRIES=$8
 PMIN=2000 PMAX=61999 K=4
 
+# transparent huge pages: the guest kernel's default, or THP (always,
+# madvise, never) from scale.sh's KSCALE_THP; relayd's heap grows by 2 MiB
+# pages under "always", which its RSS then counts whole
+THP_FILE=/sys/kernel/mm/transparent_hugepage/enabled
+if [ -n "${THP:-}" ]; then
+	echo "$THP" >"$THP_FILE" || tl_fail "transparent_hugepage=$THP"
+fi
+THP_NOW=$(sed -n 's/.*\[\(.*\)\].*/\1/p' "$THP_FILE" 2>/dev/null)
+
 insmod /test/trunkline.ko max_entries="$MAX_ENTRIES" hash_bits="$HASH_BITS" ||
 	tl_fail "insmod trunkline.ko max_entries=$MAX_ENTRIES hash_bits=$HASH_BITS"
 tl_init
@@ -74,8 +83,9 @@ slab_growth() {
 }
 growth=$(slab_growth "$TL_TMP/slab-start" "$TL_TMP/slab-all" 2>/dev/null || echo null)
 echo "SCALE-RESULT $(jq -c --argjson sg "${growth:-null}" --arg t "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
-	--argjson hb "$HASH_BITS" --argjson me "$MAX_ENTRIES" \
-	'. + {guest_run_s: ($t | tonumber), hash_bits: $hb, max_entries: $me, slab_growth: $sg}' "$TL_TMP/scale.json")"
+	--argjson hb "$HASH_BITS" --argjson me "$MAX_ENTRIES" --arg thp "${THP_NOW:-unknown}" \
+	'. + {guest_run_s: ($t | tonumber), hash_bits: $hb, max_entries: $me, transparent_hugepage: $thp,
+	      slab_growth: $sg}' "$TL_TMP/scale.json")"
 [ "$rc" = 0 ] || tl_fail "kscale: checks failed (exit $rc)"
 tl_relayd_stop
 rmmod trunkline || tl_fail "rmmod trunkline"

@@ -3,8 +3,9 @@
 # bench/kmod/scale.sh: the kmod backend at scale, in one qemu guest
 # (scale-guest.bash says how): STREAMS concurrent streams in one relayd
 # at RLIMIT_NOFILE 20,000, media checked per packet on a sample, relayd's
-# fds and RSS per stream, the kernel's memory per entry, and every entry
-# freed by the deletes. Writes build/bench/kmod-scale.json and .md.
+# fds and RSS per stream (and its anonymous part, RssAnon), the kernel's
+# memory per entry, and every entry freed by the deletes. Writes
+# build/bench/kmod-scale.json and .md.
 #
 # Usage: bench/kmod/scale.sh [STREAMS [WAVE [SAMPLE [COUNT]]]]
 #        (default 100000 streams in waves of 3000, 1000 sampled streams x
@@ -14,7 +15,9 @@
 # KSCALE_MEM (guest MiB, default 2560), KSCALE_TIMEOUT (s, default 7200),
 # KSCALE_HASH_BITS (default 19: 512 Ki buckets for 400,000 entries),
 # KSCALE_MAX_ENTRIES (default: 4 per stream + 10 %, at least the
-# module's 262144), KSCALE_NOFILE (default 20000).
+# module's 262144), KSCALE_NOFILE (default 20000), KSCALE_THP (the guest's
+# transparent_hugepage setting: always, madvise or never; default: the
+# guest kernel's own).
 # Needs what tests/kmod needs (root, qemu, busybox-static, the headers).
 set -u -o pipefail
 STREAMS=${1:-100000}
@@ -41,7 +44,7 @@ loadlog=$(mktemp "${TMPDIR:-/tmp}/tl-kscale-load.XXXXXX")
 sampler=
 trap 'rm -f "$wrapper" "$loadlog"; [ -n "$sampler" ] && kill "$sampler" 2>/dev/null' EXIT
 echo "#!/bin/bash
-exec /sbin/bash /test/scale.bash $STREAMS $WAVE $SAMPLE $COUNT $RATE $NOFILE $HASH_BITS $MAX_ENTRIES" >"$wrapper"
+THP=${KSCALE_THP:-} exec /sbin/bash /test/scale.bash $STREAMS $WAVE $SAMPLE $COUNT $RATE $NOFILE $HASH_BITS $MAX_ENTRIES" >"$wrapper"
 # the host's load average through the run, once a minute
 (while :; do cut -d' ' -f1 /proc/loadavg >>"$loadlog"; sleep 60; done) &
 sampler=$!
@@ -64,18 +67,21 @@ grep '^SCALE-RESULT ' "$log" | tail -n 1 | sed 's/^SCALE-RESULT //' |
 	def kb(m): m.slab_kb + m.vmalloc_kb + m.percpu_kb;
 	. + {bench: "kmod-scale", host_wall_s: $wall, host_load_average: $load, guest_kernel: $kver,
 	     bytes_per_stream: (((.rss_kib_all_in_kernel - .rss_kib_start) * 1024 / .streams) | floor),
+	     anon_bytes_per_stream: (if .rss_anon_kib_start then
+		((.rss_anon_kib_all_in_kernel - .rss_anon_kib_start) * 1024 / .streams) | floor else null end),
 	     kernel_bytes_per_entry: (((kb(.kmem_all) - kb(.kmem_start)) * 1024 / (.entries_all - .entries_start)) | floor),
 	     kernel_kb_freed_by_delete: (kb(.kmem_all) - kb(.kmem_after_delete)),
 	     memfree_drop_bytes_per_entry_less_relayd_rss: ((((.kmem_start.memfree_kb - .kmem_all.memfree_kb)
 		- (.rss_kib_all_in_kernel - .rss_kib_start)) * 1024 / (.entries_all - .entries_start)) | floor)}' \
 	>"$OUT/kmod-scale.json" || tk_fail "bad result line in $log"
 jq -r '"# kmod backend: \(.streams) concurrent streams in one relayd (qemu TCG guest, \(.guest_kernel))\n",
-	"One relayd, kmod backend, RLIMIT_NOFILE \(.rlimit_nofile) (CAP_SYS_RESOURCE dropped), \(.interfaces) interfaces; trunkline.ko loaded with max_entries=\(.max_entries) hash_bits=\(.hash_bits). Offers and answers in waves of \(.wave) over the control socket; each wave waits until relayd holds no leg socket (a kmod stream enters the kernel at its answer). Host load average during the run: \(.host_load_average); \(.host_wall_s) s of host time, \(.guest_run_s | floor) s in the guest.\n",
+	"One relayd, kmod backend, RLIMIT_NOFILE \(.rlimit_nofile) (CAP_SYS_RESOURCE dropped), \(.interfaces) interfaces, transparent huge pages \(.transparent_hugepage // "?"); trunkline.ko loaded with max_entries=\(.max_entries) hash_bits=\(.hash_bits). Offers and answers in waves of \(.wave) over the control socket; each wave waits until relayd holds no leg socket (a kmod stream enters the kernel at its answer). Host load average during the run: \(.host_load_average); \(.host_wall_s) s of host time, \(.guest_run_s | floor) s in the guest.\n",
 	"| | figure |", "|---|---|",
 	"| streams in relayd / kernel entries | \(.relay_streams) / \(.entries_all) (sockets open: \(.relay_sockets)) |",
 	"| media, checked per packet (\(.sample) streams x \(.packets_per_stream) each way) | a->b \(.media_a_to_b.received)/\(.media_a_to_b.sent) (\(.media_a_to_b.bad) wrong), b->a \(.media_b_to_a.received)/\(.media_b_to_a.sent) (\(.media_b_to_a.bad) wrong); datagrams to relay sockets: \(.datagrams_to_relay_sockets) |",
 	"| relayd fds | \(.fds_start) at start, \(.fds_max_during_setup) at most during a wave, \(.fds_all_in_kernel) with every stream in the kernel |",
 	"| relayd RSS per stream | \(.bytes_per_stream) B (\(.rss_kib_start) KiB -> \(.rss_kib_all_in_kernel) KiB) |",
+	"| of which anonymous (RssAnon: relayd'"'"'s own memory, without the mapped pages of shared libraries) | \(.anon_bytes_per_stream) B (\(.rss_anon_kib_start) KiB -> \(.rss_anon_kib_all_in_kernel) KiB) |",
 	"| kernel memory per entry (slab + vmalloc + percpu growth / entries, dentry and inode caches dropped first) | \(.kernel_bytes_per_entry) B (an upper bound, MemFree fall less relayd RSS growth, which also holds relayd page tables and its journal on tmpfs: \(.memfree_drop_bytes_per_entry_less_relayd_rss) B) |",
 	"| slab caches that grew most over the install | \(.slab_growth // [] | map("\(.cache) +\(.objects) x \(.object_size) B") | join(", ")) |",
 	"| after deleting every call | \(.relay_streams_after_delete) streams, \(.entries_after_delete) entries; \(.kernel_kb_freed_by_delete) KiB of slab + vmalloc + percpu freed |",

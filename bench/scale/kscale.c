@@ -270,6 +270,18 @@ rss_kb(long pid)
 	return proc_kb(path, "VmRSS");
 }
 
+/* The anonymous part of the RSS (heap, stacks): what relayd's own state
+ * takes. VmRSS also counts the pages of shared libraries it has mapped,
+ * which vary by MiBs from run to run with what the page cache held. */
+static long
+rss_anon_kb(long pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	return proc_kb(path, "RssAnon");
+}
+
 /* Udp InDatagrams + NoPorts of pid's namespace */
 static long
 udp_in(long pid)
@@ -583,8 +595,9 @@ main(int argc, char **argv)
 	    connect(c.fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
 		die("connect %s: %s", o.sock, strerror(errno));
 
-	printf("{\"streams\":%d,\"wave\":%d,\"interfaces\":%d,\"rss_kib_start\":%ld,\"fds_start\":%d,"
-	    "\"entries_start\":%ld,", o.n, o.wave, 2 * o.nips, rss_kb(o.pid), nfds(o.pid), entries(&o));
+	printf("{\"streams\":%d,\"wave\":%d,\"interfaces\":%d,\"rss_kib_start\":%ld,"
+	    "\"rss_anon_kib_start\":%ld,\"fds_start\":%d,\"entries_start\":%ld,", o.n, o.wave,
+	    2 * o.nips, rss_kb(o.pid), rss_anon_kb(o.pid), nfds(o.pid), entries(&o));
 	slab_snapshot(&o, "start");
 	m0 = kmem();
 	print_kmem("kmem_start", m0);
@@ -628,7 +641,8 @@ main(int argc, char **argv)
 	slab_snapshot(&o, "all");
 	e_all = entries(&o);
 	printf("\"fds_max_during_setup\":%d,\"fds_all_in_kernel\":%d,\"rss_kib_all_in_kernel\":%ld,"
-	    "\"entries_all\":%ld,", max_fds, nfds(o.pid), rss_kb(o.pid), e_all);
+	    "\"rss_anon_kib_all_in_kernel\":%ld,\"entries_all\":%ld,", max_fds, nfds(o.pid),
+	    rss_kb(o.pid), rss_anon_kb(o.pid), e_all);
 	print_kmem("kmem_all", m1);
 	/* on the console too: a run stopped later keeps these */
 	fprintf(stderr, "kscale: all in the kernel: %ld entries, relayd %d fds, RSS %ld KiB; "

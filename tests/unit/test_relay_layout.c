@@ -27,6 +27,7 @@
 
 #include "relayd.h"
 #include "backend_nft.h"
+#include "backend_kmod.h"
 
 #define PMIN 41400
 #define PMAX 41999
@@ -45,6 +46,13 @@
 #define CEIL_NFT4_MUX		40
 #define CEIL_NFT6		120
 #define CEIL_NFT4_CHUNK		80	/* glibc's count: what RSS grows by */
+/* kmod backend's state per stream in trunkline.ko (struct kmod_stream):
+ * four entries (RTP and RTCP per leg), two (rtcp-mux); it was a 592-byte
+ * struct with every entry's full plan (1,675 B of RSS per stream in
+ * bench/results/2026-12-04-vm-kmod-scale3.md). */
+#define CEIL_KMOD4		56	/* a 64-byte malloc chunk */
+#define CEIL_KMOD2		32
+#define CEIL_KMOD4_CHUNK	64
 
 static void
 test_structs_within_their_ceilings(void **state)
@@ -72,6 +80,23 @@ test_structs_within_their_ceilings(void **state)
 	    BUDGET_PER_STREAM);
 }
 
+/* A plan of n entries on 192.0.2.1, as kmod_hold/kmod_learn make them. */
+static void
+kmod_test_plan(struct kmod_plan *p, int n, bool learning)
+{
+	struct sockaddr_storage ss;
+
+	memset(p, 0, sizeof(*p));
+	assert_int_equal(addr_parse("192.0.2.1", 0, &ss), 0);
+	p->n = n;
+	p->learning = learning;
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(kaddr_of(&ss, &p->e[i].laddr, NULL), 0);
+		p->e[i].osaddr = p->e[i].laddr;
+		p->e[i].lport = (uint16_t)(41400 + i);
+	}
+}
+
 #if defined(__SANITIZE_ADDRESS__)
 #define HEAP_COUNTED	0	/* ASan's allocator: mallinfo2 says nothing */
 #else
@@ -90,6 +115,7 @@ test_heap_per_stream_within_budget(void **state)
 	struct relayd *rd = calloc(1, sizeof(*rd));
 	struct proto_error perr;
 	struct session *s;
+	struct kmod_plan plan;
 	size_t before, after;
 	char id[64], tag[32];
 
@@ -124,6 +150,23 @@ test_heap_per_stream_within_budget(void **state)
 	    (after - before) / N, HEAP_CEIL, BUDGET_PER_STREAM);
 	if (HEAP_COUNTED)
 		assert_true((after - before) / N <= HEAP_CEIL);
+	/* the same calls with the kmod backend's state of four entries
+	 * (reason literals: no allocation): still within the budget */
+	kmod_test_plan(&plan, 4, true);
+	for (s = rd->sessions.first; s != NULL; s = s->next) {
+		s->streams[0]->backend_priv = kmod_stream_new(&plan);
+		assert_non_null(s->streams[0]->backend_priv);
+		kmod_reason_in(s->streams[0], "learning", &plan);
+	}
+	after = mallinfo2().uordblks;
+	printf("# heap per call of one stream in trunkline.ko: %zu B "
+	    "(target %d)\n", (after - before) / N, BUDGET_PER_STREAM);
+	if (HEAP_COUNTED)
+		assert_true((after - before) / N <= BUDGET_PER_STREAM);
+	for (s = rd->sessions.first; s != NULL; s = s->next) {
+		free(s->streams[0]->backend_priv);
+		s->streams[0]->backend_priv = NULL;
+	}
 
 	while (rd->sessions.first != NULL)
 		session_destroy(rd, rd->sessions.first);
@@ -159,6 +202,154 @@ test_nft_stream_heap(void **state)
 	for (int i = 0; i < N; i++)
 		free(v[i]);
 	free(v);
+}
+
+/*
+ * The kmod backend's state of a stream in the kernel, as malloc counts it:
+ * what bench/kmod/scale's relay grows by per stream for it; with the
+ * heap of the call (test_heap_per_stream_within_budget) within 1 KiB.
+ * Its path_reason is a literal (no allocation), and what it keeps of a
+ * learning stream is the same size (the leg is found by its port, with no
+ * node of its own).
+ */
+static void
+test_kmod_stream_heap(void **state)
+{
+	enum { N = 1000 };
+	struct kmod_stream **v = calloc(N, sizeof(*v));
+	struct kmod_plan p;
+	struct stream st;
+	size_t before, after;
+
+	(void)state;
+	assert_non_null(v);
+	printf("# kmod_stream: 4 entries %zu, 2 entries (rtcp-mux) %zu\n",
+	    kmod_stream_size(4), kmod_stream_size(2));
+	assert_true(kmod_stream_size(4) <= CEIL_KMOD4);
+	assert_true(kmod_stream_size(2) <= CEIL_KMOD2);
+	kmod_test_plan(&p, 4, true);
+	before = mallinfo2().uordblks;
+	for (int i = 0; i < N; i++)
+		assert_non_null(v[i] = kmod_stream_new(&p));
+	after = mallinfo2().uordblks;
+	printf("# kmod_stream heap, 4 entries: %zu B (ceiling %d)\n",
+	    (after - before) / N, CEIL_KMOD4_CHUNK);
+	if (HEAP_COUNTED)
+		assert_true((after - before) / N <= CEIL_KMOD4_CHUNK);
+	assert_int_equal(v[0]->n, 4);
+	assert_true(v[0]->flags & KS_LEARNING);
+	for (int i = 0; i < N; i++)
+		free(v[i]);
+	free(v);
+
+	/* every reason of a stream in the kernel: a literal, no heap */
+	memset(&st, 0, sizeof(st));
+	for (int n = 2; n <= 4; n += 2) {
+		const char *what[] = { "latched", "learned", "learning",
+		    "adopted", "held" };
+		char want[80];
+
+		kmod_test_plan(&p, n, false);
+		for (size_t i = 0; i < sizeof(what) / sizeof(what[0]); i++) {
+			kmod_reason_in(&st, what[i], &p);
+			assert_false(st.reason_owned);
+			snprintf(want, sizeof(want), "%d ", n);
+			assert_non_null(strstr(stream_reason(&st), want));
+		}
+	}
+	kmod_reason_in(&st, "learning", &p);
+	assert_string_equal(stream_reason(&st),
+	    "learning in trunkline.ko; 4 entries");
+	p.e[0].osaddr.family = AF_INET6;
+	kmod_reason_in(&st, "latched", &p);
+	assert_string_equal(stream_reason(&st), "latched; 4 entries in "
+	    "trunkline.ko (IPv4<->IPv6 translated)");
+}
+
+static void
+kmod_test_apply(struct stream *st, int idx, uint64_t packets, uint64_t bytes,
+    uint64_t mismatch, uint64_t lost)
+{
+	kmod_count(st, idx, packets, bytes, mismatch, &lost);
+}
+
+/*
+ * What kmod keeps of an entry is the low 32 bits of its last reading
+ * (24 of the loss): the leg still gets what the kernel counted since,
+ * across a 2^32 wrap of the bytes and a 2^24 one of the loss, and the RTP
+ * entry's loss moves the leg's loss by as much (down too: a late packet).
+ */
+static void
+test_kmod_counts_deltas(void **state)
+{
+	struct relayd *rd = calloc(1, sizeof(*rd));
+	struct session *se;
+	struct stream *st;
+	struct proto_error perr;
+	struct kmod_plan p;
+	struct kmod_stream *ks;
+	struct leg_stats *a, *b;
+
+	(void)state;
+	assert_non_null(rd);
+	config_defaults(&rd->conf);
+	rd->conf.journal[0] = '\0';
+	assert_int_equal(ports_init(&rd->pools[0], PMIN, PMAX), 0);
+	assert_int_equal(session_table_init(&rd->sessions, 16), 0);
+	rd->epfd = epoll_create1(0);
+	rd->backend.ops = &backend_userspace_ops;
+	assert_non_null(se = session_create(rd, "kmod-deltas@x", "t", 0, 0));
+	assert_int_equal(session_add_streams(rd, se, 1, &perr), 0);
+	st = se->streams[0];
+	kmod_test_plan(&p, 4, false);
+	assert_non_null(ks = kmod_stream_new(&p));
+	st->backend_priv = ks;
+	a = &st->leg[SIDE_A].stats;
+	b = &st->leg[SIDE_B].stats;
+	memset(a, 0, sizeof(*a));
+	memset(b, 0, sizeof(*b));
+	a->lost = 7;		/* userspace's before the install */
+
+	kmod_test_apply(st, 0, 10, 1000, 2, 3);	/* leg A RTP */
+	kmod_test_apply(st, 3, 4, 400, 0, 0);	/* leg B RTCP */
+	assert_int_equal(a->packets, 10);
+	assert_int_equal(a->bytes, 1000);
+	assert_int_equal(a->kpackets, 10);
+	assert_int_equal(a->drops, 2);
+	assert_int_equal(a->lost, 10);
+	assert_int_equal(b->packets, 4);
+	assert_int_equal(b->lost, 0);		/* RTCP has no loss */
+	/* bytes past 2^32, loss down by one */
+	kmod_test_apply(st, 0, 15, (1ull << 32) + 500, 2, 2);
+	assert_int_equal(a->packets, 15);
+	assert_int_equal(a->bytes, (1ull << 32) + 500);
+	assert_int_equal(a->lost, 9);
+	assert_int_equal(a->drops, 2);
+	/* another entry (fewer packets than read): nothing added */
+	kmod_test_apply(st, 0, 1, 100, 2, 2);
+	assert_int_equal(a->packets, 15);
+	kmod_test_apply(st, 0, 3, 300, 2, 2);
+	assert_int_equal(a->packets, 17);
+	assert_int_equal(a->bytes, (1ull << 32) + 700);
+	/* loss past 2^24 over reads (a peer that reset its sequence
+	 * numbers many times), then down by 5 */
+	kmod_test_apply(st, 0, 3, 300, 2, (1ull << 23) - 100);
+	kmod_test_apply(st, 0, 3, 300, 2, (1ull << 24) - 200);
+	assert_int_equal(a->lost, 7 + (1ull << 24) - 200);
+	kmod_test_apply(st, 0, 3, 300, 2, (1ull << 24) + 2);
+	assert_int_equal(a->lost, 7 + (1ull << 24) + 2);
+	kmod_test_apply(st, 0, 3, 300, 2, (1ull << 24) - 3);
+	assert_int_equal(a->lost, 7 + (1ull << 24) - 3);
+
+	st->backend_priv = NULL;
+	free(ks);
+	while (rd->sessions.first != NULL)
+		session_destroy(rd, rd->sessions.first);
+	graveyard_empty(rd);
+	session_table_free(&rd->sessions);
+	ports_free(&rd->pools[0]);
+	close(rd->epfd);
+	free(rd);
 }
 
 static struct ct_counters
@@ -321,6 +512,8 @@ main(void)
 		cmocka_unit_test(test_structs_within_their_ceilings),
 		cmocka_unit_test(test_heap_per_stream_within_budget),
 		cmocka_unit_test(test_nft_stream_heap),
+		cmocka_unit_test(test_kmod_stream_heap),
+		cmocka_unit_test(test_kmod_counts_deltas),
 		cmocka_unit_test(test_nft_kind_counts_deltas),
 		cmocka_unit_test(test_raddr_stands_for_the_sockaddr),
 		cmocka_unit_test(test_reason_and_strings_keep_their_text),

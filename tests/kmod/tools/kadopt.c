@@ -108,7 +108,7 @@ make_stream(uint16_t caller_port)
 
 /* Stream i of `batch`: ports 43000 + 2i and + 2i + 1 on 127.0.0.1. */
 static void
-plan_batch(struct kmod_stream *s, int i, bool bad)
+plan_batch(struct kmod_plan *s, int i, bool bad)
 {
 	struct sockaddr_storage lo, out;
 
@@ -135,8 +135,8 @@ static int
 batch_mode(bool install, int n, int bad)
 {
 	struct kmod_state *ks = rd.backend.priv;
-	struct kmod_stream *plans = calloc((size_t)n, sizeof(*plans));
-	struct kmod_stream **pp = calloc((size_t)n, sizeof(*pp));
+	struct kmod_plan *plans = calloc((size_t)n, sizeof(*plans));
+	struct kmod_plan **pp = calloc((size_t)n, sizeof(*pp));
 	int *rcs = calloc((size_t)n, sizeof(*rcs)), errs[KMOD_MAX_ENTRIES];
 	int fails = 0;
 

@@ -727,6 +727,7 @@ struct slot {
 };
 
 struct read_ctx {
+	struct relayd_totals *t;
 	struct slot	*slots;
 	uint32_t	 first;
 	int		 nreq;
@@ -735,8 +736,8 @@ struct read_ctx {
 };
 
 void
-kmod_count(struct stream *st, int idx, uint64_t packets, uint64_t bytes,
-    uint64_t mismatch, const uint64_t *lost)
+kmod_count(struct relayd_totals *t, struct stream *st, int idx,
+    uint64_t packets, uint64_t bytes, uint64_t mismatch, const uint64_t *lost)
 {
 	struct kmod_stream *s = st->backend_priv;
 	struct kcount *c = &s->c[idx];
@@ -758,14 +759,18 @@ kmod_count(struct stream *st, int idx, uint64_t packets, uint64_t bytes,
 		ls->bytes += db;
 		ls->kpackets += dp;
 		ls->kbytes += db;
+		t->packets += dp;	/* stats: the legs' sums */
+		t->bytes += db;
 	}
 	c->packets = (uint32_t)packets;
 	c->bytes = (uint32_t)bytes;
 	/* strangers the kernel dropped (every entry drops them: learning
 	 * streams have no socket path for them): the leg's drops, as
 	 * userspace counts them */
-	if ((int32_t)dm >= 0)
+	if ((int32_t)dm >= 0) {
 		ls->drops += dm;
+		t->drops += dm;
+	}
 	c->mismatch = (uint32_t)mismatch;
 	/* the kernel's loss estimate of the RTP entry (it may go down:
 	 * a late packet): the leg's loss moves as much */
@@ -785,15 +790,15 @@ kmod_count(struct stream *st, int idx, uint64_t packets, uint64_t bytes,
 }
 
 static void
-apply_counters(struct stream *st, int idx, const struct reply *r,
-    uint64_t now, int64_t wall)
+apply_counters(struct relayd_totals *t, struct stream *st, int idx,
+    const struct reply *r, uint64_t now, int64_t wall)
 {
 	const struct kmod_stream *s = st->backend_priv;
 	enum leg_side side;
 	enum sock_kind k;
 	struct leg_stats *ls;
 
-	kmod_count(st, idx, r->packets, r->bytes, r->mismatch,
+	kmod_count(t, st, idx, r->packets, r->bytes, r->mismatch,
 	    r->has_lost ? &r->lost : NULL);
 	entry_kind(s->n, idx, &side, &k);
 	ls = &st->leg[side].stats;
@@ -806,6 +811,7 @@ apply_counters(struct stream *st, int idx, const struct reply *r,
 
 /* A GET reply of a remove's batch: requests n..2n-1 are the GETs. */
 struct remove_ctx {
+	struct relayd_totals *t;
 	struct stream	*st;
 	uint32_t	 first;
 	int		 n;
@@ -823,7 +829,7 @@ on_final_counters(const struct nlmsghdr *h, void *arg)
 	if (i >= (uint32_t)c->n)
 		return;
 	parse_reply(h, &r);
-	apply_counters(c->st, (int)i, &r, c->now, c->wall);
+	apply_counters(c->t, c->st, (int)i, &r, c->now, c->wall);
 }
 
 /*
@@ -901,7 +907,8 @@ kmod_remove(struct relayd *rd, void *priv, struct stream *st)
 	struct kmod_state *ks = priv;
 	struct kmod_stream *s = st->backend_priv;
 	struct mnl_nlmsg_batch *b;
-	struct remove_ctx c = { st, ks->seq + 1, 0, now_ms(), time(NULL) };
+	struct remove_ctx c = { &rd->totals, st, ks->seq + 1, 0, now_ms(),
+	    time(NULL) };
 	int errs[3 * KMOD_MAX_ENTRIES], rc;
 	uint64_t cookie;
 
@@ -947,7 +954,8 @@ on_counters(const struct nlmsghdr *h, void *arg)
 	if (i >= (uint32_t)c->nreq || c->slots[i].st->backend_priv == NULL)
 		return;
 	parse_reply(h, &r);
-	apply_counters(c->slots[i].st, c->slots[i].entry, &r, c->now, c->wall);
+	apply_counters(c->t, c->slots[i].st, c->slots[i].entry, &r, c->now,
+	    c->wall);
 }
 
 /* An entry is gone (module unloaded, table flushed): userspace takes over. */
@@ -970,7 +978,8 @@ read_chunk(struct relayd *rd, struct kmod_state *ks, struct slot *slots,
     int nreq)
 {
 	struct mnl_nlmsg_batch *b = mnl_nlmsg_batch_start(ks->buf, ks->buflen);
-	struct read_ctx c = { slots, ks->seq + 1, 0, now_ms(), time(NULL) };
+	struct read_ctx c = { &rd->totals, slots, ks->seq + 1, 0, now_ms(),
+	    time(NULL) };
 	int errs[KMOD_CHUNK], rc, kept = 0;
 
 	/* streams whose entries were lost in an earlier chunk drop out */
@@ -1196,7 +1205,7 @@ on_dump_counters(struct relayd *rd, struct kmod_dump *d,
 		    (*v & SLOT_SEEN(k)))
 			return;		/* not an entry of ours */
 		*v |= SLOT_SEEN(k);
-		apply_counters(st, idx, &r, now_ms(), d->wall);
+		apply_counters(&rd->totals, st, idx, &r, now_ms(), d->wall);
 		return;
 	}
 	/* not ours, or installed after the dump began: nothing to do */
@@ -1458,7 +1467,8 @@ kmod_adopt(struct relayd *rd, void *priv, struct stream *st)
 	if ((st->backend_priv = kmod_stream_new(s)) == NULL)
 		return -ENOMEM;
 	for (int i = 0; i < s->n; i++)
-		apply_counters(st, i, &r[i], now_ms(), time(NULL));
+		apply_counters(&rd->totals, st, i, &r[i], now_ms(),
+		    time(NULL));
 	kmod_reason_in(st, "adopted", s);
 	return 0;
 }

@@ -103,9 +103,11 @@ struct kmod_stream *kmod_stream_new(const struct kmod_plan *p);
 void	 kmod_reason_in(struct stream *st, const char *what,
 	    const struct kmod_plan *p);
 /* A reading of st's entry idx (lost: the RTP loss, if the kernel gave
- * it) into its leg's counters: what the kernel counted since the last. */
-void	 kmod_count(struct stream *st, int idx, uint64_t packets,
-	    uint64_t bytes, uint64_t mismatch, const uint64_t *lost);
+ * it) into its leg's counters and the relay's totals t (stats): what the
+ * kernel counted since the last. */
+void	 kmod_count(struct relayd_totals *t, struct stream *st, int idx,
+	    uint64_t packets, uint64_t bytes, uint64_t mismatch,
+	    const uint64_t *lost);
 /* Entry i of a stream of n: its leg, key and kind (the rest zero). */
 void	 kmod_key(const struct relayd *, const struct stream *, int n, int i,
 	    struct kentry *);

@@ -756,13 +756,14 @@ cmd_stats(struct relayd *rd, json_t *id)
 		free_pairs += ports_available(&rd->pools[i]);
 	}
 	json_object_update_new(reply, json_pack("{s:I, s:I, s:I, s:I, s:s, "
-	    "s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 	    "sessions", (json_int_t)rd->sessions.count,
 	    "streams", (json_int_t)rd->nstreams,
 	    "ports_total", (json_int_t)total, "ports_free", (json_int_t)free_pairs,
 	    "backend", rd->backend.ops->name, "backend_reason", rd->backend.reason,
 	    "uptime", seconds_since(rd->started_ms),
 	    "packets", (json_int_t)rd->totals.packets,
+	    "packets_userspace", (json_int_t)rd->totals.packets_userspace,
 	    "bytes", (json_int_t)rd->totals.bytes,
 	    "drops", (json_int_t)rd->totals.drops,
 	    "errors", (json_int_t)rd->totals.errors,

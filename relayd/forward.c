@@ -209,6 +209,7 @@ accepted:
 	leg->stats.last_seen_ms = now;
 	leg->stats.last_seen_wall = wall;
 	rd->totals.packets++;
+	rd->totals.packets_userspace++;
 	rd->totals.bytes += len;
 	if (kind == SK_RTP && pkt_is_rtcp(p, len))
 		kind = SK_RTCP;		/* rtcp-mux: demultiplex */

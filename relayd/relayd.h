@@ -860,7 +860,9 @@ void	 epoll_del(struct relayd *, int fd);
 
 
 struct relayd_totals {
+	/* sums of the legs' counters, kernel backends' packets included */
 	uint64_t	 packets, bytes, drops, errors;
+	uint64_t	 packets_userspace;	/* of them, relayd forwarded */
 	uint64_t	 sessions_created, sessions_timed_out;
 	uint64_t	 journal_errors;	/* failed writes/rewrites/compactions */
 	uint64_t	 kernel_remove_errors;	/* kernel state kept to retry */

@@ -266,11 +266,15 @@ test_kmod_stream_heap(void **state)
 	    "trunkline.ko (IPv4<->IPv6 translated)");
 }
 
+/* The relay totals kmod_count adds to (test_kmod_counts_deltas). */
+static struct relayd_totals kmod_test_totals;
+
 static void
 kmod_test_apply(struct stream *st, int idx, uint64_t packets, uint64_t bytes,
     uint64_t mismatch, uint64_t lost)
 {
-	kmod_count(st, idx, packets, bytes, mismatch, &lost);
+	kmod_count(&kmod_test_totals, st, idx, packets, bytes, mismatch,
+	    &lost);
 }
 
 /*
@@ -278,6 +282,8 @@ kmod_test_apply(struct stream *st, int idx, uint64_t packets, uint64_t bytes,
  * (24 of the loss): the leg still gets what the kernel counted since,
  * across a 2^32 wrap of the bytes and a 2^24 one of the loss, and the RTP
  * entry's loss moves the leg's loss by as much (down too: a late packet).
+ * The relay's totals (stats packets, bytes, drops) grow by the same as the
+ * legs: they are the legs' sums, as with nft and userspace.
  */
 static void
 test_kmod_counts_deltas(void **state)
@@ -340,6 +346,10 @@ test_kmod_counts_deltas(void **state)
 	assert_int_equal(a->lost, 7 + (1ull << 24) + 2);
 	kmod_test_apply(st, 0, 3, 300, 2, (1ull << 24) - 3);
 	assert_int_equal(a->lost, 7 + (1ull << 24) - 3);
+	assert_int_equal(kmod_test_totals.packets, a->packets + b->packets);
+	assert_int_equal(kmod_test_totals.bytes, a->bytes + b->bytes);
+	assert_int_equal(kmod_test_totals.drops, a->drops + b->drops);
+	assert_int_equal(kmod_test_totals.packets_userspace, 0);
 
 	st->backend_priv = NULL;
 	free(ks);

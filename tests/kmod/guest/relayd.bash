@@ -56,7 +56,8 @@ tl_log "hello: $(jq -c '{backend, backend_reason}' <<<"$TL_REPLY")"
 
 kentries() { ip netns exec "$TL_NS_RELAY" tlk count; }
 query() { tl_rpc_ok "{\"cmd\":\"query\",\"call_id\":\"$1\"}" "query $1"; }
-stat_packets() { tl_rpc_ok '{"cmd":"stats"}' "stats"; jq .packets <<<"$TL_REPLY"; }
+# what relayd's own sockets forwarded (stats packets counts the kernel's too)
+stat_packets() { tl_rpc_ok '{"cmd":"stats"}' "stats"; jq .packets_userspace <<<"$TL_REPLY"; }
 
 # burst NAME COUNT START: RTP+RTCP both ways (RTCP every 10th); the sinks
 # check every packet's source (the relay's ports), SSRC, sequence and
@@ -154,6 +155,11 @@ tl_assert_json "$EV" ".streams[0].legs[0].stats.drops <= $((ATT + ATTR)) and .st
 tl_assert_json "$EV" ".streams[0].legs[0].latched_rtcp == null or .streams[0].legs[0].latched_rtcp == \"$TL_CALLER_IP:4001\"" \
 	"leg A's RTCP did not latch the third party (the caller's own, still queued at the install, may latch)"
 [ "$(kentries)" = 0 ] || tl_fail "the timed-out call left $(kentries) kernel entries"
+# stats packets is the sum of every leg's counters, the kernel's included
+# (it used to leave out what trunkline.ko forwarded, unlike nft's)
+tl_rpc_ok '{"cmd":"stats"}' "stats"
+tl_assert_json "$TL_REPLY" ".packets == $((2 * (COUNT + RTCP))) and .packets_userspace == $U_END and .bytes == $((2 * (COUNT * SIZE + RTCP * 64)))" \
+	"stats: packets and bytes are the legs' sums, kernel included ($U_END through userspace)"
 tl_log "$COUNT packets each way, $U_END of all through userspace (none after the install), $ATT + $ATTR foreign packets not relayed"
 tl_log "inactivity timeout once the kernel counters stopped, with the kernel's counts; entries removed"
 

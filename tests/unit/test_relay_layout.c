@@ -28,6 +28,7 @@
 #include "relayd.h"
 #include "backend_nft.h"
 #include "backend_kmod.h"
+#include "relay_fixture.h"
 
 #define PMIN 41400
 #define PMAX 41999
@@ -288,7 +289,9 @@ kmod_test_apply(struct stream *st, int idx, uint64_t packets, uint64_t bytes,
 static void
 test_kmod_counts_deltas(void **state)
 {
-	struct relayd *rd = calloc(1, sizeof(*rd));
+	const struct relay_fixture f = { .port_min = PMIN, .port_max = PMAX,
+	    .buckets = 16, .ops = &backend_userspace_ops };
+	struct relayd *rd = relay_fixture_new(&f);
 	struct session *se;
 	struct stream *st;
 	struct proto_error perr;
@@ -297,13 +300,6 @@ test_kmod_counts_deltas(void **state)
 	struct leg_stats *a, *b;
 
 	(void)state;
-	assert_non_null(rd);
-	config_defaults(&rd->conf);
-	rd->conf.journal[0] = '\0';
-	assert_int_equal(ports_init(&rd->pools[0], PMIN, PMAX), 0);
-	assert_int_equal(session_table_init(&rd->sessions, 16), 0);
-	rd->epfd = epoll_create1(0);
-	rd->backend.ops = &backend_userspace_ops;
 	assert_non_null(se = session_create(rd, "kmod-deltas@x", "t", 0, 0));
 	assert_int_equal(session_add_streams(rd, se, 1, &perr), 0);
 	st = se->streams[0];
@@ -353,13 +349,7 @@ test_kmod_counts_deltas(void **state)
 
 	st->backend_priv = NULL;
 	free(ks);
-	while (rd->sessions.first != NULL)
-		session_destroy(rd, rd->sessions.first);
-	graveyard_empty(rd);
-	session_table_free(&rd->sessions);
-	ports_free(&rd->pools[0]);
-	close(rd->epfd);
-	free(rd);
+	relay_fixture_free(rd);
 }
 
 static struct ct_counters
